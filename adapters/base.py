@@ -1,0 +1,92 @@
+"""The contract every chat-platform adapter fulfils.
+
+An adapter translates between one platform and the core's vocabulary (``bridge.model``)
+and nothing more: it never calls the LMS and never touches the store. Inbound, it turns
+platform events into ``ChatEvent`` values and hands them to the ``EventSink`` the core
+gave it at start; outbound, it sends, edits and deletes ``Post`` values the core has
+already rendered in the adapter's markup and cut to its length limit.
+
+Failures are reported with the exceptions below, so the dispatcher can decide between
+retrying later, honouring a platform's retry-after, and giving up with a reason.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from bridge.model import Capabilities, ChatEvent, Destination, Platform, Post, Reply, SentRef
+
+EventSink = Callable[[ChatEvent], Awaitable[Reply | None]]
+"""The core's entry point for inbound events. Adapters acknowledge the platform first,
+then await the sink, then show the returned ``Reply`` (if any) to the person who acted."""
+
+
+class DeliveryError(Exception):
+    """Base of every send/edit failure an adapter reports."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class RateLimited(DeliveryError):
+    """The platform said "too fast" for this room (or overall, with ``scope_all``)."""
+
+    def __init__(self, retry_after: float, reason: str = "rate limited", *, scope_all: bool = False) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+        self.scope_all = scope_all
+
+
+class TransientError(DeliveryError):
+    """Worth retrying with back-off: time-outs, connection errors, 5xx."""
+
+
+class PermanentError(DeliveryError):
+    """Retrying the same post will not help (bad request, message too long, not found)."""
+
+
+class RecipientUnreachable(PermanentError):
+    """The person cannot be reached any more (blocked the bot, app uninstalled, DMs
+    closed). The core marks their link inactive and stops their deliveries."""
+
+
+class Adapter(abc.ABC):
+    """One chat platform behind the core's small interface."""
+
+    platform: Platform
+    capabilities: Capabilities
+
+    @abc.abstractmethod
+    async def start(self, sink: EventSink) -> None:
+        """Connect (polling, gateway, socket or webhook routes) and begin feeding events
+        to ``sink``. Returns once the adapter is ready to send."""
+
+    @abc.abstractmethod
+    async def stop(self) -> None:
+        """Disconnect and release every resource; safe to call twice."""
+
+    @abc.abstractmethod
+    async def send(self, dest: Destination, post: Post) -> SentRef:
+        """Send one post to a person's private chat with the bot."""
+
+    @abc.abstractmethod
+    async def edit(self, ref: SentRef, post: Post) -> None:
+        """Replace the text and actions of a post sent earlier (retiring its buttons)."""
+
+    async def delete(self, ref: SentRef) -> None:
+        """Delete a post sent earlier. Platforms that cannot delete raise PermanentError."""
+        raise PermanentError(f"{self.platform.value} adapter cannot delete messages")
+
+    def web_routes(self) -> list[web.RouteDef]:
+        """Routes this adapter serves on the bridge's one web server (Slack events,
+        Telegram webhook, Teams ``/api/messages``). Called once, before ``start``."""
+        return []
+
+    def bot_link(self, code: str) -> str | None:
+        """A link that opens the bot with a linking code (Telegram deep link), if the
+        platform has such links; otherwise None and the person types ``link CODE``."""
+        return None

@@ -1,0 +1,254 @@
+"""The bridge's vocabulary: immutable data types shared by the core and the adapters.
+
+Nothing here performs I/O. Adapters translate platform events into these types and
+receive these types back; the core never sees a platform SDK object.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Platform(str, enum.Enum):
+    """The chat platforms the bridge speaks to."""
+
+    CONSOLE = "console"
+    TELEGRAM = "telegram"
+    SLACK = "slack"
+    DISCORD = "discord"
+    TEAMS = "teams"
+
+
+class Markup(str, enum.Enum):
+    """The text markup a platform renders; ``bridge.render`` produces each one."""
+
+    PLAIN = "plain"
+    TELEGRAM_HTML = "telegram_html"
+    SLACK_MRKDWN = "slack_mrkdwn"
+    DISCORD_MARKDOWN = "discord_markdown"
+    TEAMS_HTML = "teams_html"
+
+
+@dataclass(frozen=True, slots=True)
+class ChatIdentity:
+    """One person on one chat platform.
+
+    ``workspace`` is the Slack team id or the Teams tenant id; empty for platforms with a
+    single global user namespace (Telegram, Discord, console).
+    """
+
+    platform: Platform
+    workspace: str
+    user_id: str
+
+    def __str__(self) -> str:
+        scope = f"{self.workspace}/" if self.workspace else ""
+        return f"{self.platform.value}:{scope}{self.user_id}"
+
+
+# --- items that travel from the LMS to chat -------------------------------------------
+
+
+class ItemKind(str, enum.Enum):
+    """What an item is; decides routing preferences and which actions it carries."""
+
+    MESSAGE = "message"
+    ALERT = "alert"
+    TASK = "task"
+    CONTACT_REQUEST = "contact_request"
+    NOTICE = "notice"  # the bridge's own words to a user (link confirmed, token revoked, ...)
+
+
+class ConversationType(int, enum.Enum):
+    """LMS conversation types (Moodle >= 3.6)."""
+
+    INDIVIDUAL = 1
+    GROUP = 2
+    SELF = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """A button offered with a delivered item.
+
+    ``id`` is an opaque token of at most 64 bytes (Telegram's ``callback_data`` cap); the
+    core keeps what it means. An action with ``url`` is a link button and never comes back
+    as an event.
+    """
+
+    id: str
+    label: str
+    style: str = "default"  # "default" | "primary" | "danger"
+    url: str | None = None
+    needs_reason: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """One chat message as an adapter sends it.
+
+    ``text`` is already rendered in the adapter's ``Markup`` and fits its length limit;
+    ``fallback`` is the same content as plain text (notifications, screen readers).
+    """
+
+    text: str
+    fallback: str = ""
+    actions: tuple[Action, ...] = ()
+    reply_to: str | None = None  # remote message id this post answers
+    thread: str | None = None  # remote thread id (Slack thread_ts) to post into
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """Where a post goes: a person's private chat with the bot.
+
+    ``room`` is the platform's id of that chat when known (Telegram chat id, Slack D
+    channel, Discord DM channel, Teams conversation id); without it the adapter opens one.
+    ``address`` is adapter-owned data captured from an earlier inbound event (the Teams
+    conversation reference); the core stores it and hands it back untouched.
+    """
+
+    identity: ChatIdentity
+    room: str | None = None
+    address: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SentRef:
+    """What the platform answered for a sent post: enough to edit or reply to it later."""
+
+    room: str
+    message_id: str
+    thread: str | None = None
+
+
+# --- events that travel from chat to the core ----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChatEvent:
+    """Common fields of everything a person does in chat.
+
+    ``event_id`` is the platform's own id for this event (Slack event_id, Telegram
+    update_id, Discord message/interaction id, Teams activity id): the core processes each
+    (platform, event_id) once. ``room`` is where it happened; ``is_private`` says whether that
+    is the person's private chat with the bot. ``address`` is adapter-owned data the core
+    should store to reach this person later (see ``Destination``).
+    """
+
+    identity: ChatIdentity
+    event_id: str
+    room: str
+    display_name: str = ""
+    is_private: bool = True
+    address: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEvent(ChatEvent):
+    """A person wrote text. ``text`` is plain text: platform escaping undone, mentions
+    resolved to names. ``reply_to`` is the remote id of the message they replied to and
+    ``thread`` the thread they wrote in, if any."""
+
+    text: str = ""
+    reply_to: str | None = None
+    thread: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CommandEvent(ChatEvent):
+    """A person issued a bridge command (slash command, menu command, typed keyword).
+
+    ``name`` is one of ``COMMANDS``; ``args`` is the rest of the line, unparsed.
+    """
+
+    name: str = ""
+    args: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ActionEvent(ChatEvent):
+    """A person pressed a button the bridge had sent. ``action_id`` is ``Action.id``;
+    ``reason`` is text the person typed with it (a task decision's reason), if any;
+    ``message`` is the pressed message."""
+
+    action_id: str = ""
+    reason: str = ""
+    message: SentRef | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The core's answer to an event, shown only to the person who acted (ephemeral
+    where the platform can). ``texts`` are rendered in the adapter's markup, each within
+    its limit. ``replace`` is the new content of the pressed message for platforms that
+    update it in the interaction response (Teams ``Action.Execute``, Discord type 7)."""
+
+    texts: tuple[str, ...] = ()
+    actions: tuple[Action, ...] = ()
+    replace: Post | None = None
+
+
+# --- commands -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    """A bridge command as the platforms publish it (Telegram menu, Slack subcommand,
+    Discord subcommand, Teams typed keyword)."""
+
+    name: str
+    usage: str
+    description: str
+
+
+COMMANDS: tuple[CommandSpec, ...] = (
+    CommandSpec("link", "link [CODE]", "Connect this chat account to your Pluto account"),
+    CommandSpec("unlink", "unlink", "Disconnect from Pluto and forget your Pluto token"),
+    CommandSpec("to", "to NAME", "Send what you write next to this Pluto conversation"),
+    CommandSpec("status", "status", "Show your link and current conversation"),
+    CommandSpec("help", "help", "What this bot does and the commands it knows"),
+)
+
+COMMAND_NAMES: frozenset[str] = frozenset(c.name for c in COMMANDS)
+
+
+# --- what adapters declare -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Pace:
+    """A rate as ``count`` sends per ``seconds``."""
+
+    count: float
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """Per-platform limits and features, declared as data and enforced by the core.
+
+    ``max_text`` counts what the platform counts (characters after entity parsing for
+    Telegram, characters for Discord and Slack, bytes for Teams payloads is approximated
+    by characters). ``per_room`` paces sends into one chat; ``overall`` paces the whole
+    bot. ``threads`` says the platform threads replies (Slack), so the core gives each LMS
+    conversation its own thread.
+    """
+
+    markup: Markup
+    max_text: int
+    max_actions: int = 5
+    per_room: tuple[Pace, ...] = ()
+    overall: tuple[Pace, ...] = ()
+    threads: bool = False
+    edits: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """What the dispatcher records after a send: one ref per chunk, in order."""
+
+    refs: tuple[SentRef, ...] = field(default_factory=tuple)
