@@ -148,6 +148,12 @@ class ChatEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class ContactEvent(ChatEvent):
+    """The person made contact without writing: started the bot, installed the app, opened
+    a DM. The core remembers how to reach them (``room``, ``address``) and greets them."""
+
+
+@dataclass(frozen=True, slots=True)
 class MessageEvent(ChatEvent):
     """A person wrote text. ``text`` is plain text: platform escaping undone, mentions
     resolved to names. ``reply_to`` is the remote id of the message they replied to and
