@@ -1,0 +1,973 @@
+"""A stand-in for Slack on 127.0.0.1: the Web API, the response_url sink, Socket Mode, and
+the platform side that pushes signed events, slash commands and button presses to a bot.
+
+This module is "the outside world": it never imports the bridge. It behaves the way
+reference/platforms.md section 2 describes Slack: logical errors are HTTP 200 with
+``{"ok": false, "error": ...}``, rate limiting is HTTP 429 with ``Retry-After``, requests are
+checked against the (stale) Swagger spec for required arguments, and everything received is
+recorded for tests to assert on.
+
+Run standalone: ``python -m sandbox.slack --port 8700``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import itertools
+import json
+import math
+import socket
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+from aiohttp import web
+
+SPEC_PATH = Path("/work/shared/specs/slack_web_openapi_v2.json")
+EVENT_SCHEMA_PATH = Path("/work/shared/specs/slack_event_wrapper_schema.json")
+
+MAX_TEXT = 40_000  # Slack truncates beyond this; the sandbox refuses with msg_too_long
+MAX_SECTION_TEXT = 3_000
+MAX_BLOCKS = 50
+BLOCK_TYPES = {
+    "section",
+    "actions",
+    "input",
+    "context",
+    "divider",
+    "header",
+    "image",
+    "rich_text",
+    "markdown",
+}
+
+
+# --- the in-memory workspace model --------------------------------------------------------
+
+
+@dataclass
+class SlackUser:
+    """A person (or bot user) in one workspace."""
+
+    id: str
+    name: str
+    real_name: str = ""
+    display_name: str = ""
+    email: str | None = None
+    is_bot: bool = False
+
+    def to_api(self, team_id: str) -> dict[str, Any]:
+        """The ``user`` object as users.info returns it."""
+        profile: dict[str, Any] = {
+            "real_name": self.real_name or self.name,
+            "display_name": self.display_name,
+            "real_name_normalized": self.real_name or self.name,
+            "display_name_normalized": self.display_name,
+        }
+        if self.email is not None:
+            profile["email"] = self.email
+        return {
+            "id": self.id,
+            "team_id": team_id,
+            "name": self.name,
+            "real_name": self.real_name or self.name,
+            "deleted": False,
+            "is_bot": self.is_bot,
+            "profile": profile,
+        }
+
+
+@dataclass
+class SlackChannel:
+    """A conversation: a DM (``D…``) between the bot and one user, or a channel (``C…``)."""
+
+    id: str
+    name: str = ""
+    is_im: bool = False
+    user: str | None = None  # the other party of a DM
+    is_archived: bool = False
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+    def find(self, ts: str) -> dict[str, Any] | None:
+        """The message with this ts, if it exists."""
+        return next((m for m in self.messages if m["ts"] == ts), None)
+
+
+@dataclass
+class SlackTeam:
+    """One workspace with the bridge's app installed."""
+
+    id: str
+    bot_token: str
+    bot_user_id: str
+    bot_id: str
+    name: str = ""
+    users: dict[str, SlackUser] = field(default_factory=dict)
+    channels: dict[str, SlackChannel] = field(default_factory=dict)
+    uninstalled: bool = False
+
+    def dm_for(self, user_id: str) -> SlackChannel:
+        """The bot's DM channel with ``user_id``, created on first use like conversations.open."""
+        for ch in self.channels.values():
+            if ch.is_im and ch.user == user_id:
+                return ch
+        ch = SlackChannel(id=f"D{self.id[1:]}{user_id[1:]}", is_im=True, user=user_id)
+        self.channels[ch.id] = ch
+        return ch
+
+
+@dataclass
+class Recorded:
+    """One request the sandbox received."""
+
+    method: str  # HTTP verb
+    path: str
+    api_method: str | None  # Web API method name for /api/<method>, else None
+    headers: dict[str, str]
+    params: dict[str, Any]  # query + form + JSON merged
+    response: dict[str, Any] | None = None
+    status: int = 200
+
+
+@dataclass
+class Injection:
+    """A failure to serve instead of the real answer for the next ``count`` matching calls."""
+
+    method: str
+    channel: str | None
+    count: int
+    status: int = 429
+    retry_after: int = 1
+    error: str | None = None
+
+
+@dataclass
+class PushResult:
+    """What the bot answered to one push (HTTP response, or Socket Mode ack)."""
+
+    status: int
+    body: str
+    headers: dict[str, str] = field(default_factory=dict)
+    ack: dict[str, Any] | None = None
+
+    def json(self) -> Any:
+        """The answer body parsed as JSON."""
+        return json.loads(self.body) if self.body else None
+
+
+class _Bucket:
+    """A token bucket: ``rate`` per second with a burst of ``burst``."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = float(burst)
+        self.stamp = time.monotonic()
+
+    def take(self) -> float:
+        """Take one token; returns 0 when allowed, else the seconds until one is available."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
+
+class _SpecChecker:
+    """Required-argument checks from the Swagger 2.0 spec (stale: nothing more is trusted)."""
+
+    def __init__(self, path: Path) -> None:
+        self.required: dict[str, set[str]] = {}
+        if not path.exists():
+            return
+        spec = json.loads(path.read_text())
+        for api_path, ops in spec.get("paths", {}).items():
+            names: set[str] = set()
+            for op in ops.values():
+                for p in op.get("parameters", []):
+                    # the SDK sends the token as a header, never as a parameter
+                    if p.get("required") and p["name"] != "token":
+                        names.add(p["name"])
+            self.required[api_path.lstrip("/")] = names
+
+    def missing(self, method: str, params: Mapping[str, Any]) -> list[str]:
+        """Required arguments of ``method`` absent from ``params``."""
+        return sorted(n for n in self.required.get(method, set()) if params.get(n) in (None, ""))
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """Slack's v0 request signature, computed here independently of slack_sdk."""
+    base = b"v0:" + timestamp.encode() + b":" + body
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+def escape_typed(text: str) -> str:
+    """What Slack puts on the wire for text a person typed: only & < > are escaped."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class SandboxSlack:
+    """Fake Slack: Web API at ``/api/<method>``, ``/respond/<id>``, Socket Mode at ``/socket``.
+
+    ``enforce_limits`` switches the per-channel chat.postMessage limit (about 1/s with a
+    short burst) on or off. ``bridge_url`` is where HTTP-mode pushes go; ``push_mode``
+    ("http" or "socket") selects how the platform-side helpers deliver.
+    """
+
+    def __init__(
+        self,
+        *,
+        signing_secret: str = "sandbox-signing-secret",
+        app_token: str = "xapp-1-sandbox",
+        api_app_id: str = "A0PLUTO",
+        enforce_limits: bool = True,
+        post_rate: float = 1.0,
+        post_burst: int = 3,
+        spec_path: Path = SPEC_PATH,
+    ) -> None:
+        self.signing_secret = signing_secret
+        self.app_token = app_token
+        self.api_app_id = api_app_id
+        self.enforce_limits = enforce_limits
+        self.post_rate = post_rate
+        self.post_burst = post_burst
+        self.teams: dict[str, SlackTeam] = {}
+        self.requests: list[Recorded] = []
+        self.responses: dict[str, list[dict[str, Any]]] = {}  # response_url id -> bodies
+        self.ephemerals: list[dict[str, Any]] = []
+        self.socket_acks: list[dict[str, Any]] = []
+        self.socket_connections = 0
+        self.bridge_url: str | None = None
+        self.push_mode = "http"
+        self._spec = _SpecChecker(spec_path)
+        self._injections: list[Injection] = []
+        self._buckets: dict[str, _Bucket] = {}
+        self._seq = itertools.count(1)
+        self._tickets: set[str] = set()
+        self._sockets: list[web.WebSocketResponse] = []
+        self._acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._socket_ready = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self.base_url = ""
+
+    # --- model setup ---------------------------------------------------------------------
+
+    def add_team(
+        self, team_id: str, bot_token: str, *, bot_user_id: str | None = None, name: str = ""
+    ) -> SlackTeam:
+        """Install the app in a workspace with its own bot token and bot user."""
+        bot_user = bot_user_id or f"UB{team_id[1:]}"
+        team = SlackTeam(
+            id=team_id,
+            bot_token=bot_token,
+            bot_user_id=bot_user,
+            bot_id=f"B{team_id[1:]}",
+            name=name or team_id,
+        )
+        team.users[bot_user] = SlackUser(id=bot_user, name="pluto", real_name="Pluto", is_bot=True)
+        self.teams[team_id] = team
+        return team
+
+    def add_user(
+        self,
+        team_id: str,
+        user_id: str,
+        name: str,
+        *,
+        display_name: str = "",
+        real_name: str = "",
+        email: str | None = None,
+    ) -> SlackUser:
+        """Add a person to a workspace."""
+        user = SlackUser(id=user_id, name=name, real_name=real_name, display_name=display_name, email=email)
+        self.teams[team_id].users[user_id] = user
+        return user
+
+    def add_channel(self, team_id: str, channel_id: str, name: str) -> SlackChannel:
+        """Add a public channel to a workspace."""
+        ch = SlackChannel(id=channel_id, name=name)
+        self.teams[team_id].channels[channel_id] = ch
+        return ch
+
+    def dm(self, team_id: str, user_id: str) -> SlackChannel:
+        """The bot's DM channel with a user (opened if needed)."""
+        return self.teams[team_id].dm_for(user_id)
+
+    def channel(self, channel_id: str) -> SlackChannel:
+        """A channel by id, in whichever workspace holds it."""
+        for team in self.teams.values():
+            if channel_id in team.channels:
+                return team.channels[channel_id]
+        raise KeyError(channel_id)
+
+    def api_calls(self, api_method: str) -> list[Recorded]:
+        """Recorded Web API calls of one method, oldest first."""
+        return [r for r in self.requests if r.api_method == api_method]
+
+    def inject(
+        self,
+        method: str = "chat.postMessage",
+        *,
+        channel: str | None = None,
+        count: int = 1,
+        status: int = 429,
+        retry_after: int = 1,
+        error: str | None = None,
+    ) -> None:
+        """Fail the next ``count`` calls of ``method`` (optionally only to ``channel``): HTTP
+        429 with Retry-After, another HTTP status (5xx, 403), or with ``error`` an HTTP 200
+        ``{"ok": false, "error": error}``."""
+        self._injections.append(Injection(method, channel, count, status, retry_after, error))
+
+    def _next_ts(self) -> str:
+        n = next(self._seq)
+        return f"{1700000000 + n}.{(n % 10000) * 100:06d}"
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start(self, port: int = 0) -> str:
+        """Serve on 127.0.0.1 and return the base URL (``http://127.0.0.1:P``)."""
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_post("/respond/{rid}", self._respond)
+        app.router.add_get("/socket", self._socket)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        # a pre-bound socket tells us the port without reading the site's internals
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        await web.SockSite(self._runner, sock).start()
+        self.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        self._session = aiohttp.ClientSession()
+        return self.base_url
+
+    @property
+    def api_url(self) -> str:
+        """What to give slack_sdk as ``base_url`` (trailing slash included)."""
+        return f"{self.base_url}/api/"
+
+    async def stop(self) -> None:
+        """Close websockets, the push client and the server; safe twice."""
+        for ws in list(self._sockets):
+            await ws.close()
+        self._sockets.clear()
+        for fut in self._acks.values():
+            fut.cancel()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # --- Web API -------------------------------------------------------------------------
+
+    async def _params(self, request: web.Request) -> dict[str, Any]:
+        params: dict[str, Any] = dict(request.query)
+        raw = await request.read()
+        if raw:
+            ctype = request.content_type
+            if ctype == "application/json":
+                body = json.loads(raw)
+                if isinstance(body, dict):
+                    params.update(body)
+            else:
+                form = await request.post()
+                params.update({k: v for k, v in form.items() if isinstance(v, str)})
+        for key in ("blocks", "attachments"):
+            if isinstance(params.get(key), str):  # form encoding sends these as JSON strings
+                with contextlib.suppress(ValueError):
+                    params[key] = json.loads(params[key])
+        return params
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params = await self._params(request)
+        rec = Recorded(request.method, request.path, method, dict(request.headers), params)
+        self.requests.append(rec)
+        status, body, headers = self._handle(method, request.headers.get("Authorization", ""), params)
+        rec.status, rec.response = status, body
+        return web.json_response(body, status=status, headers=headers)
+
+    def _handle(
+        self, method: str, auth: str, params: dict[str, Any]
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        token = auth[7:] if auth.startswith("Bearer ") else params.get("token", "")
+        if not token:
+            return 200, {"ok": False, "error": "not_authed"}, {}
+        if method == "apps.connections.open":
+            if token != self.app_token:
+                return 200, {"ok": False, "error": "invalid_auth"}, {}
+            ticket = uuid.uuid4().hex
+            self._tickets.add(ticket)
+            ws_url = self.base_url.replace("http://", "ws://") + f"/socket?ticket={ticket}"
+            return 200, {"ok": True, "url": ws_url}, {}
+        team = next((t for t in self.teams.values() if t.bot_token == token), None)
+        if team is None:
+            return 200, {"ok": False, "error": "invalid_auth"}, {}
+        if team.uninstalled:
+            return 200, {"ok": False, "error": "account_inactive"}, {}
+        missing = self._spec.missing(method, params)
+        if missing:
+            return 200, {"ok": False, "error": "invalid_arguments", "missing": missing}, {}
+        injected = self._injected(method, params.get("channel"))
+        if injected is not None:
+            return injected
+        handler = getattr(self, "_m_" + method.replace(".", "_"), None)
+        if handler is None:
+            return 200, {"ok": False, "error": "unknown_method"}, {}
+        result: tuple[int, dict[str, Any], dict[str, str]] | dict[str, Any] = handler(team, params)
+        if isinstance(result, tuple):
+            return result
+        return 200, result, {}
+
+    def _injected(self, method: str, channel: Any) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+        for inj in self._injections:
+            if inj.method == method and inj.count > 0 and (inj.channel is None or inj.channel == channel):
+                inj.count -= 1
+                if inj.error is not None:
+                    return 200, {"ok": False, "error": inj.error}, {}
+                if inj.status == 429:
+                    return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(inj.retry_after)}
+                return inj.status, {"ok": False, "error": f"http_{inj.status}"}, {}
+        return None
+
+    @staticmethod
+    def _check_blocks(blocks: Any) -> str | None:
+        """Reject block payloads Slack would reject; returns the error or None."""
+        if blocks is None:
+            return None
+        if not isinstance(blocks, list) or len(blocks) > MAX_BLOCKS:
+            return "invalid_blocks"
+        action_ids: set[str] = set()
+        for block in blocks:
+            if not isinstance(block, dict) or block.get("type") not in BLOCK_TYPES:
+                return "invalid_blocks"
+            text = block.get("text")
+            if block["type"] == "section":
+                if not isinstance(text, dict) or text.get("type") not in ("mrkdwn", "plain_text"):
+                    return "invalid_blocks"
+                if not 1 <= len(text.get("text", "")) <= MAX_SECTION_TEXT:
+                    return "invalid_blocks"
+            if block["type"] == "actions":
+                elements = block.get("elements")
+                if not isinstance(elements, list) or not 1 <= len(elements) <= 25:
+                    return "invalid_blocks"
+                for el in elements:
+                    label = el.get("text", {})
+                    if el.get("type") != "button" or label.get("type") != "plain_text":
+                        return "invalid_blocks"
+                    if not 1 <= len(label.get("text", "")) <= 75 or el.get("style") not in (
+                        None,
+                        "primary",
+                        "danger",
+                    ):
+                        return "invalid_blocks"
+                    aid = el.get("action_id", "")
+                    if not 1 <= len(aid) <= 255 or aid in action_ids:
+                        return "invalid_blocks"
+                    action_ids.add(aid)
+            if block["type"] == "input":
+                if not isinstance(block.get("element"), dict) or not isinstance(block.get("label"), dict):
+                    return "invalid_blocks"
+        return None
+
+    def _channel_of(self, team: SlackTeam, params: Mapping[str, Any]) -> SlackChannel | dict[str, Any]:
+        ch = team.channels.get(str(params.get("channel", "")))
+        if ch is None:
+            return {"ok": False, "error": "channel_not_found"}
+        return ch
+
+    def _m_auth_test(self, team: SlackTeam, params: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "url": f"https://{team.name}.slack.com/",
+            "team": team.name,
+            "user": "pluto",
+            "team_id": team.id,
+            "user_id": team.bot_user_id,
+            "bot_id": team.bot_id,
+            "is_enterprise_install": False,
+        }
+
+    def _m_chat_postMessage(self, team: SlackTeam, params: dict[str, Any]) -> Any:
+        ch = self._channel_of(team, params)
+        if isinstance(ch, dict):
+            return ch
+        if ch.is_archived:
+            return {"ok": False, "error": "is_archived"}
+        text = params.get("text")
+        blocks = params.get("blocks")
+        if not text and not blocks:
+            return {"ok": False, "error": "no_text"}
+        if text and len(text) > MAX_TEXT:
+            return {"ok": False, "error": "msg_too_long"}
+        err = self._check_blocks(blocks)
+        if err:
+            return {"ok": False, "error": err}
+        thread_ts = params.get("thread_ts")
+        if thread_ts and ch.find(str(thread_ts)) is None:
+            return {"ok": False, "error": "thread_not_found"}
+        if self.enforce_limits:
+            wait = self._buckets.setdefault(ch.id, _Bucket(self.post_rate, self.post_burst)).take()
+            if wait > 0:
+                return (
+                    429,
+                    {"ok": False, "error": "ratelimited"},
+                    {"Retry-After": str(max(1, math.ceil(wait)))},
+                )
+        msg: dict[str, Any] = {
+            "type": "message",
+            "ts": self._next_ts(),
+            "user": team.bot_user_id,
+            "bot_id": team.bot_id,
+            "text": text or "",
+            "team": team.id,
+        }
+        if blocks:
+            msg["blocks"] = blocks
+        if thread_ts:
+            msg["thread_ts"] = str(thread_ts)
+        ch.messages.append(msg)
+        return {"ok": True, "channel": ch.id, "ts": msg["ts"], "message": msg}
+
+    def _m_chat_update(self, team: SlackTeam, params: dict[str, Any]) -> dict[str, Any]:
+        ch = self._channel_of(team, params)
+        if isinstance(ch, dict):
+            return ch
+        msg = ch.find(str(params.get("ts")))
+        if msg is None:
+            return {"ok": False, "error": "message_not_found"}
+        if msg.get("user") != team.bot_user_id:
+            return {"ok": False, "error": "cant_update_message"}
+        text = params.get("text")
+        if text and len(text) > MAX_TEXT:
+            return {"ok": False, "error": "msg_too_long"}
+        err = self._check_blocks(params.get("blocks"))
+        if err:
+            return {"ok": False, "error": err}
+        if text is not None:
+            msg["text"] = text
+        if "blocks" in params:
+            msg["blocks"] = params["blocks"] or []
+        msg["edited"] = {"user": team.bot_user_id, "ts": self._next_ts()}
+        return {"ok": True, "channel": ch.id, "ts": msg["ts"], "text": msg["text"], "message": msg}
+
+    def _m_chat_delete(self, team: SlackTeam, params: dict[str, Any]) -> dict[str, Any]:
+        ch = self._channel_of(team, params)
+        if isinstance(ch, dict):
+            return ch
+        msg = ch.find(str(params.get("ts")))
+        if msg is None:
+            return {"ok": False, "error": "message_not_found"}
+        if msg.get("user") != team.bot_user_id:
+            return {"ok": False, "error": "cant_delete_message"}
+        ch.messages.remove(msg)
+        return {"ok": True, "channel": ch.id, "ts": msg["ts"]}
+
+    def _m_chat_postEphemeral(self, team: SlackTeam, params: dict[str, Any]) -> dict[str, Any]:
+        ch = self._channel_of(team, params)
+        if isinstance(ch, dict):
+            return ch
+        if params["user"] not in team.users:
+            return {"ok": False, "error": "user_not_found"}
+        if ch.is_im and ch.user != params["user"]:
+            return {"ok": False, "error": "user_not_in_channel"}
+        ts = self._next_ts()
+        self.ephemerals.append(
+            {"channel": ch.id, "user": params["user"], "text": params.get("text"), "ts": ts}
+        )
+        return {"ok": True, "message_ts": ts}
+
+    def _m_conversations_open(self, team: SlackTeam, params: dict[str, Any]) -> dict[str, Any]:
+        if params.get("channel"):
+            ch = self._channel_of(team, params)
+            if isinstance(ch, dict):
+                return ch
+        else:
+            users = [u for u in str(params.get("users", "")).split(",") if u]
+            if len(users) != 1:
+                return {"ok": False, "error": "users_list_not_supplied" if not users else "not_supported"}
+            user = team.users.get(users[0])
+            if user is None:
+                return {"ok": False, "error": "user_not_found"}
+            if user.is_bot:
+                return {"ok": False, "error": "cannot_dm_bot"}
+            ch = team.dm_for(user.id)
+        return {"ok": True, "channel": {"id": ch.id}}
+
+    def _m_conversations_info(self, team: SlackTeam, params: dict[str, Any]) -> dict[str, Any]:
+        ch = self._channel_of(team, params)
+        if isinstance(ch, dict):
+            return ch
+        info: dict[str, Any] = {"id": ch.id, "is_im": ch.is_im, "is_archived": ch.is_archived}
+        if ch.is_im:
+            info["user"] = ch.user
+        else:
+            info.update({"name": ch.name, "is_channel": True})
+        return {"ok": True, "channel": info}
+
+    def _m_users_info(self, team: SlackTeam, params: dict[str, Any]) -> dict[str, Any]:
+        user = team.users.get(str(params.get("user", "")))
+        if user is None:
+            return {"ok": False, "error": "user_not_found"}
+        return {"ok": True, "user": user.to_api(team.id)}
+
+    def _m_users_lookupByEmail(self, team: SlackTeam, params: dict[str, Any]) -> dict[str, Any]:
+        email = str(params["email"]).lower()
+        user = next((u for u in team.users.values() if u.email and u.email.lower() == email), None)
+        if user is None:
+            return {"ok": False, "error": "users_not_found"}
+        return {"ok": True, "user": user.to_api(team.id)}
+
+    async def _respond(self, request: web.Request) -> web.Response:
+        rid = request.match_info["rid"]
+        body = await request.json()
+        self.requests.append(Recorded(request.method, request.path, None, dict(request.headers), body))
+        self.responses.setdefault(rid, []).append(body)
+        return web.Response(text="ok")
+
+    # --- Socket Mode ---------------------------------------------------------------------
+
+    async def _socket(self, request: web.Request) -> web.StreamResponse:
+        ticket = request.query.get("ticket", "")
+        if ticket not in self._tickets:
+            return web.Response(status=401, text="invalid ticket")
+        self._tickets.discard(ticket)
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self._sockets.append(ws)
+        self.socket_connections += 1
+        await ws.send_json(
+            {
+                "type": "hello",
+                "num_connections": len(self._sockets),
+                "debug_info": {"host": "sandbox"},
+                "connection_info": {"app_id": self.api_app_id},
+            }
+        )
+        self._socket_ready.set()
+        try:
+            async for msg in ws:
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    continue
+                data = json.loads(msg.data)
+                self.socket_acks.append(data)
+                fut = self._acks.pop(str(data.get("envelope_id")), None)
+                if fut is not None and not fut.done():
+                    fut.set_result(data)
+        finally:
+            if ws in self._sockets:
+                self._sockets.remove(ws)
+            if not self._sockets:
+                self._socket_ready.clear()
+        return ws
+
+    async def wait_socket(self) -> None:
+        """Wait until a Socket Mode client is connected."""
+        await asyncio.wait_for(self._socket_ready.wait(), 10)
+
+    async def socket_disconnect(self, reason: str = "refresh_requested") -> None:
+        """Ask connected clients to reconnect, as Slack does before rotating a connection."""
+        for ws in list(self._sockets):
+            await ws.send_json({"type": "disconnect", "reason": reason, "debug_info": {"host": "sandbox"}})
+
+    async def _send_envelope(
+        self, kind: str, payload: dict[str, Any], *, retry_attempt: int = 0, retry_reason: str = ""
+    ) -> PushResult:
+        await self.wait_socket()
+        envelope_id = str(uuid.uuid4())
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._acks[envelope_id] = fut
+        await self._sockets[-1].send_json(
+            {
+                "envelope_id": envelope_id,
+                "type": kind,
+                "payload": payload,
+                "accepts_response_payload": kind != "events_api",
+                "retry_attempt": retry_attempt,
+                "retry_reason": retry_reason,
+            }
+        )
+        ack = await asyncio.wait_for(fut, 3)  # Slack's ack deadline
+        return PushResult(200, json.dumps(ack.get("payload", {})), ack=ack)
+
+    # --- platform side: pushes to the bot ------------------------------------------------
+
+    async def _post_signed(
+        self,
+        body: bytes,
+        content_type: str,
+        *,
+        retry_num: int | None = None,
+        retry_reason: str = "http_timeout",
+        bad_signature: bool = False,
+        stale: bool = False,
+    ) -> PushResult:
+        if self.bridge_url is None or self._session is None:
+            raise RuntimeError("set bridge_url (and start the sandbox) before pushing over HTTP")
+        stamp = str(int(time.time()) - (600 if stale else 0))
+        secret = "not-the-secret" if bad_signature else self.signing_secret
+        headers = {
+            "Content-Type": content_type,
+            "X-Slack-Request-Timestamp": stamp,
+            "X-Slack-Signature": sign(secret, stamp, body),
+        }
+        if retry_num is not None:
+            headers["X-Slack-Retry-Num"] = str(retry_num)
+            headers["X-Slack-Retry-Reason"] = retry_reason
+        async with self._session.post(self.bridge_url, data=body, headers=headers) as resp:
+            return PushResult(resp.status, await resp.text(), dict(resp.headers))
+
+    def _team_bot(self, team_id: str) -> SlackTeam:
+        return self.teams[team_id]
+
+    def event_envelope(
+        self, team_id: str, event: dict[str, Any], *, event_id: str | None = None
+    ) -> dict[str, Any]:
+        """The event_callback wrapper Slack puts around an event."""
+        team = self._team_bot(team_id)
+        event = {"event_ts": event.get("ts", self._next_ts()), **event}
+        return {
+            "token": "legacy-verification-token",
+            "team_id": team_id,
+            "api_app_id": self.api_app_id,
+            "event": event,
+            "type": "event_callback",
+            "event_id": event_id or f"Ev{uuid.uuid4().hex[:10].upper()}",
+            "event_time": int(time.time()),
+            "authed_users": [],
+            "authorizations": [
+                {"enterprise_id": None, "team_id": team_id, "user_id": team.bot_user_id, "is_bot": True}
+            ],
+            "is_ext_shared_channel": False,
+            "event_context": f"4-{uuid.uuid4().hex}",
+        }
+
+    async def sign_and_post_event(
+        self,
+        team_id: str,
+        event: dict[str, Any],
+        *,
+        event_id: str | None = None,
+        retry_num: int | None = None,
+        retry_reason: str = "http_timeout",
+        bad_signature: bool = False,
+        stale: bool = False,
+    ) -> tuple[str, PushResult]:
+        """Deliver an Events API event (HTTP, signed; or a Socket Mode envelope when
+        ``push_mode == "socket"``). Pass the same ``event_id`` with ``retry_num`` for a
+        redelivery. Returns the event_id used and the bot's answer."""
+        envelope = self.event_envelope(team_id, event, event_id=event_id)
+        if self.push_mode == "socket":
+            result = await self._send_envelope(
+                "events_api",
+                envelope,
+                retry_attempt=retry_num or 0,
+                retry_reason=retry_reason if retry_num else "",
+            )
+        else:
+            result = await self._post_signed(
+                json.dumps(envelope).encode(),
+                "application/json",
+                retry_num=retry_num,
+                retry_reason=retry_reason,
+                bad_signature=bad_signature,
+                stale=stale,
+            )
+        return envelope["event_id"], result
+
+    def user_message(
+        self, team_id: str, user_id: str, text: str, *, typed: bool = True, thread_ts: str | None = None
+    ) -> dict[str, Any]:
+        """A person writes in their DM with the bot: stores the message and returns the
+        ``message`` event. ``typed`` escapes & < > the way Slack does for typed text; pass
+        ``typed=False`` to give wire text with real mentions/links (``<@U1>``)."""
+        ch = self.dm(team_id, user_id)
+        wire = escape_typed(text) if typed else text
+        msg: dict[str, Any] = {
+            "type": "message",
+            "user": user_id,
+            "text": wire,
+            "ts": self._next_ts(),
+            "team": team_id,
+            "channel": ch.id,
+            "channel_type": "im",
+        }
+        if thread_ts:
+            msg["thread_ts"] = thread_ts
+        ch.messages.append(dict(msg))
+        return msg
+
+    def bot_echo(self, team_id: str, channel_id: str, ts: str) -> dict[str, Any]:
+        """The ``message`` event Slack sends back for the bot's own post."""
+        msg = dict(self.channel(channel_id).find(ts) or {})
+        msg.update({"channel": channel_id, "channel_type": "im"})
+        return msg
+
+    def app_home_opened(self, team_id: str, user_id: str, tab: str = "messages") -> dict[str, Any]:
+        """The ``app_home_opened`` event for a person opening the app's DM."""
+        return {
+            "type": "app_home_opened",
+            "user": user_id,
+            "channel": self.dm(team_id, user_id).id,
+            "tab": tab,
+        }
+
+    def _response_url(self) -> tuple[str, str]:
+        rid = uuid.uuid4().hex
+        self.responses.setdefault(rid, [])
+        return rid, f"{self.base_url}/respond/{rid}"
+
+    async def post_slash_command(
+        self,
+        team_id: str,
+        user_id: str,
+        text: str,
+        *,
+        command: str = "/pluto",
+        channel_id: str | None = None,
+        bad_signature: bool = False,
+        stale: bool = False,
+    ) -> tuple[str, PushResult]:
+        """A person runs a slash command (in their DM with the bot unless ``channel_id``).
+        Returns the response_url id (see ``responses``) and the bot's answer."""
+        team = self._team_bot(team_id)
+        user = team.users[user_id]
+        channel = channel_id or self.dm(team_id, user_id).id
+        rid, url = self._response_url()
+        ch = team.channels.get(channel)
+        form = {
+            "token": "legacy-verification-token",
+            "team_id": team_id,
+            "team_domain": team.name,
+            "channel_id": channel,
+            "channel_name": "directmessage" if ch is None or ch.is_im else ch.name,
+            "user_id": user_id,
+            "user_name": user.name,
+            "command": command,
+            "text": text,
+            "api_app_id": self.api_app_id,
+            "is_enterprise_install": "false",
+            "response_url": url,
+            "trigger_id": f"{int(time.time())}.{uuid.uuid4().int % 10**12}.{uuid.uuid4().hex[:16]}",
+        }
+        if self.push_mode == "socket":
+            return rid, await self._send_envelope("slash_commands", form)
+        body = urlencode(form).encode()
+        return rid, await self._post_signed(
+            body, "application/x-www-form-urlencoded", bad_signature=bad_signature, stale=stale
+        )
+
+    async def post_block_action(
+        self,
+        team_id: str,
+        user_id: str,
+        channel_id: str,
+        message_ts: str,
+        action_id: str,
+        *,
+        inputs: Mapping[str, str] | None = None,
+        bad_signature: bool = False,
+    ) -> tuple[str, PushResult]:
+        """A person presses the button ``action_id`` on a stored message. ``inputs`` maps an
+        input block's action_id to what the person typed there. Returns the response_url
+        id and the bot's answer."""
+        team = self._team_bot(team_id)
+        user = team.users[user_id]
+        msg = self.channel(channel_id).find(message_ts)
+        if msg is None:
+            raise KeyError(f"no message {message_ts} in {channel_id}")
+        button: dict[str, Any] = {}
+        block_id = ""
+        state: dict[str, dict[str, Any]] = {}
+        for block in msg.get("blocks", []):
+            for el in block.get("elements", []):
+                if el.get("action_id") == action_id:
+                    button, block_id = el, block.get("block_id", "")
+            el = block.get("element") or {}
+            if block.get("type") == "input" and el.get("type") == "plain_text_input":
+                typed = (inputs or {}).get(el["action_id"])
+                state.setdefault(block["block_id"], {})[el["action_id"]] = {
+                    "type": "plain_text_input",
+                    "value": typed,
+                }
+        if not button:
+            raise KeyError(f"no button {action_id} on message {message_ts}")
+        rid, url = self._response_url()
+        payload: dict[str, Any] = {
+            "type": "block_actions",
+            "user": {"id": user_id, "username": user.name, "name": user.name, "team_id": team_id},
+            "api_app_id": self.api_app_id,
+            "token": "legacy-verification-token",
+            "container": {
+                "type": "message",
+                "message_ts": message_ts,
+                "channel_id": channel_id,
+                "is_ephemeral": False,
+            },
+            "trigger_id": f"{int(time.time())}.{uuid.uuid4().int % 10**12}.{uuid.uuid4().hex[:16]}",
+            "team": {"id": team_id, "domain": team.name},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "channel": {"id": channel_id, "name": "directmessage"},
+            "message": msg,
+            "state": {"values": state},
+            "response_url": url,
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": action_id,
+                    "block_id": block_id,
+                    "text": button.get("text"),
+                    "value": button.get("value"),
+                    "action_ts": f"{time.time():.6f}",
+                }
+            ],
+        }
+        if self.push_mode == "socket":
+            return rid, await self._send_envelope("interactive", payload)
+        body = urlencode({"payload": json.dumps(payload)}).encode()
+        return rid, await self._post_signed(
+            body, "application/x-www-form-urlencoded", bad_signature=bad_signature
+        )
+
+
+async def _serve(port: int) -> None:
+    sandbox = SandboxSlack()
+    sandbox.add_team("T0SANDBOX", "xoxb-sandbox")
+    sandbox.add_user("T0SANDBOX", "U0SAM", "sam", real_name="Sam Example", email="sam@example.org")
+    url = await sandbox.start(port)
+    print(
+        f"sandbox Slack at {url}/api/ (team T0SANDBOX, bot token xoxb-sandbox, app token {sandbox.app_token})"
+    )
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await sandbox.stop()
+
+
+def main() -> None:
+    """Run the sandbox standalone until interrupted."""
+    parser = argparse.ArgumentParser(description="Fake Slack on 127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(args.port))
+
+
+if __name__ == "__main__":
+    main()
