@@ -1,0 +1,116 @@
+"""Checks Bot API calls against the scraped Telegram spec (``telegram_bot_api.json``).
+
+The spec's shape is ``methods{name:{fields[{name, types, required}]}}`` and
+``types{name:{fields[...]}}``. Form-encoded calls carry every value as a string (objects
+JSON-encoded inside, as PTB sends them), so values are first coerced to the declared type.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+DEFAULT_SPEC = Path(os.environ.get("PLUTO_SPECS_DIR", "/work/shared/specs")) / "telegram_bot_api.json"
+
+
+class SpecError(ValueError):
+    """A call the Bot API would refuse; ``str(exc)`` is the description after "Bad Request: "."""
+
+
+def _is_scalar(kind: str) -> bool:
+    return kind in ("Integer", "String", "Boolean", "Float", "Float number", "True", "InputFile")
+
+
+class TelegramSpec:
+    """The Bot API methods and types, loaded once, with a checker for incoming parameters."""
+
+    def __init__(self, path: Path = DEFAULT_SPEC) -> None:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        self.version: str = data.get("version", "")
+        self.methods: dict[str, list[dict[str, Any]]] = {
+            name: m.get("fields", []) for name, m in data["methods"].items()
+        }
+
+    def knows(self, method: str) -> bool:
+        """Whether ``method`` exists in the spec (case-insensitive, as Telegram matches)."""
+        return self.canonical(method) is not None
+
+    def canonical(self, method: str) -> str | None:
+        """The spec's spelling of ``method``, or None."""
+        lower = method.lower()
+        for name in self.methods:
+            if name.lower() == lower:
+                return name
+        return None
+
+    def check(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Coerce ``params`` to the declared types and check them; return the coerced copy.
+
+        Raises ``SpecError`` for a missing required field, an unknown parameter name or a
+        value of the wrong basic type.
+        """
+        name = self.canonical(method)
+        if name is None:
+            raise SpecError(f"method {method} not found")
+        fields = {f["name"]: f for f in self.methods[name]}
+        out: dict[str, Any] = {}
+        for key, value in params.items():
+            field = fields.get(key)
+            if field is None:
+                raise SpecError(f"unknown parameter {key!r} for method {name}")
+            out[key] = _coerce(key, value, field["types"])
+        for field in fields.values():
+            if field["required"] and field["name"] not in out:
+                raise SpecError(f"parameter {field['name']!r} is required for method {name}")
+        return out
+
+
+def _coerce(key: str, value: Any, types: list[str]) -> Any:
+    """Turn a (possibly form-encoded) value into the first declared type it fits."""
+    errors = []
+    for kind in types:
+        try:
+            return _coerce_one(value, kind)
+        except (ValueError, TypeError) as exc:
+            errors.append(str(exc))
+    raise SpecError(f"field {key!r} must be of type {' or '.join(types)}")
+
+
+def _coerce_one(value: Any, kind: str) -> Any:
+    if kind == "Integer":
+        if isinstance(value, bool):
+            raise TypeError("bool")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str) and value.lstrip("-").isdigit():
+            return int(value)
+        raise ValueError("not an integer")
+    if kind in ("Float", "Float number"):
+        return float(value)
+    if kind in ("Boolean", "True"):
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise ValueError("not a boolean")
+    if kind == "String":
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        raise TypeError("not a string")
+    if kind == "InputFile":
+        return value
+    # Arrays and objects: JSON-encoded inside form and query values.
+    if isinstance(value, str):
+        value = json.loads(value)
+    if kind.startswith("Array of"):
+        if not isinstance(value, list):
+            raise TypeError("not an array")
+        return value
+    if not isinstance(value, dict):
+        raise TypeError("not an object")
+    return value
