@@ -1,0 +1,752 @@
+"""Microsoft Teams adapter on the Microsoft 365 Agents SDK 1.9.
+
+Inbound, Teams (the Bot Connector) POSTs signed Activities to ``messages_path``; we
+validate the bearer token ourselves (PyJWT ``PyJWKClient``, per adapter instance, so no
+module-level SDK dict is patched) including the ``serviceurl`` claim the SDK skips, then
+hand the request to the SDK's ``CloudAdapter``. Outbound, every call goes through the
+SDK's connector client against the conversation's stored ``serviceUrl``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import html
+import logging
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import jwt
+from aiohttp import web
+from azure.core.credentials import AccessToken
+from microsoft_agents.activity import (
+    Activity,
+    ActivityTypes,
+    AdaptiveCardInvokeResponse,
+    Attachment,
+    ChannelAccount,
+    ConversationParameters,
+    ConversationReference,
+    InvokeResponse,
+)
+from microsoft_agents.hosting.aiohttp import CloudAdapter
+from microsoft_agents.hosting.core import TurnContext
+from microsoft_agents.hosting.core.authorization import (
+    AccessTokenProviderBase,
+    AgentAuthConfiguration,
+    AuthenticationConstants,
+    ClaimsIdentity,
+    ConnectionManager,
+    Connections,
+)
+
+from adapters.base import (
+    Adapter,
+    DeliveryError,
+    EventSink,
+    PermanentError,
+    RateLimited,
+    RecipientUnreachable,
+    TransientError,
+)
+from bridge.model import (
+    COMMANDS,
+    ActionEvent,
+    Capabilities,
+    ChatEvent,
+    ChatIdentity,
+    CommandEvent,
+    ContactEvent,
+    Destination,
+    Markup,
+    MessageEvent,
+    Pace,
+    Platform,
+    Post,
+    Reply,
+    SentRef,
+)
+
+log = logging.getLogger(__name__)
+
+BOTFRAMEWORK_JWKS_URL = "https://login.botframework.com/v1/.well-known/keys"
+GLOBAL_SERVICE_URL = "https://smba.trafficmanager.net/teams/"
+CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+MESSAGE_RESPONSE_TYPE = "application/vnd.microsoft.activity.message"
+CARD_VERB = "pluto"
+REASON_INPUT_ID = "reason"
+CLOCK_SKEW_SECONDS = 300
+TOKEN_REFRESH_MARGIN = 120.0
+_AT_TAG = re.compile(r"<at(?:\s[^>]*)?>(.*?)</at>", re.IGNORECASE | re.DOTALL)
+_STYLE = {"primary": "positive", "danger": "destructive"}
+
+
+class TokenError(DeliveryError):
+    """The token endpoint refused or failed to issue an outbound token."""
+
+
+# --- outbound token ------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Cached:
+    token: str
+    expires_on: float
+
+
+class ClientCredentialsTokenProvider(AccessTokenProviderBase):
+    """OAuth2 client-credentials token provider for the SDK's ``Connections`` seam.
+
+    Tokens are cached per scope until ``TOKEN_REFRESH_MARGIN`` seconds before they
+    expire; concurrent callers share one request (MSAL does the same in production).
+    """
+
+    def __init__(
+        self, configuration: AgentAuthConfiguration, token_endpoint: str, timeout: float = 30.0
+    ) -> None:
+        self._configuration = configuration
+        self._endpoint = token_endpoint
+        self._timeout = timeout
+        self._cache: dict[tuple[str, ...], _Cached] = {}
+        self._lock = asyncio.Lock()
+
+    @property
+    def configuration(self) -> AgentAuthConfiguration:
+        """The connection settings (client id, secret, tenant) this provider uses."""
+        return self._configuration
+
+    async def get_access_token(
+        self, resource_url: str, scopes: list[str], force_refresh: bool = False
+    ) -> str:
+        """Return a cached bearer token for ``scopes``, fetching one when needed."""
+        return (await self.get_access_token_with_expiry(resource_url, scopes, force_refresh)).token
+
+    async def get_access_token_with_expiry(
+        self, resource_url: str, scopes: list[str], force_refresh: bool = False
+    ) -> AccessToken:
+        """Like ``get_access_token`` but also returns the expiry (epoch seconds)."""
+        key = tuple(scopes) or (f"{resource_url.rstrip('/')}/.default",)
+        async with self._lock:
+            cached = self._cache.get(key)
+            if cached is None or force_refresh or cached.expires_on - TOKEN_REFRESH_MARGIN <= time.time():
+                cached = await self._fetch(" ".join(key))
+                self._cache[key] = cached
+            return AccessToken(cached.token, int(cached.expires_on))
+
+    async def _fetch(self, scope: str) -> _Cached:
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self._configuration.CLIENT_ID or "",
+            "client_secret": self._configuration.CLIENT_SECRET or "",
+            "scope": scope,
+        }
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout)) as session:
+                async with session.post(self._endpoint, data=form) as resp:
+                    body = await resp.json(content_type=None)
+                    if resp.status != 200:
+                        error = body.get("error", "") if isinstance(body, dict) else ""
+                        raise TokenError(f"token endpoint answered {resp.status} {error}".strip())
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise TokenError(f"token endpoint unreachable: {type(exc).__name__}") from exc
+        return _Cached(str(body["access_token"]), time.time() + float(body.get("expires_in", 3599)))
+
+    def get_token_credential(self) -> _ProviderCredential:
+        """An azure-core ``AsyncTokenCredential`` view of this provider."""
+        return _ProviderCredential(self)
+
+    # The protocol's user/agentic flows need MSAL; a client-credentials bot has none.
+    async def acquire_token_on_behalf_of(self, scopes: list[str], user_assertion: str) -> str:
+        """Unsupported: on-behalf-of needs MSAL (production ``MsalConnectionManager``)."""
+        raise TokenError("on-behalf-of tokens are not available with client credentials")
+
+    async def get_agentic_application_token(self, tenant_id: str, agent_app_instance_id: str) -> str | None:
+        """Unsupported: agentic identities need MSAL."""
+        raise TokenError("agentic tokens are not available with client credentials")
+
+    async def get_agentic_instance_token(self, tenant_id: str, agent_app_instance_id: str) -> tuple[str, str]:
+        """Unsupported: agentic identities need MSAL."""
+        raise TokenError("agentic tokens are not available with client credentials")
+
+    async def get_agentic_user_token(
+        self, tenant_id: str, agent_app_instance_id: str, agentic_user_id: str, scopes: list[str]
+    ) -> str | None:
+        """Unsupported: agentic identities need MSAL."""
+        raise TokenError("agentic tokens are not available with client credentials")
+
+
+class _ProviderCredential:
+    """``AsyncTokenCredential`` backed by ``ClientCredentialsTokenProvider``'s cache."""
+
+    def __init__(self, provider: ClientCredentialsTokenProvider) -> None:
+        self._provider = provider
+
+    async def get_token(self, *scopes: str, **_: Any) -> AccessToken:
+        return await self._provider.get_access_token_with_expiry("", list(scopes))
+
+    async def close(self) -> None:
+        return None
+
+    async def __aenter__(self) -> _ProviderCredential:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
+
+
+def build_connections(
+    *, app_id: str, app_password: str, tenant_id: str | None, token_endpoint: str | None
+) -> Connections:
+    """The SDK ``Connections`` for outbound tokens: ours against ``token_endpoint`` when
+    given (the sandbox), else the SDK's MSAL manager (production)."""
+    config = AgentAuthConfiguration(client_id=app_id, tenant_id=tenant_id, client_secret=app_password)
+    if token_endpoint is not None:
+        endpoint = token_endpoint
+        return ConnectionManager(
+            provider_factory=lambda cfg: ClientCredentialsTokenProvider(cfg, endpoint),
+            connections_configurations={"SERVICE_CONNECTION": config},
+        )
+    from microsoft_agents.authentication.msal import MsalConnectionManager
+
+    return MsalConnectionManager(connections_configurations={"SERVICE_CONNECTION": config})
+
+
+# --- inbound token -------------------------------------------------------------------
+
+
+class InboundTokenValidator:
+    """Validates the Bot Connector's bearer token: RS256 signature by ``kid`` against the
+    JWKS, issuer, audience == app id, exp/nbf with 5 minutes' skew."""
+
+    def __init__(self, *, app_id: str, jwks_url: str, issuer: str) -> None:
+        self._app_id = app_id
+        self._issuer = issuer
+        self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, timeout=10)
+
+    async def validate(self, authorization: str | None) -> dict[str, Any]:
+        """Return the verified claims; raise ``jwt.PyJWTError``/``ValueError`` otherwise."""
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ValueError("missing bearer token")
+        token = token.strip()
+        # PyJWKClient fetches synchronously; keep the event loop free while it does.
+        key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key=key.key,
+            algorithms=["RS256"],
+            audience=self._app_id,
+            issuer=self._issuer,
+            leeway=CLOCK_SKEW_SECONDS,
+            options={"require": ["exp", "nbf", "iss", "aud"]},
+        )
+        return claims
+
+
+def _same_service_url(a: str | None, b: str | None) -> bool:
+    return bool(a) and bool(b) and str(a).rstrip("/").casefold() == str(b).rstrip("/").casefold()
+
+
+# --- cards ---------------------------------------------------------------------------
+
+
+def build_card(post: Post, *, with_text: bool) -> dict[str, Any]:
+    """The Adaptive Card 1.5 for ``post``: ``Action.Execute`` per action (verb ``pluto``,
+    data ``{"action": id}``), ``Action.OpenUrl`` for links, and an ``Input.Text`` when an
+    action needs a reason. ``with_text`` adds the plain fallback as a TextBlock (used for
+    cards that replace a whole message in an invoke response)."""
+    body: list[dict[str, Any]] = []
+    if with_text and (post.fallback or post.text):
+        body.append({"type": "TextBlock", "text": post.fallback or post.text, "wrap": True})
+    if any(a.needs_reason and not a.url for a in post.actions):
+        body.append(
+            {"type": "Input.Text", "id": REASON_INPUT_ID, "placeholder": "Reason", "isMultiline": True}
+        )
+    actions: list[dict[str, Any]] = []
+    for action in post.actions:
+        item: dict[str, Any]
+        if action.url:
+            item = {"type": "Action.OpenUrl", "title": action.label, "url": action.url}
+        else:
+            item = {
+                "type": "Action.Execute",
+                "title": action.label,
+                "verb": CARD_VERB,
+                "data": {"action": action.id},
+            }
+        if action.style in _STYLE:
+            item["style"] = _STYLE[action.style]
+        actions.append(item)
+    card: dict[str, Any] = {"type": "AdaptiveCard", "version": "1.5", "body": body}
+    if actions:
+        card["actions"] = actions
+    return card
+
+
+def build_activity(post: Post) -> Activity:
+    """The message Activity for ``post``: HTML text (``textFormat: xml``) plus a card
+    attachment carrying the actions, if any."""
+    activity = Activity(type=ActivityTypes.message, text=post.text, text_format="xml")
+    if post.fallback:
+        activity.summary = post.fallback
+    if post.actions:
+        activity.attachments = [
+            Attachment(content_type=CARD_CONTENT_TYPE, content=build_card(post, with_text=False))
+        ]
+    else:
+        activity.attachments = []
+    if post.reply_to:
+        activity.reply_to_id = post.reply_to
+    return activity
+
+
+def command_list() -> list[dict[str, str]]:
+    """The bridge commands as a Teams app-manifest ``commandLists[].commands`` value
+    (Teams has no API to publish a command menu; the manifest carries it)."""
+    return [{"title": c.name, "description": c.description[:128]} for c in COMMANDS]
+
+
+# --- errors --------------------------------------------------------------------------
+
+
+def _retry_after(headers: Mapping[str, str] | None, attempt_hint: float = 1.0) -> float:
+    value = (headers or {}).get("Retry-After")
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            pass
+    # Microsoft asks for exponential back-off with jitter when no Retry-After is given.
+    return attempt_hint + random.uniform(0, attempt_hint)
+
+
+def map_error(exc: BaseException) -> DeliveryError:
+    """Translate an SDK/aiohttp failure into the adapter contract's exceptions."""
+    if isinstance(exc, DeliveryError):
+        return exc
+    if isinstance(exc, aiohttp.ClientResponseError):
+        status = exc.status
+        if status == 429:
+            return RateLimited(_retry_after(exc.headers), "Teams throttled this conversation (429)")
+        if status in (412, 502, 504) or status >= 500:
+            return TransientError(f"Teams answered {status}")
+        if status == 403:
+            return RecipientUnreachable("the Pluto app is not installed for this person (403)")
+        if status == 404:
+            return RecipientUnreachable("conversation gone (404)")
+        return PermanentError(f"Teams refused the request ({status})")
+    if isinstance(exc, (aiohttp.ClientError, TimeoutError, ConnectionError)):
+        return TransientError(f"Teams unreachable: {type(exc).__name__}")
+    return PermanentError(f"Teams call failed: {type(exc).__name__}: {exc}")
+
+
+# --- the adapter ---------------------------------------------------------------------
+
+
+class TeamsAdapter(Adapter):
+    """Microsoft Teams behind the bridge contract.
+
+    Keyword-only arguments:
+      app_id: the bot's Microsoft App ID (audience of inbound tokens, client id outbound).
+      app_password: the app's client secret (never logged).
+      tenant_id: the app's tenant for single-tenant bots; None for multi-tenant.
+      token_endpoint: a client-credentials token URL (the sandbox's); None uses the SDK's
+        MSAL connection manager against Microsoft Entra ID (production).
+      jwks_url: JWKS for inbound token signatures; None uses Bot Framework's.
+      issuer: the required ``iss`` of inbound tokens.
+      messages_path: where Teams POSTs Activities on the bridge's web server.
+      service_url: connector URL used to edit/delete a message whose conversation this
+        process has not seen (``SentRef`` carries no service URL); the global Teams URL
+        by default.
+      timeout: seconds for one outbound connector call before it counts as transient.
+    """
+
+    platform = Platform.TEAMS
+    capabilities = Capabilities(
+        markup=Markup.TEAMS_HTML,
+        max_text=20000,
+        max_actions=5,
+        per_room=(Pace(7, 1), Pace(60, 30)),
+        overall=(Pace(50, 1),),
+        threads=False,
+        edits=True,
+    )
+
+    def __init__(
+        self,
+        *,
+        app_id: str,
+        app_password: str,
+        tenant_id: str | None = None,
+        token_endpoint: str | None = None,
+        jwks_url: str | None = None,
+        issuer: str = "https://api.botframework.com",
+        messages_path: str = "/api/messages",
+        service_url: str = GLOBAL_SERVICE_URL,
+        timeout: float = 30.0,
+    ) -> None:
+        self._app_id = app_id
+        self._bot_id = f"28:{app_id}"
+        self._messages_path = messages_path
+        self._default_service_url = service_url
+        self._timeout = timeout
+        self._validator = InboundTokenValidator(
+            app_id=app_id, jwks_url=jwks_url or BOTFRAMEWORK_JWKS_URL, issuer=issuer
+        )
+        self._cloud = CloudAdapter(
+            connection_manager=build_connections(
+                app_id=app_id, app_password=app_password, tenant_id=tenant_id, token_endpoint=token_endpoint
+            )
+        )
+        # Without this the SDK swallows connector errors and posts "Exception caught" to the user.
+        self._cloud.on_turn_error = None
+        self._agent = _Agent(self)
+        self._sink: EventSink | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        # conversation id -> service URL, learned from traffic (edits need it; see service_url).
+        self._service_urls: dict[str, str] = {}
+
+    # lifecycle ----------------------------------------------------------------------
+
+    def web_routes(self) -> list[web.RouteDef]:
+        """``POST messages_path``: the Bot Connector's messaging endpoint."""
+        return [web.post(self._messages_path, self._handle_request)]
+
+    async def start(self, sink: EventSink) -> None:
+        """Begin accepting Activities; Teams pushes them, so nothing to connect."""
+        self._sink = sink
+
+    async def stop(self) -> None:
+        """Stop accepting Activities and finish (cancel) work in flight; safe twice."""
+        self._sink = None
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    # inbound ------------------------------------------------------------------------
+
+    async def _handle_request(self, request: web.Request) -> web.StreamResponse:
+        if self._sink is None:
+            return web.json_response({"error": "not started"}, status=503)
+        try:
+            claims = await self._validator.validate(request.headers.get("Authorization"))
+        except (jwt.PyJWTError, ValueError) as exc:
+            log.warning("Teams request refused: %s", type(exc).__name__)
+            return web.json_response({"error": "Invalid token or authentication failed."}, status=401)
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.json_response({"error": "invalid JSON"}, status=400)
+        service_url = body.get("serviceUrl") if isinstance(body, dict) else None
+        # The SDK does not bind the token to the activity's serviceUrl; we must.
+        if not _same_service_url(claims.get(AuthenticationConstants.SERVICE_URL_CLAIM), service_url):
+            log.warning("Teams request refused: serviceurl claim does not match the activity")
+            return web.json_response({"error": "Invalid token or authentication failed."}, status=401)
+        request["claims_identity"] = ClaimsIdentity(claims, authentication_type="Bearer")
+        response = await self._cloud.process(request, self._agent)
+        return response if response is not None else web.Response(status=202)
+
+    async def on_turn(self, context: TurnContext) -> None:
+        """Translate one inbound Activity; messages go to a task, invokes answer inline."""
+        activity = context.activity
+        if activity.conversation is not None and activity.service_url:
+            self._service_urls[activity.conversation.id] = activity.service_url
+        if activity.type == ActivityTypes.invoke:
+            await self._on_invoke(context)
+            return
+        event = self.translate(activity)
+        if event is not None:
+            self._spawn(self._deliver(event, self._reference(activity)))
+
+    def translate(self, activity: Activity) -> ChatEvent | None:
+        """The ``ChatEvent`` for a non-invoke Activity, or None when it is not for the core."""
+        sender = activity.from_property
+        if sender is None or activity.conversation is None:
+            return None
+        if sender.id in (self._bot_id, self._app_id) or (
+            activity.recipient is not None and sender.id == activity.recipient.id
+        ):
+            return None  # our own message echoed back: never relay it
+        common = self._common(activity)
+        if activity.type == ActivityTypes.installation_update:
+            if (activity.action or "").startswith("add"):
+                return ContactEvent(**common)
+            return None
+        if activity.type == ActivityTypes.conversation_update:
+            added = activity.members_added or []
+            bot_ids = {self._bot_id, activity.recipient.id if activity.recipient else ""}
+            if any(m.id in bot_ids for m in added):
+                return ContactEvent(**common)
+            return None
+        if activity.type != ActivityTypes.message:
+            return None
+        value = activity.value
+        if isinstance(value, dict) and isinstance(value.get("action"), str) and not activity.text:
+            # Action.Submit (older clients fall back to it): the card's data plus inputs.
+            return ActionEvent(
+                **common,
+                action_id=value["action"],
+                reason=str(value.get(REASON_INPUT_ID) or "").strip(),
+                message=SentRef(activity.conversation.id, activity.reply_to_id or "")
+                if activity.reply_to_id
+                else None,
+            )
+        text = self._plain_text(activity)
+        if not text:
+            return None
+        first, _, rest = text.partition(" ")
+        name = first.lstrip("/").lower()
+        if name in {c.name for c in COMMANDS}:
+            return CommandEvent(**common, name=name, args=rest.strip())
+        return MessageEvent(**common, text=text, reply_to=activity.reply_to_id or None)
+
+    def _common(self, activity: Activity) -> dict[str, Any]:
+        sender = activity.from_property
+        conversation = activity.conversation
+        assert sender is not None and conversation is not None
+        tenant = conversation.tenant_id or _channel_tenant(activity) or ""
+        kind = conversation.conversation_type
+        return {
+            "identity": ChatIdentity(Platform.TEAMS, tenant, sender.aad_object_id or sender.id),
+            "event_id": activity.id or "",
+            "room": conversation.id,
+            "display_name": sender.name or "",
+            "is_private": kind in (None, "personal"),
+            "address": self._reference(activity).model_dump(mode="json", by_alias=True, exclude_none=True),
+        }
+
+    def _reference(self, activity: Activity) -> ConversationReference:
+        ref = activity.get_conversation_reference()
+        ref.activity_id = None
+        ref.locale = None
+        if ref.conversation is not None and not ref.conversation.tenant_id:
+            ref.conversation.tenant_id = _channel_tenant(activity)
+        return ref
+
+    def _plain_text(self, activity: Activity) -> str:
+        mentioned_bot = set()
+        for entity in activity.entities or []:
+            data = entity.model_dump(by_alias=True)
+            mentioned = data.get("mentioned") or {}
+            if entity.type == "mention" and mentioned.get("id") in (self._bot_id, self._app_id):
+                mentioned_bot.add(str(data.get("text") or ""))
+
+        def resolve(match: re.Match[str]) -> str:
+            return "" if match.group(0) in mentioned_bot else match.group(1)
+
+        text = _AT_TAG.sub(resolve, activity.text or "")
+        return html.unescape(text).strip()
+
+    async def _on_invoke(self, context: TurnContext) -> None:
+        activity = context.activity
+        response: AdaptiveCardInvokeResponse
+        if activity.name != "adaptiveCard/action" or self._sink is None:
+            await _set_invoke_response(context, 501, None)
+            return
+        value = activity.value if isinstance(activity.value, dict) else {}
+        action = value.get("action") or {}
+        data = action.get("data") or {}
+        if action.get("verb") != CARD_VERB or not isinstance(data.get("action"), str):
+            response = AdaptiveCardInvokeResponse(
+                status_code=400,
+                type="application/vnd.microsoft.error",
+                value={"code": "BadRequest", "message": "unknown action"},
+            )
+            await _set_invoke_response(context, 200, response)
+            return
+        conversation = activity.conversation
+        assert conversation is not None
+        event = ActionEvent(
+            **self._common(activity),
+            action_id=data["action"],
+            reason=str(data.get(REASON_INPUT_ID) or "").strip(),
+            message=SentRef(conversation.id, activity.reply_to_id or ""),
+        )
+        reply = await self._sink(event)
+        leftover: Reply | None = None
+        if reply is not None and reply.replace is not None:
+            response = AdaptiveCardInvokeResponse(
+                status_code=200, type=CARD_CONTENT_TYPE, value=build_card(reply.replace, with_text=True)
+            )
+            if reply.texts:
+                leftover = Reply(texts=reply.texts, actions=reply.actions)
+        else:
+            texts = reply.texts if reply is not None else ()
+            response = AdaptiveCardInvokeResponse(
+                status_code=200, type=MESSAGE_RESPONSE_TYPE, value="\n\n".join(texts)
+            )
+            if reply is not None and reply.actions:
+                leftover = Reply(texts=reply.texts[-1:], actions=reply.actions)
+        await _set_invoke_response(context, 200, response)
+        if leftover is not None:
+            self._spawn(self._show_reply(leftover, self._reference(activity)))
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, event: ChatEvent, reference: ConversationReference) -> None:
+        sink = self._sink
+        if sink is None:
+            return
+        try:
+            reply = await sink(event)
+            if reply is not None:
+                await self._show_reply(reply, reference)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("Teams event %s failed in the core", event.event_id)
+
+    async def _show_reply(self, reply: Reply, reference: ConversationReference) -> None:
+        """Teams has no ephemeral messages in a personal chat: replies are messages there."""
+        texts = list(reply.texts) or ([""] if reply.actions else [])
+        for i, text in enumerate(texts):
+            actions = reply.actions if i == len(texts) - 1 else ()
+            try:
+                await self._send_with_reference(reference, Post(text=text, actions=actions))
+            except DeliveryError as exc:
+                log.warning("Teams reply not shown: %s", exc.reason)
+                return
+
+    # outbound -----------------------------------------------------------------------
+
+    async def send(self, dest: Destination, post: Post) -> SentRef:
+        """Send into the person's chat: continue the stored conversation, or (no room)
+        create the 1:1 conversation first with POST /v3/conversations."""
+        if not dest.address:
+            raise PermanentError(
+                "no stored Teams address for this person (they must message or install the app first)"
+            )
+        reference = ConversationReference.model_validate(dict(dest.address))
+        if dest.room is None:
+            reference = await self._create_conversation(dest, reference)
+        elif reference.conversation is not None and reference.conversation.id != dest.room:
+            reference.conversation.id = dest.room
+        return await self._send_with_reference(reference, post)
+
+    async def _create_conversation(
+        self, dest: Destination, reference: ConversationReference
+    ) -> ConversationReference:
+        tenant = dest.identity.workspace or (
+            reference.conversation.tenant_id if reference.conversation else None
+        )
+        user_id = reference.user.id if reference.user is not None else dest.identity.user_id
+        wire: dict[str, Any] = {"isGroup": False, "bot": {"id": self._bot_id}, "members": [{"id": user_id}]}
+        if tenant:
+            wire.update(tenantId=tenant, channelData={"tenant": {"id": tenant}})
+        params = ConversationParameters.model_validate(wire)
+        created: list[ConversationReference] = []
+
+        async def capture(context: TurnContext) -> None:
+            created.append(self._reference(context.activity))
+
+        service_url = reference.service_url or self._default_service_url
+        await self._call(
+            self._cloud.create_conversation(
+                self._app_id,
+                "msteams",
+                service_url,
+                AuthenticationConstants.AGENTS_SDK_SCOPE,
+                params,
+                capture,
+            )
+        )
+        new = created[0]
+        new.user = reference.user or ChannelAccount(id=user_id)
+        new.agent = reference.agent or ChannelAccount(id=self._bot_id)
+        return new
+
+    async def _send_with_reference(self, reference: ConversationReference, post: Post) -> SentRef:
+        activity = build_activity(post)
+        sent: list[str] = []
+
+        async def callback(context: TurnContext) -> None:
+            response = await context.send_activity(activity)
+            sent.append(response.id if response is not None and response.id else "")
+
+        await self._continue(reference, callback)
+        conversation = reference.conversation.id if reference.conversation else ""
+        return SentRef(room=conversation, message_id=sent[0] if sent else "")
+
+    async def edit(self, ref: SentRef, post: Post) -> None:
+        """Replace a sent message (PUT activity); ``post.actions == ()`` retires the card."""
+        activity = build_activity(dataclasses.replace(post, reply_to=None))
+        activity.id = ref.message_id
+
+        async def callback(context: TurnContext) -> None:
+            await context.update_activity(activity)
+
+        await self._continue(self._bare_reference(ref.room), callback)
+
+    async def delete(self, ref: SentRef) -> None:
+        """Delete a sent message (DELETE activity)."""
+
+        async def callback(context: TurnContext) -> None:
+            await context.delete_activity(ref.message_id)
+
+        await self._continue(self._bare_reference(ref.room), callback)
+
+    def _bare_reference(self, room: str) -> ConversationReference:
+        return ConversationReference.model_validate(
+            {
+                "conversation": {"id": room},
+                "bot": {"id": self._bot_id},
+                "channelId": "msteams",
+                "serviceUrl": self._service_urls.get(room, self._default_service_url),
+            }
+        )
+
+    async def _continue(
+        self, reference: ConversationReference, callback: Callable[[TurnContext], Awaitable[None]]
+    ) -> None:
+        if reference.conversation is not None and reference.service_url:
+            self._service_urls[reference.conversation.id] = reference.service_url
+        activity = reference.get_continuation_activity()
+        await self._call(self._cloud.continue_conversation(self._app_id, activity, callback))
+
+    async def _call(self, coro: Awaitable[Any]) -> Any:
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await coro
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise map_error(exc) from exc
+
+
+class _Agent:
+    """The SDK ``Agent`` protocol: hands every turn to the adapter."""
+
+    def __init__(self, adapter: TeamsAdapter) -> None:
+        self._adapter = adapter
+
+    async def on_turn(self, context: TurnContext) -> None:
+        await self._adapter.on_turn(context)
+
+
+def _channel_tenant(activity: Activity) -> str | None:
+    data = activity.channel_data
+    if isinstance(data, dict):
+        tenant = data.get("tenant")
+        if isinstance(tenant, dict) and tenant.get("id"):
+            return str(tenant["id"])
+    return None
+
+
+async def _set_invoke_response(
+    context: TurnContext, status: int, body: AdaptiveCardInvokeResponse | None
+) -> None:
+    payload = body.model_dump(mode="json", by_alias=True, exclude_none=True) if body is not None else None
+    await context.send_activity(
+        Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=status, body=payload))
+    )

@@ -1,0 +1,628 @@
+"""A stand-in for Microsoft Teams' Bot Connector on 127.0.0.1.
+
+It plays both sides: the services the bot calls (client-credentials token endpoint,
+JWKS + OpenID metadata, the v3 connector REST API at a ``serviceUrl``) and the channel
+that pushes signed Activities to the bot's messaging endpoint. Everything received is
+recorded; failures and throttling can be injected; request bodies are checked against
+the Bot Connector Swagger spec and every Adaptive Card against the 1.5 JSON Schema.
+
+This module is "the outside world": it never imports the bridge or the adapters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import collections
+import json
+import secrets
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import jsonschema
+import jwt
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+
+SPECS = Path(__file__).resolve().parents[2] / "shared" / "specs"
+SPECS_DIR = SPECS if SPECS.is_dir() else Path("/work/shared/specs")
+CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+BOTFRAMEWORK_ISSUER = "https://api.botframework.com"
+PER_CONVERSATION_LIMITS = ((7, 1.0), (60, 30.0))
+
+
+@dataclass
+class Recorded:
+    """One request the sandbox received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    query: dict[str, str]
+    body: Any
+    status: int = 0
+    conversation: str | None = None
+
+
+@dataclass
+class TeamsUser:
+    """A person in the sandbox tenant."""
+
+    id: str
+    aad_object_id: str
+    name: str
+    installed: bool = True
+
+
+@dataclass
+class Conversation:
+    """A conversation held by the connector: members and the activities in it."""
+
+    id: str
+    tenant_id: str
+    conversation_type: str
+    members: list[str]
+    activities: dict[str, dict[str, Any]] = field(default_factory=dict)
+    deleted: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Injection:
+    status: int
+    remaining: int
+    method: str | None
+    conversation: str | None
+    retry_after: float | None
+
+
+@dataclass
+class TokenSwitches:
+    """How to forge an inbound token (each switch breaks one check)."""
+
+    wrong_key: bool = False
+    wrong_audience: bool = False
+    expired: bool = False
+    serviceurl_mismatch: bool = False
+    missing_header: bool = False
+    wrong_issuer: bool = False
+
+
+def _schemas() -> tuple[jsonschema.Draft6Validator, dict[str, Any]]:
+    connector = json.loads((SPECS_DIR / "botframework_connector_api.json").read_text())
+    card_schema = json.loads((SPECS_DIR / "adaptive_card_1.5.json").read_text())
+    # Swagger 2.0 definitions are draft-04 JSON Schema; keep them under #/definitions.
+    return jsonschema.Draft6Validator(card_schema), {"definitions": connector["definitions"]}
+
+
+def _without_nulls(value: Any) -> Any:
+    """Swagger 2.0 has no nullable types; the SDK sends explicit nulls (lenient)."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
+class SandboxTeams:
+    """Fake Teams: token endpoint, JWKS, connector REST API, and an Activity pusher.
+
+    ``app_id``/``app_password`` are the credentials the token endpoint accepts and the
+    audience of minted inbound tokens. ``bot_endpoint`` is the bot's messaging URL
+    (set it before pushing activities). ``enforce_limits`` switches per-conversation
+    throttling (7/1 s, 60/30 s) on or off.
+    """
+
+    def __init__(
+        self,
+        *,
+        app_id: str = "00000000-0000-0000-0000-00000000b07a",
+        app_password: str = "sandbox-secret",
+        tenant_id: str = "72f988bf-0000-0000-0000-00000000beef",
+        enforce_limits: bool = True,
+        token_lifetime: int = 3599,
+    ) -> None:
+        self.app_id = app_id
+        self.app_password = app_password
+        self.tenant_id = tenant_id
+        self.enforce_limits = enforce_limits
+        self.token_lifetime = token_lifetime
+        self.bot_endpoint: str | None = None
+        self.requests: list[Recorded] = []
+        self.token_requests: list[dict[str, str]] = []
+        self.validation_errors: list[str] = []
+        self.users: dict[str, TeamsUser] = {}
+        self.conversations: dict[str, Conversation] = {}
+        self._issued: dict[str, float] = {}
+        self._injections: list[_Injection] = []
+        self._sent_times: dict[str, collections.deque[float]] = collections.defaultdict(collections.deque)
+        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self._wrong_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.kid = "sandbox-key-1"
+        self._card_validator, self._definitions = _schemas()
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self.base_url = ""
+
+    # lifecycle ----------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        """The aiohttp application serving every fake endpoint."""
+        app = web.Application(middlewares=[self._record])
+        app.router.add_get("/v1/.well-known/keys", self._jwks)
+        app.router.add_get("/v1/.well-known/openidconfiguration", self._openid)
+        app.router.add_post("/oauth2/v2.0/token", self._token)
+        app.router.add_post("/v3/conversations", self._create_conversation)
+        app.router.add_post("/v3/conversations/{cid}/activities", self._send)
+        app.router.add_post("/v3/conversations/{cid}/activities/{aid}", self._reply)
+        app.router.add_put("/v3/conversations/{cid}/activities/{aid}", self._update)
+        app.router.add_delete("/v3/conversations/{cid}/activities/{aid}", self._delete)
+        app.router.add_get("/v3/conversations/{cid}/members", self._members)
+        return app
+
+    async def start(self, port: int = 0) -> str:
+        """Serve on 127.0.0.1 (port 0 = any free port); returns the base URL."""
+        self._runner = web.AppRunner(self.app())
+        await self._runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        await web.SockSite(self._runner, sock).start()
+        self.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        self._session = aiohttp.ClientSession()
+        return self.base_url
+
+    async def stop(self) -> None:
+        """Stop serving and close the pusher's client session; safe twice."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # well-known URLs ----------------------------------------------------------------
+
+    @property
+    def service_url(self) -> str:
+        """The connector's serviceUrl (as Teams sends it, with a trailing slash)."""
+        return f"{self.base_url}/"
+
+    @property
+    def token_endpoint(self) -> str:
+        return f"{self.base_url}/oauth2/v2.0/token"
+
+    @property
+    def jwks_url(self) -> str:
+        return f"{self.base_url}/v1/.well-known/keys"
+
+    # switches -----------------------------------------------------------------------
+
+    def fail_next(
+        self,
+        status: int,
+        *,
+        count: int = 1,
+        method: str | None = None,
+        conversation: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        """The next ``count`` connector calls (optionally only this HTTP method and/or
+        conversation) answer ``status``; 429 carries ``Retry-After``."""
+        self._injections.append(_Injection(status, count, method, conversation, retry_after))
+
+    # people and conversations --------------------------------------------------------
+
+    def add_user(self, name: str, *, installed: bool = True) -> TeamsUser:
+        """A person in the tenant; ``installed`` says whether the bot app is installed
+        for them (POST /v3/conversations answers 403 otherwise)."""
+        user = TeamsUser(
+            id=f"29:{secrets.token_hex(12)}", aad_object_id=str(uuid.uuid4()), name=name, installed=installed
+        )
+        self.users[user.id] = user
+        return user
+
+    def personal_conversation(self, user: TeamsUser) -> Conversation:
+        """The 1:1 conversation between ``user`` and the bot (created on first use)."""
+        for conv in self.conversations.values():
+            if conv.conversation_type == "personal" and conv.members == [user.id]:
+                return conv
+        conv = Conversation(
+            id=f"a:{secrets.token_urlsafe(24)}",
+            tenant_id=self.tenant_id,
+            conversation_type="personal",
+            members=[user.id],
+        )
+        self.conversations[conv.id] = conv
+        return conv
+
+    def messages_in(self, conversation_id: str) -> list[dict[str, Any]]:
+        """Activities the bot posted into a conversation and did not delete, in order."""
+        conv = self.conversations.get(conversation_id)
+        return [a for k, a in conv.activities.items() if k not in conv.deleted] if conv else []
+
+    # token minting ------------------------------------------------------------------
+
+    def mint_token(self, *, service_url: str | None = None, switches: TokenSwitches | None = None) -> str:
+        """An RS256 Bot Framework token for the bot, optionally forged per ``switches``."""
+        sw = switches or TokenSwitches()
+        now = int(time.time())
+        claims = {
+            "iss": "https://evil.example" if sw.wrong_issuer else BOTFRAMEWORK_ISSUER,
+            "aud": "some-other-app" if sw.wrong_audience else self.app_id,
+            "serviceurl": "https://smba.evil.example/amer/"
+            if sw.serviceurl_mismatch
+            else (service_url or self.service_url),
+            "nbf": now - 3600 if sw.expired else now - 5,
+            "exp": now - 1800 if sw.expired else now + 3600,
+        }
+        key = self._wrong_key if sw.wrong_key else self._key
+        return jwt.encode(claims, key, algorithm="RS256", headers={"kid": self.kid})
+
+    # activity builders ---------------------------------------------------------------
+
+    def _base_activity(self, kind: str, user: TeamsUser, conversation: Conversation) -> dict[str, Any]:
+        return {
+            "type": kind,
+            "id": f"1{secrets.randbelow(10**12):012d}",
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+            "serviceUrl": self.service_url,
+            "channelId": "msteams",
+            "from": {"id": user.id, "name": user.name, "aadObjectId": user.aad_object_id},
+            "conversation": {
+                "id": conversation.id,
+                "conversationType": conversation.conversation_type,
+                "tenantId": conversation.tenant_id,
+            },
+            "recipient": {"id": f"28:{self.app_id}", "name": "Pluto"},
+            "channelData": {"tenant": {"id": conversation.tenant_id}},
+            "locale": "en-US",
+        }
+
+    def message(
+        self, user: TeamsUser, text: str, *, reply_to_id: str | None = None, mention_bot: bool = False
+    ) -> dict[str, Any]:
+        """A personal-chat message from ``user`` (optionally a reply, or @-mentioning the bot)."""
+        activity = self._base_activity("message", user, self.personal_conversation(user))
+        activity["textFormat"] = "plain"
+        if mention_bot:
+            text = f"<at>Pluto</at> {text}"
+            activity["entities"] = [
+                {
+                    "type": "mention",
+                    "text": "<at>Pluto</at>",
+                    "mentioned": {"id": f"28:{self.app_id}", "name": "Pluto"},
+                }
+            ]
+        activity["text"] = text
+        if reply_to_id:
+            activity["replyToId"] = reply_to_id
+        return activity
+
+    def installation_update(self, user: TeamsUser, action: str = "add") -> dict[str, Any]:
+        """The app was installed (``add``) or removed (``remove``) for ``user``."""
+        user.installed = action.startswith("add")
+        activity = self._base_activity("installationUpdate", user, self.personal_conversation(user))
+        activity["action"] = action
+        return activity
+
+    def conversation_update(self, user: TeamsUser, *, bot_added: bool = True) -> dict[str, Any]:
+        """Members were added to the personal chat (the bot, when ``bot_added``)."""
+        activity = self._base_activity("conversationUpdate", user, self.personal_conversation(user))
+        activity["membersAdded"] = [{"id": f"28:{self.app_id}"}] if bot_added else [{"id": user.id}]
+        return activity
+
+    def card_submit(self, user: TeamsUser, data: dict[str, Any], *, reply_to_id: str) -> dict[str, Any]:
+        """An ``Action.Submit`` press: a message with ``value`` and no text."""
+        activity = self._base_activity("message", user, self.personal_conversation(user))
+        activity["value"] = data
+        activity["replyToId"] = reply_to_id
+        return activity
+
+    def card_action(
+        self, user: TeamsUser, *, verb: str, data: dict[str, Any], reply_to_id: str
+    ) -> dict[str, Any]:
+        """An ``Action.Execute`` press: the ``adaptiveCard/action`` invoke."""
+        activity = self._base_activity("invoke", user, self.personal_conversation(user))
+        activity["name"] = "adaptiveCard/action"
+        activity["value"] = {
+            "action": {"type": "Action.Execute", "verb": verb, "data": data},
+            "trigger": "manual",
+        }
+        activity["replyToId"] = reply_to_id
+        return activity
+
+    async def push(
+        self, activity: dict[str, Any], *, switches: TokenSwitches | None = None
+    ) -> tuple[int, Any]:
+        """POST a signed Activity to the bot; returns (HTTP status, parsed body or None)."""
+        if self.bot_endpoint is None or self._session is None:
+            raise RuntimeError("start() the sandbox and set bot_endpoint first")
+        headers = {"Content-Type": "application/json"}
+        if not (switches and switches.missing_header):
+            headers["Authorization"] = (
+                f"Bearer {self.mint_token(service_url=activity.get('serviceUrl'), switches=switches)}"
+            )
+        async with self._session.post(self.bot_endpoint, data=json.dumps(activity), headers=headers) as resp:
+            text = await resp.text()
+            try:
+                body = json.loads(text) if text else None
+            except ValueError:
+                body = text
+            return resp.status, body
+
+    # middleware: recording, auth, injection, throttling -------------------------------
+
+    @web.middleware
+    async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        raw = await request.read()
+        body: Any
+        if request.content_type == "application/x-www-form-urlencoded":
+            body = dict((await request.post()).items())
+        else:
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                body = raw.decode(errors="replace")
+        rec = Recorded(
+            method=request.method,
+            path=request.path,
+            headers=dict(request.headers),
+            query=dict(request.query),
+            body=body,
+            conversation=request.match_info.get("cid"),
+        )
+        self.requests.append(rec)
+        if request.path.startswith("/v3/"):
+            response = self._check_connector(request, rec)
+            if response is None:
+                request["body"] = body
+                response = await handler(request)
+        else:
+            response = await handler(request)
+        rec.status = response.status
+        return response
+
+    def _check_connector(self, request: web.Request, rec: Recorded) -> web.Response | None:
+        auth = request.headers.get("Authorization", "")
+        token = auth[7:] if auth.lower().startswith("bearer ") else ""
+        if self._issued.get(token, 0) <= time.time():
+            return _error(401, "Unauthorized", "Authorization has been denied for this request.")
+        for inj in self._injections:
+            if inj.remaining <= 0:
+                continue
+            if inj.method and inj.method != request.method:
+                continue
+            if inj.conversation and inj.conversation != rec.conversation:
+                continue
+            inj.remaining -= 1
+            headers = {"Retry-After": _fmt(inj.retry_after)} if inj.retry_after is not None else {}
+            return _error(inj.status, _CODES.get(inj.status, "ServiceError"), "injected failure", headers)
+        if self.enforce_limits and rec.conversation and request.method in ("POST", "PUT"):
+            wait = self._throttle(rec.conversation)
+            if wait > 0:
+                return _error(429, "Throttled", "Too many requests", {"Retry-After": _fmt(wait)})
+        return None
+
+    def _throttle(self, conversation: str) -> float:
+        now = time.monotonic()
+        sent = self._sent_times[conversation]
+        longest = max(w for _, w in PER_CONVERSATION_LIMITS)
+        while sent and now - sent[0] > longest:
+            sent.popleft()
+        for count, window in PER_CONVERSATION_LIMITS:
+            recent = [t for t in sent if now - t < window]
+            if len(recent) >= count:
+                return max(0.05, window - (now - recent[-count]))
+        sent.append(now)
+        return 0.0
+
+    # validation ---------------------------------------------------------------------
+
+    def _validate(self, definition: str, body: Any) -> str | None:
+        schema = {"$ref": f"#/definitions/{definition}", **self._definitions}
+        problems = [e.message for e in jsonschema.Draft4Validator(schema).iter_errors(_without_nulls(body))]
+        activity = (
+            body.get("activity")
+            if definition == "ConversationParameters" and isinstance(body, dict)
+            else body
+        )
+        attachments = activity.get("attachments") if isinstance(activity, dict) else None
+        for attachment in attachments or []:
+            if isinstance(attachment, dict) and attachment.get("contentType") == CARD_CONTENT_TYPE:
+                problems += [
+                    f"card: {e.message}" for e in self._card_validator.iter_errors(attachment.get("content"))
+                ]
+        if problems:
+            self.validation_errors.extend(problems)
+            return "; ".join(problems)
+        return None
+
+    def validate_card(self, card: Any) -> list[str]:
+        """Adaptive Card 1.5 schema violations of ``card`` (empty when valid)."""
+        return [e.message for e in self._card_validator.iter_errors(card)]
+
+    # endpoints: identity ------------------------------------------------------------
+
+    async def _jwks(self, request: web.Request) -> web.Response:
+        jwk = json.loads(RSAAlgorithm.to_jwk(self._key.public_key()))
+        jwk.update({"kid": self.kid, "use": "sig", "alg": "RS256", "endorsements": ["msteams"]})
+        return web.json_response({"keys": [jwk]})
+
+    async def _openid(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "issuer": BOTFRAMEWORK_ISSUER,
+                "authorization_endpoint": f"{self.base_url}/v1/botframework.com/oauth2/v2.0/authorize",
+                "jwks_uri": self.jwks_url,
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+            }
+        )
+
+    async def _token(self, request: web.Request) -> web.Response:
+        form = dict((await request.post()).items())
+        fields = {k: str(v) for k, v in form.items()}
+        self.token_requests.append({k: v for k, v in fields.items() if k != "client_secret"})
+        if fields.get("grant_type") != "client_credentials":
+            return web.json_response({"error": "unsupported_grant_type"}, status=400)
+        if fields.get("client_id") != self.app_id or fields.get("client_secret") != self.app_password:
+            return web.json_response(
+                {"error": "invalid_client", "error_description": "AADSTS7000215"}, status=401
+            )
+        if not fields.get("scope", "").endswith("/.default"):
+            return web.json_response({"error": "invalid_scope"}, status=400)
+        token = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+        self._issued[token] = time.time() + self.token_lifetime
+        return web.json_response(
+            {
+                "token_type": "Bearer",
+                "expires_in": self.token_lifetime,
+                "ext_expires_in": self.token_lifetime,
+                "access_token": token,
+            }
+        )
+
+    # endpoints: connector -----------------------------------------------------------
+
+    async def _create_conversation(self, request: web.Request) -> web.Response:
+        body = request["body"]
+        problem = self._validate("ConversationParameters", body)
+        if problem:
+            return _error(400, "BadArgument", problem)
+        members = [m.get("id", "") for m in body.get("members") or []]
+        if body.get("isGroup") or len(members) != 1:
+            return _error(400, "BadArgument", "only 1:1 conversations are supported here")
+        user = self.users.get(members[0]) or next(
+            (u for u in self.users.values() if u.aad_object_id == members[0]), None
+        )
+        if user is None:
+            return _error(404, "NotFound", "user not found")
+        if not user.installed:
+            return _error(403, "Forbidden", "The bot is not installed for this user")
+        conv = self.personal_conversation(user)
+        return web.json_response({"id": conv.id}, status=201)
+
+    def _conversation(self, request: web.Request) -> Conversation | web.Response:
+        conv = self.conversations.get(request.match_info["cid"])
+        if conv is None:
+            return _error(404, "ConversationNotFound", "Conversation not found.")
+        return conv
+
+    def _store(self, conv: Conversation, body: dict[str, Any], reply_to: str | None) -> str:
+        aid = f"1{secrets.randbelow(10**12):012d}"
+        stored = dict(body, id=aid)
+        if reply_to:
+            stored["replyToId"] = reply_to
+        conv.activities[aid] = stored
+        return aid
+
+    async def _send(self, request: web.Request) -> web.Response:
+        conv = self._conversation(request)
+        if isinstance(conv, web.Response):
+            return conv
+        problem = self._validate("Activity", request["body"])
+        if problem:
+            return _error(400, "BadArgument", problem)
+        return web.json_response({"id": self._store(conv, request["body"], None)}, status=201)
+
+    async def _reply(self, request: web.Request) -> web.Response:
+        conv = self._conversation(request)
+        if isinstance(conv, web.Response):
+            return conv
+        problem = self._validate("Activity", request["body"])
+        if problem:
+            return _error(400, "BadArgument", problem)
+        return web.json_response(
+            {"id": self._store(conv, request["body"], request.match_info["aid"])}, status=201
+        )
+
+    async def _update(self, request: web.Request) -> web.Response:
+        conv = self._conversation(request)
+        if isinstance(conv, web.Response):
+            return conv
+        aid = request.match_info["aid"]
+        if aid not in conv.activities or aid in conv.deleted:
+            return _error(404, "ActivityNotFound", "Activity not found.")
+        problem = self._validate("Activity", request["body"])
+        if problem:
+            return _error(400, "BadArgument", problem)
+        conv.activities[aid] = dict(request["body"], id=aid)
+        return web.json_response({"id": aid})
+
+    async def _delete(self, request: web.Request) -> web.Response:
+        conv = self._conversation(request)
+        if isinstance(conv, web.Response):
+            return conv
+        aid = request.match_info["aid"]
+        if aid not in conv.activities or aid in conv.deleted:
+            return _error(404, "ActivityNotFound", "Activity not found.")
+        conv.deleted.add(aid)
+        return web.Response(status=200)
+
+    async def _members(self, request: web.Request) -> web.Response:
+        conv = self._conversation(request)
+        if isinstance(conv, web.Response):
+            return conv
+        members = [self.users[m] for m in conv.members if m in self.users]
+        return web.json_response(
+            [
+                {"id": u.id, "name": u.name, "aadObjectId": u.aad_object_id, "tenantId": conv.tenant_id}
+                for u in members
+            ]
+        )
+
+
+_CODES = {
+    403: "Forbidden",
+    404: "NotFound",
+    412: "PreconditionFailed",
+    429: "Throttled",
+    500: "ServiceError",
+    502: "BadGateway",
+    503: "ServiceUnavailable",
+    504: "GatewayTimeout",
+}
+
+
+def _fmt(seconds: float) -> str:
+    return str(int(seconds)) if float(seconds).is_integer() else f"{seconds:.2f}"
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    """The connector's ErrorResponse shape."""
+    return web.json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
+
+
+async def _serve(port: int) -> None:
+    sandbox = SandboxTeams()
+    url = await sandbox.start(port)
+    print(
+        f"sandbox Teams on {url} (serviceUrl {sandbox.service_url}, "
+        f"token {sandbox.token_endpoint}, jwks {sandbox.jwks_url})"
+    )
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await sandbox.stop()
+
+
+def main() -> None:
+    """``python -m sandbox.teams --port N``: run the fake standalone."""
+    parser = argparse.ArgumentParser(description="Fake Microsoft Teams Bot Connector on 127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    try:
+        asyncio.run(_serve(args.port))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
