@@ -763,6 +763,8 @@ class SandboxTelegram:
             for button in row:
                 if not isinstance(button, dict) or not button.get("text"):
                     raise _bad("BUTTON_TEXT_INVALID")
+                if button.get("style", "primary") not in ("danger", "success", "primary"):
+                    raise _bad("BUTTON_STYLE_INVALID")
                 kinds = set(button) - {"text", "style", "icon_custom_emoji_id"}
                 if len(kinds) != 1:
                     raise _bad("exactly one of the optional fields of InlineKeyboardButton must be used")

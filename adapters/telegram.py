@@ -1,0 +1,512 @@
+"""Telegram adapter on python-telegram-bot 22.8 (``telegram.ext.Application``).
+
+Inbound updates arrive by long polling (PTB's Updater) or through a webhook route served on
+the bridge's own aiohttp server; either way they go through the Application's update queue,
+so the platform is acknowledged (offset confirmed, HTTP 200 answered) before the core's sink
+runs in a handler task (``block=False``). Outbound calls map Telegram errors onto the
+``adapters.base`` exceptions; the core paces and splits, so no AIORateLimiter is installed
+and a 429 surfaces at once as ``RateLimited``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import html
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import nh3
+from aiohttp import web
+from telegram import (
+    BotCommand,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Message,
+    ReplyParameters,
+    Update,
+)
+from telegram.constants import ChatType, ParseMode
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackContext,
+    CallbackQueryHandler,
+    CommandHandler,
+    ExtBot,
+    MessageHandler,
+    filters,
+)
+from telegram.helpers import create_deep_linked_url
+
+from adapters.base import (
+    Adapter,
+    DeliveryError,
+    EventSink,
+    PermanentError,
+    RateLimited,
+    RecipientUnreachable,
+    TransientError,
+)
+from bridge.model import (
+    COMMANDS,
+    Action,
+    ActionEvent,
+    Capabilities,
+    ChatEvent,
+    ChatIdentity,
+    CommandEvent,
+    ContactEvent,
+    Destination,
+    Markup,
+    MessageEvent,
+    Pace,
+    Platform,
+    Post,
+    Reply,
+    SentRef,
+)
+
+log = logging.getLogger(__name__)
+
+TelegramApp = Application[Any, Any, Any, Any, Any, Any]
+Context = CallbackContext[Any, Any, Any, Any]
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+ALLOWED_UPDATES = ("message", "callback_query")
+TOAST_LIMIT = 200  # answerCallbackQuery text limit
+BUTTONS_PER_ROW = 3
+_STYLES = {"primary": "primary", "danger": "danger"}  # Bot API 9.4+ button styles
+# Telegram's wording for people the bot can no longer reach (all arrive as 403 Forbidden,
+# except a deactivated user, which some servers report as 400).
+_UNREACHABLE = ("blocked by the user", "initiate conversation", "user is deactivated", "kicked")
+
+
+def _map_error(exc: TelegramError) -> DeliveryError:
+    """Translate a PTB exception into the contract's failure types."""
+    if isinstance(exc, RetryAfter):
+        value = exc.retry_after
+        seconds = value if isinstance(value, int | float) else value.total_seconds()
+        return RateLimited(float(seconds), str(exc))
+    if isinstance(exc, Forbidden):
+        return RecipientUnreachable(exc.message)
+    if isinstance(exc, BadRequest) and any(s in exc.message.lower() for s in _UNREACHABLE):
+        return RecipientUnreachable(exc.message)
+    if isinstance(exc, BadRequest | InvalidToken | Conflict | ChatMigrated):
+        return PermanentError(str(exc))
+    if isinstance(exc, NetworkError):  # includes TimedOut and every 5xx
+        return TransientError(str(exc))
+    return PermanentError(str(exc))
+
+
+def _plain(rendered: str) -> str:
+    """Telegram HTML as plain text (for callback toasts, which take no markup)."""
+    return html.unescape(nh3.clean(rendered, tags=set()))
+
+
+def _keyboard(actions: Sequence[Action]) -> InlineKeyboardMarkup | None:
+    """Actions as an inline keyboard: callback buttons carry ``Action.id``; url actions link."""
+    if not actions:
+        return None
+    buttons = []
+    for action in actions:
+        style = _STYLES.get(action.style)
+        if action.url:
+            buttons.append(InlineKeyboardButton(action.label, url=action.url, style=style))
+        else:
+            if len(action.id.encode("utf-8")) > 64:
+                raise PermanentError(f"action id longer than Telegram's 64-byte callback_data: {action.id!r}")
+            buttons.append(InlineKeyboardButton(action.label, callback_data=action.id, style=style))
+    rows = [buttons[i : i + BUTTONS_PER_ROW] for i in range(0, len(buttons), BUTTONS_PER_ROW)]
+    return InlineKeyboardMarkup(rows)
+
+
+def _int_id(value: str, what: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise PermanentError(f"Telegram {what} must be numeric, got {value!r}") from None
+
+
+class TelegramAdapter(Adapter):
+    """Telegram bot behind the bridge contract.
+
+    Keyword-only arguments:
+
+    - ``token``: the bot token from @BotFather.
+    - ``mode``: ``"polling"`` (getUpdates long polling) or ``"webhook"`` (Telegram POSTs to
+      ``webhook_url``; the route comes from ``web_routes()`` and is served by the bridge).
+    - ``base_url`` / ``base_file_url``: Bot API roots; the token is appended (point them at a
+      sandbox in tests).
+    - ``webhook_url``: the public HTTPS URL Telegram posts updates to (webhook mode only,
+      required there); it should end in ``webhook_path``.
+    - ``webhook_path``: the path of the route ``web_routes()`` returns.
+    - ``webhook_secret``: the ``secret_token`` given to setWebhook and checked on every POST
+      (required in webhook mode; 1-256 characters of ``A-Za-z0-9_-``).
+    - ``poll_timeout``: getUpdates long-poll timeout in seconds (polling mode).
+    """
+
+    platform = Platform.TELEGRAM
+    capabilities = Capabilities(
+        markup=Markup.TELEGRAM_HTML,
+        max_text=4096,
+        # ~1 message/s per chat; groups would be Pace(20, 60), but the bridge only uses DMs.
+        per_room=(Pace(1, 1),),
+        overall=(Pace(30, 1),),
+        threads=False,
+        edits=True,
+    )
+
+    def __init__(
+        self,
+        *,
+        token: str,
+        mode: Literal["polling", "webhook"] = "polling",
+        base_url: str = "https://api.telegram.org/bot",
+        base_file_url: str = "https://api.telegram.org/file/bot",
+        webhook_url: str | None = None,
+        webhook_path: str = "/telegram/webhook",
+        webhook_secret: str | None = None,
+        poll_timeout: int = 10,
+    ) -> None:
+        if mode not in ("polling", "webhook"):
+            raise ValueError(f"mode must be 'polling' or 'webhook', not {mode!r}")
+        if mode == "webhook" and not (webhook_url and webhook_secret):
+            raise ValueError("webhook mode needs webhook_url and webhook_secret")
+        self.mode = mode
+        self.webhook_url = webhook_url
+        self.webhook_path = webhook_path
+        self._secret = webhook_secret.encode() if webhook_secret else b""
+        self.poll_timeout = poll_timeout
+        builder = ApplicationBuilder().token(token).base_url(base_url).base_file_url(base_file_url)
+        if mode == "webhook":
+            builder = builder.updater(None)  # updates come through our aiohttp route
+        self._app: TelegramApp = builder.build()
+        self._sink: EventSink | None = None
+        self._running = False
+        self._conflict_reported = False
+
+    @property
+    def bot(self) -> ExtBot[Any]:
+        """The PTB bot (for tests and diagnostics)."""
+        return self._app.bot
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start(self, sink: EventSink) -> None:
+        """Identify the bot (getMe), publish the command menu, register handlers and begin
+        receiving updates (polling, or setWebhook in webhook mode)."""
+        if self._running:
+            return
+        self._sink = sink
+        self._add_handlers()
+        await self._app.initialize()
+        try:
+            await self._app.bot.set_my_commands([BotCommand(c.name, c.description) for c in COMMANDS])
+            await self._app.start()
+            if self.mode == "webhook":
+                await self._app.bot.set_webhook(
+                    url=self.webhook_url or "",
+                    secret_token=self._secret.decode(),
+                    allowed_updates=list(ALLOWED_UPDATES),
+                )
+            else:
+                assert self._app.updater is not None
+                await self._app.updater.start_polling(
+                    timeout=self.poll_timeout,
+                    allowed_updates=list(ALLOWED_UPDATES),
+                    error_callback=self._polling_error,
+                )
+        except BaseException:
+            await self._shutdown()
+            raise
+        self._running = True
+        log.info("telegram adapter started as @%s (%s)", self._app.bot.username, self.mode)
+
+    async def stop(self) -> None:
+        """Stop receiving, wait for running handlers, close HTTP clients; safe twice.
+
+        The webhook stays registered at Telegram so updates queue there until restart.
+        """
+        if not self._running:
+            return
+        self._running = False
+        await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        updater = self._app.updater
+        if updater is not None and updater.running:
+            await updater.stop()
+        if self._app.running:
+            await self._app.stop()
+        await self._app.shutdown()
+
+    def _polling_error(self, exc: TelegramError) -> None:
+        """PTB's polling error callback: PTB keeps retrying with back-off; we log clearly."""
+        if isinstance(exc, Conflict):
+            if not self._conflict_reported:
+                self._conflict_reported = True
+                log.error(
+                    "Telegram refuses getUpdates (409 Conflict: %s): another process is polling with "
+                    "this bot token, or a webhook is set. Stop the other instance, or run every "
+                    "replica in webhook mode; polling resumes by itself once the conflict is gone.",
+                    exc.message,
+                )
+            return
+        log.warning("Telegram polling failed, retrying: %s", exc)
+
+    # --- webhook -------------------------------------------------------------------------
+
+    def web_routes(self) -> list[web.RouteDef]:
+        """In webhook mode, the POST route Telegram delivers updates to; else none."""
+        if self.mode != "webhook":
+            return []
+        return [web.post(self.webhook_path, self._webhook)]
+
+    async def _webhook(self, request: web.Request) -> web.Response:
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        if not hmac.compare_digest(given, self._secret):
+            log.warning("telegram webhook: refused a POST with a missing or wrong secret token")
+            return web.Response(status=403)
+        if not self._app.running:
+            return web.Response(status=503)  # Telegram redelivers later
+        try:
+            data = await request.json()
+            update = Update.de_json(data, self._app.bot)
+        except (json.JSONDecodeError, TypeError, KeyError, ValueError):
+            log.warning("telegram webhook: body is not an Update")
+            return web.Response(status=400)
+        # Queue and answer at once: handlers (and the sink) run as tasks afterwards.
+        await self._app.update_queue.put(update)
+        return web.Response(status=200)
+
+    # --- inbound -------------------------------------------------------------------------
+
+    def _add_handlers(self) -> None:
+        if self._app.handlers:
+            return
+        only_new = filters.UpdateType.MESSAGE  # edits of old messages are not new input
+        self._app.add_handlers(
+            [
+                CommandHandler("start", self._on_start, filters=only_new, block=False),
+                CommandHandler([c.name for c in COMMANDS], self._on_command, filters=only_new, block=False),
+                MessageHandler(only_new & filters.TEXT, self._on_text, block=False),
+                CallbackQueryHandler(self._on_callback, block=False),
+            ]
+        )
+        self._app.add_error_handler(self._on_error)
+
+    async def _on_error(self, update: object, context: Context) -> None:
+        log.error(
+            "telegram handler failed for update %s", getattr(update, "update_id", "?"), exc_info=context.error
+        )
+
+    @staticmethod
+    def _common(update: Update, message: Message) -> dict[str, Any] | None:
+        """Fields every event shares, or None for anything a bot sent (no relay loops)."""
+        user = update.effective_user
+        if user is None or user.is_bot or message.via_bot is not None:
+            return None
+        return {
+            "identity": ChatIdentity(Platform.TELEGRAM, "", str(user.id)),
+            "event_id": str(update.update_id),
+            "room": str(message.chat.id),
+            "display_name": user.full_name,
+            "is_private": message.chat.type == ChatType.PRIVATE,
+        }
+
+    @staticmethod
+    def _command_args(message: Message) -> str:
+        """The rest of the line after ``/cmd[@bot]``, unparsed."""
+        text = message.text or ""
+        entity = (message.entities or ())[0] if message.entities else None
+        length = (
+            entity.length if entity is not None and entity.offset == 0 else len(text.split(maxsplit=1)[0])
+        )
+        # entity lengths are UTF-16 units; a command is ASCII, so units == characters here.
+        return text[length:].strip()
+
+    async def _on_start(self, update: Update, context: Context) -> None:
+        message = update.effective_message
+        if message is None or (common := self._common(update, message)) is None:
+            return
+        payload = self._command_args(message)
+        event: ChatEvent
+        if payload:
+            event = CommandEvent(**common, name="link", args=payload)
+        else:
+            event = ContactEvent(**common)
+        await self._deliver(event, message.chat.id)
+
+    async def _on_command(self, update: Update, context: Context) -> None:
+        message = update.effective_message
+        if message is None or (common := self._common(update, message)) is None:
+            return
+        head = (message.text or "").split(maxsplit=1)[0]
+        name = head[1:].split("@", 1)[0].lower()
+        await self._deliver(
+            CommandEvent(**common, name=name, args=self._command_args(message)), message.chat.id
+        )
+
+    async def _on_text(self, update: Update, context: Context) -> None:
+        message = update.effective_message
+        if message is None or (common := self._common(update, message)) is None:
+            return
+        replied = message.reply_to_message
+        event = MessageEvent(
+            **common,
+            # Telegram delivers text without markup; mentions are already the names shown.
+            text=message.text or "",
+            reply_to=str(replied.message_id) if replied is not None else None,
+            thread=str(message.message_thread_id) if message.is_topic_message else None,
+        )
+        await self._deliver(event, message.chat.id)
+
+    async def _on_callback(self, update: Update, context: Context) -> None:
+        query = update.callback_query
+        if query is None:
+            return
+        pressed = query.message
+        user = query.from_user
+        if pressed is None or user.is_bot:
+            await self._answer(query, None)
+            return
+        ref = SentRef(room=str(pressed.chat.id), message_id=str(pressed.message_id))
+        event = ActionEvent(
+            identity=ChatIdentity(Platform.TELEGRAM, "", str(user.id)),
+            event_id=str(update.update_id),
+            room=ref.room,
+            display_name=user.full_name,
+            is_private=pressed.chat.type == ChatType.PRIVATE,
+            action_id=query.data or "",
+            message=ref,
+        )
+        reply: Reply | None = None
+        try:
+            reply = await self._run_sink(event)
+        finally:
+            # Always answer, or the user's button keeps spinning.
+            await self._answer(query, reply.texts[0] if reply and reply.texts else None)
+        if reply is None:
+            return
+        if reply.replace is not None:
+            try:
+                await self.edit(ref, reply.replace)
+            except DeliveryError as exc:
+                log.warning("telegram: could not update pressed message %s: %s", ref, exc.reason)
+        rest = reply.texts[1:]
+        if reply.actions and not rest and reply.texts:
+            rest = reply.texts[:1]  # buttons need a message to sit on
+        await self._show(pressed.chat.id, rest, reply.actions)
+
+    async def _answer(self, query: CallbackQuery, text: str | None) -> None:
+        toast = _plain(text)[:TOAST_LIMIT] if text else None
+        try:
+            await query.answer(text=toast)
+        except TelegramError as exc:
+            log.warning("telegram: answerCallbackQuery failed: %s", exc)
+
+    async def _run_sink(self, event: ChatEvent) -> Reply | None:
+        assert self._sink is not None
+        try:
+            return await self._sink(event)
+        except Exception:
+            log.exception("telegram: the core failed on event %s", event.event_id)
+            return None
+
+    async def _deliver(self, event: ChatEvent, chat_id: int) -> None:
+        reply = await self._run_sink(event)
+        if reply is not None:
+            await self._show(chat_id, reply.texts, reply.actions)
+
+    async def _show(self, chat_id: int, texts: Sequence[str], actions: Sequence[Action]) -> None:
+        """Send reply texts as messages in the person's chat; buttons go on the last one."""
+        dest = Destination(identity=ChatIdentity(Platform.TELEGRAM, "", str(chat_id)), room=str(chat_id))
+        for i, text in enumerate(texts):
+            last = i == len(texts) - 1
+            try:
+                await self.send(dest, Post(text=text, actions=tuple(actions) if last else ()))
+            except DeliveryError as exc:
+                log.warning("telegram: could not show a reply in chat %s: %s", chat_id, exc.reason)
+                return
+
+    # --- outbound ------------------------------------------------------------------------
+
+    async def send(self, dest: Destination, post: Post) -> SentRef:
+        """sendMessage in HTML with link previews off, replying to ``post.reply_to``."""
+        chat_id = _int_id(dest.room or dest.identity.user_id, "chat id")
+        reply = (
+            ReplyParameters(message_id=_int_id(post.reply_to, "message id"), allow_sending_without_reply=True)
+            if post.reply_to
+            else None
+        )
+        try:
+            message = await self._app.bot.send_message(
+                chat_id=chat_id,
+                text=post.text,
+                parse_mode=ParseMode.HTML,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+                reply_parameters=reply,
+                reply_markup=_keyboard(post.actions),
+                message_thread_id=_int_id(post.thread, "thread id") if post.thread else None,
+            )
+        except TelegramError as exc:
+            raise _map_error(exc) from exc
+        thread = message.message_thread_id
+        return SentRef(
+            room=str(message.chat.id),
+            message_id=str(message.message_id),
+            thread=str(thread) if thread is not None else None,
+        )
+
+    async def edit(self, ref: SentRef, post: Post) -> None:
+        """editMessageText with the new text and keyboard (none when ``post.actions`` is empty)."""
+        try:
+            await self._app.bot.edit_message_text(
+                chat_id=_int_id(ref.room, "chat id"),
+                message_id=_int_id(ref.message_id, "message id"),
+                text=post.text,
+                parse_mode=ParseMode.HTML,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+                reply_markup=_keyboard(post.actions),
+            )
+        except BadRequest as exc:
+            if "message is not modified" in exc.message.lower():
+                return  # already shows exactly this: the edit's goal is met
+            raise _map_error(exc) from exc
+        except TelegramError as exc:
+            raise _map_error(exc) from exc
+
+    async def delete(self, ref: SentRef) -> None:
+        """deleteMessage."""
+        try:
+            await self._app.bot.delete_message(
+                chat_id=_int_id(ref.room, "chat id"), message_id=_int_id(ref.message_id, "message id")
+            )
+        except TelegramError as exc:
+            raise _map_error(exc) from exc
+
+    def bot_link(self, code: str) -> str | None:
+        """``https://t.me/<bot>?start=<code>``; None before ``start`` (the username comes from
+        getMe) or when ``code`` is not a valid deep-link payload (1-64 of ``A-Za-z0-9_-``)."""
+        try:
+            username = self._app.bot.username
+        except RuntimeError:
+            return None
+        try:
+            return create_deep_linked_url(username, code)
+        except ValueError:
+            return None
