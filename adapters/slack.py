@@ -1,0 +1,646 @@
+"""Slack adapter on slack-bolt (AsyncApp): Events API over HTTP or Socket Mode, one slash
+command with subcommands, Block Kit buttons, several workspaces at once.
+
+Inbound, Bolt verifies signatures (HTTP mode), acknowledges within Slack's 3 s and runs our
+listeners, which translate DM messages, app-home opens, the slash command and button
+presses into ``bridge.model`` events for the core's sink. Outbound, each workspace has its
+own ``AsyncWebClient`` (its own bot token); Slack errors become ``adapters.base`` exceptions
+and 429s are never retried here: the core pauses the room and retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Literal
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.base import (
+    Adapter,
+    DeliveryError,
+    EventSink,
+    PermanentError,
+    RateLimited,
+    RecipientUnreachable,
+    TransientError,
+)
+from bridge.model import (
+    COMMAND_NAMES,
+    COMMANDS,
+    Action,
+    ActionEvent,
+    Capabilities,
+    ChatEvent,
+    ChatIdentity,
+    CommandEvent,
+    ContactEvent,
+    Destination,
+    Markup,
+    MessageEvent,
+    Pace,
+    Platform,
+    Post,
+    Reply,
+    SentRef,
+)
+
+log = logging.getLogger(__name__)
+
+REASON_BLOCK = "pluto_reason"
+REASON_INPUT = "reason"
+LINK_VALUE = "pluto:link"  # value of URL buttons: Slack reports their clicks, we ignore them
+MAX_SECTION_TEXT = 3000
+MAX_BUTTON_LABEL = 75
+
+UNREACHABLE_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "user_not_found",
+        "users_not_found",
+        "account_inactive",
+        "cannot_dm_bot",
+        "is_archived",
+        "user_disabled",
+        "not_in_channel",
+        "invalid_auth",
+        "token_revoked",
+        "no_permission",
+        "team_access_not_granted",
+    }
+)
+TRANSIENT_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
+
+# <@U123>, <@U123|name>, <#C123>, <#C123|name>, <!here>, <!subteam^S1|@team>, <url|label>
+_SPECIAL = re.compile(r"<([@#!]?)([^<>|]*)(?:\|([^<>]*))?>")
+
+
+def unescape(text: str) -> str:
+    """Undo Slack's escaping of ``&``, ``<`` and ``>`` (``&amp;`` last, so it is done once)."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+async def to_plain_text(
+    text: str,
+    user_name: Callable[[str], Awaitable[str]],
+    channel_name: Callable[[str], Awaitable[str]],
+) -> str:
+    """Turn Slack wire text into plain readable text: mentions become ``@Name`` /
+    ``#channel``, links ``label (url)``, and the three escaped characters are restored.
+
+    Special sequences are only ever real angle brackets; anything a person typed as ``<``
+    arrives as ``&lt;`` and so survives as the literal text they typed.
+    """
+    parts: list[str] = []
+    pos = 0
+    for m in _SPECIAL.finditer(text):
+        parts.append(unescape(text[pos : m.start()]))
+        pos = m.end()
+        sigil, target, label = m.group(1), m.group(2), m.group(3)
+        label = unescape(label) if label is not None else None
+        if sigil == "@":
+            parts.append("@" + (await user_name(target) if target else ""))
+        elif sigil == "#":
+            parts.append("#" + (label or await channel_name(target)))
+        elif sigil == "!":
+            if target.startswith(("subteam^", "date^")):
+                parts.append(label or target.split("^", 1)[-1])
+            else:
+                parts.append("@" + (label or target).lstrip("@"))
+        else:
+            url = unescape(target)
+            shown = url.removeprefix("mailto:")
+            parts.append(f"{label} ({shown})" if label and label not in (url, shown) else shown)
+    parts.append(unescape(text[pos:]))
+    return "".join(parts)
+
+
+def map_slack_error(exc: BaseException) -> DeliveryError:
+    """Map a slack_sdk / aiohttp failure onto the contract's exceptions."""
+    if isinstance(exc, SlackApiError):
+        resp = exc.response
+        status = getattr(resp, "status_code", 200)
+        error = str(resp.get("error", "")) if hasattr(resp, "get") else ""
+        headers = {str(k).lower(): v for k, v in (getattr(resp, "headers", None) or {}).items()}
+        if status == 429 or error == "ratelimited":
+            raw = headers.get("retry-after", "1")
+            retry = raw[0] if isinstance(raw, list) else raw
+            try:
+                retry_after = float(retry)
+            except (TypeError, ValueError):
+                retry_after = 1.0
+            return RateLimited(retry_after, f"slack: ratelimited (retry after {retry_after:g}s)")
+        if status >= 500 or error in TRANSIENT_ERRORS:
+            return TransientError(f"slack: HTTP {status} {error}".strip())
+        if error in UNREACHABLE_ERRORS:
+            return RecipientUnreachable(f"slack: {error}")
+        if status == 403:
+            return RecipientUnreachable(f"slack: HTTP 403 {error}".strip())
+        return PermanentError(f"slack: {error or f'HTTP {status}'}")
+    if isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError, SlackClientError, OSError)):
+        return TransientError(f"slack: {type(exc).__name__}: {exc}")
+    return PermanentError(f"slack: {type(exc).__name__}: {exc}")
+
+
+def build_blocks(text: str, actions: tuple[Action, ...]) -> list[dict[str, Any]]:
+    """Block Kit for a post: a mrkdwn section with the text, a reason input when an action
+    needs one, and an actions block of buttons."""
+    blocks: list[dict[str, Any]] = []
+    if text:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text[:MAX_SECTION_TEXT]}})
+    if any(a.needs_reason and a.url is None for a in actions):
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": REASON_BLOCK,
+                "optional": True,
+                "label": {"type": "plain_text", "text": "Reason"},
+                "element": {"type": "plain_text_input", "action_id": REASON_INPUT, "multiline": True},
+            }
+        )
+    if actions:
+        blocks.append(
+            {"type": "actions", "block_id": "pluto_actions", "elements": [_button(a) for a in actions]}
+        )
+    return blocks
+
+
+def _button(action: Action) -> dict[str, Any]:
+    button: dict[str, Any] = {
+        "type": "button",
+        "action_id": action.id,
+        "text": {"type": "plain_text", "text": action.label[:MAX_BUTTON_LABEL] or "?", "emoji": True},
+        "value": LINK_VALUE if action.url else action.id,
+    }
+    if action.style in ("primary", "danger"):
+        button["style"] = action.style
+    if action.url:
+        button["url"] = action.url
+    return button
+
+
+def parse_command(text: str) -> tuple[str, str]:
+    """Split ``/pluto`` text into (command name, args); unknown or empty -> ("help", "")."""
+    head, _, rest = text.strip().partition(" ")
+    name = head.lower()
+    if name in COMMAND_NAMES:
+        return name, rest.strip()
+    return "help", ""
+
+
+class SlackAdapter(Adapter):
+    """Slack through slack-bolt's ``AsyncApp``.
+
+    Keyword-only arguments:
+
+    - ``workspaces``: team id -> bot token (``xoxb-…``); every workspace the app is
+      installed in. Bolt's ``authorize`` picks the token per incoming request, and each
+      send uses the token of the recipient's workspace.
+    - ``signing_secret``: the app's signing secret; Bolt rejects unsigned, forged or stale
+      (> 5 min) HTTP requests with 401.
+    - ``mode``: ``"http"`` (serve ``web_routes()``) or ``"socket"`` (Socket Mode, no public
+      endpoint; needs ``app_token``).
+    - ``app_token``: the app-level token (``xapp-…``) for Socket Mode.
+    - ``api_base_url``: Web API base URL with trailing slash (a sandbox in tests).
+    - ``events_path``: path of the one HTTP route for events, commands and interactivity.
+    - ``command``: the slash command, ``/pluto`` by default; ``COMMANDS`` are its subcommands.
+    """
+
+    platform = Platform.SLACK
+    capabilities = Capabilities(
+        markup=Markup.SLACK_MRKDWN,
+        max_text=MAX_SECTION_TEXT,
+        max_actions=5,
+        per_room=(Pace(1, 1),),
+        threads=True,
+        edits=True,
+    )
+
+    def __init__(
+        self,
+        *,
+        workspaces: Mapping[str, str],
+        signing_secret: str,
+        mode: Literal["http", "socket"] = "http",
+        app_token: str | None = None,
+        api_base_url: str = "https://slack.com/api/",
+        events_path: str = "/slack/events",
+        command: str = "/pluto",
+    ) -> None:
+        if mode not in ("http", "socket"):
+            raise ValueError(f"mode must be 'http' or 'socket', not {mode!r}")
+        if mode == "socket" and not app_token:
+            raise ValueError("Socket Mode needs an app-level token (xapp-…)")
+        self.workspaces = dict(workspaces)
+        self.mode = mode
+        self.app_token = app_token
+        self.api_base_url = api_base_url
+        self.events_path = events_path
+        self.command = command
+        self._clients = {
+            team: AsyncWebClient(token=tok, base_url=api_base_url) for team, tok in workspaces.items()
+        }
+        self._auth: dict[str, AuthorizeResult] = {}
+        self._dms: dict[ChatIdentity, str] = {}
+        self._channel_team: dict[str, str] = {}
+        self._names: dict[tuple[str, str], str] = {}
+        self._seen: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._sink: EventSink | None = None
+        self._socket: AsyncSocketModeHandler | None = None
+        # a plain function: Bolt passes arguments by the callable's parameter names, and a
+        # bound method's ``self`` would be among them
+        async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+            return await self._authorize(enterprise_id, team_id)  # type: ignore[return-value]
+
+        self.app = AsyncApp(
+            client=AsyncWebClient(base_url=api_base_url),
+            signing_secret=signing_secret,
+            authorize=authorize,
+        )
+        self.app.middleware(self._skip_seen_retries)
+        self.app.event("message")(self._on_message)
+        self.app.event("app_home_opened")(self._on_app_home)
+        self.app.command(command)(self._on_command)
+        self.app.action(re.compile(".+"))(self._on_action)
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def web_routes(self) -> list[web.RouteDef]:
+        """The events route (HTTP mode only), served through Bolt's aiohttp adapter."""
+        if self.mode != "http":
+            return []
+        return [web.post(self.events_path, self._handle_http)]
+
+    async def _handle_http(self, request: web.Request) -> web.Response:
+        bolt_req = await to_bolt_request(request)
+        bolt_resp = await self.app.async_dispatch(bolt_req)
+        return await to_aiohttp_response(bolt_resp)
+
+    async def start(self, sink: EventSink) -> None:
+        """Remember the sink, learn each workspace's bot identity (auth.test) and, in
+        Socket Mode, connect."""
+        self._sink = sink
+        for team in self._clients:
+            try:
+                await self._authorize(enterprise_id=None, team_id=team)
+            except SlackClientError as exc:  # one bad token must not keep the others down
+                log.warning("slack: auth.test failed for workspace %s: %s", team, exc)
+        if self.mode == "socket":
+            self._socket = AsyncSocketModeHandler(self.app, self.app_token)
+            await self._socket.connect_async()
+
+    async def stop(self) -> None:
+        """Close Socket Mode and cancel listener work still running; safe twice."""
+        socket, self._socket = self._socket, None
+        if socket is not None:
+            await socket.close_async()
+        tasks = [t for t in self._tasks if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._sink = None
+
+    def slash_command_manifest(self) -> dict[str, Any]:
+        """The slash command as the app manifest declares it, subcommands from ``COMMANDS``
+        (Slack has no API to register commands: this goes into the app's manifest)."""
+        return {
+            "command": self.command,
+            "description": "Pluto: " + ", ".join(c.name for c in COMMANDS),
+            "usage_hint": " | ".join(c.usage for c in COMMANDS),
+            "should_escape": False,
+        }
+
+    # --- Bolt plumbing -------------------------------------------------------------------
+
+    async def _authorize(self, enterprise_id: str | None, team_id: str | None) -> AuthorizeResult | None:
+        """Bolt's per-request authorize: the workspace's bot token and bot identity."""
+        if team_id is None or team_id not in self._clients:
+            return None
+        cached = self._auth.get(team_id)
+        if cached is None:
+            client = self._clients[team_id]
+            cached = AuthorizeResult.from_auth_test_response(
+                bot_token=client.token, auth_test_response=await client.auth_test()
+            )
+            self._auth[team_id] = cached
+        return cached
+
+    async def _skip_seen_retries(
+        self, req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[None]]
+    ) -> BoltResponse | None:
+        """Ack a redelivery of an event this process already handled without re-running
+        the listener (platforms.md 2.1). A retry of an event we never saw still goes
+        through, with the same event_id, so the core can decide."""
+        event_id = req.body.get("event_id") if isinstance(req.body, dict) else None
+        if event_id:
+            retry = (req.headers.get("x-slack-retry-num") or ["0"])[0]
+            if retry not in ("", "0") and event_id in self._seen:
+                return BoltResponse(status=200, body="")
+            self._seen[event_id] = None
+            while len(self._seen) > 10_000:
+                self._seen.popitem(last=False)
+        await next()
+        return None
+
+    def _track(self) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, event: ChatEvent) -> Reply | None:
+        if self._sink is None:
+            log.warning("slack: event %s arrived before start()", event.event_id)
+            return None
+        return await self._sink(event)
+
+    async def _display_name(self, team: str, user: str) -> str:
+        key = (team, user)
+        if key not in self._names:
+            name = user
+            client = self._clients.get(team)
+            if client is not None:
+                try:
+                    info = (await client.users_info(user=user)).get("user") or {}
+                    profile = info.get("profile") or {}
+                    name = profile.get("display_name") or profile.get("real_name") or info.get("name") or user
+                except SlackClientError as exc:
+                    log.info("slack: users.info %s failed: %s", user, exc)
+                    return user
+            self._names[key] = name
+        return self._names[key]
+
+    async def _channel_name(self, team: str, channel: str) -> str:
+        client = self._clients.get(team)
+        if client is None:
+            return channel
+        try:
+            info = (await client.conversations_info(channel=channel)).get("channel") or {}
+        except SlackClientError:
+            return channel
+        return str(info.get("name") or channel)
+
+    async def _plain(self, team: str, text: str) -> str:
+        async def user_name(user: str) -> str:
+            return await self._display_name(team, user)
+
+        async def channel_name(channel: str) -> str:
+            return await self._channel_name(team, channel)
+
+        return await to_plain_text(text, user_name, channel_name)
+
+    def _identity(self, team: str, user: str) -> ChatIdentity:
+        return ChatIdentity(Platform.SLACK, team, user)
+
+    # --- inbound -------------------------------------------------------------------------
+
+    async def _on_message(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
+        """A DM to the bot -> MessageEvent; the bot's own posts and other bots are dropped."""
+        self._track()
+        if event.get("channel_type") != "im":
+            return
+        if event.get("bot_id") or event.get("subtype") not in (
+            None,
+            "file_share",
+            "thread_broadcast",
+            "me_message",
+        ):
+            return
+        user = event.get("user")
+        if not user or user == getattr(context, "bot_user_id", None):
+            return
+        team = str(body.get("team_id") or context.team_id)
+        channel = str(event["channel"])
+        self._channel_team[channel] = team
+        identity = self._identity(team, user)
+        self._dms[identity] = channel
+        thread = event.get("thread_ts")
+        thread = thread if thread and thread != event.get("ts") else None
+        message = MessageEvent(
+            identity=identity,
+            event_id=str(body.get("event_id") or event.get("client_msg_id") or event["ts"]),
+            room=channel,
+            display_name=await self._display_name(team, user),
+            is_private=True,
+            text=await self._plain(team, str(event.get("text") or "")),
+            reply_to=thread,
+            thread=thread,
+        )
+        reply = await self._deliver(message)
+        if reply is not None:
+            await self._ephemeral(team, channel, user, reply, thread)
+
+    async def _on_app_home(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
+        """The person opened the app (its Messages or Home tab) -> ContactEvent."""
+        self._track()
+        team = str(body.get("team_id") or context.team_id)
+        user = str(event["user"])
+        identity = self._identity(team, user)
+        channel = event.get("channel") or await self._open_dm(identity)
+        self._channel_team[channel] = team
+        self._dms[identity] = channel
+        contact = ContactEvent(
+            identity=identity,
+            event_id=str(body.get("event_id") or f"home:{team}:{user}:{event.get('event_ts')}"),
+            room=channel,
+            display_name=await self._display_name(team, user),
+            is_private=True,
+        )
+        reply = await self._deliver(contact)
+        if reply is not None:
+            await self._ephemeral(team, channel, user, reply, None)
+
+    async def _on_command(self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
+        """``/pluto <sub> args``: ack at once, then the sink, then an ephemeral reply."""
+        await ack()
+        self._track()
+        team, user = str(command["team_id"]), str(command["user_id"])
+        identity = self._identity(team, user)
+        name, args = parse_command(str(command.get("text") or ""))
+        channel = str(command.get("channel_id") or "")
+        try:
+            dm = await self._open_dm(identity)
+        except DeliveryError as exc:
+            log.info("slack: cannot open DM for %s: %s", identity, exc)
+            dm = channel
+        event = CommandEvent(
+            identity=identity,
+            event_id=str(command.get("trigger_id")),
+            room=dm,
+            display_name=await self._display_name(team, user),
+            is_private=channel == dm,
+            name=name,
+            args=args,
+        )
+        reply = await self._deliver(event)
+        if reply is not None:
+            await self._respond(respond, reply)
+
+    async def _on_action(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        """A button press -> ActionEvent with the pressed message and any typed reason."""
+        await ack()
+        self._track()
+        action = (body.get("actions") or [{}])[0]
+        if action.get("value") == LINK_VALUE or action.get("type") != "button":
+            return  # a link button (Slack reports the click) or an input: nothing to do
+        user = body.get("user") or {}
+        team = str((body.get("team") or {}).get("id") or user.get("team_id"))
+        container = body.get("container") or {}
+        message = body.get("message") or {}
+        channel = str(container.get("channel_id") or (body.get("channel") or {}).get("id"))
+        ts = str(container.get("message_ts") or message.get("ts"))
+        self._channel_team[channel] = team
+        values = ((body.get("state") or {}).get("values") or {}).get(REASON_BLOCK) or {}
+        reason = (values.get(REASON_INPUT) or {}).get("value") or ""
+        identity = self._identity(team, str(user.get("id")))
+        event = ActionEvent(
+            identity=identity,
+            event_id=str(body.get("trigger_id")),
+            room=channel,
+            display_name=await self._display_name(team, identity.user_id),
+            is_private=channel.startswith("D"),
+            action_id=str(action.get("action_id")),
+            reason=reason.strip(),
+            message=SentRef(room=channel, message_id=ts, thread=message.get("thread_ts")),
+        )
+        reply = await self._deliver(event)
+        if reply is not None:
+            await self._respond(respond, reply)
+
+    async def _respond(self, respond: AsyncRespond, reply: Reply) -> None:
+        """Show a Reply through the interaction's response_url: the pressed message is
+        replaced when asked, texts go ephemeral, the buttons ride on the last text."""
+        if reply.replace is not None:
+            post = reply.replace
+            await respond(
+                text=post.fallback or post.text,
+                blocks=build_blocks(post.text, post.actions),
+                replace_original=True,
+            )
+        for i, text in enumerate(reply.texts):
+            last = i == len(reply.texts) - 1
+            blocks = build_blocks(text, reply.actions) if last and reply.actions else None
+            await respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
+
+    async def _ephemeral(self, team: str, channel: str, user: str, reply: Reply, thread: str | None) -> None:
+        """Show a Reply to a message/contact event as ephemeral messages in the DM."""
+        client = self._clients[team]
+        for i, text in enumerate(reply.texts):
+            last = i == len(reply.texts) - 1
+            blocks = build_blocks(text, reply.actions) if last and reply.actions else None
+            try:
+                await client.chat_postEphemeral(
+                    channel=channel, user=user, text=text, blocks=blocks, thread_ts=thread
+                )
+            except SlackClientError as exc:
+                log.warning("slack: ephemeral reply to %s failed: %s", user, exc)
+
+    # --- outbound ------------------------------------------------------------------------
+
+    def _client(self, team: str) -> AsyncWebClient:
+        client = self._clients.get(team)
+        if client is None:
+            raise RecipientUnreachable(f"slack: no bot token for workspace {team}")
+        return client
+
+    async def _open_dm(self, identity: ChatIdentity) -> str:
+        """The bot's DM channel with a person (conversations.open), cached in memory."""
+        channel = self._dms.get(identity)
+        if channel is None:
+            client = self._client(identity.workspace)
+            try:
+                resp = await client.conversations_open(users=identity.user_id)
+            except Exception as exc:
+                raise map_slack_error(exc) from exc
+            channel = str(resp["channel"]["id"])
+            self._dms[identity] = channel
+            self._channel_team[channel] = identity.workspace
+        return channel
+
+    async def send(self, dest: Destination, post: Post) -> SentRef:
+        """chat.postMessage into the person's DM (opened when ``dest.room`` is unknown)."""
+        client = self._client(dest.identity.workspace)
+        channel = dest.room or await self._open_dm(dest.identity)
+        self._channel_team[channel] = dest.identity.workspace
+        try:
+            resp = await client.chat_postMessage(
+                channel=channel,
+                text=post.fallback or post.text,
+                blocks=build_blocks(post.text, post.actions),
+                thread_ts=post.thread,
+                unfurl_links=False,
+                unfurl_media=False,
+                mrkdwn=True,
+            )
+        except Exception as exc:
+            raise map_slack_error(exc) from exc
+        return SentRef(room=str(resp["channel"]), message_id=str(resp["ts"]), thread=post.thread)
+
+    async def _on_team_of(self, room: str, call: Callable[[AsyncWebClient], Awaitable[Any]]) -> None:
+        """Run a Web API call with the token of the workspace owning ``room``. SentRef has
+        no workspace, so an unknown room is tried in each workspace in turn."""
+        team = self._channel_team.get(room)
+        teams = [team] if team else list(self._clients)
+        last: DeliveryError = PermanentError(f"slack: no workspace knows channel {room}")
+        for candidate in teams:
+            try:
+                await call(self._client(candidate))
+            except Exception as exc:
+                last = map_slack_error(exc)
+                if isinstance(exc, SlackApiError) and exc.response.get("error") == "channel_not_found":
+                    continue
+                raise last from exc
+            self._channel_team[room] = candidate
+            return
+        raise last
+
+    async def edit(self, ref: SentRef, post: Post) -> None:
+        """chat.update with new text and blocks (no actions block when ``post.actions`` is empty)."""
+
+        async def call(client: AsyncWebClient) -> None:
+            await client.chat_update(
+                channel=ref.room,
+                ts=ref.message_id,
+                text=post.fallback or post.text,
+                blocks=build_blocks(post.text, post.actions),
+            )
+
+        await self._on_team_of(ref.room, call)
+
+    async def delete(self, ref: SentRef) -> None:
+        """chat.delete of a post the bot sent."""
+
+        async def call(client: AsyncWebClient) -> None:
+            await client.chat_delete(channel=ref.room, ts=ref.message_id)
+
+        await self._on_team_of(ref.room, call)
+
+    async def lookup_email(self, identity: ChatIdentity) -> str | None:
+        """The person's email from users.info (needs ``users:read.email``), to pre-fill sign-in."""
+        client = self._clients.get(identity.workspace)
+        if client is None:
+            return None
+        try:
+            resp = await client.users_info(user=identity.user_id)
+        except SlackClientError as exc:
+            log.info("slack: users.info %s failed: %s", identity, exc)
+            return None
+        email = ((resp.get("user") or {}).get("profile") or {}).get("email")
+        return str(email) if email else None

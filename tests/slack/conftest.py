@@ -1,0 +1,120 @@
+"""Fixtures for the Slack tests: the sandbox Slack, a recording sink, and the adapter wired
+to both, in HTTP mode (Bolt behind an aiohttp test server) or Socket Mode."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from adapters.slack import SlackAdapter
+from bridge.model import ChatEvent, Reply
+from sandbox.slack import SandboxSlack
+
+SECRET = "test-signing-secret"
+T1, T2 = "T0ONE", "T0TWO"
+TOKENS = {T1: "xoxb-team-one", T2: "xoxb-team-two"}
+SAM, ALEX, KIM = "U0SAM", "U0ALEX", "U0KIM"  # Sam and Alex in T1, Kim in T2
+
+
+@dataclass
+class RecordingSink:
+    """The core's stand-in: records every event and answers with ``reply``."""
+
+    events: list[ChatEvent] = field(default_factory=list)
+    reply: Reply | None = None
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    async def __call__(self, event: ChatEvent) -> Reply | None:
+        async with self._changed:
+            self.events.append(event)
+            self._changed.notify_all()
+        return self.reply
+
+    async def wait(self, count: int = 1) -> list[ChatEvent]:
+        """Wait until ``count`` events arrived (bounded, so a broken adapter fails the test)."""
+        async with asyncio.timeout(10):
+            async with self._changed:
+                await self._changed.wait_for(lambda: len(self.events) >= count)
+        return self.events
+
+
+async def until(check: Callable[[], object]) -> None:
+    """Wait (bounded) until ``check()`` is truthy: for work that happens after an ack."""
+    async with asyncio.timeout(10):
+        while not check():
+            await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[SandboxSlack]:
+    sb = SandboxSlack(signing_secret=SECRET, enforce_limits=False)
+    sb.add_team(T1, TOKENS[T1], name="one")
+    sb.add_team(T2, TOKENS[T2], name="two")
+    sb.add_user(T1, SAM, "sam", display_name="Sam", real_name="Sam Smith", email="sam@example.org")
+    sb.add_user(T1, ALEX, "alex", real_name="Alex Doe", email="alex@example.org")
+    sb.add_user(T2, KIM, "kim", display_name="Kim K", email="kim@example.org")
+    sb.add_channel(T1, "C0GENERAL", "general")
+    await sb.start()
+    yield sb
+    await sb.stop()
+
+
+@pytest.fixture
+def sink() -> RecordingSink:
+    return RecordingSink()
+
+
+@pytest.fixture(params=["http", "socket"])
+async def bridge(
+    request: pytest.FixtureRequest, sandbox: SandboxSlack, sink: RecordingSink
+) -> AsyncIterator[SlackAdapter]:
+    """The adapter started against the sandbox, in each mode."""
+    adapter = await _start(request.param, sandbox, sink)
+    yield adapter
+    await _stop(adapter)
+
+
+@pytest.fixture
+async def http_bridge(sandbox: SandboxSlack, sink: RecordingSink) -> AsyncIterator[SlackAdapter]:
+    """The adapter in HTTP mode only (signatures are an HTTP-mode matter)."""
+    adapter = await _start("http", sandbox, sink)
+    yield adapter
+    await _stop(adapter)
+
+
+_servers: dict[int, TestServer] = {}
+
+
+async def _start(mode: str, sandbox: SandboxSlack, sink: RecordingSink) -> SlackAdapter:
+    adapter = SlackAdapter(
+        workspaces=TOKENS,
+        signing_secret=SECRET,
+        mode="socket" if mode == "socket" else "http",
+        app_token=sandbox.app_token if mode == "socket" else None,
+        api_base_url=sandbox.api_url,
+    )
+    if mode == "http":
+        app = web.Application()
+        app.add_routes(adapter.web_routes())
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        _servers[id(adapter)] = server
+        sandbox.bridge_url = str(server.make_url(adapter.events_path))
+    else:
+        sandbox.push_mode = "socket"
+    await adapter.start(sink)
+    if mode == "socket":
+        await sandbox.wait_socket()
+    return adapter
+
+
+async def _stop(adapter: SlackAdapter) -> None:
+    await adapter.stop()
+    server = _servers.pop(id(adapter), None)
+    if server is not None:
+        await server.close()

@@ -1,0 +1,267 @@
+"""Inbound: what a Slack user does reaches the sink as the right bridge event, in HTTP mode
+and in Socket Mode, and the sink's Reply reaches the user."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.slack import SlackAdapter
+from bridge.model import (
+    Action,
+    ActionEvent,
+    ChatIdentity,
+    CommandEvent,
+    ContactEvent,
+    Destination,
+    MessageEvent,
+    Platform,
+    Post,
+    Reply,
+    SentRef,
+)
+from sandbox.slack import SandboxSlack
+
+from .conftest import ALEX, KIM, SAM, T1, T2, RecordingSink, until
+
+SAM_ID = ChatIdentity(Platform.SLACK, T1, SAM)
+
+
+async def test_dm_message_becomes_message_event(
+    bridge: SlackAdapter, sandbox: SandboxSlack, sink: RecordingSink
+) -> None:
+    event = sandbox.user_message(T1, SAM, "hello & welcome")
+    event_id, result = await sandbox.sign_and_post_event(T1, event)
+    assert result.status == 200
+    (got,) = await sink.wait(1)
+    assert got == MessageEvent(
+        identity=SAM_ID,
+        event_id=event_id,
+        room=sandbox.dm(T1, SAM).id,
+        display_name="Sam",
+        is_private=True,
+        text="hello & welcome",
+        reply_to=None,
+        thread=None,
+    )
+
+
+async def test_thread_reply_carries_thread(
+    bridge: SlackAdapter, sandbox: SandboxSlack, sink: RecordingSink
+) -> None:
+    ref = await bridge.send(Destination(SAM_ID), Post("first post of a conversation"))
+    await sandbox.sign_and_post_event(T1, sandbox.user_message(T1, SAM, "answer", thread_ts=ref.message_id))
+    (got,) = await sink.wait(1)
+    assert isinstance(got, MessageEvent)
+    assert (got.thread, got.reply_to, got.text) == (ref.message_id, ref.message_id, "answer")
+
+
+async def test_mentions_links_and_entities_become_plain_text(
+    bridge: SlackAdapter, sandbox: SandboxSlack, sink: RecordingSink
+) -> None:
+    wire = "<@U0ALEX> see <#C0GENERAL|general>, <#C0GENERAL>, <https://x.org/a?b=1&amp;c=2|the docs> &amp; &lt;b&gt; <!here>"
+    await sandbox.sign_and_post_event(T1, sandbox.user_message(T1, SAM, wire, typed=False))
+    (got,) = await sink.wait(1)
+    assert isinstance(got, MessageEvent)
+    assert got.text == "@Alex Doe see #general, #general, the docs (https://x.org/a?b=1&c=2) & <b> @here"
+
+
+@pytest.mark.parametrize("typed", ["<!channel>", "<@U0ALEX>", "<https://evil|click>", "a &amp; b <b>x</b>"])
+async def test_injection_typed_by_user_arrives_as_typed(
+    bridge: SlackAdapter, sandbox: SandboxSlack, sink: RecordingSink, typed: str
+) -> None:
+    event = sandbox.user_message(T1, SAM, typed)  # Slack escapes & < > of typed text on the wire
+    assert "<" not in event["text"]
+    await sandbox.sign_and_post_event(T1, event)
+    (got,) = await sink.wait(1)
+    assert isinstance(got, MessageEvent)
+    assert got.text == typed
+
+
+async def test_bot_posts_and_other_bots_never_reach_the_sink(
+    bridge: SlackAdapter, sandbox: SandboxSlack, sink: RecordingSink
+) -> None:
+    ref = await bridge.send(Destination(SAM_ID), Post("relayed from the LMS"))
+    await sandbox.sign_and_post_event(T1, sandbox.bot_echo(T1, ref.room, ref.message_id))
+    other_bot = sandbox.user_message(T1, SAM, "from a bot")
+    other_bot.update({"subtype": "bot_message", "bot_id": "B0OTHER"})
+    await sandbox.sign_and_post_event(T1, other_bot)
+    edited = sandbox.user_message(T1, SAM, "edit")
+    edited["subtype"] = "message_changed"
+    await sandbox.sign_and_post_event(T1, edited)
+    await sandbox.sign_and_post_event(T1, sandbox.user_message(T1, SAM, "a person"))
+    await sink.wait(1)
+    assert [e.text for e in sink.events if isinstance(e, MessageEvent)] == ["a person"]
+
+
+async def test_redelivery_of_an_unseen_event_reaches_sink_with_same_event_id(
+    bridge: SlackAdapter, sandbox: SandboxSlack, sink: RecordingSink
+) -> None:
+    # the first delivery was lost (e.g. timed out before reaching us): the retry must count
+    event_id, result = await sandbox.sign_and_post_event(
+        T1, sandbox.user_message(T1, SAM, "retry me"), event_id="Ev0RETRY01", retry_num=1
+    )
+    assert result.status == 200
+    (got,) = await sink.wait(1)
+    assert got.event_id == event_id == "Ev0RETRY01"
+
+
+async def test_redelivery_of_a_handled_event_is_acked_without_rerunning(
+    bridge: SlackAdapter, sandbox: SandboxSlack, sink: RecordingSink
+) -> None:
+    event = sandbox.user_message(T1, SAM, "once")
+    event_id, _ = await sandbox.sign_and_post_event(T1, event)
+    _, retried = await sandbox.sign_and_post_event(T1, event, event_id=event_id, retry_num=1)
+    assert retried.status == 200
+    await sandbox.sign_and_post_event(T1, sandbox.user_message(T1, SAM, "next"))
+    await sink.wait(2)
+    assert [(e.event_id, e.text) for e in sink.events if isinstance(e, MessageEvent)][0] == (event_id, "once")
+    assert [e.text for e in sink.events if isinstance(e, MessageEvent)] == ["once", "next"]
+
+
+@pytest.mark.parametrize("forgery", ["bad_signature", "stale"])
+async def test_forged_or_stale_requests_get_401_and_reach_nobody(
+    http_bridge: SlackAdapter, sandbox: SandboxSlack, sink: RecordingSink, forgery: str
+) -> None:
+    _, result = await sandbox.sign_and_post_event(
+        T1, sandbox.user_message(T1, SAM, "forged"), **{forgery: True}
+    )
+    assert result.status == 401
+    _, cmd = await sandbox.post_slash_command(T1, SAM, "status", **{forgery: True})
+    assert cmd.status == 401
+    await sandbox.sign_and_post_event(T1, sandbox.user_message(T1, SAM, "genuine"))
+    await sink.wait(1)
+    assert [e.text for e in sink.events if isinstance(e, MessageEvent)] == ["genuine"]
+    assert len(sink.events) == 1
+
+
+async def test_app_home_opened_becomes_contact_event(
+    bridge: SlackAdapter, sandbox: SandboxSlack, sink: RecordingSink
+) -> None:
+    event_id, _ = await sandbox.sign_and_post_event(T2, sandbox.app_home_opened(T2, KIM))
+    (got,) = await sink.wait(1)
+    assert got == ContactEvent(
+        identity=ChatIdentity(Platform.SLACK, T2, KIM),
+        event_id=event_id,
+        room=sandbox.dm(T2, KIM).id,
+        display_name="Kim K",
+        is_private=True,
+    )
+
+
+async def test_reply_to_a_message_is_ephemeral(
+    bridge: SlackAdapter, sandbox: SandboxSlack, sink: RecordingSink
+) -> None:
+    sink.reply = Reply(texts=("You are not linked yet.",))
+    await sandbox.sign_and_post_event(T1, sandbox.user_message(T1, SAM, "hi"))
+    await until(lambda: sandbox.ephemerals)
+    assert sandbox.ephemerals[0]["user"] == SAM
+    assert sandbox.ephemerals[0]["text"] == "You are not linked yet."
+    assert sandbox.ephemerals[0]["channel"] == sandbox.dm(T1, SAM).id
+
+
+@pytest.mark.parametrize(
+    ("typed", "name", "args"),
+    [
+        ("to Sam Smith", "to", "Sam Smith"),
+        ("", "help", ""),
+        ("bogus thing", "help", ""),
+        ("LINK 12ab", "link", "12ab"),
+    ],
+)
+async def test_slash_command_becomes_command_event_and_reply_is_ephemeral(
+    bridge: SlackAdapter, sandbox: SandboxSlack, sink: RecordingSink, typed: str, name: str, args: str
+) -> None:
+    sink.reply = Reply(texts=("*Sent* to Sam", "second"))
+    rid, result = await sandbox.post_slash_command(T1, SAM, typed)
+    assert result.status == 200
+    (got,) = await sink.wait(1)
+    assert isinstance(got, CommandEvent)
+    assert (got.name, got.args, got.identity, got.room, got.is_private) == (
+        name,
+        args,
+        SAM_ID,
+        sandbox.dm(T1, SAM).id,
+        True,
+    )
+    assert got.event_id and got.event_id != rid
+    await until(lambda: len(sandbox.responses[rid]) == 2)
+    assert [(r["text"], r["response_type"]) for r in sandbox.responses[rid]] == [
+        ("*Sent* to Sam", "ephemeral"),
+        ("second", "ephemeral"),
+    ]
+
+
+async def test_slash_command_outside_the_dm_is_not_private(
+    bridge: SlackAdapter, sandbox: SandboxSlack, sink: RecordingSink
+) -> None:
+    await sandbox.post_slash_command(T1, ALEX, "status", channel_id="C0GENERAL")
+    (got,) = await sink.wait(1)
+    assert isinstance(got, CommandEvent)
+    assert got.identity == ChatIdentity(Platform.SLACK, T1, ALEX)
+    assert got.room == sandbox.dm(T1, ALEX).id
+    assert got.is_private is False
+
+
+async def test_button_press_becomes_action_event_with_reason(
+    bridge: SlackAdapter, sandbox: SandboxSlack, sink: RecordingSink
+) -> None:
+    post = Post(
+        "*Task:* approve leave",
+        fallback="Task: approve leave",
+        actions=(
+            Action("task:7:accept", "Accept", style="primary"),
+            Action("task:7:reject", "Reject", style="danger", needs_reason=True),
+        ),
+        thread="1700000000.000100",
+    )
+    root = await bridge.send(Destination(SAM_ID), Post("conversation root"))
+    post = Post(post.text, post.fallback, post.actions, thread=root.message_id)
+    ref = await bridge.send(Destination(SAM_ID), post)
+    sink.reply = Reply(texts=("Rejected.",), replace=Post("*Task:* rejected", actions=()))
+    rid, result = await sandbox.post_block_action(
+        T1, SAM, ref.room, ref.message_id, "task:7:reject", inputs={"reason": "  overlaps exams "}
+    )
+    assert result.status == 200
+    (got,) = await sink.wait(1)
+    assert got == ActionEvent(
+        identity=SAM_ID,
+        event_id=got.event_id,
+        room=ref.room,
+        display_name="Sam",
+        is_private=True,
+        action_id="task:7:reject",
+        reason="overlaps exams",
+        message=SentRef(ref.room, ref.message_id, root.message_id),
+    )
+    assert got.event_id
+    await until(lambda: len(sandbox.responses[rid]) == 2)
+    replaced, ephemeral = sandbox.responses[rid]
+    assert replaced["replace_original"] is True
+    assert replaced["text"] == "*Task:* rejected"
+    assert all(b["type"] != "actions" for b in replaced["blocks"])
+    assert (ephemeral["text"], ephemeral["response_type"]) == ("Rejected.", "ephemeral")
+
+
+async def test_link_button_click_never_reaches_the_sink(
+    bridge: SlackAdapter, sandbox: SandboxSlack, sink: RecordingSink
+) -> None:
+    ref = await bridge.send(
+        Destination(SAM_ID),
+        Post("open", actions=(Action("open", "Open in Pluto", url="https://pluto.example/x"),)),
+    )
+    _, result = await sandbox.post_block_action(T1, SAM, ref.room, ref.message_id, "open")
+    assert result.status == 200
+    await sandbox.sign_and_post_event(T1, sandbox.user_message(T1, SAM, "after"))
+    await sink.wait(1)
+    assert [type(e) for e in sink.events] == [MessageEvent]
+
+
+async def test_second_workspace_events_carry_their_team(
+    bridge: SlackAdapter, sandbox: SandboxSlack, sink: RecordingSink
+) -> None:
+    await sandbox.sign_and_post_event(T2, sandbox.user_message(T2, KIM, "from team two"))
+    (got,) = await sink.wait(1)
+    assert got.identity == ChatIdentity(Platform.SLACK, T2, KIM)
+    assert got.display_name == "Kim K"
+    users_info = sandbox.api_calls("users.info")
+    assert users_info and all(r.headers["Authorization"] == "Bearer xoxb-team-two" for r in users_info)
