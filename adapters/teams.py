@@ -16,6 +16,7 @@ import logging
 import random
 import re
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 import aiohttp
 import jwt
 from aiohttp import web
+from aiohttp.web_exceptions import NotAppKeyWarning
 from azure.core.credentials import AccessToken
 from microsoft_agents.activity import (
     Activity,
@@ -450,7 +452,9 @@ class TeamsAdapter(Adapter):
         if not _same_service_url(claims.get(AuthenticationConstants.SERVICE_URL_CLAIM), service_url):
             log.warning("Teams request refused: serviceurl claim does not match the activity")
             return web.json_response({"error": "Invalid token or authentication failed."}, status=401)
-        request["claims_identity"] = ClaimsIdentity(claims, authentication_type="Bearer")
+        with warnings.catch_warnings(category=NotAppKeyWarning, action="ignore"):
+            # The SDK reads this plain string key (AiohttpRequestAdapter.get_claims_identity).
+            request["claims_identity"] = ClaimsIdentity(claims, authentication_type="Bearer")
         response = await self._cloud.process(request, self._agent)
         return response if response is not None else web.Response(status=202)
 
@@ -527,6 +531,7 @@ class TeamsAdapter(Adapter):
         ref = activity.get_conversation_reference()
         ref.activity_id = None
         ref.locale = None
+        ref.request_id = None
         if ref.conversation is not None and not ref.conversation.tenant_id:
             ref.conversation.tenant_id = _channel_tenant(activity)
         return ref

@@ -20,6 +20,7 @@ import secrets
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ SPECS = Path(__file__).resolve().parents[2] / "shared" / "specs"
 SPECS_DIR = SPECS if SPECS.is_dir() else Path("/work/shared/specs")
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 BOTFRAMEWORK_ISSUER = "https://api.botframework.com"
+_BODY: web.RequestKey[Any] = web.RequestKey("body", object)
 PER_CONVERSATION_LIMITS = ((7, 1.0), (60, 30.0))
 
 
@@ -148,6 +150,7 @@ class SandboxTeams:
         self._card_validator, self._definitions = _schemas()
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._changed = asyncio.Condition()
         self.base_url = ""
 
     # lifecycle ----------------------------------------------------------------------
@@ -241,6 +244,12 @@ class SandboxTeams:
         )
         self.conversations[conv.id] = conv
         return conv
+
+    async def wait_until(self, predicate: Callable[[], bool], limit: float = 10.0) -> None:
+        """Wait until ``predicate()`` holds, re-checking after every request received;
+        raises TimeoutError after ``limit`` seconds so a broken test fails, not hangs."""
+        async with asyncio.timeout(limit), self._changed:
+            await self._changed.wait_for(predicate)
 
     def messages_in(self, conversation_id: str) -> list[dict[str, Any]]:
         """Activities the bot posted into a conversation and did not delete, in order."""
@@ -382,11 +391,13 @@ class SandboxTeams:
         if request.path.startswith("/v3/"):
             response = self._check_connector(request, rec)
             if response is None:
-                request["body"] = body
+                request[_BODY] = body
                 response = await handler(request)
         else:
             response = await handler(request)
         rec.status = response.status
+        async with self._changed:
+            self._changed.notify_all()
         return response
 
     def _check_connector(self, request: web.Request, rec: Recorded) -> web.Response | None:
@@ -492,7 +503,7 @@ class SandboxTeams:
     # endpoints: connector -----------------------------------------------------------
 
     async def _create_conversation(self, request: web.Request) -> web.Response:
-        body = request["body"]
+        body = request[_BODY]
         problem = self._validate("ConversationParameters", body)
         if problem:
             return _error(400, "BadArgument", problem)
@@ -527,20 +538,20 @@ class SandboxTeams:
         conv = self._conversation(request)
         if isinstance(conv, web.Response):
             return conv
-        problem = self._validate("Activity", request["body"])
+        problem = self._validate("Activity", request[_BODY])
         if problem:
             return _error(400, "BadArgument", problem)
-        return web.json_response({"id": self._store(conv, request["body"], None)}, status=201)
+        return web.json_response({"id": self._store(conv, request[_BODY], None)}, status=201)
 
     async def _reply(self, request: web.Request) -> web.Response:
         conv = self._conversation(request)
         if isinstance(conv, web.Response):
             return conv
-        problem = self._validate("Activity", request["body"])
+        problem = self._validate("Activity", request[_BODY])
         if problem:
             return _error(400, "BadArgument", problem)
         return web.json_response(
-            {"id": self._store(conv, request["body"], request.match_info["aid"])}, status=201
+            {"id": self._store(conv, request[_BODY], request.match_info["aid"])}, status=201
         )
 
     async def _update(self, request: web.Request) -> web.Response:
@@ -550,10 +561,10 @@ class SandboxTeams:
         aid = request.match_info["aid"]
         if aid not in conv.activities or aid in conv.deleted:
             return _error(404, "ActivityNotFound", "Activity not found.")
-        problem = self._validate("Activity", request["body"])
+        problem = self._validate("Activity", request[_BODY])
         if problem:
             return _error(400, "BadArgument", problem)
-        conv.activities[aid] = dict(request["body"], id=aid)
+        conv.activities[aid] = dict(request[_BODY], id=aid)
         return web.json_response({"id": aid})
 
     async def _delete(self, request: web.Request) -> web.Response:

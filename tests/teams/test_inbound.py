@@ -1,0 +1,99 @@
+"""Inbound translation: what the sandbox pushes becomes the right ChatEvent, and replies
+come back as messages in the person's chat."""
+
+from __future__ import annotations
+
+from bridge.model import ActionEvent, ChatIdentity, CommandEvent, ContactEvent, MessageEvent, Platform, Reply
+from sandbox.teams import SandboxTeams
+from tests.teams.conftest import Bot
+
+
+async def test_installation_gives_contact_event_with_address(bot: Bot, sandbox: SandboxTeams) -> None:
+    user = sandbox.add_user("Ada Lovelace")
+    activity = sandbox.installation_update(user)
+    status, _ = await sandbox.push(activity)
+    assert status == 202
+    (event,) = await bot.sink.wait_for(1)
+    assert isinstance(event, ContactEvent)
+    assert event.identity == ChatIdentity(Platform.TEAMS, sandbox.tenant_id, user.aad_object_id)
+    assert event.event_id == activity["id"]
+    assert event.room == activity["conversation"]["id"]
+    assert event.display_name == "Ada Lovelace"
+    assert event.is_private
+    address = dict(event.address or {})
+    assert address["serviceUrl"] == sandbox.service_url
+    assert address["conversation"]["id"] == event.room
+    assert address["conversation"]["tenantId"] == sandbox.tenant_id
+    assert address["bot"]["id"] == f"28:{sandbox.app_id}"
+    assert address["user"]["id"] == user.id
+
+
+async def test_conversation_update_with_bot_added_is_contact(bot: Bot, sandbox: SandboxTeams) -> None:
+    user = sandbox.add_user("Grace")
+    await sandbox.push(sandbox.conversation_update(user, bot_added=False))  # not about the bot: ignored
+    added = sandbox.conversation_update(user, bot_added=True)
+    await sandbox.push(added)
+    events = await bot.sink.wait_for(1)
+    assert [type(e) for e in events] == [ContactEvent]
+    assert events[0].event_id == added["id"]
+
+
+async def test_message_with_reply_to_and_escaping_undone(bot: Bot, sandbox: SandboxTeams) -> None:
+    user = sandbox.add_user("Alan")
+    text = "5 &lt; 7 &amp; <at>Bob</at> agrees"
+    activity = sandbox.message(user, text, reply_to_id="1000042", mention_bot=True)
+    status, _ = await sandbox.push(activity)
+    assert status == 202
+    (event,) = await bot.sink.wait_for(1)
+    assert isinstance(event, MessageEvent)
+    assert event.text == "5 < 7 & Bob agrees"  # bot mention gone, user mention resolved to the name
+    assert event.reply_to == "1000042"
+    assert event.identity.user_id == user.aad_object_id
+    assert event.room == activity["conversation"]["id"]
+
+
+async def test_typed_command_becomes_command_event(bot: Bot, sandbox: SandboxTeams) -> None:
+    user = sandbox.add_user("Edsger")
+    await sandbox.push(sandbox.message(user, "LINK  ABC-123 "))
+    await sandbox.push(sandbox.message(user, "linked is not a command"))
+    events = await bot.sink.wait_for(2)
+    by_kind = {type(e): e for e in events}
+    command = by_kind[CommandEvent]
+    assert isinstance(command, CommandEvent)
+    assert (command.name, command.args) == ("link", "ABC-123")
+    message = by_kind[MessageEvent]
+    assert isinstance(message, MessageEvent) and message.text == "linked is not a command"
+
+
+async def test_card_submit_becomes_action_event(bot: Bot, sandbox: SandboxTeams) -> None:
+    user = sandbox.add_user("Barbara")
+    submit = sandbox.card_submit(user, {"action": "task:7:accept", "reason": " fine "}, reply_to_id="1000077")
+    await sandbox.push(submit)
+    (event,) = await bot.sink.wait_for(1)
+    assert isinstance(event, ActionEvent)
+    assert (event.action_id, event.reason) == ("task:7:accept", "fine")
+    assert event.message is not None and event.message.message_id == "1000077"
+
+
+async def test_own_messages_are_never_relayed(bot: Bot, sandbox: SandboxTeams) -> None:
+    user = sandbox.add_user("Echo")
+    echo = sandbox.message(user, "I am the bot")
+    echo["from"] = {"id": f"28:{sandbox.app_id}", "name": "Pluto"}
+    await sandbox.push(echo)
+    real = sandbox.message(user, "I am the person")
+    await sandbox.push(real)
+    events = await bot.sink.wait_for(1)
+    assert [e.event_id for e in events] == [real["id"]]
+
+
+async def test_reply_is_sent_as_message_into_the_chat(bot: Bot, sandbox: SandboxTeams) -> None:
+    bot.sink.reply_for = lambda e: Reply(texts=("<b>Linked</b> as ada",))
+    user = sandbox.add_user("Ada")
+    activity = sandbox.message(user, "status")
+    await sandbox.push(activity)
+    room = activity["conversation"]["id"]
+    await sandbox.wait_until(lambda: bool(sandbox.messages_in(room)))
+    (sent,) = sandbox.messages_in(room)
+    assert sent["text"] == "<b>Linked</b> as ada"
+    assert sent["textFormat"] == "xml"
+    assert sandbox.validation_errors == []
