@@ -58,7 +58,10 @@ async def test_thread_reply_carries_thread(
 async def test_mentions_links_and_entities_become_plain_text(
     bridge: SlackAdapter, sandbox: SandboxSlack, sink: RecordingSink
 ) -> None:
-    wire = "<@U0ALEX> see <#C0GENERAL|general>, <#C0GENERAL>, <https://x.org/a?b=1&amp;c=2|the docs> &amp; &lt;b&gt; <!here>"
+    wire = (
+        "<@U0ALEX> see <#C0GENERAL|general>, <#C0GENERAL>, "
+        "<https://x.org/a?b=1&amp;c=2|the docs> &amp; &lt;b&gt; <!here>"
+    )
     await sandbox.sign_and_post_event(T1, sandbox.user_message(T1, SAM, wire, typed=False))
     (got,) = await sink.wait(1)
     assert isinstance(got, MessageEvent)
@@ -114,7 +117,7 @@ async def test_redelivery_of_a_handled_event_is_acked_without_rerunning(
     assert retried.status == 200
     await sandbox.sign_and_post_event(T1, sandbox.user_message(T1, SAM, "next"))
     await sink.wait(2)
-    assert [(e.event_id, e.text) for e in sink.events if isinstance(e, MessageEvent)][0] == (event_id, "once")
+    assert sink.events[0].event_id == event_id
     assert [e.text for e in sink.events if isinstance(e, MessageEvent)] == ["once", "next"]
 
 
@@ -122,11 +125,11 @@ async def test_redelivery_of_a_handled_event_is_acked_without_rerunning(
 async def test_forged_or_stale_requests_get_401_and_reach_nobody(
     http_bridge: SlackAdapter, sandbox: SandboxSlack, sink: RecordingSink, forgery: str
 ) -> None:
-    _, result = await sandbox.sign_and_post_event(
-        T1, sandbox.user_message(T1, SAM, "forged"), **{forgery: True}
-    )
+    bad, stale = forgery == "bad_signature", forgery == "stale"
+    forged = sandbox.user_message(T1, SAM, "forged")
+    _, result = await sandbox.sign_and_post_event(T1, forged, bad_signature=bad, stale=stale)
     assert result.status == 401
-    _, cmd = await sandbox.post_slash_command(T1, SAM, "status", **{forgery: True})
+    _, cmd = await sandbox.post_slash_command(T1, SAM, "status", bad_signature=bad, stale=stale)
     assert cmd.status == 401
     await sandbox.sign_and_post_event(T1, sandbox.user_message(T1, SAM, "genuine"))
     await sink.wait(1)
