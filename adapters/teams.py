@@ -88,8 +88,8 @@ _AT_TAG = re.compile(r"<at(?:\s[^>]*)?>(.*?)</at>", re.IGNORECASE | re.DOTALL)
 _STYLE = {"primary": "positive", "danger": "destructive"}
 
 
-class TokenError(DeliveryError):
-    """The token endpoint refused or failed to issue an outbound token."""
+class TokenError(PermanentError):
+    """The token endpoint refused to issue an outbound token (bad credentials or scope)."""
 
 
 # --- outbound token ------------------------------------------------------------------
@@ -151,11 +151,13 @@ class ClientCredentialsTokenProvider(AccessTokenProviderBase):
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout)) as session:
                 async with session.post(self._endpoint, data=form) as resp:
                     body = await resp.json(content_type=None)
+                    if resp.status == 429 or resp.status >= 500:
+                        raise TransientError(f"token endpoint answered {resp.status}")
                     if resp.status != 200:
                         error = body.get("error", "") if isinstance(body, dict) else ""
                         raise TokenError(f"token endpoint answered {resp.status} {error}".strip())
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise TokenError(f"token endpoint unreachable: {type(exc).__name__}") from exc
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise TransientError(f"token endpoint unreachable: {type(exc).__name__}") from exc
         return _Cached(str(body["access_token"]), time.time() + float(body.get("expires_in", 3599)))
 
     def get_token_credential(self) -> _ProviderCredential:
@@ -717,6 +719,8 @@ class TeamsAdapter(Adapter):
         if reference.conversation is not None and reference.service_url:
             self._service_urls[reference.conversation.id] = reference.service_url
         activity = reference.get_continuation_activity()
+        # The SDK would otherwise address every send as a reply to this synthetic id.
+        activity.id = None
         await self._call(self._cloud.continue_conversation(self._app_id, activity, callback))
 
     async def _call(self, coro: Awaitable[Any]) -> Any:
