@@ -749,7 +749,7 @@ class SandboxSlack:
             "type": "event_callback",
             "event_id": event_id or f"Ev{uuid.uuid4().hex[:10].upper()}",
             "event_time": int(time.time()),
-            "authed_users": [],
+            "authed_users": [team.bot_user_id],  # deprecated by Slack but still required by its schema
             "authorizations": [
                 {"enterprise_id": None, "team_id": team_id, "user_id": team.bot_user_id, "is_bot": True}
             ],
