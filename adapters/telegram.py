@@ -14,6 +14,7 @@ import hmac
 import html
 import json
 import logging
+import warnings
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -51,6 +52,7 @@ from telegram.ext import (
     filters,
 )
 from telegram.helpers import create_deep_linked_url
+from telegram.warnings import PTBDeprecationWarning
 
 from adapters.base import (
     Adapter,
@@ -98,7 +100,10 @@ _UNREACHABLE = ("blocked by the user", "initiate conversation", "user is deactiv
 def _map_error(exc: TelegramError) -> DeliveryError:
     """Translate a PTB exception into the contract's failure types."""
     if isinstance(exc, RetryAfter):
-        value = exc.retry_after
+        with warnings.catch_warnings():
+            # PTB 22 warns that the int form will become a timedelta; both are handled here.
+            warnings.simplefilter("ignore", PTBDeprecationWarning)
+            value = exc.retry_after
         seconds = value if isinstance(value, int | float) else value.total_seconds()
         return RateLimited(float(seconds), str(exc))
     if isinstance(exc, Forbidden):
