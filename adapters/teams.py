@@ -577,7 +577,17 @@ class TeamsAdapter(Adapter):
             reason=str(data.get(REASON_INPUT_ID) or "").strip(),
             message=SentRef(conversation.id, activity.reply_to_id or ""),
         )
-        reply = await self._sink(event)
+        try:
+            reply = await self._sink(event)
+        except Exception:
+            log.exception("Teams card action %s failed in the core", event.event_id)
+            response = AdaptiveCardInvokeResponse(
+                status_code=500,
+                type="application/vnd.microsoft.error",
+                value={"code": "InternalError", "message": "the action could not be completed"},
+            )
+            await _set_invoke_response(context, 200, response)
+            return
         leftover: Reply | None = None
         if reply is not None and reply.replace is not None:
             response = AdaptiveCardInvokeResponse(

@@ -1,0 +1,145 @@
+"""The sandbox itself: identity endpoints, connector checks, throttling, standalone run."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+
+import aiohttp
+import jwt
+import pytest
+
+from sandbox.teams import SandboxTeams
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def _token(
+    sandbox: SandboxTeams, http: aiohttp.ClientSession, secret: str | None = None
+) -> tuple[int, dict]:
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": sandbox.app_id,
+        "client_secret": secret or sandbox.app_password,
+        "scope": "https://api.botframework.com/.default",
+    }
+    async with http.post(sandbox.token_endpoint, data=form) as resp:
+        return resp.status, await resp.json()
+
+
+async def test_token_endpoint_checks_credentials_and_records_scope(
+    sandbox: SandboxTeams, http: aiohttp.ClientSession
+) -> None:
+    status, body = await _token(sandbox, http, secret="wrong")
+    assert (status, body["error"]) == (401, "invalid_client")
+    status, body = await _token(sandbox, http)
+    assert status == 200
+    assert body["token_type"] == "Bearer" and body["expires_in"] == 3599 and body["access_token"]
+    assert [r["scope"] for r in sandbox.token_requests] == ["https://api.botframework.com/.default"] * 2
+
+
+async def test_minted_tokens_verify_against_the_published_keys(sandbox: SandboxTeams) -> None:
+    client = jwt.PyJWKClient(sandbox.jwks_url)
+    token = sandbox.mint_token()
+    key = await asyncio.to_thread(client.get_signing_key_from_jwt, token)
+    claims = jwt.decode(token, key.key, algorithms=["RS256"], audience=sandbox.app_id)
+    assert claims["serviceurl"] == sandbox.service_url
+    assert claims["iss"] == "https://api.botframework.com"
+
+
+async def test_openid_metadata_points_at_the_jwks(sandbox: SandboxTeams, http: aiohttp.ClientSession) -> None:
+    async with http.get(f"{sandbox.base_url}/v1/.well-known/openidconfiguration") as resp:
+        doc = await resp.json()
+    assert doc["jwks_uri"] == sandbox.jwks_url
+    async with http.get(doc["jwks_uri"]) as resp:
+        (key,) = (await resp.json())["keys"]
+    assert key["kid"] == sandbox.kid and "msteams" in key["endorsements"]
+
+
+async def test_connector_requires_an_issued_token(sandbox: SandboxTeams, http: aiohttp.ClientSession) -> None:
+    conv = sandbox.personal_conversation(sandbox.add_user("Ada"))
+    url = f"{sandbox.base_url}/v3/conversations/{conv.id}/activities"
+    async with http.post(url, json={"type": "message", "text": "hi"}) as resp:
+        assert resp.status == 401
+    async with http.post(
+        url, json={"type": "message", "text": "hi"}, headers={"Authorization": "Bearer x"}
+    ) as resp:
+        assert resp.status == 401
+    assert sandbox.messages_in(conv.id) == []
+
+
+async def test_connector_validates_bodies_and_cards(
+    sandbox: SandboxTeams, http: aiohttp.ClientSession
+) -> None:
+    _, token = await _token(sandbox, http)
+    auth = {"Authorization": f"Bearer {token['access_token']}"}
+    conv = sandbox.personal_conversation(sandbox.add_user("Ada"))
+    url = f"{sandbox.base_url}/v3/conversations/{conv.id}/activities"
+    async with http.post(url, json={"type": "message", "text": 12345}, headers=auth) as resp:
+        assert resp.status == 400
+        assert (await resp.json())["error"]["code"] == "BadArgument"
+    bad_card = {
+        "type": "message",
+        "attachments": [
+            {
+                "contentType": "application/vnd.microsoft.card.adaptive",
+                "content": {"type": "AdaptiveCard", "version": "1.5", "actions": [{"type": "Action.Bogus"}]},
+            }
+        ],
+    }
+    async with http.post(url, json=bad_card, headers=auth) as resp:
+        assert resp.status == 400
+        assert "card:" in (await resp.json())["error"]["message"]
+    async with http.post(url, json={"type": "message", "text": "fine"}, headers=auth) as resp:
+        assert resp.status == 201
+    assert [a["text"] for a in sandbox.messages_in(conv.id)] == ["fine"]
+    async with http.get(f"{sandbox.base_url}/v3/conversations/{conv.id}/members", headers=auth) as resp:
+        assert [m["name"] for m in await resp.json()] == ["Ada"]
+
+
+async def test_per_conversation_throttling_answers_429(
+    sandbox: SandboxTeams, http: aiohttp.ClientSession
+) -> None:
+    sandbox.enforce_limits = True
+    _, token = await _token(sandbox, http)
+    auth = {"Authorization": f"Bearer {token['access_token']}"}
+    busy = sandbox.personal_conversation(sandbox.add_user("Busy"))
+    calm = sandbox.personal_conversation(sandbox.add_user("Calm"))
+    statuses = []
+    for i in range(8):
+        async with http.post(
+            f"{sandbox.base_url}/v3/conversations/{busy.id}/activities",
+            json={"type": "message", "text": str(i)},
+            headers=auth,
+        ) as resp:
+            statuses.append(resp.status)
+            retry_after = resp.headers.get("Retry-After")
+    assert statuses == [201] * 7 + [429]
+    assert retry_after is not None and float(retry_after) > 0
+    async with http.post(
+        f"{sandbox.base_url}/v3/conversations/{calm.id}/activities",
+        json={"type": "message", "text": "ok"},
+        headers=auth,
+    ) as resp:
+        assert resp.status == 201
+
+
+async def test_runs_standalone() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "sandbox.teams", "--port", "0", stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        base = line.split()[3]
+        assert base.startswith("http://127.0.0.1:")
+        async with aiohttp.ClientSession() as session, session.get(f"{base}/v1/.well-known/keys") as resp:
+            assert resp.status == 200
+    finally:
+        proc.terminate()
+        await proc.wait()
