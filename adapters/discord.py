@@ -1,0 +1,520 @@
+"""Discord adapter on discord.py 2.7: DMs with the bot, the ``/pluto`` command and buttons.
+
+Inbound, a discord.py ``Client`` (gateway) turns DMs, ``/pluto <subcommand>`` interactions and
+button presses into ``bridge.model`` events; outbound, posts go to the person's DM channel
+through discord.py's REST client. discord.py owns the gateway connection, heartbeats,
+reconnects and RESUME; events keep their Discord ids (message id, interaction id) so a RESUME
+replay of an event carries the same ``event_id`` and the core drops the repeat.
+
+Pointing discord.py elsewhere (the sandbox) has no public option: the only seams are the
+process-wide class attributes ``discord.http.Route.BASE`` and
+``discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY``. The adapter sets them when
+``api_base_url``/``gateway_url`` are given and restores the previous values on ``stop``, so
+only one redirected Discord adapter should run per process.
+"""
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+import aiohttp
+import discord
+import yarl
+from discord import app_commands
+
+from adapters.base import (
+    Adapter,
+    DeliveryError,
+    EventSink,
+    PermanentError,
+    RateLimited,
+    RecipientUnreachable,
+    TransientError,
+)
+from bridge.model import (
+    COMMANDS,
+    Action,
+    ActionEvent,
+    Capabilities,
+    ChatEvent,
+    ChatIdentity,
+    CommandEvent,
+    CommandSpec,
+    ContactEvent,
+    Destination,
+    Markup,
+    MessageEvent,
+    Pace,
+    Platform,
+    Post,
+    Reply,
+    SentRef,
+)
+
+log = logging.getLogger(__name__)
+
+CANNOT_MESSAGE_USER = 50007  # Discord: "Cannot send messages to this user" (closed DMs, no shared guild)
+UNKNOWN_USER = 10013
+REASON_MODAL_PREFIX = "pluto-reason:"
+REASON_INPUT_ID = "reason"
+# Smallest value discord.py accepts: 429s asking for a longer wait raise RateLimited instead
+# of being slept on inside send; shorter ones are slept and retried by discord.py per bucket.
+MAX_RATELIMIT_WAIT = 30.0
+_NO_MENTIONS = discord.AllowedMentions.none()
+_STYLES = {"primary": discord.ButtonStyle.primary, "danger": discord.ButtonStyle.danger}
+# Backslash escapes of Discord markdown that a person may type; undone for plain text.
+_ESCAPED = re.compile(r"\\([\\*_~`|>#\-\[\]()<:.!])")
+_REASON_MEMORY = 10_000  # actions with needs_reason remembered, newest kept
+
+
+def _button_view(actions: tuple[Action, ...]) -> discord.ui.View:
+    """One action row of buttons; the view is stopped so discord.py does not keep it for
+    dispatch (presses come to ``on_interaction`` by ``custom_id`` even after a restart)."""
+    view = discord.ui.View(timeout=None)
+    for action in actions:
+        if action.url:
+            view.add_item(discord.ui.Button(label=action.label, url=action.url, row=0))
+        else:
+            style = _STYLES.get(action.style, discord.ButtonStyle.secondary)
+            view.add_item(discord.ui.Button(label=action.label, custom_id=action.id, style=style, row=0))
+    view.stop()
+    return view
+
+
+def _plain_text(message: discord.Message) -> str:
+    """Message content as plain text: mentions resolved to names, markdown escapes undone."""
+    text = message.content
+    for user in message.mentions:
+        name = "@" + user.display_name
+        text = text.replace(f"<@{user.id}>", name).replace(f"<@!{user.id}>", name)
+    for channel in message.channel_mentions:
+        text = text.replace(f"<#{channel.id}>", f"#{getattr(channel, 'name', channel.id)}")
+    return _ESCAPED.sub(r"\1", text)
+
+
+def _retry_after_header(exc: discord.HTTPException) -> float:
+    with contextlib.suppress(AttributeError, TypeError, ValueError):
+        return float(exc.response.headers.get("Retry-After", 1.0))
+    return 1.0
+
+
+def map_error(exc: BaseException) -> DeliveryError:
+    """Translate a discord.py / aiohttp failure into the adapter contract's exceptions."""
+    if isinstance(exc, DeliveryError):
+        return exc
+    if isinstance(exc, discord.RateLimited):
+        return RateLimited(exc.retry_after, f"discord: retry after {exc.retry_after:.2f}s")
+    if isinstance(exc, discord.HTTPException):
+        reason = f"discord {exc.status} (code {exc.code}): {exc.text}"
+        if exc.status == 429:
+            # discord.py raises a plain HTTPException for 429s without Discord's headers
+            # (Cloudflare): treat as a pause for the whole bot.
+            return RateLimited(_retry_after_header(exc), reason, scope_all=True)
+        if exc.code in (CANNOT_MESSAGE_USER, UNKNOWN_USER):
+            return RecipientUnreachable(reason)
+        if exc.status >= 500:
+            return TransientError(reason)
+        return PermanentError(reason)
+    if isinstance(exc, aiohttp.ClientError | asyncio.TimeoutError | OSError):
+        return TransientError(f"discord connection failed: {exc!r}")
+    return PermanentError(f"discord: unexpected {exc!r}")
+
+
+class _BridgeClient(discord.Client):
+    """discord.py client wired to the adapter's handlers."""
+
+    def __init__(self, adapter: "DiscordAdapter", **options: Any) -> None:
+        super().__init__(**options)
+        self.adapter = adapter
+        self.tree = app_commands.CommandTree(self)
+
+    async def setup_hook(self) -> None:
+        # Runs after login, before the gateway connects: register the commands.
+        await self.adapter._register_commands(self.tree)
+
+    async def on_connect(self) -> None:
+        # Dispatched when READY is parsed; on_ready would wait out guild_ready_timeout.
+        self.adapter._ready.set()
+
+    async def on_message(self, message: discord.Message) -> None:
+        await self.adapter._on_message(message)
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        await self.adapter._on_interaction(interaction)
+
+
+class DiscordAdapter(Adapter):
+    """Discord through discord.py: the bot's DMs, ``/<command_name> <subcommand>`` and buttons.
+
+    Keyword-only arguments:
+      token: the bot token (``Authorization: Bot <token>``).
+      application_id: the application (client) id; when None it is read at login from
+        ``GET /oauth2/applications/@me``. Needed to register the command.
+      api_base_url: REST base (e.g. ``http://127.0.0.1:P/api/v10``) for a stand-in; sets the
+        process-wide ``discord.http.Route.BASE``. None: real Discord.
+      gateway_url: gateway websocket URL (e.g. ``ws://127.0.0.1:P/gw``); sets the process-wide
+        ``discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY``. None: real Discord.
+      command_name: the top-level application command; each ``COMMANDS`` entry becomes one
+        of its subcommands (with a string option ``args`` when its usage takes arguments).
+    """
+
+    platform = Platform.DISCORD
+    capabilities = Capabilities(
+        markup=Markup.DISCORD_MARKDOWN,
+        max_text=2000,
+        max_actions=5,  # one action row
+        per_room=(Pace(5, 5),),  # Discord's per-channel message bucket
+        overall=(Pace(50, 1),),  # global requests per bot
+        threads=False,
+        edits=True,
+    )
+
+    def __init__(
+        self,
+        *,
+        token: str,
+        application_id: str | None = None,
+        api_base_url: str | None = None,
+        gateway_url: str | None = None,
+        command_name: str = "pluto",
+    ) -> None:
+        self._token = token
+        self._application_id = application_id
+        self._api_base_url = api_base_url
+        self._gateway_url = gateway_url
+        self._command_name = command_name
+        self._client: _BridgeClient | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._sink: EventSink | None = None
+        self._ready = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._dm_channels: dict[str, str] = {}  # user id -> DM channel id
+        self._needs_reason: OrderedDict[str, None] = OrderedDict()
+        self._saved_seams: dict[str, Any] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def _apply_seams(self) -> None:
+        if self._api_base_url:
+            self._saved_seams["base"] = discord.http.Route.BASE
+            discord.http.Route.BASE = self._api_base_url.rstrip("/")
+        if self._gateway_url:
+            self._saved_seams["gateway"] = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+            discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(self._gateway_url)
+
+    def _restore_seams(self) -> None:
+        if "base" in self._saved_seams:
+            discord.http.Route.BASE = self._saved_seams.pop("base")
+        if "gateway" in self._saved_seams:
+            discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = self._saved_seams.pop("gateway")
+
+    async def start(self, sink: EventSink) -> None:
+        """Log in, register the commands, connect the gateway; return once READY arrived."""
+        if self._client is not None:
+            raise RuntimeError("DiscordAdapter already started")
+        self._sink = sink
+        self._ready = asyncio.Event()
+        self._apply_seams()
+        intents = discord.Intents.default()
+        intents.message_content = True
+        intents.dm_messages = True
+        self._client = _BridgeClient(
+            self,
+            intents=intents,
+            allowed_mentions=_NO_MENTIONS,
+            application_id=int(self._application_id) if self._application_id else None,
+            max_ratelimit_timeout=MAX_RATELIMIT_WAIT,
+        )
+        self._runner = asyncio.create_task(self._client.start(self._token), name="discord-client")
+        ready = asyncio.create_task(self._ready.wait())
+        await asyncio.wait({self._runner, ready}, return_when=asyncio.FIRST_COMPLETED)
+        if ready.done():
+            return
+        ready.cancel()
+        failure = self._runner.exception() if not self._runner.cancelled() else None
+        await self.stop()
+        if isinstance(failure, discord.LoginFailure | discord.PrivilegedIntentsRequired):
+            raise PermanentError(f"discord start failed: {failure}") from failure
+        raise TransientError(f"discord start failed: {failure!r}") from failure
+
+    async def stop(self) -> None:
+        """Close the client, cancel pending sink tasks, restore the seams; safe twice."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        client, runner = self._client, self._runner
+        self._client, self._runner = None, None
+        if client is not None:
+            await client.close()
+        if runner is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await runner
+        self._restore_seams()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _require_client(self) -> _BridgeClient:
+        if self._client is None or not self._ready.is_set():
+            raise TransientError("discord adapter is not connected")
+        return self._client
+
+    # -- commands --------------------------------------------------------------------------
+
+    def _subcommand(self, spec: CommandSpec) -> app_commands.Command[Any, ..., None]:
+        """One subcommand; an ``args`` string option when the usage names arguments
+        (optional when written ``[LIKE THIS]``)."""
+        _, _, usage_args = spec.usage.partition(" ")
+        name = spec.name
+
+        async def no_args(interaction: discord.Interaction) -> None:
+            await self._on_command(interaction, name, "")
+
+        async def required_args(interaction: discord.Interaction, args: str) -> None:
+            await self._on_command(interaction, name, args)
+
+        async def optional_args(interaction: discord.Interaction, args: str | None = None) -> None:
+            await self._on_command(interaction, name, args or "")
+
+        callback: Callable[..., Awaitable[None]]
+        if not usage_args:
+            callback = no_args
+        else:
+            callback = optional_args if usage_args.startswith("[") else required_args
+            callback = app_commands.describe(args=usage_args[:100])(callback)
+        return app_commands.Command(name=name, description=spec.description[:100], callback=callback)
+
+    async def _register_commands(self, tree: app_commands.CommandTree[Any]) -> None:
+        """Publish every COMMANDS entry as a subcommand (global bulk overwrite)."""
+        group = app_commands.Group(
+            name=self._command_name, description="Pluto LMS messages, alerts and tasks"
+        )
+        for spec in COMMANDS:
+            group.add_command(self._subcommand(spec))
+        tree.clear_commands(guild=None)
+        tree.add_command(group)
+        await tree.sync()
+
+    # -- inbound ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _common(interaction: discord.Interaction) -> dict[str, Any]:
+        user = interaction.user
+        channel = interaction.channel
+        is_dm = interaction.guild_id is None and getattr(channel, "type", None) is discord.ChannelType.private
+        return {
+            "identity": ChatIdentity(Platform.DISCORD, "", str(user.id)),
+            "event_id": str(interaction.id),
+            "room": str(interaction.channel_id),
+            "display_name": user.display_name,
+            "is_private": is_dm,
+        }
+
+    async def _deliver(self, event: ChatEvent) -> Reply | None:
+        assert self._sink is not None
+        try:
+            return await self._sink(event)
+        except Exception:
+            log.exception("discord: sink failed for event %s", event.event_id)
+            return None
+
+    async def _on_message(self, message: discord.Message) -> None:
+        client = self._client
+        if client is None or message.author.bot or (client.user and message.author.id == client.user.id):
+            return  # never relay bots, ourselves included (relay loops)
+        if message.guild is not None or not isinstance(message.channel, discord.DMChannel):
+            return  # only the person's DM with the bot is relayed
+        if message.type not in (discord.MessageType.default, discord.MessageType.reply):
+            return
+        self._dm_channels[str(message.author.id)] = str(message.channel.id)
+        common: dict[str, Any] = {
+            "identity": ChatIdentity(Platform.DISCORD, "", str(message.author.id)),
+            "event_id": str(message.id),
+            "room": str(message.channel.id),
+            "display_name": message.author.display_name,
+            "is_private": True,
+        }
+        text = _plain_text(message)
+        event: ChatEvent
+        if text.strip():
+            reply_to = message.reference.message_id if message.reference else None
+            event = MessageEvent(**common, text=text, reply_to=str(reply_to) if reply_to else None)
+        else:
+            event = ContactEvent(**common)  # a DM without text (attachment, sticker)
+        self._spawn(self._relay_message(event))
+
+    async def _relay_message(self, event: ChatEvent) -> None:
+        reply = await self._deliver(event)
+        if reply is None:
+            return
+        # No ephemeral messages outside interactions: answer in the DM itself.
+        dest = Destination(identity=event.identity, room=event.room)
+        posts = [Post(text=t) for t in reply.texts]
+        if posts and reply.actions:
+            posts[-1] = Post(text=posts[-1].text, actions=reply.actions)
+        for post in posts:
+            try:
+                await self.send(dest, post)
+            except DeliveryError as exc:
+                log.warning("discord: could not show reply to %s: %s", event.identity, exc.reason)
+                return
+
+    async def _on_command(self, interaction: discord.Interaction, name: str, args: str) -> None:
+        # Acknowledge within Discord's 3 s: an ephemeral "thinking" placeholder (type 5).
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        event = CommandEvent(**self._common(interaction), name=name, args=args)
+        self._spawn(self._answer(interaction, event))
+
+    async def _on_interaction(self, interaction: discord.Interaction) -> None:
+        if interaction.type is discord.InteractionType.component:
+            await self._on_press(interaction)
+        elif interaction.type is discord.InteractionType.modal_submit:
+            await self._on_reason(interaction)
+
+    async def _on_press(self, interaction: discord.Interaction) -> None:
+        data: dict[str, Any] = dict(interaction.data or {})
+        action_id = str(data.get("custom_id", ""))
+        if action_id in self._needs_reason:
+            await interaction.response.send_modal(self._reason_modal(action_id))
+            return
+        await interaction.response.defer()  # type 6: deferred update of the pressed message
+        self._spawn(self._answer(interaction, self._action_event(interaction, action_id, "")))
+
+    def _reason_modal(self, action_id: str) -> discord.ui.Modal:
+        modal = discord.ui.Modal(title="Reason", custom_id=REASON_MODAL_PREFIX + action_id, timeout=None)
+        modal.add_item(
+            discord.ui.TextInput(
+                label="Reason", custom_id=REASON_INPUT_ID, style=discord.TextStyle.paragraph, max_length=1000
+            )
+        )
+        modal.stop()  # the submission comes back through on_interaction, not a stored modal
+        return modal
+
+    async def _on_reason(self, interaction: discord.Interaction) -> None:
+        data: dict[str, Any] = dict(interaction.data or {})
+        custom_id = str(data.get("custom_id", ""))
+        if not custom_id.startswith(REASON_MODAL_PREFIX):
+            return
+        reason = _find_value(data.get("components", []), REASON_INPUT_ID)
+        await interaction.response.defer()
+        action_id = custom_id.removeprefix(REASON_MODAL_PREFIX)
+        self._spawn(self._answer(interaction, self._action_event(interaction, action_id, reason)))
+
+    def _action_event(self, interaction: discord.Interaction, action_id: str, reason: str) -> ActionEvent:
+        pressed = interaction.message
+        ref = SentRef(room=str(pressed.channel.id), message_id=str(pressed.id)) if pressed else None
+        return ActionEvent(**self._common(interaction), action_id=action_id, reason=reason, message=ref)
+
+    async def _answer(self, interaction: discord.Interaction, event: ChatEvent) -> None:
+        """Run the sink, then show its reply to the person only (ephemeral follow-ups)."""
+        reply = await self._deliver(event)
+        try:
+            if reply is not None and reply.replace is not None:
+                post = reply.replace
+                self._remember(post.actions)
+                await interaction.edit_original_response(
+                    content=post.text,
+                    view=_button_view(post.actions) if post.actions else None,
+                    allowed_mentions=_NO_MENTIONS,
+                )
+            texts = reply.texts if reply is not None else ()
+            for i, text in enumerate(texts):
+                actions = reply.actions if reply is not None and i == len(texts) - 1 else ()
+                self._remember(actions)
+                await interaction.followup.send(
+                    text,
+                    ephemeral=True,
+                    allowed_mentions=_NO_MENTIONS,
+                    view=_button_view(actions) if actions else discord.utils.MISSING,
+                )
+            if not texts and isinstance(event, CommandEvent):
+                await interaction.delete_original_response()  # drop the "thinking" placeholder
+        except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+            log.warning("discord: could not answer interaction %s: %s", event.event_id, map_error(exc).reason)
+
+    def _remember(self, actions: tuple[Action, ...]) -> None:
+        for action in actions:
+            if action.needs_reason and not action.url:
+                self._needs_reason[action.id] = None
+                self._needs_reason.move_to_end(action.id)
+        while len(self._needs_reason) > _REASON_MEMORY:
+            self._needs_reason.popitem(last=False)
+
+    # -- outbound --------------------------------------------------------------------------
+
+    async def _dm_channel(self, client: _BridgeClient, user_id: str) -> str:
+        cached = self._dm_channels.get(user_id)
+        if cached is None:
+            channel = await client.create_dm(discord.Object(id=int(user_id)))  # POST /users/@me/channels
+            cached = self._dm_channels[user_id] = str(channel.id)
+        return cached
+
+    @staticmethod
+    def _partial(client: _BridgeClient, ref: SentRef) -> discord.PartialMessage:
+        channel = client.get_partial_messageable(int(ref.room), type=discord.ChannelType.private)
+        return channel.get_partial_message(int(ref.message_id))
+
+    async def send(self, dest: Destination, post: Post) -> SentRef:
+        """Post into the person's DM channel (opened and cached on first use)."""
+        client = self._require_client()
+        try:
+            room = dest.room or await self._dm_channel(client, dest.identity.user_id)
+            channel = client.get_partial_messageable(int(room), type=discord.ChannelType.private)
+            options: dict[str, Any] = {"allowed_mentions": _NO_MENTIONS}
+            if post.actions:
+                self._remember(post.actions)
+                options["view"] = _button_view(post.actions)
+            if post.reply_to:
+                options["reference"] = discord.MessageReference(
+                    message_id=int(post.reply_to), channel_id=int(room), fail_if_not_exists=False
+                )
+            message = await channel.send(post.text, **options)
+        except Exception as exc:
+            raise map_error(exc) from exc
+        return SentRef(room=str(message.channel.id), message_id=str(message.id))
+
+    async def edit(self, ref: SentRef, post: Post) -> None:
+        """Replace text and buttons (no actions: ``components: []`` retires the buttons)."""
+        client = self._require_client()
+        self._remember(post.actions)
+        try:
+            await self._partial(client, ref).edit(
+                content=post.text,
+                view=_button_view(post.actions) if post.actions else None,
+                allowed_mentions=_NO_MENTIONS,
+            )
+        except Exception as exc:
+            raise map_error(exc) from exc
+
+    async def delete(self, ref: SentRef) -> None:
+        """Delete a message the bot sent."""
+        client = self._require_client()
+        try:
+            await self._partial(client, ref).delete()
+        except Exception as exc:
+            raise map_error(exc) from exc
+
+
+def _find_value(components: Any, custom_id: str) -> str:
+    """The value of the text input ``custom_id`` in a modal submission (rows or labels)."""
+    if isinstance(components, list):
+        for item in components:
+            found = _find_value(item, custom_id)
+            if found:
+                return found
+    elif isinstance(components, dict):
+        if components.get("custom_id") == custom_id and "value" in components:
+            return str(components["value"])
+        for key in ("components", "component"):
+            if key in components:
+                found = _find_value(components[key], custom_id)
+                if found:
+                    return found
+    return ""
