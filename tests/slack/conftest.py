@@ -27,12 +27,17 @@ class RecordingSink:
 
     events: list[ChatEvent] = field(default_factory=list)
     reply: Reply | None = None
+    gate: asyncio.Event | None = None  # when set, each call waits for it before answering
+    finished: int = 0
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     async def __call__(self, event: ChatEvent) -> Reply | None:
         async with self._changed:
             self.events.append(event)
             self._changed.notify_all()
+        if self.gate is not None:
+            await self.gate.wait()
+        self.finished += 1
         return self.reply
 
     async def wait(self, count: int = 1) -> list[ChatEvent]:

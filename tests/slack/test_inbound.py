@@ -3,6 +3,8 @@ and in Socket Mode, and the sink's Reply reaches the user."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from adapters.slack import SlackAdapter
@@ -268,3 +270,22 @@ async def test_second_workspace_events_carry_their_team(
     assert got.display_name == "Kim K"
     users_info = sandbox.api_calls("users.info")
     assert users_info and all(r.headers["Authorization"] == "Bearer xoxb-team-two" for r in users_info)
+
+
+async def test_platform_is_acknowledged_before_the_sink_finishes(
+    bridge: SlackAdapter, sandbox: SandboxSlack, sink: RecordingSink
+) -> None:
+    sink.gate = asyncio.Event()
+    sink.reply = Reply(texts=("done",))
+    _, event_result = await sandbox.sign_and_post_event(T1, sandbox.user_message(T1, SAM, "slow core"))
+    rid, command_result = await sandbox.post_slash_command(T1, SAM, "status")
+    ref = await bridge.send(Destination(SAM_ID), Post("task", actions=(Action("ok", "OK"),)))
+    aid, action_result = await sandbox.post_block_action(T1, SAM, ref.room, ref.message_id, "ok")
+    # every push was answered while the core was still working on all of them
+    assert [r.status for r in (event_result, command_result, action_result)] == [200, 200, 200]
+    assert sink.finished == 0
+    await sink.wait(3)
+    sink.gate.set()
+    await until(lambda: sandbox.responses[rid] and sandbox.responses[aid] and sandbox.ephemerals)
+    assert sink.finished == 3
+    assert sandbox.responses[rid][0]["text"] == sandbox.responses[aid][0]["text"] == "done"
