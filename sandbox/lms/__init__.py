@@ -1,0 +1,8 @@
+"""The sandbox Pluto LMS: Moodle 4.5 web services on 127.0.0.1 for tests and the demo."""
+
+from .clock import Clock
+from .errors import WSError
+from .seed import DemoSeed
+from .server import MODES, Call, SandboxLMS
+
+__all__ = ["MODES", "Call", "Clock", "DemoSeed", "SandboxLMS", "WSError"]

@@ -1,0 +1,46 @@
+"""``python -m sandbox.lms``: run the sandbox LMS standalone until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+
+from .server import MODES, SandboxLMS
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    lms = SandboxLMS(mode=args.mode)
+    if args.seed == "demo":
+        seed = lms.seed_demo()
+    url = await lms.start(args.host, args.port)
+    print(f"Sandbox Pluto LMS ({args.mode}) listening on {url}", flush=True)
+    print(f"  admin / Passw0rd!  (admin token {lms.admin_token})", flush=True)
+    if args.seed == "demo":
+        for username, uid in seed.users.items():
+            print(f"  {username} / {seed.passwords[username]}  (user id {uid})", flush=True)
+        print(
+            f"  course {seed.course_shortname} id {seed.course_id}; "
+            f"group conversation id {seed.group_conversation_id}",
+            flush=True,
+        )
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await lms.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse arguments and serve."""
+    parser = argparse.ArgumentParser(prog="python -m sandbox.lms", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8088)
+    parser.add_argument("--seed", choices=["demo"], default=None)
+    parser.add_argument("--mode", choices=sorted(MODES), default="modern")
+    args = parser.parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(args))
+
+
+if __name__ == "__main__":
+    main()

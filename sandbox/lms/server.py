@@ -1,0 +1,351 @@
+"""SandboxLMS: an aiohttp server on 127.0.0.1 that answers like Moodle 4.5 web services.
+
+Tests run it in-process and drive it with the plain-Python hooks below; every web-service
+call it receives is kept in ``calls``. It imports nothing from the bridge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from . import notices, ws_contacts, ws_conversations, ws_notifications, ws_send, ws_site  # noqa: F401 (registers)
+from .clock import Clock
+from .errors import WSError, access_exception, invalid_token, missing_record
+from .params import decode_brackets
+from .registry import MODERN, Ctx, Registry
+from .seed import DemoSeed, seed_demo
+from .state import ADMIN_ID, State, Token
+from .textformat import FORMATS
+from .views import Site
+
+MODES: dict[str, Registry] = {"modern": MODERN}
+MOBILE_SERVICE = "moodle_mobile_app"
+_RESERVED = ("wstoken", "wsfunction", "moodlewsrestformat")
+
+
+@dataclass(frozen=True)
+class Call:
+    """One web-service call as received (``params`` with brackets decoded, reserved names removed)."""
+
+    function: str
+    params: dict[str, Any]
+    token: str
+    userid: int | None
+    time: float
+
+
+def _ajax_error(text: str, errorcode: str) -> web.Response:
+    """``login/token.php`` errors use the AJAX shape, also with HTTP 200."""
+    body = {
+        "error": text,
+        "errorcode": errorcode,
+        "stacktrace": None,
+        "debuginfo": None,
+        "reproductionlink": None,
+    }
+    return web.json_response(body)
+
+
+class SandboxLMS:
+    """A stand-in Pluto LMS (Moodle 4.5 web services over REST)."""
+
+    def __init__(
+        self,
+        *,
+        mode: str = "modern",
+        site_name: str = "Pluto LMS (sandbox)",
+        clock: Clock | None = None,
+        release: str = "4.5.11+ (Build: 20260501)",
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; known: {sorted(MODES)}")
+        self.mode = mode
+        self.site_name = site_name
+        self.release = release
+        self.clock = clock or Clock()
+        self.state = State(self.clock)
+        self.registry = MODES[mode]
+        self.calls: list[Call] = []
+        self.url = ""
+        self._down = False
+        self._latency = 0.0
+        self._services: dict[str, frozenset[str] | None] = {MOBILE_SERVICE: None}
+        self._runner: web.AppRunner | None = None
+        self.app = web.Application(middlewares=[self._gate])
+        self.app.router.add_route("*", "/login/token.php", self._token_php)
+        self.app.router.add_route("*", "/webservice/rest/server.php", self._server_php)
+        admin = self.state.add_user("admin", "Passw0rd!", "Admin", "User", "admin@example.com")
+        assert admin.id == ADMIN_ID
+        self.admin_token = self.issue_token(ADMIN_ID)
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Listen on ``host:port`` (0 = any free port); returns the base URL."""
+        self._runner = web.AppRunner(self.app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        bound_port = self._runner.addresses[0][1]
+        self.url = f"http://{host}:{bound_port}"
+        return self.url
+
+    async def stop(self) -> None:
+        """Stop listening and close open connections."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # --- HTTP ---------------------------------------------------------------------------
+
+    @web.middleware
+    async def _gate(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if self._latency > 0:
+            await asyncio.sleep(self._latency)
+        if self._down:
+            return web.Response(status=503, text="Service Unavailable")
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    @staticmethod
+    async def _pairs(request: web.Request) -> list[tuple[str, str]]:
+        """GET then POST arguments (POST wins on a clash, as PHP's merge does)."""
+        pairs = [(k, v) for k, v in request.query.items()]
+        if request.can_read_body:
+            form = await request.post()
+            pairs += [(k, v) for k, v in form.items() if isinstance(v, str)]
+        return pairs
+
+    def _site(self) -> Site:
+        return Site(self.state, self.url, self.site_name, self.release)
+
+    async def _token_php(self, request: web.Request) -> web.Response:
+        args = dict(await self._pairs(request))
+        for name in ("username", "password"):
+            if not args.get(name):
+                return _ajax_error(f"A required parameter ({name}) was missing", "missingparam")
+        service = args.get("service", "")
+        user = next((u for u in self.state.users.values() if u.username == args["username"].lower()), None)
+        if user is None or user.password != args["password"]:
+            return _ajax_error("Invalid login, please try again", "invalidlogin")
+        if service not in self._services:
+            return _ajax_error(
+                "Web service is not available (it doesn't exist or might be disabled)", "servicenotavailable"
+            )
+        token = self._stable_token(user.id, service)
+        notices.new_login(self.state, self.site_name, user.id)
+        return web.json_response({"token": token.token, "privatetoken": None})
+
+    async def _server_php(self, request: web.Request) -> web.Response:
+        # moodlewsrestformat other than json (Moodle's default is xml) is answered in JSON anyway.
+        raw = decode_brackets(await self._pairs(request))
+        wstoken = str(raw.get("wstoken", ""))
+        function = str(raw.get("wsfunction", ""))
+        params = {k: v for k, v in raw.items() if k not in _RESERVED and not k.startswith("moodlewssetting")}
+        token = self.state.tokens.get(wstoken)
+        self.calls.append(Call(function, params, wstoken, token.userid if token else None, time.time()))
+        try:
+            result = self._dispatch(token, function, params)
+        except WSError as exc:
+            return web.json_response(exc.body())
+        return web.json_response(result)
+
+    def _allowed(self, token: Token) -> list[str]:
+        if token.functions is not None:
+            names: frozenset[str] | None = token.functions
+        else:
+            names = self._services.get(token.service)
+        everything = self.registry.functions
+        return sorted(everything if names is None else (n for n in names if n in everything))
+
+    def _dispatch(self, token: Token | None, function: str, params: Mapping[str, Any]) -> Any:
+        if token is None:
+            raise invalid_token()
+        fn = self.registry.functions.get(function)
+        if fn is None:
+            raise missing_record("external_functions")
+        allowed = self._allowed(token)
+        if function not in allowed:
+            raise access_exception()
+        ctx = Ctx(self._site(), token, allowed, self)
+        return fn.call(ctx, params)
+
+    # --- tokens ---------------------------------------------------------------------------
+
+    def _stable_token(self, userid: int, service: str) -> Token:
+        for token in self.state.tokens.values():
+            if token.userid == userid and token.service == service and token.functions is None:
+                return token
+        return self.state.new_token(userid, service, None)
+
+    def issue_token(
+        self, userid: int, service: str = MOBILE_SERVICE, functions: set[str] | None = None
+    ) -> str:
+        """A token for ``userid``: the service's full list, or a restricted set of ``functions``."""
+        self.state.user(userid)
+        if functions is None:
+            self._services.setdefault(service, None)
+            return self._stable_token(userid, service).token
+        unknown = set(functions) - set(self.registry.functions)
+        if unknown:
+            raise ValueError(f"no such functions in {self.mode} mode: {sorted(unknown)}")
+        return self.state.new_token(userid, service, frozenset(functions)).token
+
+    def revoke_token(self, token: str) -> None:
+        """Delete a token; every later call with it answers ``invalidtoken``."""
+        self.state.tokens.pop(token, None)
+
+    # --- test hooks: people and courses -------------------------------------------------
+
+    def create_user(
+        self,
+        username: str,
+        password: str = "Passw0rd!",
+        firstname: str = "",
+        lastname: str = "",
+        email: str | None = None,
+    ) -> int:
+        """Create an account; returns its id (admin is 2, new ids from 3)."""
+        email = email if email is not None else f"{username}@example.com"
+        return self.state.add_user(username.lower(), password, firstname, lastname, email).id
+
+    def create_course(self, shortname: str, fullname: str) -> int:
+        """Create a course; returns its id (from 2; 1 is the site)."""
+        return self.state.add_course(shortname, fullname).id
+
+    def enrol(self, courseid: int, userid: int, role: str = "student") -> None:
+        """Enrol a user; a new enrolment sends the course welcome notification (observed 14)."""
+        course = self.state.courses[courseid]
+        self.state.user(userid)
+        new = userid not in course.enrolments
+        course.enrolments[userid] = role
+        if new:
+            notices.enrol_welcome(self.state, courseid, userid)
+
+    def create_group(
+        self, courseid: int, name: str, member_ids: list[int], messaging: bool = True
+    ) -> tuple[int, int | None]:
+        """Create a course group; with messaging on it gets a group conversation."""
+        group = self.state.add_group(courseid, name, member_ids, messaging)
+        return group.id, group.conversation_id
+
+    def add_group_member(self, groupid: int, userid: int) -> None:
+        """Add an enrolled user to a group (and so to its conversation)."""
+        group = self.state.groups[groupid]
+        if userid not in self.state.courses[group.courseid].enrolments:
+            raise ValueError(f"user {userid} is not enrolled in course {group.courseid}")
+        if userid not in group.members:
+            group.members.append(userid)
+
+    def remove_group_member(self, groupid: int, userid: int) -> None:
+        """Take a user out of a group (and so out of its conversation)."""
+        group = self.state.groups[groupid]
+        if userid in group.members:
+            group.members.remove(userid)
+
+    def add_contact(self, a: int, b: int) -> None:
+        """Make two users contacts directly (no request)."""
+        if not self.state.is_contact(a, b):
+            self.state.contacts.append((a, b))
+
+    def block(self, blocker: int, blocked: int) -> None:
+        """``blocker`` blocks ``blocked``."""
+        self.state.blocks.add((blocker, blocked))
+
+    def set_preference(self, userid: int, name: str, value: str | None) -> None:
+        """Set (or with None, unset) a user preference such as ``message_blocknoncontacts``."""
+        prefs = self.state.user(userid).prefs
+        if value is None:
+            prefs.pop(name, None)
+        else:
+            prefs[name] = str(value)
+
+    def set_config(self, **settings: object) -> None:
+        """Site settings: ``messaging`` and ``messagingallusers`` (booleans)."""
+        for name, value in settings.items():
+            if name not in self.state.config:
+                raise ValueError(f"unknown setting {name!r}; known: {sorted(self.state.config)}")
+            self.state.config[name] = bool(value)
+
+    # --- test hooks: traffic ----------------------------------------------------------------
+
+    def post_message(self, from_id: int, to_id: int, text: str, textformat: int = 2) -> dict[str, Any]:
+        """Send as ``from_id`` by the rules of ``send_instant_messages``; returns its result item."""
+        return ws_send.send_instant(
+            self.state, from_id, to_id, text, textformat if textformat in FORMATS else 0
+        )
+
+    def post_to_conversation(
+        self, from_id: int, conversation_id: int, text: str, textformat: int = 2
+    ) -> dict[str, Any]:
+        """Send into a conversation as ``from_id``; raises WSError when not allowed."""
+        return ws_send.send_to_conversation(self.state, from_id, conversation_id, text, textformat)
+
+    def conversation_between(self, a: int, b: int) -> int | None:
+        """The one-to-one conversation id of two users, if any."""
+        conv = self.state.individual_between(a, b)
+        return conv.id if conv else None
+
+    def messages_in(self, conversation_id: int) -> list[dict[str, Any]]:
+        """Every message of a conversation, (timecreated, id) order, text raw as sent."""
+        msgs = [m for m in self.state.messages.values() if m.conversationid == conversation_id]
+        msgs.sort(key=lambda m: (m.timecreated, m.id))
+        return [
+            {
+                "id": m.id,
+                "useridfrom": m.useridfrom,
+                "text": m.text,
+                "textformat": m.textformat,
+                "timecreated": m.timecreated,
+            }
+            for m in msgs
+        ]
+
+    def notify(
+        self,
+        userid: int,
+        *,
+        subject: str,
+        text: str,
+        component: str = "moodle",
+        eventtype: str = "notices",
+        useridfrom: int = -10,
+        contexturl: str = "",
+        contexturlname: str = "",
+        customdata: dict[str, Any] | None = None,
+    ) -> int:
+        """Queue a notification to ``userid`` (plain text); returns its id."""
+        self.state.user(userid)
+        note = notices.add_notification(
+            self.state,
+            userid,
+            subject=subject,
+            fullmessage=text,
+            fullmessagehtml="",
+            smallmessage=text,
+            component=component,
+            eventtype=eventtype,
+            useridfrom=useridfrom,
+            contexturl=contexturl,
+            contexturlname=contexturlname,
+            customdata=customdata,
+        )
+        return note.id
+
+    def set_down(self, down: bool) -> None:
+        """While down, every HTTP request answers 503 (an LMS outage)."""
+        self._down = down
+
+    def set_latency(self, seconds: float) -> None:
+        """Delay every request by ``seconds``."""
+        self._latency = max(0.0, float(seconds))
+
+    def seed_demo(self) -> DemoSeed:
+        """Seed the demo course, users and group conversation."""
+        return seed_demo(self)

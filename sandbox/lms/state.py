@@ -1,0 +1,372 @@
+"""The sandbox LMS's data and Moodle's messaging rules over it (no HTTP here).
+
+Tables mirror Moodle 4.5: messages and notifications have separate id counters; read
+state of messages lives per user (``message_user_actions``), of notifications in
+``timeread``; group conversations follow their course group's membership.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from .clock import Clock
+
+ADMIN_ID = 2
+NOREPLY_ID = -10
+SUPPORT_ID = -20
+
+TYPE_INDIVIDUAL = 1
+TYPE_GROUP = 2
+TYPE_SELF = 3
+
+PRIVACY_ONLYCONTACTS = 1
+PRIVACY_COURSEMEMBER = 0
+PRIVACY_SITE = 2
+
+MESSAGE_MAX_LENGTH = 4096  # bytes: Moodle checks with PHP strlen()
+
+# Roles holding moodle/site:messageanyuser in course context by default (domain.md 2.2 step 4).
+MESSAGE_ANY_ROLES = frozenset({"editingteacher", "teacher", "manager"})
+TEACHER_ROLES = ("editingteacher", "teacher")
+ROLE_IDS = {"manager": 1, "coursecreator": 2, "editingteacher": 3, "teacher": 4, "student": 5}
+
+
+@dataclass
+class User:
+    """An LMS account."""
+
+    id: int
+    username: str
+    password: str
+    firstname: str
+    lastname: str
+    email: str
+    prefs: dict[str, str] = field(default_factory=dict)
+    emailstop: int = 0
+    self_conversation: int | None = None
+
+    @property
+    def fullname(self) -> str:
+        return f"{self.firstname} {self.lastname}".strip() or self.username
+
+
+@dataclass
+class Course:
+    """A course and its enrolments (user id -> role shortname)."""
+
+    id: int
+    shortname: str
+    fullname: str
+    enrolments: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass
+class Group:
+    """A course group; with messaging on it owns one group conversation."""
+
+    id: int
+    courseid: int
+    name: str
+    members: list[int]
+    conversation_id: int | None = None
+
+
+@dataclass
+class Conversation:
+    """A conversation; group members are read from the group, others are fixed."""
+
+    id: int
+    type: int
+    fixed_members: list[int]
+    groupid: int | None = None
+    timecreated: int = 0
+    favourites: set[int] = field(default_factory=set)
+    muted: set[int] = field(default_factory=set)
+
+
+@dataclass
+class Message:
+    """One conversation message, raw as sent."""
+
+    id: int
+    conversationid: int
+    useridfrom: int
+    text: str
+    textformat: int
+    timecreated: int
+    read_by: dict[int, int] = field(default_factory=dict)  # user id -> timeread
+    deleted_for: set[int] = field(default_factory=set)
+
+
+@dataclass
+class Notification:
+    """One row of Moodle's ``notifications`` table."""
+
+    id: int
+    useridfrom: int
+    useridto: int
+    subject: str
+    fullmessage: str
+    fullmessageformat: int
+    fullmessagehtml: str
+    smallmessage: str | None
+    component: str
+    eventtype: str
+    contexturl: str
+    contexturlname: str
+    timecreated: int
+    customdata: str | None
+    timeread: int | None = None
+
+
+@dataclass
+class ContactRequest:
+    """A pending contact request."""
+
+    id: int
+    userid: int
+    requesteduserid: int
+    timecreated: int
+
+
+@dataclass
+class Token:
+    """A web-service token: one user, one service (``functions`` None = the full list)."""
+
+    token: str
+    userid: int
+    service: str
+    functions: frozenset[str] | None
+
+
+class State:
+    """Everything the sandbox LMS knows, plus Moodle's rules that read it."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.users: dict[int, User] = {}
+        self.courses: dict[int, Course] = {}
+        self.groups: dict[int, Group] = {}
+        self.conversations: dict[int, Conversation] = {}
+        self.messages: dict[int, Message] = {}
+        self.notifications: dict[int, Notification] = {}
+        self.requests: dict[int, ContactRequest] = {}
+        self.contacts: list[tuple[int, int]] = []  # creation order; symmetric
+        self.blocks: set[tuple[int, int]] = set()  # (blocker, blocked)
+        self.tokens: dict[str, Token] = {}
+        self.config: dict[str, bool] = {"messaging": True, "messagingallusers": False}
+        self._user_ids = itertools.count(ADMIN_ID)
+        self._course_ids = itertools.count(2)  # course 1 is the site
+        self._group_ids = itertools.count(1)
+        self._conversation_ids = itertools.count(1)
+        self._message_ids = itertools.count(1)
+        self._notification_ids = itertools.count(1)
+        self._request_ids = itertools.count(1)
+
+    # --- records --------------------------------------------------------------------
+
+    def add_user(self, username: str, password: str, firstname: str, lastname: str, email: str) -> User:
+        """Create an account; ids start at 2 (the admin)."""
+        if any(u.username == username for u in self.users.values()):
+            raise ValueError(f"username {username!r} is taken")
+        user = User(next(self._user_ids), username, password, firstname, lastname, email)
+        self.users[user.id] = user
+        return user
+
+    def user(self, userid: int) -> User:
+        """The user with that id (KeyError when none)."""
+        return self.users[userid]
+
+    def fullname(self, userid: int) -> str:
+        """A display name, including Moodle's pseudo-users noreply and support."""
+        if userid == NOREPLY_ID:
+            return "Do not reply to this email"
+        if userid == SUPPORT_ID:
+            return "Support"
+        user = self.users.get(userid)
+        return user.fullname if user else ""
+
+    def add_course(self, shortname: str, fullname: str) -> Course:
+        """Create a course."""
+        course = Course(next(self._course_ids), shortname, fullname)
+        self.courses[course.id] = course
+        return course
+
+    def add_group(self, courseid: int, name: str, member_ids: list[int], messaging: bool) -> Group:
+        """Create a course group and, with messaging on, its group conversation."""
+        course = self.courses[courseid]
+        for uid in member_ids:
+            if uid not in course.enrolments:
+                raise ValueError(f"user {uid} is not enrolled in course {courseid}")
+        group = Group(next(self._group_ids), courseid, name, list(dict.fromkeys(member_ids)))
+        self.groups[group.id] = group
+        if messaging:
+            conv = self._new_conversation(TYPE_GROUP, [], groupid=group.id)
+            group.conversation_id = conv.id
+        return group
+
+    def _new_conversation(self, ctype: int, members: list[int], groupid: int | None = None) -> Conversation:
+        conv = Conversation(next(self._conversation_ids), ctype, members, groupid, self.clock.now())
+        self.conversations[conv.id] = conv
+        return conv
+
+    def new_message_id(self) -> int:
+        """Next id of the ``messages`` table."""
+        return next(self._message_ids)
+
+    def new_notification_id(self) -> int:
+        """Next id of the ``notifications`` table."""
+        return next(self._notification_ids)
+
+    def new_request_id(self) -> int:
+        """Next id of ``message_contact_requests``."""
+        return next(self._request_ids)
+
+    def new_token(self, userid: int, service: str, functions: frozenset[str] | None) -> Token:
+        """Mint a token (32 hex characters, like Moodle's md5 tokens)."""
+        token = Token(secrets.token_hex(16), userid, service, functions)
+        self.tokens[token.token] = token
+        return token
+
+    # --- conversations ---------------------------------------------------------------
+
+    def members(self, conv: Conversation) -> list[int]:
+        """Current members; a group conversation's are its group's."""
+        if conv.groupid is not None:
+            return list(self.groups[conv.groupid].members)
+        return list(conv.fixed_members)
+
+    def is_member(self, userid: int, conv: Conversation) -> bool:
+        """Whether ``userid`` belongs to ``conv``."""
+        return userid in self.members(conv)
+
+    def self_conversation(self, userid: int) -> Conversation:
+        """The user's self-conversation, created on first use and favourited (as Moodle does)."""
+        user = self.users[userid]
+        if user.self_conversation is None:
+            conv = self._new_conversation(TYPE_SELF, [userid])
+            conv.favourites.add(userid)
+            user.self_conversation = conv.id
+        return self.conversations[user.self_conversation]
+
+    def individual_between(self, a: int, b: int) -> Conversation | None:
+        """The one-to-one conversation of ``a`` and ``b`` (self-conversation when equal)."""
+        if a == b:
+            return self.self_conversation(a) if a in self.users else None
+        pair = {a, b}
+        for conv in self.conversations.values():
+            if conv.type == TYPE_INDIVIDUAL and set(conv.fixed_members) == pair:
+                return conv
+        return None
+
+    def get_or_create_individual(self, a: int, b: int) -> Conversation:
+        """As ``individual_between``, creating the conversation on first send."""
+        conv = self.individual_between(a, b)
+        if conv is None:
+            conv = self._new_conversation(TYPE_INDIVIDUAL, [a, b])
+        return conv
+
+    def conversations_of(self, userid: int) -> Iterator[Conversation]:
+        """Every conversation ``userid`` is a member of."""
+        for conv in self.conversations.values():
+            if self.is_member(userid, conv):
+                yield conv
+
+    def visible_messages(self, conv: Conversation, userid: int) -> list[Message]:
+        """Messages of ``conv`` not deleted for ``userid``, in id order."""
+        return [
+            m for m in self.messages.values() if m.conversationid == conv.id and userid not in m.deleted_for
+        ]
+
+    def unread(self, conv: Conversation, userid: int) -> list[Message]:
+        """Messages from others in ``conv`` that ``userid`` has not read."""
+        return [
+            m
+            for m in self.visible_messages(conv, userid)
+            if m.useridfrom != userid and userid not in m.read_by
+        ]
+
+    def add_message(self, conv: Conversation, userid: int, text: str, textformat: int) -> Message:
+        """Store a message; the sender has read their own message."""
+        msg = Message(self.new_message_id(), conv.id, userid, text, textformat, self.clock.now())
+        self.messages[msg.id] = msg
+        return msg
+
+    # --- people and privacy ------------------------------------------------------------
+
+    def is_admin(self, userid: int) -> bool:
+        """Site admin: holds readallmessages, manageallmessaging, messageanyuser."""
+        return userid == ADMIN_ID
+
+    def shared_courses(self, a: int, b: int) -> list[Course]:
+        """Courses both users are enrolled in."""
+        return [c for c in self.courses.values() if a in c.enrolments and b in c.enrolments]
+
+    def can_message_any_in_shared_course(self, sender: int, recipient: int) -> bool:
+        """Sender holds moodle/site:messageanyuser in a course shared with the recipient."""
+        return any(c.enrolments[sender] in MESSAGE_ANY_ROLES for c in self.shared_courses(sender, recipient))
+
+    def is_contact(self, a: int, b: int) -> bool:
+        """Contacts are symmetric."""
+        return (a, b) in self.contacts or (b, a) in self.contacts
+
+    def contacts_of(self, userid: int) -> list[int]:
+        """The user's contacts, in the order they were made."""
+        return [b if a == userid else a for a, b in self.contacts if userid in (a, b)]
+
+    def is_blocked(self, blocker: int, blocked: int) -> bool:
+        """Whether ``blocker`` has blocked ``blocked``."""
+        return (blocker, blocked) in self.blocks
+
+    def privacy(self, userid: int) -> int:
+        """Effective ``message_blocknoncontacts``: SITE only counts with messagingallusers on."""
+        raw = self.users[userid].prefs.get("message_blocknoncontacts")
+        allusers = self.config["messagingallusers"]
+        if raw is None or raw == "":
+            return PRIVACY_SITE if allusers else PRIVACY_COURSEMEMBER
+        value = int(raw)
+        if value == PRIVACY_SITE and not allusers:
+            return PRIVACY_COURSEMEMBER
+        return value
+
+    def can_send_message(self, recipient: int, sender: int, evenifblocked: bool = False) -> bool:
+        """Moodle's ``api::can_send_message`` / ``can_contact_user`` for a one-to-one message."""
+        if sender == recipient or self.is_admin(sender):
+            return True
+        if evenifblocked:
+            return self.can_message_any_in_shared_course(sender, recipient)
+        allowed = not self.is_blocked(recipient, sender) and (
+            self.privacy(recipient) == PRIVACY_SITE
+            or self.is_contact(sender, recipient)
+            or (
+                self.privacy(recipient) == PRIVACY_COURSEMEMBER
+                and bool(self.shared_courses(sender, recipient))
+            )
+        )
+        return allowed or self.can_message_any_in_shared_course(sender, recipient)
+
+    def requires_contact(self, userid: int, other: int) -> bool:
+        """``other`` only accepts contacts and ``userid`` is not one."""
+        return self.privacy(other) == PRIVACY_ONLYCONTACTS and not self.is_contact(userid, other)
+
+    def can_create_contact(self, userid: int, requested: int) -> bool:
+        """``api::can_create_contact``: messaging on, and site-wide messaging or a shared course."""
+        if not self.config["messaging"] or userid == requested or self.is_contact(userid, requested):
+            return False
+        return self.config["messagingallusers"] or bool(self.shared_courses(userid, requested))
+
+    def requests_between(self, a: int, b: int) -> list[ContactRequest]:
+        """Pending contact requests in either direction."""
+        return [r for r in self.requests.values() if {r.userid, r.requesteduserid} == {a, b}]
+
+    def can_post_to_conversation(self, userid: int, conv: Conversation) -> bool:
+        """``api::can_send_message_to_conversation``."""
+        if not self.is_member(userid, conv):
+            return False
+        if conv.type == TYPE_INDIVIDUAL:
+            other = next((m for m in conv.fixed_members if m != userid), userid)
+            return self.can_send_message(other, userid)
+        return True

@@ -1,0 +1,219 @@
+"""Site, user, preference and enrolment functions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import invalid_parameter, no_capability, sentence
+from .params import Int, List, Str, Struct, optional
+from .registry import MODERN, Ctx
+from .state import ROLE_IDS
+from .views import user_record
+
+VERSION = "2024100711.02"
+
+
+@MODERN.register("core_webservice_get_site_info", serviceshortnames=List(Str(), default=[]))
+def get_site_info(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
+    """Describes the token's user, the site and the functions the token may call."""
+    st, site = ctx.state, ctx.site
+    user = st.user(ctx.userid)
+    features = {
+        "usecomments": 1,
+        "usetags": 1,
+        "enablenotes": 1,
+        "messaging": int(st.config["messaging"]),
+        "enableblogs": 1,
+        "enablecompletion": 1,
+        "enablebadges": 1,
+        "messagingallusers": int(st.config["messagingallusers"]),
+        "enablecustomreports": 1,
+        "mnet_dispatcher_mode": 0,
+        "enableglobalsearch": 0,
+        "enablecompetencies": 1,
+    }
+    return {
+        "sitename": site.name,
+        "username": user.username,
+        "firstname": user.firstname,
+        "lastname": user.lastname,
+        "fullname": user.fullname,
+        "lang": "en",
+        "userid": user.id,
+        "siteurl": site.url,
+        "userpictureurl": site.pix("core", "u/f1"),
+        "functions": [{"name": name, "version": VERSION} for name in ctx.functions],
+        "downloadfiles": 1,
+        "uploadfiles": 1,
+        "release": site.release,
+        "version": VERSION,
+        "mobilecssurl": "",
+        "advancedfeatures": [{"name": k, "value": v} for k, v in features.items()],
+        "usercanmanageownfiles": True,
+        "userquota": 104857600,
+        "usermaxuploadfilesize": 67108864,
+        "userhomepage": 1,
+        "userprivateaccesskey": ctx.token.token[::-1],
+        "siteid": 1,
+        "sitecalendartype": "gregorian",
+        "usercalendartype": "gregorian",
+        "userissiteadmin": ctx.is_admin,
+        "theme": "boost",
+        "limitconcurrentlogins": 0,
+        "policyagreed": 0,
+    }
+
+
+@MODERN.register("core_user_get_users_by_field", field=Str(), values=List(Str()))
+def get_users_by_field(ctx: Ctx, p: dict[str, Any]) -> list[dict[str, Any]]:
+    """Users whose ``field`` is one of ``values``; private fields only for self and admins."""
+    field = p["field"]
+    if field not in ("id", "idnumber", "username", "email"):
+        raise invalid_parameter()
+    out = []
+    for user in ctx.state.users.values():
+        value = {"id": str(user.id), "idnumber": "", "username": user.username, "email": user.email}[field]
+        if value in p["values"]:
+            out.append(user_record(ctx.site, user.id, full=ctx.is_admin or user.id == ctx.userid))
+    return out
+
+
+def _require_edit_profile(ctx: Ctx, userid: int) -> None:
+    if userid != ctx.userid and not ctx.is_admin:
+        raise no_capability("Edit user message profile")
+
+
+_PREFERENCE_VALUES = {"message_blocknoncontacts": {"0", "1", "2"}}
+
+
+@MODERN.register(
+    "core_user_update_user_preferences",
+    userid=Int(0),
+    emailstop=Int(None, allow_null=True),
+    preferences=List(Struct({"type": Str(), "value": optional(Str(allow_null=True))}), default=[]),
+)
+def update_user_preferences(ctx: Ctx, p: dict[str, Any]) -> None:
+    """Set (or, with no value, unset) preferences and the ``emailstop`` switch."""
+    userid = ctx.resolve(p["userid"])
+    _require_edit_profile(ctx, userid)
+    if userid not in ctx.state.users:
+        raise invalid_parameter()
+    user = ctx.state.user(userid)
+    if p["emailstop"] is not None:
+        user.emailstop = 1 if p["emailstop"] else 0
+    for pref in p["preferences"]:
+        name, value = pref["type"], pref.get("value")
+        if value is None:
+            user.prefs.pop(name, None)
+            continue
+        allowed = _PREFERENCE_VALUES.get(name)
+        if allowed is not None and value not in allowed:
+            raise invalid_parameter()
+        user.prefs[name] = value
+    return None
+
+
+@MODERN.register("core_user_get_user_preferences", name=Str(""), userid=Int(0))
+def get_user_preferences(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
+    """All of a user's preferences, or the one named."""
+    userid = ctx.resolve(p["userid"])
+    _require_edit_profile(ctx, userid)
+    user = ctx.state.user(userid)
+    prefs = dict(user.prefs)
+    prefs.setdefault("emailstop", str(user.emailstop))
+    items = [{"name": k, "value": v} for k, v in sorted(prefs.items()) if not p["name"] or k == p["name"]]
+    return {"preferences": items, "warnings": []}
+
+
+@MODERN.register("core_message_get_user_message_preferences", userid=Int(0))
+def get_user_message_preferences(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
+    """Message preferences; ``blocknoncontacts`` is the effective privacy value (observed 10)."""
+    userid = ctx.resolve(p["userid"])
+    _require_edit_profile(ctx, userid)
+    st = ctx.state
+    user = st.user(userid)
+    email_on = user.prefs.get("message_provider_moodle_instantmessage_enabled", "email") != "none"
+    return {
+        "preferences": {
+            "userid": userid,
+            "disableall": user.emailstop,
+            "processors": [
+                {
+                    "displayname": "Email",
+                    "name": "email",
+                    "hassettings": True,
+                    "contextid": 13,
+                    "userconfigured": 1,
+                }
+            ],
+            "components": [
+                {
+                    "displayname": "System",
+                    "notifications": [
+                        {
+                            "displayname": "Personal messages between users",
+                            "preferencekey": "message_provider_moodle_instantmessage",
+                            "processors": [
+                                {
+                                    "displayname": "Email",
+                                    "name": "email",
+                                    "locked": False,
+                                    "userconfigured": 1,
+                                    "enabled": email_on,
+                                }
+                            ],
+                        }
+                    ],
+                }
+            ],
+        },
+        "blocknoncontacts": st.privacy(userid),
+        "entertosend": user.prefs.get("message_entertosend", "1") != "0",
+        "warnings": [],
+    }
+
+
+@MODERN.register(
+    "core_enrol_get_enrolled_users",
+    courseid=Int(),
+    options=List(Struct({"name": Str(), "value": Str()}), default=[]),
+)
+def get_enrolled_users(ctx: Ctx, p: dict[str, Any]) -> list[dict[str, Any]]:
+    """Participants of a course with their groups, roles and courses."""
+    st = ctx.state
+    course = st.courses.get(p["courseid"])
+    if course is None:
+        raise invalid_parameter()
+    if ctx.userid not in course.enrolments and not ctx.is_admin:
+        raise sentence(
+            f"You cannot execute functions in the course context (course id:{course.id}). "
+            "The error message was: Course or activity not accessible. (Not enrolled)"
+        )
+    options = {o["name"]: o["value"] for o in p["options"]}
+    userids = list(course.enrolments)
+    if options.get("groupid"):
+        group = st.groups.get(int(options["groupid"]))
+        userids = [u for u in userids if group is not None and u in group.members]
+    start = int(options.get("limitfrom", 0) or 0)
+    count = int(options.get("limitnumber", 0) or 0)
+    userids = userids[start : start + count] if count else userids[start:]
+    fields = {f.strip() for f in options.get("userfields", "").split(",") if f.strip()}
+    out = []
+    for uid in userids:
+        rec = user_record(ctx.site, uid, full=ctx.is_admin or uid == ctx.userid)
+        role = course.enrolments[uid]
+        rec["groups"] = [
+            {"id": g.id, "name": g.name, "description": "", "descriptionformat": 1}
+            for g in st.groups.values()
+            if g.courseid == course.id and uid in g.members
+        ]
+        rec["roles"] = [{"roleid": ROLE_IDS.get(role, 5), "name": "", "shortname": role, "sortorder": 0}]
+        rec["enrolledcourses"] = [
+            {"id": c.id, "fullname": c.fullname, "shortname": c.shortname}
+            for c in st.courses.values()
+            if uid in c.enrolments
+        ]
+        if fields:
+            rec = {k: v for k, v in rec.items() if k == "id" or k in fields}
+        out.append(rec)
+    return out
