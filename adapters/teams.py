@@ -575,7 +575,7 @@ class TeamsAdapter(Adapter):
             **self._common(activity),
             action_id=data["action"],
             reason=str(data.get(REASON_INPUT_ID) or "").strip(),
-            message=SentRef(conversation.id, activity.reply_to_id or ""),
+            message=SentRef(conversation.id, activity.reply_to_id) if activity.reply_to_id else None,
         )
         try:
             reply = await self._sink(event)

@@ -3,7 +3,19 @@ come back as messages in the person's chat."""
 
 from __future__ import annotations
 
-from bridge.model import ActionEvent, ChatIdentity, CommandEvent, ContactEvent, MessageEvent, Platform, Reply
+import asyncio
+
+from adapters.teams import command_list
+from bridge.model import (
+    COMMANDS,
+    ActionEvent,
+    ChatIdentity,
+    CommandEvent,
+    ContactEvent,
+    MessageEvent,
+    Platform,
+    Reply,
+)
 from sandbox.teams import SandboxTeams
 from tests.teams.conftest import Bot
 
@@ -97,3 +109,25 @@ async def test_reply_is_sent_as_message_into_the_chat(bot: Bot, sandbox: Sandbox
     assert sent["text"] == "<b>Linked</b> as ada"
     assert sent["textFormat"] == "xml"
     assert sandbox.validation_errors == []
+
+
+async def test_every_command_is_published_for_the_manifest() -> None:
+    assert [c["title"] for c in command_list()] == [c.name for c in COMMANDS]
+
+
+async def test_stop_cancels_work_in_flight(bot: Bot, sandbox: SandboxTeams) -> None:
+    entered = asyncio.Event()
+    never = asyncio.Event()
+
+    async def stuck(event: object) -> None:
+        entered.set()
+        await never.wait()
+
+    await bot.adapter.start(stuck)
+    await sandbox.push(sandbox.message(sandbox.add_user("Slow"), "hello"))
+    await asyncio.wait_for(entered.wait(), 10)
+    await bot.adapter.stop()
+    pending = [t for t in asyncio.all_tasks() if "_deliver" in repr(t.get_coro())]
+    assert pending == []
+    status, _ = await sandbox.push(sandbox.message(sandbox.add_user("Late"), "hello"))
+    assert status == 503  # stopped: nothing is accepted any more
