@@ -38,6 +38,7 @@ EVENT_SCHEMA_PATH = Path("/work/shared/specs/slack_event_wrapper_schema.json")
 MAX_TEXT = 40_000  # Slack truncates beyond this; the sandbox refuses with msg_too_long
 MAX_SECTION_TEXT = 3_000
 MAX_BLOCKS = 50
+LENIENT_ARGS = frozenset({"team_id", "metadata", "markdown_text", "unfurl"})  # Bolt's / newer than the spec
 BLOCK_TYPES = {
     "section",
     "actions",
@@ -189,21 +190,32 @@ class _SpecChecker:
 
     def __init__(self, path: Path) -> None:
         self.required: dict[str, set[str]] = {}
+        self.known: dict[str, set[str]] = {}
         if not path.exists():
             return
         spec = json.loads(path.read_text())
         for api_path, ops in spec.get("paths", {}).items():
             names: set[str] = set()
+            known: set[str] = set()
             for op in ops.values():
                 for p in op.get("parameters", []):
+                    known.add(p["name"])
                     # the SDK sends the token as a header, never as a parameter
                     if p.get("required") and p["name"] != "token":
                         names.add(p["name"])
             self.required[api_path.lstrip("/")] = names
+            self.known[api_path.lstrip("/")] = known
 
     def missing(self, method: str, params: Mapping[str, Any]) -> list[str]:
         """Required arguments of ``method`` absent from ``params``."""
         return sorted(n for n in self.required.get(method, set()) if params.get(n) in (None, ""))
+
+    def unknown(self, method: str, params: Mapping[str, Any]) -> list[str]:
+        """Arguments the spec does not know for ``method`` (beyond the SDK's and newer
+        Slack's harmless extras); empty for methods the stale spec lacks."""
+        if method not in self.known:
+            return []
+        return sorted(n for n in params if n not in self.known[method] and n not in LENIENT_ARGS)
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -220,7 +232,8 @@ def escape_typed(text: str) -> str:
 class SandboxSlack:
     """Fake Slack: Web API at ``/api/<method>``, ``/respond/<id>``, Socket Mode at ``/socket``.
 
-    ``enforce_limits`` switches the per-channel chat.postMessage limit (about 1/s with a
+    ``strict`` rejects arguments the Swagger spec does not know (catching typos in what
+    our code sends). ``enforce_limits`` switches the per-channel chat.postMessage limit (about 1/s with a
     short burst) on or off. ``bridge_url`` is where HTTP-mode pushes go; ``push_mode``
     ("http" or "socket") selects how the platform-side helpers deliver.
     """
@@ -235,11 +248,13 @@ class SandboxSlack:
         post_rate: float = 1.0,
         post_burst: int = 3,
         spec_path: Path = SPEC_PATH,
+        strict: bool = True,
     ) -> None:
         self.signing_secret = signing_secret
         self.app_token = app_token
         self.api_app_id = api_app_id
         self.enforce_limits = enforce_limits
+        self.strict = strict
         self.post_rate = post_rate
         self.post_burst = post_burst
         self.teams: dict[str, SlackTeam] = {}
@@ -247,6 +262,7 @@ class SandboxSlack:
         self.responses: dict[str, list[dict[str, Any]]] = {}  # response_url id -> bodies
         self.ephemerals: list[dict[str, Any]] = []
         self.socket_acks: list[dict[str, Any]] = []
+        self.pushes: list[tuple[str, dict[str, Any], PushResult]] = []  # (kind, payload, answer)
         self.socket_connections = 0
         self.bridge_url: str | None = None
         self.push_mode = "http"
@@ -423,6 +439,9 @@ class SandboxSlack:
         missing = self._spec.missing(method, params)
         if missing:
             return 200, {"ok": False, "error": "invalid_arguments", "missing": missing}, {}
+        unknown = self._spec.unknown(method, params) if self.strict else []
+        if unknown:
+            return 200, {"ok": False, "error": "invalid_arguments", "unknown": unknown}, {}
         injected = self._injected(method, params.get("channel"))
         if injected is not None:
             return injected
@@ -788,6 +807,7 @@ class SandboxSlack:
                 bad_signature=bad_signature,
                 stale=stale,
             )
+        self.pushes.append(("events_api", envelope, result))
         return envelope["event_id"], result
 
     def user_message(
@@ -866,11 +886,14 @@ class SandboxSlack:
             "trigger_id": f"{int(time.time())}.{uuid.uuid4().int % 10**12}.{uuid.uuid4().hex[:16]}",
         }
         if self.push_mode == "socket":
-            return rid, await self._send_envelope("slash_commands", form)
-        body = urlencode(form).encode()
-        return rid, await self._post_signed(
-            body, "application/x-www-form-urlencoded", bad_signature=bad_signature, stale=stale
-        )
+            result = await self._send_envelope("slash_commands", form)
+        else:
+            body = urlencode(form).encode()
+            result = await self._post_signed(
+                body, "application/x-www-form-urlencoded", bad_signature=bad_signature, stale=stale
+            )
+        self.pushes.append(("slash_commands", form, result))
+        return rid, result
 
     async def post_block_action(
         self,
@@ -939,11 +962,14 @@ class SandboxSlack:
             ],
         }
         if self.push_mode == "socket":
-            return rid, await self._send_envelope("interactive", payload)
-        body = urlencode({"payload": json.dumps(payload)}).encode()
-        return rid, await self._post_signed(
-            body, "application/x-www-form-urlencoded", bad_signature=bad_signature
-        )
+            result = await self._send_envelope("interactive", payload)
+        else:
+            body = urlencode({"payload": json.dumps(payload)}).encode()
+            result = await self._post_signed(
+                body, "application/x-www-form-urlencoded", bad_signature=bad_signature
+            )
+        self.pushes.append(("interactive", payload, result))
+        return rid, result
 
 
 async def _serve(port: int) -> None:

@@ -200,3 +200,15 @@ async def test_socket_mode_rejects_a_wrong_app_token(sandbox: SandboxSlack) -> N
     with pytest.raises(SlackApiError) as caught:
         await c.apps_connections_open(app_token="xapp-wrong")
     assert caught.value.response["error"] == "invalid_auth"
+
+
+async def test_strict_mode_rejects_arguments_the_spec_does_not_know(sandbox: SandboxSlack) -> None:
+    c = client(sandbox)
+    dm = sandbox.dm(T1, SAM).id
+    with pytest.raises(SlackApiError) as caught:
+        await c.api_call("chat.postMessage", json={"channel": dm, "text": "x", "thread_tss": "1.0"})
+    assert caught.value.response["unknown"] == ["thread_tss"]
+    sandbox.strict = False
+    assert (await c.api_call("chat.postMessage", json={"channel": dm, "text": "x", "thread_tss": "1.0"}))[
+        "ok"
+    ]
