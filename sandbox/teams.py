@@ -134,6 +134,8 @@ class SandboxTeams:
         self.app_password = app_password
         self.tenant_id = tenant_id
         self.enforce_limits = enforce_limits
+        # (count, seconds) windows per conversation; tests may widen them to stay timing-free.
+        self.limits: tuple[tuple[int, float], ...] = PER_CONVERSATION_LIMITS
         self.token_lifetime = token_lifetime
         self.bot_endpoint: str | None = None
         self.requests: list[Recorded] = []
@@ -424,10 +426,10 @@ class SandboxTeams:
     def _throttle(self, conversation: str) -> float:
         now = time.monotonic()
         sent = self._sent_times[conversation]
-        longest = max(w for _, w in PER_CONVERSATION_LIMITS)
+        longest = max(w for _, w in self.limits)
         while sent and now - sent[0] > longest:
             sent.popleft()
-        for count, window in PER_CONVERSATION_LIMITS:
+        for count, window in self.limits:
             recent = [t for t in sent if now - t < window]
             if len(recent) >= count:
                 return max(0.05, window - (now - recent[-count]))
