@@ -15,7 +15,7 @@ import collections
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import aiohttp
 from aiohttp import web
@@ -262,15 +262,17 @@ class SlackAdapter(Adapter):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sink: EventSink | None = None
         self._socket: AsyncSocketModeHandler | None = None
+
         # a plain function: Bolt passes arguments by the callable's parameter names, and a
         # bound method's ``self`` would be among them
-        async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
-            return await self._authorize(enterprise_id, team_id)  # type: ignore[return-value]
+        async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult | None:
+            return await self._authorize(enterprise_id, team_id)
 
         self.app = AsyncApp(
+            # no token here: each request gets its workspace's token from ``authorize``
             client=AsyncWebClient(base_url=api_base_url),
             signing_secret=signing_secret,
-            authorize=authorize,
+            authorize=cast(Callable[..., Awaitable[AuthorizeResult]], authorize),  # None = unknown team
         )
         self.app.middleware(self._skip_seen_retries)
         self.app.event("message")(self._on_message)

@@ -810,6 +810,11 @@ class SandboxSlack:
         self.pushes.append(("events_api", envelope, result))
         return envelope["event_id"], result
 
+    async def url_verification(self, challenge: str = "sandbox-challenge") -> PushResult:
+        """The signed ``url_verification`` request Slack sends when a Request URL is saved."""
+        body = {"token": "legacy-verification-token", "challenge": challenge, "type": "url_verification"}
+        return await self._post_signed(json.dumps(body).encode(), "application/json")
+
     def user_message(
         self, team_id: str, user_id: str, text: str, *, typed: bool = True, thread_ts: str | None = None
     ) -> dict[str, Any]:

@@ -289,3 +289,23 @@ async def test_platform_is_acknowledged_before_the_sink_finishes(
     await until(lambda: sandbox.responses[rid] and sandbox.responses[aid] and sandbox.ephemerals)
     assert sink.finished == 3
     assert sandbox.responses[rid][0]["text"] == sandbox.responses[aid][0]["text"] == "done"
+
+
+async def test_url_verification_echoes_the_challenge(
+    http_bridge: SlackAdapter, sandbox: SandboxSlack
+) -> None:
+    result = await sandbox.url_verification("c-123")
+    assert result.status == 200
+    assert result.json() == {"challenge": "c-123"}
+
+
+async def test_events_from_a_workspace_without_a_token_reach_nobody(
+    bridge: SlackAdapter, sandbox: SandboxSlack, sink: RecordingSink
+) -> None:
+    sandbox.add_team("T0THREE", "xoxb-team-three")
+    sandbox.add_user("T0THREE", "U0EVE", "eve")
+    await sandbox.sign_and_post_event("T0THREE", sandbox.user_message("T0THREE", "U0EVE", "let me in"))
+    await sandbox.sign_and_post_event(T1, sandbox.user_message(T1, SAM, "member"))
+    await sink.wait(1)
+    assert [e.identity.workspace for e in sink.events] == [T1]
+    assert all(r.headers.get("Authorization") != "Bearer xoxb-team-three" for r in sandbox.requests)
