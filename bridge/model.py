@@ -71,6 +71,25 @@ class ConversationType(int, enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class Cursor:
+    """How far intake has read one scope (a conversation) for one LMS user: the newest
+    ``timecreated`` seen (inclusive watermark) and the ids already seen at that second."""
+
+    watermark: int
+    seen_ids: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationInfo:
+    """What the bridge remembers of a user's LMS conversation: to route replies and ``to``."""
+
+    conversation_id: int
+    type: int
+    name: str
+    peer_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class Action:
     """A button offered with a delivered item.
 
@@ -123,6 +142,32 @@ class SentRef:
     room: str
     message_id: str
     thread: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One thing that travels from the LMS to a person: a message, alert, task, notice.
+
+    ``key`` is unique per LMS item (``msg:345``, ``ntf:88``, ``notice:...``); ``html`` is
+    safe HTML (see ``bridge.render``).
+    """
+
+    key: str
+    kind: ItemKind
+    lms_user_id: int
+    html: str
+    time: int
+    author_id: int | None = None
+    author_name: str = ""
+    conversation_id: int | None = None
+    conversation_type: int | None = None
+    conversation_name: str = ""
+    peer_id: int | None = None
+    muted: bool = False
+    subject: str = ""
+    url: str | None = None
+    actions: tuple[Action, ...] = ()
+    urgent: bool = False
 
 
 # --- events that travel from chat to the core ----------------------------------------

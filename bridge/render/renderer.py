@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bridge.model import Markup
-from bridge.render.document import CODE, LINK, Block, Line, Mark
+from bridge.render.document import CODE, Block, Line, Mark
 
 
 class Renderer:
@@ -47,12 +47,11 @@ class Renderer:
     # -- shared drawing ----------------------------------------------------------------------
 
     def order(self, marks: tuple[Mark, ...]) -> tuple[Mark, ...]:
-        """The drawable marks, styles outermost, then the link, then code innermost
-        (markups draw nothing inside code, and links hold only text)."""
-        styles = tuple(m for m in marks if m.kind in self.supported and m.kind not in (LINK, CODE))
-        link = tuple(m for m in marks if m.kind == LINK and LINK in self.supported)
-        code = tuple(m for m in marks if m.kind == CODE and CODE in self.supported)
-        return styles + link + code
+        """The drawable marks in nesting order, code moved innermost (markups draw nothing
+        inside code). Keeping the source order otherwise keeps a link one link even when
+        part of its label is styled."""
+        drawn = tuple(m for m in marks if m.kind in self.supported)
+        return tuple(m for m in drawn if m.kind != CODE) + tuple(m for m in drawn if m.kind == CODE)
 
     def render_line(self, line: Line) -> str:
         """One line's runs, with marks opened and closed as a properly nested stack."""

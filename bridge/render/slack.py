@@ -7,7 +7,8 @@ formatting characters ``* _ ~ ` `` cannot be escaped at all, so a ZERO WIDTH SPA
 white space or punctuation, and U+200B is neither, so the character shows as itself.
 Inside code, where styles are not parsed, a backtick would end the span and is replaced by
 U+02CB (a look-alike). In link labels ``|`` becomes U+2223 so it cannot end the URL part.
-Slack has no underline; underlined text is drawn plain.
+Slack has no underline; underlined text is drawn plain, and so is styling inside a
+link label (Slack draws labels as text).
 """
 
 from __future__ import annotations
@@ -40,6 +41,14 @@ class SlackRenderer(Renderer):
 
     markup = Markup.SLACK_MRKDWN
     supported = frozenset({BOLD, ITALIC, STRIKE, CODE, LINK})
+
+    def order(self, marks: tuple[Mark, ...]) -> tuple[Mark, ...]:
+        """As the base, but nothing inside a link: Slack draws link labels as text."""
+        ordered = super().order(marks)
+        for i, mark in enumerate(ordered):
+            if mark.kind == LINK:
+                return ordered[: i + 1]
+        return ordered
 
     def escape(self, text: str, marks: tuple[Mark, ...]) -> str:
         """Entities for ``& < >``; formatting characters neutralised (see module doc)."""

@@ -1,0 +1,187 @@
+"""An interactive terminal chat for one chat user: the simplest adapter, for trying it out.
+
+What arrives is printed with a short number; what the person types goes to the core:
+
+* plain text: a message to their current Pluto conversation;
+* ``/reply N text``: an answer to message ``#N``'s conversation;
+* ``/press N K``: choice ``K`` of message ``#N``'s buttons;
+* ``/link``, ``/to NAME``, ... : the bridge's commands (``/help`` lists them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+from adapters.base import Adapter, EventSink, PermanentError
+from bridge.model import (
+    COMMAND_NAMES,
+    ActionEvent,
+    Capabilities,
+    ChatEvent,
+    ChatIdentity,
+    CommandEvent,
+    ContactEvent,
+    Destination,
+    Markup,
+    MessageEvent,
+    Platform,
+    Post,
+    Reply,
+    SentRef,
+)
+
+ROOM = "console"
+
+
+async def stdin_lines() -> AsyncIterator[str]:
+    """Lines typed on standard input, read in a thread so the event loop never blocks."""
+    loop = asyncio.get_running_loop()
+    while True:
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        if not line:
+            return
+        yield line.rstrip("\n")
+
+
+def stdout_write(text: str) -> None:
+    print(text, flush=True)
+
+
+class ConsoleAdapter(Adapter):
+    """Console chat for one person.
+
+    Keyword arguments: ``user_id`` and ``display_name`` of the chat identity; ``lines``, an
+    async iterator of typed lines (default: standard input); ``write``, where output goes
+    (default: standard output).
+    """
+
+    platform = Platform.CONSOLE
+    capabilities = Capabilities(markup=Markup.PLAIN, max_text=4000, max_actions=9)
+
+    def __init__(
+        self,
+        *,
+        user_id: str = "console-user",
+        display_name: str = "Console user",
+        lines: AsyncIterator[str] | None = None,
+        write: Callable[[str], None] = stdout_write,
+    ) -> None:
+        self.identity = ChatIdentity(Platform.CONSOLE, "", user_id)
+        self.display_name = display_name
+        self._lines = lines
+        self._write = write
+        # A per-run prefix keeps message ids unique across restarts; people type only the number.
+        self._session = format(int(time.time() * 1000), "x")
+        self._numbers = itertools.count(1)
+        self._actions: dict[str, list[str]] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self._sink: EventSink | None = None
+        self.input_closed = asyncio.Event()
+
+    def _event_fields(self) -> dict[str, object]:
+        return {
+            "identity": self.identity,
+            "event_id": uuid.uuid4().hex,
+            "room": ROOM,
+            "display_name": self.display_name,
+            "is_private": True,
+        }
+
+    async def start(self, sink: EventSink) -> None:
+        self._sink = sink
+        self._reader = asyncio.create_task(self._read(), name="console reader")
+        await self._deliver(ContactEvent(**self._event_fields()))  # type: ignore[arg-type]
+
+    async def stop(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
+            self._reader = None
+
+    def _message_id(self, number: str) -> str:
+        return f"{self._session}.{number}"
+
+    def parse(self, line: str) -> ChatEvent | None:
+        """What a typed line means, or None for an empty line."""
+        text = line.strip()
+        if not text:
+            return None
+        fields = self._event_fields()
+        if text.startswith("/"):
+            word, _, rest = text[1:].partition(" ")
+            word = word.lower()
+            if word == "reply":
+                number, _, body = rest.strip().partition(" ")
+                number = number.lstrip("#")
+                return MessageEvent(**fields, text=body, reply_to=self._message_id(number))  # type: ignore[arg-type]
+            if word == "press":
+                number, _, choice = rest.strip().partition(" ")
+                ref = self._message_id(number.lstrip("#"))
+                options = self._actions.get(ref, [])
+                if not choice.strip().isdigit() or not 1 <= int(choice) <= len(options):
+                    self._write(f"(message #{number} has no choice {choice.strip() or '?'})")
+                    return None
+                return ActionEvent(  # type: ignore[arg-type]
+                    **fields, action_id=options[int(choice) - 1], message=SentRef(ROOM, ref)
+                )
+            if word == "start":
+                return CommandEvent(**fields, name="link", args=rest.strip())  # type: ignore[arg-type]
+            if word in COMMAND_NAMES:
+                return CommandEvent(**fields, name=word, args=rest.strip())  # type: ignore[arg-type]
+            self._write(f"(unknown command /{word}; /help lists them)")
+            return None
+        return MessageEvent(**fields, text=text)  # type: ignore[arg-type]
+
+    async def _read(self) -> None:
+        lines = self._lines if self._lines is not None else stdin_lines()
+        try:
+            async for line in lines:
+                await self.type_line(line)
+        finally:
+            self.input_closed.set()
+
+    async def type_line(self, line: str) -> None:
+        """Handle one line as if the person typed it."""
+        event = self.parse(line)
+        if event is not None:
+            await self._deliver(event)
+
+    async def _deliver(self, event: ChatEvent) -> None:
+        assert self._sink is not None
+        reply = await self._sink(event)
+        if reply is not None:
+            self._show_reply(reply)
+
+    def _show_reply(self, reply: Reply) -> None:
+        for text in reply.texts:
+            self._write(f"[bridge] {text}")
+
+    def _format(self, number: str, post: Post) -> str:
+        out = [f"--- #{number} ---", post.text]
+        choices = [a for a in post.actions if a.url is None]
+        links = [a for a in post.actions if a.url is not None]
+        if choices:
+            out.append("  ".join(f"[{i}] {a.label}" for i, a in enumerate(choices, 1)) + f"   (/press {number} N)")
+        out.extend(f"{a.label}: {a.url}" for a in links)
+        return "\n".join(out)
+
+    async def send(self, dest: Destination, post: Post) -> SentRef:
+        if dest.identity != self.identity:
+            raise PermanentError(f"the console chats with {self.identity.user_id} only")
+        number = str(next(self._numbers))
+        ref = self._message_id(number)
+        self._actions[ref] = [a.id for a in post.actions if a.url is None]
+        self._write(self._format(number, post))
+        return SentRef(ROOM, ref, post.thread)
+
+    async def edit(self, ref: SentRef, post: Post) -> None:
+        session, _, number = ref.message_id.partition(".")
+        if session != self._session:
+            raise PermanentError("message from an earlier console session")
+        self._actions[ref.message_id] = [a.id for a in post.actions if a.url is None]
+        self._write(self._format(number, post).replace(f"--- #{number} ---", f"--- #{number} (updated) ---", 1))

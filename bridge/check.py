@@ -1,0 +1,50 @@
+"""``pluto-bridge check``: is this configuration ready to run against this LMS?"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bridge.config import Settings
+from bridge.lms.api import MODERN_FUNCTIONS, LmsApi
+from bridge.lms.client import LmsClient
+from bridge.lms.errors import LmsError, LmsUnavailable, TokenRejected
+
+
+def required_functions(generation: str) -> tuple[str, ...]:
+    """What the bridge calls on a site of this generation."""
+    if generation == "modern":
+        return MODERN_FUNCTIONS
+    return ("core_webservice_get_site_info", "core_message_get_messages", "core_message_send_instant_messages")
+
+
+async def run_check(settings: Settings, echo: Callable[[str], object]) -> int:
+    """Print what the LMS says about the site and the token; returns the exit code."""
+    if settings.lms.token is None:
+        echo("config error: lms.token: required by `check` (a token of the bridge's web service)")
+        return 2
+    echo(f"config: ok; LMS {settings.lms.url}")
+    async with LmsClient(settings.lms.url, timeout=settings.lms.timeout, retries=settings.lms.retries) as client:
+        try:
+            info = await LmsApi(client).site_info(settings.lms.token.get_secret_value())
+        except LmsUnavailable as exc:
+            echo(f"LMS unreachable: {exc}")
+            return 1
+        except TokenRejected as exc:
+            echo(f"lms.token rejected by the LMS: {exc.message} [{exc.errorcode}]")
+            return 1
+        except LmsError as exc:
+            echo(f"LMS error: {exc}")
+            return 1
+    echo(f"site: {info.sitename} ({info.siteurl})")
+    echo(f"release: {info.release} (version {info.version})")
+    echo(f"generation: {info.generation}" + (" (conversations)" if info.generation == "modern" else " (Totara/legacy)"))
+    echo(f"token user: {info.username} (id {info.userid})")
+    echo(f"site messaging: {'on' if info.messaging else 'OFF: nothing can be relayed'}")
+    missing = [f for f in required_functions(info.generation) if f not in info.functions]
+    if missing:
+        echo(f"missing functions ({len(missing)}), add them to the token's web service:")
+        for name in missing:
+            echo(f"  - {name}")
+        return 1
+    echo(f"functions: all {len(required_functions(info.generation))} the bridge needs are available")
+    return 0 if info.messaging else 1

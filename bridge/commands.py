@@ -1,0 +1,152 @@
+"""The platform-neutral command set: parse, act, answer (as safe HTML).
+
+Every platform publishes ``bridge.model.COMMANDS`` in its own form (Telegram menu,
+Slack ``/pluto`` subcommands, Discord slash subcommands, Teams typed keywords, console
+``/``); this module does what they mean.
+"""
+
+from __future__ import annotations
+
+from bridge.lms.api import LmsApi
+from bridge.lms.errors import LmsError, LmsUnavailable
+from bridge.linking import LinkError, Linking
+from bridge.model import COMMANDS, CommandEvent, ConversationInfo, ConversationType, Platform
+from bridge.render import escape
+from bridge.store.records import Link
+from bridge.store.store import Store
+
+
+def command_hint(platform: Platform, usage: str) -> str:
+    """How a person types a command on this platform, e.g. ``/pluto link`` on Slack."""
+    if platform in (Platform.SLACK, Platform.DISCORD):
+        return f"/pluto {usage}"
+    if platform is Platform.TEAMS:
+        return usage
+    return f"/{usage}"
+
+
+def how_to_link(platform: Platform) -> str:
+    return (
+        "<p>Hello! This bot brings your Pluto messages here. To start, connect your Pluto account: "
+        f"send <code>{escape(command_hint(platform, 'link'))}</code>.</p>"
+    )
+
+
+def _match(conversations: list[ConversationInfo], name: str) -> list[ConversationInfo]:
+    wanted = name.casefold().strip()
+    usable = [c for c in conversations if c.type != ConversationType.SELF and c.name]
+    exact = [c for c in usable if c.name.casefold() == wanted]
+    if exact:
+        return exact
+    starts = [c for c in usable if c.name.casefold().startswith(wanted)]
+    return starts or [c for c in usable if wanted in c.name.casefold()]
+
+
+class Commands:
+    """Runs one command for one person and returns the answer as safe HTML."""
+
+    def __init__(self, store: Store, api: LmsApi, linking: Linking) -> None:
+        self.store = store
+        self.api = api
+        self.linking = linking
+
+    async def run(self, event: CommandEvent, link: Link | None) -> str:
+        handler = getattr(self, f"_cmd_{event.name}", None)
+        if handler is None:
+            return f"<p>Unknown command {escape(event.name)}.</p>" + self.help_text(event.identity.platform)
+        return str(await handler(event, link))
+
+    def help_text(self, platform: Platform) -> str:
+        lines = "".join(
+            f"<li><code>{escape(command_hint(platform, c.usage))}</code>: {escape(c.description)}</li>" for c in COMMANDS
+        )
+        return (
+            "<p>Pluto Bridge relays your Pluto LMS messages here and what you write back to Pluto, as you. "
+            "Reply to a message to answer its conversation; anything else goes to your current conversation.</p>"
+            f"<ul>{lines}</ul>"
+        )
+
+    async def _cmd_help(self, event: CommandEvent, link: Link | None) -> str:
+        return self.help_text(event.identity.platform)
+
+    async def _cmd_link(self, event: CommandEvent, link: Link | None) -> str:
+        code = event.args.strip()
+        if code:
+            try:
+                new = await self.linking.complete_from_chat(event.identity, code)
+            except LinkError as exc:
+                return f"<p>{escape(str(exc))}</p>"
+            return f"<p>Linking to Pluto as {escape(new.lms_fullname)}…</p>"
+        url = await self.linking.start_from_chat(event.identity)
+        minutes = self.linking.code_ttl // 60
+        prefix = (
+            f"<p>You are linked as {escape(link.lms_fullname)}; signing in again replaces that link.</p>"
+            if link is not None
+            else ""
+        )
+        return (
+            f"{prefix}<p>Open this page to sign in to Pluto (valid {minutes} minutes, once): "
+            f'<a href="{escape(url)}">{escape(url)}</a></p>'
+            "<p>Your password goes to Pluto only; the bridge keeps just your Pluto token, encrypted.</p>"
+        )
+
+    async def _cmd_unlink(self, event: CommandEvent, link: Link | None) -> str:
+        removed = await self.linking.unlink(event.identity)
+        if removed is None:
+            return "<p>This chat account is not linked to Pluto.</p>"
+        return (
+            f"<p>Unlinked from Pluto ({escape(removed.lms_fullname)}). The bridge deleted your Pluto token and "
+            "will not relay anything more.</p>"
+        )
+
+    async def _cmd_status(self, event: CommandEvent, link: Link | None) -> str:
+        if link is None:
+            return how_to_link(event.identity.platform)
+        state = {
+            "active": "active",
+            "needs_signin": "needs a new sign-in (send link)",
+            "inactive": f"inactive: {link.status_reason}",
+        }.get(link.status, link.status)
+        current = "none"
+        if link.current_conversation_id is not None or link.current_peer_id is not None:
+            current = await self._current_name(link)
+        return (
+            f"<p>Linked to Pluto as <b>{escape(link.lms_fullname)}</b> ({escape(link.lms_username)}); "
+            f"link {escape(state)}.</p><p>Current conversation: {escape(current)}</p>"
+        )
+
+    async def _current_name(self, link: Link) -> str:
+        for info in await self.store.conversations_of(link.lms_user_id):
+            if info.conversation_id == link.current_conversation_id or (
+                link.current_conversation_id is None and info.peer_id == link.current_peer_id
+            ):
+                return info.name
+        return f"user {link.current_peer_id}" if link.current_peer_id else f"conversation {link.current_conversation_id}"
+
+    async def _cmd_to(self, event: CommandEvent, link: Link | None) -> str:
+        if link is None or not link.active:
+            return how_to_link(event.identity.platform)
+        name = event.args.strip()
+        if not name:
+            return f"<p>Whom to? Type <code>{escape(command_hint(event.identity.platform, 'to NAME'))}</code>.</p>"
+        matches = _match(await self.store.conversations_of(link.lms_user_id), name)
+        if len(matches) > 1:
+            names = ", ".join(escape(m.name) for m in matches[:8])
+            return f"<p>More than one conversation matches {escape(name)}: {names}. Be more precise.</p>"
+        if matches:
+            chosen = matches[0]
+            await self.store.set_current(link.id, chosen.conversation_id, chosen.peer_id)
+            return f"<p>What you write now goes to <b>{escape(chosen.name)}</b>.</p>"
+        return await self._to_user(link, name)
+
+    async def _to_user(self, link: Link, name: str) -> str:
+        """No conversation yet: look the person up by username, as the LMS lets this user."""
+        try:
+            users = await self.api.users_by_field(link.token, "username", [name.lower()])
+        except (LmsError, LmsUnavailable) as exc:
+            return f"<p>Could not look up {escape(name)} in Pluto: {escape(str(exc))}</p>"
+        if not users:
+            return f"<p>No conversation or Pluto user called {escape(name)}.</p>"
+        user = users[0]
+        await self.store.set_current(link.id, None, int(user["id"]))
+        return f"<p>What you write now goes to <b>{escape(str(user.get('fullname') or name))}</b>.</p>"

@@ -1,0 +1,204 @@
+"""The web-service functions the bridge uses, with their observed quirks handled once here."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from bridge.lms.client import LmsClient
+from bridge.lms.errors import InvalidResponse, SendRefused
+
+# Functions the bridge needs on a modern (Moodle >= 3.6) site; `check` names the missing ones.
+MODERN_FUNCTIONS: tuple[str, ...] = (
+    "core_webservice_get_site_info",
+    "core_user_get_users_by_field",
+    "core_message_get_conversations",
+    "core_message_get_conversation_messages",
+    "core_message_get_conversation_members",
+    "core_message_send_messages_to_conversation",
+    "core_message_send_instant_messages",
+    "core_message_mark_all_conversation_messages_as_read",
+    "core_message_get_unread_conversation_counts",
+)
+
+_CLIENT_MSG_ID = re.compile(r"[^A-Za-z0-9_-]")
+
+
+@dataclass(frozen=True, slots=True)
+class SiteInfo:
+    """What ``core_webservice_get_site_info`` says about the site and the token's user."""
+
+    sitename: str
+    siteurl: str
+    release: str
+    version: str
+    userid: int
+    username: str
+    fullname: str
+    functions: frozenset[str]
+    messaging: bool
+
+    @property
+    def generation(self) -> str:
+        """``modern`` (Moodle >= 3.6, conversations) or ``legacy`` (Totara, pre-3.6 Moodle)."""
+        return "modern" if "core_message_get_conversations" in self.functions else "legacy"
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SiteInfo:
+        features = {f.get("name"): f.get("value") for f in data.get("advancedfeatures") or [] if isinstance(f, dict)}
+        functions = data.get("functions") or []
+        return cls(
+            sitename=str(data.get("sitename", "")),
+            siteurl=str(data.get("siteurl", "")),
+            release=str(data.get("release", "")),
+            version=str(data.get("version", "")),
+            userid=int(data.get("userid", 0)),
+            username=str(data.get("username", "")),
+            fullname=str(data.get("fullname", "")),
+            functions=frozenset(str(f["name"]) for f in functions if isinstance(f, dict) and "name" in f),
+            # Moodle lists the messaging switch among advancedfeatures; absent means on.
+            messaging=bool(int(features.get("messaging", 1) or 0)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    id: int
+    fullname: str
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """One entry of ``core_message_get_conversations`` (only its latest message)."""
+
+    id: int
+    type: int
+    name: str
+    ismuted: bool
+    unreadcount: int
+    members: tuple[Member, ...]
+    latest_id: int | None
+    latest_time: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationMessage:
+    id: int
+    useridfrom: int
+    text: str
+    timecreated: int
+
+
+def _member(data: dict[str, Any]) -> Member:
+    return Member(id=int(data["id"]), fullname=str(data.get("fullname") or f"User {data['id']}"))
+
+
+class LmsApi:
+    """Typed wrappers around ``LmsClient.call`` for the functions the bridge needs."""
+
+    def __init__(self, client: LmsClient) -> None:
+        self.client = client
+
+    async def site_info(self, token: str) -> SiteInfo:
+        return SiteInfo.from_json(await self.client.call(token, "core_webservice_get_site_info"))
+
+    async def users_by_field(self, token: str, field: str, values: list[str]) -> list[dict[str, Any]]:
+        return list(await self.client.call(token, "core_user_get_users_by_field", field=field, values=values))
+
+    async def conversations(self, token: str, userid: int, limit: int) -> list[Conversation]:
+        """The user's conversations, most recently active first (self-conversations merged out)."""
+        data = await self.client.call(
+            token, "core_message_get_conversations", userid=userid, limitfrom=0, limitnum=limit
+        )
+        result = []
+        for conv in data.get("conversations", []):
+            latest = (conv.get("messages") or [None])[0]
+            result.append(
+                Conversation(
+                    id=int(conv["id"]),
+                    type=int(conv.get("type") or 1),
+                    name=str(conv.get("name") or ""),
+                    ismuted=bool(conv.get("ismuted")),
+                    # Moodle answers null rather than 0 once a conversation is read (observed 15).
+                    unreadcount=int(conv.get("unreadcount") or 0),
+                    members=tuple(_member(m) for m in conv.get("members") or []),
+                    latest_id=int(latest["id"]) if latest else None,
+                    latest_time=int(latest["timecreated"]) if latest else None,
+                )
+            )
+        return result
+
+    async def conversation_messages(
+        self, token: str, userid: int, conversation_id: int, timefrom: int, limit: int = 0
+    ) -> tuple[list[ConversationMessage], dict[int, str]]:
+        """Messages at or after ``timefrom`` (inclusive), sorted by (timecreated, id), and
+        the names of their authors.
+
+        Moodle answers ``invalidresponse`` when ``timefrom`` is its current second
+        (observed 5e); that means "nothing yet", so it becomes an empty answer.
+        """
+        try:
+            data = await self.client.call(
+                token,
+                "core_message_get_conversation_messages",
+                currentuserid=userid,
+                convid=conversation_id,
+                limitfrom=0,
+                limitnum=limit,
+                newest=False,
+                timefrom=timefrom,
+            )
+        except InvalidResponse:
+            return [], {}
+        messages = [
+            ConversationMessage(int(m["id"]), int(m["useridfrom"]), str(m.get("text") or ""), int(m["timecreated"]))
+            for m in data.get("messages", [])
+        ]
+        # Moodle orders by timecreated only; same-second messages come in any order (observed 6).
+        messages.sort(key=lambda m: (m.timecreated, m.id))
+        names = {int(m["id"]): str(m.get("fullname") or "") for m in data.get("members", [])}
+        return messages, names
+
+    async def conversation_members(self, token: str, userid: int, conversation_id: int) -> list[Member]:
+        data = await self.client.call(
+            token, "core_message_get_conversation_members", userid=userid, conversationid=conversation_id
+        )
+        return [_member(m) for m in data]
+
+    async def send_to_conversation(self, token: str, conversation_id: int, text: str) -> ConversationMessage:
+        """Send plain text into a conversation as the token's user."""
+        data = await self.client.call(
+            token,
+            "core_message_send_messages_to_conversation",
+            conversationid=conversation_id,
+            messages=[{"text": text, "textformat": 2}],
+        )
+        first = data[0]
+        return ConversationMessage(int(first["id"]), int(first["useridfrom"]), str(first["text"]), int(first["timecreated"]))
+
+    async def send_instant_message(self, token: str, touserid: int, text: str, clientmsgid: str) -> dict[str, Any]:
+        """Send a private message; a privacy refusal (inline ``msgid: -1``) raises ``SendRefused``."""
+        # Moodle refuses the whole call for any other character in clientmsgid (observed 10).
+        safe_id = _CLIENT_MSG_ID.sub("-", clientmsgid)[:100]
+        data = await self.client.call(
+            token,
+            "core_message_send_instant_messages",
+            messages=[{"touserid": touserid, "text": text, "textformat": 2, "clientmsgid": safe_id}],
+        )
+        first = dict(data[0])
+        if int(first.get("msgid", -1)) == -1:
+            reason = str(first.get("errormessage") or "the LMS refused the message")
+            raise SendRefused("sendrefused", reason, "", "core_message_send_instant_messages")
+        return first
+
+    async def mark_conversation_read(self, token: str, userid: int, conversation_id: int) -> None:
+        await self.client.call(
+            token, "core_message_mark_all_conversation_messages_as_read", userid=userid, conversationid=conversation_id
+        )
+
+    async def unread_conversation_total(self, token: str, userid: int) -> int:
+        """Unread conversations across types: the cheap "anything new?" gate."""
+        data = await self.client.call(token, "core_message_get_unread_conversation_counts", userid=userid)
+        types = data.get("types") or {}
+        return int(data.get("favourites") or 0) + sum(int(v or 0) for v in types.values())

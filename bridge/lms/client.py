@@ -1,0 +1,140 @@
+"""Async client for Moodle web services over REST (``webservice/rest/server.php``).
+
+Every call carries the token of the person the bridge acts for; the client itself holds
+no identity. Transport errors and 5xx answers are retried with exponential back-off and
+jitter (tenacity); LMS error bodies, which Moodle sends with HTTP 200, are never retried
+and surface as the typed exceptions of ``bridge.lms.errors``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import aiohttp
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from bridge.lms.errors import LmsUnavailable, LoginFailed, error_from_body
+
+log = logging.getLogger(__name__)
+
+REST_PATH = "/webservice/rest/server.php"
+TOKEN_PATH = "/login/token.php"
+
+
+def encode_params(params: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """Flatten nested arguments into PHP bracket names: ``messages[0][text]=hi``.
+
+    Booleans become ``1``/``0``; ``None`` values are left out (Moodle applies defaults).
+    """
+    pairs: list[tuple[str, str]] = []
+    for key, value in params.items():
+        name = f"{prefix}[{key}]" if prefix else str(key)
+        pairs.extend(_encode_value(name, value))
+    return pairs
+
+
+def _encode_value(name: str, value: Any) -> list[tuple[str, str]]:
+    if value is None:
+        return []
+    if isinstance(value, bool):
+        return [(name, "1" if value else "0")]
+    if isinstance(value, Mapping):
+        return encode_params(value, name)
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        pairs: list[tuple[str, str]] = []
+        for index, item in enumerate(value):
+            pairs.extend(_encode_value(f"{name}[{index}]", item))
+        return pairs
+    return [(name, str(value))]
+
+
+class _Transient(Exception):
+    """A failure worth another try: connection error, time-out, 5xx."""
+
+
+class LmsClient:
+    """One shared HTTP session to one LMS site."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        service: str = "moodle_mobile_app",
+        timeout: float = 10.0,
+        retries: int = 3,
+        backoff_max: float = 8.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.service = service
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._retries = retries
+        self._backoff_max = backoff_max
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> LmsClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        return self._session
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _post(self, path: str, form: list[tuple[str, str]], what: str) -> Any:
+        url = self.base_url + path
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception_type(_Transient),
+                stop=stop_after_attempt(self._retries + 1),
+                wait=wait_exponential_jitter(initial=0.2, max=self._backoff_max),
+                reraise=True,
+            ):
+                with attempt:
+                    return await self._post_once(url, form, what)
+        except _Transient as exc:
+            raise LmsUnavailable(f"{self.base_url} unreachable for {what}: {exc}") from None
+        raise AssertionError("unreachable")  # pragma: no cover - AsyncRetrying either returns or raises
+
+    async def _post_once(self, url: str, form: list[tuple[str, str]], what: str) -> Any:
+        try:
+            async with self._http().post(url, data=form) as resp:
+                if resp.status >= 500:
+                    raise _Transient(f"HTTP {resp.status}")
+                if resp.status != 200:
+                    raise LmsUnavailable(f"{what}: unexpected HTTP {resp.status} from {url}")
+                try:
+                    return await resp.json(content_type=None)
+                except ValueError:
+                    raise LmsUnavailable(f"{what}: the LMS answered something that is not JSON") from None
+        except (aiohttp.ClientConnectionError, aiohttp.ServerTimeoutError, asyncio.TimeoutError) as exc:
+            raise _Transient(type(exc).__name__ + (f": {exc}" if str(exc) else "")) from exc
+
+    async def call(self, token: str, function: str, /, **params: Any) -> Any:
+        """Call one web-service function as the token's user and return its decoded result."""
+        form = [("wstoken", token), ("wsfunction", function), ("moodlewsrestformat", "json")]
+        form.extend(encode_params(params))
+        result = await self._post(REST_PATH, form, function)
+        if isinstance(result, dict) and "exception" in result and "errorcode" in result:
+            raise error_from_body(result, function)
+        return result
+
+    async def login(self, username: str, password: str) -> str:
+        """Exchange a username and password for the person's own token at ``login/token.php``."""
+        form = [("username", username), ("password", password), ("service", self.service)]
+        result = await self._post(TOKEN_PATH, form, "login/token.php")
+        if isinstance(result, dict) and result.get("token"):
+            return str(result["token"])
+        if isinstance(result, dict):
+            raise LoginFailed(str(result.get("errorcode") or "invalidlogin"), str(result.get("error") or "sign-in failed"))
+        raise LoginFailed("invalidresponse", "the LMS answered the sign-in with something unexpected")

@@ -1,0 +1,131 @@
+"""Reads what is new in the LMS for one user: conversations first, then their messages.
+
+Pure reading: it returns the items and the cursors that would follow from them; the
+caller writes both in one transaction (see ``bridge.pipeline``). Cursors are inclusive
+``timecreated`` watermarks plus the ids seen at that second, because Moodle orders by
+whole seconds only and holds back the current second (observed 5, 5f, 6).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bridge.lms.api import Conversation, LmsApi
+from bridge.model import ConversationInfo, ConversationType, Cursor, Item, ItemKind
+from bridge.render import sanitize_lms_html
+
+BASELINE = "baseline"
+
+
+def conversation_scope(conversation_id: int) -> str:
+    return f"conv:{conversation_id}"
+
+
+@dataclass(slots=True)
+class IntakeBatch:
+    """What one poll of one user found."""
+
+    items: list[Item] = field(default_factory=list)
+    cursors: dict[str, Cursor] = field(default_factory=dict)
+    conversations: list[tuple[ConversationInfo, int]] = field(default_factory=list)
+
+
+def _info(conv: Conversation, userid: int) -> ConversationInfo:
+    peer = next((m for m in conv.members if m.id != userid), None)
+    if conv.type == ConversationType.INDIVIDUAL and peer is not None:
+        return ConversationInfo(conv.id, conv.type, peer.fullname, peer.id)
+    return ConversationInfo(conv.id, conv.type, conv.name, None)
+
+
+def _unchanged(conv: Conversation, cursor: Cursor) -> bool:
+    if conv.latest_time is None:
+        return True
+    if conv.latest_time < cursor.watermark:
+        return True
+    return conv.latest_time == cursor.watermark and conv.latest_id in cursor.seen_ids
+
+
+def advance(cursor: Cursor, times_and_ids: list[tuple[int, int]]) -> Cursor:
+    """The cursor after seeing these (timecreated, id) pairs."""
+    if not times_and_ids:
+        return cursor
+    newest = max(t for t, _ in times_and_ids)
+    if newest < cursor.watermark:
+        return cursor
+    at_newest = {i for t, i in times_and_ids if t == newest}
+    if newest == cursor.watermark:
+        at_newest |= cursor.seen_ids
+    return Cursor(newest, frozenset(at_newest))
+
+
+class MessageIntake:
+    """Finds new conversation messages for one LMS user."""
+
+    def __init__(self, api: LmsApi, conversations_per_poll: int = 20) -> None:
+        self.api = api
+        self.limit = conversations_per_poll
+
+    async def baseline(self, token: str, userid: int) -> IntakeBatch:
+        """Cursors that mark everything already in the LMS as seen (taken when a person
+        links, so they are not flooded with history)."""
+        batch = IntakeBatch()
+        newest: list[tuple[int, int]] = []
+        for conv in await self.api.conversations(token, userid, self.limit):
+            if conv.latest_time is None or conv.latest_id is None:
+                continue
+            pair = (conv.latest_time, conv.latest_id)
+            newest.append(pair)
+            batch.cursors[conversation_scope(conv.id)] = Cursor(conv.latest_time, frozenset({conv.latest_id}))
+            batch.conversations.append((_info(conv, userid), conv.latest_time))
+        batch.cursors[BASELINE] = advance(Cursor(0, frozenset()), newest)
+        return batch
+
+    async def poll(self, token: str, userid: int, cursors: dict[str, Cursor]) -> IntakeBatch:
+        """New messages in the user's recently active conversations, oldest first."""
+        batch = IntakeBatch()
+        baseline = cursors.get(BASELINE, Cursor(0, frozenset()))
+        for conv in await self.api.conversations(token, userid, self.limit):
+            if conv.type == ConversationType.SELF:
+                continue  # private notes are never fanned out (domain 6.8)
+            scope = conversation_scope(conv.id)
+            # A conversation first seen after the baseline started after it (or was older
+            # than the first page): read it from the baseline on.
+            cursor = cursors.get(scope) or Cursor(baseline.watermark, baseline.seen_ids)
+            if _unchanged(conv, cursor):
+                continue
+            messages, names = await self.api.conversation_messages(token, userid, conv.id, cursor.watermark)
+            fresh = [
+                m
+                for m in messages
+                if m.timecreated > cursor.watermark
+                or (m.timecreated == cursor.watermark and m.id not in cursor.seen_ids)
+            ]
+            if not fresh:
+                continue
+            info = _info(conv, userid)
+            member_names = {m.id: m.fullname for m in conv.members}
+            for m in fresh:
+                if m.useridfrom == userid:
+                    continue  # the person's own words (often relayed from chat by us)
+                author = names.get(m.useridfrom) or member_names.get(m.useridfrom) or f"User {m.useridfrom}"
+                batch.items.append(
+                    Item(
+                        key=f"msg:{m.id}",
+                        kind=ItemKind.MESSAGE,
+                        lms_user_id=userid,
+                        html=sanitize_lms_html(m.text),
+                        time=m.timecreated,
+                        author_id=m.useridfrom,
+                        author_name=author,
+                        conversation_id=conv.id,
+                        conversation_type=conv.type,
+                        conversation_name=info.name,
+                        peer_id=info.peer_id,
+                        muted=conv.ismuted,
+                    )
+                )
+            batch.cursors[scope] = advance(cursor, [(m.timecreated, m.id) for m in fresh])
+            batch.conversations.append((info, fresh[-1].timecreated))
+        # Stable: within a conversation the (timecreated, id) order is kept.
+        batch.items.sort(key=lambda item: item.time)
+        return batch

@@ -1,0 +1,183 @@
+"""The dispatcher: delivers the durable outbox, lane by lane.
+
+Each lane (one person's chat on one platform) has its own worker, so a throttled or
+failing destination never holds up the others. Within a lane deliveries go strictly in
+order. Pacing comes from the adapter's declared ``Capabilities`` (aiolimiter leaky
+buckets per room and per platform). Chunks already acknowledged are recorded before the
+next one goes, so a retry or a restart never sends them twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from aiolimiter import AsyncLimiter
+
+from adapters.base import Adapter, PermanentError, RateLimited, RecipientUnreachable
+from bridge.config import OutboxSettings
+from bridge.model import ItemKind, Pace, Platform, Post, SentRef
+from bridge.render import render, to_plain
+from bridge.router import actions_of
+from bridge.store.records import Delivery, Link, MapEntry
+from bridge.store.store import Store
+
+log = logging.getLogger(__name__)
+
+UnreachableHook = Callable[[Link, str], Awaitable[None]]
+
+
+def _limiters(paces: tuple[Pace, ...]) -> list[AsyncLimiter]:
+    return [AsyncLimiter(p.count, p.seconds) for p in paces]
+
+
+def render_post(payload: Mapping[str, Any], adapter: Adapter) -> list[Post]:
+    """The payload as the adapter's posts: rendered, cut to its limit, buttons on the last."""
+    caps = adapter.capabilities
+    chunks = render(str(payload["html"]), caps.markup, caps.max_text)
+    fallback = to_plain(str(payload["html"]))
+    actions = actions_of(payload)[: caps.max_actions]
+    posts = [Post(text=chunk, fallback=fallback if len(chunks) == 1 else "") for chunk in chunks]
+    posts[-1] = Post(text=posts[-1].text, fallback=posts[-1].fallback, actions=actions)
+    return posts
+
+
+class Dispatcher:
+    """Sends pending deliveries through the adapters."""
+
+    def __init__(
+        self,
+        store: Store,
+        adapters: Mapping[Platform, Adapter],
+        settings: OutboxSettings,
+        on_unreachable: UnreachableHook | None = None,
+    ) -> None:
+        self.store = store
+        self.adapters = dict(adapters)
+        self.settings = settings
+        self.on_unreachable = on_unreachable
+        self._wake = asyncio.Event()
+        self._lanes: dict[str, asyncio.Task[None]] = {}
+        self._room_limits: dict[str, list[AsyncLimiter]] = {}
+        self._overall = {p: _limiters(a.capabilities.overall) for p, a in self.adapters.items()}
+        self._stopping = False
+
+    def wake(self) -> None:
+        """New deliveries were queued: look for work now rather than at the next tick."""
+        self._wake.set()
+
+    async def run(self, tick: float = 1.0) -> None:
+        """Start a worker for every lane with pending work, until cancelled."""
+        try:
+            while not self._stopping:
+                for platform, lane in await self.store.pending_lanes():
+                    if lane not in self._lanes and Platform(platform) in self.adapters:
+                        self._lanes[lane] = asyncio.create_task(self._drain(lane), name=f"lane {lane}")
+                        self._lanes[lane].add_done_callback(lambda _t, lane=lane: self._lanes.pop(lane, None))
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), tick)
+                except TimeoutError:
+                    pass
+        finally:
+            await self.stop()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        tasks = list(self._lanes.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _drain(self, lane: str) -> None:
+        while not self._stopping:
+            head = await self.store.head_of_lane(lane)
+            if head is None:
+                return
+            delay = head.next_attempt_at - time.time()
+            if delay > 0:
+                # Waiting keeps the lane's order; other lanes have their own workers.
+                await asyncio.sleep(min(delay, 5.0))
+                continue
+            await self._attempt(head)
+
+    async def _attempt(self, delivery: Delivery) -> None:
+        adapter = self.adapters[delivery.platform]
+        link = await self.store.link_by_id(delivery.link_id)
+        if link is None:
+            await self.store.mark_dead(delivery.id, "the chat link was removed")
+            return
+        if link.status == "inactive":
+            await self.store.mark_dead(delivery.id, f"recipient unreachable: {link.status_reason}")
+            return
+        try:
+            await self._send(adapter, link, delivery)
+        except RateLimited as exc:
+            log.info("lane %s rate limited for %.1fs", delivery.lane, exc.retry_after)
+            await self.store.reschedule(
+                delivery.id, at=time.time() + exc.retry_after, error=f"rate limited: {exc.reason}", count_attempt=False
+            )
+        except RecipientUnreachable as exc:
+            log.warning("link %s unreachable: %s", link.identity, exc.reason)
+            await self.store.mark_dead(delivery.id, f"recipient unreachable: {exc.reason}")
+            await self.store.set_link_status(link.id, "inactive", exc.reason)
+            if self.on_unreachable is not None:
+                await self.on_unreachable(link, exc.reason)
+        except PermanentError as exc:
+            log.warning("delivery %s failed for good: %s", delivery.id, exc.reason)
+            await self.store.mark_dead(delivery.id, exc.reason)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # transient by default: timeouts, 5xx, unknown SDK errors
+            attempts = delivery.attempts + 1
+            reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
+            if attempts >= self.settings.max_attempts:
+                log.warning("delivery %s dead after %d attempts: %s", delivery.id, attempts, reason)
+                await self.store.mark_dead(delivery.id, f"gave up after {attempts} attempts: {reason}")
+                return
+            backoff = min(self.settings.backoff_max, self.settings.backoff_initial * 2 ** (attempts - 1))
+            backoff *= random.uniform(0.5, 1.0)  # jitter: do not retry in lock-step
+            await self.store.reschedule(delivery.id, at=time.time() + backoff, error=reason, count_attempt=True)
+
+    async def _paced(self, delivery: Delivery) -> None:
+        adapter = self.adapters[delivery.platform]
+        room_limits = self._room_limits.setdefault(delivery.lane, _limiters(adapter.capabilities.per_room))
+        for limiter in (*room_limits, *self._overall[delivery.platform]):
+            await limiter.acquire()
+
+    async def _send(self, adapter: Adapter, link: Link, delivery: Delivery) -> None:
+        payload = delivery.payload
+        conversation_id = payload.get("conversation_id")
+        thread = None
+        if adapter.capabilities.threads and conversation_id is not None:
+            thread = await self.store.thread_of(link.id, int(conversation_id))
+        posts = render_post(payload, adapter)
+        refs = list(delivery.refs)
+        dest = link.destination
+        for post in posts[len(refs) :]:
+            await self._paced(delivery)
+            if thread is not None:
+                post = Post(post.text, post.fallback, post.actions, post.reply_to, thread)
+            ref = await adapter.send(dest, post)
+            refs.append({"room": ref.room, "message_id": ref.message_id, "thread": ref.thread})
+            await self.store.record_part(delivery.id, refs)
+        entries = [
+            MapEntry(
+                delivery.item_key, link.id, link.lms_user_id,
+                int(conversation_id) if conversation_id is not None else None,
+                link.identity.platform, link.identity.workspace, r["room"], r["message_id"], r["thread"],
+            )
+            for r in refs
+        ]
+        await self.store.mark_sent(delivery, refs, entries)
+        first = SentRef(refs[0]["room"], refs[0]["message_id"], refs[0]["thread"])
+        if adapter.capabilities.threads and conversation_id is not None and thread is None:
+            await self.store.set_thread(link.id, int(conversation_id), first.message_id)
+        if link.room != first.room:
+            await self.store.set_link_room(link.id, first.room)
+        if payload.get("kind") == ItemKind.MESSAGE.value and conversation_id is not None:
+            await self.store.set_current(link.id, int(conversation_id), payload.get("peer_id"))

@@ -1,0 +1,82 @@
+"""Rows the store hands to the core, as immutable values."""
+
+# Cursor and ConversationInfo are re-exported: they live in the model, the LMS side makes them.
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bridge.model import ChatIdentity, ConversationInfo, Cursor, Destination, Platform
+
+__all__ = ["ConversationInfo", "Cursor", "Delivery", "Link", "MapEntry", "NewDelivery"]
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A verified pair LMS user <-> chat identity. ``token`` is decrypted and never printed."""
+
+    id: int
+    identity: ChatIdentity
+    lms_user_id: int
+    lms_username: str
+    lms_fullname: str
+    status: str
+    status_reason: str
+    room: str | None
+    address: dict[str, Any] | None
+    current_conversation_id: int | None
+    current_peer_id: int | None
+    created_at: int
+    token: str = field(repr=False)
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+    @property
+    def destination(self) -> Destination:
+        return Destination(self.identity, self.room, self.address)
+
+
+@dataclass(frozen=True, slots=True)
+class NewDelivery:
+    """A delivery the router creates: one item to one link."""
+
+    item_key: str
+    link_id: int
+    platform: Platform
+    lane: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """An outbox row as the dispatcher works on it."""
+
+    id: int
+    item_key: str
+    link_id: int
+    platform: Platform
+    lane: str
+    payload: dict[str, Any]
+    status: str
+    attempts: int
+    next_attempt_at: float
+    last_error: str
+    refs: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class MapEntry:
+    """One chat message the bridge sent, and the LMS item it carried."""
+
+    item_key: str
+    link_id: int
+    lms_user_id: int
+    conversation_id: int | None
+    platform: Platform
+    workspace: str
+    room: str
+    remote_id: str
+    thread: str | None

@@ -1,0 +1,139 @@
+"""Table definitions used by queries. Migrations under ``migrations/versions`` create them."""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Column, Float, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
+
+metadata = MetaData()
+
+links = Table(
+    "links",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("platform", String(16), nullable=False),
+    Column("workspace", String(64), nullable=False, default=""),
+    Column("chat_user_id", String(128), nullable=False),
+    Column("lms_user_id", Integer, nullable=False, index=True),
+    Column("lms_username", String(255), nullable=False, default=""),
+    Column("lms_fullname", String(255), nullable=False, default=""),
+    Column("token_enc", Text, nullable=False),
+    Column("status", String(16), nullable=False, default="active"),
+    Column("status_reason", Text, nullable=False, default=""),
+    Column("room", String(255)),
+    Column("address", JSON),
+    Column("current_conversation_id", Integer),
+    Column("current_peer_id", Integer),
+    Column("created_at", Integer, nullable=False),
+    Column("updated_at", Integer, nullable=False),
+    UniqueConstraint("platform", "workspace", "chat_user_id", name="uq_links_identity"),
+)
+
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("platform", String(16), primary_key=True),
+    Column("workspace", String(64), primary_key=True),
+    Column("chat_user_id", String(128), primary_key=True),
+    Column("display_name", String(255), nullable=False, default=""),
+    Column("room", String(255)),
+    Column("address", JSON),
+    Column("last_seen", Integer, nullable=False),
+)
+
+link_codes = Table(
+    "link_codes",
+    metadata,
+    Column("code", String(64), primary_key=True),
+    Column("platform", String(16)),
+    Column("workspace", String(64)),
+    Column("chat_user_id", String(128)),
+    Column("token_enc", Text),
+    Column("lms_user_id", Integer),
+    Column("lms_username", String(255)),
+    Column("lms_fullname", String(255)),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("expires_at", Integer, nullable=False),
+    Column("used_at", Integer),
+)
+
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("lms_user_id", Integer, primary_key=True),
+    Column("scope", String(64), primary_key=True),
+    Column("watermark", Integer, nullable=False),
+    Column("seen_ids", JSON, nullable=False),
+    Column("updated_at", Integer, nullable=False),
+)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("lms_user_id", Integer, primary_key=True),
+    Column("conversation_id", Integer, primary_key=True),
+    Column("type", Integer, nullable=False),
+    Column("name", String(255), nullable=False, default=""),
+    Column("peer_id", Integer),
+    Column("last_time", Integer, nullable=False, default=0),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_key", String(64), nullable=False),
+    Column("link_id", Integer, nullable=False),
+    Column("platform", String(16), nullable=False),
+    Column("lane", String(255), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("status", String(8), nullable=False, default="pending"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Float, nullable=False, default=0.0),
+    Column("last_error", Text, nullable=False, default=""),
+    Column("refs", JSON, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("sent_at", Float),
+    UniqueConstraint("item_key", "link_id", name="uq_outbox_item_link"),
+    Index("ix_outbox_status_lane", "status", "lane", "id"),
+)
+
+message_map = Table(
+    "message_map",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_key", String(64), nullable=False, index=True),
+    Column("link_id", Integer, nullable=False),
+    Column("lms_user_id", Integer, nullable=False),
+    Column("conversation_id", Integer),
+    Column("platform", String(16), nullable=False),
+    Column("workspace", String(64), nullable=False),
+    Column("room", String(255), nullable=False),
+    Column("remote_id", String(255), nullable=False),
+    Column("thread", String(255)),
+    Column("part", Integer, nullable=False, default=0),
+    UniqueConstraint("platform", "workspace", "room", "remote_id", name="uq_message_map_remote"),
+)
+
+conversation_threads = Table(
+    "conversation_threads",
+    metadata,
+    Column("link_id", Integer, primary_key=True),
+    Column("conversation_id", Integer, primary_key=True),
+    Column("thread", String(255), nullable=False),
+)
+
+processed_events = Table(
+    "processed_events",
+    metadata,
+    Column("platform", String(16), primary_key=True),
+    Column("event_id", String(255), primary_key=True),
+    Column("processed_at", Integer, nullable=False, index=True),
+)
+
+preferences = Table(
+    "preferences",
+    metadata,
+    Column("lms_user_id", Integer, primary_key=True),
+    Column("data", JSON, nullable=False),
+    Column("updated_at", Integer, nullable=False),
+)

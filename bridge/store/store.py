@@ -1,0 +1,596 @@
+"""Persistence for links, codes, cursors, the outbox and the message map.
+
+SQLAlchemy 2 Core over an async engine: aiosqlite (one file, WAL) by default; the same
+statements run on PostgreSQL (asyncpg) by changing ``store.url``. Upserts go through
+``_upsert``, the one place that knows a dialect.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import and_, delete, event, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from bridge.model import ChatIdentity, Platform
+from bridge.store import migrate
+from bridge.store.crypto import TokenCipher
+from bridge.store.records import ConversationInfo, Cursor, Delivery, Link, MapEntry, NewDelivery
+from bridge.store.schema import (
+    contacts,
+    conversation_threads,
+    conversations,
+    cursors,
+    link_codes,
+    links,
+    message_map,
+    outbox,
+    preferences,
+    processed_events,
+)
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+def _identity_clause(identity: ChatIdentity) -> Any:
+    return and_(
+        links.c.platform == identity.platform.value,
+        links.c.workspace == identity.workspace,
+        links.c.chat_user_id == identity.user_id,
+    )
+
+
+class Store:
+    """All reads and writes of the bridge's state."""
+
+    def __init__(self, engine: AsyncEngine, cipher: TokenCipher) -> None:
+        self.engine = engine
+        self.cipher = cipher
+
+    @classmethod
+    async def open(cls, url: str, token_key: str) -> Store:
+        """Connect, apply migrations, and return a ready store."""
+        engine = create_async_engine(url)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        await migrate.upgrade(engine)
+        return cls(engine, TokenCipher(token_key))
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def _upsert(
+        self, conn: AsyncConnection, table: Any, values: dict[str, Any], keys: Sequence[str], update_cols: Iterable[str]
+    ) -> None:
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
+        stmt = dialect_insert(table).values(**values)
+        cols = list(update_cols)
+        if cols:
+            stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in cols})
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
+        await conn.execute(stmt)
+
+    # --- links --------------------------------------------------------------------------
+
+    def _link(self, row: Any) -> Link:
+        return Link(
+            id=row.id,
+            identity=ChatIdentity(Platform(row.platform), row.workspace, row.chat_user_id),
+            lms_user_id=row.lms_user_id,
+            lms_username=row.lms_username,
+            lms_fullname=row.lms_fullname,
+            status=row.status,
+            status_reason=row.status_reason,
+            room=row.room,
+            address=row.address,
+            current_conversation_id=row.current_conversation_id,
+            current_peer_id=row.current_peer_id,
+            created_at=row.created_at,
+            token=self.cipher.decrypt(row.token_enc),
+        )
+
+    async def link_for(self, identity: ChatIdentity) -> Link | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(links).where(_identity_clause(identity)))).first()
+        return self._link(row) if row else None
+
+    async def link_by_id(self, link_id: int) -> Link | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(links).where(links.c.id == link_id))).first()
+        return self._link(row) if row else None
+
+    async def links_of_user(self, lms_user_id: int, *, active_only: bool = True) -> list[Link]:
+        query = select(links).where(links.c.lms_user_id == lms_user_id)
+        if active_only:
+            query = query.where(links.c.status == "active")
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query.order_by(links.c.id))).all()
+        return [self._link(r) for r in rows]
+
+    async def active_links(self) -> list[Link]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(links).where(links.c.status == "active").order_by(links.c.id))).all()
+        return [self._link(r) for r in rows]
+
+    async def all_links(self) -> list[Link]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(links).order_by(links.c.id))).all()
+        return [self._link(r) for r in rows]
+
+    async def save_link(
+        self,
+        identity: ChatIdentity,
+        *,
+        lms_user_id: int,
+        lms_username: str,
+        lms_fullname: str,
+        token: str,
+        room: str | None,
+        address: dict[str, Any] | None,
+    ) -> Link:
+        """Create or replace the link of ``identity`` (a new sign-in replaces the old token)."""
+        now = _now()
+        values = {
+            "platform": identity.platform.value,
+            "workspace": identity.workspace,
+            "chat_user_id": identity.user_id,
+            "lms_user_id": lms_user_id,
+            "lms_username": lms_username,
+            "lms_fullname": lms_fullname,
+            "token_enc": self.cipher.encrypt(token),
+            "status": "active",
+            "status_reason": "",
+            "room": room,
+            "address": address,
+            "created_at": now,
+            "updated_at": now,
+        }
+        async with self.engine.begin() as conn:
+            existing = (await conn.execute(select(links.c.id, links.c.lms_user_id).where(_identity_clause(identity)))).first()
+            if existing is None:
+                await conn.execute(insert(links).values(**values))
+            else:
+                keep = {"created_at"} if existing.lms_user_id == lms_user_id else set()
+                changes = {k: v for k, v in values.items() if k not in keep}
+                if existing.lms_user_id != lms_user_id:
+                    changes.update(current_conversation_id=None, current_peer_id=None)
+                await conn.execute(update(links).where(links.c.id == existing.id).values(**changes))
+        link = await self.link_for(identity)
+        assert link is not None
+        return link
+
+    async def delete_link(self, identity: ChatIdentity) -> Link | None:
+        """Delete the link and its token; pending deliveries to it are dropped."""
+        link = await self.link_for(identity)
+        if link is None:
+            return None
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(links).where(links.c.id == link.id))
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.link_id == link.id, outbox.c.status == "pending")
+                .values(status="dead", last_error="unlinked")
+            )
+        return link
+
+    async def set_link_status(self, link_id: int, status: str, reason: str = "") -> bool:
+        """Change a link's status; returns True if it changed (so a notice goes out once)."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(links)
+                .where(links.c.id == link_id, links.c.status != status)
+                .values(status=status, status_reason=reason, updated_at=_now())
+            )
+            if status == "inactive":
+                await conn.execute(
+                    update(outbox)
+                    .where(outbox.c.link_id == link_id, outbox.c.status == "pending")
+                    .values(status="dead", last_error=f"recipient unreachable: {reason}")
+                )
+        return bool(result.rowcount)
+
+    async def set_current(self, link_id: int, conversation_id: int | None, peer_id: int | None) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(links)
+                .where(links.c.id == link_id)
+                .values(current_conversation_id=conversation_id, current_peer_id=peer_id)
+            )
+
+    async def set_link_room(self, link_id: int, room: str) -> None:
+        """The adapter opened the person's private chat: keep its id for later sends."""
+        async with self.engine.begin() as conn:
+            await conn.execute(update(links).where(links.c.id == link_id).values(room=room))
+
+    async def set_current_for_lms_user(self, lms_user_id: int, conversation_id: int, peer_id: int | None) -> None:
+        """The person last received from this conversation: it becomes their current one."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(links)
+                .where(links.c.lms_user_id == lms_user_id)
+                .values(current_conversation_id=conversation_id, current_peer_id=peer_id)
+            )
+
+    async def remember_contact(
+        self, identity: ChatIdentity, display_name: str, room: str | None, address: dict[str, Any] | None
+    ) -> None:
+        """Keep how to reach a chat identity; refresh a link's room and address too."""
+        now = _now()
+        async with self.engine.begin() as conn:
+            await self._upsert(
+                conn,
+                contacts,
+                {
+                    "platform": identity.platform.value,
+                    "workspace": identity.workspace,
+                    "chat_user_id": identity.user_id,
+                    "display_name": display_name,
+                    "room": room,
+                    "address": address,
+                    "last_seen": now,
+                },
+                ("platform", "workspace", "chat_user_id"),
+                ("display_name", "room", "address", "last_seen"),
+            )
+            changes: dict[str, Any] = {"room": room}
+            if address is not None:
+                changes["address"] = address
+            await conn.execute(update(links).where(_identity_clause(identity)).values(**changes))
+
+    async def contact(self, identity: ChatIdentity) -> tuple[str | None, dict[str, Any] | None]:
+        """The room and address last seen for ``identity``."""
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(contacts.c.room, contacts.c.address).where(
+                        contacts.c.platform == identity.platform.value,
+                        contacts.c.workspace == identity.workspace,
+                        contacts.c.chat_user_id == identity.user_id,
+                    )
+                )
+            ).first()
+        return (row.room, row.address) if row else (None, None)
+
+    # --- link codes ----------------------------------------------------------------------
+
+    async def create_code(self, code: str, ttl: int, **values: Any) -> None:
+        """Store a one-time code: for a chat identity awaiting sign-in, or a signed-in
+        person awaiting their chat identity (``token`` given)."""
+        token = values.pop("token", None)
+        if token is not None:
+            values["token_enc"] = self.cipher.encrypt(token)
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(link_codes).values(code=code, expires_at=_now() + ttl, failures=0, **values))
+            # Expired codes are worthless; clearing them here keeps the table small.
+            await conn.execute(delete(link_codes).where(link_codes.c.expires_at < _now() - 86400))
+
+    async def peek_code(self, code: str) -> dict[str, Any] | None:
+        """A usable code's row (not expired, not used, not burnt by failures)."""
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(link_codes).where(
+                        link_codes.c.code == code,
+                        link_codes.c.used_at.is_(None),
+                        link_codes.c.expires_at >= _now(),
+                        link_codes.c.failures < 5,
+                    )
+                )
+            ).first()
+        if row is None:
+            return None
+        data = dict(row._mapping)
+        if data.get("token_enc"):
+            data["token"] = self.cipher.decrypt(data.pop("token_enc"))
+        return data
+
+    async def use_code(self, code: str) -> bool:
+        """Mark a code used; False if somebody else used it first."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(link_codes)
+                .where(link_codes.c.code == code, link_codes.c.used_at.is_(None))
+                .values(used_at=_now(), token_enc=None)
+            )
+        return bool(result.rowcount)
+
+    async def code_failed(self, code: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(link_codes).where(link_codes.c.code == code).values(failures=link_codes.c.failures + 1)
+            )
+
+    # --- intake state ----------------------------------------------------------------------
+
+    async def cursors_of(self, lms_user_id: int) -> dict[str, Cursor]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(cursors).where(cursors.c.lms_user_id == lms_user_id))).all()
+        return {r.scope: Cursor(r.watermark, frozenset(r.seen_ids)) for r in rows}
+
+    async def conversations_of(self, lms_user_id: int) -> list[ConversationInfo]:
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(conversations)
+                    .where(conversations.c.lms_user_id == lms_user_id)
+                    .order_by(conversations.c.last_time.desc())
+                )
+            ).all()
+        return [ConversationInfo(r.conversation_id, r.type, r.name, r.peer_id) for r in rows]
+
+    async def commit_intake(
+        self,
+        lms_user_id: int,
+        cursor_updates: dict[str, Cursor],
+        deliveries: Sequence[NewDelivery],
+        conversation_rows: Sequence[tuple[ConversationInfo, int]] = (),
+    ) -> int:
+        """Write the deliveries and the new cursors in one transaction: nothing intake has
+        seen is skipped, and nothing is queued twice (unique item per link)."""
+        now = _now()
+        created = 0
+        async with self.engine.begin() as conn:
+            for info, last_time in conversation_rows:
+                await self._upsert(
+                    conn,
+                    conversations,
+                    {
+                        "lms_user_id": lms_user_id,
+                        "conversation_id": info.conversation_id,
+                        "type": info.type,
+                        "name": info.name,
+                        "peer_id": info.peer_id,
+                        "last_time": last_time,
+                    },
+                    ("lms_user_id", "conversation_id"),
+                    ("type", "name", "peer_id", "last_time"),
+                )
+            for d in deliveries:
+                before = (
+                    await conn.execute(
+                        select(func.count()).select_from(outbox).where(
+                            outbox.c.item_key == d.item_key, outbox.c.link_id == d.link_id
+                        )
+                    )
+                ).scalar_one()
+                if before:
+                    continue
+                await conn.execute(
+                    insert(outbox).values(
+                        item_key=d.item_key,
+                        link_id=d.link_id,
+                        platform=d.platform.value,
+                        lane=d.lane,
+                        payload=d.payload,
+                        status="pending",
+                        attempts=0,
+                        next_attempt_at=0.0,
+                        last_error="",
+                        refs=[],
+                        created_at=time.time(),
+                    )
+                )
+                created += 1
+            for scope, cursor in cursor_updates.items():
+                await self._upsert(
+                    conn,
+                    cursors,
+                    {
+                        "lms_user_id": lms_user_id,
+                        "scope": scope,
+                        "watermark": cursor.watermark,
+                        "seen_ids": sorted(cursor.seen_ids),
+                        "updated_at": now,
+                    },
+                    ("lms_user_id", "scope"),
+                    ("watermark", "seen_ids", "updated_at"),
+                )
+        return created
+
+    async def enqueue(self, deliveries: Sequence[NewDelivery]) -> int:
+        """Queue deliveries that carry no intake cursor (notices, command results)."""
+        return await self.commit_intake(0, {}, deliveries)
+
+    # --- outbox ----------------------------------------------------------------------------
+
+    def _delivery(self, row: Any) -> Delivery:
+        return Delivery(
+            id=row.id,
+            item_key=row.item_key,
+            link_id=row.link_id,
+            platform=Platform(row.platform),
+            lane=row.lane,
+            payload=row.payload,
+            status=row.status,
+            attempts=row.attempts,
+            next_attempt_at=row.next_attempt_at,
+            last_error=row.last_error,
+            refs=list(row.refs or []),
+        )
+
+    async def pending_lanes(self) -> list[tuple[str, str]]:
+        """(platform, lane) pairs that have pending deliveries."""
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(select(outbox.c.platform, outbox.c.lane).where(outbox.c.status == "pending").distinct())
+            ).all()
+        return [(r.platform, r.lane) for r in rows]
+
+    async def head_of_lane(self, lane: str) -> Delivery | None:
+        """The oldest pending delivery of a lane: lanes are delivered strictly in order."""
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(outbox).where(outbox.c.lane == lane, outbox.c.status == "pending").order_by(outbox.c.id).limit(1)
+                )
+            ).first()
+        return self._delivery(row) if row else None
+
+    async def record_part(self, delivery_id: int, refs: list[dict[str, Any]]) -> None:
+        """Remember the chunks already acknowledged, so a retry never resends them."""
+        async with self.engine.begin() as conn:
+            await conn.execute(update(outbox).where(outbox.c.id == delivery_id).values(refs=refs))
+
+    async def mark_sent(self, delivery: Delivery, refs: list[dict[str, Any]], entries: Sequence[MapEntry]) -> None:
+        """The platform acknowledged every chunk: record them in the message map."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.id == delivery.id)
+                .values(status="sent", refs=refs, sent_at=time.time(), attempts=delivery.attempts + 1)
+            )
+            for e in entries:
+                await self._upsert(
+                    conn,
+                    message_map,
+                    {
+                        "item_key": e.item_key,
+                        "link_id": e.link_id,
+                        "lms_user_id": e.lms_user_id,
+                        "conversation_id": e.conversation_id,
+                        "platform": e.platform.value,
+                        "workspace": e.workspace,
+                        "room": e.room,
+                        "remote_id": e.remote_id,
+                        "thread": e.thread,
+                        "part": 0,
+                    },
+                    ("platform", "workspace", "room", "remote_id"),
+                    (),
+                )
+
+    async def reschedule(self, delivery_id: int, *, at: float, error: str, count_attempt: bool) -> None:
+        values: dict[str, Any] = {"next_attempt_at": at, "last_error": error}
+        if count_attempt:
+            values["attempts"] = outbox.c.attempts + 1
+        async with self.engine.begin() as conn:
+            await conn.execute(update(outbox).where(outbox.c.id == delivery_id).values(**values))
+
+    async def mark_dead(self, delivery_id: int, reason: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.id == delivery_id)
+                .values(status="dead", last_error=reason, attempts=outbox.c.attempts + 1)
+            )
+
+    async def deliveries(self, *, status: str | None = None, link_id: int | None = None) -> list[Delivery]:
+        """Outbox rows, oldest first (operators' view and tests)."""
+        query = select(outbox).order_by(outbox.c.id)
+        if status is not None:
+            query = query.where(outbox.c.status == status)
+        if link_id is not None:
+            query = query.where(outbox.c.link_id == link_id)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [self._delivery(r) for r in rows]
+
+    # --- message map and threads ----------------------------------------------------------
+
+    async def find_remote(self, identity: ChatIdentity, room: str, remote_id: str) -> MapEntry | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(message_map).where(
+                        message_map.c.platform == identity.platform.value,
+                        message_map.c.workspace == identity.workspace,
+                        message_map.c.room == room,
+                        message_map.c.remote_id == remote_id,
+                    )
+                )
+            ).first()
+        if row is None:
+            return None
+        return MapEntry(
+            row.item_key, row.link_id, row.lms_user_id, row.conversation_id, Platform(row.platform),
+            row.workspace, row.room, row.remote_id, row.thread,
+        )
+
+    async def thread_of(self, link_id: int, conversation_id: int) -> str | None:
+        async with self.engine.connect() as conn:
+            return (
+                await conn.execute(
+                    select(conversation_threads.c.thread).where(
+                        conversation_threads.c.link_id == link_id,
+                        conversation_threads.c.conversation_id == conversation_id,
+                    )
+                )
+            ).scalar_one_or_none()
+
+    async def set_thread(self, link_id: int, conversation_id: int, thread: str) -> None:
+        async with self.engine.begin() as conn:
+            await self._upsert(
+                conn,
+                conversation_threads,
+                {"link_id": link_id, "conversation_id": conversation_id, "thread": thread},
+                ("link_id", "conversation_id"),
+                (),
+            )
+
+    # --- inbound de-duplication ------------------------------------------------------------
+
+    async def first_time(self, platform: Platform, event_id: str) -> bool:
+        """Record an inbound event id; False if it was processed before."""
+        async with self.engine.begin() as conn:
+            exists = (
+                await conn.execute(
+                    select(func.count())
+                    .select_from(processed_events)
+                    .where(processed_events.c.platform == platform.value, processed_events.c.event_id == event_id)
+                )
+            ).scalar_one()
+            if exists:
+                return False
+            await conn.execute(
+                insert(processed_events).values(platform=platform.value, event_id=event_id, processed_at=_now())
+            )
+        return True
+
+    async def prune(self, *, events_older_than: int = 7 * 86400, sent_older_than: int = 30 * 86400) -> None:
+        """Forget old processed-event ids and old sent deliveries."""
+        now = _now()
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(processed_events).where(processed_events.c.processed_at < now - events_older_than))
+            await conn.execute(
+                delete(outbox).where(
+                    or_(outbox.c.status == "sent", outbox.c.status == "dead"),
+                    outbox.c.created_at < now - sent_older_than,
+                )
+            )
+
+    # --- preferences -------------------------------------------------------------------------
+
+    async def preferences_of(self, lms_user_id: int) -> dict[str, Any]:
+        async with self.engine.connect() as conn:
+            data = (
+                await conn.execute(select(preferences.c.data).where(preferences.c.lms_user_id == lms_user_id))
+            ).scalar_one_or_none()
+        return dict(data or {})
+
+    async def set_preferences(self, lms_user_id: int, data: dict[str, Any]) -> None:
+        async with self.engine.begin() as conn:
+            await self._upsert(
+                conn,
+                preferences,
+                {"lms_user_id": lms_user_id, "data": data, "updated_at": _now()},
+                ("lms_user_id",),
+                ("data", "updated_at"),
+            )
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # WAL lets the dispatcher read while intake writes; busy_timeout rides out short locks.
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+

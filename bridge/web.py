@@ -1,0 +1,124 @@
+"""One aiohttp application for every inbound HTTP endpoint.
+
+``/link`` and ``/link/{code}`` are the sign-in pages; ``/healthz`` and ``/metrics`` are
+for operators; the adapters add their webhook routes (Slack events, Telegram webhook,
+Teams ``/api/messages``).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Awaitable, Callable, Iterable
+
+from aiohttp import web
+
+from bridge import web_pages
+from bridge.linking import LinkError, Linking
+from bridge.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+MAX_FORM_BYTES = 16 * 1024
+
+# The sign-in pages must never be cached, framed or scripted by anyone.
+_SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def _html(body: str, status: int = 200) -> web.Response:
+    return web.Response(text=body, content_type="text/html", status=status, headers=_SECURITY_HEADERS)
+
+
+async def _form(request: web.Request) -> tuple[str, str]:
+    if request.content_length is not None and request.content_length > MAX_FORM_BYTES:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_FORM_BYTES, actual_size=request.content_length)
+    data = await request.post()
+    return str(data.get("username", "")), str(data.get("password", ""))
+
+
+class WebApp:
+    """Builds the application and serves it."""
+
+    def __init__(
+        self,
+        linking: Linking,
+        metrics: Metrics,
+        health: Callable[[], Awaitable[dict[str, object]]],
+        bot_links: Callable[[str], dict[str, str]],
+        extra_routes: Iterable[web.RouteDef] = (),
+    ) -> None:
+        self.linking = linking
+        self.metrics = metrics
+        self.health = health
+        self.bot_links = bot_links
+        self.app = web.Application(client_max_size=2 * 1024 * 1024)
+        self.app.add_routes(
+            [
+                web.get("/healthz", self.healthz),
+                web.get("/metrics", self.metrics_view),
+                web.get("/link", self.web_first_form),
+                web.post("/link", self.web_first_submit),
+                web.get("/link/{code}", self.chat_first_form),
+                web.post("/link/{code}", self.chat_first_submit),
+                *extra_routes,
+            ]
+        )
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    async def start(self, host: str, port: int) -> int:
+        """Listen on host:port (0 picks a free port); returns the port."""
+        # Bind the socket ourselves so that port 0 yields a known port.
+        sock = socket.create_server((host, port), reuse_port=False)
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        await web.SockSite(self._runner, sock).start()
+        self.port = int(sock.getsockname()[1])
+        return self.port
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        status = await self.health()
+        return web.json_response(status, status=200 if status.get("ok") else 503)
+
+    async def metrics_view(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.metrics.render(), content_type="text/plain", charset="utf-8")
+
+    async def chat_first_form(self, request: web.Request) -> web.Response:
+        code = request.match_info["code"]
+        row = await self.linking.pending_code(code)
+        if row is None or row.get("platform") is None:
+            return _html(web_pages.problem("This sign-in link has expired or was already used. Ask the bot for a new one."), 404)
+        return _html(web_pages.sign_in_form(f"/link/{code}", f"Link your {row['platform'].title()} account to Pluto."))
+
+    async def chat_first_submit(self, request: web.Request) -> web.Response:
+        code = request.match_info["code"]
+        username, password = await _form(request)
+        try:
+            link = await self.linking.complete_from_web(code, username, password)
+        except LinkError as exc:
+            row = await self.linking.pending_code(code)
+            if row is None:
+                return _html(web_pages.problem(str(exc)), 400)
+            return _html(web_pages.sign_in_form(f"/link/{code}", "Link your chat account to Pluto.", str(exc), username), 400)
+        return _html(web_pages.linked(link.lms_fullname))
+
+    async def web_first_form(self, request: web.Request) -> web.Response:
+        return _html(web_pages.sign_in_form("/link", "Sign in to connect a chat app to your Pluto account."))
+
+    async def web_first_submit(self, request: web.Request) -> web.Response:
+        username, password = await _form(request)
+        try:
+            code, info = await self.linking.start_from_web(username, password)
+        except LinkError as exc:
+            return _html(web_pages.sign_in_form("/link", "Sign in to connect a chat app.", str(exc), username), 400)
+        return _html(web_pages.web_code(info.fullname, code, self.bot_links(code)))
