@@ -1,0 +1,114 @@
+"""Test helpers: read rendered markup back the way each platform would.
+
+They are deliberately independent of bridge.render's code: small readers of each markup
+that return (visible text, the markup elements a client would act on).
+"""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+from bridge.model import Markup
+
+TELEGRAM_TAGS = frozenset({"b", "i", "u", "s", "code", "pre", "a", "blockquote"})
+TEAMS_TAGS = frozenset({"b", "i", "u", "s", "code", "pre", "a", "br", "p", "blockquote"})
+_VOID = frozenset({"br"})
+
+
+class HtmlReader(HTMLParser):
+    """Collects text and links, and checks that every tag is allowed and balanced."""
+
+    def __init__(self, allowed: frozenset[str]) -> None:
+        super().__init__(convert_charrefs=True)
+        self.allowed = allowed
+        self.stack: list[str] = []
+        self.text: list[str] = []
+        self.links: list[str] = []
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        assert tag in self.allowed, f"tag <{tag}> not allowed"
+        self.tags.append(tag)
+        if tag == "a":
+            assert [k for k, _ in attrs] == ["href"], attrs
+            self.links.append(attrs[0][1] or "")
+        if tag == "br":
+            self.text.append("\n")
+        elif tag not in _VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _VOID:
+            return
+        assert self.stack and self.stack[-1] == tag, f"</{tag}> closes {self.stack}"
+        self.stack.pop()
+        if tag == "p":
+            self.text.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def read_html(markup: str, allowed: frozenset[str]) -> tuple[str, list[str]]:
+    """Visible text and link targets of Telegram/Teams HTML; asserts it is well-formed."""
+    # Telegram rejects named entities other than these four: check before decoding.
+    for entity in re.findall(r"&([A-Za-z]+);", markup):
+        assert entity in ("lt", "gt", "amp", "quot"), entity
+    reader = HtmlReader(allowed)
+    reader.feed(markup)
+    reader.close()
+    assert not reader.stack, f"unclosed {reader.stack}"
+    return "".join(reader.text), reader.links
+
+
+_SLACK_SPECIAL = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
+
+
+def read_slack(text: str) -> tuple[str, list[str]]:
+    """Visible text of Slack mrkdwn and its special sequences (links, mentions).
+
+    Formatting characters right after U+200B are literal; other ones are markup.
+    """
+    specials = [_unslack(m.group(1)) for m in _SLACK_SPECIAL.finditer(text)]
+    text = _SLACK_SPECIAL.sub(lambda m: m.group(2) if m.group(2) is not None else m.group(1), text)
+    text = text.replace("```", "")
+    text = re.sub(r"^> ?", "", text, flags=re.MULTILINE)
+    text = re.sub(r"(?<!\u200b)[*_~`]", "", text).replace("\u200b", "")
+    return _unslack(text), specials
+
+
+def _unslack(text: str) -> str:
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+_DISCORD_LINK = re.compile(r"(?<!\\)\[((?:\\.|[^\\\]])*)\]\(([^()\s]*)\)")
+
+
+def read_discord(text: str) -> tuple[str, list[str]]:
+    """Visible text of Discord markdown and its link targets and mention sequences."""
+    links = [m.group(2) for m in _DISCORD_LINK.finditer(text)]
+    text = _DISCORD_LINK.sub(lambda m: m.group(1), text)
+    text = text.replace("```", "")
+    text = re.sub(r"^> ", "", text, flags=re.MULTILINE)
+    mentions = re.findall(r"(?<!\\)<[@#:tah][^>]*>", text)
+    text = re.sub(r"\\(.)|[*_~`]", lambda m: m.group(1) or "", text)
+    return text.replace("\u200b", ""), links + mentions
+
+
+def read(markup: Markup, text: str) -> tuple[str, list[str]]:
+    """Visible text and actionable elements (links, mentions) of ``text`` in ``markup``."""
+    if markup is Markup.TELEGRAM_HTML:
+        return read_html(text, TELEGRAM_TAGS)
+    if markup is Markup.TEAMS_HTML:
+        return read_html(text, TEAMS_TAGS)
+    if markup is Markup.SLACK_MRKDWN:
+        return read_slack(text)
+    if markup is Markup.DISCORD_MARKDOWN:
+        return read_discord(text)
+    return text, []
+
+
+def squash(text: str) -> str:
+    """Text without any white space (split points may add or drop some)."""
+    return re.sub(r"[\s\u00a0\u200b]+", "", text)
