@@ -111,7 +111,10 @@ def test_real_formatting_preserved(markup: Markup) -> None:
 
 
 def test_to_plain_link_label_equal_to_url_not_repeated() -> None:
-    safe = '<p><a href="https://a.example/x">https://a.example/x</a> <a href="mailto:m@a.example">m@a.example</a></p>'
+    safe = (
+        '<p><a href="https://a.example/x">https://a.example/x</a> '
+        '<a href="mailto:m@a.example">m@a.example</a></p>'
+    )
     assert to_plain(safe) == "https://a.example/x m@a.example"
 
 

@@ -78,7 +78,9 @@ def test_structure_survives_and_nests() -> None:
         "<blockquote><p>q</p></blockquote><pre>  x &lt; y\n  z</pre><font color=red>t</font>"
     )
     assert_safe(safe)
-    assert to_plain(safe) == "bold\n\ninner\n\ntail\n\n• one\n  • sub\n• two\n  more\n\n> q\n\n  x < y\n  z\n\nt"
+    assert to_plain(safe) == (
+        "bold\n\ninner\n\ntail\n\n• one\n  • sub\n• two\n  more\n\n> q\n\n  x < y\n  z\n\nt"
+    )
 
 
 def test_malformed_input_comes_out_well_formed() -> None:
