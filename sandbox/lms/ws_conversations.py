@@ -85,7 +85,7 @@ def get_conversations(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
         rows.append((conv, latest))
     with_msgs = sorted(
         (r for r in rows if r[1] is not None),
-        key=lambda r: (r[1].timecreated, r[0].id),  # type: ignore[union-attr]
+        key=lambda r: (r[1].timecreated, r[1].id),  # type: ignore[union-attr]
         reverse=True,
     )
     empty = sorted((r for r in rows if r[1] is None), key=lambda r: r[0].id, reverse=True)
