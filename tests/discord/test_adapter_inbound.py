@@ -1,0 +1,193 @@
+"""Inbound translation: what a person does on Discord becomes the right ChatEvent, and the
+adapter's answers show up on the wire the way Discord expects (acknowledge first, ephemeral)."""
+
+from bridge.model import (
+    COMMANDS,
+    Action,
+    ActionEvent,
+    ChatIdentity,
+    CommandEvent,
+    ContactEvent,
+    Destination,
+    MessageEvent,
+    Platform,
+    Post,
+    Reply,
+)
+from sandbox.discord import EPHEMERAL
+
+
+def identity(uid: str) -> ChatIdentity:
+    return ChatIdentity(Platform.DISCORD, "", uid)
+
+
+async def test_dm_becomes_message_event_with_reply_to_and_plain_text(sandbox, adapter, sink):
+    ada = sandbox.add_user(name="Ada")
+    bob = sandbox.add_user(name="Bob")
+    sent = await adapter.send(Destination(identity(ada)), Post("An LMS message"))
+
+    raw = await sandbox.user_dm(
+        ada, f"thanks <@{bob}>, see \\*this\\* and \\_that\\_", reply_to=sent.message_id
+    )
+    await sandbox.wait_until(lambda: sink.events)
+
+    [event] = sink.events
+    assert isinstance(event, MessageEvent)
+    assert event.identity == identity(ada)
+    assert event.event_id == raw["id"]
+    assert event.room == sent.room == sandbox.dm_channels[ada]
+    assert event.display_name == "Ada"
+    assert event.is_private is True
+    assert event.text == "thanks @Bob, see *this* and _that_"
+    assert event.reply_to == sent.message_id
+    assert event.thread is None
+
+
+async def test_dm_without_text_is_a_contact_and_plain_dm_has_no_reply_to(sandbox, adapter, sink):
+    ada = sandbox.add_user(name="Ada")
+    await sandbox.user_dm(ada, "")
+    await sandbox.user_dm(ada, "hello")
+    await sandbox.wait_until(lambda: len(sink.events) == 2)
+    contact, message = sorted(sink.events, key=lambda e: int(e.event_id))
+    assert isinstance(contact, ContactEvent)
+    assert contact.room == sandbox.dm_channels[ada]
+    assert isinstance(message, MessageEvent)
+    assert message.reply_to is None
+
+
+async def test_messages_by_bots_and_by_ourselves_are_not_relayed(sandbox, adapter, sink):
+    ada = sandbox.add_user(name="Ada")
+    channel = sandbox.dm_channel_of(ada)
+    own = sandbox._message(channel, sandbox.bot_user, "echo of our own post")
+    other_bot = sandbox._message(channel, {**sandbox.users[ada], "id": "42", "bot": True}, "I am a bot")
+    await sandbox.dispatch("MESSAGE_CREATE", own)
+    await sandbox.dispatch("MESSAGE_CREATE", other_bot)
+    await sandbox.user_dm(ada, "a person")  # a marker: events are handled in order
+    await sandbox.wait_until(lambda: sink.events)
+    assert [e.text for e in sink.events if isinstance(e, MessageEvent)] == ["a person"]
+
+
+async def test_guild_messages_are_not_relayed(sandbox, adapter, sink):
+    ada = sandbox.add_user(name="Ada")
+    channel = sandbox.dm_channel_of(ada)
+    in_guild = sandbox._message(channel, sandbox.users[ada], "in a server")
+    in_guild["guild_id"] = "777"
+    in_guild["channel_id"] = "778"
+    in_guild["member"] = {"roles": [], "joined_at": in_guild["timestamp"], "deaf": False, "mute": False}
+    await sandbox.dispatch("MESSAGE_CREATE", in_guild)
+    await sandbox.user_dm(ada, "in the DM")
+    await sandbox.wait_until(lambda: sink.events)
+    assert [e.text for e in sink.events if isinstance(e, MessageEvent)] == ["in the DM"]
+
+
+async def test_reply_to_a_dm_is_posted_in_the_dm(sandbox, adapter, sink):
+    sink.reply_for = lambda event: Reply(texts=("Sent to Pluto.",))
+    ada = sandbox.add_user(name="Ada")
+    await sandbox.user_dm(ada, "hello")
+    await sandbox.wait_until(lambda: sandbox.sent_by_bot(sandbox.dm_channels[ada]))
+    [posted] = sandbox.sent_by_bot(sandbox.dm_channels[ada])
+    assert posted["content"] == "Sent to Pluto."
+    assert posted["allowed_mentions"] == {"parse": []}
+
+
+async def test_every_command_is_registered_as_a_subcommand(sandbox, adapter):
+    [put] = sandbox.requests_to("PUT", f"/applications/{sandbox.application_id}/commands")
+    [command] = put.body
+    assert command["name"] == "pluto"
+    subcommands = {option["name"]: option for option in command["options"]}
+    assert set(subcommands) == {spec.name for spec in COMMANDS}
+    assert all(option["type"] == 1 for option in subcommands.values())
+    for spec in COMMANDS:
+        takes_args = " " in spec.usage
+        args = [o for o in subcommands[spec.name]["options"] if o["name"] == "args"]
+        assert bool(args) == takes_args, spec.name
+        if takes_args:
+            assert args[0]["type"] == 3
+            assert args[0]["required"] is not spec.usage.split(" ", 1)[1].startswith("[")
+    assert sandbox.spec_errors == []
+
+
+async def test_slash_command_is_deferred_ephemeral_then_followed_up(
+    sandbox, adapter, sink
+):
+    sink.reply_for = lambda event: Reply(texts=("Now writing to Bob.", "Say hi!"))
+    ada = sandbox.add_user(name="Ada")
+    interaction = await sandbox.user_slash(ada, "to", "Bob Example")
+    record = sandbox.interactions[interaction["id"]]
+    await sandbox.wait_until(lambda: len(record.followups) == 2)
+
+    [event] = sink.events
+    assert isinstance(event, CommandEvent)
+    assert (event.name, event.args) == ("to", "Bob Example")
+    assert event.event_id == interaction["id"]
+    assert event.identity == identity(ada)
+    assert event.room == sandbox.dm_channels[ada]
+    assert event.is_private is True
+    assert record.callbacks == [{"type": 5, "data": {"flags": EPHEMERAL}}]
+    assert [m["content"] for m in record.followups] == ["Now writing to Bob.", "Say hi!"]
+    assert all(m["flags"] & EPHEMERAL for m in record.followups)
+    assert all(m["allowed_mentions"] == {"parse": []} for m in record.followups)
+
+
+async def test_command_without_arguments_and_without_reply_clears_the_placeholder(sandbox, adapter, sink):
+    ada = sandbox.add_user(name="Ada")
+    interaction = await sandbox.user_slash(ada, "status")
+    token = interaction["token"]
+    await sandbox.wait_until(lambda: sandbox.requests_to("DELETE", f"{token}/messages/@original"))
+    [event] = sink.events
+    assert isinstance(event, CommandEvent)
+    assert (event.name, event.args) == ("status", "")
+
+
+async def test_button_press_becomes_action_event_and_replace_edits_pressed(
+    sandbox, adapter, sink
+):
+    ada = sandbox.add_user(name="Ada")
+    actions = (
+        Action("task:7:accept", "Accept", style="primary"),
+        Action("task:7:reject", "Reject", style="danger"),
+    )
+    sent = await adapter.send(Destination(identity(ada)), Post("Task: review the essay", actions=actions))
+    sink.reply_for = lambda event: Reply(
+        texts=("Accepted.",), replace=Post("Task: review the essay (accepted)")
+    )
+
+    interaction = await sandbox.user_clicks(ada, sent.message_id, "task:7:accept")
+    record = sandbox.interactions[interaction["id"]]
+    await sandbox.wait_until(lambda: record.followups)
+
+    [event] = sink.events
+    assert isinstance(event, ActionEvent)
+    assert event.action_id == "task:7:accept"
+    assert event.message is not None
+    assert (event.message.room, event.message.message_id) == (sent.room, sent.message_id)
+    assert event.event_id == interaction["id"]
+    assert event.reason == ""
+    assert record.callbacks == [{"type": 6}]
+    pressed = sandbox.messages[sent.room][sent.message_id]
+    assert pressed["content"] == "Task: review the essay (accepted)"
+    assert pressed["components"] == []  # buttons retired
+    [followup] = record.followups
+    assert followup["content"] == "Accepted."
+    assert followup["flags"] & EPHEMERAL
+
+
+async def test_button_needing_a_reason_opens_a_modal_and_sends_the_reason(sandbox, adapter, sink):
+    ada = sandbox.add_user(name="Ada")
+    actions = (Action("task:9:reject", "Reject", style="danger", needs_reason=True),)
+    sent = await adapter.send(Destination(identity(ada)), Post("Task: approve leave", actions=actions))
+
+    click = await sandbox.user_clicks(ada, sent.message_id, "task:9:reject")
+    await sandbox.wait_until(lambda: sandbox.interactions[click["id"]].callbacks)
+    [opened] = sandbox.interactions[click["id"]].callbacks
+    assert opened["type"] == 9
+    assert sink.events == []  # nothing reaches the core before the reason
+
+    submit = await sandbox.user_submits_modal(ada, click, {"reason": "Not enough notice"})
+    await sandbox.wait_until(lambda: sink.events)
+    [event] = sink.events
+    assert isinstance(event, ActionEvent)
+    assert (event.action_id, event.reason) == ("task:9:reject", "Not enough notice")
+    assert event.message is not None and event.message.message_id == sent.message_id
+    assert event.event_id == submit["id"]
+    assert sandbox.interactions[submit["id"]].callbacks == [{"type": 6}]
