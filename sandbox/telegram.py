@@ -135,14 +135,15 @@ class _Injection:
 class _Bucket:
     """A token bucket: ``capacity`` sends at once, refilled at ``rate`` per second."""
 
-    def __init__(self, capacity: float, rate: float) -> None:
+    def __init__(self, capacity: float, rate: float, clock: Callable[[], float]) -> None:
         self.capacity = capacity
         self.rate = rate
+        self.clock = clock
         self.tokens = capacity
-        self.stamp = time.monotonic()
+        self.stamp = clock()
 
     def wait_needed(self) -> float:
-        now = time.monotonic()
+        now = self.clock()
         self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
         return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
@@ -157,7 +158,8 @@ class SandboxTelegram:
     ``token`` is the only token accepted (others get 401). ``enforce_limits`` switches the
     flood limits on: about one message per second per private chat (bursts of
     ``chat_burst``), 20 per minute per group, 30 per second overall. ``redelivery_delay`` is
-    how long a failed webhook delivery waits before the next attempt.
+    how long a failed webhook delivery waits before the next attempt. ``clock`` (seconds,
+    monotonic) drives the flood limits; tests pass a frozen one to make them deterministic.
     """
 
     def __init__(
@@ -170,6 +172,7 @@ class SandboxTelegram:
         chat_burst: int = 3,
         redelivery_delay: float = 0.2,
         spec_path: Path = DEFAULT_SPEC,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.token = token
         head = token.split(":", 1)[0]
@@ -179,6 +182,7 @@ class SandboxTelegram:
         self.enforce_limits = enforce_limits
         self.chat_burst = chat_burst
         self.redelivery_delay = redelivery_delay
+        self.clock = clock
         self.spec = TelegramSpec(spec_path)
 
         self.requests: list[SandboxRequest] = []
@@ -198,7 +202,7 @@ class SandboxTelegram:
         self._allowed_updates: list[str] | None = None
         self._injections: list[_Injection] = []
         self._chat_buckets: dict[int, _Bucket] = {}
-        self._overall = _Bucket(30, 30)
+        self._overall = _Bucket(30, 30, clock)
         self._changed = asyncio.Event()
         self._poll_generation = 0
         self._closing = False
@@ -784,7 +788,9 @@ class SandboxTelegram:
             return
         bucket = self._chat_buckets.get(chat_id)
         if bucket is None:
-            bucket = _Bucket(20, 20 / 60) if chat_id < 0 else _Bucket(self.chat_burst, 1.0)
+            bucket = (
+                _Bucket(20, 20 / 60, self.clock) if chat_id < 0 else _Bucket(self.chat_burst, 1.0, self.clock)
+            )
             self._chat_buckets[chat_id] = bucket
         wait = max(bucket.wait_needed(), self._overall.wait_needed())
         if wait > 0:

@@ -43,10 +43,30 @@ class RecordingSink:
         return self.events
 
 
+@dataclass
+class FrozenClock:
+    """A clock for the sandbox's flood limits that moves only when a test says so."""
+
+    now: float = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 @pytest.fixture
-async def sandbox() -> AsyncIterator[SandboxTelegram]:
-    """A sandbox Bot API with flood limits off (tests that need them switch them on)."""
-    sb = SandboxTelegram(enforce_limits=False, redelivery_delay=0.05)
+def clock() -> FrozenClock:
+    """The frozen clock the ``sandbox`` fixture uses for its flood limits."""
+    return FrozenClock()
+
+
+@pytest.fixture
+async def sandbox(clock: FrozenClock) -> AsyncIterator[SandboxTelegram]:
+    """A sandbox Bot API with flood limits off (tests that need them switch them on) and a
+    frozen clock, so limits are deterministic."""
+    sb = SandboxTelegram(enforce_limits=False, redelivery_delay=0.05, clock=clock)
     await sb.start()
     yield sb
     await sb.stop()

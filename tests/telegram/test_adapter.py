@@ -317,7 +317,7 @@ async def test_429_on_one_chat_does_not_hold_up_another(
         await polling_adapter.send(dest(ada), Post(text="burst"))
     with pytest.raises(RateLimited) as info:
         await polling_adapter.send(dest(ada), Post(text="one too many"))
-    assert info.value.retry_after >= 1
+    assert info.value.retry_after == 1
     ref = await polling_adapter.send(dest(bob), Post(text="still flowing"))
     assert ref.room == "777"
     assert sandbox.sent_to(bob.id)[0]["text"] == "still flowing"
