@@ -222,8 +222,9 @@ def get_conversation_messages(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
         raise sentence("User is not part of conversation.")
     timefrom = p["timefrom"]
     now = st.clock.now()
-    if timefrom and timefrom >= now:
-        # Moodle answers [] here, which fails its own return description (observed 5e).
+    if timefrom and timefrom == now:
+        # Moodle answers [] for exactly the current second, which fails its own return
+        # description (observed 5e); a later timefrom is an ordinary empty result.
         raise invalid_response()
     msgs = st.visible_messages(conv, userid)
     if timefrom:

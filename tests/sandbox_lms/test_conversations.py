@@ -77,6 +77,8 @@ async def test_timefrom_is_inclusive_capped_at_now_minus_one_and_fails_at_now(
         "errorcode": "invalidresponse",
         "message": "Invalid response value detected",
     }
+    future = await client.call(token, "core_message_get_conversation_messages", timefrom=t + 5, **args)
+    assert future == {"id": seed.group_conversation_id, "members": [], "messages": []}
     held_back = await client.call(token, "core_message_get_conversation_messages", timefrom=t - 1, **args)
     assert held_back["messages"] == []  # the current second is held back
     everything = await client.call(token, "core_message_get_conversation_messages", **args)
