@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import sys
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -39,13 +40,22 @@ ROOM = "console"
 
 
 async def stdin_lines() -> AsyncIterator[str]:
-    """Lines typed on standard input, read in a thread so the event loop never blocks."""
+    """Lines typed on standard input.
+
+    Read in a daemon thread: a thread of the default executor blocked in ``readline``
+    would keep the process from exiting on SIGTERM.
+    """
     loop = asyncio.get_running_loop()
-    while True:
-        line = await loop.run_in_executor(None, sys.stdin.readline)
-        if not line:
-            return
-        yield line.rstrip("\n")
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+
+    def pump() -> None:
+        for line in sys.stdin:
+            loop.call_soon_threadsafe(queue.put_nowait, line.rstrip("\n"))
+        loop.call_soon_threadsafe(queue.put_nowait, None)
+
+    threading.Thread(target=pump, name="console stdin", daemon=True).start()
+    while (line := await queue.get()) is not None:
+        yield line
 
 
 def stdout_write(text: str) -> None:

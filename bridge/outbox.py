@@ -156,6 +156,9 @@ class Dispatcher:
         if adapter.capabilities.threads and conversation_id is not None:
             thread = await self.store.thread_of(link.id, int(conversation_id))
         posts = render_post(payload, adapter)
+        if payload.get("kind") == ItemKind.MESSAGE.value and conversation_id is not None and not delivery.refs:
+            # Before the send: the person may answer the moment it shows up.
+            await self.store.set_current(link.id, int(conversation_id), payload.get("peer_id"))
         refs = list(delivery.refs)
         dest = link.destination
         for post in posts[len(refs) :]:
@@ -179,5 +182,3 @@ class Dispatcher:
             await self.store.set_thread(link.id, int(conversation_id), first.message_id)
         if link.room != first.room:
             await self.store.set_link_room(link.id, first.room)
-        if payload.get("kind") == ItemKind.MESSAGE.value and conversation_id is not None:
-            await self.store.set_current(link.id, int(conversation_id), payload.get("peer_id"))

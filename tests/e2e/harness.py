@@ -1,0 +1,148 @@
+"""Runs the real ``pluto-bridge run`` process against sandboxes, with the console adapter
+on its standard input and output, and reads what the person would see."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from tests.conftest import free_port
+
+SECRET_KEY = "tu4gX0m6p3tq2JYQn3Zq0f7hS9nXcUq0bD8k2pLr4sA="
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def write_config(path: Path, sections: dict[str, dict[str, Any]]) -> Path:
+    lines: list[str] = []
+    for section, values in sections.items():
+        lines.append(f"[{section}]")
+        lines.extend(f"{key} = {toml_value(value)}" for key, value in values.items() if not isinstance(value, dict))
+        for key, value in values.items():
+            if isinstance(value, dict):
+                lines.append(f"[{section}.{key}]")
+                lines.extend(f'"{k}" = {toml_value(v)}' for k, v in value.items())
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def bridge_config(tmp: Path, lms_url: str, **extra: dict[str, Any]) -> tuple[Path, int]:
+    """A config for the console adapter on SQLite in ``tmp``; returns (path, web port)."""
+    port = free_port()
+    sections: dict[str, dict[str, Any]] = {
+        "lms": {"url": lms_url, "poll_interval": 0.3, "timeout": 3, "retries": 1},
+        "store": {"url": f"sqlite+aiosqlite:///{tmp / 'bridge.sqlite3'}", "token_key": SECRET_KEY},
+        "web": {"host": "127.0.0.1", "port": port, "public_url": f"http://127.0.0.1:{port}"},
+        "outbox": {"backoff_initial": 0.2, "backoff_max": 1.0},
+        "console": {"enabled": True, "user_id": "sam"},
+    }
+    for section, values in extra.items():
+        sections.setdefault(section, {}).update(values)
+    return write_config(tmp / "bridge.toml", sections), port
+
+
+class BridgeProcess:
+    """One ``pluto-bridge run`` process and everything it printed."""
+
+    def __init__(self, config: Path) -> None:
+        self.config = config
+        self.proc: asyncio.subprocess.Process | None = None
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self._changed = asyncio.Event()
+        self._readers: list[asyncio.Task[None]] = []
+
+    async def start(self) -> BridgeProcess:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_PROXY": "127.0.0.1,localhost"}
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bridge", "run", "--config", str(self.config),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+        )
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        self._readers = [
+            asyncio.create_task(self._pump(self.proc.stdout, self.out)),
+            asyncio.create_task(self._pump(self.proc.stderr, self.err)),
+        ]
+        return self
+
+    async def _pump(self, stream: asyncio.StreamReader, sink: list[str]) -> None:
+        while line := await stream.readline():
+            sink.append(line.decode(errors="replace").rstrip("\n"))
+            self._changed.set()
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.out)
+
+    async def expect(self, pattern: str, timeout: float = 15.0, *, after: int = 0) -> re.Match[str]:
+        """Wait until the person's console shows ``pattern`` (searched from line ``after``)."""
+        regex = re.compile(pattern, re.S)
+        deadline = time.monotonic() + timeout
+        while True:
+            match = regex.search("\n".join(self.out[after:]))
+            if match:
+                return match
+            if self.proc is not None and self.proc.returncode is not None:
+                raise AssertionError(f"bridge exited ({self.proc.returncode}) before showing {pattern!r}:\n"
+                                     + "\n".join(self.err[-30:]))
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"console never showed {pattern!r}; it showed:\n{self.text}\nstderr:\n"
+                                     + "\n".join(self.err[-30:]))
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), remaining)
+
+    async def type(self, line: str) -> None:
+        """The person types a line."""
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write((line + "\n").encode())
+        await self.proc.stdin.drain()
+
+    async def link(self, username: str, password: str = "Passw0rd!") -> None:
+        """Link through the real flow: /link in chat, then the sign-in page."""
+        mark = len(self.out)
+        await self.type("/link")
+        url = (await self.expect(r"(http://127\.0\.0\.1:\d+/link/[A-Za-z0-9_-]+)", after=mark)).group(1)
+        async with aiohttp.ClientSession() as http:
+            async with http.post(url, data={"username": username, "password": password}) as resp:
+                assert resp.status == 200, await resp.text()
+        await self.expect(r"Linked to Pluto as", after=mark)
+
+    def count(self, text: str) -> int:
+        return self.text.count(text)
+
+    async def kill(self) -> None:
+        """SIGKILL: no clean shutdown, as a crash or an OOM kill would do it."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        await self.proc.wait()
+        await asyncio.gather(*self._readers, return_exceptions=True)
+
+    async def stop(self) -> int:
+        if self.proc is None or self.proc.returncode is not None:
+            await asyncio.gather(*self._readers, return_exceptions=True)
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(self.proc.wait(), 10)
+        except TimeoutError:
+            self.proc.kill()
+            await self.proc.wait()
+        await asyncio.gather(*self._readers, return_exceptions=True)
+        return self.proc.returncode or 0

@@ -1,0 +1,142 @@
+"""End to end: the real bridge process, the sandbox LMS, the console as the person's chat."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from sandbox.lms import DemoSeed, SandboxLMS
+from tests.e2e.harness import BridgeProcess, bridge_config
+
+pytestmark = pytest.mark.e2e
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def texts_from(lms: SandboxLMS, conversation_id: int | None, author: int) -> list[str]:
+    if conversation_id is None:
+        return []
+    return [m["text"] for m in lms.messages_in(conversation_id) if m["useridfrom"] == author]
+
+
+@pytest.fixture
+async def bridge(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> AsyncIterator[BridgeProcess]:
+    config, _port = bridge_config(tmp_path, lms.url)
+    process = await BridgeProcess(config).start()
+    try:
+        await process.expect(r"send /link")  # the console greets an unlinked person
+        yield process
+    finally:
+        await process.stop()
+
+
+async def test_both_directions(bridge: BridgeProcess, lms: SandboxLMS, seed: DemoSeed) -> None:
+    await bridge.link("mentee1")
+    hostile = "Hello Sam <b>not bold</b> & <a href='https://evil.example'>x</a>"
+    sent = lms.post_message(seed.mentor_id, seed.mentee1_id, hostile)
+    # Plain-text markup on the console: what the mentor typed shows literally, tags and all.
+    await bridge.expect(r"Maya Mentor\n\nHello Sam <b>not bold</b> & <a href='https://evil.example'>x</a>")
+    await bridge.type("Thanks Maya, see you Friday")
+    await until(
+        lambda: "Thanks Maya, see you Friday" in texts_from(lms, sent["conversationid"], seed.mentee1_id),
+        what="the reply in the LMS conversation",
+    )
+
+
+async def test_reply_routing_with_two_conversations(bridge: BridgeProcess, lms: SandboxLMS, seed: DemoSeed) -> None:
+    await bridge.link("mentee1")
+    from_mentor = lms.post_message(seed.mentor_id, seed.mentee1_id, "Mentor question: ready for module 2?")
+    number_mentor = (await bridge.expect(r"--- #(\d+) ---\nMaya Mentor\n\nMentor question")).group(1)
+    from_alex = lms.post_message(seed.mentee2_id, seed.mentee1_id, "Alex here: lunch?")
+    number_alex = (await bridge.expect(r"--- #(\d+) ---\nAlex Mentee\n\nAlex here")).group(1)
+    mentor_conv, alex_conv = from_mentor["conversationid"], from_alex["conversationid"]
+
+    await bridge.type(f"/reply {number_mentor} Yes, ready.")
+    await bridge.type(f"/reply {number_alex} Lunch sounds good.")
+    await until(lambda: texts_from(lms, mentor_conv, seed.mentee1_id) == ["Yes, ready."], what="reply to mentor")
+    await until(lambda: texts_from(lms, alex_conv, seed.mentee1_id) == ["Lunch sounds good."], what="reply to Alex")
+
+    # Plain text goes to the current conversation: the one last replied to...
+    await bridge.type("At noon?")
+    await until(lambda: texts_from(lms, alex_conv, seed.mentee1_id)[-1:] == ["At noon?"], what="current conversation")
+    # ...until the person picks another with `to`.
+    mark = len(bridge.out)
+    await bridge.type("/to Maya")
+    await bridge.expect(r"goes to Maya Mentor", after=mark)
+    await bridge.type("One more thing for you, Maya.")
+    await until(
+        lambda: texts_from(lms, mentor_conv, seed.mentee1_id)[-1:] == ["One more thing for you, Maya."],
+        what="message after /to",
+    )
+    assert texts_from(lms, alex_conv, seed.mentee1_id) == ["Lunch sounds good.", "At noon?"]
+
+
+async def test_privacy_refusal_shown_in_chat(bridge: BridgeProcess, lms: SandboxLMS, seed: DemoSeed) -> None:
+    await bridge.link("mentee1")
+    sent = lms.post_message(seed.mentee2_id, seed.mentee1_id, "Hi, it's Alex")
+    await bridge.expect(r"Hi, it's Alex")
+    lms.block(seed.mentee2_id, seed.mentee1_id)
+    mark = len(bridge.out)
+    await bridge.type("Why did you block me?")
+    await bridge.expect(r"Not delivered to Pluto: .+", after=mark)
+    assert texts_from(lms, sent["conversationid"], seed.mentee1_id) == []
+
+
+async def test_revoked_token_asks_for_a_new_sign_in_once(
+    bridge: BridgeProcess, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    await bridge.link("mentee1")
+    lms.revoke_token(lms.issue_token(seed.mentee1_id))
+    await bridge.expect(r"sign-in no longer works \(it was revoked or expired\)")
+    await asyncio.sleep(1.5)  # several poll cycles: the notice must not repeat
+    assert bridge.count("sign-in no longer works (it was revoked or expired)") == 1
+    mark = len(bridge.out)
+    await bridge.type("Are you there?")
+    await bridge.expect(r"Not sent: your Pluto sign-in no longer works", after=mark)
+    assert bridge.proc is not None and bridge.proc.returncode is None
+
+
+async def test_lms_outage_backlog_arrives_in_order(bridge: BridgeProcess, lms: SandboxLMS, seed: DemoSeed) -> None:
+    await bridge.link("mentee1")
+    lms.set_down(True)
+    for n in range(1, 6):
+        lms.post_message(seed.mentor_id, seed.mentee1_id, f"backlog message {n}")
+    await asyncio.sleep(1.5)  # polls fail while the LMS is down
+    assert "backlog message" not in bridge.text
+    lms.set_down(False)
+    await bridge.expect(r"backlog message 5")
+    positions = [bridge.text.index(f"backlog message {n}") for n in range(1, 6)]
+    assert positions == sorted(positions)
+    assert all(bridge.count(f"backlog message {n}") == 1 for n in range(1, 6))
+
+
+async def test_unlinked_person_is_told_how_to_link(bridge: BridgeProcess) -> None:
+    mark = len(bridge.out)
+    await bridge.type("hello?")
+    await bridge.expect(r"connect your Pluto account: send /link", after=mark)
+
+
+async def test_unlink_deletes_token(bridge: BridgeProcess, lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> None:
+    await bridge.link("mentee1")
+    token = lms.issue_token(seed.mentee1_id)
+    db = sqlite3.connect(tmp_path / "bridge.sqlite3")
+    raw = b"".join(str(row).encode() for row in db.execute("SELECT * FROM links"))
+    assert token.encode() not in raw and b"mentee1" in raw  # encrypted at rest
+    mark = len(bridge.out)
+    await bridge.type("/unlink")
+    await bridge.expect(r"Unlinked from Pluto", after=mark)
+    assert db.execute("SELECT count(*) FROM links").fetchone() == (0,)
+    db.close()
+    lms.post_message(seed.mentor_id, seed.mentee1_id, "after unlink")
+    await asyncio.sleep(1.0)
+    assert "after unlink" not in bridge.text
