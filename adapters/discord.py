@@ -416,7 +416,7 @@ class DiscordAdapter(Adapter):
         """Run the sink, then show its reply to the person only (ephemeral follow-ups)."""
         reply = await self._deliver(event)
         try:
-            if reply is not None and reply.replace is not None:
+            if reply is not None and reply.replace is not None and isinstance(event, ActionEvent):
                 post = reply.replace
                 self._remember(post.actions)
                 await interaction.edit_original_response(
