@@ -45,7 +45,7 @@ def add_notification(
         timecreated=st.clock.now(),
         customdata=json.dumps(customdata, separators=(",", ":")) if customdata is not None else None,
     )
-    st.notifications[note.id] = note
+    st.store_notification(note)
     return note
 
 

@@ -99,6 +99,7 @@ class Message:
     timecreated: int
     read_by: dict[int, int] = field(default_factory=dict)  # user id -> timeread
     deleted_for: set[int] = field(default_factory=set)
+    key: int = 0  # internal, never changes (``id`` does in legacy mode when read)
 
 
 @dataclass
@@ -120,6 +121,7 @@ class Notification:
     timecreated: int
     customdata: str | None
     timeread: int | None = None
+    key: int = 0  # internal, never changes (``id`` does in legacy mode when read)
 
 
 @dataclass
@@ -145,8 +147,11 @@ class Token:
 class State:
     """Everything the sandbox LMS knows, plus Moodle's rules that read it."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, legacy: bool = False) -> None:
         self.clock = clock
+        # Legacy (Totara) messaging: messages and notifications share the ``message`` table;
+        # reading moves a row to ``message_read`` under a new id; privacy is the pre-3.6 rule.
+        self.legacy = legacy
         self.users: dict[int, User] = {}
         self.courses: dict[int, Course] = {}
         self.groups: dict[int, Group] = {}
@@ -165,6 +170,8 @@ class State:
         self._message_ids = itertools.count(1)
         self._notification_ids = itertools.count(1)
         self._request_ids = itertools.count(1)
+        self._read_ids = itertools.count(1)  # legacy ``message_read`` table
+        self._keys = itertools.count(1)
 
     # --- records --------------------------------------------------------------------
 
@@ -218,8 +225,48 @@ class State:
         return next(self._message_ids)
 
     def new_notification_id(self) -> int:
-        """Next id of the ``notifications`` table."""
-        return next(self._notification_ids)
+        """Next id of the ``notifications`` table (legacy: of the shared ``message`` table)."""
+        return next(self._message_ids if self.legacy else self._notification_ids)
+
+    def store_notification(self, note: Notification) -> None:
+        """Keep a new notification."""
+        note.key = next(self._keys)
+        self.notifications[note.key] = note
+
+    def find_message(self, msgid: int) -> Message | None:
+        """A message by its public id (legacy: unread rows only, as ``message`` holds them)."""
+        for m in self.messages.values():
+            if m.id == msgid and not (self.legacy and self.message_read_by_recipient(m)):
+                return m
+        return None
+
+    def find_notification(self, noteid: int) -> Notification | None:
+        """A notification by its public id (legacy: unread rows only)."""
+        for n in self.notifications.values():
+            if n.id == noteid and not (self.legacy and n.timeread is not None):
+                return n
+        return None
+
+    def message_read_by_recipient(self, m: Message) -> bool:
+        """Whether a one-to-one message was read by its recipient."""
+        conv = self.conversations[m.conversationid]
+        return any(u in m.read_by for u in self.members(conv) if u != m.useridfrom)
+
+    def mark_message_read(self, m: Message, userid: int, when: int) -> None:
+        """Record that ``userid`` read ``m`` (legacy: the row moves and gets a new id)."""
+        if userid in m.read_by:
+            return
+        m.read_by[userid] = when
+        if self.legacy:
+            m.id = next(self._read_ids)
+
+    def mark_notification_read(self, n: Notification, when: int) -> None:
+        """Record that the recipient read ``n`` (legacy: the row moves and gets a new id)."""
+        if n.timeread is not None:
+            return
+        n.timeread = when
+        if self.legacy:
+            n.id = next(self._read_ids)
 
     def new_request_id(self) -> int:
         """Next id of ``message_contact_requests``."""
@@ -292,7 +339,8 @@ class State:
     def add_message(self, conv: Conversation, userid: int, text: str, textformat: int) -> Message:
         """Store a message; the sender has read their own message."""
         msg = Message(self.new_message_id(), conv.id, userid, text, textformat, self.clock.now())
-        self.messages[msg.id] = msg
+        msg.key = next(self._keys)
+        self.messages[msg.key] = msg
         return msg
 
     # --- people and privacy ------------------------------------------------------------
@@ -336,6 +384,14 @@ class State:
         """Moodle's ``api::can_send_message`` / ``can_contact_user`` for a one-to-one message."""
         if sender == recipient or self.is_admin(sender):
             return True
+        if self.legacy:
+            # Totara / pre-3.6: blocks, and a boolean "block non-contacts" preference.
+            if evenifblocked:
+                return False
+            if self.is_blocked(recipient, sender):
+                return False
+            onlycontacts = self.users[recipient].prefs.get("message_blocknoncontacts") == "1"
+            return not onlycontacts or self.is_contact(sender, recipient)
         if evenifblocked:
             return self.can_message_any_in_shared_course(sender, recipient)
         allowed = not self.is_blocked(recipient, sender) and (

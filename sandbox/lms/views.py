@@ -29,6 +29,7 @@ class Site:
     url: str
     name: str
     release: str
+    version: str = "2024100711.02"
 
     def pix(self, component: str, name: str) -> str:
         """A theme image URL."""

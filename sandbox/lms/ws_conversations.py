@@ -250,7 +250,7 @@ def mark_all_conversation_messages_as_read(ctx: Ctx, p: dict[str, Any]) -> None:
         raise access_denied()
     now = st.clock.now()
     for m in st.unread(conv, userid):
-        m.read_by[userid] = now
+        st.mark_message_read(m, userid, now)
     return None
 
 
@@ -258,7 +258,7 @@ def mark_all_conversation_messages_as_read(ctx: Ctx, p: dict[str, Any]) -> None:
 def mark_message_read(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     """Mark one message read for the token user, who must be a recipient who has not read it."""
     st = ctx.state
-    msg = st.messages.get(p["messageid"])
+    msg = st.find_message(p["messageid"])
     conv = st.conversations.get(msg.conversationid) if msg else None
     if (
         msg is None
@@ -268,7 +268,7 @@ def mark_message_read(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
         or not st.is_member(ctx.userid, conv)
     ):
         raise missing_record()
-    msg.read_by[ctx.userid] = p["timeread"] or st.clock.now()
+    st.mark_message_read(msg, ctx.userid, p["timeread"] or st.clock.now())
     return {"messageid": msg.id, "warnings": []}
 
 

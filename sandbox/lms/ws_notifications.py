@@ -89,14 +89,19 @@ def _popup_user(ctx: Ctx, useridto: int) -> int:
     return userid
 
 
+# Providers not routed to the popup processor: contact requests (observed 13) and
+# Totara tasks (popup is disallowed for them).
+_NOT_POPUP = {("moodle", "messagecontactrequests"), ("totara_message", "task")}
+
+
 def _popup_items(ctx: Ctx, userid: int) -> list[Notification]:
-    """Notifications routed to the popup processor: not contact requests (observed 13)."""
+    """Notifications routed to the popup processor."""
     if ctx.state.users[userid].emailstop:
         return []
     return [
         n
         for n in ctx.state.notifications.values()
-        if n.useridto == userid and not (n.component == "moodle" and n.eventtype == "messagecontactrequests")
+        if n.useridto == userid and (n.component, n.eventtype) not in _NOT_POPUP
     ]
 
 
@@ -140,13 +145,12 @@ def get_unread_notification_count(ctx: Ctx, p: dict[str, Any]) -> int:
 @MODERN.register("core_message_mark_notification_read", notificationid=Int(), timeread=Int(0))
 def mark_notification_read(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     """Mark one of the token user's notifications read (others' -> invalidparameter, observed 8c)."""
-    note = ctx.state.notifications.get(p["notificationid"])
+    note = ctx.state.find_notification(p["notificationid"])
     if note is None:
         raise missing_record("notifications")
     if note.useridto != ctx.userid:
         raise invalid_parameter()
-    if note.timeread is None:
-        note.timeread = p["timeread"] or ctx.state.clock.now()
+    ctx.state.mark_notification_read(note, p["timeread"] or ctx.state.clock.now())
     return {"notificationid": note.id, "warnings": []}
 
 
@@ -164,6 +168,5 @@ def mark_all_notifications_as_read(ctx: Ctx, p: dict[str, Any]) -> bool:
             continue
         if p["timecreatedto"] and n.timecreated > p["timecreatedto"]:
             continue
-        if n.timeread is None:
-            n.timeread = now
+        ctx.state.mark_notification_read(n, now)
     return True

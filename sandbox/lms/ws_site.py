@@ -10,8 +10,6 @@ from .registry import MODERN, Ctx
 from .state import ROLE_IDS
 from .views import user_record
 
-VERSION = "2024100711.02"
-
 
 @MODERN.register("core_webservice_get_site_info", serviceshortnames=List(Str(), default=[]))
 def get_site_info(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
@@ -42,11 +40,11 @@ def get_site_info(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
         "userid": user.id,
         "siteurl": site.url,
         "userpictureurl": site.pix("core", "u/f1"),
-        "functions": [{"name": name, "version": VERSION} for name in ctx.functions],
+        "functions": [{"name": name, "version": site.version} for name in ctx.functions],
         "downloadfiles": 1,
         "uploadfiles": 1,
         "release": site.release,
-        "version": VERSION,
+        "version": site.version,
         "mobilecssurl": "",
         "advancedfeatures": [{"name": k, "value": v} for k, v in features.items()],
         "usercanmanageownfiles": True,
