@@ -80,6 +80,27 @@ async def test_spec_checks_required_and_unknown_parameters(
     assert sandbox.sent_to(ada.id) == []
 
 
+@pytest.mark.parametrize(
+    ("extra", "why"),
+    [
+        ({"link_preview_options": {"is_disabled": True, "colour": 1}}, "unknown field 'colour'"),
+        (
+            {"reply_markup": {"inline_keyboard": [[{"text": "A", "callback": "a"}]]}},
+            "unknown field 'callback'",
+        ),
+        ({"reply_parameters": {"chat_id": 1}}, "'message_id' of ReplyParameters is required"),
+        ({"reply_markup": "{not json"}, "reply_markup"),
+    ],
+)
+async def test_spec_checks_nested_objects(
+    sandbox: SandboxTelegram, ada: SandboxUser, client: aiohttp.ClientSession, extra: dict[str, Any], why: str
+) -> None:
+    status, body = await call(client, sandbox, "sendMessage", json={"chat_id": ada.id, "text": "x", **extra})
+    assert status == 400 and body["description"].startswith("Bad Request: ")
+    assert why in body["description"]
+    assert sandbox.sent_to(ada.id) == []
+
+
 @pytest.mark.parametrize("encoding", ["query", "form", "json", "multipart"])
 async def test_every_body_encoding(
     sandbox: SandboxTelegram, ada: SandboxUser, client: aiohttp.ClientSession, encoding: str
