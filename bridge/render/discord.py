@@ -40,6 +40,7 @@ class DiscordRenderer(Renderer):
 
     markup = Markup.DISCORD_MARKDOWN
     supported = frozenset({BOLD, ITALIC, UNDERLINE, STRIKE, CODE, LINK})
+    split_delimiters = True
 
     def escape(self, text: str, marks: tuple[Mark, ...]) -> str:
         """Backslash every markdown character (see module doc); defang mass mentions."""

@@ -25,6 +25,7 @@ class Renderer:
     quote_open = ""  # a quote element wrapping consecutive quoted blocks, if the markup has one
     quote_close = ""
     indent_unit = "  "
+    split_delimiters = False  # put U+200B between a closing and an opening delimiter alike
 
     # -- what subclasses define ------------------------------------------------------------
 
@@ -66,7 +67,10 @@ class Renderer:
             while len(stack) > keep:
                 out.append(self.close(stack.pop(), "".join(labels.pop())))
             for mark in marks[keep:]:
-                out.append(self.open(mark))
+                opener = self.open(mark)
+                if self.split_delimiters and out and opener and out[-1][-1:] == opener[0]:
+                    out.append("\u200b")  # "**a***b*" would read as one run of asterisks
+                out.append(opener)
                 stack.append(mark)
                 labels.append([])
             out.append(self.escape(run.text, marks))

@@ -58,6 +58,7 @@ class _Converter(HTMLParser):
         self.containers: list[str] = []  # "blockquote", "ul", "ol", "li"
         self.para = False  # a <p> is open
         self.pre = False
+        self.pre_start = 0  # where the open <pre>'s text starts in ``out``
         self.table_depth = 0
         self.cells = 0  # cells written in the current table row
         self.heading = False
@@ -134,6 +135,8 @@ class _Converter(HTMLParser):
             self._push_inline(_INLINE[tag])
         elif tag == "a":
             href = safe_href(attr.get("href") or "")
+            if any(name == "a" and start for name, start in self.inline):
+                href = None  # links do not nest; the outer one wins
             self._push_inline("a", f'<a href="{html.escape(href, quote=True)}">' if href else "")
         elif tag == "img":
             alt = (attr.get("alt") or "").strip()
@@ -195,8 +198,8 @@ class _Converter(HTMLParser):
             self._boundary()
             if self._in_li() or self.table_depth:
                 return
-            self.out.append("<pre>")
             self.pre = True
+            self.pre_start = len(self.out)
 
     def _push_inline(self, name: str, start: str | None = None) -> None:
         entry = (name, f"<{name}>" if start is None else start)
@@ -212,8 +215,7 @@ class _Converter(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if self.pre:
             if tag == "pre":
-                self.out.append("</pre>")
-                self.pre = False
+                self._end_pre()
             return
         if tag in _INLINE or tag == "a":
             self._pop_inline("a" if tag == "a" else _INLINE[tag])
@@ -247,6 +249,18 @@ class _Converter(HTMLParser):
             self.containers.pop()
             self.out.append("</blockquote>")
 
+    def _end_pre(self) -> None:
+        """Write the <pre> block, without its leading and trailing blank lines (HTML drops
+        one leading newline anyway), or nothing if it holds only white space."""
+        body = "".join(self.out[self.pre_start :])
+        del self.out[self.pre_start :]
+        self.pre = False
+        lines = body.rstrip().split("\n")
+        while lines and not lines[0].strip():
+            lines.pop(0)
+        if lines:
+            self.out.append("<pre>" + "\n".join(lines) + "</pre>")
+
     def _close_container(self) -> None:
         if self._in_li():
             self._end_li()
@@ -271,7 +285,7 @@ class _Converter(HTMLParser):
         """The converted text, every open element closed."""
         self._boundary()
         if self.pre:
-            self.out.append("</pre>")
+            self._end_pre()
         while self.containers:
             self._close_container()
         return "".join(self.out)

@@ -106,3 +106,33 @@ def test_utf8_len() -> None:
     assert utf8_len("é") == 2
     assert utf8_len("€") == 3
     assert utf8_len("👍") == 4
+
+
+_SOUP = [
+    "<p>", "</p>", "<div>", "</div>", "<b>", "</b>", "<strong>", "<i>", "</em>", "<u>", "<s>", "</del>",
+    "<code>", "</code>", "<pre>", "</pre>", "<blockquote>", "</blockquote>", "<ul>", "</ul>", "<ol>",
+    "<li>", "</li>", "<br>", "<br/>", "<h2>", "</h2>", "<table>", "<tr>", "<td>", "</td>", "</table>",
+    '<a href="https://ok.example/?a=1&amp;b=2">', '<a href="javascript:x()">', "</a>", "<img alt='i&amp;j'>",
+    "<script>bad()</script>", "<style>s{}</style>", "<span style='x'>", "</span>", "<!-- c -->", "&amp;",
+    "&lt;b&gt;", "&nbsp;", "&#128077;", "<", ">", "&", "\n", "  ", "word", "two words", "<at>Boss</at>",
+]  # fmt: skip
+
+
+def test_generated_tag_soup_becomes_safe_subset() -> None:
+    import random
+
+    from bridge.model import Markup
+    from bridge.render import render
+
+    rng = random.Random(99)
+    for _ in range(300):
+        soup = "".join(rng.choice(_SOUP) for _ in range(rng.randint(1, 60)))
+        safe = sanitize_lms_html(soup)
+        reader = assert_safe(safe)
+        assert "bad()" not in safe and "s{}" not in safe and "javascript" not in safe
+        again = sanitize_lms_html(safe)  # already safe: sanitising again changes nothing shown
+        for markup in (Markup.PLAIN, Markup.TELEGRAM_HTML):
+            assert render(again, markup, 10**6) == render(safe, markup, 10**6)
+        assert "".join(reader.text).strip() or not to_plain(safe)
+        for markup in Markup:
+            assert all(0 < len(c) <= 80 for c in render(safe, markup, 80))
