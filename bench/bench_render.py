@@ -7,6 +7,7 @@ entity or a character sequence in half). Run: ``.venv/bin/python bench/bench_ren
 
 from __future__ import annotations
 
+import functools
 import html
 import random
 import sys
@@ -85,8 +86,8 @@ def main() -> None:
     print(head + f"{'baseline ms/op':>16}{'chunks':>8}{'ratio':>8}")
     for markup, limit in LIMITS.items():
         chunks = render(safe, markup, limit)
-        render_ms = per_op_ms(lambda markup=markup, limit=limit: render(safe, markup, limit), n)
-        base_ms = per_op_ms(lambda limit=limit: baseline(message, limit), n)
+        render_ms = per_op_ms(functools.partial(render, safe, markup, limit), n)
+        base_ms = per_op_ms(functools.partial(baseline, message, limit), n)
         base_chunks = len(baseline(message, limit))
         total = render_ms + sanitize_ms
         print(
