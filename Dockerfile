@@ -1,0 +1,22 @@
+# Pluto Bridge: one process, one web port, state in /var/lib/pluto-bridge (SQLite by default).
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY bridge ./bridge
+COPY adapters ./adapters
+COPY sandbox ./sandbox
+RUN pip install --no-cache-dir --prefix=/install .
+
+FROM python:3.11-slim
+RUN useradd --system --home-dir /var/lib/pluto-bridge --create-home pluto
+COPY --from=build /install /usr/local
+USER pluto
+WORKDIR /var/lib/pluto-bridge
+ENV PLUTO_BRIDGE_STORE__URL="sqlite+aiosqlite:////var/lib/pluto-bridge/bridge.sqlite3" \
+    PLUTO_BRIDGE_WEB__HOST="0.0.0.0" \
+    PLUTO_BRIDGE_WEB__PORT="8080"
+VOLUME ["/var/lib/pluto-bridge"]
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4).status == 200 else 1)"
+ENTRYPOINT ["pluto-bridge"]
+CMD ["run", "--config", "/etc/pluto-bridge/bridge.toml"]

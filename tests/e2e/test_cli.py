@@ -1,0 +1,126 @@
+"""The ``pluto-bridge`` command as an operator runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest
+
+from sandbox.lms import SandboxLMS
+from tests.e2e.harness import SECRET_KEY, write_config
+
+pytestmark = pytest.mark.e2e
+
+
+async def cli(*args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bridge", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_version() -> None:
+    code, out, _ = await cli("--version")
+    assert code == 0 and out.strip() == "pluto-bridge 0.1.0"
+
+
+@pytest.mark.parametrize(
+    ("sections", "expected"),
+    [
+        ({"lms": {"url": "ftp://pluto"}, "store": {"token_key": SECRET_KEY}}, "config error: lms.url: must start with http"),
+        ({"lms": {"url": "http://x"}, "store": {"token_key": "short"}}, "config error: store.token_key: must be a Fernet key"),
+        ({"lms": {"url": "http://x", "poll_intervall": 3}, "store": {"token_key": SECRET_KEY}},
+         "config error: lms.poll_intervall: unknown setting"),
+        ({"store": {"token_key": SECRET_KEY}}, "config error: lms: required setting is missing"),
+        ({"lms": {"url": "http://x"}, "store": {"token_key": SECRET_KEY}, "telegram": {"enabled": True}},
+         "config error: telegram: token is required when telegram is enabled"),
+    ],
+)
+async def test_bad_config_one_clear_line_exit_2(tmp_path: Path, sections: dict, expected: str) -> None:
+    config = write_config(tmp_path / "bad.toml", sections)
+    code, out, err = await cli("run", "--config", str(config))
+    assert code == 2
+    assert err.strip().splitlines() == [err.strip()]  # exactly one line
+    assert err.startswith(expected), err
+    assert out == ""
+
+
+async def test_unparsable_and_missing_config(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[lms\nurl = 1\n")
+    code, _, err = await cli("run", "--config", str(broken))
+    assert code == 2 and "not valid TOML" in err and len(err.strip().splitlines()) == 1
+    code, _, err = await cli("check", "--config", str(tmp_path / "absent.toml"))
+    assert code == 2 and "config file not found" in err
+
+
+async def test_environment_overrides_the_file(tmp_path: Path, lms: SandboxLMS, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = write_config(tmp_path / "c.toml", {"lms": {"url": "http://127.0.0.1:9"}, "store": {"token_key": SECRET_KEY}})
+    monkeypatch.setenv("PLUTO_BRIDGE_LMS__URL", lms.url)
+    monkeypatch.setenv("PLUTO_BRIDGE_LMS__TOKEN", lms.admin_token)
+    code, out, _ = await cli("check", "--config", str(config))
+    assert code == 0, out
+    assert f"LMS {lms.url}" in out
+
+
+async def test_check_prints_site_and_generation(tmp_path: Path, lms: SandboxLMS) -> None:
+    config = write_config(
+        tmp_path / "c.toml", {"lms": {"url": lms.url, "token": lms.admin_token}, "store": {"token_key": SECRET_KEY}}
+    )
+    code, out, _ = await cli("check", "--config", str(config))
+    assert code == 0, out
+    assert "site: Pluto LMS (sandbox)" in out
+    assert "release: 4.5.11+ (Build: 20260501)" in out
+    assert "generation: modern" in out
+    assert "functions: all" in out
+
+
+async def test_check_names_a_missing_function(tmp_path: Path, lms: SandboxLMS) -> None:
+    user = lms.create_user("svc", firstname="Service", lastname="Account")
+    functions = {"core_webservice_get_site_info", "core_message_get_conversations"}
+    token = lms.issue_token(user, service="pluto_bridge_limited", functions=functions)
+    config = write_config(
+        tmp_path / "c.toml", {"lms": {"url": lms.url, "token": token}, "store": {"token_key": SECRET_KEY}}
+    )
+    code, out, _ = await cli("check", "--config", str(config))
+    assert code == 1
+    assert "  - core_message_send_instant_messages" in out
+    assert "  - core_message_get_conversations" not in out
+
+
+async def test_check_with_revoked_token_and_lms_down(tmp_path: Path, lms: SandboxLMS) -> None:
+    token = lms.issue_token(lms.create_user("ops"))
+    lms.revoke_token(token)
+    config = write_config(tmp_path / "c.toml", {"lms": {"url": lms.url, "token": token, "retries": 0},
+                                                "store": {"token_key": SECRET_KEY}})
+    code, out, _ = await cli("check", "--config", str(config))
+    assert code == 1 and "lms.token rejected by the LMS" in out
+    lms.set_down(True)
+    code, out, _ = await cli("check", "--config", str(config))
+    assert code == 1 and "LMS unreachable" in out
+
+
+async def test_link_import_and_list(tmp_path: Path, lms: SandboxLMS) -> None:
+    seed = lms.seed_demo()
+    good = lms.issue_token(seed.mentee1_id)
+    rows = tmp_path / "tokens.jsonl"
+    rows.write_text(
+        '{"platform": "telegram", "user_id": "111", "token": "%s"}\n'
+        '{"platform": "telegram", "user_id": "222", "token": "not-a-token"}\n'
+        '{"platform": "fax", "user_id": "333", "token": "x"}\n' % good
+    )
+    config = write_config(
+        tmp_path / "c.toml",
+        {"lms": {"url": lms.url}, "store": {"url": f"sqlite+aiosqlite:///{tmp_path / 'b.db'}", "token_key": SECRET_KEY}},
+    )
+    code, out, _ = await cli("link", "import", str(rows), "--config", str(config))
+    assert code == 1
+    assert "linked  telegram:111: linked to mentee1" in out
+    assert "FAILED  telegram:222: token refused" in out
+    assert "FAILED  row 3: malformed row" in out
+    code, out, _ = await cli("link", "list", "--config", str(config))
+    assert code == 0 and "telegram:111\tmentee1" in out and "1 link(s)" in out
