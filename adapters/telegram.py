@@ -139,6 +139,21 @@ def _keyboard(actions: Sequence[Action]) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup(rows)
 
 
+class _RedactToken(logging.Filter):
+    """Replaces the bot token in log records: httpx logs every request URL at INFO, and Bot
+    API URLs contain the token."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self._token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self._token in message:
+            record.msg, record.args = message.replace(self._token, "<telegram-token>"), None
+        return True
+
+
 def _int_id(value: str, what: str) -> int:
     try:
         return int(value)
@@ -203,6 +218,7 @@ class TelegramAdapter(Adapter):
         self._sink: EventSink | None = None
         self._running = False
         self._conflict_reported = False
+        self._redact = _RedactToken(token)
 
     @property
     def bot(self) -> ExtBot[Any]:
@@ -217,9 +233,15 @@ class TelegramAdapter(Adapter):
         if self._running:
             return
         self._sink = sink
+        self._conflict_reported = False
+        logging.getLogger("httpx").addFilter(self._redact)
         self._add_handlers()
-        await self._app.initialize()
         try:
+            try:
+                await self._app.initialize()
+            except InvalidToken:
+                # PTB's message repeats the token; secrets never reach the logs.
+                raise PermanentError("Telegram rejected the bot token (getMe: Unauthorized)") from None
             await self._app.bot.set_my_commands([BotCommand(c.name, c.description) for c in COMMANDS])
             await self._app.start()
             if self.mode == "webhook":
@@ -258,6 +280,8 @@ class TelegramAdapter(Adapter):
         if self._app.running:
             await self._app.stop()
         await self._app.shutdown()
+        await self._app.bot.shutdown()  # no-op unless initialize failed half-way
+        logging.getLogger("httpx").removeFilter(self._redact)
 
     def _polling_error(self, exc: TelegramError) -> None:
         """PTB's polling error callback: PTB keeps retrying with back-off; we log clearly."""

@@ -72,6 +72,32 @@ async def test_stop_is_safe_twice_and_confirms_offset(
     assert sandbox.pending_updates == []  # the final getUpdates confirmed what was handled
 
 
+async def test_rejected_token_fails_start_without_revealing_it(
+    sandbox: SandboxTelegram, sink: RecordingSink
+) -> None:
+    token = "999:definitely-not-the-token"
+    adapter = TelegramAdapter(token=token, base_url=sandbox.api_url)
+    with pytest.raises(PermanentError) as info:
+        await adapter.start(sink)
+    assert token not in str(info.value) and "Unauthorized" in str(info.value)
+    await adapter.stop()  # nothing running: still safe
+
+
+async def test_token_never_reaches_the_logs(
+    sandbox: SandboxTelegram, ada: SandboxUser, sink: RecordingSink, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    adapter = TelegramAdapter(token=sandbox.token, base_url=sandbox.api_url, poll_timeout=1)
+    await adapter.start(sink)
+    try:
+        await adapter.send(dest(ada), Post(text="hi"))
+    finally:
+        await adapter.stop()
+    httpx_lines = [r.getMessage() for r in caplog.records if r.name == "httpx"]
+    assert any("/sendMessage" in line for line in httpx_lines)  # httpx does log every URL
+    assert all(sandbox.token not in line for line in httpx_lines)
+
+
 # --- inbound -------------------------------------------------------------------------------
 
 
