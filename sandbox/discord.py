@@ -250,6 +250,7 @@ class SandboxDiscord:
 
         self.requests: list[RecordedRequest] = []
         self.gateway_frames: list[dict[str, Any]] = []  # frames received from clients
+        self.gateway_connects: list[dict[str, str]] = []  # query of each websocket connection
         self.spec_errors: list[tuple[str, str, dict[str, Any]]] = []  # lenient operations only
         self.users: dict[str, dict[str, Any]] = {}
         self.closed_dms: set[str] = set()
@@ -830,6 +831,7 @@ class SandboxDiscord:
     # -- gateway ---------------------------------------------------------------------------
 
     async def _gateway(self, request: web.Request) -> web.StreamResponse:
+        self.gateway_connects.append(dict(request.query))
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
         conn = _Conn(ws, request, compress=request.query.get("compress") == "zlib-stream")
