@@ -14,6 +14,7 @@ import hmac
 import html
 import json
 import logging
+import re
 import warnings
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -88,6 +89,7 @@ TelegramApp = Application[Any, Any, Any, Any, Any, Any]
 Context = CallbackContext[Any, Any, Any, Any]
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+_SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 ALLOWED_UPDATES = ("message", "callback_query")
 TOAST_LIMIT = 200  # answerCallbackQuery text limit
 BUTTONS_PER_ROW = 3
@@ -206,6 +208,8 @@ class TelegramAdapter(Adapter):
             raise ValueError(f"mode must be 'polling' or 'webhook', not {mode!r}")
         if mode == "webhook" and not (webhook_url and webhook_secret):
             raise ValueError("webhook mode needs webhook_url and webhook_secret")
+        if webhook_secret is not None and not _SECRET_RE.fullmatch(webhook_secret):
+            raise ValueError("webhook_secret must be 1-256 characters of A-Za-z0-9_- (Telegram's rule)")
         self.mode = mode
         self.webhook_url = webhook_url
         self.webhook_path = webhook_path

@@ -537,6 +537,8 @@ async def test_webhook_redelivers_after_failure(
 def test_webhook_mode_needs_url_and_secret() -> None:
     with pytest.raises(ValueError, match="webhook_url and webhook_secret"):
         TelegramAdapter(token="1:x", mode="webhook", webhook_url="https://h/telegram/webhook")
+    with pytest.raises(ValueError, match="webhook_secret"):
+        TelegramAdapter(token="1:x", mode="webhook", webhook_url="https://h/t", webhook_secret="not ok!")
     assert TelegramAdapter(token="1:x").web_routes() == []
 
 
