@@ -50,7 +50,9 @@ def render(safe_html: str, markup: Markup, limit: int) -> list[str]:
     characters of rendered markup each, in order, at the most sensible boundary
     (paragraph, line, sentence, word, character). Each chunk is well-formed on its own.
 
-    Never returns empty chunks; returns an empty list only when the input has no visible
-    text at all (e.g. ``"<p> </p>"``). ``limit`` must be at least ``MIN_LIMIT``.
+    Lengths are those of the rendered markup, which for Telegram over-counts its own
+    measure (characters after entity parsing): conservative, never too long. Never
+    returns empty chunks; returns an empty list only when the input has no visible text
+    at all (e.g. ``"<p> </p>"``). ``limit`` must be at least ``MIN_LIMIT``.
     """
     return split_blocks(parse(safe_html), RENDERERS[markup], limit)

@@ -96,8 +96,8 @@ class Renderer:
         for i, line in enumerate(block.lines):
             body = self.render_line(line)
             prefix = self.indent(block, i == 0) if body else ""
-            row = f"{quote}{prefix}{body}"
-            rows.append(row if body else row.rstrip(" "))
+            # A blank line keeps its quote marker whole, else the quote would end there.
+            rows.append(f"{quote}{prefix}{body}" if body else quote)
         return self.line_sep.join(rows)
 
     def render_block(self, block: Block) -> str:

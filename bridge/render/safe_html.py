@@ -326,11 +326,13 @@ def chat_text_to_lms(text: str) -> str:
     """What a person typed in chat -> the text the bridge sends to the LMS as
     ``textformat=2`` (plain; the LMS escapes it itself).
 
-    Line endings become ``\\n``; control characters other than newline and tab are
-    removed (so are lone surrogates, which cannot be sent as UTF-8); trailing white space
-    is trimmed from every line and blank lines from both ends.
+    Line endings (and Unicode line/paragraph separators) become ``\\n``; control
+    characters other than newline and tab are removed (so are lone surrogates, which
+    cannot be sent as UTF-8); trailing white space is trimmed from every line and blank
+    lines from both ends.
     """
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    for ending in ("\r\n", "\r", "\u2028", "\u2029"):
+        text = text.replace(ending, "\n")
     kept = "".join(
         ch
         for ch in text

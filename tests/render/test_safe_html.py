@@ -97,7 +97,7 @@ def test_escape_bridge_text() -> None:
 def test_chat_text_to_lms() -> None:
     typed = "  hello\x00 there\x07\t \r\nline\u200d two\x1b[31m  \r\n\r\n"
     assert chat_text_to_lms(typed) == "  hello there\nline\u200d two[31m"
-    assert chat_text_to_lms("a\rb\ud800c") == "a\nbc"
+    assert chat_text_to_lms("a\rb\ud800c\u2028d") == "a\nbc\nd"
     assert chat_text_to_lms("<b>not html</b> & more") == "<b>not html</b> & more"
 
 
