@@ -4,5 +4,6 @@ from .clock import Clock
 from .errors import WSError
 from .seed import DemoSeed
 from .server import MODES, Call, SandboxLMS
+from .state import TaskAction
 
-__all__ = ["MODES", "Call", "Clock", "DemoSeed", "SandboxLMS", "WSError"]
+__all__ = ["MODES", "Call", "Clock", "DemoSeed", "SandboxLMS", "TaskAction", "WSError"]

@@ -14,17 +14,21 @@ from typing import Any
 
 from aiohttp import web
 
-from . import notices, ws_contacts, ws_conversations, ws_notifications, ws_send, ws_site  # noqa: F401 (registers)
+from . import notices, ws_contacts, ws_conversations, ws_notifications, ws_send, ws_site, ws_totara  # noqa: F401
 from .clock import Clock
-from .errors import WSError, access_exception, invalid_token, missing_record
+from .errors import WSError, access_exception, invalid_token, messaging_disabled, missing_record
 from .params import decode_brackets
 from .registry import MODERN, Ctx, Registry
 from .seed import DemoSeed, seed_demo
-from .state import ADMIN_ID, State, Token
-from .textformat import FORMATS
+from .state import ADMIN_ID, State, TaskAction, TaskMeta, Token
+from .textformat import FORMATS, s
 from .views import Site
 
-MODES: dict[str, Registry] = {"modern": MODERN}
+MODES: dict[str, Registry] = {"modern": MODERN, "totara": ws_totara.TOTARA}
+MODERN_RELEASE = "4.5.11+ (Build: 20260501)"
+# Totara keeps a Moodle-3.x-era core version number under its own release name.
+SITE_VERSIONS = {"modern": "2024100711.02", "totara": "2017111309.00"}
+DEFAULT_RELEASES = {"modern": MODERN_RELEASE, "totara": "Totara 17.10 (Build: 20240410.00)"}
 MOBILE_SERVICE = "moodle_mobile_app"
 _RESERVED = ("wstoken", "wsfunction", "moodlewsrestformat")
 
@@ -61,15 +65,16 @@ class SandboxLMS:
         mode: str = "modern",
         site_name: str = "Pluto LMS (sandbox)",
         clock: Clock | None = None,
-        release: str = "4.5.11+ (Build: 20260501)",
+        release: str = MODERN_RELEASE,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; known: {sorted(MODES)}")
         self.mode = mode
         self.site_name = site_name
-        self.release = release
+        # The modern default release stands for "the mode's default" in totara mode.
+        self.release = DEFAULT_RELEASES[mode] if release == MODERN_RELEASE else release
         self.clock = clock or Clock()
-        self.state = State(self.clock)
+        self.state = State(self.clock, legacy=mode == "totara")
         self.registry = MODES[mode]
         self.calls: list[Call] = []
         self.url = ""
@@ -123,7 +128,7 @@ class SandboxLMS:
         return pairs
 
     def _site(self) -> Site:
-        return Site(self.state, self.url, self.site_name, self.release)
+        return Site(self.state, self.url, self.site_name, self.release, SITE_VERSIONS[self.mode])
 
     async def _token_php(self, request: web.Request) -> web.Response:
         args = dict(await self._pairs(request))
@@ -277,9 +282,12 @@ class SandboxLMS:
 
     def post_message(self, from_id: int, to_id: int, text: str, textformat: int = 2) -> dict[str, Any]:
         """Send as ``from_id`` by the rules of ``send_instant_messages``; returns its result item."""
-        return ws_send.send_instant(
-            self.state, from_id, to_id, text, textformat if textformat in FORMATS else 0
-        )
+        fmt = textformat if textformat in FORMATS else 0
+        if self.state.legacy:
+            if not self.state.config["messaging"]:
+                raise messaging_disabled()
+            return ws_totara.send_legacy(self.state, from_id, to_id, text, fmt)
+        return ws_send.send_instant(self.state, from_id, to_id, text, fmt)
 
     def post_to_conversation(
         self, from_id: int, conversation_id: int, text: str, textformat: int = 2
@@ -337,6 +345,93 @@ class SandboxLMS:
             customdata=customdata,
         )
         return note.id
+
+    def task(
+        self,
+        userid: int,
+        subject: str,
+        text: str,
+        *,
+        workflow: str | None = "facetoface",
+        data: dict[str, object] | None = None,
+        useridfrom: int = -10,
+        msgtype: int = 7,
+        urgency: int = 0,
+        icon: str = "facetoface-request",
+        contexturl: str = "",
+        contexturlname: str = "",
+        acceptbutton: str = "",
+        rejectbutton: str = "",
+        needsreason: bool = False,
+        outcome: bool = True,
+    ) -> int:
+        """Totara task (``totara_message/task``) to ``userid``; returns its message id.
+
+        ``workflow`` is the onaccept/onreject plugin (None: a task with no decision, e.g. a
+        link task, msgtype 10); ``outcome`` is what that workflow returns when run.
+        """
+        meta = TaskMeta(
+            msgtype,
+            urgency,
+            icon,
+            workflow,
+            dict(data or {}),
+            acceptbutton,
+            rejectbutton,
+            needsreason,
+            outcome,
+        )
+        return self._totara_item("task", userid, subject, text, useridfrom, contexturl, contexturlname, meta)
+
+    def alert(
+        self,
+        userid: int,
+        subject: str,
+        text: str,
+        *,
+        useridfrom: int = -10,
+        msgtype: int = 0,
+        urgency: int = 0,
+        icon: str = "default",
+        contexturl: str = "",
+        contexturlname: str = "",
+    ) -> int:
+        """Totara alert (``totara_message/alert``) to ``userid``; returns its message id."""
+        meta = TaskMeta(msgtype, urgency, icon, None, {}, "", "", False, True)
+        return self._totara_item("alert", userid, subject, text, useridfrom, contexturl, contexturlname, meta)
+
+    def _totara_item(
+        self,
+        kind: str,
+        userid: int,
+        subject: str,
+        text: str,
+        useridfrom: int,
+        contexturl: str,
+        contexturlname: str,
+        meta: TaskMeta,
+    ) -> int:
+        self.state.user(userid)
+        note = notices.add_notification(
+            self.state,
+            userid,
+            subject=subject,
+            fullmessage=text,
+            fullmessagehtml=f"<p>{s(text)}</p>",
+            smallmessage=text,
+            component="totara_message",
+            eventtype=kind,
+            useridfrom=useridfrom,
+            contexturl=contexturl,
+            contexturlname=contexturlname,
+        )
+        self.state.task_meta[note.key] = meta
+        return note.id
+
+    @property
+    def task_actions(self) -> list[TaskAction]:
+        """Task workflows run through ``local_pluto_task_action``, in order."""
+        return self.state.task_actions
 
     def set_down(self, down: bool) -> None:
         """While down, every HTTP request answers 503 (an LMS outage)."""

@@ -135,6 +135,36 @@ class ContactRequest:
 
 
 @dataclass
+class TaskMeta:
+    """Totara ``message_metadata`` of an alert or task."""
+
+    msgtype: int
+    urgency: int
+    icon: str
+    workflow: str | None  # the onaccept/onreject plugin (facetoface, plan, prog_extension); None: none
+    data: dict[str, object]
+    acceptbutton: str
+    rejectbutton: str
+    needsreason: bool
+    outcome: bool  # what the workflow returns when run
+    msgstatus: int = 0  # 0 undecided, 1 ok, 2 not ok
+
+
+@dataclass(frozen=True)
+class TaskAction:
+    """A task workflow the LMS ran (what the "other system" saw)."""
+
+    messageid: int
+    userid: int
+    action: str
+    reasonfordecision: str
+    workflow: str | None
+    data: dict[str, object]
+    result: bool
+    time: int
+
+
+@dataclass
 class Token:
     """A web-service token: one user, one service (``functions`` None = the full list)."""
 
@@ -171,6 +201,8 @@ class State:
         self._notification_ids = itertools.count(1)
         self._request_ids = itertools.count(1)
         self._read_ids = itertools.count(1)  # legacy ``message_read`` table
+        self.task_meta: dict[int, TaskMeta] = {}  # notification key -> metadata
+        self.task_actions: list[TaskAction] = []
         self._keys = itertools.count(1)
 
     # --- records --------------------------------------------------------------------
@@ -210,7 +242,7 @@ class State:
                 raise ValueError(f"user {uid} is not enrolled in course {courseid}")
         group = Group(next(self._group_ids), courseid, name, list(dict.fromkeys(member_ids)))
         self.groups[group.id] = group
-        if messaging:
+        if messaging and not self.legacy:  # Totara has no group conversations
             conv = self._new_conversation(TYPE_GROUP, [], groupid=group.id)
             group.conversation_id = conv.id
         return group
@@ -372,6 +404,8 @@ class State:
     def privacy(self, userid: int) -> int:
         """Effective ``message_blocknoncontacts``: SITE only counts with messagingallusers on."""
         raw = self.users[userid].prefs.get("message_blocknoncontacts")
+        if self.legacy:
+            return PRIVACY_ONLYCONTACTS if raw == "1" else PRIVACY_COURSEMEMBER
         allusers = self.config["messagingallusers"]
         if raw is None or raw == "":
             return PRIVACY_SITE if allusers else PRIVACY_COURSEMEMBER
