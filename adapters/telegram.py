@@ -351,7 +351,7 @@ class TelegramAdapter(Adapter):
     def _common(update: Update, message: Message) -> dict[str, Any] | None:
         """Fields every event shares, or None for anything a bot sent (no relay loops)."""
         user = update.effective_user
-        if user is None or user.is_bot or message.via_bot is not None:
+        if user is None or user.is_bot:
             return None
         return {
             "identity": ChatIdentity(Platform.TELEGRAM, "", str(user.id)),

@@ -521,6 +521,49 @@ async def test_forged_webhook_secret_is_refused(
     assert event.event_id == "2"
 
 
+async def test_bot_authored_and_edited_messages_are_not_passed_on(
+    sandbox: SandboxTelegram,
+    ada: SandboxUser,
+    sink: RecordingSink,
+    webhook_adapter: TelegramAdapter,
+    webhook_server: tuple[object, str],
+) -> None:
+    _, url = webhook_server
+    chat = {"id": ada.id, "type": "private", "first_name": "Ada"}
+    human = {"id": ada.id, "is_bot": False, "first_name": "Ada"}
+    robot = {"id": 55, "is_bot": True, "first_name": "Echo", "username": "echo_bot"}
+    updates = [
+        {
+            "update_id": 10,
+            "message": {"message_id": 1, "date": 0, "chat": chat, "from": robot, "text": "loop"},
+        },
+        {
+            "update_id": 12,
+            "edited_message": {
+                "message_id": 3,
+                "date": 0,
+                "edit_date": 1,
+                "chat": chat,
+                "from": human,
+                "text": "e",
+            },
+        },
+        {
+            "update_id": 13,
+            "message": {"message_id": 4, "date": 0, "chat": chat, "from": human, "text": "real"},
+        },
+    ]
+    headers = {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}
+    async with aiohttp.ClientSession() as client:
+        for update in updates:
+            async with client.post(url, json=update, headers=headers) as resp:
+                assert resp.status == 200
+    (event,) = await sink.wait_for(1)
+    assert isinstance(event, MessageEvent) and event.text == "real"
+    await webhook_adapter.stop()  # waits for every handler: nothing else can arrive later
+    assert [e.event_id for e in sink.events] == ["13"]
+
+
 async def test_webhook_redelivers_after_failure(
     sandbox: SandboxTelegram, ada: SandboxUser, sink: RecordingSink, webhook_adapter: TelegramAdapter
 ) -> None:
