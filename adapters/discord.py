@@ -243,12 +243,13 @@ class DiscordAdapter(Adapter):
 
     async def stop(self) -> None:
         """Close the client, cancel pending sink tasks, restore the seams; safe twice."""
+        # Detach first so handlers still running in discord.py's tasks start nothing new.
+        client, runner = self._client, self._runner
+        self._client, self._runner = None, None
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        client, runner = self._client, self._runner
-        self._client, self._runner = None, None
         if client is not None:
             await client.close()
         if runner is not None:
@@ -257,6 +258,9 @@ class DiscordAdapter(Adapter):
         self._restore_seams()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        if self._client is None:  # stopping: drop work that arrived meanwhile
+            coro.close()
+            return
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

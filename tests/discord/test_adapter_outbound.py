@@ -77,6 +77,7 @@ async def test_hostile_text_goes_out_untouched_and_never_pings(sandbox, adapter,
     for request in posts:
         assert request.body["allowed_mentions"] == {"parse": []}, request.path
         assert request.body["content"].startswith(HOSTILE)
+    assert sandbox.spec_errors == []  # follow-ups and webhook edits are spec-valid too
 
 
 async def test_edit_retires_buttons_and_delete_removes(sandbox, adapter):
