@@ -226,7 +226,8 @@ class SandboxDiscord:
     buckets and 429s), ``channel_limit`` (count, seconds) of the per-channel message bucket,
     ``global_limit`` requests per second, ``message_content_granted`` (False: an IDENTIFY
     asking for MESSAGE_CONTENT is closed with 4014, as when the portal grant is missing),
-    ``heartbeat_interval_ms``. Failures: ``inject``; DMs: ``close_dms``; gateway:
+    ``heartbeat_interval_ms``, ``resume_overlap`` (events before the client's seq replayed
+    again on RESUME). Failures: ``inject``; DMs: ``close_dms``; gateway:
     ``drop_connection``, ``send_reconnect``, ``invalidate_session``.
     """
 
@@ -247,6 +248,8 @@ class SandboxDiscord:
         self.channel_limit: tuple[int, float] = (5, 5.0)
         self.global_limit = 50
         self.heartbeat_interval_ms = 41250
+        # Replay this many already-acknowledged events too on RESUME (at-least-once delivery).
+        self.resume_overlap = 0
 
         self.requests: list[RecordedRequest] = []
         self.gateway_frames: list[dict[str, Any]] = []  # frames received from clients
@@ -920,7 +923,7 @@ class SandboxDiscord:
         session.conn = conn
         conn.session = session
         self._current = session
-        after = int(data.get("seq") or 0)
+        after = int(data.get("seq") or 0) - self.resume_overlap
         for frame in session.log:
             if frame["s"] > after:
                 await conn.send(frame)

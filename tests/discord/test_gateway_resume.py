@@ -58,3 +58,16 @@ async def test_invalid_session_identifies_again(sandbox, adapter, sink):
     await sandbox.wait_until(lambda: sink.events)
     assert [e.text for e in sink.events if isinstance(e, MessageEvent)] == ["new session"]
     assert frames(sandbox, OP_RESUME) == []
+
+
+async def test_event_replayed_twice_keeps_its_discord_id(sandbox, adapter, sink):
+    """If Discord replays an event the client already saw, the adapter hands it on with the
+    same event_id, which is what the core drops repeats by."""
+    sandbox.resume_overlap = 1
+    ada = sandbox.add_user(name="Ada")
+    seen = await sandbox.user_dm(ada, "seen before the drop")
+    await sandbox.wait_until(lambda: len(sink.events) == 1)
+    sandbox.drop_connection()
+    await sandbox.wait_until(lambda: len(sink.events) == 2)
+    assert [e.event_id for e in sink.events] == [seen["id"], seen["id"]]
+    assert [e.text for e in sink.events if isinstance(e, MessageEvent)] == ["seen before the drop"] * 2
