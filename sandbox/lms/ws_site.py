@@ -64,16 +64,27 @@ def get_site_info(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
 
 @MODERN.register("core_user_get_users_by_field", field=Str(), values=List(Str()))
 def get_users_by_field(ctx: Ctx, p: dict[str, Any]) -> list[dict[str, Any]]:
-    """Users whose ``field`` is one of ``values``; private fields only for self and admins."""
+    """Users whose ``field`` is one of ``values``; private fields only for self and admins.
+
+    Users the caller may not see (no shared course or conversation) are left out, as
+    Moodle omits them.
+    """
     field = p["field"]
     if field not in ("id", "idnumber", "username", "email"):
         raise invalid_parameter()
     out = []
     for user in ctx.state.users.values():
         value = {"id": str(user.id), "idnumber": "", "username": user.username, "email": user.email}[field]
-        if value in p["values"]:
+        if value in p["values"] and _can_view(ctx, user.id):
             out.append(user_record(ctx.site, user.id, full=ctx.is_admin or user.id == ctx.userid))
     return out
+
+
+def _can_view(ctx: Ctx, userid: int) -> bool:
+    st = ctx.state
+    if ctx.is_admin or userid == ctx.userid or st.shared_courses(ctx.userid, userid):
+        return True
+    return any(st.is_member(userid, conv) for conv in st.conversations_of(ctx.userid))
 
 
 def _require_edit_profile(ctx: Ctx, userid: int) -> None:
