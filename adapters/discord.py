@@ -68,6 +68,7 @@ _NO_MENTIONS = discord.AllowedMentions.none()
 _STYLES = {"primary": discord.ButtonStyle.primary, "danger": discord.ButtonStyle.danger}
 # Backslash escapes of Discord markdown that a person may type; undone for plain text.
 _ESCAPED = re.compile(r"\\([\\*_~`|>#\-\[\]()<:.!])")
+START_TIMEOUT = 60.0  # login + command registration + gateway READY
 _REASON_MEMORY = 10_000  # actions with needs_reason remembered, newest kept
 
 
@@ -231,11 +232,14 @@ class DiscordAdapter(Adapter):
         )
         self._runner = asyncio.create_task(self._client.start(self._token), name="discord-client")
         ready = asyncio.create_task(self._ready.wait())
-        await asyncio.wait({self._runner, ready}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({self._runner, ready}, timeout=START_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
         if ready.done():
             return
         ready.cancel()
-        failure = self._runner.exception() if not self._runner.cancelled() else None
+        runner = self._runner
+        failure = runner.exception() if runner.done() and not runner.cancelled() else None
+        if not runner.done():  # discord.py keeps retrying an unreachable gateway: give up here
+            failure = TimeoutError(f"no READY within {START_TIMEOUT:.0f}s")
         await self.stop()
         if isinstance(failure, discord.LoginFailure | discord.PrivilegedIntentsRequired):
             raise PermanentError(f"discord start failed: {failure}") from failure
