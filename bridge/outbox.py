@@ -28,6 +28,8 @@ from bridge.store.store import Store
 
 log = logging.getLogger(__name__)
 
+EMPTY_ITEM = "<p><i>(no text: open it in Pluto)</i></p>"
+
 UnreachableHook = Callable[[Link, str], Awaitable[None]]
 
 
@@ -38,8 +40,10 @@ def _limiters(paces: tuple[Pace, ...]) -> list[AsyncLimiter]:
 def render_post(payload: Mapping[str, Any], adapter: Adapter) -> list[Post]:
     """The payload as the adapter's posts: rendered, cut to its limit, buttons on the last."""
     caps = adapter.capabilities
-    chunks = render(str(payload["html"]), caps.markup, caps.max_text)
-    fallback = to_plain(str(payload["html"]))
+    html = str(payload["html"])
+    # An item with no visible text (an image without alt text, say) still shows up.
+    chunks = render(html, caps.markup, caps.max_text) or render(EMPTY_ITEM, caps.markup, caps.max_text)
+    fallback = to_plain(html)
     actions = actions_of(payload)[: caps.max_actions]
     posts = [Post(text=chunk, fallback=fallback if len(chunks) == 1 else "") for chunk in chunks]
     posts[-1] = Post(text=posts[-1].text, fallback=posts[-1].fallback, actions=actions)

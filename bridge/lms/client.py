@@ -97,7 +97,7 @@ class LmsClient:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception_type(_Transient),
                 stop=stop_after_attempt(self._retries + 1),
-                wait=wait_exponential_jitter(initial=0.2, max=self._backoff_max),
+                wait=wait_exponential_jitter(multiplier=0.2, max=self._backoff_max),
                 reraise=True,
             ):
                 with attempt:

@@ -126,6 +126,6 @@ class MessageIntake:
                 )
             batch.cursors[scope] = advance(cursor, [(m.timecreated, m.id) for m in fresh])
             batch.conversations.append((info, fresh[-1].timecreated))
-        # Stable: within a conversation the (timecreated, id) order is kept.
-        batch.items.sort(key=lambda item: item.time)
+        # Message ids grow in send order; with whole-second times they break ties.
+        batch.items.sort(key=lambda item: (item.time, int(item.key.split(":")[1])))
         return batch

@@ -1,0 +1,98 @@
+"""The LMS client against the sandbox LMS: encoding, typed errors, retries, quirks."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bridge.lms.api import LmsApi
+from bridge.lms.client import LmsClient, encode_params
+from bridge.lms.errors import (
+    AccessException,
+    InvalidParameter,
+    InvalidToken,
+    LmsUnavailable,
+    LoginFailed,
+    SendRefused,
+)
+from sandbox.lms import DemoSeed, SandboxLMS
+
+
+def test_bracket_encoding() -> None:
+    assert encode_params({"messages": [{"touserid": 5, "text": "hi"}], "flag": True, "skip": None}) == [
+        ("messages[0][touserid]", "5"),
+        ("messages[0][text]", "hi"),
+        ("flag", "1"),
+    ]
+    assert encode_params({"values": ["a", "b"]}) == [("values[0]", "a"), ("values[1]", "b")]
+
+
+async def test_login_and_site_info(lms: SandboxLMS, seed: DemoSeed) -> None:
+    async with LmsClient(lms.url) as client:
+        token = await client.login("mentee1", "Passw0rd!")
+        info = await LmsApi(client).site_info(token)
+        with pytest.raises(LoginFailed) as failed:
+            await client.login("mentee1", "wrong")
+    assert (info.userid, info.username, info.generation, info.messaging) == (seed.mentee1_id, "mentee1", "modern", True)
+    assert failed.value.errorcode == "invalidlogin"
+
+
+async def test_errors_are_typed(lms: SandboxLMS, seed: DemoSeed) -> None:
+    limited = lms.issue_token(seed.mentee1_id, service="limited", functions={"core_webservice_get_site_info"})
+    async with LmsClient(lms.url) as client:
+        api = LmsApi(client)
+        with pytest.raises(InvalidToken):
+            await api.site_info("nonsense")
+        with pytest.raises(AccessException):
+            await api.conversations(limited, seed.mentee1_id, 5)
+        with pytest.raises(InvalidParameter):
+            await client.call(lms.admin_token, "core_user_get_users_by_field", field="username")
+
+
+async def test_refusal_is_send_refused_with_the_lms_reason(lms: SandboxLMS, seed: DemoSeed) -> None:
+    lms.block(seed.mentee2_id, seed.mentee1_id)
+    async with LmsClient(lms.url) as client:
+        with pytest.raises(SendRefused) as refused:
+            await LmsApi(client).send_instant_message(lms.issue_token(seed.mentee1_id), seed.mentee2_id, "hi", "pb:1")
+    assert refused.value.message  # Moodle's own sentence, shown to the person
+    assert "Alex" in refused.value.message or "message" in refused.value.message.lower()
+
+
+async def test_retries_transport_errors_then_gives_up(lms: SandboxLMS) -> None:
+    lms.set_down(True)
+    async with LmsClient(lms.url, retries=2, backoff_max=0.05) as client:
+        before = len(lms.calls)
+        with pytest.raises(LmsUnavailable):
+            await LmsApi(client).site_info(lms.admin_token)
+    assert len(lms.calls) == before  # 503s never reached the web services
+
+
+async def test_recovers_when_the_lms_comes_back_during_retries(lms: SandboxLMS) -> None:
+    lms.set_down(True)
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.3, lms.set_down, False)
+    async with LmsClient(lms.url, retries=6, backoff_max=0.2) as client:
+        info = await LmsApi(client).site_info(lms.admin_token)
+    assert info.username == "admin"
+
+
+async def test_unreachable_host_is_unavailable() -> None:
+    async with LmsClient("http://127.0.0.1:9", retries=1, backoff_max=0.01, timeout=2) as client:
+        with pytest.raises(LmsUnavailable, match="unreachable"):
+            await client.call("t", "core_webservice_get_site_info")
+
+
+async def test_same_second_timefrom_is_an_empty_answer(lms: SandboxLMS, seed: DemoSeed) -> None:
+    lms.clock.freeze(1_800_000_000)
+    sent = lms.post_message(seed.mentor_id, seed.mentee1_id, "now")
+    token = lms.issue_token(seed.mentee1_id)
+    async with LmsClient(lms.url) as client:
+        api = LmsApi(client)
+        # Moodle answers invalidresponse for timefrom == now (observed 5e); the client reads it as "nothing yet".
+        messages, _ = await api.conversation_messages(token, seed.mentee1_id, sent["conversationid"], 1_800_000_000)
+        assert messages == []
+        lms.clock.advance(1)
+        messages, names = await api.conversation_messages(token, seed.mentee1_id, sent["conversationid"], 1_800_000_000)
+    assert [m.id for m in messages] == [sent["msgid"]]
+    assert names[seed.mentor_id] == "Maya Mentor"

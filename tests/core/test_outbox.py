@@ -1,0 +1,145 @@
+"""The dispatcher with a scriptable stand-in platform: lanes, order, retry-after, dead
+letters, unreachable recipients, chunks never resent."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from adapters.base import Adapter, EventSink, RateLimited, RecipientUnreachable, TransientError
+from bridge.config import OutboxSettings
+from bridge.model import Capabilities, ChatIdentity, Destination, Markup, Platform, Post, SentRef
+from bridge.outbox import Dispatcher
+from bridge.router import lane_of, notice
+from bridge.store.crypto import new_key
+from bridge.store.records import Link
+from bridge.store.store import Store
+
+
+class StandInPlatform(Adapter):
+    """A platform whose answers the test scripts per room: failures first, then success."""
+
+    platform = Platform.TELEGRAM
+    capabilities = Capabilities(markup=Markup.PLAIN, max_text=200)
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, float]] = []
+        self.failures: dict[str, list[Exception]] = {}
+
+    async def start(self, sink: EventSink) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def send(self, dest: Destination, post: Post) -> SentRef:
+        room = dest.room or dest.identity.user_id
+        queue = self.failures.get(room)
+        if queue:
+            raise queue.pop(0)
+        self.sent.append((room, post.text, time.monotonic()))
+        return SentRef(room, str(len(self.sent)))
+
+    async def edit(self, ref: SentRef, post: Post) -> None:
+        return None
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    s = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'o.db'}", new_key())
+    yield s
+    await s.close()
+
+
+async def make_link(store: Store, user: str, lms_id: int) -> Link:
+    identity = ChatIdentity(Platform.TELEGRAM, "", user)
+    return await store.save_link(identity, lms_user_id=lms_id, lms_username=user, lms_fullname=user.title(),
+                                 token=f"tok-{user}", room=user, address=None)
+
+
+async def run_until(dispatcher: Dispatcher, predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    task = asyncio.create_task(dispatcher.run(tick=0.05))
+    try:
+        deadline = time.monotonic() + timeout
+        while not await predicate():
+            assert time.monotonic() < deadline, "timed out"
+            await asyncio.sleep(0.02)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+SETTINGS = OutboxSettings(max_attempts=3, backoff_initial=0.05, backoff_max=0.1)
+
+
+async def test_a_throttled_lane_does_not_hold_up_another(store: Store) -> None:
+    platform = StandInPlatform()
+    ann, bob = await make_link(store, "ann", 1), await make_link(store, "bob", 2)
+    platform.failures["ann"] = [RateLimited(1.0)]
+    await store.enqueue([notice(ann, f"<p>ann {n}</p>", f"a{n}") for n in range(3)])
+    await store.enqueue([notice(bob, f"<p>bob {n}</p>", f"b{n}") for n in range(3)])
+    dispatcher = Dispatcher(store, {Platform.TELEGRAM: platform}, SETTINGS)
+    started = time.monotonic()
+    await run_until(dispatcher, lambda: _count(store, "sent", 6))
+    by_room = {room: [(text, at - started) for r, text, at in platform.sent if r == room] for room in ("ann", "bob")}
+    assert [t for t, _ in by_room["ann"]] == ["ann 0", "ann 1", "ann 2"]  # order kept after the wait
+    assert [t for t, _ in by_room["bob"]] == ["bob 0", "bob 1", "bob 2"]
+    assert by_room["ann"][0][1] >= 0.9  # retry-after honoured for ann...
+    assert by_room["bob"][-1][1] < 0.9  # ...while bob got everything meanwhile
+
+
+async def test_transient_failures_retry_then_die_with_the_reason(store: Store) -> None:
+    platform = StandInPlatform()
+    ann = await make_link(store, "ann", 1)
+    platform.failures["ann"] = [TransientError("HTTP 502")] * 5
+    await store.enqueue([notice(ann, "<p>doomed</p>", "d1"), notice(ann, "<p>after</p>", "d2")])
+    await run_until(Dispatcher(store, {Platform.TELEGRAM: platform}, SETTINGS), lambda: _count(store, "pending", 0))
+    dead, sent = await store.deliveries(status="dead"), await store.deliveries(status="sent")
+    assert [d.item_key for d in dead] == ["d1"] and dead[0].attempts == 3
+    assert "HTTP 502" in dead[0].last_error and "3 attempts" in dead[0].last_error
+    assert [d.item_key for d in sent] == ["d2"]  # the lane moved on
+
+
+async def test_unreachable_recipient_stops_their_deliveries(store: Store) -> None:
+    platform = StandInPlatform()
+    ann = await make_link(store, "ann", 1)
+    platform.failures["ann"] = [RecipientUnreachable("Forbidden: bot was blocked by the user")]
+    await store.enqueue([notice(ann, f"<p>{n}</p>", f"u{n}") for n in range(4)])
+    await run_until(Dispatcher(store, {Platform.TELEGRAM: platform}, SETTINGS), lambda: _count(store, "pending", 0))
+    assert platform.sent == []
+    link = await store.link_by_id(ann.id)
+    assert link is not None and link.status == "inactive" and "blocked" in link.status_reason
+    assert all("blocked by the user" in d.last_error for d in await store.deliveries(status="dead"))
+
+
+async def test_split_message_chunks_are_not_resent_after_a_failure(store: Store) -> None:
+    platform = StandInPlatform()
+    ann = await make_link(store, "ann", 1)
+    long_html = "".join(f"<p>paragraph {n} " + "word " * 20 + "</p>" for n in range(6))
+    await store.enqueue([notice(ann, long_html, "long")])
+    sends = 0
+    original = platform.send
+
+    async def fail_third(dest: Destination, post: Post) -> SentRef:
+        nonlocal sends
+        sends += 1
+        if sends == 3:
+            raise TransientError("connection reset")
+        return await original(dest, post)
+
+    platform.send = fail_third  # type: ignore[method-assign]
+    await run_until(Dispatcher(store, {Platform.TELEGRAM: platform}, SETTINGS), lambda: _count(store, "sent", 1))
+    texts = [t for _, t, _ in platform.sent]
+    assert len(texts) == len(set(texts)) >= 3  # every chunk once, none repeated
+    assert "".join(texts).count("paragraph 0") == 1 and "paragraph 5" in texts[-1]
+    [delivery] = await store.deliveries(status="sent")
+    assert len(delivery.refs) == len(texts)
+    assert lane_of(ann.identity) == delivery.lane
+
+
+async def _count(store: Store, status: str, n: int) -> bool:
+    return len(await store.deliveries(status=status)) == n
