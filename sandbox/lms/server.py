@@ -18,6 +18,7 @@ from . import notices, ws_contacts, ws_conversations, ws_notifications, ws_send,
 from .clock import Clock
 from .errors import WSError, access_exception, invalid_token, messaging_disabled, missing_record
 from .params import decode_brackets
+from .push import AirnotifierOutput, Push
 from .registry import MODERN, Ctx, Registry
 from .seed import DemoSeed, seed_demo
 from .state import ADMIN_ID, State, TaskAction, TaskMeta, Token
@@ -82,6 +83,8 @@ class SandboxLMS:
         self._latency = 0.0
         self._services: dict[str, frozenset[str] | None] = {MOBILE_SERVICE: None}
         self._runner: web.AppRunner | None = None
+        self.airnotifier = AirnotifierOutput(self.state, lambda: self.url, site_name)
+        self.state.listeners.append(self.airnotifier)
         self.app = web.Application(middlewares=[self._gate])
         self.app.router.add_route("*", "/login/token.php", self._token_php)
         self.app.router.add_route("*", "/webservice/rest/server.php", self._server_php)
@@ -103,6 +106,7 @@ class SandboxLMS:
 
     async def stop(self) -> None:
         """Stop listening and close open connections."""
+        await self.airnotifier.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -432,6 +436,32 @@ class SandboxLMS:
     def task_actions(self) -> list[TaskAction]:
         """Task workflows run through ``local_pluto_task_action``, in order."""
         return self.state.task_actions
+
+    def set_airnotifier(
+        self,
+        url: str | None,
+        *,
+        appname: str = "commoodlemoodlemobile",
+        accesskey: str = "sandbox-airnotifier-key",
+    ) -> None:
+        """Point the airnotifier output at ``url`` (None: off, the default).
+
+        Then every new message or notification is POSTed to ``{url}/api/v2/push/`` for each
+        device its recipient registered with ``core_user_add_user_device`` under the app id
+        ``com.moodle.moodlemobile``.
+        """
+        self.airnotifier.url = url
+        self.airnotifier.appname = appname
+        self.airnotifier.accesskey = accesskey
+
+    @property
+    def pushes(self) -> list[Push]:
+        """Every push POST made (or attempted), in order, with its outcome."""
+        return self.airnotifier.sent
+
+    async def flush_pushes(self) -> None:
+        """Wait until every scheduled push POST has finished."""
+        await self.airnotifier.flush()
 
     def set_down(self, down: bool) -> None:
         """While down, every HTTP request answers 503 (an LMS outage)."""

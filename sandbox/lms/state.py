@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from .clock import Clock
@@ -164,6 +164,20 @@ class TaskAction:
     time: int
 
 
+@dataclass(frozen=True)
+class Device:
+    """A mobile device registered with ``core_user_add_user_device``."""
+
+    userid: int
+    appid: str
+    name: str
+    model: str
+    platform: str
+    version: str
+    pushid: str
+    uuid: str
+
+
 @dataclass
 class Token:
     """A web-service token: one user, one service (``functions`` None = the full list)."""
@@ -202,6 +216,9 @@ class State:
         self._request_ids = itertools.count(1)
         self._read_ids = itertools.count(1)  # legacy ``message_read`` table
         self.task_meta: dict[int, TaskMeta] = {}  # notification key -> metadata
+        self.devices: list[Device] = []
+        # Called with every new message or notification (the airnotifier output listens).
+        self.listeners: list[Callable[[Message | Notification], None]] = []
         self.task_actions: list[TaskAction] = []
         self._keys = itertools.count(1)
 
@@ -264,6 +281,8 @@ class State:
         """Keep a new notification."""
         note.key = next(self._keys)
         self.notifications[note.key] = note
+        for listener in self.listeners:
+            listener(note)
 
     def find_message(self, msgid: int) -> Message | None:
         """A message by its public id (legacy: unread rows only, as ``message`` holds them)."""
@@ -373,6 +392,8 @@ class State:
         msg = Message(self.new_message_id(), conv.id, userid, text, textformat, self.clock.now())
         msg.key = next(self._keys)
         self.messages[msg.key] = msg
+        for listener in self.listeners:
+            listener(msg)
         return msg
 
     # --- people and privacy ------------------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Any
 from .errors import invalid_parameter, no_capability, sentence
 from .params import Int, List, Str, Struct, optional
 from .registry import MODERN, Ctx
-from .state import ROLE_IDS
+from .state import ROLE_IDS, Device
 from .views import user_record
 
 
@@ -226,3 +226,43 @@ def get_enrolled_users(ctx: Ctx, p: dict[str, Any]) -> list[dict[str, Any]]:
             rec = {k: v for k, v in rec.items() if k == "id" or k in fields}
         out.append(rec)
     return out
+
+
+@MODERN.register(
+    "core_user_add_user_device",
+    appid=Str(),
+    name=Str(),
+    model=Str(),
+    platform=Str(),
+    version=Str(),
+    pushid=Str(),
+    uuid=Str(),
+    publickey=Str(""),
+)
+def add_user_device(ctx: Ctx, p: dict[str, Any]) -> list[Any]:
+    """Register the token user's device for push (the airnotifier output posts to it)."""
+    st = ctx.state
+    st.devices[:] = [
+        d
+        for d in st.devices
+        if not (d.userid == ctx.userid and d.uuid == p["uuid"] and d.appid == p["appid"])
+    ]
+    st.devices.append(
+        Device(
+            ctx.userid, p["appid"], p["name"], p["model"], p["platform"], p["version"], p["pushid"], p["uuid"]
+        )
+    )
+    return []
+
+
+@MODERN.register("core_user_remove_user_device", uuid=Str(), appid=Str(""))
+def remove_user_device(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
+    """Forget the token user's device(s) with that uuid (and app id, when given)."""
+    st = ctx.state
+    before = len(st.devices)
+    st.devices[:] = [
+        d
+        for d in st.devices
+        if not (d.userid == ctx.userid and d.uuid == p["uuid"] and (not p["appid"] or d.appid == p["appid"]))
+    ]
+    return {"removed": len(st.devices) < before, "warnings": []}
