@@ -365,7 +365,7 @@ class TelegramAdapter(Adapter):
     def _command_args(message: Message) -> str:
         """The rest of the line after ``/cmd[@bot]``, unparsed."""
         text = message.text or ""
-        entity = (message.entities or ())[0] if message.entities else None
+        entity = message.entities[0] if message.entities else None
         length = (
             entity.length if entity is not None and entity.offset == 0 else len(text.split(maxsplit=1)[0])
         )
