@@ -74,10 +74,12 @@ class Adapter(abc.ABC):
         """Send one post to a person's private chat with the bot."""
 
     @abc.abstractmethod
-    async def edit(self, ref: SentRef, post: Post) -> None:
-        """Replace the text and actions of a post sent earlier (retiring its buttons)."""
+    async def edit(self, dest: Destination, ref: SentRef, post: Post) -> None:
+        """Replace the text and actions of a post sent earlier (retiring its buttons).
+        ``dest`` is the person it was sent to: the workspace token (Slack) and the stored
+        address (Teams ``serviceUrl``) come from it."""
 
-    async def delete(self, ref: SentRef) -> None:
+    async def delete(self, dest: Destination, ref: SentRef) -> None:
         """Delete a post sent earlier. Platforms that cannot delete raise PermanentError."""
         raise PermanentError(f"{self.platform.value} adapter cannot delete messages")
 

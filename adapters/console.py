@@ -189,7 +189,7 @@ class ConsoleAdapter(Adapter):
         self._write(self._format(number, post))
         return SentRef(ROOM, ref, post.thread)
 
-    async def edit(self, ref: SentRef, post: Post) -> None:
+    async def edit(self, dest: Destination, ref: SentRef, post: Post) -> None:
         session, _, number = ref.message_id.partition(".")
         if session != self._session:
             raise PermanentError("message from an earlier console session")

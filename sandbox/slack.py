@@ -32,8 +32,10 @@ from urllib.parse import urlencode
 import aiohttp
 from aiohttp import web
 
-SPEC_PATH = Path("/work/shared/specs/slack_web_openapi_v2.json")
-EVENT_SCHEMA_PATH = Path("/work/shared/specs/slack_event_wrapper_schema.json")
+from sandbox.specs import SPECS_DIR
+
+SPEC_PATH = SPECS_DIR / "slack_web_openapi_v2.json"
+EVENT_SCHEMA_PATH = SPECS_DIR / "slack_event_wrapper_schema.json"
 
 MAX_TEXT = 40_000  # Slack truncates beyond this; the sandbox refuses with msg_too_long
 MAX_SECTION_TEXT = 3_000

@@ -22,7 +22,6 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -32,8 +31,8 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-SPECS = Path(__file__).resolve().parents[2] / "shared" / "specs"
-SPECS_DIR = SPECS if SPECS.is_dir() else Path("/work/shared/specs")
+from sandbox.specs import SPECS_DIR
+
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 BOTFRAMEWORK_ISSUER = "https://api.botframework.com"
 _BODY: web.RequestKey[Any] = web.RequestKey("body", object)

@@ -44,7 +44,7 @@ class StandInPlatform(Adapter):
         self.sent.append((room, post.text, time.monotonic()))
         return SentRef(room, str(len(self.sent)))
 
-    async def edit(self, ref: SentRef, post: Post) -> None:
+    async def edit(self, dest: Destination, ref: SentRef, post: Post) -> None:
         return None
 
 
