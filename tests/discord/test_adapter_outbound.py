@@ -1,6 +1,7 @@
 """Outbound: sends, edits, deletes and buttons as recorded on the wire, and failure mapping."""
 
 import asyncio
+import logging
 
 import pytest
 
@@ -166,3 +167,20 @@ async def test_connection_failure_is_transient(sandbox, sink):
     finally:
         await adapter.stop()
         await adapter.stop()  # safe twice
+
+
+async def test_token_never_reaches_the_logs(sandbox, sink, caplog):
+    caplog.set_level(logging.DEBUG)
+    ada = sandbox.add_user(name="Ada")
+    adapter = DiscordAdapter(
+        token=sandbox.token, api_base_url=sandbox.api_base, gateway_url=sandbox.gateway_url
+    )
+    await adapter.start(sink)
+    try:
+        await adapter.send(dest(ada), Post("hello"))
+        await sandbox.user_dm(ada, "hi")
+        await sandbox.wait_until(lambda: sink.events)
+    finally:
+        await adapter.stop()
+    assert caplog.records  # discord.py did log at debug level
+    assert sandbox.token not in caplog.text
