@@ -1,9 +1,33 @@
-"""The sandbox Pluto LMS: Moodle 4.5 web services on 127.0.0.1 for tests and the demo."""
+"""The sandbox Pluto LMS: Moodle 4.5 web services on 127.0.0.1 for tests and the demo.
+
+Usage::
+
+    lms = SandboxLMS()                 # mode="modern" (Moodle 4.5) or "totara" (legacy messaging)
+    seed = lms.seed_demo()             # MENT101, mentor/mentee1/mentee2, group "Cohort A"
+    url = await lms.start()            # http://127.0.0.1:<port>
+    token = lms.issue_token(seed.mentee1_id)
+    lms.post_message(seed.mentor_id, seed.mentee1_id, "hi")   # same rules as the WS send
+    lms.clock.freeze(); lms.clock.advance(1)                   # integer-second clock
+    ...
+    await lms.stop()
+
+Fidelity notes (where the sandbox had to choose):
+
+* Everything follows shared/reference/moodle-4.5-observed.md where it speaks.
+* Text: plain -> ``<p>`` + escaped, newlines ``<br />``; HTML -> cleaned (nh3: no script/style,
+  no ``on*``), wrapped in ``<p>`` unless it starts with a block; FORMAT_MOODLE keeps cleaned
+  HTML with ``<br />`` (as Moodle does; it does not escape); markdown is rendered (markdown-it).
+* Same-second messages come back in reverse id order (Moodle orders by time only).
+* Each sign-in queues ``moodle/newlogin``; each new enrolment a course welcome notification.
+* Totara mode keeps pre-3.5 messaging; ``local_pluto_get_tasks``/``local_pluto_task_action`` are
+  the proposed custom plugin of lms-api.md 5.2, not an existing API.
+"""
 
 from .clock import Clock
 from .errors import WSError
+from .push import Push
 from .seed import DemoSeed
 from .server import MODES, Call, SandboxLMS
 from .state import TaskAction
 
-__all__ = ["MODES", "Call", "Clock", "DemoSeed", "SandboxLMS", "TaskAction", "WSError"]
+__all__ = ["MODES", "Call", "Clock", "DemoSeed", "Push", "SandboxLMS", "TaskAction", "WSError"]

@@ -1,31 +1,33 @@
-"""``python -m sandbox.lms``: run the sandbox LMS standalone until Ctrl-C."""
+"""``python -m sandbox.lms``: run the sandbox LMS standalone until Ctrl-C (or SIGTERM)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import signal
 
 from .server import MODES, SandboxLMS
 
 
 async def _serve(args: argparse.Namespace) -> None:
     lms = SandboxLMS(mode=args.mode)
-    if args.seed == "demo":
-        seed = lms.seed_demo()
+    seed = lms.seed_demo() if args.seed == "demo" else None
     url = await lms.start(args.host, args.port)
     print(f"Sandbox Pluto LMS ({args.mode}) listening on {url}", flush=True)
     print(f"  admin / Passw0rd!  (admin token {lms.admin_token})", flush=True)
-    if args.seed == "demo":
+    if seed is not None:
         for username, uid in seed.users.items():
             print(f"  {username} / {seed.passwords[username]}  (user id {uid})", flush=True)
-        print(
-            f"  course {seed.course_shortname} id {seed.course_id}; "
-            f"group conversation id {seed.group_conversation_id}",
-            flush=True,
-        )
+        group = seed.group_conversation_id or "none (no group messaging in this mode)"
+        print(f"  course {seed.course_shortname} id {seed.course_id}; group conversation {group}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # platforms without signal handlers
+            loop.add_signal_handler(sig, stop.set)
     try:
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
         await lms.stop()
 
