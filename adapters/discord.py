@@ -488,8 +488,9 @@ class DiscordAdapter(Adapter):
             raise map_error(exc) from exc
         return SentRef(room=str(message.channel.id), message_id=str(message.id))
 
-    async def edit(self, ref: SentRef, post: Post) -> None:
-        """Replace text and buttons (no actions: ``components: []`` retires the buttons)."""
+    async def edit(self, dest: Destination, ref: SentRef, post: Post) -> None:
+        """Replace text and buttons (no actions: ``components: []`` retires the buttons).
+        ``dest`` is unused: ``ref`` holds the DM channel and message ids."""
         client = self._require_client()
         self._remember(post.actions)
         try:
@@ -501,8 +502,8 @@ class DiscordAdapter(Adapter):
         except Exception as exc:
             raise map_error(exc) from exc
 
-    async def delete(self, ref: SentRef) -> None:
-        """Delete a message the bot sent."""
+    async def delete(self, dest: Destination, ref: SentRef) -> None:
+        """Delete a message the bot sent (``dest`` unused, as in ``edit``)."""
         client = self._require_client()
         try:
             await self._partial(client, ref).delete()

@@ -39,12 +39,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
-SPEC_PATH = Path("/work/shared/specs/discord_openapi.json")
+from sandbox.specs import spec_path
+
+SPEC_FILE = "discord_openapi.json"
 API_PREFIX = "/api/v10"
 
 # Gateway opcodes.
@@ -175,7 +176,7 @@ def _spec_registry() -> Any:
     from referencing import Registry, Resource
     from referencing.jsonschema import DRAFT202012
 
-    spec = json.loads(SPEC_PATH.read_text())
+    spec = json.loads(spec_path(SPEC_FILE).read_text())
     resource = Resource.from_contents(spec, default_specification=DRAFT202012)
     return Registry().with_resource("urn:discord", resource)
 
@@ -358,6 +359,20 @@ class SandboxDiscord:
     def _dm_channel_payload(self, channel_id: str) -> dict[str, Any]:
         user = self.users[self.channel_users[channel_id]]
         return {"id": channel_id, "type": 1, "recipients": [user], "last_message_id": None, "flags": 0}
+
+    @property
+    def session_seq(self) -> int:
+        """The last sequence number dispatched in the current gateway session (0 if none)."""
+        return self._current.seq if self._current else 0
+
+    @property
+    def session_id(self) -> str | None:
+        """The current gateway session id."""
+        return self._current.session_id if self._current else None
+
+    def message_payload(self, channel_id: str, author: dict[str, Any], content: str) -> dict[str, Any]:
+        """A spec-shaped message object (for tests that dispatch unusual MESSAGE_CREATEs)."""
+        return self._message(channel_id, author, content)
 
     def _message(
         self,
@@ -1008,6 +1023,12 @@ class SandboxDiscord:
             "context": 1,  # BOT_DM
             "attachment_size_limit": 10485760,
         }
+
+    def open_interaction(self, user: str, kind: int, data: dict[str, Any]) -> dict[str, Any]:
+        """Create an interaction (answerable over REST) without dispatching it."""
+        payload = self._interaction_payload(user, kind, data)
+        self.interactions[payload["id"]] = _Interaction(payload)
+        return payload
 
     async def _push_interaction(self, payload: dict[str, Any]) -> dict[str, Any]:
         self.interactions[payload["id"]] = _Interaction(payload)

@@ -58,8 +58,10 @@ async def test_dm_without_text_is_a_contact_and_plain_dm_has_no_reply_to(sandbox
 async def test_messages_by_bots_and_by_ourselves_are_not_relayed(sandbox, adapter, sink):
     ada = sandbox.add_user(name="Ada")
     channel = sandbox.dm_channel_of(ada)
-    own = sandbox._message(channel, sandbox.bot_user, "echo of our own post")
-    other_bot = sandbox._message(channel, {**sandbox.users[ada], "id": "42", "bot": True}, "I am a bot")
+    own = sandbox.message_payload(channel, sandbox.bot_user, "echo of our own post")
+    other_bot = sandbox.message_payload(
+        channel, {**sandbox.users[ada], "id": "42", "bot": True}, "I am a bot"
+    )
     await sandbox.dispatch("MESSAGE_CREATE", own)
     await sandbox.dispatch("MESSAGE_CREATE", other_bot)
     await sandbox.user_dm(ada, "a person")  # a marker: events are handled in order
@@ -70,7 +72,7 @@ async def test_messages_by_bots_and_by_ourselves_are_not_relayed(sandbox, adapte
 async def test_guild_messages_are_not_relayed(sandbox, adapter, sink):
     ada = sandbox.add_user(name="Ada")
     channel = sandbox.dm_channel_of(ada)
-    in_guild = sandbox._message(channel, sandbox.users[ada], "in a server")
+    in_guild = sandbox.message_payload(channel, sandbox.users[ada], "in a server")
     in_guild["guild_id"] = "777"
     in_guild["channel_id"] = "778"
     in_guild["member"] = {"roles": [], "joined_at": in_guild["timestamp"], "deaf": False, "mute": False}
@@ -107,9 +109,7 @@ async def test_every_command_is_registered_as_a_subcommand(sandbox, adapter):
     assert sandbox.spec_errors == []
 
 
-async def test_slash_command_is_deferred_ephemeral_then_followed_up(
-    sandbox, adapter, sink
-):
+async def test_slash_command_is_deferred_ephemeral_then_followed_up(sandbox, adapter, sink):
     sink.reply_for = lambda event: Reply(texts=("Now writing to Bob.", "Say hi!"))
     ada = sandbox.add_user(name="Ada")
     interaction = await sandbox.user_slash(ada, "to", "Bob Example")
@@ -139,9 +139,7 @@ async def test_command_without_arguments_and_without_reply_clears_the_placeholde
     assert (event.name, event.args) == ("status", "")
 
 
-async def test_button_press_becomes_action_event_and_replace_edits_pressed(
-    sandbox, adapter, sink
-):
+async def test_button_press_becomes_action_event_and_replace_edits_pressed(sandbox, adapter, sink):
     ada = sandbox.add_user(name="Ada")
     actions = (
         Action("task:7:accept", "Accept", style="primary"),

@@ -62,7 +62,7 @@ async def test_hostile_text_goes_out_untouched_and_never_pings(sandbox, adapter,
     parsed on any post: messages, edits, interaction follow-ups and pressed-message edits."""
     ada = sandbox.add_user(name="Ada")
     sent = await adapter.send(dest(ada), Post(HOSTILE, actions=(Action("a", "Ack"),)))
-    await adapter.edit(sent, Post(HOSTILE + " (edited)"))
+    await adapter.edit(dest(ada), sent, Post(HOSTILE + " (edited)"))
     sink.reply_for = lambda event: Reply(texts=(HOSTILE,), replace=Post(HOSTILE + " (pressed)"))
     click = await sandbox.user_clicks(ada, sent.message_id, "a")
     await sandbox.wait_until(lambda: sandbox.interactions[click["id"]].followups)
@@ -84,19 +84,19 @@ async def test_hostile_text_goes_out_untouched_and_never_pings(sandbox, adapter,
 async def test_edit_retires_buttons_and_delete_removes(sandbox, adapter):
     ada = sandbox.add_user(name="Ada")
     sent = await adapter.send(dest(ada), Post("Task", actions=(Action("x", "Accept"),)))
-    await adapter.edit(sent, Post("Task (done)"))
+    await adapter.edit(dest(ada), sent, Post("Task (done)"))
     [patch] = sandbox.requests_to("PATCH", f"/channels/{sent.room}/messages/{sent.message_id}")
     assert patch.body["content"] == "Task (done)"
     assert patch.body["components"] == []
     assert sandbox.messages[sent.room][sent.message_id]["components"] == []
 
-    await adapter.edit(sent, Post("Task (again)", actions=(Action("y", "Undo"),)))
+    await adapter.edit(dest(ada), sent, Post("Task (again)", actions=(Action("y", "Undo"),)))
     assert sandbox.messages[sent.room][sent.message_id]["components"][0]["components"][0]["custom_id"] == "y"
 
-    await adapter.delete(sent)
+    await adapter.delete(dest(ada), sent)
     assert sent.message_id not in sandbox.messages[sent.room]
     with pytest.raises(PermanentError):
-        await adapter.delete(sent)  # 404 Unknown Message
+        await adapter.delete(dest(ada), sent)  # 404 Unknown Message
 
 
 async def test_long_429_becomes_rate_limited_with_retry_after(sandbox, adapter):
@@ -150,7 +150,7 @@ async def test_5xx_is_transient_and_other_4xx_permanent(sandbox, adapter):
     assert not isinstance(too_long.value, RecipientUnreachable)
     ref = SentRef(room=room, message_id="1")
     with pytest.raises(PermanentError):
-        await adapter.edit(ref, Post("no such message"))
+        await adapter.edit(dest(ada), ref, Post("no such message"))
 
 
 async def test_connection_failure_is_transient(sandbox, sink):

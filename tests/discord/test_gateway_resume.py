@@ -14,7 +14,7 @@ async def test_dropped_connection_is_resumed_and_missed_events_replayed_once(san
     ada = sandbox.add_user(name="Ada")
     before = await sandbox.user_dm(ada, "before the drop")
     await sandbox.wait_until(lambda: len(sink.events) == 1)
-    last_seq = sandbox._current.seq
+    last_seq = sandbox.session_seq
 
     sandbox.drop_connection()  # abrupt: no close frame
     missed = [await sandbox.user_dm(ada, "missed one"), await sandbox.user_dm(ada, "missed two")]
@@ -25,7 +25,7 @@ async def test_dropped_connection_is_resumed_and_missed_events_replayed_once(san
 
     [resume] = frames(sandbox, OP_RESUME)
     assert resume["d"]["seq"] == last_seq
-    assert resume["d"]["session_id"] == sandbox._current.session_id
+    assert resume["d"]["session_id"] == sandbox.session_id
     assert len(frames(sandbox, OP_IDENTIFY)) == 1  # resumed, not re-identified
     ids = [e.event_id for e in sink.events]
     assert len(ids) == len(set(ids))

@@ -11,7 +11,7 @@ import discord
 import pytest
 import yarl
 
-from sandbox.discord import EPHEMERAL, MESSAGE_CONTENT_INTENT, SandboxDiscord, _Interaction
+from sandbox.discord import EPHEMERAL, MESSAGE_CONTENT_INTENT, SandboxDiscord
 
 
 @pytest.fixture
@@ -112,10 +112,9 @@ async def test_injected_failures_hit_only_the_chosen_route(sandbox, http):
 
 async def test_interaction_callback_with_and_without_response(sandbox, http):
     uid = sandbox.add_user()
-    # Registered without a gateway session: only the REST side is exercised here.
-    first = sandbox._interaction_payload(uid, 2, {"id": "1", "name": "pluto", "type": 1})
-    second = sandbox._interaction_payload(uid, 2, {"id": "1", "name": "pluto", "type": 1})
-    sandbox.interactions = {p["id"]: _Interaction(p) for p in (first, second)}
+    # Opened without a gateway session: only the REST side is exercised here.
+    first = sandbox.open_interaction(uid, 2, {"id": "1", "name": "pluto", "type": 1})
+    second = sandbox.open_interaction(uid, 2, {"id": "1", "name": "pluto", "type": 1})
     url = api(f"/interactions/{first['id']}/{first['token']}/callback")
     async with aiohttp.ClientSession(base_url=sandbox.base_url) as anonymous:  # callbacks carry no auth
         async with anonymous.post(
