@@ -59,6 +59,10 @@ class AirnotifierOutput:
         except RuntimeError:  # items made before the server runs (seeding) are not pushed
             return
         for recipient, extra in self._payloads(item):
+            if "airnotifier" not in self.state.processors_enabled(
+                recipient, extra["component"], extra["name"]
+            ):
+                continue
             for device in self.state.devices:
                 if device.userid == recipient and device.appid == self.mobileappid:
                     push = Push(

@@ -27,6 +27,8 @@ PRIVACY_COURSEMEMBER = 0
 PRIVACY_SITE = 2
 
 MESSAGE_MAX_LENGTH = 4096  # bytes: Moodle checks with PHP strlen()
+PROCESSORS = {"popup": "Web", "email": "Email", "airnotifier": "Mobile"}
+DEFAULT_PROCESSORS = ("popup", "email", "airnotifier")
 
 # Roles holding moodle/site:messageanyuser in course context by default (domain.md 2.2 step 4).
 MESSAGE_ANY_ROLES = frozenset({"editingteacher", "teacher", "manager"})
@@ -462,6 +464,13 @@ class State:
     def requires_contact(self, userid: int, other: int) -> bool:
         """``other`` only accepts contacts and ``userid`` is not one."""
         return self.privacy(other) == PRIVACY_ONLYCONTACTS and not self.is_contact(userid, other)
+
+    def processors_enabled(self, userid: int, component: str, name: str) -> set[str]:
+        """Outputs a user wants for one provider (4.0+ ``message_provider_*_enabled``)."""
+        raw = self.users[userid].prefs.get(f"message_provider_{component}_{name}_enabled")
+        if raw is None:
+            return set(DEFAULT_PROCESSORS)
+        return set() if raw == "none" else {p for p in raw.split(",") if p}
 
     def can_create_contact(self, userid: int, requested: int) -> bool:
         """``api::can_create_contact``: messaging on, and site-wide messaging or a shared course."""

@@ -360,3 +360,22 @@ def unset_favourite_conversations(ctx: Ctx, p: dict[str, Any]) -> list[Any]:
     for conv in _conversation_action(ctx, userid, p["conversations"]):
         conv.favourites.discard(userid)
     return []
+
+
+@MODERN.register("core_message_delete_message", messageid=Int(), userid=Int(), read=Bool(True))
+def delete_message(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
+    """Hide a message from ``userid``'s view only (others still see it)."""
+    ctx.require_messaging()
+    st = ctx.state
+    userid = p["userid"]
+    msg = st.find_message(p["messageid"])
+    conv = st.conversations.get(msg.conversationid) if msg else None
+    if (
+        msg is None
+        or conv is None
+        or not st.is_member(userid, conv)
+        or (userid != ctx.userid and not ctx.is_admin)
+    ):
+        raise sentence("You do not have permission to delete this message")
+    msg.deleted_for.add(userid)
+    return {"status": True, "warnings": []}

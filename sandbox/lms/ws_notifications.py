@@ -101,7 +101,9 @@ def _popup_items(ctx: Ctx, userid: int) -> list[Notification]:
     return [
         n
         for n in ctx.state.notifications.values()
-        if n.useridto == userid and (n.component, n.eventtype) not in _NOT_POPUP
+        if n.useridto == userid
+        and (n.component, n.eventtype) not in _NOT_POPUP
+        and "popup" in ctx.state.processors_enabled(userid, n.component, n.eventtype)
     ]
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from .errors import invalid_parameter, no_capability, sentence
 from .params import Int, List, Str, Struct, optional
 from .registry import MODERN, Ctx
-from .state import ROLE_IDS, Device
+from .state import PROCESSORS, ROLE_IDS, Device
 from .views import user_record
 
 
@@ -266,3 +266,65 @@ def remove_user_device(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
         if not (d.userid == ctx.userid and d.uuid == p["uuid"] and (not p["appid"] or d.appid == p["appid"]))
     ]
     return {"removed": len(st.devices) < before, "warnings": []}
+
+
+# Providers a user meets, as (component, name, display name).
+PROVIDERS = (
+    ("moodle", "instantmessage", "Personal messages between users"),
+    ("moodle", "messagecontactrequests", "Contact requests"),
+    ("moodle", "newlogin", "New sign in to your account"),
+    ("moodle", "enrolcoursewelcomemessage", "Course welcome message"),
+    ("moodle", "notices", "Notices about minor problems"),
+    ("mod_assign", "assign_notification", "Assignment notifications"),
+    ("mod_forum", "posts", "Subscribed forum posts"),
+)
+
+
+@MODERN.register("core_message_get_user_notification_preferences", userid=Int(0))
+def get_user_notification_preferences(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
+    """Per provider and output, whether the user gets it (4.0+ ``enabled`` flags)."""
+    userid = ctx.resolve(p["userid"])
+    _require_edit_profile(ctx, userid)
+    st = ctx.state
+    user = st.user(userid)
+    processors = [
+        {
+            "displayname": label,
+            "name": name,
+            "hassettings": name == "email",
+            "contextid": 1,
+            "userconfigured": 1,
+        }
+        for name, label in PROCESSORS.items()
+    ]
+    components: dict[str, list[dict[str, Any]]] = {}
+    for component, name, label in PROVIDERS:
+        enabled = st.processors_enabled(userid, component, name)
+        components.setdefault(component, []).append(
+            {
+                "displayname": label,
+                "preferencekey": f"message_provider_{component}_{name}",
+                "processors": [
+                    {
+                        "displayname": plabel,
+                        "name": pname,
+                        "locked": False,
+                        "userconfigured": 1,
+                        "enabled": pname in enabled,
+                    }
+                    for pname, plabel in PROCESSORS.items()
+                ],
+            }
+        )
+    return {
+        "preferences": {
+            "userid": userid,
+            "disableall": user.emailstop,
+            "processors": processors,
+            "components": [
+                {"displayname": "System" if c == "moodle" else c, "notifications": n}
+                for c, n in components.items()
+            ],
+        },
+        "warnings": [],
+    }

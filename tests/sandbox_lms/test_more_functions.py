@@ -125,3 +125,50 @@ async def test_requests_still_answer_with_latency(lms: SandboxLMS, seed: DemoSee
     lms.set_latency(0.05)
     info = await client.call(lms.issue_token(seed.mentee1_id), "core_webservice_get_site_info")
     assert info["userid"] == seed.mentee1_id
+
+
+async def test_notification_preferences_decide_the_popup(
+    lms: SandboxLMS, seed: DemoSeed, client: Client
+) -> None:
+    token = lms.issue_token(seed.mentee1_id)
+    await client.call(
+        token,
+        "core_user_update_user_preferences",
+        preferences=[{"type": "message_provider_mod_forum_posts_enabled", "value": "email"}],
+    )
+    prefs = await client.call(token, "core_message_get_user_notification_preferences")
+    forum = next(c for c in prefs["preferences"]["components"] if c["displayname"] == "mod_forum")
+    enabled = {p["name"]: p["enabled"] for p in forum["notifications"][0]["processors"]}
+    assert enabled == {"popup": False, "email": True, "airnotifier": False}
+    nid = lms.notify(seed.mentee1_id, subject="New post", text="x", component="mod_forum", eventtype="posts")
+    popup = await client.call(token, "message_popup_get_popup_notifications", useridto=0)
+    assert nid not in [n["id"] for n in popup["notifications"]]
+    everything = await client.call(token, "core_message_get_messages", useridto=seed.mentee1_id, read=0)
+    assert nid in [m["id"] for m in everything["messages"]]  # still stored, just not in the bell
+
+
+async def test_delete_message_hides_it_for_one_user_only(
+    lms: SandboxLMS, seed: DemoSeed, client: Client
+) -> None:
+    item = lms.post_message(seed.mentor_id, seed.mentee1_id, "oops")
+    token = lms.issue_token(seed.mentee1_id)
+    other = lms.issue_token(seed.mentee2_id)
+    refused = await client.call(
+        other, "core_message_delete_message", messageid=item["msgid"], userid=seed.mentee2_id
+    )
+    assert is_error(refused, "You do not have permission to delete this message")
+    body = await client.call(
+        token, "core_message_delete_message", messageid=item["msgid"], userid=seed.mentee1_id
+    )
+    assert body == {"status": True, "warnings": []}
+    args = {"convid": item["conversationid"]}
+    mine = await client.call(
+        token, "core_message_get_conversation_messages", currentuserid=seed.mentee1_id, **args
+    )
+    theirs = await client.call(
+        lms.issue_token(seed.mentor_id),
+        "core_message_get_conversation_messages",
+        currentuserid=seed.mentor_id,
+        **args,
+    )
+    assert mine["messages"] == [] and [m["id"] for m in theirs["messages"]] == [item["msgid"]]
