@@ -437,7 +437,7 @@ class TelegramAdapter(Adapter):
             return
         if reply.replace is not None:
             try:
-                await self.edit(ref, reply.replace)
+                await self.edit(Destination(identity=event.identity, room=ref.room), ref, reply.replace)
             except DeliveryError as exc:
                 log.warning("telegram: could not update pressed message %s: %s", ref, exc.reason)
         rest = reply.texts[1:]
@@ -505,8 +505,10 @@ class TelegramAdapter(Adapter):
             thread=str(thread) if thread is not None else None,
         )
 
-    async def edit(self, ref: SentRef, post: Post) -> None:
-        """editMessageText with the new text and keyboard (none when ``post.actions`` is empty)."""
+    async def edit(self, dest: Destination, ref: SentRef, post: Post) -> None:
+        """editMessageText with the new text and keyboard (none when ``post.actions`` is empty).
+
+        ``ref`` alone locates the message on Telegram; ``dest`` is not needed."""
         try:
             await self._app.bot.edit_message_text(
                 chat_id=_int_id(ref.room, "chat id"),
@@ -523,8 +525,8 @@ class TelegramAdapter(Adapter):
         except TelegramError as exc:
             raise _map_error(exc) from exc
 
-    async def delete(self, ref: SentRef) -> None:
-        """deleteMessage."""
+    async def delete(self, dest: Destination, ref: SentRef) -> None:
+        """deleteMessage (``ref`` locates the message; ``dest`` is not needed)."""
         try:
             await self._app.bot.delete_message(
                 chat_id=_int_id(ref.room, "chat id"), message_id=_int_id(ref.message_id, "message id")

@@ -29,7 +29,7 @@ import aiohttp
 from aiohttp import web
 
 from sandbox.telegram_html import EntityParseError, parse_html
-from sandbox.telegram_spec import DEFAULT_SPEC, SpecError, TelegramSpec
+from sandbox.telegram_spec import SpecError, TelegramSpec
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +160,8 @@ class SandboxTelegram:
     ``chat_burst``), 20 per minute per group, 30 per second overall. ``redelivery_delay`` is
     how long a failed webhook delivery waits before the next attempt. ``clock`` (seconds,
     monotonic) drives the flood limits; tests pass a frozen one to make them deterministic.
+    ``spec_path`` is the scraped Bot API spec (default: ``telegram_bot_api.json`` found by
+    ``sandbox.specs``).
     """
 
     def __init__(
@@ -171,7 +173,7 @@ class SandboxTelegram:
         enforce_limits: bool = True,
         chat_burst: int = 3,
         redelivery_delay: float = 0.2,
-        spec_path: Path = DEFAULT_SPEC,
+        spec_path: Path | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.token = token

@@ -8,12 +8,13 @@ JSON-encoded inside, as PTB sends them), so values are first coerced to the decl
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-DEFAULT_SPEC = Path(os.environ.get("PLUTO_SPECS_DIR", "/work/shared/specs")) / "telegram_bot_api.json"
+from sandbox.specs import spec_path
+
+SPEC_FILE = "telegram_bot_api.json"
 
 
 class SpecError(ValueError):
@@ -27,8 +28,9 @@ def _is_scalar(kind: str) -> bool:
 class TelegramSpec:
     """The Bot API methods and types, loaded once, with a checker for incoming parameters."""
 
-    def __init__(self, path: Path = DEFAULT_SPEC) -> None:
-        data = json.loads(path.read_text(encoding="utf-8"))
+    def __init__(self, path: Path | None = None) -> None:
+        """Load the spec from ``path``, by default ``telegram_bot_api.json`` in the shared specs."""
+        data = json.loads((path or spec_path(SPEC_FILE)).read_text(encoding="utf-8"))
         self.version: str = data.get("version", "")
         self.methods: dict[str, list[dict[str, Any]]] = {
             name: m.get("fields", []) for name, m in data["methods"].items()

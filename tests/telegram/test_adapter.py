@@ -299,23 +299,23 @@ async def test_edit_retires_buttons_and_delete_removes(
     sandbox: SandboxTelegram, ada: SandboxUser, polling_adapter: TelegramAdapter
 ) -> None:
     ref = await polling_adapter.send(dest(ada), Post(text="Task", actions=(Action("a", "Accept"),)))
-    await polling_adapter.edit(ref, Post(text="Task <i>(done)</i>"))
+    await polling_adapter.edit(dest(ada), ref, Post(text="Task <i>(done)</i>"))
     (msg,) = sandbox.sent_to(ada.id)
     assert msg["text"] == "Task (done)" and "reply_markup" not in msg
     edit = sandbox.calls("editMessageText", ok=True)[-1].params
     assert edit["chat_id"] == ada.id and edit["message_id"] == int(ref.message_id)
-    await polling_adapter.edit(ref, Post(text="Task <i>(done)</i>"))  # "not modified" is success
-    await polling_adapter.delete(ref)
+    await polling_adapter.edit(dest(ada), ref, Post(text="Task <i>(done)</i>"))  # "not modified" is success
+    await polling_adapter.delete(dest(ada), ref)
     assert sandbox.sent_to(ada.id) == []
     with pytest.raises(PermanentError):
-        await polling_adapter.delete(ref)
+        await polling_adapter.delete(dest(ada), ref)
 
 
 async def test_edit_with_new_actions(
     sandbox: SandboxTelegram, ada: SandboxUser, polling_adapter: TelegramAdapter
 ) -> None:
     ref = await polling_adapter.send(dest(ada), Post(text="Q"))
-    await polling_adapter.edit(ref, Post(text="Q", actions=(Action("b", "Again"),)))
+    await polling_adapter.edit(dest(ada), ref, Post(text="Q", actions=(Action("b", "Again"),)))
     assert sandbox.sent_to(ada.id)[0]["reply_markup"]["inline_keyboard"] == [
         [{"text": "Again", "callback_data": "b"}]
     ]
@@ -370,7 +370,7 @@ async def test_5xx_is_transient(
     sandbox.fail_next("editMessageText", status=status)
     ref = await polling_adapter.send(dest(ada), Post(text="hi"))
     with pytest.raises(TransientError):
-        await polling_adapter.edit(ref, Post(text="changed"))
+        await polling_adapter.edit(dest(ada), ref, Post(text="changed"))
 
 
 async def test_connection_refused_is_transient(sandbox: SandboxTelegram, ada: SandboxUser) -> None:
