@@ -42,8 +42,11 @@ class Inbound:
             log.debug("dropping repeated event %s %s", platform.value, event.event_id)
             return None
         address = dict(event.address) if event.address is not None else None
+        first_contact = False
         if event.is_private:
-            await self.store.remember_contact(event.identity, event.display_name, event.room, address)
+            first_contact = await self.store.remember_contact(event.identity, event.display_name, event.room, address)
+        if isinstance(event, ContactEvent) and not first_contact:
+            return None  # reopening the chat or a second install notice: greet once
         try:
             html = await self._handle(event)
         except Exception:

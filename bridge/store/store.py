@@ -221,10 +221,20 @@ class Store:
 
     async def remember_contact(
         self, identity: ChatIdentity, display_name: str, room: str | None, address: dict[str, Any] | None
-    ) -> None:
-        """Keep how to reach a chat identity; refresh a link's room and address too."""
+    ) -> bool:
+        """Keep how to reach a chat identity; refresh a link's room and address too.
+        Returns True the first time this identity makes contact."""
         now = _now()
         async with self.engine.begin() as conn:
+            known = (
+                await conn.execute(
+                    select(func.count()).select_from(contacts).where(
+                        contacts.c.platform == identity.platform.value,
+                        contacts.c.workspace == identity.workspace,
+                        contacts.c.chat_user_id == identity.user_id,
+                    )
+                )
+            ).scalar_one()
             await self._upsert(
                 conn,
                 contacts,
@@ -244,6 +254,7 @@ class Store:
             if address is not None:
                 changes["address"] = address
             await conn.execute(update(links).where(_identity_clause(identity)).values(**changes))
+        return not known
 
     async def contact(self, identity: ChatIdentity) -> tuple[str | None, dict[str, Any] | None]:
         """The room and address last seen for ``identity``."""
