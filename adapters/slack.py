@@ -256,7 +256,6 @@ class SlackAdapter(Adapter):
         }
         self._auth: dict[str, AuthorizeResult] = {}
         self._dms: dict[ChatIdentity, str] = {}
-        self._channel_team: dict[str, str] = {}
         self._names: dict[tuple[str, str], str] = {}
         self._seen: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -430,7 +429,6 @@ class SlackAdapter(Adapter):
             return
         team = str(body.get("team_id") or context.team_id)
         channel = str(event["channel"])
-        self._channel_team[channel] = team
         identity = self._identity(team, user)
         self._dms[identity] = channel
         thread = event.get("thread_ts")
@@ -456,7 +454,6 @@ class SlackAdapter(Adapter):
         user = str(event["user"])
         identity = self._identity(team, user)
         channel = event.get("channel") or await self._open_dm(identity)
-        self._channel_team[channel] = team
         self._dms[identity] = channel
         contact = ContactEvent(
             identity=identity,
@@ -508,7 +505,6 @@ class SlackAdapter(Adapter):
         message = body.get("message") or {}
         channel = str(container.get("channel_id") or (body.get("channel") or {}).get("id"))
         ts = str(container.get("message_ts") or message.get("ts"))
-        self._channel_team[channel] = team
         values = ((body.get("state") or {}).get("values") or {}).get(REASON_BLOCK) or {}
         reason = (values.get(REASON_INPUT) or {}).get("value") or ""
         identity = self._identity(team, str(user.get("id")))
@@ -573,14 +569,12 @@ class SlackAdapter(Adapter):
                 raise map_slack_error(exc) from exc
             channel = str(resp["channel"]["id"])
             self._dms[identity] = channel
-            self._channel_team[channel] = identity.workspace
         return channel
 
     async def send(self, dest: Destination, post: Post) -> SentRef:
         """chat.postMessage into the person's DM (opened when ``dest.room`` is unknown)."""
         client = self._client(dest.identity.workspace)
         channel = dest.room or await self._open_dm(dest.identity)
-        self._channel_team[channel] = dest.identity.workspace
         try:
             resp = await client.chat_postMessage(
                 channel=channel,
@@ -595,44 +589,27 @@ class SlackAdapter(Adapter):
             raise map_slack_error(exc) from exc
         return SentRef(room=str(resp["channel"]), message_id=str(resp["ts"]), thread=post.thread)
 
-    async def _on_team_of(self, room: str, call: Callable[[AsyncWebClient], Awaitable[Any]]) -> None:
-        """Run a Web API call with the token of the workspace owning ``room``. SentRef has
-        no workspace, so an unknown room is tried in each workspace in turn."""
-        team = self._channel_team.get(room)
-        teams = [team] if team else list(self._clients)
-        last: DeliveryError = PermanentError(f"slack: no workspace knows channel {room}")
-        for candidate in teams:
-            try:
-                await call(self._client(candidate))
-            except Exception as exc:
-                last = map_slack_error(exc)
-                if isinstance(exc, SlackApiError) and exc.response.get("error") == "channel_not_found":
-                    continue
-                raise last from exc
-            self._channel_team[room] = candidate
-            return
-        raise last
-
-    async def edit(self, ref: SentRef, post: Post) -> None:
-        """chat.update with new text and blocks (no actions block when ``post.actions`` is empty)."""
-
-        async def call(client: AsyncWebClient) -> None:
+    async def edit(self, dest: Destination, ref: SentRef, post: Post) -> None:
+        """chat.update with the token of the person's workspace: new text and blocks (no
+        actions block when ``post.actions`` is empty, which retires the buttons)."""
+        client = self._client(dest.identity.workspace)
+        try:
             await client.chat_update(
                 channel=ref.room,
                 ts=ref.message_id,
                 text=post.fallback or post.text,
                 blocks=build_blocks(post.text, post.actions),
             )
+        except Exception as exc:
+            raise map_slack_error(exc) from exc
 
-        await self._on_team_of(ref.room, call)
-
-    async def delete(self, ref: SentRef) -> None:
-        """chat.delete of a post the bot sent."""
-
-        async def call(client: AsyncWebClient) -> None:
+    async def delete(self, dest: Destination, ref: SentRef) -> None:
+        """chat.delete of a post the bot sent, with the token of the person's workspace."""
+        client = self._client(dest.identity.workspace)
+        try:
             await client.chat_delete(channel=ref.room, ts=ref.message_id)
-
-        await self._on_team_of(ref.room, call)
+        except Exception as exc:
+            raise map_slack_error(exc) from exc
 
     async def lookup_email(self, identity: ChatIdentity) -> str | None:
         """The person's email from users.info (needs ``users:read.email``), to pre-fill sign-in."""

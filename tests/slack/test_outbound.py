@@ -88,27 +88,47 @@ async def test_dm_is_opened_once_and_threads_are_used(
 async def test_edit_retires_buttons_and_delete_removes(
     http_bridge: SlackAdapter, sandbox: SandboxSlack
 ) -> None:
-    ref = await http_bridge.send(Destination(SAM_ID), Post("task", actions=(Action("a", "Accept"),)))
-    await http_bridge.edit(ref, Post("task (accepted)", actions=()))
+    dest = Destination(SAM_ID)
+    ref = await http_bridge.send(dest, Post("task", actions=(Action("a", "Accept"),)))
+    await http_bridge.edit(dest, ref, Post("task (accepted)", actions=()))
     (update,) = sandbox.api_calls("chat.update")
     assert (update.params["channel"], update.params["ts"]) == (ref.room, ref.message_id)
+    assert update.headers["Authorization"] == "Bearer xoxb-team-one"
     stored = sandbox.channel(ref.room).find(ref.message_id)
     assert stored is not None
     assert stored["text"] == "task (accepted)"
     assert [b["type"] for b in stored["blocks"]] == ["section"]
-    await http_bridge.delete(ref)
+    await http_bridge.delete(dest, ref)
     assert sandbox.channel(ref.room).find(ref.message_id) is None
+    assert sandbox.api_calls("chat.delete")[-1].headers["Authorization"] == "Bearer xoxb-team-one"
 
 
-async def test_edit_of_a_room_learned_elsewhere_finds_its_workspace(sandbox: SandboxSlack) -> None:
-    # a fresh adapter (say, after a restart) has no memory of which workspace owns the room
+async def test_edit_after_a_restart_uses_the_destination_workspace_token(sandbox: SandboxSlack) -> None:
+    # a fresh adapter (say, after a restart) knows nothing of the room: the Destination's
+    # workspace picks the token, with no probing of other workspaces
     first = SlackAdapter(workspaces=TOKENS, signing_secret=SECRET, api_base_url=sandbox.api_url)
     ref = await first.send(Destination(KIM_ID), Post("hello Kim"))
     fresh = SlackAdapter(workspaces=TOKENS, signing_secret=SECRET, api_base_url=sandbox.api_url)
-    await fresh.edit(ref, Post("hello again"))
+    await fresh.edit(Destination(KIM_ID, room=ref.room), ref, Post("hello again"))
     stored = sandbox.channel(ref.room).find(ref.message_id)
     assert stored is not None and stored["text"] == "hello again"
-    assert sandbox.api_calls("chat.update")[-1].headers["Authorization"] == "Bearer xoxb-team-two"
+    assert [c.headers["Authorization"] for c in sandbox.api_calls("chat.update")] == ["Bearer xoxb-team-two"]
+
+
+async def test_edit_and_delete_failures_map_onto_contract_exceptions(
+    http_bridge: SlackAdapter, sandbox: SandboxSlack
+) -> None:
+    dest = Destination(SAM_ID)
+    ref = await http_bridge.send(dest, Post("task"))
+    sandbox.inject("chat.update", status=429, retry_after=4)
+    with pytest.raises(RateLimited) as limited:
+        await http_bridge.edit(dest, ref, Post("v2"))
+    assert limited.value.retry_after == 4
+    with pytest.raises(PermanentError) as gone:
+        await http_bridge.delete(dest, SentRef(ref.room, "1.000001"))
+    assert "message_not_found" in gone.value.reason
+    with pytest.raises(RecipientUnreachable):
+        await http_bridge.edit(Destination(ChatIdentity(Platform.SLACK, "T0UNKNOWN", SAM)), ref, Post("v2"))
 
 
 async def test_two_workspaces_each_send_with_their_own_token(
