@@ -364,9 +364,8 @@ class TeamsAdapter(Adapter):
       jwks_url: JWKS for inbound token signatures; None uses Bot Framework's.
       issuer: the required ``iss`` of inbound tokens.
       messages_path: where Teams POSTs Activities on the bridge's web server.
-      service_url: connector URL used to edit/delete a message whose conversation this
-        process has not seen (``SentRef`` carries no service URL); the global Teams URL
-        by default.
+      service_url: connector URL for creating a personal conversation when the stored
+        address carries none; the global Teams URL by default.
       timeout: seconds for one outbound connector call before it counts as transient.
     """
 
@@ -412,8 +411,6 @@ class TeamsAdapter(Adapter):
         self._agent = _Agent(self)
         self._sink: EventSink | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        # conversation id -> service URL, learned from traffic (edits need it; see service_url).
-        self._service_urls: dict[str, str] = {}
 
     # lifecycle ----------------------------------------------------------------------
 
@@ -463,8 +460,6 @@ class TeamsAdapter(Adapter):
     async def on_turn(self, context: TurnContext) -> None:
         """Translate one inbound Activity; messages go to a task, invokes answer inline."""
         activity = context.activity
-        if activity.conversation is not None and activity.service_url:
-            self._service_urls[activity.conversation.id] = activity.service_url
         if activity.type == ActivityTypes.invoke:
             await self._on_invoke(context)
             return
@@ -640,15 +635,9 @@ class TeamsAdapter(Adapter):
     async def send(self, dest: Destination, post: Post) -> SentRef:
         """Send into the person's chat: continue the stored conversation, or (no room)
         create the 1:1 conversation first with POST /v3/conversations."""
-        if not dest.address:
-            raise PermanentError(
-                "no stored Teams address for this person (they must message or install the app first)"
-            )
-        reference = ConversationReference.model_validate(dict(dest.address))
+        reference = _stored_reference(dest, dest.room)
         if dest.room is None:
             reference = await self._create_conversation(dest, reference)
-        elif reference.conversation is not None and reference.conversation.id != dest.room:
-            reference.conversation.id = dest.room
         return await self._send_with_reference(reference, post)
 
     async def _create_conversation(
@@ -695,39 +684,28 @@ class TeamsAdapter(Adapter):
         conversation = reference.conversation.id if reference.conversation else ""
         return SentRef(room=conversation, message_id=sent[0] if sent else "")
 
-    async def edit(self, ref: SentRef, post: Post) -> None:
-        """Replace a sent message (PUT activity); ``post.actions == ()`` retires the card."""
+    async def edit(self, dest: Destination, ref: SentRef, post: Post) -> None:
+        """Replace a sent message (PUT activity) at the serviceUrl stored in ``dest``;
+        ``post.actions == ()`` retires the card."""
         activity = build_activity(dataclasses.replace(post, reply_to=None))
         activity.id = ref.message_id
 
         async def callback(context: TurnContext) -> None:
             await context.update_activity(activity)
 
-        await self._continue(self._bare_reference(ref.room), callback)
+        await self._continue(_stored_reference(dest, ref.room), callback)
 
-    async def delete(self, ref: SentRef) -> None:
-        """Delete a sent message (DELETE activity)."""
+    async def delete(self, dest: Destination, ref: SentRef) -> None:
+        """Delete a sent message (DELETE activity) at the serviceUrl stored in ``dest``."""
 
         async def callback(context: TurnContext) -> None:
             await context.delete_activity(ref.message_id)
 
-        await self._continue(self._bare_reference(ref.room), callback)
-
-    def _bare_reference(self, room: str) -> ConversationReference:
-        return ConversationReference.model_validate(
-            {
-                "conversation": {"id": room},
-                "bot": {"id": self._bot_id},
-                "channelId": "msteams",
-                "serviceUrl": self._service_urls.get(room, self._default_service_url),
-            }
-        )
+        await self._continue(_stored_reference(dest, ref.room), callback)
 
     async def _continue(
         self, reference: ConversationReference, callback: Callable[[TurnContext], Awaitable[None]]
     ) -> None:
-        if reference.conversation is not None and reference.service_url:
-            self._service_urls[reference.conversation.id] = reference.service_url
         activity = reference.get_continuation_activity()
         # The SDK would otherwise address every send as a reply to this synthetic id.
         activity.id = None
@@ -751,6 +729,19 @@ class _Agent:
 
     async def on_turn(self, context: TurnContext) -> None:
         await self._adapter.on_turn(context)
+
+
+def _stored_reference(dest: Destination, room: str | None) -> ConversationReference:
+    """The conversation reference the core stored for ``dest`` (captured from an inbound
+    Activity: serviceUrl, tenant, bot, user), pointed at ``room`` when given."""
+    if not dest.address:
+        raise PermanentError(
+            "no stored Teams address for this person (they must message or install the app first)"
+        )
+    reference = ConversationReference.model_validate(dict(dest.address))
+    if room is not None and reference.conversation is not None:
+        reference.conversation.id = room
+    return reference
 
 
 def _channel_tenant(activity: Activity) -> str | None:

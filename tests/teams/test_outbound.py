@@ -12,6 +12,7 @@ from adapters.base import PermanentError, RateLimited, RecipientUnreachable, Tra
 from adapters.teams import TeamsAdapter
 from bridge.model import Action, ContactEvent, Destination, Post, SentRef
 from sandbox.teams import SandboxTeams, TeamsUser
+from tests.conftest import free_port
 from tests.teams.conftest import Bot, make_adapter
 
 
@@ -143,21 +144,41 @@ async def test_actions_become_an_adaptive_card(bot: Bot, sandbox: SandboxTeams) 
     assert sandbox.validation_errors == []
 
 
-async def test_edit_retires_the_card_and_delete_removes(
-    bot: Bot, sandbox: SandboxTeams, fresh: TeamsAdapter
-) -> None:
+async def test_edit_retires_the_card_and_delete_removes(bot: Bot, sandbox: SandboxTeams) -> None:
     _, event = await _contact(bot, sandbox, "Edsger")
     ref = await bot.adapter.send(_dest(event), Post(text="Task", actions=(Action("a", "Accept"),)))
-    # A fresh instance knows the conversation's serviceUrl only through its default.
-    await fresh.edit(ref, Post(text="Task <i>(accepted)</i>"))
+    # An instance that has seen no traffic, whose default serviceUrl leads nowhere: the
+    # stored address in the Destination is all it has.
+    restarted = TeamsAdapter(
+        app_id=sandbox.app_id,
+        app_password=sandbox.app_password,
+        token_endpoint=sandbox.token_endpoint,
+        jwks_url=sandbox.jwks_url,
+        service_url=f"http://127.0.0.1:{free_port()}/",
+        timeout=5.0,
+    )
+    await restarted.edit(_dest(event), ref, Post(text="Task <i>(accepted)</i>"))
     put = _connector_calls(sandbox, "PUT")[-1]
     assert put.path == f"/v3/conversations/{ref.room}/activities/{ref.message_id}"
     (stored,) = sandbox.messages_in(ref.room)
     assert stored["text"] == "Task <i>(accepted)</i>"
     assert not stored.get("attachments")
-    await bot.adapter.delete(ref)
+    await restarted.delete(_dest(event), ref)
     assert sandbox.messages_in(ref.room) == []
     assert _connector_calls(sandbox, "DELETE")[-1].path == put.path
+    await restarted.stop()
+
+
+async def test_edit_without_stored_address_is_permanent(bot: Bot, sandbox: SandboxTeams) -> None:
+    _, event = await _contact(bot, sandbox, "Noaddr")
+    ref = await bot.adapter.send(_dest(event), Post(text="Task"))
+    bare = Destination(identity=event.identity, room=event.room)
+    with pytest.raises(PermanentError):
+        await bot.adapter.edit(bare, ref, Post(text="Task (done)"))
+    with pytest.raises(PermanentError):
+        await bot.adapter.delete(bare, ref)
+    assert [a["text"] for a in sandbox.messages_in(ref.room)] == ["Task"]
+    assert not _connector_calls(sandbox, "PUT") and not _connector_calls(sandbox, "DELETE")
 
 
 async def test_hostile_text_is_sent_as_given(bot: Bot, sandbox: SandboxTeams) -> None:
@@ -204,7 +225,7 @@ async def test_429_without_retry_after_backs_off(bot: Bot, sandbox: SandboxTeams
 async def test_edit_of_gone_message_is_unreachable(bot: Bot, sandbox: SandboxTeams) -> None:
     _, event = await _contact(bot, sandbox, "Vanish")
     with pytest.raises(RecipientUnreachable) as info:
-        await bot.adapter.edit(SentRef(event.room, "1999"), Post(text="x"))
+        await bot.adapter.edit(_dest(event), SentRef(event.room, "1999"), Post(text="x"))
     assert "gone" in info.value.reason
 
 
@@ -227,7 +248,9 @@ async def test_outbound_token_is_fetched_once_and_cached(bot: Bot, sandbox: Sand
     _, event = await _contact(bot, sandbox, "Cache")
     for i in range(5):
         await bot.adapter.send(_dest(event), Post(text=f"m{i}"))
-    await bot.adapter.edit(SentRef(event.room, sandbox.messages_in(event.room)[0]["id"]), Post(text="e"))
+    await bot.adapter.edit(
+        _dest(event), SentRef(event.room, sandbox.messages_in(event.room)[0]["id"]), Post(text="e")
+    )
     assert len(sandbox.token_requests) == 1
     (request,) = sandbox.token_requests
     assert request["client_id"] == sandbox.app_id
