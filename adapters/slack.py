@@ -58,6 +58,7 @@ from bridge.model import (
     Reply,
     SentRef,
 )
+from bridge.render.slack import escape_mrkdwn
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +192,13 @@ def _button(action: Action) -> dict[str, Any]:
     if action.url:
         button["url"] = action.url
     return button
+
+
+def notification_text(post: Post) -> str:
+    """The message's top-level ``text`` (notifications, screen readers): the plain-text
+    fallback with Slack's three entities escaped, since Slack parses ``<!channel>``,
+    ``<@U1>`` and ``<url|label>`` in this field too; the rendered text when there is none."""
+    return escape_mrkdwn(post.fallback) if post.fallback else post.text
 
 
 def parse_command(text: str) -> tuple[str, str]:
@@ -528,7 +536,7 @@ class SlackAdapter(Adapter):
         if reply.replace is not None:
             post = reply.replace
             await respond(
-                text=post.fallback or post.text,
+                text=notification_text(post),
                 blocks=build_blocks(post.text, post.actions),
                 replace_original=True,
             )
@@ -578,7 +586,7 @@ class SlackAdapter(Adapter):
         try:
             resp = await client.chat_postMessage(
                 channel=channel,
-                text=post.fallback or post.text,
+                text=notification_text(post),
                 blocks=build_blocks(post.text, post.actions),
                 thread_ts=post.thread,
                 unfurl_links=False,
@@ -597,7 +605,7 @@ class SlackAdapter(Adapter):
             await client.chat_update(
                 channel=ref.room,
                 ts=ref.message_id,
-                text=post.fallback or post.text,
+                text=notification_text(post),
                 blocks=build_blocks(post.text, post.actions),
             )
         except Exception as exc:

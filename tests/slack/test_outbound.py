@@ -62,12 +62,15 @@ async def test_send_without_actions_has_no_input_and_text_is_fallback(
     assert [b["type"] for b in call.params["blocks"]] == ["section"]
 
 
-async def test_hostile_text_is_sent_untouched(http_bridge: SlackAdapter, sandbox: SandboxSlack) -> None:
-    hostile = "<!channel> <@U0ALEX> <https://evil|click> &amp; *x*"
-    await http_bridge.send(Destination(SAM_ID), Post(hostile, fallback=hostile))
+async def test_rendered_text_is_sent_untouched_and_plain_fallback_is_escaped(
+    http_bridge: SlackAdapter, sandbox: SandboxSlack
+) -> None:
+    rendered = "&lt;!channel&gt; *bold* &amp; <https://pluto.example/m/1|open>"  # already mrkdwn
+    plain = "<!channel> <@U0ALEX> <https://evil|click> & *x*"  # plain text: Slack would parse it
+    await http_bridge.send(Destination(SAM_ID), Post(rendered, fallback=plain))
     (call,) = sandbox.api_calls("chat.postMessage")
-    assert call.params["text"] == hostile
-    assert call.params["blocks"][0]["text"]["text"] == hostile
+    assert call.params["blocks"][0]["text"]["text"] == rendered
+    assert call.params["text"] == "&lt;!channel&gt; &lt;@U0ALEX&gt; &lt;https://evil|click&gt; &amp; *x*"
 
 
 async def test_dm_is_opened_once_and_threads_are_used(
