@@ -13,6 +13,7 @@ MOODLE_EXCEPTION = "core\\exception\\moodle_exception"
 INVALID_PARAMETER = "core\\exception\\invalid_parameter_exception"
 INVALID_RESPONSE = "core\\exception\\invalid_response_exception"
 REQUIRED_CAPABILITY = "core\\exception\\required_capability_exception"
+CODING_EXCEPTION = "core\\exception\\coding_exception"
 ACCESS_EXCEPTION = "webservice_access_exception"
 MISSING_RECORD = "dml_missing_record_exception"
 
@@ -95,3 +96,10 @@ def conversation_missing() -> WSError:
 def message_too_long() -> WSError:
     """Text over ``MESSAGE_MAX_LENGTH`` bytes in ``send_messages_to_conversation``."""
     return WSError(MOODLE_EXCEPTION, "errormessagetoolong", "The message is longer than the maximum allowed.")
+
+
+def coding_error(detail: str) -> WSError:
+    """An unexpected failure inside the sandbox, reported the way Moodle reports its own bugs."""
+    return WSError(
+        CODING_EXCEPTION, "codingerror", f"Coding error detected, it must be fixed by a programmer: {detail}"
+    )

@@ -7,6 +7,7 @@ call it receives is kept in ``calls``. It imports nothing from the bridge.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,7 +17,15 @@ from aiohttp import web
 
 from . import notices, ws_contacts, ws_conversations, ws_notifications, ws_send, ws_site, ws_totara  # noqa: F401
 from .clock import Clock
-from .errors import WSError, access_exception, invalid_token, messaging_disabled, missing_record
+from .errors import (
+    WSError,
+    access_exception,
+    coding_error,
+    invalid_parameter,
+    invalid_token,
+    messaging_disabled,
+    missing_record,
+)
 from .params import decode_brackets
 from .push import AirnotifierOutput, Push
 from .registry import MODERN, Ctx, Registry
@@ -25,6 +34,7 @@ from .state import ADMIN_ID, State, TaskAction, TaskMeta, Token
 from .textformat import FORMATS, s
 from .views import Site
 
+log = logging.getLogger(__name__)
 MODES: dict[str, Registry] = {"modern": MODERN, "totara": ws_totara.TOTARA}
 MODERN_RELEASE = "4.5.11+ (Build: 20260501)"
 # Totara keeps a Moodle-3.x-era core version number under its own release name.
@@ -163,6 +173,12 @@ class SandboxLMS:
             result = self._dispatch(token, function, params)
         except WSError as exc:
             return web.json_response(exc.body())
+        except KeyError:  # an id that names nothing: Moodle rejects the argument
+            log.warning("sandbox LMS: %s with unknown id(s) %s", function, params, exc_info=True)
+            return web.json_response(invalid_parameter().body())
+        except Exception as exc:  # a sandbox bug: still HTTP 200, as Moodle's server never fails otherwise
+            log.exception("sandbox LMS: %s failed", function)
+            return web.json_response(coding_error(repr(exc)).body())
         return web.json_response(result)
 
     def _allowed(self, token: Token) -> list[str]:

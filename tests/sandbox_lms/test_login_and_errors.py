@@ -156,3 +156,11 @@ async def test_outage_answers_503_until_it_ends(lms: SandboxLMS, seed: DemoSeed,
         assert resp.status == 503
     lms.set_down(False)
     assert "token" in await client.login("mentee1")
+
+
+async def test_unknown_user_ids_are_invalidparameter_with_http_200(
+    lms: SandboxLMS, seed: DemoSeed, client: Client
+) -> None:
+    status, body = await client.raw(lms.admin_token, "core_message_get_user_message_preferences", userid=999)
+    assert status == 200
+    assert is_error(body, "invalidparameter")
