@@ -26,7 +26,6 @@ class Ctx:
     site: Site
     token: Token
     functions: list[str]
-    hooks: Any = None  # the SandboxLMS, for hooks such as notifications
 
     @property
     def state(self) -> State:

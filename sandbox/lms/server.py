@@ -198,7 +198,7 @@ class SandboxLMS:
         allowed = self._allowed(token)
         if function not in allowed:
             raise access_exception()
-        ctx = Ctx(self._site(), token, allowed, self)
+        ctx = Ctx(self._site(), token, allowed)
         return fn.call(ctx, params)
 
     # --- tokens ---------------------------------------------------------------------------

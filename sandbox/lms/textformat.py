@@ -42,7 +42,8 @@ def nl2br(text: str) -> str:
 
 def clean_html(html: str) -> str:
     """``clean_text``: drop ``<script>``/``<style>`` with their content and ``on*`` attributes."""
-    return nh3.clean(html, link_rel=None)
+    # HTMLPurifier writes XHTML line breaks; nh3 writes HTML ones.
+    return nh3.clean(html, link_rel=None).replace("<br>", "<br />")
 
 
 def _para(html: str) -> str:
