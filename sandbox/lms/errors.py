@@ -103,3 +103,12 @@ def coding_error(detail: str) -> WSError:
     return WSError(
         CODING_EXCEPTION, "codingerror", f"Coding error detected, it must be fixed by a programmer: {detail}"
     )
+
+
+def site_maintenance() -> WSError:
+    """The site is in maintenance mode."""
+    return WSError(
+        MOODLE_EXCEPTION,
+        "sitemaintenance",
+        "This site is undergoing maintenance and is currently not available",
+    )

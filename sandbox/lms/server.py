@@ -25,6 +25,7 @@ from .errors import (
     invalid_token,
     messaging_disabled,
     missing_record,
+    site_maintenance,
 )
 from .params import decode_brackets
 from .push import AirnotifierOutput, Push
@@ -90,6 +91,7 @@ class SandboxLMS:
         self.calls: list[Call] = []
         self.url = ""
         self._down = False
+        self._maintenance = False
         self._latency = 0.0
         self._services: dict[str, frozenset[str] | None] = {MOBILE_SERVICE: None}
         self._runner: web.AppRunner | None = None
@@ -146,12 +148,15 @@ class SandboxLMS:
 
     async def _token_php(self, request: web.Request) -> web.Response:
         args = dict(await self._pairs(request))
+        if self._maintenance:
+            err = site_maintenance()
+            return _ajax_error(err.message, err.errorcode)
         for name in ("username", "password"):
             if not args.get(name):
                 return _ajax_error(f"A required parameter ({name}) was missing", "missingparam")
         service = args.get("service", "")
         user = next((u for u in self.state.users.values() if u.username == args["username"].lower()), None)
-        if user is None or user.password != args["password"]:
+        if user is None or user.password != args["password"] or user.suspended:
             return _ajax_error("Invalid login, please try again", "invalidlogin")
         if service not in self._services:
             return _ajax_error(
@@ -190,8 +195,15 @@ class SandboxLMS:
         return sorted(everything if names is None else (n for n in names if n in everything))
 
     def _dispatch(self, token: Token | None, function: str, params: Mapping[str, Any]) -> Any:
+        if self._maintenance:
+            raise site_maintenance()
         if token is None:
             raise invalid_token()
+        if token.expired:  # Moodle deletes an expired token when it meets it
+            self.state.tokens.pop(token.token, None)
+            raise access_exception()
+        if self.state.user(token.userid).suspended:
+            raise access_exception()
         fn = self.registry.functions.get(function)
         if fn is None:
             raise missing_record("external_functions")
@@ -205,7 +217,12 @@ class SandboxLMS:
 
     def _stable_token(self, userid: int, service: str) -> Token:
         for token in self.state.tokens.values():
-            if token.userid == userid and token.service == service and token.functions is None:
+            if (
+                token.userid == userid
+                and token.service == service
+                and token.functions is None
+                and not token.expired
+            ):
                 return token
         return self.state.new_token(userid, service, None)
 
@@ -221,6 +238,19 @@ class SandboxLMS:
         if unknown:
             raise ValueError(f"no such functions in {self.mode} mode: {sorted(unknown)}")
         return self.state.new_token(userid, service, frozenset(functions)).token
+
+    def expire_token(self, token: str) -> None:
+        """Put a token past its ``validuntil``: the next call answers ``accessexception`` and
+        deletes it (later calls: ``invalidtoken``); a new sign-in issues a fresh token."""
+        self.state.tokens[token].expired = True
+
+    def suspend_user(self, userid: int, suspended: bool = True) -> None:
+        """Suspend (or reinstate) an account: its tokens answer ``accessexception``, sign-in fails."""
+        self.state.user(userid).suspended = suspended
+
+    def set_maintenance(self, on: bool) -> None:
+        """Maintenance mode: every call and sign-in answers ``sitemaintenance`` (still HTTP 200)."""
+        self._maintenance = on
 
     def revoke_token(self, token: str) -> None:
         """Delete a token; every later call with it answers ``invalidtoken``."""

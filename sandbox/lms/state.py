@@ -48,6 +48,7 @@ class User:
     email: str
     prefs: dict[str, str] = field(default_factory=dict)
     emailstop: int = 0
+    suspended: bool = False
     self_conversation: int | None = None
 
     @property
@@ -188,6 +189,7 @@ class Token:
     userid: int
     service: str
     functions: frozenset[str] | None
+    expired: bool = False  # past ``validuntil``
 
 
 class State:

@@ -164,3 +164,29 @@ async def test_unknown_user_ids_are_invalidparameter_with_http_200(
     status, body = await client.raw(lms.admin_token, "core_message_get_user_message_preferences", userid=999)
     assert status == 200
     assert is_error(body, "invalidparameter")
+
+
+async def test_expired_token_is_refused_once_then_gone_and_sign_in_issues_a_new_one(
+    lms: SandboxLMS, seed: DemoSeed, client: Client
+) -> None:
+    token = (await client.login("mentee1"))["token"]
+    lms.expire_token(token)
+    first = await client.call(token, "core_webservice_get_site_info")
+    assert is_error(first, "accessexception")
+    assert is_error(await client.call(token, "core_webservice_get_site_info"), "invalidtoken")
+    fresh = (await client.login("mentee1"))["token"]
+    assert fresh != token
+    assert (await client.call(fresh, "core_webservice_get_site_info"))["userid"] == seed.mentee1_id
+
+
+async def test_suspended_user_and_maintenance(lms: SandboxLMS, seed: DemoSeed, client: Client) -> None:
+    token = lms.issue_token(seed.mentee2_id)
+    lms.suspend_user(seed.mentee2_id)
+    assert is_error(await client.call(token, "core_webservice_get_site_info"), "accessexception")
+    assert (await client.login("mentee2"))["errorcode"] == "invalidlogin"
+    lms.suspend_user(seed.mentee2_id, False)
+    lms.set_maintenance(True)
+    assert is_error(await client.call(token, "core_webservice_get_site_info"), "sitemaintenance")
+    assert (await client.login("mentee2"))["errorcode"] == "sitemaintenance"
+    lms.set_maintenance(False)
+    assert (await client.call(token, "core_webservice_get_site_info"))["userid"] == seed.mentee2_id
