@@ -349,6 +349,14 @@ class SandboxSlack:
         ``{"ok": false, "error": error}``."""
         self._injections.append(Injection(method, channel, count, status, retry_after, error))
 
+    def clear_injections(self) -> None:
+        """Drop every injected failure not served yet: the platform recovers."""
+        self._injections.clear()
+
+    def rate_limited(self) -> list[Recorded]:
+        """Every request the sandbox answered with HTTP 429, oldest first."""
+        return [r for r in self.requests if r.status == 429]
+
     def _next_ts(self) -> str:
         n = next(self._seq)
         return f"{1700000000 + n}.{(n % 10000) * 100:06d}"
