@@ -370,12 +370,18 @@ class TeamsAdapter(Adapter):
     """
 
     platform = Platform.TEAMS
+    # Teams throttles sliding windows: per conversation 7/1 s, 8/2 s, 60/30 s, 1800/3600 s;
+    # per app 50/s. The core paces with leaky buckets (aiolimiter), which admit a full burst
+    # and then the steady rate, i.e. up to ``count + rate * window`` in one window. Each pace
+    # below keeps that sum under the matching Teams window, with room for network jitter:
+    # one send per 0.35 s (<= 7 in 2 s, <= 3 in 1 s), 25 + 25 in 30 s, 800 + 800 in an hour,
+    # and 5 + 40 in one second for the whole app.
     capabilities = Capabilities(
         markup=Markup.TEAMS_HTML,
         max_text=20000,
         max_actions=5,
-        per_room=(Pace(7, 1), Pace(60, 30)),
-        overall=(Pace(50, 1),),
+        per_room=(Pace(1, 0.35), Pace(25, 30), Pace(800, 3600)),
+        overall=(Pace(5, 0.125),),
         threads=False,
         edits=True,
     )
@@ -411,6 +417,7 @@ class TeamsAdapter(Adapter):
         self._agent = _Agent(self)
         self._sink: EventSink | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._tails: dict[str, asyncio.Task[None]] = {}  # room -> its newest queued event
 
     # lifecycle ----------------------------------------------------------------------
 
@@ -431,6 +438,7 @@ class TeamsAdapter(Adapter):
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
+        self._tails.clear()
 
     # inbound ------------------------------------------------------------------------
 
@@ -465,7 +473,8 @@ class TeamsAdapter(Adapter):
             return
         event = self.translate(activity)
         if event is not None:
-            self._spawn(self._deliver(event, self._reference(activity)))
+            reference = self._reference(activity)
+            self._spawn_in_order(event.room, lambda: self._deliver(event, reference))
 
     def translate(self, activity: Activity) -> ChatEvent | None:
         """The ``ChatEvent`` for a non-invoke Activity, or None when it is not for the core."""
@@ -601,10 +610,31 @@ class TeamsAdapter(Adapter):
         if leftover is not None:
             self._spawn(self._show_reply(leftover, self._reference(activity)))
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
+    def _spawn(self, coro: Awaitable[None]) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _spawn_in_order(self, room: str, work: Callable[[], Awaitable[None]]) -> None:
+        """Run ``work`` after the work already queued for ``room``: Teams POSTs each
+        Activity separately, and one person's messages (or the installationUpdate and
+        conversationUpdate of one install) must reach the core in the order they came."""
+        previous = self._tails.get(room)
+
+        async def run() -> None:
+            if previous is not None:
+                await asyncio.wait([previous])  # its failure is its own; only the order matters
+            await work()
+
+        task = self._spawn(run())
+        self._tails[room] = task
+
+        def forget(done: asyncio.Task[None]) -> None:
+            if self._tails.get(room) is done:
+                del self._tails[room]
+
+        task.add_done_callback(forget)
 
     async def _deliver(self, event: ChatEvent, reference: ConversationReference) -> None:
         sink = self._sink

@@ -36,7 +36,10 @@ from sandbox.specs import SPECS_DIR
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 BOTFRAMEWORK_ISSUER = "https://api.botframework.com"
 _BODY: web.RequestKey[Any] = web.RequestKey("body", object)
-PER_CONVERSATION_LIMITS = ((7, 1.0), (60, 30.0))
+# Teams' documented throttles for one bot: per conversation ("per bot per thread") and
+# per app per tenant, as sliding windows of (requests, seconds).
+PER_CONVERSATION_LIMITS = ((7, 1.0), (8, 2.0), (60, 30.0), (1800, 3600.0))
+PER_APP_LIMITS = ((50, 1.0),)
 
 
 @dataclass
@@ -116,8 +119,9 @@ class SandboxTeams:
 
     ``app_id``/``app_password`` are the credentials the token endpoint accepts and the
     audience of minted inbound tokens. ``bot_endpoint`` is the bot's messaging URL
-    (set it before pushing activities). ``enforce_limits`` switches per-conversation
-    throttling (7/1 s, 60/30 s) on or off.
+    (set it before pushing activities). ``enforce_limits`` switches Teams' throttling on
+    or off: per conversation 7/1 s, 8/2 s, 60/30 s, 1800/3600 s on sends and updates, and
+    50 requests/s for the whole app; a throttled call answers 429 with ``Retry-After``.
     """
 
     def __init__(
@@ -135,6 +139,7 @@ class SandboxTeams:
         self.enforce_limits = enforce_limits
         # (count, seconds) windows per conversation; tests may widen them to stay timing-free.
         self.limits: tuple[tuple[int, float], ...] = PER_CONVERSATION_LIMITS
+        self.app_limits: tuple[tuple[int, float], ...] = PER_APP_LIMITS
         self.token_lifetime = token_lifetime
         self.bot_endpoint: str | None = None
         self.requests: list[Recorded] = []
@@ -145,6 +150,7 @@ class SandboxTeams:
         self._issued: dict[str, float] = {}
         self._injections: list[_Injection] = []
         self._sent_times: dict[str, collections.deque[float]] = collections.defaultdict(collections.deque)
+        self.throttled = 0  # 429s answered by the throttles (not injected ones)
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self._wrong_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.kid = "sandbox-key-1"
@@ -374,7 +380,8 @@ class SandboxTeams:
         raw = await request.read()
         body: Any
         if request.content_type == "application/x-www-form-urlencoded":
-            body = dict((await request.post()).items())
+            # The token form carries the app's secret: never keep it.
+            body = {k: v for k, v in (await request.post()).items() if k != "client_secret"}
         else:
             try:
                 body = json.loads(raw) if raw else None
@@ -416,24 +423,34 @@ class SandboxTeams:
             inj.remaining -= 1
             headers = {"Retry-After": _fmt(inj.retry_after)} if inj.retry_after is not None else {}
             return _error(inj.status, _CODES.get(inj.status, "ServiceError"), "injected failure", headers)
-        if self.enforce_limits and rec.conversation and request.method in ("POST", "PUT"):
-            wait = self._throttle(rec.conversation)
+        if self.enforce_limits:
+            counted = [(_APP, self.app_limits)]
+            if rec.conversation and request.method in ("POST", "PUT"):
+                counted.append((rec.conversation, self.limits))
+            wait = self._throttle(counted)
             if wait > 0:
+                self.throttled += 1
                 return _error(429, "Throttled", "Too many requests", {"Retry-After": _fmt(wait)})
         return None
 
-    def _throttle(self, conversation: str) -> float:
+    def _throttle(self, counted: list[tuple[str, tuple[tuple[int, float], ...]]]) -> float:
+        """Seconds to wait under the sliding windows of every key in ``counted`` (0 when
+        the call may go; only calls that go are counted)."""
         now = time.monotonic()
-        sent = self._sent_times[conversation]
-        longest = max(w for _, w in self.limits)
-        while sent and now - sent[0] > longest:
-            sent.popleft()
-        for count, window in self.limits:
-            recent = [t for t in sent if now - t < window]
-            if len(recent) >= count:
-                return max(0.05, window - (now - recent[-count]))
-        sent.append(now)
-        return 0.0
+        wait = 0.0
+        for key, limits in counted:
+            sent = self._sent_times[key]
+            longest = max((w for _, w in limits), default=0.0)
+            while sent and now - sent[0] >= longest:
+                sent.popleft()
+            for count, window in limits:
+                recent = [t for t in sent if now - t < window]
+                if len(recent) >= count:
+                    wait = max(wait, 0.05, window - (now - recent[-count]))
+        if wait == 0:
+            for key, _ in counted:
+                self._sent_times[key].append(now)
+        return wait
 
     # validation ---------------------------------------------------------------------
 
@@ -590,6 +607,8 @@ class SandboxTeams:
             ]
         )
 
+
+_APP = "\x00app"  # the throttling key for app-wide limits; no conversation id looks like it
 
 _CODES = {
     403: "Forbidden",

@@ -9,6 +9,7 @@ from adapters.teams import command_list
 from bridge.model import (
     COMMANDS,
     ActionEvent,
+    ChatEvent,
     ChatIdentity,
     CommandEvent,
     ContactEvent,
@@ -131,3 +132,29 @@ async def test_stop_cancels_work_in_flight(bot: Bot, sandbox: SandboxTeams) -> N
     assert pending == []
     status, _ = await sandbox.push(sandbox.message(sandbox.add_user("Late"), "hello"))
     assert status == 503  # stopped: nothing is accepted any more
+
+
+async def test_one_persons_activities_reach_the_core_in_order(bot: Bot, sandbox: SandboxTeams) -> None:
+    """The core is slow with the first message; the second must not overtake it, while
+    another person's message is not held up."""
+    ada, bob = sandbox.add_user("Ada"), sandbox.add_user("Bob")
+    gate = asyncio.Event()
+    seen: list[str] = []
+    recorder = bot.sink
+
+    async def slow_sink(event: ChatEvent) -> Reply | None:
+        text = getattr(event, "text", "")
+        if text == "first":
+            await gate.wait()
+        seen.append(text)
+        if text == "from bob":
+            gate.set()  # only now may "first" finish: proves Bob was not queued behind Ada
+        return await recorder(event)
+
+    await bot.adapter.start(slow_sink)
+    for user, text in ((ada, "first"), (ada, "second"), (bob, "from bob")):
+        activity = sandbox.message(user, text)
+        status, _ = await sandbox.push(activity)
+        assert status == 202
+    await recorder.wait_for(3)
+    assert seen == ["from bob", "first", "second"]

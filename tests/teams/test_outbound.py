@@ -10,7 +10,7 @@ import pytest
 
 from adapters.base import PermanentError, RateLimited, RecipientUnreachable, TransientError
 from adapters.teams import TeamsAdapter
-from bridge.model import Action, ContactEvent, Destination, Post, SentRef
+from bridge.model import Action, ContactEvent, Destination, Pace, Post, SentRef
 from sandbox.teams import SandboxTeams, TeamsUser
 from tests.conftest import free_port
 from tests.teams.conftest import Bot, make_adapter
@@ -272,3 +272,20 @@ async def test_wrong_secret_is_a_permanent_error(sandbox: SandboxTeams, bot: Bot
         await wrong.send(_dest(event), Post(text="x"))
     assert "401" in info.value.reason
     assert sandbox.messages_in(event.room) == []
+
+
+def _most_in_window(paces: tuple[Pace, ...], window: float) -> float:
+    """The most sends leaky buckets (aiolimiter: ``count`` at once, then ``count/seconds``
+    per second) admit in any ``window`` seconds: the tightest of the paces."""
+    return min(p.count + p.count / p.seconds * window for p in paces)
+
+
+def test_declared_paces_fit_every_teams_window() -> None:
+    """The dispatcher paces with the adapter's Capabilities; a pace that admits more than a
+    Teams window holds would earn 429s. Keep a margin for network jitter."""
+    caps = TeamsAdapter.capabilities
+    sandbox = SandboxTeams()
+    for count, window in sandbox.limits:
+        assert _most_in_window(caps.per_room, window) <= count - 1, (count, window)
+    for count, window in sandbox.app_limits:
+        assert _most_in_window(caps.overall, window) <= count - 1, (count, window)

@@ -143,3 +143,52 @@ async def test_runs_standalone() -> None:
     finally:
         proc.terminate()
         await proc.wait()
+
+
+async def test_eight_in_two_seconds_per_conversation(
+    sandbox: SandboxTeams, http: aiohttp.ClientSession
+) -> None:
+    sandbox.enforce_limits = True
+    _, token = await _token(sandbox, http)
+    auth = {"Authorization": f"Bearer {token['access_token']}"}
+    conv = sandbox.personal_conversation(sandbox.add_user("Steady"))
+    url = f"{sandbox.base_url}/v3/conversations/{conv.id}/activities"
+
+    async def post() -> int:
+        async with http.post(url, json={"type": "message", "text": "x"}, headers=auth) as resp:
+            return resp.status
+
+    first = [await post() for _ in range(7)]
+    await asyncio.sleep(1.05)  # the 7-per-second window is clear; the 8-per-2-seconds one is not
+    assert [*first, await post(), await post()] == [201] * 8 + [429]
+    assert sandbox.throttled == 1
+
+
+async def test_app_wide_limit_spans_conversations(sandbox: SandboxTeams, http: aiohttp.ClientSession) -> None:
+    sandbox.enforce_limits = True
+    sandbox.app_limits = ((3, 3600.0),)  # Teams' 50/s shape, shrunk to stay timing-free
+    _, token = await _token(sandbox, http)
+    auth = {"Authorization": f"Bearer {token['access_token']}"}
+    statuses = []
+    for name in ("A", "B", "C", "D"):
+        conv = sandbox.personal_conversation(sandbox.add_user(name))
+        async with http.post(
+            f"{sandbox.base_url}/v3/conversations/{conv.id}/activities",
+            json={"type": "message", "text": name},
+            headers=auth,
+        ) as resp:
+            statuses.append((resp.status, resp.headers.get("Retry-After") is not None))
+    assert statuses == [(201, False)] * 3 + [(429, True)]
+
+
+def test_real_limits_are_teams_documented_ones() -> None:
+    sb = SandboxTeams()
+    assert sb.limits == ((7, 1.0), (8, 2.0), (60, 30.0), (1800, 3600.0))
+    assert sb.app_limits == ((50, 1.0),)
+
+
+async def test_token_secret_is_not_recorded(sandbox: SandboxTeams, http: aiohttp.ClientSession) -> None:
+    await _token(sandbox, http)
+    (request,) = [r for r in sandbox.requests if r.path == "/oauth2/v2.0/token"]
+    assert request.body["client_id"] == sandbox.app_id and "client_secret" not in request.body
+    assert sandbox.app_password not in str(request.body)
