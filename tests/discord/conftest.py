@@ -2,12 +2,15 @@
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
 from adapters.discord import DiscordAdapter
 from bridge.model import ChatEvent, Reply
 from sandbox.discord import SandboxDiscord
+from sandbox.lms import DemoSeed, SandboxLMS
+from tests.discord.world import DiscordWorld
 
 
 @dataclass
@@ -41,3 +44,23 @@ async def adapter(sandbox: SandboxDiscord, sink: RecordingSink) -> AsyncIterator
     await ad.start(sink)
     yield ad
     await ad.stop()
+
+
+# --- end to end: the real bridge process ------------------------------------------------
+
+SAM = "310000000000000001"  # Sam Mentee's Discord account (mentee1 in the LMS seed)
+ALEX = "310000000000000002"  # Alex Mentee's (mentee2)
+
+
+@pytest.fixture
+async def world(sandbox: SandboxDiscord, lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> AsyncIterator[DiscordWorld]:
+    """The real bridge process with only Discord enabled, started; Sam and Alex exist on
+    Discord but have not talked to the bot yet. The sandbox enforces Discord's limits."""
+    sandbox.add_user(SAM, "Sam")
+    sandbox.add_user(ALEX, "Alex")
+    w = DiscordWorld(sandbox, lms, tmp_path)
+    await w.start()
+    try:
+        yield w
+    finally:
+        await w.stop()
