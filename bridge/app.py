@@ -6,16 +6,19 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from adapters.base import Adapter
-from bridge.commands import Commands, command_hint
+from bridge.actions import ItemActions
+from bridge.commands import Commands
 from bridge.config import Settings
+from bridge.hints import command_hint
 from bridge.inbound import Inbound
 from bridge.linking import Linking
-from bridge.lms.api import LmsApi
+from bridge.lms.api import LmsApi, NotificationApi
 from bridge.lms.client import LmsClient
 from bridge.lms.intake import MessageIntake
+from bridge.lms.notifications import NotificationIntake
 from bridge.metrics import Metrics
 from bridge.model import Platform
 from bridge.outbox import Dispatcher
@@ -89,6 +92,25 @@ def build_adapters(settings: Settings) -> dict[Platform, Adapter]:
     return adapters
 
 
+def build_pipeline(
+    settings: Settings, store: Store, client: LmsClient, wake_dispatcher: Callable[[], None] = lambda: None
+) -> Pipeline:
+    """The LMS-side core: intake of messages and notifications, and item actions."""
+    api = LmsApi(client)
+    notification_api = NotificationApi(client)
+    pipeline: Pipeline
+    actions = ItemActions(
+        store, api, notification_api, lambda token: pipeline.site(token), settings.lms.task_action_function,
+        wake_dispatcher=wake_dispatcher,
+    )
+    pipeline = Pipeline(
+        store, api, MessageIntake(api, settings.lms.conversations_per_poll), NotificationIntake(notification_api),
+        actions, interval=settings.lms.poll_interval, concurrency=settings.lms.poll_concurrency,
+        wake_dispatcher=wake_dispatcher, link_hint=lambda link: command_hint(link.identity.platform, "link"),
+    )
+    return pipeline
+
+
 class Bridge:
     """The whole bridge process: store, LMS client, adapters, loops and web server."""
 
@@ -100,7 +122,6 @@ class Bridge:
             settings.lms.url, service=settings.lms.service, timeout=settings.lms.timeout, retries=settings.lms.retries
         )
         self.api = LmsApi(self.client)
-        self.intake = MessageIntake(self.api, settings.lms.conversations_per_poll)
         self._tasks: list[asyncio.Task[None]] = []
         self.store: Store | None = None
         self.web: WebApp | None = None
@@ -122,15 +143,13 @@ class Bridge:
         s = self.settings
         self.store = store = await Store.open(s.store.url, s.store.token_key.get_secret_value())
         self.dispatcher = dispatcher = Dispatcher(store, self.adapters, s.outbox, on_unreachable=self._unreachable)
+        self.pipeline = pipeline = build_pipeline(s, store, self.client, wake_dispatcher=dispatcher.wake)
         self.linking = linking = Linking(
-            store, self.client, self.api, self.intake, s.web.public_url, s.link.code_ttl,
+            store, self.client, self.api, pipeline.baseline, s.web.public_url, s.link.code_ttl,
             wake_dispatcher=dispatcher.wake, bot_links=self.bot_links,
         )
-        self.pipeline = Pipeline(
-            store, self.api, self.intake, interval=s.lms.poll_interval, concurrency=s.lms.poll_concurrency,
-            wake_dispatcher=dispatcher.wake, link_hint=lambda link: command_hint(link.identity.platform, "link"),
-        )
-        inbound = Inbound(store, self.adapters, Commands(store, self.api, linking), Relay(store, self.api))
+        commands = Commands(store, self.api, linking, pipeline.actions)
+        inbound = Inbound(store, self.adapters, commands, Relay(store, self.api), pipeline.actions)
         routes = [route for adapter in self.adapters.values() for route in adapter.web_routes()]
         self.web = WebApp(linking, self.metrics, self.health, self.bot_links, routes)
         port = await self.web.start(s.web.host, s.web.port)

@@ -7,29 +7,16 @@ Slack ``/pluto`` subcommands, Discord slash subcommands, Teams typed keywords, c
 
 from __future__ import annotations
 
+from bridge.actions import ItemActions
+from bridge.hints import command_hint, how_to_link
+from bridge.item_commands import ItemCommands
+from bridge.linking import LinkError, Linking
 from bridge.lms.api import LmsApi
 from bridge.lms.errors import LmsError, LmsUnavailable
-from bridge.linking import LinkError, Linking
 from bridge.model import COMMANDS, CommandEvent, ConversationInfo, ConversationType, Platform
 from bridge.render import escape
 from bridge.store.records import Link
 from bridge.store.store import Store
-
-
-def command_hint(platform: Platform, usage: str) -> str:
-    """How a person types a command on this platform, e.g. ``/pluto link`` on Slack."""
-    if platform in (Platform.SLACK, Platform.DISCORD):
-        return f"/pluto {usage}"
-    if platform is Platform.TEAMS:
-        return usage
-    return f"/{usage}"
-
-
-def how_to_link(platform: Platform) -> str:
-    return (
-        "<p>Hello! This bot brings your Pluto messages here. To start, connect your Pluto account: "
-        f"send <code>{escape(command_hint(platform, 'link'))}</code>.</p>"
-    )
 
 
 def _match(conversations: list[ConversationInfo], name: str) -> list[ConversationInfo]:
@@ -42,13 +29,14 @@ def _match(conversations: list[ConversationInfo], name: str) -> list[Conversatio
     return starts or [c for c in usable if wanted in c.name.casefold()]
 
 
-class Commands:
+class Commands(ItemCommands):
     """Runs one command for one person and returns the answer as safe HTML."""
 
-    def __init__(self, store: Store, api: LmsApi, linking: Linking) -> None:
+    def __init__(self, store: Store, api: LmsApi, linking: Linking, actions: ItemActions) -> None:
         self.store = store
         self.api = api
         self.linking = linking
+        self.actions = actions
 
     async def run(self, event: CommandEvent, link: Link | None) -> str:
         handler = getattr(self, f"_cmd_{event.name}", None)
@@ -150,3 +138,4 @@ class Commands:
         user = users[0]
         await self.store.set_current(link.id, None, int(user["id"]))
         return f"<p>What you write now goes to <b>{escape(str(user.get('fullname') or name))}</b>.</p>"
+

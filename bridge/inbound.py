@@ -11,10 +11,21 @@ import logging
 from collections.abc import Mapping
 
 from adapters.base import Adapter
-from bridge.commands import Commands, command_hint, how_to_link
-from bridge.model import ActionEvent, ChatEvent, CommandEvent, ContactEvent, MessageEvent, Platform, Reply
+from bridge.actions import ItemActions, parse_action
+from bridge.commands import Commands
+from bridge.hints import command_hint, how_to_link
+from bridge.model import (
+    ActionEvent,
+    ChatEvent,
+    CommandEvent,
+    ContactEvent,
+    MessageEvent,
+    Platform,
+    Post,
+    Reply,
+)
 from bridge.relay import Relay
-from bridge.render import escape, render
+from bridge.render import escape, render, to_plain
 from bridge.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -23,18 +34,31 @@ log = logging.getLogger(__name__)
 class Inbound:
     """Turns chat events into LMS actions and answers."""
 
-    def __init__(self, store: Store, adapters: Mapping[Platform, Adapter], commands: Commands, relay: Relay) -> None:
+    def __init__(
+        self,
+        store: Store,
+        adapters: Mapping[Platform, Adapter],
+        commands: Commands,
+        relay: Relay,
+        actions: ItemActions,
+    ) -> None:
         self.store = store
         self.adapters = adapters
         self.commands = commands
         self.relay = relay
+        self.actions = actions
 
-    def reply(self, platform: Platform, html: str | None) -> Reply | None:
-        """Safe HTML rendered into the platform's markup and cut to its limit."""
+    def reply(self, platform: Platform, html: str | None, replace_html: str | None = None) -> Reply | None:
+        """Safe HTML rendered into the platform's markup and cut to its limit; with
+        ``replace_html``, also the new content of the pressed message."""
         if not html:
             return None
         caps = self.adapters[platform].capabilities
-        return Reply(texts=tuple(render(html, caps.markup, caps.max_text)))
+        replace = None
+        if replace_html:
+            chunks = render(replace_html, caps.markup, caps.max_text)
+            replace = Post(text=chunks[-1], fallback=to_plain(replace_html)) if chunks else None
+        return Reply(texts=tuple(render(html, caps.markup, caps.max_text)), replace=replace)
 
     async def __call__(self, event: ChatEvent) -> Reply | None:
         platform = event.identity.platform
@@ -48,11 +72,27 @@ class Inbound:
         if isinstance(event, ContactEvent) and not first_contact:
             return None  # reopening the chat or a second install notice: greet once
         try:
+            if isinstance(event, ActionEvent):
+                return await self._action(event)
             html = await self._handle(event)
         except Exception:
             log.exception("failed to handle %s event %s", platform.value, event.event_id)
             html = "<p>Something went wrong on the bridge while handling that. Please try again.</p>"
         return self.reply(platform, html)
+
+    async def _action(self, event: ActionEvent) -> Reply | None:
+        """A button press: act on the item as the person who pressed it."""
+        platform = event.identity.platform
+        link = await self.store.link_for(event.identity)
+        if link is None:
+            return self.reply(platform, how_to_link(platform))
+        parsed = parse_action(event.action_id)
+        item = await self.store.item(link.lms_user_id, parsed[1]) if parsed else None
+        if parsed is None or item is None:
+            # Not one of this person's items: a stale button, or somebody else's.
+            return self.reply(platform, "<p>That button is no longer active.</p>")
+        outcome = await self.actions.perform(link, parsed[0], item, event.reason.strip())
+        return self.reply(platform, outcome.html, outcome.retired_html)
 
     async def _handle(self, event: ChatEvent) -> str | None:
         link = await self.store.link_for(event.identity)
@@ -63,8 +103,6 @@ class Inbound:
             if link is None:
                 return how_to_link(platform)
             return f"<p>Welcome back, {escape(link.lms_fullname)}. Your Pluto messages arrive here.</p>"
-        if isinstance(event, ActionEvent):
-            return "<p>That button is no longer active.</p>"
         if isinstance(event, MessageEvent):
             if not event.is_private:
                 return None  # only private chats with the bot are relayed

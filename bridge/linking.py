@@ -25,7 +25,7 @@ from typing import Any
 from bridge.lms.api import LmsApi, SiteInfo
 from bridge.lms.client import LmsClient
 from bridge.lms.errors import LmsError, LmsUnavailable, LoginFailed
-from bridge.lms.intake import BASELINE, MessageIntake
+from bridge.lms.intake import BASELINE
 from bridge.model import ChatIdentity, Platform
 from bridge.render import escape
 from bridge.router import notice
@@ -54,7 +54,7 @@ class Linking:
         store: Store,
         client: LmsClient,
         api: LmsApi,
-        intake: MessageIntake,
+        baseline: Callable[[str, int], Awaitable[None]],
         public_url: str,
         code_ttl: int,
         wake_dispatcher: Callable[[], None] = lambda: None,
@@ -63,7 +63,7 @@ class Linking:
         self.store = store
         self.client = client
         self.api = api
-        self.intake = intake
+        self.baseline = baseline
         self.public_url = public_url
         self.code_ttl = code_ttl
         self.wake_dispatcher = wake_dispatcher
@@ -149,8 +149,7 @@ class Linking:
         )
         if BASELINE not in await self.store.cursors_of(info.userid):
             try:
-                batch = await self.intake.baseline(token, info.userid)
-                await self.store.commit_intake(info.userid, batch.cursors, [], batch.conversations)
+                await self.baseline(token, info.userid)
             except (LmsError, LmsUnavailable) as exc:
                 log.warning("baseline for LMS user %s not taken now (%s); the first poll takes it", info.userid, exc)
         await self.store.enqueue(

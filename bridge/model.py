@@ -168,6 +168,8 @@ class Item:
     url: str | None = None
     actions: tuple[Action, ...] = ()
     urgent: bool = False
+    lms_id: int | None = None  # the LMS's current id for actions (Totara changes it on read)
+    data: dict[str, Any] = field(default_factory=dict)  # provider, requester, task metadata
 
 
 # --- events that travel from chat to the core ----------------------------------------
@@ -261,6 +263,12 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("unlink", "unlink", "Disconnect from Pluto and forget your Pluto token"),
     CommandSpec("to", "to NAME", "Send what you write next to this Pluto conversation"),
     CommandSpec("status", "status", "Show your link and current conversation"),
+    CommandSpec("tasks", "tasks", "Your open tasks and unread alerts, newest first, with their numbers"),
+    CommandSpec("ack", "ack ID... | ack all", "Mark alerts read (all of them with: ack all)"),
+    CommandSpec("accept", "accept ID [REASON]", "Accept a task or a contact request"),
+    CommandSpec("decline", "decline ID [REASON]", "Decline (reject) a task or a contact request"),
+    CommandSpec("dismiss", "dismiss ID", "Dismiss a task or alert without deciding"),
+    CommandSpec("prefs", "prefs [SETTING VALUE]", "Where alerts and tasks go, quiet hours, notification types"),
     CommandSpec("help", "help", "What this bot does and the commands it knows"),
 )
 

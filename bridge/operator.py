@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from bridge.app import build_pipeline
 from bridge.config import Settings
 from bridge.linking import Linking
 from bridge.lms.api import LmsApi
 from bridge.lms.client import LmsClient
-from bridge.lms.intake import MessageIntake
 from bridge.store.store import Store
 
 
@@ -21,8 +21,9 @@ async def import_links(settings: Settings, path: Path, echo: Callable[[str], obj
     store = await Store.open(settings.store.url, settings.store.token_key.get_secret_value())
     try:
         async with LmsClient(settings.lms.url, timeout=settings.lms.timeout, retries=settings.lms.retries) as client:
-            api = LmsApi(client)
-            linking = Linking(store, client, api, MessageIntake(api), settings.web.public_url, settings.link.code_ttl)
+            pipeline = build_pipeline(settings, store, client)
+            linking = Linking(store, client, LmsApi(client), pipeline.baseline, settings.web.public_url,
+                              settings.link.code_ttl)
             try:
                 results = await linking.import_file(path)
             except ValueError as exc:

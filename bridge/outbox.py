@@ -153,8 +153,26 @@ class Dispatcher:
         for limiter in (*room_limits, *self._overall[delivery.platform]):
             await limiter.acquire()
 
+    async def _edit(self, adapter: Adapter, link: Link, delivery: Delivery) -> None:
+        """Update the copies of an earlier delivery (an item handled: buttons retired)."""
+        target = await self.store.delivery_by_id(int(delivery.payload["target"]))
+        if target is None or not target.refs:
+            await self.store.mark_sent(delivery, [], [])
+            return
+        posts = render_post({"html": delivery.payload["html"], "actions": []}, adapter)
+        refs = target.refs
+        # The buttons sit on the last chunk; when the chunking still matches, update each.
+        pairs = list(zip(refs, posts, strict=False)) if len(posts) == len(refs) else [(refs[-1], posts[-1])]
+        for ref, post in pairs:
+            await self._paced(delivery)
+            await adapter.edit(link.destination, SentRef(ref["room"], ref["message_id"], ref.get("thread")), post)
+        await self.store.mark_sent(delivery, [], [])
+
     async def _send(self, adapter: Adapter, link: Link, delivery: Delivery) -> None:
         payload = delivery.payload
+        if payload.get("kind") == "edit":
+            await self._edit(adapter, link, delivery)
+            return
         conversation_id = payload.get("conversation_id")
         thread = None
         if adapter.capabilities.threads and conversation_id is not None:

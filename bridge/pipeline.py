@@ -2,27 +2,44 @@
 
 Per person and cycle: a cheap unread-count gate (with a periodic full sweep, because
 counts miss messages read in the LMS before the bridge saw them), then the changed
-conversations, then their messages from the stored watermark. Deliveries and the new
-cursors are written in one transaction, so nothing intake has seen can be skipped.
+conversations, then their messages from the stored watermark; then notifications
+(alerts, tasks, contact requests) and which of the open ones the LMS still has open.
+Deliveries, items and the new cursors are written in one transaction, so nothing intake
+has seen can be skipped. Held deliveries (quiet hours) go out as one digest when due.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable
 
-from bridge.lms.api import LmsApi
+from bridge.actions import ItemActions, buttons
+from bridge.lms.api import LmsApi, SiteInfo
 from bridge.lms.errors import LmsError, LmsUnavailable, TokenRejected
 from bridge.lms.intake import BASELINE, MessageIntake
+from bridge.lms.notifications import NOTIFICATIONS, NotificationIntake
+from bridge.model import Cursor, Item, ItemKind
 from bridge.render import escape
-from bridge.router import notice, route
-from bridge.store.records import Link
+from bridge.router import lane_of, notice, route
+from bridge.store.records import ItemRow, Link, NewDelivery
 from bridge.store.store import Store
 
 log = logging.getLogger(__name__)
+
+SITE_TTL = 300.0
+DISABLEALL_TTL = 300.0
+
+
+def item_row(item: Item) -> ItemRow:
+    return ItemRow(
+        item_key=item.key, kind=item.kind.value, subject=item.subject, url=item.url, html=item.html,
+        created=item.time, lms_id=item.lms_id, data=dict(item.data),
+    )
 
 
 class Pipeline:
@@ -33,6 +50,8 @@ class Pipeline:
         store: Store,
         api: LmsApi,
         intake: MessageIntake,
+        notifications: NotificationIntake,
+        actions: ItemActions,
         *,
         interval: float,
         concurrency: int = 8,
@@ -43,12 +62,16 @@ class Pipeline:
         self.store = store
         self.api = api
         self.intake = intake
+        self.notifications = notifications
+        self.actions = actions
         self.interval = interval
         self.sweep_every = sweep_every
         self.wake_dispatcher = wake_dispatcher
         self.link_hint = link_hint
         self._limit = asyncio.Semaphore(concurrency)
         self._last_sweep: dict[int, float] = {}
+        self._sites: dict[str, tuple[float, SiteInfo]] = {}
+        self._disableall: dict[int, tuple[float, bool]] = {}
         self.lms_down_since: float | None = None
         self.cycles = 0
 
@@ -65,11 +88,20 @@ class Pipeline:
         for link in await self.store.active_links():
             by_user[link.lms_user_id].append(link)
         results = await asyncio.gather(*(self._guarded(uid, links) for uid, links in by_user.items()))
+        queued = sum(results) + await self.release_held()
         self.cycles += 1
-        queued = sum(results)
         if queued:
             self.wake_dispatcher()
         return queued
+
+    async def site(self, token: str) -> SiteInfo:
+        """Site info as this token sees it, cached for a few minutes."""
+        cached = self._sites.get(token)
+        if cached and time.monotonic() - cached[0] < SITE_TTL:
+            return cached[1]
+        info = await self.api.site_info(token)
+        self._sites[token] = (time.monotonic(), info)
+        return info
 
     async def _guarded(self, lms_user_id: int, links: list[Link]) -> int:
         async with self._limit:
@@ -91,25 +123,130 @@ class Pipeline:
             self.lms_down_since = None
         return queued
 
+    async def baseline(self, token: str, lms_user_id: int) -> None:
+        """Mark everything already in the LMS as seen (taken when a person links)."""
+        site = await self.site(token)
+        batch = await self.intake.baseline(token, lms_user_id) if site.generation == "modern" else None
+        cursors = dict(batch.cursors) if batch else {BASELINE: Cursor(0, frozenset())}
+        if "core_message_get_messages" in site.functions:
+            cursors[NOTIFICATIONS] = (
+                await self.notifications.poll(token, lms_user_id, site, Cursor(0, frozenset()))
+            ).cursor
+        await self.store.commit_intake(lms_user_id, cursors, [], batch.conversations if batch else ())
+
     async def poll_user(self, lms_user_id: int, links: list[Link]) -> int:
         """Read what is new for one person and queue it; returns deliveries queued."""
         token = links[-1].token  # the newest sign-in
         cursors = await self.store.cursors_of(lms_user_id)
         if BASELINE not in cursors:
-            batch = await self.intake.baseline(token, lms_user_id)
-            await self.store.commit_intake(lms_user_id, batch.cursors, [], batch.conversations)
+            await self.baseline(token, lms_user_id)
             return 0
-        now = time.monotonic()
-        sweep_due = now - self._last_sweep.get(lms_user_id, 0.0) >= self.sweep_every
-        if not sweep_due and await self.api.unread_conversation_total(token, lms_user_id) == 0:
-            return 0
-        batch = await self.intake.poll(token, lms_user_id, cursors)
-        self._last_sweep[lms_user_id] = now
-        if not batch.cursors:
+        site = await self.site(token)
+        found: list[Item] = []
+        new_cursors: dict[str, Cursor] = {}
+        conversation_rows = []
+        if site.generation == "modern" and await self._messages_due(token, lms_user_id):
+            batch = await self.intake.poll(token, lms_user_id, cursors)
+            found += batch.items
+            new_cursors.update(batch.cursors)
+            conversation_rows = batch.conversations
+        new_items: list[ItemRow] = []
+        if "core_message_get_messages" in site.functions:
+            notes = await self.notifications.poll(
+                token, lms_user_id, site, cursors.get(NOTIFICATIONS, cursors[BASELINE])
+            )
+            for item in notes.items:
+                item = dataclasses.replace(item, actions=buttons(item.kind, item.key, item.url, item.data))
+                found.append(item)
+                new_items.append(item_row(item))
+            if notes.cursor != cursors.get(NOTIFICATIONS):
+                new_cursors[NOTIFICATIONS] = notes.cursor
+            await self._reconcile(token, lms_user_id, site, notes.open_keys, notes.window_start, notes.lms_ids)
+        if not new_cursors:
             return 0
         preferences = await self.store.preferences_of(lms_user_id)
-        deliveries = [d for item in batch.items for d in route(item, links, preferences)]
-        return await self.store.commit_intake(lms_user_id, batch.cursors, deliveries, batch.conversations)
+        if new_items and await self._notifications_off(token, lms_user_id, site):
+            preferences["lms_disableall"] = True
+        now = time.time()
+        deliveries = [d for item in found for d in route(item, links, preferences, now)]
+        return await self.store.commit_intake(lms_user_id, new_cursors, deliveries, conversation_rows, new_items)
+
+    async def _messages_due(self, token: str, lms_user_id: int) -> bool:
+        now = time.monotonic()
+        if now - self._last_sweep.get(lms_user_id, 0.0) >= self.sweep_every:
+            self._last_sweep[lms_user_id] = now
+            return True
+        return await self.api.unread_conversation_total(token, lms_user_id) > 0
+
+    async def _notifications_off(self, token: str, lms_user_id: int, site: SiteInfo) -> bool:
+        """The LMS's own "disable all notifications" switch, checked every few minutes."""
+        if "core_message_get_user_notification_preferences" not in site.functions:
+            return False
+        cached = self._disableall.get(lms_user_id)
+        if cached and time.monotonic() - cached[0] < DISABLEALL_TTL:
+            return cached[1]
+        off = await self.notifications.api.notifications_disabled(token, lms_user_id)
+        self._disableall[lms_user_id] = (time.monotonic(), off)
+        return off
+
+    async def _reconcile(
+        self, token: str, lms_user_id: int, site: SiteInfo, open_keys: set[str], window_start: int,
+        lms_ids: dict[str, int],
+    ) -> None:
+        """Items handled in the LMS itself (or expired) get their chat copies retired."""
+        open_items = await self.store.open_items(lms_user_id)
+        if not open_items:
+            return
+        still_open = set(open_keys)
+        requests = [i for i in open_items if i.kind == ItemKind.CONTACT_REQUEST.value]
+        if requests and "core_message_get_contact_requests" in site.functions:
+            # Answering a request in the LMS leaves its notification unread: ask the requests.
+            pending = await self.notifications.api.contact_requesters(token, lms_user_id)
+            still_open -= {i.item_key for i in requests if int(i.data.get("requester") or 0) not in pending}
+        for item in open_items:
+            current = lms_ids.get(item.item_key)
+            if current is not None and current != item.lms_id:
+                await self.store.set_item_lms_id(lms_user_id, item.item_key, current)
+        await self.actions.reconcile(lms_user_id, still_open, window_start)
+
+    async def release_held(self, now: float | None = None) -> int:
+        """Quiet hours over: one digest per person of what was held; returns digests queued."""
+        due = await self.store.due_held(time.time() if now is None else now)
+        by_link: dict[int, list[str]] = defaultdict(list)
+        ids: list[int] = []
+        for delivery in due:
+            by_link[delivery.link_id].append(delivery.item_key)
+            ids.append(delivery.id)
+        digests = []
+        for link_id, keys in by_link.items():
+            link = await self.store.link_by_id(link_id)
+            if link is None:
+                continue
+            lines = []
+            for key in keys:
+                item = await self.store.item(link.lms_user_id, key)
+                if item is None or item.status != "open":
+                    continue
+                label = {"task": "task", "alert": "alert", "contact_request": "contact request"}.get(item.kind, item.kind)
+                subject = escape(item.subject or "(no subject)")
+                lines.append(f"<li><b>#{item.short_id}</b> {label}: {subject}</li>")
+            if not lines:
+                continue
+            html = (
+                f"<p><b>While your quiet hours were on, {len(lines)} item(s) arrived:</b></p><ul>{''.join(lines)}</ul>"
+                "<p>Use <code>tasks</code> to see them and <code>accept</code>, <code>decline</code>, "
+                "<code>dismiss</code> or <code>ack</code> with their numbers.</p>"
+            )
+            digests.append(
+                NewDelivery(f"digest:{uuid.uuid4().hex}", link.id, link.identity.platform, lane_of(link.identity),
+                            {"kind": ItemKind.NOTICE.value, "html": html, "conversation_id": None, "peer_id": None,
+                             "actions": []})
+            )
+        if ids:
+            await self.store.mark_digested(ids, "quiet hours")
+        if digests:
+            await self.store.enqueue(digests)
+        return len(digests)
 
     async def _token_rejected(self, links: list[Link], exc: TokenRejected) -> None:
         """Mark the links as needing a new sign-in and tell each person once."""

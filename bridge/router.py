@@ -8,9 +8,11 @@ keeps self-conversations private and skips muted conversations.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bridge.model import Action, ChatIdentity, ConversationType, Item, ItemKind
 from bridge.render import escape
@@ -52,23 +54,73 @@ def actions_of(payload: Mapping[str, Any]) -> tuple[Action, ...]:
 def chosen_links(kind: ItemKind, links: Iterable[Link], preferences: Mapping[str, Any]) -> list[Link]:
     """The person's links that should receive this kind of item.
 
-    ``preferences["routes"][kind]`` lists platforms; without it every active link gets it.
+    ``preferences["routes"][kind]`` lists platforms (kinds: message, alert, task); without
+    it every active link gets it.
     """
     active = [link for link in links if link.active]
-    routes = (preferences.get("routes") or {}).get(kind.value)
+    route_kind = ItemKind.ALERT if kind is ItemKind.CONTACT_REQUEST else kind
+    table = preferences.get("routes") or {}
+    # Alerts and tasks go where the person's messages go unless they chose otherwise.
+    routes = table.get(route_kind.value) or table.get(ItemKind.MESSAGE.value)
     if not routes:
         return active
     return [link for link in active if link.identity.platform.value in routes]
 
 
-def route(item: Item, links: Iterable[Link], preferences: Mapping[str, Any]) -> list[NewDelivery]:
+NOTIFICATION_KINDS = (ItemKind.ALERT, ItemKind.TASK, ItemKind.CONTACT_REQUEST)
+
+
+def provider_of(item: Item) -> str | None:
+    """``component/eventtype`` of a notification, the key of per-type preferences."""
+    component, event = item.data.get("component"), item.data.get("eventtype")
+    return f"{component}/{event}" if component and event else None
+
+
+def _minutes(text: str) -> int:
+    hours, _, minutes = text.partition(":")
+    return int(hours) * 60 + int(minutes or 0)
+
+
+def quiet_until(preferences: Mapping[str, Any], now: float) -> float | None:
+    """When the person's quiet hours end, if ``now`` falls inside them; else None.
+
+    ``preferences["quiet"] = {"start": "22:00", "end": "07:00", "tz": "Europe/Paris"}``.
+    """
+    quiet = preferences.get("quiet")
+    if not quiet:
+        return None
+    try:
+        zone = ZoneInfo(str(quiet.get("tz") or "UTC"))
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    local = dt.datetime.fromtimestamp(now, zone)
+    start, end = _minutes(quiet["start"]), _minutes(quiet["end"])
+    minute = local.hour * 60 + local.minute
+    inside = start <= minute < end if start < end else (minute >= start or minute < end)
+    if not inside or start == end:
+        return None
+    end_today = local.replace(hour=end // 60, minute=end % 60, second=0, microsecond=0)
+    if end_today <= local:
+        end_today += dt.timedelta(days=1)
+    return end_today.timestamp()
+
+
+def route(item: Item, links: Iterable[Link], preferences: Mapping[str, Any], now: float = 0.0) -> list[NewDelivery]:
     """Deliveries for one item, or none when the LMS rules or preferences say so."""
+    held_until = None
     if item.kind is ItemKind.MESSAGE:
         if item.conversation_type == ConversationType.SELF or item.muted:
             return []  # notes to self stay private; muted conversations never ping (domain 6.8, 6.10)
+    elif item.kind in NOTIFICATION_KINDS:
+        if preferences.get("lms_disableall"):
+            return []  # the person switched notifications off in the LMS
+        if provider_of(item) in set(preferences.get("types_off") or ()):
+            return []
+        if not (item.urgent and item.kind is ItemKind.TASK):
+            held_until = quiet_until(preferences, now)
     payload = payload_of(item)
     return [
-        NewDelivery(item.key, link.id, link.identity.platform, lane_of(link.identity), payload)
+        NewDelivery(item.key, link.id, link.identity.platform, lane_of(link.identity), payload, held_until)
         for link in chosen_links(item.kind, links, preferences)
     ]
 

@@ -202,3 +202,61 @@ class LmsApi:
         data = await self.client.call(token, "core_message_get_unread_conversation_counts", userid=userid)
         types = data.get("types") or {}
         return int(data.get("favourites") or 0) + sum(int(v or 0) for v in types.values())
+
+
+class NotificationApi:
+    """Notifications, contact requests and Totara tasks: the calls behind alerts and tasks."""
+
+    def __init__(self, client: LmsClient) -> None:
+        self.client = client
+
+    async def notifications(self, token: str, userid: int, *, legacy: bool, limit: int) -> list[dict[str, Any]]:
+        """Newest notifications first. Modern sites: read and unread (``read=2``, 4.0+), so
+        that items read in the LMS can be retired; legacy sites take a boolean: unread only."""
+        data = await self.client.call(
+            token,
+            "core_message_get_messages",
+            useridto=userid,
+            useridfrom=0,
+            type="notifications",
+            read=0 if legacy else 2,
+            newestfirst=True,
+            limitfrom=0,
+            limitnum=limit,
+        )
+        return list(data.get("messages") or [])
+
+    async def mark_notification_read(self, token: str, notification_id: int) -> None:
+        await self.client.call(token, "core_message_mark_notification_read", notificationid=notification_id, timeread=0)
+
+    async def mark_message_read(self, token: str, message_id: int) -> int:
+        """Legacy mark-read; Totara answers with the item's new id in ``message_read``."""
+        data = await self.client.call(token, "core_message_mark_message_read", messageid=message_id, timeread=0)
+        return int(data.get("messageid") or message_id)
+
+    async def contact_requesters(self, token: str, userid: int) -> set[int]:
+        """Ids of the people whose contact requests to ``userid`` are still pending."""
+        data = await self.client.call(token, "core_message_get_contact_requests", userid=userid, limitfrom=0, limitnum=0)
+        return {int(u["id"]) for u in data}
+
+    async def confirm_contact_request(self, token: str, requester: int, requested: int) -> None:
+        await self.client.call(token, "core_message_confirm_contact_request", userid=requester, requesteduserid=requested)
+
+    async def decline_contact_request(self, token: str, requester: int, requested: int) -> None:
+        await self.client.call(token, "core_message_decline_contact_request", userid=requester, requesteduserid=requested)
+
+    async def totara_items(self, token: str, kind: str) -> list[dict[str, Any]]:
+        """Open Totara tasks or alerts through the site's custom ``local_pluto_get_tasks``."""
+        data = await self.client.call(token, "local_pluto_get_tasks", type=kind)
+        return list(data.get("tasks") or [])
+
+    async def task_action(self, token: str, function: str, message_id: int, action: str, reason: str) -> dict[str, Any]:
+        """Accept, reject or dismiss a Totara task through the site's task-action function."""
+        return dict(
+            await self.client.call(token, function, messageid=message_id, action=action, reasonfordecision=reason)
+        )
+
+    async def notifications_disabled(self, token: str, userid: int) -> bool:
+        """The person's "disable all notifications" switch in the LMS."""
+        data = await self.client.call(token, "core_message_get_user_notification_preferences", userid=userid)
+        return bool(int((data.get("preferences") or {}).get("disableall") or 0))

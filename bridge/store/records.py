@@ -9,7 +9,7 @@ from typing import Any
 
 from bridge.model import ChatIdentity, ConversationInfo, Cursor, Destination, Platform
 
-__all__ = ["ConversationInfo", "Cursor", "Delivery", "Link", "MapEntry", "NewDelivery"]
+__all__ = ["ConversationInfo", "Cursor", "Delivery", "ItemRow", "Link", "MapEntry", "NewDelivery"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +41,33 @@ class Link:
 
 @dataclass(frozen=True, slots=True)
 class NewDelivery:
-    """A delivery the router creates: one item to one link."""
+    """A delivery the router creates: one item to one link. With ``held_until`` it waits
+    (quiet hours) and goes out in a digest."""
 
     item_key: str
     link_id: int
     platform: Platform
     lane: str
     payload: dict[str, Any]
+    held_until: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRow:
+    """An alert, task or contact request the bridge tracks until it is handled."""
+
+    item_key: str
+    kind: str
+    subject: str
+    url: str | None
+    html: str
+    created: int
+    lms_id: int | None
+    data: dict[str, Any]
+    short_id: int = 0
+    status: str = "open"
+    outcome: str = ""
+    lms_user_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)

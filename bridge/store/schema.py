@@ -93,6 +93,7 @@ outbox = Table(
     Column("refs", JSON, nullable=False),
     Column("created_at", Float, nullable=False),
     Column("sent_at", Float),
+    Column("held_until", Float),  # quiet hours: not sent before this time, then as a digest
     UniqueConstraint("item_key", "link_id", name="uq_outbox_item_link"),
     Index("ix_outbox_status_lane", "status", "lane", "id"),
 )
@@ -136,4 +137,23 @@ preferences = Table(
     Column("lms_user_id", Integer, primary_key=True),
     Column("data", JSON, nullable=False),
     Column("updated_at", Integer, nullable=False),
+)
+
+items = Table(
+    "items",
+    metadata,
+    Column("lms_user_id", Integer, primary_key=True),
+    Column("item_key", String(64), primary_key=True),
+    Column("short_id", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("subject", Text, nullable=False, default=""),
+    Column("url", Text),
+    Column("html", Text, nullable=False, default=""),
+    Column("created", Integer, nullable=False),
+    Column("lms_id", Integer),
+    Column("data", JSON, nullable=False),
+    Column("status", String(16), nullable=False, default="open"),
+    Column("outcome", Text, nullable=False, default=""),
+    Column("handled_at", Integer),
+    UniqueConstraint("lms_user_id", "short_id", name="uq_items_short"),
 )

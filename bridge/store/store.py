@@ -17,12 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from bridge.model import ChatIdentity, Platform
 from bridge.store import migrate
 from bridge.store.crypto import TokenCipher
-from bridge.store.records import ConversationInfo, Cursor, Delivery, Link, MapEntry, NewDelivery
+from bridge.store.records import ConversationInfo, Cursor, Delivery, ItemRow, Link, MapEntry, NewDelivery
 from bridge.store.schema import (
     contacts,
     conversation_threads,
     conversations,
     cursors,
+    items,
     link_codes,
     links,
     message_map,
@@ -343,12 +344,15 @@ class Store:
         cursor_updates: dict[str, Cursor],
         deliveries: Sequence[NewDelivery],
         conversation_rows: Sequence[tuple[ConversationInfo, int]] = (),
+        new_items: Sequence[ItemRow] = (),
     ) -> int:
         """Write the deliveries and the new cursors in one transaction: nothing intake has
         seen is skipped, and nothing is queued twice (unique item per link)."""
         now = _now()
         created = 0
         async with self.engine.begin() as conn:
+            for row in new_items:
+                await self._insert_item(conn, lms_user_id, row)
             for info, last_time in conversation_rows:
                 await self._upsert(
                     conn,
@@ -381,12 +385,13 @@ class Store:
                         platform=d.platform.value,
                         lane=d.lane,
                         payload=d.payload,
-                        status="pending",
+                        status="held" if d.held_until is not None else "pending",
                         attempts=0,
                         next_attempt_at=0.0,
                         last_error="",
                         refs=[],
                         created_at=time.time(),
+                        held_until=d.held_until,
                     )
                 )
                 created += 1
@@ -431,7 +436,9 @@ class Store:
         """(platform, lane) pairs that have pending deliveries."""
         async with self.engine.connect() as conn:
             rows = (
-                await conn.execute(select(outbox.c.platform, outbox.c.lane).where(outbox.c.status == "pending").distinct())
+                await conn.execute(
+                    select(outbox.c.platform, outbox.c.lane).where(outbox.c.status == "pending").distinct()
+                )
             ).all()
         return [(r.platform, r.lane) for r in rows]
 
@@ -503,6 +510,134 @@ class Store:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [self._delivery(r) for r in rows]
+
+    async def due_held(self, now: float) -> list[Delivery]:
+        """Deliveries held for quiet hours whose hold has ended, oldest first."""
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(outbox)
+                    .where(outbox.c.status == "held", outbox.c.held_until <= now)
+                    .order_by(outbox.c.id)
+                )
+            ).all()
+        return [self._delivery(r) for r in rows]
+
+    async def mark_digested(self, delivery_ids: Sequence[int], digest_key: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.id.in_(list(delivery_ids)))
+                .values(status="digested", last_error=f"sent in digest {digest_key}")
+            )
+
+    async def refs_of_item(self, item_key: str) -> list[tuple[Delivery, list[dict[str, Any]]]]:
+        """Every sent copy of an item: (delivery, its chunk refs), on every link."""
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(outbox).where(outbox.c.item_key == item_key, outbox.c.status == "sent").order_by(outbox.c.id)
+                )
+            ).all()
+        return [(self._delivery(r), list(r.refs or [])) for r in rows]
+
+    async def delivery_by_id(self, delivery_id: int) -> Delivery | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(outbox).where(outbox.c.id == delivery_id))).first()
+        return self._delivery(row) if row else None
+
+    async def delivery_of(self, item_key: str, link_id: int) -> Delivery | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(outbox).where(outbox.c.item_key == item_key, outbox.c.link_id == link_id))
+            ).first()
+        return self._delivery(row) if row else None
+
+    async def undelivered_copies(self, item_key: str) -> None:
+        """An item handled before its copies went out: they need not go out any more."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.item_key == item_key, outbox.c.status.in_(["pending", "held"]))
+                .values(status="dead", last_error="handled before delivery")
+            )
+
+    # --- items (alerts, tasks, contact requests) -------------------------------------------
+
+    async def _insert_item(self, conn: AsyncConnection, lms_user_id: int, row: ItemRow) -> None:
+        exists = (
+            await conn.execute(
+                select(func.count()).select_from(items).where(
+                    items.c.lms_user_id == lms_user_id, items.c.item_key == row.item_key
+                )
+            )
+        ).scalar_one()
+        if exists:
+            return
+        short = (
+            await conn.execute(select(func.coalesce(func.max(items.c.short_id), 0)).where(items.c.lms_user_id == lms_user_id))
+        ).scalar_one()
+        await conn.execute(
+            insert(items).values(
+                lms_user_id=lms_user_id, item_key=row.item_key, short_id=short + 1, kind=row.kind, subject=row.subject,
+                url=row.url, html=row.html, created=row.created, lms_id=row.lms_id, data=row.data, status="open",
+                outcome="",
+            )
+        )
+
+    def _item(self, row: Any) -> ItemRow:
+        return ItemRow(
+            item_key=row.item_key, kind=row.kind, subject=row.subject, url=row.url, html=row.html, created=row.created,
+            lms_id=row.lms_id, data=dict(row.data or {}), short_id=row.short_id, status=row.status, outcome=row.outcome,
+            lms_user_id=row.lms_user_id,
+        )
+
+    async def item(self, lms_user_id: int, item_key: str) -> ItemRow | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(items).where(items.c.lms_user_id == lms_user_id, items.c.item_key == item_key)
+                )
+            ).first()
+        return self._item(row) if row else None
+
+    async def item_by_short(self, lms_user_id: int, short_id: int) -> ItemRow | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(items).where(items.c.lms_user_id == lms_user_id, items.c.short_id == short_id)
+                )
+            ).first()
+        return self._item(row) if row else None
+
+    async def open_items(self, lms_user_id: int) -> list[ItemRow]:
+        """Open items, newest first."""
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(items)
+                    .where(items.c.lms_user_id == lms_user_id, items.c.status == "open")
+                    .order_by(items.c.created.desc(), items.c.short_id.desc())
+                )
+            ).all()
+        return [self._item(r) for r in rows]
+
+    async def close_item(self, lms_user_id: int, item_key: str, status: str, outcome: str) -> bool:
+        """Mark an item handled (or expired); False if it was no longer open."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(items)
+                .where(items.c.lms_user_id == lms_user_id, items.c.item_key == item_key, items.c.status == "open")
+                .values(status=status, outcome=outcome, handled_at=_now())
+            )
+        return bool(result.rowcount)
+
+    async def set_item_lms_id(self, lms_user_id: int, item_key: str, lms_id: int) -> None:
+        """Totara gives an item a new id when it is read; keep the current one."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(items).where(items.c.lms_user_id == lms_user_id, items.c.item_key == item_key).values(lms_id=lms_id)
+            )
 
     # --- message map and threads ----------------------------------------------------------
 

@@ -1,0 +1,211 @@
+"""Alerts, tasks and contact requests handled from chat, as the person, with their token.
+
+Buttons carry ``VERB:ITEM_KEY`` ids. Before acting the bridge checks that the item is
+one of this person's and still open; the LMS then decides (it may refuse: already
+handled, workflow refused, expired) and its reason is shown. After a success every chat
+copy of the item, on every platform, is updated: buttons retired, outcome shown.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bridge.lms.api import LmsApi, NotificationApi, SiteInfo
+from bridge.lms.errors import LmsError, LmsUnavailable, TokenRejected
+from bridge.model import Action, ItemKind, Platform
+from bridge.render import escape
+from bridge.router import lane_of
+from bridge.store.records import ItemRow, Link, NewDelivery
+from bridge.store.store import Store
+
+log = logging.getLogger(__name__)
+
+ACK, ACCEPT, DECLINE, DISMISS = "ack", "acc", "dec", "dis"
+VERBS = {ACK: "mark read", ACCEPT: "accept", DECLINE: "decline", DISMISS: "dismiss"}
+EXPIRY_SECONDS = 30 * 86400  # Totara auto-dismisses alerts and tasks after 30 days (domain 3.4)
+PLATFORM_NAMES = {
+    Platform.CONSOLE: "the console", Platform.TELEGRAM: "Telegram", Platform.SLACK: "Slack",
+    Platform.DISCORD: "Discord", Platform.TEAMS: "Teams",
+}
+
+
+def buttons(kind: ItemKind, key: str, url: str | None, data: dict[str, object]) -> tuple[Action, ...]:
+    """The native actions an item offers; "Open in Pluto" on everything with a link."""
+    found: list[Action] = []
+    if kind is ItemKind.ALERT:
+        found.append(Action(f"{ACK}:{key}", "Mark read", "primary"))
+    elif kind is ItemKind.CONTACT_REQUEST:
+        found += [Action(f"{ACCEPT}:{key}", "Accept", "primary"), Action(f"{DECLINE}:{key}", "Decline", "danger")]
+    elif kind is ItemKind.TASK:
+        if data.get("canaccept"):
+            reason = bool(data.get("needsreason"))
+            found += [
+                Action(f"{ACCEPT}:{key}", str(data.get("acceptbutton") or "Accept"), "primary", needs_reason=reason),
+                Action(f"{DECLINE}:{key}", str(data.get("rejectbutton") or "Reject"), "danger", needs_reason=reason),
+            ]
+        found.append(Action(f"{DISMISS}:{key}", "Dismiss"))
+    if url:
+        found.append(Action(f"url:{key}", "Open in Pluto", url=url))
+    return tuple(found)
+
+
+def parse_action(action_id: str) -> tuple[str, str] | None:
+    verb, _, key = action_id.partition(":")
+    return (verb, key) if verb in VERBS and key else None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened, for the person who acted (``html``) and for every copy (``done``)."""
+
+    ok: bool
+    html: str
+    retired_html: str | None = None
+
+
+def retired(item: ItemRow, outcome: str) -> str:
+    """The item's text with its outcome in place of the buttons."""
+    subject = f"<p><b>{escape(item.subject)}</b></p>" if item.subject else ""
+    return f"{subject}{item.html}<p><i>{escape(outcome)}</i></p>"
+
+
+class ItemActions:
+    """Performs actions on items and keeps every chat copy true."""
+
+    def __init__(
+        self,
+        store: Store,
+        api: LmsApi,
+        notifications: NotificationApi,
+        site: Callable[[str], object],
+        task_action_function: str,
+        wake_dispatcher: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.store = store
+        self.api = api
+        self.notifications = notifications
+        self._site = site
+        self.task_action_function = task_action_function
+        self.wake_dispatcher = wake_dispatcher
+
+    async def site(self, token: str) -> SiteInfo:
+        info = await self._site(token)  # type: ignore[misc]
+        assert isinstance(info, SiteInfo)
+        return info
+
+    async def perform(self, link: Link, verb: str, item: ItemRow, reason: str = "") -> Outcome:
+        """Do ``verb`` on ``item`` as ``link``'s person."""
+        if item.status != "open":
+            return Outcome(False, f"<p>Already handled: {escape(item.outcome or item.status)}.</p>")
+        who = f"{link.lms_fullname} in {PLATFORM_NAMES.get(link.identity.platform, link.identity.platform.value)}"
+        try:
+            result = await self._act(link, verb, item, reason)
+        except TokenRejected:
+            await self.store.set_link_status(link.id, "needs_signin", "the LMS rejected the token")
+            return Outcome(False, "<p>Not done: your Pluto sign-in no longer works. Use <code>link</code> again.</p>")
+        except LmsUnavailable:
+            return Outcome(False, "<p>Not done: Pluto cannot be reached right now. Please try again in a moment.</p>")
+        except LmsError as exc:
+            return Outcome(False, f"<p>Pluto said no: {escape(exc.message)}</p>")
+        if isinstance(result, str):  # the LMS or the site cannot do it; nothing changed
+            return Outcome(False, result)
+        outcome = f"{result} by {who}" + (f": \u201c{reason}\u201d" if reason else "")
+        html = await self.close(link.lms_user_id, item, outcome)
+        return Outcome(True, f"<p>Done: {escape(outcome)}.</p>", html)
+
+    async def _act(self, link: Link, verb: str, item: ItemRow, reason: str) -> str | object:
+        """Returns the past-tense outcome on success, or safe HTML explaining the refusal."""
+        kind = ItemKind(item.kind)
+        token, uid = link.token, link.lms_user_id
+        if kind is ItemKind.CONTACT_REQUEST:
+            requester = int(item.data.get("requester") or 0)
+            if verb in (ACCEPT, DECLINE):
+                if requester not in await self.notifications.contact_requesters(token, uid):
+                    await self.close(uid, item, "Already answered in Pluto")
+                    return "<p>That contact request was already answered in Pluto.</p>"
+                if verb == ACCEPT:
+                    await self.notifications.confirm_contact_request(token, requester, uid)
+                else:
+                    await self.notifications.decline_contact_request(token, requester, uid)
+            await self._mark_read(token, uid, item)
+            return {ACCEPT: "Accepted", DECLINE: "Declined"}.get(verb, "Marked read")
+        if kind is ItemKind.TASK and verb in (ACCEPT, DECLINE, DISMISS):
+            return await self._task(link, verb, item, reason)
+        if verb in (ACCEPT, DECLINE):
+            return f"<p>{escape(item.subject or 'This item')} has nothing to {VERBS[verb]}; use ack to mark it read.</p>"
+        await self._mark_read(token, uid, item)
+        return "Dismissed" if verb == DISMISS else "Marked read"
+
+    async def _task(self, link: Link, verb: str, item: ItemRow, reason: str) -> str:
+        site = await self.site(link.token)
+        function = self.task_action_function
+        if function not in site.functions:
+            if verb == DISMISS:
+                await self._mark_read(link.token, link.lms_user_id, item)
+                return "Dismissed"
+            where = f' <a href="{escape(item.url)}">Open it in Pluto</a>.' if item.url else ""
+            return (
+                f"<p>This Pluto site cannot {VERBS[verb]} tasks from chat (it lacks {escape(function)}); "
+                f"please decide in Pluto.{where}</p>"
+            )
+        open_ids = {int(t["id"]) for t in await self.notifications.totara_items(link.token, "task")}
+        if item.lms_id not in open_ids:
+            await self.close(link.lms_user_id, item, "Already handled in Pluto")
+            return "<p>That task was already handled in Pluto.</p>"
+        action = {ACCEPT: "accept", DECLINE: "reject", DISMISS: "dismiss"}[verb]
+        result = await self.notifications.task_action(link.token, function, int(item.lms_id or 0), action, reason)
+        if not result.get("status"):
+            warnings = "; ".join(str(w.get("message", w)) for w in result.get("warnings") or [])
+            detail = f": {escape(warnings)}" if warnings else " (its workflow did not allow it, e.g. a full seminar)"
+            return f"<p>Pluto refused to {action} this task{detail}.</p>"
+        return {ACCEPT: "Accepted", DECLINE: "Rejected", DISMISS: "Dismissed"}[verb]
+
+    async def _mark_read(self, token: str, uid: int, item: ItemRow) -> None:
+        if item.lms_id is None:
+            return
+        if item.item_key.startswith("ntf:"):
+            await self.notifications.mark_notification_read(token, item.lms_id)
+        else:
+            await self.notifications.mark_message_read(token, item.lms_id)
+
+    async def close(self, lms_user_id: int, item: ItemRow, outcome: str, status: str = "handled") -> str | None:
+        """Close the item and queue an edit of every chat copy; returns the retired HTML."""
+        if not await self.store.close_item(lms_user_id, item.item_key, status, outcome):
+            return None
+        html = retired(item, outcome)
+        await self.store.undelivered_copies(item.item_key)
+        edits = []
+        for delivery, refs in await self.store.refs_of_item(item.item_key):
+            if not refs:
+                continue
+            link = await self.store.link_by_id(delivery.link_id)
+            if link is None:
+                continue
+            edits.append(
+                NewDelivery(
+                    f"edit:{delivery.id}:{uuid.uuid4().hex[:12]}", link.id, link.identity.platform,
+                    lane_of(link.identity), {"kind": "edit", "target": delivery.id, "html": html},
+                )
+            )
+        if edits:
+            await self.store.enqueue(edits)
+            self.wake_dispatcher()
+        log.info("item %s of LMS user %s: %s", item.item_key, lms_user_id, outcome)
+        return html
+
+    async def reconcile(self, lms_user_id: int, open_keys: set[str], window_start: int, now: int | None = None) -> int:
+        """Retire copies of items handled in the LMS itself, or expired; returns how many."""
+        now = int(time.time()) if now is None else now
+        closed = 0
+        for item in await self.store.open_items(lms_user_id):
+            if item.created < now - EXPIRY_SECONDS:
+                await self.close(lms_user_id, item, "Expired: Pluto dismisses items after 30 days", "expired")
+                closed += 1
+            elif item.item_key not in open_keys and item.created >= window_start:
+                await self.close(lms_user_id, item, "Handled in Pluto")
+                closed += 1
+        return closed

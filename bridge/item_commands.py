@@ -1,0 +1,176 @@
+"""Chat commands for alerts, tasks and contact requests, and for preferences."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bridge.actions import ACCEPT, ACK, DECLINE, DISMISS, ItemActions
+from bridge.hints import command_hint, how_to_link
+from bridge.model import CommandEvent, ItemKind, Platform
+from bridge.render import escape
+from bridge.store.records import Link
+from bridge.store.store import Store
+
+KIND_LABELS = {"task": "task", "alert": "alert", "contact_request": "contact request"}
+PLATFORM_VALUES = {p.value for p in Platform}
+
+
+def _ids(args: str) -> list[int] | None:
+    """``3 #4 5`` -> [3, 4, 5]; None when something is not a number."""
+    found = []
+    for word in args.replace(",", " ").split():
+        word = word.lstrip("#")
+        if not word.isdigit():
+            return None
+        found.append(int(word))
+    return found
+
+
+class ItemCommands:
+    """``tasks``, ``ack``, ``accept``, ``decline``, ``dismiss`` and ``prefs``: mixed into
+    ``Commands`` so every platform gets them the same way."""
+
+    store: Store
+    actions: ItemActions
+
+    async def _linked(self, event: CommandEvent, link: Link | None) -> Link | str:
+        if link is None:
+            return how_to_link(event.identity.platform)
+        if not link.active:
+            return f"<p>Your link is {escape(link.status.replace('_', ' '))}: send <code>link</code> to sign in again.</p>"
+        return link
+
+    async def _cmd_tasks(self, event: CommandEvent, link: Link | None) -> str:
+        linked = await self._linked(event, link)
+        if isinstance(linked, str):
+            return linked
+        items = await self.store.open_items(linked.lms_user_id)
+        if not items:
+            return "<p>Nothing open: no tasks, no unread alerts.</p>"
+        rows = []
+        for item in items:
+            label = KIND_LABELS.get(item.kind, item.kind)
+            url = f' <a href="{escape(item.url)}">open</a>' if item.url else ""
+            rows.append(f"<li><b>#{item.short_id}</b> {label}: {escape(item.subject or '(no subject)')}{url}</li>")
+        hint = escape(command_hint(event.identity.platform, "accept ID"))
+        return f"<p>Open items, newest first:</p><ul>{''.join(rows)}</ul><p>Act with <code>{hint}</code> and friends.</p>"
+
+    async def _act_on(self, event: CommandEvent, link: Link | None, verb: str, *, many: bool) -> str:
+        linked = await self._linked(event, link)
+        if isinstance(linked, str):
+            return linked
+        words = event.args.strip()
+        if many and words.lower() == "all":
+            targets = [i for i in await self.store.open_items(linked.lms_user_id) if i.kind == ItemKind.ALERT.value]
+            if not targets:
+                return "<p>No unread alerts.</p>"
+        else:
+            first, _, reason = words.partition(" ")
+            ids = _ids(words if many else first)
+            if not ids:
+                usage = command_hint(event.identity.platform, f"{event.name} ID" + ("..." if many else " [REASON]"))
+                return f"<p>Which one? Type <code>{escape(usage)}</code>; <code>tasks</code> lists the numbers.</p>"
+            targets = []
+            for short in ids:
+                item = await self.store.item_by_short(linked.lms_user_id, short)
+                if item is None:
+                    return f"<p>There is no item #{short}. <code>tasks</code> lists yours.</p>"
+                targets.append(item)
+        answers = []
+        for item in targets:
+            outcome = await self.actions.perform(linked, verb, item, "" if many else reason.strip())
+            answers.append(f"<li>#{item.short_id}: {outcome.html}</li>")
+        return answers[0][answers[0].index(":") + 2 : -5] if len(answers) == 1 else f"<ul>{''.join(answers)}</ul>"
+
+    async def _cmd_ack(self, event: CommandEvent, link: Link | None) -> str:
+        return await self._act_on(event, link, ACK, many=True)
+
+    async def _cmd_accept(self, event: CommandEvent, link: Link | None) -> str:
+        return await self._act_on(event, link, ACCEPT, many=False)
+
+    async def _cmd_decline(self, event: CommandEvent, link: Link | None) -> str:
+        return await self._act_on(event, link, DECLINE, many=False)
+
+    async def _cmd_dismiss(self, event: CommandEvent, link: Link | None) -> str:
+        return await self._act_on(event, link, DISMISS, many=False)
+
+    async def _cmd_prefs(self, event: CommandEvent, link: Link | None) -> str:
+        linked = await self._linked(event, link)
+        if isinstance(linked, str):
+            return linked
+        prefs = await self.store.preferences_of(linked.lms_user_id)
+        setting, _, value = event.args.strip().partition(" ")
+        setting, value = setting.lower(), value.strip()
+        if setting:
+            problem = _apply_pref(prefs, setting, value)
+            if problem:
+                return f"<p>{escape(problem)}</p>" + PREFS_HELP
+            await self.store.set_preferences(linked.lms_user_id, prefs)
+        return _describe_prefs(prefs)
+
+
+PREFS_HELP = (
+    "<p>Settings: <code>prefs messages|alerts|tasks PLATFORM[,PLATFORM]</code> (or <code>all</code>), "
+    "<code>prefs quiet 22:00-07:00 [Europe/Paris]</code> or <code>prefs quiet off</code>, "
+    "<code>prefs off COMPONENT/TYPE</code> and <code>prefs on COMPONENT/TYPE</code> "
+    "(e.g. <code>mod_forum/posts</code>).</p>"
+)
+
+
+def _apply_pref(prefs: dict, setting: str, value: str) -> str | None:  # type: ignore[type-arg]
+    """Change one preference in place; returns a problem for the person, or None."""
+    if setting in ("messages", "alerts", "tasks"):
+        kind = {"messages": "message", "alerts": "alert", "tasks": "task"}[setting]
+        routes = dict(prefs.get("routes") or {})
+        if value.lower() in ("", "all", "default"):
+            routes.pop(kind, None)
+        else:
+            chosen = [v.strip().lower() for v in value.split(",") if v.strip()]
+            unknown = [c for c in chosen if c not in PLATFORM_VALUES]
+            if unknown:
+                return f"Unknown platform {', '.join(unknown)}; choose from {', '.join(sorted(PLATFORM_VALUES))}."
+            routes[kind] = chosen
+        prefs["routes"] = routes
+        return None
+    if setting == "quiet":
+        if value.lower() in ("off", "none", ""):
+            prefs.pop("quiet", None)
+            return None
+        span, _, zone = value.partition(" ")
+        start, _, end = span.partition("-")
+        try:
+            for part in (start, end):
+                hours, _, minutes = part.partition(":")
+                if not (0 <= int(hours) < 24 and 0 <= int(minutes or 0) < 60):
+                    raise ValueError(part)
+            ZoneInfo(zone.strip() or "UTC")
+        except (ValueError, ZoneInfoNotFoundError):
+            return f"Quiet hours look like 22:00-07:00 followed by a time zone such as Europe/Paris (got {value!r})."
+        prefs["quiet"] = {"start": start, "end": end, "tz": zone.strip() or "UTC"}
+        return None
+    if setting in ("off", "on"):
+        if "/" not in value:
+            return "Name the notification type as COMPONENT/TYPE, e.g. mod_forum/posts."
+        off = set(prefs.get("types_off") or [])
+        (off.add if setting == "off" else off.discard)(value)
+        prefs["types_off"] = sorted(off)
+        return None
+    return f"Unknown setting {setting!r}."
+
+
+def _describe_prefs(prefs: dict) -> str:  # type: ignore[type-arg]
+    routes = prefs.get("routes") or {}
+
+    def where(kind: str, fallback: str) -> str:
+        return ", ".join(routes[kind]) if routes.get(kind) else fallback
+
+    messages = where("message", "every linked chat")
+    quiet = prefs.get("quiet")
+    quiet_text = f"{quiet['start']}-{quiet['end']} ({quiet['tz']})" if quiet else "off"
+    off = ", ".join(prefs.get("types_off") or []) or "none"
+    return (
+        f"<ul><li>messages: {escape(messages)}</li><li>alerts: {escape(where('alert', 'where messages go'))}</li>"
+        f"<li>tasks: {escape(where('task', 'where messages go'))}</li><li>quiet hours: {escape(quiet_text)} "
+        "(urgent tasks still come through)</li>"
+        f"<li>notification types switched off: {escape(off)}</li></ul>" + PREFS_HELP
+    )

@@ -1,0 +1,179 @@
+"""Reads new alerts, tasks and contact requests for one user, and which are still open.
+
+Three site shapes:
+
+* modern Moodle: ``core_message_get_messages`` (type notifications, read and unread),
+  stable ids, component/eventtype tell the kind;
+* Totara with the site's ``local_pluto_get_tasks``: tasks and alerts with their metadata,
+  ids stable while unread (they change on read);
+* Totara without it: unread notifications only, no way to tell tasks from alerts, ids that
+  change on read, so items are keyed by a hash of sender, time and text (lms-api 3.3).
+
+Pure reading; the pipeline stores the items and cursor in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from bridge.lms.api import NotificationApi, SiteInfo
+from bridge.lms.intake import advance
+from bridge.model import Cursor, Item, ItemKind
+from bridge.render import escape, sanitize_lms_html
+
+NOTIFICATIONS = "notifications"
+WINDOW = 50
+TOTARA_TASKS = "local_pluto_get_tasks"
+URGENT = 4  # Totara message_metadata.urgency
+
+
+@dataclass(slots=True)
+class NotificationBatch:
+    """New items, the cursor after them, and what the LMS says is still open."""
+
+    items: list[Item] = field(default_factory=list)
+    cursor: Cursor = Cursor(0, frozenset())
+    open_keys: set[str] = field(default_factory=set)
+    window_start: int = 0  # open_keys speaks for items created at or after this time
+    lms_ids: dict[str, int] = field(default_factory=dict)
+
+
+def _classify(row: dict[str, Any]) -> ItemKind:
+    component, event = row.get("component"), row.get("eventtype")
+    if component == "moodle" and event == "messagecontactrequests":
+        return ItemKind.CONTACT_REQUEST
+    if component == "totara_message" and event == "task":
+        return ItemKind.TASK
+    return ItemKind.ALERT
+
+
+def _body(row: dict[str, Any]) -> str:
+    # Moodle renders "text" from smallmessage when there is one (lms-api 4.3): the short form.
+    text = row.get("text") or row.get("fullmessagehtml") or escape(str(row.get("fullmessage") or ""))
+    return sanitize_lms_html(str(text))
+
+
+def _legacy_key(row: dict[str, Any]) -> tuple[str, int]:
+    digest = hashlib.sha1(
+        f"{row.get('useridfrom')}|{row.get('timecreated')}|{row.get('subject')}|{row.get('fullmessage')}".encode()
+    ).hexdigest()
+    return f"tsh:{digest[:16]}", int(digest[:15], 16)
+
+
+class NotificationIntake:
+    """Finds new notifications for one LMS user on any site generation."""
+
+    def __init__(self, api: NotificationApi) -> None:
+        self.api = api
+
+    async def poll(self, token: str, userid: int, site: SiteInfo, cursor: Cursor) -> NotificationBatch:
+        if site.generation == "modern":
+            return await self._modern(token, userid, cursor)
+        if TOTARA_TASKS in site.functions:
+            return await self._totara(token, userid, site, cursor)
+        return await self._legacy(token, userid, cursor)
+
+    @staticmethod
+    def _fresh(cursor: Cursor, time: int, ident: int) -> bool:
+        return time > cursor.watermark or (time == cursor.watermark and ident not in cursor.seen_ids)
+
+    async def _modern(self, token: str, userid: int, cursor: Cursor) -> NotificationBatch:
+        rows = await self.api.notifications(token, userid, legacy=False, limit=WINDOW)
+        batch = NotificationBatch(cursor=cursor)
+        if len(rows) == WINDOW:
+            batch.window_start = min(int(r["timecreated"]) for r in rows)
+        fresh: list[tuple[int, int]] = []
+        for row in sorted(rows, key=lambda r: (int(r["timecreated"]), int(r["id"]))):
+            ident, time = int(row["id"]), int(row["timecreated"])
+            key = f"ntf:{ident}"
+            if row.get("timeread") is not None:
+                continue
+            batch.open_keys.add(key)
+            if not self._fresh(cursor, time, ident):
+                continue
+            fresh.append((time, ident))
+            kind = _classify(row)
+            batch.items.append(
+                Item(
+                    key=key, kind=kind, lms_user_id=userid, html=_body(row), time=time,
+                    author_id=int(row.get("useridfrom") or 0), author_name=str(row.get("userfromfullname") or ""),
+                    subject=str(row.get("subject") or ""), url=str(row.get("contexturl") or "") or None,
+                    lms_id=ident,
+                    data={
+                        "component": row.get("component"), "eventtype": row.get("eventtype"),
+                        "requester": int(row.get("useridfrom") or 0) if kind is ItemKind.CONTACT_REQUEST else None,
+                    },
+                )
+            )
+        batch.cursor = advance(cursor, fresh)
+        return batch
+
+    async def _totara(self, token: str, userid: int, site: SiteInfo, cursor: Cursor) -> NotificationBatch:
+        batch = NotificationBatch(cursor=cursor)
+        fresh: list[tuple[int, int]] = []
+        listed: set[int] = set()
+        for kind_name, kind in (("task", ItemKind.TASK), ("alert", ItemKind.ALERT)):
+            for row in await self.api.totara_items(token, kind_name):
+                ident, time = int(row["id"]), int(row["timecreated"])
+                listed.add(ident)
+                key = f"tot:{ident}"
+                batch.open_keys.add(key)
+                batch.lms_ids[key] = ident
+                if not self._fresh(cursor, time, ident):
+                    continue
+                fresh.append((time, ident))
+                batch.items.append(
+                    Item(
+                        key=key, kind=kind, lms_user_id=userid,
+                        html=sanitize_lms_html(str(row.get("fullmessagehtml") or "")), time=time,
+                        author_id=int(row.get("useridfrom") or 0), subject=str(row.get("subject") or ""),
+                        url=str(row.get("contexturl") or "") or None, lms_id=ident,
+                        urgent=int(row.get("urgency") or 0) >= URGENT,
+                        data={
+                            "component": "totara_message", "eventtype": kind_name,
+                            "canaccept": bool(row.get("canaccept")), "canreject": bool(row.get("canreject")),
+                            "acceptbutton": row.get("acceptbutton") or "", "rejectbutton": row.get("rejectbutton") or "",
+                            "needsreason": bool(row.get("needsreason")),
+                        },
+                    )
+                )
+        # Other notifications (forum posts, seminar reminders sent outside totara_message).
+        fresh.extend(await self._collect_legacy(token, userid, cursor, batch, skip=listed))
+        batch.cursor = advance(cursor, fresh)
+        batch.items.sort(key=lambda item: item.time)
+        return batch
+
+    async def _legacy(self, token: str, userid: int, cursor: Cursor) -> NotificationBatch:
+        batch = NotificationBatch(cursor=cursor)
+        batch.cursor = advance(cursor, await self._collect_legacy(token, userid, cursor, batch))
+        return batch
+
+    async def _collect_legacy(
+        self, token: str, userid: int, cursor: Cursor, batch: NotificationBatch, skip: set[int] | None = None
+    ) -> list[tuple[int, int]]:
+        """Unread legacy notifications into ``batch``; returns the fresh (time, ident) pairs."""
+        rows = await self.api.notifications(token, userid, legacy=True, limit=WINDOW)
+        if len(rows) == WINDOW:
+            batch.window_start = min(int(r["timecreated"]) for r in rows)
+        fresh: list[tuple[int, int]] = []
+        for row in sorted(rows, key=lambda r: (int(r["timecreated"]), int(r["id"]))):
+            if skip and int(row["id"]) in skip:
+                continue
+            key, ident = _legacy_key(row)
+            time = int(row["timecreated"])
+            batch.open_keys.add(key)
+            batch.lms_ids[key] = int(row["id"])
+            if not self._fresh(cursor, time, ident):
+                continue
+            fresh.append((time, ident))
+            batch.items.append(
+                Item(
+                    key=key, kind=ItemKind.ALERT, lms_user_id=userid, html=_body(row), time=time,
+                    author_id=int(row.get("useridfrom") or 0), author_name=str(row.get("userfromfullname") or ""),
+                    subject=str(row.get("subject") or ""), url=str(row.get("contexturl") or "") or None,
+                    lms_id=int(row["id"]), data={"component": None, "eventtype": None},
+                )
+            )
+        return fresh
