@@ -4,7 +4,8 @@ What arrives is printed with a short number; what the person types goes to the c
 
 * plain text: a message to their current Pluto conversation;
 * ``/reply N text``: an answer to message ``#N``'s conversation;
-* ``/press N K``: choice ``K`` of message ``#N``'s buttons;
+* ``/press N K [REASON]``: choice ``K`` of message ``#N``'s buttons (with a reason, for
+  decisions that take one);
 * ``/link``, ``/to NAME``, ... : the bridge's commands (``/help`` lists them).
 """
 
@@ -130,14 +131,15 @@ class ConsoleAdapter(Adapter):
                 number = number.lstrip("#")
                 return MessageEvent(**fields, text=body, reply_to=self._message_id(number))  # type: ignore[arg-type]
             if word == "press":
-                number, _, choice = rest.strip().partition(" ")
+                number, _, rest = rest.strip().partition(" ")
+                choice, _, reason = rest.strip().partition(" ")
                 ref = self._message_id(number.lstrip("#"))
                 options = self._actions.get(ref, [])
-                if not choice.strip().isdigit() or not 1 <= int(choice) <= len(options):
-                    self._write(f"(message #{number} has no choice {choice.strip() or '?'})")
+                if not choice.isdigit() or not 1 <= int(choice) <= len(options):
+                    self._write(f"(message #{number} has no choice {choice or '?'})")
                     return None
                 return ActionEvent(  # type: ignore[arg-type]
-                    **fields, action_id=options[int(choice) - 1], message=SentRef(ROOM, ref)
+                    **fields, action_id=options[int(choice) - 1], reason=reason.strip(), message=SentRef(ROOM, ref)
                 )
             if word == "start":
                 return CommandEvent(**fields, name="link", args=rest.strip())  # type: ignore[arg-type]
@@ -176,7 +178,7 @@ class ConsoleAdapter(Adapter):
         choices = [a for a in post.actions if a.url is None]
         links = [a for a in post.actions if a.url is not None]
         if choices:
-            out.append("  ".join(f"[{i}] {a.label}" for i, a in enumerate(choices, 1)) + f"   (/press {number} N)")
+            out.append("  ".join(f"[{i}] {a.label}" for i, a in enumerate(choices, 1)) + f"   (/press {number} N [reason])")
         out.extend(f"{a.label}: {a.url}" for a in links)
         return "\n".join(out)
 

@@ -58,6 +58,14 @@ def parse_action(action_id: str) -> tuple[str, str] | None:
     return (verb, key) if verb in VERBS and key else None
 
 
+class Refusal(Exception):
+    """The action cannot be done (the LMS or the site says no); ``html`` says why."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__(html)
+        self.html = html
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What happened, for the person who acted (``html``) and for every copy (``done``)."""
@@ -111,14 +119,14 @@ class ItemActions:
             return Outcome(False, "<p>Not done: Pluto cannot be reached right now. Please try again in a moment.</p>")
         except LmsError as exc:
             return Outcome(False, f"<p>Pluto said no: {escape(exc.message)}</p>")
-        if isinstance(result, str):  # the LMS or the site cannot do it; nothing changed
-            return Outcome(False, result)
+        except Refusal as refusal:  # the LMS or the site cannot do it; nothing changed
+            return Outcome(False, refusal.html)
         outcome = f"{result} by {who}" + (f": \u201c{reason}\u201d" if reason else "")
         html = await self.close(link.lms_user_id, item, outcome)
         return Outcome(True, f"<p>Done: {escape(outcome)}.</p>", html)
 
-    async def _act(self, link: Link, verb: str, item: ItemRow, reason: str) -> str | object:
-        """Returns the past-tense outcome on success, or safe HTML explaining the refusal."""
+    async def _act(self, link: Link, verb: str, item: ItemRow, reason: str) -> str:
+        """Returns the past-tense outcome; raises ``Refusal`` when it cannot be done."""
         kind = ItemKind(item.kind)
         token, uid = link.token, link.lms_user_id
         if kind is ItemKind.CONTACT_REQUEST:
@@ -126,7 +134,7 @@ class ItemActions:
             if verb in (ACCEPT, DECLINE):
                 if requester not in await self.notifications.contact_requesters(token, uid):
                     await self.close(uid, item, "Already answered in Pluto")
-                    return "<p>That contact request was already answered in Pluto.</p>"
+                    raise Refusal("<p>That contact request was already answered in Pluto.</p>")
                 if verb == ACCEPT:
                     await self.notifications.confirm_contact_request(token, requester, uid)
                 else:
@@ -136,7 +144,7 @@ class ItemActions:
         if kind is ItemKind.TASK and verb in (ACCEPT, DECLINE, DISMISS):
             return await self._task(link, verb, item, reason)
         if verb in (ACCEPT, DECLINE):
-            return f"<p>{escape(item.subject or 'This item')} has nothing to {VERBS[verb]}; use ack to mark it read.</p>"
+            raise Refusal(f"<p>{escape(item.subject or 'This item')} has nothing to {VERBS[verb]}; use ack to mark it read.</p>")
         await self._mark_read(token, uid, item)
         return "Dismissed" if verb == DISMISS else "Marked read"
 
@@ -148,20 +156,20 @@ class ItemActions:
                 await self._mark_read(link.token, link.lms_user_id, item)
                 return "Dismissed"
             where = f' <a href="{escape(item.url)}">Open it in Pluto</a>.' if item.url else ""
-            return (
+            raise Refusal(
                 f"<p>This Pluto site cannot {VERBS[verb]} tasks from chat (it lacks {escape(function)}); "
                 f"please decide in Pluto.{where}</p>"
             )
         open_ids = {int(t["id"]) for t in await self.notifications.totara_items(link.token, "task")}
         if item.lms_id not in open_ids:
             await self.close(link.lms_user_id, item, "Already handled in Pluto")
-            return "<p>That task was already handled in Pluto.</p>"
+            raise Refusal("<p>That task was already handled in Pluto.</p>")
         action = {ACCEPT: "accept", DECLINE: "reject", DISMISS: "dismiss"}[verb]
         result = await self.notifications.task_action(link.token, function, int(item.lms_id or 0), action, reason)
         if not result.get("status"):
             warnings = "; ".join(str(w.get("message", w)) for w in result.get("warnings") or [])
             detail = f": {escape(warnings)}" if warnings else " (its workflow did not allow it, e.g. a full seminar)"
-            return f"<p>Pluto refused to {action} this task{detail}.</p>"
+            raise Refusal(f"<p>Pluto refused to {action} this task{detail}.</p>")
         return {ACCEPT: "Accepted", DECLINE: "Rejected", DISMISS: "Dismissed"}[verb]
 
     async def _mark_read(self, token: str, uid: int, item: ItemRow) -> None:

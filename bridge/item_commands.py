@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bridge.actions import ACCEPT, ACK, DECLINE, DISMISS, ItemActions
@@ -106,6 +107,8 @@ class ItemCommands:
             if problem:
                 return f"<p>{escape(problem)}</p>" + PREFS_HELP
             await self.store.set_preferences(linked.lms_user_id, prefs)
+            if setting == "quiet" and "quiet" not in prefs:
+                await self.store.release_held_of(linked.lms_user_id, time.time())
         return _describe_prefs(prefs)
 
 

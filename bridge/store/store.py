@@ -523,6 +523,14 @@ class Store:
             ).all()
         return [self._delivery(r) for r in rows]
 
+    async def release_held_of(self, lms_user_id: int, at: float) -> None:
+        """Quiet hours switched off: what was held goes out in the next digest."""
+        async with self.engine.begin() as conn:
+            ids = select(links.c.id).where(links.c.lms_user_id == lms_user_id)
+            await conn.execute(
+                update(outbox).where(outbox.c.status == "held", outbox.c.link_id.in_(ids)).values(held_until=at)
+            )
+
     async def mark_digested(self, delivery_ids: Sequence[int], digest_key: str) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(

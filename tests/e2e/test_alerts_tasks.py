@@ -1,0 +1,239 @@
+"""End to end: alerts, tasks and contact requests in chat, handled from chat (real process,
+console adapter, sandbox LMS in modern and Totara mode, Telegram for the two-platform case)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bridge.lms.client import LmsClient
+from sandbox.lms import DemoSeed, SandboxLMS
+from sandbox.telegram import SandboxTelegram
+from tests.e2e.harness import BridgeProcess, bridge_config
+
+pytestmark = pytest.mark.e2e
+
+
+async def ws(lms: SandboxLMS, token: str, function: str, **params: Any) -> Any:
+    """A web-service call made on the LMS side (another person, or the person in the LMS UI)."""
+    async with LmsClient(lms.url) as client:
+        return await client.call(token, function, **params)
+
+
+async def start_bridge(site: SandboxLMS, tmp: Path, **sections: dict[str, Any]) -> BridgeProcess:
+    config, _ = bridge_config(tmp, site.url, **sections)
+    process = await BridgeProcess(config).start()
+    await process.expect(r"send /link")
+    await process.link("mentee1")
+    return process
+
+
+def block(process: BridgeProcess, title: str) -> str:
+    """The number of the console message whose text contains ``title``."""
+    match = re.search(r"--- #(\d+) ---\n[^\n]*" + re.escape(title), process.text)
+    assert match, f"no message {title!r} in:\n{process.text}"
+    return match.group(1)
+
+
+@pytest.fixture
+async def modern(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> AsyncIterator[BridgeProcess]:
+    process = await start_bridge(lms, tmp_path)
+    try:
+        yield process
+    finally:
+        await process.stop()
+
+
+async def unread_notification_ids(lms: SandboxLMS, userid: int) -> set[int]:
+    data = await ws(lms, lms.issue_token(userid), "core_message_get_messages", useridto=userid, type="notifications",
+                    read=0, limitnum=50)
+    return {m["id"] for m in data["messages"]}
+
+
+async def test_alert_marked_read_by_button_and_by_ack(modern: BridgeProcess, lms: SandboxLMS, seed: DemoSeed) -> None:
+    first = lms.notify(seed.mentee1_id, subject="Essay 1 is due tomorrow", text="Submit by 17:00",
+                       component="mod_assign", eventtype="assign_notification",
+                       contexturl=f"{lms.url}/mod/assign/view.php?id=5")
+    await modern.expect(r"Essay 1 is due tomorrow.*\[1\] Mark read.*Open in Pluto: http")
+    await modern.type(f"/press {block(modern, 'Essay 1 is due')} 1")
+    await modern.expect(r"--- #\d+ \(updated\) ---\nEssay 1 is due tomorrow.*Marked read by Sam Mentee in the console")
+    assert first not in await unread_notification_ids(lms, seed.mentee1_id)
+
+    second = lms.notify(seed.mentee1_id, subject="Quiz 2 opens", text="Monday 9:00", component="mod_quiz",
+                        eventtype="quiz_open_soon")
+    await modern.expect(r"Quiz 2 opens")
+    mark = len(modern.out)
+    await modern.type("/tasks")
+    short = (await modern.expect(r"#(\d+) alert: Quiz 2 opens", after=mark)).group(1)
+    assert "Essay 1" not in "\n".join(modern.out[mark:])  # handled items are not listed
+    await modern.type(f"/ack {short}")
+    await modern.expect(r"Done: Marked read by Sam Mentee", after=mark)
+    assert second not in await unread_notification_ids(lms, seed.mentee1_id)
+
+
+async def test_contact_request_accepted(modern: BridgeProcess, lms: SandboxLMS, seed: DemoSeed) -> None:
+    alex = lms.issue_token(seed.mentee2_id)
+    await ws(lms, alex, "core_message_create_contact_request", userid=seed.mentee2_id, requesteduserid=seed.mentee1_id)
+    await modern.expect(r"\[1\] Accept  \[2\] Decline")
+    number = re.search(r"--- #(\d+) ---\n(?:(?!--- #).)*?\[1\] Accept  \[2\] Decline", modern.text, re.S)
+    assert number is not None
+    await modern.type(f"/press {number.group(1)} 1")
+    await modern.expect(r"Accepted by Sam Mentee in the console")
+    contacts = await ws(lms, lms.issue_token(seed.mentee1_id), "core_message_get_user_contacts", userid=seed.mentee1_id)
+    assert [c["id"] for c in contacts] == [seed.mentee2_id]
+
+
+async def test_quiet_hours_hold_items_and_release_one_digest(
+    modern: BridgeProcess, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    start, end = (now - dt.timedelta(hours=1)).strftime("%H:%M"), (now + dt.timedelta(hours=1)).strftime("%H:%M")
+    mark = len(modern.out)
+    await modern.type(f"/prefs quiet {start}-{end} UTC")
+    await modern.expect(rf"quiet hours: {start}-{end} \(UTC\)", after=mark)
+    lms.notify(seed.mentee1_id, subject="Forum: new post", text="...", component="mod_forum", eventtype="posts")
+    lms.notify(seed.mentee1_id, subject="Badge awarded", text="...", component="moodle", eventtype="badgerecipientnotice")
+    await asyncio.sleep(2.0)  # several poll cycles: held, not shown
+    assert "Forum: new post" not in modern.text and "Badge awarded" not in modern.text
+    await modern.type("/prefs quiet off")
+    await modern.expect(r"While your quiet hours were on, 2 item\(s\) arrived:.*Forum: new post.*Badge awarded")
+    await asyncio.sleep(1.0)
+    assert modern.count("While your quiet hours were on") == 1
+    assert modern.count("Forum: new post") == 1  # in the digest only, not also on its own
+
+
+async def test_notification_types_switched_off(modern: BridgeProcess, lms: SandboxLMS, seed: DemoSeed) -> None:
+    mark = len(modern.out)
+    await modern.type("/prefs off mod_forum/posts")
+    await modern.expect(r"switched off: mod_forum/posts", after=mark)
+    lms.notify(seed.mentee1_id, subject="Forum noise", text="...", component="mod_forum", eventtype="posts")
+    lms.notify(seed.mentee1_id, subject="Grade released", text="...", component="mod_assign",
+               eventtype="assign_notification")
+    await modern.expect(r"Grade released")
+    assert "Forum noise" not in modern.text
+
+
+# --- Totara-mode site: tasks with workflows ------------------------------------------------
+
+
+@pytest.fixture
+async def totara(tmp_path: Path) -> AsyncIterator[tuple[SandboxLMS, DemoSeed, BridgeProcess]]:
+    lms = SandboxLMS(mode="totara")
+    seed = lms.seed_demo()
+    await lms.start()
+    process = await start_bridge(lms, tmp_path, lms={"poll_interval": 1.0})
+    try:
+        yield lms, seed, process
+    finally:
+        await process.stop()
+        await lms.stop()
+
+
+async def test_totara_tasks_accept_by_button_reject_by_command(
+    totara: tuple[SandboxLMS, DemoSeed, BridgeProcess],
+) -> None:
+    lms, seed, bridge = totara
+    lms.task(seed.mentee1_id, "Approve booking: Alex, Seminar 3", "Alex asks for a seat",
+             acceptbutton="Approve", rejectbutton="Decline", data={"signupid": 7})
+    await bridge.expect(r"Approve booking: Alex.*\[1\] Approve  \[2\] Decline  \[3\] Dismiss")
+    await bridge.type(f"/press {block(bridge, 'Approve booking: Alex')} 1 Budget is fine")
+    await bridge.expect(r"\(updated\) ---\nApprove booking: Alex.*Accepted by Sam Mentee in the console: .Budget is fine")
+    action = lms.task_actions[-1]
+    assert (action.action, action.reasonfordecision, action.workflow) == ("accept", "Budget is fine", "facetoface")
+
+    lms.task(seed.mentee1_id, "Approve booking: Kim, Seminar 4", "Kim asks for a seat")
+    await bridge.expect(r"Approve booking: Kim")
+    mark = len(bridge.out)
+    await bridge.type("/tasks")
+    short = (await bridge.expect(r"#(\d+) task: Approve booking: Kim", after=mark)).group(1)
+    await bridge.type(f"/decline {short} Seminar is full")
+    await bridge.expect(r"Done: Rejected by Sam Mentee in the console: .Seminar is full", after=mark)
+    assert (lms.task_actions[-1].action, lms.task_actions[-1].reasonfordecision) == ("reject", "Seminar is full")
+
+
+async def test_totara_refusals_and_tasks_handled_in_the_lms(
+    totara: tuple[SandboxLMS, DemoSeed, BridgeProcess],
+) -> None:
+    lms, seed, bridge = totara
+    lms.task(seed.mentee1_id, "Extension request: Kim", "Kim asks for two more weeks", outcome=False)
+    await bridge.expect(r"Extension request: Kim")
+    mark = len(bridge.out)
+    await bridge.type(f"/press {block(bridge, 'Extension request: Kim')} 1")
+    await bridge.expect(r"Pluto refused to accept this task", after=mark)
+    assert "(updated)" not in "\n".join(bridge.out[mark:])  # nothing changed: buttons stay
+
+    handled = lms.task(seed.mentee1_id, "Plan approval: Lee", "Lee's learning plan")
+    await bridge.expect(r"Plan approval: Lee")
+    token = lms.issue_token(seed.mentee1_id)
+    await ws(lms, token, "local_pluto_task_action", messageid=handled, action="accept")  # decided in Pluto itself
+    await bridge.expect(r"\(updated\) ---\nPlan approval: Lee.*Handled in Pluto", timeout=10)
+    mark = len(bridge.out)
+    await bridge.type("/tasks")
+    await bridge.expect(r"Open items|Nothing open", after=mark)
+    assert "Plan approval" not in "\n".join(bridge.out[mark:])
+
+
+async def test_action_on_a_task_already_handled_in_the_lms(tmp_path: Path) -> None:
+    lms = SandboxLMS(mode="totara")
+    seed = lms.seed_demo()
+    await lms.start()
+    bridge = await start_bridge(lms, tmp_path, lms={"poll_interval": 3.0})
+    try:
+        task = lms.task(seed.mentee1_id, "Approve booking: Max", "Max asks for a seat")
+        await bridge.expect(r"Approve booking: Max", timeout=10)
+        await ws(lms, lms.issue_token(seed.mentee1_id), "local_pluto_task_action", messageid=task, action="dismiss")
+        mark = len(bridge.out)
+        await bridge.type(f"/press {block(bridge, 'Approve booking: Max')} 1")  # before the next poll notices
+        await bridge.expect(r"already handled in Pluto", after=mark)
+        await bridge.expect(r"\(updated\) ---\nApprove booking: Max.*Already handled in Pluto", after=mark)
+        assert [a.messageid for a in lms.task_actions] == []  # no workflow ran for the stale press
+    finally:
+        await bridge.stop()
+        await lms.stop()
+
+
+# --- one task, two platforms ----------------------------------------------------------------
+
+
+async def test_task_on_two_platforms_handled_on_one_retires_the_other(tmp_path: Path) -> None:
+    lms = SandboxLMS(mode="totara")
+    seed = lms.seed_demo()
+    await lms.start()
+    tg = SandboxTelegram()
+    await tg.start()
+    tg.add_user(111, "Sam", started=True)
+    bridge = await start_bridge(
+        lms, tmp_path,
+        telegram={"enabled": True, "token": tg.token, "base_url": tg.api_url, "base_file_url": tg.file_url},
+    )
+    try:
+        tg.user_sends_text(111, "/link")
+        await tg.wait_until(lambda: any("/link/" in m.get("text", "") for m in tg.sent_to(111)), within=10)
+        url = re.search(r"http://127\.0\.0\.1:\d+/link/[\w-]+", "\n".join(m.get("text", "") for m in tg.sent_to(111)))
+        assert url is not None
+        async with aiohttp.ClientSession() as http:
+            async with http.post(url.group(0), data={"username": "mentee1", "password": "Passw0rd!"}) as resp:
+                assert resp.status == 200
+        lms.task(seed.mentee1_id, "Approve booking: Ana", "Ana asks for a seat")
+        await bridge.expect(r"Approve booking: Ana")
+
+        def telegram_copy() -> dict[str, Any] | None:
+            return next((m for m in tg.sent_to(111) if "Approve booking: Ana" in m.get("text", "")), None)
+
+        await tg.wait_until(lambda: telegram_copy() is not None, within=10)
+        assert (telegram_copy() or {}).get("reply_markup")  # buttons on Telegram too
+        await bridge.type(f"/press {block(bridge, 'Approve booking: Ana')} 1")
+        await tg.wait_until(lambda: "Accepted by Sam Mentee" in (telegram_copy() or {}).get("text", ""), within=10)
+        copy = telegram_copy() or {}
+        assert not (copy.get("reply_markup") or {}).get("inline_keyboard")  # retired on the other platform
+    finally:
+        await bridge.stop()
+        await tg.stop()
+        await lms.stop()
