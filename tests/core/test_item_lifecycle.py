@@ -1,0 +1,95 @@
+"""Items handled in the LMS or expired get every chat copy retired; the router's rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bridge.actions import EXPIRY_SECONDS, ItemActions, buttons, parse_action
+from bridge.lms.api import LmsApi, NotificationApi
+from bridge.lms.client import LmsClient
+from bridge.model import ChatIdentity, Item, ItemKind, Platform
+from bridge.router import quiet_until, route
+from bridge.store.crypto import new_key
+from bridge.store.records import ItemRow, Link, MapEntry
+from bridge.store.store import Store
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    s = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'i.db'}", new_key())
+    yield s
+    await s.close()
+
+
+async def linked(store: Store, platform: Platform, user: str) -> Link:
+    return await store.save_link(ChatIdentity(platform, "", user), lms_user_id=7, lms_username="sam",
+                                 lms_fullname="Sam", token="t", room=user, address=None)
+
+
+async def test_expired_and_lms_handled_items_retire_every_copy(store: Store) -> None:
+    tg, console = await linked(store, Platform.TELEGRAM, "111"), await linked(store, Platform.CONSOLE, "sam")
+    now = 2_000_000_000
+    old = ItemRow("tot:1", "task", "Old booking", None, "<p>x</p>", now - EXPIRY_SECONDS - 60, 1, {})
+    done = ItemRow("tot:2", "task", "Decided in Pluto", None, "<p>y</p>", now - 60, 2, {})
+    still = ItemRow("tot:3", "task", "Still open", None, "<p>z</p>", now - 60, 3, {})
+    await store.commit_intake(7, {}, [], (), [old, done, still])
+    for row in (old, done, still):  # each was delivered to both platforms
+        for link in (tg, console):
+            await store.enqueue([_delivery(row.item_key, link)])
+            [delivery] = [d for d in await store.deliveries(link_id=link.id) if d.item_key == row.item_key]
+            ref = {"room": link.room, "message_id": f"{row.item_key}@{link.id}", "thread": None}
+            await store.mark_sent(delivery, [ref], [MapEntry(row.item_key, link.id, 7, None, link.identity.platform,
+                                                             "", str(link.room), ref["message_id"], None)])
+    async with LmsClient("http://127.0.0.1:9") as client:  # reconcile reads nothing from the LMS
+        actions = ItemActions(store, LmsApi(client), NotificationApi(client), lambda t: None, "local_pluto_task_action")
+        closed = await actions.reconcile(7, open_keys={"tot:1", "tot:3"}, window_start=0, now=now)
+    assert closed == 2
+    states = {i.item_key: i.status for i in await store.open_items(7)}
+    assert states == {"tot:3": "open"}
+    assert (await store.item(7, "tot:1")).outcome.startswith("Expired")  # type: ignore[union-attr]
+    assert (await store.item(7, "tot:2")).outcome == "Handled in Pluto"  # type: ignore[union-attr]
+    edits = [d for d in await store.deliveries(status="pending") if d.payload.get("kind") == "edit"]
+    assert len(edits) == 4  # two items x two platforms
+    assert {d.platform for d in edits} == {Platform.TELEGRAM, Platform.CONSOLE}
+    assert all("<i>" in d.payload["html"] for d in edits)
+
+
+def _delivery(key: str, link: Link):  # type: ignore[no-untyped-def]
+    from bridge.router import lane_of
+    from bridge.store.records import NewDelivery
+
+    return NewDelivery(key, link.id, link.identity.platform, lane_of(link.identity),
+                       {"kind": "task", "html": "<p>t</p>", "conversation_id": None, "peer_id": None, "actions": []})
+
+
+def test_buttons_per_kind() -> None:
+    alert = buttons(ItemKind.ALERT, "ntf:1", "https://pluto/x", {})
+    assert [a.label for a in alert] == ["Mark read", "Open in Pluto"] and alert[1].url == "https://pluto/x"
+    task = buttons(ItemKind.TASK, "tot:9", None, {"canaccept": True, "acceptbutton": "Approve", "needsreason": True})
+    assert [(a.label, a.needs_reason) for a in task] == [("Approve", True), ("Reject", True), ("Dismiss", False)]
+    assert [a.label for a in buttons(ItemKind.TASK, "tot:9", None, {})] == ["Dismiss"]  # no workflow: no decision
+    assert [a.label for a in buttons(ItemKind.CONTACT_REQUEST, "ntf:2", None, {})] == ["Accept", "Decline"]
+    assert all(len(a.id.encode()) <= 64 for a in task)  # Telegram's callback_data cap
+    assert parse_action("acc:tot:9") == ("acc", "tot:9") and parse_action("url:x") is None
+
+
+def test_quiet_hours_cross_midnight_and_urgent_tasks_pass() -> None:
+    tz = dt.UTC
+    prefs = {"quiet": {"start": "22:00", "end": "07:00", "tz": "UTC"}}
+    late = dt.datetime(2026, 11, 23, 23, 15, tzinfo=tz).timestamp()
+    morning = dt.datetime(2026, 11, 24, 7, 0, tzinfo=tz).timestamp()
+    assert quiet_until(prefs, late) == morning
+    assert quiet_until(prefs, dt.datetime(2026, 11, 24, 12, 0, tzinfo=tz).timestamp()) is None
+    link = Link(1, ChatIdentity(Platform.CONSOLE, "", "sam"), 7, "sam", "Sam", "active", "", None, None, None, None, 0,
+                token="t")
+    task = Item("tot:1", ItemKind.TASK, 7, "<p>x</p>", 0, data={"component": "totara_message", "eventtype": "task"})
+    [held] = route(task, [link], prefs, late)
+    assert held.held_until == morning
+    [urgent] = route(Item("tot:2", ItemKind.TASK, 7, "<p>x</p>", 0, urgent=True), [link], prefs, late)
+    assert urgent.held_until is None
+    assert route(task, [link], {"lms_disableall": True}, late) == []
+    assert route(task, [link], {"types_off": ["totara_message/task"]}, late) == []
