@@ -7,13 +7,16 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from aiohttp import web
 
 from adapters.telegram import TelegramAdapter
 from bridge.model import ChatEvent, Reply
+from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.telegram import SandboxTelegram, SandboxUser
+from tests.telegram.world import TelegramWorld
 
 WEBHOOK_SECRET = "s3cret-Token_for_tests"
 
@@ -135,3 +138,32 @@ async def webhook_adapter(
     yield adapter
     await adapter.stop()
     await runner.cleanup()
+
+
+# --- end to end: the real bridge process ------------------------------------------------
+
+SAM = 111  # Sam Mentee's Telegram account (mentee1 in the LMS seed)
+ALEX = 222  # Alex Mentee's (mentee2)
+
+
+@pytest.fixture
+async def live_sandbox() -> AsyncIterator[SandboxTelegram]:
+    """A sandbox Bot API at Telegram's real flood limits on the real clock, with Sam and Alex
+    as Telegram users who have not talked to the bot yet."""
+    sb = SandboxTelegram(enforce_limits=True, redelivery_delay=0.1)
+    await sb.start()
+    sb.add_user(SAM, "Sam", last_name="Mentee", username="sam_mentee")
+    sb.add_user(ALEX, "Alex", last_name="Mentee", username="alex_mentee")
+    yield sb
+    await sb.stop()
+
+
+@pytest.fixture(params=["polling", "webhook"])
+async def world(
+    request: pytest.FixtureRequest, live_sandbox: SandboxTelegram, lms: SandboxLMS, seed: DemoSeed, tmp_path: Path
+) -> AsyncIterator[TelegramWorld]:
+    """The real bridge process, Telegram only, in polling or webhook mode, started."""
+    w = TelegramWorld(live_sandbox, lms, tmp_path, request.param)
+    await w.start()
+    yield w
+    await w.stop()
