@@ -84,6 +84,8 @@ CARD_VERB = "pluto"
 REASON_INPUT_ID = "reason"
 CLOCK_SKEW_SECONDS = 300
 TOKEN_REFRESH_MARGIN = 120.0
+REPLY_ATTEMPTS = 4  # a reply to a person is tried this often when Teams throttles it
+REPLY_MAX_WAIT = 30.0  # seconds; longer Retry-After values are capped
 _AT_TAG = re.compile(r"<at(?:\s[^>]*)?>(.*?)</at>", re.IGNORECASE | re.DOTALL)
 _STYLE = {"primary": "positive", "danger": "destructive"}
 
@@ -654,11 +656,21 @@ class TeamsAdapter(Adapter):
         texts = list(reply.texts) or ([""] if reply.actions else [])
         for i, text in enumerate(texts):
             actions = reply.actions if i == len(texts) - 1 else ()
-            try:
-                await self._send_with_reference(reference, Post(text=text, actions=actions))
-            except DeliveryError as exc:
-                log.warning("Teams reply not shown: %s", exc.reason)
-                return
+            post = Post(text=text, actions=actions)
+            for attempt in range(1, REPLY_ATTEMPTS + 1):
+                try:
+                    await self._send_with_reference(reference, post)
+                    break
+                except RateLimited as exc:
+                    # Replies bypass the core's outbox pacing, so a busy chat may throttle
+                    # them: wait as Teams asks (we run in the background) and try again.
+                    if attempt == REPLY_ATTEMPTS:
+                        log.warning("Teams reply not shown: %s", exc.reason)
+                        return
+                    await asyncio.sleep(min(exc.retry_after, REPLY_MAX_WAIT))
+                except DeliveryError as exc:
+                    log.warning("Teams reply not shown: %s", exc.reason)
+                    return
 
     # outbound -----------------------------------------------------------------------
 

@@ -158,3 +158,28 @@ async def test_one_persons_activities_reach_the_core_in_order(bot: Bot, sandbox:
         assert status == 202
     await recorder.wait_for(3)
     assert seen == ["from bob", "first", "second"]
+
+
+async def test_throttled_reply_is_retried_after_retry_after(bot: Bot, sandbox: SandboxTeams) -> None:
+    user = sandbox.add_user("Busy")
+    room = sandbox.personal_conversation(user).id
+    bot.sink.reply_for = lambda e: Reply(texts=("<p>Here is the help.</p>",))
+    sandbox.fail_next(429, method="POST", conversation=room, retry_after=0.2, count=2)
+    await sandbox.push(sandbox.message(user, "help"))
+    await sandbox.wait_until(lambda: len(sandbox.messages_in(room)) == 1)
+    assert [a["text"] for a in sandbox.messages_in(room)] == ["<p>Here is the help.</p>"]
+    posts = [r.status for r in sandbox.requests if r.method == "POST" and r.conversation == room]
+    assert posts == [429, 429, 201]
+
+
+async def test_reply_throttled_too_often_is_dropped(bot: Bot, sandbox: SandboxTeams) -> None:
+    user = sandbox.add_user("Swamped")
+    room = sandbox.personal_conversation(user).id
+    bot.sink.reply_for = lambda e: Reply(texts=(f"<p>{getattr(e, 'text', '')}</p>",))
+    sandbox.fail_next(429, method="POST", conversation=room, retry_after=0.05, count=4)
+    await sandbox.push(sandbox.message(user, "first"))
+    # The next message of the same person is handled after the first reply gave up.
+    await sandbox.push(sandbox.message(user, "second"))
+    await sandbox.wait_until(lambda: len(sandbox.messages_in(room)) == 1)
+    assert [a["text"] for a in sandbox.messages_in(room)] == ["<p>second</p>"]
+    assert [r.status for r in sandbox.requests if r.conversation == room] == [429] * 4 + [201]
