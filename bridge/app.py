@@ -87,6 +87,9 @@ def build_adapters(settings: Settings) -> dict[Platform, Adapter]:
             tenant_id=tm.tenant_id,
             token_endpoint=tm.token_endpoint,
             jwks_url=tm.jwks_url,
+            issuer=tm.issuer,
+            service_url=tm.service_url,
+            timeout=tm.timeout,
             messages_path=tm.messages_path,
         )
     return adapters

@@ -168,6 +168,12 @@ class TeamsSettings(_Section):
     tenant_id: str | None = None
     token_endpoint: str | None = None
     jwks_url: str | None = None
+    issuer: str = Field("https://api.botframework.com", description="required iss of inbound tokens")
+    service_url: str = Field(
+        "https://smba.trafficmanager.net/teams/",
+        description="connector URL for a personal chat whose stored address has none",
+    )
+    timeout: float = Field(30.0, gt=0, le=300)
     messages_path: str = "/api/messages"
 
     @model_validator(mode="after")
