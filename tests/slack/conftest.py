@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -13,7 +14,10 @@ from aiohttp.test_utils import TestServer
 
 from adapters.slack import SlackAdapter
 from bridge.model import ChatEvent, Reply
+from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.slack import SandboxSlack
+
+from .e2e_support import SlackChat, new_sandbox, slack_config
 
 SECRET = "test-signing-secret"
 T1, T2 = "T0ONE", "T0TWO"
@@ -123,3 +127,36 @@ async def _stop(adapter: SlackAdapter) -> None:
     server = _servers.pop(id(adapter), None)
     if server is not None:
         await server.close()
+
+
+# --- end to end: the real bridge process (see e2e_support.py) ------------------------------
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[SandboxSlack]:
+    """The sandbox Slack at its real limits, two workspaces (e2e_support.new_sandbox)."""
+    sandbox = new_sandbox()
+    await sandbox.start()
+    try:
+        yield sandbox
+    finally:
+        await sandbox.stop()
+
+
+@pytest.fixture
+def slack_mode() -> str:
+    """How the bridge takes Slack events; test_e2e_socket.py overrides it with "socket"."""
+    return "http"
+
+
+@pytest.fixture
+async def chat(
+    slack_mode: str, lms: SandboxLMS, seed: DemoSeed, slack: SandboxSlack, tmp_path: Path
+) -> AsyncIterator[SlackChat]:
+    """The bridge process with only Slack enabled, started and ready for events."""
+    config, port = slack_config(tmp_path, lms.url, slack, slack_mode)
+    running = await SlackChat.start(slack, config, port, slack_mode)
+    try:
+        yield running
+    finally:
+        await running.stop()
