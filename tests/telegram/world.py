@@ -21,6 +21,7 @@ from tests.e2e.harness import BridgeProcess, bridge_config
 
 WEBHOOK_SECRET = "e2e-Webhook_secret-42"
 PASSWORD = "Passw0rd!"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 _SIGN_IN_URL = re.compile(r"http://127\.0\.0\.1:\d+/link/[A-Za-z0-9_-]+")
 _DEEP_LINK = re.compile(r"https://t\.me/(\w+)\?start=([A-Za-z0-9_-]+)")
 
@@ -162,11 +163,13 @@ class TelegramWorld:
 
     # --- the bridge's store, read as an operator would --------------------------------------
 
-    def outbox(self, like: str = "msg:%") -> list[tuple[str, str, str]]:
-        """(item key, status, last error) of the outbox rows, oldest first."""
+    def outbox(self, user: int) -> list[tuple[str, str, str]]:
+        """(item key, status, last error) of the LMS messages queued for ``user``'s chat, oldest first."""
         with sqlite3.connect(self.db) as conn:
             return list(
                 conn.execute(
-                    "SELECT item_key, status, last_error FROM outbox WHERE item_key LIKE ? ORDER BY id", (like,)
+                    "SELECT item_key, status, last_error FROM outbox WHERE item_key LIKE 'msg:%' AND lane = ? "
+                    "ORDER BY id",
+                    (f"telegram||{user}",),
                 )
             )
