@@ -125,6 +125,36 @@ def map_error(exc: BaseException) -> DeliveryError:
     return PermanentError(f"discord: unexpected {exc!r}")
 
 
+class _Turn:
+    """One event's place in its person's queue: ``async with`` waits for the events that
+    arrived before it, and lets the next one go on exit (or on ``leave``)."""
+
+    def __init__(self, tails: dict[str, "asyncio.Future[None]"], key: str) -> None:
+        self._tails = tails
+        self._key = key
+        self._previous = tails.get(key)
+        self._mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        tails[key] = self._mine
+
+    def leave(self) -> None:
+        """Give up this place (the event will not reach the core)."""
+        if not self._mine.done():
+            self._mine.set_result(None)
+        if self._tails.get(self._key) is self._mine:
+            del self._tails[self._key]
+
+    async def __aenter__(self) -> None:
+        if self._previous is not None and not self._previous.done():
+            try:
+                await asyncio.wait([self._previous])  # never cancels the earlier event's future
+            except BaseException:
+                self.leave()
+                raise
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.leave()
+
+
 class _BridgeClient(discord.Client):
     """discord.py client wired to the adapter's handlers."""
 
@@ -195,6 +225,9 @@ class DiscordAdapter(Adapter):
         self._tasks: set[asyncio.Task[None]] = set()
         self._dm_channels: dict[str, str] = {}  # user id -> DM channel id
         self._needs_reason: OrderedDict[str, None] = OrderedDict()
+        # discord.py runs each event handler as its own task: without a per-person queue two
+        # DMs written quickly (or replayed together after a RESUME) could reach the LMS swapped.
+        self._turns: dict[str, asyncio.Future[None]] = {}
         self._saved_seams: dict[str, Any] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -325,13 +358,33 @@ class DiscordAdapter(Adapter):
             "is_private": is_dm,
         }
 
-    async def _deliver(self, event: ChatEvent) -> Reply | None:
+    def _turn(self, user_id: int | str) -> _Turn:
+        """Take the event's place in its person's queue now, in arrival order."""
+        return _Turn(self._turns, str(user_id))
+
+    async def _deliver(self, event: ChatEvent, turn: _Turn) -> Reply | None:
+        """Hand the event to the core once every earlier event of this person was handed over."""
         assert self._sink is not None
+        async with turn:
+            try:
+                return await self._sink(event)
+            except Exception:
+                log.exception("discord: sink failed for event %s", event.event_id)
+                return None
+
+    @staticmethod
+    async def _acknowledge(ack: Awaitable[object], turn: _Turn, interaction: discord.Interaction) -> bool:
+        """Answer Discord's 3 s acknowledgement; False (and the turn given up) when refused.
+
+        A RESUME may replay an interaction that was acknowledged (and handled) before: Discord
+        then answers 40060, and there is nothing left to do."""
         try:
-            return await self._sink(event)
-        except Exception:
-            log.exception("discord: sink failed for event %s", event.event_id)
-            return None
+            await ack
+        except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+            turn.leave()
+            log.info("discord: interaction %s not acknowledged: %s", interaction.id, map_error(exc).reason)
+            return False
+        return True
 
     async def _on_message(self, message: discord.Message) -> None:
         client = self._client
@@ -356,10 +409,10 @@ class DiscordAdapter(Adapter):
             event = MessageEvent(**common, text=text, reply_to=str(reply_to) if reply_to else None)
         else:
             event = ContactEvent(**common)  # a DM without text (attachment, sticker)
-        self._spawn(self._relay_message(event))
+        self._spawn(self._relay_message(event, self._turn(message.author.id)))
 
-    async def _relay_message(self, event: ChatEvent) -> None:
-        reply = await self._deliver(event)
+    async def _relay_message(self, event: ChatEvent, turn: _Turn) -> None:
+        reply = await self._deliver(event, turn)
         if reply is None:
             return
         # No ephemeral messages outside interactions: answer in the DM itself.
@@ -375,10 +428,13 @@ class DiscordAdapter(Adapter):
                 return
 
     async def _on_command(self, interaction: discord.Interaction, name: str, args: str) -> None:
+        turn = self._turn(interaction.user.id)
         # Acknowledge within Discord's 3 s: an ephemeral "thinking" placeholder (type 5).
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        ack = interaction.response.defer(ephemeral=True, thinking=True)
+        if not await self._acknowledge(ack, turn, interaction):
+            return
         event = CommandEvent(**self._common(interaction), name=name, args=args)
-        self._spawn(self._answer(interaction, event))
+        self._spawn(self._answer(interaction, event, turn))
 
     async def _on_interaction(self, interaction: discord.Interaction) -> None:
         if interaction.type is discord.InteractionType.component:
@@ -392,8 +448,11 @@ class DiscordAdapter(Adapter):
         if action_id in self._needs_reason:
             await interaction.response.send_modal(self._reason_modal(action_id))
             return
-        await interaction.response.defer()  # type 6: deferred update of the pressed message
-        self._spawn(self._answer(interaction, self._action_event(interaction, action_id, "")))
+        turn = self._turn(interaction.user.id)
+        # type 6: deferred update of the pressed message
+        if not await self._acknowledge(interaction.response.defer(), turn, interaction):
+            return
+        self._spawn(self._answer(interaction, self._action_event(interaction, action_id, ""), turn))
 
     def _reason_modal(self, action_id: str) -> discord.ui.Modal:
         modal = discord.ui.Modal(title="Reason", custom_id=REASON_MODAL_PREFIX + action_id, timeout=None)
@@ -411,18 +470,20 @@ class DiscordAdapter(Adapter):
         if not custom_id.startswith(REASON_MODAL_PREFIX):
             return
         reason = _find_value(data.get("components", []), REASON_INPUT_ID)
-        await interaction.response.defer()
+        turn = self._turn(interaction.user.id)
+        if not await self._acknowledge(interaction.response.defer(), turn, interaction):
+            return
         action_id = custom_id.removeprefix(REASON_MODAL_PREFIX)
-        self._spawn(self._answer(interaction, self._action_event(interaction, action_id, reason)))
+        self._spawn(self._answer(interaction, self._action_event(interaction, action_id, reason), turn))
 
     def _action_event(self, interaction: discord.Interaction, action_id: str, reason: str) -> ActionEvent:
         pressed = interaction.message
         ref = SentRef(room=str(pressed.channel.id), message_id=str(pressed.id)) if pressed else None
         return ActionEvent(**self._common(interaction), action_id=action_id, reason=reason, message=ref)
 
-    async def _answer(self, interaction: discord.Interaction, event: ChatEvent) -> None:
+    async def _answer(self, interaction: discord.Interaction, event: ChatEvent, turn: _Turn) -> None:
         """Run the sink, then show its reply to the person only (ephemeral follow-ups)."""
-        reply = await self._deliver(event)
+        reply = await self._deliver(event, turn)
         try:
             if reply is not None and reply.replace is not None and isinstance(event, ActionEvent):
                 post = reply.replace

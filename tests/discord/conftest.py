@@ -53,7 +53,9 @@ ALEX = "310000000000000002"  # Alex Mentee's (mentee2)
 
 
 @pytest.fixture
-async def world(sandbox: SandboxDiscord, lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> AsyncIterator[DiscordWorld]:
+async def world(
+    sandbox: SandboxDiscord, lms: SandboxLMS, seed: DemoSeed, tmp_path: Path
+) -> AsyncIterator[DiscordWorld]:
     """The real bridge process with only Discord enabled, started; Sam and Alex exist on
     Discord but have not talked to the bot yet. The sandbox enforces Discord's limits."""
     sandbox.add_user(SAM, "Sam")

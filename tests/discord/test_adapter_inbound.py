@@ -1,6 +1,9 @@
 """Inbound translation: what a person does on Discord becomes the right ChatEvent, and the
 adapter's answers show up on the wire the way Discord expects (acknowledge first, ephemeral)."""
 
+import asyncio
+
+from adapters.discord import DiscordAdapter
 from bridge.model import (
     COMMANDS,
     Action,
@@ -189,3 +192,44 @@ async def test_button_needing_a_reason_opens_a_modal_and_sends_the_reason(sandbo
     assert event.message is not None and event.message.message_id == sent.message_id
     assert event.event_id == submit["id"]
     assert sandbox.interactions[submit["id"]].callbacks == [{"type": 6}]
+
+
+async def test_one_persons_events_reach_the_core_in_order_while_others_go_on(sandbox):
+    ada = sandbox.add_user(name="Ada")
+    bob = sandbox.add_user(name="Bob")
+    release = asyncio.Event()
+    seen: list[str] = []
+
+    async def slow_on_first(event):
+        seen.append(getattr(event, "text", "") or getattr(event, "name", ""))
+        if len(seen) == 1:
+            await release.wait()  # the core is busy with Ada's first message
+        return None
+
+    adapter = DiscordAdapter(token=sandbox.token, api_base_url=sandbox.api_base, gateway_url=sandbox.gateway_url)
+    await adapter.start(slow_on_first)
+    try:
+        await sandbox.user_dm(ada, "first")
+        await sandbox.user_dm(ada, "second")
+        await sandbox.user_slash(ada, "status")
+        await sandbox.user_dm(bob, "Bob meanwhile")
+        await sandbox.wait_until(lambda: "Bob meanwhile" in seen)
+        assert seen == ["first", "Bob meanwhile"]  # Ada's later events wait; Bob's do not
+        release.set()
+        await sandbox.wait_until(lambda: len(seen) == 4)
+        assert seen == ["first", "Bob meanwhile", "second", "status"]
+    finally:
+        release.set()
+        await adapter.stop()
+
+
+async def test_replayed_interaction_is_not_acknowledged_or_handled_twice(sandbox, adapter, sink):
+    ada = sandbox.add_user(name="Ada")
+    raw = await sandbox.user_slash(ada, "help")
+    await sandbox.wait_until(lambda: sink.events and sandbox.interactions[raw["id"]].callbacks)
+    await sandbox.dispatch("INTERACTION_CREATE", raw)  # as a RESUME replay would
+    await sandbox.wait_until(lambda: len(sandbox.requests_to("POST", f"/interactions/{raw['id']}/")) == 2)
+    later = await sandbox.user_dm(ada, "still listening")
+    await sandbox.wait_until(lambda: len(sink.events) == 2)
+    assert [e.event_id for e in sink.events] == [raw["id"], later["id"]]
+    assert [r.status for r in sandbox.requests_to("POST", f"/interactions/{raw['id']}/")] == [200, 400]

@@ -74,7 +74,8 @@ async def test_reply_routing_with_two_conversations(world: DiscordWorld, lms: Sa
     # A plain message (no reply) goes to the current conversation: the one last answered.
     await world.dc.user_dm(SAM, "See you Friday.")
     await world.wait(lambda: len(lms_texts(lms, mentor_conv, seed.mentee1_id)) == 3, "the plain message")
-    assert lms_texts(lms, mentor_conv, seed.mentee1_id) == ["Yes, ready.", "Also: ready for the quiz.", "See you Friday."]
+    expected = ["Yes, ready.", "Also: ready for the quiz.", "See you Friday."]
+    assert lms_texts(lms, mentor_conv, seed.mentee1_id) == expected
     assert lms_texts(lms, alex_conv, seed.mentee1_id) == ["Lunch sounds good."]
 
 
@@ -121,3 +122,52 @@ async def test_long_message_arrives_as_several_dms_in_order(
     assert len(parts) >= 2 and all(len(p) <= 2000 for p in shown)
     assert shown[0].startswith("**Maya Mentor**")  # the author's name comes first
     assert re.findall(r"w\d{4}", " ".join(shown)) == words  # every word once, in order
+
+
+async def test_429_on_one_dm_while_another_keeps_receiving(
+    world: DiscordWorld, sandbox: SandboxDiscord, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    await world.link(SAM, "mentee1")
+    await world.link(ALEX, "mentee2")
+    # Discord keeps answering 429 to Sam's DM channel until the test lifts it.
+    throttle = sandbox.inject(429, method="POST", channel_id=sandbox.dm_channels[SAM], count=10**6, retry_after=0.5)
+    for n in range(1, 4):
+        lms.post_message(seed.mentor_id, seed.mentee1_id, f"to Sam {n}")
+        lms.post_message(seed.mentor_id, seed.mentee2_id, f"to Alex {n}")
+    await world.wait(lambda: sum("to Alex" in t for t in world.texts(ALEX)) == 3, "Alex's three messages")
+    await world.wait(lambda: any(r.status == 429 for r in world.posts_to(SAM)), "a 429 for Sam's DM")
+    assert not any("to Sam" in t for t in world.texts(SAM))  # Sam's lane waits; Alex's did not
+    assert all(r.status == 200 for r in world.posts_to(ALEX))
+
+    sandbox.injections.remove(throttle)
+    await world.wait(lambda: sum("to Sam" in t for t in world.texts(SAM)) == 3, "Sam's messages after the 429s")
+    assert [re.search(r"to Sam (\d)", t).group(1) for t in world.texts(SAM) if "to Sam" in t] == ["1", "2", "3"]  # type: ignore[union-attr]
+    assert [re.search(r"to Alex (\d)", t).group(1) for t in world.texts(ALEX) if "to Alex" in t] == ["1", "2", "3"]  # type: ignore[union-attr]
+
+
+async def test_dropped_gateway_resumes_without_loss_or_doubles(
+    world: DiscordWorld, sandbox: SandboxDiscord, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    await world.link(SAM, "mentee1")
+    sent = lms.post_message(seed.mentor_id, seed.mentee1_id, "Are you online?")
+    conversation = sent["conversationid"]
+    await world.wait(lambda: any("Are you online" in t for t in world.texts(SAM)), "the mentor's message")
+    await sandbox.user_dm(SAM, "before the drop")
+    await world.wait(lambda: lms_texts(lms, conversation, seed.mentee1_id) == ["before the drop"], "first reply")
+    identifies = sum(f.get("op") == 2 for f in sandbox.gateway_frames)
+
+    # The connection dies without a close frame; on RESUME the sandbox replays the missed
+    # events and, as Discord may, two it had already delivered (at-least-once).
+    sandbox.resume_overlap = 2
+    sandbox.drop_connection()
+    await sandbox.user_dm(SAM, "written offline 1")
+    await sandbox.user_dm(SAM, "written offline 2")
+    await sandbox.wait_connected(within=20)
+    expected = ["before the drop", "written offline 1", "written offline 2"]
+    await world.wait(lambda: lms_texts(lms, conversation, seed.mentee1_id) == expected, "the offline messages")
+    # One more message after the resume proves the bridge has digested the replay.
+    await sandbox.user_dm(SAM, "after the resume")
+    await world.wait(lambda: len(lms_texts(lms, conversation, seed.mentee1_id)) == 4, "the message after resume")
+    assert lms_texts(lms, conversation, seed.mentee1_id) == [*expected, "after the resume"]
+    assert sum(f.get("op") == 6 for f in sandbox.gateway_frames) >= 1  # RESUME...
+    assert sum(f.get("op") == 2 for f in sandbox.gateway_frames) == identifies  # ...not a new session
