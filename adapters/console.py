@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from typing import TypedDict
 
 from adapters.base import Adapter, EventSink, PermanentError
 from bridge.model import (
@@ -38,6 +39,14 @@ from bridge.model import (
 )
 
 ROOM = "console"
+
+
+class _EventFields(TypedDict):
+    identity: ChatIdentity
+    event_id: str
+    room: str
+    display_name: str
+    is_private: bool
 
 
 async def stdin_lines() -> AsyncIterator[str]:
@@ -94,7 +103,7 @@ class ConsoleAdapter(Adapter):
         self._sink: EventSink | None = None
         self.input_closed = asyncio.Event()
 
-    def _event_fields(self) -> dict[str, object]:
+    def _event_fields(self) -> _EventFields:
         return {
             "identity": self.identity,
             "event_id": uuid.uuid4().hex,
@@ -106,7 +115,7 @@ class ConsoleAdapter(Adapter):
     async def start(self, sink: EventSink) -> None:
         self._sink = sink
         self._reader = asyncio.create_task(self._read(), name="console reader")
-        await self._deliver(ContactEvent(**self._event_fields()))  # type: ignore[arg-type]
+        await self._deliver(ContactEvent(**self._event_fields()))
 
     async def stop(self) -> None:
         if self._reader is not None:
@@ -129,7 +138,7 @@ class ConsoleAdapter(Adapter):
             if word == "reply":
                 number, _, body = rest.strip().partition(" ")
                 number = number.lstrip("#")
-                return MessageEvent(**fields, text=body, reply_to=self._message_id(number))  # type: ignore[arg-type]
+                return MessageEvent(**fields, text=body, reply_to=self._message_id(number))
             if word == "press":
                 number, _, rest = rest.strip().partition(" ")
                 choice, _, reason = rest.strip().partition(" ")
@@ -138,16 +147,19 @@ class ConsoleAdapter(Adapter):
                 if not choice.isdigit() or not 1 <= int(choice) <= len(options):
                     self._write(f"(message #{number} has no choice {choice or '?'})")
                     return None
-                return ActionEvent(  # type: ignore[arg-type]
-                    **fields, action_id=options[int(choice) - 1], reason=reason.strip(), message=SentRef(ROOM, ref)
+                return ActionEvent(
+                    **fields,
+                    action_id=options[int(choice) - 1],
+                    reason=reason.strip(),
+                    message=SentRef(ROOM, ref),
                 )
             if word == "start":
-                return CommandEvent(**fields, name="link", args=rest.strip())  # type: ignore[arg-type]
+                return CommandEvent(**fields, name="link", args=rest.strip())
             if word in COMMAND_NAMES:
-                return CommandEvent(**fields, name=word, args=rest.strip())  # type: ignore[arg-type]
+                return CommandEvent(**fields, name=word, args=rest.strip())
             self._write(f"(unknown command /{word}; /help lists them)")
             return None
-        return MessageEvent(**fields, text=text)  # type: ignore[arg-type]
+        return MessageEvent(**fields, text=text)
 
     async def _read(self) -> None:
         lines = self._lines if self._lines is not None else stdin_lines()
@@ -178,7 +190,9 @@ class ConsoleAdapter(Adapter):
         choices = [a for a in post.actions if a.url is None]
         links = [a for a in post.actions if a.url is not None]
         if choices:
-            out.append("  ".join(f"[{i}] {a.label}" for i, a in enumerate(choices, 1)) + f"   (/press {number} N [reason])")
+            out.append(
+                "  ".join(f"[{i}] {a.label}" for i, a in enumerate(choices, 1)) + f"   (/press {number} N [reason])"
+            )
         out.extend(f"{a.label}: {a.url}" for a in links)
         return "\n".join(out)
 

@@ -28,8 +28,11 @@ ACK, ACCEPT, DECLINE, DISMISS = "ack", "acc", "dec", "dis"
 VERBS = {ACK: "mark read", ACCEPT: "accept", DECLINE: "decline", DISMISS: "dismiss"}
 EXPIRY_SECONDS = 30 * 86400  # Totara auto-dismisses alerts and tasks after 30 days (domain 3.4)
 PLATFORM_NAMES = {
-    Platform.CONSOLE: "the console", Platform.TELEGRAM: "Telegram", Platform.SLACK: "Slack",
-    Platform.DISCORD: "Discord", Platform.TEAMS: "Teams",
+    Platform.CONSOLE: "the console",
+    Platform.TELEGRAM: "Telegram",
+    Platform.SLACK: "Slack",
+    Platform.DISCORD: "Discord",
+    Platform.TEAMS: "Teams",
 }
 
 
@@ -39,13 +42,26 @@ def buttons(kind: ItemKind, key: str, url: str | None, data: dict[str, object]) 
     if kind is ItemKind.ALERT:
         found.append(Action(f"{ACK}:{key}", "Mark read", "primary"))
     elif kind is ItemKind.CONTACT_REQUEST:
-        found += [Action(f"{ACCEPT}:{key}", "Accept", "primary"), Action(f"{DECLINE}:{key}", "Decline", "danger")]
+        found += [
+            Action(f"{ACCEPT}:{key}", "Accept", "primary"),
+            Action(f"{DECLINE}:{key}", "Decline", "danger"),
+        ]
     elif kind is ItemKind.TASK:
         if data.get("canaccept"):
             reason = bool(data.get("needsreason"))
             found += [
-                Action(f"{ACCEPT}:{key}", str(data.get("acceptbutton") or "Accept"), "primary", needs_reason=reason),
-                Action(f"{DECLINE}:{key}", str(data.get("rejectbutton") or "Reject"), "danger", needs_reason=reason),
+                Action(
+                    f"{ACCEPT}:{key}",
+                    str(data.get("acceptbutton") or "Accept"),
+                    "primary",
+                    needs_reason=reason,
+                ),
+                Action(
+                    f"{DECLINE}:{key}",
+                    str(data.get("rejectbutton") or "Reject"),
+                    "danger",
+                    needs_reason=reason,
+                ),
             ]
         found.append(Action(f"{DISMISS}:{key}", "Dismiss"))
     if url:
@@ -143,8 +159,17 @@ class ItemActions:
             return {ACCEPT: "Accepted", DECLINE: "Declined"}.get(verb, "Marked read")
         if kind is ItemKind.TASK and verb in (ACCEPT, DECLINE, DISMISS):
             return await self._task(link, verb, item, reason)
+        if verb in (ACCEPT, DECLINE) and item.item_key.startswith("tsh:"):
+            # A Totara site without the task-action plugin: tasks look like alerts here.
+            where = f' <a href="{escape(item.url)}">Open it in Pluto</a>.' if item.url else ""
+            raise Refusal(
+                f"<p>This Pluto site cannot {VERBS[verb]} from chat (it lacks {escape(self.task_action_function)}); "
+                f"please decide in Pluto.{where}</p>"
+            )
         if verb in (ACCEPT, DECLINE):
-            raise Refusal(f"<p>{escape(item.subject or 'This item')} has nothing to {VERBS[verb]}; use ack to mark it read.</p>")
+            raise Refusal(
+                f"<p>{escape(item.subject or 'This item')} has nothing to {VERBS[verb]}; use ack to mark it read.</p>"
+            )
         await self._mark_read(token, uid, item)
         return "Dismissed" if verb == DISMISS else "Marked read"
 
@@ -195,8 +220,11 @@ class ItemActions:
                 continue
             edits.append(
                 NewDelivery(
-                    f"edit:{delivery.id}:{uuid.uuid4().hex[:12]}", link.id, link.identity.platform,
-                    lane_of(link.identity), {"kind": "edit", "target": delivery.id, "html": html},
+                    f"edit:{delivery.id}:{uuid.uuid4().hex[:12]}",
+                    link.id,
+                    link.identity.platform,
+                    lane_of(link.identity),
+                    {"kind": "edit", "target": delivery.id, "html": html},
                 )
             )
         if edits:

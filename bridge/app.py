@@ -103,13 +103,23 @@ def build_pipeline(
     notification_api = NotificationApi(client)
     pipeline: Pipeline
     actions = ItemActions(
-        store, api, notification_api, lambda token: pipeline.site(token), settings.lms.task_action_function,
+        store,
+        api,
+        notification_api,
+        lambda token: pipeline.site(token),
+        settings.lms.task_action_function,
         wake_dispatcher=wake_dispatcher,
     )
     pipeline = Pipeline(
-        store, api, MessageIntake(api, settings.lms.conversations_per_poll), NotificationIntake(notification_api),
-        actions, interval=settings.lms.poll_interval, concurrency=settings.lms.poll_concurrency,
-        wake_dispatcher=wake_dispatcher, link_hint=lambda link: command_hint(link.identity.platform, "link"),
+        store,
+        api,
+        MessageIntake(api, settings.lms.conversations_per_poll),
+        NotificationIntake(notification_api),
+        actions,
+        interval=settings.lms.poll_interval,
+        concurrency=settings.lms.poll_concurrency,
+        wake_dispatcher=wake_dispatcher,
+        link_hint=lambda link: command_hint(link.identity.platform, "link"),
     )
     return pipeline
 
@@ -122,7 +132,10 @@ class Bridge:
         self.adapters: dict[Platform, Adapter] = dict(adapters) if adapters is not None else build_adapters(settings)
         self.metrics = Metrics()
         self.client = LmsClient(
-            settings.lms.url, service=settings.lms.service, timeout=settings.lms.timeout, retries=settings.lms.retries
+            settings.lms.url,
+            service=settings.lms.service,
+            timeout=settings.lms.timeout,
+            retries=settings.lms.retries,
         )
         self.api = LmsApi(self.client)
         self._tasks: list[asyncio.Task[None]] = []
@@ -148,8 +161,14 @@ class Bridge:
         self.dispatcher = dispatcher = Dispatcher(store, self.adapters, s.outbox, on_unreachable=self._unreachable)
         self.pipeline = pipeline = build_pipeline(s, store, self.client, wake_dispatcher=dispatcher.wake)
         self.linking = linking = Linking(
-            store, self.client, self.api, pipeline.baseline, s.web.public_url, s.link.code_ttl,
-            wake_dispatcher=dispatcher.wake, bot_links=self.bot_links,
+            store,
+            self.client,
+            self.api,
+            pipeline.baseline,
+            s.web.public_url,
+            s.link.code_ttl,
+            wake_dispatcher=dispatcher.wake,
+            bot_links=self.bot_links,
         )
         commands = Commands(store, self.api, linking, pipeline.actions)
         inbound = Inbound(store, self.adapters, commands, Relay(store, self.api), pipeline.actions)

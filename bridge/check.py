@@ -14,7 +14,11 @@ def required_functions(generation: str) -> tuple[str, ...]:
     """What the bridge calls on a site of this generation."""
     if generation == "modern":
         return MODERN_FUNCTIONS
-    return ("core_webservice_get_site_info", "core_message_get_messages", "core_message_send_instant_messages")
+    return (
+        "core_webservice_get_site_info",
+        "core_message_get_messages",
+        "core_message_send_instant_messages",
+    )
 
 
 async def run_check(settings: Settings, echo: Callable[[str], object]) -> int:

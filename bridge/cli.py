@@ -13,12 +13,17 @@ import typer
 from bridge import __version__
 from bridge.config import ConfigError, Settings, load_settings
 
-app = typer.Typer(help="Pluto Bridge: Pluto LMS messages, alerts and tasks in Slack, Teams, Telegram and Discord.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Pluto Bridge: Pluto LMS messages, alerts and tasks in Slack, Teams, Telegram and Discord.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 link_app = typer.Typer(help="Manage links between chat accounts and Pluto accounts.", no_args_is_help=True)
 app.add_typer(link_app, name="link")
 
-ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="TOML settings file (env PLUTO_BRIDGE_* overrides it)")]
+ConfigOption = Annotated[
+    Path, typer.Option("--config", "-c", help="TOML settings file (env PLUTO_BRIDGE_* overrides it)")
+]
 
 
 def _settings(path: Path | None) -> Settings:
@@ -42,7 +47,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_options(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
 ) -> None:
     """Pluto Bridge."""
 

@@ -46,7 +46,8 @@ class Commands(ItemCommands):
 
     def help_text(self, platform: Platform) -> str:
         lines = "".join(
-            f"<li><code>{escape(command_hint(platform, c.usage))}</code>: {escape(c.description)}</li>" for c in COMMANDS
+            f"<li><code>{escape(command_hint(platform, c.usage))}</code>: {escape(c.description)}</li>"
+            for c in COMMANDS
         )
         return (
             "<p>Pluto Bridge relays your Pluto LMS messages here and what you write back to Pluto, as you. "
@@ -109,7 +110,9 @@ class Commands(ItemCommands):
                 link.current_conversation_id is None and info.peer_id == link.current_peer_id
             ):
                 return info.name
-        return f"user {link.current_peer_id}" if link.current_peer_id else f"conversation {link.current_conversation_id}"
+        return (
+            f"user {link.current_peer_id}" if link.current_peer_id else f"conversation {link.current_conversation_id}"
+        )
 
     async def _cmd_to(self, event: CommandEvent, link: Link | None) -> str:
         if link is None or not link.active:
@@ -138,4 +141,3 @@ class Commands(ItemCommands):
         user = users[0]
         await self.store.set_current(link.id, None, int(user["id"]))
         return f"<p>What you write now goes to <b>{escape(str(user.get('fullname') or name))}</b>.</p>"
-

@@ -104,7 +104,10 @@ class LmsWatcher:
 
 
 async def _sign_in(url: str, username: str, password: str) -> None:
-    async with aiohttp.ClientSession() as http, http.post(url, data={"username": username, "password": password}) as resp:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(url, data={"username": username, "password": password}) as resp,
+    ):
         body = await resp.text()
         if resp.status != 200 or "Linked" not in body:
             raise RuntimeError(f"sign-in page answered {resp.status}")
@@ -115,11 +118,20 @@ async def run_demo(*, scripted: bool, echo: Callable[[str], None] = print) -> in
     lms = SandboxLMS(site_name="Pluto LMS (demo sandbox)")
     seed = lms.seed_demo()
     await lms.start()
-    names = {uid: name for uid, name in ((seed.mentor_id, "Maya Mentor"), (seed.mentee1_id, "Sam Mentee"),
-                                           (seed.mentee2_id, "Alex Mentee"))}
+    names = {
+        uid: name
+        for uid, name in (
+            (seed.mentor_id, "Maya Mentor"),
+            (seed.mentee1_id, "Sam Mentee"),
+            (seed.mentee2_id, "Alex Mentee"),
+        )
+    }
     transcript = Transcript(echo)
     console = ConsoleAdapter(
-        user_id="sam", display_name="Sam (console)", lines=_no_input() if scripted else None, write=transcript.write
+        user_id="sam",
+        display_name="Sam (console)",
+        lines=_no_input() if scripted else None,
+        write=transcript.write,
     )
 
     async def type_line(line: str) -> None:

@@ -110,7 +110,9 @@ class Inbound:
                 return how_to_link(platform)
             if link.status == "needs_signin":
                 hint = escape(command_hint(platform, "link"))
-                return f"<p>Not sent: your Pluto sign-in no longer works. Send <code>{hint}</code> to sign in again.</p>"
+                return (
+                    f"<p>Not sent: your Pluto sign-in no longer works. Send <code>{hint}</code> to sign in again.</p>"
+                )
             if not link.active:
                 return f"<p>Not sent: this link is inactive ({escape(link.status_reason)}).</p>"
             return await self.relay.relay(link, event)

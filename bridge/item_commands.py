@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bridge.actions import ACCEPT, ACK, DECLINE, DISMISS, ItemActions
@@ -38,7 +39,9 @@ class ItemCommands:
         if link is None:
             return how_to_link(event.identity.platform)
         if not link.active:
-            return f"<p>Your link is {escape(link.status.replace('_', ' '))}: send <code>link</code> to sign in again.</p>"
+            return (
+                f"<p>Your link is {escape(link.status.replace('_', ' '))}: send <code>link</code> to sign in again.</p>"
+            )
         return link
 
     async def _cmd_tasks(self, event: CommandEvent, link: Link | None) -> str:
@@ -54,7 +57,9 @@ class ItemCommands:
             url = f' <a href="{escape(item.url)}">open</a>' if item.url else ""
             rows.append(f"<li><b>#{item.short_id}</b> {label}: {escape(item.subject or '(no subject)')}{url}</li>")
         hint = escape(command_hint(event.identity.platform, "accept ID"))
-        return f"<p>Open items, newest first:</p><ul>{''.join(rows)}</ul><p>Act with <code>{hint}</code> and friends.</p>"
+        return (
+            f"<p>Open items, newest first:</p><ul>{''.join(rows)}</ul><p>Act with <code>{hint}</code> and friends.</p>"
+        )
 
     async def _act_on(self, event: CommandEvent, link: Link | None, verb: str, *, many: bool) -> str:
         linked = await self._linked(event, link)
@@ -120,7 +125,7 @@ PREFS_HELP = (
 )
 
 
-def _apply_pref(prefs: dict, setting: str, value: str) -> str | None:  # type: ignore[type-arg]
+def _apply_pref(prefs: dict[str, Any], setting: str, value: str) -> str | None:
     """Change one preference in place; returns a problem for the person, or None."""
     if setting in ("messages", "alerts", "tasks"):
         kind = {"messages": "message", "alerts": "alert", "tasks": "task"}[setting]
@@ -161,7 +166,7 @@ def _apply_pref(prefs: dict, setting: str, value: str) -> str | None:  # type: i
     return f"Unknown setting {setting!r}."
 
 
-def _describe_prefs(prefs: dict) -> str:  # type: ignore[type-arg]
+def _describe_prefs(prefs: dict[str, Any]) -> str:
     routes = prefs.get("routes") or {}
 
     def where(kind: str, fallback: str) -> str:

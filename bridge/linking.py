@@ -14,6 +14,7 @@ tokens with ``pluto-bridge link import``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import secrets
@@ -120,7 +121,11 @@ class Linking:
         token, info = await self._sign_in(None, username, password)
         code = self.new_code()
         await self.store.create_code(
-            code, self.code_ttl, token=token, lms_user_id=info.userid, lms_username=info.username,
+            code,
+            self.code_ttl,
+            token=token,
+            lms_user_id=info.userid,
+            lms_username=info.username,
             lms_fullname=info.fullname,
         )
         return code, info
@@ -178,7 +183,7 @@ class Linking:
         The file is JSON lines or a JSON list of objects with ``platform``, ``user_id``,
         ``token`` and optionally ``workspace``. Each token is checked against the LMS first.
         """
-        text = path.read_text(encoding="utf-8").strip()
+        text = (await asyncio.to_thread(path.read_text, encoding="utf-8")).strip()
         rows: list[Any]
         if text.startswith("["):
             rows = json.loads(text)

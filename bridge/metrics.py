@@ -14,15 +14,21 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.deliveries = Counter(
-            "pluto_bridge_deliveries", "Deliveries by platform and outcome (sent, retry, dead)",
-            ["platform", "outcome"], registry=self.registry,
+            "pluto_bridge_deliveries",
+            "Deliveries by platform and outcome (sent, retry, dead)",
+            ["platform", "outcome"],
+            registry=self.registry,
         )
         self.inbound = Counter(
-            "pluto_bridge_inbound_events", "Chat events by platform and kind", ["platform", "kind"],
+            "pluto_bridge_inbound_events",
+            "Chat events by platform and kind",
+            ["platform", "kind"],
             registry=self.registry,
         )
         self.polls = Counter("pluto_bridge_poll_cycles", "LMS poll cycles completed", registry=self.registry)
-        self.lms_up = Gauge("pluto_bridge_lms_up", "1 while the LMS answers, 0 while it does not", registry=self.registry)
+        self.lms_up = Gauge(
+            "pluto_bridge_lms_up", "1 while the LMS answers, 0 while it does not", registry=self.registry
+        )
         self.lms_up.set(1)
 
     def render(self) -> bytes:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-class Platform(str, enum.Enum):
+class Platform(enum.StrEnum):
     """The chat platforms the bridge speaks to."""
 
     CONSOLE = "console"
@@ -22,7 +22,7 @@ class Platform(str, enum.Enum):
     TEAMS = "teams"
 
 
-class Markup(str, enum.Enum):
+class Markup(enum.StrEnum):
     """The text markup a platform renders; ``bridge.render`` produces each one."""
 
     PLAIN = "plain"
@@ -52,7 +52,7 @@ class ChatIdentity:
 # --- items that travel from the LMS to chat -------------------------------------------
 
 
-class ItemKind(str, enum.Enum):
+class ItemKind(enum.StrEnum):
     """What an item is; decides routing preferences and which actions it carries."""
 
     MESSAGE = "message"

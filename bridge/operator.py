@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,15 +16,21 @@ from bridge.store.store import Store
 
 async def import_links(settings: Settings, path: Path, echo: Callable[[str], object]) -> int:
     """``pluto-bridge link import FILE``: returns 0 when every row was linked."""
-    if not path.is_file():
+    if not await asyncio.to_thread(path.is_file):
         echo(f"no such file: {path}")
         return 2
     store = await Store.open(settings.store.url, settings.store.token_key.get_secret_value())
     try:
         async with LmsClient(settings.lms.url, timeout=settings.lms.timeout, retries=settings.lms.retries) as client:
             pipeline = build_pipeline(settings, store, client)
-            linking = Linking(store, client, LmsApi(client), pipeline.baseline, settings.web.public_url,
-                              settings.link.code_ttl)
+            linking = Linking(
+                store,
+                client,
+                LmsApi(client),
+                pipeline.baseline,
+                settings.web.public_url,
+                settings.link.code_ttl,
+            )
             try:
                 results = await linking.import_file(path)
             except ValueError as exc:

@@ -81,7 +81,7 @@ class Dispatcher:
                 for platform, lane in await self.store.pending_lanes():
                     if lane not in self._lanes and Platform(platform) in self.adapters:
                         self._lanes[lane] = asyncio.create_task(self._drain(lane), name=f"lane {lane}")
-                        self._lanes[lane].add_done_callback(lambda _t, lane=lane: self._lanes.pop(lane, None))
+                        self._lanes[lane].add_done_callback(self._lane_done)
                 self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), tick)
@@ -89,6 +89,13 @@ class Dispatcher:
                     pass
         finally:
             await self.stop()
+
+    def _lane_done(self, task: asyncio.Task[None]) -> None:
+        for lane, running in list(self._lanes.items()):
+            if running is task:
+                del self._lanes[lane]
+        if not task.cancelled() and task.exception() is not None:
+            log.error("lane worker failed", exc_info=task.exception())
 
     async def stop(self) -> None:
         self._stopping = True
@@ -123,7 +130,10 @@ class Dispatcher:
         except RateLimited as exc:
             log.info("lane %s rate limited for %.1fs", delivery.lane, exc.retry_after)
             await self.store.reschedule(
-                delivery.id, at=time.time() + exc.retry_after, error=f"rate limited: {exc.reason}", count_attempt=False
+                delivery.id,
+                at=time.time() + exc.retry_after,
+                error=f"rate limited: {exc.reason}",
+                count_attempt=False,
             )
         except RecipientUnreachable as exc:
             log.warning("link %s unreachable: %s", link.identity, exc.reason)
@@ -192,9 +202,15 @@ class Dispatcher:
             await self.store.record_part(delivery.id, refs)
         entries = [
             MapEntry(
-                delivery.item_key, link.id, link.lms_user_id,
+                delivery.item_key,
+                link.id,
+                link.lms_user_id,
                 int(conversation_id) if conversation_id is not None else None,
-                link.identity.platform, link.identity.workspace, r["room"], r["message_id"], r["thread"],
+                link.identity.platform,
+                link.identity.workspace,
+                r["room"],
+                r["message_id"],
+                r["thread"],
             )
             for r in refs
         ]

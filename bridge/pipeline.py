@@ -37,8 +37,14 @@ DISABLEALL_TTL = 300.0
 
 def item_row(item: Item) -> ItemRow:
     return ItemRow(
-        item_key=item.key, kind=item.kind.value, subject=item.subject, url=item.url, html=item.html,
-        created=item.time, lms_id=item.lms_id, data=dict(item.data),
+        item_key=item.key,
+        kind=item.kind.value,
+        subject=item.subject,
+        url=item.url,
+        html=item.html,
+        created=item.time,
+        lms_id=item.lms_id,
+        data=dict(item.data),
     )
 
 
@@ -190,7 +196,12 @@ class Pipeline:
         return off
 
     async def _reconcile(
-        self, token: str, lms_user_id: int, site: SiteInfo, open_keys: set[str], window_start: int,
+        self,
+        token: str,
+        lms_user_id: int,
+        site: SiteInfo,
+        open_keys: set[str],
+        window_start: int,
         lms_ids: dict[str, int],
     ) -> None:
         """Items handled in the LMS itself (or expired) get their chat copies retired."""
@@ -227,7 +238,9 @@ class Pipeline:
                 item = await self.store.item(link.lms_user_id, key)
                 if item is None or item.status != "open":
                     continue
-                label = {"task": "task", "alert": "alert", "contact_request": "contact request"}.get(item.kind, item.kind)
+                label = {"task": "task", "alert": "alert", "contact_request": "contact request"}.get(
+                    item.kind, item.kind
+                )
                 subject = escape(item.subject or "(no subject)")
                 lines.append(f"<li><b>#{item.short_id}</b> {label}: {subject}</li>")
             if not lines:
@@ -238,9 +251,19 @@ class Pipeline:
                 "<code>dismiss</code> or <code>ack</code> with their numbers.</p>"
             )
             digests.append(
-                NewDelivery(f"digest:{uuid.uuid4().hex}", link.id, link.identity.platform, lane_of(link.identity),
-                            {"kind": ItemKind.NOTICE.value, "html": html, "conversation_id": None, "peer_id": None,
-                             "actions": []})
+                NewDelivery(
+                    f"digest:{uuid.uuid4().hex}",
+                    link.id,
+                    link.identity.platform,
+                    lane_of(link.identity),
+                    {
+                        "kind": ItemKind.NOTICE.value,
+                        "html": html,
+                        "conversation_id": None,
+                        "peer_id": None,
+                        "actions": [],
+                    },
+                )
             )
         if ids:
             await self.store.mark_digested(ids, "quiet hours")
@@ -251,8 +274,14 @@ class Pipeline:
     async def _token_rejected(self, links: list[Link], exc: TokenRejected) -> None:
         """Mark the links as needing a new sign-in and tell each person once."""
         for link in links:
-            if await self.store.set_link_status(link.id, "needs_signin", f"the LMS rejected the token ({exc.errorcode})"):
-                log.warning("token of link %s rejected by the LMS (%s); waiting for a new sign-in", link.id, exc.errorcode)
+            if await self.store.set_link_status(
+                link.id, "needs_signin", f"the LMS rejected the token ({exc.errorcode})"
+            ):
+                log.warning(
+                    "token of link %s rejected by the LMS (%s); waiting for a new sign-in",
+                    link.id,
+                    exc.errorcode,
+                )
                 hint = escape(self.link_hint(link))
                 await self.store.enqueue(
                     [

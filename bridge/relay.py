@@ -67,7 +67,10 @@ class Relay:
                 # Private messages go through send_instant_messages: its refusals carry the
                 # LMS's readable reason ("... can't be messaged").
                 result = await self.api.send_instant_message(
-                    link.token, peer_id, text, clientmsgid=f"pb-{event.identity.platform.value}-{event.event_id}"
+                    link.token,
+                    peer_id,
+                    text,
+                    clientmsgid=f"pb-{event.identity.platform.value}-{event.event_id}",
                 )
                 conversation_id = int(result.get("conversationid") or conversation_id or 0) or None
             else:

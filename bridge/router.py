@@ -127,5 +127,13 @@ def route(item: Item, links: Iterable[Link], preferences: Mapping[str, Any], now
 
 def notice(link: Link, html: str, key: str | None = None) -> NewDelivery:
     """A message from the bridge itself to one link (link confirmed, sign-in expired)."""
-    payload = {"kind": ItemKind.NOTICE.value, "html": html, "conversation_id": None, "peer_id": None, "actions": []}
-    return NewDelivery(key or f"notice:{uuid.uuid4().hex}", link.id, link.identity.platform, lane_of(link.identity), payload)
+    payload: dict[str, Any] = {
+        "kind": ItemKind.NOTICE.value,
+        "html": html,
+        "conversation_id": None,
+        "peer_id": None,
+        "actions": [],
+    }
+    return NewDelivery(
+        key or f"notice:{uuid.uuid4().hex}", link.id, link.identity.platform, lane_of(link.identity), payload
+    )

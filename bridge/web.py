@@ -97,7 +97,10 @@ class WebApp:
         code = request.match_info["code"]
         row = await self.linking.pending_code(code)
         if row is None or row.get("platform") is None:
-            return _html(web_pages.problem("This sign-in link has expired or was already used. Ask the bot for a new one."), 404)
+            return _html(
+                web_pages.problem("This sign-in link has expired or was already used. Ask the bot for a new one."),
+                404,
+            )
         return _html(web_pages.sign_in_form(f"/link/{code}", f"Link your {row['platform'].title()} account to Pluto."))
 
     async def chat_first_submit(self, request: web.Request) -> web.Response:
@@ -109,7 +112,10 @@ class WebApp:
             row = await self.linking.pending_code(code)
             if row is None:
                 return _html(web_pages.problem(str(exc)), 400)
-            return _html(web_pages.sign_in_form(f"/link/{code}", "Link your chat account to Pluto.", str(exc), username), 400)
+            return _html(
+                web_pages.sign_in_form(f"/link/{code}", "Link your chat account to Pluto.", str(exc), username),
+                400,
+            )
         return _html(web_pages.linked(link.lms_fullname))
 
     async def web_first_form(self, request: web.Request) -> web.Response:

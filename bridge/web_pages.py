@@ -51,8 +51,7 @@ def web_code(fullname: str, code: str, bot_links: dict[str, str]) -> str:
         f"<p>Signed in as <b>{escape(fullname)}</b>. Now tell the bot this one-time code:</p>"
         f"<p><code>link {escape(code)}</code></p>"
         "<p>(Slack and Discord: <code>/pluto link CODE</code>; Telegram and the console: <code>/link CODE</code>; "
-        "Teams: <code>link CODE</code>.)</p>"
-        + (f"<ul>{links}</ul>" if links else ""),
+        "Teams: <code>link CODE</code>.)</p>" + (f"<ul>{links}</ul>" if links else ""),
     )
 
 

@@ -175,7 +175,9 @@ class LmsApi:
             messages=[{"text": text, "textformat": 2}],
         )
         first = data[0]
-        return ConversationMessage(int(first["id"]), int(first["useridfrom"]), str(first["text"]), int(first["timecreated"]))
+        return ConversationMessage(
+            int(first["id"]), int(first["useridfrom"]), str(first["text"]), int(first["timecreated"])
+        )
 
     async def send_instant_message(self, token: str, touserid: int, text: str, clientmsgid: str) -> dict[str, Any]:
         """Send a private message; a privacy refusal (inline ``msgid: -1``) raises ``SendRefused``."""
@@ -194,7 +196,10 @@ class LmsApi:
 
     async def mark_conversation_read(self, token: str, userid: int, conversation_id: int) -> None:
         await self.client.call(
-            token, "core_message_mark_all_conversation_messages_as_read", userid=userid, conversationid=conversation_id
+            token,
+            "core_message_mark_all_conversation_messages_as_read",
+            userid=userid,
+            conversationid=conversation_id,
         )
 
     async def unread_conversation_total(self, token: str, userid: int) -> int:
@@ -236,14 +241,20 @@ class NotificationApi:
 
     async def contact_requesters(self, token: str, userid: int) -> set[int]:
         """Ids of the people whose contact requests to ``userid`` are still pending."""
-        data = await self.client.call(token, "core_message_get_contact_requests", userid=userid, limitfrom=0, limitnum=0)
+        data = await self.client.call(
+            token, "core_message_get_contact_requests", userid=userid, limitfrom=0, limitnum=0
+        )
         return {int(u["id"]) for u in data}
 
     async def confirm_contact_request(self, token: str, requester: int, requested: int) -> None:
-        await self.client.call(token, "core_message_confirm_contact_request", userid=requester, requesteduserid=requested)
+        await self.client.call(
+            token, "core_message_confirm_contact_request", userid=requester, requesteduserid=requested
+        )
 
     async def decline_contact_request(self, token: str, requester: int, requested: int) -> None:
-        await self.client.call(token, "core_message_decline_contact_request", userid=requester, requesteduserid=requested)
+        await self.client.call(
+            token, "core_message_decline_contact_request", userid=requester, requesteduserid=requested
+        )
 
     async def totara_items(self, token: str, kind: str) -> list[dict[str, Any]]:
         """Open Totara tasks or alerts through the site's custom ``local_pluto_get_tasks``."""

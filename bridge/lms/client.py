@@ -8,7 +8,6 @@ and surface as the typed exceptions of ``bridge.lms.errors``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -117,7 +116,7 @@ class LmsClient:
                     return await resp.json(content_type=None)
                 except ValueError:
                     raise LmsUnavailable(f"{what}: the LMS answered something that is not JSON") from None
-        except (aiohttp.ClientConnectionError, aiohttp.ServerTimeoutError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientConnectionError, aiohttp.ServerTimeoutError) as exc:
             raise _Transient(type(exc).__name__ + (f": {exc}" if str(exc) else "")) from exc
 
     async def call(self, token: str, function: str, /, **params: Any) -> Any:
@@ -136,5 +135,7 @@ class LmsClient:
         if isinstance(result, dict) and result.get("token"):
             return str(result["token"])
         if isinstance(result, dict):
-            raise LoginFailed(str(result.get("errorcode") or "invalidlogin"), str(result.get("error") or "sign-in failed"))
+            raise LoginFailed(
+                str(result.get("errorcode") or "invalidlogin"), str(result.get("error") or "sign-in failed")
+            )
         raise LoginFailed("invalidresponse", "the LMS answered the sign-in with something unexpected")

@@ -34,7 +34,7 @@ class NotificationBatch:
     """New items, the cursor after them, and what the LMS says is still open."""
 
     items: list[Item] = field(default_factory=list)
-    cursor: Cursor = Cursor(0, frozenset())
+    cursor: Cursor = field(default_factory=lambda: Cursor(0, frozenset()))
     open_keys: set[str] = field(default_factory=set)
     window_start: int = 0  # open_keys speaks for items created at or after this time
     lms_ids: dict[str, int] = field(default_factory=dict)
@@ -97,12 +97,19 @@ class NotificationIntake:
             kind = _classify(row)
             batch.items.append(
                 Item(
-                    key=key, kind=kind, lms_user_id=userid, html=_body(row), time=time,
-                    author_id=int(row.get("useridfrom") or 0), author_name=str(row.get("userfromfullname") or ""),
-                    subject=str(row.get("subject") or ""), url=str(row.get("contexturl") or "") or None,
+                    key=key,
+                    kind=kind,
+                    lms_user_id=userid,
+                    html=_body(row),
+                    time=time,
+                    author_id=int(row.get("useridfrom") or 0),
+                    author_name=str(row.get("userfromfullname") or ""),
+                    subject=str(row.get("subject") or ""),
+                    url=str(row.get("contexturl") or "") or None,
                     lms_id=ident,
                     data={
-                        "component": row.get("component"), "eventtype": row.get("eventtype"),
+                        "component": row.get("component"),
+                        "eventtype": row.get("eventtype"),
                         "requester": int(row.get("useridfrom") or 0) if kind is ItemKind.CONTACT_REQUEST else None,
                     },
                 )
@@ -126,15 +133,23 @@ class NotificationIntake:
                 fresh.append((time, ident))
                 batch.items.append(
                     Item(
-                        key=key, kind=kind, lms_user_id=userid,
-                        html=sanitize_lms_html(str(row.get("fullmessagehtml") or "")), time=time,
-                        author_id=int(row.get("useridfrom") or 0), subject=str(row.get("subject") or ""),
-                        url=str(row.get("contexturl") or "") or None, lms_id=ident,
+                        key=key,
+                        kind=kind,
+                        lms_user_id=userid,
+                        html=sanitize_lms_html(str(row.get("fullmessagehtml") or "")),
+                        time=time,
+                        author_id=int(row.get("useridfrom") or 0),
+                        subject=str(row.get("subject") or ""),
+                        url=str(row.get("contexturl") or "") or None,
+                        lms_id=ident,
                         urgent=int(row.get("urgency") or 0) >= URGENT,
                         data={
-                            "component": "totara_message", "eventtype": kind_name,
-                            "canaccept": bool(row.get("canaccept")), "canreject": bool(row.get("canreject")),
-                            "acceptbutton": row.get("acceptbutton") or "", "rejectbutton": row.get("rejectbutton") or "",
+                            "component": "totara_message",
+                            "eventtype": kind_name,
+                            "canaccept": bool(row.get("canaccept")),
+                            "canreject": bool(row.get("canreject")),
+                            "acceptbutton": row.get("acceptbutton") or "",
+                            "rejectbutton": row.get("rejectbutton") or "",
                             "needsreason": bool(row.get("needsreason")),
                         },
                     )
@@ -170,10 +185,17 @@ class NotificationIntake:
             fresh.append((time, ident))
             batch.items.append(
                 Item(
-                    key=key, kind=ItemKind.ALERT, lms_user_id=userid, html=_body(row), time=time,
-                    author_id=int(row.get("useridfrom") or 0), author_name=str(row.get("userfromfullname") or ""),
-                    subject=str(row.get("subject") or ""), url=str(row.get("contexturl") or "") or None,
-                    lms_id=int(row["id"]), data={"component": None, "eventtype": None},
+                    key=key,
+                    kind=ItemKind.ALERT,
+                    lms_user_id=userid,
+                    html=_body(row),
+                    time=time,
+                    author_id=int(row.get("useridfrom") or 0),
+                    author_name=str(row.get("userfromfullname") or ""),
+                    subject=str(row.get("subject") or ""),
+                    url=str(row.get("contexturl") or "") or None,
+                    lms_id=int(row["id"]),
+                    data={"component": None, "eventtype": None},
                 )
             )
         return fresh

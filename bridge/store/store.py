@@ -65,7 +65,12 @@ class Store:
         await self.engine.dispose()
 
     async def _upsert(
-        self, conn: AsyncConnection, table: Any, values: dict[str, Any], keys: Sequence[str], update_cols: Iterable[str]
+        self,
+        conn: AsyncConnection,
+        table: Any,
+        values: dict[str, Any],
+        keys: Sequence[str],
+        update_cols: Iterable[str],
     ) -> None:
         if self.engine.dialect.name == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as dialect_insert
@@ -155,7 +160,9 @@ class Store:
             "updated_at": now,
         }
         async with self.engine.begin() as conn:
-            existing = (await conn.execute(select(links.c.id, links.c.lms_user_id).where(_identity_clause(identity)))).first()
+            existing = (
+                await conn.execute(select(links.c.id, links.c.lms_user_id).where(_identity_clause(identity)))
+            ).first()
             if existing is None:
                 await conn.execute(insert(links).values(**values))
             else:
@@ -229,7 +236,9 @@ class Store:
         async with self.engine.begin() as conn:
             known = (
                 await conn.execute(
-                    select(func.count()).select_from(contacts).where(
+                    select(func.count())
+                    .select_from(contacts)
+                    .where(
                         contacts.c.platform == identity.platform.value,
                         contacts.c.workspace == identity.workspace,
                         contacts.c.chat_user_id == identity.user_id,
@@ -371,9 +380,9 @@ class Store:
             for d in deliveries:
                 before = (
                     await conn.execute(
-                        select(func.count()).select_from(outbox).where(
-                            outbox.c.item_key == d.item_key, outbox.c.link_id == d.link_id
-                        )
+                        select(func.count())
+                        .select_from(outbox)
+                        .where(outbox.c.item_key == d.item_key, outbox.c.link_id == d.link_id)
                     )
                 ).scalar_one()
                 if before:
@@ -447,7 +456,10 @@ class Store:
         async with self.engine.connect() as conn:
             row = (
                 await conn.execute(
-                    select(outbox).where(outbox.c.lane == lane, outbox.c.status == "pending").order_by(outbox.c.id).limit(1)
+                    select(outbox)
+                    .where(outbox.c.lane == lane, outbox.c.status == "pending")
+                    .order_by(outbox.c.id)
+                    .limit(1)
                 )
             ).first()
         return self._delivery(row) if row else None
@@ -516,9 +528,7 @@ class Store:
         async with self.engine.connect() as conn:
             rows = (
                 await conn.execute(
-                    select(outbox)
-                    .where(outbox.c.status == "held", outbox.c.held_until <= now)
-                    .order_by(outbox.c.id)
+                    select(outbox).where(outbox.c.status == "held", outbox.c.held_until <= now).order_by(outbox.c.id)
                 )
             ).all()
         return [self._delivery(r) for r in rows]
@@ -575,28 +585,48 @@ class Store:
     async def _insert_item(self, conn: AsyncConnection, lms_user_id: int, row: ItemRow) -> None:
         exists = (
             await conn.execute(
-                select(func.count()).select_from(items).where(
-                    items.c.lms_user_id == lms_user_id, items.c.item_key == row.item_key
-                )
+                select(func.count())
+                .select_from(items)
+                .where(items.c.lms_user_id == lms_user_id, items.c.item_key == row.item_key)
             )
         ).scalar_one()
         if exists:
             return
         short = (
-            await conn.execute(select(func.coalesce(func.max(items.c.short_id), 0)).where(items.c.lms_user_id == lms_user_id))
+            await conn.execute(
+                select(func.coalesce(func.max(items.c.short_id), 0)).where(items.c.lms_user_id == lms_user_id)
+            )
         ).scalar_one()
         await conn.execute(
             insert(items).values(
-                lms_user_id=lms_user_id, item_key=row.item_key, short_id=short + 1, kind=row.kind, subject=row.subject,
-                url=row.url, html=row.html, created=row.created, lms_id=row.lms_id, data=row.data, status="open",
+                lms_user_id=lms_user_id,
+                item_key=row.item_key,
+                short_id=short + 1,
+                kind=row.kind,
+                subject=row.subject,
+                url=row.url,
+                html=row.html,
+                created=row.created,
+                lms_id=row.lms_id,
+                data=row.data,
+                status="open",
                 outcome="",
             )
         )
 
     def _item(self, row: Any) -> ItemRow:
         return ItemRow(
-            item_key=row.item_key, kind=row.kind, subject=row.subject, url=row.url, html=row.html, created=row.created,
-            lms_id=row.lms_id, data=dict(row.data or {}), short_id=row.short_id, status=row.status, outcome=row.outcome,
+            item_key=row.item_key,
+            kind=row.kind,
+            subject=row.subject,
+            url=row.url,
+            html=row.html,
+            created=row.created,
+            lms_id=row.lms_id,
+            data=dict(row.data or {}),
+            short_id=row.short_id,
+            status=row.status,
+            outcome=row.outcome,
             lms_user_id=row.lms_user_id,
         )
 
@@ -644,7 +674,9 @@ class Store:
         """Totara gives an item a new id when it is read; keep the current one."""
         async with self.engine.begin() as conn:
             await conn.execute(
-                update(items).where(items.c.lms_user_id == lms_user_id, items.c.item_key == item_key).values(lms_id=lms_id)
+                update(items)
+                .where(items.c.lms_user_id == lms_user_id, items.c.item_key == item_key)
+                .values(lms_id=lms_id)
             )
 
     # --- message map and threads ----------------------------------------------------------
@@ -664,8 +696,15 @@ class Store:
         if row is None:
             return None
         return MapEntry(
-            row.item_key, row.link_id, row.lms_user_id, row.conversation_id, Platform(row.platform),
-            row.workspace, row.room, row.remote_id, row.thread,
+            row.item_key,
+            row.link_id,
+            row.lms_user_id,
+            row.conversation_id,
+            Platform(row.platform),
+            row.workspace,
+            row.room,
+            row.remote_id,
+            row.thread,
         )
 
     async def thread_of(self, link_id: int, conversation_id: int) -> str | None:
@@ -712,7 +751,9 @@ class Store:
         """Forget old processed-event ids and old sent deliveries."""
         now = _now()
         async with self.engine.begin() as conn:
-            await conn.execute(delete(processed_events).where(processed_events.c.processed_at < now - events_older_than))
+            await conn.execute(
+                delete(processed_events).where(processed_events.c.processed_at < now - events_older_than)
+            )
             await conn.execute(
                 delete(outbox).where(
                     or_(outbox.c.status == "sent", outbox.c.status == "dead"),
@@ -747,4 +788,3 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
-

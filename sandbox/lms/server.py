@@ -78,7 +78,10 @@ class SandboxLMS:
         site_name: str = "Pluto LMS (sandbox)",
         clock: Clock | None = None,
         release: str = MODERN_RELEASE,
+        task_extension: bool = True,
     ) -> None:
+        """``task_extension=False`` (Totara mode): the site lacks the custom
+        ``local_pluto_*`` plugin, as a stock Totara does."""
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; known: {sorted(MODES)}")
         self.mode = mode
@@ -88,6 +91,10 @@ class SandboxLMS:
         self.clock = clock or Clock()
         self.state = State(self.clock, legacy=mode == "totara")
         self.registry = MODES[mode]
+        if not task_extension:
+            self.registry = Registry(
+                {name: fn for name, fn in self.registry.functions.items() if not name.startswith("local_pluto_")}
+            )
         self.calls: list[Call] = []
         self.url = ""
         self._down = False

@@ -15,7 +15,8 @@ from . import ws_contacts, ws_conversations, ws_notifications, ws_send, ws_site 
 from .errors import invalid_parameter, missing_record, no_capability
 from .params import ALPHANUMEXT, Bool, Int, List, Str, Struct, optional
 from .registry import MODERN, Ctx, Registry
-from .state import Message, Notification, State, TaskAction
+from . import notices
+from .state import Message, Notification, State, TaskAction, TaskMeta
 from .textformat import FORMATS, format_text
 
 TOTARA = Registry()
@@ -257,6 +258,23 @@ def _task_row(ctx: Ctx, note: Notification) -> dict[str, Any]:
     }
 
 
+def _alert_requester(st: State, task: Notification, meta: TaskMeta, action: str, reason: str) -> None:
+    """The sample approval workflow: the learner who asked is told the decision, as
+    Totara's seminar workflow sends an "approved" or "declined" alert."""
+    learner = meta.data.get("learnerid")
+    if not isinstance(learner, int) or learner not in st.users:
+        return
+    what = str(meta.data.get("title") or task.subject)
+    verdict = "approved" if action == "accept" else "declined"
+    text = f"Your request ({what}) was {verdict}." + (f" Reason: {reason}" if reason else "")
+    alert = notices.add_notification(
+        st, learner, subject=f"Request {verdict}: {what}", fullmessage=text, fullmessagehtml=f"<p>{text}</p>",
+        smallmessage=text, component="totara_message", eventtype="alert", useridfrom=task.useridto,
+        contexturl=task.contexturl, contexturlname=task.contexturlname,
+    )
+    st.task_meta[alert.key] = TaskMeta(meta.msgtype, 0, meta.icon, None, {}, "", "", False, True)
+
+
 @TOTARA.register("local_pluto_get_tasks", type=Str(pattern="task|alert"))
 def get_tasks(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     """Custom: the token user's undismissed tasks or alerts, newest first, with metadata."""
@@ -305,5 +323,6 @@ def task_action(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
         if not result:  # the workflow refused (e.g. the seminar is full): the task stays
             return {"status": False, "newmessageid": note.id, "warnings": []}
         meta.msgstatus = 1 if action == "accept" else 2
+        _alert_requester(st, note, meta, action, p["reasonfordecision"])
     st.mark_notification_read(note, now)
     return {"status": True, "newmessageid": note.id, "warnings": []}

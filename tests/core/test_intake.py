@@ -95,7 +95,11 @@ async def test_group_messages_carry_conversation_and_author(
     lms.clock.advance(1)
     batch = await intake.poll(reader.token, seed.mentee1_id, reader.cursors)
     [item] = batch.items
-    assert (item.kind, item.conversation_id, item.conversation_type) == (ItemKind.MESSAGE, seed.group_conversation_id, 2)
+    assert (item.kind, item.conversation_id, item.conversation_type) == (
+        ItemKind.MESSAGE,
+        seed.group_conversation_id,
+        2,
+    )
     assert (item.author_name, item.conversation_name) == ("Alex Mentee", "Cohort A")
 
 
@@ -105,7 +109,10 @@ async def test_muted_conversation_items_are_marked(lms: SandboxLMS, seed: DemoSe
     reader = Reader(intake, token, seed.mentee1_id)
     await reader.baseline()
     await intake.api.client.call(
-        token, "core_message_mute_conversations", userid=seed.mentee1_id, conversationids=[seed.group_conversation_id]
+        token,
+        "core_message_mute_conversations",
+        userid=seed.mentee1_id,
+        conversationids=[seed.group_conversation_id],
     )
     lms.post_to_conversation(seed.mentor_id, seed.group_conversation_id, "shh")
     lms.clock.advance(1)

@@ -26,8 +26,15 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 
 async def linked(store: Store, platform: Platform, user: str) -> Link:
-    return await store.save_link(ChatIdentity(platform, "", user), lms_user_id=7, lms_username="sam",
-                                 lms_fullname="Sam", token="t", room=user, address=None)
+    return await store.save_link(
+        ChatIdentity(platform, "", user),
+        lms_user_id=7,
+        lms_username="sam",
+        lms_fullname="Sam",
+        token="t",
+        room=user,
+        address=None,
+    )
 
 
 async def test_expired_and_lms_handled_items_retire_every_copy(store: Store) -> None:
@@ -42,8 +49,23 @@ async def test_expired_and_lms_handled_items_retire_every_copy(store: Store) -> 
             await store.enqueue([_delivery(row.item_key, link)])
             [delivery] = [d for d in await store.deliveries(link_id=link.id) if d.item_key == row.item_key]
             ref = {"room": link.room, "message_id": f"{row.item_key}@{link.id}", "thread": None}
-            await store.mark_sent(delivery, [ref], [MapEntry(row.item_key, link.id, 7, None, link.identity.platform,
-                                                             "", str(link.room), ref["message_id"], None)])
+            await store.mark_sent(
+                delivery,
+                [ref],
+                [
+                    MapEntry(
+                        row.item_key,
+                        link.id,
+                        7,
+                        None,
+                        link.identity.platform,
+                        "",
+                        str(link.room),
+                        ref["message_id"],
+                        None,
+                    )
+                ],
+            )
     async with LmsClient("http://127.0.0.1:9") as client:  # reconcile reads nothing from the LMS
         actions = ItemActions(store, LmsApi(client), NotificationApi(client), lambda t: None, "local_pluto_task_action")
         closed = await actions.reconcile(7, open_keys={"tot:1", "tot:3"}, window_start=0, now=now)
@@ -62,15 +84,24 @@ def _delivery(key: str, link: Link):  # type: ignore[no-untyped-def]
     from bridge.router import lane_of
     from bridge.store.records import NewDelivery
 
-    return NewDelivery(key, link.id, link.identity.platform, lane_of(link.identity),
-                       {"kind": "task", "html": "<p>t</p>", "conversation_id": None, "peer_id": None, "actions": []})
+    return NewDelivery(
+        key,
+        link.id,
+        link.identity.platform,
+        lane_of(link.identity),
+        {"kind": "task", "html": "<p>t</p>", "conversation_id": None, "peer_id": None, "actions": []},
+    )
 
 
 def test_buttons_per_kind() -> None:
     alert = buttons(ItemKind.ALERT, "ntf:1", "https://pluto/x", {})
     assert [a.label for a in alert] == ["Mark read", "Open in Pluto"] and alert[1].url == "https://pluto/x"
     task = buttons(ItemKind.TASK, "tot:9", None, {"canaccept": True, "acceptbutton": "Approve", "needsreason": True})
-    assert [(a.label, a.needs_reason) for a in task] == [("Approve", True), ("Reject", True), ("Dismiss", False)]
+    assert [(a.label, a.needs_reason) for a in task] == [
+        ("Approve", True),
+        ("Reject", True),
+        ("Dismiss", False),
+    ]
     assert [a.label for a in buttons(ItemKind.TASK, "tot:9", None, {})] == ["Dismiss"]  # no workflow: no decision
     assert [a.label for a in buttons(ItemKind.CONTACT_REQUEST, "ntf:2", None, {})] == ["Accept", "Decline"]
     assert all(len(a.id.encode()) <= 64 for a in task)  # Telegram's callback_data cap
@@ -84,8 +115,21 @@ def test_quiet_hours_cross_midnight_and_urgent_tasks_pass() -> None:
     morning = dt.datetime(2026, 11, 24, 7, 0, tzinfo=tz).timestamp()
     assert quiet_until(prefs, late) == morning
     assert quiet_until(prefs, dt.datetime(2026, 11, 24, 12, 0, tzinfo=tz).timestamp()) is None
-    link = Link(1, ChatIdentity(Platform.CONSOLE, "", "sam"), 7, "sam", "Sam", "active", "", None, None, None, None, 0,
-                token="t")
+    link = Link(
+        1,
+        ChatIdentity(Platform.CONSOLE, "", "sam"),
+        7,
+        "sam",
+        "Sam",
+        "active",
+        "",
+        None,
+        None,
+        None,
+        None,
+        0,
+        token="t",
+    )
     task = Item("tot:1", ItemKind.TASK, 7, "<p>x</p>", 0, data={"component": "totara_message", "eventtype": "task"})
     [held] = route(task, [link], prefs, late)
     assert held.held_until == morning

@@ -34,7 +34,12 @@ async def test_login_and_site_info(lms: SandboxLMS, seed: DemoSeed) -> None:
         info = await LmsApi(client).site_info(token)
         with pytest.raises(LoginFailed) as failed:
             await client.login("mentee1", "wrong")
-    assert (info.userid, info.username, info.generation, info.messaging) == (seed.mentee1_id, "mentee1", "modern", True)
+    assert (info.userid, info.username, info.generation, info.messaging) == (
+        seed.mentee1_id,
+        "mentee1",
+        "modern",
+        True,
+    )
     assert failed.value.errorcode == "invalidlogin"
 
 

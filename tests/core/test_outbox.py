@@ -57,8 +57,15 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 async def make_link(store: Store, user: str, lms_id: int) -> Link:
     identity = ChatIdentity(Platform.TELEGRAM, "", user)
-    return await store.save_link(identity, lms_user_id=lms_id, lms_username=user, lms_fullname=user.title(),
-                                 token=f"tok-{user}", room=user, address=None)
+    return await store.save_link(
+        identity,
+        lms_user_id=lms_id,
+        lms_username=user,
+        lms_fullname=user.title(),
+        token=f"tok-{user}",
+        room=user,
+        address=None,
+    )
 
 
 async def run_until(dispatcher: Dispatcher, predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]

@@ -70,8 +70,16 @@ class BridgeProcess:
     async def start(self) -> BridgeProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_PROXY": "127.0.0.1,localhost"}
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bridge", "run", "--config", str(self.config),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+            sys.executable,
+            "-m",
+            "bridge",
+            "run",
+            "--config",
+            str(self.config),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
         )
         assert self.proc.stdout is not None and self.proc.stderr is not None
         self._readers = [
@@ -98,12 +106,14 @@ class BridgeProcess:
             if match:
                 return match
             if self.proc is not None and self.proc.returncode is not None:
-                raise AssertionError(f"bridge exited ({self.proc.returncode}) before showing {pattern!r}:\n"
-                                     + "\n".join(self.err[-30:]))
+                raise AssertionError(
+                    f"bridge exited ({self.proc.returncode}) before showing {pattern!r}:\n" + "\n".join(self.err[-30:])
+                )
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise AssertionError(f"console never showed {pattern!r}; it showed:\n{self.text}\nstderr:\n"
-                                     + "\n".join(self.err[-30:]))
+                raise AssertionError(
+                    f"console never showed {pattern!r}; it showed:\n{self.text}\nstderr:\n" + "\n".join(self.err[-30:])
+                )
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), remaining)

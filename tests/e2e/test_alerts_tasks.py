@@ -52,22 +52,39 @@ async def modern(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> AsyncIterat
 
 
 async def unread_notification_ids(lms: SandboxLMS, userid: int) -> set[int]:
-    data = await ws(lms, lms.issue_token(userid), "core_message_get_messages", useridto=userid, type="notifications",
-                    read=0, limitnum=50)
+    data = await ws(
+        lms,
+        lms.issue_token(userid),
+        "core_message_get_messages",
+        useridto=userid,
+        type="notifications",
+        read=0,
+        limitnum=50,
+    )
     return {m["id"] for m in data["messages"]}
 
 
 async def test_alert_marked_read_by_button_and_by_ack(modern: BridgeProcess, lms: SandboxLMS, seed: DemoSeed) -> None:
-    first = lms.notify(seed.mentee1_id, subject="Essay 1 is due tomorrow", text="Submit by 17:00",
-                       component="mod_assign", eventtype="assign_notification",
-                       contexturl=f"{lms.url}/mod/assign/view.php?id=5")
+    first = lms.notify(
+        seed.mentee1_id,
+        subject="Essay 1 is due tomorrow",
+        text="Submit by 17:00",
+        component="mod_assign",
+        eventtype="assign_notification",
+        contexturl=f"{lms.url}/mod/assign/view.php?id=5",
+    )
     await modern.expect(r"Essay 1 is due tomorrow.*\[1\] Mark read.*Open in Pluto: http")
     await modern.type(f"/press {block(modern, 'Essay 1 is due')} 1")
     await modern.expect(r"--- #\d+ \(updated\) ---\nEssay 1 is due tomorrow.*Marked read by Sam Mentee in the console")
     assert first not in await unread_notification_ids(lms, seed.mentee1_id)
 
-    second = lms.notify(seed.mentee1_id, subject="Quiz 2 opens", text="Monday 9:00", component="mod_quiz",
-                        eventtype="quiz_open_soon")
+    second = lms.notify(
+        seed.mentee1_id,
+        subject="Quiz 2 opens",
+        text="Monday 9:00",
+        component="mod_quiz",
+        eventtype="quiz_open_soon",
+    )
     await modern.expect(r"Quiz 2 opens")
     mark = len(modern.out)
     await modern.type("/tasks")
@@ -80,7 +97,13 @@ async def test_alert_marked_read_by_button_and_by_ack(modern: BridgeProcess, lms
 
 async def test_contact_request_accepted(modern: BridgeProcess, lms: SandboxLMS, seed: DemoSeed) -> None:
     alex = lms.issue_token(seed.mentee2_id)
-    await ws(lms, alex, "core_message_create_contact_request", userid=seed.mentee2_id, requesteduserid=seed.mentee1_id)
+    await ws(
+        lms,
+        alex,
+        "core_message_create_contact_request",
+        userid=seed.mentee2_id,
+        requesteduserid=seed.mentee1_id,
+    )
     await modern.expect(r"\[1\] Accept  \[2\] Decline")
     number = re.search(r"--- #(\d+) ---\n(?:(?!--- #).)*?\[1\] Accept  \[2\] Decline", modern.text, re.S)
     assert number is not None
@@ -94,12 +117,21 @@ async def test_quiet_hours_hold_items_and_release_one_digest(
     modern: BridgeProcess, lms: SandboxLMS, seed: DemoSeed
 ) -> None:
     now = dt.datetime.now(dt.UTC)
-    start, end = (now - dt.timedelta(hours=1)).strftime("%H:%M"), (now + dt.timedelta(hours=1)).strftime("%H:%M")
+    start, end = (
+        (now - dt.timedelta(hours=1)).strftime("%H:%M"),
+        (now + dt.timedelta(hours=1)).strftime("%H:%M"),
+    )
     mark = len(modern.out)
     await modern.type(f"/prefs quiet {start}-{end} UTC")
     await modern.expect(rf"quiet hours: {start}-{end} \(UTC\)", after=mark)
     lms.notify(seed.mentee1_id, subject="Forum: new post", text="...", component="mod_forum", eventtype="posts")
-    lms.notify(seed.mentee1_id, subject="Badge awarded", text="...", component="moodle", eventtype="badgerecipientnotice")
+    lms.notify(
+        seed.mentee1_id,
+        subject="Badge awarded",
+        text="...",
+        component="moodle",
+        eventtype="badgerecipientnotice",
+    )
     await asyncio.sleep(2.0)  # several poll cycles: held, not shown
     assert "Forum: new post" not in modern.text and "Badge awarded" not in modern.text
     await modern.type("/prefs quiet off")
@@ -114,8 +146,13 @@ async def test_notification_types_switched_off(modern: BridgeProcess, lms: Sandb
     await modern.type("/prefs off mod_forum/posts")
     await modern.expect(r"switched off: mod_forum/posts", after=mark)
     lms.notify(seed.mentee1_id, subject="Forum noise", text="...", component="mod_forum", eventtype="posts")
-    lms.notify(seed.mentee1_id, subject="Grade released", text="...", component="mod_assign",
-               eventtype="assign_notification")
+    lms.notify(
+        seed.mentee1_id,
+        subject="Grade released",
+        text="...",
+        component="mod_assign",
+        eventtype="assign_notification",
+    )
     await modern.expect(r"Grade released")
     assert "Forum noise" not in modern.text
 
@@ -140,13 +177,25 @@ async def test_totara_tasks_accept_by_button_reject_by_command(
     totara: tuple[SandboxLMS, DemoSeed, BridgeProcess],
 ) -> None:
     lms, seed, bridge = totara
-    lms.task(seed.mentee1_id, "Approve booking: Alex, Seminar 3", "Alex asks for a seat",
-             acceptbutton="Approve", rejectbutton="Decline", data={"signupid": 7})
+    lms.task(
+        seed.mentee1_id,
+        "Approve booking: Alex, Seminar 3",
+        "Alex asks for a seat",
+        acceptbutton="Approve",
+        rejectbutton="Decline",
+        data={"signupid": 7},
+    )
     await bridge.expect(r"Approve booking: Alex.*\[1\] Approve  \[2\] Decline  \[3\] Dismiss")
     await bridge.type(f"/press {block(bridge, 'Approve booking: Alex')} 1 Budget is fine")
-    await bridge.expect(r"\(updated\) ---\nApprove booking: Alex.*Accepted by Sam Mentee in the console: .Budget is fine")
+    await bridge.expect(
+        r"\(updated\) ---\nApprove booking: Alex.*Accepted by Sam Mentee in the console: .Budget is fine"
+    )
     action = lms.task_actions[-1]
-    assert (action.action, action.reasonfordecision, action.workflow) == ("accept", "Budget is fine", "facetoface")
+    assert (action.action, action.reasonfordecision, action.workflow) == (
+        "accept",
+        "Budget is fine",
+        "facetoface",
+    )
 
     lms.task(seed.mentee1_id, "Approve booking: Kim, Seminar 4", "Kim asks for a seat")
     await bridge.expect(r"Approve booking: Kim")
@@ -155,7 +204,10 @@ async def test_totara_tasks_accept_by_button_reject_by_command(
     short = (await bridge.expect(r"#(\d+) task: Approve booking: Kim", after=mark)).group(1)
     await bridge.type(f"/decline {short} Seminar is full")
     await bridge.expect(r"Done: Rejected by Sam Mentee in the console: .Seminar is full", after=mark)
-    assert (lms.task_actions[-1].action, lms.task_actions[-1].reasonfordecision) == ("reject", "Seminar is full")
+    assert (lms.task_actions[-1].action, lms.task_actions[-1].reasonfordecision) == (
+        "reject",
+        "Seminar is full",
+    )
 
 
 async def test_totara_refusals_and_tasks_handled_in_the_lms(
@@ -210,7 +262,8 @@ async def test_task_on_two_platforms_handled_on_one_retires_the_other(tmp_path: 
     await tg.start()
     tg.add_user(111, "Sam", started=True)
     bridge = await start_bridge(
-        lms, tmp_path,
+        lms,
+        tmp_path,
         telegram={"enabled": True, "token": tg.token, "base_url": tg.api_url, "base_file_url": tg.file_url},
     )
     try:
@@ -236,4 +289,31 @@ async def test_task_on_two_platforms_handled_on_one_retires_the_other(tmp_path: 
     finally:
         await bridge.stop()
         await tg.stop()
+        await lms.stop()
+
+
+async def test_totara_without_the_task_action_extension(tmp_path: Path) -> None:
+    lms = SandboxLMS(mode="totara", task_extension=False)
+    seed = lms.seed_demo()
+    await lms.start()
+    bridge = await start_bridge(lms, tmp_path, lms={"poll_interval": 1.0})
+    try:
+        task = lms.task(seed.mentee1_id, "Approve booking: Zoe", "Zoe asks for a seat",
+                        contexturl=f"{lms.url}/totara/message/tasks.php")
+        # Without the plugin the web services cannot tell a task from an alert: it can be marked read only.
+        await bridge.expect(r"Approve booking: Zoe.*\[1\] Mark read.*Open in Pluto: http")
+        mark = len(bridge.out)
+        await bridge.type("/tasks")
+        short = (await bridge.expect(r"#(\d+) alert: Approve booking: Zoe", after=mark)).group(1)
+        await bridge.type(f"/accept {short}")
+        await bridge.expect(r"cannot accept from chat \(it lacks local_pluto_task_action\); please decide in Pluto",
+                            after=mark)
+        assert lms.task_actions == []
+        await bridge.type(f"/press {block(bridge, 'Approve booking: Zoe')} 1")
+        await bridge.expect(r"Marked read by Sam Mentee", after=mark)
+        unread = await ws(lms, lms.issue_token(seed.mentee1_id), "core_message_get_messages",
+                          useridto=seed.mentee1_id, type="notifications", read=0)
+        assert task not in [m["id"] for m in unread["messages"]]
+    finally:
+        await bridge.stop()
         await lms.stop()

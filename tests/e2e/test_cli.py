@@ -31,13 +31,23 @@ async def test_version() -> None:
 @pytest.mark.parametrize(
     ("sections", "expected"),
     [
-        ({"lms": {"url": "ftp://pluto"}, "store": {"token_key": SECRET_KEY}}, "config error: lms.url: must start with http"),
-        ({"lms": {"url": "http://x"}, "store": {"token_key": "short"}}, "config error: store.token_key: must be a Fernet key"),
-        ({"lms": {"url": "http://x", "poll_intervall": 3}, "store": {"token_key": SECRET_KEY}},
-         "config error: lms.poll_intervall: unknown setting"),
+        (
+            {"lms": {"url": "ftp://pluto"}, "store": {"token_key": SECRET_KEY}},
+            "config error: lms.url: must start with http",
+        ),
+        (
+            {"lms": {"url": "http://x"}, "store": {"token_key": "short"}},
+            "config error: store.token_key: must be a Fernet key",
+        ),
+        (
+            {"lms": {"url": "http://x", "poll_intervall": 3}, "store": {"token_key": SECRET_KEY}},
+            "config error: lms.poll_intervall: unknown setting",
+        ),
         ({"store": {"token_key": SECRET_KEY}}, "config error: lms: required setting is missing"),
-        ({"lms": {"url": "http://x"}, "store": {"token_key": SECRET_KEY}, "telegram": {"enabled": True}},
-         "config error: telegram: token is required when telegram is enabled"),
+        (
+            {"lms": {"url": "http://x"}, "store": {"token_key": SECRET_KEY}, "telegram": {"enabled": True}},
+            "config error: telegram: token is required when telegram is enabled",
+        ),
     ],
 )
 async def test_bad_config_one_clear_line_exit_2(tmp_path: Path, sections: dict, expected: str) -> None:
@@ -59,7 +69,9 @@ async def test_unparsable_and_missing_config(tmp_path: Path) -> None:
 
 
 async def test_environment_overrides_the_file(tmp_path: Path, lms: SandboxLMS, monkeypatch: pytest.MonkeyPatch) -> None:
-    config = write_config(tmp_path / "c.toml", {"lms": {"url": "http://127.0.0.1:9"}, "store": {"token_key": SECRET_KEY}})
+    config = write_config(
+        tmp_path / "c.toml", {"lms": {"url": "http://127.0.0.1:9"}, "store": {"token_key": SECRET_KEY}}
+    )
     monkeypatch.setenv("PLUTO_BRIDGE_LMS__URL", lms.url)
     monkeypatch.setenv("PLUTO_BRIDGE_LMS__TOKEN", lms.admin_token)
     code, out, _ = await cli("check", "--config", str(config))
@@ -69,7 +81,8 @@ async def test_environment_overrides_the_file(tmp_path: Path, lms: SandboxLMS, m
 
 async def test_check_prints_site_and_generation(tmp_path: Path, lms: SandboxLMS) -> None:
     config = write_config(
-        tmp_path / "c.toml", {"lms": {"url": lms.url, "token": lms.admin_token}, "store": {"token_key": SECRET_KEY}}
+        tmp_path / "c.toml",
+        {"lms": {"url": lms.url, "token": lms.admin_token}, "store": {"token_key": SECRET_KEY}},
     )
     code, out, _ = await cli("check", "--config", str(config))
     assert code == 0, out
@@ -95,8 +108,10 @@ async def test_check_names_a_missing_function(tmp_path: Path, lms: SandboxLMS) -
 async def test_check_with_revoked_token_and_lms_down(tmp_path: Path, lms: SandboxLMS) -> None:
     token = lms.issue_token(lms.create_user("ops"))
     lms.revoke_token(token)
-    config = write_config(tmp_path / "c.toml", {"lms": {"url": lms.url, "token": token, "retries": 0},
-                                                "store": {"token_key": SECRET_KEY}})
+    config = write_config(
+        tmp_path / "c.toml",
+        {"lms": {"url": lms.url, "token": token, "retries": 0}, "store": {"token_key": SECRET_KEY}},
+    )
     code, out, _ = await cli("check", "--config", str(config))
     assert code == 1 and "lms.token rejected by the LMS" in out
     lms.set_down(True)
@@ -109,13 +124,16 @@ async def test_link_import_and_list(tmp_path: Path, lms: SandboxLMS) -> None:
     good = lms.issue_token(seed.mentee1_id)
     rows = tmp_path / "tokens.jsonl"
     rows.write_text(
-        '{"platform": "telegram", "user_id": "111", "token": "%s"}\n'
+        f'{{"platform": "telegram", "user_id": "111", "token": "{good}"}}\n'
         '{"platform": "telegram", "user_id": "222", "token": "not-a-token"}\n'
-        '{"platform": "fax", "user_id": "333", "token": "x"}\n' % good
+        '{"platform": "fax", "user_id": "333", "token": "x"}\n'
     )
     config = write_config(
         tmp_path / "c.toml",
-        {"lms": {"url": lms.url}, "store": {"url": f"sqlite+aiosqlite:///{tmp_path / 'b.db'}", "token_key": SECRET_KEY}},
+        {
+            "lms": {"url": lms.url},
+            "store": {"url": f"sqlite+aiosqlite:///{tmp_path / 'b.db'}", "token_key": SECRET_KEY},
+        },
     )
     code, out, _ = await cli("link", "import", str(rows), "--config", str(config))
     assert code == 1

@@ -56,10 +56,15 @@ async def test_killed_before_sending_delivers_each_message_once_after_restart(
     lms: SandboxLMS, seed: DemoSeed, telegram: SandboxTelegram, tmp_path: Path
 ) -> None:
     config, _ = bridge_config(
-        tmp_path, lms.url,
+        tmp_path,
+        lms.url,
         console={"enabled": False},
-        telegram={"enabled": True, "token": telegram.token, "base_url": telegram.api_url,
-                  "base_file_url": telegram.file_url},
+        telegram={
+            "enabled": True,
+            "token": telegram.token,
+            "base_url": telegram.api_url,
+            "base_file_url": telegram.file_url,
+        },
     )
     db = tmp_path / "bridge.sqlite3"
     first = await BridgeProcess(config).start()
@@ -76,7 +81,7 @@ async def test_killed_before_sending_delivers_each_message_once_after_restart(
             lms.post_message(seed.mentor_id, seed.mentee1_id, f"crash test {n}")
 
         async def queued() -> None:
-            while not (len(outbox_rows(db)) == 5 and telegram.calls("sendMessage", ok=False)):
+            while not (len(outbox_rows(db)) == 5 and telegram.calls("sendMessage", ok=False)):  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
 
         await asyncio.wait_for(queued(), 15)

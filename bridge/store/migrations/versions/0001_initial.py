@@ -133,7 +133,15 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table in (
-        "preferences", "processed_events", "conversation_threads", "message_map", "outbox",
-        "conversations", "cursors", "link_codes", "contacts", "links",
+        "preferences",
+        "processed_events",
+        "conversation_threads",
+        "message_map",
+        "outbox",
+        "conversations",
+        "cursors",
+        "link_codes",
+        "contacts",
+        "links",
     ):
         op.drop_table(table)
