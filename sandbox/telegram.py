@@ -41,6 +41,11 @@ _COMMAND_RE = re.compile(r"^[a-z0-9_]{1,32}$")
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _WEBHOOK_PORTS = {443, 80, 88, 8443}
 UPDATE_TYPES = ("message", "edited_message", "callback_query")
+# Flood limits as Telegram publishes them: about one message per second per private chat
+# (short bursts pass), 20 per minute per group, 30 per second overall.
+CHAT_RATE = 1.0
+GROUP_BURST, GROUP_RATE = 20, 20 / 60
+OVERALL_BURST, OVERALL_RATE = 30, 30.0
 
 
 class ApiError(Exception):
@@ -204,7 +209,7 @@ class SandboxTelegram:
         self._allowed_updates: list[str] | None = None
         self._injections: list[_Injection] = []
         self._chat_buckets: dict[int, _Bucket] = {}
-        self._overall = _Bucket(30, 30, clock)
+        self._overall = _Bucket(OVERALL_BURST, OVERALL_RATE, clock)
         self._changed = asyncio.Event()
         self._poll_generation = 0
         self._closing = False
@@ -370,6 +375,16 @@ class SandboxTelegram:
     def sent_to(self, chat_id: int) -> list[dict[str, Any]]:
         """Messages the bot has in ``chat_id`` now (after edits and deletions), oldest first."""
         return [m for (c, _), m in sorted(self.messages.items()) if c == chat_id and m["from"]["is_bot"]]
+
+    def min_seconds(self, per_chat: Mapping[int, int]) -> float:
+        """The least time the flood limits allow for sending ``per_chat[chat_id]`` messages to
+        each chat, starting with every bucket full: the slowest chat or the overall limit."""
+        slowest = 0.0
+        for chat_id, count in per_chat.items():
+            burst, rate = (GROUP_BURST, GROUP_RATE) if chat_id < 0 else (self.chat_burst, CHAT_RATE)
+            slowest = max(slowest, max(0, count - burst) / rate)
+        overall = max(0, sum(per_chat.values()) - OVERALL_BURST) / OVERALL_RATE
+        return max(slowest, overall)
 
     async def wait_until(self, predicate: Callable[[], bool], within: float = 5.0) -> None:
         """Wait until ``predicate()`` holds (checked whenever the sandbox changes state);
@@ -791,7 +806,9 @@ class SandboxTelegram:
         bucket = self._chat_buckets.get(chat_id)
         if bucket is None:
             bucket = (
-                _Bucket(20, 20 / 60, self.clock) if chat_id < 0 else _Bucket(self.chat_burst, 1.0, self.clock)
+                _Bucket(GROUP_BURST, GROUP_RATE, self.clock)
+                if chat_id < 0
+                else _Bucket(self.chat_burst, CHAT_RATE, self.clock)
             )
             self._chat_buckets[chat_id] = bucket
         wait = max(bucket.wait_needed(), self._overall.wait_needed())

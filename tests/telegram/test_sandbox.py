@@ -478,3 +478,11 @@ async def test_runs_standalone() -> None:
     finally:
         proc.terminate()
         await proc.wait()
+
+
+async def test_min_seconds_follows_the_flood_limits(sandbox: SandboxTelegram) -> None:
+    # Per chat: a burst of chat_burst, then one a second; overall: 30 at once, then 30 a second.
+    assert sandbox.min_seconds({1: 30}) == 30 - sandbox.chat_burst
+    assert sandbox.min_seconds({chat: 30 for chat in range(1, 11)}) == 30 - sandbox.chat_burst
+    assert sandbox.min_seconds({chat: 3 for chat in range(1, 41)}) == (120 - 30) / 30
+    assert sandbox.min_seconds({-100: 23}) == 3 / (20 / 60)
