@@ -7,15 +7,27 @@ recorded request bodies) and on what the LMS stores."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
+from bridge.lms.client import LmsClient
 from sandbox.discord import SandboxDiscord
 from sandbox.lms import DemoSeed, SandboxLMS
 from tests.discord.conftest import ALEX, SAM
 from tests.discord.world import EPHEMERAL, DiscordWorld
 
 pytestmark = pytest.mark.e2e
+
+
+async def unread_notification_ids(lms: SandboxLMS, userid: int) -> set[int]:
+    """The person's unread notifications, as the LMS's own web service reports them."""
+    async with LmsClient(lms.url) as client:
+        data: Any = await client.call(
+            lms.issue_token(userid), "core_message_get_messages", useridto=userid, type="notifications", read=0,
+            limitnum=50,
+        )
+    return {m["id"] for m in data["messages"]}
 
 
 def lms_texts(lms: SandboxLMS, conversation_id: int | None, author: int) -> list[str]:
@@ -171,3 +183,35 @@ async def test_dropped_gateway_resumes_without_loss_or_doubles(
     assert lms_texts(lms, conversation, seed.mentee1_id) == [*expected, "after the resume"]
     assert sum(f.get("op") == 6 for f in sandbox.gateway_frames) >= 1  # RESUME...
     assert sum(f.get("op") == 2 for f in sandbox.gateway_frames) == identifies  # ...not a new session
+
+
+async def test_button_press_marks_an_alert_read_and_retires_the_button(
+    world: DiscordWorld, sandbox: SandboxDiscord, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    await world.link(SAM, "mentee1")
+    alert = lms.notify(
+        seed.mentee1_id,
+        subject="Essay 1 is due tomorrow",
+        text="Submit by 17:00",
+        component="mod_assign",
+        eventtype="assign_notification",
+        contexturl=f"{lms.url}/mod/assign/view.php?id=5",
+    )
+    await world.wait(lambda: any("Essay 1 is due tomorrow" in t for t in world.texts(SAM)), "the alert")
+    message = world.dm_containing(SAM, "Essay 1 is due tomorrow")
+    buttons = {b["label"]: b for row in message["components"] for b in row["components"]}
+    assert set(buttons) == {"Mark read", "Open in Pluto"}
+    assert buttons["Open in Pluto"]["url"] == f"{lms.url}/mod/assign/view.php?id=5"
+
+    assert alert in await unread_notification_ids(lms, seed.mentee1_id)
+    press = await sandbox.user_clicks(SAM, message, buttons["Mark read"]["custom_id"])
+    await world.wait(lambda: "Marked read" in world.dm_containing(SAM, "Essay 1")["content"], "the updated alert")
+    assert sandbox.interactions[press["id"]].callbacks[0]["type"] == 6  # acknowledged as an update of the message
+    updated = world.dm_containing(SAM, "Essay 1")
+    labels = [b["label"] for row in updated["components"] for b in row["components"]]
+    assert "Mark read" not in labels  # the pressed action is retired
+    assert "Marked read by Sam Mentee in Discord" in updated["content"]
+    await world.wait(lambda: bool(world.followups(press)), "the answer to the press")
+    answer = world.followups(press)[0]
+    assert "Done: Marked read" in answer["content"] and int(answer["flags"]) & EPHEMERAL
+    assert alert not in await unread_notification_ids(lms, seed.mentee1_id)
