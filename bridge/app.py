@@ -96,7 +96,11 @@ def build_adapters(settings: Settings) -> dict[Platform, Adapter]:
 
 
 def build_pipeline(
-    settings: Settings, store: Store, client: LmsClient, wake_dispatcher: Callable[[], None] = lambda: None
+    settings: Settings,
+    store: Store,
+    client: LmsClient,
+    wake_dispatcher: Callable[[], None] = lambda: None,
+    metrics: Metrics | None = None,
 ) -> Pipeline:
     """The LMS-side core: intake of messages and notifications, and item actions."""
     api = LmsApi(client)
@@ -158,8 +162,12 @@ class Bridge:
         """Open the store, start the web server, the adapters and the loops."""
         s = self.settings
         self.store = store = await Store.open(s.store.url, s.store.token_key.get_secret_value())
-        self.dispatcher = dispatcher = Dispatcher(store, self.adapters, s.outbox, on_unreachable=self._unreachable)
-        self.pipeline = pipeline = build_pipeline(s, store, self.client, wake_dispatcher=dispatcher.wake)
+        self.dispatcher = dispatcher = Dispatcher(
+            store, self.adapters, s.outbox, on_unreachable=self._unreachable, metrics=self.metrics
+        )
+        self.pipeline = pipeline = build_pipeline(
+            s, store, self.client, wake_dispatcher=dispatcher.wake, metrics=self.metrics
+        )
         self.linking = linking = Linking(
             store,
             self.client,
@@ -171,7 +179,7 @@ class Bridge:
             bot_links=self.bot_links,
         )
         commands = Commands(store, self.api, linking, pipeline.actions)
-        inbound = Inbound(store, self.adapters, commands, Relay(store, self.api), pipeline.actions)
+        inbound = Inbound(store, self.adapters, commands, Relay(store, self.api), pipeline.actions, self.metrics)
         routes = [route for adapter in self.adapters.values() for route in adapter.web_routes()]
         self.web = WebApp(linking, self.metrics, self.health, self.bot_links, routes)
         port = await self.web.start(s.web.host, s.web.port)
@@ -199,7 +207,6 @@ class Bridge:
         assert self.store is not None and self.pipeline is not None
         pending = len(await self.store.deliveries(status="pending"))
         lms_up = self.pipeline.lms_down_since is None
-        self.metrics.lms_up.set(1 if lms_up else 0)
         return {
             "ok": True,
             "lms": "up" if lms_up else "unreachable",

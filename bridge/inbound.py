@@ -14,6 +14,7 @@ from adapters.base import Adapter
 from bridge.actions import ItemActions, parse_action
 from bridge.commands import Commands
 from bridge.hints import command_hint, how_to_link
+from bridge.metrics import Metrics
 from bridge.model import (
     ActionEvent,
     ChatEvent,
@@ -41,7 +42,9 @@ class Inbound:
         commands: Commands,
         relay: Relay,
         actions: ItemActions,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics or Metrics()
         self.store = store
         self.adapters = adapters
         self.commands = commands
@@ -62,6 +65,7 @@ class Inbound:
 
     async def __call__(self, event: ChatEvent) -> Reply | None:
         platform = event.identity.platform
+        self.metrics.inbound.labels(platform.value, type(event).__name__).inc()
         if not await self.store.first_time(platform, event.event_id):
             log.debug("dropping repeated event %s %s", platform.value, event.event_id)
             return None

@@ -20,6 +20,7 @@ from aiolimiter import AsyncLimiter
 
 from adapters.base import Adapter, PermanentError, RateLimited, RecipientUnreachable
 from bridge.config import OutboxSettings
+from bridge.metrics import Metrics
 from bridge.model import ItemKind, Pace, Platform, Post, SentRef
 from bridge.render import render, to_plain
 from bridge.router import actions_of
@@ -59,7 +60,9 @@ class Dispatcher:
         adapters: Mapping[Platform, Adapter],
         settings: OutboxSettings,
         on_unreachable: UnreachableHook | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics or Metrics()
         self.store = store
         self.adapters = dict(adapters)
         self.settings = settings
@@ -125,9 +128,13 @@ class Dispatcher:
         if link.status == "inactive":
             await self.store.mark_dead(delivery.id, f"recipient unreachable: {link.status_reason}")
             return
+        outcomes = self.metrics.deliveries
+        platform = delivery.platform.value
         try:
             await self._send(adapter, link, delivery)
+            outcomes.labels(platform, "sent").inc()
         except RateLimited as exc:
+            outcomes.labels(platform, "rate_limited").inc()
             log.info("lane %s rate limited for %.1fs", delivery.lane, exc.retry_after)
             await self.store.reschedule(
                 delivery.id,
@@ -136,12 +143,14 @@ class Dispatcher:
                 count_attempt=False,
             )
         except RecipientUnreachable as exc:
+            outcomes.labels(platform, "dead").inc()
             log.warning("link %s unreachable: %s", link.identity, exc.reason)
             await self.store.mark_dead(delivery.id, f"recipient unreachable: {exc.reason}")
             await self.store.set_link_status(link.id, "inactive", exc.reason)
             if self.on_unreachable is not None:
                 await self.on_unreachable(link, exc.reason)
         except PermanentError as exc:
+            outcomes.labels(platform, "dead").inc()
             log.warning("delivery %s failed for good: %s", delivery.id, exc.reason)
             await self.store.mark_dead(delivery.id, exc.reason)
         except asyncio.CancelledError:
@@ -149,6 +158,7 @@ class Dispatcher:
         except Exception as exc:  # transient by default: timeouts, 5xx, unknown SDK errors
             attempts = delivery.attempts + 1
             reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
+            outcomes.labels(platform, "dead" if attempts >= self.settings.max_attempts else "retry").inc()
             if attempts >= self.settings.max_attempts:
                 log.warning("delivery %s dead after %d attempts: %s", delivery.id, attempts, reason)
                 await self.store.mark_dead(delivery.id, f"gave up after {attempts} attempts: {reason}")

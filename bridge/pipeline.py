@@ -23,6 +23,7 @@ from bridge.lms.api import LmsApi, SiteInfo
 from bridge.lms.errors import LmsError, LmsUnavailable, TokenRejected
 from bridge.lms.intake import BASELINE, MessageIntake
 from bridge.lms.notifications import NOTIFICATIONS, NotificationIntake
+from bridge.metrics import Metrics
 from bridge.model import Cursor, Item, ItemKind
 from bridge.render import escape
 from bridge.router import lane_of, notice, route
@@ -64,7 +65,9 @@ class Pipeline:
         sweep_every: float = 60.0,
         wake_dispatcher: Callable[[], None] = lambda: None,
         link_hint: Callable[[Link], str] = lambda link: "link",
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics or Metrics()
         self.store = store
         self.api = api
         self.intake = intake
@@ -96,6 +99,8 @@ class Pipeline:
         results = await asyncio.gather(*(self._guarded(uid, links) for uid, links in by_user.items()))
         queued = sum(results) + await self.release_held()
         self.cycles += 1
+        self.metrics.polls.inc()
+        self.metrics.lms_up.set(0 if self.lms_down_since is not None else 1)
         if queued:
             self.wake_dispatcher()
         return queued

@@ -140,3 +140,35 @@ async def test_unlink_deletes_token(bridge: BridgeProcess, lms: SandboxLMS, seed
     lms.post_message(seed.mentor_id, seed.mentee1_id, "after unlink")
     await asyncio.sleep(1.0)
     assert "after unlink" not in bridge.text
+
+
+async def test_health_and_metrics_endpoints(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> None:
+    import aiohttp
+
+    config, port = bridge_config(tmp_path, lms.url)
+    process = await BridgeProcess(config).start()
+    try:
+        await process.expect(r"send /link")
+        await process.link("mentee1")
+        lms.post_message(seed.mentor_id, seed.mentee1_id, "metrics please")
+        await process.expect(r"metrics please")
+        sent = 'pluto_bridge_deliveries_total{outcome="sent",platform="console"} 2.0'  # link notice + message
+        metrics = ""
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                health = await resp.json()
+            for _ in range(50):  # the counter moves once the store has recorded the send
+                async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                    metrics = await resp.text()
+                if sent in metrics:
+                    break
+                await asyncio.sleep(0.05)
+        assert health["ok"] is True and health["lms"] == "up" and health["adapters"] == ["console"]
+        assert sent in metrics, metrics
+        assert "pluto_bridge_poll_cycles_total" in metrics
+        lms.set_down(True)
+        await asyncio.sleep(1.0)
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+            assert (await resp.json())["lms"] == "unreachable"
+    finally:
+        await process.stop()
