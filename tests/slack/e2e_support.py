@@ -62,12 +62,13 @@ def slack_config(
     section: dict[str, Any] = {
         "enabled": True,
         "mode": mode,
-        "signing_secret": SECRET,
         "api_base_url": slack.api_url,
         "workspaces": dict(workspaces),
     }
-    if mode == "socket":
+    if mode == "socket":  # as deployed: an app-level token and no signing secret
         section["app_token"] = slack.app_token
+    else:
+        section["signing_secret"] = SECRET
     return bridge_config(tmp, lms_url, console={"enabled": False}, slack=section)
 
 
