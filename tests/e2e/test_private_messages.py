@@ -167,8 +167,14 @@ async def test_health_and_metrics_endpoints(lms: SandboxLMS, seed: DemoSeed, tmp
         assert sent in metrics, metrics
         assert "pluto_bridge_poll_cycles_total" in metrics
         lms.set_down(True)
-        await asyncio.sleep(1.0)
-        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/healthz") as resp:
-            assert (await resp.json())["lms"] == "unreachable"
+        states = []
+        async with aiohttp.ClientSession() as http:
+            for _ in range(100):  # the outage shows once the LMS client's retries are spent
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                    states.append((await resp.json())["lms"])
+                if states[-1] == "unreachable":
+                    break
+                await asyncio.sleep(0.1)
+        assert states[-1] == "unreachable"
     finally:
         await process.stop()
