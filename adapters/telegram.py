@@ -10,6 +10,7 @@ and a 429 surfaces at once as ``RateLimited``.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import html
 import json
@@ -91,6 +92,7 @@ Context = CallbackContext[Any, Any, Any, Any]
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 _SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 ALLOWED_UPDATES = ("message", "callback_query")
+START_RETRY_MAX = 60.0  # seconds between start attempts, at most
 TOAST_LIMIT = 200  # answerCallbackQuery text limit
 BUTTONS_PER_ROW = 3
 _STYLES = {"primary": "primary", "danger": "danger"}  # Bot API 9.4+ button styles
@@ -149,10 +151,14 @@ class _RedactToken(logging.Filter):
         super().__init__()
         self._token = token
 
+    def scrub(self, text: str) -> str:
+        """``text`` with the token replaced."""
+        return text.replace(self._token, "<telegram-token>")
+
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         if self._token in message:
-            record.msg, record.args = message.replace(self._token, "<telegram-token>"), None
+            record.msg, record.args = self.scrub(message), None
         return True
 
 
@@ -179,6 +185,10 @@ class TelegramAdapter(Adapter):
     - ``webhook_secret``: the ``secret_token`` given to setWebhook and checked on every POST
       (required in webhook mode; 1-256 characters of ``A-Za-z0-9_-``).
     - ``poll_timeout``: getUpdates long-poll timeout in seconds (polling mode).
+    - ``start_retry``: when the Bot API cannot be reached at ``start`` (network down, 5xx,
+      flood wait), ``start`` logs one line and returns; the adapter keeps connecting in the
+      background, first after this many seconds, then doubling up to ``START_RETRY_MAX``.
+      A rejected token still fails ``start`` (retrying cannot fix it).
     """
 
     platform = Platform.TELEGRAM
@@ -203,6 +213,7 @@ class TelegramAdapter(Adapter):
         webhook_path: str = "/telegram/webhook",
         webhook_secret: str | None = None,
         poll_timeout: int = 10,
+        start_retry: float = 2.0,
     ) -> None:
         if mode not in ("polling", "webhook"):
             raise ValueError(f"mode must be 'polling' or 'webhook', not {mode!r}")
@@ -215,12 +226,14 @@ class TelegramAdapter(Adapter):
         self.webhook_path = webhook_path
         self._secret = webhook_secret.encode() if webhook_secret else b""
         self.poll_timeout = poll_timeout
+        self.start_retry = start_retry
         builder = ApplicationBuilder().token(token).base_url(base_url).base_file_url(base_file_url)
         if mode == "webhook":
             builder = builder.updater(None)  # updates come through our aiohttp route
         self._app: TelegramApp = builder.build()
         self._sink: EventSink | None = None
         self._running = False
+        self._retrying: asyncio.Task[None] | None = None
         self._conflict_reported = False
         self._redact = _RedactToken(token)
 
@@ -233,13 +246,36 @@ class TelegramAdapter(Adapter):
 
     async def start(self, sink: EventSink) -> None:
         """Identify the bot (getMe), publish the command menu, register handlers and begin
-        receiving updates (polling, or setWebhook in webhook mode)."""
-        if self._running:
+        receiving updates (polling, or setWebhook in webhook mode).
+
+        A rejected token raises ``PermanentError``. When the Bot API cannot be reached
+        (network down, 5xx, flood wait), this logs one line and returns: the adapter keeps
+        connecting in the background, and until it is connected sends fail as
+        ``TransientError`` and webhook POSTs get 503 (Telegram delivers them again later).
+        """
+        if self._running or self._retrying is not None:
             return
         self._sink = sink
         self._conflict_reported = False
         logging.getLogger("httpx").addFilter(self._redact)
         self._add_handlers()
+        try:
+            await self._connect()
+        except (NetworkError, RetryAfter) as exc:
+            log.error(
+                "telegram: the Bot API cannot be reached at start (%s); the bridge keeps running and "
+                "connects to Telegram as soon as it can (retrying in the background)",
+                self._redact.scrub(str(exc)),
+            )
+            self._retrying = asyncio.create_task(self._keep_connecting(exc), name="telegram-start-retry")
+            return
+        except BaseException:
+            logging.getLogger("httpx").removeFilter(self._redact)
+            raise
+        self._connected()
+
+    async def _connect(self) -> None:
+        """One attempt at what ``start`` does; leaves nothing open when it fails."""
         try:
             try:
                 await self._app.initialize()
@@ -262,22 +298,56 @@ class TelegramAdapter(Adapter):
                     error_callback=self._polling_error,
                 )
         except BaseException:
-            await self._shutdown()
+            await self._release()
             raise
+
+    async def _keep_connecting(self, failure: TelegramError) -> None:
+        """Retry ``_connect`` with doubling delays (a flood wait's own delay when given)."""
+        delay = self.start_retry
+        attempts = 1
+        while True:
+            wait = _map_error(failure)
+            await asyncio.sleep(wait.retry_after if isinstance(wait, RateLimited) else delay)
+            delay = min(delay * 2, START_RETRY_MAX)
+            attempts += 1
+            try:
+                await self._connect()
+            except (NetworkError, RetryAfter) as exc:
+                log.debug("telegram: start attempt %d failed: %s", attempts, self._redact.scrub(str(exc)))
+                failure = exc
+                continue
+            except Exception as exc:
+                # The Bot API answered but refused (rejected token, bad webhook URL): retrying
+                # cannot help, and an operator has to act.
+                reason = exc.reason if isinstance(exc, DeliveryError) else self._redact.scrub(str(exc))
+                log.error("telegram: giving up connecting: %s", reason)
+                self._retrying = None
+                return
+            self._retrying = None
+            self._connected(attempts)
+            return
+
+    def _connected(self, attempts: int = 1) -> None:
         self._running = True
-        log.info("telegram adapter started as @%s (%s)", self._app.bot.username, self.mode)
+        after = f" after {attempts} attempts" if attempts > 1 else ""
+        log.info("telegram adapter started as @%s (%s)%s", self._app.bot.username, self.mode, after)
 
     async def stop(self) -> None:
-        """Stop receiving, wait for running handlers, close HTTP clients; safe twice.
+        """Stop receiving (or connecting), wait for running handlers, close HTTP clients;
+        safe twice.
 
         The webhook stays registered at Telegram so updates queue there until restart.
         """
-        if not self._running:
-            return
-        self._running = False
-        await self._shutdown()
+        retrying, self._retrying = self._retrying, None
+        if retrying is not None:
+            retrying.cancel()
+            await asyncio.gather(retrying, return_exceptions=True)
+        if self._running:
+            self._running = False
+            await self._release()
+        logging.getLogger("httpx").removeFilter(self._redact)
 
-    async def _shutdown(self) -> None:
+    async def _release(self) -> None:
         updater = self._app.updater
         if updater is not None and updater.running:
             await updater.stop()
@@ -285,7 +355,6 @@ class TelegramAdapter(Adapter):
             await self._app.stop()
         await self._app.shutdown()
         await self._app.bot.shutdown()  # no-op unless initialize failed half-way
-        logging.getLogger("httpx").removeFilter(self._redact)
 
     def _polling_error(self, exc: TelegramError) -> None:
         """PTB's polling error callback: PTB keeps retrying with back-off; we log clearly."""
@@ -478,8 +547,13 @@ class TelegramAdapter(Adapter):
 
     # --- outbound ------------------------------------------------------------------------
 
+    def _require_connected(self) -> None:
+        if self._retrying is not None:
+            raise TransientError("not connected to Telegram yet: the Bot API was unreachable at start")
+
     async def send(self, dest: Destination, post: Post) -> SentRef:
         """sendMessage in HTML with link previews off, replying to ``post.reply_to``."""
+        self._require_connected()
         chat_id = _int_id(dest.room or dest.identity.user_id, "chat id")
         reply = (
             ReplyParameters(message_id=_int_id(post.reply_to, "message id"), allow_sending_without_reply=True)
@@ -509,6 +583,7 @@ class TelegramAdapter(Adapter):
         """editMessageText with the new text and keyboard (none when ``post.actions`` is empty).
 
         ``ref`` alone locates the message on Telegram; ``dest`` is not needed."""
+        self._require_connected()
         try:
             await self._app.bot.edit_message_text(
                 chat_id=_int_id(ref.room, "chat id"),
@@ -527,6 +602,7 @@ class TelegramAdapter(Adapter):
 
     async def delete(self, dest: Destination, ref: SentRef) -> None:
         """deleteMessage (``ref`` locates the message; ``dest`` is not needed)."""
+        self._require_connected()
         try:
             await self._app.bot.delete_message(
                 chat_id=_int_id(ref.room, "chat id"), message_id=_int_id(ref.message_id, "message id")
