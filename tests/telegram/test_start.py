@@ -6,16 +6,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from adapters.base import TransientError
 from adapters.telegram import TelegramAdapter
 from bridge.model import ChatIdentity, Destination, MessageEvent, Platform, Post
+from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.telegram import SandboxTelegram
 from tests.conftest import free_port
+from tests.e2e.harness import BridgeProcess
+from tests.telegram.world import TelegramWorld, until
 
-from .conftest import RecordingSink
+from .conftest import SAM, RecordingSink
 
 
 @pytest.fixture
@@ -97,3 +101,26 @@ async def test_a_token_rejected_after_the_outage_ends_the_retries(
         assert all("not-the-sandbox-token" not in line for line in errors(caplog))
     finally:
         await adapter.stop()
+
+
+@pytest.mark.e2e
+async def test_bridge_process_survives_telegram_down_at_start(
+    offline: tuple[SandboxTelegram, int], lms: SandboxLMS, seed: DemoSeed, tmp_path: Path
+) -> None:
+    sandbox, port = offline
+    sandbox.base_url = f"http://127.0.0.1:{port}"  # where it will serve once it is up
+    world = TelegramWorld(sandbox, lms, tmp_path, "polling")
+    world.bridge = bridge = await BridgeProcess(world.config).start()
+    try:
+        await until(lambda: any("cannot be reached at start" in line for line in bridge.err), "the one clear line")
+        assert bridge.proc is not None and bridge.proc.returncode is None  # still running
+        assert all(sandbox.token not in line for line in bridge.err)
+
+        await sandbox.start(port)
+        sandbox.add_user(SAM, "Sam", last_name="Mentee")
+        await world.link_by_command(SAM, "mentee1")  # the bridge connected by itself
+        lms.post_message(seed.mentor_id, seed.mentee1_id, "Telegram is back")
+        await world.see(SAM, "Telegram is back")
+        assert sum("cannot be reached at start" in line for line in bridge.err) == 1
+    finally:
+        await world.stop()
