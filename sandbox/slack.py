@@ -41,6 +41,19 @@ MAX_TEXT = 40_000  # Slack truncates beyond this; the sandbox refuses with msg_t
 MAX_SECTION_TEXT = 3_000
 MAX_BLOCKS = 50
 LENIENT_ARGS = frozenset({"team_id", "metadata", "markdown_text", "unfurl"})  # Bolt's / newer than the spec
+# Web API rate tiers (calls per minute, per method, per workspace) of the methods the sandbox
+# serves; chat.postMessage has its own per-channel limit instead. auth.test ("special",
+# high) and apps.connections.open (Tier 1, but Slack tolerates reconnect bursts; its exact
+# allowance is unpublished) are left unlimited rather than guessed.
+TIER_PER_MINUTE = {
+    "chat.update": 50,
+    "chat.delete": 50,
+    "chat.postEphemeral": 100,
+    "conversations.open": 50,
+    "conversations.info": 50,
+    "users.info": 100,
+    "users.lookupByEmail": 50,
+}
 BLOCK_TYPES = {
     "section",
     "actions",
@@ -235,8 +248,9 @@ class SandboxSlack:
     """Fake Slack: Web API at ``/api/<method>``, ``/respond/<id>``, Socket Mode at ``/socket``.
 
     ``strict`` rejects arguments the Swagger spec does not know (catching typos in what
-    our code sends). ``enforce_limits`` switches the per-channel chat.postMessage limit (about 1/s with a
-    short burst) on or off. ``bridge_url`` is where HTTP-mode pushes go; ``push_mode``
+    our code sends). ``enforce_limits`` switches the rate limits on or off: chat.postMessage
+    per channel (``post_rate`` per second, ``post_burst`` at once) and the other methods'
+    tiers per workspace (``TIER_PER_MINUTE``). ``bridge_url`` is where HTTP-mode pushes go; ``push_mode``
     ("http" or "socket") selects how the platform-side helpers deliver.
     """
 
@@ -455,6 +469,13 @@ class SandboxSlack:
         injected = self._injected(method, params.get("channel"))
         if injected is not None:
             return injected
+        if self.enforce_limits and method in TIER_PER_MINUTE:
+            per_minute = TIER_PER_MINUTE[method]
+            # a minute's allowance may go at once ("bursts welcome"), then it refills evenly
+            bucket = self._buckets.setdefault(f"{team.id}:{method}", _Bucket(per_minute / 60, per_minute))
+            wait = bucket.take()
+            if wait > 0:
+                return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(max(1, math.ceil(wait)))}
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
             return 200, {"ok": False, "error": "unknown_method"}, {}

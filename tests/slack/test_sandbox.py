@@ -17,9 +17,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import SlackAdapter
 from bridge.model import ChatIdentity, MessageEvent, Platform
-from sandbox.slack import EVENT_SCHEMA_PATH, SandboxSlack, sign
+from sandbox.slack import EVENT_SCHEMA_PATH, TIER_PER_MINUTE, SandboxSlack, sign
 
-from .conftest import SAM, SECRET, T1, T2, TOKENS, RecordingSink
+from .conftest import KIM, SAM, SECRET, T1, T2, TOKENS, RecordingSink
 
 
 def client(sandbox: SandboxSlack, team: str = T1) -> AsyncWebClient:
@@ -122,6 +122,22 @@ async def test_rate_limit_is_per_channel_and_switchable(sandbox: SandboxSlack) -
     await c.chat_postMessage(channel=general, text="another channel is fine")
     sandbox.enforce_limits = False
     await c.chat_postMessage(channel=sam_dm, text="limits off")
+
+
+async def test_tiered_methods_are_limited_per_workspace_and_method(sandbox: SandboxSlack) -> None:
+    sandbox.enforce_limits = True
+    allowance = TIER_PER_MINUTE["conversations.info"]
+    one, two = client(sandbox, T1), client(sandbox, T2)
+    dm = sandbox.dm(T1, SAM).id
+    for _ in range(allowance):  # a minute's worth may come at once
+        await one.conversations_info(channel=dm)
+    with pytest.raises(SlackApiError) as caught:
+        await one.conversations_info(channel=dm)
+    assert caught.value.response.status_code == 429
+    assert int(caught.value.response.headers["Retry-After"]) >= 1
+    await one.users_info(user=SAM)  # another method has its own allowance
+    await two.conversations_info(channel=sandbox.dm(T2, KIM).id)  # so has another workspace
+    assert len(sandbox.rate_limited()) == 1
 
 
 async def test_injection_targets_method_channel_and_count(sandbox: SandboxSlack) -> None:
