@@ -30,6 +30,7 @@ import contextlib
 import hashlib
 import itertools
 import json
+import math
 import secrets
 import socket
 import time
@@ -125,7 +126,8 @@ class _Bucket:
 
     def reset_after(self, now: float) -> float:
         self._expire(now)
-        return round(self.hits[0] + self.window - now, 3) if self.hits else self.window
+        # Rounded up to the millisecond: a client that waits exactly this long is never early.
+        return math.ceil((self.hits[0] + self.window - now) * 1000) / 1000 if self.hits else self.window
 
 
 @dataclass
@@ -432,6 +434,12 @@ class SandboxDiscord:
         self.injections.append(injection)
         return injection
 
+    def channel_remaining(self, channel_id: str) -> int:
+        """How many messages the channel's bucket would take right now (its full limit when idle)."""
+        route, _major, limit, _window = self._bucket_key("POST", f"/channels/{channel_id}/messages")
+        bucket = self._buckets.get((route, channel_id))
+        return bucket.remaining(time.monotonic()) if bucket is not None else limit
+
     def requests_to(self, method: str, path_contains: str = "") -> list[RecordedRequest]:
         """Recorded requests with this method whose path contains ``path_contains``."""
         return [r for r in self.requests if r.method == method and path_contains in r.path]
@@ -549,7 +557,7 @@ class SandboxDiscord:
             while self._global_hits and self._global_hits[0] <= now - 1.0:
                 self._global_hits.popleft()
             if len(self._global_hits) >= self.global_limit:
-                retry = round(self._global_hits[0] + 1.0 - now, 3)
+                retry = math.ceil((self._global_hits[0] + 1.0 - now) * 1000) / 1000
                 return self._too_many(retry, headers, is_global=True, scope="global")
             self._global_hits.append(now)
             if not bucket.take(now):

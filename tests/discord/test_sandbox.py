@@ -44,6 +44,7 @@ async def test_per_channel_bucket_gives_discord_shaped_429(sandbox, http):
     uid = sandbox.add_user()
     room = sandbox.dm_channel_of(uid)
     other = sandbox.dm_channel_of(sandbox.add_user())
+    assert sandbox.channel_remaining(room) == 5
     statuses = []
     for i in range(6):
         async with http.post(api(f"/channels/{room}/messages"), json={"content": f"m{i}"}) as resp:
@@ -57,6 +58,7 @@ async def test_per_channel_bucket_gives_discord_shaped_429(sandbox, http):
     assert 0 < last_body["retry_after"] <= 5 and last_body["global"] is False
     async with http.post(api(f"/channels/{other}/messages"), json={"content": "elsewhere"}) as resp:
         assert resp.status == 200  # the bucket is per channel
+    assert (sandbox.channel_remaining(room), sandbox.channel_remaining(other)) == (0, 4)
 
 
 async def test_limits_can_be_switched_off(sandbox, http):
