@@ -14,6 +14,7 @@ from sandbox.slack import SandboxSlack
 from .e2e_support import (
     ALEX,
     KIM,
+    LINK_URL,
     SAM,
     T1,
     T2,
@@ -28,11 +29,16 @@ pytestmark = pytest.mark.e2e
 
 
 async def test_linking_through_the_slash_command_and_sign_in_page(chat: SlackChat, slack: SandboxSlack) -> None:
+    await chat.say(T1, SAM, "hello?")  # not linked yet: told how, privately
+    await until(lambda: slack.ephemerals, what="an ephemeral hint")
+    ((hint, to),) = [(e["text"], e["user"]) for e in slack.ephemerals]
+    assert "connect your Pluto account: send `/pluto link`" in hint and to == SAM
     answers = await chat.command(T1, SAM, "link")
     # the sign-in URL is shown only to Sam, never posted into the DM for others to read
     assert [a["response_type"] for a in answers] == ["ephemeral"]
-    assert "/link/" in answers[0]["text"]
-    assert slack.dm(T1, SAM).messages == []
+    url = LINK_URL.search(answers[0]["text"])
+    assert url is not None and f"<{url.group(0)}|" in answers[0]["text"]  # a clickable link
+    assert all(m["user"] == SAM for m in slack.dm(T1, SAM).messages)  # nothing from the bot in the DM
     linked = await chat.link(T1, SAM, "mentee1")
     assert "Linked to Pluto as *Sam Mentee* (mentee1)" in shown(linked)
     (post,) = slack.api_calls("chat.postMessage")
@@ -65,7 +71,13 @@ async def test_both_directions_with_a_thread_per_conversation(
         lambda: lms_texts(lms, conversation, seed.mentee1_id)[-1:] == ["One question: is the quiz open-book?"],
         what="thread reply",
     )
-    assert {m["useridfrom"] for m in lms.messages_in(conversation)} == {seed.mentor_id, seed.mentee1_id}
+    # Slack echoes the bot's own posts back as DM events: they are not relayed back into the LMS
+    await slack.sign_and_post_event(T1, slack.bot_echo(T1, slack.dm(T1, SAM).id, root["ts"]))
+    await chat.say(T1, SAM, "marker")
+    await until(lambda: lms_texts(lms, conversation, seed.mentee1_id)[-1:] == ["marker"], what="the marker")
+    mentor, mine = lms_texts(lms, conversation, seed.mentor_id), lms_texts(lms, conversation, seed.mentee1_id)
+    assert mentor == ["Hello Sam, how is module 1 going?", "Any questions so far?"]
+    assert mine == ["Going well, thanks!", "One question: is the quiz open-book?", "marker"]
 
 
 async def test_replies_route_by_thread_with_two_conversations_open(
