@@ -296,6 +296,10 @@ class SlackAdapter(Adapter):
         return [web.post(self.events_path, self._handle_http)]
 
     async def _handle_http(self, request: web.Request) -> web.Response:
+        if self._sink is None:
+            # Not started yet (or stopping): a 2xx would tell Slack the event was taken and
+            # it would be lost; a 503 makes Slack redeliver it (retry-num 1, 2, 3).
+            return web.Response(status=503, text="not ready")
         bolt_req = await to_bolt_request(request)
         bolt_resp = await self.app.async_dispatch(bolt_req)
         return await to_aiohttp_response(bolt_resp)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from adapters.slack import SlackAdapter
 from bridge.model import (
@@ -23,7 +25,7 @@ from bridge.model import (
 )
 from sandbox.slack import SandboxSlack
 
-from .conftest import ALEX, KIM, SAM, T1, T2, RecordingSink, until
+from .conftest import ALEX, KIM, SAM, SECRET, T1, T2, TOKENS, RecordingSink, until
 
 SAM_ID = ChatIdentity(Platform.SLACK, T1, SAM)
 
@@ -289,6 +291,29 @@ async def test_platform_is_acknowledged_before_the_sink_finishes(
     await until(lambda: sandbox.responses[rid] and sandbox.responses[aid] and sandbox.ephemerals)
     assert sink.finished == 3
     assert sandbox.responses[rid][0]["text"] == sandbox.responses[aid][0]["text"] == "done"
+
+
+async def test_http_events_before_start_are_refused_so_slack_redelivers(
+    sandbox: SandboxSlack, sink: RecordingSink
+) -> None:
+    adapter = SlackAdapter(workspaces=TOKENS, signing_secret=SECRET, api_base_url=sandbox.api_url)
+    app = web.Application()
+    app.add_routes(adapter.web_routes())
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        sandbox.bridge_url = str(server.make_url(adapter.events_path))
+        event = sandbox.user_message(T1, SAM, "sent while the bridge was starting")
+        event_id, early = await sandbox.sign_and_post_event(T1, event)
+        assert early.status == 503  # not 2xx: Slack will deliver it again
+        await adapter.start(sink)
+        _, retried = await sandbox.sign_and_post_event(T1, event, event_id=event_id, retry_num=1)
+        assert retried.status == 200
+        (got,) = await sink.wait(1)
+        assert isinstance(got, MessageEvent) and got.text == "sent while the bridge was starting"
+    finally:
+        await adapter.stop()
+        await server.close()
 
 
 async def test_url_verification_echoes_the_challenge(
