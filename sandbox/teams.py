@@ -542,6 +542,13 @@ class SandboxTeams:
         conv = self.conversations.get(request.match_info["cid"])
         if conv is None:
             return _error(404, "ConversationNotFound", "Conversation not found.")
+        if conv.conversation_type == "personal" and not all(
+            self.users[m].installed for m in conv.members if m in self.users
+        ):
+            # The person removed the app: the bot left their chat's roster.
+            return _error(
+                403, "BotNotInConversationRoster", "The bot is not part of the conversation roster."
+            )
         return conv
 
     def _store(self, conv: Conversation, body: dict[str, Any], reply_to: str | None) -> str:

@@ -271,3 +271,40 @@ async def test_alert_card_pressed_in_teams_marks_it_read(
     put = [r for r in chat.sandbox.requests if r.method == "PUT"]
     assert [r.path for r in put] == [f"/v3/conversations/{chat.room(sam)}/activities/{message['id']}"]
     assert chat.sandbox.validation_errors == []
+
+
+def link_status(db: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(db) as conn:
+        return list(conn.execute("SELECT status, status_reason FROM links"))
+
+
+async def test_removed_app_stops_deliveries_until_reinstalled_and_relinked(
+    chat: TeamsChat, lms: SandboxLMS, seed: DemoSeed, tmp_path: Path
+) -> None:
+    sam = chat.sandbox.add_user("Sam Mentee")
+    await chat.install(sam)
+    await chat.link(sam, "mentee1")
+    status, _ = await chat.sandbox.push(chat.sandbox.installation_update(sam, action="remove"))
+    assert status in (200, 202)
+    lms.post_message(seed.mentor_id, seed.mentee1_id, "Are you still there?")
+    db = tmp_path / "bridge.sqlite3"
+    await until(chat, lambda: [s for s, _ in link_status(db)] == ["inactive"])
+    refused = [r for r in chat.sandbox.requests if r.status == 403]
+    assert [r.conversation for r in refused] == [chat.room(sam)]
+    # Inactive: later messages are not even tried (they wait in Pluto).
+    lms.post_message(seed.mentor_id, seed.mentee1_id, "Hello again?")
+    await asyncio.sleep(1.0)  # several poll and dispatch cycles
+    assert [r for r in chat.sandbox.requests if r.status == 403] == refused
+    # Sam installs the app again and signs in again: messages flow once more.
+    await chat.install(sam)
+    await chat.link(sam, "mentee1")
+    lms.post_message(seed.mentor_id, seed.mentee1_id, "Welcome back, Sam")
+    await chat.wait_for_text(sam, "Welcome back, Sam")
+    shown = [visible(t) for t in chat.texts(sam)]
+    # Written while Sam could not be reached: kept, and delivered once Sam is back.
+    assert sum("Hello again?" in t for t in shown) == 1
+    # The one the app's removal refused is recorded as not deliverable, with the reason.
+    assert not any("Are you still there?" in t for t in shown)
+    with sqlite3.connect(db) as conn:
+        dead = conn.execute("SELECT status, last_error FROM outbox WHERE payload LIKE '%still there%'").fetchall()
+    assert [(status, "not installed" in error) for status, error in dead] == [("dead", True)]

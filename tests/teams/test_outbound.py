@@ -289,3 +289,12 @@ def test_declared_paces_fit_every_teams_window() -> None:
         assert _most_in_window(caps.per_room, window) <= count - 1, (count, window)
     for count, window in sandbox.app_limits:
         assert _most_in_window(caps.overall, window) <= count - 1, (count, window)
+
+
+async def test_send_after_uninstall_is_unreachable(bot: Bot, sandbox: SandboxTeams) -> None:
+    user, event = await _contact(bot, sandbox, "Leaver")
+    await sandbox.push(sandbox.installation_update(user, action="remove"))
+    with pytest.raises(RecipientUnreachable) as info:
+        await bot.adapter.send(_dest(event), Post(text="hello?"))
+    assert "not installed" in info.value.reason
+    assert sandbox.messages_in(event.room) == []

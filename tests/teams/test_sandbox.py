@@ -192,3 +192,21 @@ async def test_token_secret_is_not_recorded(sandbox: SandboxTeams, http: aiohttp
     (request,) = [r for r in sandbox.requests if r.path == "/oauth2/v2.0/token"]
     assert request.body["client_id"] == sandbox.app_id and "client_secret" not in request.body
     assert sandbox.app_password not in str(request.body)
+
+
+async def test_personal_chat_after_uninstall_answers_403(
+    sandbox: SandboxTeams, http: aiohttp.ClientSession
+) -> None:
+    _, token = await _token(sandbox, http)
+    auth = {"Authorization": f"Bearer {token['access_token']}"}
+    user = sandbox.add_user("Leaver")
+    conv = sandbox.personal_conversation(user)
+    sandbox.installation_update(user, action="remove")
+    async with http.post(
+        f"{sandbox.base_url}/v3/conversations/{conv.id}/activities",
+        json={"type": "message", "text": "still there?"},
+        headers=auth,
+    ) as resp:
+        assert resp.status == 403
+        assert (await resp.json())["error"]["code"] == "BotNotInConversationRoster"
+    assert sandbox.messages_in(conv.id) == []
