@@ -18,8 +18,6 @@ from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.teams import SandboxTeams, TeamsUser
 from tests.teams.conftest import TeamsChat, start_bridge, teams_bridge_config
 
-pytestmark = pytest.mark.e2e
-
 PEOPLE = 10
 PER_PERSON = 30
 
@@ -49,6 +47,7 @@ async def link_import(config: Path, rows: list[dict[str, str]], tmp: Path) -> st
     return out.decode()
 
 
+@pytest.mark.e2e
 async def test_burst_of_300_messages_to_10_people_within_teams_limits(
     lms: SandboxLMS, seed: DemoSeed, live_sandbox: SandboxTeams, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
