@@ -85,7 +85,7 @@ REASON_INPUT_ID = "reason"
 CLOCK_SKEW_SECONDS = 300
 TOKEN_REFRESH_MARGIN = 120.0
 REPLY_ATTEMPTS = 4  # a reply to a person is tried this often when Teams throttles it
-REPLY_MAX_WAIT = 30.0  # seconds; longer Retry-After values are capped
+REPLY_MAX_WAIT = 10.0  # seconds; a longer Retry-After is capped (the person waits on it)
 _AT_TAG = re.compile(r"<at(?:\s[^>]*)?>(.*?)</at>", re.IGNORECASE | re.DOTALL)
 _STYLE = {"primary": "positive", "danger": "destructive"}
 
