@@ -53,6 +53,7 @@ class Recorded:
     body: Any
     status: int = 0
     conversation: str | None = None
+    at: float = 0.0  # time.monotonic() when it arrived
 
 
 @dataclass
@@ -394,6 +395,7 @@ class SandboxTeams:
             query=dict(request.query),
             body=body,
             conversation=request.match_info.get("cid"),
+            at=time.monotonic(),
         )
         self.requests.append(rec)
         if request.path.startswith("/v3/"):
