@@ -199,7 +199,11 @@ class DiscordAdapter(Adapter):
         max_text=2000,
         max_actions=5,  # one action row
         per_room=(Pace(5, 5),),  # Discord's per-channel message bucket
-        overall=(Pace(50, 1),),  # global requests per bot
+        # Discord allows 50 requests in any second per bot. The core's pace is a leaky bucket
+        # (a burst of ``count``, then ``count/seconds`` per second), so it may fill a second with
+        # count + rate sends; and a send to someone without a known DM also opens one (two
+        # requests). 4 + 20/s sends is at most 48 requests in any second, even then.
+        overall=(Pace(4, 0.2),),
         threads=False,
         edits=True,
     )

@@ -92,3 +92,4 @@ async def test_300_messages_to_10_people_without_a_429(
             f"\nburst discord: {PEOPLE * PER_PERSON} messages to {PEOPLE} DMs in {elapsed:.1f} s "
             f"(limits allow >= {least_time(sandbox, PER_PERSON, PEOPLE * PER_PERSON):.1f} s)"
         )
+
