@@ -84,6 +84,7 @@ CARD_VERB = "pluto"
 REASON_INPUT_ID = "reason"
 CLOCK_SKEW_SECONDS = 300
 TOKEN_REFRESH_MARGIN = 120.0
+SUMMARY_CHARS = 200
 REPLY_ATTEMPTS = 4  # a reply to a person is tried this often when Teams throttles it
 REPLY_MAX_WAIT = 10.0  # seconds; a longer Retry-After is capped (the person waits on it)
 _AT_TAG = re.compile(r"<at(?:\s[^>]*)?>(.*?)</at>", re.IGNORECASE | re.DOTALL)
@@ -294,12 +295,19 @@ def build_card(post: Post, *, with_text: bool) -> dict[str, Any]:
     return card
 
 
+def preview(text: str, limit: int = SUMMARY_CHARS) -> str:
+    """``text`` on one line, cut to ``limit`` characters: the notification preview
+    (``summary``). The whole text is in the message itself, and the payload limit counts both."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "\u2026"
+
+
 def build_activity(post: Post) -> Activity:
     """The message Activity for ``post``: HTML text (``textFormat: xml``) plus a card
     attachment carrying the actions, if any."""
     activity = Activity(type=ActivityTypes.message, text=post.text, text_format="xml")
     if post.fallback:
-        activity.summary = post.fallback
+        activity.summary = preview(post.fallback)
     if post.actions:
         activity.attachments = [
             Attachment(content_type=CARD_CONTENT_TYPE, content=build_card(post, with_text=False))
@@ -345,6 +353,8 @@ def map_error(exc: BaseException) -> DeliveryError:
             return RecipientUnreachable("the Pluto app is not installed for this person (403)")
         if status == 404:
             return RecipientUnreachable("conversation gone (404)")
+        if status == 413:
+            return PermanentError("message too large for Teams (413)")
         return PermanentError(f"Teams refused the request ({status})")
     if isinstance(exc, (aiohttp.ClientError, TimeoutError, ConnectionError)):
         return TransientError(f"Teams unreachable: {type(exc).__name__}")
@@ -378,9 +388,12 @@ class TeamsAdapter(Adapter):
     # below keeps that sum under the matching Teams window, with room for network jitter:
     # one send per 0.35 s (<= 7 in 2 s, <= 3 in 1 s), 25 + 25 in 30 s, 800 + 800 in an hour,
     # and 5 + 40 in one second for the whole app.
+    # A bot's message may carry about 28 KB. The SDK sends JSON with non-ASCII characters
+    # escaped (\uXXXX, 6 bytes each), so 3800 characters of any BMP script, plus the
+    # envelope, a 200-character preview and a card of five buttons, stay under it.
     capabilities = Capabilities(
         markup=Markup.TEAMS_HTML,
-        max_text=20000,
+        max_text=3800,
         max_actions=5,
         per_room=(Pace(1, 0.35), Pace(25, 30), Pace(800, 3600)),
         overall=(Pace(5, 0.125),),

@@ -40,6 +40,7 @@ _BODY: web.RequestKey[Any] = web.RequestKey("body", object)
 # per app per tenant, as sliding windows of (requests, seconds).
 PER_CONVERSATION_LIMITS = ((7, 1.0), (8, 2.0), (60, 30.0), (1800, 3600.0))
 PER_APP_LIMITS = ((50, 1.0),)
+MAX_ACTIVITY_BYTES = 28 * 1024  # "a bot's message can be up to about 28 KB", card included
 
 
 @dataclass
@@ -123,6 +124,7 @@ class SandboxTeams:
     (set it before pushing activities). ``enforce_limits`` switches Teams' throttling on
     or off: per conversation 7/1 s, 8/2 s, 60/30 s, 1800/3600 s on sends and updates, and
     50 requests/s for the whole app; a throttled call answers 429 with ``Retry-After``.
+    A message (send, reply, update) over ``max_activity_bytes`` answers 413.
     """
 
     def __init__(
@@ -141,6 +143,7 @@ class SandboxTeams:
         # (count, seconds) windows per conversation; tests may widen them to stay timing-free.
         self.limits: tuple[tuple[int, float], ...] = PER_CONVERSATION_LIMITS
         self.app_limits: tuple[tuple[int, float], ...] = PER_APP_LIMITS
+        self.max_activity_bytes = MAX_ACTIVITY_BYTES
         self.token_lifetime = token_lifetime
         self.bot_endpoint: str | None = None
         self.requests: list[Recorded] = []
@@ -399,7 +402,7 @@ class SandboxTeams:
         )
         self.requests.append(rec)
         if request.path.startswith("/v3/"):
-            response = self._check_connector(request, rec)
+            response = self._check_connector(request, rec, raw)
             if response is None:
                 request[_BODY] = body
                 response = await handler(request)
@@ -410,11 +413,13 @@ class SandboxTeams:
             self._changed.notify_all()
         return response
 
-    def _check_connector(self, request: web.Request, rec: Recorded) -> web.Response | None:
+    def _check_connector(self, request: web.Request, rec: Recorded, raw: bytes) -> web.Response | None:
         auth = request.headers.get("Authorization", "")
         token = auth[7:] if auth.lower().startswith("bearer ") else ""
         if self._issued.get(token, 0) <= time.time():
             return _error(401, "Unauthorized", "Authorization has been denied for this request.")
+        if request.method in ("POST", "PUT") and len(raw) > self.max_activity_bytes:
+            return _error(413, "RequestEntityTooLarge", f"Message size {len(raw)} bytes is too large.")
         for inj in self._injections:
             if inj.remaining <= 0:
                 continue
@@ -623,6 +628,7 @@ _CODES = {
     403: "Forbidden",
     404: "NotFound",
     412: "PreconditionFailed",
+    413: "RequestEntityTooLarge",
     429: "Throttled",
     500: "ServiceError",
     502: "BadGateway",

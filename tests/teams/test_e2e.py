@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import re
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -308,3 +309,21 @@ async def test_removed_app_stops_deliveries_until_reinstalled_and_relinked(
     with sqlite3.connect(db) as conn:
         dead = conn.execute("SELECT status, last_error FROM outbox WHERE payload LIKE '%still there%'").fetchall()
     assert [(status, "not installed" in error) for status, error in dead] == [("dead", True)]
+
+
+async def test_long_alert_arrives_whole_in_parts_within_the_payload_limit(
+    chat: TeamsChat, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    sam = chat.sandbox.add_user("Sam Mentee")
+    await chat.install(sam)
+    await chat.link(sam, "mentee1")
+    words = [f"слово{n:04d}" for n in range(900)]  # 9000 characters, each 6 bytes in JSON
+    lms.notify(seed.mentee1_id, subject="Длинное объявление", text=" ".join(words))
+    await chat.wait_for_text(sam, words[-1], limit=20)
+    parts = [a for a in chat.sandbox.messages_in(chat.room(sam)) if "слово" in a["text"]]
+    assert len(parts) >= 3
+    shown = re.findall(r"слово\d{4}", " ".join(visible(a["text"]) for a in parts))
+    assert shown == words
+    # The buttons come once, with the last part.
+    assert parts[-1]["attachments"] and not any(a.get("attachments") for a in parts[:-1])
+    assert [r.status for r in chat.sandbox.requests if r.status >= 400] == []

@@ -298,3 +298,28 @@ async def test_send_after_uninstall_is_unreachable(bot: Bot, sandbox: SandboxTea
         await bot.adapter.send(_dest(event), Post(text="hello?"))
     assert "not installed" in info.value.reason
     assert sandbox.messages_in(event.room) == []
+
+
+async def test_longest_post_fits_the_payload_limit(bot: Bot, sandbox: SandboxTeams) -> None:
+    """The worst case the core can hand over: ``max_text`` characters that JSON escapes to
+    6 bytes each, the same as fallback, and the most buttons with the longest ids."""
+    _, event = await _contact(bot, sandbox, "Verbose")
+    caps = TeamsAdapter.capabilities
+    body = "Ж" * (caps.max_text - len("<p></p>"))
+    actions = tuple(
+        Action(f"{n}" * 64, f"Кнопка {n} " * 4, url=None, needs_reason=n == 0) for n in range(caps.max_actions)
+    )
+    ref = await bot.adapter.send(_dest(event), Post(text=f"<p>{body}</p>", fallback=body, actions=actions))
+    (stored,) = sandbox.messages_in(ref.room)
+    assert stored["text"] == f"<p>{body}</p>"
+    assert len(stored["summary"]) == 200 and stored["summary"].endswith("\u2026")
+    assert sandbox.validation_errors == []
+
+
+async def test_oversized_post_is_a_permanent_error(bot: Bot, sandbox: SandboxTeams) -> None:
+    _, event = await _contact(bot, sandbox, "Huge")
+    with pytest.raises(PermanentError) as info:
+        await bot.adapter.send(_dest(event), Post(text="Ж" * 6000))
+    assert "too large" in info.value.reason
+    assert [r.status for r in _connector_calls(sandbox, "POST")] == [413]
+    assert sandbox.messages_in(event.room) == []
