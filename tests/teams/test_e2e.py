@@ -327,3 +327,20 @@ async def test_long_alert_arrives_whole_in_parts_within_the_payload_limit(
     # The buttons come once, with the last part.
     assert parts[-1]["attachments"] and not any(a.get("attachments") for a in parts[:-1])
     assert [r.status for r in chat.sandbox.requests if r.status >= 400] == []
+
+
+async def test_activity_sent_twice_is_relayed_once(chat: TeamsChat, lms: SandboxLMS, seed: DemoSeed) -> None:
+    sam = chat.sandbox.add_user("Sam Mentee")
+    await chat.install(sam)
+    await chat.link(sam, "mentee1")
+    sent = lms.post_message(seed.mentor_id, seed.mentee1_id, "Did you get the slides?")
+    await chat.wait_for_text(sam, "Did you get the slides?")
+    # Teams may deliver one Activity again (a slow answer, a retry): same id, same content.
+    activity = chat.sandbox.message(sam, "Got them, thanks")
+    for _ in range(2):
+        status, _ = await chat.sandbox.push(activity)
+        assert status in (200, 202)
+    await chat.say(sam, "And the notes too")
+    conversation = sent["conversationid"]
+    await until(chat, lambda: texts_from(lms, conversation, seed.mentee1_id)[-1:] == ["And the notes too"])
+    assert texts_from(lms, conversation, seed.mentee1_id) == ["Got them, thanks", "And the notes too"]
