@@ -7,6 +7,7 @@ recorded request bodies) and on what the LMS stores."""
 from __future__ import annotations
 
 import re
+import sqlite3
 from typing import Any
 
 import pytest
@@ -215,3 +216,36 @@ async def test_button_press_marks_an_alert_read_and_retires_the_button(
     answer = world.followups(press)[0]
     assert "Done: Marked read" in answer["content"] and int(answer["flags"]) & EPHEMERAL
     assert alert not in await unread_notification_ids(lms, seed.mentee1_id)
+
+
+def link_status(world: DiscordWorld, user: str) -> tuple[str, str] | None:
+    """(status, reason) of this Discord user's link, as the bridge's store holds it."""
+    with sqlite3.connect(world.tmp / "bridge.sqlite3") as db:
+        row = db.execute(
+            "SELECT status, status_reason FROM links WHERE platform = 'discord' AND chat_user_id = ?", (user,)
+        ).fetchone()
+    return (str(row[0]), str(row[1])) if row else None
+
+
+def message_statuses(world: DiscordWorld) -> list[str]:
+    with sqlite3.connect(world.tmp / "bridge.sqlite3") as db:
+        return [str(r[0]) for r in db.execute("SELECT status FROM outbox WHERE item_key LIKE 'msg:%' ORDER BY id")]
+
+
+async def test_closed_dms_make_the_link_inactive_after_one_attempt(
+    world: DiscordWorld, sandbox: SandboxDiscord, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    await world.link(SAM, "mentee1")
+    sandbox.close_dms(SAM)  # Sam stops accepting DMs from the bot (Discord answers 403, code 50007)
+    lms.post_message(seed.mentor_id, seed.mentee1_id, "Can you still read me?")
+    await world.wait(lambda: (link_status(world, SAM) or ("",))[0] == "inactive", "the link to become inactive")
+    status = link_status(world, SAM)
+    assert status is not None and "Cannot send messages to this user" in status[1]
+    assert message_statuses(world) == ["dead"]
+
+    sandbox.close_dms(SAM, closed=False)
+    await sandbox.user_dm(SAM, "Sorry, DMs were off")
+    await world.wait(lambda: any("inactive" in t for t in world.texts(SAM)), "the answer to Sam")
+    # One refused attempt, never retried; Sam's text did not go to the LMS.
+    assert [r.status for r in world.posts_to(SAM) if "read me" in str(r.body)] == [403]
+    assert lms_texts(lms, lms.conversation_between(seed.mentor_id, seed.mentee1_id), seed.mentee1_id) == []
