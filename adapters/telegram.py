@@ -343,8 +343,10 @@ class TelegramAdapter(Adapter):
             retrying.cancel()
             await asyncio.gather(retrying, return_exceptions=True)
         if self._running:
-            self._running = False
-            await self._release()
+            try:
+                await self._release()  # handlers still running may answer (send) meanwhile
+            finally:
+                self._running = False
         logging.getLogger("httpx").removeFilter(self._redact)
 
     async def _release(self) -> None:
@@ -548,8 +550,9 @@ class TelegramAdapter(Adapter):
     # --- outbound ------------------------------------------------------------------------
 
     def _require_connected(self) -> None:
-        if self._retrying is not None:
-            raise TransientError("not connected to Telegram yet: the Bot API was unreachable at start")
+        if not self._running:
+            # Not started, still connecting in the background, or gave up (see the log).
+            raise TransientError("not connected to Telegram")
 
     async def send(self, dest: Destination, post: Post) -> SentRef:
         """sendMessage in HTML with link previews off, replying to ``post.reply_to``."""
