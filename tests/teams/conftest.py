@@ -94,6 +94,13 @@ def visible(html_text: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", " ", html_text))
 
 
+def texts_from(lms: SandboxLMS, conversation_id: int | None, author: int) -> list[str]:
+    """What ``author`` wrote in an LMS conversation, as stored, in order."""
+    if conversation_id is None:
+        return []
+    return [m["text"] for m in lms.messages_in(conversation_id) if m["useridfrom"] == author]
+
+
 class TeamsChat:
     """The sandbox Teams and one running bridge, seen from the people in the chats."""
 
@@ -121,6 +128,14 @@ class TeamsChat:
         text = found()
         assert text is not None
         return text
+
+    async def until(self, predicate: Callable[[], bool], limit: float = 15.0) -> None:
+        """Wait for a condition elsewhere (the LMS), failing with the bridge's last words."""
+        deadline = asyncio.get_running_loop().time() + limit
+        while not predicate():
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError("timed out; bridge stderr:\n" + "\n".join(self.bridge.err[-20:]))
+            await asyncio.sleep(0.05)
 
     async def say(self, user: TeamsUser, text: str, *, reply_to_id: str | None = None) -> None:
         """``user`` writes in the personal chat; the bridge's /api/messages must accept it."""
