@@ -210,6 +210,38 @@ def parse_command(text: str) -> tuple[str, str]:
     return "help", ""
 
 
+class _Turn:
+    """One event's place in its person's queue, taken (synchronously) as the listener
+    starts, which Bolt does in arrival order. ``async with`` waits until the person's earlier
+    events were handed to the core; leaving (on exit, or ``leave()`` when the event goes
+    nowhere) lets the next one go. Events of different people never wait for each other."""
+
+    def __init__(self, tails: dict[ChatIdentity, asyncio.Future[None]], key: ChatIdentity) -> None:
+        self._tails = tails
+        self._key = key
+        self._previous = tails.get(key)
+        self._mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        tails[key] = self._mine
+
+    def leave(self) -> None:
+        """Let the person's next event go; safe to call more than once."""
+        if not self._mine.done():
+            self._mine.set_result(None)
+        if self._tails.get(self._key) is self._mine:
+            del self._tails[self._key]
+
+    async def __aenter__(self) -> None:
+        if self._previous is not None and not self._previous.done():
+            try:
+                await asyncio.wait([self._previous])  # waiting never cancels the earlier event
+            except BaseException:
+                self.leave()
+                raise
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.leave()
+
+
 class SlackAdapter(Adapter):
     """Slack through slack-bolt's ``AsyncApp``.
 
@@ -266,6 +298,7 @@ class SlackAdapter(Adapter):
         self._dms: dict[ChatIdentity, str] = {}
         self._names: dict[tuple[str, str], str] = {}
         self._seen: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._turns: dict[ChatIdentity, asyncio.Future[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sink: EventSink | None = None
         self._socket: AsyncSocketModeHandler | None = None
@@ -378,11 +411,13 @@ class SlackAdapter(Adapter):
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _deliver(self, event: ChatEvent) -> Reply | None:
-        if self._sink is None:
-            log.warning("slack: event %s arrived before start()", event.event_id)
-            return None
-        return await self._sink(event)
+    async def _deliver(self, event: ChatEvent, turn: _Turn) -> Reply | None:
+        """Hand the event to the core once the person's earlier events were handed over."""
+        async with turn:
+            if self._sink is None:
+                log.warning("slack: event %s arrived before start()", event.event_id)
+                return None
+            return await self._sink(event)
 
     async def _display_name(self, team: str, user: str) -> str:
         key = (team, user)
@@ -440,22 +475,26 @@ class SlackAdapter(Adapter):
         if not user or user == getattr(context, "bot_user_id", None):
             return
         team = str(body.get("team_id") or context.team_id)
-        channel = str(event["channel"])
         identity = self._identity(team, user)
-        self._dms[identity] = channel
-        thread = event.get("thread_ts")
-        thread = thread if thread and thread != event.get("ts") else None
-        message = MessageEvent(
-            identity=identity,
-            event_id=str(body.get("event_id") or event.get("client_msg_id") or event["ts"]),
-            room=channel,
-            display_name=await self._display_name(team, user),
-            is_private=True,
-            text=await self._plain(team, str(event.get("text") or "")),
-            reply_to=thread,
-            thread=thread,
-        )
-        reply = await self._deliver(message)
+        turn = _Turn(self._turns, identity)  # before any await: arrival order
+        try:
+            channel = str(event["channel"])
+            self._dms[identity] = channel
+            thread = event.get("thread_ts")
+            thread = thread if thread and thread != event.get("ts") else None
+            message = MessageEvent(
+                identity=identity,
+                event_id=str(body.get("event_id") or event.get("client_msg_id") or event["ts"]),
+                room=channel,
+                display_name=await self._display_name(team, user),
+                is_private=True,
+                text=await self._plain(team, str(event.get("text") or "")),
+                reply_to=thread,
+                thread=thread,
+            )
+            reply = await self._deliver(message, turn)
+        finally:
+            turn.leave()
         if reply is not None:
             await self._ephemeral(team, channel, user, reply, thread)
 
@@ -465,72 +504,85 @@ class SlackAdapter(Adapter):
         team = str(body.get("team_id") or context.team_id)
         user = str(event["user"])
         identity = self._identity(team, user)
-        channel = event.get("channel") or await self._open_dm(identity)
-        self._dms[identity] = channel
-        contact = ContactEvent(
-            identity=identity,
-            event_id=str(body.get("event_id") or f"home:{team}:{user}:{event.get('event_ts')}"),
-            room=channel,
-            display_name=await self._display_name(team, user),
-            is_private=True,
-        )
-        reply = await self._deliver(contact)
+        turn = _Turn(self._turns, identity)
+        try:
+            channel = event.get("channel") or await self._open_dm(identity)
+            self._dms[identity] = channel
+            contact = ContactEvent(
+                identity=identity,
+                event_id=str(body.get("event_id") or f"home:{team}:{user}:{event.get('event_ts')}"),
+                room=channel,
+                display_name=await self._display_name(team, user),
+                is_private=True,
+            )
+            reply = await self._deliver(contact, turn)
+        finally:
+            turn.leave()
         if reply is not None:
             await self._ephemeral(team, channel, user, reply, None)
 
     async def _on_command(self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
         """``/pluto <sub> args``: ack at once, then the sink, then an ephemeral reply."""
-        await ack()
-        self._track()
         team, user = str(command["team_id"]), str(command["user_id"])
         identity = self._identity(team, user)
-        name, args = parse_command(str(command.get("text") or ""))
-        channel = str(command.get("channel_id") or "")
+        turn = _Turn(self._turns, identity)  # before the ack's await: arrival order
         try:
-            dm = await self._open_dm(identity)
-        except DeliveryError as exc:
-            log.info("slack: cannot open DM for %s: %s", identity, exc)
-            dm = channel
-        event = CommandEvent(
-            identity=identity,
-            event_id=str(command.get("trigger_id")),
-            room=dm,
-            display_name=await self._display_name(team, user),
-            is_private=channel == dm,
-            name=name,
-            args=args,
-        )
-        reply = await self._deliver(event)
+            await ack()
+            self._track()
+            name, args = parse_command(str(command.get("text") or ""))
+            channel = str(command.get("channel_id") or "")
+            try:
+                dm = await self._open_dm(identity)
+            except DeliveryError as exc:
+                log.info("slack: cannot open DM for %s: %s", identity, exc)
+                dm = channel
+            event = CommandEvent(
+                identity=identity,
+                event_id=str(command.get("trigger_id")),
+                room=dm,
+                display_name=await self._display_name(team, user),
+                is_private=channel == dm,
+                name=name,
+                args=args,
+            )
+            reply = await self._deliver(event, turn)
+        finally:
+            turn.leave()
         if reply is not None:
             await self._respond(respond, reply)
 
     async def _on_action(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         """A button press -> ActionEvent with the pressed message and any typed reason."""
-        await ack()
-        self._track()
         action = (body.get("actions") or [{}])[0]
         if action.get("value") == LINK_VALUE or action.get("type") != "button":
+            await ack()
             return  # a link button (Slack reports the click) or an input: nothing to do
         user = body.get("user") or {}
         team = str((body.get("team") or {}).get("id") or user.get("team_id"))
-        container = body.get("container") or {}
-        message = body.get("message") or {}
-        channel = str(container.get("channel_id") or (body.get("channel") or {}).get("id"))
-        ts = str(container.get("message_ts") or message.get("ts"))
-        values = ((body.get("state") or {}).get("values") or {}).get(REASON_BLOCK) or {}
-        reason = (values.get(REASON_INPUT) or {}).get("value") or ""
         identity = self._identity(team, str(user.get("id")))
-        event = ActionEvent(
-            identity=identity,
-            event_id=str(body.get("trigger_id")),
-            room=channel,
-            display_name=await self._display_name(team, identity.user_id),
-            is_private=channel.startswith("D"),
-            action_id=str(action.get("action_id")),
-            reason=reason.strip(),
-            message=SentRef(room=channel, message_id=ts, thread=message.get("thread_ts")),
-        )
-        reply = await self._deliver(event)
+        turn = _Turn(self._turns, identity)  # before the ack's await: arrival order
+        try:
+            await ack()
+            self._track()
+            container = body.get("container") or {}
+            message = body.get("message") or {}
+            channel = str(container.get("channel_id") or (body.get("channel") or {}).get("id"))
+            ts = str(container.get("message_ts") or message.get("ts"))
+            values = ((body.get("state") or {}).get("values") or {}).get(REASON_BLOCK) or {}
+            reason = (values.get(REASON_INPUT) or {}).get("value") or ""
+            event = ActionEvent(
+                identity=identity,
+                event_id=str(body.get("trigger_id")),
+                room=channel,
+                display_name=await self._display_name(team, identity.user_id),
+                is_private=channel.startswith("D"),
+                action_id=str(action.get("action_id")),
+                reason=reason.strip(),
+                message=SentRef(room=channel, message_id=ts, thread=message.get("thread_ts")),
+            )
+            reply = await self._deliver(event, turn)
+        finally:
+            turn.leave()
         if reply is not None:
             await self._respond(respond, reply)
 

@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from adapters.base import EventSink
 from adapters.slack import SlackAdapter
 from bridge.model import ChatEvent, Reply
 from sandbox.lms import DemoSeed, SandboxLMS
@@ -83,23 +84,24 @@ async def bridge(
     request: pytest.FixtureRequest, sandbox: SandboxSlack, sink: RecordingSink
 ) -> AsyncIterator[SlackAdapter]:
     """The adapter started against the sandbox, in each mode."""
-    adapter = await _start(request.param, sandbox, sink)
+    adapter = await start_adapter(request.param, sandbox, sink)
     yield adapter
-    await _stop(adapter)
+    await stop_adapter(adapter)
 
 
 @pytest.fixture
 async def http_bridge(sandbox: SandboxSlack, sink: RecordingSink) -> AsyncIterator[SlackAdapter]:
     """The adapter in HTTP mode only (signatures are an HTTP-mode matter)."""
-    adapter = await _start("http", sandbox, sink)
+    adapter = await start_adapter("http", sandbox, sink)
     yield adapter
-    await _stop(adapter)
+    await stop_adapter(adapter)
 
 
 _servers: dict[int, TestServer] = {}
 
 
-async def _start(mode: str, sandbox: SandboxSlack, sink: RecordingSink) -> SlackAdapter:
+async def start_adapter(mode: str, sandbox: SandboxSlack, sink: EventSink) -> SlackAdapter:
+    """A SlackAdapter on the sandbox, started with ``sink``, in ``mode``."""
     adapter = SlackAdapter(
         workspaces=TOKENS,
         signing_secret=SECRET,
@@ -122,7 +124,8 @@ async def _start(mode: str, sandbox: SandboxSlack, sink: RecordingSink) -> Slack
     return adapter
 
 
-async def _stop(adapter: SlackAdapter) -> None:
+async def stop_adapter(adapter: SlackAdapter) -> None:
+    """Stop an adapter from ``start_adapter`` and its HTTP server."""
     await adapter.stop()
     server = _servers.pop(id(adapter), None)
     if server is not None:

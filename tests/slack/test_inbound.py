@@ -13,6 +13,7 @@ from adapters.slack import SlackAdapter
 from bridge.model import (
     Action,
     ActionEvent,
+    ChatEvent,
     ChatIdentity,
     CommandEvent,
     ContactEvent,
@@ -25,7 +26,7 @@ from bridge.model import (
 )
 from sandbox.slack import SandboxSlack
 
-from .conftest import ALEX, KIM, SAM, SECRET, T1, T2, TOKENS, RecordingSink, until
+from .conftest import ALEX, KIM, SAM, SECRET, T1, T2, TOKENS, RecordingSink, start_adapter, stop_adapter, until
 
 SAM_ID = ChatIdentity(Platform.SLACK, T1, SAM)
 
@@ -49,9 +50,7 @@ async def test_dm_message_becomes_message_event(
     )
 
 
-async def test_thread_reply_carries_thread(
-    bridge: SlackAdapter, sandbox: SandboxSlack, sink: RecordingSink
-) -> None:
+async def test_thread_reply_carries_thread(bridge: SlackAdapter, sandbox: SandboxSlack, sink: RecordingSink) -> None:
     ref = await bridge.send(Destination(SAM_ID), Post("first post of a conversation"))
     await sandbox.sign_and_post_event(T1, sandbox.user_message(T1, SAM, "answer", thread_ts=ref.message_id))
     (got,) = await sink.wait(1)
@@ -286,7 +285,7 @@ async def test_platform_is_acknowledged_before_the_sink_finishes(
     # every push was answered while the core was still working on all of them
     assert [r.status for r in (event_result, command_result, action_result)] == [200, 200, 200]
     assert sink.finished == 0
-    await sink.wait(3)
+    await sink.wait(1)  # the core holds the first; Sam's other two wait their turn behind it
     sink.gate.set()
     await until(lambda: sandbox.responses[rid] and sandbox.responses[aid] and sandbox.ephemerals)
     assert sink.finished == 3
@@ -316,9 +315,7 @@ async def test_http_events_before_start_are_refused_so_slack_redelivers(
         await server.close()
 
 
-async def test_url_verification_echoes_the_challenge(
-    http_bridge: SlackAdapter, sandbox: SandboxSlack
-) -> None:
+async def test_url_verification_echoes_the_challenge(http_bridge: SlackAdapter, sandbox: SandboxSlack) -> None:
     result = await sandbox.url_verification("c-123")
     assert result.status == 200
     assert result.json() == {"challenge": "c-123"}
@@ -334,3 +331,32 @@ async def test_events_from_a_workspace_without_a_token_reach_nobody(
     await sink.wait(1)
     assert [e.identity.workspace for e in sink.events] == [T1]
     assert all(r.headers.get("Authorization") != "Bearer xoxb-team-three" for r in sandbox.requests)
+
+
+@pytest.mark.parametrize("mode", ["http", "socket"])
+async def test_one_persons_events_reach_the_core_in_arrival_order(
+    mode: str, sandbox: SandboxSlack, sink: RecordingSink
+) -> None:
+    """Bolt runs each listener as its own task; a slow first event must not be overtaken."""
+    calls: list[str] = []
+
+    async def slow_first(event: ChatEvent) -> Reply | None:
+        text = event.text if isinstance(event, MessageEvent) else type(event).__name__
+        calls.append(f"in {text}")
+        if text == "first":
+            await asyncio.sleep(0.3)  # the core is busy with the first (an LMS call, say)
+        calls.append(f"out {text}")
+        return await sink(event)
+
+    adapter = await start_adapter(mode, sandbox, slow_first)
+    try:
+        for text in ("first", "second", "third"):
+            await sandbox.sign_and_post_event(T1, sandbox.user_message(T1, SAM, text))
+        await sandbox.sign_and_post_event(T1, sandbox.user_message(T1, ALEX, "Alex is not held up"))
+        await sink.wait(4)
+    finally:
+        await stop_adapter(adapter)
+    assert [c for c in calls if "Alex" not in c] == [
+        "in first", "out first", "in second", "out second", "in third", "out third",
+    ]  # fmt: skip
+    assert calls.index("in Alex is not held up") < calls.index("out first")
