@@ -75,9 +75,14 @@ async def test_both_directions_with_a_thread_per_conversation(
     await slack.sign_and_post_event(T1, slack.bot_echo(T1, slack.dm(T1, SAM).id, root["ts"]))
     await chat.say(T1, SAM, "marker")
     await until(lambda: lms_texts(lms, conversation, seed.mentee1_id)[-1:] == ["marker"], what="the marker")
+    # several lines typed in quick succession land in the order they were written
+    quick = [f"quick line {n}" for n in range(1, 6)]
+    for line in quick:
+        await chat.say(T1, SAM, line)
+    await until(lambda: lms_texts(lms, conversation, seed.mentee1_id)[-1:] == ["quick line 5"], what="quick lines")
     mentor, mine = lms_texts(lms, conversation, seed.mentor_id), lms_texts(lms, conversation, seed.mentee1_id)
     assert mentor == ["Hello Sam, how is module 1 going?", "Any questions so far?"]
-    assert mine == ["Going well, thanks!", "One question: is the quiz open-book?", "marker"]
+    assert mine == ["Going well, thanks!", "One question: is the quiz open-book?", "marker", *quick]
 
 
 async def test_replies_route_by_thread_with_two_conversations_open(
