@@ -276,6 +276,7 @@ class SandboxSlack:
         self.teams: dict[str, SlackTeam] = {}
         self.requests: list[Recorded] = []
         self.responses: dict[str, list[dict[str, Any]]] = {}  # response_url id -> bodies
+        self._origins: dict[str, tuple[str, str]] = {}  # response_url id -> pressed (channel, ts)
         self.ephemerals: list[dict[str, Any]] = []
         self.socket_acks: list[dict[str, Any]] = []
         self.pushes: list[tuple[str, dict[str, Any], PushResult]] = []  # (kind, payload, answer)
@@ -684,10 +685,28 @@ class SandboxSlack:
         return {"ok": True, "user": user.to_api(team.id)}
 
     async def _respond(self, request: web.Request) -> web.Response:
+        """A response_url post: recorded; ``replace_original`` / ``delete_original`` change
+        the message whose button was pressed, as Slack does (a slash command has none)."""
         rid = request.match_info["rid"]
         body = await request.json()
         self.requests.append(Recorded(request.method, request.path, None, dict(request.headers), body))
-        self.responses.setdefault(rid, []).append(body)
+        if rid not in self.responses:
+            return web.Response(status=404, text="no_such_response_url")
+        self.responses[rid].append(body)
+        origin = self._origins.get(rid)
+        channel = self.channel(origin[0]) if origin else None
+        msg = channel.find(origin[1]) if channel and origin else None
+        if body.get("delete_original") in (True, "true"):
+            if channel is None or msg is None:
+                return web.Response(status=404, text="message_not_found")
+            channel.messages.remove(msg)
+        elif body.get("replace_original") in (True, "true"):
+            if msg is None:
+                return web.Response(status=404, text="message_not_found")
+            if self._check_blocks(body.get("blocks")) or not (body.get("text") or body.get("blocks")):
+                return web.Response(status=400, text="invalid_blocks")
+            msg["text"] = body.get("text") or ""
+            msg["blocks"] = body.get("blocks") or []
         return web.Response(text="ok")
 
     # --- Socket Mode ---------------------------------------------------------------------
@@ -883,9 +902,12 @@ class SandboxSlack:
             "tab": tab,
         }
 
-    def _response_url(self) -> tuple[str, str]:
+    def _response_url(self, origin: tuple[str, str] | None = None) -> tuple[str, str]:
+        """A new response_url; ``origin`` (channel, ts) is the message it may replace."""
         rid = uuid.uuid4().hex
         self.responses.setdefault(rid, [])
+        if origin is not None:
+            self._origins[rid] = origin
         return rid, f"{self.base_url}/respond/{rid}"
 
     async def post_slash_command(
@@ -966,7 +988,7 @@ class SandboxSlack:
                 }
         if not button:
             raise KeyError(f"no button {action_id} on message {message_ts}")
-        rid, url = self._response_url()
+        rid, url = self._response_url((channel_id, message_ts))
         payload: dict[str, Any] = {
             "type": "block_actions",
             "user": {"id": user_id, "username": user.name, "name": user.name, "team_id": team_id},

@@ -246,6 +246,9 @@ async def test_button_press_becomes_action_event_with_reason(
     assert replaced["text"] == "*Task:* rejected"
     assert all(b["type"] != "actions" for b in replaced["blocks"])
     assert (ephemeral["text"], ephemeral["response_type"]) == ("Rejected.", "ephemeral")
+    pressed = sandbox.channel(ref.room).find(ref.message_id)  # what Sam now sees in place
+    assert pressed is not None and pressed["text"] == "*Task:* rejected"
+    assert [b["type"] for b in pressed["blocks"]] == ["section"]
 
 
 async def test_link_button_click_never_reaches_the_sink(

@@ -31,9 +31,7 @@ async def test_bearer_token_is_checked(sandbox: SandboxSlack) -> None:
         async with http.post(f"{sandbox.api_url}auth.test") as resp:
             assert resp.status == 200
             assert await resp.json() == {"ok": False, "error": "not_authed"}
-        async with http.post(
-            f"{sandbox.api_url}auth.test", headers={"Authorization": "Bearer xoxb-nope"}
-        ) as resp:
+        async with http.post(f"{sandbox.api_url}auth.test", headers={"Authorization": "Bearer xoxb-nope"}) as resp:
             assert await resp.json() == {"ok": False, "error": "invalid_auth"}
     auth = await client(sandbox, T2).auth_test()
     assert (auth["team_id"], auth["user_id"]) == (T2, sandbox.teams[T2].bot_user_id)
@@ -178,9 +176,30 @@ async def test_response_url_sink_records(sandbox: SandboxSlack) -> None:
     assert sandbox.responses[rid] == [{"text": "hey"}]
 
 
-async def test_socket_mode_refresh_reconnects_and_keeps_delivering(
-    sandbox: SandboxSlack, sink: RecordingSink
-) -> None:
+async def test_response_url_replaces_or_deletes_the_pressed_message(sandbox: SandboxSlack) -> None:
+    c = client(sandbox)
+    dm = sandbox.dm(T1, SAM).id
+    first = str((await c.chat_postMessage(channel=dm, text="v1"))["ts"])
+    second = str((await c.chat_postMessage(channel=dm, text="other"))["ts"])
+    section = [{"type": "section", "text": {"type": "mrkdwn", "text": "v2"}}]
+    rid, url = sandbox._response_url((dm, first))
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, json={"text": "v2", "blocks": section, "replace_original": True}) as resp:
+            assert resp.status == 200
+        replaced = sandbox.channel(dm).find(first)
+        assert replaced is not None and (replaced["text"], replaced["blocks"]) == ("v2", section)
+        async with http.post(url, json={"text": "bad", "blocks": [{"type": "nope"}], "replace_original": True}) as resp:
+            assert resp.status == 400
+        async with http.post(url, json={"delete_original": True}) as resp:
+            assert resp.status == 200
+        assert sandbox.channel(dm).find(first) is None and sandbox.channel(dm).find(second) is not None
+        _, command_url = sandbox._response_url()  # a slash command's: there is nothing to replace
+        async with http.post(command_url, json={"text": "x", "replace_original": True}) as resp:
+            assert resp.status == 404
+    assert len(sandbox.responses[rid]) == 3
+
+
+async def test_socket_mode_refresh_reconnects_and_keeps_delivering(sandbox: SandboxSlack, sink: RecordingSink) -> None:
     sandbox.push_mode = "socket"
     adapter = SlackAdapter(
         workspaces=TOKENS,
@@ -200,9 +219,7 @@ async def test_socket_mode_refresh_reconnects_and_keeps_delivering(
         await sandbox.wait_socket()
         opens = sandbox.api_calls("apps.connections.open")
         assert len(opens) == 2 and opens[0].headers["Authorization"] == f"Bearer {sandbox.app_token}"
-        event_id, result = await sandbox.sign_and_post_event(
-            T1, sandbox.user_message(T1, SAM, "after refresh")
-        )
+        event_id, result = await sandbox.sign_and_post_event(T1, sandbox.user_message(T1, SAM, "after refresh"))
         assert result.ack is not None  # the client acked the envelope
         (got,) = await sink.wait(1)
         assert isinstance(got, MessageEvent) and got.event_id == event_id
@@ -225,6 +242,4 @@ async def test_strict_mode_rejects_arguments_the_spec_does_not_know(sandbox: San
         await c.api_call("chat.postMessage", json={"channel": dm, "text": "x", "thread_tss": "1.0"})
     assert caught.value.response["unknown"] == ["thread_tss"]
     sandbox.strict = False
-    assert (await c.api_call("chat.postMessage", json={"channel": dm, "text": "x", "thread_tss": "1.0"}))[
-        "ok"
-    ]
+    assert (await c.api_call("chat.postMessage", json={"channel": dm, "text": "x", "thread_tss": "1.0"}))["ok"]
