@@ -3,7 +3,8 @@
 Inbound updates arrive by long polling (PTB's Updater) or through a webhook route served on
 the bridge's own aiohttp server; either way they go through the Application's update queue,
 so the platform is acknowledged (offset confirmed, HTTP 200 answered) before the core's sink
-runs in a handler task (``block=False``). Outbound calls map Telegram errors onto the
+runs in a handler task (``block=False``); one person's events take turns, so they reach the
+core in the order they were sent while other people's go ahead. Outbound calls map Telegram errors onto the
 ``adapters.base`` exceptions; the core paces and splits, so no AIORateLimiter is installed
 and a 429 surfaces at once as ``RateLimited``.
 """
@@ -11,13 +12,14 @@ and a 429 surfaces at once as ``RateLimited``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import html
 import json
 import logging
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Literal
 
 import nh3
@@ -162,6 +164,36 @@ class _RedactToken(logging.Filter):
         return True
 
 
+class _Turns:
+    """One person's events reach the core one at a time, in the order Telegram sent them.
+
+    PTB starts a task per update (``block=False``), so without this a person's second line
+    could reach the LMS before their first. Handlers take their turn before any ``await``,
+    and ``asyncio.Lock`` wakes waiters first come, first served; other people never wait.
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def take(self, person: str) -> AsyncIterator[None]:
+        """Hold ``person``'s turn for the duration of the block."""
+        lock, users = self._locks.get(person, (asyncio.Lock(), 0))
+        self._locks[person] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[person]
+            if users == 1:
+                del self._locks[person]  # idle people cost nothing
+            else:
+                self._locks[person] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
 def _int_id(value: str, what: str) -> int:
     try:
         return int(value)
@@ -234,6 +266,7 @@ class TelegramAdapter(Adapter):
         self._sink: EventSink | None = None
         self._running = False
         self._retrying: asyncio.Task[None] | None = None
+        self._turns = _Turns()
         self._conflict_reported = False
         self._redact = _RedactToken(token)
 
@@ -498,23 +531,24 @@ class TelegramAdapter(Adapter):
             action_id=query.data or "",
             message=ref,
         )
-        reply: Reply | None = None
-        try:
-            reply = await self._run_sink(event)
-        finally:
-            # Always answer, or the user's button keeps spinning.
-            await self._answer(query, reply.texts[0] if reply and reply.texts else None)
-        if reply is None:
-            return
-        if reply.replace is not None:
+        async with self._turns.take(event.identity.user_id):
+            reply: Reply | None = None
             try:
-                await self.edit(Destination(identity=event.identity, room=ref.room), ref, reply.replace)
-            except DeliveryError as exc:
-                log.warning("telegram: could not update pressed message %s: %s", ref, exc.reason)
-        rest = reply.texts[1:]
-        if reply.actions and not rest and reply.texts:
-            rest = reply.texts[:1]  # buttons need a message to sit on
-        await self._show(pressed.chat.id, rest, reply.actions)
+                reply = await self._run_sink(event)
+            finally:
+                # Always answer, or the user's button keeps spinning.
+                await self._answer(query, reply.texts[0] if reply and reply.texts else None)
+            if reply is None:
+                return
+            if reply.replace is not None:
+                try:
+                    await self.edit(Destination(identity=event.identity, room=ref.room), ref, reply.replace)
+                except DeliveryError as exc:
+                    log.warning("telegram: could not update pressed message %s: %s", ref, exc.reason)
+            rest = reply.texts[1:]
+            if reply.actions and not rest and reply.texts:
+                rest = reply.texts[:1]  # buttons need a message to sit on
+            await self._show(pressed.chat.id, rest, reply.actions)
 
     async def _answer(self, query: CallbackQuery, text: str | None) -> None:
         toast = _plain(text)[:TOAST_LIMIT] if text else None
@@ -532,9 +566,10 @@ class TelegramAdapter(Adapter):
             return None
 
     async def _deliver(self, event: ChatEvent, chat_id: int) -> None:
-        reply = await self._run_sink(event)
-        if reply is not None:
-            await self._show(chat_id, reply.texts, reply.actions)
+        async with self._turns.take(event.identity.user_id):
+            reply = await self._run_sink(event)
+            if reply is not None:
+                await self._show(chat_id, reply.texts, reply.actions)
 
     async def _show(self, chat_id: int, texts: Sequence[str], actions: Sequence[Action]) -> None:
         """Send reply texts as messages in the person's chat; buttons go on the last one."""

@@ -14,6 +14,7 @@ from bridge.model import (
     COMMANDS,
     Action,
     ActionEvent,
+    ChatEvent,
     ChatIdentity,
     CommandEvent,
     ContactEvent,
@@ -230,6 +231,42 @@ async def test_long_toast_is_cut_to_200(
     query_id = sandbox.user_presses(ada, int(ref.message_id), "a")
     await sandbox.wait_until(lambda: query_id in sandbox.callback_answers)
     assert sandbox.callback_answers[query_id]["text"] == "y" * 200
+
+
+async def test_one_persons_events_reach_the_core_in_order_while_others_go_ahead(
+    sandbox: SandboxTelegram, ada: SandboxUser
+) -> None:
+    bob = sandbox.add_user(4343, "Bob", started=True)
+    entered: list[str] = []
+    changed = asyncio.Condition()
+    release = asyncio.Event()
+
+    async def slow_first(event: ChatEvent) -> Reply | None:
+        assert isinstance(event, MessageEvent)
+        async with changed:
+            entered.append(event.text)
+            changed.notify_all()
+        if event.text == "ada 1":
+            await release.wait()  # the core is slow with Ada's first line
+        return None
+
+    async def entries(count: int) -> list[str]:
+        async with changed:
+            await asyncio.wait_for(changed.wait_for(lambda: len(entered) >= count), 10)
+        return entered
+
+    adapter = TelegramAdapter(token=sandbox.token, base_url=sandbox.api_url, poll_timeout=1)
+    await adapter.start(slow_first)
+    try:
+        for user, text in ((ada, "ada 1"), (ada, "ada 2"), (bob, "bob 1")):
+            sandbox.user_sends_text(user, text)
+        # Bob does not wait for Ada; Ada's second line waits for her first.
+        assert await entries(2) == ["ada 1", "bob 1"]
+        release.set()
+        assert await entries(3) == ["ada 1", "bob 1", "ada 2"]
+    finally:
+        release.set()
+        await adapter.stop()
 
 
 # --- outbound ------------------------------------------------------------------------------

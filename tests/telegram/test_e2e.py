@@ -117,3 +117,18 @@ async def test_long_and_hostile_text(world: TelegramWorld, lms: SandboxLMS, seed
     [stored] = [m for m in lms.messages_in(conv or 0) if m["useridfrom"] == seed.mentee1_id]
     assert (stored["text"], stored["textformat"]) == (HOSTILE_CHAT, 2)
     assert "<b>" not in format_text(stored["text"], stored["textformat"])
+
+
+async def test_quick_lines_reach_the_lms_in_the_order_typed(
+    world: TelegramWorld, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    await world.link_by_command(SAM, "mentee1")
+    sent = lms.post_message(seed.mentor_id, seed.mentee1_id, "Tell me about your week")
+    await world.see(SAM, "Tell me about your week")
+    lines = [f"line {n} of my week" for n in range(1, 7)]
+    for line in lines:
+        world.tg.user_sends_text(SAM, line)  # typed faster than the bridge can relay
+    await until(
+        lambda: len(lms_texts(lms, sent["conversationid"], seed.mentee1_id)) == len(lines), "every line in the LMS"
+    )
+    assert lms_texts(lms, sent["conversationid"], seed.mentee1_id) == lines
