@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -249,3 +251,50 @@ async def test_closed_dms_make_the_link_inactive_after_one_attempt(
     # One refused attempt, never retried; Sam's text did not go to the LMS.
     assert [r.status for r in world.posts_to(SAM) if "read me" in str(r.body)] == [403]
     assert lms_texts(lms, lms.conversation_between(seed.mentor_id, seed.mentee1_id), seed.mentee1_id) == []
+
+
+@pytest.fixture
+async def totara_world(sandbox: SandboxDiscord, tmp_path: Path) -> AsyncIterator[tuple[DiscordWorld, DemoSeed]]:
+    """The bridge on a Totara-mode site (tasks with workflows), Sam on Discord."""
+    site = SandboxLMS(mode="totara")
+    seed = site.seed_demo()
+    await site.start()
+    sandbox.add_user(SAM, "Sam")
+    world = DiscordWorld(sandbox, site, tmp_path)
+    try:
+        await world.start()
+        yield world, seed
+    finally:
+        await world.stop()
+        await site.stop()
+
+
+async def test_task_decision_with_a_reason_through_a_modal(
+    totara_world: tuple[DiscordWorld, DemoSeed], sandbox: SandboxDiscord
+) -> None:
+    world, seed = totara_world
+    site = world.lms
+    await world.link(SAM, "mentee1")
+    site.task(
+        seed.mentee1_id, "Approve booking: Alex, Seminar 3", "Alex asks for a seat",
+        acceptbutton="Approve", rejectbutton="Decline", needsreason=True,
+    )
+    await world.wait(lambda: any("Approve booking" in t for t in world.texts(SAM)), "the task")
+    task = world.dm_containing(SAM, "Approve booking")
+    buttons = {b["label"]: b for row in task["components"] for b in row["components"]}
+    assert list(buttons) == ["Approve", "Decline", "Dismiss"]
+
+    # A decision that needs a reason opens a modal (type 9) instead of deciding at once...
+    press = await sandbox.user_clicks(SAM, task, buttons["Decline"]["custom_id"])
+    await world.wait(lambda: bool(sandbox.interactions[press["id"]].callbacks), "the modal")
+    modal = sandbox.interactions[press["id"]].callbacks[0]
+    assert modal["type"] == 9 and site.task_actions == []
+    field_id = modal["data"]["components"][0]["components"][0]["custom_id"]
+    # ...and its submission decides, as Sam, with the reason typed there.
+    await sandbox.user_submits_modal(SAM, press, {field_id: "Seminar is full"})
+    await world.wait(lambda: bool(site.task_actions), "the decision in the LMS")
+    assert (site.task_actions[-1].action, site.task_actions[-1].reasonfordecision) == ("reject", "Seminar is full")
+    await world.wait(lambda: "Rejected by Sam Mentee" in world.dm_containing(SAM, "Approve booking")["content"],
+                     "the task updated in chat")
+    updated = world.dm_containing(SAM, "Approve booking")
+    assert [b["label"] for row in updated["components"] for b in row["components"]] == []
