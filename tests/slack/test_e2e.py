@@ -22,6 +22,7 @@ from .e2e_support import (
     SlackChat,
     lms_texts,
     shown,
+    unread_notification_ids,
     until,
 )
 
@@ -216,6 +217,39 @@ async def test_forged_and_stale_signatures_are_refused_by_the_bridge(
     assert slack.responses[rid] == []
     status = await chat.command(T1, SAM, "status")  # the forged unlink did nothing
     assert "Linked to Pluto as" in status[0]["text"]
+
+
+async def test_button_press_marks_an_alert_read_and_retires_the_buttons(
+    chat: SlackChat, slack: SandboxSlack, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    await chat.link(T1, SAM, "mentee1")
+    assignment = f"{lms.url}/mod/assign/view.php?id=5"
+    alert = lms.notify(
+        seed.mentee1_id, subject="Essay 1 is due tomorrow", text="Submit by 17:00",
+        component="mod_assign", eventtype="assign_notification", contexturl=assignment,
+    )  # fmt: skip
+    message = await chat.wait_message(T1, SAM, "Essay 1 is due tomorrow")
+    (actions,) = [b for b in message["blocks"] if b["type"] == "actions"]
+    buttons = {b["text"]["text"]: b for b in actions["elements"]}
+    assert set(buttons) == {"Mark read", "Open in Pluto"}
+    assert buttons["Open in Pluto"]["url"] == assignment and buttons["Mark read"]["style"] == "primary"
+    assert alert in await unread_notification_ids(lms, seed.mentee1_id)
+
+    rid, pressed = await slack.post_block_action(
+        T1, SAM, slack.dm(T1, SAM).id, message["ts"], buttons["Mark read"]["action_id"]
+    )
+    assert pressed.status == 200
+    await until(lambda: len(slack.responses[rid]) >= 2, what="the answer to the press")
+    # the pressed message now shows the outcome in place, its buttons gone
+    updated = slack.channel(slack.dm(T1, SAM).id).find(message["ts"])
+    assert updated is not None and "Marked read by Sam Mentee in Slack" in shown(updated)
+    assert all(b["type"] == "section" for b in updated["blocks"])
+    done = [r for r in slack.responses[rid] if r.get("response_type") == "ephemeral"]
+    assert len(done) == 1 and "Done: Marked read by Sam Mentee in Slack" in done[0]["text"]
+    assert alert not in await unread_notification_ids(lms, seed.mentee1_id)
+    # the copy is kept true by chat.update too, with the workspace's own token
+    await until(lambda: slack.api_calls("chat.update"), what="the copy's update")
+    assert {c.headers["Authorization"] for c in slack.api_calls("chat.update")} == {f"Bearer {TOKENS[T1]}"}
 
 
 async def test_two_workspaces_at_once(chat: SlackChat, slack: SandboxSlack, lms: SandboxLMS, seed: DemoSeed) -> None:

@@ -17,6 +17,7 @@ from .e2e_support import SAM, T1, SlackChat, lms_texts, slack_config, until
 from .test_e2e import (
     test_429_on_one_chat_while_another_keeps_receiving,
     test_both_directions_with_a_thread_per_conversation,
+    test_button_press_marks_an_alert_read_and_retires_the_buttons,
     test_hostile_lms_text_arrives_inert_on_the_wire,
     test_injection_typed_in_slack_lands_in_the_lms_as_plain_text,
     test_linking_through_the_slash_command_and_sign_in_page,
@@ -28,6 +29,7 @@ from .test_e2e import (
 __all__ = [  # collected again here, where ``slack_mode`` is "socket"
     "test_429_on_one_chat_while_another_keeps_receiving",
     "test_both_directions_with_a_thread_per_conversation",
+    "test_button_press_marks_an_alert_read_and_retires_the_buttons",
     "test_hostile_lms_text_arrives_inert_on_the_wire",
     "test_injection_typed_in_slack_lands_in_the_lms_as_plain_text",
     "test_linking_through_the_slash_command_and_sign_in_page",
