@@ -4,7 +4,9 @@ Inbound, a discord.py ``Client`` (gateway) turns DMs, ``/pluto <subcommand>`` in
 button presses into ``bridge.model`` events; outbound, posts go to the person's DM channel
 through discord.py's REST client. discord.py owns the gateway connection, heartbeats,
 reconnects and RESUME; events keep their Discord ids (message id, interaction id) so a RESUME
-replay of an event carries the same ``event_id`` and the core drops the repeat.
+replay of an event carries the same ``event_id`` and the core drops the repeat. discord.py
+runs every handler as its own task, so the adapter queues each person's events and hands them
+to the core one at a time, in arrival order (two quick DMs never reach the LMS swapped).
 
 Pointing discord.py elsewhere (the sandbox) has no public option: the only seams are the
 process-wide class attributes ``discord.http.Route.BASE`` and
