@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Any
 
 import aiohttp
 import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
 from tests.telegram.conftest import ALEX, SAM
-from tests.telegram.world import SECRET_HEADER, TelegramWorld, cli, until
+from tests.telegram.world import SECRET_HEADER, WEBHOOK_SECRET, TelegramWorld, cli, until
 
 pytestmark = pytest.mark.e2e
 
@@ -80,16 +81,14 @@ async def test_forged_webhook_secret_is_refused(world: TelegramWorld, lms: Sandb
     sent = lms.post_message(seed.mentor_id, seed.mentee1_id, "Any news on your project?")
     await world.see(SAM, "Any news on your project?")
     sam = world.tg.users[SAM]
-    forged = {
-        "update_id": 424242,
-        "message": {
-            "message_id": 9001,
-            "from": sam.as_json(),
-            "chat": sam.private_chat(),
-            "date": int(time.time()),
-            "text": "forged: please drop me from the course",
-        },
+    message: dict[str, Any] = {
+        "message_id": 9001,
+        "from": sam.as_json(),
+        "chat": sam.private_chat(),
+        "date": int(time.time()),
+        "text": "forged: please drop me from the course",
     }
+    forged = {"update_id": 424242, "message": message}
     async with aiohttp.ClientSession() as http:
         for headers in ({SECRET_HEADER: "not-the-secret"}, {}):
             async with http.post(world.webhook_url, json=forged, headers=headers) as resp:
@@ -106,3 +105,13 @@ async def test_forged_webhook_secret_is_refused(world: TelegramWorld, lms: Sandb
     assert all(d.status == 200 for d in world.tg.webhook_deliveries)  # the real secret is accepted
     assert world.bridge is not None
     assert any("wrong secret token" in line for line in world.bridge.err)
+
+    # Telegram delivers an update again when it missed the answer: it reaches Pluto once.
+    again = {"update_id": 900_001, "message": {**message, "message_id": 9002, "text": "said once"}}
+    async with aiohttp.ClientSession() as http:
+        for _ in range(2):
+            async with http.post(world.webhook_url, json=again, headers={SECRET_HEADER: WEBHOOK_SECRET}) as resp:
+                assert resp.status == 200
+    world.tg.user_sends_text(SAM, "and after that")
+    await until(lambda: sams()[-1:] == ["and after that"], "the message after the redelivered one")
+    assert sams() == ["genuine: going well", "said once", "and after that"]
