@@ -258,6 +258,7 @@ class DiscordAdapter(Adapter):
             raise RuntimeError("DiscordAdapter already started")
         self._sink = sink
         self._ready = asyncio.Event()
+        self._turns = {}  # places left by events dropped at the last stop must not block new ones
         self._apply_seams()
         intents = discord.Intents.default()
         intents.message_content = True
