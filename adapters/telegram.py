@@ -95,6 +95,8 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 _SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 ALLOWED_UPDATES = ("message", "callback_query")
 START_RETRY_MAX = 60.0  # seconds between start attempts, at most
+REPLY_ATTEMPTS = 3  # sends of one reply text under flood control
+REPLY_WAIT_MAX = 30.0  # seconds; a longer flood wait drops the reply (logged)
 TOAST_LIMIT = 200  # answerCallbackQuery text limit
 BUTTONS_PER_ROW = 3
 _STYLES = {"primary": "primary", "danger": "danger"}  # Bot API 9.4+ button styles
@@ -575,12 +577,21 @@ class TelegramAdapter(Adapter):
         """Send reply texts as messages in the person's chat; buttons go on the last one."""
         dest = Destination(identity=ChatIdentity(Platform.TELEGRAM, "", str(chat_id)), room=str(chat_id))
         for i, text in enumerate(texts):
-            last = i == len(texts) - 1
-            try:
-                await self.send(dest, Post(text=text, actions=tuple(actions) if last else ()))
-            except DeliveryError as exc:
-                log.warning("telegram: could not show a reply in chat %s: %s", chat_id, exc.reason)
-                return
+            post = Post(text=text, actions=tuple(actions) if i == len(texts) - 1 else ())
+            for attempt in range(REPLY_ATTEMPTS):
+                try:
+                    await self.send(dest, post)
+                    break
+                except RateLimited as exc:
+                    # Replies skip the core's pacing, so a person typing fast into a busy chat
+                    # can hit the flood limit: wait as told (this person's turn is held).
+                    if attempt + 1 == REPLY_ATTEMPTS or exc.retry_after > REPLY_WAIT_MAX:
+                        log.warning("telegram: gave up showing a reply in chat %s: %s", chat_id, exc.reason)
+                        return
+                    await asyncio.sleep(exc.retry_after)
+                except DeliveryError as exc:
+                    log.warning("telegram: could not show a reply in chat %s: %s", chat_id, exc.reason)
+                    return
 
     # --- outbound ------------------------------------------------------------------------
 

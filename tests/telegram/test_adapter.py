@@ -182,6 +182,17 @@ async def test_reply_texts_are_sent_to_the_person(
     assert second["reply_markup"] == {"inline_keyboard": [[{"text": "Help", "callback_data": "help-1"}]]}
 
 
+async def test_reply_waits_out_a_flood_limit(
+    sandbox: SandboxTelegram, ada: SandboxUser, sink: RecordingSink, polling_adapter: TelegramAdapter
+) -> None:
+    sink.reply_for = lambda e: Reply(texts=("Linked as ada",))
+    sandbox.fail_next("sendMessage", chat_id=ada.id, status=429, retry_after=1)
+    sandbox.user_sends_text(ada, "/status")
+    await sandbox.wait_until(lambda: len(sandbox.sent_to(ada.id)) == 1, within=10)
+    assert sandbox.sent_to(ada.id)[0]["text"] == "Linked as ada"
+    assert [r.status for r in sandbox.calls("sendMessage")] == [429, 200]
+
+
 async def test_button_press_answers_edits_and_sends(
     sandbox: SandboxTelegram, ada: SandboxUser, sink: RecordingSink, polling_adapter: TelegramAdapter
 ) -> None:
