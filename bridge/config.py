@@ -7,6 +7,7 @@ validation problem into a ``ConfigError`` whose lines each name the key and the 
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -114,6 +115,15 @@ class TelegramSettings(_Section):
     base_file_url: str = "https://api.telegram.org/file/bot"
     webhook_secret: SecretStr | None = None
     webhook_path: str = "/telegram/webhook"
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_alphabet(cls, value: SecretStr | None) -> SecretStr | None:
+        # Telegram's rule for setWebhook's secret_token; checked here so a bad one is a
+        # config error at start rather than a refusal from Telegram.
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+        return value
 
     @model_validator(mode="after")
     def _needs(self) -> TelegramSettings:
