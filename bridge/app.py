@@ -179,7 +179,14 @@ class Bridge:
             bot_links=self.bot_links,
         )
         commands = Commands(store, self.api, linking, pipeline.actions)
-        inbound = Inbound(store, self.adapters, commands, Relay(store, self.api), pipeline.actions, self.metrics)
+        inbound = Inbound(
+            store,
+            self.adapters,
+            commands,
+            Relay(store, self.api, after_send=pipeline.read_soon),
+            pipeline.actions,
+            self.metrics,
+        )
         routes = [route for adapter in self.adapters.values() for route in adapter.web_routes()]
         self.web = WebApp(linking, self.metrics, self.health, self.bot_links, routes)
         port = await self.web.start(s.web.host, s.web.port)

@@ -27,6 +27,7 @@ from bridge.model import (
 )
 from bridge.relay import Relay
 from bridge.render import escape, render, to_plain
+from bridge.store.records import Link
 from bridge.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,9 @@ class Inbound:
         if event.is_private:
             first_contact = await self.store.remember_contact(event.identity, event.display_name, event.room, address)
         if isinstance(event, ContactEvent) and not first_contact:
-            return None  # reopening the chat or a second install notice: greet once
+            link = await self.store.link_for(event.identity)
+            if link is None or link.status != "inactive":
+                return None  # reopening the chat or a second install notice: greet once
         try:
             if isinstance(event, ActionEvent):
                 return await self._action(event)
@@ -101,6 +104,16 @@ class Inbound:
     async def _handle(self, event: ChatEvent) -> str | None:
         link = await self.store.link_for(event.identity)
         platform = event.identity.platform
+        welcome_back = ""
+        if link is not None and link.status == "inactive" and event.is_private:
+            # The platform could not reach them before (blocked, app removed); now it can.
+            await self.store.set_link_status(link.id, "active")
+            link = await self.store.link_for(event.identity)
+            welcome_back = "<p>Welcome back: your Pluto link is active again.</p>"
+        html = await self._respond(event, link, platform)
+        return welcome_back + (html or "") or None
+
+    async def _respond(self, event: ChatEvent, link: Link | None, platform: Platform) -> str | None:
         if isinstance(event, CommandEvent):
             return await self.commands.run(event, link)
         if isinstance(event, ContactEvent):

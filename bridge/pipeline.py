@@ -182,6 +182,10 @@ class Pipeline:
         deliveries = [d for item in found for d in route(item, links, preferences, now)]
         return await self.store.commit_intake(lms_user_id, new_cursors, deliveries, conversation_rows, new_items)
 
+    def read_soon(self, lms_user_id: int) -> None:
+        """Read this person's conversations at the next poll, whatever the unread count says."""
+        self._last_sweep.pop(lms_user_id, None)
+
     async def _messages_due(self, token: str, lms_user_id: int) -> bool:
         now = time.monotonic()
         if now - self._last_sweep.get(lms_user_id, 0.0) >= self.sweep_every:

@@ -8,6 +8,7 @@ Refusals come back with the LMS's own reason.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from bridge.lms.api import LmsApi
 from bridge.lms.errors import LmsError, LmsUnavailable, MessageTooLong, SendRefused, TokenRejected
@@ -24,9 +25,10 @@ MAX_LMS_BYTES = 4096
 class Relay:
     """Sends chat messages into the LMS with the person's own token."""
 
-    def __init__(self, store: Store, api: LmsApi) -> None:
+    def __init__(self, store: Store, api: LmsApi, after_send: Callable[[int], None] = lambda uid: None) -> None:
         self.store = store
         self.api = api
+        self.after_send = after_send
 
     async def _target(self, link: Link, event: MessageEvent) -> tuple[int | None, int | None]:
         """(conversation id, peer id) this message should go to."""
@@ -88,6 +90,9 @@ class Relay:
         except LmsUnavailable:
             log.warning("LMS unavailable while relaying for link %s", link.id)
             return "<p>Not sent: Pluto cannot be reached right now. Please send it again in a moment.</p>"
+        # Marking the conversation read below would hide a message that arrived meanwhile
+        # from the unread-count gate: the next poll reads this person's conversations anyway.
+        self.after_send(link.lms_user_id)
         if conversation_id is not None:
             await self.store.set_current(link.id, conversation_id, peer_id)
             try:

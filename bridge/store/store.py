@@ -84,6 +84,17 @@ class Store:
             stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
         await conn.execute(stmt)
 
+    async def _insert_new(self, conn: AsyncConnection, table: Any, values: dict[str, Any], keys: Sequence[str]) -> bool:
+        """Insert unless the key exists; True when this call inserted the row."""
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
+        result = await conn.execute(
+            dialect_insert(table).values(**values).on_conflict_do_nothing(index_elements=list(keys))
+        )
+        return bool(result.rowcount)
+
     # --- links --------------------------------------------------------------------------
 
     def _link(self, row: Any) -> Link:
@@ -231,40 +242,33 @@ class Store:
         self, identity: ChatIdentity, display_name: str, room: str | None, address: dict[str, Any] | None
     ) -> bool:
         """Keep how to reach a chat identity; refresh a link's room and address too.
-        Returns True the first time this identity makes contact."""
+        Returns True the first time this identity makes contact (exactly once, even for
+        two events that arrive together)."""
         now = _now()
+        values = {
+            "platform": identity.platform.value,
+            "workspace": identity.workspace,
+            "chat_user_id": identity.user_id,
+            "display_name": display_name,
+            "room": room,
+            "address": address,
+            "last_seen": now,
+        }
+        keys = ("platform", "workspace", "chat_user_id")
         async with self.engine.begin() as conn:
-            known = (
+            # Insert-or-ignore decides "first" atomically; the update then refreshes the row.
+            first = await self._insert_new(conn, contacts, values, keys)
+            if not first:
                 await conn.execute(
-                    select(func.count())
-                    .select_from(contacts)
-                    .where(
-                        contacts.c.platform == identity.platform.value,
-                        contacts.c.workspace == identity.workspace,
-                        contacts.c.chat_user_id == identity.user_id,
-                    )
+                    update(contacts)
+                    .where(*(contacts.c[k] == values[k] for k in keys))
+                    .values(display_name=display_name, room=room, address=address, last_seen=now)
                 )
-            ).scalar_one()
-            await self._upsert(
-                conn,
-                contacts,
-                {
-                    "platform": identity.platform.value,
-                    "workspace": identity.workspace,
-                    "chat_user_id": identity.user_id,
-                    "display_name": display_name,
-                    "room": room,
-                    "address": address,
-                    "last_seen": now,
-                },
-                ("platform", "workspace", "chat_user_id"),
-                ("display_name", "room", "address", "last_seen"),
-            )
             changes: dict[str, Any] = {"room": room}
             if address is not None:
                 changes["address"] = address
             await conn.execute(update(links).where(_identity_clause(identity)).values(**changes))
-        return not known
+        return first
 
     async def contact(self, identity: ChatIdentity) -> tuple[str | None, dict[str, Any] | None]:
         """The room and address last seen for ``identity``."""

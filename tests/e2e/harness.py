@@ -147,7 +147,7 @@ class BridgeProcess:
     async def stop(self) -> int:
         if self.proc is None or self.proc.returncode is not None:
             await asyncio.gather(*self._readers, return_exceptions=True)
-            return self.proc.returncode if self.proc else 0
+            return self.proc.returncode or 0 if self.proc else 0
         self.proc.send_signal(signal.SIGTERM)
         try:
             await asyncio.wait_for(self.proc.wait(), 10)

@@ -178,3 +178,37 @@ async def test_health_and_metrics_endpoints(lms: SandboxLMS, seed: DemoSeed, tmp
         assert states[-1] == "unreachable"
     finally:
         await process.stop()
+
+
+async def test_message_arriving_as_the_person_writes_still_reaches_the_chat(
+    lms: SandboxLMS, seed: DemoSeed, tmp_path: Path
+) -> None:
+    # Writing from chat marks the conversation read in the LMS; a message that arrived just
+    # before must not hide behind the unread-count gate until the next full sweep (60 s).
+    config, _ = bridge_config(tmp_path, lms.url, lms={"poll_interval": 1.5})
+    process = await BridgeProcess(config).start()
+    try:
+        await process.expect(r"send /link")
+        await process.link("mentee1")
+        lms.post_message(seed.mentor_id, seed.mentee1_id, "first from Maya")
+        await process.expect(r"first from Maya")
+        await asyncio.sleep(1.6)  # a poll with nothing new
+        lms.post_message(seed.mentor_id, seed.mentee1_id, "second from Maya")
+        await process.type("my answer to the first")  # before the next poll reads the second
+        await process.expect(r"second from Maya", timeout=8)
+    finally:
+        await process.stop()
+
+
+async def test_inactive_link_comes_back_when_the_person_writes_again(
+    bridge: BridgeProcess, lms: SandboxLMS, seed: DemoSeed, tmp_path: Path
+) -> None:
+    await bridge.link("mentee1")
+    db = sqlite3.connect(tmp_path / "bridge.sqlite3")
+    with db:
+        db.execute("UPDATE links SET status = 'inactive', status_reason = 'Forbidden: bot was blocked by the user'")
+    mark = len(bridge.out)
+    await bridge.type("I unblocked you")
+    await bridge.expect(r"Welcome back: your Pluto link is active again", after=mark)
+    assert db.execute("SELECT status FROM links").fetchone() == ("active",)
+    db.close()
