@@ -84,6 +84,8 @@ UNREACHABLE_ERRORS = frozenset(
         "team_access_not_granted",
     }
 )
+UNREACHABLE = (aiohttp.ClientError, asyncio.TimeoutError, OSError)  # Slack not answering at all
+SOCKET_CONNECT_WAIT = 10.0  # seconds start() waits for Socket Mode before leaving it to connect on its own
 TRANSIENT_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
 
 # <@U123>, <@U123|name>, <#C123>, <#C123|name>, <!here>, <!subteam^S1|@team>, <url|label>
@@ -258,6 +260,8 @@ class SlackAdapter(Adapter):
     - ``api_base_url``: Web API base URL with trailing slash (a sandbox in tests).
     - ``events_path``: path of the one HTTP route for events, commands and interactivity.
     - ``command``: the slash command, ``/pluto`` by default; ``COMMANDS`` are its subcommands.
+    - ``socket_ping_interval``: Socket Mode heartbeat, and the SDK's delay between
+      connection attempts while Slack cannot be reached.
     """
 
     platform = Platform.SLACK
@@ -280,6 +284,7 @@ class SlackAdapter(Adapter):
         api_base_url: str = "https://slack.com/api/",
         events_path: str = "/slack/events",
         command: str = "/pluto",
+        socket_ping_interval: float = 10.0,
     ) -> None:
         if mode not in ("http", "socket"):
             raise ValueError(f"mode must be 'http' or 'socket', not {mode!r}")
@@ -291,6 +296,7 @@ class SlackAdapter(Adapter):
         self.api_base_url = api_base_url
         self.events_path = events_path
         self.command = command
+        self.socket_ping_interval = socket_ping_interval
         self._clients = {
             team: AsyncWebClient(token=tok, base_url=api_base_url) for team, tok in workspaces.items()
         }
@@ -302,6 +308,7 @@ class SlackAdapter(Adapter):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sink: EventSink | None = None
         self._socket: AsyncSocketModeHandler | None = None
+        self._connector: asyncio.Task[None] | None = None
 
         # a plain function: Bolt passes arguments by the callable's parameter names, and a
         # bound method's ``self`` would be among them
@@ -339,22 +346,54 @@ class SlackAdapter(Adapter):
 
     async def start(self, sink: EventSink) -> None:
         """Remember the sink, learn each workspace's bot identity (auth.test) and, in
-        Socket Mode, connect."""
+        Socket Mode, connect.
+
+        Slack being unreachable does not fail the start (the bridge keeps serving its other
+        platforms): the identity is learnt again on the first request, sends fail as
+        transient until Slack answers, and Socket Mode keeps connecting in the background
+        (slack_sdk retries every ``socket_ping_interval``). A rejected app-level token fails
+        the start: that is a configuration error, and the SDK would retry it forever.
+        """
         self._sink = sink
         for team in self._clients:
             try:
                 await self._authorize(enterprise_id=None, team_id=team)
-            except SlackClientError as exc:  # one bad token must not keep the others down
+            except (SlackClientError, *UNREACHABLE) as exc:  # one bad workspace must not keep the others down
                 log.warning("slack: auth.test failed for workspace %s: %s", team, exc)
         if self.mode == "socket":
-            self._socket = AsyncSocketModeHandler(self.app, self.app_token)
-            await self._socket.connect_async()
+            await self._start_socket()
+
+    async def _start_socket(self) -> None:
+        handler = AsyncSocketModeHandler(self.app, self.app_token, ping_interval=self.socket_ping_interval)
+        reachable = True
+        try:
+            # One apps.connections.open of our own tells a rejected token from an outage;
+            # the URL it returns is the one the client connects to (no second call).
+            opened = await self.app.client.apps_connections_open(app_token=cast(str, self.app_token))
+            handler.client.wss_uri = str(opened["url"])
+        except SlackApiError as exc:
+            if exc.response.get("error") != "ratelimited":
+                await handler.close_async()  # releases the client's HTTP session
+                raise
+            log.warning("slack: apps.connections.open rate limited; connecting in the background")
+            reachable = False
+        except UNREACHABLE as exc:
+            log.error("slack: Socket Mode cannot connect (%s); retrying in the background", exc)
+            reachable = False
+        self._socket = handler
+        self._connector = asyncio.create_task(handler.connect_async(), name="slack socket mode")
+        if reachable:  # normally connected within moments; otherwise the SDK keeps trying
+            await asyncio.wait({self._connector}, timeout=SOCKET_CONNECT_WAIT)
 
     async def stop(self) -> None:
         """Close Socket Mode and cancel listener work still running; safe twice."""
         socket, self._socket = self._socket, None
         if socket is not None:
             await socket.close_async()
+        connector, self._connector = self._connector, None
+        if connector is not None:
+            connector.cancel()
+            await asyncio.gather(connector, return_exceptions=True)
         tasks = [t for t in self._tasks if t is not asyncio.current_task()]
         for task in tasks:
             task.cancel()

@@ -250,8 +250,9 @@ class SandboxSlack:
     ``strict`` rejects arguments the Swagger spec does not know (catching typos in what
     our code sends). ``enforce_limits`` switches the rate limits on or off: chat.postMessage
     per channel (``post_rate`` per second, ``post_burst`` at once) and the other methods'
-    tiers per workspace (``TIER_PER_MINUTE``). ``bridge_url`` is where HTTP-mode pushes go; ``push_mode``
-    ("http" or "socket") selects how the platform-side helpers deliver.
+    tiers per workspace (``tier_per_minute``, from ``TIER_PER_MINUTE``). ``bridge_url`` is
+    where HTTP-mode pushes go; ``push_mode`` ("http" or "socket") selects how the
+    platform-side helpers deliver.
     """
 
     def __init__(
@@ -273,6 +274,7 @@ class SandboxSlack:
         self.strict = strict
         self.post_rate = post_rate
         self.post_burst = post_burst
+        self.tier_per_minute = dict(TIER_PER_MINUTE)  # per method; tests may tighten one
         self.teams: dict[str, SlackTeam] = {}
         self.requests: list[Recorded] = []
         self.responses: dict[str, list[dict[str, Any]]] = {}  # response_url id -> bodies
@@ -470,8 +472,8 @@ class SandboxSlack:
         injected = self._injected(method, params.get("channel"))
         if injected is not None:
             return injected
-        if self.enforce_limits and method in TIER_PER_MINUTE:
-            per_minute = TIER_PER_MINUTE[method]
+        if self.enforce_limits and method in self.tier_per_minute:
+            per_minute = self.tier_per_minute[method]
             # a minute's allowance may go at once ("bursts welcome"), then it refills evenly
             bucket = self._buckets.setdefault(f"{team.id}:{method}", _Bucket(per_minute / 60, per_minute))
             wait = bucket.take()

@@ -124,7 +124,8 @@ async def test_rate_limit_is_per_channel_and_switchable(sandbox: SandboxSlack) -
 
 async def test_tiered_methods_are_limited_per_workspace_and_method(sandbox: SandboxSlack) -> None:
     sandbox.enforce_limits = True
-    allowance = TIER_PER_MINUTE["conversations.info"]
+    assert sandbox.tier_per_minute["conversations.info"] == TIER_PER_MINUTE["conversations.info"] == 50
+    allowance = sandbox.tier_per_minute["conversations.info"] = 3  # one refill every 20 s: no race
     one, two = client(sandbox, T1), client(sandbox, T2)
     dm = sandbox.dm(T1, SAM).id
     for _ in range(allowance):  # a minute's worth may come at once
