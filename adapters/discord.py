@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -61,8 +60,18 @@ log = logging.getLogger(__name__)
 
 CANNOT_MESSAGE_USER = 50007  # Discord: "Cannot send messages to this user" (closed DMs, no shared guild)
 UNKNOWN_USER = 10013
+# A button whose decision needs a reason carries this before its action id, so a press opens
+# the reason modal even after a restart (the button itself says so; nothing to remember).
+ASKS_REASON_PREFIX = "pluto-ask:"
 REASON_MODAL_PREFIX = "pluto-reason:"
 REASON_INPUT_ID = "reason"
+# Discord's component limits: 5 rows of 5 buttons, labels of 80 characters, link buttons
+# with an http(s) or discord: URL of at most 512 characters, modal titles of 45.
+MAX_BUTTONS = 25
+MAX_LABEL = 80
+MAX_URL = 512
+MAX_MODAL_TITLE = 45
+_LINK_SCHEMES = ("http://", "https://", "discord://")
 # Smallest value discord.py accepts: 429s asking for a longer wait raise RateLimited instead
 # of being slept on inside send; shorter ones are slept and retried by discord.py per bucket.
 MAX_RATELIMIT_WAIT = 30.0
@@ -71,21 +80,47 @@ _STYLES = {"primary": discord.ButtonStyle.primary, "danger": discord.ButtonStyle
 # Backslash escapes of Discord markdown that a person may type; undone for plain text.
 _ESCAPED = re.compile(r"\\([\\*_~`|>#\-\[\]()<:.!])")
 START_TIMEOUT = 60.0  # login + command registration + gateway READY
-_REASON_MEMORY = 10_000  # actions with needs_reason remembered, newest kept
+
+
+def _label(text: str, limit: int = MAX_LABEL) -> str:
+    text = " ".join(text.split()) or "\u2026"  # Discord refuses empty labels
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def custom_id_of(action: Action) -> str:
+    """The button's ``custom_id``: the action id, marked when the decision asks a reason."""
+    return ASKS_REASON_PREFIX + action.id if action.needs_reason else action.id
 
 
 def _button_view(actions: tuple[Action, ...]) -> discord.ui.View:
-    """One action row of buttons; the view is stopped so discord.py does not keep it for
-    dispatch (presses come to ``on_interaction`` by ``custom_id`` even after a restart)."""
+    """Buttons in action rows of five, in order; the view is stopped so discord.py does not
+    keep it for dispatch (presses come to ``on_interaction`` by ``custom_id`` even after a
+    restart). A link Discord would refuse (not http(s), too long) is left out rather than
+    losing the whole message to a 400."""
     view = discord.ui.View(timeout=None)
     for action in actions:
+        if len(view.children) == MAX_BUTTONS:
+            log.warning("discord: more than %d buttons; the rest are left out", MAX_BUTTONS)
+            break
         if action.url:
-            view.add_item(discord.ui.Button(label=action.label, url=action.url, row=0))
+            if not action.url.startswith(_LINK_SCHEMES) or len(action.url) > MAX_URL:
+                log.warning("discord: link button %r left out: Discord refuses its URL", action.label)
+                continue
+            view.add_item(discord.ui.Button(label=_label(action.label), url=action.url))
         else:
             style = _STYLES.get(action.style, discord.ButtonStyle.secondary)
-            view.add_item(discord.ui.Button(label=action.label, custom_id=action.id, style=style, row=0))
+            view.add_item(discord.ui.Button(label=_label(action.label), custom_id=custom_id_of(action), style=style))
     view.stop()
     return view
+
+
+def _pressed_label(message: discord.Message | None, custom_id: str) -> str:
+    """The label of the button ``custom_id`` on the pressed message, if it can be found."""
+    for row in message.components if message is not None else []:
+        for child in getattr(row, "children", ()):
+            if getattr(child, "custom_id", None) == custom_id:
+                return str(getattr(child, "label", "") or "")
+    return ""
 
 
 def _plain_text(message: discord.Message) -> str:
@@ -230,7 +265,6 @@ class DiscordAdapter(Adapter):
         self._ready = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._dm_channels: dict[str, str] = {}  # user id -> DM channel id
-        self._needs_reason: OrderedDict[str, None] = OrderedDict()
         # discord.py runs each event handler as its own task: without a per-person queue two
         # DMs written quickly (or replayed together after a RESUME) could reach the LMS swapped.
         self._turns: dict[str, asyncio.Future[None]] = {}
@@ -452,8 +486,13 @@ class DiscordAdapter(Adapter):
     async def _on_press(self, interaction: discord.Interaction) -> None:
         data: dict[str, Any] = dict(interaction.data or {})
         action_id = str(data.get("custom_id", ""))
-        if action_id in self._needs_reason:
-            await interaction.response.send_modal(self._reason_modal(action_id))
+        if action_id.startswith(ASKS_REASON_PREFIX):
+            title = _pressed_label(interaction.message, action_id)
+            modal = self._reason_modal(action_id.removeprefix(ASKS_REASON_PREFIX), title)
+            try:  # the modal is the acknowledgement; the decision comes with its submission
+                await interaction.response.send_modal(modal)
+            except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+                log.info("discord: reason modal for %s not shown: %s", interaction.id, map_error(exc).reason)
             return
         turn = self._turn(interaction.user.id)
         # type 6: deferred update of the pressed message
@@ -461,8 +500,11 @@ class DiscordAdapter(Adapter):
             return
         self._spawn(self._answer(interaction, self._action_event(interaction, action_id, ""), turn))
 
-    def _reason_modal(self, action_id: str) -> discord.ui.Modal:
-        modal = discord.ui.Modal(title="Reason", custom_id=REASON_MODAL_PREFIX + action_id, timeout=None)
+    @staticmethod
+    def _reason_modal(action_id: str, decision: str = "") -> discord.ui.Modal:
+        """The form that asks the reason for ``action_id`` (titled with the button's label)."""
+        title = _label(f"{decision}: reason", MAX_MODAL_TITLE) if decision else "Reason"
+        modal = discord.ui.Modal(title=title, custom_id=REASON_MODAL_PREFIX + action_id, timeout=None)
         modal.add_item(
             discord.ui.TextInput(
                 label="Reason", custom_id=REASON_INPUT_ID, style=discord.TextStyle.paragraph, max_length=1000
@@ -494,7 +536,6 @@ class DiscordAdapter(Adapter):
         try:
             if reply is not None and reply.replace is not None and isinstance(event, ActionEvent):
                 post = reply.replace
-                self._remember(post.actions)
                 await interaction.edit_original_response(
                     content=post.text,
                     view=_button_view(post.actions) if post.actions else None,
@@ -503,7 +544,6 @@ class DiscordAdapter(Adapter):
             texts = reply.texts if reply is not None else ()
             for i, text in enumerate(texts):
                 actions = reply.actions if reply is not None and i == len(texts) - 1 else ()
-                self._remember(actions)
                 await interaction.followup.send(
                     text,
                     ephemeral=True,
@@ -514,14 +554,6 @@ class DiscordAdapter(Adapter):
                 await interaction.delete_original_response()  # drop the "thinking" placeholder
         except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
             log.warning("discord: could not answer interaction %s: %s", event.event_id, map_error(exc).reason)
-
-    def _remember(self, actions: tuple[Action, ...]) -> None:
-        for action in actions:
-            if action.needs_reason and not action.url:
-                self._needs_reason[action.id] = None
-                self._needs_reason.move_to_end(action.id)
-        while len(self._needs_reason) > _REASON_MEMORY:
-            self._needs_reason.popitem(last=False)
 
     # -- outbound --------------------------------------------------------------------------
 
@@ -545,7 +577,6 @@ class DiscordAdapter(Adapter):
             channel = client.get_partial_messageable(int(room), type=discord.ChannelType.private)
             options: dict[str, Any] = {"allowed_mentions": _NO_MENTIONS}
             if post.actions:
-                self._remember(post.actions)
                 options["view"] = _button_view(post.actions)
             if post.reply_to:
                 options["reference"] = discord.MessageReference(
@@ -560,7 +591,6 @@ class DiscordAdapter(Adapter):
         """Replace text and buttons (no actions: ``components: []`` retires the buttons).
         ``dest`` is unused: ``ref`` holds the DM channel and message ids."""
         client = self._require_client()
-        self._remember(post.actions)
         try:
             await self._partial(client, ref).edit(
                 content=post.text,

@@ -45,6 +45,36 @@ async def test_send_opens_dm_once_and_posts_buttons(sandbox, adapter):
     assert sandbox.messages[first.room][first.message_id]["content"] == "Task one"
 
 
+async def test_buttons_fit_discords_component_limits(sandbox, adapter):
+    """Beyond five buttons a second row; long labels cut to 80; a link Discord would refuse
+    left out (the message still goes); a decision that asks a reason is marked in its id."""
+    ada = sandbox.add_user(name="Ada")
+    actions = (
+        *(Action(f"b{n}", f"Button {n}") for n in range(6)),
+        Action("long", "L" * 120),
+        Action("why", "Reject", style="danger", needs_reason=True),
+        Action("bad-link", "Open file", url="file:///etc/passwd"),
+        Action("huge-link", "Open long", url="https://pluto.example/" + "x" * 600),
+        Action("link", "Open in Pluto", url="https://pluto.example/task/1"),
+    )
+    sent = await adapter.send(dest(ada), Post("Many buttons", actions=actions))
+    [request] = sandbox.requests_to("POST", f"/channels/{sent.room}/messages")
+    assert request.status == 200 and sandbox.spec_errors == []
+    rows = [
+        [(b["label"], b.get("custom_id") or b.get("url")) for b in row["components"]]
+        for row in request.body["components"]
+    ]
+    assert rows == [
+        [(f"Button {n}", f"b{n}") for n in range(5)],
+        [
+            ("Button 5", "b5"),
+            ("L" * 79 + "\u2026", "long"),
+            ("Reject", "pluto-ask:why"),
+            ("Open in Pluto", "https://pluto.example/task/1"),
+        ],
+    ]
+
+
 async def test_send_with_reply_to_carries_message_reference(sandbox, adapter):
     ada = sandbox.add_user(name="Ada")
     earlier = await adapter.send(dest(ada), Post("first"))
