@@ -73,6 +73,8 @@ from bridge.model import (
     Reply,
     SentRef,
 )
+from bridge.render import to_plain
+from bridge.render.document import BOLD, CODE, ITALIC, LINK, STRIKE, UNDERLINE, Run, line_text, parse
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,7 @@ CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 MESSAGE_RESPONSE_TYPE = "application/vnd.microsoft.activity.message"
 CARD_VERB = "pluto"
 REASON_INPUT_ID = "reason"
+REASON_MAX_CHARS = 1000
 CLOCK_SKEW_SECONDS = 300
 TOKEN_REFRESH_MARGIN = 120.0
 SUMMARY_CHARS = 200
@@ -264,15 +267,24 @@ def _same_service_url(a: str | None, b: str | None) -> bool:
 
 def build_card(post: Post, *, with_text: bool) -> dict[str, Any]:
     """The Adaptive Card 1.5 for ``post``: ``Action.Execute`` per action (verb ``pluto``,
-    data ``{"action": id}``), ``Action.OpenUrl`` for links, and an ``Input.Text`` when an
-    action needs a reason. ``with_text`` adds the plain fallback as a TextBlock (used for
-    cards that replace a whole message in an invoke response)."""
-    body: list[dict[str, Any]] = []
-    if with_text and (post.fallback or post.text):
-        body.append({"type": "TextBlock", "text": post.fallback or post.text, "wrap": True})
-    if any(a.needs_reason and not a.url for a in post.actions):
+    data ``{"action": id}``), ``Action.OpenUrl`` for links, and a required ``Input.Text``
+    when an action needs a reason (actions that need none do not gather it, so the client
+    lets Dismiss through with the field empty). ``with_text`` draws the post's text in the
+    card body (cards that replace a pressed card in an invoke response)."""
+    body: list[dict[str, Any]] = card_text(post.text) if with_text else []
+    asks_reason = any(a.needs_reason and not a.url for a in post.actions)
+    if asks_reason:
         body.append(
-            {"type": "Input.Text", "id": REASON_INPUT_ID, "placeholder": "Reason", "isMultiline": True}
+            {
+                "type": "Input.Text",
+                "id": REASON_INPUT_ID,
+                "label": "Reason",
+                "placeholder": "Why? (Pluto asks for a reason)",
+                "isMultiline": True,
+                "maxLength": REASON_MAX_CHARS,
+                "isRequired": True,
+                "errorMessage": "Please give a reason.",
+            }
         )
     actions: list[dict[str, Any]] = []
     for action in post.actions:
@@ -286,6 +298,8 @@ def build_card(post: Post, *, with_text: bool) -> dict[str, Any]:
                 "verb": CARD_VERB,
                 "data": {"action": action.id},
             }
+            if asks_reason and not action.needs_reason:
+                item["associatedInputs"] = "none"
         if action.style in _STYLE:
             item["style"] = _STYLE[action.style]
         actions.append(item)
@@ -293,6 +307,48 @@ def build_card(post: Post, *, with_text: bool) -> dict[str, Any]:
     if actions:
         card["actions"] = actions
     return card
+
+
+def card_text(teams_html: str) -> list[dict[str, Any]]:
+    """Teams message HTML as card elements: one ``RichTextBlock`` per line, each run a
+    ``TextRun`` carrying its marks. TextRuns take no Markdown (a TextBlock would turn a
+    typed ``[x](url)`` or ``**x**`` into a link or bold), so text stays text."""
+    elements: list[dict[str, Any]] = []
+    for block in parse(teams_html):
+        for n, line in enumerate(block.lines):
+            inlines: list[dict[str, Any]] = []
+            if block.pre:
+                inlines = [{"type": "TextRun", "text": line_text(line), "fontType": "Monospace"}]
+            else:
+                lead = ("\u00a0\u00a0" * block.indent) + (block.bullet if n == 0 else "")
+                if lead:
+                    inlines.append({"type": "TextRun", "text": lead})
+                inlines += [_text_run(run) for run in line if run.text]
+            if not inlines:
+                continue
+            element: dict[str, Any] = {"type": "RichTextBlock", "inlines": inlines}
+            if n > 0 or (block.tight and elements):
+                element["spacing"] = "None"  # a line break, not a new paragraph
+            elements.append(element)
+    return elements
+
+
+def _text_run(run: Run) -> dict[str, Any]:
+    inline: dict[str, Any] = {"type": "TextRun", "text": run.text}
+    for mark in run.marks:
+        if mark.kind == BOLD:
+            inline["weight"] = "Bolder"
+        elif mark.kind == ITALIC:
+            inline["italic"] = True
+        elif mark.kind == UNDERLINE:
+            inline["underline"] = True
+        elif mark.kind == STRIKE:
+            inline["strikethrough"] = True
+        elif mark.kind == CODE:
+            inline["fontType"] = "Monospace"
+        elif mark.kind == LINK and mark.href:
+            inline["selectAction"] = {"type": "Action.OpenUrl", "url": mark.href}
+    return inline
 
 
 def preview(text: str, limit: int = SUMMARY_CHARS) -> str:
@@ -615,9 +671,12 @@ class TeamsAdapter(Adapter):
             if reply.texts:
                 leftover = Reply(texts=reply.texts, actions=reply.actions)
         else:
+            # Teams shows a message response as plain text next to the card: no HTML tags.
             texts = reply.texts if reply is not None else ()
             response = AdaptiveCardInvokeResponse(
-                status_code=200, type=MESSAGE_RESPONSE_TYPE, value="\n\n".join(texts)
+                status_code=200,
+                type=MESSAGE_RESPONSE_TYPE,
+                value="\n\n".join(to_plain(t) for t in texts),
             )
             if reply is not None and reply.actions:
                 leftover = Reply(texts=reply.texts[-1:], actions=reply.actions)

@@ -88,6 +88,11 @@ class _Injection:
     retry_after: float | None
 
 
+class CardRefused(Exception):
+    """The Teams client would not send this press (no such button, a link button, a
+    required input left empty)."""
+
+
 @dataclass
 class TokenSwitches:
     """How to forge an inbound token (each switch breaks one check)."""
@@ -358,6 +363,44 @@ class SandboxTeams:
         activity["replyToId"] = reply_to_id
         return activity
 
+    def button_press(
+        self, user: TeamsUser, message_id: str, title: str, inputs: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """What the Teams client sends when ``user`` fills ``inputs`` (input id -> text) and
+        presses the button titled ``title`` on the card of the bot's message ``message_id``:
+        the ``adaptiveCard/action`` invoke for ``Action.Execute``, a message with ``value``
+        for ``Action.Submit``. As the client does, it merges the action's ``data`` with the
+        inputs the action gathers (``associatedInputs``: all of the card's, or none) and
+        refuses (``CardRefused``) while a gathered input marked ``isRequired`` is empty."""
+        conversation = self.personal_conversation(user)
+        message = conversation.activities.get(message_id)
+        if message is None or message_id in conversation.deleted:
+            raise CardRefused(f"no message {message_id} in {user.name}'s chat")
+        cards = [
+            a.get("content") or {}
+            for a in message.get("attachments") or []
+            if isinstance(a, dict) and a.get("contentType") == CARD_CONTENT_TYPE
+        ]
+        action = next((a for card in cards for a in card.get("actions") or [] if a.get("title") == title), None)
+        if action is None:
+            raise CardRefused(f"the message shows no button {title!r}")
+        if action.get("type") not in ("Action.Execute", "Action.Submit"):
+            raise CardRefused(f"{title!r} is a {action.get('type')}: the client handles it, the bot hears nothing")
+        fields = {i["id"]: i for card in cards for i in _inputs(card.get("body") or [])}
+        unknown = set(inputs or {}) - set(fields)
+        if unknown:
+            raise CardRefused(f"the card has no input {sorted(unknown)}")
+        gathered = {} if str(action.get("associatedInputs", "auto")).lower() == "none" else fields
+        values = {key: (inputs or {}).get(key, field.get("value", "")) for key, field in gathered.items()}
+        missing = [key for key, value in values.items() if gathered[key].get("isRequired") and not value.strip()]
+        if missing:
+            raise CardRefused(f"required input {missing} is empty: {gathered[missing[0]].get('errorMessage', '')}")
+        data = action.get("data")
+        merged = {**(data if isinstance(data, dict) else {}), **values}
+        if action["type"] == "Action.Submit":
+            return self.card_submit(user, merged, reply_to_id=message_id)
+        return self.card_action(user, verb=str(action.get("verb") or ""), data=merged, reply_to_id=message_id)
+
     async def push(
         self, activity: dict[str, Any], *, switches: TokenSwitches | None = None
     ) -> tuple[int, Any]:
@@ -375,7 +418,10 @@ class SandboxTeams:
                 body = json.loads(text) if text else None
             except ValueError:
                 body = text
-            return resp.status, body
+        if activity.get("type") == "invoke" and isinstance(body, dict) and body.get("type") == CARD_CONTENT_TYPE:
+            # Teams draws the answered card in place of the pressed one: it must be valid.
+            self.validation_errors += [f"invoke card: {e}" for e in self.validate_card(body.get("value"))]
+        return resp.status, body
 
     # middleware: recording, auth, injection, throttling -------------------------------
 
@@ -635,6 +681,20 @@ _CODES = {
     503: "ServiceUnavailable",
     504: "GatewayTimeout",
 }
+
+
+def _inputs(elements: list[Any]) -> list[dict[str, Any]]:
+    """Every ``Input.*`` element in a card body, containers included."""
+    found: list[dict[str, Any]] = []
+    for element in elements:
+        if not isinstance(element, dict):
+            continue
+        if str(element.get("type", "")).startswith("Input.") and element.get("id"):
+            found.append(element)
+        for key in ("items", "columns", "body"):
+            if isinstance(element.get(key), list):
+                found += _inputs(element[key])
+    return found
 
 
 def _fmt(seconds: float) -> str:

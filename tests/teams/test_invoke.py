@@ -3,8 +3,10 @@ the HTTP response with the refreshed card (or a message)."""
 
 from __future__ import annotations
 
+import pytest
+
 from bridge.model import Action, ActionEvent, ChatEvent, ContactEvent, Destination, Post, Reply, SentRef
-from sandbox.teams import SandboxTeams
+from sandbox.teams import CardRefused, SandboxTeams
 from tests.teams.conftest import Bot
 
 
@@ -26,26 +28,34 @@ async def _task_card(bot: Bot, sandbox: SandboxTeams) -> tuple[SandboxTeams, Sen
 
 async def test_execute_invoke_gives_action_event_and_refreshed_card(bot: Bot, sandbox: SandboxTeams) -> None:
     _, ref, contact = await _task_card(bot, sandbox)
+    replaced = "<p><b>Leave request</b></p><p><i>Rejected: \u201c[x](https://evil.example) **now**\u201d</i></p>"
 
     def answer(event: ChatEvent) -> Reply | None:
         if isinstance(event, ActionEvent):
-            return Reply(
-                replace=Post(text="<b>Leave request</b> rejected", fallback="Leave request: rejected")
-            )
+            return Reply(replace=Post(text=replaced, fallback="Leave request: rejected"))
         return None
 
     bot.sink.reply_for = answer
     user = sandbox.users[dict(contact.address or {})["user"]["id"]]
-    invoke = sandbox.card_action(
-        user, verb="pluto", data={"action": "t9:no", "reason": " too busy "}, reply_to_id=ref.message_id
-    )
+    # Sam types a reason into the card's field and presses Reject, as the Teams client sends it.
+    invoke = sandbox.button_press(user, ref.message_id, "Reject", {"reason": " too busy "})
+    assert invoke["value"]["action"]["data"] == {"action": "t9:no", "reason": " too busy "}
     status, body = await sandbox.push(invoke)
     assert status == 200
     assert body["statusCode"] == 200
     assert body["type"] == "application/vnd.microsoft.card.adaptive"
     card = body["value"]
     assert sandbox.validate_card(card) == []
-    assert card["body"] == [{"type": "TextBlock", "text": "Leave request: rejected", "wrap": True}]
+    # Drawn with TextRuns, which take no Markdown: what was typed shows as typed.
+    assert card["body"] == [
+        {"type": "RichTextBlock", "inlines": [{"type": "TextRun", "text": "Leave request", "weight": "Bolder"}]},
+        {
+            "type": "RichTextBlock",
+            "inlines": [
+                {"type": "TextRun", "text": "Rejected: \u201c[x](https://evil.example) **now**\u201d", "italic": True}
+            ],
+        },
+    ]
     assert "actions" not in card  # retired: no buttons left
     event = bot.sink.events[-1]
     assert isinstance(event, ActionEvent)
@@ -54,20 +64,35 @@ async def test_execute_invoke_gives_action_event_and_refreshed_card(bot: Bot, sa
     assert event.message == SentRef(ref.room, ref.message_id)
     assert event.event_id == invoke["id"]
     assert event.identity == contact.identity
+    assert sandbox.validation_errors == []
+
+
+async def test_the_client_asks_a_reason_only_for_actions_that_need_one(bot: Bot, sandbox: SandboxTeams) -> None:
+    _, ref, contact = await _task_card(bot, sandbox)
+    user = sandbox.users[dict(contact.address or {})["user"]["id"]]
+    with pytest.raises(CardRefused, match="Please give a reason"):
+        sandbox.button_press(user, ref.message_id, "Reject")
+    # Approve needs no reason: it does not gather the (required) field, so it goes through.
+    status, _ = await sandbox.push(sandbox.button_press(user, ref.message_id, "Approve"))
+    assert status == 200
+    event = bot.sink.events[-1]
+    assert isinstance(event, ActionEvent)
+    assert (event.action_id, event.reason) == ("t9:ok", "")
 
 
 async def test_execute_invoke_with_text_reply_answers_with_a_message(bot: Bot, sandbox: SandboxTeams) -> None:
     _, ref, contact = await _task_card(bot, sandbox)
-    bot.sink.reply_for = lambda e: Reply(texts=("That task was already decided.",))
+    bot.sink.reply_for = lambda e: Reply(texts=("<p>That task was <b>already</b> decided &amp; closed.</p>",))
     user = sandbox.users[dict(contact.address or {})["user"]["id"]]
     status, body = await sandbox.push(
         sandbox.card_action(user, verb="pluto", data={"action": "t9:ok"}, reply_to_id=ref.message_id)
     )
     assert status == 200
+    # Teams shows a message response as plain text: no tags, entities decoded.
     assert body == {
         "statusCode": 200,
         "type": "application/vnd.microsoft.activity.message",
-        "value": "That task was already decided.",
+        "value": "That task was already decided & closed.",
     }
 
 

@@ -129,6 +129,7 @@ async def test_actions_become_an_adaptive_card(bot: Bot, sandbox: SandboxTeams) 
             "title": "Approve",
             "verb": "pluto",
             "data": {"action": "t1:ok"},
+            "associatedInputs": "none",  # needs no reason: the client lets it through without one
             "style": "positive",
         },
         {
@@ -140,7 +141,8 @@ async def test_actions_become_an_adaptive_card(bot: Bot, sandbox: SandboxTeams) 
         },
         {"type": "Action.OpenUrl", "title": "Open in Pluto", "url": "https://pluto.example/task/1"},
     ]
-    assert [b["type"] for b in card["body"]] == ["Input.Text"]
+    (reason,) = card["body"]
+    assert (reason["type"], reason["id"], reason["isRequired"]) == ("Input.Text", "reason", True)
     assert sandbox.validation_errors == []
 
 
