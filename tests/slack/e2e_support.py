@@ -23,7 +23,7 @@ SAM, ALEX, KIM = "U0SAM", "U0ALEX", "U0KIM"  # Sam and Alex in T1, Kim in T2
 LINK_URL = re.compile(r"http://127\.0\.0\.1:\d+/link/[A-Za-z0-9_-]+")
 
 
-async def until(predicate: Callable[[], object], within: float = 15.0, what: str = "condition") -> None:
+async def until(predicate: Callable[[], object], within: float = 30.0, what: str = "condition") -> None:
     """Wait (bounded) until ``predicate()`` is truthy."""
     deadline = asyncio.get_running_loop().time() + within
     while not predicate():
@@ -103,7 +103,7 @@ class SlackChat:
         process = await BridgeProcess(config).start()
         chat = cls(slack, process, mode, web_port)
         try:
-            await until(lambda: chat._started(), 20, "the Slack adapter to start")
+            await until(lambda: chat._started(), 60, "the Slack adapter to start")
             if mode == "socket":
                 await slack.wait_socket()
         except BaseException:
@@ -130,7 +130,7 @@ class SlackChat:
         """What the person sees in the DM, message by message."""
         return [shown(m) for m in self.dm(team, user)]
 
-    async def wait_message(self, team: str, user: str, needle: str, within: float = 15.0) -> dict[str, Any]:
+    async def wait_message(self, team: str, user: str, needle: str, within: float = 30.0) -> dict[str, Any]:
         """The first DM message showing ``needle``, once it has arrived."""
         found: list[dict[str, Any]] = []
 
@@ -148,7 +148,7 @@ class SlackChat:
         command's response_url (once it answered)."""
         rid, result = await self.slack.post_slash_command(team, user, text)
         assert result.status == 200, result.body
-        await until(lambda: self.slack.responses[rid], 15, f"an answer to /pluto {text}")
+        await until(lambda: self.slack.responses[rid], 30, f"an answer to /pluto {text}")
         return self.slack.responses[rid]
 
     async def say(
