@@ -47,7 +47,7 @@ class RecordingSink:
 
     async def wait(self, count: int = 1) -> list[ChatEvent]:
         """Wait until ``count`` events arrived (bounded, so a broken adapter fails the test)."""
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(30):
             async with self._changed:
                 await self._changed.wait_for(lambda: len(self.events) >= count)
         return self.events
@@ -55,7 +55,7 @@ class RecordingSink:
 
 async def until(check: Callable[[], object]) -> None:
     """Wait (bounded) until ``check()`` is truthy: for work that happens after an ack."""
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(30):
         while not check():  # noqa: ASYNC110 - the sandbox records into plain lists
             await asyncio.sleep(0.01)
 
