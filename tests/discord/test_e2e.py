@@ -1,5 +1,6 @@
 """End to end on Discord: the real ``pluto-bridge run`` process (only Discord enabled), the
 real discord.py inside it pointed at the Discord sandbox (real limits), the sandbox LMS.
+Alerts, tasks and contact requests are in test_alerts_tasks.py.
 
 Assertions are on what the person sees in their DM (the sandbox's stored messages and
 recorded request bodies) and on what the LMS stores."""
@@ -8,29 +9,15 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-from bridge.lms.client import LmsClient
 from sandbox.discord import SandboxDiscord
 from sandbox.lms import DemoSeed, SandboxLMS
 from tests.discord.conftest import ALEX, SAM
 from tests.discord.world import EPHEMERAL, DiscordWorld
 
 pytestmark = pytest.mark.e2e
-
-
-async def unread_notification_ids(lms: SandboxLMS, userid: int) -> set[int]:
-    """The person's unread notifications, as the LMS's own web service reports them."""
-    async with LmsClient(lms.url) as client:
-        data: Any = await client.call(
-            lms.issue_token(userid), "core_message_get_messages", useridto=userid, type="notifications", read=0,
-            limitnum=50,
-        )
-    return {m["id"] for m in data["messages"]}
 
 
 def lms_texts(lms: SandboxLMS, conversation_id: int | None, author: int) -> list[str]:
@@ -188,38 +175,6 @@ async def test_dropped_gateway_resumes_without_loss_or_doubles(
     assert sum(f.get("op") == 2 for f in sandbox.gateway_frames) == identifies  # ...not a new session
 
 
-async def test_button_press_marks_an_alert_read_and_retires_the_button(
-    world: DiscordWorld, sandbox: SandboxDiscord, lms: SandboxLMS, seed: DemoSeed
-) -> None:
-    await world.link(SAM, "mentee1")
-    alert = lms.notify(
-        seed.mentee1_id,
-        subject="Essay 1 is due tomorrow",
-        text="Submit by 17:00",
-        component="mod_assign",
-        eventtype="assign_notification",
-        contexturl=f"{lms.url}/mod/assign/view.php?id=5",
-    )
-    await world.wait(lambda: any("Essay 1 is due tomorrow" in t for t in world.texts(SAM)), "the alert")
-    message = world.dm_containing(SAM, "Essay 1 is due tomorrow")
-    buttons = {b["label"]: b for row in message["components"] for b in row["components"]}
-    assert set(buttons) == {"Mark read", "Open in Pluto"}
-    assert buttons["Open in Pluto"]["url"] == f"{lms.url}/mod/assign/view.php?id=5"
-
-    assert alert in await unread_notification_ids(lms, seed.mentee1_id)
-    press = await sandbox.user_clicks(SAM, message, buttons["Mark read"]["custom_id"])
-    await world.wait(lambda: "Marked read" in world.dm_containing(SAM, "Essay 1")["content"], "the updated alert")
-    assert sandbox.interactions[press["id"]].callbacks[0]["type"] == 6  # acknowledged as an update of the message
-    updated = world.dm_containing(SAM, "Essay 1")
-    labels = [b["label"] for row in updated["components"] for b in row["components"]]
-    assert "Mark read" not in labels  # the pressed action is retired
-    assert "Marked read by Sam Mentee in Discord" in updated["content"]
-    await world.wait(lambda: bool(world.followups(press)), "the answer to the press")
-    answer = world.followups(press)[0]
-    assert "Done: Marked read" in answer["content"] and int(answer["flags"]) & EPHEMERAL
-    assert alert not in await unread_notification_ids(lms, seed.mentee1_id)
-
-
 def link_status(world: DiscordWorld, user: str) -> tuple[str, str] | None:
     """(status, reason) of this Discord user's link, as the bridge's store holds it."""
     with sqlite3.connect(world.tmp / "bridge.sqlite3") as db:
@@ -234,7 +189,7 @@ def message_statuses(world: DiscordWorld) -> list[str]:
         return [str(r[0]) for r in db.execute("SELECT status FROM outbox WHERE item_key LIKE 'msg:%' ORDER BY id")]
 
 
-async def test_closed_dms_make_the_link_inactive_after_one_attempt(
+async def test_closed_dms_make_the_link_inactive_until_the_person_writes_again(
     world: DiscordWorld, sandbox: SandboxDiscord, lms: SandboxLMS, seed: DemoSeed
 ) -> None:
     await world.link(SAM, "mentee1")
@@ -245,56 +200,15 @@ async def test_closed_dms_make_the_link_inactive_after_one_attempt(
     assert status is not None and "Cannot send messages to this user" in status[1]
     assert message_statuses(world) == ["dead"]
 
+    # One refused attempt, never retried.
+    assert [r.status for r in world.posts_to(SAM) if "read me" in str(r.body)] == [403]
+
+    # Sam opens DMs again and writes: the bot can reach Sam again, so the link comes back
+    # and what Sam wrote goes to the conversation Sam was last sent.
     sandbox.close_dms(SAM, closed=False)
     await sandbox.user_dm(SAM, "Sorry, DMs were off")
-    await world.wait(lambda: any("inactive" in t for t in world.texts(SAM)), "the answer to Sam")
-    # One refused attempt, never retried; Sam's text did not go to the LMS.
-    assert [r.status for r in world.posts_to(SAM) if "read me" in str(r.body)] == [403]
-    assert lms_texts(lms, lms.conversation_between(seed.mentor_id, seed.mentee1_id), seed.mentee1_id) == []
-
-
-@pytest.fixture
-async def totara_world(sandbox: SandboxDiscord, tmp_path: Path) -> AsyncIterator[tuple[DiscordWorld, DemoSeed]]:
-    """The bridge on a Totara-mode site (tasks with workflows), Sam on Discord."""
-    site = SandboxLMS(mode="totara")
-    seed = site.seed_demo()
-    await site.start()
-    sandbox.add_user(SAM, "Sam")
-    world = DiscordWorld(sandbox, site, tmp_path)
-    try:
-        await world.start()
-        yield world, seed
-    finally:
-        await world.stop()
-        await site.stop()
-
-
-async def test_task_decision_with_a_reason_through_a_modal(
-    totara_world: tuple[DiscordWorld, DemoSeed], sandbox: SandboxDiscord
-) -> None:
-    world, seed = totara_world
-    site = world.lms
-    await world.link(SAM, "mentee1")
-    site.task(
-        seed.mentee1_id, "Approve booking: Alex, Seminar 3", "Alex asks for a seat",
-        acceptbutton="Approve", rejectbutton="Decline", needsreason=True,
-    )
-    await world.wait(lambda: any("Approve booking" in t for t in world.texts(SAM)), "the task")
-    task = world.dm_containing(SAM, "Approve booking")
-    buttons = {b["label"]: b for row in task["components"] for b in row["components"]}
-    assert list(buttons) == ["Approve", "Decline", "Dismiss"]
-
-    # A decision that needs a reason opens a modal (type 9) instead of deciding at once...
-    press = await sandbox.user_clicks(SAM, task, buttons["Decline"]["custom_id"])
-    await world.wait(lambda: bool(sandbox.interactions[press["id"]].callbacks), "the modal")
-    modal = sandbox.interactions[press["id"]].callbacks[0]
-    assert modal["type"] == 9 and site.task_actions == []
-    field_id = modal["data"]["components"][0]["components"][0]["custom_id"]
-    # ...and its submission decides, as Sam, with the reason typed there.
-    await sandbox.user_submits_modal(SAM, press, {field_id: "Seminar is full"})
-    await world.wait(lambda: bool(site.task_actions), "the decision in the LMS")
-    assert (site.task_actions[-1].action, site.task_actions[-1].reasonfordecision) == ("reject", "Seminar is full")
-    await world.wait(lambda: "Rejected by Sam Mentee" in world.dm_containing(SAM, "Approve booking")["content"],
-                     "the task updated in chat")
-    updated = world.dm_containing(SAM, "Approve booking")
-    assert [b["label"] for row in updated["components"] for b in row["components"]] == []
+    await world.wait(lambda: any("Welcome back" in t for t in world.texts(SAM)), "the answer to Sam")
+    assert (link_status(world, SAM) or ("",))[0] == "active"
+    conversation = lms.conversation_between(seed.mentor_id, seed.mentee1_id)
+    await world.wait(lambda: lms_texts(lms, conversation, seed.mentee1_id) == ["Sorry, DMs were off"], "Sam's text")
+    assert [r.status for r in world.posts_to(SAM) if "read me" in str(r.body)] == [403]  # the dead one stays dead
