@@ -130,3 +130,10 @@ class DiscordWorld:
         path.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
         code, out, err = await cli("link", "import", str(path), "--config", str(self.config))
         assert code == 0, out + err
+
+
+def lms_texts(lms: SandboxLMS, conversation_id: int | None, author: int) -> list[str]:
+    """What ``author`` wrote in one LMS conversation, oldest first."""
+    if conversation_id is None:
+        return []
+    return [m["text"] for m in lms.messages_in(conversation_id) if m["useridfrom"] == author]
