@@ -182,8 +182,9 @@ def teams_bridge_config(tmp: Path, lms_url: str, sandbox: SandboxTeams) -> tuple
     return config, port
 
 
-async def start_bridge(config: Path, port: int, limit: float = 20.0) -> BridgeProcess:
-    """Start ``pluto-bridge run`` and wait until its web server answers /healthz."""
+async def start_bridge(config: Path, port: int, limit: float = 45.0) -> BridgeProcess:
+    """Start ``pluto-bridge run`` and wait until its web server answers /healthz (the
+    SDK imports alone take seconds on a loaded machine, hence the generous ``limit``)."""
     process = await BridgeProcess(config).start()
     deadline = asyncio.get_running_loop().time() + limit
     async with aiohttp.ClientSession() as http:

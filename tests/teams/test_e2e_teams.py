@@ -1,20 +1,18 @@
 """End to end on Teams, the platform's own life cycle, through the real bridge process:
-a proactive send after a restart, forged tokens at /api/messages, an Adaptive Card
-action, the app removed and installed again, and a message larger than one Teams payload."""
+a proactive send after a restart, forged tokens at /api/messages, the app removed and
+installed again, and a message larger than one Teams payload. Card buttons pressed
+(alerts, tasks, contact requests) are in test_alerts_tasks.py and test_tasks_totara.py."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import re
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from bridge.lms.client import LmsClient
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.teams import SandboxTeams, TokenSwitches
 from tests.teams.conftest import TeamsChat, start_bridge, teams_bridge_config, texts_from, visible
@@ -70,61 +68,6 @@ async def test_every_forged_token_is_refused_by_the_bridge(
     await chat.say(sam, "genuine")
     await chat.until(lambda: texts_from(lms, sent["conversationid"], seed.mentee1_id) == ["genuine"])
     assert len(chat.texts(sam)) == before
-
-
-async def unread_notifications(lms: SandboxLMS, userid: int) -> set[int]:
-    """What the person's Pluto shows as unread notifications (asked as the person)."""
-    async with LmsClient(lms.url) as client:
-        data = await client.call(
-            lms.issue_token(userid), "core_message_get_messages",
-            useridto=userid, type="notifications", read=0, limitnum=50,
-        )
-    return {m["id"] for m in data["messages"]}
-
-
-async def test_alert_card_pressed_in_teams_marks_it_read(
-    chat: TeamsChat, lms: SandboxLMS, seed: DemoSeed
-) -> None:
-    sam = chat.sandbox.add_user("Sam Mentee")
-    await chat.install(sam)
-    await chat.link(sam, "mentee1")
-    alert = lms.notify(
-        seed.mentee1_id, subject="Essay 1 is due tomorrow", text="Submit by 17:00",
-        component="mod_assign", eventtype="assign_notification",
-        contexturl=f"{lms.url}/mod/assign/view.php?id=5",
-    )
-    await chat.wait_for_text(sam, "Essay 1 is due tomorrow")
-    message = chat.sandbox.messages_in(chat.room(sam))[-1]
-    (attachment,) = message["attachments"]
-    card = attachment["content"]
-    assert chat.sandbox.validate_card(card) == []
-    buttons = {a["title"]: a for a in card["actions"]}
-    assert buttons["Open in Pluto"] == {
-        "type": "Action.OpenUrl", "title": "Open in Pluto", "url": f"{lms.url}/mod/assign/view.php?id=5",
-    }
-    assert buttons["Mark read"]["type"] == "Action.Execute"
-
-    # Sam presses "Mark read": Teams sends the adaptiveCard/action invoke and shows the
-    # card the bridge answers with in place of the old one.
-    press = chat.sandbox.card_action(
-        sam, verb=buttons["Mark read"]["verb"], data=buttons["Mark read"]["data"], reply_to_id=message["id"]
-    )
-    status, body = await chat.sandbox.push(press)
-    assert status == 200
-    assert body["statusCode"] == 200 and body["type"] == "application/vnd.microsoft.card.adaptive"
-    assert chat.sandbox.validate_card(body["value"]) == []
-    assert "Marked read by Sam Mentee" in json.dumps(body["value"])
-    assert "actions" not in body["value"]  # no button left to press twice
-    assert alert not in await unread_notifications(lms, seed.mentee1_id)
-    # The stored message itself is updated too (PUT at the stored serviceUrl), buttons retired.
-    def updated() -> dict[str, Any]:
-        return next(a for a in chat.sandbox.messages_in(chat.room(sam)) if a["id"] == message["id"])
-
-    await chat.sandbox.wait_until(lambda: "Marked read" in updated()["text"], 15)
-    assert "Marked read by Sam Mentee" in visible(updated()["text"]) and not updated().get("attachments")
-    put = [r for r in chat.sandbox.requests if r.method == "PUT"]
-    assert [r.path for r in put] == [f"/v3/conversations/{chat.room(sam)}/activities/{message['id']}"]
-    assert chat.sandbox.validation_errors == []
 
 
 def link_status(db: Path) -> list[tuple[str, str]]:
