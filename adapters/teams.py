@@ -668,8 +668,11 @@ class TeamsAdapter(Adapter):
             response = AdaptiveCardInvokeResponse(
                 status_code=200, type=CARD_CONTENT_TYPE, value=build_card(reply.replace, with_text=True)
             )
-            if reply.texts:
-                leftover = Reply(texts=reply.texts, actions=reply.actions)
+            # The answered card is Teams' way to answer a press and shows the outcome; the
+            # texts as chat messages too would repeat it for good (no ephemeral messages in
+            # Teams). Only new buttons need a message of their own.
+            if reply.actions:
+                leftover = Reply(texts=reply.texts[-1:], actions=reply.actions)
         else:
             # Teams shows a message response as plain text next to the card: no HTML tags.
             texts = reply.texts if reply is not None else ()
