@@ -8,6 +8,11 @@ replay of an event carries the same ``event_id`` and the core drops the repeat. 
 runs every handler as its own task, so the adapter queues each person's events and hands them
 to the core one at a time, in arrival order (two quick DMs never reach the LMS swapped).
 
+A button press is acknowledged as a deferred update of the pressed message (type 6); the
+core's ``Reply.replace`` then edits that message and its texts go to the person as
+ephemeral follow-ups. A decision that needs a reason is marked in the button's
+``custom_id``: its press opens a modal (type 9), and the modal's submission is the press.
+
 Pointing discord.py elsewhere (the sandbox) has no public option: the only seams are the
 process-wide class attributes ``discord.http.Route.BASE`` and
 ``discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY``. The adapter sets them when
