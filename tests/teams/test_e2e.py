@@ -133,15 +133,22 @@ async def test_throttled_chat_does_not_hold_up_another(
         await chat.install(user)
         await chat.link(user, username)
     # Teams throttles Sam's chat for a while; Alex's keeps flowing.
-    chat.sandbox.fail_next(429, method="POST", conversation=chat.room(sam), retry_after=3)
+    chat.sandbox.fail_next(429, method="POST", conversation=chat.room(sam), retry_after=4)
     for n in (1, 2, 3):
         lms.post_message(seed.mentor_id, seed.mentee1_id, f"to Sam {n}")
+
+    def throttled() -> list[str | None]:
+        return [r.conversation for r in chat.sandbox.requests if r.status == 429]
+
+    # Alex's message is written once Sam's chat is throttled (on a loaded machine Sam's
+    # first send may otherwise come after it, and nothing would be held up at all).
+    await chat.sandbox.wait_until(lambda: throttled() == [chat.room(sam)], 15)
     lms.post_message(seed.mentor_id, seed.mentee2_id, "to Alex")
     await chat.wait_for_text(alex, "to Alex")
     assert not any("to Sam" in t for t in chat.texts(sam))
-    throttled = [r for r in chat.sandbox.requests if r.status == 429]
-    assert [r.conversation for r in throttled] == [chat.room(sam)]
-    assert throttled[0].headers.get("Authorization", "").startswith("Bearer ")
+    assert throttled() == [chat.room(sam)]
+    refused = next(r for r in chat.sandbox.requests if r.status == 429)
+    assert refused.headers.get("Authorization", "").startswith("Bearer ")
     # Then Sam receives everything, once each, in order.
     await chat.wait_for_text(sam, "to Sam 3", limit=20)
     shown = [visible(t) for t in chat.texts(sam) if "to Sam" in t]
