@@ -9,8 +9,10 @@ from collections.abc import AsyncIterator
 import aiohttp
 import jwt
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
-from sandbox.teams import SandboxTeams
+from sandbox.teams import CARD_CONTENT_TYPE, CardRefused, SandboxTeams, TeamsUser
 
 
 @pytest.fixture
@@ -210,3 +212,76 @@ async def test_personal_chat_after_uninstall_answers_403(
         assert resp.status == 403
         assert (await resp.json())["error"]["code"] == "BotNotInConversationRoster"
     assert sandbox.messages_in(conv.id) == []
+
+
+def _card_message(sandbox: SandboxTeams, user: TeamsUser) -> str:
+    """A bot message carrying a card with a required reason, stored as if the bot had sent it."""
+    card = {
+        "type": "AdaptiveCard",
+        "version": "1.5",
+        "body": [{"type": "Input.Text", "id": "reason", "isRequired": True, "errorMessage": "Say why"}],
+        "actions": [
+            {"type": "Action.Execute", "title": "Reject", "verb": "pluto", "data": {"action": "no:1"}},
+            {
+                "type": "Action.Execute",
+                "title": "Dismiss",
+                "verb": "pluto",
+                "data": {"action": "dis:1"},
+                "associatedInputs": "none",
+            },
+            {"type": "Action.Submit", "title": "Old client", "data": {"action": "old:1"}},
+            {"type": "Action.OpenUrl", "title": "Open", "url": "https://pluto.example/1"},
+        ],
+    }
+    conversation = sandbox.personal_conversation(user)
+    conversation.activities["m1"] = {
+        "type": "message",
+        "id": "m1",
+        "text": "Task",
+        "attachments": [{"contentType": CARD_CONTENT_TYPE, "content": card}],
+    }
+    return "m1"
+
+
+def test_button_press_is_what_the_teams_client_sends(sandbox: SandboxTeams) -> None:
+    user = sandbox.add_user("Ada")
+    message = _card_message(sandbox, user)
+    invoke = sandbox.button_press(user, message, "Reject", {"reason": "too late"})
+    assert (invoke["type"], invoke["name"], invoke["replyToId"]) == ("invoke", "adaptiveCard/action", message)
+    assert invoke["value"]["action"] == {
+        "type": "Action.Execute",
+        "verb": "pluto",
+        "data": {"action": "no:1", "reason": "too late"},
+    }
+    # associatedInputs "none": the required field is neither gathered nor enforced.
+    assert sandbox.button_press(user, message, "Dismiss")["value"]["action"]["data"] == {"action": "dis:1"}
+    submit = sandbox.button_press(user, message, "Old client", {"reason": "x"})
+    assert (submit["type"], submit["value"]) == ("message", {"action": "old:1", "reason": "x"})
+    for title, typed, why in (
+        ("Reject", {}, "Say why"),
+        ("Reject", {"reason": "   "}, "Say why"),
+        ("Reject", {"other": "x"}, "no input"),
+        ("Open", {}, "Action.OpenUrl"),
+        ("Approve", {}, "no button"),
+    ):
+        with pytest.raises(CardRefused, match=why):
+            sandbox.button_press(user, message, title, typed)
+
+
+async def test_a_card_answering_an_invoke_is_validated(sandbox: SandboxTeams) -> None:
+    async def bot(request: web.Request) -> web.Response:
+        bad = {"type": "AdaptiveCard", "version": "1.5", "body": [{"type": "TextBlock", "txt": "?"}]}
+        return web.json_response({"statusCode": 200, "type": CARD_CONTENT_TYPE, "value": bad})
+
+    app = web.Application()
+    app.router.add_post("/api/messages", bot)
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    try:
+        sandbox.bot_endpoint = str(server.make_url("/api/messages"))
+        user = sandbox.add_user("Ada")
+        status, _ = await sandbox.push(sandbox.button_press(user, _card_message(sandbox, user), "Dismiss"))
+        assert status == 200
+        assert [e for e in sandbox.validation_errors if e.startswith("invoke card:")]
+    finally:
+        await server.close()
