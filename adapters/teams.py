@@ -267,10 +267,11 @@ def _same_service_url(a: str | None, b: str | None) -> bool:
 
 def build_card(post: Post, *, with_text: bool) -> dict[str, Any]:
     """The Adaptive Card 1.5 for ``post``: ``Action.Execute`` per action (verb ``pluto``,
-    data ``{"action": id}``), ``Action.OpenUrl`` for links, and a required ``Input.Text``
-    when an action needs a reason (actions that need none do not gather it, so the client
-    lets Dismiss through with the field empty). ``with_text`` draws the post's text in the
-    card body (cards that replace a pressed card in an invoke response)."""
+    data ``{"action": id}``), ``Action.OpenUrl`` for links, and an ``Input.Text`` for the
+    reason when an action takes one. The reason stays optional, as Totara's own reason box
+    is (domain 3.2); actions that take none (Dismiss) do not gather it. ``with_text`` draws
+    the post's text in the card body (cards that replace a pressed card in an invoke
+    response)."""
     body: list[dict[str, Any]] = card_text(post.text) if with_text else []
     asks_reason = any(a.needs_reason and not a.url for a in post.actions)
     if asks_reason:
@@ -279,11 +280,9 @@ def build_card(post: Post, *, with_text: bool) -> dict[str, Any]:
                 "type": "Input.Text",
                 "id": REASON_INPUT_ID,
                 "label": "Reason",
-                "placeholder": "Why? (Pluto asks for a reason)",
+                "placeholder": "Reason for your decision (optional)",
                 "isMultiline": True,
                 "maxLength": REASON_MAX_CHARS,
-                "isRequired": True,
-                "errorMessage": "Please give a reason.",
             }
         )
     actions: list[dict[str, Any]] = []
