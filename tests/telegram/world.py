@@ -35,7 +35,13 @@ async def cli(*args: str) -> tuple[int, str, str]:
     return proc.returncode or 0, out.decode(), err.decode()
 
 
-async def until(predicate: Callable[[], bool], what: str, within: float = 15.0) -> None:
+# Waiting bounds are generous: they are only reached when something is wrong, and a shared
+# machine running four test workers can be slow to start a bridge process.
+START_WITHIN = 45.0
+WITHIN = 30.0
+
+
+async def until(predicate: Callable[[], bool], what: str, within: float = WITHIN) -> None:
     """Poll the LMS side (it has no change notifications) until ``predicate()`` holds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
@@ -82,16 +88,16 @@ class TelegramWorld:
         """Start the bridge and wait until Telegram is connected (polling or webhook set)."""
         self.bridge = await BridgeProcess(self.config).start()
         if self.mode == "webhook":
-            await self.wait(lambda: self.tg.webhook is not None, "setWebhook")
+            await self.wait(lambda: self.tg.webhook is not None, "setWebhook", START_WITHIN)
         else:
-            await self.wait(lambda: bool(self.tg.calls("getUpdates")), "the first getUpdates")
+            await self.wait(lambda: bool(self.tg.calls("getUpdates")), "the first getUpdates", START_WITHIN)
         return self.bridge
 
     async def stop(self) -> None:
         if self.bridge is not None:
             await self.bridge.stop()
 
-    async def wait(self, predicate: Callable[[], bool], what: str, within: float = 15.0) -> None:
+    async def wait(self, predicate: Callable[[], bool], what: str, within: float = WITHIN) -> None:
         """Wait for ``predicate()`` on the sandbox; fail naming ``what`` and the bridge's stderr."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
@@ -115,7 +121,7 @@ class TelegramWorld:
     def shown(self, user: int, needle: str) -> list[str]:
         return [t for t in self.texts(user) if needle in t]
 
-    async def see(self, user: int, needle: str, count: int = 1, within: float = 15.0) -> list[str]:
+    async def see(self, user: int, needle: str, count: int = 1, within: float = WITHIN) -> list[str]:
         """Wait until ``count`` bot messages containing ``needle`` are in the chat; return them."""
         await self.wait(lambda: len(self.shown(user, needle)) >= count, f"{count} x {needle!r} in chat {user}", within)
         return self.shown(user, needle)
