@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from adapters.base import PermanentError, RateLimited, RecipientUnreachable, TransientError
-from adapters.teams import TeamsAdapter
+from adapters.teams import TeamsAdapter, card_text
 from bridge.model import Action, ContactEvent, Destination, Pace, Post, SentRef
 from sandbox.teams import SandboxTeams, TeamsUser
 from tests.conftest import free_port
@@ -325,3 +325,36 @@ async def test_oversized_post_is_a_permanent_error(bot: Bot, sandbox: SandboxTea
     assert "too large" in info.value.reason
     assert [r.status for r in _connector_calls(sandbox, "POST")] == [413]
     assert sandbox.messages_in(event.room) == []
+
+
+def test_card_text_keeps_lines_marks_and_links_without_markdown() -> None:
+    teams_html = (
+        '<p>See <a href="https://pluto.example/a">the *brief*</a><br>by <code>Friday</code></p>'
+        "<p>\u2022 one<br>\u2022 two</p><pre>a  b</pre>"
+    )
+    elements = card_text(teams_html)
+    assert SandboxTeams().validate_card({"type": "AdaptiveCard", "version": "1.5", "body": elements}) == []
+    assert elements == [
+        {
+            "type": "RichTextBlock",
+            "inlines": [
+                {"type": "TextRun", "text": "See "},
+                {
+                    "type": "TextRun",
+                    "text": "the *brief*",
+                    "selectAction": {"type": "Action.OpenUrl", "url": "https://pluto.example/a"},
+                },
+            ],
+        },
+        {
+            "type": "RichTextBlock",
+            "inlines": [
+                {"type": "TextRun", "text": "by "},
+                {"type": "TextRun", "text": "Friday", "fontType": "Monospace"},
+            ],
+            "spacing": "None",
+        },
+        {"type": "RichTextBlock", "inlines": [{"type": "TextRun", "text": "\u2022 one"}]},
+        {"type": "RichTextBlock", "inlines": [{"type": "TextRun", "text": "\u2022 two"}], "spacing": "None"},
+        {"type": "RichTextBlock", "inlines": [{"type": "TextRun", "text": "a  b", "fontType": "Monospace"}]},
+    ]
