@@ -29,6 +29,7 @@ from bridge.store.store import Store
 
 log = logging.getLogger(__name__)
 
+LANE_BATCH = 50  # deliveries read per query; each is still sent strictly in order
 EMPTY_ITEM = "<p><i>(no text: open it in Pluto)</i></p>"
 
 UnreachableHook = Callable[[Link, str], Awaitable[None]]
@@ -109,30 +110,34 @@ class Dispatcher:
 
     async def _drain(self, lane: str) -> None:
         while not self._stopping:
-            head = await self.store.head_of_lane(lane)
-            if head is None:
+            batch = await self.store.lane_batch(lane, LANE_BATCH)
+            if not batch:
                 return
-            delay = head.next_attempt_at - time.time()
-            if delay > 0:
-                # Waiting keeps the lane's order; other lanes have their own workers.
-                await asyncio.sleep(min(delay, 5.0))
-                continue
-            await self._attempt(head)
+            for delivery in batch:
+                delay = delivery.next_attempt_at - time.time()
+                if delay > 0:
+                    # Waiting keeps the lane's order; other lanes have their own workers.
+                    await asyncio.sleep(min(delay, 5.0))
+                    break  # re-read: the row may have changed meanwhile
+                if not await self._attempt(delivery):
+                    break  # not sent: re-read before going on, so the order holds
 
-    async def _attempt(self, delivery: Delivery) -> None:
+    async def _attempt(self, delivery: Delivery) -> bool:
+        """Try one delivery; True when it left the pending state (sent or dead)."""
         adapter = self.adapters[delivery.platform]
         link = await self.store.link_by_id(delivery.link_id)
         if link is None:
             await self.store.mark_dead(delivery.id, "the chat link was removed")
-            return
+            return True
         if link.status == "inactive":
             await self.store.mark_dead(delivery.id, f"recipient unreachable: {link.status_reason}")
-            return
+            return True
         outcomes = self.metrics.deliveries
         platform = delivery.platform.value
         try:
             await self._send(adapter, link, delivery)
             outcomes.labels(platform, "sent").inc()
+            return True
         except RateLimited as exc:
             outcomes.labels(platform, "rate_limited").inc()
             log.info("lane %s rate limited for %.1fs", delivery.lane, exc.retry_after)
@@ -142,6 +147,7 @@ class Dispatcher:
                 error=f"rate limited: {exc.reason}",
                 count_attempt=False,
             )
+            return False
         except RecipientUnreachable as exc:
             outcomes.labels(platform, "dead").inc()
             log.warning("link %s unreachable: %s", link.identity, exc.reason)
@@ -149,10 +155,12 @@ class Dispatcher:
             await self.store.set_link_status(link.id, "inactive", exc.reason)
             if self.on_unreachable is not None:
                 await self.on_unreachable(link, exc.reason)
+            return True
         except PermanentError as exc:
             outcomes.labels(platform, "dead").inc()
             log.warning("delivery %s failed for good: %s", delivery.id, exc.reason)
             await self.store.mark_dead(delivery.id, exc.reason)
+            return True
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # transient by default: timeouts, 5xx, unknown SDK errors
@@ -162,10 +170,11 @@ class Dispatcher:
             if attempts >= self.settings.max_attempts:
                 log.warning("delivery %s dead after %d attempts: %s", delivery.id, attempts, reason)
                 await self.store.mark_dead(delivery.id, f"gave up after {attempts} attempts: {reason}")
-                return
+                return True
             backoff = min(self.settings.backoff_max, self.settings.backoff_initial * 2 ** (attempts - 1))
             backoff *= random.uniform(0.5, 1.0)  # jitter: do not retry in lock-step
             await self.store.reschedule(delivery.id, at=time.time() + backoff, error=reason, count_attempt=True)
+            return False
 
     async def _paced(self, delivery: Delivery) -> None:
         adapter = self.adapters[delivery.platform]
@@ -209,7 +218,8 @@ class Dispatcher:
                 post = Post(post.text, post.fallback, post.actions, post.reply_to, thread)
             ref = await adapter.send(dest, post)
             refs.append({"room": ref.room, "message_id": ref.message_id, "thread": ref.thread})
-            await self.store.record_part(delivery.id, refs)
+            if len(refs) < len(posts):  # more to come: a retry must not resend this one
+                await self.store.record_part(delivery.id, refs)
         entries = [
             MapEntry(
                 delivery.item_key,

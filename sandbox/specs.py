@@ -19,7 +19,6 @@ def spec_path(name: str) -> Path:
     path = SPECS_DIR / name
     if not path.is_file():
         raise FileNotFoundError(
-            f"platform spec {name} not found in {SPECS_DIR}; "
-            "set PLUTO_BRIDGE_SPECS_DIR to the shared/specs folder"
+            f"platform spec {name} not found in {SPECS_DIR}; set PLUTO_BRIDGE_SPECS_DIR to the shared/specs folder"
         )
     return path

@@ -7,8 +7,10 @@ statements run on PostgreSQL (asyncpg) by changing ``store.url``. Upserts go thr
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import and_, delete, event, func, insert, or_, select, update
@@ -51,6 +53,20 @@ class Store:
     def __init__(self, engine: AsyncEngine, cipher: TokenCipher) -> None:
         self.engine = engine
         self.cipher = cipher
+        # SQLite has one writer; a transaction that read first cannot take the write lock
+        # while another commits (SQLITE_BUSY, busy_timeout does not help). Writers of this
+        # process queue here instead. PostgreSQL needs no such lock.
+        self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+
+    @contextlib.asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction (queued behind this process's other writers on SQLite)."""
+        if self._write_lock is None:
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        async with self._write_lock, self.engine.begin() as conn:
+            yield conn
 
     @classmethod
     async def open(cls, url: str, token_key: str) -> Store:
@@ -170,7 +186,7 @@ class Store:
             "created_at": now,
             "updated_at": now,
         }
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             existing = (
                 await conn.execute(select(links.c.id, links.c.lms_user_id).where(_identity_clause(identity)))
             ).first()
@@ -191,7 +207,7 @@ class Store:
         link = await self.link_for(identity)
         if link is None:
             return None
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(delete(links).where(links.c.id == link.id))
             await conn.execute(
                 update(outbox)
@@ -202,7 +218,7 @@ class Store:
 
     async def set_link_status(self, link_id: int, status: str, reason: str = "") -> bool:
         """Change a link's status; returns True if it changed (so a notice goes out once)."""
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             result = await conn.execute(
                 update(links)
                 .where(links.c.id == link_id, links.c.status != status)
@@ -217,7 +233,7 @@ class Store:
         return bool(result.rowcount)
 
     async def set_current(self, link_id: int, conversation_id: int | None, peer_id: int | None) -> None:
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(
                 update(links)
                 .where(links.c.id == link_id)
@@ -226,12 +242,12 @@ class Store:
 
     async def set_link_room(self, link_id: int, room: str) -> None:
         """The adapter opened the person's private chat: keep its id for later sends."""
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(update(links).where(links.c.id == link_id).values(room=room))
 
     async def set_current_for_lms_user(self, lms_user_id: int, conversation_id: int, peer_id: int | None) -> None:
         """The person last received from this conversation: it becomes their current one."""
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(
                 update(links)
                 .where(links.c.lms_user_id == lms_user_id)
@@ -255,7 +271,7 @@ class Store:
             "last_seen": now,
         }
         keys = ("platform", "workspace", "chat_user_id")
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             # Insert-or-ignore decides "first" atomically; the update then refreshes the row.
             first = await self._insert_new(conn, contacts, values, keys)
             if not first:
@@ -292,7 +308,7 @@ class Store:
         token = values.pop("token", None)
         if token is not None:
             values["token_enc"] = self.cipher.encrypt(token)
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(insert(link_codes).values(code=code, expires_at=_now() + ttl, failures=0, **values))
             # Expired codes are worthless; clearing them here keeps the table small.
             await conn.execute(delete(link_codes).where(link_codes.c.expires_at < _now() - 86400))
@@ -319,7 +335,7 @@ class Store:
 
     async def use_code(self, code: str) -> bool:
         """Mark a code used; False if somebody else used it first."""
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             result = await conn.execute(
                 update(link_codes)
                 .where(link_codes.c.code == code, link_codes.c.used_at.is_(None))
@@ -328,7 +344,7 @@ class Store:
         return bool(result.rowcount)
 
     async def code_failed(self, code: str) -> None:
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(
                 update(link_codes).where(link_codes.c.code == code).values(failures=link_codes.c.failures + 1)
             )
@@ -363,7 +379,7 @@ class Store:
         seen is skipped, and nothing is queued twice (unique item per link)."""
         now = _now()
         created = 0
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             for row in new_items:
                 await self._insert_item(conn, lms_user_id, row)
             for info, last_time in conversation_rows:
@@ -382,32 +398,25 @@ class Store:
                     ("type", "name", "peer_id", "last_time"),
                 )
             for d in deliveries:
-                before = (
-                    await conn.execute(
-                        select(func.count())
-                        .select_from(outbox)
-                        .where(outbox.c.item_key == d.item_key, outbox.c.link_id == d.link_id)
-                    )
-                ).scalar_one()
-                if before:
-                    continue
-                await conn.execute(
-                    insert(outbox).values(
-                        item_key=d.item_key,
-                        link_id=d.link_id,
-                        platform=d.platform.value,
-                        lane=d.lane,
-                        payload=d.payload,
-                        status="held" if d.held_until is not None else "pending",
-                        attempts=0,
-                        next_attempt_at=0.0,
-                        last_error="",
-                        refs=[],
-                        created_at=time.time(),
-                        held_until=d.held_until,
-                    )
+                created += await self._insert_new(
+                    conn,
+                    outbox,
+                    {
+                        "item_key": d.item_key,
+                        "link_id": d.link_id,
+                        "platform": d.platform.value,
+                        "lane": d.lane,
+                        "payload": d.payload,
+                        "status": "held" if d.held_until is not None else "pending",
+                        "attempts": 0,
+                        "next_attempt_at": 0.0,
+                        "last_error": "",
+                        "refs": [],
+                        "created_at": time.time(),
+                        "held_until": d.held_until,
+                    },
+                    ("item_key", "link_id"),
                 )
-                created += 1
             for scope, cursor in cursor_updates.items():
                 await self._upsert(
                     conn,
@@ -455,27 +464,27 @@ class Store:
             ).all()
         return [(r.platform, r.lane) for r in rows]
 
-    async def head_of_lane(self, lane: str) -> Delivery | None:
-        """The oldest pending delivery of a lane: lanes are delivered strictly in order."""
+    async def lane_batch(self, lane: str, limit: int) -> list[Delivery]:
+        """The oldest pending deliveries of a lane, in order: lanes are delivered strictly in order."""
         async with self.engine.connect() as conn:
-            row = (
+            rows = (
                 await conn.execute(
                     select(outbox)
                     .where(outbox.c.lane == lane, outbox.c.status == "pending")
                     .order_by(outbox.c.id)
-                    .limit(1)
+                    .limit(limit)
                 )
-            ).first()
-        return self._delivery(row) if row else None
+            ).all()
+        return [self._delivery(r) for r in rows]
 
     async def record_part(self, delivery_id: int, refs: list[dict[str, Any]]) -> None:
         """Remember the chunks already acknowledged, so a retry never resends them."""
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(update(outbox).where(outbox.c.id == delivery_id).values(refs=refs))
 
     async def mark_sent(self, delivery: Delivery, refs: list[dict[str, Any]], entries: Sequence[MapEntry]) -> None:
         """The platform acknowledged every chunk: record them in the message map."""
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(
                 update(outbox)
                 .where(outbox.c.id == delivery.id)
@@ -505,11 +514,11 @@ class Store:
         values: dict[str, Any] = {"next_attempt_at": at, "last_error": error}
         if count_attempt:
             values["attempts"] = outbox.c.attempts + 1
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(update(outbox).where(outbox.c.id == delivery_id).values(**values))
 
     async def mark_dead(self, delivery_id: int, reason: str) -> None:
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(
                 update(outbox)
                 .where(outbox.c.id == delivery_id)
@@ -539,14 +548,14 @@ class Store:
 
     async def release_held_of(self, lms_user_id: int, at: float) -> None:
         """Quiet hours switched off: what was held goes out in the next digest."""
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             ids = select(links.c.id).where(links.c.lms_user_id == lms_user_id)
             await conn.execute(
                 update(outbox).where(outbox.c.status == "held", outbox.c.link_id.in_(ids)).values(held_until=at)
             )
 
     async def mark_digested(self, delivery_ids: Sequence[int], digest_key: str) -> None:
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(
                 update(outbox)
                 .where(outbox.c.id.in_(list(delivery_ids)))
@@ -577,7 +586,7 @@ class Store:
 
     async def undelivered_copies(self, item_key: str) -> None:
         """An item handled before its copies went out: they need not go out any more."""
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(
                 update(outbox)
                 .where(outbox.c.item_key == item_key, outbox.c.status.in_(["pending", "held"]))
@@ -666,7 +675,7 @@ class Store:
 
     async def close_item(self, lms_user_id: int, item_key: str, status: str, outcome: str) -> bool:
         """Mark an item handled (or expired); False if it was no longer open."""
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             result = await conn.execute(
                 update(items)
                 .where(items.c.lms_user_id == lms_user_id, items.c.item_key == item_key, items.c.status == "open")
@@ -676,7 +685,7 @@ class Store:
 
     async def set_item_lms_id(self, lms_user_id: int, item_key: str, lms_id: int) -> None:
         """Totara gives an item a new id when it is read; keep the current one."""
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(
                 update(items)
                 .where(items.c.lms_user_id == lms_user_id, items.c.item_key == item_key)
@@ -723,7 +732,7 @@ class Store:
             ).scalar_one_or_none()
 
     async def set_thread(self, link_id: int, conversation_id: int, thread: str) -> None:
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             await self._upsert(
                 conn,
                 conversation_threads,
@@ -736,7 +745,7 @@ class Store:
 
     async def first_time(self, platform: Platform, event_id: str) -> bool:
         """Record an inbound event id; False if it was processed before."""
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             exists = (
                 await conn.execute(
                     select(func.count())
@@ -754,7 +763,7 @@ class Store:
     async def prune(self, *, events_older_than: int = 7 * 86400, sent_older_than: int = 30 * 86400) -> None:
         """Forget old processed-event ids and old sent deliveries."""
         now = _now()
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(
                 delete(processed_events).where(processed_events.c.processed_at < now - events_older_than)
             )
@@ -775,7 +784,7 @@ class Store:
         return dict(data or {})
 
     async def set_preferences(self, lms_user_id: int, data: dict[str, Any]) -> None:
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             await self._upsert(
                 conn,
                 preferences,

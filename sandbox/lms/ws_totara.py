@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import ws_contacts, ws_conversations, ws_notifications, ws_send, ws_site  # noqa: F401 (registers)
+from . import notices, ws_contacts, ws_conversations, ws_notifications, ws_send, ws_site  # noqa: F401 (registers)
 from .errors import invalid_parameter, missing_record, no_capability
 from .params import ALPHANUMEXT, Bool, Int, List, Str, Struct, optional
 from .registry import MODERN, Ctx, Registry
-from . import notices
 from .state import Message, Notification, State, TaskAction, TaskMeta
 from .textformat import FORMATS, format_text
 
