@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 SITE_TTL = 300.0
 DISABLEALL_TTL = 300.0
+# Seconds after a mark-read before a poll is sure to see what arrived up to it: Moodle
+# returns a message only once its timecreated second has passed (observed 5f), plus margin.
+HELD_BACK_MARGIN = 2.0
 
 
 def item_row(item: Item) -> ItemRow:
@@ -79,6 +82,7 @@ class Pipeline:
         self.link_hint = link_hint
         self._limit = asyncio.Semaphore(concurrency)
         self._last_sweep: dict[int, float] = {}
+        self._read_regardless: dict[int, float] = {}
         self._sites: dict[str, tuple[float, SiteInfo]] = {}
         self._disableall: dict[int, tuple[float, bool]] = {}
         self.lms_down_since: float | None = None
@@ -183,11 +187,18 @@ class Pipeline:
         return await self.store.commit_intake(lms_user_id, new_cursors, deliveries, conversation_rows, new_items)
 
     def read_soon(self, lms_user_id: int) -> None:
-        """Read this person's conversations at the next poll, whatever the unread count says."""
-        self._last_sweep.pop(lms_user_id, None)
+        """The person's conversation was just marked read in the LMS: read their conversations
+        at every poll, whatever the unread count says, until one poll has run late enough to
+        see every message the marking may have hidden (the LMS holds back its current second)."""
+        self._read_regardless[lms_user_id] = time.monotonic()
 
     async def _messages_due(self, token: str, lms_user_id: int) -> bool:
         now = time.monotonic()
+        marked = self._read_regardless.get(lms_user_id)
+        if marked is not None:
+            if now - marked >= HELD_BACK_MARGIN:
+                del self._read_regardless[lms_user_id]
+            return True
         if now - self._last_sweep.get(lms_user_id, 0.0) >= self.sweep_every:
             self._last_sweep[lms_user_id] = now
             return True

@@ -90,9 +90,6 @@ class Relay:
         except LmsUnavailable:
             log.warning("LMS unavailable while relaying for link %s", link.id)
             return "<p>Not sent: Pluto cannot be reached right now. Please send it again in a moment.</p>"
-        # Marking the conversation read below would hide a message that arrived meanwhile
-        # from the unread-count gate: the next poll reads this person's conversations anyway.
-        self.after_send(link.lms_user_id)
         if conversation_id is not None:
             await self.store.set_current(link.id, conversation_id, peer_id)
             try:
@@ -100,4 +97,7 @@ class Relay:
                 await self.api.mark_conversation_read(link.token, link.lms_user_id, conversation_id)
             except (LmsError, LmsUnavailable) as exc:
                 log.info("could not mark conversation %s read: %s", conversation_id, exc)
+        # Marking read also hides, from the unread-count gate, a message that arrived in the
+        # meantime: intake must read this person's conversations regardless for a while.
+        self.after_send(link.lms_user_id)
         return None

@@ -5,6 +5,7 @@ entities parsed as Telegram would) and on what the LMS stores."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
@@ -132,3 +133,32 @@ async def test_quick_lines_reach_the_lms_in_the_order_typed(
         lambda: len(lms_texts(lms, sent["conversationid"], seed.mentee1_id)) == len(lines), "every line in the LMS"
     )
     assert lms_texts(lms, sent["conversationid"], seed.mentee1_id) == lines
+
+
+@pytest.mark.parametrize("world", ["polling"], indirect=True)
+async def test_a_message_arriving_as_the_person_answers_is_not_hidden_by_marking_read(
+    world: TelegramWorld, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    await world.link_by_command(SAM, "mentee1")
+    sent = lms.post_message(seed.mentor_id, seed.mentee1_id, "First question")
+    await world.see(SAM, "First question")
+    # One LMS second for the answer, the mentor's next message and the bridge's mark-read:
+    # Moodle returns none of them until that second has passed (observed 5f).
+    lms.clock.freeze(lms.clock.now() + 1)
+    world.tg.user_sends_text(SAM, "My answer")
+    conversation = sent["conversationid"]
+    # The sandbox LMS runs in this event loop: the mentor writes again the moment Sam's
+    # answer is stored, before the bridge's next LMS call (its mark-read).
+    async with asyncio.timeout(15):
+        while True:
+            if any(m["useridfrom"] == seed.mentee1_id for m in lms.messages_in(conversation)):
+                break
+            await asyncio.sleep(0)
+    lms.post_message(seed.mentor_id, seed.mentee1_id, "Second question")
+    # Relaying the answer marks the whole conversation read, the new message with it, so
+    # the unread count no longer says there is anything to read.
+    await until(lambda: not lms.state.unread(lms.state.conversations[conversation], seed.mentee1_id), "marked read")
+    await asyncio.sleep(0.8)  # polls (every 0.3 s) that cannot see it yet, in the held-back second
+    lms.clock.advance(1)
+    # It arrives within a few polls, not at the next full sweep (60 s).
+    await world.see(SAM, "Second question", within=5)
