@@ -98,7 +98,7 @@ async def main(people: int, messages: int) -> None:
         started = time.perf_counter()
         queued = await pipeline.poll_once()
         read_at = time.perf_counter()
-        runner = asyncio.create_task(dispatcher.run(tick=0.01))
+        runner = asyncio.create_task(dispatcher.run())
         await platform.all_sent.wait()
         done = time.perf_counter()
         _, peak = tracemalloc.get_traced_memory()

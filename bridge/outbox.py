@@ -207,7 +207,13 @@ class Dispatcher:
         if adapter.capabilities.threads and conversation_id is not None:
             thread = await self.store.thread_of(link.id, int(conversation_id))
         posts = render_post(payload, adapter)
-        if payload.get("kind") == ItemKind.MESSAGE.value and conversation_id is not None and not delivery.refs:
+        current = (int(conversation_id) if conversation_id is not None else None, payload.get("peer_id"))
+        if (
+            payload.get("kind") == ItemKind.MESSAGE.value
+            and conversation_id is not None
+            and not delivery.refs
+            and current != (link.current_conversation_id, link.current_peer_id)
+        ):
             # Before the send: the person may answer the moment it shows up.
             await self.store.set_current(link.id, int(conversation_id), payload.get("peer_id"))
         refs = list(delivery.refs)
