@@ -8,17 +8,41 @@ from bridge.config import Settings
 from bridge.lms.api import MODERN_FUNCTIONS, LmsApi
 from bridge.lms.client import LmsClient
 from bridge.lms.errors import LmsError, LmsUnavailable, TokenRejected
+from bridge.lms.notifications import TOTARA_TASKS
+
+ALERTS_AND_TASKS: tuple[str, ...] = (
+    "core_message_get_messages",
+    "core_message_mark_notification_read",
+    "core_message_get_contact_requests",
+    "core_message_confirm_contact_request",
+    "core_message_decline_contact_request",
+)
+LEGACY_FUNCTIONS: tuple[str, ...] = (
+    "core_webservice_get_site_info",
+    "core_message_get_messages",
+    "core_message_send_instant_messages",
+    "core_message_mark_message_read",
+)
+# Functions the bridge uses when the site has them, with what is lost without them.
+OPTIONAL: dict[str, str] = {
+    "core_message_get_user_notification_preferences": "Pluto's 'disable all notifications' switch is not honoured",
+    TOTARA_TASKS: "Totara tasks arrive without their buttons' metadata (accept/reject labels, reason box)",
+}
 
 
 def required_functions(generation: str) -> tuple[str, ...]:
-    """What the bridge calls on a site of this generation."""
+    """What the bridge calls on a site of this generation: messages, alerts and tasks."""
     if generation == "modern":
-        return MODERN_FUNCTIONS
-    return (
-        "core_webservice_get_site_info",
-        "core_message_get_messages",
-        "core_message_send_instant_messages",
-    )
+        return MODERN_FUNCTIONS + ALERTS_AND_TASKS
+    return LEGACY_FUNCTIONS
+
+
+def optional_functions(generation: str, task_action_function: str) -> dict[str, str]:
+    """Functions used when present, each with what does not work without it."""
+    found = {name: lost for name, lost in OPTIONAL.items() if generation == "legacy" or name != TOTARA_TASKS}
+    if generation == "legacy":
+        found[task_action_function] = "tasks cannot be accepted or rejected from chat, only dismissed"
+    return found
 
 
 async def run_check(settings: Settings, echo: Callable[[str], object]) -> int:
@@ -44,6 +68,9 @@ async def run_check(settings: Settings, echo: Callable[[str], object]) -> int:
     echo(f"generation: {info.generation}" + (" (conversations)" if info.generation == "modern" else " (Totara/legacy)"))
     echo(f"token user: {info.username} (id {info.userid})")
     echo(f"site messaging: {'on' if info.messaging else 'OFF: nothing can be relayed'}")
+    for name, lost in optional_functions(info.generation, settings.lms.task_action_function).items():
+        if name not in info.functions:
+            echo(f"optional function {name} not available: {lost}")
     missing = [f for f in required_functions(info.generation) if f not in info.functions]
     if missing:
         echo(f"missing functions ({len(missing)}), add them to the token's web service:")

@@ -144,9 +144,7 @@ class Pipeline:
         batch = await self.intake.baseline(token, lms_user_id) if site.generation == "modern" else None
         cursors = dict(batch.cursors) if batch else {BASELINE: Cursor(0, frozenset())}
         if "core_message_get_messages" in site.functions:
-            cursors[NOTIFICATIONS] = (
-                await self.notifications.poll(token, lms_user_id, site, Cursor(0, frozenset()))
-            ).cursor
+            cursors[NOTIFICATIONS] = await self.notifications.baseline(token, lms_user_id, site)
         await self.store.commit_intake(lms_user_id, cursors, [], batch.conversations if batch else ())
 
     async def poll_user(self, lms_user_id: int, links: list[Link]) -> int:

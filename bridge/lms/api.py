@@ -215,7 +215,9 @@ class NotificationApi:
     def __init__(self, client: LmsClient) -> None:
         self.client = client
 
-    async def notifications(self, token: str, userid: int, *, legacy: bool, limit: int) -> list[dict[str, Any]]:
+    async def notifications(
+        self, token: str, userid: int, *, legacy: bool, limit: int, offset: int = 0
+    ) -> list[dict[str, Any]]:
         """Newest notifications first. Modern sites: read and unread (``read=2``, 4.0+), so
         that items read in the LMS can be retired; legacy sites take a boolean: unread only."""
         data = await self.client.call(
@@ -226,7 +228,7 @@ class NotificationApi:
             type="notifications",
             read=0 if legacy else 2,
             newestfirst=True,
-            limitfrom=0,
+            limitfrom=offset,
             limitnum=limit,
         )
         return list(data.get("messages") or [])

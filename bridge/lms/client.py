@@ -15,12 +15,13 @@ from typing import Any
 import aiohttp
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from bridge.lms.errors import LmsUnavailable, LoginFailed, error_from_body
+from bridge.lms.errors import AccessException, FunctionUnavailable, LmsUnavailable, LoginFailed, error_from_body
 
 log = logging.getLogger(__name__)
 
 REST_PATH = "/webservice/rest/server.php"
 TOKEN_PATH = "/login/token.php"
+SITE_INFO = "core_webservice_get_site_info"
 
 
 def encode_params(params: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
@@ -125,8 +126,25 @@ class LmsClient:
         form.extend(encode_params(params))
         result = await self._post(REST_PATH, form, function)
         if isinstance(result, dict) and "exception" in result and "errorcode" in result:
-            raise error_from_body(result, function)
+            error = error_from_body(result, function)
+            if isinstance(error, AccessException) and function != SITE_INFO and await self._token_works(token):
+                # Moodle answers the same for a dead token and a function missing from its
+                # service; only the second leaves site info callable.
+                raise FunctionUnavailable(
+                    error.errorcode,
+                    f"this Pluto site's web service does not offer {function}; "
+                    "the site administrator can add it to the service",
+                    error.exception,
+                    function,
+                )
+            raise error
         return result
+
+    async def _token_works(self, token: str) -> bool:
+        """Whether the token can still call site info (which every service includes)."""
+        form = [("wstoken", token), ("wsfunction", SITE_INFO), ("moodlewsrestformat", "json")]
+        result = await self._post(REST_PATH, form, SITE_INFO)
+        return not (isinstance(result, dict) and "exception" in result)
 
     async def login(self, username: str, password: str) -> str:
         """Exchange a username and password for the person's own token at ``login/token.php``."""

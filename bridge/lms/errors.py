@@ -28,6 +28,11 @@ class AccessException(TokenRejected):
     """``accessexception``: expired token, suspended user, or a function outside the token's service."""
 
 
+class FunctionUnavailable(LmsError):
+    """``accessexception`` for a function outside the token's service while the token itself
+    still works: a new sign-in cannot help, the site administrator must add the function."""
+
+
 class AccessDenied(LmsError):
     """The token's user may not do this (acting for someone else, not a member, no capability)."""
 

@@ -15,6 +15,7 @@ Pure reading; the pipeline stores the items and cursor in one transaction.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,9 +25,12 @@ from bridge.model import Cursor, Item, ItemKind
 from bridge.render import escape, sanitize_lms_html
 
 NOTIFICATIONS = "notifications"
-WINDOW = 50
+WINDOW = 50  # notifications per page
+MAX_PAGES = 100  # a sanity bound: 5000 notifications arriving between two polls
 TOTARA_TASKS = "local_pluto_get_tasks"
 URGENT = 4  # Totara message_metadata.urgency
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -68,21 +72,50 @@ class NotificationIntake:
     def __init__(self, api: NotificationApi) -> None:
         self.api = api
 
-    async def poll(self, token: str, userid: int, site: SiteInfo, cursor: Cursor) -> NotificationBatch:
+    async def poll(
+        self, token: str, userid: int, site: SiteInfo, cursor: Cursor, *, pages: int = MAX_PAGES
+    ) -> NotificationBatch:
+        """What is new since ``cursor`` (reading at most ``pages`` pages) and what is still open."""
         if site.generation == "modern":
-            return await self._modern(token, userid, cursor)
+            return await self._modern(token, userid, cursor, pages)
         if TOTARA_TASKS in site.functions:
-            return await self._totara(token, userid, site, cursor)
-        return await self._legacy(token, userid, cursor)
+            return await self._totara(token, userid, cursor, pages)
+        return await self._legacy(token, userid, cursor, pages)
+
+    async def baseline(self, token: str, userid: int, site: SiteInfo) -> Cursor:
+        """A cursor past everything the person already has (taken when they link): the
+        newest page is enough, read notifications included."""
+        if site.generation == "modern":
+            rows = await self.api.notifications(token, userid, legacy=False, limit=WINDOW)
+            return advance(Cursor(0, frozenset()), [(int(r["timecreated"]), int(r["id"])) for r in rows])
+        return (await self.poll(token, userid, site, Cursor(0, frozenset()), pages=1)).cursor
 
     @staticmethod
     def _fresh(cursor: Cursor, time: int, ident: int) -> bool:
         return time > cursor.watermark or (time == cursor.watermark and ident not in cursor.seen_ids)
 
-    async def _modern(self, token: str, userid: int, cursor: Cursor) -> NotificationBatch:
-        rows = await self.api.notifications(token, userid, legacy=False, limit=WINDOW)
+    async def _rows_since(
+        self, token: str, userid: int, *, legacy: bool, watermark: int, pages: int
+    ) -> tuple[list[Any], bool]:
+        """Newest-first pages until one reaches back past ``watermark`` (so nothing that
+        arrived since the last poll is left out, however many came); also whether older
+        rows exist beyond the last page."""
+        rows: list[dict[str, Any]] = []
+        for page in range(pages):
+            got = await self.api.notifications(token, userid, legacy=legacy, limit=WINDOW, offset=page * WINDOW)
+            rows.extend(got)
+            if len(got) < WINDOW:
+                return rows, False
+            if min(int(r["timecreated"]) for r in got) < watermark:
+                return rows, True
+        if pages == MAX_PAGES:
+            log.warning("more than %d notifications for LMS user %s since the last poll", len(rows), userid)
+        return rows, True
+
+    async def _modern(self, token: str, userid: int, cursor: Cursor, pages: int) -> NotificationBatch:
+        rows, more = await self._rows_since(token, userid, legacy=False, watermark=cursor.watermark, pages=pages)
         batch = NotificationBatch(cursor=cursor)
-        if len(rows) == WINDOW:
+        if more:
             batch.window_start = min(int(r["timecreated"]) for r in rows)
         fresh: list[tuple[int, int]] = []
         for row in sorted(rows, key=lambda r: (int(r["timecreated"]), int(r["id"]))):
@@ -117,7 +150,7 @@ class NotificationIntake:
         batch.cursor = advance(cursor, fresh)
         return batch
 
-    async def _totara(self, token: str, userid: int, site: SiteInfo, cursor: Cursor) -> NotificationBatch:
+    async def _totara(self, token: str, userid: int, cursor: Cursor, pages: int) -> NotificationBatch:
         batch = NotificationBatch(cursor=cursor)
         fresh: list[tuple[int, int]] = []
         listed: set[int] = set()
@@ -155,22 +188,28 @@ class NotificationIntake:
                     )
                 )
         # Other notifications (forum posts, seminar reminders sent outside totara_message).
-        fresh.extend(await self._collect_legacy(token, userid, cursor, batch, skip=listed))
+        fresh.extend(await self._collect_legacy(token, userid, cursor, batch, pages, skip=listed))
         batch.cursor = advance(cursor, fresh)
         batch.items.sort(key=lambda item: item.time)
         return batch
 
-    async def _legacy(self, token: str, userid: int, cursor: Cursor) -> NotificationBatch:
+    async def _legacy(self, token: str, userid: int, cursor: Cursor, pages: int) -> NotificationBatch:
         batch = NotificationBatch(cursor=cursor)
-        batch.cursor = advance(cursor, await self._collect_legacy(token, userid, cursor, batch))
+        batch.cursor = advance(cursor, await self._collect_legacy(token, userid, cursor, batch, pages))
         return batch
 
     async def _collect_legacy(
-        self, token: str, userid: int, cursor: Cursor, batch: NotificationBatch, skip: set[int] | None = None
+        self,
+        token: str,
+        userid: int,
+        cursor: Cursor,
+        batch: NotificationBatch,
+        pages: int,
+        skip: set[int] | None = None,
     ) -> list[tuple[int, int]]:
         """Unread legacy notifications into ``batch``; returns the fresh (time, ident) pairs."""
-        rows = await self.api.notifications(token, userid, legacy=True, limit=WINDOW)
-        if len(rows) == WINDOW:
+        rows, more = await self._rows_since(token, userid, legacy=True, watermark=cursor.watermark, pages=pages)
+        if more:
             batch.window_start = min(int(r["timecreated"]) for r in rows)
         fresh: list[tuple[int, int]] = []
         for row in sorted(rows, key=lambda r: (int(r["timecreated"]), int(r["id"]))):

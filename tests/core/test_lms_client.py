@@ -10,6 +10,7 @@ from bridge.lms.api import LmsApi
 from bridge.lms.client import LmsClient, encode_params
 from bridge.lms.errors import (
     AccessException,
+    FunctionUnavailable,
     InvalidParameter,
     InvalidToken,
     LmsUnavailable,
@@ -49,10 +50,26 @@ async def test_errors_are_typed(lms: SandboxLMS, seed: DemoSeed) -> None:
         api = LmsApi(client)
         with pytest.raises(InvalidToken):
             await api.site_info("nonsense")
-        with pytest.raises(AccessException):
+        with pytest.raises(FunctionUnavailable):
             await api.conversations(limited, seed.mentee1_id, 5)
         with pytest.raises(InvalidParameter):
             await client.call(lms.admin_token, "core_user_get_users_by_field", field="username")
+
+
+async def test_a_function_outside_the_service_is_not_a_dead_token(lms: SandboxLMS, seed: DemoSeed) -> None:
+    # Moodle answers accessexception for both; only a dead token also fails site info.
+    functions = {"core_webservice_get_site_info", "core_message_get_conversations"}
+    limited = lms.issue_token(seed.mentee1_id, service="limited", functions=functions)
+    expired = lms.issue_token(seed.mentee2_id)
+    lms.expire_token(expired)
+    async with LmsClient(lms.url) as client:
+        with pytest.raises(FunctionUnavailable) as missing:
+            await client.call(limited, "core_message_mark_notification_read", notificationid=1, timeread=0)
+        with pytest.raises(AccessException) as dead:
+            await client.call(expired, "core_message_get_conversations", userid=seed.mentee2_id)
+    assert not isinstance(missing.value, AccessException)
+    assert "does not offer core_message_mark_notification_read" in missing.value.message
+    assert not isinstance(dead.value, FunctionUnavailable)
 
 
 async def test_refusal_is_send_refused_with_the_lms_reason(lms: SandboxLMS, seed: DemoSeed) -> None:

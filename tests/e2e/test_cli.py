@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bridge.lms.api import MODERN_FUNCTIONS
 from sandbox.lms import SandboxLMS
 from tests.e2e.harness import SECRET_KEY, write_config
 
@@ -103,6 +104,39 @@ async def test_check_names_a_missing_function(tmp_path: Path, lms: SandboxLMS) -
     assert code == 1
     assert "  - core_message_send_instant_messages" in out
     assert "  - core_message_get_conversations" not in out
+
+
+async def test_check_names_missing_alert_and_task_functions(tmp_path: Path, lms: SandboxLMS) -> None:
+    user = lms.create_user("svc2", firstname="Service", lastname="Account")
+    token = lms.issue_token(user, service="messages_only", functions=set(MODERN_FUNCTIONS))
+    config = write_config(
+        tmp_path / "c.toml", {"lms": {"url": lms.url, "token": token}, "store": {"token_key": SECRET_KEY}}
+    )
+    code, out, _ = await cli("check", "--config", str(config))
+    assert code == 1, out
+    assert "  - core_message_get_messages" in out
+    assert "  - core_message_confirm_contact_request" in out
+    assert "  - core_message_send_instant_messages" not in out
+    assert "optional function core_message_get_user_notification_preferences not available" in out
+
+
+async def test_check_on_totara_without_the_task_action_extension(tmp_path: Path) -> None:
+    site = SandboxLMS(mode="totara", task_extension=False)
+    await site.start()
+    try:
+        config = write_config(
+            tmp_path / "c.toml",
+            {"lms": {"url": site.url, "token": site.admin_token}, "store": {"token_key": SECRET_KEY}},
+        )
+        code, out, _ = await cli("check", "--config", str(config))
+    finally:
+        await site.stop()
+    assert code == 0, out
+    assert "generation: legacy (Totara/legacy)" in out
+    assert (
+        "optional function local_pluto_task_action not available: tasks cannot be accepted or rejected "
+        "from chat, only dismissed"
+    ) in out
 
 
 async def test_check_with_revoked_token_and_lms_down(tmp_path: Path, lms: SandboxLMS) -> None:
