@@ -144,6 +144,13 @@ class SlackSettings(_Section):
     events_path: str = "/slack/events"
     command: str = "/pluto"
 
+    @field_validator("workspaces")
+    @classmethod
+    def _team_ids(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        # Slack team ids are upper case; environment keys arrive lower-cased
+        # (PLUTO_BRIDGE_SLACK__WORKSPACES__T0123 becomes "t0123").
+        return {team.upper(): token for team, token in value.items()}
+
     @model_validator(mode="after")
     def _needs(self) -> SlackSettings:
         if self.enabled:
