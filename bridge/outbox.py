@@ -72,6 +72,7 @@ class Dispatcher:
         self._lanes: dict[str, asyncio.Task[None]] = {}
         self._room_limits: dict[str, list[AsyncLimiter]] = {}
         self._overall = {p: _limiters(a.capabilities.overall) for p, a in self.adapters.items()}
+        self._paused_until: dict[Platform, float] = {}  # monotonic time a platform-wide 429 ends
         self._stopping = False
 
     def wake(self) -> None:
@@ -140,6 +141,11 @@ class Dispatcher:
             return True
         except RateLimited as exc:
             outcomes.labels(platform, "rate_limited").inc()
+            if exc.scope_all:
+                # The whole bot is over the platform's limit: every lane of it waits.
+                resume = time.monotonic() + exc.retry_after
+                self._paused_until[delivery.platform] = max(self._paused_until.get(delivery.platform, 0.0), resume)
+                log.warning("%s: every send paused for %.1fs (platform-wide rate limit)", platform, exc.retry_after)
             log.info("lane %s rate limited for %.1fs", delivery.lane, exc.retry_after)
             await self.store.reschedule(
                 delivery.id,
@@ -178,6 +184,9 @@ class Dispatcher:
 
     async def _paced(self, delivery: Delivery) -> None:
         adapter = self.adapters[delivery.platform]
+        pause = self._paused_until.get(delivery.platform, 0.0) - time.monotonic()
+        if pause > 0:
+            await asyncio.sleep(pause)
         room_limits = self._room_limits.setdefault(delivery.lane, _limiters(adapter.capabilities.per_room))
         for limiter in (*room_limits, *self._overall[delivery.platform]):
             await limiter.acquire()

@@ -99,6 +99,34 @@ async def test_a_throttled_lane_does_not_hold_up_another(store: Store) -> None:
     assert by_room["bob"][-1][1] < 0.9  # ...while bob got everything meanwhile
 
 
+async def test_a_platform_wide_rate_limit_pauses_every_lane_of_that_platform(store: Store) -> None:
+    platform = StandInPlatform()
+    ann, bob = await make_link(store, "ann", 1), await make_link(store, "bob", 2)
+    platform.failures["ann"] = [RateLimited(1.0, "global rate limit", scope_all=True)]
+    await store.enqueue([notice(ann, "<p>ann 0</p>", "a0")])
+    dispatcher = Dispatcher(store, {Platform.TELEGRAM: platform}, SETTINGS)
+    task = asyncio.create_task(dispatcher.run(tick=0.05))
+    try:
+        async with asyncio.timeout(10):
+            while True:
+                if not platform.failures["ann"]:
+                    break
+                await asyncio.sleep(0.01)
+        limited_at = time.monotonic()
+        await store.enqueue([notice(bob, "<p>bob 0</p>", "b0")])
+        dispatcher.wake()
+        async with asyncio.timeout(10):
+            while True:
+                if len(platform.sent) == 2:
+                    break
+                await asyncio.sleep(0.02)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    bob_at = next(at for room, _, at in platform.sent if room == "bob")
+    assert bob_at - limited_at >= 0.9  # bob's lane waited out the bot-wide limit too
+
+
 async def test_transient_failures_retry_then_die_with_the_reason(store: Store) -> None:
     platform = StandInPlatform()
     ann = await make_link(store, "ann", 1)
