@@ -19,6 +19,9 @@ Fidelity notes (where the sandbox had to choose):
   HTML with ``<br />`` (as Moodle does; it does not escape); markdown is rendered (markdown-it).
 * Same-second messages come back in reverse id order (Moodle orders by time only).
 * Each sign-in queues ``moodle/newlogin``; each new enrolment a course welcome notification.
+* ``forum_post`` notifies (``mod_forum/posts``) only from the first ``run_cron()`` after the
+  post's ``maxeditingtime`` (default 1800 s); ``core_group_create_groups`` never makes a group
+  conversation (``enablemessaging`` is an unknown key), only the ``create_group`` hook does.
 * Totara mode keeps pre-3.5 messaging; ``local_pluto_get_tasks``/``local_pluto_task_action`` are
   the proposed custom plugin of lms-api.md 5.2, not an existing API.
 """

@@ -15,7 +15,16 @@ from typing import Any
 
 from aiohttp import web
 
-from . import notices, ws_contacts, ws_conversations, ws_notifications, ws_send, ws_site, ws_totara  # noqa: F401
+from . import (  # noqa: F401
+    notices,
+    ws_contacts,
+    ws_conversations,
+    ws_groups,
+    ws_notifications,
+    ws_send,
+    ws_site,
+    ws_totara,
+)
 from .clock import Clock
 from .errors import (
     WSError,
@@ -27,6 +36,7 @@ from .errors import (
     missing_record,
     site_maintenance,
 )
+from .forum import DEFAULT_FORUM, Forums
 from .params import decode_brackets
 from .push import AirnotifierOutput, Push
 from .registry import MODERN, Ctx, Registry
@@ -90,6 +100,7 @@ class SandboxLMS:
         self.release = DEFAULT_RELEASES[mode] if release == MODERN_RELEASE else release
         self.clock = clock or Clock()
         self.state = State(self.clock, legacy=mode == "totara")
+        self.forums = Forums(self.state)
         self.registry = MODES[mode]
         if not task_extension:
             self.registry = Registry(
@@ -329,11 +340,17 @@ class SandboxLMS:
             prefs[name] = str(value)
 
     def set_config(self, **settings: object) -> None:
-        """Site settings: ``messaging`` and ``messagingallusers`` (booleans)."""
+        """Site settings: ``messaging`` and ``messagingallusers`` (booleans), ``maxeditingtime``
+        (seconds a forum post stays editable before cron may mail it; default 1800, observed 16)."""
         for name, value in settings.items():
             if name not in self.state.config:
                 raise ValueError(f"unknown setting {name!r}; known: {sorted(self.state.config)}")
-            self.state.config[name] = bool(value)
+            if name == "maxeditingtime":
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise ValueError(f"maxeditingtime must be a number of seconds, not {value!r}")
+                self.state.config[name] = value
+            else:
+                self.state.config[name] = bool(value)
 
     # --- test hooks: traffic ----------------------------------------------------------------
 
@@ -371,6 +388,28 @@ class SandboxLMS:
             }
             for m in msgs
         ]
+
+    def forum_post(
+        self, course_id: int, author_id: int, subject: str, html: str, *, forum: str = DEFAULT_FORUM
+    ) -> dict[str, int]:
+        """Start a discussion in the course's (forced-subscription) forum ``forum`` as ``author_id``.
+
+        Nothing is delivered yet: the ``mod_forum/posts`` notification reaches every other
+        enrolled user only from the first ``run_cron()`` after the clock has passed post time +
+        ``maxeditingtime`` (observed 16, 11b). Returns the ids: forumid, cmid, discussionid, postid.
+        """
+        post = self.forums.add_discussion(course_id, author_id, subject, html, forum)
+        return {
+            "forumid": post.forum.id,
+            "cmid": post.forum.cmid,
+            "discussionid": post.discussionid,
+            "postid": post.id,
+        }
+
+    def run_cron(self) -> list[int]:
+        """One cron run: mails forum posts past their editing window, each once (observed 16);
+        the notifications are stamped with the current second. Returns their ids."""
+        return [note.id for note in self.forums.run_cron()]
 
     def notify(
         self,

@@ -75,6 +75,12 @@ class Group:
     name: str
     members: list[int]
     conversation_id: int | None = None
+    description: str = ""
+    descriptionformat: int = 1
+    enrolmentkey: str = ""
+    idnumber: str = ""
+    visibility: int = 0  # 0 all, 1 members, 2 own membership, 3 hidden
+    participation: bool = True
 
 
 @dataclass
@@ -210,7 +216,8 @@ class State:
         self.contacts: list[tuple[int, int]] = []  # creation order; symmetric
         self.blocks: set[tuple[int, int]] = set()  # (blocker, blocked)
         self.tokens: dict[str, Token] = {}
-        self.config: dict[str, bool] = {"messaging": True, "messagingallusers": False}
+        # Booleans, except ``maxeditingtime`` (seconds a forum post stays editable, observed 16).
+        self.config: dict[str, int] = {"messaging": True, "messagingallusers": False, "maxeditingtime": 1800}
         self._user_ids = itertools.count(ADMIN_ID)
         self._course_ids = itertools.count(2)  # course 1 is the site
         self._group_ids = itertools.count(1)
@@ -478,7 +485,7 @@ class State:
         """``api::can_create_contact``: messaging on, and site-wide messaging or a shared course."""
         if not self.config["messaging"] or userid == requested or self.is_contact(userid, requested):
             return False
-        return self.config["messagingallusers"] or bool(self.shared_courses(userid, requested))
+        return bool(self.config["messagingallusers"]) or bool(self.shared_courses(userid, requested))
 
     def requests_between(self, a: int, b: int) -> list[ContactRequest]:
         """Pending contact requests in either direction."""
