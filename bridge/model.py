@@ -298,7 +298,8 @@ class Capabilities:
     Telegram, characters for Discord and Slack, bytes for Teams payloads is approximated
     by characters). ``per_room`` paces sends into one chat; ``overall`` paces the whole
     bot. ``threads`` says the platform threads replies (Slack), so the core gives each LMS
-    conversation its own thread.
+    conversation its own thread. ``edits`` says sent messages can be changed; without it
+    an item's outcome is sent as a new message instead of retiring the old one's buttons.
     """
 
     markup: Markup

@@ -198,6 +198,13 @@ class Dispatcher:
             await self.store.mark_sent(delivery, [], [])
             return
         posts = render_post({"html": delivery.payload["html"], "actions": []}, adapter)
+        if not adapter.capabilities.edits:
+            # The platform cannot change a sent message: the outcome follows as a new one.
+            for post in posts:
+                await self._paced(delivery)
+                await adapter.send(link.destination, post)
+            await self.store.mark_sent(delivery, [], [])
+            return
         refs = target.refs
         # The buttons sit on the last chunk; when the chunking still matches, update each.
         pairs = list(zip(refs, posts, strict=False)) if len(posts) == len(refs) else [(refs[-1], posts[-1])]

@@ -16,7 +16,7 @@ from bridge.model import Capabilities, ChatIdentity, Destination, Markup, Platfo
 from bridge.outbox import Dispatcher
 from bridge.router import lane_of, notice
 from bridge.store.crypto import new_key
-from bridge.store.records import Link
+from bridge.store.records import Link, NewDelivery
 from bridge.store.store import Store
 
 
@@ -125,6 +125,20 @@ async def test_a_platform_wide_rate_limit_pauses_every_lane_of_that_platform(sto
         await asyncio.gather(task, return_exceptions=True)
     bob_at = next(at for room, _, at in platform.sent if room == "bob")
     assert bob_at - limited_at >= 0.9  # bob's lane waited out the bot-wide limit too
+
+
+async def test_a_platform_that_cannot_edit_gets_the_outcome_as_a_new_message(store: Store) -> None:
+    platform = StandInPlatform()
+    platform.capabilities = Capabilities(markup=Markup.PLAIN, max_text=200, edits=False)
+    ann = await make_link(store, "ann", 1)
+    await store.enqueue([notice(ann, "<p>Seminar booking</p>", "t1")])
+    await run_until(Dispatcher(store, {Platform.TELEGRAM: platform}, SETTINGS), lambda: _count(store, "sent", 1))
+    [first] = await store.deliveries(status="sent")
+    payload = {"kind": "edit", "target": first.id, "html": "<p>Approved</p>"}
+    edit = NewDelivery("edit:1", ann.id, Platform.TELEGRAM, lane_of(ann.identity), payload)
+    await store.enqueue([edit])
+    await run_until(Dispatcher(store, {Platform.TELEGRAM: platform}, SETTINGS), lambda: _count(store, "sent", 2))
+    assert [text for _, text, _ in platform.sent] == ["Seminar booking", "Approved"]
 
 
 async def test_transient_failures_retry_then_die_with_the_reason(store: Store) -> None:
