@@ -125,6 +125,8 @@ class ItemActions:
         """Do ``verb`` on ``item`` as ``link``'s person."""
         if item.status != "open":
             return Outcome(False, f"<p>Already handled: {escape(item.outcome or item.status)}.</p>")
+        if verb not in (ACCEPT, DECLINE):
+            reason = ""  # only a decision carries a reason (text left in a reason box does not)
         who = f"{link.lms_fullname} in {PLATFORM_NAMES.get(link.identity.platform, link.identity.platform.value)}"
         try:
             result = await self._act(link, verb, item, reason)
