@@ -9,6 +9,7 @@ import asyncio
 import dataclasses
 import re
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,17 @@ def link_status(db: Path) -> list[tuple[str, str]]:
         return list(conn.execute("SELECT status, status_reason FROM links"))
 
 
+async def link_list(config: Path) -> str:
+    """``pluto-bridge link list``, as the operator runs it; its standard output."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bridge", "link", "list", "--config", str(config),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, out.decode()
+    return out.decode()
+
+
 async def test_removed_app_stops_deliveries_until_reinstalled_and_relinked(
     chat: TeamsChat, lms: SandboxLMS, seed: DemoSeed, tmp_path: Path
 ) -> None:
@@ -86,6 +98,11 @@ async def test_removed_app_stops_deliveries_until_reinstalled_and_relinked(
     lms.post_message(seed.mentor_id, seed.mentee1_id, "Are you still there?")
     db = tmp_path / "bridge.sqlite3"
     await chat.until(lambda: [s for s, _ in link_status(db)] == ["inactive"])
+    # Why it is inactive is kept, and the operator sees it: the app is not installed.
+    ((_, reason),) = link_status(db)
+    assert "not installed" in reason, reason
+    listed = await link_list(chat.bridge.config)
+    assert re.search(r"^teams:\S+\tmentee1 \(id \d+\)\tinactive \(.*not installed.*\)$", listed, re.M), listed
     refused = [r for r in chat.sandbox.requests if r.status == 403]
     assert [r.conversation for r in refused] == [chat.room(sam)]
     # Inactive: later messages are not even tried (they wait in Pluto).
