@@ -284,9 +284,7 @@ class Pipeline:
                 )
             )
         if ids:
-            await self.store.mark_digested(ids, "quiet hours")
-        if digests:
-            await self.store.enqueue(digests)
+            await self.store.mark_digested(ids, "quiet hours", digests)
         return len(digests)
 
     async def _token_rejected(self, links: list[Link], exc: TokenRejected) -> None:

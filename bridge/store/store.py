@@ -407,28 +407,7 @@ class Store:
                     ("lms_user_id", "conversation_id"),
                     ("type", "name", "peer_id", "last_time"),
                 )
-            created = await self._insert_new_rows(
-                conn,
-                outbox,
-                [
-                    {
-                        "item_key": d.item_key,
-                        "link_id": d.link_id,
-                        "platform": d.platform.value,
-                        "lane": d.lane,
-                        "payload": d.payload,
-                        "status": "held" if d.held_until is not None else "pending",
-                        "attempts": 0,
-                        "next_attempt_at": 0.0,
-                        "last_error": "",
-                        "refs": [],
-                        "created_at": time.time(),
-                        "held_until": d.held_until,
-                    }
-                    for d in deliveries
-                ],
-                ("item_key", "link_id"),
-            )
+            created = await self._insert_deliveries(conn, deliveries)
             for scope, cursor in cursor_updates.items():
                 await self._upsert(
                     conn,
@@ -444,6 +423,31 @@ class Store:
                     ("watermark", "seen_ids", "updated_at"),
                 )
         return created
+
+    async def _insert_deliveries(self, conn: AsyncConnection, deliveries: Sequence[NewDelivery]) -> int:
+        """Queue deliveries, each (item, link) once; returns how many are new."""
+        return await self._insert_new_rows(
+            conn,
+            outbox,
+            [
+                {
+                    "item_key": d.item_key,
+                    "link_id": d.link_id,
+                    "platform": d.platform.value,
+                    "lane": d.lane,
+                    "payload": d.payload,
+                    "status": "held" if d.held_until is not None else "pending",
+                    "attempts": 0,
+                    "next_attempt_at": 0.0,
+                    "last_error": "",
+                    "refs": [],
+                    "created_at": time.time(),
+                    "held_until": d.held_until,
+                }
+                for d in deliveries
+            ],
+            ("item_key", "link_id"),
+        )
 
     async def enqueue(self, deliveries: Sequence[NewDelivery]) -> int:
         """Queue deliveries that carry no intake cursor (notices, command results)."""
@@ -566,13 +570,16 @@ class Store:
                 update(outbox).where(outbox.c.status == "held", outbox.c.link_id.in_(ids)).values(held_until=at)
             )
 
-    async def mark_digested(self, delivery_ids: Sequence[int], digest_key: str) -> None:
+    async def mark_digested(self, delivery_ids: Sequence[int], digest_key: str, digests: Sequence[NewDelivery]) -> None:
+        """Held deliveries leave the hold and the digests that list them are queued, in one
+        transaction: a crash between the two can neither lose nor repeat them."""
         async with self._write() as conn:
             await conn.execute(
                 update(outbox)
                 .where(outbox.c.id.in_(list(delivery_ids)))
                 .values(status="digested", last_error=f"sent in digest {digest_key}")
             )
+            await self._insert_deliveries(conn, digests)
 
     async def refs_of_item(self, item_key: str) -> list[tuple[Delivery, list[dict[str, Any]]]]:
         """Every sent copy of an item: (delivery, its chunk refs), on every link."""

@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 
 from bridge.actions import EXPIRY_SECONDS, ItemActions, buttons, parse_action
+from bridge.app import build_pipeline
+from bridge.config import load_settings
 from bridge.lms.api import LmsApi, NotificationApi
 from bridge.lms.client import LmsClient
 from bridge.model import ChatIdentity, Item, ItemKind, Platform
-from bridge.router import quiet_until, route
+from bridge.router import lane_of, quiet_until, route
 from bridge.store.crypto import new_key
-from bridge.store.records import ItemRow, Link, MapEntry
+from bridge.store.records import ItemRow, Link, MapEntry, NewDelivery
 from bridge.store.store import Store
 
 
@@ -137,3 +139,28 @@ def test_quiet_hours_cross_midnight_and_urgent_tasks_pass() -> None:
     assert urgent.held_until is None
     assert route(task, [link], {"lms_disableall": True}, late) == []
     assert route(task, [link], {"types_off": ["totara_message/task"]}, late) == []
+
+
+async def test_quiet_hours_ending_release_one_digest_of_what_was_held(store: Store) -> None:
+    link = await linked(store, Platform.TELEGRAM, "111")
+    ends = 2_000_000_000.0
+    rows = [
+        ItemRow("ntf:1", "alert", "Program due", None, "<p>a</p>", 1, 1, {}),
+        ItemRow("ntf:2", "task", "Approve booking", None, "<p>b</p>", 2, 2, {}),
+    ]
+    held = [
+        NewDelivery(r.item_key, link.id, Platform.TELEGRAM, lane_of(link.identity), {"kind": r.kind}, held_until=ends)
+        for r in rows
+    ]
+    await store.commit_intake(7, {}, held, (), rows)
+    settings = load_settings(None, lms={"url": "http://127.0.0.1:9"}, store={"token_key": new_key()})
+    async with LmsClient(settings.lms.url) as client:  # releasing reads nothing from the LMS
+        pipeline = build_pipeline(settings, store, client)
+        assert await pipeline.release_held(now=ends - 1) == 0
+        assert await pipeline.release_held(now=ends + 1) == 1
+        assert await pipeline.release_held(now=ends + 2) == 0  # released once
+    [digest] = await store.deliveries(status="pending")
+    assert digest.item_key.startswith("digest:")
+    assert "2 item(s) arrived" in digest.payload["html"]
+    assert "Program due" in digest.payload["html"] and "Approve booking" in digest.payload["html"]
+    assert {d.item_key for d in await store.deliveries(status="digested")} == {"ntf:1", "ntf:2"}
