@@ -47,22 +47,15 @@ def buttons(kind: ItemKind, key: str, url: str | None, data: dict[str, object]) 
             Action(f"{DECLINE}:{key}", "Decline", "danger"),
         ]
     elif kind is ItemKind.TASK:
+        reason = bool(data.get("needsreason"))
         if data.get("canaccept"):
-            reason = bool(data.get("needsreason"))
-            found += [
-                Action(
-                    f"{ACCEPT}:{key}",
-                    str(data.get("acceptbutton") or "Accept"),
-                    "primary",
-                    needs_reason=reason,
-                ),
-                Action(
-                    f"{DECLINE}:{key}",
-                    str(data.get("rejectbutton") or "Reject"),
-                    "danger",
-                    needs_reason=reason,
-                ),
-            ]
+            found.append(
+                Action(f"{ACCEPT}:{key}", str(data.get("acceptbutton") or "Accept"), "primary", needs_reason=reason)
+            )
+        if data.get("canreject", data.get("canaccept")):
+            found.append(
+                Action(f"{DECLINE}:{key}", str(data.get("rejectbutton") or "Reject"), "danger", needs_reason=reason)
+            )
         found.append(Action(f"{DISMISS}:{key}", "Dismiss"))
     if url:
         found.append(Action(f"url:{key}", "Open in Pluto", url=url))

@@ -53,6 +53,11 @@ def _classify(row: dict[str, Any]) -> ItemKind:
     return ItemKind.ALERT
 
 
+def _link(row: dict[str, Any], fallback: str) -> str:
+    """Where "Open in Pluto" leads: the notification's own link, else the page that lists it."""
+    return str(row.get("contexturl") or "") or fallback
+
+
 def _body(row: dict[str, Any]) -> str:
     # Moodle renders "text" from smallmessage when there is one (lms-api 4.3): the short form.
     text = row.get("text") or row.get("fullmessagehtml") or escape(str(row.get("fullmessage") or ""))
@@ -76,11 +81,12 @@ class NotificationIntake:
         self, token: str, userid: int, site: SiteInfo, cursor: Cursor, *, pages: int = MAX_PAGES
     ) -> NotificationBatch:
         """What is new since ``cursor`` (reading at most ``pages`` pages) and what is still open."""
+        base = site.siteurl.rstrip("/")
         if site.generation == "modern":
-            return await self._modern(token, userid, cursor, pages)
+            return await self._modern(token, userid, cursor, pages, base)
         if TOTARA_TASKS in site.functions:
-            return await self._totara(token, userid, cursor, pages)
-        return await self._legacy(token, userid, cursor, pages)
+            return await self._totara(token, userid, cursor, pages, base)
+        return await self._legacy(token, userid, cursor, pages, base)
 
     async def baseline(self, token: str, userid: int, site: SiteInfo) -> Cursor:
         """A cursor past everything the person already has (taken when they link): the
@@ -112,7 +118,7 @@ class NotificationIntake:
             log.warning("more than %d notifications for LMS user %s since the last poll", len(rows), userid)
         return rows, True
 
-    async def _modern(self, token: str, userid: int, cursor: Cursor, pages: int) -> NotificationBatch:
+    async def _modern(self, token: str, userid: int, cursor: Cursor, pages: int, base: str) -> NotificationBatch:
         rows, more = await self._rows_since(token, userid, legacy=False, watermark=cursor.watermark, pages=pages)
         batch = NotificationBatch(cursor=cursor)
         if more:
@@ -138,7 +144,7 @@ class NotificationIntake:
                     author_id=int(row.get("useridfrom") or 0),
                     author_name=str(row.get("userfromfullname") or ""),
                     subject=str(row.get("subject") or ""),
-                    url=str(row.get("contexturl") or "") or None,
+                    url=_link(row, f"{base}/message/output/popup/notifications.php?notificationid={ident}"),
                     lms_id=ident,
                     data={
                         "component": row.get("component"),
@@ -150,7 +156,7 @@ class NotificationIntake:
         batch.cursor = advance(cursor, fresh)
         return batch
 
-    async def _totara(self, token: str, userid: int, cursor: Cursor, pages: int) -> NotificationBatch:
+    async def _totara(self, token: str, userid: int, cursor: Cursor, pages: int, base: str) -> NotificationBatch:
         batch = NotificationBatch(cursor=cursor)
         fresh: list[tuple[int, int]] = []
         listed: set[int] = set()
@@ -173,7 +179,7 @@ class NotificationIntake:
                         time=time,
                         author_id=int(row.get("useridfrom") or 0),
                         subject=str(row.get("subject") or ""),
-                        url=str(row.get("contexturl") or "") or None,
+                        url=_link(row, f"{base}/totara/message/{kind_name}s.php"),
                         lms_id=ident,
                         urgent=int(row.get("urgency") or 0) >= URGENT,
                         data={
@@ -188,14 +194,14 @@ class NotificationIntake:
                     )
                 )
         # Other notifications (forum posts, seminar reminders sent outside totara_message).
-        fresh.extend(await self._collect_legacy(token, userid, cursor, batch, pages, skip=listed))
+        fresh.extend(await self._collect_legacy(token, userid, cursor, batch, pages, base, skip=listed))
         batch.cursor = advance(cursor, fresh)
         batch.items.sort(key=lambda item: item.time)
         return batch
 
-    async def _legacy(self, token: str, userid: int, cursor: Cursor, pages: int) -> NotificationBatch:
+    async def _legacy(self, token: str, userid: int, cursor: Cursor, pages: int, base: str) -> NotificationBatch:
         batch = NotificationBatch(cursor=cursor)
-        batch.cursor = advance(cursor, await self._collect_legacy(token, userid, cursor, batch, pages))
+        batch.cursor = advance(cursor, await self._collect_legacy(token, userid, cursor, batch, pages, base))
         return batch
 
     async def _collect_legacy(
@@ -205,6 +211,7 @@ class NotificationIntake:
         cursor: Cursor,
         batch: NotificationBatch,
         pages: int,
+        base: str,
         skip: set[int] | None = None,
     ) -> list[tuple[int, int]]:
         """Unread legacy notifications into ``batch``; returns the fresh (time, ident) pairs."""
@@ -232,7 +239,7 @@ class NotificationIntake:
                     author_id=int(row.get("useridfrom") or 0),
                     author_name=str(row.get("userfromfullname") or ""),
                     subject=str(row.get("subject") or ""),
-                    url=str(row.get("contexturl") or "") or None,
+                    url=_link(row, f"{base}/message/index.php"),
                     lms_id=int(row["id"]),
                     data={"component": None, "eventtype": None},
                 )

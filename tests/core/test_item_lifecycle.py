@@ -105,6 +105,8 @@ def test_buttons_per_kind() -> None:
         ("Dismiss", False),
     ]
     assert [a.label for a in buttons(ItemKind.TASK, "tot:9", None, {})] == ["Dismiss"]  # no workflow: no decision
+    accept_only = buttons(ItemKind.TASK, "tot:9", None, {"canaccept": True, "canreject": False})
+    assert [a.label for a in accept_only] == ["Accept", "Dismiss"]  # Totara says it cannot be rejected
     assert [a.label for a in buttons(ItemKind.CONTACT_REQUEST, "ntf:2", None, {})] == ["Accept", "Decline"]
     assert all(len(a.id.encode()) <= 64 for a in task)  # Telegram's callback_data cap
     assert parse_action("acc:tot:9") == ("acc", "tot:9") and parse_action("url:x") is None

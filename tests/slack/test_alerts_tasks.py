@@ -281,7 +281,9 @@ async def test_task_handled_in_pluto_retires_the_slack_copy(
     chat, lms, seed = totara
     plan = lms.task(seed.mentee1_id, "Plan approval: Lee", "Lee's learning plan")
     message = await chat.wait_message(T1, SAM, "Plan approval: Lee")
-    assert list(buttons(message)) == ["Accept", "Reject", "Dismiss"]
+    assert list(buttons(message)) == ["Accept", "Reject", "Dismiss", "Open in Pluto"]
+    # The task names no page of its own: "Open in Pluto" leads to the person's task list.
+    assert buttons(message)["Open in Pluto"]["url"] == f"{lms.url}/totara/message/tasks.php"
     assert not updates_of(slack, message)
 
     # Sam decides in Pluto itself, not in Slack: the next poll retires the copy by chat.update.
