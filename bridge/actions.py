@@ -126,7 +126,9 @@ class ItemActions:
         except TokenRejected:
             await self.store.set_link_status(link.id, "needs_signin", "the LMS rejected the token")
             return Outcome(False, "<p>Not done: your Pluto sign-in no longer works. Use <code>link</code> again.</p>")
-        except LmsUnavailable:
+        except LmsUnavailable as exc:
+            if exc.reached:
+                return Outcome(False, "<p>Pluto did not answer in time; it may have been done. Check it in Pluto.</p>")
             return Outcome(False, "<p>Not done: Pluto cannot be reached right now. Please try again in a moment.</p>")
         except LmsError as exc:
             return Outcome(False, f"<p>Pluto said no: {escape(exc.message)}</p>")

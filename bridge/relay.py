@@ -87,8 +87,13 @@ class Relay:
             return f"<p>Not delivered to Pluto: {escape(exc.message)}</p>"
         except LmsError as exc:
             return f"<p>Not delivered to Pluto: {escape(exc.message)}</p>"
-        except LmsUnavailable:
-            log.warning("LMS unavailable while relaying for link %s", link.id)
+        except LmsUnavailable as exc:
+            log.warning("LMS unavailable while relaying for link %s: %s", link.id, exc)
+            if exc.reached:  # not resent: a second try could post it twice
+                return (
+                    "<p>Pluto did not answer in time, so this may or may not have arrived. Please check the "
+                    "conversation in Pluto before sending it again.</p>"
+                )
             return "<p>Not sent: Pluto cannot be reached right now. Please send it again in a moment.</p>"
         if conversation_id is not None:
             await self.store.set_current(link.id, conversation_id, peer_id)

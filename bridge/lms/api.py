@@ -168,7 +168,7 @@ class LmsApi:
 
     async def send_to_conversation(self, token: str, conversation_id: int, text: str) -> ConversationMessage:
         """Send plain text into a conversation as the token's user."""
-        data = await self.client.call(
+        data = await self.client.call_once(
             token,
             "core_message_send_messages_to_conversation",
             conversationid=conversation_id,
@@ -183,7 +183,7 @@ class LmsApi:
         """Send a private message; a privacy refusal (inline ``msgid: -1``) raises ``SendRefused``."""
         # Moodle refuses the whole call for any other character in clientmsgid (observed 10).
         safe_id = _CLIENT_MSG_ID.sub("-", clientmsgid)[:100]
-        data = await self.client.call(
+        data = await self.client.call_once(
             token,
             "core_message_send_instant_messages",
             messages=[{"touserid": touserid, "text": text, "textformat": 2, "clientmsgid": safe_id}],
@@ -266,7 +266,7 @@ class NotificationApi:
     async def task_action(self, token: str, function: str, message_id: int, action: str, reason: str) -> dict[str, Any]:
         """Accept, reject or dismiss a Totara task through the site's task-action function."""
         return dict(
-            await self.client.call(token, function, messageid=message_id, action=action, reasonfordecision=reason)
+            await self.client.call_once(token, function, messageid=message_id, action=action, reasonfordecision=reason)
         )
 
     async def notifications_disabled(self, token: str, userid: int) -> bool:

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aiohttp
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from bridge.lms.errors import AccessException, FunctionUnavailable, LmsUnavailable, LoginFailed, error_from_body
 
@@ -52,7 +52,12 @@ def _encode_value(name: str, value: Any) -> list[tuple[str, str]]:
 
 
 class _Transient(Exception):
-    """A failure worth another try: connection error, time-out, 5xx."""
+    """A failure worth another try: connection error, time-out, 5xx. ``reached`` says the
+    request may have reached the LMS (a time-out or a 5xx, not a refused connection)."""
+
+    def __init__(self, what: str, *, reached: bool = True) -> None:
+        super().__init__(what)
+        self.reached = reached
 
 
 class LmsClient:
@@ -91,11 +96,12 @@ class LmsClient:
             await self._session.close()
             self._session = None
 
-    async def _post(self, path: str, form: list[tuple[str, str]], what: str) -> Any:
+    async def _post(self, path: str, form: list[tuple[str, str]], what: str, *, resend: bool = True) -> Any:
         url = self.base_url + path
+        retry = retry_if_exception(lambda exc: isinstance(exc, _Transient) and (resend or not exc.reached))
         try:
             async for attempt in AsyncRetrying(
-                retry=retry_if_exception_type(_Transient),
+                retry=retry,
                 stop=stop_after_attempt(self._retries + 1),
                 wait=wait_exponential_jitter(multiplier=0.2, max=self._backoff_max),
                 reraise=True,
@@ -103,7 +109,7 @@ class LmsClient:
                 with attempt:
                     return await self._post_once(url, form, what)
         except _Transient as exc:
-            raise LmsUnavailable(f"{self.base_url} unreachable for {what}: {exc}") from None
+            raise LmsUnavailable(f"{self.base_url} unreachable for {what}: {exc}", reached=exc.reached) from None
         raise AssertionError("unreachable")  # pragma: no cover - AsyncRetrying either returns or raises
 
     async def _post_once(self, url: str, form: list[tuple[str, str]], what: str) -> Any:
@@ -118,13 +124,23 @@ class LmsClient:
                 except ValueError:
                     raise LmsUnavailable(f"{what}: the LMS answered something that is not JSON") from None
         except (TimeoutError, aiohttp.ClientConnectionError, aiohttp.ServerTimeoutError) as exc:
-            raise _Transient(type(exc).__name__ + (f": {exc}" if str(exc) else "")) from exc
+            # A refused connection carried nothing; anything later may have been acted on.
+            reached = not isinstance(exc, aiohttp.ClientConnectorError)
+            raise _Transient(type(exc).__name__ + (f": {exc}" if str(exc) else ""), reached=reached) from exc
 
     async def call(self, token: str, function: str, /, **params: Any) -> Any:
         """Call one web-service function as the token's user and return its decoded result."""
+        return await self._call(token, function, params, resend=True)
+
+    async def call_once(self, token: str, function: str, /, **params: Any) -> Any:
+        """Like ``call``, for a function whose effect must not happen twice (a send, a task
+        decision): retried only when the request cannot have reached the LMS."""
+        return await self._call(token, function, params, resend=False)
+
+    async def _call(self, token: str, function: str, params: dict[str, Any], *, resend: bool) -> Any:
         form = [("wstoken", token), ("wsfunction", function), ("moodlewsrestformat", "json")]
         form.extend(encode_params(params))
-        result = await self._post(REST_PATH, form, function)
+        result = await self._post(REST_PATH, form, function, resend=resend)
         if isinstance(result, dict) and "exception" in result and "errorcode" in result:
             error = error_from_body(result, function)
             if isinstance(error, AccessException) and function != SITE_INFO and await self._token_works(token):

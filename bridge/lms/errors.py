@@ -71,7 +71,13 @@ class LoginFailed(Exception):
 
 
 class LmsUnavailable(Exception):
-    """The LMS could not be reached or answered 5xx, after the configured retries."""
+    """The LMS could not be reached or answered 5xx, after the configured retries.
+    ``reached``: the last request may have reached the LMS (a time-out, a 5xx), so its
+    effect may have happened."""
+
+    def __init__(self, message: str, *, reached: bool = False) -> None:
+        super().__init__(message)
+        self.reached = reached
 
 
 _CODES: dict[str, type[LmsError]] = {

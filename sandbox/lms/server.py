@@ -111,6 +111,7 @@ class SandboxLMS:
         self._down = False
         self._maintenance = False
         self._latency = 0.0
+        self._answer_delay = 0.0
         self._services: dict[str, frozenset[str] | None] = {MOBILE_SERVICE: None}
         self._runner: web.AppRunner | None = None
         self.airnotifier = AirnotifierOutput(self.state, lambda: self.url, site_name)
@@ -150,6 +151,8 @@ class SandboxLMS:
         if self._down:
             return web.Response(status=503, text="Service Unavailable")
         response: web.StreamResponse = await handler(request)
+        if self._answer_delay > 0:
+            await asyncio.sleep(self._answer_delay)
         return response
 
     @staticmethod
@@ -560,8 +563,13 @@ class SandboxLMS:
         self._down = down
 
     def set_latency(self, seconds: float) -> None:
-        """Delay every request by ``seconds``."""
+        """Delay every request by ``seconds`` before it is handled."""
         self._latency = max(0.0, float(seconds))
+
+    def set_answer_delay(self, seconds: float) -> None:
+        """Handle every request at once but answer ``seconds`` later: the work is done
+        even when the client has given up waiting (a slow site under load)."""
+        self._answer_delay = max(0.0, float(seconds))
 
     def seed_demo(self) -> DemoSeed:
         """Seed the demo course, users and group conversation."""

@@ -90,6 +90,17 @@ async def test_retries_transport_errors_then_gives_up(lms: SandboxLMS) -> None:
     assert len(lms.calls) == before  # 503s never reached the web services
 
 
+async def test_a_send_that_timed_out_is_not_sent_again(lms: SandboxLMS, seed: DemoSeed) -> None:
+    token = lms.issue_token(seed.mentee1_id)
+    lms.set_answer_delay(0.6)  # Pluto stores the message, but answers after the client gave up
+    async with LmsClient(lms.url, timeout=0.2, retries=2, backoff_max=0.05) as client:
+        with pytest.raises(LmsUnavailable) as timed_out:
+            await LmsApi(client).send_instant_message(token, seed.mentor_id, "only once", "pb-1")
+    conversation = lms.conversation_between(seed.mentee1_id, seed.mentor_id)
+    assert [m["text"] for m in lms.messages_in(conversation or 0)] == ["only once"]
+    assert timed_out.value.reached  # so the person is told it may have arrived
+
+
 async def test_recovers_when_the_lms_comes_back_during_retries(lms: SandboxLMS) -> None:
     lms.set_down(True)
     loop = asyncio.get_running_loop()
