@@ -116,7 +116,8 @@ class LmsClient:
         try:
             async with self._http().post(url, data=form) as resp:
                 if resp.status >= 500:
-                    raise _Transient(f"HTTP {resp.status}")
+                    # 503: the site or its proxy turned the request away (down, maintenance).
+                    raise _Transient(f"HTTP {resp.status}", reached=resp.status != 503)
                 if resp.status != 200:
                     raise LmsUnavailable(f"{what}: unexpected HTTP {resp.status} from {url}")
                 try:
