@@ -33,16 +33,26 @@ class DeliveryError(Exception):
 
 
 class RateLimited(DeliveryError):
-    """The platform said "too fast" for this room (or overall, with ``scope_all``)."""
+    """The platform said "too fast" for this room (or overall, with ``scope_all``).
+    ``given``: the platform named the wait; when False, ``retry_after`` is the adapter's
+    first guess and the core doubles it while the room stays throttled."""
 
-    def __init__(self, retry_after: float, reason: str = "rate limited", *, scope_all: bool = False) -> None:
+    def __init__(
+        self, retry_after: float, reason: str = "rate limited", *, scope_all: bool = False, given: bool = True
+    ) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
         self.scope_all = scope_all
+        self.given = given
 
 
 class TransientError(DeliveryError):
-    """Worth retrying with back-off: time-outs, connection errors, 5xx."""
+    """Worth retrying with back-off: time-outs, connection errors, 5xx. ``retry_after``:
+    the least wait the platform asked for (0: none), honoured on top of the back-off."""
+
+    def __init__(self, reason: str, *, retry_after: float = 0.0) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
 
 
 class PermanentError(DeliveryError):

@@ -383,15 +383,15 @@ def command_list() -> list[dict[str, str]]:
 # --- errors --------------------------------------------------------------------------
 
 
-def _retry_after(headers: Mapping[str, str] | None, attempt_hint: float = 1.0) -> float:
+def _retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """The Retry-After header in seconds, if Teams sent one."""
     value = (headers or {}).get("Retry-After")
     if value:
         try:
             return max(0.0, float(value))
         except ValueError:
             pass
-    # Microsoft asks for exponential back-off with jitter when no Retry-After is given.
-    return attempt_hint + random.uniform(0, attempt_hint)
+    return None
 
 
 def map_error(exc: BaseException) -> DeliveryError:
@@ -400,10 +400,15 @@ def map_error(exc: BaseException) -> DeliveryError:
         return exc
     if isinstance(exc, aiohttp.ClientResponseError):
         status = exc.status
+        wait = _retry_after(exc.headers)
         if status == 429:
-            return RateLimited(_retry_after(exc.headers), "Teams throttled this conversation (429)")
+            if wait is None:
+                # Microsoft asks for exponential back-off with jitter when no Retry-After is
+                # given: this is the first step, the core doubles it while throttling lasts.
+                return RateLimited(1.0 + random.uniform(0, 1.0), "Teams throttled this conversation (429)", given=False)
+            return RateLimited(wait, "Teams throttled this conversation (429)")
         if status in (412, 502, 504) or status >= 500:
-            return TransientError(f"Teams answered {status}")
+            return TransientError(f"Teams answered {status}", retry_after=wait or 0.0)
         if status == 403:
             return RecipientUnreachable("the Pluto app is not installed for this person (403)")
         if status == 404:
@@ -741,7 +746,8 @@ class TeamsAdapter(Adapter):
                     if attempt == REPLY_ATTEMPTS:
                         log.warning("Teams reply not shown: %s", exc.reason)
                         return
-                    await asyncio.sleep(min(exc.retry_after, REPLY_MAX_WAIT))
+                    wait = exc.retry_after if exc.given else exc.retry_after * 2 ** (attempt - 1)
+                    await asyncio.sleep(min(wait, REPLY_MAX_WAIT))
                 except DeliveryError as exc:
                     log.warning("Teams reply not shown: %s", exc.reason)
                     return

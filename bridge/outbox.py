@@ -18,7 +18,7 @@ from typing import Any
 
 from aiolimiter import AsyncLimiter
 
-from adapters.base import Adapter, PermanentError, RateLimited, RecipientUnreachable
+from adapters.base import Adapter, PermanentError, RateLimited, RecipientUnreachable, TransientError
 from bridge.config import OutboxSettings
 from bridge.metrics import Metrics
 from bridge.model import ItemKind, Pace, Platform, Post, SentRef
@@ -73,6 +73,7 @@ class Dispatcher:
         self._room_limits: dict[str, list[AsyncLimiter]] = {}
         self._overall = {p: _limiters(a.capabilities.overall) for p, a in self.adapters.items()}
         self._paused_until: dict[Platform, float] = {}  # monotonic time a platform-wide 429 ends
+        self._throttled: dict[str, int] = {}  # lane -> 429s in a row
         self._stopping = False
 
     def wake(self) -> None:
@@ -138,18 +139,23 @@ class Dispatcher:
         try:
             await self._send(adapter, link, delivery)
             outcomes.labels(platform, "sent").inc()
+            self._throttled.pop(delivery.lane, None)
             return True
         except RateLimited as exc:
             outcomes.labels(platform, "rate_limited").inc()
+            throttled = self._throttled[delivery.lane] = self._throttled.get(delivery.lane, 0) + 1
+            wait = exc.retry_after
+            if not exc.given:  # the adapter's guess: exponential while the room stays throttled
+                wait = min(self.settings.backoff_max, exc.retry_after * 2 ** (throttled - 1))
             if exc.scope_all:
                 # The whole bot is over the platform's limit: every lane of it waits.
                 resume = time.monotonic() + exc.retry_after
                 self._paused_until[delivery.platform] = max(self._paused_until.get(delivery.platform, 0.0), resume)
                 log.warning("%s: every send paused for %.1fs (platform-wide rate limit)", platform, exc.retry_after)
-            log.info("lane %s rate limited for %.1fs", delivery.lane, exc.retry_after)
+            log.info("lane %s rate limited for %.1fs", delivery.lane, wait)
             await self.store.reschedule(
                 delivery.id,
-                at=time.time() + exc.retry_after,
+                at=time.time() + wait,
                 error=f"rate limited: {exc.reason}",
                 count_attempt=False,
             )
@@ -179,6 +185,8 @@ class Dispatcher:
                 return True
             backoff = min(self.settings.backoff_max, self.settings.backoff_initial * 2 ** (attempts - 1))
             backoff *= random.uniform(0.5, 1.0)  # jitter: do not retry in lock-step
+            if isinstance(exc, TransientError):
+                backoff = max(backoff, exc.retry_after)  # at least what the platform asked for
             await self.store.reschedule(delivery.id, at=time.time() + backoff, error=reason, count_attempt=True)
             return False
 

@@ -141,6 +141,19 @@ async def test_a_platform_that_cannot_edit_gets_the_outcome_as_a_new_message(sto
     assert [text for _, text, _ in platform.sent] == ["Seminar booking", "Approved"]
 
 
+async def test_a_guessed_retry_after_doubles_while_the_room_stays_throttled(store: Store) -> None:
+    platform = StandInPlatform()
+    ann = await make_link(store, "ann", 1)
+    # Teams' 429 without Retry-After: the adapter's first guess, then exponential back-off.
+    platform.failures["ann"] = [RateLimited(0.2, "429", given=False) for _ in range(3)]
+    await store.enqueue([notice(ann, "<p>ann 0</p>", "a0")])
+    started = time.monotonic()
+    settings = OutboxSettings(max_attempts=3, backoff_initial=0.05, backoff_max=10.0)
+    await run_until(Dispatcher(store, {Platform.TELEGRAM: platform}, settings), lambda: _count(store, "sent", 1))
+    [(_, _, sent_at)] = platform.sent
+    assert sent_at - started >= 1.3  # 0.2 + 0.4 + 0.8, where the same wait thrice would be 0.6
+
+
 async def test_transient_failures_retry_then_die_with_the_reason(store: Store) -> None:
     platform = StandInPlatform()
     ann = await make_link(store, "ann", 1)

@@ -197,8 +197,10 @@ async def test_hostile_text_is_sent_as_given(bot: Bot, sandbox: SandboxTeams) ->
         (403, None, RecipientUnreachable),
         (404, None, RecipientUnreachable),
         (412, None, TransientError),
+        (412, 4, TransientError),
         (500, None, TransientError),
         (502, None, TransientError),
+        (502, 5, TransientError),
         (504, None, TransientError),
         (400, None, PermanentError),
     ],
@@ -212,7 +214,9 @@ async def test_error_mapping(
         await bot.adapter.send(_dest(event), Post(text="x"))
     assert type(info.value) is expected
     if isinstance(info.value, RateLimited):
-        assert info.value.retry_after == 3
+        assert info.value.retry_after == 3 and info.value.given
+    if isinstance(info.value, TransientError) and retry_after is not None:
+        assert info.value.retry_after == retry_after  # Retry-After honoured on 412/502/504 too
     assert sandbox.messages_in(event.room) == []
 
 
@@ -222,6 +226,7 @@ async def test_429_without_retry_after_backs_off(bot: Bot, sandbox: SandboxTeams
     with pytest.raises(RateLimited) as info:
         await bot.adapter.send(_dest(event), Post(text="x"))
     assert 1.0 <= info.value.retry_after <= 2.0
+    assert not info.value.given  # a first guess, which the core doubles while throttling lasts
 
 
 async def test_edit_of_gone_message_is_unreachable(bot: Bot, sandbox: SandboxTeams) -> None:
