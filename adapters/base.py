@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from bridge.model import Capabilities, ChatEvent, Destination, Platform, Post, Reply, SentRef
+from bridge.model import Capabilities, ChatEvent, ChatIdentity, Destination, Platform, Post, Reply, SentRef
 
 EventSink = Callable[[ChatEvent], Awaitable[Reply | None]]
 """The core's entry point for inbound events. Adapters acknowledge the platform first,
@@ -97,6 +97,12 @@ class Adapter(abc.ABC):
         """Routes this adapter serves on the bridge's one web server (Slack events,
         Telegram webhook, Teams ``/api/messages``). Called once, before ``start``."""
         return []
+
+    async def profile_email(self, identity: ChatIdentity) -> str | None:
+        """The person's email address as the platform knows it (Slack's profile), so the
+        sign-in page can suggest their Pluto account; None where the platform does not
+        share one. A suggestion only: linking still needs the person's own sign-in."""
+        return None
 
     def bot_link(self, code: str) -> str | None:
         """A link that opens the bot with a linking code (Telegram deep link), if the

@@ -714,8 +714,9 @@ class SlackAdapter(Adapter):
         except Exception as exc:
             raise map_slack_error(exc) from exc
 
-    async def lookup_email(self, identity: ChatIdentity) -> str | None:
-        """The person's email from users.info (needs ``users:read.email``), to pre-fill sign-in."""
+    async def profile_email(self, identity: ChatIdentity) -> str | None:
+        """The person's email from users.info (needs ``users:read.email``), to suggest their
+        Pluto account on the sign-in page."""
         client = self._clients.get(identity.workspace)
         if client is None:
             return None

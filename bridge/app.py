@@ -20,7 +20,7 @@ from bridge.lms.client import LmsClient
 from bridge.lms.intake import MessageIntake
 from bridge.lms.notifications import NotificationIntake
 from bridge.metrics import Metrics
-from bridge.model import Platform
+from bridge.model import ChatIdentity, Platform
 from bridge.outbox import Dispatcher
 from bridge.pipeline import Pipeline
 from bridge.relay import Relay
@@ -158,6 +158,18 @@ class Bridge:
                 links[platform.value] = url
         return links
 
+    async def suggest_username(self, identity: ChatIdentity) -> str | None:
+        """The Pluto username whose email matches the chat profile's, looked up with the
+        operator's ``lms.token`` (none configured: no suggestion)."""
+        adapter = self.adapters.get(identity.platform)
+        if adapter is None or self.settings.lms.token is None:
+            return None
+        email = await adapter.profile_email(identity)
+        if not email:
+            return None
+        users = await self.api.users_by_field(self.settings.lms.token.get_secret_value(), "email", [email])
+        return str(users[0]["username"]) if len(users) == 1 else None
+
     async def start(self) -> None:
         """Open the store, start the web server, the adapters and the loops."""
         s = self.settings
@@ -177,6 +189,7 @@ class Bridge:
             s.link.code_ttl,
             wake_dispatcher=dispatcher.wake,
             bot_links=self.bot_links,
+            suggest_username=self.suggest_username,
         )
         commands = Commands(store, self.api, linking, pipeline.actions)
         inbound = Inbound(

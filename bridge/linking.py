@@ -60,6 +60,7 @@ class Linking:
         code_ttl: int,
         wake_dispatcher: Callable[[], None] = lambda: None,
         bot_links: Callable[[str], dict[str, str]] = lambda code: {},
+        suggest_username: Callable[[ChatIdentity], Awaitable[str | None]] | None = None,
     ) -> None:
         self.store = store
         self.client = client
@@ -69,6 +70,7 @@ class Linking:
         self.code_ttl = code_ttl
         self.wake_dispatcher = wake_dispatcher
         self.bot_links = bot_links
+        self.suggest_username = suggest_username
 
     @staticmethod
     def new_code() -> str:
@@ -78,12 +80,19 @@ class Linking:
     async def start_from_chat(self, identity: ChatIdentity) -> str:
         """A one-time sign-in URL bound to this chat identity."""
         code = self.new_code()
+        suggested = None
+        if self.suggest_username is not None:
+            try:
+                suggested = await self.suggest_username(identity)
+            except Exception as exc:  # a suggestion must never stand in the way of linking
+                log.info("no Pluto username suggestion for %s: %s", identity, exc)
         await self.store.create_code(
             code,
             self.code_ttl,
             platform=identity.platform.value,
             workspace=identity.workspace,
             chat_user_id=identity.user_id,
+            lms_username=suggested,  # chat-first codes: only pre-fills the sign-in form
         )
         return f"{self.public_url}/link/{code}"
 

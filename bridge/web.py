@@ -101,7 +101,13 @@ class WebApp:
                 web_pages.problem("This sign-in link has expired or was already used. Ask the bot for a new one."),
                 404,
             )
-        return _html(web_pages.sign_in_form(f"/link/{code}", f"Link your {row['platform'].title()} account to Pluto."))
+        return _html(
+            web_pages.sign_in_form(
+                f"/link/{code}",
+                f"Link your {row['platform'].title()} account to Pluto.",
+                username=row.get("lms_username") or "",
+            )
+        )
 
     async def chat_first_submit(self, request: web.Request) -> web.Response:
         code = request.match_info["code"]

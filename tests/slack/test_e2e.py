@@ -6,6 +6,9 @@ what the LMS stores."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import aiohttp
 import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
@@ -22,6 +25,7 @@ from .e2e_support import (
     SlackChat,
     lms_texts,
     shown,
+    slack_config,
     unread_notification_ids,
     until,
 )
@@ -270,3 +274,28 @@ async def test_two_workspaces_at_once(chat: SlackChat, slack: SandboxSlack, lms:
     await until(lambda: lms_texts(lms, to_kim, seed.mentee2_id) == ["Hello from the other workspace"], what="Kim")
     await until(lambda: lms_texts(lms, to_sam, seed.mentee1_id) == ["Hello from workspace one"], what="Sam")
     assert ALEX not in {c.params.get("users") for c in slack.api_calls("conversations.open")}
+
+
+@pytest.mark.parametrize("operator_token", [True, False])
+async def test_sign_in_page_suggests_the_pluto_account_with_the_slack_email(
+    slack_mode: str, slack: SandboxSlack, lms: SandboxLMS, seed: DemoSeed, tmp_path: Path, operator_token: bool
+) -> None:
+    # Sam's Slack profile carries the address of the Pluto account mentee1 (the seed's).
+    slack.add_user(T1, "U0SAME", "same", real_name="Sam Mentee", email="mentee1@example.com")
+    config, port = slack_config(tmp_path, lms.url, slack, slack_mode)
+    if operator_token:  # the lookup needs the operator's token; without it, no suggestion
+        text = config.read_text().replace("[lms]\n", f'[lms]\ntoken = "{lms.admin_token}"\n', 1)
+        config.write_text(text)
+    chat = await SlackChat.start(slack, config, port, slack_mode)
+    try:
+        answers = await chat.command(T1, "U0SAME", "link")
+        url = LINK_URL.search(answers[0]["text"])
+        assert url is not None
+        async with aiohttp.ClientSession() as http, http.get(url.group(0)) as resp:
+            page = await resp.text()
+        assert resp.status == 200
+        assert ('value="mentee1"' in page) is operator_token
+        # A suggestion only: nothing is linked until the person signs in.
+        assert not any("Linked to Pluto" in shown(m) for m in chat.dm(T1, "U0SAME"))
+    finally:
+        await chat.stop()

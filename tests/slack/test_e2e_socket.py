@@ -22,6 +22,7 @@ from .test_e2e import (
     test_linking_through_the_slash_command_and_sign_in_page,
     test_redelivered_event_reaches_the_lms_once,
     test_replies_route_by_thread_with_two_conversations_open,
+    test_sign_in_page_suggests_the_pluto_account_with_the_slack_email,
     test_two_workspaces_at_once,
 )
 
@@ -33,6 +34,7 @@ __all__ = [  # collected again here, where ``slack_mode`` is "socket"
     "test_linking_through_the_slash_command_and_sign_in_page",
     "test_redelivered_event_reaches_the_lms_once",
     "test_replies_route_by_thread_with_two_conversations_open",
+    "test_sign_in_page_suggests_the_pluto_account_with_the_slack_email",
     "test_two_workspaces_at_once",
 ]
 

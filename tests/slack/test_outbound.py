@@ -219,9 +219,9 @@ async def test_connection_refused_is_transient() -> None:
         await adapter.send(Destination(SAM_ID, room="D0SAM"), Post("x"))
 
 
-async def test_lookup_email(http_bridge: SlackAdapter) -> None:
-    assert await http_bridge.lookup_email(SAM_ID) == "sam@example.org"
-    assert await http_bridge.lookup_email(ChatIdentity(Platform.SLACK, T1, "U0NOBODY")) is None
+async def test_profile_email(http_bridge: SlackAdapter) -> None:
+    assert await http_bridge.profile_email(SAM_ID) == "sam@example.org"
+    assert await http_bridge.profile_email(ChatIdentity(Platform.SLACK, T1, "U0NOBODY")) is None
 
 
 async def test_stop_is_safe_twice(http_bridge: SlackAdapter) -> None:
