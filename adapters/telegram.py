@@ -7,29 +7,41 @@ runs in a handler task (``block=False``); one person's events take turns, so the
 core in the order they were sent while other people's go ahead. Outbound calls map Telegram errors onto the
 ``adapters.base`` exceptions; the core paces and splits, so no AIORateLimiter is installed
 and a 429 surfaces at once as ``RateLimited``.
+
+A decision that asks for a reason (``Action.needs_reason``) is marked in its button's
+``callback_data``; pressing it answers the callback query at once and sends a ForceReply
+prompt, and the person's reply to that prompt becomes the ``ActionEvent`` with the reply as
+its reason. Open prompts live in a small bounded in-memory map: a reply to a prompt the
+adapter no longer knows (after a restart) is answered with a request to press the button
+again, and is never relayed to the LMS as a chat message.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hmac
 import html
 import json
 import logging
 import re
 import warnings
-from collections.abc import AsyncIterator, Sequence
-from typing import Any, Literal
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
 
 import nh3
 from aiohttp import web
 from telegram import (
     BotCommand,
     CallbackQuery,
+    ForceReply,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     LinkPreviewOptions,
+    MaybeInaccessibleMessage,
     Message,
     ReplyParameters,
     Update,
@@ -87,6 +99,7 @@ from bridge.model import (
 )
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 TelegramApp = Application[Any, Any, Any, Any, Any, Any]
 Context = CallbackContext[Any, Any, Any, Any]
@@ -100,6 +113,19 @@ REPLY_WAIT_MAX = 30.0  # seconds; a longer flood wait drops the reply (logged)
 TOAST_LIMIT = 200  # answerCallbackQuery text limit
 BUTTONS_PER_ROW = 3
 _STYLES = {"primary": "primary", "danger": "danger"}  # Bot API 9.4+ button styles
+# A button whose decision asks for a reason carries this before its action id, so the press
+# asks instead of deciding, even after a restart (the button itself says so).
+ASKS_REASON_PREFIX = "why:"
+CALLBACK_DATA_MAX = 64  # bytes
+PROMPTS_MAX = 256  # open reason prompts remembered; the oldest is forgotten first
+PROMPT_TAIL = "Reply to this message; send - for none."
+PROMPT_PLACEHOLDER = "Your reason, or - for none"  # ForceReply: 1-64 characters
+SUBJECT_MAX = 80  # characters of the item's first line quoted in a prompt
+NO_REASON = frozenset({"-", "\u2013", "\u2014"})  # a hyphen, or what phones turn it into
+STALE_PROMPT = (
+    "That reason prompt is no longer open (it was answered already, or the bridge restarted): "
+    "nothing was decided and nothing was sent to Pluto. To decide, press the button on the item again."
+)
 # Telegram's wording for people the bot can no longer reach (all arrive as 403 Forbidden,
 # except a deactivated user, which some servers report as 400).
 _UNREACHABLE = ("blocked by the user", "initiate conversation", "user is deactivated", "kicked")
@@ -130,8 +156,23 @@ def _plain(rendered: str) -> str:
     return html.unescape(nh3.clean(rendered, tags=set()))
 
 
+def _callback_data(action: Action) -> str:
+    """The button's ``callback_data``: the action id, marked when the decision asks a reason.
+
+    The reason is optional, so an id too long to carry the mark stays a one-press decision.
+    """
+    if not action.needs_reason:
+        return action.id
+    marked = ASKS_REASON_PREFIX + action.id
+    if len(marked.encode("utf-8")) > CALLBACK_DATA_MAX:
+        log.debug("telegram: action id %r too long to ask for a reason; it decides at once", action.id)
+        return action.id
+    return marked
+
+
 def _keyboard(actions: Sequence[Action]) -> InlineKeyboardMarkup | None:
-    """Actions as an inline keyboard: callback buttons carry ``Action.id``; url actions link."""
+    """Actions as an inline keyboard: callback buttons carry ``Action.id`` (marked when the
+    decision asks a reason); url actions link."""
     if not actions:
         return None
     buttons = []
@@ -140,9 +181,9 @@ def _keyboard(actions: Sequence[Action]) -> InlineKeyboardMarkup | None:
         if action.url:
             buttons.append(InlineKeyboardButton(action.label, url=action.url, style=style))
         else:
-            if len(action.id.encode("utf-8")) > 64:
+            if len(action.id.encode("utf-8")) > CALLBACK_DATA_MAX:
                 raise PermanentError(f"action id longer than Telegram's 64-byte callback_data: {action.id!r}")
-            buttons.append(InlineKeyboardButton(action.label, callback_data=action.id, style=style))
+            buttons.append(InlineKeyboardButton(action.label, callback_data=_callback_data(action), style=style))
     rows = [buttons[i : i + BUTTONS_PER_ROW] for i in range(0, len(buttons), BUTTONS_PER_ROW)]
     return InlineKeyboardMarkup(rows)
 
@@ -194,6 +235,57 @@ class _Turns:
 
     def __len__(self) -> int:
         return len(self._locks)
+
+
+@dataclass(frozen=True, slots=True)
+class _Prompt:
+    """An open reason prompt: whose it is, the decision, and the pressed message."""
+
+    user_id: str
+    action_id: str
+    pressed: SentRef
+
+
+class _Prompts:
+    """Open reason prompts by (chat id, prompt message id), at most ``limit`` of them."""
+
+    def __init__(self, limit: int = PROMPTS_MAX) -> None:
+        self._open: OrderedDict[tuple[int, int], _Prompt] = OrderedDict()
+        self._limit = limit
+
+    def add(self, chat_id: int, message_id: int, prompt: _Prompt) -> None:
+        self._open[(chat_id, message_id)] = prompt
+        while len(self._open) > self._limit:
+            self._open.popitem(last=False)
+
+    def take(self, chat_id: int, message_id: int, user_id: str) -> _Prompt | None:
+        """The prompt, forgotten once answered; None if unknown or somebody else's."""
+        prompt = self._open.get((chat_id, message_id))
+        if prompt is None or prompt.user_id != user_id:
+            return None
+        del self._open[(chat_id, message_id)]
+        return prompt
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+
+def _pressed_label(message: MaybeInaccessibleMessage, data: str) -> str:
+    """The label of the button with ``callback_data == data`` on ``message``."""
+    markup = message.reply_markup if isinstance(message, Message) else None
+    for row in markup.inline_keyboard if markup is not None else ():
+        for button in row:
+            if button.callback_data == data:
+                return button.text
+    return "this decision"
+
+
+def _subject(message: MaybeInaccessibleMessage) -> str:
+    """The item's name as the pressed message shows it: its first line, shortened ("" when
+    Telegram no longer shows the bot that message: older than 48 hours)."""
+    text = message.text if isinstance(message, Message) else None
+    line = next((part.strip() for part in (text or "").splitlines() if part.strip()), "")
+    return line if len(line) <= SUBJECT_MAX else line[: SUBJECT_MAX - 1].rstrip() + "\u2026"
 
 
 def _int_id(value: str, what: str) -> int:
@@ -269,6 +361,7 @@ class TelegramAdapter(Adapter):
         self._running = False
         self._retrying: asyncio.Task[None] | None = None
         self._turns = _Turns()
+        self._prompts = _Prompts()
         self._conflict_reported = False
         self._redact = _RedactToken(token)
 
@@ -505,6 +598,16 @@ class TelegramAdapter(Adapter):
         if message is None or (common := self._common(update, message)) is None:
             return
         replied = message.reply_to_message
+        if replied is not None and self._is_own(replied):
+            if (prompt := self._prompts.take(message.chat.id, replied.message_id, common["identity"].user_id)):
+                await self._decide(common, prompt, message)
+                return
+            if (replied.text or "").endswith(PROMPT_TAIL):
+                # A prompt from before a restart, or answered already: its decision is unknown
+                # here, and the text is a reason, not a message for anyone in Pluto.
+                async with self._turns.take(common["identity"].user_id):
+                    await self._show(message.chat.id, (html.escape(STALE_PROMPT, quote=False),), ())
+                return
         event = MessageEvent(
             **common,
             # Telegram delivers text without markup; mentions are already the names shown.
@@ -524,13 +627,18 @@ class TelegramAdapter(Adapter):
             await self._answer(query, None)
             return
         ref = SentRef(room=str(pressed.chat.id), message_id=str(pressed.message_id))
+        data = query.data or ""
+        if data.startswith(ASKS_REASON_PREFIX):
+            await self._answer(query, None)  # nothing decided yet; the spinner stops
+            await self._ask_reason(pressed, str(user.id), data, ref)
+            return
         event = ActionEvent(
             identity=ChatIdentity(Platform.TELEGRAM, "", str(user.id)),
             event_id=str(update.update_id),
             room=ref.room,
             display_name=user.full_name,
             is_private=pressed.chat.type == ChatType.PRIVATE,
-            action_id=query.data or "",
+            action_id=data,
             message=ref,
         )
         async with self._turns.take(event.identity.user_id):
@@ -540,17 +648,67 @@ class TelegramAdapter(Adapter):
             finally:
                 # Always answer, or the user's button keeps spinning.
                 await self._answer(query, reply.texts[0] if reply and reply.texts else None)
-            if reply is None:
-                return
-            if reply.replace is not None:
-                try:
-                    await self.edit(Destination(identity=event.identity, room=ref.room), ref, reply.replace)
-                except DeliveryError as exc:
-                    log.warning("telegram: could not update pressed message %s: %s", ref, exc.reason)
-            rest = reply.texts[1:]
-            if reply.actions and not rest and reply.texts:
-                rest = reply.texts[:1]  # buttons need a message to sit on
-            await self._show(pressed.chat.id, rest, reply.actions)
+            if reply is not None:
+                await self._after_action(event, pressed.chat.id, reply, toasted=bool(reply.texts))
+
+    async def _ask_reason(self, pressed: MaybeInaccessibleMessage, user_id: str, data: str, ref: SentRef) -> None:
+        """Send the ForceReply prompt for a decision that asks a reason; remember it."""
+        decision, subject = _pressed_label(pressed, data), _subject(pressed)
+        on = f" on \u201c{html.escape(subject, quote=False)}\u201d" if subject else ""
+        text = f"Reason for <b>{html.escape(decision, quote=False)}</b>{on}? {PROMPT_TAIL}"
+        chat_id = pressed.chat.id
+        async with self._turns.take(user_id):
+            sent = await self._patiently(
+                chat_id,
+                lambda: self._app.bot.send_message(
+                    chat_id=chat_id,
+                    text=text,
+                    parse_mode=ParseMode.HTML,
+                    reply_parameters=ReplyParameters(
+                        message_id=pressed.message_id, allow_sending_without_reply=True
+                    ),
+                    reply_markup=ForceReply(input_field_placeholder=PROMPT_PLACEHOLDER),
+                ),
+            )
+            if sent is not None:
+                action_id = data.removeprefix(ASKS_REASON_PREFIX)
+                self._prompts.add(chat_id, sent.message_id, _Prompt(user_id, action_id, ref))
+
+    async def _decide(self, common: dict[str, Any], prompt: _Prompt, message: Message) -> None:
+        """The reply to a reason prompt: the decision, with the reply as its reason."""
+        typed = (message.text or "").strip()
+        event = ActionEvent(
+            **common,
+            action_id=prompt.action_id,
+            reason="" if typed in NO_REASON else typed,
+            message=prompt.pressed,
+        )
+        async with self._turns.take(event.identity.user_id):
+            reply = await self._run_sink(event)
+            if reply is not None:
+                await self._after_action(event, message.chat.id, reply, toasted=False)
+
+    def _is_own(self, message: Message) -> bool:
+        """Whether this bot sent ``message``."""
+        author = message.from_user
+        try:
+            return author is not None and author.id == self._app.bot.id
+        except RuntimeError:  # not initialised: no getMe yet
+            return False
+
+    async def _after_action(self, event: ActionEvent, chat_id: int, reply: Reply, *, toasted: bool) -> None:
+        """Update the pressed message as the core says, then show the rest of its answer
+        (the first text went into the callback toast when ``toasted``)."""
+        ref = event.message
+        if reply.replace is not None and ref is not None:
+            try:
+                await self.edit(Destination(identity=event.identity, room=ref.room), ref, reply.replace)
+            except DeliveryError as exc:
+                log.warning("telegram: could not update pressed message %s: %s", ref, exc.reason)
+        rest = reply.texts[1:] if toasted else reply.texts
+        if reply.actions and not rest and reply.texts:
+            rest = reply.texts[:1]  # buttons need a message to sit on
+        await self._show(chat_id, rest, reply.actions)
 
     async def _answer(self, query: CallbackQuery, text: str | None) -> None:
         toast = _plain(text)[:TOAST_LIMIT] if text else None
@@ -578,20 +736,30 @@ class TelegramAdapter(Adapter):
         dest = Destination(identity=ChatIdentity(Platform.TELEGRAM, "", str(chat_id)), room=str(chat_id))
         for i, text in enumerate(texts):
             post = Post(text=text, actions=tuple(actions) if i == len(texts) - 1 else ())
-            for attempt in range(REPLY_ATTEMPTS):
-                try:
-                    await self.send(dest, post)
-                    break
-                except RateLimited as exc:
-                    # Replies skip the core's pacing, so a person typing fast into a busy chat
-                    # can hit the flood limit: wait as told (this person's turn is held).
-                    if attempt + 1 == REPLY_ATTEMPTS or exc.retry_after > REPLY_WAIT_MAX:
-                        log.warning("telegram: gave up showing a reply in chat %s: %s", chat_id, exc.reason)
-                        return
-                    await asyncio.sleep(exc.retry_after)
-                except DeliveryError as exc:
-                    log.warning("telegram: could not show a reply in chat %s: %s", chat_id, exc.reason)
-                    return
+            if await self._patiently(chat_id, functools.partial(self.send, dest, post)) is None:
+                return
+
+    async def _patiently(self, chat_id: int, call: Callable[[], Awaitable[_T]]) -> _T | None:
+        """One answer to a person (``call`` sends it); None when it could not be shown (logged).
+
+        Answers skip the core's pacing, so a person typing fast into a busy chat can hit the
+        flood limit: wait as told (this person's turn is held), a few times at most.
+        """
+        for attempt in range(REPLY_ATTEMPTS):
+            try:
+                return await call()
+            except TelegramError as exc:
+                failure: DeliveryError = _map_error(exc)
+            except DeliveryError as exc:
+                failure = exc
+            if not isinstance(failure, RateLimited):
+                log.warning("telegram: could not show a reply in chat %s: %s", chat_id, failure.reason)
+                return None
+            if attempt + 1 == REPLY_ATTEMPTS or failure.retry_after > REPLY_WAIT_MAX:
+                log.warning("telegram: gave up showing a reply in chat %s: %s", chat_id, failure.reason)
+                return None
+            await asyncio.sleep(failure.retry_after)
+        return None
 
     # --- outbound ------------------------------------------------------------------------
 

@@ -376,6 +376,11 @@ class SandboxTelegram:
         """Messages the bot has in ``chat_id`` now (after edits and deletions), oldest first."""
         return [m for (c, _), m in sorted(self.messages.items()) if c == chat_id and m["from"]["is_bot"]]
 
+    def force_reply_of(self, chat_id: int, message_id: int) -> dict[str, Any] | None:
+        """The ``ForceReply`` a bot message was sent with (its client opened a reply), if any."""
+        msg = self.messages.get((chat_id, message_id))
+        return None if msg is None else msg.get("_force_reply")
+
     def min_seconds(self, per_chat: Mapping[int, int]) -> float:
         """The least time the flood limits allow for sending ``per_chat[chat_id]`` messages to
         each chat, starting with every bucket full: the slowest chat or the overall limit."""
@@ -586,7 +591,8 @@ class SandboxTelegram:
         chat_id = params["chat_id"]
         chat = self._chat_for_send(chat_id)
         plain = self._parse_text(params["text"], params.get("parse_mode"))
-        markup = self._check_markup(params.get("reply_markup"))
+        force_reply = self._check_force_reply(params.get("reply_markup"))
+        markup = None if force_reply is not None else self._check_markup(params.get("reply_markup"))
         reply = params.get("reply_parameters")
         reply_to: dict[str, Any] | None = None
         if reply is not None:
@@ -612,6 +618,9 @@ class SandboxTelegram:
             msg["reply_to_message"] = {k: v for k, v in reply_to.items() if not k.startswith("_")}
         if markup is not None:
             msg["reply_markup"] = markup
+        if force_reply is not None:
+            # The client opens a reply to this message; a Message never shows it back.
+            msg["_force_reply"] = force_reply
         self.messages[(chat["id"], message_id)] = msg
         return self._public(msg)
 
@@ -770,6 +779,19 @@ class SandboxTelegram:
         if len(plain) > MAX_TEXT:
             raise _bad("message is too long")
         return plain
+
+    @staticmethod
+    def _check_force_reply(markup: Any) -> dict[str, Any] | None:
+        """A ``ForceReply`` (sendMessage only; the spec check has matched its fields), or
+        None for any other markup. Refuses what Telegram refuses in one."""
+        if not isinstance(markup, dict) or "force_reply" not in markup:
+            return None
+        if markup["force_reply"] is not True:
+            raise _bad("force_reply must be True")
+        placeholder = markup.get("input_field_placeholder")
+        if placeholder is not None and not 1 <= len(placeholder) <= 64:
+            raise _bad("input_field_placeholder must be 1-64 characters")
+        return markup
 
     @staticmethod
     def _check_markup(markup: Any) -> dict[str, Any] | None:
