@@ -511,8 +511,14 @@ class DiscordAdapter(Adapter):
         title = _label(f"{decision}: reason", MAX_MODAL_TITLE) if decision else "Reason"
         modal = discord.ui.Modal(title=title, custom_id=REASON_MODAL_PREFIX + action_id, timeout=None)
         modal.add_item(
+            # Totara's reason for decision is optional (domain.md 3.2): an empty submit decides
+            # without one.
             discord.ui.TextInput(
-                label="Reason", custom_id=REASON_INPUT_ID, style=discord.TextStyle.paragraph, max_length=1000
+                label="Reason",
+                custom_id=REASON_INPUT_ID,
+                style=discord.TextStyle.paragraph,
+                max_length=1000,
+                required=False,
             )
         )
         modal.stop()  # the submission comes back through on_interaction, not a stored modal

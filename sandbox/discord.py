@@ -17,7 +17,11 @@ What it models (see /work/shared/reference/platforms.md section 4):
 * Gateway: HELLO, heartbeat ACK, IDENTIFY (token and MESSAGE_CONTENT intent checks), READY,
   dispatches with increasing ``s``, RESUME with replay of missed events, RECONNECT,
   INVALID_SESSION, zlib-stream compression when asked, and abrupt connection drops.
-* Builders that play the people: ``user_dm``, ``user_slash``, ``user_clicks``, ``user_submits_modal``.
+* Interactions: the initial callback must come within ``interaction_deadline`` (3 s) of the
+  INTERACTION_CREATE dispatch, else 404 with code 10062 "Unknown interaction", as Discord
+  answers; measured on an injectable ``interaction_clock`` so tests need not wait.
+* Builders that play the people: ``user_dm``, ``user_slash``, ``user_clicks``, ``user_submits_modal``
+  (which, like Discord's client, will not submit a modal with a required field left empty).
 
 Run standalone with ``python -m sandbox.discord --port N``.
 """
@@ -133,6 +137,7 @@ class _Bucket:
 @dataclass
 class _Interaction:
     payload: dict[str, Any]
+    created_at: float = 0.0  # on the sandbox's interaction clock, when INTERACTION_CREATE went out
     callbacks: list[dict[str, Any]] = field(default_factory=list)
     followups: list[dict[str, Any]] = field(default_factory=list)
     original: dict[str, Any] | None = None
@@ -222,6 +227,11 @@ def _now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
 
+class ModalRefused(Exception):
+    """Discord's client would not let the person submit this modal (a required field is empty,
+    or a value is outside the field's length limits)."""
+
+
 class SandboxDiscord:
     """Discord REST + gateway on 127.0.0.1, recording everything it receives.
 
@@ -230,8 +240,11 @@ class SandboxDiscord:
     ``global_limit`` requests per second, ``message_content_granted`` (False: an IDENTIFY
     asking for MESSAGE_CONTENT is closed with 4014, as when the portal grant is missing),
     ``heartbeat_interval_ms``, ``resume_overlap`` (events before the client's seq replayed
-    again on RESUME). Failures: ``inject``; DMs: ``close_dms``; gateway:
-    ``drop_connection``, ``send_reconnect``, ``invalidate_session``.
+    again on RESUME), ``interaction_deadline`` (seconds from an INTERACTION_CREATE to its
+    initial callback, 3 as on Discord; None: no deadline). ``interaction_clock`` (a
+    constructor argument, ``time.monotonic`` by default) measures that deadline. Failures:
+    ``inject``; DMs: ``close_dms``; gateway: ``drop_connection``, ``send_reconnect``,
+    ``invalidate_session``.
     """
 
     def __init__(
@@ -242,6 +255,7 @@ class SandboxDiscord:
         bot_name: str = "PlutoBridge",
         enforce_limits: bool = True,
         message_content_granted: bool = True,
+        interaction_clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.token = token
         self.application_id = application_id
@@ -253,6 +267,9 @@ class SandboxDiscord:
         self.heartbeat_interval_ms = 41250
         # Replay this many already-acknowledged events too on RESUME (at-least-once delivery).
         self.resume_overlap = 0
+        # Discord drops an interaction not answered within 3 s of its dispatch (10062).
+        self.interaction_deadline: float | None = 3.0
+        self.interaction_clock = interaction_clock
 
         self.requests: list[RecordedRequest] = []
         self.gateway_frames: list[dict[str, Any]] = []  # frames received from clients
@@ -744,6 +761,9 @@ class SandboxDiscord:
         interaction = self.interactions.get(interaction_id)
         if interaction is None or interaction.payload["token"] != token:
             return self._error(404, 10062, "Unknown interaction")
+        deadline = self.interaction_deadline
+        if deadline is not None and self.interaction_clock() - interaction.created_at > deadline:
+            return self._error(404, 10062, "Unknown interaction")  # too late: Discord forgot it
         problem = self._check("/interactions/{interaction_id}/{interaction_token}/callback", "post", body)
         if problem:
             return problem
@@ -1035,11 +1055,11 @@ class SandboxDiscord:
     def open_interaction(self, user: str, kind: int, data: dict[str, Any]) -> dict[str, Any]:
         """Create an interaction (answerable over REST) without dispatching it."""
         payload = self._interaction_payload(user, kind, data)
-        self.interactions[payload["id"]] = _Interaction(payload)
+        self.interactions[payload["id"]] = _Interaction(payload, self.interaction_clock())
         return payload
 
     async def _push_interaction(self, payload: dict[str, Any]) -> dict[str, Any]:
-        self.interactions[payload["id"]] = _Interaction(payload)
+        self.interactions[payload["id"]] = _Interaction(payload, self.interaction_clock())
         await self.dispatch("INTERACTION_CREATE", payload)
         return payload
 
@@ -1071,21 +1091,41 @@ class SandboxDiscord:
     async def user_submits_modal(
         self, user: str, opened_by: dict[str, Any], values: dict[str, str]
     ) -> dict[str, Any]:
-        """The person submits the modal the bot opened in answer to interaction ``opened_by``."""
+        """The person submits the modal the bot opened in answer to interaction ``opened_by``.
+
+        Fields missing from ``values`` are left empty. Raises ``ModalRefused`` where Discord's
+        client would keep the modal open: a required text input (Discord's default) left
+        empty, or a value shorter than ``min_length`` or longer than ``max_length``."""
         callback = self.interactions[opened_by["id"]].callbacks[0]
         modal = callback["data"]
         rows = []
         for row in modal.get("components", []):
             inner = []
             for comp in row.get("components", []) if row.get("type") == 1 else [row.get("component", row)]:
-                inner.append(
-                    {"type": 4, "custom_id": comp["custom_id"], "value": values.get(comp["custom_id"], "")}
-                )
+                value = values.get(comp["custom_id"], "")
+                _check_text_input(comp, value)
+                inner.append({"type": 4, "custom_id": comp["custom_id"], "value": value})
             rows.append({"type": 1, "components": inner})
         payload = self._interaction_payload(user, 5, {"custom_id": modal["custom_id"], "components": rows})
         if "message" in opened_by:
             payload["message"] = opened_by["message"]
         return await self._push_interaction(payload)
+
+
+def _check_text_input(component: dict[str, Any], value: str) -> None:
+    """What Discord's client checks before it sends a modal submission."""
+    if component.get("type") != 4:
+        return
+    label = component.get("label") or component["custom_id"]
+    if not value:
+        if component.get("required", True):
+            raise ModalRefused(f"{label!r} is required: Discord does not submit the modal empty")
+        return
+    low, high = component.get("min_length"), component.get("max_length")
+    if low is not None and len(value) < int(low):
+        raise ModalRefused(f"{label!r} needs at least {low} characters")
+    if high is not None and len(value) > int(high):
+        raise ModalRefused(f"{label!r} takes at most {high} characters")
 
 
 async def _serve(port: int) -> None:

@@ -2,6 +2,7 @@
 adapter's answers show up on the wire the way Discord expects (acknowledge first, ephemeral)."""
 
 import asyncio
+import itertools
 
 from adapters.discord import DiscordAdapter
 from bridge.model import (
@@ -204,6 +205,53 @@ async def test_button_needing_a_reason_opens_a_modal_and_sends_the_reason(sandbo
     assert event.message is not None and event.message.message_id == sent.message_id
     assert event.event_id == submit["id"]
     assert sandbox.interactions[submit["id"]].callbacks == [{"type": 6}]
+
+
+def _text_inputs(modal: dict) -> list[dict]:
+    """The text inputs of a modal callback's data (in action rows or labels)."""
+    return [
+        comp
+        for row in modal["components"]
+        for comp in (row.get("components", []) if row.get("type") == 1 else [row.get("component", row)])
+        if comp.get("type") == 4
+    ]
+
+
+async def test_reason_is_optional_and_an_empty_modal_decides_without_one(sandbox, adapter, sink):
+    ada = sandbox.add_user(name="Ada")
+    actions = (Action("acc:tsk:4", "Approve", style="primary", needs_reason=True),)
+    sent = await adapter.send(Destination(identity(ada)), Post("Task: approve booking", actions=actions))
+    [[button]] = [row["components"] for row in sandbox.messages[sent.room][sent.message_id]["components"]]
+    click = await sandbox.user_clicks(ada, sent.message_id, button["custom_id"])
+    await sandbox.wait_until(lambda: sandbox.interactions[click["id"]].callbacks)
+    [opened] = sandbox.interactions[click["id"]].callbacks
+    [reason_input] = _text_inputs(opened["data"])
+    assert reason_input["required"] is False  # Totara's reason for decision is optional
+
+    submit = await sandbox.user_submits_modal(ada, click, {})  # refused if the field were required
+    await sandbox.wait_until(lambda: sink.events)
+    [event] = sink.events
+    assert isinstance(event, ActionEvent)
+    assert (event.action_id, event.reason) == ("acc:tsk:4", "")
+    assert event.message is not None and event.message.message_id == sent.message_id
+    assert sandbox.interactions[submit["id"]].callbacks == [{"type": 6}]
+
+
+async def test_an_interaction_acknowledged_too_late_is_dropped_and_the_person_goes_on(sandbox, adapter, sink):
+    ada = sandbox.add_user(name="Ada")
+    # The sandbox's interaction clock jumps 10 s between the dispatch and the acknowledgement.
+    readings = itertools.chain([0.0], itertools.repeat(10.0))
+    sandbox.interaction_clock = lambda: next(readings)
+    late = await sandbox.user_slash(ada, "tasks")
+    path = f"/interactions/{late['id']}/"
+    await sandbox.wait_until(lambda: sandbox.requests_to("POST", path))
+    assert [r.status for r in sandbox.requests_to("POST", path)] == [404]  # 10062 Unknown interaction
+    assert sandbox.interactions[late["id"]].callbacks == []
+    # Discord forgot the interaction: nothing reaches the core, and Ada's next event is not
+    # held behind it.
+    later = await sandbox.user_dm(ada, "still there?")
+    await sandbox.wait_until(lambda: sink.events)
+    assert [e.event_id for e in sink.events] == [later["id"]]
 
 
 async def test_one_persons_events_reach_the_core_in_order_while_others_go_on(sandbox):

@@ -14,75 +14,33 @@ and follow-ups.
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from bridge.lms.client import LmsClient
 from sandbox.discord import SandboxDiscord
 from sandbox.lms import DemoSeed, SandboxLMS
 from tests.discord.conftest import ALEX, SAM
+from tests.discord.items import (
+    DANGER,
+    DEFERRED_ANSWER,
+    DEFERRED_UPDATE,
+    LINK_STYLE,
+    MODAL,
+    PRIMARY,
+    answer_to,
+    buttons,
+    edits_of,
+    notification_ids,
+    retired,
+    short_id,
+    totara_site_world,
+    ws,
+)
 from tests.discord.world import EPHEMERAL, DiscordWorld
 
 pytestmark = pytest.mark.e2e
-
-DEFERRED_UPDATE, DEFERRED_ANSWER, MODAL = 6, 5, 9
-LINK_STYLE, PRIMARY, DANGER = 5, 1, 4
-
-
-async def ws(lms: SandboxLMS, token: str, function: str, **params: Any) -> Any:
-    """A web-service call made on the LMS side (another person, or the person in Pluto itself)."""
-    async with LmsClient(lms.url) as client:
-        return await client.call(token, function, **params)
-
-
-async def notification_ids(lms: SandboxLMS, userid: int, *, read: int) -> set[int]:
-    """The person's notifications, read (1) or unread (0), as the LMS's web service reports them."""
-    data = await ws(
-        lms, lms.issue_token(userid), "core_message_get_messages",
-        useridto=userid, type="notifications", read=read, limitnum=50,
-    )
-    return {m["id"] for m in data["messages"]}
-
-
-def buttons(message: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The message's buttons by label, across its action rows."""
-    return {b["label"]: b for row in message.get("components") or [] for b in row["components"]}
-
-
-def edits_of(dc: SandboxDiscord, message: dict[str, Any]) -> list[dict[str, Any]]:
-    """Bodies of the successful edits of one bot message (``PATCH /channels/../messages/..``)."""
-    path = f"/channels/{message['channel_id']}/messages/{message['id']}"
-    return [r.body for r in dc.requests_to("PATCH", path) if r.status == 200]
-
-
-async def answer_to(world: DiscordWorld, interaction: dict[str, Any], needle: str) -> dict[str, Any]:
-    """The follow-up shown for ``interaction`` that contains ``needle``; it must be ephemeral."""
-    await world.wait(lambda: any(needle in m["content"] for m in world.followups(interaction)),
-                     f"an answer with {needle!r}")
-    found = next(m for m in world.followups(interaction) if needle in m["content"])
-    assert int(found["flags"]) & EPHEMERAL, "answers to an interaction are for the person only"
-    return found
-
-
-async def retired(world: DiscordWorld, needle: str, outcome: str) -> dict[str, Any]:
-    """Wait until the DM with ``needle`` shows ``outcome`` with no buttons left; return it."""
-    def done() -> bool:
-        message = world.dm_containing(SAM, needle)
-        return outcome in message["content"] and not message.get("components")
-
-    await world.wait(done, f"{needle!r} retired with {outcome!r}")
-    return world.dm_containing(SAM, needle)
-
-
-def short_id(answer: str, kind: str, subject: str) -> str:
-    """The number ``/pluto tasks`` gives an item (``**#3** alert: Subject`` in Discord markdown)."""
-    match = re.search(r"#(\d+)\W*\s+" + kind + r": " + re.escape(subject), answer)
-    assert match, f"no {kind} {subject!r} in {answer!r}"
-    return match.group(1)
 
 
 # --- modern site: alerts and contact requests ----------------------------------------------
@@ -165,18 +123,8 @@ async def test_contact_request_accepted_by_button(
 @pytest.fixture
 async def totara_world(sandbox: SandboxDiscord, tmp_path: Path) -> AsyncIterator[tuple[DiscordWorld, DemoSeed]]:
     """The bridge on a Totara-mode site (tasks with workflows), Sam on Discord and linked."""
-    site = SandboxLMS(mode="totara")
-    seed = site.seed_demo()
-    await site.start()
-    sandbox.add_user(SAM, "Sam")
-    world = DiscordWorld(sandbox, site, tmp_path)
-    try:
-        await world.start()
-        await world.link(SAM, "mentee1")
-        yield world, seed
-    finally:
-        await world.stop()
-        await site.stop()
+    async with totara_site_world(sandbox, tmp_path) as world_and_seed:
+        yield world_and_seed
 
 
 async def test_task_accepted_by_button_with_a_reason_and_rejected_by_command(
@@ -191,8 +139,10 @@ async def test_task_accepted_by_button_with_a_reason_and_rejected_by_command(
     await world.wait(lambda: any("Approve booking: Alex" in t for t in world.texts(SAM)), "the task")
     task = world.dm_containing(SAM, "Approve booking: Alex")
     shown = buttons(task)
-    assert [(label, b["style"]) for label, b in shown.items()] == [("Approve", PRIMARY), ("Decline", DANGER),
-                                                                   ("Dismiss", 2)]
+    # The decisions (an "Open in Pluto" link button may follow them).
+    assert [(label, b["style"]) for label, b in shown.items() if "url" not in b] == [
+        ("Approve", PRIMARY), ("Decline", DANGER), ("Dismiss", 2)
+    ]
 
     # The decision needs a reason: the press opens a modal titled with the decision...
     press = await sandbox.user_clicks(SAM, task, shown["Approve"]["custom_id"])

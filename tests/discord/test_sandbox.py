@@ -11,7 +11,7 @@ import discord
 import pytest
 import yarl
 
-from sandbox.discord import EPHEMERAL, MESSAGE_CONTENT_INTENT, SandboxDiscord
+from sandbox.discord import EPHEMERAL, MESSAGE_CONTENT_INTENT, ModalRefused, SandboxDiscord
 
 
 @pytest.fixture
@@ -135,6 +135,68 @@ async def test_interaction_callback_with_and_without_response(sandbox, http):
             assert r.status == 400 and (await r.json())["code"] == 50035
         async with anonymous.post(url2, json={"type": 4, "data": {"content": "hi", "flags": EPHEMERAL}}) as r:
             assert r.status == 204
+
+
+class SteppedClock:
+    """The sandbox's interaction clock: ``now`` seconds, moved only by the test."""
+
+    def __init__(self) -> None:
+        self.now = 500.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_interaction_callback_after_three_seconds_is_unknown_interaction():
+    clock = SteppedClock()
+    sandbox = SandboxDiscord(interaction_clock=clock)
+    await sandbox.start()
+    try:
+        uid = sandbox.add_user()
+        on_time = sandbox.open_interaction(uid, 2, {"id": "1", "name": "pluto", "type": 1})
+        late = sandbox.open_interaction(uid, 2, {"id": "1", "name": "pluto", "type": 1})
+        clock.now += 3.0  # exactly the deadline: still in time
+        async with aiohttp.ClientSession(base_url=sandbox.base_url) as anonymous:
+            url = api(f"/interactions/{on_time['id']}/{on_time['token']}/callback")
+            async with anonymous.post(url, json={"type": 5, "data": {"flags": EPHEMERAL}}) as r:
+                assert r.status == 204
+            clock.now += 0.01
+            url = api(f"/interactions/{late['id']}/{late['token']}/callback")
+            async with anonymous.post(url, json={"type": 5, "data": {"flags": EPHEMERAL}}) as r:
+                assert r.status == 404 and r.headers["Content-Type"] == "application/json"
+                assert await r.json() == {"message": "Unknown interaction", "code": 10062}
+            assert sandbox.interactions[late["id"]].callbacks == []  # not acknowledged
+            # Its follow-up webhook is unknown too: it was never answered.
+            async with anonymous.post(api(f"/webhooks/{sandbox.application_id}/{late['token']}"),
+                                      json={"content": "too late"}) as r:
+                assert r.status == 404
+            # The switch: no deadline at all.
+            sandbox.interaction_deadline = None
+            async with anonymous.post(url, json={"type": 5, "data": {"flags": EPHEMERAL}}) as r:
+                assert r.status == 204
+    finally:
+        await sandbox.stop()
+
+
+async def test_modal_with_a_required_field_cannot_be_submitted_empty(sandbox):
+    uid = sandbox.add_user()
+    modal = {
+        "custom_id": "form",
+        "title": "Reason",
+        "components": [
+            {"type": 1, "components": [{"type": 4, "custom_id": "must", "label": "Must", "style": 2}]},
+            {"type": 1, "components": [
+                {"type": 4, "custom_id": "may", "label": "May", "style": 2, "required": False, "max_length": 3}
+            ]},
+        ],
+    }
+    opened = sandbox.open_interaction(uid, 3, {"custom_id": "ask", "component_type": 2})
+    sandbox.interactions[opened["id"]].callbacks.append({"type": 9, "data": modal})
+    with pytest.raises(ModalRefused, match="'Must' is required"):
+        await sandbox.user_submits_modal(uid, opened, {"may": "ok"})
+    with pytest.raises(ModalRefused, match="at most 3"):
+        await sandbox.user_submits_modal(uid, opened, {"must": "x", "may": "four"})
+    assert len(sandbox.interactions) == 1  # nothing was submitted
 
 
 async def test_gateway_handshake_zlib_stream_and_close_codes(sandbox):

@@ -40,6 +40,8 @@ class DiscordWorld:
     dc: SandboxDiscord
     lms: SandboxLMS
     tmp: Path
+    # More config sections or settings, merged over the defaults (e.g. {"lms": {"poll_interval": 8}}).
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     config: Path = field(init=False)
     bridge: BridgeProcess | None = None
 
@@ -51,7 +53,10 @@ class DiscordWorld:
             "api_base_url": self.dc.api_base,
             "gateway_url": self.dc.gateway_url,
         }
-        self.config, _port = bridge_config(self.tmp, self.lms.url, console={"enabled": False}, discord=discord)
+        sections: dict[str, dict[str, Any]] = {"console": {"enabled": False}, "discord": discord}
+        for section, values in self.settings.items():
+            sections[section] = {**sections.get(section, {}), **values}
+        self.config, _port = bridge_config(self.tmp, self.lms.url, **sections)
 
     async def start(self) -> BridgeProcess:
         """Start the bridge; return once its gateway session is live and ``/pluto`` registered."""
