@@ -10,6 +10,18 @@ import pytest
 from sandbox.lms import DemoSeed, SandboxLMS
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """Measured figures (burst times against the limits' minimum) in the summary. Tests record
+    them with ``record_property("figure", ...)``: under pytest-xdist a worker's own print never
+    reaches the terminal. Defined here, as only the root conftest is loaded by the controller."""
+    if not config.getoption("numprocesses", None):
+        return  # without workers the tests printed them already
+    for report in terminalreporter.getreports("passed"):
+        for name, value in report.user_properties:
+            if name == "figure":
+                terminalreporter.write_line(str(value))
+
+
 def free_port() -> int:
     """A loopback port nobody listens on right now."""
     with socket.socket() as sock:

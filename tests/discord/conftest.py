@@ -46,17 +46,6 @@ async def adapter(sandbox: SandboxDiscord, sink: RecordingSink) -> AsyncIterator
     await ad.stop()
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
-    """Under pytest-xdist a worker's ``capsys.disabled()`` print never reaches the terminal:
-    show the figures the Discord tests recorded (``record_property("figure", ...)``)."""
-    if not config.getoption("numprocesses", None):
-        return  # without workers the tests printed them already
-    for report in terminalreporter.getreports("passed"):
-        for name, value in report.user_properties:
-            if name == "figure" and "discord" in str(value):
-                terminalreporter.write_line(str(value))
-
-
 # --- end to end: the real bridge process ------------------------------------------------
 
 SAM = "310000000000000001"  # Sam Mentee's Discord account (mentee1 in the LMS seed)

@@ -60,17 +60,6 @@ async def until(check: Callable[[], object]) -> None:
             await asyncio.sleep(0.01)
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
-    """Under pytest-xdist a worker's ``capsys.disabled()`` print never reaches the
-    terminal: show the figures the Slack tests recorded (``record_property("figure", ...)``)."""
-    if not config.getoption("numprocesses", None):
-        return  # without workers the tests printed them already
-    for report in terminalreporter.getreports("passed"):
-        for name, value in report.user_properties:
-            if name == "figure" and "slack" in str(value):
-                terminalreporter.write_line(str(value))
-
-
 @pytest.fixture
 async def sandbox() -> AsyncIterator[SandboxSlack]:
     sb = SandboxSlack(signing_secret=SECRET, enforce_limits=False)

@@ -42,17 +42,6 @@ class RecordingSink:
         return self.events
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
-    """Under pytest-xdist a worker's ``capsys.disabled()`` print never reaches the
-    terminal: show the figures the Teams tests recorded (``record_property("figure", ...)``)."""
-    if not config.getoption("numprocesses", None):
-        return  # without workers the tests printed them already
-    for report in terminalreporter.getreports("passed"):
-        for name, value in report.user_properties:
-            if name == "figure" and "teams" in str(value):
-                terminalreporter.write_line(str(value))
-
-
 @pytest.fixture
 async def sandbox() -> AsyncIterator[SandboxTeams]:
     sb = SandboxTeams(enforce_limits=False)

@@ -140,17 +140,6 @@ async def webhook_adapter(
     await runner.cleanup()
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
-    """Under pytest-xdist a worker's ``capsys.disabled()`` print never reaches the terminal:
-    show the figures the Telegram tests recorded (``record_property("figure", ...)``)."""
-    if not config.getoption("numprocesses", None):
-        return  # without workers the tests printed them already
-    for report in terminalreporter.getreports("passed"):
-        for name, value in report.user_properties:
-            if name == "figure" and "telegram" in str(value):
-                terminalreporter.write_line(str(value))
-
-
 # --- end to end: the real bridge process ------------------------------------------------
 
 SAM = 111  # Sam Mentee's Telegram account (mentee1 in the LMS seed)
