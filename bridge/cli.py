@@ -91,6 +91,39 @@ def keygen() -> None:
     typer.echo(new_key())
 
 
+@app.command()
+def manifest(
+    platform: Annotated[str, typer.Argument(help="slack or teams")],
+    config: ConfigOption,
+    name: Annotated[str, typer.Option(help="The app's name as people see it.")] = "Pluto",
+) -> None:
+    """Print the app manifest to register the bot with (Slack app manifest, Teams manifest.json)."""
+    import json
+
+    settings = _settings(config)
+    public_url = settings.web.public_url.rstrip("/")
+    if platform == "slack":
+        from adapters.slack import app_manifest as slack_manifest
+
+        found = slack_manifest(
+            name=name,
+            command=settings.slack.command,
+            socket_mode=settings.slack.mode == "socket",
+            events_url=public_url + settings.slack.events_path,
+        )
+    elif platform == "teams":
+        from adapters.teams import app_manifest as teams_manifest
+
+        if settings.teams.app_id is None:
+            typer.echo("config error: teams.app_id: required for the Teams manifest", err=True)
+            raise typer.Exit(2)
+        found = teams_manifest(app_id=settings.teams.app_id, name=name, public_url=public_url)
+    else:
+        typer.echo(f"unknown platform {platform!r}: slack or teams (Telegram and Discord register commands at start)")
+        raise typer.Exit(2)
+    typer.echo(json.dumps(found, indent=2))
+
+
 @link_app.command("import")
 def link_import(
     file: Annotated[Path, typer.Argument(help="JSON (list or lines) of {platform, workspace?, user_id, token}")],

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from pathlib import Path
 
 import pytest
 
 from bridge.lms.api import MODERN_FUNCTIONS
+from bridge.model import COMMANDS
 from sandbox.lms import SandboxLMS
 from tests.e2e.harness import SECRET_KEY, write_config
 
@@ -151,6 +153,37 @@ async def test_check_with_revoked_token_and_lms_down(tmp_path: Path, lms: Sandbo
     lms.set_down(True)
     code, out, _ = await cli("check", "--config", str(config))
     assert code == 1 and "LMS unreachable" in out
+
+
+async def test_manifests_for_slack_and_teams(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path / "c.toml",
+        {
+            "lms": {"url": "http://127.0.0.1:9"},
+            "store": {"token_key": SECRET_KEY},
+            "web": {"public_url": "https://bridge.example/"},
+            "teams": {"app_id": "00000000-0000-0000-0000-00000000beef"},
+        },
+    )
+    code, out, err = await cli("manifest", "slack", "--config", str(config))
+    assert code == 0, err
+    slack = json.loads(out)
+    [command] = slack["features"]["slash_commands"]
+    assert command["command"] == "/pluto" and command["url"] == "https://bridge.example/slack/events"
+    assert slack["settings"]["event_subscriptions"] == {
+        "bot_events": ["message.im"],
+        "request_url": "https://bridge.example/slack/events",
+    }
+    assert "users:read.email" in slack["oauth_config"]["scopes"]["bot"]
+    code, out, err = await cli("manifest", "teams", "--config", str(config), "--name", "Pluto Mentoring")
+    assert code == 0, err
+    teams = json.loads(out)
+    [bot] = teams["bots"]
+    assert bot["botId"] == teams["id"] == "00000000-0000-0000-0000-00000000beef"
+    assert [c["title"] for c in bot["commandLists"][0]["commands"]] == [c.name for c in COMMANDS]
+    assert teams["validDomains"] == ["bridge.example"] and teams["name"]["short"] == "Pluto Mentoring"
+    code, out, _ = await cli("manifest", "fax", "--config", str(config))
+    assert code == 2 and "slack or teams" in out
 
 
 async def test_link_import_and_list(tmp_path: Path, lms: SandboxLMS) -> None:
