@@ -9,29 +9,16 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from bridge.lms.client import LmsClient
 from sandbox.discord import SandboxDiscord
 from sandbox.lms import DemoSeed, SandboxLMS
 from tests.discord.conftest import SAM
 from tests.discord.world import EPHEMERAL, DiscordWorld
+from tests.lms_side import ws
 
 DEFERRED_UPDATE, DEFERRED_ANSWER, MODAL = 6, 5, 9
 LINK_STYLE, PRIMARY, DANGER = 5, 1, 4
 
 
-async def ws(lms: SandboxLMS, token: str, function: str, **params: Any) -> Any:
-    """A web-service call made on the LMS side (another person, or the person in Pluto itself)."""
-    async with LmsClient(lms.url) as client:
-        return await client.call(token, function, **params)
-
-
-async def notification_ids(lms: SandboxLMS, userid: int, *, read: int) -> set[int]:
-    """The person's notifications, read (1) or unread (0), as the LMS's web service reports them."""
-    data = await ws(
-        lms, lms.issue_token(userid), "core_message_get_messages",
-        useridto=userid, type="notifications", read=read, limitnum=50,
-    )
-    return {m["id"] for m in data["messages"]}
 
 
 async def open_totara(lms: SandboxLMS, userid: int, kind: str) -> list[str]:

@@ -32,13 +32,12 @@ from tests.discord.items import (
     answer_to,
     buttons,
     edits_of,
-    notification_ids,
     retired,
     short_id,
     totara_site_world,
-    ws,
 )
 from tests.discord.world import EPHEMERAL, DiscordWorld
+from tests.lms_side import notification_ids, ws
 
 pytestmark = pytest.mark.e2e
 

@@ -30,15 +30,14 @@ from tests.discord.items import (
     arrival,
     buttons,
     edits_of,
-    notification_ids,
     open_totara,
     retired,
     short_id,
     totara_site_world,
     unescaped,
-    ws,
 )
 from tests.discord.world import DiscordWorld
+from tests.lms_side import notification_ids, ws
 
 pytestmark = pytest.mark.e2e
 

@@ -13,18 +13,13 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bridge.lms.client import LmsClient
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.telegram import SandboxTelegram
 from tests.e2e.harness import BridgeProcess, bridge_config
+from tests.lms_side import unread_notification_ids, ws
 
 pytestmark = pytest.mark.e2e
 
-
-async def ws(lms: SandboxLMS, token: str, function: str, **params: Any) -> Any:
-    """A web-service call made on the LMS side (another person, or the person in the LMS UI)."""
-    async with LmsClient(lms.url) as client:
-        return await client.call(token, function, **params)
 
 
 async def start_bridge(site: SandboxLMS, tmp: Path, **sections: dict[str, Any]) -> BridgeProcess:
@@ -50,18 +45,6 @@ async def modern(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> AsyncIterat
     finally:
         await process.stop()
 
-
-async def unread_notification_ids(lms: SandboxLMS, userid: int) -> set[int]:
-    data = await ws(
-        lms,
-        lms.issue_token(userid),
-        "core_message_get_messages",
-        useridto=userid,
-        type="notifications",
-        read=0,
-        limitnum=50,
-    )
-    return {m["id"] for m in data["messages"]}
 
 
 async def test_alert_marked_read_by_button_and_by_ack(modern: BridgeProcess, lms: SandboxLMS, seed: DemoSeed) -> None:

@@ -12,7 +12,6 @@ from typing import Any
 
 import aiohttp
 
-from bridge.lms.client import LmsClient
 from sandbox.slack import SandboxSlack
 from tests.e2e.harness import BridgeProcess, bridge_config
 
@@ -44,15 +43,6 @@ def lms_texts(lms: Any, conversation_id: int | None, author: int) -> list[str]:
         return []
     return [m["text"] for m in lms.messages_in(conversation_id) if m["useridfrom"] == author]
 
-
-async def unread_notification_ids(lms: Any, userid: int) -> set[int]:
-    """The person's unread notifications, as the LMS's own web service reports them."""
-    async with LmsClient(lms.url) as client:
-        data: Any = await client.call(
-            lms.issue_token(userid), "core_message_get_messages",
-            useridto=userid, type="notifications", read=0, limitnum=50,
-        )  # fmt: skip
-    return {int(m["id"]) for m in data["messages"]}
 
 
 def new_sandbox(**kwargs: Any) -> SandboxSlack:

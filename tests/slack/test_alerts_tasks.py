@@ -21,11 +21,11 @@ from typing import Any
 
 import pytest
 
-from bridge.lms.client import LmsClient
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.slack import SandboxSlack
+from tests.lms_side import unread_notification_ids, ws
 
-from .e2e_support import SAM, T1, SlackChat, shown, slack_config, unread_notification_ids, until
+from .e2e_support import SAM, T1, SlackChat, shown, slack_config, until
 
 pytestmark = pytest.mark.e2e
 
@@ -34,11 +34,6 @@ TASK_FUNCTION = "local_pluto_task_action"
 
 # --- helpers --------------------------------------------------------------------------------
 
-
-async def ws(lms: SandboxLMS, token: str, function: str, **params: Any) -> Any:
-    """A web-service call made on the LMS side (another person, or Sam in Pluto itself)."""
-    async with LmsClient(lms.url) as client:
-        return await client.call(token, function, **params)
 
 
 def buttons(message: dict[str, Any]) -> dict[str, dict[str, Any]]:

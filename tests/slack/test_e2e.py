@@ -13,22 +13,9 @@ import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.slack import SandboxSlack
+from tests.lms_side import unread_notification_ids
 
-from .e2e_support import (
-    ALEX,
-    KIM,
-    LINK_URL,
-    SAM,
-    T1,
-    T2,
-    TOKENS,
-    SlackChat,
-    lms_texts,
-    shown,
-    slack_config,
-    unread_notification_ids,
-    until,
-)
+from .e2e_support import ALEX, KIM, LINK_URL, SAM, T1, T2, TOKENS, SlackChat, lms_texts, shown, slack_config, until
 
 pytestmark = pytest.mark.e2e
 

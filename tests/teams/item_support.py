@@ -6,32 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from bridge.lms.client import LmsClient
-from sandbox.lms import SandboxLMS
 from sandbox.teams import CARD_CONTENT_TYPE, TeamsUser
 from tests.teams.conftest import TeamsChat, visible
 
 MESSAGE_RESPONSE = "application/vnd.microsoft.activity.message"
 
 
-async def ws(lms: SandboxLMS, token: str, function: str, **params: Any) -> Any:
-    """A web-service call made on the LMS side (another person, or Sam in Pluto itself)."""
-    async with LmsClient(lms.url) as client:
-        return await client.call(token, function, **params)
-
-
-async def notification_ids(lms: SandboxLMS, userid: int, *, read: bool) -> set[int]:
-    """The person's read (or unread) notifications, as Pluto shows them to the person."""
-    data = await ws(
-        lms,
-        lms.issue_token(userid),
-        "core_message_get_messages",
-        useridto=userid,
-        type="notifications",
-        read=int(read),
-        limitnum=50,
-    )
-    return {m["id"] for m in data["messages"]}
 
 
 async def linked_sam(chat: TeamsChat) -> TeamsUser:

@@ -17,19 +17,9 @@ import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.teams import CARD_CONTENT_TYPE, CardRefused
+from tests.lms_side import notification_ids, ws
 from tests.teams.conftest import TeamsChat, visible
-from tests.teams.item_support import (
-    arrival,
-    buttons,
-    card_of,
-    card_words,
-    linked_sam,
-    notification_ids,
-    press,
-    retired,
-    updates,
-    ws,
-)
+from tests.teams.item_support import arrival, buttons, card_of, card_words, linked_sam, press, retired, updates
 
 pytestmark = pytest.mark.e2e
 

@@ -21,19 +21,9 @@ import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.teams import CardRefused, SandboxTeams, TeamsUser
+from tests.lms_side import notification_ids, ws
 from tests.teams.conftest import TeamsChat, start_bridge, teams_bridge_config, visible
-from tests.teams.item_support import (
-    MESSAGE_RESPONSE,
-    arrival,
-    buttons,
-    linked_sam,
-    notification_ids,
-    press,
-    retired,
-    stored,
-    updates,
-    ws,
-)
+from tests.teams.item_support import MESSAGE_RESPONSE, arrival, buttons, linked_sam, press, retired, stored, updates
 
 pytestmark = pytest.mark.e2e
 

@@ -14,6 +14,7 @@ import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.teams import CARD_CONTENT_TYPE, SandboxTeams
+from tests.lms_side import ws
 from tests.teams.conftest import TeamsChat, start_bridge, teams_bridge_config, visible
 from tests.teams.item_support import (
     MESSAGE_RESPONSE,
@@ -25,7 +26,6 @@ from tests.teams.item_support import (
     press,
     retired,
     updates,
-    ws,
 )
 
 pytestmark = pytest.mark.e2e

@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest
 
-from bridge.lms.client import LmsClient
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.telegram import SandboxTelegram
+from tests.lms_side import notification_ids, ws
 from tests.telegram.conftest import SAM
 from tests.telegram.world import TelegramWorld
 
@@ -38,24 +38,6 @@ BY_SAM = "by Sam Mentee in Telegram"
 # --- helpers --------------------------------------------------------------------------------
 
 
-async def ws(lms: SandboxLMS, token: str, function: str, **params: Any) -> Any:
-    """A web-service call made on the LMS side (another person, or Sam in Pluto itself)."""
-    async with LmsClient(lms.url) as client:
-        return await client.call(token, function, **params)
-
-
-async def notification_ids(lms: SandboxLMS, userid: int, *, read: int) -> set[int]:
-    """Sam's notifications, read (1) or unread (0), as the LMS's web service reports them."""
-    data = await ws(
-        lms,
-        lms.issue_token(userid),
-        "core_message_get_messages",
-        useridto=userid,
-        type="notifications",
-        read=read,
-        limitnum=50,
-    )
-    return {m["id"] for m in data["messages"]}
 
 
 def message(world: TelegramWorld, needle: str) -> dict[str, Any]:
