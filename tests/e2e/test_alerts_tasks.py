@@ -78,6 +78,21 @@ async def test_alert_marked_read_by_button_and_by_ack(modern: BridgeProcess, lms
     assert second not in await unread_notification_ids(lms, seed.mentee1_id)
 
 
+async def test_a_forum_post_notified_long_after_it_was_written_still_arrives(
+    modern: BridgeProcess, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    # Moodle mails a forum post only after its editing window and the next cron (observed 16):
+    # the notification appears later than anything the bridge has seen since.
+    lms.forum_post(seed.course_id, seed.mentor_id, "Kickoff", "<p>Please introduce yourselves.</p>")
+    notice = lms.notify(seed.mentee1_id, subject="Quiz 2 opens", text="Monday 9:00", component="mod_quiz")
+    await modern.expect(r"Quiz 2 opens")
+    assert lms.run_cron() == []  # still inside the editing window: nothing mailed
+    lms.clock.freeze(lms.clock.now() + 1801)
+    mailed = set(lms.run_cron())  # one per enrolled person but the author
+    await modern.expect(r"Maya Mentor posted in MENT101")
+    assert len(mailed & await unread_notification_ids(lms, seed.mentee1_id)) == 1 and notice not in mailed
+
+
 async def test_contact_request_accepted(modern: BridgeProcess, lms: SandboxLMS, seed: DemoSeed) -> None:
     alex = lms.issue_token(seed.mentee2_id)
     await ws(
