@@ -111,6 +111,10 @@ START_RETRY_MAX = 60.0  # seconds between start attempts, at most
 REPLY_ATTEMPTS = 3  # sends of one reply text under flood control
 REPLY_WAIT_MAX = 30.0  # seconds; a longer flood wait drops the reply (logged)
 TOAST_LIMIT = 200  # answerCallbackQuery text limit
+# A press is answered with the core's toast when it comes within this many seconds; else
+# the spinner is stopped here and the outcome follows as a message (a slow LMS, or the
+# person's earlier events still ahead of it, must not leave the button spinning).
+ANSWER_WITHIN = 4.0
 BUTTONS_PER_ROW = 3
 _STYLES = {"primary": "primary", "danger": "danger"}  # Bot API 9.4+ button styles
 # A button whose decision asks for a reason carries this before its action id, so the press
@@ -362,6 +366,7 @@ class TelegramAdapter(Adapter):
         self._retrying: asyncio.Task[None] | None = None
         self._turns = _Turns()
         self._prompts = _Prompts()
+        self.answer_within = ANSWER_WITHIN
         self._conflict_reported = False
         self._redact = _RedactToken(token)
 
@@ -641,15 +646,27 @@ class TelegramAdapter(Adapter):
             action_id=data,
             message=ref,
         )
+        answered = False
+
+        async def answer_if_slow() -> None:
+            nonlocal answered
+            await asyncio.sleep(self.answer_within)
+            answered = True
+            await asyncio.shield(self._answer(query, None))
+
+        timer = asyncio.create_task(answer_if_slow())
         async with self._turns.take(event.identity.user_id):
             reply: Reply | None = None
             try:
                 reply = await self._run_sink(event)
             finally:
-                # Always answer, or the user's button keeps spinning.
-                await self._answer(query, reply.texts[0] if reply and reply.texts else None)
+                timer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await timer
+                if not answered:  # always answer, or the person's button keeps spinning
+                    await self._answer(query, reply.texts[0] if reply and reply.texts else None)
             if reply is not None:
-                await self._after_action(event, pressed.chat.id, reply, toasted=bool(reply.texts))
+                await self._after_action(event, pressed.chat.id, reply, toasted=not answered and bool(reply.texts))
 
     async def _ask_reason(self, pressed: MaybeInaccessibleMessage, user_id: str, data: str, ref: SentRef) -> None:
         """Send the ForceReply prompt for a decision that asks a reason; remember it."""

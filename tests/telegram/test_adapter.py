@@ -234,6 +234,23 @@ async def test_button_press_is_answered_even_when_core_fails(
     assert "text" not in sandbox.callback_answers[query_id]
 
 
+async def test_a_slow_core_does_not_leave_the_button_spinning(
+    sandbox: SandboxTelegram, ada: SandboxUser, sink: RecordingSink, polling_adapter: TelegramAdapter
+) -> None:
+    polling_adapter.answer_within = 0.2
+    sink.gate = asyncio.Event()  # the core (a slow LMS, say) has not answered yet
+    sink.reply_for = lambda e: Reply(texts=("Done: Marked read",))
+    ref = await polling_adapter.send(dest(ada), Post(text="Alert", actions=(Action("a", "Mark read"),)))
+    query_id = sandbox.user_presses(ada, int(ref.message_id), "a")
+    try:
+        await sandbox.wait_until(lambda: query_id in sandbox.callback_answers)
+    finally:
+        sink.gate.set()  # (also when it failed: the adapter's stop waits for the press's handler)
+    assert "text" not in sandbox.callback_answers[query_id]  # the spinner stopped, nothing claimed yet
+    await sandbox.wait_until(lambda: len(sandbox.sent_to(ada.id)) == 2)
+    assert sandbox.sent_to(ada.id)[-1]["text"] == "Done: Marked read"  # the outcome, as a message
+
+
 async def test_long_toast_is_cut_to_200(
     sandbox: SandboxTelegram, ada: SandboxUser, sink: RecordingSink, polling_adapter: TelegramAdapter
 ) -> None:
