@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import re
 from collections.abc import AsyncIterator, Callable
@@ -163,11 +164,14 @@ class TeamsChat:
         await self.wait_for_text(user, "Linked to Pluto as", after=mark)
 
 
-def teams_bridge_config(tmp: Path, lms_url: str, sandbox: SandboxTeams) -> tuple[Path, int]:
+def teams_bridge_config(
+    tmp: Path, lms_url: str, sandbox: SandboxTeams, poll_interval: float | None = None
+) -> tuple[Path, int]:
     """A bridge config with only Teams enabled, pointed at ``sandbox``; sets its bot endpoint."""
     config, port = bridge_config(
         tmp,
         lms_url,
+        **({"lms": {"poll_interval": poll_interval}} if poll_interval is not None else {}),
         console={"enabled": False},
         teams={
             "enabled": True,
@@ -224,3 +228,22 @@ async def chat(
         yield TeamsChat(live_sandbox, process, port)
     finally:
         await process.stop()
+
+
+@contextlib.asynccontextmanager
+async def totara_world(
+    sandbox: SandboxTeams, tmp: Path, *, task_extension: bool = True, poll_interval: float | None = None
+) -> AsyncIterator[tuple[TeamsChat, SandboxLMS, DemoSeed]]:
+    """A Totara-mode Pluto (with or without its task-action plugin) and the bridge, Teams only."""
+    lms = SandboxLMS(mode="totara", task_extension=task_extension)
+    seed = lms.seed_demo()
+    await lms.start()
+    try:
+        config, port = teams_bridge_config(tmp, lms.url, sandbox, poll_interval)
+        process = await start_bridge(config, port)
+        try:
+            yield TeamsChat(sandbox, process, port), lms, seed
+        finally:
+            await process.stop()
+    finally:
+        await lms.stop()

@@ -22,7 +22,7 @@ import pytest
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.teams import CardRefused, SandboxTeams, TeamsUser
 from tests.lms_side import notification_ids, ws
-from tests.teams.conftest import TeamsChat, start_bridge, teams_bridge_config, visible
+from tests.teams.conftest import TeamsChat, totara_world, visible
 from tests.teams.item_support import MESSAGE_RESPONSE, arrival, buttons, linked_sam, press, retired, stored, updates
 
 pytestmark = pytest.mark.e2e
@@ -114,18 +114,8 @@ async def plain_totara_chat(
     live_sandbox: SandboxTeams, tmp_path: Path
 ) -> AsyncIterator[tuple[TeamsChat, SandboxLMS, DemoSeed]]:
     """The bridge, Teams only, against a stock Totara Pluto: no ``local_pluto_*`` plugin."""
-    lms = SandboxLMS(mode="totara", task_extension=False)
-    seed = lms.seed_demo()
-    await lms.start()
-    try:
-        config, port = teams_bridge_config(tmp_path, lms.url, live_sandbox)
-        process = await start_bridge(config, port)
-        try:
-            yield TeamsChat(live_sandbox, process, port), lms, seed
-        finally:
-            await process.stop()
-    finally:
-        await lms.stop()
+    async with totara_world(live_sandbox, tmp_path, task_extension=False) as world:
+        yield world
 
 
 async def test_totara_without_the_task_action_plugin_answers_accept_with_the_pluto_link(
@@ -173,21 +163,8 @@ async def slow_totara_chat(
     live_sandbox: SandboxTeams, tmp_path: Path
 ) -> AsyncIterator[tuple[TeamsChat, SandboxLMS, DemoSeed]]:
     """A Totara Pluto with the task-action plugin, polled every ``POLL`` seconds."""
-    lms = SandboxLMS(mode="totara")
-    seed = lms.seed_demo()
-    await lms.start()
-    try:
-        config, port = teams_bridge_config(tmp_path, lms.url, live_sandbox)
-        text = config.read_text()
-        assert "poll_interval = 0.3\n" in text
-        config.write_text(text.replace("poll_interval = 0.3\n", f"poll_interval = {POLL}\n"))
-        process = await start_bridge(config, port)
-        try:
-            yield TeamsChat(live_sandbox, process, port), lms, seed
-        finally:
-            await process.stop()
-    finally:
-        await lms.stop()
+    async with totara_world(live_sandbox, tmp_path, poll_interval=POLL) as world:
+        yield world
 
 
 async def test_action_on_a_task_already_handled_in_pluto_is_answered_already_handled(

@@ -15,7 +15,7 @@ import pytest
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.teams import CARD_CONTENT_TYPE, SandboxTeams
 from tests.lms_side import ws
-from tests.teams.conftest import TeamsChat, start_bridge, teams_bridge_config, visible
+from tests.teams.conftest import TeamsChat, totara_world, visible
 from tests.teams.item_support import (
     MESSAGE_RESPONSE,
     arrival,
@@ -36,18 +36,8 @@ async def totara_chat(
     live_sandbox: SandboxTeams, tmp_path: Path
 ) -> AsyncIterator[tuple[TeamsChat, SandboxLMS, DemoSeed]]:
     """The bridge, Teams only, against a Totara-mode Pluto with the task-action plugin."""
-    lms = SandboxLMS(mode="totara")
-    seed = lms.seed_demo()
-    await lms.start()
-    try:
-        config, port = teams_bridge_config(tmp_path, lms.url, live_sandbox)
-        process = await start_bridge(config, port)
-        try:
-            yield TeamsChat(live_sandbox, process, port), lms, seed
-        finally:
-            await process.stop()
-    finally:
-        await lms.stop()
+    async with totara_world(live_sandbox, tmp_path) as world:
+        yield world
 
 
 async def test_task_accepted_by_button_with_a_reason_and_another_rejected_by_command(
