@@ -80,6 +80,14 @@ class Store:
     async def close(self) -> None:
         await self.engine.dispose()
 
+    def _insert(self, table: Any) -> Any:
+        """An INSERT in this database's dialect (both have ON CONFLICT)."""
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
+        return dialect_insert(table)
+
     async def _upsert(
         self,
         conn: AsyncConnection,
@@ -88,17 +96,14 @@ class Store:
         keys: Sequence[str],
         update_cols: Iterable[str],
     ) -> None:
-        if self.engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-        stmt = dialect_insert(table).values(**values)
+        stmt = self._insert(table)
         cols = list(update_cols)
         if cols:
             stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in cols})
         else:
             stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
-        await conn.execute(stmt)
+        # Values as parameters, not in the statement: its compiled form is cached and reused.
+        await conn.execute(stmt, values)
 
     async def _insert_new(self, conn: AsyncConnection, table: Any, values: dict[str, Any], keys: Sequence[str]) -> bool:
         """Insert unless the key exists; True when this call inserted the row."""
@@ -109,17 +114,11 @@ class Store:
     ) -> int:
         """Insert the rows whose key does not exist yet, in one round trip (a statement per
         row made intake slow); returns how many went in."""
-        if self.engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
         if not rows:
             return 0
         # One statement, compiled once, executed for every row (executemany): the row count
         # is the number inserted, conflicts left out.
-        result = await conn.execute(
-            dialect_insert(table).on_conflict_do_nothing(index_elements=list(keys)), list(rows)
-        )
+        result = await conn.execute(self._insert(table).on_conflict_do_nothing(index_elements=list(keys)), list(rows))
         return max(result.rowcount, 0)
 
     # --- links --------------------------------------------------------------------------
