@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from bridge.actions import ItemActions, buttons
 from bridge.lms.api import LmsApi, SiteInfo
-from bridge.lms.errors import LmsError, LmsUnavailable, TokenRejected
+from bridge.lms.errors import FunctionUnavailable, LmsError, LmsUnavailable, TokenRejected
 from bridge.lms.intake import BASELINE, MessageIntake
 from bridge.lms.notifications import NOTIFICATIONS, NotificationIntake
 from bridge.metrics import Metrics
@@ -83,6 +83,7 @@ class Pipeline:
         self._limit = asyncio.Semaphore(concurrency)
         self._last_sweep: dict[int, float] = {}
         self._read_regardless: dict[int, float] = {}
+        self._unavailable: set[str] = set()  # functions the site's service lacks, already logged
         self._sites: dict[str, tuple[float, SiteInfo]] = {}
         self._disableall: dict[int, tuple[float, bool]] = {}
         self.lms_down_since: float | None = None
@@ -129,6 +130,12 @@ class Pipeline:
                 return 0
             except TokenRejected as exc:
                 await self._token_rejected(links, exc)
+                return 0
+            except FunctionUnavailable as exc:
+                # The site's configuration, not this person: said once, not every cycle.
+                if exc.function not in self._unavailable:
+                    self._unavailable.add(exc.function)
+                    log.error("%s; polling cannot work until it does (see `pluto-bridge check`)", exc.message)
                 return 0
             except LmsError as exc:
                 log.warning("poll of LMS user %s failed: %s", lms_user_id, exc)

@@ -1,0 +1,49 @@
+"""The polling loop against the sandbox LMS: what a site's configuration does to it."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from bridge.app import build_pipeline
+from bridge.config import load_settings
+from bridge.lms.api import MODERN_FUNCTIONS
+from bridge.lms.client import LmsClient
+from bridge.model import ChatIdentity, Platform
+from bridge.store.crypto import new_key
+from bridge.store.store import Store
+from sandbox.lms import DemoSeed, SandboxLMS
+
+
+async def test_a_function_missing_from_the_service_is_not_a_dead_sign_in(
+    lms: SandboxLMS, seed: DemoSeed, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The site's service lacks one function the poll needs: the person's token is fine.
+    functions = set(MODERN_FUNCTIONS) - {"core_message_get_unread_conversation_counts"}
+    token = lms.issue_token(seed.mentee1_id, service="trimmed", functions=functions)
+    settings = load_settings(None, lms={"url": lms.url, "retries": 0}, store={"token_key": new_key()})
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'p.db'}", settings.store.token_key.get_secret_value())
+    try:
+        link = await store.save_link(
+            ChatIdentity(Platform.TELEGRAM, "", "111"),
+            lms_user_id=seed.mentee1_id,
+            lms_username="mentee1",
+            lms_fullname="Sam Mentee",
+            token=token,
+            room="111",
+            address=None,
+        )
+        async with LmsClient(lms.url, retries=0) as client:
+            pipeline = build_pipeline(settings, store, client)
+            pipeline.sweep_every = 3600.0  # the unread-count gate decides, so the missing function is called
+            with caplog.at_level(logging.WARNING):
+                for _ in range(3):
+                    await pipeline.poll_once()
+        after = await store.link_by_id(link.id)
+    finally:
+        await store.close()
+    assert after is not None and after.status == "active"  # nobody is told to sign in again
+    said = [r.getMessage() for r in caplog.records if "core_message_get_unread_conversation_counts" in r.getMessage()]
+    assert len(said) == 1 and "does not offer" in said[0]  # once, not every cycle
