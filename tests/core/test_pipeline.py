@@ -39,11 +39,13 @@ async def test_a_function_missing_from_the_service_is_not_a_dead_sign_in(
             pipeline = build_pipeline(settings, store, client)
             pipeline.sweep_every = 3600.0  # the unread-count gate decides, so the missing function is called
             with caplog.at_level(logging.WARNING):
-                for _ in range(3):
+                for _ in range(5):
                     await pipeline.poll_once()
         after = await store.link_by_id(link.id)
     finally:
         await store.close()
     assert after is not None and after.status == "active"  # nobody is told to sign in again
+    gate = "core_message_get_unread_conversation_counts"
+    assert sum(c.function == gate for c in lms.calls) >= 3  # the poll met the missing function again and again
     said = [r.getMessage() for r in caplog.records if "core_message_get_unread_conversation_counts" in r.getMessage()]
     assert len(said) == 1 and "does not offer" in said[0]  # once, not every cycle
