@@ -45,6 +45,11 @@ class RateLimited(DeliveryError):
         self.scope_all = scope_all
         self.given = given
 
+    def wait(self, streak: int) -> float:
+        """Seconds to wait after the ``streak``-th 429 in a row: the platform's wait, or the
+        guess doubled per 429 (exponential back-off)."""
+        return self.retry_after if self.given else self.retry_after * 2 ** (streak - 1)
+
 
 class TransientError(DeliveryError):
     """Worth retrying with back-off: time-outs, connection errors, 5xx. ``retry_after``:

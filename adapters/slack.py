@@ -449,10 +449,6 @@ class SlackAdapter(Adapter):
         self._tasks.clear()
         self._sink = None
 
-    def slash_command_manifest(self) -> dict[str, Any]:
-        """The slash command as the app manifest declares it (see ``app_manifest``)."""
-        return slash_command(self.command)
-
     # --- Bolt plumbing -------------------------------------------------------------------
 
     async def _authorize(self, enterprise_id: str | None, team_id: str | None) -> AuthorizeResult | None:

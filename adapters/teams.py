@@ -784,8 +784,7 @@ class TeamsAdapter(Adapter):
                     if attempt == REPLY_ATTEMPTS:
                         log.warning("Teams reply not shown: %s", exc.reason)
                         return
-                    wait = exc.retry_after if exc.given else exc.retry_after * 2 ** (attempt - 1)
-                    await asyncio.sleep(min(wait, REPLY_MAX_WAIT))
+                    await asyncio.sleep(min(exc.wait(attempt), REPLY_MAX_WAIT))
                 except DeliveryError as exc:
                     log.warning("Teams reply not shown: %s", exc.reason)
                     return

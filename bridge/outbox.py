@@ -144,9 +144,9 @@ class Dispatcher:
         except RateLimited as exc:
             outcomes.labels(platform, "rate_limited").inc()
             throttled = self._throttled[delivery.lane] = self._throttled.get(delivery.lane, 0) + 1
-            wait = exc.retry_after
-            if not exc.given:  # the adapter's guess: exponential while the room stays throttled
-                wait = min(self.settings.backoff_max, exc.retry_after * 2 ** (throttled - 1))
+            wait = exc.wait(throttled)
+            if not exc.given:  # the adapter's guess, doubled while the room stays throttled: capped
+                wait = min(self.settings.backoff_max, wait)
             if exc.scope_all:
                 # The whole bot is over the platform's limit: every lane of it waits.
                 resume = time.monotonic() + exc.retry_after

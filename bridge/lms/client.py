@@ -15,7 +15,14 @@ from typing import Any
 import aiohttp
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from bridge.lms.errors import AccessException, FunctionUnavailable, LmsUnavailable, LoginFailed, error_from_body
+from bridge.lms.errors import (
+    AccessException,
+    FunctionUnavailable,
+    LmsError,
+    LmsUnavailable,
+    LoginFailed,
+    error_from_body,
+)
 
 log = logging.getLogger(__name__)
 
@@ -159,9 +166,11 @@ class LmsClient:
 
     async def _token_works(self, token: str) -> bool:
         """Whether the token can still call site info (which every service includes)."""
-        form = [("wstoken", token), ("wsfunction", SITE_INFO), ("moodlewsrestformat", "json")]
-        result = await self._post(REST_PATH, form, SITE_INFO)
-        return not (isinstance(result, dict) and "exception" in result)
+        try:
+            await self._call(token, SITE_INFO, {}, resend=True)
+        except LmsError:
+            return False
+        return True
 
     async def login(self, username: str, password: str) -> str:
         """Exchange a username and password for the person's own token at ``login/token.php``."""

@@ -61,11 +61,7 @@ class Store:
     @contextlib.asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction (queued behind this process's other writers on SQLite)."""
-        if self._write_lock is None:
-            async with self.engine.begin() as conn:
-                yield conn
-            return
-        async with self._write_lock, self.engine.begin() as conn:
+        async with self._write_lock or contextlib.nullcontext(), self.engine.begin() as conn:
             yield conn
 
     @classmethod

@@ -8,7 +8,7 @@ import socket
 import pytest
 
 from adapters.base import PermanentError, RateLimited, RecipientUnreachable, TransientError
-from adapters.slack import SlackAdapter
+from adapters.slack import SlackAdapter, slash_command
 from bridge.model import Action, ChatIdentity, Destination, Platform, Post, SentRef
 from sandbox.slack import SandboxSlack
 
@@ -233,7 +233,7 @@ def test_capabilities_and_command_manifest() -> None:
     adapter = SlackAdapter(workspaces=TOKENS, signing_secret=SECRET)
     caps = adapter.capabilities
     assert (caps.max_text, caps.max_actions, caps.threads) == (3000, 5, True)
-    manifest = adapter.slash_command_manifest()
+    manifest = slash_command(adapter.command)
     assert manifest["command"] == "/pluto"
     from bridge.model import COMMANDS
 
