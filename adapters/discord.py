@@ -248,6 +248,7 @@ class DiscordAdapter(Adapter):
         overall=(Pace(4, 0.2),),
         threads=False,
         edits=True,
+        private_replies=True,  # interaction answers are ephemeral, also in a server channel
     )
 
     def __init__(

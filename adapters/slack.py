@@ -319,6 +319,7 @@ class SlackAdapter(Adapter):
         per_room=(Pace(1, 1),),
         threads=True,
         edits=True,
+        private_replies=True,  # slash command answers are ephemeral, also in a channel
     )
 
     def __init__(

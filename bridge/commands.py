@@ -60,6 +60,13 @@ class Commands(ItemCommands):
 
     async def _cmd_link(self, event: CommandEvent, link: Link | None) -> str:
         code = event.args.strip()
+        if code and not event.is_private:
+            # Others saw the code: whoever sends it first would get this Pluto account.
+            await self.linking.burn_code(code)
+            return (
+                "<p>That code was shown where others can read it, so it no longer works. "
+                "Sign in again for a new one and send it only in your private chat with me.</p>"
+            )
         if code:
             try:
                 new = await self.linking.complete_from_chat(event.identity, code)

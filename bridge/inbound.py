@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from adapters.base import Adapter
+from adapters.base import Adapter, DeliveryError
 from bridge.actions import ItemActions, parse_action
 from bridge.commands import Commands
 from bridge.hints import command_hint, how_to_link
@@ -20,6 +20,7 @@ from bridge.model import (
     ChatEvent,
     CommandEvent,
     ContactEvent,
+    Destination,
     MessageEvent,
     Platform,
     Post,
@@ -85,7 +86,31 @@ class Inbound:
         except Exception:
             log.exception("failed to handle %s event %s", platform.value, event.event_id)
             html = "<p>Something went wrong on the bridge while handling that. Please try again.</p>"
+        if isinstance(event, CommandEvent) and not event.is_private and html:
+            if not self.adapters[platform].capabilities.private_replies:
+                return await self._answer_privately(event, html)
         return self.reply(platform, html)
+
+    async def _answer_privately(self, event: CommandEvent, html: str) -> Reply | None:
+        """A command typed where others read along (a Telegram group, a Teams channel): its
+        answer may hold a sign-in address or the person's own items, so it goes to their
+        private chat with the bot; the shared room only learns where to look."""
+        platform = event.identity.platform
+        room, address = await self.store.contact(event.identity)
+        dest = Destination(event.identity, room, address)
+        answer = self.reply(platform, html)
+        try:
+            for text in answer.texts if answer is not None else ():
+                await self.adapters[platform].send(dest, Post(text=text, fallback=to_plain(html)))
+        except DeliveryError as exc:
+            log.info("could not answer %s privately: %s", event.identity, exc.reason)
+            hint = escape(command_hint(platform, event.name))
+            return self.reply(
+                platform,
+                "<p>I answer commands only in our private chat, and I cannot write to you there yet. "
+                f"Open a private chat with me, then send <code>{hint}</code> there.</p>",
+            )
+        return self.reply(platform, "<p>I answered you in our private chat.</p>")
 
     async def _action(self, event: ActionEvent) -> Reply | None:
         """A button press: act on the item as the person who pressed it."""

@@ -139,6 +139,10 @@ class Linking:
         )
         return code, info
 
+    async def burn_code(self, code: str) -> None:
+        """Make a code unusable (it was seen by others)."""
+        await self.store.use_code(code)
+
     async def complete_from_chat(self, identity: ChatIdentity, code: str) -> Link:
         """``link CODE`` (or a Telegram ``/start CODE``) with a code from the web sign-in."""
         row = await self.store.peek_code(code)

@@ -300,6 +300,9 @@ class Capabilities:
     bot. ``threads`` says the platform threads replies (Slack), so the core gives each LMS
     conversation its own thread. ``edits`` says sent messages can be changed; without it
     an item's outcome is sent as a new message instead of retiring the old one's buttons.
+    ``private_replies`` says an answer to an event in a shared room (channel, group) is
+    seen only by the person who acted (Slack and Discord ephemeral answers); without it
+    the core answers commands from shared rooms in the person's private chat instead.
     """
 
     markup: Markup
@@ -309,6 +312,7 @@ class Capabilities:
     overall: tuple[Pace, ...] = ()
     threads: bool = False
     edits: bool = True
+    private_replies: bool = False
 
 
 @dataclass(frozen=True, slots=True)
