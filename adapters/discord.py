@@ -403,6 +403,9 @@ class DiscordAdapter(Adapter):
             "room": str(interaction.channel_id),
             "display_name": user.display_name,
             "is_private": is_dm,
+            "handle": user.name,
+            "workspace_name": interaction.guild.name if interaction.guild is not None else "",
+            "picture_url": user.display_avatar.url,
         }
 
     def _turn(self, user_id: int | str) -> _Turn:

@@ -621,6 +621,8 @@ class SlackAdapter(Adapter):
                 is_private=channel == dm,
                 name=name,
                 args=args,
+                handle=str(command.get("user_name") or ""),
+                workspace_name=str(command.get("team_domain") or ""),
             )
             reply = await self._deliver(event, turn)
         finally:

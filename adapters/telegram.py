@@ -563,6 +563,7 @@ class TelegramAdapter(Adapter):
             "room": str(message.chat.id),
             "display_name": user.full_name,
             "is_private": message.chat.type == ChatType.PRIVATE,
+            "handle": user.username or "",
         }
 
     @staticmethod

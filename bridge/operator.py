@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
@@ -54,6 +55,10 @@ async def list_links(settings: Settings, echo: Callable[[str], object]) -> int:
         await store.close()
     for link in links:
         reason = f" ({link.status_reason})" if link.status_reason else ""
-        echo(f"{link.identity}\t{link.lms_username} (id {link.lms_user_id})\t{link.status}{reason}")
+        made = dt.datetime.fromtimestamp(link.created_at, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        echo(
+            f"{link.identity}\t{link.lms_username} (id {link.lms_user_id})\t{link.status}{reason}"
+            f"\tlinked {made} by {link.origin or 'unknown (made before origins were kept)'}"
+        )
     echo(f"{len(links)} link(s)")
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Awaitable, Callable, Iterable
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 
@@ -25,7 +26,8 @@ MAX_FORM_BYTES = 16 * 1024
 _SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+    # img-src: the chat account's picture (Slack, Discord CDNs) on the sign-in page.
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src https:; form-action 'self'",
     "Referrer-Policy": "no-referrer",
 }
 
@@ -34,11 +36,24 @@ def _html(body: str, status: int = 200) -> web.Response:
     return web.Response(text=body, content_type="text/html", status=status, headers=_SECURITY_HEADERS)
 
 
-async def _form(request: web.Request) -> tuple[str, str]:
+async def _form(request: web.Request) -> dict[str, str]:
+    """The sign-in form's fields. The body is read up to ``MAX_FORM_BYTES`` whether or not
+    it declares its length (chunked bodies too) and must be URL-encoded UTF-8, as a browser
+    sends it; anything else is the client's mistake (400, 413, 415), never a 500."""
     if request.content_length is not None and request.content_length > MAX_FORM_BYTES:
         raise web.HTTPRequestEntityTooLarge(max_size=MAX_FORM_BYTES, actual_size=request.content_length)
-    data = await request.post()
-    return str(data.get("username", "")), str(data.get("password", ""))
+    if request.content_type != "application/x-www-form-urlencoded":
+        raise web.HTTPUnsupportedMediaType(text="send the form as application/x-www-form-urlencoded")
+    body = bytearray()
+    async for chunk in request.content.iter_chunked(4096):
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise web.HTTPRequestEntityTooLarge(max_size=MAX_FORM_BYTES, actual_size=len(body))
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict", max_num_fields=16)
+    except (UnicodeDecodeError, ValueError):
+        raise web.HTTPBadRequest(text="the form is not URL-encoded UTF-8") from None
+    return dict(pairs)
 
 
 class WebApp:
@@ -104,22 +119,36 @@ class WebApp:
         return _html(
             web_pages.sign_in_form(
                 f"/link/{code}",
-                f"Link your {row['platform'].title()} account to Pluto.",
+                f"Link a {row['platform'].title()} account to your Pluto account.",
                 username=row.get("lms_username") or "",
+                account=self.linking.account_of(row),
             )
         )
 
     async def chat_first_submit(self, request: web.Request) -> web.Response:
         code = request.match_info["code"]
-        username, password = await _form(request)
+        form = await _form(request)
+        username = form.get("username", "")
         try:
-            link = await self.linking.complete_from_web(code, username, password)
+            link = await self.linking.complete_from_web(
+                code,
+                username,
+                form.get("password", ""),
+                confirmed=form.get("confirm") == "yes",
+                client=request.remote or "",
+            )
         except LinkError as exc:
             row = await self.linking.pending_code(code)
-            if row is None:
+            if row is None or row.get("platform") is None:
                 return _html(web_pages.problem(str(exc)), 400)
             return _html(
-                web_pages.sign_in_form(f"/link/{code}", "Link your chat account to Pluto.", str(exc), username),
+                web_pages.sign_in_form(
+                    f"/link/{code}",
+                    f"Link a {row['platform'].title()} account to your Pluto account.",
+                    str(exc),
+                    username,
+                    account=self.linking.account_of(row),
+                ),
                 400,
             )
         return _html(web_pages.linked(link.lms_fullname))
@@ -128,9 +157,12 @@ class WebApp:
         return _html(web_pages.sign_in_form("/link", "Sign in to connect a chat app to your Pluto account."))
 
     async def web_first_submit(self, request: web.Request) -> web.Response:
-        username, password = await _form(request)
+        form = await _form(request)
+        username = form.get("username", "")
         try:
-            code, info = await self.linking.start_from_web(username, password)
+            code, info = await self.linking.start_from_web(
+                username, form.get("password", ""), client=request.remote or ""
+            )
         except LinkError as exc:
             return _html(web_pages.sign_in_form("/link", "Sign in to connect a chat app.", str(exc), username), 400)
         return _html(web_pages.web_code(info.fullname, code, self.bot_links(code)))

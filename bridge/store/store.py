@@ -134,6 +134,7 @@ class Store:
             current_peer_id=row.current_peer_id,
             created_at=row.created_at,
             token=self.cipher.decrypt(row.token_enc),
+            origin=row.origin or "",
         )
 
     async def link_for(self, identity: ChatIdentity) -> Link | None:
@@ -174,8 +175,10 @@ class Store:
         token: str,
         room: str | None,
         address: dict[str, Any] | None,
+        origin: str = "",
     ) -> Link:
-        """Create or replace the link of ``identity`` (a new sign-in replaces the old token)."""
+        """Create or replace the link of ``identity`` (a new sign-in replaces the old token).
+        ``origin`` says how and from where it was made (shown by ``link list``)."""
         now = _now()
         values = {
             "platform": identity.platform.value,
@@ -191,6 +194,7 @@ class Store:
             "address": address,
             "created_at": now,
             "updated_at": now,
+            "origin": origin,
         }
         async with self._write() as conn:
             existing = (
@@ -199,8 +203,7 @@ class Store:
             if existing is None:
                 await conn.execute(insert(links).values(**values))
             else:
-                keep = {"created_at"} if existing.lms_user_id == lms_user_id else set()
-                changes = {k: v for k, v in values.items() if k not in keep}
+                changes = dict(values)  # a new sign-in is a new link: its time and origin are now
                 if existing.lms_user_id != lms_user_id:
                     changes.update(current_conversation_id=None, current_peer_id=None)
                 await conn.execute(update(links).where(links.c.id == existing.id).values(**changes))

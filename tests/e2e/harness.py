@@ -20,6 +20,11 @@ from tests.conftest import free_port
 SECRET_KEY = "tu4gX0m6p3tq2JYQn3Zq0f7hS9nXcUq0bD8k2pLr4sA="
 
 
+def sign_in(username: str, password: str = "Passw0rd!") -> dict[str, str]:
+    """The sign-in page's form as a person fills it in, ticking "this is my chat account"."""
+    return {"username": username, "password": password, "confirm": "yes"}
+
+
 def toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -130,7 +135,7 @@ class BridgeProcess:
         await self.type("/link")
         url = (await self.expect(r"(http://127\.0\.0\.1:\d+/link/[A-Za-z0-9_-]+)", after=mark)).group(1)
         async with aiohttp.ClientSession() as http:
-            async with http.post(url, data={"username": username, "password": password}) as resp:
+            async with http.post(url, data=sign_in(username, password)) as resp:
                 assert resp.status == 200, await resp.text()
         await self.expect(r"Linked to Pluto as", after=mark)
 

@@ -4,29 +4,10 @@ chat account into the member's Pluto account (issue 13, item 1)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import aiohttp
-import pytest
 
-from sandbox.lms import DemoSeed, SandboxLMS
-from sandbox.telegram import SandboxTelegram
-from tests.telegram.conftest import ALEX, SAM
+from tests.telegram.conftest import ALEX, GROUP, SAM
 from tests.telegram.world import _SIGN_IN_URL, TelegramWorld
-
-GROUP = -1001
-
-
-@pytest.fixture
-async def polling_world(
-    live_sandbox: SandboxTelegram, lms: SandboxLMS, seed: DemoSeed, tmp_path: Path
-) -> AsyncIterator[TelegramWorld]:
-    live_sandbox.add_group(GROUP, "Study group")
-    w = TelegramWorld(live_sandbox, lms, tmp_path, "polling")
-    await w.start()
-    yield w
-    await w.stop()
 
 
 async def test_link_in_a_group_sends_the_sign_in_address_privately(polling_world: TelegramWorld) -> None:
