@@ -321,11 +321,14 @@ class Linking:
                 removed.append(gone)
         return removed
 
-    async def import_file(self, path: Path) -> list[ImportResult]:
+    async def import_file(self, path: Path, *, allow_admin: bool = False) -> list[ImportResult]:
         """Import administrator-issued tokens (single-sign-on sites).
 
         The file is JSON lines or a JSON list of objects with ``platform``, ``user_id``,
-        ``token`` and optionally ``workspace``. Each token is checked against the LMS first.
+        ``token``, the Pluto user the token is for (``username`` and/or ``lms_user_id``)
+        and optionally ``workspace``. Each token is checked with the LMS first: it must
+        belong to the stated Pluto user, and not to a site administrator unless
+        ``allow_admin`` (posting as an administrator bypasses Pluto's privacy rules).
         """
         text = (await asyncio.to_thread(path.read_text, encoding="utf-8")).strip()
         rows: list[Any]
@@ -338,14 +341,32 @@ class Linking:
             try:
                 identity = ChatIdentity(Platform(row["platform"]), str(row.get("workspace") or ""), str(row["user_id"]))
                 token = str(row["token"])
+                stated_name = str(row.get("username") or "").strip()
+                stated_id = int(row["lms_user_id"]) if row.get("lms_user_id") is not None else None
             except (KeyError, ValueError, TypeError) as exc:
                 results.append(ImportResult(f"row {number}", False, f"malformed row: {exc}"))
+                continue
+            if not stated_name and stated_id is None:
+                results.append(
+                    ImportResult(str(identity), False, "the row names no Pluto user (give username or lms_user_id)")
+                )
                 continue
             try:
                 info = await self.api.site_info(token)
             except (LmsError, LmsUnavailable) as exc:
                 results.append(ImportResult(str(identity), False, f"token refused: {exc}"))
                 continue
-            await self.bind(identity, token, info)
+            if (stated_name and stated_name.lower() != info.username.lower()) or (
+                stated_id is not None and stated_id != info.userid
+            ):
+                stated = " / ".join(str(x) for x in (stated_name, stated_id) if x not in ("", None))
+                detail = f"the token belongs to {info.username} (id {info.userid}), not to {stated}"
+                results.append(ImportResult(str(identity), False, detail))
+                continue
+            if info.is_site_admin and not allow_admin:
+                detail = f"the token belongs to a site administrator ({info.username}); refused without --allow-admin"
+                results.append(ImportResult(str(identity), False, detail))
+                continue
+            await self.bind(identity, token, info, origin=f"link import from {path.name}")
             results.append(ImportResult(str(identity), True, f"linked to {info.username} (id {info.userid})"))
         return results

@@ -15,7 +15,9 @@ from bridge.lms.client import LmsClient
 from bridge.store.store import Store
 
 
-async def import_links(settings: Settings, path: Path, echo: Callable[[str], object]) -> int:
+async def import_links(
+    settings: Settings, path: Path, echo: Callable[[str], object], *, allow_admin: bool = False
+) -> int:
     """``pluto-bridge link import FILE``: returns 0 when every row was linked."""
     if not await asyncio.to_thread(path.is_file):
         echo(f"no such file: {path}")
@@ -33,7 +35,7 @@ async def import_links(settings: Settings, path: Path, echo: Callable[[str], obj
                 settings.link.code_ttl,
             )
             try:
-                results = await linking.import_file(path)
+                results = await linking.import_file(path, allow_admin=allow_admin)
             except ValueError as exc:
                 echo(f"{path}: not valid JSON: {exc}")
                 return 2
