@@ -14,7 +14,7 @@ from bridge.commands import Commands
 from bridge.config import Settings
 from bridge.hints import command_hint
 from bridge.inbound import Inbound
-from bridge.linking import Linking
+from bridge.linking import Linking, sign_in_throttle
 from bridge.lms.api import LmsApi, NotificationApi
 from bridge.lms.client import LmsClient
 from bridge.lms.intake import MessageIntake
@@ -190,6 +190,7 @@ class Bridge:
             wake_dispatcher=dispatcher.wake,
             bot_links=self.bot_links,
             suggest_username=self.suggest_username,
+            throttle=sign_in_throttle(s.link),
         )
         commands = Commands(store, self.api, linking, pipeline.actions)
         inbound = Inbound(

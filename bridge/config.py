@@ -96,9 +96,13 @@ class OutboxSettings(_Section):
 
 
 class LinkSettings(_Section):
-    """One-time link codes."""
+    """One-time link codes and the sign-in page's limits on failed sign-ins."""
 
     code_ttl: int = Field(900, ge=60, le=86400)
+    failure_window: int = Field(900, ge=1, le=86400, description="seconds over which failed sign-ins count")
+    max_failures_per_username: int = Field(5, ge=1, le=1000)
+    max_failures_per_identity: int = Field(5, ge=1, le=1000)
+    max_failures_per_address: int = Field(20, ge=1, le=10000)
 
 
 class ConsoleSettings(_Section):

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from bridge.config import LinkSettings
 from bridge.hints import command_hint
 from bridge.lms.api import LmsApi, SiteInfo
 from bridge.lms.client import LmsClient
@@ -34,6 +35,7 @@ from bridge.render import escape
 from bridge.router import notice
 from bridge.store.records import Link
 from bridge.store.store import Store
+from bridge.throttle import Limit, SignInThrottle, Throttled
 
 SECURITY_KEYS_PATH = "/user/managetoken.php"  # Pluto's "Security keys" page: reset a token there
 
@@ -42,6 +44,17 @@ log = logging.getLogger(__name__)
 
 class LinkError(Exception):
     """Linking could not complete; the message is meant for the person."""
+
+
+class SignInThrottled(LinkError):
+    """Too many failed sign-ins; ``retry_after`` seconds until the next may be tried."""
+
+    def __init__(self, retry_after: float) -> None:
+        minutes = max(1, int(retry_after + 59) // 60)
+        super().__init__(
+            f"Too many failed sign-ins. For your safety, try again in {minutes} minute{'s' if minutes > 1 else ''}."
+        )
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +107,18 @@ class ChatAccount:
         return " ".join(parts)
 
 
+def sign_in_throttle(settings: LinkSettings) -> SignInThrottle:
+    """The failed-sign-in limits of ``[link]``."""
+    window = float(settings.failure_window)
+    return SignInThrottle(
+        {
+            "username": Limit(settings.max_failures_per_username, window),
+            "identity": Limit(settings.max_failures_per_identity, window),
+            "address": Limit(settings.max_failures_per_address, window),
+        }
+    )
+
+
 def _when(timestamp: float) -> str:
     return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
@@ -112,6 +137,7 @@ class Linking:
         wake_dispatcher: Callable[[], None] = lambda: None,
         bot_links: Callable[[str], dict[str, str]] = lambda code: {},
         suggest_username: Callable[[ChatIdentity], Awaitable[str | None]] | None = None,
+        throttle: SignInThrottle | None = None,
     ) -> None:
         self.store = store
         self.client = client
@@ -122,6 +148,7 @@ class Linking:
         self.wake_dispatcher = wake_dispatcher
         self.bot_links = bot_links
         self.suggest_username = suggest_username
+        self.throttle = throttle or SignInThrottle({})
 
     @property
     def security_keys_url(self) -> str:
@@ -167,9 +194,16 @@ class Linking:
     async def _sign_in(
         self, code: str | None, username: str, password: str, limits: Mapping[str, str]
     ) -> tuple[str, SiteInfo]:
+        """Exchange the password for the person's token, unless ``limits`` (kind -> key:
+        username, chat identity, client address) had too many failed sign-ins lately."""
+        try:
+            self.throttle.check(limits)
+        except Throttled as exc:
+            raise SignInThrottled(exc.retry_after) from None
         try:
             token = await self.client.login(username.strip(), password)
         except LoginFailed as exc:
+            self.throttle.failed(limits)
             if code is not None:
                 await self.store.code_failed(code)
             raise LinkError(f"Pluto did not accept that sign-in: {exc.message}") from None

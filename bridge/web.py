@@ -8,6 +8,7 @@ Teams ``/api/messages``).
 from __future__ import annotations
 
 import logging
+import math
 import socket
 from collections.abc import Awaitable, Callable, Iterable
 from urllib.parse import parse_qsl
@@ -15,7 +16,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from bridge import web_pages
-from bridge.linking import LinkError, Linking
+from bridge.linking import LinkError, Linking, SignInThrottled
 from bridge.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,12 @@ async def _form(request: web.Request) -> dict[str, str]:
     except (UnicodeDecodeError, ValueError):
         raise web.HTTPBadRequest(text="the form is not URL-encoded UTF-8") from None
     return dict(pairs)
+
+
+def _throttled(exc: SignInThrottled) -> web.Response:
+    response = _html(web_pages.throttled(str(exc)), 429)
+    response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+    return response
 
 
 class WebApp:
@@ -137,6 +144,8 @@ class WebApp:
                 confirmed=form.get("confirm") == "yes",
                 client=request.remote or "",
             )
+        except SignInThrottled as exc:
+            return _throttled(exc)
         except LinkError as exc:
             row = await self.linking.pending_code(code)
             if row is None or row.get("platform") is None:
@@ -163,6 +172,8 @@ class WebApp:
             code, info = await self.linking.start_from_web(
                 username, form.get("password", ""), client=request.remote or ""
             )
+        except SignInThrottled as exc:
+            return _throttled(exc)
         except LinkError as exc:
             return _html(web_pages.sign_in_form("/link", "Sign in to connect a chat app.", str(exc), username), 400)
         return _html(web_pages.web_code(info.fullname, code, self.bot_links(code)))
