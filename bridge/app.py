@@ -85,6 +85,7 @@ def build_adapters(settings: Settings) -> dict[Platform, Adapter]:
             app_id=tm.app_id,
             app_password=tm.app_password.get_secret_value(),
             tenant_id=tm.tenant_id,
+            allowed_channels=tm.allowed_channels,
             token_endpoint=tm.token_endpoint,
             jwks_url=tm.jwks_url,
             issuer=tm.issuer,

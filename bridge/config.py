@@ -186,7 +186,10 @@ class TeamsSettings(_Section):
     enabled: bool = False
     app_id: str | None = None
     app_password: SecretStr | None = None
-    tenant_id: str | None = None
+    tenant_id: str | list[str] | None = Field(
+        None, description="tenant(s) served: inbound activities from any other are refused; the first signs outbound"
+    )
+    allowed_channels: list[str] = Field(["msteams"], description="channelId values accepted on /api/messages")
     token_endpoint: str | None = None
     jwks_url: str | None = None
     issuer: str = Field("https://api.botframework.com", description="required iss of inbound tokens")

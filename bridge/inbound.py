@@ -73,7 +73,7 @@ class Inbound:
             return None
         address = dict(event.address) if event.address is not None else None
         first_contact = False
-        if event.is_private:
+        if event.is_private and await self._room_of_link_matches(event):
             first_contact = await self.store.remember_contact(event.identity, event.display_name, event.room, address)
         if isinstance(event, ContactEvent) and not first_contact:
             link = await self.store.link_for(event.identity)
@@ -111,6 +111,17 @@ class Inbound:
                 f"Open a private chat with me, then send <code>{hint}</code> there.</p>",
             )
         return self.reply(platform, "<p>I answered you in our private chat.</p>")
+
+    async def _room_of_link_matches(self, event: ChatEvent) -> bool:
+        """Whether ``event`` may update how the person's link reaches them. A private chat
+        is one conversation per person; an event claiming another one (a forged Teams
+        conversation with its own service URL) must not redirect where their Pluto
+        messages go. A link that could not be reached any more may move."""
+        link = await self.store.link_for(event.identity)
+        if link is None or not link.active or not link.room or link.room == event.room:
+            return True
+        log.warning("%s wrote from chat %s, not their linked chat: its address is not kept", event.identity, event.room)
+        return False
 
     async def _action(self, event: ActionEvent) -> Reply | None:
         """A button press: act on the item as the person who pressed it."""
