@@ -58,9 +58,11 @@ def main_options(
 def run(config: ConfigOption) -> None:
     """Run the bridge with the given settings until interrupted."""
     from bridge.app import Bridge
+    from bridge.redaction import install as install_redaction
 
     settings = _settings(config)
     _logging(settings.log_level)
+    install_redaction(settings)
     asyncio.run(Bridge(settings).run_until_signalled())
 
 

@@ -218,6 +218,9 @@ class Settings(BaseSettings):
     )
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_trace: bool = Field(
+        False, description="also let HTTP clients, chat SDKs and SQL log at DEBUG (request bodies: message text)"
+    )
     lms: LmsSettings
     store: StoreSettings
     web: WebSettings = WebSettings()

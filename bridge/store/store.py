@@ -67,7 +67,8 @@ class Store:
     @classmethod
     async def open(cls, url: str, token_key: str) -> Store:
         """Connect, apply migrations, and return a ready store."""
-        engine = create_async_engine(url)
+        # hide_parameters: SQL errors and echo never show values (tokens, codes, message text).
+        engine = create_async_engine(url, hide_parameters=True)
         if engine.dialect.name == "sqlite":
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         await migrate.upgrade(engine)
