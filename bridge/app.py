@@ -52,6 +52,7 @@ def build_adapters(settings: Settings) -> dict[Platform, Adapter]:
             webhook_url=settings.web.public_url + tg.webhook_path if tg.mode == "webhook" else None,
             webhook_path=tg.webhook_path,
             webhook_secret=tg.webhook_secret.get_secret_value() if tg.webhook_secret else None,
+            max_update_age=tg.max_update_age,
         )
     sl = settings.slack
     if sl.enabled:

@@ -119,6 +119,9 @@ class TelegramSettings(_Section):
     base_file_url: str = "https://api.telegram.org/file/bot"
     webhook_secret: SecretStr | None = None
     webhook_path: str = "/telegram/webhook"
+    max_update_age: float = Field(
+        600.0, ge=10, le=86400, description="seconds; older messages (replays, a long outage) are not acted on"
+    )
 
     @field_validator("webhook_secret")
     @classmethod
