@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, delete, event, func, insert, or_, select, update
@@ -70,6 +72,7 @@ class Store:
         # hide_parameters: SQL errors and echo never show values (tokens, codes, message text).
         engine = create_async_engine(url, hide_parameters=True)
         if engine.dialect.name == "sqlite":
+            await asyncio.to_thread(_private_sqlite_files, engine.url.database)
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         await migrate.upgrade(engine)
         return cls(engine, TokenCipher(token_key))
@@ -810,6 +813,19 @@ class Store:
                 ("lms_user_id",),
                 ("data", "updated_at"),
             )
+
+
+def _private_sqlite_files(database: str | None) -> None:
+    """The database file holds tokens and message text: owner-only (0600). SQLite creates
+    its -wal and -shm files with the database file's mode, so creating that one private
+    is enough; files left more open by an older version are closed down too."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    for file in (path, Path(f"{database}-wal"), Path(f"{database}-shm")):
+        if file.exists() and file.stat().st_mode & 0o077:
+            file.chmod(0o600)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
