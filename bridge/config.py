@@ -7,10 +7,12 @@ validation problem into a ``ConfigError`` whose lines each name the key and the 
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -221,6 +223,9 @@ class Settings(BaseSettings):
     )
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    allow_insecure_http: bool = Field(
+        False, description="accept http:// for lms.url and web.public_url beyond loopback (passwords in clear)"
+    )
     log_trace: bool = Field(
         False, description="also let HTTP clients, chat SDKs and SQL log at DEBUG (request bodies: message text)"
     )
@@ -277,9 +282,38 @@ def load_settings(path: Path | str | None, **overrides: Any) -> Settings:
             raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
     _merge(data, overrides)
     try:
-        return Settings(**data)
+        settings = Settings(**data)
     except ValidationError as exc:
         raise ConfigError([_describe(err) for err in exc.errors()]) from None
+    problems = insecure_http(settings)
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def insecure_http(settings: Settings) -> list[str]:
+    """``http://`` addresses beyond loopback: people's passwords (sign-in page) and tokens
+    (LMS calls) would cross the network in clear. Allowed only with allow_insecure_http."""
+    if settings.allow_insecure_http:
+        return []
+    problems = []
+    for key, url in (("lms.url", settings.lms.url), ("web.public_url", settings.web.public_url)):
+        parts = urlsplit(url)
+        if parts.scheme == "http" and not _loopback(parts.hostname or ""):
+            problems.append(
+                f"{key}: http:// beyond this machine sends passwords and tokens in clear; "
+                f"use https:// or set allow_insecure_http = true (got {url!r})"
+            )
+    return problems
 
 
 def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
