@@ -186,6 +186,17 @@ async def test_manifests_for_slack_and_teams(tmp_path: Path) -> None:
     assert code == 2 and "slack or teams" in out
 
 
+def store_config(tmp_path: Path, lms: SandboxLMS) -> Path:
+    """A config for the operator's link commands: the LMS and a SQLite store in ``tmp_path``."""
+    return write_config(
+        tmp_path / "c.toml",
+        {
+            "lms": {"url": lms.url},
+            "store": {"url": f"sqlite+aiosqlite:///{tmp_path / 'b.db'}", "token_key": SECRET_KEY},
+        },
+    )
+
+
 async def test_link_import_and_list(tmp_path: Path, lms: SandboxLMS) -> None:
     seed = lms.seed_demo()
     good = lms.issue_token(seed.mentee1_id)
@@ -195,13 +206,7 @@ async def test_link_import_and_list(tmp_path: Path, lms: SandboxLMS) -> None:
         '{"platform": "telegram", "user_id": "222", "token": "not-a-token", "username": "mentee2"}\n'
         '{"platform": "fax", "user_id": "333", "token": "x"}\n'
     )
-    config = write_config(
-        tmp_path / "c.toml",
-        {
-            "lms": {"url": lms.url},
-            "store": {"url": f"sqlite+aiosqlite:///{tmp_path / 'b.db'}", "token_key": SECRET_KEY},
-        },
-    )
+    config = store_config(tmp_path, lms)
     code, out, _ = await cli("link", "import", str(rows), "--config", str(config))
     assert code == 1
     assert "linked  telegram:111: linked to mentee1" in out
@@ -227,13 +232,7 @@ async def test_link_import_checks_whose_token_it_is(tmp_path: Path, lms: Sandbox
             ]
         )
     )
-    config = write_config(
-        tmp_path / "c.toml",
-        {
-            "lms": {"url": lms.url},
-            "store": {"url": f"sqlite+aiosqlite:///{tmp_path / 'b.db'}", "token_key": SECRET_KEY},
-        },
-    )
+    config = store_config(tmp_path, lms)
     code, out, _ = await cli("link", "import", str(rows), "--config", str(config))
     assert code == 1
     assert "FAILED  telegram:111: the token belongs to mentee1" in out and "not to mentee2" in out
