@@ -204,7 +204,9 @@ class Bridge:
             self.metrics,
         )
         routes = [route for adapter in self.adapters.values() for route in adapter.web_routes()]
-        self.web = WebApp(linking, self.metrics, self.health, self.bot_links, routes)
+        self.web = WebApp(
+            linking, self.metrics, self.health, self.bot_links, routes, trusted_proxies=s.web.trusted_proxies
+        )
         port = await self.web.start(s.web.host, s.web.port)
         log.info("web server on http://%s:%s (public %s)", s.web.host, port, s.web.public_url)
         for platform, adapter in self.adapters.items():

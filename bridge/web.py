@@ -73,11 +73,13 @@ class WebApp:
         health: Callable[[], Awaitable[dict[str, object]]],
         bot_links: Callable[[str], dict[str, str]],
         extra_routes: Iterable[web.RouteDef] = (),
+        trusted_proxies: Iterable[str] = (),
     ) -> None:
         self.linking = linking
         self.metrics = metrics
         self.health = health
         self.bot_links = bot_links
+        self.trusted_proxies = frozenset(trusted_proxies)
         self.app = web.Application(client_max_size=2 * 1024 * 1024)
         self.app.add_routes(
             [
@@ -115,6 +117,19 @@ class WebApp:
     async def metrics_view(self, request: web.Request) -> web.Response:
         return web.Response(body=self.metrics.render(), content_type="text/plain", charset="utf-8")
 
+    def client_address(self, request: web.Request) -> str:
+        """The sign-in's client address, for its failure limit: the peer, or behind a
+        trusted reverse proxy the nearest address in X-Forwarded-For it did not add itself
+        (addresses further left are the client's own claims)."""
+        address = request.remote or ""
+        if address not in self.trusted_proxies:
+            return address
+        for hop in reversed(request.headers.get("X-Forwarded-For", "").split(",")):
+            hop = hop.strip()
+            if hop and hop not in self.trusted_proxies:
+                return hop
+        return address
+
     async def chat_first_form(self, request: web.Request) -> web.Response:
         code = request.match_info["code"]
         row = await self.linking.pending_code(code)
@@ -142,7 +157,7 @@ class WebApp:
                 username,
                 form.get("password", ""),
                 confirmed=form.get("confirm") == "yes",
-                client=request.remote or "",
+                client=self.client_address(request),
             )
         except SignInThrottled as exc:
             return _throttled(exc)
@@ -170,7 +185,7 @@ class WebApp:
         username = form.get("username", "")
         try:
             code, info = await self.linking.start_from_web(
-                username, form.get("password", ""), client=request.remote or ""
+                username, form.get("password", ""), client=self.client_address(request)
             )
         except SignInThrottled as exc:
             return _throttled(exc)

@@ -21,7 +21,8 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 async def bridge(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> AsyncIterator[tuple[BridgeProcess, int]]:
     limits = {"max_failures_per_identity": 3, "max_failures_per_address": 8}
-    config, port = bridge_config(tmp_path, lms.url, link=limits)
+    # The test client is the bridge's "reverse proxy": its X-Forwarded-For names the client.
+    config, port = bridge_config(tmp_path, lms.url, link=limits, web={"trusted_proxies": ["127.0.0.1"]})
     process = await BridgeProcess(config).start()
     try:
         await process.expect(r"send /link")
@@ -30,8 +31,10 @@ async def bridge(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> AsyncIterat
         await process.stop()
 
 
-async def _post(http: aiohttp.ClientSession, url: str, form: dict[str, str]) -> tuple[int, str, str | None]:
-    async with http.post(url, data=form) as resp:
+async def _post(
+    http: aiohttp.ClientSession, url: str, form: dict[str, str], client: str = "198.51.100.1"
+) -> tuple[int, str, str | None]:
+    async with http.post(url, data=form, headers={"X-Forwarded-For": f"10.9.9.9, {client}"}) as resp:
         return resp.status, await resp.text(), resp.headers.get("Retry-After")
 
 
@@ -60,6 +63,8 @@ async def test_one_address_guessing_many_usernames_is_stopped(bridge: tuple[Brid
             assert status == 400
         status, page, _ = await _post(http, url, sign_in("mentee2"))
         assert status == 429, page
+        status, page, _ = await _post(http, url, sign_in("mentee2"), client="198.51.100.2")  # another client
+        assert status == 200, page
 
 
 async def test_one_chat_identity_is_limited_across_fresh_codes(bridge: tuple[BridgeProcess, int]) -> None:
