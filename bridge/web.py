@@ -40,11 +40,11 @@ def _html(body: str, status: int = 200) -> web.Response:
 async def _form(request: web.Request) -> dict[str, str]:
     """The sign-in form's fields. The body is read up to ``MAX_FORM_BYTES`` whether or not
     it declares its length (chunked bodies too) and must be URL-encoded UTF-8, as a browser
-    sends it; anything else is the client's mistake (400, 413, 415), never a 500."""
+    sends it; anything else is the client's mistake (400, or 413 when too long), never a 500."""
     if request.content_length is not None and request.content_length > MAX_FORM_BYTES:
         raise web.HTTPRequestEntityTooLarge(max_size=MAX_FORM_BYTES, actual_size=request.content_length)
     if request.content_type != "application/x-www-form-urlencoded":
-        raise web.HTTPUnsupportedMediaType(text="send the form as application/x-www-form-urlencoded")
+        raise web.HTTPBadRequest(text="send the form as application/x-www-form-urlencoded")
     body = bytearray()
     async for chunk in request.content.iter_chunked(4096):
         body += chunk

@@ -94,9 +94,9 @@ BAD_FORMS = {
     "multipart whose boundary lies": (
         b"--other\r\nContent-Disposition: form-data; name=username\r\n\r\nmentee1\r\n--other--",
         "multipart/form-data; boundary=declared",
-        415,
+        400,
     ),
-    "JSON": (b'{"username": "mentee1"}', "application/json", 415),
+    "JSON": (b'{"username": "mentee1"}', "application/json", 400),
 }
 
 
