@@ -10,6 +10,7 @@ import re
 import signal
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,14 @@ import aiohttp
 from tests.conftest import free_port
 
 SECRET_KEY = "tu4gX0m6p3tq2JYQn3Zq0f7hS9nXcUq0bD8k2pLr4sA="
+
+
+def leaked(log: Sequence[str], secrets: Mapping[str, str]) -> list[str]:
+    """The names of the ``secrets`` (name -> value) found anywhere in the ``log`` lines of
+    a bridge run at DEBUG (issue 13, item 4); asserts the run did log at DEBUG."""
+    text = "\n".join(log)
+    assert " DEBUG " in text, "the scenario ran at DEBUG"
+    return [name for name, secret in secrets.items() if secret in text]
 
 
 def sign_in(username: str, password: str = "Passw0rd!") -> dict[str, str]:
