@@ -139,6 +139,9 @@ class Dispatcher:
         try:
             await self._send(adapter, link, delivery)
             outcomes.labels(platform, "sent").inc()
+            lms_time = delivery.payload.get("lms_time")
+            if isinstance(lms_time, int | float) and lms_time > 0:
+                self.metrics.delivery_latency.labels(platform).observe(max(0.0, time.time() - lms_time))
             self._throttled.pop(delivery.lane, None)
             return True
         except RateLimited as exc:
