@@ -88,6 +88,7 @@ class Pipeline:
         self._disableall: dict[int, tuple[float, bool]] = {}
         self.lms_down_since: float | None = None
         self.cycles = 0
+        self.last_poll_at: float | None = None  # epoch seconds the last cycle ended
 
     async def run(self) -> None:
         """Poll forever, one cycle per interval."""
@@ -104,6 +105,7 @@ class Pipeline:
         results = await asyncio.gather(*(self._guarded(uid, links) for uid, links in by_user.items()))
         queued = sum(results) + await self.release_held()
         self.cycles += 1
+        self.last_poll_at = time.time()
         self.metrics.polls.inc()
         self.metrics.lms_up.set(0 if self.lms_down_since is not None else 1)
         if queued:

@@ -97,12 +97,16 @@ class BridgeProcess:
     def text(self) -> str:
         return "\n".join(self.out)
 
-    async def expect(self, pattern: str, timeout: float = 15.0, *, after: int = 0) -> re.Match[str]:
-        """Wait until the person's console shows ``pattern`` (searched from line ``after``)."""
+    async def expect(
+        self, pattern: str, timeout: float = 15.0, *, after: int = 0, log: bool = False
+    ) -> re.Match[str]:
+        """Wait until the person's console (the bridge's log with ``log``) shows ``pattern``
+        (searched from line ``after``)."""
         regex = re.compile(pattern, re.S)
         deadline = time.monotonic() + timeout
+        lines = self.err if log else self.out
         while True:
-            match = regex.search("\n".join(self.out[after:]))
+            match = regex.search("\n".join(lines[after:]))
             if match:
                 return match
             if self.proc is not None and self.proc.returncode is not None:
