@@ -20,6 +20,7 @@ from aiolimiter import AsyncLimiter
 
 from adapters.base import Adapter, PermanentError, RateLimited, RecipientUnreachable, TransientError
 from bridge.config import OutboxSettings
+from bridge.log_format import link_context
 from bridge.metrics import Metrics
 from bridge.model import ItemKind, Pace, Platform, Post, SentRef
 from bridge.render import render, to_plain
@@ -165,7 +166,7 @@ class Dispatcher:
             return False
         except RecipientUnreachable as exc:
             outcomes.labels(platform, "dead").inc()
-            log.warning("link %s unreachable: %s", link.identity, exc.reason)
+            log.warning("link %s unreachable: %s", link.identity, exc.reason, extra=link_context(link))
             await self.store.mark_dead(delivery.id, f"recipient unreachable: {exc.reason}")
             await self.store.set_link_status(link.id, "inactive", exc.reason)
             if self.on_unreachable is not None:
@@ -173,7 +174,7 @@ class Dispatcher:
             return True
         except PermanentError as exc:
             outcomes.labels(platform, "dead").inc()
-            log.warning("delivery %s failed for good: %s", delivery.id, exc.reason)
+            log.warning("delivery %s failed for good: %s", delivery.id, exc.reason, extra=link_context(link))
             await self.store.mark_dead(delivery.id, exc.reason)
             return True
         except asyncio.CancelledError:
@@ -183,7 +184,9 @@ class Dispatcher:
             reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
             outcomes.labels(platform, "dead" if attempts >= self.settings.max_attempts else "retry").inc()
             if attempts >= self.settings.max_attempts:
-                log.warning("delivery %s dead after %d attempts: %s", delivery.id, attempts, reason)
+                log.warning(
+                    "delivery %s dead after %d attempts: %s", delivery.id, attempts, reason, extra=link_context(link)
+                )
                 await self.store.mark_dead(delivery.id, f"gave up after {attempts} attempts: {reason}")
                 return True
             backoff = min(self.settings.backoff_max, self.settings.backoff_initial * 2 ** (attempts - 1))

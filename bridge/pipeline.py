@@ -23,6 +23,7 @@ from bridge.lms.api import LmsApi, SiteInfo
 from bridge.lms.errors import FunctionUnavailable, LmsError, LmsUnavailable, TokenRejected
 from bridge.lms.intake import BASELINE, MessageIntake
 from bridge.lms.notifications import NOTIFICATIONS, NotificationIntake
+from bridge.log_format import link_context
 from bridge.metrics import Metrics
 from bridge.model import Cursor, Item, ItemKind
 from bridge.render import escape
@@ -306,6 +307,7 @@ class Pipeline:
                     "token of link %s rejected by the LMS (%s); waiting for a new sign-in",
                     link.id,
                     exc.errorcode,
+                    extra=link_context(link),
                 )
                 hint = escape(self.link_hint(link))
                 await self.store.enqueue(
