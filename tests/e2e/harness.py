@@ -122,6 +122,26 @@ class BridgeProcess:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), remaining)
 
+    async def ready(self, port: int, within: float = 60.0) -> None:
+        """Wait until ``/readyz`` on ``port`` answers 200: the web server, the adapters and
+        the LMS are up. Start-up alone (imports) takes many seconds on a loaded machine, so
+        this has its own generous bound and the test's own waits start after it."""
+        deadline = time.monotonic() + within
+        status, body = 0, ""
+        async with aiohttp.ClientSession() as http:
+            while status != 200:
+                if self.proc is not None and self.proc.returncode is not None:
+                    raise AssertionError(f"bridge exited ({self.proc.returncode}):\n" + "\n".join(self.err[-30:]))
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"bridge not ready ({status} {body}):\n" + "\n".join(self.err[-30:]))
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/readyz") as resp:
+                        status, body = resp.status, await resp.text()
+                except aiohttp.ClientConnectionError:
+                    pass
+                if status != 200:
+                    await asyncio.sleep(0.1)
+
     async def type(self, line: str) -> None:
         """The person types a line."""
         assert self.proc is not None and self.proc.stdin is not None
