@@ -107,6 +107,7 @@ async def test_every_series_moves_during_a_run(
     )
     bridge = await BridgeProcess(config).start()
     try:
+        await bridge.ready(management)
         async with aiohttp.ClientSession() as http:
             ops = Scraper(http, management)
             first = await ops.until(lambda s: value(s, "pluto_bridge_poll_cycles_total") >= 1, "a poll", bridge)
@@ -174,16 +175,8 @@ async def test_readiness_names_what_is_wrong_on_the_management_address(
     try:
         async with aiohttp.ClientSession() as http:
             ops = Scraper(http, management)
-            deadline = time.monotonic() + WITHIN
-            while True:  # the management server comes up with the bridge
-                try:
-                    status, body = await ops.json("/readyz")
-                    if status == 200:
-                        break
-                except aiohttp.ClientConnectionError:
-                    pass
-                assert time.monotonic() < deadline, "\n".join(bridge.err[-20:])
-                await asyncio.sleep(0.1)
+            await bridge.ready(management)
+            status, body = await ops.json("/readyz")
             assert body["problems"] == [] and body["lms"] == "up" and body["store"] == "writable"
             assert body["adapters"] == {"telegram": "connected"}
             status, body = await ops.json("/healthz")

@@ -44,7 +44,7 @@ async def until(probe: Callable[[], Awaitable[Any]], check: Callable[[Any], bool
 async def test_status_and_dead_letters_while_the_bridge_runs_and_after(
     lms: SandboxLMS, seed: DemoSeed, telegram: SandboxTelegram, tmp_path: Path
 ) -> None:
-    config, _ = telegram_config(tmp_path, lms.url, telegram.token, telegram.base_url)
+    config, port = telegram_config(tmp_path, lms.url, telegram.token, telegram.base_url)
     with config.open("a") as f:
         f.write('[log]\nformat = "json"\n')
     c = str(config)
@@ -54,6 +54,7 @@ async def test_status_and_dead_letters_while_the_bridge_runs_and_after(
 
     bridge = await BridgeProcess(config).start()
     try:
+        await bridge.ready(port)
         await link_over_telegram(telegram, "mentee1")
         code, state = await until(
             lambda: json_of("status", "--config", c), lambda s: s[1]["bridge"]["last_poll_at"], "a poll"
