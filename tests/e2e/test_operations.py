@@ -19,22 +19,32 @@ from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.telegram import SandboxTelegram
 from tests.conftest import free_port
 from tests.e2e.harness import BridgeProcess, bridge_config
-from tests.e2e.test_crash_recovery import USER, link_over_telegram, texts
+from tests.e2e.test_crash_recovery import USER, link_over_telegram, telegram, texts
 
 pytestmark = pytest.mark.e2e
 
 WITHIN = 20.0
 
 
-@pytest.fixture
-async def telegram() -> AsyncIterator[SandboxTelegram]:
-    tg = SandboxTelegram()
-    await tg.start()
-    tg.add_user(USER, "Sam", username="sam_mentee", started=True)
+__all__ = ["telegram"]  # the fixture
+
+
+@contextlib.asynccontextmanager
+async def bridge_with_management(
+    lms: SandboxLMS, telegram: SandboxTelegram, tmp: Path
+) -> AsyncIterator[tuple[BridgeProcess, int, int]]:
+    """The bridge, Telegram only, with its operator endpoints on a management port of their
+    own; yields (bridge, management port, public port) once /readyz says it is ready."""
+    management = free_port()
+    config, port = telegram_config(
+        tmp, lms.url, telegram.token, telegram.base_url, management_listen=f"127.0.0.1:{management}"
+    )
+    bridge = await BridgeProcess(config).start()
     try:
-        yield tg
+        await bridge.ready(management)
+        yield bridge, management, port
     finally:
-        await tg.stop()
+        await bridge.stop()
 
 
 def telegram_config(tmp: Path, lms_url: str, token: str, tg_api: str, **web: Any) -> tuple[Path, int]:
@@ -101,13 +111,7 @@ def total(samples: Samples, name: str, **labels: str) -> float:
 async def test_every_series_moves_during_a_run(
     lms: SandboxLMS, seed: DemoSeed, telegram: SandboxTelegram, tmp_path: Path
 ) -> None:
-    management = free_port()
-    config, _ = telegram_config(
-        tmp_path, lms.url, telegram.token, telegram.base_url, management_listen=f"127.0.0.1:{management}"
-    )
-    bridge = await BridgeProcess(config).start()
-    try:
-        await bridge.ready(management)
+    async with bridge_with_management(lms, telegram, tmp_path) as (bridge, management, _):
         async with aiohttp.ClientSession() as http:
             ops = Scraper(http, management)
             first = await ops.until(lambda s: value(s, "pluto_bridge_poll_cycles_total") >= 1, "a poll", bridge)
@@ -160,22 +164,14 @@ async def test_every_series_moves_during_a_run(
             lms.set_down(True)
             down = await ops.until(lambda s: value(s, "pluto_bridge_lms_up") == 0, "the LMS down", bridge)
             assert total(down, "pluto_bridge_lms_calls_total", outcome="unreachable") >= 1
-    finally:
-        await bridge.stop()
 
 
 async def test_readiness_names_what_is_wrong_on_the_management_address(
     lms: SandboxLMS, telegram: SandboxTelegram, tmp_path: Path
 ) -> None:
-    management = free_port()
-    config, port = telegram_config(
-        tmp_path, lms.url, telegram.token, telegram.base_url, management_listen=f"127.0.0.1:{management}"
-    )
-    bridge = await BridgeProcess(config).start()
-    try:
+    async with bridge_with_management(lms, telegram, tmp_path) as (_, management, port):
         async with aiohttp.ClientSession() as http:
             ops = Scraper(http, management)
-            await bridge.ready(management)
             status, body = await ops.json("/readyz")
             assert body["problems"] == [] and body["lms"] == "up" and body["store"] == "writable"
             assert body["adapters"] == {"telegram": "connected"}
@@ -200,8 +196,6 @@ async def test_readiness_names_what_is_wrong_on_the_management_address(
             while (await ops.json("/readyz"))[0] != 200:
                 assert time.monotonic() < deadline
                 await asyncio.sleep(0.2)
-    finally:
-        await bridge.stop()
 
 
 async def test_readiness_waits_for_the_chat_platform(lms: SandboxLMS, tmp_path: Path) -> None:
