@@ -25,11 +25,13 @@ from bridge.lms.client import LmsClient
 from bridge.lms.intake import MessageIntake
 from bridge.lms.notifications import NotificationIntake
 from bridge.metrics import Metrics
-from bridge.model import ChatIdentity, Platform
+from bridge.model import ChatIdentity, ItemKind, Platform
 from bridge.outbox import Dispatcher
 from bridge.pipeline import Pipeline
 from bridge.relay import Relay
-from bridge.store.records import Link
+from bridge.render import escape
+from bridge.router import notice
+from bridge.store.records import Delivery, Link
 from bridge.store.store import Store
 from bridge.web import WebApp, listen
 
@@ -184,7 +186,12 @@ class Bridge:
         s = self.settings
         self.store = store = await Store.open(s.store.url, s.store.token_key.get_secret_value())
         self.dispatcher = dispatcher = Dispatcher(
-            store, self.adapters, s.outbox, on_unreachable=self._unreachable, metrics=self.metrics
+            store,
+            self.adapters,
+            s.outbox,
+            on_unreachable=self._unreachable,
+            metrics=self.metrics,
+            on_dead=self._dead,
         )
         self.pipeline = pipeline = build_pipeline(
             s, store, self.client, wake_dispatcher=dispatcher.wake, metrics=self.metrics
@@ -242,6 +249,21 @@ class Bridge:
 
     async def _unreachable(self, link: Link, reason: str) -> None:
         log.warning("deliveries to %s stopped: %s", link.identity, reason)
+
+    async def _dead(self, link: Link, delivery: Delivery, reason: str) -> None:
+        """A delivery was given up: tell the person once (a notice per dead delivery, never
+        about a notice or an update that died: those would only repeat)."""
+        kind = delivery.payload.get("kind")
+        if self.store is None or self.dispatcher is None or kind in (ItemKind.NOTICE.value, "edit"):
+            return
+        what = {"message": "message", "task": "task", "alert": "alert", "contact_request": "contact request"}
+        url = escape(self.settings.lms.url)
+        html = (
+            f"<p>A Pluto {what.get(str(kind), 'item')} could not be shown here ({escape(reason)}). "
+            f'Please read it in Pluto: <a href="{url}">{url}</a></p>'
+        )
+        await self.store.enqueue([notice(link, html, key=f"dead:{delivery.id}")])
+        self.dispatcher.wake()
 
     async def _housekeeping(self) -> None:
         assert self.store is not None

@@ -34,6 +34,7 @@ LANE_BATCH = 50  # deliveries read per query; each is still sent strictly in ord
 EMPTY_ITEM = "<p><i>(no text: open it in Pluto)</i></p>"
 
 UnreachableHook = Callable[[Link, str], Awaitable[None]]
+DeadHook = Callable[[Link, Delivery, str], Awaitable[None]]  # a delivery was given up, and why
 
 
 def _limiters(paces: tuple[Pace, ...]) -> list[AsyncLimiter]:
@@ -63,7 +64,9 @@ class Dispatcher:
         settings: OutboxSettings,
         on_unreachable: UnreachableHook | None = None,
         metrics: Metrics | None = None,
+        on_dead: DeadHook | None = None,
     ) -> None:
+        self.on_dead = on_dead
         self.metrics = metrics or Metrics()
         self.store = store
         self.adapters = dict(adapters)
@@ -176,6 +179,8 @@ class Dispatcher:
             outcomes.labels(platform, "dead").inc()
             log.warning("delivery %s failed for good: %s", delivery.id, exc.reason, extra=link_context(link))
             await self.store.mark_dead(delivery.id, exc.reason)
+            if self.on_dead is not None:
+                await self.on_dead(link, delivery, exc.reason)
             return True
         except asyncio.CancelledError:
             raise
@@ -188,6 +193,8 @@ class Dispatcher:
                     "delivery %s dead after %d attempts: %s", delivery.id, attempts, reason, extra=link_context(link)
                 )
                 await self.store.mark_dead(delivery.id, f"gave up after {attempts} attempts: {reason}")
+                if self.on_dead is not None:
+                    await self.on_dead(link, delivery, reason)
                 return True
             backoff = min(self.settings.backoff_max, self.settings.backoff_initial * 2 ** (attempts - 1))
             backoff *= random.uniform(0.5, 1.0)  # jitter: do not retry in lock-step
