@@ -349,6 +349,11 @@ class DiscordAdapter(Adapter):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def health_problem(self) -> str | None:
+        if self._client is None or not self._ready.is_set():
+            return "not connected to the Discord gateway"
+        return None
+
     def _require_client(self) -> _BridgeClient:
         if self._client is None or not self._ready.is_set():
             raise TransientError("discord adapter is not connected")

@@ -435,6 +435,11 @@ class SlackAdapter(Adapter):
         if self.mode == "socket":
             await self._start_socket()
 
+    async def health_problem(self) -> str | None:
+        if self.mode == "socket" and (self._socket is None or not await self._socket.client.is_connected()):
+            return "Socket Mode not connected"
+        return None
+
     async def _start_socket(self) -> None:
         handler = AsyncSocketModeHandler(self.app, self.app_token, ping_interval=self.socket_ping_interval)
         reachable = True

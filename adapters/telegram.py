@@ -812,6 +812,11 @@ class TelegramAdapter(Adapter):
 
     # --- outbound ------------------------------------------------------------------------
 
+    async def health_problem(self) -> str | None:
+        if self._running:
+            return None
+        return "connecting to Telegram" if self._retrying is not None else "not connected to Telegram"
+
     def _require_connected(self) -> None:
         if not self._running:
             # Not started, still connecting in the background, or gave up (see the log).

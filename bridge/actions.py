@@ -8,9 +8,11 @@ copy of the item, on every platform, is updated: buttons retired, outcome shown.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -108,6 +110,10 @@ class ItemActions:
         self._site = site
         self.task_action_function = task_action_function
         self.wake_dispatcher = wake_dispatcher
+        # One person's decisions and the poll's reconciling take turns: a poll that sees a
+        # decision's effect in the LMS before the decision is recorded would otherwise close
+        # the item as "Handled in Pluto" and the person's own outcome would be lost.
+        self._turns: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def site(self, token: str) -> SiteInfo:
         info = await self._site(token)  # type: ignore[misc]
@@ -116,6 +122,12 @@ class ItemActions:
 
     async def perform(self, link: Link, verb: str, item: ItemRow, reason: str = "") -> Outcome:
         """Do ``verb`` on ``item`` as ``link``'s person."""
+        async with self._turns[link.lms_user_id]:
+            # Read again in turn: a poll may have closed it while this waited.
+            item = await self.store.item(link.lms_user_id, item.item_key) or item
+            return await self._perform(link, verb, item, reason)
+
+    async def _perform(self, link: Link, verb: str, item: ItemRow, reason: str) -> Outcome:
         if item.status != "open":
             return Outcome(False, f"<p>Already handled: {escape(item.outcome or item.status)}.</p>")
         if verb not in (ACCEPT, DECLINE):
@@ -233,6 +245,10 @@ class ItemActions:
     async def reconcile(self, lms_user_id: int, open_keys: set[str], window_start: int, now: int | None = None) -> int:
         """Retire copies of items handled in the LMS itself, or expired; returns how many."""
         now = int(time.time()) if now is None else now
+        async with self._turns[lms_user_id]:
+            return await self._reconcile(lms_user_id, open_keys, window_start, now)
+
+    async def _reconcile(self, lms_user_id: int, open_keys: set[str], window_start: int, now: int) -> int:
         closed = 0
         for item in await self.store.open_items(lms_user_id):
             if item.created < now - EXPIRY_SECONDS:

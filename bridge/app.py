@@ -6,12 +6,17 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Callable, Mapping
+from typing import Any
+
+from aiohttp import web
 
 from adapters.base import Adapter
 from bridge.actions import ItemActions
 from bridge.commands import Commands
 from bridge.config import Settings
+from bridge.health import Health, beat, operator_routes
 from bridge.hints import command_hint
 from bridge.inbound import Inbound
 from bridge.linking import Linking, sign_in_throttle
@@ -20,13 +25,15 @@ from bridge.lms.client import LmsClient
 from bridge.lms.intake import MessageIntake
 from bridge.lms.notifications import NotificationIntake
 from bridge.metrics import Metrics
-from bridge.model import ChatIdentity, Platform
+from bridge.model import ChatIdentity, ItemKind, Platform
 from bridge.outbox import Dispatcher
 from bridge.pipeline import Pipeline
 from bridge.relay import Relay
-from bridge.store.records import Link
+from bridge.render import escape
+from bridge.router import notice
+from bridge.store.records import Delivery, Link
 from bridge.store.store import Store
-from bridge.web import WebApp
+from bridge.web import WebApp, listen
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +133,7 @@ def build_pipeline(
         concurrency=settings.lms.poll_concurrency,
         wake_dispatcher=wake_dispatcher,
         link_hint=lambda link: command_hint(link.identity.platform, "link"),
+        metrics=metrics,
     )
     return pipeline
 
@@ -142,6 +150,7 @@ class Bridge:
             service=settings.lms.service,
             timeout=settings.lms.timeout,
             retries=settings.lms.retries,
+            observer=self.metrics.observe_lms_call,
         )
         self.api = LmsApi(self.client)
         self._tasks: list[asyncio.Task[None]] = []
@@ -150,6 +159,8 @@ class Bridge:
         self.dispatcher: Dispatcher | None = None
         self.pipeline: Pipeline | None = None
         self.linking: Linking | None = None
+        self.health: Health | None = None
+        self._management: web.AppRunner | None = None
 
     def bot_links(self, code: str) -> dict[str, str]:
         """Links that open each platform's bot with a linking code, where platforms have them."""
@@ -177,7 +188,12 @@ class Bridge:
         s = self.settings
         self.store = store = await Store.open(s.store.url, s.store.token_key.get_secret_value())
         self.dispatcher = dispatcher = Dispatcher(
-            store, self.adapters, s.outbox, on_unreachable=self._unreachable, metrics=self.metrics
+            store,
+            self.adapters,
+            s.outbox,
+            on_unreachable=self._unreachable,
+            metrics=self.metrics,
+            on_dead=self._dead,
         )
         self.pipeline = pipeline = build_pipeline(
             s, store, self.client, wake_dispatcher=dispatcher.wake, metrics=self.metrics
@@ -203,12 +219,27 @@ class Bridge:
             pipeline.actions,
             self.metrics,
         )
-        routes = [route for adapter in self.adapters.values() for route in adapter.web_routes()]
-        self.web = WebApp(
-            linking, self.metrics, self.health, self.bot_links, routes, trusted_proxies=s.web.trusted_proxies
+        self.health = health = Health(
+            store,
+            self.client,
+            self.adapters,
+            lambda: self._tasks,
+            self.metrics,
+            self._pipeline_state,
+            s.lms.token.get_secret_value() if s.lms.token else None,
         )
+        routes = [route for adapter in self.adapters.values() for route in adapter.web_routes()]
+        management = s.web.management
+        if management is None:
+            routes += operator_routes(health)
+        self.web = WebApp(linking, self.bot_links, routes, trusted_proxies=s.web.trusted_proxies)
         port = await self.web.start(s.web.host, s.web.port)
         log.info("web server on http://%s:%s (public %s)", s.web.host, port, s.web.public_url)
+        if management is not None:
+            app = web.Application()
+            app.add_routes(operator_routes(health))
+            self._management, mport = await listen(app, *management)
+            log.info("health and metrics on http://%s:%s", management[0], mport)
         for platform, adapter in self.adapters.items():
             await adapter.start(inbound)
             log.info("%s adapter started", platform.value)
@@ -216,10 +247,26 @@ class Bridge:
             asyncio.create_task(dispatcher.run(), name="dispatcher"),
             asyncio.create_task(self.pipeline.run(), name="intake"),
             asyncio.create_task(self._housekeeping(), name="housekeeping"),
+            asyncio.create_task(beat(health), name="heartbeat"),
         ]
 
     async def _unreachable(self, link: Link, reason: str) -> None:
         log.warning("deliveries to %s stopped: %s", link.identity, reason)
+
+    async def _dead(self, link: Link, delivery: Delivery, reason: str) -> None:
+        """A delivery was given up: tell the person once (a notice per dead delivery, never
+        about a notice or an update that died: those would only repeat)."""
+        kind = delivery.payload.get("kind")
+        if self.store is None or self.dispatcher is None or kind in (ItemKind.NOTICE.value, "edit"):
+            return
+        what = {"message": "message", "task": "task", "alert": "alert", "contact_request": "contact request"}
+        url = escape(self.settings.lms.url)
+        html = (
+            f"<p>A Pluto {what.get(str(kind), 'item')} could not be shown here ({escape(reason)}). "
+            f'Please read it in Pluto: <a href="{url}">{url}</a></p>'
+        )
+        await self.store.enqueue([notice(link, html, key=f"dead:{delivery.id}")])
+        self.dispatcher.wake()
 
     async def _housekeeping(self) -> None:
         assert self.store is not None
@@ -227,17 +274,16 @@ class Bridge:
             await self.store.prune()
             await asyncio.sleep(3600)
 
-    async def health(self) -> dict[str, object]:
-        """What ``/healthz`` reports."""
-        assert self.store is not None and self.pipeline is not None
-        pending = len(await self.store.deliveries(status="pending"))
-        lms_up = self.pipeline.lms_down_since is None
+    def _pipeline_state(self) -> dict[str, Any]:
+        """What intake knows, for ``/readyz`` and the heartbeat."""
+        pipeline = self.pipeline
+        assert pipeline is not None
         return {
-            "ok": True,
-            "lms": "up" if lms_up else "unreachable",
-            "adapters": sorted(p.value for p in self.adapters),
-            "pending_deliveries": pending,
-            "poll_cycles": self.pipeline.cycles,
+            "poll_cycles": pipeline.cycles,
+            "last_poll_at": pipeline.last_poll_at,
+            "lms_down_since": None
+            if pipeline.lms_down_since is None
+            else time.time() - (time.monotonic() - pipeline.lms_down_since),
         }
 
     async def stop(self) -> None:
@@ -246,6 +292,13 @@ class Bridge:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        if self.health is not None:
+            with contextlib.suppress(Exception):
+                await self.health.stopped()
+            self.health = None
+        if self._management is not None:
+            await self._management.cleanup()
+            self._management = None
         for adapter in self.adapters.values():
             with contextlib.suppress(Exception):
                 await adapter.stop()

@@ -79,7 +79,10 @@ class WebSettings(_Section):
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
-    public_url: str = "http://127.0.0.1:8080"
+    public_url: str = Field("", description="default: http://127.0.0.1:<port>")
+    management_listen: str | None = Field(
+        None, description="HOST:PORT for /healthz, /readyz and /metrics on their own server"
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list, description="reverse proxies whose X-Forwarded-For names the sign-in's client address"
     )
@@ -87,9 +90,41 @@ class WebSettings(_Section):
     @field_validator("public_url")
     @classmethod
     def _public_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
+        if value and not value.startswith(("http://", "https://")):
             raise ValueError(f"must start with http:// or https:// (got {value!r})")
         return value.rstrip("/")
+
+    @field_validator("management_listen")
+    @classmethod
+    def _management_listen(cls, value: str | None) -> str | None:
+        if value is not None:
+            host_port(value)
+        return value
+
+    @property
+    def management(self) -> tuple[str, int] | None:
+        """``management_listen`` as (host, port), or None to serve them on the main server."""
+        return host_port(self.management_listen) if self.management_listen else None
+
+
+def host_port(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:9090`` for IPv6) as a pair; ValueError naming what is wrong."""
+    host, sep, port = value.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"must be HOST:PORT, e.g. 127.0.0.1:9090 (got {value!r})")
+    return host, int(port)
+
+
+class LogSettings(_Section):
+    """How the log looks (its level is ``log_level``)."""
+
+    format: Literal["text", "json"] = Field(
+        "text", description="text: one readable line per record; json: one JSON object per line"
+    )
+    trace: bool = Field(
+        False, description="also let HTTP clients, chat SDKs and SQL log at DEBUG (request bodies: message text)"
+    )
 
 
 class OutboxSettings(_Section):
@@ -229,9 +264,7 @@ class Settings(BaseSettings):
     allow_insecure_http: bool = Field(
         False, description="accept http:// for lms.url and web.public_url beyond loopback (passwords in clear)"
     )
-    log_trace: bool = Field(
-        False, description="also let HTTP clients, chat SDKs and SQL log at DEBUG (request bodies: message text)"
-    )
+    log: LogSettings = LogSettings()
     lms: LmsSettings
     store: StoreSettings
     web: WebSettings = WebSettings()
@@ -242,6 +275,29 @@ class Settings(BaseSettings):
     slack: SlackSettings = SlackSettings()
     discord: DiscordSettings = DiscordSettings()
     teams: TeamsSettings = TeamsSettings()
+
+    @model_validator(mode="after")
+    def _default_public_url(self) -> Settings:
+        # Here, not in WebSettings: the section's default instance must keep it empty so
+        # that a port set in the file or the environment still reaches the default.
+        if not self.web.public_url:
+            self.web.public_url = f"http://127.0.0.1:{self.web.port}"
+        return self
+
+    @model_validator(mode="after")
+    def _telegram_webhook_url(self) -> Settings:
+        tg = self.telegram
+        # Telegram's own rule for setWebhook (https://core.telegram.org/bots/api#setwebhook);
+        # a local Bot API server (another base_url) accepts any URL.
+        if tg.enabled and tg.mode == "webhook" and tg.base_url.startswith(TELEGRAM_API):
+            url = urlsplit(self.web.public_url)
+            port = url.port or (443 if url.scheme == "https" else 80)
+            if url.scheme != "https" or port not in TELEGRAM_WEBHOOK_PORTS:
+                raise ValueError(
+                    "web.public_url: Telegram webhook mode needs an https:// address on port 443, 80, 88 or 8443 "
+                    f"(got {self.web.public_url!r})"
+                )
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -257,15 +313,30 @@ class Settings(BaseSettings):
         return env_settings, init_settings
 
 
+TELEGRAM_API = "https://api.telegram.org/"
+TELEGRAM_WEBHOOK_PORTS = (443, 80, 88, 8443)
+PLATFORMS = ("console", "telegram", "slack", "discord", "teams")
+
+
+def require_platform(settings: Settings) -> None:
+    """``run`` needs at least one chat platform (the demo brings its own console)."""
+    if not any(getattr(settings, name).enabled for name in PLATFORMS):
+        raise ConfigError(
+            ["no chat platform is enabled: set enabled = true in [telegram], [slack], [discord], [teams] or [console]"]
+        )
+
+
 def _describe(error: Any) -> str:
-    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    key = ".".join(str(part) for part in error["loc"])
     message = error["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    if not key:  # checks across sections name their keys themselves
+        return message
     if error["type"] == "missing":
         return f"{key}: required setting is missing"
     if error["type"] == "extra_forbidden":
         return f"{key}: unknown setting"
-    if message.startswith("Value error, "):
-        message = message[len("Value error, ") :]
     return f"{key}: {message}"
 
 

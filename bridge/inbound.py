@@ -67,9 +67,11 @@ class Inbound:
 
     async def __call__(self, event: ChatEvent) -> Reply | None:
         platform = event.identity.platform
-        self.metrics.inbound.labels(platform.value, type(event).__name__).inc()
+        counted = self.metrics.inbound.labels
+        kind = type(event).__name__
         if not await self.store.first_time(platform, event.event_id):
             log.debug("dropping repeated event %s %s", platform.value, event.event_id)
+            counted(platform.value, kind, "duplicate").inc()
             return None
         address = dict(event.address) if event.address is not None else None
         first_contact = False
@@ -81,10 +83,14 @@ class Inbound:
                 return None  # reopening the chat or a second install notice: greet once
         try:
             if isinstance(event, ActionEvent):
-                return await self._action(event)
+                reply = await self._action(event)
+                counted(platform.value, kind, "handled").inc()
+                return reply
             html = await self._handle(event)
+            counted(platform.value, kind, "handled").inc()
         except Exception:
             log.exception("failed to handle %s event %s", platform.value, event.event_id)
+            counted(platform.value, kind, "error").inc()
             html = "<p>Something went wrong on the bridge while handling that. Please try again.</p>"
         if isinstance(event, CommandEvent) and not event.is_private and html:
             if not self.adapters[platform].capabilities.private_replies:

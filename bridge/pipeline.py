@@ -23,6 +23,7 @@ from bridge.lms.api import LmsApi, SiteInfo
 from bridge.lms.errors import FunctionUnavailable, LmsError, LmsUnavailable, TokenRejected
 from bridge.lms.intake import BASELINE, MessageIntake
 from bridge.lms.notifications import NOTIFICATIONS, NotificationIntake
+from bridge.log_format import link_context
 from bridge.metrics import Metrics
 from bridge.model import Cursor, Item, ItemKind
 from bridge.render import escape
@@ -88,6 +89,7 @@ class Pipeline:
         self._disableall: dict[int, tuple[float, bool]] = {}
         self.lms_down_since: float | None = None
         self.cycles = 0
+        self.last_poll_at: float | None = None  # epoch seconds the last cycle ended
 
     async def run(self) -> None:
         """Poll forever, one cycle per interval."""
@@ -104,6 +106,7 @@ class Pipeline:
         results = await asyncio.gather(*(self._guarded(uid, links) for uid, links in by_user.items()))
         queued = sum(results) + await self.release_held()
         self.cycles += 1
+        self.last_poll_at = time.time()
         self.metrics.polls.inc()
         self.metrics.lms_up.set(0 if self.lms_down_since is not None else 1)
         if queued:
@@ -304,6 +307,7 @@ class Pipeline:
                     "token of link %s rejected by the LMS (%s); waiting for a new sign-in",
                     link.id,
                     exc.errorcode,
+                    extra=link_context(link),
                 )
                 hint = escape(self.link_hint(link))
                 await self.store.enqueue(

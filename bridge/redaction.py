@@ -1,7 +1,7 @@
 """Secrets never reach the log: one filter on the root logger's handlers masks every
 configured secret and every token-shaped value, and the chattiest libraries (HTTP clients,
 chat SDKs, SQL) stay at INFO or above, where they log neither request bodies (message
-text) nor SQL parameters, unless the operator opts in with ``log_trace``.
+text) nor SQL parameters, unless the operator opts in with ``log.trace``.
 
 The filter sits on the handlers, not on the root logger itself: a logger's filters see only
 records logged on that very logger, while a handler's see every record it writes.
@@ -113,13 +113,13 @@ def configured_secrets(settings: Settings) -> list[str]:
 
 def install(settings: Settings, root: logging.Logger | None = None) -> RedactingFilter:
     """Put the redacting filter on every handler of the root logger and keep the chatty
-    libraries at INFO unless ``settings.log_trace``; returns the filter."""
+    libraries at INFO unless ``settings.log.trace``; returns the filter."""
     root = root or logging.getLogger()
     redactor = RedactingFilter(configured_secrets(settings))
     for handler in root.handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(redactor)
-    if not settings.log_trace:
+    if not settings.log.trace:
         for name in QUIET_LOGGERS:
             logger = logging.getLogger(name)
             if logger.getEffectiveLevel() < logging.INFO:
@@ -129,6 +129,6 @@ def install(settings: Settings, root: logging.Logger | None = None) -> Redacting
     log.debug(
         "log redaction on for %d configured secrets; libraries at %s",
         len(redactor.secrets),
-        "DEBUG (log_trace)" if settings.log_trace else "INFO",
+        "DEBUG (log.trace)" if settings.log.trace else "INFO",
     )
     return redactor

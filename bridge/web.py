@@ -1,8 +1,8 @@
 """One aiohttp application for every inbound HTTP endpoint.
 
-``/link`` and ``/link/{code}`` are the sign-in pages; ``/healthz`` and ``/metrics`` are
-for operators; the adapters add their webhook routes (Slack events, Telegram webhook,
-Teams ``/api/messages``).
+``/link`` and ``/link/{code}`` are the sign-in pages; the adapters add their webhook routes
+(Slack events, Telegram webhook, Teams ``/api/messages``), and the bridge adds the operator
+endpoints (``bridge.health``) here or on a management server of their own.
 """
 
 from __future__ import annotations
@@ -10,14 +10,13 @@ from __future__ import annotations
 import logging
 import math
 import socket
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
 from bridge import web_pages
 from bridge.linking import LinkError, Linking, SignInThrottled
-from bridge.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -63,28 +62,32 @@ def _throttled(exc: SignInThrottled) -> web.Response:
     return response
 
 
+async def listen(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Serve ``app`` on host:port (0 picks a free port); returns its runner and the port."""
+    # Bind the socket ourselves so that port 0 yields a known port.
+    sock = socket.create_server((host, port), reuse_port=False)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    return runner, int(sock.getsockname()[1])
+
+
 class WebApp:
     """Builds the application and serves it."""
 
     def __init__(
         self,
         linking: Linking,
-        metrics: Metrics,
-        health: Callable[[], Awaitable[dict[str, object]]],
         bot_links: Callable[[str], dict[str, str]],
         extra_routes: Iterable[web.RouteDef] = (),
         trusted_proxies: Iterable[str] = (),
     ) -> None:
         self.linking = linking
-        self.metrics = metrics
-        self.health = health
         self.bot_links = bot_links
         self.trusted_proxies = frozenset(trusted_proxies)
         self.app = web.Application(client_max_size=2 * 1024 * 1024)
         self.app.add_routes(
             [
-                web.get("/healthz", self.healthz),
-                web.get("/metrics", self.metrics_view),
                 web.get("/link", self.web_first_form),
                 web.post("/link", self.web_first_submit),
                 web.get("/link/{code}", self.chat_first_form),
@@ -97,25 +100,13 @@ class WebApp:
 
     async def start(self, host: str, port: int) -> int:
         """Listen on host:port (0 picks a free port); returns the port."""
-        # Bind the socket ourselves so that port 0 yields a known port.
-        sock = socket.create_server((host, port), reuse_port=False)
-        self._runner = web.AppRunner(self.app, access_log=None)
-        await self._runner.setup()
-        await web.SockSite(self._runner, sock).start()
-        self.port = int(sock.getsockname()[1])
+        self._runner, self.port = await listen(self.app, host, port)
         return self.port
 
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-
-    async def healthz(self, request: web.Request) -> web.Response:
-        status = await self.health()
-        return web.json_response(status, status=200 if status.get("ok") else 503)
-
-    async def metrics_view(self, request: web.Request) -> web.Response:
-        return web.Response(body=self.metrics.render(), content_type="text/plain", charset="utf-8")
 
     def client_address(self, request: web.Request) -> str:
         """The sign-in's client address, for its failure limit: the peer, or behind a

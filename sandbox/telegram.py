@@ -377,6 +377,10 @@ class SandboxTelegram:
             _Injection(method, chat_id, count, ApiError(status, description or default, params))
         )
 
+    def clear_failures(self) -> None:
+        """Forget the failures ``fail_next`` set up that have not happened yet."""
+        self._injections.clear()
+
     def calls(self, method: str, *, ok: bool | None = None) -> list[SandboxRequest]:
         """Recorded requests of ``method`` (case-insensitive), optionally only (un)successful."""
         lower = method.lower()

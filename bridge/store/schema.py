@@ -160,3 +160,13 @@ items = Table(
     Column("handled_at", Integer),
     UniqueConstraint("lms_user_id", "short_id", name="uq_items_short"),
 )
+
+# What the running bridge reports about itself (heartbeat, LMS state, adapters, push), so
+# `pluto-bridge status` can show it from another process.
+runtime = Table(
+    "runtime",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", JSON, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)

@@ -113,12 +113,16 @@ class BridgeProcess:
     def text(self) -> str:
         return "\n".join(self.out)
 
-    async def expect(self, pattern: str, timeout: float = 15.0, *, after: int = 0) -> re.Match[str]:
-        """Wait until the person's console shows ``pattern`` (searched from line ``after``)."""
+    async def expect(
+        self, pattern: str, timeout: float = 15.0, *, after: int = 0, log: bool = False
+    ) -> re.Match[str]:
+        """Wait until the person's console (the bridge's log with ``log``) shows ``pattern``
+        (searched from line ``after``)."""
         regex = re.compile(pattern, re.S)
         deadline = time.monotonic() + timeout
+        lines = self.err if log else self.out
         while True:
-            match = regex.search("\n".join(self.out[after:]))
+            match = regex.search("\n".join(lines[after:]))
             if match:
                 return match
             if self.proc is not None and self.proc.returncode is not None:
@@ -133,6 +137,26 @@ class BridgeProcess:
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), remaining)
+
+    async def ready(self, port: int, within: float = 60.0) -> None:
+        """Wait until ``/readyz`` on ``port`` answers 200: the web server, the adapters and
+        the LMS are up. Start-up alone (imports) takes many seconds on a loaded machine, so
+        this has its own generous bound and the test's own waits start after it."""
+        deadline = time.monotonic() + within
+        status, body = 0, ""
+        async with aiohttp.ClientSession() as http:
+            while status != 200:
+                if self.proc is not None and self.proc.returncode is not None:
+                    raise AssertionError(f"bridge exited ({self.proc.returncode}):\n" + "\n".join(self.err[-30:]))
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"bridge not ready ({status} {body}):\n" + "\n".join(self.err[-30:]))
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/readyz") as resp:
+                        status, body = resp.status, await resp.text()
+                except aiohttp.ClientConnectionError:
+                    pass
+                if status != 200:
+                    await asyncio.sleep(0.1)
 
     async def type(self, line: str) -> None:
         """The person types a line."""

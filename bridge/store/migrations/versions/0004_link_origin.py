@@ -6,8 +6,8 @@ account's name, handle, workspace and picture so the sign-in page can show whom 
 Pluto messages will go to; ``link_codes.origin`` carries a web sign-in's origin to the
 link made when its code is sent in chat.
 
-Revision ID: 0003_link_origin
-Revises: 0002
+Revision ID: 0004_link_origin
+Revises: 0003_runtime
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_link_origin"
-down_revision = "0002"
+revision = "0004_link_origin"
+down_revision = "0003_runtime"
 branch_labels = None
 depends_on = None
 
