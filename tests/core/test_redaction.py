@@ -55,3 +55,19 @@ def test_configured_and_token_shaped_secrets_are_masked(root: tuple[logging.Logg
     assert text.count(MASK) >= 8
     assert "72f988bf-0000-0000-0000-00000000beef" in text and "core_message_get_conversations" in text
     assert "RuntimeError: failed with" in text
+
+
+def test_json_log_lines_are_masked_too(root: tuple[logging.Logger, io.StringIO]) -> None:
+    """log.format = "json" formats the traceback itself: it must take the masked one."""
+    from bridge.log_format import JsonFormatter
+
+    logger, out = root
+    logger.handlers[0].setFormatter(JsonFormatter())
+    install(load_settings(None, lms={"url": "https://pluto.example"}, store={"token_key": SECRET_KEY}), logger)
+    try:
+        raise RuntimeError(f"failed with {MOODLE_TOKEN}")
+    except RuntimeError:
+        logging.getLogger("redaction-test-root.json").exception("boom with %s", DISCORD_INTERACTION_TOKEN)
+    line = out.getvalue()
+    assert MOODLE_TOKEN not in line and DISCORD_INTERACTION_TOKEN not in line
+    assert '"exception": "Traceback' in line and MASK in line
