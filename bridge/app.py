@@ -19,7 +19,7 @@ from bridge.config import Settings
 from bridge.health import Health, beat, operator_routes
 from bridge.hints import command_hint
 from bridge.inbound import Inbound
-from bridge.linking import Linking
+from bridge.linking import Linking, sign_in_throttle
 from bridge.lms.api import LmsApi, NotificationApi
 from bridge.lms.client import LmsClient
 from bridge.lms.intake import MessageIntake
@@ -59,6 +59,7 @@ def build_adapters(settings: Settings) -> dict[Platform, Adapter]:
             webhook_url=settings.web.public_url + tg.webhook_path if tg.mode == "webhook" else None,
             webhook_path=tg.webhook_path,
             webhook_secret=tg.webhook_secret.get_secret_value() if tg.webhook_secret else None,
+            max_update_age=tg.max_update_age,
         )
     sl = settings.slack
     if sl.enabled:
@@ -92,6 +93,7 @@ def build_adapters(settings: Settings) -> dict[Platform, Adapter]:
             app_id=tm.app_id,
             app_password=tm.app_password.get_secret_value(),
             tenant_id=tm.tenant_id,
+            allowed_channels=tm.allowed_channels,
             token_endpoint=tm.token_endpoint,
             jwks_url=tm.jwks_url,
             issuer=tm.issuer,
@@ -206,6 +208,7 @@ class Bridge:
             wake_dispatcher=dispatcher.wake,
             bot_links=self.bot_links,
             suggest_username=self.suggest_username,
+            throttle=sign_in_throttle(s.link),
         )
         commands = Commands(store, self.api, linking, pipeline.actions)
         inbound = Inbound(
@@ -229,7 +232,7 @@ class Bridge:
         management = s.web.management
         if management is None:
             routes += operator_routes(health)
-        self.web = WebApp(linking, self.bot_links, routes)
+        self.web = WebApp(linking, self.bot_links, routes, trusted_proxies=s.web.trusted_proxies)
         port = await self.web.start(s.web.host, s.web.port)
         log.info("web server on http://%s:%s (public %s)", s.web.host, port, s.web.public_url)
         if management is not None:

@@ -62,9 +62,11 @@ def run(config: ConfigOption) -> None:
     """Run the bridge with the given settings until interrupted."""
     from bridge.app import Bridge
     from bridge.log_format import setup_logging
+    from bridge.redaction import install as install_redaction
 
     settings = _settings(config, platform=True)
     setup_logging(settings.log_level, settings.log.format)
+    install_redaction(settings)
     asyncio.run(Bridge(settings).run_until_signalled())
 
 
@@ -130,19 +132,25 @@ def manifest(
 
 @link_app.command("import")
 def link_import(
-    file: Annotated[Path, typer.Argument(help="JSON (list or lines) of {platform, workspace?, user_id, token}")],
+    file: Annotated[
+        Path,
+        typer.Argument(help="JSON (list or lines) of {platform, workspace?, user_id, token, username|lms_user_id}"),
+    ],
     config: ConfigOption,
+    allow_admin: Annotated[
+        bool, typer.Option("--allow-admin", help="also link site administrators' tokens (they bypass privacy rules)")
+    ] = False,
 ) -> None:
     """Import administrator-issued tokens (for single-sign-on sites)."""
     from bridge.operator import import_links
 
     settings = _settings(config)
-    raise typer.Exit(asyncio.run(import_links(settings, file, typer.echo)))
+    raise typer.Exit(asyncio.run(import_links(settings, file, typer.echo, allow_admin=allow_admin)))
 
 
 @link_app.command("list")
 def link_list(config: ConfigOption) -> None:
-    """List the links: chat identity, Pluto user, status."""
+    """List the links: chat identity, Pluto user, status, when and how each was made."""
     from bridge.operator import list_links
 
     settings = _settings(config)

@@ -7,6 +7,7 @@ validation problem into a ``ConfigError`` whose lines each name the key and the 
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from pathlib import Path
@@ -82,6 +83,9 @@ class WebSettings(_Section):
     management_listen: str | None = Field(
         None, description="HOST:PORT for /healthz, /readyz and /metrics on their own server"
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="reverse proxies whose X-Forwarded-For names the sign-in's client address"
+    )
 
     @field_validator("public_url")
     @classmethod
@@ -118,6 +122,9 @@ class LogSettings(_Section):
     format: Literal["text", "json"] = Field(
         "text", description="text: one readable line per record; json: one JSON object per line"
     )
+    trace: bool = Field(
+        False, description="also let HTTP clients, chat SDKs and SQL log at DEBUG (request bodies: message text)"
+    )
 
 
 class OutboxSettings(_Section):
@@ -129,9 +136,13 @@ class OutboxSettings(_Section):
 
 
 class LinkSettings(_Section):
-    """One-time link codes."""
+    """One-time link codes and the sign-in page's limits on failed sign-ins."""
 
     code_ttl: int = Field(900, ge=60, le=86400)
+    failure_window: int = Field(900, ge=1, le=86400, description="seconds over which failed sign-ins count")
+    max_failures_per_username: int = Field(5, ge=1, le=1000)
+    max_failures_per_identity: int = Field(5, ge=1, le=1000)
+    max_failures_per_address: int = Field(20, ge=1, le=10000)
 
 
 class ConsoleSettings(_Section):
@@ -148,6 +159,9 @@ class TelegramSettings(_Section):
     base_file_url: str = "https://api.telegram.org/file/bot"
     webhook_secret: SecretStr | None = None
     webhook_path: str = "/telegram/webhook"
+    max_update_age: float = Field(
+        600.0, ge=10, le=86400, description="seconds; older messages (replays, a long outage) are not acted on"
+    )
 
     @field_validator("webhook_secret")
     @classmethod
@@ -215,7 +229,10 @@ class TeamsSettings(_Section):
     enabled: bool = False
     app_id: str | None = None
     app_password: SecretStr | None = None
-    tenant_id: str | None = None
+    tenant_id: str | list[str] | None = Field(
+        None, description="tenant(s) served: inbound activities from any other are refused; the first signs outbound"
+    )
+    allowed_channels: list[str] = Field(["msteams"], description="channelId values accepted on /api/messages")
     token_endpoint: str | None = None
     jwks_url: str | None = None
     issuer: str = Field("https://api.botframework.com", description="required iss of inbound tokens")
@@ -244,6 +261,9 @@ class Settings(BaseSettings):
     )
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    allow_insecure_http: bool = Field(
+        False, description="accept http:// for lms.url and web.public_url beyond loopback (passwords in clear)"
+    )
     log: LogSettings = LogSettings()
     lms: LmsSettings
     store: StoreSettings
@@ -336,9 +356,38 @@ def load_settings(path: Path | str | None, **overrides: Any) -> Settings:
             raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
     _merge(data, overrides)
     try:
-        return Settings(**data)
+        settings = Settings(**data)
     except ValidationError as exc:
         raise ConfigError([_describe(err) for err in exc.errors()]) from None
+    problems = insecure_http(settings)
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def insecure_http(settings: Settings) -> list[str]:
+    """``http://`` addresses beyond loopback: people's passwords (sign-in page) and tokens
+    (LMS calls) would cross the network in clear. Allowed only with allow_insecure_http."""
+    if settings.allow_insecure_http:
+        return []
+    problems = []
+    for key, url in (("lms.url", settings.lms.url), ("web.public_url", settings.web.public_url)):
+        parts = urlsplit(url)
+        if parts.scheme == "http" and not _loopback(parts.hostname or ""):
+            problems.append(
+                f"{key}: http:// beyond this machine sends passwords and tokens in clear; "
+                f"use https:// or set allow_insecure_http = true (got {url!r})"
+            )
+    return problems
 
 
 def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:

@@ -36,7 +36,8 @@ class JsonFormatter(logging.Formatter):
             if value is not None:
                 entry[name] = getattr(value, "value", value)  # a Platform enum as its name
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            # exc_text, when set, is the traceback already masked by the redacting filter.
+            entry["exception"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 

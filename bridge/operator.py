@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -30,7 +31,9 @@ async def open_store(settings: Settings) -> AsyncIterator[Store]:
         await store.close()
 
 
-async def import_links(settings: Settings, path: Path, echo: Callable[[str], object]) -> int:
+async def import_links(
+    settings: Settings, path: Path, echo: Callable[[str], object], *, allow_admin: bool = False
+) -> int:
     """``pluto-bridge link import FILE``: returns 0 when every row was linked."""
     if not await asyncio.to_thread(path.is_file):
         echo(f"no such file: {path}")
@@ -48,7 +51,7 @@ async def import_links(settings: Settings, path: Path, echo: Callable[[str], obj
                 settings.link.code_ttl,
             )
             try:
-                results = await linking.import_file(path)
+                results = await linking.import_file(path, allow_admin=allow_admin)
             except ValueError as exc:
                 echo(f"{path}: not valid JSON: {exc}")
                 return 2
@@ -67,7 +70,11 @@ async def list_links(settings: Settings, echo: Echo) -> int:
         links = await store.all_links()
     for link in links:
         reason = f" ({link.status_reason})" if link.status_reason else ""
-        echo(f"{link.identity}\t{link.lms_username} (id {link.lms_user_id})\t{link.status}{reason}")
+        made = dt.datetime.fromtimestamp(link.created_at, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        echo(
+            f"{link.identity}\t{link.lms_username} (id {link.lms_user_id})\t{link.status}{reason}"
+            f"\tlinked {made} by {link.origin or 'unknown (made before origins were kept)'}"
+        )
     echo(f"{len(links)} link(s)")
     return 0
 

@@ -38,6 +38,7 @@ class SiteInfo:
     fullname: str
     functions: frozenset[str]
     messaging: bool
+    is_site_admin: bool = False  # userissiteadmin: its token would bypass Pluto's privacy rules
 
     @property
     def generation(self) -> str:
@@ -59,6 +60,7 @@ class SiteInfo:
             functions=frozenset(str(f["name"]) for f in functions if isinstance(f, dict) and "name" in f),
             # Moodle lists the messaging switch among advancedfeatures; absent means on.
             messaging=bool(int(features.get("messaging", 1) or 0)),
+            is_site_admin=bool(data.get("userissiteadmin", False)),
         )
 
 

@@ -25,6 +25,7 @@ links = Table(
     Column("current_peer_id", Integer),
     Column("created_at", Integer, nullable=False),
     Column("updated_at", Integer, nullable=False),
+    Column("origin", Text, nullable=False, default=""),
     UniqueConstraint("platform", "workspace", "chat_user_id", name="uq_links_identity"),
 )
 
@@ -54,6 +55,8 @@ link_codes = Table(
     Column("failures", Integer, nullable=False, default=0),
     Column("expires_at", Integer, nullable=False),
     Column("used_at", Integer),
+    Column("account", JSON),
+    Column("origin", Text),
 )
 
 cursors = Table(

@@ -10,6 +10,7 @@ import re
 import signal
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +21,26 @@ from tests.conftest import free_port
 SECRET_KEY = "tu4gX0m6p3tq2JYQn3Zq0f7hS9nXcUq0bD8k2pLr4sA="
 
 
+def leaked(log: Sequence[str], secrets: Mapping[str, str]) -> list[str]:
+    """The names of the ``secrets`` (name -> value) found anywhere in the ``log`` lines of
+    a bridge run at DEBUG (issue 13, item 4); asserts the run did log at DEBUG."""
+    text = "\n".join(log)
+    assert " DEBUG " in text, "the scenario ran at DEBUG"
+    return [name for name, secret in secrets.items() if secret in text]
+
+
+def sign_in(username: str, password: str = "Passw0rd!") -> dict[str, str]:
+    """The sign-in page's form as a person fills it in, ticking "this is my chat account"."""
+    return {"username": username, "password": password, "confirm": "yes"}
+
+
 def toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -154,7 +170,7 @@ class BridgeProcess:
         await self.type("/link")
         url = (await self.expect(r"(http://127\.0\.0\.1:\d+/link/[A-Za-z0-9_-]+)", after=mark)).group(1)
         async with aiohttp.ClientSession() as http:
-            async with http.post(url, data={"username": username, "password": password}) as resp:
+            async with http.post(url, data=sign_in(username, password)) as resp:
                 assert resp.status == 200, await resp.text()
         await self.expect(r"Linked to Pluto as", after=mark)
 

@@ -15,7 +15,7 @@ import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.telegram import SandboxTelegram
-from tests.e2e.harness import BridgeProcess, bridge_config
+from tests.e2e.harness import BridgeProcess, bridge_config, sign_in
 from tests.lms_side import unread_notification_ids, ws
 
 pytestmark = pytest.mark.e2e
@@ -270,7 +270,7 @@ async def test_task_on_two_platforms_handled_on_one_retires_the_other(tmp_path: 
         url = re.search(r"http://127\.0\.0\.1:\d+/link/[\w-]+", "\n".join(m.get("text", "") for m in tg.sent_to(111)))
         assert url is not None
         async with aiohttp.ClientSession() as http:
-            async with http.post(url.group(0), data={"username": "mentee1", "password": "Passw0rd!"}) as resp:
+            async with http.post(url.group(0), data=sign_in("mentee1")) as resp:
                 assert resp.status == 200
         lms.task(seed.mentee1_id, "Approve booking: Ana", "Ana asks for a seat")
         await bridge.expect(r"Approve booking: Ana")

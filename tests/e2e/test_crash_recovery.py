@@ -14,7 +14,7 @@ import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.telegram import SandboxTelegram
-from tests.e2e.harness import BridgeProcess, bridge_config
+from tests.e2e.harness import BridgeProcess, bridge_config, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -47,7 +47,7 @@ async def link_over_telegram(tg: SandboxTelegram, username: str) -> None:
     url = re.search(r"http://127\.0\.0\.1:\d+/link/[A-Za-z0-9_-]+", "\n".join(texts(tg)))
     assert url is not None
     async with aiohttp.ClientSession() as http:
-        async with http.post(url.group(0), data={"username": username, "password": "Passw0rd!"}) as resp:
+        async with http.post(url.group(0), data=sign_in(username)) as resp:
             assert resp.status == 200
     await tg.wait_until(lambda: any("Linked to Pluto as" in t for t in texts(tg)), within=15)
 
