@@ -14,11 +14,13 @@ Usage::
 Fidelity notes (where the sandbox had to choose):
 
 * Everything follows shared/reference/moodle-4.5-observed.md where it speaks.
-* Text: plain -> ``<p>`` + escaped, newlines ``<br />``; HTML -> cleaned (nh3: no script/style,
-  no ``on*``), wrapped in ``<p>`` unless it starts with a block; FORMAT_MOODLE keeps cleaned
-  HTML with ``<br />`` (as Moodle does; it does not escape); markdown is rendered (markdown-it).
+* Text: plain -> ``<p>`` + escaped, newlines ``<br>``, empty text ``""`` (observed 26);
+  HTML -> cleaned (nh3: no script/style, no ``on*``), wrapped in ``<p>`` unless it starts
+  with a block; FORMAT_MOODLE keeps cleaned HTML, newlines ``<br>`` (it does not escape);
+  markdown is rendered (markdown-it).
 * Same-second messages come back in reverse id order (Moodle orders by time only).
-* Each sign-in queues ``moodle/newlogin``; each new enrolment a course welcome notification.
+* Each sign-in queues ``moodle/newlogin``, sent only by the next ``run_cron()`` (observed 20);
+  each new enrolment a course welcome notification.
 * ``forum_post`` notifies (``mod_forum/posts``) only from the first ``run_cron()`` after the
   post's ``maxeditingtime`` (default 1800 s); ``core_group_create_groups`` never makes a group
   conversation (``enablemessaging`` is an unknown key), only the ``create_group`` hook does.

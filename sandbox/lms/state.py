@@ -126,7 +126,7 @@ class Notification:
     component: str
     eventtype: str
     contexturl: str
-    contexturlname: str
+    contexturlname: str | None
     timecreated: int
     customdata: str | None
     timeread: int | None = None
@@ -231,6 +231,8 @@ class State:
         # Called with every new message or notification (the airnotifier output listens).
         self.listeners: list[Callable[[Message | Notification], None]] = []
         self.task_actions: list[TaskAction] = []
+        # Users signed in through login/token.php whose "New sign in" waits for cron (observed 20).
+        self.login_queue: list[int] = []
         self._keys = itertools.count(1)
 
     # --- records --------------------------------------------------------------------

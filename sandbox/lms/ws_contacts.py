@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import notices, views
-from .errors import invalid_parameter, missing_record
+from .errors import invalid_parameter
 from .params import Bool, Int, List
 from .registry import MODERN, Ctx
 from .state import ContactRequest
@@ -87,7 +87,7 @@ def create_contact_request(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     else:
         req = ContactRequest(st.new_request_id(), userid, requested, st.clock.now())
         st.requests[req.id] = req
-        notices.contact_request(st, userid, requested)
+        notices.contact_request(st, ctx.site.name, userid, requested)
     request = {
         "id": req.id,
         "userid": req.userid,
@@ -97,22 +97,25 @@ def create_contact_request(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     return {"request": request, "warnings": []}
 
 
-def _take_request(ctx: Ctx, userid: int, requested: int) -> None:
+def _take_request(ctx: Ctx, userid: int, requested: int) -> bool:
+    """Remove the pending request; whether there was one. Moodle answers ``[]`` (success)
+    for a request that is not pending (moodle-4.5-observed.md item 23)."""
     ctx.require_messaging()
     ctx.require_manageall(requested)
+    _known(ctx, userid, requested)
     st = ctx.state
     found = [r for r in st.requests.values() if r.userid == userid and r.requesteduserid == requested]
-    if not found:
-        raise missing_record("message_contact_requests")
     for r in found:
         del st.requests[r.id]
+    return bool(found)
 
 
 @MODERN.register("core_message_confirm_contact_request", userid=Int(), requesteduserid=Int())
 def confirm_contact_request(ctx: Ctx, p: dict[str, Any]) -> list[Any]:
     """The requested user accepts: the two become contacts."""
-    _take_request(ctx, p["userid"], p["requesteduserid"])
-    if not ctx.state.is_contact(p["userid"], p["requesteduserid"]):
+    if _take_request(ctx, p["userid"], p["requesteduserid"]) and not ctx.state.is_contact(
+        p["userid"], p["requesteduserid"]
+    ):
         ctx.state.contacts.append((p["userid"], p["requesteduserid"]))
     return []
 

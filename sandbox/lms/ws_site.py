@@ -67,7 +67,9 @@ def get_users_by_field(ctx: Ctx, p: dict[str, Any]) -> list[dict[str, Any]]:
     """Users whose ``field`` is one of ``values``; private fields only for self and admins.
 
     Users the caller may not see (no shared course or conversation) are left out, as
-    Moodle omits them.
+    Moodle omits them. A search by ``username`` finds only the caller themselves unless
+    they are an administrator: Moodle returns a user only when the searched field is among
+    the details the caller may see (moodle-4.5-observed.md item 19).
     """
     field = p["field"]
     if field not in ("id", "idnumber", "username", "email"):
@@ -75,6 +77,8 @@ def get_users_by_field(ctx: Ctx, p: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for user in ctx.state.users.values():
         value = {"id": str(user.id), "idnumber": "", "username": user.username, "email": user.email}[field]
+        if field == "username" and not (ctx.is_admin or user.id == ctx.userid):
+            continue
         if value in p["values"] and _can_view(ctx, user.id):
             out.append(user_record(ctx.site, user.id, full=ctx.is_admin or user.id == ctx.userid))
     return out
