@@ -54,7 +54,7 @@ def _summary_members(
         others = [m for m in conv.fixed_members if m != userid]
         return [views.member(ctx.site, userid, o, privacyinfo=True) for o in others]
     if conv.type == TYPE_SELF:
-        return [views.member(ctx.site, userid, userid)]
+        return [views.member(ctx.site, userid, userid, self_summary=True)]
     if latest is None or latest.useridfrom not in st.users:
         return []
     return [views.member(ctx.site, userid, latest.useridfrom)]

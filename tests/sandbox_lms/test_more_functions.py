@@ -137,7 +137,7 @@ async def test_notification_preferences_decide_the_popup(
         preferences=[{"type": "message_provider_mod_forum_posts_enabled", "value": "email"}],
     )
     prefs = await client.call(token, "core_message_get_user_notification_preferences")
-    forum = next(c for c in prefs["preferences"]["components"] if c["displayname"] == "mod_forum")
+    forum = next(c for c in prefs["preferences"]["components"] if c["displayname"] == "Forum")  # observed 28
     enabled = {p["name"]: p["enabled"] for p in forum["notifications"][0]["processors"]}
     assert enabled == {"popup": False, "email": True, "airnotifier": False}
     nid = lms.notify(seed.mentee1_id, subject="New post", text="x", component="mod_forum", eventtype="posts")
