@@ -165,8 +165,9 @@ class Pipeline:
         found: list[Item] = []
         new_cursors: dict[str, Cursor] = {}
         conversation_rows = []
-        if site.generation == "modern" and await self._messages_due(token, lms_user_id):
-            batch = await self.intake.poll(token, lms_user_id, cursors)
+        due = await self._messages_due(token, lms_user_id) if site.generation == "modern" else None
+        if due is not None:
+            batch = await self.intake.poll(token, lms_user_id, cursors, sweep=due)
             found += batch.items
             new_cursors.update(batch.cursors)
             conversation_rows = batch.conversations
@@ -197,7 +198,9 @@ class Pipeline:
         see every message the marking may have hidden (the LMS holds back its current second)."""
         self._read_regardless[lms_user_id] = time.monotonic()
 
-    async def _messages_due(self, token: str, lms_user_id: int) -> bool:
+    async def _messages_due(self, token: str, lms_user_id: int) -> bool | None:
+        """Whether to read conversations now: None no, False for the unread ones, True as a
+        sweep (every conversation, whatever its unread count says)."""
         now = time.monotonic()
         marked = self._read_regardless.get(lms_user_id)
         if marked is not None:
@@ -207,7 +210,7 @@ class Pipeline:
         if now - self._last_sweep.get(lms_user_id, 0.0) >= self.sweep_every:
             self._last_sweep[lms_user_id] = now
             return True
-        return await self.api.unread_conversation_total(token, lms_user_id) > 0
+        return False if await self.api.unread_conversation_total(token, lms_user_id) > 0 else None
 
     async def _notifications_off(self, token: str, lms_user_id: int, site: SiteInfo) -> bool:
         """The LMS's own "disable all notifications" switch, checked every few minutes."""
