@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from bridge.lms.api import LmsApi, NotificationApi, SiteInfo
 from bridge.lms.errors import LmsError, LmsUnavailable, TokenRejected
@@ -229,6 +230,33 @@ class ItemActions:
             self.wake_dispatcher()
         log.info("item %s of LMS user %s: %s", item.item_key, lms_user_id, outcome)
         return html
+
+    async def upgrade(self, lms_user_id: int, row: ItemRow, payload: dict[str, Any]) -> bool:
+        """An open item is now known to be another kind (a Totara task a read took for an
+        alert): one item per LMS id, so every chat copy is edited in place, with the new
+        buttons, and copies not yet sent go out as the new kind. False if it was not open."""
+        sent = await self.store.upgrade_item(lms_user_id, row, payload)
+        if sent is None:
+            return False
+        edits = []
+        for delivery in sent:
+            link = await self.store.link_by_id(delivery.link_id)
+            if link is None:
+                continue
+            edits.append(
+                NewDelivery(
+                    f"edit:{delivery.id}:{uuid.uuid4().hex[:12]}",
+                    link.id,
+                    link.identity.platform,
+                    lane_of(link.identity),
+                    {"kind": "edit", "target": delivery.id, "html": payload["html"], "actions": payload["actions"]},
+                )
+            )
+        if edits:
+            await self.store.enqueue(edits)
+            self.wake_dispatcher()
+        log.info("item %s of LMS user %s is a %s now", row.item_key, lms_user_id, row.kind)
+        return True
 
     async def reconcile(self, lms_user_id: int, open_keys: set[str], window_start: int, now: int | None = None) -> int:
         """Retire copies of items handled in the LMS itself, or expired; returns how many."""

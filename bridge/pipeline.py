@@ -26,7 +26,7 @@ from bridge.lms.notifications import NOTIFICATIONS, NotificationIntake
 from bridge.metrics import Metrics
 from bridge.model import Cursor, Item, ItemKind
 from bridge.render import escape
-from bridge.router import lane_of, notice, route
+from bridge.router import lane_of, notice, payload_of, route
 from bridge.store.records import ItemRow, Link, NewDelivery
 from bridge.store.store import Store
 
@@ -182,6 +182,7 @@ class Pipeline:
                 new_items.append(item_row(item))
             if notes.cursor != cursors.get(NOTIFICATIONS):
                 new_cursors[NOTIFICATIONS] = notes.cursor
+            await self._upgrade(lms_user_id, notes.tasks, {i.key for i in notes.items})
             await self._reconcile(token, lms_user_id, site, notes.open_keys, notes.window_start, notes.lms_ids)
         if not new_cursors:
             return 0
@@ -222,6 +223,18 @@ class Pipeline:
         off = await self.notifications.api.notifications_disabled(token, lms_user_id)
         self._disableall[lms_user_id] = (time.monotonic(), off)
         return off
+
+    async def _upgrade(self, lms_user_id: int, tasks: dict[str, Item], new_keys: set[str]) -> None:
+        """Items an earlier read took for alerts that the task list now shows as tasks become
+        tasks in place (never a second copy)."""
+        if not tasks:
+            return
+        for stored in await self.store.open_items(lms_user_id):
+            task = tasks.get(stored.item_key)
+            if task is None or stored.kind == task.kind.value or stored.item_key in new_keys:
+                continue
+            task = dataclasses.replace(task, actions=buttons(task.kind, task.key, task.url, task.data))
+            await self.actions.upgrade(lms_user_id, item_row(task), payload_of(task))
 
     async def _reconcile(
         self,

@@ -42,6 +42,9 @@ class NotificationBatch:
     open_keys: set[str] = field(default_factory=set)
     window_start: int = 0  # open_keys speaks for items created at or after this time
     lms_ids: dict[str, int] = field(default_factory=dict)
+    # Totara: every open task as the task list describes it, new or not, so that an item a
+    # read took for an alert can be upgraded to the task it is (one item per LMS id).
+    tasks: dict[str, Item] = field(default_factory=dict)
 
 
 def _classify(row: dict[str, Any]) -> ItemKind:
@@ -167,34 +170,38 @@ class NotificationIntake:
                 key = f"tot:{ident}"
                 batch.open_keys.add(key)
                 batch.lms_ids[key] = ident
-                if not self._fresh(cursor, time, ident):
-                    continue
-                fresh.append((time, ident))
-                batch.items.append(
-                    Item(
-                        key=key,
-                        kind=kind,
-                        lms_user_id=userid,
-                        html=sanitize_lms_html(str(row.get("fullmessagehtml") or "")),
-                        time=time,
-                        author_id=int(row.get("useridfrom") or 0),
-                        subject=str(row.get("subject") or ""),
-                        url=_link(row, f"{base}/totara/message/{kind_name}s.php"),
-                        lms_id=ident,
-                        urgent=int(row.get("urgency") or 0) >= URGENT,
-                        data={
-                            "component": "totara_message",
-                            "eventtype": kind_name,
-                            "canaccept": bool(row.get("canaccept")),
-                            "canreject": bool(row.get("canreject")),
-                            "acceptbutton": row.get("acceptbutton") or "",
-                            "rejectbutton": row.get("rejectbutton") or "",
-                            "needsreason": bool(row.get("needsreason")),
-                        },
-                    )
+                item = Item(
+                    key=key,
+                    kind=kind,
+                    lms_user_id=userid,
+                    html=sanitize_lms_html(str(row.get("fullmessagehtml") or "")),
+                    time=time,
+                    author_id=int(row.get("useridfrom") or 0),
+                    subject=str(row.get("subject") or ""),
+                    url=_link(row, f"{base}/totara/message/{kind_name}s.php"),
+                    lms_id=ident,
+                    urgent=int(row.get("urgency") or 0) >= URGENT,
+                    data={
+                        "component": "totara_message",
+                        "eventtype": kind_name,
+                        "canaccept": bool(row.get("canaccept")),
+                        "canreject": bool(row.get("canreject")),
+                        "acceptbutton": row.get("acceptbutton") or "",
+                        "rejectbutton": row.get("rejectbutton") or "",
+                        "needsreason": bool(row.get("needsreason")),
+                    },
                 )
-        # Other notifications (forum posts, seminar reminders sent outside totara_message).
-        fresh.extend(await self._collect_legacy(token, userid, cursor, batch, pages, base, skip=listed))
+                if kind is ItemKind.TASK:
+                    batch.tasks[key] = item
+                if self._fresh(cursor, time, ident):
+                    fresh.append((time, ident))
+                    batch.items.append(item)
+        # Other notifications (forum posts, seminar reminders sent outside totara_message), and
+        # any task or alert created since the lists above were read: keyed by the same LMS id,
+        # so the next read that lists it as a task upgrades this item instead of adding one.
+        fresh.extend(
+            await self._collect_legacy(token, userid, cursor, batch, pages, base, skip=listed, key_by_id=True)
+        )
         batch.cursor = advance(cursor, fresh)
         batch.items.sort(key=lambda item: item.time)
         return batch
@@ -213,8 +220,12 @@ class NotificationIntake:
         pages: int,
         base: str,
         skip: set[int] | None = None,
+        key_by_id: bool = False,
     ) -> list[tuple[int, int]]:
-        """Unread legacy notifications into ``batch``; returns the fresh (time, ident) pairs."""
+        """Unread legacy notifications into ``batch``; returns the fresh (time, ident) pairs.
+
+        ``key_by_id``: key by the row's id (``tot:ID``, as the Totara task list does) rather
+        than by a hash of its content; only where the task list also reads unread rows."""
         rows, more = await self._rows_since(token, userid, legacy=True, watermark=cursor.watermark, pages=pages)
         if more:
             batch.window_start = min(int(r["timecreated"]) for r in rows)
@@ -222,7 +233,7 @@ class NotificationIntake:
         for row in sorted(rows, key=lambda r: (int(r["timecreated"]), int(r["id"]))):
             if skip and int(row["id"]) in skip:
                 continue
-            key, ident = _legacy_key(row)
+            key, ident = (f"tot:{int(row['id'])}", int(row["id"])) if key_by_id else _legacy_key(row)
             time = int(row["timecreated"])
             batch.open_keys.add(key)
             batch.lms_ids[key] = int(row["id"])

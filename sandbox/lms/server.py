@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,6 +125,7 @@ class SandboxLMS:
                 {name: fn for name, fn in self.registry.functions.items() if not name.startswith("local_pluto_")}
             )
         self.calls: list[Call] = []
+        self._after_call: list[tuple[str, Callable[[dict[str, Any]], bool]]] = []
         self.url = ""
         self._down = False
         self._maintenance = False
@@ -223,7 +224,17 @@ class SandboxLMS:
         except Exception as exc:  # a sandbox bug: still HTTP 200, as Moodle's server never fails otherwise
             log.exception("sandbox LMS: %s failed", function)
             return web.json_response(coding_error(repr(exc)).body())
+        for hook in [h for h in self._after_call if h[0] == function]:
+            if hook[1](params):
+                self._after_call.remove(hook)
         return web.json_response(result)
+
+    def after_call(self, function: str, hook: Callable[[dict[str, Any]], bool]) -> None:
+        """Run ``hook(params)`` each time ``function`` has been answered, before the answer
+        leaves: a test's way to make something happen between two reads of a client (a
+        task created between the bridge's two notification reads). The hook is dropped once
+        it returns True."""
+        self._after_call.append((function, hook))
 
     def _allowed(self, token: Token) -> list[str]:
         if token.functions is not None:

@@ -3,15 +3,20 @@ the real ``pluto-bridge run`` process, the console as the person's chat."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
 from tests.e2e.harness import BridgeProcess, bridge_config
+from tests.e2e.test_alerts_tasks import start_bridge
 
 pytestmark = pytest.mark.e2e
+
+SAME = r"(?:(?!\n--- #).)*"  # within one console message
 
 
 @pytest.fixture
@@ -39,3 +44,46 @@ async def test_a_message_of_0_is_delivered_without_waiting_for_another(
     lms.post_message(seed.mentee2_id, seed.mentee1_id, "0")
     await bridge.expect(r"--- #\d+ ---\nAlex Mentee\n\n0(?:\n|$)", timeout=10, after=mark)
     assert bridge.count("How many sessions did you miss?") == 1
+
+
+@pytest.fixture
+async def totara(tmp_path: Path) -> AsyncIterator[tuple[SandboxLMS, DemoSeed, BridgeProcess]]:
+    """A Totara-mode site with the local_pluto plugin; Sam linked."""
+    site = SandboxLMS(mode="totara")
+    seed = site.seed_demo()
+    await site.start()
+    process = await start_bridge(site, tmp_path, lms={"poll_interval": 0.5})
+    try:
+        yield site, seed, process
+    finally:
+        await process.stop()
+        await site.stop()
+
+
+async def test_a_totara_task_created_between_the_two_reads_arrives_once_as_a_task(
+    totara: tuple[SandboxLMS, DemoSeed, BridgeProcess],
+) -> None:
+    lms, seed, bridge = totara
+    created: list[int] = []
+
+    def between_the_reads(params: dict[str, Any]) -> bool:
+        # Right after the alert list was read, before the unread notifications are: the
+        # unread read sees the task first, knowing nothing of its being a task.
+        if params.get("type") != "alert":
+            return False
+        created.append(lms.task(seed.mentee1_id, "Approve booking: Eli", "Eli asks for a seat", acceptbutton="Approve"))
+        return True
+
+    mark = len(bridge.out)
+    lms.after_call("local_pluto_get_tasks", between_the_reads)
+    number = (await bridge.expect(rf"--- #(\d+) ---\nApprove booking: Eli{SAME}\[1\] Mark read", after=mark)).group(1)
+    # The next read lists it as a task: the same chat message becomes the task, buttons and all.
+    await bridge.expect(
+        rf"--- #{number} \(updated\) ---\nApprove booking: Eli{SAME}\[1\] Approve  \[2\] Reject  \[3\] Dismiss",
+        after=mark,
+    )
+    await bridge.type(f"/press {number} 1")
+    await bridge.expect(r"Accepted by Sam Mentee in the console", after=mark)
+    assert [(a.messageid, a.action) for a in lms.task_actions] == [(created[0], "accept")]
+    # One chat message for the one LMS notification, whatever order the reads saw it in.
+    assert len(re.findall(r"--- #\d+ ---\nApprove booking: Eli", bridge.text)) == 1
