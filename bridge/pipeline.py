@@ -22,6 +22,7 @@ from bridge.actions import ItemActions, buttons
 from bridge.lms.api import LmsApi, SiteInfo
 from bridge.lms.errors import FunctionUnavailable, LmsError, LmsUnavailable, TokenRejected
 from bridge.lms.intake import BASELINE, MessageIntake
+from bridge.lms.legacy_intake import LEGACY_MESSAGES, LegacyMessageIntake
 from bridge.lms.notifications import NOTIFICATIONS, NotificationIntake
 from bridge.metrics import Metrics
 from bridge.model import Cursor, Item, ItemKind
@@ -74,6 +75,7 @@ class Pipeline:
         self.store = store
         self.api = api
         self.intake = intake
+        self.legacy_intake = LegacyMessageIntake(api)
         self.notifications = notifications
         self.actions = actions
         self.interval = interval
@@ -150,6 +152,8 @@ class Pipeline:
         site = await self.site(token)
         batch = await self.intake.baseline(token, lms_user_id) if site.generation == "modern" else None
         cursors = dict(batch.cursors) if batch else {BASELINE: Cursor(0, frozenset())}
+        if self._legacy_messages(site):
+            cursors[LEGACY_MESSAGES] = await self.legacy_intake.baseline(token, lms_user_id)
         if "core_message_get_messages" in site.functions:
             cursors[NOTIFICATIONS] = await self.notifications.baseline(token, lms_user_id, site)
         await self.store.commit_intake(lms_user_id, cursors, [], batch.conversations if batch else ())
@@ -171,6 +175,15 @@ class Pipeline:
             found += batch.items
             new_cursors.update(batch.cursors)
             conversation_rows = batch.conversations
+        elif self._legacy_messages(site):
+            legacy_cursor = cursors.get(LEGACY_MESSAGES)
+            if legacy_cursor is None:  # linked before the bridge read them: start from now
+                new_cursors[LEGACY_MESSAGES] = await self.legacy_intake.baseline(token, lms_user_id)
+            else:
+                batch = await self.legacy_intake.poll(token, lms_user_id, legacy_cursor)
+                found += batch.items
+                new_cursors.update(batch.cursors)
+                conversation_rows = batch.conversations
         new_items: list[ItemRow] = []
         if "core_message_get_messages" in site.functions:
             notes = await self.notifications.poll(
@@ -192,6 +205,12 @@ class Pipeline:
         now = time.time()
         deliveries = [d for item in found for d in route(item, links, preferences, now)]
         return await self.store.commit_intake(lms_user_id, new_cursors, deliveries, conversation_rows, new_items)
+
+    @staticmethod
+    def _legacy_messages(site: SiteInfo) -> bool:
+        """A site without conversations (Totara): personal messages come through the legacy
+        ``core_message_get_messages`` (issue 11 bug 3)."""
+        return site.generation == "legacy" and "core_message_get_messages" in site.functions
 
     def read_soon(self, lms_user_id: int) -> None:
         """The person's conversation was just marked read in the LMS: read their conversations

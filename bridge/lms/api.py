@@ -25,6 +25,17 @@ MODERN_FUNCTIONS: tuple[str, ...] = (
 _CLIENT_MSG_ID = re.compile(r"[^A-Za-z0-9_-]")
 
 
+def legacy_conversation(peer_id: int) -> int:
+    """A legacy (Totara) site has no conversations: the exchange with ``peer_id`` stands for
+    one under this id, negative so that it never names a real conversation."""
+    return -abs(peer_id)
+
+
+def legacy_peer(conversation_id: int) -> int | None:
+    """The correspondent a stand-in conversation id names (None for a real conversation)."""
+    return -conversation_id if conversation_id < 0 else None
+
+
 @dataclass(frozen=True, slots=True)
 class SiteInfo:
     """What ``core_webservice_get_site_info`` says about the site and the token's user."""
@@ -195,12 +206,37 @@ class LmsApi:
         return first
 
     async def mark_conversation_read(self, token: str, userid: int, conversation_id: int) -> None:
+        """Mark a conversation read for ``userid``; on a legacy site (a stand-in id), every
+        unread message from that correspondent, one by one as Totara's API allows."""
+        peer = legacy_peer(conversation_id)
+        if peer is not None:
+            for row in await self.legacy_unread_messages(token, userid, limit=0, offset=0, useridfrom=peer):
+                await self.client.call(token, "core_message_mark_message_read", messageid=int(row["id"]), timeread=0)
+            return
         await self.client.call(
             token,
             "core_message_mark_all_conversation_messages_as_read",
             userid=userid,
             conversationid=conversation_id,
         )
+
+    async def legacy_unread_messages(
+        self, token: str, userid: int, *, limit: int, offset: int, useridfrom: int = 0
+    ) -> list[dict[str, Any]]:
+        """Unread personal messages to ``userid``, newest first (legacy sites: ``read`` is a
+        boolean there, and a read message changes its id)."""
+        data = await self.client.call(
+            token,
+            "core_message_get_messages",
+            useridto=userid,
+            useridfrom=useridfrom,
+            type="conversations",
+            read=0,
+            newestfirst=True,
+            limitfrom=offset,
+            limitnum=limit,
+        )
+        return list(data.get("messages") or [])
 
     async def unread_conversation_total(self, token: str, userid: int) -> int:
         """Unread conversations across types: the cheap "anything new?" gate."""

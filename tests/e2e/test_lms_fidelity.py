@@ -3,6 +3,7 @@ the real ``pluto-bridge run`` process, the console as the person's chat."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,10 +14,21 @@ import pytest
 from sandbox.lms import DemoSeed, SandboxLMS
 from tests.e2e.harness import BridgeProcess, bridge_config
 from tests.e2e.test_alerts_tasks import start_bridge
+from tests.e2e.test_private_messages import texts_from, until
 
 pytestmark = pytest.mark.e2e
 
 SAME = r"(?:(?!\n--- #).)*"  # within one console message
+
+
+def unread_from(lms: SandboxLMS, sender: int, recipient: int) -> int:
+    """Messages from ``sender`` that ``recipient`` has not read, as the LMS keeps them."""
+    return sum(
+        1
+        for m in lms.state.messages.values()
+        if m.useridfrom == sender and recipient not in m.read_by
+        and recipient in lms.state.members(lms.state.conversations[m.conversationid])
+    )
 
 
 @pytest.fixture
@@ -87,3 +99,34 @@ async def test_a_totara_task_created_between_the_two_reads_arrives_once_as_a_tas
     assert [(a.messageid, a.action) for a in lms.task_actions] == [(created[0], "accept")]
     # One chat message for the one LMS notification, whatever order the reads saw it in.
     assert len(re.findall(r"--- #\d+ ---\nApprove booking: Eli", bridge.text)) == 1
+
+
+async def test_totara_private_messages_arrive_once_in_order_and_replies_route_back(
+    totara: tuple[SandboxLMS, DemoSeed, BridgeProcess],
+) -> None:
+    lms, seed, bridge = totara
+    mark = len(bridge.out)
+    lms.post_message(seed.mentor_id, seed.mentee1_id, "Totara hello from Maya")
+    lms.post_message(seed.mentor_id, seed.mentee1_id, "and a second line from Maya")
+    lms.post_message(seed.mentee2_id, seed.mentee1_id, "Alex on Totara: lunch?")
+    maya = (await bridge.expect(r"--- #(\d+) ---\nMaya Mentor\n\nTotara hello from Maya", after=mark)).group(1)
+    await bridge.expect(r"Maya Mentor\n\nand a second line from Maya", after=mark)
+    await bridge.expect(r"Alex Mentee\n\nAlex on Totara: lunch\?", after=mark)
+    shown = "\n".join(bridge.out[mark:])
+    assert shown.index("Totara hello") < shown.index("a second line") < shown.index("Alex on Totara")
+
+    # A reply goes to the person whose message it answers, though Alex wrote last.
+    await bridge.type(f"/reply {maya} Yes Maya, see you")
+    maya_conv = lms.conversation_between(seed.mentor_id, seed.mentee1_id)
+    await until(lambda: texts_from(lms, maya_conv, seed.mentee1_id) == ["Yes Maya, see you"], what="the reply to Maya")
+    alex_conv = lms.conversation_between(seed.mentee2_id, seed.mentee1_id)
+    assert texts_from(lms, alex_conv, seed.mentee1_id) == []
+    # Answering marked Maya's messages read in Totara (Alex's stay unread).
+    await until(lambda: unread_from(lms, seed.mentor_id, seed.mentee1_id) == 0, what="Maya's messages marked read")
+    assert unread_from(lms, seed.mentee2_id, seed.mentee1_id) == 1
+    # Plain text now goes to Maya, the current conversation; nothing arrives twice.
+    await bridge.type("One more thing")
+    await until(lambda: texts_from(lms, maya_conv, seed.mentee1_id)[-1:] == ["One more thing"], what="current one")
+    await asyncio.sleep(1.5)  # several polls: still once each
+    for text in ("Totara hello from Maya", "and a second line from Maya", "Alex on Totara: lunch?"):
+        assert bridge.count(text) == 1
