@@ -18,6 +18,7 @@ import asyncio
 import json
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from bridge.lms.client import LmsClient
 from bridge.lms.errors import LmsError, LmsUnavailable, LoginFailed
 from bridge.lms.intake import BASELINE
 from bridge.model import ChatIdentity, Platform
+from bridge.own_signins import record_signin
 from bridge.render import escape
 from bridge.router import notice
 from bridge.store.records import Link
@@ -100,6 +102,7 @@ class Linking:
         return await self.store.peek_code(code)
 
     async def _sign_in(self, code: str | None, username: str, password: str) -> tuple[str, SiteInfo]:
+        started = time.time()
         try:
             token = await self.client.login(username.strip(), password)
         except LoginFailed as exc:
@@ -112,6 +115,7 @@ class Linking:
             info = await self.api.site_info(token)
         except (LmsError, LmsUnavailable) as exc:
             raise LinkError(f"Signed in, but Pluto refused the bridge's first call: {exc}") from None
+        await record_signin(self.store, info.userid, started)  # its "New sign in" is not relayed
         return token, info
 
     async def complete_from_web(self, code: str, username: str, password: str) -> Link:

@@ -26,6 +26,7 @@ from bridge.lms.legacy_intake import LEGACY_MESSAGES, LegacyMessageIntake
 from bridge.lms.notifications import NOTIFICATIONS, NotificationIntake
 from bridge.metrics import Metrics
 from bridge.model import Cursor, Item, ItemKind
+from bridge.own_signins import SIGNINS, drop_own
 from bridge.render import escape
 from bridge.router import lane_of, notice, payload_of, route
 from bridge.store.records import ItemRow, Link, NewDelivery
@@ -189,7 +190,10 @@ class Pipeline:
             notes = await self.notifications.poll(
                 token, lms_user_id, site, cursors.get(NOTIFICATIONS, cursors[BASELINE])
             )
-            for item in notes.items:
+            note_items, signins = drop_own(notes.items, cursors, time.time())
+            if signins is not None:
+                new_cursors[SIGNINS] = signins
+            for item in note_items:
                 item = dataclasses.replace(item, actions=buttons(item.kind, item.key, item.url, item.data))
                 found.append(item)
                 new_items.append(item_row(item))
