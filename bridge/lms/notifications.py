@@ -67,6 +67,18 @@ def _body(row: dict[str, Any]) -> str:
     return sanitize_lms_html(str(text))
 
 
+def _contact_request(row: dict[str, Any]) -> tuple[str, str]:
+    """Subject and body of a contact request from what Moodle 4.5 sends (observed 21): the
+    subject "<site>: Contact request from <name>", no short text, an HTML body; the
+    requester is ``useridfrom`` and their name ``userfromfullname``."""
+    subject = str(row.get("subject") or "")
+    name = str(row.get("userfromfullname") or "") or subject.partition("Contact request from ")[2].strip()
+    if not name:
+        return subject, _body(row)
+    body = _body(row)  # Moodle's own sentence ("<name> would like to contact you")
+    return f"Contact request from {name}", body or f"<p>{escape(name)} would like to contact you.</p>"
+
+
 def _legacy_key(row: dict[str, Any]) -> tuple[str, int]:
     digest = hashlib.sha1(
         f"{row.get('useridfrom')}|{row.get('timecreated')}|{row.get('subject')}|{row.get('fullmessage')}".encode()
@@ -137,16 +149,20 @@ class NotificationIntake:
                 continue
             fresh.append((time, ident))
             kind = _classify(row)
+            if kind is ItemKind.CONTACT_REQUEST:
+                subject, html = _contact_request(row)
+            else:
+                subject, html = str(row.get("subject") or ""), _body(row)
             batch.items.append(
                 Item(
                     key=key,
                     kind=kind,
                     lms_user_id=userid,
-                    html=_body(row),
+                    html=html,
                     time=time,
                     author_id=int(row.get("useridfrom") or 0),
                     author_name=str(row.get("userfromfullname") or ""),
-                    subject=str(row.get("subject") or ""),
+                    subject=subject,
                     url=_link(row, f"{base}/message/output/popup/notifications.php?notificationid={ident}"),
                     lms_id=ident,
                     data={
