@@ -11,10 +11,12 @@ from typing import Any
 
 import pytest
 
+from bridge.lms.client import LmsClient
 from sandbox.lms import DemoSeed, SandboxLMS
 from tests.e2e.harness import BridgeProcess, bridge_config
 from tests.e2e.test_alerts_tasks import start_bridge
 from tests.e2e.test_private_messages import texts_from, until
+from tests.lms_side import unread_notification_ids, ws
 
 pytestmark = pytest.mark.e2e
 
@@ -130,3 +132,53 @@ async def test_totara_private_messages_arrive_once_in_order_and_replies_route_ba
     await asyncio.sleep(1.5)  # several polls: still once each
     for text in ("Totara hello from Maya", "and a second line from Maya", "Alex on Totara: lunch?"):
         assert bridge.count(text) == 1
+
+
+async def test_the_new_sign_in_the_bridge_caused_is_not_relayed(
+    bridge: BridgeProcess, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    # Linking signed in through login/token.php; Moodle sends its "New sign in" only at the
+    # next cron (observed 20), after the bridge has taken its baseline.
+    [own] = lms.run_cron()
+    assert own in await unread_notification_ids(lms, seed.mentee1_id)
+    lms.notify(seed.mentee1_id, subject="Quiz 2 opens", text="Monday 9:00", component="mod_quiz")
+    await bridge.expect(r"Quiz 2 opens")
+    assert "New sign in" not in bridge.text
+    # Signing in somewhere else (the Moodle app, say) is news, and is relayed.
+    async with LmsClient(lms.url) as app:
+        await app.login("mentee1", "Passw0rd!")
+    lms.run_cron()
+    await bridge.expect(rf"New sign in to your {re.escape(lms.site_name)} account")
+    assert len(re.findall(r"--- #\d+ ---\nNew sign in to your", bridge.text)) == 1  # one message
+
+
+async def test_a_contact_request_shows_who_asks_with_accept_and_decline(
+    bridge: BridgeProcess, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    # What Moodle sends (observed 21): "<site>: Contact request from <name>", no short text.
+    await ws(lms, lms.issue_token(seed.mentee2_id), "core_message_create_contact_request",
+             userid=seed.mentee2_id, requesteduserid=seed.mentee1_id)
+    shown = await bridge.expect(
+        rf"--- #(\d+) ---\nContact request from Alex Mentee\n\nAlex Mentee would like to contact you{SAME}"
+        r"\[1\] Accept  \[2\] Decline"
+    )
+    assert f"{lms.site_name}:" not in shown.group(0)
+    await bridge.type(f"/press {shown.group(1)} 2")
+    await bridge.expect(r"Declined by Sam Mentee in the console")
+    sam = lms.issue_token(seed.mentee1_id)
+    assert await ws(lms, sam, "core_message_get_contact_requests", userid=seed.mentee1_id) == []
+    assert await ws(lms, sam, "core_message_get_user_contacts", userid=seed.mentee1_id) == []
+
+
+async def test_a_refusal_names_the_person_the_lms_leaves_unnamed(
+    bridge: BridgeProcess, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    lms.post_message(seed.mentee2_id, seed.mentee1_id, "Hi, it's Alex")
+    await bridge.expect(r"Hi, it's Alex")
+    lms.set_preference(seed.mentee2_id, "message_blocknoncontacts", "1")  # contacts only (observed 27)
+    mark = len(bridge.out)
+    await bridge.type("Hi Alex, are you there?")
+    await bridge.expect(r"Not delivered to Pluto: Alex Mentee accepts messages from contacts only", after=mark)
+    assert "You can't message this user" not in "\n".join(bridge.out[mark:])
+    conv = lms.conversation_between(seed.mentee1_id, seed.mentee2_id)
+    assert texts_from(lms, conv, seed.mentee1_id) == []
