@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge.lms.client import LmsClient
-from bridge.lms.errors import InvalidResponse, SendRefused
+from bridge.lms.errors import FunctionUnavailable, InvalidResponse, NotFound, SendRefused
 
 # Functions the bridge needs on a modern (Moodle >= 3.6) site; `check` names the missing ones.
 MODERN_FUNCTIONS: tuple[str, ...] = (
@@ -116,6 +116,19 @@ class LmsApi:
 
     async def users_by_field(self, token: str, field: str, values: list[str]) -> list[dict[str, Any]]:
         return list(await self.client.call(token, "core_user_get_users_by_field", field=field, values=values))
+
+    async def find_people(self, token: str, userid: int, name: str) -> list[Member]:
+        """People this user may message whose name contains ``name``, contacts first.
+
+        Moodle finds nobody but the caller by username for ordinary users (observed 19): the
+        messaging search is the way. A site without it (Totara) is asked by username."""
+        try:
+            data = await self.client.call(
+                token, "core_message_message_search_users", userid=userid, search=name, limitfrom=0, limitnum=20
+            )
+        except (NotFound, FunctionUnavailable):
+            return [_member(u) for u in await self.users_by_field(token, "username", [name.lower()])]
+        return [_member(u) for u in [*(data.get("contacts") or []), *(data.get("noncontacts") or [])]]
 
     async def conversations(self, token: str, userid: int, limit: int) -> list[Conversation]:
         """The user's conversations, most recently active first (self-conversations merged out)."""

@@ -6,7 +6,7 @@ from typing import Any
 
 from . import notices, views
 from .errors import invalid_parameter
-from .params import Bool, Int, List
+from .params import Bool, Int, List, Str
 from .registry import MODERN, Ctx
 from .state import ContactRequest
 
@@ -193,3 +193,36 @@ def get_member_info(ctx: Ctx, p: dict[str, Any]) -> list[dict[str, Any]]:
         for u in p["userids"]
         if u in ctx.state.users
     ]
+
+
+@MODERN.register(
+    "core_message_message_search_users", userid=Int(), search=Str(), limitfrom=Int(0), limitnum=Int(0)
+)
+def message_search_users(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
+    """People whose full name contains ``search``, contacts and non-contacts apart: how an
+    ordinary user finds someone, as ``get_users_by_field`` by username finds nobody for them
+    (moodle-4.5-observed.md item 19). Non-contacts are the users the caller may message
+    about: course-mates, or everyone with site-wide messaging on."""
+    ctx.require_messaging()
+    userid = p["userid"]
+    ctx.require_readall(userid)
+    st = ctx.state
+    wanted = p["search"].strip().casefold()
+    if not wanted:
+        raise invalid_parameter()
+    found = [
+        u.id
+        for u in sorted(st.users.values(), key=lambda u: (u.fullname.casefold(), u.id))
+        if u.id != userid and wanted in u.fullname.casefold() and not u.suspended
+    ]
+    contacts = [u for u in found if st.is_contact(userid, u)]
+    others = [
+        u
+        for u in found
+        if u not in contacts and (st.config["messagingallusers"] or st.shared_courses(userid, u))
+    ]
+
+    def members(ids: list[int]) -> list[dict[str, Any]]:
+        return [views.member(ctx.site, userid, u, privacyinfo=True) for u in _page(ids, p["limitfrom"], p["limitnum"])]
+
+    return {"contacts": members(contacts), "noncontacts": members(others)}

@@ -182,3 +182,21 @@ async def test_a_refusal_names_the_person_the_lms_leaves_unnamed(
     assert "You can't message this user" not in "\n".join(bridge.out[mark:])
     conv = lms.conversation_between(seed.mentee1_id, seed.mentee2_id)
     assert texts_from(lms, conv, seed.mentee1_id) == []
+
+
+async def test_to_finds_a_course_mate_by_name_as_an_ordinary_user_can(
+    bridge: BridgeProcess, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    # Moodle finds nobody by username for an ordinary user (observed 19): `to` must search
+    # the way the LMS lets people find each other.
+    priya = lms.create_user("pnair", firstname="Priya", lastname="Nair")
+    lms.enrol(seed.course_id, priya)
+    mark = len(bridge.out)
+    await bridge.type("/to Priya")
+    await bridge.expect(r"What you write now goes to Priya Nair", after=mark)
+    await bridge.type("Hello Priya, welcome to MENT101")
+    await until(
+        lambda: texts_from(lms, lms.conversation_between(seed.mentee1_id, priya), seed.mentee1_id)
+        == ["Hello Priya, welcome to MENT101"],
+        what="the message in Priya's new conversation",
+    )

@@ -58,6 +58,14 @@ async def test_19_users_by_username_only_for_self_and_admins(
     assert await by(lms.admin_token, "username", "mentee1") == [seed.mentee1_id]
     assert await by(mentee1, "username", "mentee1") == [seed.mentee1_id]
     assert await by(mentee1, "email", "mentee2@example.com") == [seed.mentee2_id]
+    # Finding people as a normal user: the messaging search, contacts and non-contacts apart.
+    lms.add_contact(seed.mentee1_id, seed.mentor_id)
+    stranger = lms.create_user("stranger", firstname="Maya", lastname="Elsewhere")  # shares no course
+    found = await client.call(mentee1, "core_message_message_search_users", userid=seed.mentee1_id, search="maya")
+    assert [u["id"] for u in found["contacts"]] == [seed.mentor_id]
+    assert found["noncontacts"] == [] and stranger not in [u["id"] for u in found["contacts"]]
+    found = await client.call(mentee1, "core_message_message_search_users", userid=seed.mentee1_id, search="Alex")
+    assert [u["id"] for u in found["noncontacts"]] == [seed.mentee2_id] and found["contacts"] == []
 
 
 async def test_20_new_sign_in_waits_for_cron(lms: SandboxLMS, seed: DemoSeed, client: Client) -> None:
