@@ -14,7 +14,7 @@ import pytest
 from bridge.lms.client import LmsClient
 from sandbox.lms import DemoSeed, SandboxLMS
 from tests.e2e.harness import BridgeProcess, bridge_config
-from tests.e2e.test_alerts_tasks import start_bridge
+from tests.e2e.test_alerts_tasks import totara  # noqa: F401 (fixture: Totara site with local_pluto, Sam linked)
 from tests.e2e.test_private_messages import texts_from, until
 from tests.lms_side import unread_notification_ids, ws
 
@@ -60,22 +60,8 @@ async def test_a_message_of_0_is_delivered_without_waiting_for_another(
     assert bridge.count("How many sessions did you miss?") == 1
 
 
-@pytest.fixture
-async def totara(tmp_path: Path) -> AsyncIterator[tuple[SandboxLMS, DemoSeed, BridgeProcess]]:
-    """A Totara-mode site with the local_pluto plugin; Sam linked."""
-    site = SandboxLMS(mode="totara")
-    seed = site.seed_demo()
-    await site.start()
-    process = await start_bridge(site, tmp_path, lms={"poll_interval": 0.5})
-    try:
-        yield site, seed, process
-    finally:
-        await process.stop()
-        await site.stop()
-
-
 async def test_a_totara_task_created_between_the_two_reads_arrives_once_as_a_task(
-    totara: tuple[SandboxLMS, DemoSeed, BridgeProcess],
+    totara: tuple[SandboxLMS, DemoSeed, BridgeProcess],  # noqa: F811
 ) -> None:
     lms, seed, bridge = totara
     created: list[int] = []
@@ -104,7 +90,7 @@ async def test_a_totara_task_created_between_the_two_reads_arrives_once_as_a_tas
 
 
 async def test_totara_private_messages_arrive_once_in_order_and_replies_route_back(
-    totara: tuple[SandboxLMS, DemoSeed, BridgeProcess],
+    totara: tuple[SandboxLMS, DemoSeed, BridgeProcess],  # noqa: F811
 ) -> None:
     lms, seed, bridge = totara
     mark = len(bridge.out)
