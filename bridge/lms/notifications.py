@@ -179,6 +179,9 @@ class NotificationIntake:
         batch = NotificationBatch(cursor=cursor)
         fresh: list[tuple[int, int]] = []
         listed: set[int] = set()
+        # The unread rows first: every task among them then exists when the task list is read
+        # next, so a task created meanwhile is never taken for an alert (issue 11 bug 2).
+        unread = await self._rows_since(token, userid, legacy=True, watermark=cursor.watermark, pages=pages)
         for kind_name, kind in (("task", ItemKind.TASK), ("alert", ItemKind.ALERT)):
             for row in await self.api.totara_items(token, kind_name):
                 ident, time = int(row["id"]), int(row["timecreated"])
@@ -213,10 +216,12 @@ class NotificationIntake:
                     fresh.append((time, ident))
                     batch.items.append(item)
         # Other notifications (forum posts, seminar reminders sent outside totara_message), and
-        # any task or alert created since the lists above were read: keyed by the same LMS id,
-        # so the next read that lists it as a task upgrades this item instead of adding one.
+        # any task the list did not show yet (Totara writes its metadata after the row): keyed
+        # by the same LMS id, so the read that lists it as a task upgrades this item in place.
         fresh.extend(
-            await self._collect_legacy(token, userid, cursor, batch, pages, base, skip=listed, key_by_id=True)
+            await self._collect_legacy(
+                token, userid, cursor, batch, pages, base, skip=listed, key_by_id=True, rows=unread
+            )
         )
         batch.cursor = advance(cursor, fresh)
         batch.items.sort(key=lambda item: item.time)
@@ -237,16 +242,20 @@ class NotificationIntake:
         base: str,
         skip: set[int] | None = None,
         key_by_id: bool = False,
+        rows: tuple[list[Any], bool] | None = None,
     ) -> list[tuple[int, int]]:
         """Unread legacy notifications into ``batch``; returns the fresh (time, ident) pairs.
 
         ``key_by_id``: key by the row's id (``tot:ID``, as the Totara task list does) rather
-        than by a hash of its content; only where the task list also reads unread rows."""
-        rows, more = await self._rows_since(token, userid, legacy=True, watermark=cursor.watermark, pages=pages)
+        than by a hash of its content; only where the task list also reads unread rows.
+        ``rows``: the unread rows and whether more exist, when already read."""
+        found, more = rows or await self._rows_since(
+            token, userid, legacy=True, watermark=cursor.watermark, pages=pages
+        )
         if more:
-            batch.window_start = min(int(r["timecreated"]) for r in rows)
+            batch.window_start = min(int(r["timecreated"]) for r in found)
         fresh: list[tuple[int, int]] = []
-        for row in sorted(rows, key=lambda r: (int(r["timecreated"]), int(r["id"]))):
+        for row in sorted(found, key=lambda r: (int(r["timecreated"]), int(r["id"]))):
             if skip and int(row["id"]) in skip:
                 continue
             key, ident = (f"tot:{int(row['id'])}", int(row["id"])) if key_by_id else _legacy_key(row)

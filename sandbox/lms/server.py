@@ -570,6 +570,16 @@ class SandboxLMS:
         self.state.task_meta[note.key] = meta
         return note.id
 
+    def delay_task_listing(self, msgid: int, reads: int) -> None:
+        """Leave the task or alert ``msgid`` out of the next ``reads`` calls of
+        ``local_pluto_get_tasks`` that would list it, while it is already an unread
+        notification: Totara writes a task's metadata after its row, so a client can meet
+        the row before the task."""
+        note = self.state.find_notification(msgid)
+        if note is None or note.key not in self.state.task_meta:
+            raise ValueError(f"no open task or alert {msgid}")
+        self.state.listing_delays[note.key] = reads
+
     @property
     def task_actions(self) -> list[TaskAction]:
         """Task workflows run through ``local_pluto_task_action``, in order."""

@@ -227,6 +227,8 @@ class State:
         self._request_ids = itertools.count(1)
         self._read_ids = itertools.count(1)  # legacy ``message_read`` table
         self.task_meta: dict[int, TaskMeta] = {}  # notification key -> metadata
+        # notification key -> task-list reads still to leave it out (metadata written late)
+        self.listing_delays: dict[int, int] = {}
         self.devices: list[Device] = []
         # Called with every new message or notification (the airnotifier output listens).
         self.listeners: list[Callable[[Message | Notification], None]] = []

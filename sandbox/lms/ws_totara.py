@@ -297,7 +297,17 @@ def get_tasks(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
         and n.key in st.task_meta
     ]
     items.sort(key=lambda n: (n.timecreated, n.id), reverse=True)
-    return {"tasks": [_task_row(ctx, n) for n in items]}
+    return {"tasks": [_task_row(ctx, n) for n in items if not _listing_delayed(st, n)]}
+
+
+def _listing_delayed(st: State, note: Notification) -> bool:
+    """Totara writes a task's metadata after its row: until then the row is an unread
+    notification that the task list does not show (``delay_task_listing``)."""
+    left = st.listing_delays.get(note.key, 0)
+    if left <= 0:
+        return False
+    st.listing_delays[note.key] = left - 1
+    return True
 
 
 @TOTARA.register(

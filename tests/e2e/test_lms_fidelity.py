@@ -60,15 +60,16 @@ async def test_a_message_of_0_is_delivered_without_waiting_for_another(
     assert bridge.count("How many sessions did you miss?") == 1
 
 
-async def test_a_totara_task_created_between_the_two_reads_arrives_once_as_a_task(
+async def test_a_totara_task_created_between_the_reads_arrives_once_and_as_a_task(
     totara: tuple[SandboxLMS, DemoSeed, BridgeProcess],  # noqa: F811
 ) -> None:
     lms, seed, bridge = totara
     created: list[int] = []
 
     def between_the_reads(params: dict[str, Any]) -> bool:
-        # Right after the alert list was read, before the unread notifications are: the
-        # unread read sees the task first, knowing nothing of its being a task.
+        # Right after the bridge read the alert list, before its next poll: read in the old
+        # order (task list, alert list, then unread notifications) the unread read met the
+        # task first and showed it as an alert, "Mark read" only.
         if params.get("type") != "alert":
             return False
         created.append(lms.task(seed.mentee1_id, "Approve booking: Eli", "Eli asks for a seat", acceptbutton="Approve"))
@@ -76,17 +77,38 @@ async def test_a_totara_task_created_between_the_two_reads_arrives_once_as_a_tas
 
     mark = len(bridge.out)
     lms.after_call("local_pluto_get_tasks", between_the_reads)
-    number = (await bridge.expect(rf"--- #(\d+) ---\nApprove booking: Eli{SAME}\[1\] Mark read", after=mark)).group(1)
-    # The next read lists it as a task: the same chat message becomes the task, buttons and all.
+    task = rf"--- #(\d+) ---\nApprove booking: Eli{SAME}\[1\] Approve  \[2\] Reject  \[3\] Dismiss"
+    number = (await bridge.expect(task, after=mark)).group(1)
+    await bridge.type(f"/press {number} 1")
+    await bridge.expect(r"Accepted by Sam Mentee in the console", after=mark)
+    assert [(a.messageid, a.action) for a in lms.task_actions] == [(created[0], "accept")]
+    assert len(re.findall(r"--- #\d+ ---\nApprove booking: Eli", bridge.text)) == 1
+    assert not re.search(rf"Approve booking: Eli{SAME}Mark read", bridge.text)
+
+
+async def test_a_task_first_met_as_an_unread_notification_becomes_the_task_in_place(
+    totara: tuple[SandboxLMS, DemoSeed, BridgeProcess],  # noqa: F811
+) -> None:
+    lms, seed, bridge = totara
+    mark = len(bridge.out)
+    task = lms.task(seed.mentee1_id, "Approve booking: Ivy", "Ivy asks for a seat", acceptbutton="Approve")
+    # Totara writes a task's metadata after its row: the task list shows it a poll or two
+    # after the unread read does (two list reads, so that whichever poll first meets the
+    # row, it meets it as an unread notification only).
+    lms.delay_task_listing(task, reads=2)
+    number = (
+        await bridge.expect(rf"--- #(\d+) ---\nApprove booking: Ivy{SAME}\[1\] Mark read", after=mark)
+    ).group(1)
+    # The read that lists it as a task turns the same chat message into the task: one item
+    # per LMS notification id, buttons and all, never a second message.
     await bridge.expect(
-        rf"--- #{number} \(updated\) ---\nApprove booking: Eli{SAME}\[1\] Approve  \[2\] Reject  \[3\] Dismiss",
+        rf"--- #{number} \(updated\) ---\nApprove booking: Ivy{SAME}\[1\] Approve  \[2\] Reject  \[3\] Dismiss",
         after=mark,
     )
     await bridge.type(f"/press {number} 1")
     await bridge.expect(r"Accepted by Sam Mentee in the console", after=mark)
-    assert [(a.messageid, a.action) for a in lms.task_actions] == [(created[0], "accept")]
-    # One chat message for the one LMS notification, whatever order the reads saw it in.
-    assert len(re.findall(r"--- #\d+ ---\nApprove booking: Eli", bridge.text)) == 1
+    assert [(a.messageid, a.action) for a in lms.task_actions] == [(task, "accept")]
+    assert len(re.findall(r"--- #\d+ ---\nApprove booking: Ivy", bridge.text)) == 1
 
 
 async def test_totara_private_messages_arrive_once_in_order_and_replies_route_back(
