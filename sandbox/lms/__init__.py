@@ -24,8 +24,14 @@ Fidelity notes (where the sandbox had to choose):
 * ``forum_post`` notifies (``mod_forum/posts``) only from the first ``run_cron()`` after the
   post's ``maxeditingtime`` (default 1800 s); ``core_group_create_groups`` never makes a group
   conversation (``enablemessaging`` is an unknown key), only the ``create_group`` hook does.
-* Totara mode keeps pre-3.5 messaging; ``local_pluto_get_tasks``/``local_pluto_task_action`` are
-  the proposed custom plugin of lms-api.md 5.2, not an existing API.
+* A latest message of ``"0"`` or ``""`` is left out of ``get_conversations`` (observed 18);
+  refusals name nobody (25); a function outside the token's service, including real Moodle
+  functions the sandbox does not implement, answers ``accessexception`` (24).
+* Totara mode keeps pre-3.5 messaging; ``local_pluto_get_tasks``/``local_pluto_task_action``
+  answer as the repository's plugin ``lms-plugins/local_pluto`` does (lms-api.md 5.2).
+* Test hooks for orderings a real site produces by chance: ``after_call`` (run something
+  between two reads of a client), ``delay_task_listing`` (Totara writes a task's metadata
+  after its row), ``remove_from_service`` (an administrator trims the service).
 """
 
 from .clock import Clock
