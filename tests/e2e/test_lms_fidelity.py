@@ -156,7 +156,7 @@ async def test_the_new_sign_in_the_bridge_caused_is_not_relayed(
     async with LmsClient(lms.url) as app:
         await app.login("mentee1", "Passw0rd!")
     lms.run_cron()
-    await bridge.expect(rf"New sign in to your {re.escape(lms.site_name)} account")
+    await bridge.expect(rf"New sign in to your {re.escape(lms.site_name)} account", timeout=30)
     assert len(re.findall(r"--- #\d+ ---\nNew sign in to your", bridge.text)) == 1  # one message
 
 
