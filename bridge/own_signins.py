@@ -18,7 +18,9 @@ from bridge.store.store import Store
 
 SIGNINS = "signins"  # cursor scope: seen_ids holds the sign-in times still to be matched
 CLOCK_MARGIN = 300  # seconds the LMS's clock may be behind the bridge's
-KEEP = 86400  # a sign-in whose notification never came (notifications off) is forgotten
+# A sign-in whose notification never came (notifications off, or sent before the baseline
+# was read) is forgotten after this long, so it cannot swallow a later, real one for long.
+KEEP = 3600
 
 
 def is_new_login(item: Item) -> bool:

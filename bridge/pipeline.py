@@ -86,6 +86,7 @@ class Pipeline:
         self._limit = asyncio.Semaphore(concurrency)
         self._last_sweep: dict[int, float] = {}
         self._read_regardless: dict[int, float] = {}
+        self._baselining: dict[int, asyncio.Lock] = {}
         self._unavailable: set[str] = set()  # functions the site's service lacks, already logged
         self._sites: dict[str, tuple[float, SiteInfo]] = {}
         self._disableall: dict[int, tuple[float, bool]] = {}
@@ -149,7 +150,16 @@ class Pipeline:
         return queued
 
     async def baseline(self, token: str, lms_user_id: int) -> None:
-        """Mark everything already in the LMS as seen (taken when a person links)."""
+        """Mark everything already in the LMS as seen (taken when a person links).
+
+        Linking and the first poll may both ask at once: taken once, as a second one read
+        later would skip what arrived in between (and a "New sign in" it swallowed would
+        leave the bridge's sign-in record unmatched)."""
+        async with self._baselining.setdefault(lms_user_id, asyncio.Lock()):
+            if BASELINE not in await self.store.cursors_of(lms_user_id):
+                await self._take_baseline(token, lms_user_id)
+
+    async def _take_baseline(self, token: str, lms_user_id: int) -> None:
         site = await self.site(token)
         batch = await self.intake.baseline(token, lms_user_id) if site.generation == "modern" else None
         cursors = dict(batch.cursors) if batch else {BASELINE: Cursor(0, frozenset())}
