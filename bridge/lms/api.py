@@ -223,7 +223,7 @@ class LmsApi:
         unread message from that correspondent, one by one as Totara's API allows."""
         peer = legacy_peer(conversation_id)
         if peer is not None:
-            for row in await self.legacy_unread_messages(token, userid, limit=0, offset=0, useridfrom=peer):
+            for row in await self.legacy_messages(token, userid, read=False, limit=0, offset=0, useridfrom=peer):
                 await self.client.call(token, "core_message_mark_message_read", messageid=int(row["id"]), timeread=0)
             return
         await self.client.call(
@@ -233,18 +233,18 @@ class LmsApi:
             conversationid=conversation_id,
         )
 
-    async def legacy_unread_messages(
-        self, token: str, userid: int, *, limit: int, offset: int, useridfrom: int = 0
+    async def legacy_messages(
+        self, token: str, userid: int, *, read: bool, limit: int, offset: int, useridfrom: int = 0
     ) -> list[dict[str, Any]]:
-        """Unread personal messages to ``userid``, newest first (legacy sites: ``read`` is a
-        boolean there, and a read message changes its id)."""
+        """Read or unread personal messages to ``userid``, newest first (legacy sites: ``read``
+        is a boolean there, and a message changes its id when it is read)."""
         data = await self.client.call(
             token,
             "core_message_get_messages",
             useridto=userid,
             useridfrom=useridfrom,
             type="conversations",
-            read=0,
+            read=int(read),
             newestfirst=True,
             limitfrom=offset,
             limitnum=limit,

@@ -125,6 +125,12 @@ async def test_totara_private_messages_arrive_once_in_order_and_replies_route_ba
     shown = "\n".join(bridge.out[mark:])
     assert shown.index("Totara hello") < shown.index("a second line") < shown.index("Alex on Totara")
 
+    # Maya writes again just as Sam's reply is stored, before answering marks her messages
+    # read in Totara: read, it must still arrive.
+    lms.after_call(
+        "core_message_send_instant_messages",
+        lambda params: bool(lms.post_message(seed.mentor_id, seed.mentee1_id, "Also: bring your notes")),
+    )
     # A reply goes to the person whose message it answers, though Alex wrote last.
     await bridge.type(f"/reply {maya} Yes Maya, see you")
     maya_conv = lms.conversation_between(seed.mentor_id, seed.mentee1_id)
@@ -137,8 +143,10 @@ async def test_totara_private_messages_arrive_once_in_order_and_replies_route_ba
     # Plain text now goes to Maya, the current conversation; nothing arrives twice.
     await bridge.type("One more thing")
     await until(lambda: texts_from(lms, maya_conv, seed.mentee1_id)[-1:] == ["One more thing"], what="current one")
+    await bridge.expect(r"Maya Mentor\n\nAlso: bring your notes", after=mark)
     await asyncio.sleep(1.5)  # several polls: still once each
-    for text in ("Totara hello from Maya", "and a second line from Maya", "Alex on Totara: lunch?"):
+    texts = ("Totara hello from Maya", "and a second line from Maya", "Alex on Totara: lunch?", "bring your notes")
+    for text in texts:
         assert bridge.count(text) == 1
 
 
