@@ -15,13 +15,14 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from bridge.lms.api import LmsApi, NotificationApi, SiteInfo
 from bridge.lms.errors import LmsError, LmsUnavailable, TokenRejected
 from bridge.model import Action, ItemKind, Platform
 from bridge.render import escape
 from bridge.router import lane_of
-from bridge.store.records import ItemRow, Link, NewDelivery
+from bridge.store.records import Delivery, ItemRow, Link, NewDelivery
 from bridge.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -220,10 +221,15 @@ class ItemActions:
             return None
         html = retired(item, outcome)
         await self.store.undelivered_copies(item.item_key)
+        sent = [delivery for delivery, refs in await self.store.refs_of_item(item.item_key) if refs]
+        await self._edit_copies(sent, {"html": html})
+        log.info("item %s of LMS user %s: %s", item.item_key, lms_user_id, outcome)
+        return html
+
+    async def _edit_copies(self, copies: list[Delivery], change: dict[str, Any]) -> None:
+        """Queue an edit of each sent copy: its new text (and buttons; none when absent)."""
         edits = []
-        for delivery, refs in await self.store.refs_of_item(item.item_key):
-            if not refs:
-                continue
+        for delivery in copies:
             link = await self.store.link_by_id(delivery.link_id)
             if link is None:
                 continue
@@ -233,14 +239,23 @@ class ItemActions:
                     link.id,
                     link.identity.platform,
                     lane_of(link.identity),
-                    {"kind": "edit", "target": delivery.id, "html": html},
+                    {"kind": "edit", "target": delivery.id, **change},
                 )
             )
         if edits:
             await self.store.enqueue(edits)
             self.wake_dispatcher()
-        log.info("item %s of LMS user %s: %s", item.item_key, lms_user_id, outcome)
-        return html
+
+    async def upgrade(self, lms_user_id: int, row: ItemRow, payload: dict[str, Any]) -> bool:
+        """An open item is now known to be another kind (a Totara task a read took for an
+        alert): one item per LMS id, so every chat copy is edited in place, with the new
+        buttons, and copies not yet sent go out as the new kind. False if it was not open."""
+        sent = await self.store.upgrade_item(lms_user_id, row, payload)
+        if sent is None:
+            return False
+        await self._edit_copies(sent, {"html": payload["html"], "actions": payload["actions"]})
+        log.info("item %s of LMS user %s is a %s now", row.item_key, lms_user_id, row.kind)
+        return True
 
     async def reconcile(self, lms_user_id: int, open_keys: set[str], window_start: int, now: int | None = None) -> int:
         """Retire copies of items handled in the LMS itself, or expired; returns how many."""

@@ -151,13 +151,17 @@ class Commands(ItemCommands):
         return await self._to_user(link, name)
 
     async def _to_user(self, link: Link, name: str) -> str:
-        """No conversation yet: look the person up by username, as the LMS lets this user."""
+        """No conversation yet: find the person as the LMS lets this user find people."""
         try:
-            users = await self.api.users_by_field(link.token, "username", [name.lower()])
+            people = await self.api.find_people(link.token, link.lms_user_id, name)
         except (LmsError, LmsUnavailable) as exc:
             return f"<p>Could not look up {escape(name)} in Pluto: {escape(str(exc))}</p>"
-        if not users:
+        exact = [p for p in people if p.fullname.casefold() == name.casefold().strip()]
+        if len(exact) != 1 and len(people) > 1:
+            names = ", ".join(escape(p.fullname) for p in people[:8])
+            return f"<p>More than one person in Pluto matches {escape(name)}: {names}. Be more precise.</p>"
+        if not people:
             return f"<p>No conversation or Pluto user called {escape(name)}.</p>"
-        user = users[0]
-        await self.store.set_current(link.id, None, int(user["id"]))
-        return f"<p>What you write now goes to <b>{escape(str(user.get('fullname') or name))}</b>.</p>"
+        person = exact[0] if exact else people[0]
+        await self.store.set_current(link.id, None, person.id)
+        return f"<p>What you write now goes to <b>{escape(person.fullname)}</b>.</p>"

@@ -19,6 +19,7 @@ import datetime as dt
 import json
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from bridge.lms.client import LmsClient
 from bridge.lms.errors import LmsError, LmsUnavailable, LoginFailed
 from bridge.lms.intake import BASELINE
 from bridge.model import ChatEvent, ChatIdentity, Platform
+from bridge.own_signins import record_signin
 from bridge.render import escape
 from bridge.router import notice
 from bridge.store.records import Link
@@ -200,6 +202,7 @@ class Linking:
             self.throttle.check(limits)
         except Throttled as exc:
             raise SignInThrottled(exc.retry_after) from None
+        started = time.time()
         try:
             token = await self.client.login(username.strip(), password)
         except LoginFailed as exc:
@@ -213,6 +216,7 @@ class Linking:
             info = await self.api.site_info(token)
         except (LmsError, LmsUnavailable) as exc:
             raise LinkError(f"Signed in, but Pluto refused the bridge's first call: {exc}") from None
+        await record_signin(self.store, info.userid, started)  # its "New sign in" is not relayed
         return token, info
 
     async def complete_from_web(

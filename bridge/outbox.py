@@ -218,7 +218,9 @@ class Dispatcher:
         if target is None or not target.refs:
             await self.store.mark_sent(delivery, [], [])
             return
-        posts = render_post({"html": delivery.payload["html"], "actions": []}, adapter)
+        # An item handled retires its buttons; an item upgraded (alert to task) carries new ones.
+        actions = delivery.payload.get("actions") or []
+        posts = render_post({"html": delivery.payload["html"], "actions": actions}, adapter)
         if not adapter.capabilities.edits:
             # The platform cannot change a sent message: the outcome follows as a new one.
             for post in posts:

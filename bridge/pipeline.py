@@ -22,12 +22,14 @@ from bridge.actions import ItemActions, buttons
 from bridge.lms.api import LmsApi, SiteInfo
 from bridge.lms.errors import FunctionUnavailable, LmsError, LmsUnavailable, TokenRejected
 from bridge.lms.intake import BASELINE, MessageIntake
+from bridge.lms.legacy_intake import LEGACY_MESSAGES, LegacyMessageIntake
 from bridge.lms.notifications import NOTIFICATIONS, NotificationIntake
 from bridge.log_format import link_context
 from bridge.metrics import Metrics
 from bridge.model import Cursor, Item, ItemKind
+from bridge.own_signins import SIGNINS, drop_own
 from bridge.render import escape
-from bridge.router import lane_of, notice, route
+from bridge.router import lane_of, notice, payload_of, route
 from bridge.store.records import ItemRow, Link, NewDelivery
 from bridge.store.store import Store
 
@@ -75,6 +77,7 @@ class Pipeline:
         self.store = store
         self.api = api
         self.intake = intake
+        self.legacy_intake = LegacyMessageIntake(api)
         self.notifications = notifications
         self.actions = actions
         self.interval = interval
@@ -84,6 +87,7 @@ class Pipeline:
         self._limit = asyncio.Semaphore(concurrency)
         self._last_sweep: dict[int, float] = {}
         self._read_regardless: dict[int, float] = {}
+        self._baselining: dict[int, asyncio.Lock] = {}
         self._unavailable: set[str] = set()  # functions the site's service lacks, already logged
         self._sites: dict[str, tuple[float, SiteInfo]] = {}
         self._disableall: dict[int, tuple[float, bool]] = {}
@@ -149,10 +153,21 @@ class Pipeline:
         return queued
 
     async def baseline(self, token: str, lms_user_id: int) -> None:
-        """Mark everything already in the LMS as seen (taken when a person links)."""
+        """Mark everything already in the LMS as seen (taken when a person links).
+
+        Linking and the first poll may both ask at once: taken once, as a second one read
+        later would skip what arrived in between (and a "New sign in" it swallowed would
+        leave the bridge's sign-in record unmatched)."""
+        async with self._baselining.setdefault(lms_user_id, asyncio.Lock()):
+            if BASELINE not in await self.store.cursors_of(lms_user_id):
+                await self._take_baseline(token, lms_user_id)
+
+    async def _take_baseline(self, token: str, lms_user_id: int) -> None:
         site = await self.site(token)
         batch = await self.intake.baseline(token, lms_user_id) if site.generation == "modern" else None
         cursors = dict(batch.cursors) if batch else {BASELINE: Cursor(0, frozenset())}
+        if self._legacy_messages(site):
+            cursors[LEGACY_MESSAGES] = await self.legacy_intake.baseline(token, lms_user_id)
         if "core_message_get_messages" in site.functions:
             cursors[NOTIFICATIONS] = await self.notifications.baseline(token, lms_user_id, site)
         await self.store.commit_intake(lms_user_id, cursors, [], batch.conversations if batch else ())
@@ -168,22 +183,36 @@ class Pipeline:
         found: list[Item] = []
         new_cursors: dict[str, Cursor] = {}
         conversation_rows = []
-        if site.generation == "modern" and await self._messages_due(token, lms_user_id):
-            batch = await self.intake.poll(token, lms_user_id, cursors)
+        due = await self._messages_due(token, lms_user_id) if site.generation == "modern" else None
+        if due is not None:
+            batch = await self.intake.poll(token, lms_user_id, cursors, sweep=due)
             found += batch.items
             new_cursors.update(batch.cursors)
             conversation_rows = batch.conversations
+        elif self._legacy_messages(site):
+            legacy_cursor = cursors.get(LEGACY_MESSAGES)
+            if legacy_cursor is None:  # linked before the bridge read them: start from now
+                new_cursors[LEGACY_MESSAGES] = await self.legacy_intake.baseline(token, lms_user_id)
+            else:
+                batch = await self.legacy_intake.poll(token, lms_user_id, legacy_cursor)
+                found += batch.items
+                new_cursors.update(batch.cursors)
+                conversation_rows = batch.conversations
         new_items: list[ItemRow] = []
         if "core_message_get_messages" in site.functions:
             notes = await self.notifications.poll(
                 token, lms_user_id, site, cursors.get(NOTIFICATIONS, cursors[BASELINE])
             )
-            for item in notes.items:
+            note_items, signins = drop_own(notes.items, cursors, time.time())
+            if signins is not None:
+                new_cursors[SIGNINS] = signins
+            for item in note_items:
                 item = dataclasses.replace(item, actions=buttons(item.kind, item.key, item.url, item.data))
                 found.append(item)
                 new_items.append(item_row(item))
             if notes.cursor != cursors.get(NOTIFICATIONS):
                 new_cursors[NOTIFICATIONS] = notes.cursor
+            await self._upgrade(lms_user_id, notes.tasks, {i.key for i in notes.items})
             await self._reconcile(token, lms_user_id, site, notes.open_keys, notes.window_start, notes.lms_ids)
         if not new_cursors:
             return 0
@@ -194,13 +223,21 @@ class Pipeline:
         deliveries = [d for item in found for d in route(item, links, preferences, now)]
         return await self.store.commit_intake(lms_user_id, new_cursors, deliveries, conversation_rows, new_items)
 
+    @staticmethod
+    def _legacy_messages(site: SiteInfo) -> bool:
+        """A site without conversations (Totara): personal messages come through the legacy
+        ``core_message_get_messages`` (issue 11 bug 3)."""
+        return site.generation == "legacy" and "core_message_get_messages" in site.functions
+
     def read_soon(self, lms_user_id: int) -> None:
         """The person's conversation was just marked read in the LMS: read their conversations
         at every poll, whatever the unread count says, until one poll has run late enough to
         see every message the marking may have hidden (the LMS holds back its current second)."""
         self._read_regardless[lms_user_id] = time.monotonic()
 
-    async def _messages_due(self, token: str, lms_user_id: int) -> bool:
+    async def _messages_due(self, token: str, lms_user_id: int) -> bool | None:
+        """Whether to read conversations now: None no, False for the unread ones, True as a
+        sweep (every conversation, whatever its unread count says)."""
         now = time.monotonic()
         marked = self._read_regardless.get(lms_user_id)
         if marked is not None:
@@ -210,7 +247,7 @@ class Pipeline:
         if now - self._last_sweep.get(lms_user_id, 0.0) >= self.sweep_every:
             self._last_sweep[lms_user_id] = now
             return True
-        return await self.api.unread_conversation_total(token, lms_user_id) > 0
+        return False if await self.api.unread_conversation_total(token, lms_user_id) > 0 else None
 
     async def _notifications_off(self, token: str, lms_user_id: int, site: SiteInfo) -> bool:
         """The LMS's own "disable all notifications" switch, checked every few minutes."""
@@ -222,6 +259,18 @@ class Pipeline:
         off = await self.notifications.api.notifications_disabled(token, lms_user_id)
         self._disableall[lms_user_id] = (time.monotonic(), off)
         return off
+
+    async def _upgrade(self, lms_user_id: int, tasks: dict[str, Item], new_keys: set[str]) -> None:
+        """Items an earlier read took for alerts that the task list now shows as tasks become
+        tasks in place (never a second copy)."""
+        if not tasks:
+            return
+        for stored in await self.store.open_items(lms_user_id):
+            task = tasks.get(stored.item_key)
+            if task is None or stored.kind == task.kind.value or stored.item_key in new_keys:
+                continue
+            task = dataclasses.replace(task, actions=buttons(task.kind, task.key, task.url, task.data))
+            await self.actions.upgrade(lms_user_id, item_row(task), payload_of(task))
 
     async def _reconcile(
         self,

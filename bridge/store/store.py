@@ -704,6 +704,35 @@ class Store:
             )
         return bool(result.rowcount)
 
+    async def upgrade_item(self, lms_user_id: int, row: ItemRow, payload: dict[str, Any]) -> list[Delivery] | None:
+        """An open item turned out to be another kind (a Totara task first read as an alert):
+        take its new kind, text and data, and the new payload for copies not yet sent.
+        Returns the copies already sent (or being sent) to edit; None if it was not open."""
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(items)
+                .where(items.c.lms_user_id == lms_user_id, items.c.item_key == row.item_key, items.c.status == "open")
+                .values(kind=row.kind, subject=row.subject, url=row.url, html=row.html, data=row.data)
+            )
+            if not result.rowcount:
+                return None
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.item_key == row.item_key, outbox.c.status.in_(["pending", "held"]))
+                .values(payload=payload)
+            )
+            rows = (
+                await conn.execute(
+                    select(outbox)
+                    .where(
+                        outbox.c.item_key == row.item_key,
+                        outbox.c.status.notin_(["pending", "held", "dead", "digested"]),
+                    )
+                    .order_by(outbox.c.id)
+                )
+            ).all()
+        return [self._delivery(r) for r in rows]
+
     async def set_item_lms_id(self, lms_user_id: int, item_key: str, lms_id: int) -> None:
         """Totara gives an item a new id when it is read; keep the current one."""
         async with self._write() as conn:
