@@ -30,6 +30,17 @@ class Metrics:
             "pluto_bridge_lms_up", "1 while the LMS answers, 0 while it does not", registry=self.registry
         )
         self.lms_up.set(1)
+        self.push_wakeups = Counter(
+            "pluto_bridge_push_wakeups",
+            "Polls started early because the LMS pushed a notice that something is new",
+            registry=self.registry,
+        )
+        self.push_ignored = Counter(
+            "pluto_bridge_push_ignored",
+            "Pushes and device registrations not acted on, by reason (unknown_device, refused, malformed)",
+            ["reason"],
+            registry=self.registry,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
