@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from adapters.base import Adapter
 from bridge.actions import ItemActions
@@ -17,12 +17,14 @@ from bridge.inbound import Inbound
 from bridge.linking import Linking
 from bridge.lms.api import LmsApi, NotificationApi
 from bridge.lms.client import LmsClient
+from bridge.lms.devices import DeviceRegistry
 from bridge.lms.intake import MessageIntake
 from bridge.lms.notifications import NotificationIntake
+from bridge.lms.push import PushMonitor, PushReceiver, PushWakeups
 from bridge.metrics import Metrics
 from bridge.model import ChatIdentity, Platform
 from bridge.outbox import Dispatcher
-from bridge.pipeline import Pipeline
+from bridge.pipeline import Pipeline, PollSchedule
 from bridge.relay import Relay
 from bridge.store.records import Link
 from bridge.store.store import Store
@@ -101,6 +103,8 @@ def build_pipeline(
     client: LmsClient,
     wake_dispatcher: Callable[[], None] = lambda: None,
     metrics: Metrics | None = None,
+    schedule: PollSchedule | None = None,
+    on_dead_token: Callable[[list[Link]], Awaitable[None]] | None = None,
 ) -> Pipeline:
     """The LMS-side core: intake of messages and notifications, and item actions."""
     api = LmsApi(client)
@@ -124,6 +128,9 @@ def build_pipeline(
         concurrency=settings.lms.poll_concurrency,
         wake_dispatcher=wake_dispatcher,
         link_hint=lambda link: command_hint(link.identity.platform, "link"),
+        metrics=metrics,
+        schedule=schedule,
+        on_dead_token=on_dead_token,
     )
     return pipeline
 
@@ -148,6 +155,9 @@ class Bridge:
         self.dispatcher: Dispatcher | None = None
         self.pipeline: Pipeline | None = None
         self.linking: Linking | None = None
+        self.devices: DeviceRegistry | None = None
+        self.push: PushMonitor | None = None
+        self.wakeups: PushWakeups | None = None
 
     def bot_links(self, code: str) -> dict[str, str]:
         """Links that open each platform's bot with a linking code, where platforms have them."""
@@ -177,8 +187,18 @@ class Bridge:
         self.dispatcher = dispatcher = Dispatcher(
             store, self.adapters, s.outbox, on_unreachable=self._unreachable, metrics=self.metrics
         )
+        if s.push.enabled:
+            self.devices = DeviceRegistry(store, self.client, s.push.mobile_app_name)
+            await self.devices.load()
+            self.push = PushMonitor(s.push, self.devices)
         self.pipeline = pipeline = build_pipeline(
-            s, store, self.client, wake_dispatcher=dispatcher.wake, metrics=self.metrics
+            s,
+            store,
+            self.client,
+            wake_dispatcher=dispatcher.wake,
+            metrics=self.metrics,
+            schedule=self.push,
+            on_dead_token=self._dead_token if self.devices else None,
         )
         self.linking = linking = Linking(
             store,
@@ -190,6 +210,8 @@ class Bridge:
             wake_dispatcher=dispatcher.wake,
             bot_links=self.bot_links,
             suggest_username=self.suggest_username,
+            on_link=self._linked if self.devices else None,
+            on_unlink=self._unlinked if self.devices else None,
         )
         commands = Commands(store, self.api, linking, pipeline.actions)
         inbound = Inbound(
@@ -201,6 +223,9 @@ class Bridge:
             self.metrics,
         )
         routes = [route for adapter in self.adapters.values() for route in adapter.web_routes()]
+        if self.devices is not None and self.push is not None:
+            self.wakeups = PushWakeups(pipeline.read_soon, pipeline.read_now, self.push)
+            routes += PushReceiver(s.push, self.devices, self.push, self.wakeups.wake, self.metrics).routes()
         self.web = WebApp(linking, self.metrics, self.health, self.bot_links, routes)
         port = await self.web.start(s.web.host, s.web.port)
         log.info("web server on http://%s:%s (public %s)", s.web.host, port, s.web.public_url)
@@ -212,6 +237,34 @@ class Bridge:
             asyncio.create_task(self.pipeline.run(), name="intake"),
             asyncio.create_task(self._housekeeping(), name="housekeeping"),
         ]
+        if self.devices is not None:
+            self._tasks.append(asyncio.create_task(self._devices_at_start(), name="push-devices"))
+
+    async def _devices_at_start(self) -> None:
+        """Existing links get their push device (none twice: see DeviceRegistry.ensure)."""
+        assert self.devices is not None and self.store is not None
+        added = await self.devices.ensure_all(await self.store.active_links())
+        log.info("push devices: %d registered at start", added)
+
+    async def _linked(self, link: Link) -> None:
+        assert self.devices is not None
+        try:
+            await self.devices.ensure(link)
+        except Exception:  # a device is an optimisation: linking works without one
+            log.exception("push device for link %s not registered; that person is polled", link.id)
+
+    async def _unlinked(self, link: Link) -> None:
+        assert self.devices is not None and self.store is not None
+        others = [other.token for other in await self.store.links_of_user(link.lms_user_id)]
+        await self.devices.remove(link, others)
+
+    async def _dead_token(self, links: list[Link]) -> None:
+        """A rejected token's device goes: removed with another token of the person if any."""
+        assert self.devices is not None and self.store is not None
+        dead = {link.token for link in links}
+        others = [o.token for o in await self.store.links_of_user(links[0].lms_user_id) if o.token not in dead]
+        for link in links:
+            await self.devices.remove(link, others)
 
     async def _unreachable(self, link: Link, reason: str) -> None:
         log.warning("deliveries to %s stopped: %s", link.identity, reason)
@@ -233,10 +286,13 @@ class Bridge:
             "adapters": sorted(p.value for p in self.adapters),
             "pending_deliveries": pending,
             "poll_cycles": self.pipeline.cycles,
+            "push": self.push.health() if self.push is not None else {"state": "off"},
         }
 
     async def stop(self) -> None:
         """Stop everything, in reverse order; safe to call twice."""
+        if self.wakeups is not None:
+            await self.wakeups.close()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

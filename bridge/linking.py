@@ -61,6 +61,8 @@ class Linking:
         wake_dispatcher: Callable[[], None] = lambda: None,
         bot_links: Callable[[str], dict[str, str]] = lambda code: {},
         suggest_username: Callable[[ChatIdentity], Awaitable[str | None]] | None = None,
+        on_link: Callable[[Link], Awaitable[None]] | None = None,
+        on_unlink: Callable[[Link], Awaitable[None]] | None = None,
     ) -> None:
         self.store = store
         self.client = client
@@ -71,6 +73,9 @@ class Linking:
         self.wake_dispatcher = wake_dispatcher
         self.bot_links = bot_links
         self.suggest_username = suggest_username
+        # Push devices follow links (bridge.lms.devices); failures there never block linking.
+        self.on_link = on_link
+        self.on_unlink = on_unlink
 
     @staticmethod
     def new_code() -> str:
@@ -177,6 +182,8 @@ class Linking:
         )
         self.wake_dispatcher()
         log.info("linked %s to LMS user %s", identity, info.userid)
+        if self.on_link is not None:
+            await self.on_link(link)
         return link
 
     async def unlink(self, identity: ChatIdentity) -> Link | None:
@@ -184,6 +191,8 @@ class Linking:
         link = await self.store.delete_link(identity)
         if link is not None:
             log.info("unlinked %s from LMS user %s", identity, link.lms_user_id)
+            if self.on_unlink is not None:
+                await self.on_unlink(link)
         return link
 
     async def import_file(self, path: Path) -> list[ImportResult]:
