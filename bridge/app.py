@@ -264,7 +264,7 @@ class Bridge:
         dead = {link.token for link in links}
         others = [o.token for o in await self.store.links_of_user(links[0].lms_user_id) if o.token not in dead]
         for link in links:
-            await self.devices.remove(link, others)
+            await self.devices.token_died(link, others)
 
     async def _unreachable(self, link: Link, reason: str) -> None:
         log.warning("deliveries to %s stopped: %s", link.identity, reason)

@@ -62,6 +62,10 @@ class PushDevices:
     async def mark_added(self, link_id: int) -> None:
         await self._set(push_devices.c.link_id == link_id, added_at=int(time.time()))
 
+    async def mark_not_added(self, link_id: int) -> None:
+        """The token that added it died: register again at the next sign-in."""
+        await self._set(push_devices.c.link_id == link_id, added_at=None)
+
     async def mark_site_registered(self, push_id: str) -> None:
         await self._set(push_devices.c.push_id == push_id, site_registered_at=int(time.time()))
 

@@ -207,7 +207,6 @@ async def test_a_restart_registers_nothing_twice(
     await bridge.process.stop()
     again = await BridgeProcess(bridge.config).start()
     push_bridge.started.append(again)  # type: ignore[attr-defined]
-    await again.expect(r"Pluto")  # the console greets the linked person
     await until(lambda: "push devices: 0 registered at start" in "\n".join(again.err), what="the start-up line")
     assert [c.function for c in lms.calls].count("core_user_add_user_device") == 1
     assert len(device_of(lms, seed.mentee1_id)) == 1
@@ -215,3 +214,27 @@ async def test_a_restart_registers_nothing_twice(
     mark = len(again.out)
     lms.post_message(seed.mentor_id, seed.mentee1_id, "After the restart")
     await again.expect("After the restart", after=mark)
+
+
+async def test_a_dead_token_retires_the_device_until_the_next_sign_in(
+    push_bridge: Callable[..., Any], lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    bridge: PushBridge = await push_bridge(poll_interval=30.0)
+    await linked_with_device(bridge, seed)
+    for token in [t.token for t in lms.state.tokens.values() if t.userid == seed.mentee1_id]:
+        lms.revoke_token(token)
+    lms.post_message(seed.mentor_id, seed.mentee1_id, "While the token is dead")
+    await bridge.process.expect("sign-in no longer works")
+    # The device is retired: the next push for it wakes nothing.
+    lms.post_message(seed.mentor_id, seed.mentee1_id, "Still dead")
+    await lms.flush_pushes()
+    assert await bridge.metric('pluto_bridge_push_ignored_total{reason="unknown_device"}') == 1
+    # Signing in again registers the same device anew: the LMS keeps one, and pushes work.
+    await bridge.process.link("mentee1")
+    await until(
+        lambda: [c.function for c in lms.calls].count("core_user_add_user_device") == 2, what="the new registration"
+    )
+    assert len(device_of(lms, seed.mentee1_id)) == 1
+    mark = len(bridge.process.out)
+    lms.post_message(seed.mentor_id, seed.mentee1_id, "Signed in again")
+    await bridge.process.expect("Signed in again", after=mark)
