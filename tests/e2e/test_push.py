@@ -238,3 +238,36 @@ async def test_a_dead_token_retires_the_device_until_the_next_sign_in(
     mark = len(bridge.process.out)
     lms.post_message(seed.mentor_id, seed.mentee1_id, "Signed in again")
     await bridge.process.expect("Signed in again", after=mark)
+
+
+async def test_check_push_names_the_site_settings_and_proves_push_end_to_end(
+    lms: SandboxLMS, seed: DemoSeed, tmp_path: Path, push_bridge: Callable[..., Any]
+) -> None:
+    from tests.e2e.test_cli import cli
+
+    bridge: PushBridge = await push_bridge()
+    with_token = write_config_with_token(bridge.config, lms.issue_token(seed.mentee1_id))
+    code, out, _ = await cli("check", "--config", str(with_token), "--push")
+    assert code == 0, out
+    assert f"airnotifierurl = http://127.0.0.1:{bridge.port}/airnotifier" in out
+    assert f"airnotifieraccesskey = {KEY}" in out and "airnotifiermobileappname = com.moodle.moodlemobile" in out
+    assert "curlsecurityblockedhosts" in out
+    assert "not proved: that the site pushes to the bridge; run again with --push-from TOKEN" in out
+
+    code, out, _ = await cli("check", "--config", str(with_token), "--push-from", lms.issue_token(seed.mentor_id))
+    assert code == 0, out
+    assert "proved: the site pushed mentor's message for mentee1 to the bridge" in out
+    assert device_of(lms, seed.mentee1_id) == []  # the probe device is gone again
+
+    wrong = write_config_with_token(bridge.config, lms.issue_token(seed.mentee1_id), key="not-the-key")
+    code, out, _ = await cli("check", "--config", str(wrong), "--push")
+    assert code == 1 and "refused this app name and key (401)" in out
+
+
+def write_config_with_token(config: Path, token: str, key: str = KEY) -> Path:
+    """The bridge's config plus lms.token (and maybe another access key), as a new file."""
+    text = config.read_text().replace("[lms]\n", f'[lms]\ntoken = "{token}"\n', 1)
+    text = text.replace(f'access_key = "{KEY}"', f'access_key = "{key}"')
+    path = config.with_name(f"check-{key}.toml")
+    path.write_text(text)
+    return path
