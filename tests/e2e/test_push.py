@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from collections.abc import AsyncIterator, Callable
@@ -15,19 +14,12 @@ import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
 from tests.e2e.harness import BridgeProcess, bridge_config
+from tests.e2e.test_private_messages import until
 
 pytestmark = pytest.mark.e2e
 
 KEY = "e2e-airnotifier-key"
 APP = "plutobridge"
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 @dataclass
@@ -156,13 +148,16 @@ async def test_a_lost_push_is_caught_by_the_sweep(
 ) -> None:
     bridge: PushBridge = await push_bridge(poll_interval=0.5, sweep_interval=2.0, stale_after=600)
     await linked_with_device(bridge, seed)
-    lms.post_message(seed.mentor_id, seed.mentee1_id, "First, pushed")
-    await bridge.process.expect("First, pushed")
+    # The site has pushed (to a device of someone else): mentee1 is now read on push plus
+    # the sweep, and no read of mentee1 is planned.
+    assert (await bridge.post_push("someone-elses-device"))[0] == 202
+    assert (await bridge.health())["push"]["state"] == "ok"
     lms.lose_pushes(1)
     mark = len(bridge.process.out)
-    lms.post_message(seed.mentor_id, seed.mentee1_id, "Second, its push lost")
-    await bridge.process.expect("Second, its push lost", after=mark, timeout=15)
-    assert [p.error for p in lms.pushes if p.kind == "push"] == [None, "dropped (test hook)"]
+    lms.post_message(seed.mentor_id, seed.mentee1_id, "Its push lost")
+    await bridge.process.expect("Its push lost", after=mark, timeout=15)
+    assert [p.error for p in lms.pushes if p.kind == "push"] == ["dropped (test hook)"]
+    assert await bridge.metric("pluto_bridge_push_wakeups_total") == 0
     assert (await bridge.health())["push"]["state"] == "ok"
 
 
