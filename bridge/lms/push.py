@@ -57,6 +57,7 @@ class PushMonitor:
         self.last_push: float | None = None
         self.since = clock()
         self.pushes = 0
+        self._trusted_since = self.since
         self._last_read: dict[int, float] = {}
 
     @property
@@ -72,6 +73,8 @@ class PushMonitor:
             log.info("first push from the LMS: pushed people are now read on push plus a sweep")
         elif self.state == "stopped":
             log.warning("pushes from the LMS arrive again: back to reading on push")
+        if self.state != "ok":
+            self._trusted_since = self.last_push
         self.state = "ok"
 
     def read(self, lms_user_id: int) -> None:
@@ -82,7 +85,13 @@ class PushMonitor:
         """Whether the regular poll reads this person now (the pipeline asks every cycle)."""
         if not self.trusted or lms_user_id not in self.devices.covered_users():
             return True
-        return self.clock() - self._last_read.get(lms_user_id, float("-inf")) >= self.settings.sweep_interval
+        last = self._last_read.get(lms_user_id, float("-inf"))
+        if last <= self._trusted_since:
+            # Everyone was polled until pushes were trusted: spread the first sweeps over one
+            # interval (a stable share per person) so that they do not all fall in one cycle.
+            share = (lms_user_id * 0.6180339887) % 1.0
+            last = self._trusted_since - share * self.settings.sweep_interval
+        return self.clock() - last >= self.settings.sweep_interval
 
     def polled(self, lms_user_id: int, queued: int) -> None:
         """A poll read the person and queued ``queued`` deliveries."""
