@@ -17,7 +17,6 @@ sweep found something new.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import json
 import logging
@@ -297,8 +296,3 @@ class PushReceiver:
         self.unknown[push_id] = time.monotonic()
         while len(self.unknown) > PROBES_KEPT:
             self.unknown.pop(next(iter(self.unknown)))
-
-    async def close(self) -> None:
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
