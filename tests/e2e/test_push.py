@@ -266,3 +266,19 @@ def write_config_with_token(config: Path, token: str, key: str = KEY) -> Path:
     path = config.with_name(f"check-{key}.toml")
     path.write_text(text)
     return path
+
+
+async def test_a_site_that_encrypts_pushes_still_wakes_the_bridge(
+    push_bridge: Callable[..., Any], lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    bridge: PushBridge = await push_bridge(poll_interval=30.0)
+    lms.set_airnotifier(
+        f"http://127.0.0.1:{bridge.port}/airnotifier", port=443, appname=APP, accesskey=KEY, encrypt=True
+    )
+    await linked_with_device(bridge, seed)
+    # The device got a public key: without one an encrypting site sends it nothing.
+    assert device_of(lms, seed.mentee1_id)[0].publickey
+    lms.post_message(seed.mentor_id, seed.mentee1_id, "Sealed for the bridge")
+    await bridge.process.expect("Sealed for the bridge", timeout=10)
+    (push,) = [p for p in lms.pushes if p.kind == "push"]
+    assert push.body["extra"]["encrypted"] is True and push.status == 202
