@@ -7,7 +7,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -22,12 +22,14 @@ from bridge.inbound import Inbound
 from bridge.linking import Linking, sign_in_throttle
 from bridge.lms.api import LmsApi, NotificationApi
 from bridge.lms.client import LmsClient
+from bridge.lms.devices import DeviceRegistry
 from bridge.lms.intake import MessageIntake
 from bridge.lms.notifications import NotificationIntake
+from bridge.lms.push import PushMonitor, PushReceiver, PushWakeups
 from bridge.metrics import Metrics
 from bridge.model import ChatIdentity, ItemKind, Platform
 from bridge.outbox import Dispatcher
-from bridge.pipeline import Pipeline
+from bridge.pipeline import Pipeline, PollSchedule
 from bridge.relay import Relay
 from bridge.render import escape
 from bridge.router import notice
@@ -110,6 +112,8 @@ def build_pipeline(
     client: LmsClient,
     wake_dispatcher: Callable[[], None] = lambda: None,
     metrics: Metrics | None = None,
+    schedule: PollSchedule | None = None,
+    on_dead_token: Callable[[list[Link]], Awaitable[None]] | None = None,
 ) -> Pipeline:
     """The LMS-side core: intake of messages and notifications, and item actions."""
     api = LmsApi(client)
@@ -134,6 +138,8 @@ def build_pipeline(
         wake_dispatcher=wake_dispatcher,
         link_hint=lambda link: command_hint(link.identity.platform, "link"),
         metrics=metrics,
+        schedule=schedule,
+        on_dead_token=on_dead_token,
     )
     return pipeline
 
@@ -161,6 +167,9 @@ class Bridge:
         self.linking: Linking | None = None
         self.health: Health | None = None
         self._management: web.AppRunner | None = None
+        self.devices: DeviceRegistry | None = None
+        self.push: PushMonitor | None = None
+        self.wakeups: PushWakeups | None = None
 
     def bot_links(self, code: str) -> dict[str, str]:
         """Links that open each platform's bot with a linking code, where platforms have them."""
@@ -195,8 +204,18 @@ class Bridge:
             metrics=self.metrics,
             on_dead=self._dead,
         )
+        if s.push.enabled:
+            self.devices = DeviceRegistry(store, self.client, s.push.mobile_app_name)
+            await self.devices.load()
+            self.push = PushMonitor(s.push, self.devices)
         self.pipeline = pipeline = build_pipeline(
-            s, store, self.client, wake_dispatcher=dispatcher.wake, metrics=self.metrics
+            s,
+            store,
+            self.client,
+            wake_dispatcher=dispatcher.wake,
+            metrics=self.metrics,
+            schedule=self.push,
+            on_dead_token=self._dead_token if self.devices else None,
         )
         self.linking = linking = Linking(
             store,
@@ -209,6 +228,8 @@ class Bridge:
             bot_links=self.bot_links,
             suggest_username=self.suggest_username,
             throttle=sign_in_throttle(s.link),
+            on_link=self._linked if self.devices else None,
+            on_unlink=self._unlinked if self.devices else None,
         )
         commands = Commands(store, self.api, linking, pipeline.actions)
         inbound = Inbound(
@@ -232,6 +253,9 @@ class Bridge:
         management = s.web.management
         if management is None:
             routes += operator_routes(health)
+        if self.devices is not None and self.push is not None:
+            self.wakeups = PushWakeups(pipeline.read_soon, pipeline.read_now, self.push)
+            routes += PushReceiver(s.push, self.devices, self.push, self.wakeups.wake, self.metrics).routes()
         self.web = WebApp(linking, self.bot_links, routes, trusted_proxies=s.web.trusted_proxies)
         port = await self.web.start(s.web.host, s.web.port)
         log.info("web server on http://%s:%s (public %s)", s.web.host, port, s.web.public_url)
@@ -249,6 +273,34 @@ class Bridge:
             asyncio.create_task(self._housekeeping(), name="housekeeping"),
             asyncio.create_task(beat(health), name="heartbeat"),
         ]
+        if self.devices is not None:
+            self._tasks.append(asyncio.create_task(self._devices_at_start(), name="push-devices"))
+
+    async def _devices_at_start(self) -> None:
+        """Existing links get their push device (none twice: see DeviceRegistry.ensure)."""
+        assert self.devices is not None and self.store is not None
+        added = await self.devices.ensure_all(await self.store.active_links())
+        log.info("push devices: %d registered at start", added)
+
+    async def _linked(self, link: Link) -> None:
+        assert self.devices is not None
+        try:
+            await self.devices.ensure(link)
+        except Exception:  # a device is an optimisation: linking works without one
+            log.exception("push device for link %s not registered; that person is polled", link.id)
+
+    async def _unlinked(self, link: Link) -> None:
+        assert self.devices is not None and self.store is not None
+        others = [other.token for other in await self.store.links_of_user(link.lms_user_id)]
+        await self.devices.remove(link, others)
+
+    async def _dead_token(self, links: list[Link]) -> None:
+        """A rejected token's device goes: removed with another token of the person if any."""
+        assert self.devices is not None and self.store is not None
+        dead = {link.token for link in links}
+        others = [o.token for o in await self.store.links_of_user(links[0].lms_user_id) if o.token not in dead]
+        for link in links:
+            await self.devices.token_died(link, others)
 
     async def _unreachable(self, link: Link, reason: str) -> None:
         log.warning("deliveries to %s stopped: %s", link.identity, reason)
@@ -284,10 +336,13 @@ class Bridge:
             "lms_down_since": None
             if pipeline.lms_down_since is None
             else time.time() - (time.monotonic() - pipeline.lms_down_since),
+            "push": self.push.health() if self.push is not None else {"state": "off"},
         }
 
     async def stop(self) -> None:
         """Stop everything, in reverse order; safe to call twice."""
+        if self.wakeups is not None:
+            await self.wakeups.close()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -71,12 +71,24 @@ def run(config: ConfigOption) -> None:
 
 
 @app.command()
-def check(config: ConfigOption) -> None:
+def check(
+    config: ConfigOption,
+    push: Annotated[bool, typer.Option("--push", help="Also say which site settings make Moodle push.")] = False,
+    push_from: Annotated[
+        str | None,
+        typer.Option("--push-from", help="Token of a second account: prove push end to end.", metavar="TOKEN"),
+    ] = None,
+) -> None:
     """Validate the settings, reach the LMS with lms.token, and name missing web-service functions."""
     from bridge.check import run_check
 
     settings = _settings(config)
-    raise typer.Exit(asyncio.run(run_check(settings, typer.echo)))
+    code = asyncio.run(run_check(settings, typer.echo))
+    if push or push_from:
+        from bridge.check_push import run_push_check
+
+        code = max(code, asyncio.run(run_push_check(settings, typer.echo, push_from)))
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -250,6 +250,38 @@ class TeamsSettings(_Section):
         return self
 
 
+class PushSettings(_Section):
+    """Real-time wake-ups from Moodle's AirNotifier output (``message_airnotifier``)."""
+
+    enabled: bool = False
+    app_name: str = Field("plutobridge", description="what the site sends as X-AN-APP-NAME (airnotifierappname)")
+    access_key: SecretStr | None = Field(
+        None, description="what the site sends as X-AN-APP-KEY (airnotifieraccesskey)"
+    )
+    path_prefix: str = Field("/airnotifier", description="path of the receiver on the bridge's web server")
+    mobile_app_name: str = Field(
+        "com.moodle.moodlemobile", description="appid of the bridge's devices (the site's airnotifiermobileappname)"
+    )
+    sweep_interval: float = Field(300.0, gt=0, le=86400, description="seconds between safety reads of pushed people")
+    stale_after: float = Field(
+        900.0, gt=0, le=86400, description="no push this long while the sweep finds messages: pushes stopped"
+    )
+
+    @field_validator("path_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        value = value.rstrip("/")
+        if not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", value):
+            raise ValueError(f"must be a path such as /airnotifier (got {value!r})")
+        return value
+
+    @model_validator(mode="after")
+    def _needs(self) -> PushSettings:
+        if self.enabled and (self.access_key is None or not self.access_key.get_secret_value()):
+            raise ValueError("access_key is required when push is enabled (the site's airnotifieraccesskey)")
+        return self
+
+
 class Settings(BaseSettings):
     """Everything the bridge process reads at start."""
 
@@ -275,6 +307,7 @@ class Settings(BaseSettings):
     slack: SlackSettings = SlackSettings()
     discord: DiscordSettings = DiscordSettings()
     teams: TeamsSettings = TeamsSettings()
+    push: PushSettings = PushSettings()
 
     @model_validator(mode="after")
     def _default_public_url(self) -> Settings:

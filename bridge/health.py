@@ -66,7 +66,9 @@ class Health:
             if task.done():
                 failure = None if task.cancelled() else task.exception()
                 problems.append(f"{task.get_name()} loop stopped" + (f": {failure!r}" if failure else ""))
-        return {"ok": not problems, "problems": problems, "uptime": round(time.time() - self.started_at, 1)}
+        uptime = round(time.time() - self.started_at, 1)
+        # Push state rides along: a site that stopped pushing is polled, not dead (issue 18).
+        return {"ok": not problems, "problems": problems, "uptime": uptime, "push": self.pipeline_state().get("push")}
 
     async def lms_problem(self) -> str | None:
         """None when the LMS answers a web-service call (any answer, even a refusal of the

@@ -140,6 +140,8 @@ class Linking:
         bot_links: Callable[[str], dict[str, str]] = lambda code: {},
         suggest_username: Callable[[ChatIdentity], Awaitable[str | None]] | None = None,
         throttle: SignInThrottle | None = None,
+        on_link: Callable[[Link], Awaitable[None]] | None = None,
+        on_unlink: Callable[[Link], Awaitable[None]] | None = None,
     ) -> None:
         self.store = store
         self.client = client
@@ -151,6 +153,9 @@ class Linking:
         self.bot_links = bot_links
         self.suggest_username = suggest_username
         self.throttle = throttle or SignInThrottle({})
+        # Push devices follow links (bridge.lms.devices); failures there never block linking.
+        self.on_link = on_link
+        self.on_unlink = on_unlink
 
     @property
     def security_keys_url(self) -> str:
@@ -308,6 +313,8 @@ class Linking:
         await self._announce(link, account or ChatAccount(identity.platform.value, workspace=identity.workspace))
         self.wake_dispatcher()
         log.info("linked %s to LMS user %s (%s)", identity, info.userid, origin or "no origin given")
+        if self.on_link is not None:
+            await self.on_link(link)
         return link
 
     async def _announce(self, link: Link, account: ChatAccount) -> None:
@@ -345,6 +352,8 @@ class Linking:
         link = await self.store.delete_link(identity)
         if link is not None:
             log.info("unlinked %s from LMS user %s", identity, link.lms_user_id)
+            if self.on_unlink is not None:
+                await self.on_unlink(link)
         return link
 
     async def unlink_all(self, identity: ChatIdentity) -> list[Link]:

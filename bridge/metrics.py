@@ -88,6 +88,12 @@ class Metrics:
             "Polls started early because the LMS pushed a notice that something is new",
             registry=r,
         )
+        self.push_ignored = Counter(
+            "pluto_bridge_push_ignored",
+            "Pushes and device registrations not acted on, by reason (unknown_device, refused, malformed)",
+            ["reason"],
+            registry=r,
+        )
 
     def observe_lms_call(self, function: str, outcome: str, seconds: float) -> None:
         """One LMS web-service call finished (the LMS client's hook)."""

@@ -16,7 +16,8 @@ import logging
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from bridge.actions import ItemActions, buttons
 from bridge.lms.api import LmsApi, SiteInfo
@@ -55,6 +56,14 @@ def item_row(item: Item) -> ItemRow:
     )
 
 
+class PollSchedule(Protocol):
+    """Who the regular poll reads (push: only people whose pushes do not arrive, plus a sweep)."""
+
+    def due(self, lms_user_id: int) -> bool: ...
+
+    def polled(self, lms_user_id: int, queued: int) -> None: ...
+
+
 class Pipeline:
     """The polling loop that feeds the outbox."""
 
@@ -72,8 +81,13 @@ class Pipeline:
         wake_dispatcher: Callable[[], None] = lambda: None,
         link_hint: Callable[[Link], str] = lambda link: "link",
         metrics: Metrics | None = None,
+        schedule: PollSchedule | None = None,
+        on_dead_token: Callable[[list[Link]], Awaitable[None]] | None = None,
     ) -> None:
         self.metrics = metrics or Metrics()
+        self.schedule = schedule
+        self.on_dead_token = on_dead_token
+        self._reading: dict[int, asyncio.Lock] = {}  # one read per person at a time (poll vs push)
         self.store = store
         self.api = api
         self.intake = intake
@@ -106,8 +120,12 @@ class Pipeline:
         """One cycle over every linked person; returns the number of deliveries queued."""
         by_user: dict[int, list[Link]] = defaultdict(list)
         for link in await self.store.active_links():
-            by_user[link.lms_user_id].append(link)
+            if self.schedule is None or self.schedule.due(link.lms_user_id):
+                by_user[link.lms_user_id].append(link)
         results = await asyncio.gather(*(self._guarded(uid, links) for uid, links in by_user.items()))
+        if self.schedule is not None:
+            for uid, found in zip(by_user, results, strict=True):
+                self.schedule.polled(uid, found)
         queued = sum(results) + await self.release_held()
         self.cycles += 1
         self.last_poll_at = time.time()
@@ -126,8 +144,18 @@ class Pipeline:
         self._sites[token] = (time.monotonic(), info)
         return info
 
+    async def read_now(self, lms_user_id: int) -> int:
+        """Read one person at once (a push woke them); returns deliveries queued."""
+        links = await self.store.links_of_user(lms_user_id)
+        if not links:
+            return 0
+        queued = await self._guarded(lms_user_id, links)
+        if queued:
+            self.wake_dispatcher()
+        return queued
+
     async def _guarded(self, lms_user_id: int, links: list[Link]) -> int:
-        async with self._limit:
+        async with self._reading.setdefault(lms_user_id, asyncio.Lock()), self._limit:
             try:
                 queued = await self.poll_user(lms_user_id, links)
             except LmsUnavailable as exc:
@@ -348,6 +376,8 @@ class Pipeline:
 
     async def _token_rejected(self, links: list[Link], exc: TokenRejected) -> None:
         """Mark the links as needing a new sign-in and tell each person once."""
+        if self.on_dead_token is not None:
+            await self.on_dead_token(links)
         for link in links:
             if await self.store.set_link_status(
                 link.id, "needs_signin", f"the LMS rejected the token ({exc.errorcode})"

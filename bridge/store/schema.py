@@ -170,3 +170,18 @@ runtime = Table(
     Column("value", JSON, nullable=False),
     Column("updated_at", Float, nullable=False),
 )
+
+# One push "device" per link, registered in the LMS with the person's own token
+# (core_user_add_user_device); the LMS's AirNotifier output names it by push_id.
+push_devices = Table(
+    "push_devices",
+    metadata,
+    Column("link_id", Integer, primary_key=True),
+    Column("lms_user_id", Integer, nullable=False, index=True),
+    Column("push_id", String(64), nullable=False, unique=True),
+    Column("uuid", String(64), nullable=False),
+    Column("appid", String(255), nullable=False),
+    Column("added_at", Integer),  # the LMS accepted core_user_add_user_device
+    Column("site_registered_at", Integer),  # the LMS registered the push id with the receiver
+    Column("created_at", Integer, nullable=False),
+)

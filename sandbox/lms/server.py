@@ -41,7 +41,7 @@ from .params import decode_brackets
 from .push import AirnotifierOutput, Push
 from .registry import MODERN, Ctx, Registry
 from .seed import DemoSeed, seed_demo
-from .state import ADMIN_ID, State, TaskAction, TaskMeta, Token
+from .state import ADMIN_ID, Device, State, TaskAction, TaskMeta, Token
 from .textformat import FORMATS, s
 from .views import Site
 
@@ -589,22 +589,38 @@ class SandboxLMS:
         self,
         url: str | None,
         *,
+        port: int = 443,
         appname: str = "commoodlemoodlemobile",
         accesskey: str = "sandbox-airnotifier-key",
+        mobileappname: str = "com.moodle.moodlemobile",
+        encrypt: bool = False,
     ) -> None:
-        """Point the airnotifier output at ``url`` (None: off, the default).
+        """Set the site's airnotifier settings (``url`` None: off, the default).
 
-        Then every new message or notification is POSTed to ``{url}/api/v2/push/`` for each
-        device its recipient registered with ``core_user_add_user_device`` under the app id
-        ``com.moodle.moodlemobile``.
+        Moodle posts to ``{url}:{port}/api/v2/push/`` (and registers devices at
+        ``{url}:{port}/tokens/{pushid}``) for each device its recipient registered with
+        ``core_user_add_user_device`` under the app id ``mobileappname``. ``encrypt`` is
+        ``encryptnotifications``: devices without a public key then get nothing.
         """
         self.airnotifier.url = url
+        self.airnotifier.port = port
         self.airnotifier.appname = appname
         self.airnotifier.accesskey = accesskey
+        self.airnotifier.mobileappid = mobileappname
+        self.airnotifier.encrypt = encrypt
+
+    def lose_pushes(self, count: int = 1) -> None:
+        """The next ``count`` push POSTs are lost on the way (a network hiccup)."""
+        self.airnotifier.drop_next = count
+
+    @property
+    def devices(self) -> list[Device]:
+        """Devices registered with ``core_user_add_user_device``, in order."""
+        return list(self.state.devices)
 
     @property
     def pushes(self) -> list[Push]:
-        """Every push POST made (or attempted), in order, with its outcome."""
+        """Every POST the output made (or attempted), registrations (kind "token") and pushes, in order."""
         return self.airnotifier.sent
 
     async def flush_pushes(self) -> None:

@@ -185,6 +185,7 @@ class Device:
     version: str
     pushid: str
     uuid: str
+    publickey: str = ""  # base64 sodium public key (core_user_update_user_device_public_key)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from .errors import invalid_parameter, no_capability, sentence
@@ -247,16 +248,34 @@ def add_user_device(ctx: Ctx, p: dict[str, Any]) -> list[Any]:
     """Register the token user's device for push (the airnotifier output posts to it)."""
     st = ctx.state
     st.devices[:] = [
-        d
-        for d in st.devices
-        if not (d.userid == ctx.userid and d.uuid == p["uuid"] and d.appid == p["appid"])
+        d for d in st.devices if not (d.userid == ctx.userid and d.uuid == p["uuid"] and d.appid == p["appid"])
     ]
     st.devices.append(
         Device(
-            ctx.userid, p["appid"], p["name"], p["model"], p["platform"], p["version"], p["pushid"], p["uuid"]
+            ctx.userid,
+            p["appid"],
+            p["name"],
+            p["model"],
+            p["platform"],
+            p["version"],
+            p["pushid"],
+            p["uuid"],
+            p["publickey"],
         )
     )
     return []
+
+
+@MODERN.register("core_user_update_user_device_public_key", uuid=Str(), appid=Str(), publickey=Str())
+def update_user_device_public_key(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
+    """Set the public key of the token user's device (sites that encrypt pushes skip
+    devices without one)."""
+    st = ctx.state
+    for i, d in enumerate(st.devices):
+        if d.userid == ctx.userid and d.uuid == p["uuid"] and d.appid == p["appid"]:
+            st.devices[i] = dataclasses.replace(d, publickey=p["publickey"])
+            return {"status": True, "warnings": []}
+    return {"status": False, "warnings": []}
 
 
 @MODERN.register("core_user_remove_user_device", uuid=Str(), appid=Str(""))

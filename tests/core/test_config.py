@@ -47,3 +47,27 @@ def test_http_beyond_loopback_is_refused_unless_allowed(lms_url: str, public_url
         load_settings(None, **sections)
     allowed = load_settings(None, **sections, allow_insecure_http=True)
     assert allowed.lms.url == lms_url
+
+
+@pytest.mark.parametrize(
+    ("push", "expected"),
+    [
+        ({"enabled": True}, "push: access_key is required when push is enabled (the site's airnotifieraccesskey)"),
+        ({"path_prefix": "airnotifier"}, "push.path_prefix: must be a path such as /airnotifier (got 'airnotifier')"),
+        ({"sweep_interval": 0}, "push.sweep_interval: Input should be greater than 0"),
+    ],
+)
+def test_push_settings_name_the_problem(push: dict[str, object], expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(None, lms={"url": "http://127.0.0.1:9"}, store={"token_key": new_key()}, push=push)
+    assert info.value.problems == [expected]
+
+
+def test_push_prefix_loses_its_trailing_slash() -> None:
+    settings = load_settings(
+        None,
+        lms={"url": "http://127.0.0.1:9"},
+        store={"token_key": new_key()},
+        push={"enabled": True, "access_key": "k", "path_prefix": "/an/"},
+    )
+    assert settings.push.path_prefix == "/an" and settings.push.access_key is not None
