@@ -27,7 +27,7 @@ from bridge.store.store import Store
 
 log = logging.getLogger(__name__)
 
-REVISIT = 15.0  # seconds between looks at jobs waiting for someone's quiet hours to end
+REVISIT = 5.0  # seconds between looks at jobs waiting for someone's quiet hours to end
 
 
 def item_key(job_id: str, position: int) -> str:
@@ -164,8 +164,6 @@ class ApiRunner:
         if r.lms_user_id is None or r.chat not in ("", "held"):
             return False
         now = time.time()
-        if r.chat == "held" and r.chat_after is not None and r.chat_after > now:
-            return True
         links = await self.store.links_of_user(r.lms_user_id)
         if not links:
             await api_jobs.update_recipient(
@@ -180,11 +178,13 @@ class ApiRunner:
             await api_jobs.update_recipient(self.store, job.id, r.position, chat="muted", chat_reason=reason)
             return False
         until = None if item.urgent else quiet_until(preferences, now)
-        if until is not None and r.chat != "held":
+        if until is not None:
             # Held here, not in the outbox: the quiet-hours digest lists LMS items only.
-            await api_jobs.update_recipient(
-                self.store, job.id, r.position, chat="held", chat_after=until, chat_reason="quiet hours"
-            )
+            # Asked again at each visit, so switching quiet hours off releases it too.
+            if r.chat != "held":
+                await api_jobs.update_recipient(
+                    self.store, job.id, r.position, chat="held", chat_after=until, chat_reason="quiet hours"
+                )
             return True
         await self.store.enqueue([dataclasses.replace(d, held_until=None) for d in deliveries])
         await api_jobs.update_recipient(self.store, job.id, r.position, chat="queued", chat_reason="")

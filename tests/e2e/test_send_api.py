@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import json
 import re
 import time
@@ -218,3 +219,37 @@ async def test_rate_limit_429_with_retry_after(lms: SandboxLMS, seed: DemoSeed, 
         assert 1 <= int(headers["Retry-After"]) <= 60
         status, _, _ = await api.send(other, body)
         assert status == 202  # limits are per key
+
+
+async def test_muted_type_and_quiet_hours_with_urgent_passing(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> None:
+    async with running(lms, tmp_path) as (bridge, config, api):
+        await bridge.link("mentee1")
+        key = await create_key(config, "hr-sheet", "mentor")
+        sam = [{"username": "mentee1"}]
+        mark = len(bridge.out)
+        await bridge.type("/prefs off api/hr-sheet")
+        await bridge.expect(r"switched off: api/hr-sheet", after=mark)
+        _, muted, _ = await api.send(key, {"recipients": sam, "text": "muted notice"})
+        [outcome] = (await api.settled(key, muted["job"]))["recipients"]
+        assert outcome["chat"]["status"] == "muted" and "api/hr-sheet" in outcome["chat"]["reason"]
+
+        now = datetime.datetime.now(datetime.UTC)
+        start, end = (now - datetime.timedelta(hours=1)), (now + datetime.timedelta(hours=1))
+        mark = len(bridge.out)
+        await bridge.type("/prefs on api/hr-sheet")
+        await bridge.type(f"/prefs quiet {start:%H:%M}-{end:%H:%M} UTC")
+        await bridge.expect(r"quiet hours: \d\d:\d\d-\d\d:\d\d \(UTC\)", after=mark)
+        _, quiet, _ = await api.send(key, {"recipients": sam, "text": "quiet-hours notice"})
+        _, urgent, _ = await api.send(key, {"recipients": sam, "text": "urgent notice", "urgent": True})
+        [outcome] = (await api.settled(key, urgent["job"]))["recipients"]
+        assert outcome["chat"]["status"] == "delivered"  # urgent passes quiet hours
+        await bridge.expect(r"urgent notice")
+        [held] = (await api.job(key, quiet["job"]))["recipients"]
+        assert held["chat"] == {"status": "pending", "reason": "quiet hours"}
+        assert "quiet-hours notice" not in bridge.text and "muted notice" not in bridge.text
+
+        await bridge.type("/prefs quiet off")
+        [outcome] = (await api.settled(key, quiet["job"]))["recipients"]
+        assert outcome["chat"]["status"] == "delivered"
+        await bridge.expect(r"quiet-hours notice")
+        assert "muted notice" not in bridge.text
