@@ -31,7 +31,7 @@ _OUTCOME = {
     "properties": {
         "status": {
             "type": "string",
-            "enum": ["pending", "delivered", "not_linked", "muted", "refused", "unknown"],
+            "enum": ["pending", "delivered", "via_pluto", "not_linked", "muted", "refused", "unknown"],
         },
         "reason": {"type": "string"},
     },

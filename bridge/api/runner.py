@@ -106,10 +106,15 @@ class ApiRunner:
         sender_token = await self._sender_token(key) if deliver in ("pluto", "both") else None
         waiting = False
         for r in job.recipients:
-            if deliver in ("chat", "both"):
+            pluto = await self._pluto(job, r, sender_token) if deliver in ("pluto", "both") else ""
+            if deliver == "both" and pluto == "delivered" and r.chat == "":
+                # The bridge carries the Pluto message itself to their chat (as any message
+                # to them): a notice as well would show it twice.
+                await api_jobs.update_recipient(
+                    self.store, job.id, r.position, chat="via_pluto", chat_reason="the Pluto message reaches their chat"
+                )
+            elif deliver in ("chat", "both"):
                 waiting = await self._chat(job, key, r) or waiting
-            if deliver in ("pluto", "both"):
-                await self._pluto(job, r, sender_token)
         self.wake_dispatcher()
         if not waiting:
             await api_jobs.finish_job(self.store, job_id)
@@ -194,34 +199,28 @@ class ApiRunner:
         links = await self.store.links_of_user(key.sender_user_id)
         return links[0].token if links else None
 
-    async def _pluto(self, job: JobRow, r: RecipientRow, token: str | None) -> None:
-        """Send into Pluto as the sender; refusals keep Pluto's own reason."""
+    async def _pluto(self, job: JobRow, r: RecipientRow, token: str | None) -> str:
+        """Send into Pluto as the sender (refusals keep Pluto's own reason); returns the
+        recipient's Pluto status."""
         if r.lms_user_id is None or r.pluto not in ("", "sending"):
-            return
+            return r.pluto
         if r.pluto == "sending":
             # The process stopped during this send: it may have arrived. Never send twice.
-            await api_jobs.update_recipient(
-                self.store,
-                job.id,
-                r.position,
-                pluto="unknown",
-                pluto_reason="the bridge stopped while sending; check Pluto before sending again",
-            )
-            return
-        if token is None:
-            await api_jobs.update_recipient(
-                self.store,
-                job.id,
-                r.position,
-                pluto="refused",
-                pluto_reason="the key's sender account has no active link (sign in through the bridge first)",
-            )
-            return
-        await api_jobs.update_recipient(self.store, job.id, r.position, pluto="sending")
+            status, reason = "unknown", "the bridge stopped while sending; check Pluto before sending again"
+        elif token is None:
+            status, reason = "refused", "the key's sender account has no active link (sign in through the bridge first)"
+        else:
+            status, reason = await self._send_pluto(job, r.position, r.lms_user_id, token)
+        await api_jobs.update_recipient(self.store, job.id, r.position, pluto=status, pluto_reason=reason)
+        return status
+
+    async def _send_pluto(self, job: JobRow, position: int, user_id: int, token: str) -> tuple[str, str]:
+        """One private message into Pluto, marked as being sent first; (status, reason)."""
+        await api_jobs.update_recipient(self.store, job.id, position, pluto="sending")
         status, reason = "delivered", ""
         try:
             await self.api.send_instant_message(
-                token, r.lms_user_id, str(job.request["plain"]), clientmsgid=f"pb-api-{job.id}-{r.position}"
+                token, user_id, str(job.request["plain"]), clientmsgid=f"pb-api-{job.id}-{position}"
             )
         except TokenRejected:
             status, reason = "refused", "Pluto rejected the sender's token: the sender must sign in again"
@@ -230,7 +229,7 @@ class ApiRunner:
         except LmsUnavailable as exc:
             status = "unknown" if exc.reached else "refused"
             reason = "Pluto did not answer in time; it may have arrived" if exc.reached else "Pluto cannot be reached"
-        await api_jobs.update_recipient(self.store, job.id, r.position, pluto=status, pluto_reason=reason)
+        return status, reason
 
 
 async def outcomes(store: Store, job: JobRow) -> list[dict[str, Any]]:

@@ -208,7 +208,7 @@ api_recipients = Table(
     Column("spec", JSON, nullable=False),  # {"id": 5} | {"username": "x"} | {"email": "y"}
     Column("lms_user_id", Integer),
     Column("fullname", String(255), nullable=False, default=""),
-    # chat: "" (to do) | held | queued | not_linked | muted | unknown
+    # chat: "" (to do) | held | queued | via_pluto | not_linked | muted | unknown
     Column("chat", String(16), nullable=False, default=""),
     Column("chat_reason", Text, nullable=False, default=""),
     Column("chat_after", Float),  # quiet hours: queued for chat at this time, not before

@@ -128,16 +128,13 @@ async def test_good_key_202_and_outcome_per_recipient(lms: SandboxLMS, seed: Dem
         await bridge.link("mentee1")  # Sam's chat is the console; Alex has no link
         key = await create_key(config, "hr-sheet", "coordinator", "--scope", "chat", "--scope", "pluto")
         mark = len(bridge.out)
-        status, answer, headers = await api.send(
-            key,
-            {
-                "recipients": [{"username": "mentee1"}, {"id": seed.mentee2_id}, {"email": "nobody@example.invalid"}],
-                "text": "**Reminder**: fill in the <sheet> by Friday",
-                "format": "markdown",
-                "deliver": "both",
-                "buttons": [{"label": "Open the sheet", "url": "https://sheets.example/abc"}],
-            },
-        )
+        message = {
+            "text": "**Reminder**: fill in the <sheet> by Friday",
+            "format": "markdown",
+            "buttons": [{"label": "Open the sheet", "url": "https://sheets.example/abc"}],
+        }
+        everyone = [{"username": "mentee1"}, {"id": seed.mentee2_id}, {"email": "nobody@example.invalid"}]
+        status, answer, headers = await api.send(key, {**message, "recipients": everyone, "deliver": "both"})
         assert status == 202, answer
         assert headers["Location"] == answer["status_url"] == f"/api/v1/messages/{answer['job']}"
         job = await api.settled(key, answer["job"])
@@ -145,24 +142,39 @@ async def test_good_key_202_and_outcome_per_recipient(lms: SandboxLMS, seed: Dem
         sam = outcomes['{"username": "mentee1"}']
         alex = outcomes[json.dumps({"id": seed.mentee2_id})]
         nobody = outcomes['{"email": "nobody@example.invalid"}']
-        assert sam["chat"]["status"] == "delivered" and sam["pluto"]["status"] == "delivered"
         assert sam["user_id"] == seed.mentee1_id and sam["name"] == "Sam Mentee"
-        assert alex["chat"] == {"status": "not_linked", "reason": "has not linked a chat account"}
+        assert sam["pluto"]["status"] == "delivered"
+        assert sam["chat"]["status"] == "via_pluto"  # the bridge brings the Pluto message itself
         assert alex["pluto"]["status"] == "refused" and "Alex Mentee" in alex["pluto"]["reason"]
+        assert alex["chat"] == {"status": "not_linked", "reason": "has not linked a chat account"}
         assert nobody["chat"]["status"] == "unknown" and nobody["pluto"]["status"] == "unknown"
-        # Sam reads it in chat with the sender's name, Markdown rendered, the text kept as text...
+        # In Pluto, from Cleo, with her own token; Alex's contacts-only setting held.
+        conversation = lms.conversation_between(coordinator, seed.mentee1_id)
+        assert conversation is not None
+        texts = texts_in(lms, conversation, coordinator)
+        # Plain text (textformat 2): Pluto escapes it itself; the button follows as a line.
+        assert texts == ["Reminder: fill in the <sheet> by Friday\n\nOpen the sheet: https://sheets.example/abc"]
+        assert lms.conversation_between(coordinator, seed.mentee2_id) is None
+        # Sam reads that Pluto message in chat, once.
+        await bridge.expect(r"Cleo Coordinator\n\nReminder: fill in the <sheet> by Friday", after=mark)
+
+        # Chat only: a notice with the sender's name, Markdown rendered, the text kept as text.
+        mark = len(bridge.out)
+        status, answer, _ = await api.send(key, {**message, "recipients": everyone[:1], "deliver": "chat"})
+        assert status == 202
+        [sam] = (await api.settled(key, answer["job"]))["recipients"]
+        assert sam["chat"]["status"] == "delivered" and "pluto" not in sam
         await bridge.expect(
             r"Cleo Coordinator · via hr-sheet\n\nReminder: fill in the <sheet> by Friday\nOpen the sheet: "
             r"https://sheets\.example/abc",
             after=mark,
         )
-        # ...and in Pluto, from Cleo, with her own token; Alex's contacts-only setting held.
-        conversation = lms.conversation_between(coordinator, seed.mentee1_id)
-        assert conversation is not None
-        texts = [m["text"] for m in lms.messages_in(conversation) if m["useridfrom"] == coordinator]
-        # Plain text (textformat 2): Pluto escapes it itself; the button follows as a line.
-        assert texts == ["Reminder: fill in the <sheet> by Friday\n\nOpen the sheet: https://sheets.example/abc"]
-        assert lms.conversation_between(coordinator, seed.mentee2_id) is None
+        assert len(texts_in(lms, conversation, coordinator)) == 1  # nothing more in Pluto
+        assert bridge.count("Reminder: fill in the <sheet> by Friday") == 2
+
+
+def texts_in(lms: SandboxLMS, conversation: int, author: int) -> list[str]:
+    return [m["text"] for m in lms.messages_in(conversation) if m["useridfrom"] == author]
 
 
 async def test_same_idempotency_key_twice_sends_once(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> None:
@@ -179,12 +191,12 @@ async def test_same_idempotency_key_twice_sends_once(lms: SandboxLMS, seed: Demo
         conflict, answer, _ = await api.send(key, {**body, "text": "something else"}, idempotency="row-17")
         assert conflict == 409 and "different request" in answer["error"]
         job = await api.settled(key, first["job"])
-        assert [r["chat"]["status"] for r in job["recipients"]] == ["delivered"]
-        await bridge.expect(r"Row 17 added: induction on Monday")
+        [outcome] = job["recipients"]
+        assert outcome["pluto"]["status"] == "delivered" and outcome["chat"]["status"] == "via_pluto"
         conversation = lms.conversation_between(seed.mentor_id, seed.mentee1_id)
         assert conversation is not None
-        sent = [m for m in lms.messages_in(conversation) if "Row 17 added" in m["text"]]
-        assert len(sent) == 1
+        assert texts_in(lms, conversation, seed.mentor_id) == ["Row 17 added: induction on Monday"]
+        await bridge.expect(r"Maya Mentor\n\nRow 17 added: induction on Monday")
         assert bridge.count("Row 17 added: induction on Monday") == 1
 
 
