@@ -265,3 +265,32 @@ async def test_muted_type_and_quiet_hours_with_urgent_passing(lms: SandboxLMS, s
         assert outcome["chat"]["status"] == "delivered"
         await bridge.expect(r"quiet-hours notice")
         assert "muted notice" not in bridge.text
+
+
+async def test_an_accepted_job_survives_a_restart(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> None:
+    config, port = bridge_config(tmp_path, lms.url, lms={"token": lms.admin_token})
+    body = {"recipients": [{"email": "mentee1@example.com"}], "text": "sent after the restart"}
+    first = await BridgeProcess(config).start()
+    try:
+        await first.ready(port)
+        await first.link("mentee1")
+        key = await create_key(config, "hr-sheet", "mentor")
+        lms.set_down(True)  # the look-up by email cannot happen: the job waits, accepted
+        async with aiohttp.ClientSession() as http:
+            status, answer, _ = await Api(http, port).send(key, body)
+            assert status == 202
+        await first.kill()
+    finally:
+        await first.stop()
+    assert "sent after the restart" not in first.text
+    lms.set_down(False)
+    second = await BridgeProcess(config).start()
+    try:
+        await second.ready(port)
+        async with aiohttp.ClientSession() as http:
+            job = await Api(http, port).settled(key, answer["job"])
+        [sam] = job["recipients"]
+        assert sam["user_id"] == seed.mentee1_id and sam["chat"]["status"] == "delivered"
+        await second.expect(r"Maya Mentor · via hr-sheet\n\nsent after the restart")
+    finally:
+        await second.stop()
