@@ -96,7 +96,6 @@ def document() -> dict[str, Any]:
                         },
                         "401": _error("Missing or unknown API key"),
                         "404": _error("No such job for this key"),
-                        "429": _error("Rate limit reached", **{"Retry-After": _RETRY_AFTER}),
                     },
                 }
             },

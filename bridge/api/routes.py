@@ -42,8 +42,9 @@ class ApiRoutes:
             web.get(f"{BASE}/openapi.json", self.openapi),
         ]
 
-    async def _key(self, request: web.Request) -> ApiKey | web.Response:
-        """The caller's key, or the 401 / 429 answer."""
+    async def _key(self, request: web.Request, *, limited: bool) -> ApiKey | web.Response:
+        """The caller's key, or the 401 answer (or 429 when ``limited`` and over its rate:
+        sends are limited, status reads are not, so polling a job never locks sending out)."""
         given = bearer(request.headers.get("Authorization"))
         key = await api_jobs.live_key(self.store, hash_key(given)) if given else None
         if key is None:
@@ -52,7 +53,7 @@ class ApiRoutes:
                 "a valid API key is required: Authorization: Bearer KEY (pluto-bridge apikey create)",
                 {"WWW-Authenticate": 'Bearer realm="pluto-bridge"'},
             )
-        wait = self.limits.take(key.id, key.rate_per_minute)
+        wait = self.limits.take(key.id, key.rate_per_minute) if limited else 0
         if wait:
             return _error(
                 429,
@@ -62,7 +63,7 @@ class ApiRoutes:
         return key
 
     async def send(self, request: web.Request) -> web.Response:
-        key = await self._key(request)
+        key = await self._key(request, limited=True)
         if isinstance(key, web.Response):
             return key
         if request.content_length is not None and request.content_length > MAX_BODY:
@@ -104,7 +105,7 @@ class ApiRoutes:
         return web.json_response({"job": job_id, "status_url": location}, status=202, headers=headers)
 
     async def status(self, request: web.Request) -> web.Response:
-        key = await self._key(request)
+        key = await self._key(request, limited=False)
         if isinstance(key, web.Response):
             return key
         job = await api_jobs.job(self.store, request.match_info["job"])

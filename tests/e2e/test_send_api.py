@@ -229,8 +229,12 @@ async def test_rate_limit_429_with_retry_after(lms: SandboxLMS, seed: DemoSeed, 
         status, answer, headers = await api.send(key, body)
         assert status == 429, answer
         assert 1 <= int(headers["Retry-After"]) <= 60
-        status, _, _ = await api.send(other, body)
+        status, answer, _ = await api.send(other, body)
         assert status == 202  # limits are per key
+        for _ in range(5):  # polling a job's status does not count against sending
+            assert (await api.job(other, answer["job"]))["job"] == answer["job"]
+        status, _, _ = await api.send(other, body)
+        assert status == 202
 
 
 async def test_muted_type_and_quiet_hours_with_urgent_passing(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> None:
