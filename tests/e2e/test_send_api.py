@@ -298,3 +298,18 @@ async def test_an_accepted_job_survives_a_restart(lms: SandboxLMS, seed: DemoSee
         await second.expect(r"Maya Mentor · via hr-sheet\n\nsent after the restart")
     finally:
         await second.stop()
+
+
+async def test_apikey_create_names_what_is_wrong(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> None:
+    config, _port = bridge_config(tmp_path, lms.url, lms={"token": lms.admin_token})
+    code, out, _ = await cli("apikey", "create", "x", "--sender", "nobody", "--config", str(config))
+    assert code == 2 and "no Pluto account named 'nobody'" in out
+    code, out, _ = await cli("apikey", "create", "x", "--sender", "mentor", "--scope", "sms", "--config", str(config))
+    assert code == 2 and "--scope: chat or pluto (got sms)" in out
+    await create_key(config, "x", "mentor", "--scope", "pluto")
+    code, out, _ = await cli("apikey", "create", "x", "--sender", "mentor", "--config", str(config))
+    assert code == 2 and "an API key named 'x' exists already" in out
+    code, out, _ = await cli("apikey", "list", "--config", str(config))
+    assert "x  pbk_" in out and "sender mentor  scopes pluto  60/min" in out
+    code, out, _ = await cli("apikey", "revoke", "y", "--config", str(config))
+    assert code == 1 and "no active API key named 'y'" in out
