@@ -14,6 +14,8 @@ from aiohttp import web
 
 from adapters.base import Adapter
 from bridge.actions import ItemActions
+from bridge.api.routes import ApiRoutes
+from bridge.api.runner import ApiRunner
 from bridge.commands import Commands
 from bridge.config import Settings
 from bridge.health import Health, beat, operator_routes
@@ -250,6 +252,9 @@ class Bridge:
             s.lms.token.get_secret_value() if s.lms.token else None,
         )
         routes = [route for adapter in self.adapters.values() for route in adapter.web_routes()]
+        operator_token = s.lms.token.get_secret_value() if s.lms.token else None
+        api_runner = ApiRunner(store, self.api, operator_token, wake_dispatcher=dispatcher.wake)
+        routes += ApiRoutes(store, api_runner).routes()
         management = s.web.management
         if management is None:
             routes += operator_routes(health)
@@ -272,6 +277,7 @@ class Bridge:
             asyncio.create_task(self.pipeline.run(), name="intake"),
             asyncio.create_task(self._housekeeping(), name="housekeeping"),
             asyncio.create_task(beat(health), name="heartbeat"),
+            asyncio.create_task(api_runner.run(), name="api jobs"),
         ]
         if self.devices is not None:
             self._tasks.append(asyncio.create_task(self._devices_at_start(), name="push-devices"))

@@ -22,6 +22,8 @@ deliveries_app = typer.Typer(
     help="Deliveries waiting to be sent or given up (dead letters): list, retry, drop.", no_args_is_help=True
 )
 app.add_typer(deliveries_app, name="deliveries")
+apikey_app = typer.Typer(help="Keys of the Send Message API (POST /api/v1/messages).", no_args_is_help=True)
+app.add_typer(apikey_app, name="apikey")
 
 ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="TOML settings file (env PLUTO_BRIDGE_* overrides it)")
@@ -221,6 +223,44 @@ def deliveries_drop(
 
     settings = _settings(config)
     raise typer.Exit(asyncio.run(drop_delivery(settings, typer.echo, delivery_id)))
+
+
+@apikey_app.command("create")
+def apikey_create(
+    name: Annotated[str, typer.Argument(help="A name for the calling system, e.g. hr-sheet.")],
+    config: ConfigOption,
+    sender: Annotated[str, typer.Option("--sender", help="The Pluto username messages come from.")],
+    scope: Annotated[
+        list[str] | None, typer.Option("--scope", help="chat and/or pluto (repeat for both); default chat.")
+    ] = None,
+    rate: Annotated[int, typer.Option("--rate", min=1, max=6000, help="Requests a minute allowed.")] = 60,
+) -> None:
+    """Create an API key and print it once (only its hash is stored)."""
+    from bridge.api.admin import create_key
+
+    settings = _settings(config)
+    raise typer.Exit(asyncio.run(create_key(settings, typer.echo, name, sender, scope or ["chat"], rate)))
+
+
+@apikey_app.command("list")
+def apikey_list(config: ConfigOption) -> None:
+    """List the API keys: name, prefix, sender, scopes, rate, last use, revoked."""
+    from bridge.api.admin import list_keys
+
+    settings = _settings(config)
+    raise typer.Exit(asyncio.run(list_keys(settings, typer.echo)))
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(
+    name: Annotated[str, typer.Argument(help="The key's name (`apikey list`).")],
+    config: ConfigOption,
+) -> None:
+    """Revoke an API key: its next request is refused."""
+    from bridge.api.admin import revoke_key
+
+    settings = _settings(config)
+    raise typer.Exit(asyncio.run(revoke_key(settings, typer.echo, name)))
 
 
 def main() -> None:

@@ -185,3 +185,52 @@ push_devices = Table(
     Column("site_registered_at", Integer),  # the LMS registered the push id with the receiver
     Column("created_at", Integer, nullable=False),
 )
+
+# Send Message API (bridge.api): keys (hashed), jobs and each job's recipients.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("key_hash", String(64), nullable=False, unique=True),  # sha256 hex of the whole key
+    Column("prefix", String(16), nullable=False),  # shown by `apikey list` to tell keys apart
+    Column("sender_user_id", Integer, nullable=False),
+    Column("sender_username", String(255), nullable=False),
+    Column("sender_fullname", String(255), nullable=False, default=""),
+    Column("scopes", JSON, nullable=False),
+    Column("rate_per_minute", Integer, nullable=False),
+    Column("created_at", Integer, nullable=False),
+    Column("last_used_at", Integer),
+    Column("revoked_at", Integer),
+)
+
+api_jobs = Table(
+    "api_jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("key_id", Integer, nullable=False),
+    Column("idempotency_key", String(255)),
+    Column("request_hash", String(64), nullable=False),
+    Column("request", JSON, nullable=False),
+    Column("status", String(16), nullable=False),  # accepted | done
+    Column("created_at", Float, nullable=False),
+    Column("finished_at", Float),
+    UniqueConstraint("key_id", "idempotency_key", name="uq_api_jobs_idempotency"),
+)
+
+api_recipients = Table(
+    "api_recipients",
+    metadata,
+    Column("job_id", String(32), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("spec", JSON, nullable=False),  # {"id": 5} | {"username": "x"} | {"email": "y"}
+    Column("lms_user_id", Integer),
+    Column("fullname", String(255), nullable=False, default=""),
+    # chat: "" (to do) | held | queued | via_pluto | not_linked | muted | unknown
+    Column("chat", String(16), nullable=False, default=""),
+    Column("chat_reason", Text, nullable=False, default=""),
+    Column("chat_after", Float),  # quiet hours: queued for chat at this time, not before
+    # pluto: "" (to do) | sending | delivered | refused | unknown
+    Column("pluto", String(16), nullable=False, default=""),
+    Column("pluto_reason", Text, nullable=False, default=""),
+)
