@@ -18,6 +18,7 @@ from typing import Any
 
 from bridge.lms.api import LmsApi
 from bridge.lms.errors import LmsError, LmsUnavailable, TokenRejected
+from bridge.lms.refusals import explain_refusal
 from bridge.model import Action, Item, ItemKind
 from bridge.render import escape
 from bridge.router import provider_of, quiet_until, route
@@ -210,12 +211,15 @@ class ApiRunner:
         elif token is None:
             status, reason = "refused", "the key's sender account has no active link (sign in through the bridge first)"
         else:
-            status, reason = await self._send_pluto(job, r.position, r.lms_user_id, token)
+            status, reason = await self._send_pluto(job, r.position, r.lms_user_id, token, r.fullname or None)
         await api_jobs.update_recipient(self.store, job.id, r.position, pluto=status, pluto_reason=reason)
         return status
 
-    async def _send_pluto(self, job: JobRow, position: int, user_id: int, token: str) -> tuple[str, str]:
-        """One private message into Pluto, marked as being sent first; (status, reason)."""
+    async def _send_pluto(
+        self, job: JobRow, position: int, user_id: int, token: str, name: str | None
+    ) -> tuple[str, str]:
+        """One private message into Pluto, marked as being sent first; (status, reason), a
+        refusal retold with the recipient's ``name`` (Pluto's texts name nobody)."""
         await api_jobs.update_recipient(self.store, job.id, position, pluto="sending")
         status, reason = "delivered", ""
         try:
@@ -225,7 +229,7 @@ class ApiRunner:
         except TokenRejected:
             status, reason = "refused", "Pluto rejected the sender's token: the sender must sign in again"
         except LmsError as exc:
-            status, reason = "refused", exc.message
+            status, reason = "refused", explain_refusal(exc.message, name)
         except LmsUnavailable as exc:
             status = "unknown" if exc.reached else "refused"
             reason = "Pluto did not answer in time; it may have arrived" if exc.reached else "Pluto cannot be reached"
