@@ -24,6 +24,7 @@ from bridge.model import ChatIdentity, Platform
 from bridge.outbox import Dispatcher
 from bridge.pipeline import Pipeline
 from bridge.relay import Relay
+from bridge.store.lock import StoreLock
 from bridge.store.records import Link
 from bridge.store.store import Store
 from bridge.web import WebApp
@@ -148,6 +149,7 @@ class Bridge:
         self.dispatcher: Dispatcher | None = None
         self.pipeline: Pipeline | None = None
         self.linking: Linking | None = None
+        self._lock: StoreLock | None = None
 
     def bot_links(self, code: str) -> dict[str, str]:
         """Links that open each platform's bot with a linking code, where platforms have them."""
@@ -173,6 +175,10 @@ class Bridge:
     async def start(self) -> None:
         """Open the store, start the web server, the adapters and the loops."""
         s = self.settings
+        # Before anything else: a second process on one SQLite file would double every send.
+        self._lock = StoreLock.for_url(s.store.url)
+        if self._lock is not None:
+            self._lock.acquire()
         self.store = store = await Store.open(s.store.url, s.store.token_key.get_secret_value())
         self.dispatcher = dispatcher = Dispatcher(
             store, self.adapters, s.outbox, on_unreachable=self._unreachable, metrics=self.metrics
@@ -250,6 +256,9 @@ class Bridge:
         if self.store is not None:
             await self.store.close()
             self.store = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     async def run_until_signalled(self) -> None:
         """Run until SIGINT or SIGTERM."""

@@ -58,10 +58,15 @@ def main_options(
 def run(config: ConfigOption) -> None:
     """Run the bridge with the given settings until interrupted."""
     from bridge.app import Bridge
+    from bridge.store.lock import StoreInUse
 
     settings = _settings(config)
     _logging(settings.log_level)
-    asyncio.run(Bridge(settings).run_until_signalled())
+    try:
+        asyncio.run(Bridge(settings).run_until_signalled())
+    except StoreInUse as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()
