@@ -24,6 +24,7 @@ from bridge.model import ChatIdentity, Platform
 from bridge.outbox import Dispatcher
 from bridge.pipeline import Pipeline
 from bridge.relay import Relay
+from bridge.resume import Resumer
 from bridge.store.lock import StoreLock
 from bridge.store.records import Link
 from bridge.store.store import Store
@@ -198,14 +199,10 @@ class Bridge:
             suggest_username=self.suggest_username,
         )
         commands = Commands(store, self.api, linking, pipeline.actions)
-        inbound = Inbound(
-            store,
-            self.adapters,
-            commands,
-            Relay(store, self.api, after_send=pipeline.read_soon),
-            pipeline.actions,
-            self.metrics,
-        )
+        relay = Relay(store, self.api, after_send=pipeline.read_soon)
+        inbound = Inbound(store, self.adapters, commands, relay, pipeline.actions, self.metrics)
+        # Read before any adapter starts: redeliveries of these are then repeats.
+        unfinished = await store.unfinished_events()
         routes = [route for adapter in self.adapters.values() for route in adapter.web_routes()]
         self.web = WebApp(linking, self.metrics, self.health, self.bot_links, routes)
         port = await self.web.start(s.web.host, s.web.port)
@@ -218,6 +215,10 @@ class Bridge:
             asyncio.create_task(self.pipeline.run(), name="intake"),
             asyncio.create_task(self._housekeeping(), name="housekeeping"),
         ]
+        if unfinished:
+            log.info("resuming %d chat events the previous process had not finished", len(unfinished))
+            resumer = Resumer(store, inbound, relay, wake_dispatcher=dispatcher.wake)
+            self._tasks.append(asyncio.create_task(resumer.run(unfinished), name="resume"))
 
     async def _unreachable(self, link: Link, reason: str) -> None:
         log.warning("deliveries to %s stopped: %s", link.identity, reason)

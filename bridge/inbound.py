@@ -1,8 +1,11 @@
 """The core's entry point for chat events (the adapters' ``EventSink``).
 
-Each (platform, event id) is processed once; the person's room and address are
-remembered so the bridge can reach them later; then the event goes to the command set,
-the relay or the action handler, and the answer comes back rendered for the platform.
+Each (platform, event id) is journalled durably first (``record``; adapters that can hold
+the platform's acknowledgement call it before acknowledging), then handled once, then
+marked finished; an event journalled but never finished (the process died) is resumed at
+the next start (``resume``). The person's room and address are remembered so the bridge
+can reach them later; the event goes to the command set, the relay or the action handler,
+and the answer comes back rendered for the platform.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ from adapters.base import Adapter
 from bridge.actions import ItemActions, parse_action
 from bridge.commands import Commands
 from bridge.hints import command_hint, how_to_link
+from bridge.journal import event_to_json
 from bridge.metrics import Metrics
 from bridge.model import (
+    Action,
     ActionEvent,
     ChatEvent,
     CommandEvent,
@@ -25,7 +30,7 @@ from bridge.model import (
     Post,
     Reply,
 )
-from bridge.relay import Relay
+from bridge.relay import PICK, Answer, Relay
 from bridge.render import escape, render, to_plain
 from bridge.store.records import Link
 from bridge.store.store import Store
@@ -51,8 +56,22 @@ class Inbound:
         self.commands = commands
         self.relay = relay
         self.actions = actions
+        self._claimed: set[tuple[Platform, str]] = set()  # journalled by this process, not finished
 
-    def reply(self, platform: Platform, html: str | None, replace_html: str | None = None) -> Reply | None:
+    async def record(self, event: ChatEvent) -> bool:
+        """Journal ``event`` durably; False for a repeat (handled, or being handled). An
+        adapter calls this before acknowledging the platform, then hands the event over."""
+        key = (event.identity.platform, event.event_id)
+        if key in self._claimed:
+            return False
+        if not await self.store.journal_event(key[0], key[1], event_to_json(event)):
+            return False
+        self._claimed.add(key)
+        return True
+
+    def reply(
+        self, platform: Platform, html: str | None, replace_html: str | None = None, actions: tuple[Action, ...] = ()
+    ) -> Reply | None:
         """Safe HTML rendered into the platform's markup and cut to its limit; with
         ``replace_html``, also the new content of the pressed message."""
         if not html:
@@ -62,14 +81,32 @@ class Inbound:
         if replace_html:
             chunks = render(replace_html, caps.markup, caps.max_text)
             replace = Post(text=chunks[-1], fallback=to_plain(replace_html)) if chunks else None
-        return Reply(texts=tuple(render(html, caps.markup, caps.max_text)), replace=replace)
+        return Reply(
+            texts=tuple(render(html, caps.markup, caps.max_text)),
+            actions=actions[: caps.max_actions],
+            replace=replace,
+        )
 
     async def __call__(self, event: ChatEvent) -> Reply | None:
         platform = event.identity.platform
         self.metrics.inbound.labels(platform.value, type(event).__name__).inc()
-        if not await self.store.first_time(platform, event.event_id):
+        key = (platform, event.event_id)
+        if key not in self._claimed and not await self.record(event):
             log.debug("dropping repeated event %s %s", platform.value, event.event_id)
             return None
+        try:
+            answer = await self.handle(event)
+        finally:
+            self._claimed.discard(key)
+        # Cancelled (shutting down) skips this: the event stays unfinished and is resumed.
+        await self.store.finish_event(platform, event.event_id, keep=answer is not None and answer.keep_event)
+        if answer is None:
+            return None
+        return self.reply(platform, answer.html, answer.replace_html, answer.actions)
+
+    async def handle(self, event: ChatEvent) -> Answer | None:
+        """Act on a journalled event; what to show the person, if anything."""
+        platform = event.identity.platform
         address = dict(event.address) if event.address is not None else None
         first_contact = False
         if event.is_private:
@@ -81,27 +118,29 @@ class Inbound:
         try:
             if isinstance(event, ActionEvent):
                 return await self._action(event)
-            html = await self._handle(event)
+            return await self._handle(event)
         except Exception:
             log.exception("failed to handle %s event %s", platform.value, event.event_id)
-            html = "<p>Something went wrong on the bridge while handling that. Please try again.</p>"
-        return self.reply(platform, html)
+            return Answer("<p>Something went wrong on the bridge while handling that. Please try again.</p>")
 
-    async def _action(self, event: ActionEvent) -> Reply | None:
+    async def _action(self, event: ActionEvent) -> Answer | None:
         """A button press: act on the item as the person who pressed it."""
         platform = event.identity.platform
         link = await self.store.link_for(event.identity)
         if link is None:
-            return self.reply(platform, how_to_link(platform))
+            return Answer(how_to_link(platform))
+        if event.action_id.startswith(PICK + ":"):
+            picked = await self.relay.pick(link, event.action_id)
+            return Answer(picked.html, replace_html=picked.html)
         parsed = parse_action(event.action_id)
         item = await self.store.item(link.lms_user_id, parsed[1]) if parsed else None
         if parsed is None or item is None:
             # Not one of this person's items: a stale button, or somebody else's.
-            return self.reply(platform, "<p>That button is no longer active.</p>")
+            return Answer("<p>That button is no longer active.</p>")
         outcome = await self.actions.perform(link, parsed[0], item, event.reason.strip())
-        return self.reply(platform, outcome.html, outcome.retired_html)
+        return Answer(outcome.html, replace_html=outcome.retired_html)
 
-    async def _handle(self, event: ChatEvent) -> str | None:
+    async def _handle(self, event: ChatEvent) -> Answer | None:
         link = await self.store.link_for(event.identity)
         platform = event.identity.platform
         welcome_back = ""
@@ -110,10 +149,12 @@ class Inbound:
             await self.store.set_link_status(link.id, "active")
             link = await self.store.link_for(event.identity)
             welcome_back = "<p>Welcome back: your Pluto link is active again.</p>"
-        html = await self._respond(event, link, platform)
-        return welcome_back + (html or "") or None
+        answer = await self._respond(event, link, platform)
+        if isinstance(answer, Answer):
+            return Answer(welcome_back + answer.html, answer.actions, keep_event=answer.keep_event)
+        return Answer(welcome_back + (answer or "")) if welcome_back or answer else None
 
-    async def _respond(self, event: ChatEvent, link: Link | None, platform: Platform) -> str | None:
+    async def _respond(self, event: ChatEvent, link: Link | None, platform: Platform) -> str | Answer | None:
         if isinstance(event, CommandEvent):
             return await self.commands.run(event, link)
         if isinstance(event, ContactEvent):

@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, event, func, insert, or_, select, update
+from sqlalchemy import and_, delete, event, func, insert, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from bridge.model import ChatIdentity, Platform
@@ -757,22 +757,64 @@ class Store:
 
     # --- inbound de-duplication ------------------------------------------------------------
 
-    async def first_time(self, platform: Platform, event_id: str) -> bool:
-        """Record an inbound event id; False if it was processed before."""
+    async def journal_event(self, platform: Platform, event_id: str, event: dict[str, Any]) -> bool:
+        """Record an inbound event durably, before the platform is acknowledged, as
+        "received"; False if it was recorded before (a redelivery: not handled twice)."""
         async with self._write() as conn:
-            exists = (
-                await conn.execute(
-                    select(func.count())
-                    .select_from(processed_events)
-                    .where(processed_events.c.platform == platform.value, processed_events.c.event_id == event_id)
-                )
-            ).scalar_one()
-            if exists:
-                return False
-            await conn.execute(
-                insert(processed_events).values(platform=platform.value, event_id=event_id, processed_at=_now())
+            return await self._insert_new(
+                conn,
+                processed_events,
+                {
+                    "platform": platform.value,
+                    "event_id": event_id,
+                    "processed_at": _now(),
+                    "status": "received",
+                    "event": event,
+                    "received_at": time.time(),
+                },
+                ("platform", "event_id"),
             )
-        return True
+
+    async def finish_event(self, platform: Platform, event_id: str, *, keep: bool = False) -> None:
+        """Handling finished: the event is not resumed. Its content is dropped (nothing a
+        person wrote is kept longer than needed) unless ``keep`` (a question about it is open)."""
+        values: dict[str, Any] = {"status": "done", "processed_at": _now()}
+        if not keep:
+            values["event"] = null()  # SQL NULL, not JSON null
+        async with self._write() as conn:
+            await conn.execute(
+                update(processed_events)
+                .where(processed_events.c.platform == platform.value, processed_events.c.event_id == event_id)
+                .values(**values)
+            )
+
+    async def take_event(self, platform: Platform, event_id: str) -> tuple[dict[str, Any], float] | None:
+        """The kept content of a finished event, handed out once (a second take gets None)."""
+        where = (
+            processed_events.c.platform == platform.value,
+            processed_events.c.event_id == event_id,
+            processed_events.c.status == "done",
+            processed_events.c.event.is_not(None),
+        )
+        async with self._write() as conn:
+            query = select(processed_events.c.event, processed_events.c.received_at).where(*where)
+            row = (await conn.execute(query)).first()
+            if row is None or row.event is None:
+                return None
+            await conn.execute(update(processed_events).where(*where).values(event=null()))
+        return dict(row.event), float(row.received_at or 0.0)
+
+    async def unfinished_events(self) -> list[tuple[dict[str, Any], float]]:
+        """Events recorded but not handled to the end (the process died), oldest first."""
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(processed_events.c.event, processed_events.c.received_at)
+                    .where(processed_events.c.status == "received", processed_events.c.event.is_not(None))
+                    .order_by(processed_events.c.received_at)
+                )
+            ).all()
+        return [(dict(r.event), float(r.received_at or 0.0)) for r in rows]
 
     async def prune(self, *, events_older_than: int = 7 * 86400, sent_older_than: int = 30 * 86400) -> None:
         """Forget old processed-event ids and old sent deliveries."""

@@ -118,6 +118,19 @@ class BridgeProcess:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), remaining)
 
+    async def expect_log(self, pattern: str, timeout: float = 15.0) -> re.Match[str]:
+        """Wait until the bridge's log (standard error) shows ``pattern``."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while not (match := regex.search("\n".join(self.err))):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or (self.proc is not None and self.proc.returncode is not None):
+                raise AssertionError(f"log never showed {pattern!r}:\n" + "\n".join(self.err[-30:]))
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), remaining)
+        return match
+
     async def type(self, line: str) -> None:
         """The person types a line."""
         assert self.proc is not None and self.proc.stdin is not None

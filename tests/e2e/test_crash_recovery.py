@@ -100,3 +100,108 @@ async def test_killed_before_sending_delivers_each_message_once_after_restart(
         assert [status for _, status in outbox_rows(db)] == ["sent"] * 5
     finally:
         await second.stop()
+
+
+def telegram_config(tmp_path: Path, lms: SandboxLMS, telegram: SandboxTelegram) -> Path:
+    config, _ = bridge_config(
+        tmp_path,
+        lms.url,
+        console={"enabled": False},
+        telegram={
+            "enabled": True,
+            "token": telegram.token,
+            "base_url": telegram.api_url,
+            "base_file_url": telegram.file_url,
+        },
+    )
+    return config
+
+
+def unfinished_events(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute("SELECT count(*) FROM processed_events WHERE status = 'received'").fetchone()[0])
+
+
+async def linked_with_a_conversation(lms: SandboxLMS, seed: DemoSeed, telegram: SandboxTelegram) -> int:
+    """mentee1 linked on Telegram, with the mentor's conversation as their current one."""
+    await link_over_telegram(telegram, "mentee1")
+    lms.post_message(seed.mentor_id, seed.mentee1_id, "please answer")
+    await telegram.wait_until(lambda: any("please answer" in t for t in texts(telegram)), within=15)
+    conversation = lms.conversation_between(seed.mentor_id, seed.mentee1_id)
+    assert conversation is not None
+    return conversation
+
+
+def from_mentee(lms: SandboxLMS, seed: DemoSeed, conversation: int, text: str) -> int:
+    return sum(m["useridfrom"] == seed.mentee1_id and text in m["text"] for m in lms.messages_in(conversation))
+
+
+async def test_killed_between_receiving_a_chat_message_and_sending_it_to_pluto(
+    lms: SandboxLMS, seed: DemoSeed, telegram: SandboxTelegram, tmp_path: Path
+) -> None:
+    config = telegram_config(tmp_path, lms, telegram)
+    db = tmp_path / "bridge.sqlite3"
+    first = await BridgeProcess(config).start()
+    try:
+        conversation = await linked_with_a_conversation(lms, seed, telegram)
+        # Pluto is slow: the send to it is still on its way when the bridge dies...
+        lms.set_latency(2.0)
+        telegram.user_sends_text(USER, "written just before the crash")
+        # ...after Telegram's getUpdates offset moved past the message (the bridge has it).
+        await telegram.wait_until(lambda: not telegram.pending_updates, within=15)
+        await first.kill()
+        lms.set_down(True)  # the request in flight is turned away: Pluto never stored it
+    finally:
+        await first.stop()
+    second = await BridgeProcess(config).start()
+    try:
+        # Its first request to Pluto failed, so the dead process's one (older) did too.
+        await second.expect_log("Pluto LMS unreachable|resuming .* trying again", timeout=30)
+        lms.set_down(False)
+        lms.set_latency(0)
+        assert from_mentee(lms, seed, conversation, "written just before the crash") == 0
+
+        async def settled() -> None:
+            while unfinished_events(db) or not from_mentee(lms, seed, conversation, "written just before"):  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
+
+        await asyncio.wait_for(settled(), 30)
+        assert from_mentee(lms, seed, conversation, "written just before the crash") == 1
+    finally:
+        await second.stop()
+
+
+async def test_killed_after_pluto_stored_a_chat_message_it_is_not_sent_again(
+    lms: SandboxLMS, seed: DemoSeed, telegram: SandboxTelegram, tmp_path: Path
+) -> None:
+    config = telegram_config(tmp_path, lms, telegram)
+    db = tmp_path / "bridge.sqlite3"
+    first = await BridgeProcess(config).start()
+    try:
+        conversation = await linked_with_a_conversation(lms, seed, telegram)
+        lms.set_answer_delay(2.0)  # stored at once, answered late: the bridge dies waiting
+        telegram.user_sends_text(USER, "stored but not answered")
+        await telegram.wait_until(lambda: not telegram.pending_updates, within=15)
+
+        async def stored() -> None:
+            while not from_mentee(lms, seed, conversation, "stored but not answered"):  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(stored(), 15)
+        await first.kill()
+        lms.set_answer_delay(0)
+    finally:
+        await first.stop()
+    assert unfinished_events(db) == 1
+    second = await BridgeProcess(config).start()
+    try:
+
+        async def resumed() -> None:
+            while unfinished_events(db):  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
+
+        await asyncio.wait_for(resumed(), 30)
+        await second.expect_log("reached Pluto before the restart: not sent again", timeout=10)
+        assert from_mentee(lms, seed, conversation, "stored but not answered") == 1
+    finally:
+        await second.stop()
