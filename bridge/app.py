@@ -182,7 +182,12 @@ class Bridge:
             self._lock.acquire()
         self.store = store = await Store.open(s.store.url, s.store.token_key.get_secret_value())
         self.dispatcher = dispatcher = Dispatcher(
-            store, self.adapters, s.outbox, on_unreachable=self._unreachable, metrics=self.metrics
+            store,
+            self.adapters,
+            s.outbox,
+            on_unreachable=self._unreachable,
+            metrics=self.metrics,
+            lms_url=s.lms.url,
         )
         self.pipeline = pipeline = build_pipeline(
             s, store, self.client, wake_dispatcher=dispatcher.wake, metrics=self.metrics

@@ -5,11 +5,17 @@ failing destination never holds up the others. Within a lane deliveries go stric
 order. Pacing comes from the adapter's declared ``Capabilities`` (aiolimiter leaky
 buckets per room and per platform). Chunks already acknowledged are recorded before the
 next one goes, so a retry or a restart never sends them twice.
+
+Transient failures (429, 5xx, time-outs) are retried with back-off for up to
+``outbox.give_up_after`` seconds from the first failure in a row, however many tries that
+takes; permanent ones fail at once. A delivery that dies is told to its person: a notice
+in the same lane ("1 message from Maya could not be delivered", Open in Pluto).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import time
@@ -21,9 +27,9 @@ from aiolimiter import AsyncLimiter
 from adapters.base import Adapter, PermanentError, RateLimited, RecipientUnreachable, TransientError
 from bridge.config import OutboxSettings
 from bridge.metrics import Metrics
-from bridge.model import ItemKind, Pace, Platform, Post, SentRef
-from bridge.render import render, to_plain
-from bridge.router import actions_of
+from bridge.model import Action, ItemKind, Pace, Platform, Post, SentRef
+from bridge.render import escape, render, to_plain
+from bridge.router import actions_of, notice
 from bridge.store.records import Delivery, Link, MapEntry
 from bridge.store.store import Store
 
@@ -52,6 +58,24 @@ def render_post(payload: Mapping[str, Any], adapter: Adapter) -> list[Post]:
     return posts
 
 
+def undelivered_notice(payload: Mapping[str, Any], lms_url: str | None) -> tuple[str, tuple[Action, ...]]:
+    """What a person is told about a delivery that died, with a button to open it in Pluto."""
+    lines = to_plain(str(payload.get("html", ""))).splitlines()
+    first_line = next((line.strip() for line in lines if line.strip()), "")
+    kind = payload.get("kind")
+    if kind == ItemKind.MESSAGE.value:
+        author = first_line.split(" · ", 1)[0]  # the header the router wrote: author (· group)
+        html = f"<p>1 message from <b>{escape(author)}</b> could not be delivered here.</p>"
+    else:
+        html = f"<p>1 {escape(str(kind or 'item'))} could not be delivered here: {escape(first_line)}</p>"
+    opens = tuple(a for a in actions_of(payload) if a.url)
+    conversation_id = payload.get("conversation_id")
+    if not opens and lms_url and conversation_id is not None:
+        url = f"{lms_url}/message/index.php?convid={int(conversation_id)}"
+        opens = (Action(f"url:undelivered:{int(conversation_id)}", "Open in Pluto", url=url),)
+    return html, opens[:1]
+
+
 class Dispatcher:
     """Sends pending deliveries through the adapters."""
 
@@ -62,12 +86,14 @@ class Dispatcher:
         settings: OutboxSettings,
         on_unreachable: UnreachableHook | None = None,
         metrics: Metrics | None = None,
+        lms_url: str | None = None,
     ) -> None:
         self.metrics = metrics or Metrics()
         self.store = store
         self.adapters = dict(adapters)
         self.settings = settings
         self.on_unreachable = on_unreachable
+        self.lms_url = lms_url
         self._wake = asyncio.Event()
         self._lanes: dict[str, asyncio.Task[None]] = {}
         self._room_limits: dict[str, list[AsyncLimiter]] = {}
@@ -142,6 +168,9 @@ class Dispatcher:
             self._throttled.pop(delivery.lane, None)
             return True
         except RateLimited as exc:
+            if self._out_of_time(delivery):
+                await self._give_up(link, delivery, f"still rate limited: {exc.reason}")
+                return True
             outcomes.labels(platform, "rate_limited").inc()
             throttled = self._throttled[delivery.lane] = self._throttled.get(delivery.lane, 0) + 1
             wait = exc.wait(throttled)
@@ -169,26 +198,44 @@ class Dispatcher:
                 await self.on_unreachable(link, exc.reason)
             return True
         except PermanentError as exc:
-            outcomes.labels(platform, "dead").inc()
             log.warning("delivery %s failed for good: %s", delivery.id, exc.reason)
-            await self.store.mark_dead(delivery.id, exc.reason)
+            await self._give_up(link, delivery, exc.reason)
             return True
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # transient by default: timeouts, 5xx, unknown SDK errors
             attempts = delivery.attempts + 1
             reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
-            outcomes.labels(platform, "dead" if attempts >= self.settings.max_attempts else "retry").inc()
-            if attempts >= self.settings.max_attempts:
+            if self._out_of_time(delivery):
                 log.warning("delivery %s dead after %d attempts: %s", delivery.id, attempts, reason)
-                await self.store.mark_dead(delivery.id, f"gave up after {attempts} attempts: {reason}")
+                await self._give_up(link, delivery, f"gave up after {attempts} attempts: {reason}")
                 return True
+            outcomes.labels(platform, "retry").inc()
             backoff = min(self.settings.backoff_max, self.settings.backoff_initial * 2 ** (attempts - 1))
             backoff *= random.uniform(0.5, 1.0)  # jitter: do not retry in lock-step
             if isinstance(exc, TransientError):
                 backoff = max(backoff, exc.retry_after)  # at least what the platform asked for
             await self.store.reschedule(delivery.id, at=time.time() + backoff, error=reason, count_attempt=True)
             return False
+
+    def _out_of_time(self, delivery: Delivery) -> bool:
+        """Failing for longer than ``give_up_after`` (counted from the first failure in a row)."""
+        since = delivery.failing_since
+        return since is not None and time.time() - since >= self.settings.give_up_after
+
+    async def _give_up(self, link: Link, delivery: Delivery, reason: str) -> None:
+        """The delivery is dead: recorded, counted, and its person told at the next chance
+        (a notice behind it in the lane; a notice about a notice is never sent)."""
+        self.metrics.deliveries.labels(delivery.platform.value, "dead").inc()
+        await self.store.mark_dead(delivery.id, reason)
+        kind = delivery.payload.get("kind")
+        if kind in (ItemKind.NOTICE.value, "edit"):
+            return
+        html, actions = undelivered_notice(delivery.payload, self.lms_url)
+        told = notice(link, html, key=f"undelivered:{delivery.id}")
+        told.payload["actions"] = [dataclasses.asdict(a) for a in actions]
+        await self.store.enqueue([told])
+        self.wake()
 
     async def _paced(self, delivery: Delivery) -> None:
         adapter = self.adapters[delivery.platform]

@@ -367,6 +367,10 @@ class SandboxTelegram:
             _Injection(method, chat_id, count, ApiError(status, description or default, params))
         )
 
+    def clear_failures(self) -> None:
+        """The outage is over: failures planned with ``fail_next`` and not yet used are dropped."""
+        self._injections.clear()
+
     def calls(self, method: str, *, ok: bool | None = None) -> list[SandboxRequest]:
         """Recorded requests of ``method`` (case-insensitive), optionally only (un)successful."""
         lower = method.lower()

@@ -85,6 +85,7 @@ class Delivery:
     next_attempt_at: float
     last_error: str
     refs: list[dict[str, Any]]
+    failing_since: float | None = None  # first transient failure in a row, if failing
 
 
 @dataclass(frozen=True, slots=True)

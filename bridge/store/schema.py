@@ -94,6 +94,7 @@ outbox = Table(
     Column("created_at", Float, nullable=False),
     Column("sent_at", Float),
     Column("held_until", Float),  # quiet hours: not sent before this time, then as a digest
+    Column("failing_since", Float),  # first transient failure of a run of them (time budget)
     Column("sending_at", Float),  # status "sending": when the send began (to look for it after a crash)
     UniqueConstraint("item_key", "link_id", name="uq_outbox_item_link"),
     Index("ix_outbox_status_lane", "status", "lane", "id"),

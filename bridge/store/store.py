@@ -463,6 +463,7 @@ class Store:
             next_attempt_at=row.next_attempt_at,
             last_error=row.last_error,
             refs=list(row.refs or []),
+            failing_since=row.failing_since,
         )
 
     async def pending_lanes(self) -> list[tuple[str, str]]:
@@ -491,7 +492,8 @@ class Store:
     async def record_part(self, delivery_id: int, refs: list[dict[str, Any]]) -> None:
         """Remember the chunks already acknowledged, so a retry never resends them."""
         async with self._write() as conn:
-            await conn.execute(update(outbox).where(outbox.c.id == delivery_id).values(refs=refs))
+            # A chunk went through: the platform answers again, a later failure starts a new run.
+            await conn.execute(update(outbox).where(outbox.c.id == delivery_id).values(refs=refs, failing_since=None))
 
     async def mark_sent(self, delivery: Delivery, refs: list[dict[str, Any]], entries: Sequence[MapEntry]) -> None:
         """The platform acknowledged every chunk: record them in the message map."""
@@ -522,7 +524,12 @@ class Store:
                 )
 
     async def reschedule(self, delivery_id: int, *, at: float, error: str, count_attempt: bool) -> None:
-        values: dict[str, Any] = {"next_attempt_at": at, "last_error": error}
+        """Try again at ``at``; the first failure of a run starts the give-up clock."""
+        values: dict[str, Any] = {
+            "next_attempt_at": at,
+            "last_error": error,
+            "failing_since": func.coalesce(outbox.c.failing_since, time.time()),
+        }
         if count_attempt:
             values["attempts"] = outbox.c.attempts + 1
         async with self._write() as conn:

@@ -8,6 +8,7 @@ import re
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -102,7 +103,8 @@ async def test_killed_before_sending_delivers_each_message_once_after_restart(
         await second.stop()
 
 
-def telegram_config(tmp_path: Path, lms: SandboxLMS, telegram: SandboxTelegram) -> Path:
+def telegram_config(tmp_path: Path, lms: SandboxLMS, telegram: SandboxTelegram, **extra: dict[str, Any]) -> Path:
+    """The bridge on Telegram only (the sandbox), with ``extra`` settings sections."""
     config, _ = bridge_config(
         tmp_path,
         lms.url,
@@ -113,6 +115,7 @@ def telegram_config(tmp_path: Path, lms: SandboxLMS, telegram: SandboxTelegram) 
             "base_url": telegram.api_url,
             "base_file_url": telegram.file_url,
         },
+        **extra,
     )
     return config
 

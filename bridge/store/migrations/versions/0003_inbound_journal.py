@@ -1,5 +1,6 @@
 """Inbound events are journalled before the platform is acknowledged (their content and
-whether handling finished), and a delivery records when its send began ("sending").
+whether handling finished); a delivery records when its send began ("sending") and since
+when it has been failing (transient failures are retried for a time, not a count).
 
 Revision ID: 0003_reliability
 Revises: 0002
@@ -25,10 +26,12 @@ def upgrade() -> None:
         batch.create_index("ix_processed_events_status", ["status"])
     with op.batch_alter_table("outbox") as batch:
         batch.add_column(sa.Column("sending_at", sa.Float))
+        batch.add_column(sa.Column("failing_since", sa.Float))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("outbox") as batch:
+        batch.drop_column("failing_since")
         batch.drop_column("sending_at")
     with op.batch_alter_table("processed_events") as batch:
         batch.drop_index("ix_processed_events_status")
