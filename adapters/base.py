@@ -108,6 +108,12 @@ class Adapter(abc.ABC):
         """Delete a post sent earlier. Platforms that cannot delete raise PermanentError."""
         raise PermanentError(f"{self.platform.value} adapter cannot delete messages")
 
+    async def find_sent(self, dest: Destination, post: Post, since: float) -> SentRef | None:
+        """A post with this content the bot sent to ``dest`` since ``since`` (Unix time), if
+        the platform can say (its history): after a crash between a send and its record, the
+        core resends only what is not there. None where the platform cannot tell."""
+        return None
+
     def web_routes(self) -> list[web.RouteDef]:
         """Routes this adapter serves on the bridge's one web server (Slack events,
         Telegram webhook, Teams ``/api/messages``). Called once, before ``start``."""

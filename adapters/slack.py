@@ -729,6 +729,26 @@ class SlackAdapter(Adapter):
             raise map_slack_error(exc) from exc
         return SentRef(room=str(resp["channel"]), message_id=str(resp["ts"]), thread=post.thread)
 
+    async def find_sent(self, dest: Destination, post: Post, since: float) -> SentRef | None:
+        """The bot's message with this post's text in the person's DM (or the post's thread)
+        since ``since``: conversations.history / conversations.replies (scope im:history)."""
+        if not dest.room:
+            return None  # no DM was ever opened: nothing can have arrived
+        client = self._client(dest.identity.workspace)
+        oldest = f"{max(0.0, since - 1):.6f}"  # a second's leeway between the two clocks
+        try:
+            if post.thread:
+                resp = await client.conversations_replies(channel=dest.room, ts=post.thread, oldest=oldest, limit=100)
+            else:
+                resp = await client.conversations_history(channel=dest.room, oldest=oldest, limit=100)
+        except Exception as exc:
+            raise map_slack_error(exc) from exc
+        text = notification_text(post)
+        for message in resp.get("messages") or []:
+            if message.get("bot_id") and message.get("text") == text and message.get("ts") != post.thread:
+                return SentRef(room=dest.room, message_id=str(message["ts"]), thread=post.thread)
+        return None
+
     async def edit(self, dest: Destination, ref: SentRef, post: Post) -> None:
         """chat.update with the token of the person's workspace: new text and blocks (no
         actions block when ``post.actions`` is empty, which retires the buttons)."""

@@ -19,6 +19,13 @@ class Metrics:
             ["platform", "outcome"],
             registry=self.registry,
         )
+        self.resends = Counter(
+            "pluto_bridge_resends_after_crash",
+            "Deliveries sent again after a restart because the platform cannot say whether the "
+            "interrupted send arrived (at most one duplicate each)",
+            ["platform"],
+            registry=self.registry,
+        )
         self.inbound = Counter(
             "pluto_bridge_inbound_events",
             "Chat events by platform and kind",

@@ -24,7 +24,14 @@ from typing import Any
 
 from aiolimiter import AsyncLimiter
 
-from adapters.base import Adapter, PermanentError, RateLimited, RecipientUnreachable, TransientError
+from adapters.base import (
+    Adapter,
+    DeliveryError,
+    PermanentError,
+    RateLimited,
+    RecipientUnreachable,
+    TransientError,
+)
 from bridge.config import OutboxSettings
 from bridge.metrics import Metrics
 from bridge.model import Action, ItemKind, Pace, Platform, Post, SentRef
@@ -107,8 +114,10 @@ class Dispatcher:
         self._wake.set()
 
     async def run(self, tick: float = 1.0) -> None:
-        """Start a worker for every lane with pending work, until cancelled."""
+        """Settle sends a crash interrupted, then start a worker for every lane with pending
+        work, until cancelled."""
         try:
+            await self.recover()
             while not self._stopping:
                 for platform, lane in await self.store.pending_lanes():
                     if lane not in self._lanes and Platform(platform) in self.adapters:
@@ -121,6 +130,40 @@ class Dispatcher:
                     pass
         finally:
             await self.stop()
+
+    async def recover(self) -> None:
+        """Deliveries left "sending" by a process that died: recorded as sent when the
+        platform shows them arrived, else queued again (counted: a possible duplicate)."""
+        for delivery in await self.store.deliveries(status="sending"):
+            adapter = self.adapters.get(delivery.platform)
+            link = await self.store.link_by_id(delivery.link_id)
+            if adapter is None or link is None:
+                await self.store.requeue(delivery.id)  # decided when it is attempted
+                continue
+            refs = list(delivery.refs)
+            found: SentRef | None = None
+            if delivery.payload.get("kind") != "edit":  # an edit is the same when repeated
+                posts, thread = await self._posts(adapter, link, delivery)
+                post = posts[len(refs)] if len(refs) < len(posts) else None
+                if post is not None:
+                    try:
+                        found = await adapter.find_sent(
+                            link.destination, self._in_thread(post, thread), delivery.sending_at or 0.0
+                        )
+                    except DeliveryError as exc:
+                        log.warning("could not look for delivery %s on %s: %s", delivery.id, delivery.platform, exc)
+            if found is None:
+                if delivery.payload.get("kind") != "edit":
+                    self.metrics.resends.labels(delivery.platform.value).inc()
+                    log.info("delivery %s may have arrived before the crash; sending it again", delivery.id)
+                await self.store.requeue(delivery.id)
+                continue
+            refs.append({"room": found.room, "message_id": found.message_id, "thread": found.thread})
+            log.info("delivery %s had arrived before the crash: recorded, not sent again", delivery.id)
+            if len(refs) < len(posts):
+                await self.store.requeue(delivery.id, refs)
+            else:
+                await self._record(adapter, link, delivery, refs, thread)
 
     def _lane_done(self, task: asyncio.Task[None]) -> None:
         for lane, running in list(self._lanes.items()):
@@ -268,16 +311,25 @@ class Dispatcher:
             await adapter.edit(link.destination, SentRef(ref["room"], ref["message_id"], ref.get("thread")), post)
         await self.store.mark_sent(delivery, [], [])
 
+    async def _posts(self, adapter: Adapter, link: Link, delivery: Delivery) -> tuple[list[Post], str | None]:
+        """The delivery's posts as the adapter sends them, and the thread they go into."""
+        conversation_id = delivery.payload.get("conversation_id")
+        thread = None
+        if adapter.capabilities.threads and conversation_id is not None:
+            thread = await self.store.thread_of(link.id, int(conversation_id))
+        return render_post(delivery.payload, adapter), thread
+
+    @staticmethod
+    def _in_thread(post: Post, thread: str | None) -> Post:
+        return post if thread is None else Post(post.text, post.fallback, post.actions, post.reply_to, thread)
+
     async def _send(self, adapter: Adapter, link: Link, delivery: Delivery) -> None:
         payload = delivery.payload
         if payload.get("kind") == "edit":
             await self._edit(adapter, link, delivery)
             return
         conversation_id = payload.get("conversation_id")
-        thread = None
-        if adapter.capabilities.threads and conversation_id is not None:
-            thread = await self.store.thread_of(link.id, int(conversation_id))
-        posts = render_post(payload, adapter)
+        posts, thread = await self._posts(adapter, link, delivery)
         current = (int(conversation_id) if conversation_id is not None else None, payload.get("peer_id"))
         if (
             payload.get("kind") == ItemKind.MESSAGE.value
@@ -291,12 +343,21 @@ class Dispatcher:
         dest = link.destination
         for post in posts[len(refs) :]:
             await self._paced(delivery)
-            if thread is not None:
-                post = Post(post.text, post.fallback, post.actions, post.reply_to, thread)
-            ref = await adapter.send(dest, post)
+            # Nothing else is awaited between this mark, the send and the record after it:
+            # a crash in that window is settled by ``recover`` at the next start.
+            await self.store.mark_sending(delivery.id)
+            ref = await adapter.send(dest, self._in_thread(post, thread))
             refs.append({"room": ref.room, "message_id": ref.message_id, "thread": ref.thread})
             if len(refs) < len(posts):  # more to come: a retry must not resend this one
                 await self.store.record_part(delivery.id, refs)
+        await self._record(adapter, link, delivery, refs, thread)
+
+    async def _record(
+        self, adapter: Adapter, link: Link, delivery: Delivery, refs: list[dict[str, Any]], thread: str | None
+    ) -> None:
+        """Every chunk arrived: the delivery is sent, its copies mapped to the item (so a
+        reply to any copy routes to its conversation)."""
+        conversation_id = delivery.payload.get("conversation_id")
         entries = [
             MapEntry(
                 delivery.item_key,

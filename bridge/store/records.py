@@ -86,6 +86,7 @@ class Delivery:
     last_error: str
     refs: list[dict[str, Any]]
     failing_since: float | None = None  # first transient failure in a row, if failing
+    sending_at: float | None = None  # status "sending": when the send began
 
 
 @dataclass(frozen=True, slots=True)

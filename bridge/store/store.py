@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
@@ -39,6 +41,43 @@ def _now() -> int:
     return int(time.time())
 
 
+class WriteQueue:
+    """This process's writers, one at a time; an urgent writer (a delivery's "sending" and
+    "sent" marks) goes before every ordinary one still waiting, so the window between a
+    platform's answer and its record never includes a queue of intake writes."""
+
+    def __init__(self) -> None:
+        self._busy = False
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, urgent: bool = False) -> AsyncIterator[None]:
+        """Hold the write turn for the duration of the block."""
+        if self._busy:
+            turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            heapq.heappush(self._waiting, (0 if urgent else 1, next(self._order), turn))
+            try:
+                await turn
+            except asyncio.CancelledError:
+                if turn.done() and not turn.cancelled():
+                    self._hand_over()  # the turn came with the cancellation: pass it on
+                raise
+        self._busy = True
+        try:
+            yield
+        finally:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        while self._waiting:
+            _, _, turn = heapq.heappop(self._waiting)
+            if not turn.done():
+                turn.set_result(None)  # still busy: the turn passes straight to this waiter
+                return
+        self._busy = False
+
+
 def _identity_clause(identity: ChatIdentity) -> Any:
     return and_(
         links.c.platform == identity.platform.value,
@@ -56,12 +95,14 @@ class Store:
         # SQLite has one writer; a transaction that read first cannot take the write lock
         # while another commits (SQLITE_BUSY, busy_timeout does not help). Writers of this
         # process queue here instead. PostgreSQL needs no such lock.
-        self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        self._write_queue = WriteQueue() if engine.dialect.name == "sqlite" else None
 
     @contextlib.asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction (queued behind this process's other writers on SQLite)."""
-        async with self._write_lock or contextlib.nullcontext(), self.engine.begin() as conn:
+    async def _write(self, *, urgent: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A write transaction (queued behind this process's other writers on SQLite, or
+        ahead of the ordinary ones when ``urgent``)."""
+        turn = self._write_queue.hold(urgent) if self._write_queue is not None else contextlib.nullcontext()
+        async with turn, self.engine.begin() as conn:
             yield conn
 
     @classmethod
@@ -464,6 +505,7 @@ class Store:
             last_error=row.last_error,
             refs=list(row.refs or []),
             failing_since=row.failing_since,
+            sending_at=row.sending_at,
         )
 
     async def pending_lanes(self) -> list[tuple[str, str]]:
@@ -495,9 +537,26 @@ class Store:
             # A chunk went through: the platform answers again, a later failure starts a new run.
             await conn.execute(update(outbox).where(outbox.c.id == delivery_id).values(refs=refs, failing_since=None))
 
-    async def mark_sent(self, delivery: Delivery, refs: list[dict[str, Any]], entries: Sequence[MapEntry]) -> None:
-        """The platform acknowledged every chunk: record them in the message map."""
+    async def mark_sending(self, delivery_id: int) -> None:
+        """A send is about to start: after a crash, this delivery is looked for on the
+        platform (where it can tell) before it is sent again."""
+        async with self._write(urgent=True) as conn:
+            await conn.execute(
+                update(outbox).where(outbox.c.id == delivery_id).values(status="sending", sending_at=time.time())
+            )
+
+    async def requeue(self, delivery_id: int, refs: list[dict[str, Any]] | None = None) -> None:
+        """Back to pending (a send found not to have arrived, or partly arrived: ``refs``)."""
+        values: dict[str, Any] = {"status": "pending"}
+        if refs is not None:
+            values["refs"] = refs
         async with self._write() as conn:
+            await conn.execute(update(outbox).where(outbox.c.id == delivery_id).values(**values))
+
+    async def mark_sent(self, delivery: Delivery, refs: list[dict[str, Any]], entries: Sequence[MapEntry]) -> None:
+        """The platform acknowledged every chunk: record them in the message map (ahead of
+        queued ordinary writes: the send is done, only this record is missing)."""
+        async with self._write(urgent=True) as conn:
             await conn.execute(
                 update(outbox)
                 .where(outbox.c.id == delivery.id)
@@ -526,6 +585,7 @@ class Store:
     async def reschedule(self, delivery_id: int, *, at: float, error: str, count_attempt: bool) -> None:
         """Try again at ``at``; the first failure of a run starts the give-up clock."""
         values: dict[str, Any] = {
+            "status": "pending",
             "next_attempt_at": at,
             "last_error": error,
             "failing_since": func.coalesce(outbox.c.failing_since, time.time()),
