@@ -848,8 +848,9 @@ class TelegramAdapter(Adapter):
     async def _patiently(self, chat_id: int, call: Callable[[], Awaitable[_T]]) -> _T | None:
         """One answer to a person (``call`` sends it); None when it could not be shown (logged).
 
-        Answers skip the core's pacing, so a person typing fast into a busy chat can hit the
-        flood limit: wait as told (this person's turn is held), a few times at most.
+        The core paces answers with the chat's deliveries, so a flood limit here is rare (a
+        limit shared with other bots, say): wait as told (this person's turn is held), a few
+        times at most.
         """
         for attempt in range(REPLY_ATTEMPTS):
             try:

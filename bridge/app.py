@@ -205,7 +205,9 @@ class Bridge:
         )
         commands = Commands(store, self.api, linking, pipeline.actions)
         relay = Relay(store, self.api, after_send=pipeline.read_soon)
-        inbound = Inbound(store, self.adapters, commands, relay, pipeline.actions, self.metrics)
+        inbound = Inbound(
+            store, self.adapters, commands, relay, pipeline.actions, self.metrics, pace=dispatcher.pace_answer
+        )
         # Read before any adapter starts: redeliveries of these are then repeats.
         unfinished = await store.unfinished_events()
         routes = [route for adapter in self.adapters.values() for route in adapter.web_routes()]

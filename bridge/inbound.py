@@ -11,7 +11,7 @@ and the answer comes back rendered for the platform.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from adapters.base import Adapter
 from bridge.actions import ItemActions, parse_action
@@ -23,6 +23,7 @@ from bridge.model import (
     Action,
     ActionEvent,
     ChatEvent,
+    ChatIdentity,
     CommandEvent,
     ContactEvent,
     MessageEvent,
@@ -37,6 +38,8 @@ from bridge.store.store import Store
 
 log = logging.getLogger(__name__)
 
+Pacer = Callable[[ChatIdentity, int], Awaitable[None]]
+
 
 class Inbound:
     """Turns chat events into LMS actions and answers."""
@@ -49,6 +52,7 @@ class Inbound:
         relay: Relay,
         actions: ItemActions,
         metrics: Metrics | None = None,
+        pace: Pacer | None = None,
     ) -> None:
         self.metrics = metrics or Metrics()
         self.store = store
@@ -56,6 +60,7 @@ class Inbound:
         self.commands = commands
         self.relay = relay
         self.actions = actions
+        self.pace = pace
         self._claimed: set[tuple[Platform, str]] = set()  # journalled by this process, not finished
 
     async def record(self, event: ChatEvent) -> bool:
@@ -100,9 +105,10 @@ class Inbound:
             self._claimed.discard(key)
         # Cancelled (shutting down) skips this: the event stays unfinished and is resumed.
         await self.store.finish_event(platform, event.event_id, keep=answer is not None and answer.keep_event)
-        if answer is None:
-            return None
-        return self.reply(platform, answer.html, answer.replace_html, answer.actions)
+        reply = self.reply(platform, answer.html, answer.replace_html, answer.actions) if answer else None
+        if reply is not None and self.pace is not None:
+            await self.pace(event.identity, len(reply.texts))  # its turn in the chat's pacing
+        return reply
 
     async def handle(self, event: ChatEvent) -> Answer | None:
         """Act on a journalled event; what to show the person, if anything."""

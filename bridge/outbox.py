@@ -34,9 +34,9 @@ from adapters.base import (
 )
 from bridge.config import OutboxSettings
 from bridge.metrics import Metrics
-from bridge.model import Action, ItemKind, Pace, Platform, Post, SentRef
+from bridge.model import Action, ChatIdentity, ItemKind, Pace, Platform, Post, SentRef
 from bridge.render import escape, render, to_plain
-from bridge.router import actions_of, notice
+from bridge.router import actions_of, lane_of, notice
 from bridge.store.records import Delivery, Link, MapEntry
 from bridge.store.store import Store
 
@@ -281,13 +281,25 @@ class Dispatcher:
         self.wake()
 
     async def _paced(self, delivery: Delivery) -> None:
-        adapter = self.adapters[delivery.platform]
-        pause = self._paused_until.get(delivery.platform, 0.0) - time.monotonic()
+        await self._take_turn(delivery.platform, delivery.lane)
+
+    async def _take_turn(self, platform: Platform, lane: str) -> None:
+        """Wait until one more post fits the platform's limits for this chat and overall."""
+        adapter = self.adapters[platform]
+        pause = self._paused_until.get(platform, 0.0) - time.monotonic()
         if pause > 0:
             await asyncio.sleep(pause)
-        room_limits = self._room_limits.setdefault(delivery.lane, _limiters(adapter.capabilities.per_room))
-        for limiter in (*room_limits, *self._overall[delivery.platform]):
+        room_limits = self._room_limits.setdefault(lane, _limiters(adapter.capabilities.per_room))
+        for limiter in (*room_limits, *self._overall[platform]):
             await limiter.acquire()
+
+    async def pace_answer(self, identity: ChatIdentity, posts: int) -> None:
+        """An answer to a person (a command's result, "Not sent ...") takes the next turns
+        of their chat's pacing, ahead of deliveries still queued in the lane: shown without
+        running into the platform's flood limit, and without pushing the lane into one."""
+        if identity.platform in self.adapters:
+            for _ in range(posts):
+                await self._take_turn(identity.platform, lane_of(identity))
 
     async def _edit(self, adapter: Adapter, link: Link, delivery: Delivery) -> None:
         """Update the copies of an earlier delivery (an item handled: buttons retired)."""

@@ -83,3 +83,29 @@ async def test_a_delivery_out_of_time_is_told_to_the_person(
         await bridge.expect_log("delivery .* dead after")
     finally:
         await bridge.stop()
+
+
+async def test_not_sent_answers_in_a_busy_chat_are_shown_without_a_flood_limit_hit(
+    lms: SandboxLMS, seed: DemoSeed, telegram: SandboxTelegram, tmp_path: Path
+) -> None:
+    db = tmp_path / "bridge.sqlite3"
+    bridge = await BridgeProcess(telegram_config(tmp_path, lms, telegram)).start()
+    try:
+        await link_over_telegram(telegram, "mentee1")
+        # Twelve messages: the chat receives at Telegram's full rate for a while.
+        for n in range(1, 13):
+            lms.post_message(seed.mentor_id, seed.mentee1_id, f"busy {n}")
+        await until_db(lambda: len(statuses(db)) == 12)
+        await telegram.wait_until(lambda: len(numbered(telegram, "busy")) >= 3, within=30)
+        lms.set_down(True)  # Pluto's outage: whatever Sam writes now is not sent
+        for n in range(1, 5):
+            telegram.user_sends_text(USER, f"are you there {n}?")
+        await telegram.wait_until(
+            lambda: sum("Not sent" in t for t in texts(telegram)) == 4 and len(numbered(telegram, "busy")) == 12,
+            within=60,
+        )
+        assert numbered(telegram, "busy") == list(range(1, 13))
+        assert [r.api_method for r in telegram.requests if r.status == 429] == []  # the bridge caused none
+    finally:
+        lms.set_down(False)
+        await bridge.stop()
