@@ -33,8 +33,8 @@ async def telegram() -> AsyncIterator[SandboxTelegram]:
         await tg.stop()
 
 
-def texts(tg: SandboxTelegram) -> list[str]:
-    return [m.get("text", "") for m in tg.sent_to(USER)]
+def texts(tg: SandboxTelegram, user: int = USER) -> list[str]:
+    return [m.get("text", "") for m in tg.sent_to(user)]
 
 
 def outbox_rows(db: Path) -> list[tuple[str, str]]:
@@ -42,15 +42,16 @@ def outbox_rows(db: Path) -> list[tuple[str, str]]:
         return list(conn.execute("SELECT item_key, status FROM outbox WHERE item_key LIKE 'msg:%' ORDER BY id"))
 
 
-async def link_over_telegram(tg: SandboxTelegram, username: str) -> None:
-    tg.user_sends_text(USER, "/link")
-    await tg.wait_until(lambda: any("/link/" in t for t in texts(tg)), within=15)
-    url = re.search(r"http://127\.0\.0\.1:\d+/link/[A-Za-z0-9_-]+", "\n".join(texts(tg)))
+async def link_over_telegram(tg: SandboxTelegram, username: str, user: int = USER) -> None:
+    """``user`` sends /link and signs in on the page as ``username``."""
+    tg.user_sends_text(user, "/link")
+    await tg.wait_until(lambda: any("/link/" in t for t in texts(tg, user)), within=15)
+    url = re.search(r"http://127\.0\.0\.1:\d+/link/[A-Za-z0-9_-]+", "\n".join(texts(tg, user)))
     assert url is not None
     async with aiohttp.ClientSession() as http:
         async with http.post(url.group(0), data={"username": username, "password": "Passw0rd!"}) as resp:
             assert resp.status == 200
-    await tg.wait_until(lambda: any("Linked to Pluto as" in t for t in texts(tg)), within=15)
+    await tg.wait_until(lambda: any("Linked to Pluto as" in t for t in texts(tg, user)), within=15)
 
 
 async def test_killed_before_sending_delivers_each_message_once_after_restart(
