@@ -100,7 +100,8 @@ async def poll(predicate: Callable[[], bool], within: float, what: str) -> None:
         raise AssertionError(f"timed out waiting for {what}") from None
 
 
-async def run_chaos(platform: Platform, lms: SandboxLMS, seed: DemoSeed, people: list[Person], db: Path) -> None:
+async def run_chaos(platform: Platform, lms: SandboxLMS, seed: DemoSeed, people: list[Person], db: Path) -> str:
+    """Drive the run; returns the counts as one line (asserted here, printed by the test)."""
     rng = random.Random(12)
     tally = Tally()
     await platform.start()
@@ -161,13 +162,15 @@ async def run_chaos(platform: Platform, lms: SandboxLMS, seed: DemoSeed, people:
             misdirected += sum(1 for c in where if c != conversation)
     total_lms = sum(len(v) for v in tally.from_lms.values())
     total_chat = sum(len(v) for v in tally.from_chat.values())
-    print(
-        f"\nchaos {platform.name}: {tally.crashes} SIGKILLs, {len(people)} people; LMS->chat {total_lms} sent, "
+    figures = (
+        f"chaos {platform.name}: {tally.crashes} SIGKILLs, {len(people)} people; LMS->chat {total_lms} sent, "
         f"{lost_lms} lost, {duplicates} duplicates (worst chat {duplicates_worst}); chat->LMS {total_chat} sent, "
         f"{lost_chat} lost, {stored_twice} stored twice, {misdirected} in another conversation"
     )
-    assert (lost_lms, lost_chat, stored_twice, misdirected) == (0, 0, 0, 0)
-    assert duplicates_worst <= tally.crashes  # at most one per crash per chat
+    print("\n" + figures)
+    assert (lost_lms, lost_chat, stored_twice, misdirected) == (0, 0, 0, 0), figures
+    assert duplicates_worst <= tally.crashes, figures  # at most one per crash per chat
+    return figures
 
 
 class TelegramChaos(Platform):
@@ -201,7 +204,9 @@ class TelegramChaos(Platform):
         return texts(self.tg, int(person.chat_id))
 
 
-async def test_chaos_telegram(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> None:
+async def test_chaos_telegram(
+    lms: SandboxLMS, seed: DemoSeed, tmp_path: Path, record_property: Callable[[str, object], None]
+) -> None:
     tg = SandboxTelegram(enforce_limits=True)
     await tg.start()
     try:
@@ -210,7 +215,7 @@ async def test_chaos_telegram(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -
             tg.add_user(int(chat_id), f"P{chat_id}", started=True)
         people = add_people(lms, seed, ids)
         platform = TelegramChaos(tg, telegram_config(tmp_path, lms, tg))
-        await run_chaos(platform, lms, seed, people, tmp_path / "bridge.sqlite3")
+        record_property("figure", await run_chaos(platform, lms, seed, people, tmp_path / "bridge.sqlite3"))
     finally:
         await tg.stop()
 
@@ -267,7 +272,9 @@ class SlackChaos(Platform):
         await asyncio.gather(*self._said)
 
 
-async def test_chaos_slack(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> None:
+async def test_chaos_slack(
+    lms: SandboxLMS, seed: DemoSeed, tmp_path: Path, record_property: Callable[[str, object], None]
+) -> None:
     slack = new_sandbox()
     await slack.start()
     try:
@@ -276,6 +283,7 @@ async def test_chaos_slack(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> N
             slack.add_user(T1, user, f"chaos{n}", real_name=f"Chaos Person {n}")
         people = add_people(lms, seed, ids)
         config, port = slack_config(tmp_path, lms.url, slack, "http")
-        await run_chaos(SlackChaos(slack, config, port), lms, seed, people, tmp_path / "bridge.sqlite3")
+        figures = await run_chaos(SlackChaos(slack, config, port), lms, seed, people, tmp_path / "bridge.sqlite3")
+        record_property("figure", figures)
     finally:
         await slack.stop()
