@@ -27,7 +27,7 @@ import pytest
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.slack import SandboxSlack
 from sandbox.telegram import SandboxTelegram
-from tests.e2e.harness import BridgeProcess
+from tests.e2e.harness import BridgeProcess, poll_until
 from tests.e2e.test_crash_recovery import link_over_telegram, telegram_config, texts
 from tests.slack.e2e_support import T1, SlackChat, new_sandbox, shown, slack_config
 
@@ -89,17 +89,6 @@ def db_settled(db: Path) -> bool:
     return busy == 0 and open_events == 0
 
 
-async def poll(predicate: Callable[[], bool], within: float, what: str) -> None:
-    async def loop() -> None:
-        while not predicate():  # noqa: ASYNC110
-            await asyncio.sleep(0.2)
-
-    try:
-        await asyncio.wait_for(loop(), within)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
-
-
 async def run_chaos(platform: Platform, lms: SandboxLMS, seed: DemoSeed, people: list[Person], db: Path) -> str:
     """Drive the run; returns the counts as one line (asserted here, printed by the test)."""
     rng = random.Random(12)
@@ -111,7 +100,10 @@ async def run_chaos(platform: Platform, lms: SandboxLMS, seed: DemoSeed, people:
         lms.post_message(seed.mentor_id, person.lms_id, first)  # their current conversation
         tally.from_lms[person.username] = [first]
         tally.from_chat[person.username] = []
-    await poll(lambda: all(tally.from_lms[p.username][0] in "\n".join(platform.seen(p)) for p in people), 60, "hellos")
+    def greeted() -> bool:
+        return all(tally.from_lms[p.username][0] in "\n".join(platform.seen(p)) for p in people)
+
+    await poll_until(greeted, 60, "the first message to everyone")
 
     for crash in range(CRASHES):
         for person in people:
@@ -140,8 +132,8 @@ async def run_chaos(platform: Platform, lms: SandboxLMS, seed: DemoSeed, people:
 
     try:
         await platform.drained()
-        await poll(all_arrived, SETTLE, "every message both ways")
-        await poll(lambda: db_settled(db), 60, "the outbox and the inbound journal to settle")
+        await poll_until(all_arrived, SETTLE, "every message both ways")
+        await poll_until(lambda: db_settled(db), 60, "the outbox and the inbound journal to settle")
     finally:
         await platform.stop()
 

@@ -10,6 +10,7 @@ import re
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,15 @@ def bridge_config(tmp: Path, lms_url: str, **extra: dict[str, Any]) -> tuple[Pat
     for section, values in extra.items():
         sections.setdefault(section, {}).update(values)
     return write_config(tmp / "bridge.toml", sections), port
+
+
+async def poll_until(predicate: Callable[[], bool], within: float = 30.0, what: str = "condition") -> None:
+    """Poll state the sandboxes are not told about (the bridge's store) until ``predicate``."""
+    deadline = time.monotonic() + within
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
 
 
 class BridgeProcess:

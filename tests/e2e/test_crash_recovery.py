@@ -15,7 +15,7 @@ import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.telegram import SandboxTelegram
-from tests.e2e.harness import BridgeProcess, bridge_config
+from tests.e2e.harness import BridgeProcess, bridge_config, poll_until
 
 pytestmark = pytest.mark.e2e
 
@@ -57,17 +57,7 @@ async def link_over_telegram(tg: SandboxTelegram, username: str, user: int = USE
 async def test_killed_before_sending_delivers_each_message_once_after_restart(
     lms: SandboxLMS, seed: DemoSeed, telegram: SandboxTelegram, tmp_path: Path
 ) -> None:
-    config, _ = bridge_config(
-        tmp_path,
-        lms.url,
-        console={"enabled": False},
-        telegram={
-            "enabled": True,
-            "token": telegram.token,
-            "base_url": telegram.api_url,
-            "base_file_url": telegram.file_url,
-        },
-    )
+    config = telegram_config(tmp_path, lms, telegram)
     db = tmp_path / "bridge.sqlite3"
     first = await BridgeProcess(config).start()
     try:
@@ -81,13 +71,11 @@ async def test_killed_before_sending_delivers_each_message_once_after_restart(
         telegram.fail_next("sendMessage", chat_id=USER, status=429, retry_after=2)
         for n in (3, 4, 5):
             lms.post_message(seed.mentor_id, seed.mentee1_id, f"crash test {n}")
-
-        async def queued() -> None:
-            while not (len(outbox_rows(db)) == 5 and telegram.calls("sendMessage", ok=False)):  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
-
-        await asyncio.wait_for(queued(), 15)
-        assert [status for _, status in outbox_rows(db)] == ["sent", "sent", "pending", "pending", "pending"]
+        # (the refused send is "sending" until the bridge has recorded Telegram's 429)
+        await poll_until(
+            lambda: [status for _, status in outbox_rows(db)] == ["sent", "sent", "pending", "pending", "pending"]
+            and bool(telegram.calls("sendMessage", ok=False))
+        )
         await first.kill()
     finally:
         await first.stop()
@@ -164,12 +152,10 @@ async def test_killed_between_receiving_a_chat_message_and_sending_it_to_pluto(
         lms.set_down(False)
         lms.set_latency(0)
         assert from_mentee(lms, seed, conversation, "written just before the crash") == 0
-
-        async def settled() -> None:
-            while unfinished_events(db) or not from_mentee(lms, seed, conversation, "written just before"):  # noqa: ASYNC110
-                await asyncio.sleep(0.1)
-
-        await asyncio.wait_for(settled(), 30)
+        await poll_until(
+            lambda: not unfinished_events(db) and bool(from_mentee(lms, seed, conversation, "written just before")),
+            what="the resumed message in Pluto",
+        )
         assert from_mentee(lms, seed, conversation, "written just before the crash") == 1
     finally:
         await second.stop()
@@ -186,12 +172,7 @@ async def test_killed_after_pluto_stored_a_chat_message_it_is_not_sent_again(
         lms.set_answer_delay(2.0)  # stored at once, answered late: the bridge dies waiting
         telegram.user_sends_text(USER, "stored but not answered")
         await telegram.wait_until(lambda: not telegram.pending_updates, within=15)
-
-        async def stored() -> None:
-            while not from_mentee(lms, seed, conversation, "stored but not answered"):  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
-
-        await asyncio.wait_for(stored(), 15)
+        await poll_until(lambda: bool(from_mentee(lms, seed, conversation, "stored but not answered")))
         await first.kill()
         lms.set_answer_delay(0)
     finally:
@@ -199,12 +180,7 @@ async def test_killed_after_pluto_stored_a_chat_message_it_is_not_sent_again(
     assert unfinished_events(db) == 1
     second = await BridgeProcess(config).start()
     try:
-
-        async def resumed() -> None:
-            while unfinished_events(db):  # noqa: ASYNC110
-                await asyncio.sleep(0.1)
-
-        await asyncio.wait_for(resumed(), 30)
+        await poll_until(lambda: not unfinished_events(db), what="the journalled event resumed")
         await second.expect_log("reached Pluto before the restart: not sent again", timeout=10)
         assert from_mentee(lms, seed, conversation, "stored but not answered") == 1
     finally:

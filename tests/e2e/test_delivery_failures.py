@@ -4,17 +4,15 @@ person (issue 12)."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import sqlite3
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.telegram import SandboxTelegram
-from tests.e2e.harness import BridgeProcess
+from tests.e2e.harness import BridgeProcess, poll_until
 from tests.e2e.test_crash_recovery import USER, link_over_telegram, telegram, telegram_config, texts
 
 pytestmark = pytest.mark.e2e
@@ -24,16 +22,6 @@ __all__ = ["telegram"]  # the fixture, shared
 def statuses(db: Path) -> list[str]:
     with sqlite3.connect(db) as conn:
         return [r[0] for r in conn.execute("SELECT status FROM outbox WHERE item_key LIKE 'msg:%' ORDER BY id")]
-
-
-async def until_db(predicate: Callable[[], bool], within: float = 30.0) -> None:
-    """Poll the bridge's store (it changes without the sandbox knowing) until ``predicate``."""
-
-    async def poll() -> None:
-        while not predicate():  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
-
-    await asyncio.wait_for(poll(), within)
 
 
 def numbered(tg: SandboxTelegram, prefix: str) -> list[int]:
@@ -55,7 +43,7 @@ async def test_a_chat_failing_for_longer_than_many_retries_gets_everything_after
         await telegram.wait_until(lambda: len(numbered(telegram, "during the outage")) == 3, within=60)
         assert numbered(telegram, "during the outage") == [1, 2, 3]  # all, in order, once
         assert len(telegram.calls("sendMessage", ok=False)) == 20
-        await until_db(lambda: statuses(tmp_path / "bridge.sqlite3") == ["sent"] * 3)  # none dead
+        await poll_until(lambda: statuses(tmp_path / "bridge.sqlite3") == ["sent"] * 3)  # none dead
     finally:
         await bridge.stop()
 
@@ -70,7 +58,7 @@ async def test_a_delivery_out_of_time_is_told_to_the_person(
         await link_over_telegram(telegram, "mentee1")
         telegram.fail_next("sendMessage", chat_id=USER, status=502, count=10_000)
         lms.post_message(seed.mentor_id, seed.mentee1_id, "lost to the outage")
-        await until_db(lambda: statuses(db) == ["dead"])
+        await poll_until(lambda: statuses(db) == ["dead"])
         telegram.clear_failures()
         await telegram.wait_until(lambda: any("could not be delivered" in t for t in texts(telegram)), within=30)
         [told] = [m for m in telegram.sent_to(USER) if "could not be delivered" in m["text"]]
@@ -95,7 +83,7 @@ async def test_not_sent_answers_in_a_busy_chat_are_shown_without_a_flood_limit_h
         # Twelve messages: the chat receives at Telegram's full rate for a while.
         for n in range(1, 13):
             lms.post_message(seed.mentor_id, seed.mentee1_id, f"busy {n}")
-        await until_db(lambda: len(statuses(db)) == 12)
+        await poll_until(lambda: len(statuses(db)) == 12)
         await telegram.wait_until(lambda: len(numbered(telegram, "busy")) >= 3, within=30)
         lms.set_down(True)  # Pluto's outage: whatever Sam writes now is not sent
         for n in range(1, 5):
