@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+import tomllib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -183,5 +184,37 @@ async def test_killed_after_pluto_stored_a_chat_message_it_is_not_sent_again(
         await poll_until(lambda: not unfinished_events(db), what="the journalled event resumed")
         await second.expect_log("reached Pluto before the restart: not sent again", timeout=10)
         assert from_mentee(lms, seed, conversation, "stored but not answered") == 1
+    finally:
+        await second.stop()
+
+
+async def test_killed_between_telegrams_answer_and_the_record_sends_at_most_one_copy(
+    lms: SandboxLMS, seed: DemoSeed, telegram: SandboxTelegram, tmp_path: Path
+) -> None:
+    config = telegram_config(tmp_path, lms, telegram)
+    port = tomllib.loads(config.read_text())["web"]["port"]
+    db = tmp_path / "bridge.sqlite3"
+    first = await BridgeProcess(config).start()
+    try:
+        await link_over_telegram(telegram, "mentee1")
+        telegram.delay_answers("sendMessage", 30)  # in the chat at once, answered late
+        lms.post_message(seed.mentor_id, seed.mentee1_id, "shown before the crash")
+        await telegram.wait_until(lambda: any("shown before the crash" in t for t in texts(telegram)), within=15)
+        await first.kill()
+        telegram.delay_answers("sendMessage", 0)
+    finally:
+        await first.stop()
+    assert outbox_rows(db)[-1][1] == "sending"
+    second = await BridgeProcess(config).start()
+    try:
+        # Telegram cannot say whether it arrived: sent again, once, and counted.
+        await poll_until(lambda: outbox_rows(db)[-1][1] == "sent", what="the resend recorded")
+        lms.post_message(seed.mentor_id, seed.mentee1_id, "after the restart")
+        await telegram.wait_until(lambda: any("after the restart" in t for t in texts(telegram)), within=15)
+        assert sum("shown before the crash" in t for t in texts(telegram)) == 2  # at most one duplicate
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                metrics = await resp.text()
+        assert 'pluto_bridge_resends_after_crash_total{platform="telegram"} 1.0' in metrics
     finally:
         await second.stop()
