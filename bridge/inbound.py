@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
-from adapters.base import Adapter
+from adapters.base import Adapter, DeliveryError
 from bridge.actions import ItemActions, parse_action
 from bridge.commands import Commands
 from bridge.hints import command_hint, how_to_link
@@ -26,6 +26,7 @@ from bridge.model import (
     ChatIdentity,
     CommandEvent,
     ContactEvent,
+    Destination,
     MessageEvent,
     Platform,
     Post,
@@ -94,10 +95,10 @@ class Inbound:
 
     async def __call__(self, event: ChatEvent) -> Reply | None:
         platform = event.identity.platform
-        self.metrics.inbound.labels(platform.value, type(event).__name__).inc()
         key = (platform, event.event_id)
         if key not in self._claimed and not await self.record(event):
             log.debug("dropping repeated event %s %s", platform.value, event.event_id)
+            self.metrics.inbound.labels(platform.value, type(event).__name__, "duplicate").inc()
             return None
         try:
             answer = await self.handle(event)
@@ -105,7 +106,12 @@ class Inbound:
             self._claimed.discard(key)
         # Cancelled (shutting down) skips this: the event stays unfinished and is resumed.
         await self.store.finish_event(platform, event.event_id, keep=answer is not None and answer.keep_event)
-        reply = self.reply(platform, answer.html, answer.replace_html, answer.actions) if answer else None
+        if answer is None:
+            return None
+        if isinstance(event, CommandEvent) and not event.is_private and answer.html:
+            if not self.adapters[platform].capabilities.private_replies:
+                answer = await self._answer_privately(event, answer)
+        reply = self.reply(platform, answer.html, answer.replace_html, answer.actions)
         if reply is not None and self.pace is not None:
             await self.pace(event.identity, len(reply.texts))  # its turn in the chat's pacing
         return reply
@@ -113,9 +119,11 @@ class Inbound:
     async def handle(self, event: ChatEvent) -> Answer | None:
         """Act on a journalled event; what to show the person, if anything."""
         platform = event.identity.platform
+        counted = self.metrics.inbound.labels
+        kind = type(event).__name__
         address = dict(event.address) if event.address is not None else None
         first_contact = False
-        if event.is_private:
+        if event.is_private and await self._room_of_link_matches(event):
             first_contact = await self.store.remember_contact(event.identity, event.display_name, event.room, address)
         if isinstance(event, ContactEvent) and not first_contact:
             link = await self.store.link_for(event.identity)
@@ -123,11 +131,49 @@ class Inbound:
                 return None  # reopening the chat or a second install notice: greet once
         try:
             if isinstance(event, ActionEvent):
-                return await self._action(event)
-            return await self._handle(event)
+                answer = await self._action(event)
+            else:
+                answer = await self._handle(event)
         except Exception:
             log.exception("failed to handle %s event %s", platform.value, event.event_id)
+            counted(platform.value, kind, "error").inc()
             return Answer("<p>Something went wrong on the bridge while handling that. Please try again.</p>")
+        counted(platform.value, kind, "handled").inc()
+        return answer
+
+    async def _answer_privately(self, event: CommandEvent, answer: Answer) -> Answer:
+        """A command typed where others read along (a Telegram group, a Teams channel): its
+        answer may hold a sign-in address or the person's own items, so it goes to their
+        private chat with the bot (paced in that chat's lane); the shared room only learns
+        where to look."""
+        platform = event.identity.platform
+        room, address = await self.store.contact(event.identity)
+        dest = Destination(event.identity, room, address)
+        private = self.reply(platform, answer.html)
+        try:
+            for text in private.texts if private is not None else ():
+                if self.pace is not None:
+                    await self.pace(event.identity, 1)
+                await self.adapters[platform].send(dest, Post(text=text, fallback=to_plain(answer.html)))
+        except DeliveryError as exc:
+            log.info("could not answer %s privately: %s", event.identity, exc.reason)
+            hint = escape(command_hint(platform, event.name))
+            return Answer(
+                "<p>I answer commands only in our private chat, and I cannot write to you there yet. "
+                f"Open a private chat with me, then send <code>{hint}</code> there.</p>"
+            )
+        return Answer("<p>I answered you in our private chat.</p>")
+
+    async def _room_of_link_matches(self, event: ChatEvent) -> bool:
+        """Whether ``event`` may update how the person's link reaches them. A private chat
+        is one conversation per person; an event claiming another one (a forged Teams
+        conversation with its own service URL) must not redirect where their Pluto
+        messages go. A link that could not be reached any more may move."""
+        link = await self.store.link_for(event.identity)
+        if link is None or not link.active or not link.room or link.room == event.room:
+            return True
+        log.warning("%s wrote from chat %s, not their linked chat: its address is not kept", event.identity, event.room)
+        return False
 
     async def _action(self, event: ActionEvent) -> Answer | None:
         """A button press: act on the item as the person who pressed it."""

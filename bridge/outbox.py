@@ -33,6 +33,7 @@ from adapters.base import (
     TransientError,
 )
 from bridge.config import OutboxSettings
+from bridge.log_format import link_context
 from bridge.metrics import Metrics
 from bridge.model import Action, ChatIdentity, ItemKind, Pace, Platform, Post, SentRef
 from bridge.render import escape, render, to_plain
@@ -208,6 +209,9 @@ class Dispatcher:
         try:
             await self._send(adapter, link, delivery)
             outcomes.labels(platform, "sent").inc()
+            lms_time = delivery.payload.get("lms_time")
+            if isinstance(lms_time, int | float) and lms_time > 0:
+                self.metrics.delivery_latency.labels(platform).observe(max(0.0, time.time() - lms_time))
             self._throttled.pop(delivery.lane, None)
             return True
         except RateLimited as exc:
@@ -234,14 +238,14 @@ class Dispatcher:
             return False
         except RecipientUnreachable as exc:
             outcomes.labels(platform, "dead").inc()
-            log.warning("link %s unreachable: %s", link.identity, exc.reason)
+            log.warning("link %s unreachable: %s", link.identity, exc.reason, extra=link_context(link))
             await self.store.mark_dead(delivery.id, f"recipient unreachable: {exc.reason}")
             await self.store.set_link_status(link.id, "inactive", exc.reason)
             if self.on_unreachable is not None:
                 await self.on_unreachable(link, exc.reason)
             return True
         except PermanentError as exc:
-            log.warning("delivery %s failed for good: %s", delivery.id, exc.reason)
+            log.warning("delivery %s failed for good: %s", delivery.id, exc.reason, extra=link_context(link))
             await self._give_up(link, delivery, exc.reason)
             return True
         except asyncio.CancelledError:
@@ -250,7 +254,9 @@ class Dispatcher:
             attempts = delivery.attempts + 1
             reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
             if self._out_of_time(delivery):
-                log.warning("delivery %s dead after %d attempts: %s", delivery.id, attempts, reason)
+                log.warning(
+                    "delivery %s dead after %d attempts: %s", delivery.id, attempts, reason, extra=link_context(link)
+                )
                 await self._give_up(link, delivery, f"gave up after {attempts} attempts: {reason}")
                 return True
             outcomes.labels(platform, "retry").inc()
@@ -307,7 +313,9 @@ class Dispatcher:
         if target is None or not target.refs:
             await self.store.mark_sent(delivery, [], [])
             return
-        posts = render_post({"html": delivery.payload["html"], "actions": []}, adapter)
+        # An item handled retires its buttons; an item upgraded (alert to task) carries new ones.
+        actions = delivery.payload.get("actions") or []
+        posts = render_post({"html": delivery.payload["html"], "actions": actions}, adapter)
         if not adapter.capabilities.edits:
             # The platform cannot change a sent message: the outcome follows as a new one.
             for post in posts:

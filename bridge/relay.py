@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from bridge.journal import event_from_json
 from bridge.lms.api import LmsApi
 from bridge.lms.errors import LmsError, LmsUnavailable, MessageTooLong, SendRefused, TokenRejected
+from bridge.lms.refusals import explain_refusal
 from bridge.model import Action, ConversationInfo, ConversationType, MessageEvent
 from bridge.render import chat_text_to_lms, escape, to_plain, utf8_len
 from bridge.store.records import Link
@@ -201,7 +202,11 @@ class Relay:
             )
         except MessageTooLong as exc:
             return Answer(f"<p>Not sent: {escape(exc.message)}</p>")
-        except (SendRefused, LmsError) as exc:
+        except SendRefused as exc:
+            # The LMS names nobody (observed 25): say whom it concerns.
+            refusal = explain_refusal(exc.message, info.name if info else None)
+            return Answer(f"<p>Not delivered to Pluto: {escape(refusal)}</p>")
+        except LmsError as exc:
             return Answer(f"<p>Not delivered to Pluto: {escape(exc.message)}</p>")
         except LmsUnavailable as exc:
             log.warning("LMS unavailable while relaying for link %s: %s", link.id, exc)

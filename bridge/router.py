@@ -44,6 +44,7 @@ def payload_of(item: Item) -> dict[str, Any]:
         "conversation_id": item.conversation_id,
         "peer_id": item.peer_id,
         "actions": [dataclasses.asdict(a) for a in item.actions],
+        "lms_time": item.time,  # for the LMS-to-chat latency metric
     }
 
 

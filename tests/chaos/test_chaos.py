@@ -206,7 +206,7 @@ async def test_chaos_telegram(
         for chat_id in ids:
             tg.add_user(int(chat_id), f"P{chat_id}", started=True)
         people = add_people(lms, seed, ids)
-        platform = TelegramChaos(tg, telegram_config(tmp_path, lms, tg))
+        platform = TelegramChaos(tg, telegram_config(tmp_path, lms, tg)[0])
         record_property("figure", await run_chaos(platform, lms, seed, people, tmp_path / "bridge.sqlite3"))
     finally:
         await tg.stop()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
-import tomllib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.telegram import SandboxTelegram
-from tests.e2e.harness import BridgeProcess, bridge_config, poll_until
+from tests.e2e.harness import BridgeProcess, bridge_config, poll_until, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -50,7 +49,7 @@ async def link_over_telegram(tg: SandboxTelegram, username: str, user: int = USE
     url = re.search(r"http://127\.0\.0\.1:\d+/link/[A-Za-z0-9_-]+", "\n".join(texts(tg, user)))
     assert url is not None
     async with aiohttp.ClientSession() as http:
-        async with http.post(url.group(0), data={"username": username, "password": "Passw0rd!"}) as resp:
+        async with http.post(url.group(0), data=sign_in(username)) as resp:
             assert resp.status == 200
     await tg.wait_until(lambda: any("Linked to Pluto as" in t for t in texts(tg, user)), within=15)
 
@@ -58,18 +57,20 @@ async def link_over_telegram(tg: SandboxTelegram, username: str, user: int = USE
 async def test_killed_before_sending_delivers_each_message_once_after_restart(
     lms: SandboxLMS, seed: DemoSeed, telegram: SandboxTelegram, tmp_path: Path
 ) -> None:
-    config = telegram_config(tmp_path, lms, telegram)
+    config, port = telegram_config(tmp_path, lms, telegram)
     db = tmp_path / "bridge.sqlite3"
     first = await BridgeProcess(config).start()
     try:
+        await first.ready(port)
         await link_over_telegram(telegram, "mentee1")
         # Two messages go through before the crash...
         for n in (1, 2):
             lms.post_message(seed.mentor_id, seed.mentee1_id, f"crash test {n}")
         await telegram.wait_until(lambda: sum("crash test" in t for t in texts(telegram)) == 2, within=15)
-        # ...then Telegram throttles this chat, so the next three are read from the LMS and
-        # queued, but not yet sent, when the process dies.
-        telegram.fail_next("sendMessage", chat_id=USER, status=429, retry_after=2)
+        # ...then Telegram throttles this chat until the crash (however long the machine takes
+        # to get there), so the next three are read from the LMS and queued, but not yet
+        # sent, when the process dies.
+        telegram.fail_next("sendMessage", chat_id=USER, status=429, retry_after=1, count=10_000)
         for n in (3, 4, 5):
             lms.post_message(seed.mentor_id, seed.mentee1_id, f"crash test {n}")
         # (the refused send is "sending" until the bridge has recorded Telegram's 429)
@@ -82,10 +83,17 @@ async def test_killed_before_sending_delivers_each_message_once_after_restart(
         await first.stop()
 
     assert sum("crash test" in t for t in texts(telegram)) == 2
+    telegram.clear_failures()  # the throttling ends
     second = await BridgeProcess(config).start()
     try:
+        await second.ready(port)
         await telegram.wait_until(lambda: sum("crash test" in t for t in texts(telegram)) == 5, within=20)
-        await asyncio.sleep(1.5)  # anything doubled would arrive by now
+
+        async def all_sent() -> None:  # nothing pending: nothing more can be sent, doubled or not
+            while [status for _, status in outbox_rows(db)] != ["sent"] * 5:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(all_sent(), 15)
         delivered = [t for t in texts(telegram) if "crash test" in t]
         assert [re.search(r"crash test (\d)", t).group(1) for t in delivered] == ["1", "2", "3", "4", "5"]  # type: ignore[union-attr]
         assert [status for _, status in outbox_rows(db)] == ["sent"] * 5
@@ -93,9 +101,12 @@ async def test_killed_before_sending_delivers_each_message_once_after_restart(
         await second.stop()
 
 
-def telegram_config(tmp_path: Path, lms: SandboxLMS, telegram: SandboxTelegram, **extra: dict[str, Any]) -> Path:
-    """The bridge on Telegram only (the sandbox), with ``extra`` settings sections."""
-    config, _ = bridge_config(
+def telegram_config(
+    tmp_path: Path, lms: SandboxLMS, telegram: SandboxTelegram, **extra: dict[str, Any]
+) -> tuple[Path, int]:
+    """The bridge on Telegram only (the sandbox), with ``extra`` settings sections; its
+    config file and web port."""
+    return bridge_config(
         tmp_path,
         lms.url,
         console={"enabled": False},
@@ -107,7 +118,6 @@ def telegram_config(tmp_path: Path, lms: SandboxLMS, telegram: SandboxTelegram, 
         },
         **extra,
     )
-    return config
 
 
 def unfinished_events(db: Path) -> int:
@@ -132,7 +142,7 @@ def from_mentee(lms: SandboxLMS, seed: DemoSeed, conversation: int, text: str) -
 async def test_killed_between_receiving_a_chat_message_and_sending_it_to_pluto(
     lms: SandboxLMS, seed: DemoSeed, telegram: SandboxTelegram, tmp_path: Path
 ) -> None:
-    config = telegram_config(tmp_path, lms, telegram)
+    config, _ = telegram_config(tmp_path, lms, telegram)
     db = tmp_path / "bridge.sqlite3"
     first = await BridgeProcess(config).start()
     try:
@@ -165,7 +175,7 @@ async def test_killed_between_receiving_a_chat_message_and_sending_it_to_pluto(
 async def test_killed_after_pluto_stored_a_chat_message_it_is_not_sent_again(
     lms: SandboxLMS, seed: DemoSeed, telegram: SandboxTelegram, tmp_path: Path
 ) -> None:
-    config = telegram_config(tmp_path, lms, telegram)
+    config, _ = telegram_config(tmp_path, lms, telegram)
     db = tmp_path / "bridge.sqlite3"
     first = await BridgeProcess(config).start()
     try:
@@ -191,8 +201,7 @@ async def test_killed_after_pluto_stored_a_chat_message_it_is_not_sent_again(
 async def test_killed_between_telegrams_answer_and_the_record_sends_at_most_one_copy(
     lms: SandboxLMS, seed: DemoSeed, telegram: SandboxTelegram, tmp_path: Path
 ) -> None:
-    config = telegram_config(tmp_path, lms, telegram)
-    port = tomllib.loads(config.read_text())["web"]["port"]
+    config, port = telegram_config(tmp_path, lms, telegram)
     db = tmp_path / "bridge.sqlite3"
     first = await BridgeProcess(config).start()
     try:

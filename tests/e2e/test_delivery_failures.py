@@ -31,7 +31,7 @@ def numbered(tg: SandboxTelegram, prefix: str) -> list[int]:
 async def test_a_chat_failing_for_longer_than_many_retries_gets_everything_after_it_recovers(
     lms: SandboxLMS, seed: DemoSeed, telegram: SandboxTelegram, tmp_path: Path
 ) -> None:
-    config = telegram_config(tmp_path, lms, telegram)  # back-off 0.2 s doubling to 1 s
+    config, _ = telegram_config(tmp_path, lms, telegram)  # back-off 0.2 s doubling to 1 s
     bridge = await BridgeProcess(config).start()
     try:
         await link_over_telegram(telegram, "mentee1")
@@ -51,7 +51,7 @@ async def test_a_chat_failing_for_longer_than_many_retries_gets_everything_after
 async def test_a_delivery_out_of_time_is_told_to_the_person(
     lms: SandboxLMS, seed: DemoSeed, telegram: SandboxTelegram, tmp_path: Path
 ) -> None:
-    config = telegram_config(tmp_path, lms, telegram, outbox={"give_up_after": 2.0})
+    config, _ = telegram_config(tmp_path, lms, telegram, outbox={"give_up_after": 2.0})
     db = tmp_path / "bridge.sqlite3"
     bridge = await BridgeProcess(config).start()
     try:
@@ -77,7 +77,7 @@ async def test_not_sent_answers_in_a_busy_chat_are_shown_without_a_flood_limit_h
     lms: SandboxLMS, seed: DemoSeed, telegram: SandboxTelegram, tmp_path: Path
 ) -> None:
     db = tmp_path / "bridge.sqlite3"
-    bridge = await BridgeProcess(telegram_config(tmp_path, lms, telegram)).start()
+    bridge = await BridgeProcess(telegram_config(tmp_path, lms, telegram)[0]).start()
     try:
         await link_over_telegram(telegram, "mentee1")
         # Twelve messages: the chat receives at Telegram's full rate for a while.

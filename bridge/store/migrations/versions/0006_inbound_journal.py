@@ -2,8 +2,8 @@
 whether handling finished); a delivery records when its send began ("sending") and since
 when it has been failing (transient failures are retried for a time, not a count).
 
-Revision ID: 0003_reliability
-Revises: 0002
+Revision ID: 0006_inbound_journal
+Revises: 0005_push_devices
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_reliability"
-down_revision = "0002"
+revision = "0006_inbound_journal"
+down_revision = "0005_push_devices"
 branch_labels = None
 depends_on = None
 
