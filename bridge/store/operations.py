@@ -114,8 +114,9 @@ async def list_deliveries(store: Store, *, dead_only: bool = False, link_id: int
 
 async def retry(store: Store, delivery_ids: list[int] | None) -> list[int]:
     """Put dead deliveries back in the queue (all dead ones when ``delivery_ids`` is None);
-    the running bridge's dispatcher picks them up within a second. The attempt count starts
-    again; the old reason stays until the next attempt replaces it. Returns the ids that
+    the running bridge's dispatcher picks them up within a second. The attempt count and
+    the ``outbox.give_up_after`` budget start again; the old reason stays until the next
+    attempt replaces it. Returns the ids that
     went back. Raises ``DeliveryNotFound`` for an id that is not a dead delivery."""
     async with store._write() as conn:
         query = select(outbox.c.id).where(outbox.c.status == "dead")
@@ -129,7 +130,7 @@ async def retry(store: Store, delivery_ids: list[int] | None) -> list[int]:
             await conn.execute(
                 update(outbox)
                 .where(outbox.c.id.in_(found))
-                .values(status="pending", attempts=0, next_attempt_at=0.0)
+                .values(status="pending", attempts=0, next_attempt_at=0.0, failing_since=None)
             )
     return found
 

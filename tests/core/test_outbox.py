@@ -15,6 +15,7 @@ from bridge.config import OutboxSettings
 from bridge.model import Capabilities, ChatIdentity, Destination, Markup, Platform, Post, SentRef
 from bridge.outbox import Dispatcher
 from bridge.router import lane_of, notice
+from bridge.store import operations
 from bridge.store.crypto import new_key
 from bridge.store.records import Link, NewDelivery
 from bridge.store.store import Store
@@ -167,6 +168,19 @@ async def test_transient_failures_retry_then_die_with_the_reason(store: Store) -
     assert [d.item_key for d in dead] == ["d1"] and dead[0].attempts >= 2  # retried until out of time
     assert "HTTP 502" in dead[0].last_error and "attempts" in dead[0].last_error
     assert [d.item_key for d in sent] == ["d2"]  # the lane moved on
+
+
+async def test_a_retried_dead_delivery_gets_a_new_time_budget(store: Store) -> None:
+    platform = StandInPlatform()
+    ann = await make_link(store, "ann", 1)
+    platform.failures["ann"] = [TransientError("HTTP 502")] * 1000
+    await store.enqueue([notice(ann, "<p>retried</p>", "r1")])
+    await run_until(Dispatcher(store, {Platform.TELEGRAM: platform}, SETTINGS), lambda: _count(store, "dead", 1))
+    [dead] = await store.deliveries(status="dead")
+    assert await operations.retry(store, [dead.id]) == [dead.id]  # `pluto-bridge deliveries retry`
+    platform.failures["ann"] = [TransientError("HTTP 502")]  # one more failure, then it recovers
+    await run_until(Dispatcher(store, {Platform.TELEGRAM: platform}, SETTINGS), lambda: _count(store, "sent", 1))
+    assert [text for _, text, _ in platform.sent] == ["retried"]
 
 
 async def test_unreachable_recipient_stops_their_deliveries(store: Store) -> None:
