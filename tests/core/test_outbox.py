@@ -183,6 +183,16 @@ async def test_a_retried_dead_delivery_gets_a_new_time_budget(store: Store) -> N
     assert [text for _, text, _ in platform.sent] == ["retried"]
 
 
+async def test_a_delivery_left_sending_by_a_crash_is_backlog_for_the_operator(store: Store) -> None:
+    ann = await make_link(store, "ann", 1)
+    await store.enqueue([notice(ann, "<p>in flight</p>", "s1")])
+    [delivery] = await store.deliveries(status="pending")
+    await store.mark_sending(delivery.id)  # the process dies here, before the platform answers
+    counts = await operations.counts(store)  # `pluto-bridge status`, the backlog gauge
+    assert counts.backlog == {"telegram": 1} and counts.oldest_pending is not None
+    assert [row.status for row in await operations.list_deliveries(store)] == ["sending"]
+
+
 async def test_unreachable_recipient_stops_their_deliveries(store: Store) -> None:
     platform = StandInPlatform()
     ann = await make_link(store, "ann", 1)
