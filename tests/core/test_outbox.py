@@ -155,12 +155,18 @@ async def test_a_guessed_retry_after_doubles_while_the_room_stays_throttled(stor
     assert sent_at - started >= 1.3  # 0.2 + 0.4 + 0.8, where the same wait thrice would be 0.6
 
 
-async def test_transient_failures_retry_then_die_with_the_reason(store: Store) -> None:
+async def died_in_an_outage(store: Store, text: str, key: str) -> tuple[StandInPlatform, Link]:
+    """ann's delivery ``key`` of ``text``, dead after HTTP 502s for longer than its budget."""
     platform = StandInPlatform()
     ann = await make_link(store, "ann", 1)
     platform.failures["ann"] = [TransientError("HTTP 502")] * 1000
-    await store.enqueue([notice(ann, "<p>doomed</p>", "d1")])
+    await store.enqueue([notice(ann, f"<p>{text}</p>", key)])
     await run_until(Dispatcher(store, {Platform.TELEGRAM: platform}, SETTINGS), lambda: _count(store, "dead", 1))
+    return platform, ann
+
+
+async def test_transient_failures_retry_then_die_with_the_reason(store: Store) -> None:
+    platform, ann = await died_in_an_outage(store, "doomed", "d1")
     platform.failures["ann"] = []  # the platform recovers; the lane goes on
     await store.enqueue([notice(ann, "<p>after</p>", "d2")])
     await run_until(Dispatcher(store, {Platform.TELEGRAM: platform}, SETTINGS), lambda: _count(store, "pending", 0))
@@ -171,11 +177,7 @@ async def test_transient_failures_retry_then_die_with_the_reason(store: Store) -
 
 
 async def test_a_retried_dead_delivery_gets_a_new_time_budget(store: Store) -> None:
-    platform = StandInPlatform()
-    ann = await make_link(store, "ann", 1)
-    platform.failures["ann"] = [TransientError("HTTP 502")] * 1000
-    await store.enqueue([notice(ann, "<p>retried</p>", "r1")])
-    await run_until(Dispatcher(store, {Platform.TELEGRAM: platform}, SETTINGS), lambda: _count(store, "dead", 1))
+    platform, _ = await died_in_an_outage(store, "retried", "r1")
     [dead] = await store.deliveries(status="dead")
     assert await operations.retry(store, [dead.id]) == [dead.id]  # `pluto-bridge deliveries retry`
     platform.failures["ann"] = [TransientError("HTTP 502")]  # one more failure, then it recovers
