@@ -572,7 +572,8 @@ class TelegramAdapter(Adapter):
         except (json.JSONDecodeError, TypeError, KeyError, ValueError, AttributeError):
             log.warning("telegram webhook: body is not an Update")
             return web.Response(status=400)
-        # Queue and answer at once: handlers (and the sink) run as tasks afterwards.
+        # The queue's put returns once the update's event is journalled (_AckQueue): only
+        # then does Telegram get its 200; handling goes on as tasks afterwards.
         await self._app.update_queue.put(update)
         return web.Response(status=200)
 
