@@ -20,8 +20,18 @@ from aiohttp import web
 from bridge.model import Capabilities, ChatEvent, ChatIdentity, Destination, Platform, Post, Reply, SentRef
 
 EventSink = Callable[[ChatEvent], Awaitable[Reply | None]]
-"""The core's entry point for inbound events. Adapters acknowledge the platform first,
-then await the sink, then show the returned ``Reply`` (if any) to the person who acted."""
+"""The core's entry point for inbound events. Adapters await the sink, then show the
+returned ``Reply`` (if any) to the person who acted. Where the platform lets the adapter
+hold its acknowledgement (Telegram's getUpdates offset, a webhook's answer), the adapter
+first has the event journalled with ``record`` and acknowledges only then."""
+
+
+async def record(sink: EventSink, event: ChatEvent) -> bool:
+    """Have the core journal ``event`` durably, before the platform is acknowledged; False
+    for a repeat the core has (or is) handling, which the adapter drops. A sink without a
+    journal (a test's plain function) records nothing: every event counts as new."""
+    journal = getattr(sink, "record", None)
+    return True if journal is None else bool(await journal(event))
 
 
 class DeliveryError(Exception):
@@ -97,6 +107,12 @@ class Adapter(abc.ABC):
     async def delete(self, dest: Destination, ref: SentRef) -> None:
         """Delete a post sent earlier. Platforms that cannot delete raise PermanentError."""
         raise PermanentError(f"{self.platform.value} adapter cannot delete messages")
+
+    async def find_sent(self, dest: Destination, post: Post, since: float) -> SentRef | None:
+        """A post with this content the bot sent to ``dest`` since ``since`` (Unix time), if
+        the platform can say (its history): after a crash between a send and its record, the
+        core resends only what is not there. None where the platform cannot tell."""
+        return None
 
     async def health_problem(self) -> str | None:
         """None while the adapter can send and receive; else what is wrong, in a few words

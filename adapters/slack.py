@@ -1,8 +1,9 @@
 """Slack adapter on slack-bolt (AsyncApp): Events API over HTTP or Socket Mode, one slash
 command with subcommands, Block Kit buttons, several workspaces at once.
 
-Inbound, Bolt verifies signatures (HTTP mode), acknowledges within Slack's 3 s and runs our
-listeners, which translate DM messages, app-home opens, the slash command and button
+Inbound, Bolt verifies signatures (HTTP mode), acknowledges within Slack's 3 s (a person's
+DM only once the core has journalled it, so a crash before that makes Slack redeliver it)
+and runs our listeners, which translate DM messages, app-home opens, the slash command and button
 presses into ``bridge.model`` events for the core's sink. Outbound, each workspace has its
 own ``AsyncWebClient`` (its own bot token); Slack errors become ``adapters.base`` exceptions
 and 429s are never retried here: the core pauses the room and retries.
@@ -12,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Literal, cast
 from urllib.parse import parse_qs
 
@@ -23,6 +26,7 @@ import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.adapter.socket_mode.async_internals import run_async_bolt_app, send_async_response
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.context.ack.async_ack import AsyncAck
@@ -30,6 +34,8 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.socket_mode.aiohttp import SocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.base import (
@@ -40,6 +46,7 @@ from adapters.base import (
     RateLimited,
     RecipientUnreachable,
     TransientError,
+    record,
 )
 from bridge.model import (
     COMMAND_NAMES,
@@ -86,6 +93,8 @@ UNREACHABLE_ERRORS = frozenset(
         "team_access_not_granted",
     }
 )
+# Slack wants its 200 within 3 s; the journalling of a DM is awaited for at most this long.
+RECORD_WAIT = 2.5
 UNREACHABLE = (aiohttp.ClientError, asyncio.TimeoutError, OSError)  # Slack not answering at all
 SOCKET_CONNECT_WAIT = 10.0  # seconds start() waits for Socket Mode before leaving it to connect on its own
 TRANSIENT_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
@@ -132,6 +141,31 @@ async def to_plain_text(
             parts.append(f"{label} ({shown})" if label and label not in (url, shown) else shown)
     parts.append(unescape(text[pos:]))
     return "".join(parts)
+
+
+class _JournalledSocketHandler(AsyncSocketModeHandler):
+    """Bolt's Socket Mode handler, acknowledging an envelope only once ``journalled`` allows."""
+
+    journalled: Callable[[Any], contextlib.AbstractAsyncContextManager[None]] | None = None
+
+    async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
+        start = time.time()
+        around = self.journalled(req.payload) if self.journalled is not None else contextlib.nullcontext()
+        async with around:
+            bolt_resp: BoltResponse = await run_async_bolt_app(self.app, req)
+        await send_async_response(client, req, bolt_resp, start)
+
+
+def _may_relay(body: Any) -> bool:
+    """Whether an Events API body is a person's DM message the core will journal."""
+    event = body.get("event") if isinstance(body, dict) else None
+    return (
+        isinstance(event, dict)
+        and event.get("type") == "message"
+        and event.get("channel_type") == "im"
+        and not event.get("bot_id")
+        and event.get("subtype") in (None, "file_share", "thread_broadcast", "me_message")
+    )
 
 
 def map_slack_error(exc: BaseException) -> DeliveryError:
@@ -375,6 +409,7 @@ class SlackAdapter(Adapter):
         self._turns: dict[ChatIdentity, asyncio.Future[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sink: EventSink | None = None
+        self._unrecorded: dict[str, asyncio.Event] = {}  # event id -> journalled
         self._socket: AsyncSocketModeHandler | None = None
         self._connector: asyncio.Task[None] | None = None
 
@@ -413,7 +448,8 @@ class SlackAdapter(Adapter):
             log.info("slack: request refused: %s", problem)
             return web.Response(status=400, text=problem)
         bolt_req = await to_bolt_request(request)
-        bolt_resp = await self.app.async_dispatch(bolt_req)
+        async with self._journalled(bolt_req.body):
+            bolt_resp = await self.app.async_dispatch(bolt_req)
         return await to_aiohttp_response(bolt_resp)
 
     async def start(self, sink: EventSink) -> None:
@@ -441,7 +477,8 @@ class SlackAdapter(Adapter):
         return None
 
     async def _start_socket(self) -> None:
-        handler = AsyncSocketModeHandler(self.app, self.app_token, ping_interval=self.socket_ping_interval)
+        handler = _JournalledSocketHandler(self.app, self.app_token, ping_interval=self.socket_ping_interval)
+        handler.journalled = self._journalled
         reachable = True
         try:
             # One apps.connections.open of our own tells a rejected token from an outage;
@@ -511,6 +548,24 @@ class SlackAdapter(Adapter):
         await next()
         return None
 
+    @contextlib.asynccontextmanager
+    async def _journalled(self, body: Any) -> AsyncIterator[None]:
+        """Around Bolt's dispatch of one request: for a person's DM, its answer (HTTP 200 or
+        the Socket Mode ack) waits until the core has journalled the message (at most
+        ``RECORD_WAIT``, inside Slack's 3 s), so a crash before that makes Slack deliver it
+        again rather than lose it."""
+        event_id = body.get("event_id") if isinstance(body, dict) else None
+        if not event_id or not _may_relay(body):
+            yield
+            return
+        done = self._unrecorded[str(event_id)] = asyncio.Event()
+        try:
+            yield
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), RECORD_WAIT)
+        finally:
+            self._unrecorded.pop(str(event_id), None)
+
     def _track(self) -> None:
         task = asyncio.current_task()
         if task is not None:
@@ -518,12 +573,24 @@ class SlackAdapter(Adapter):
             task.add_done_callback(self._tasks.discard)
 
     async def _deliver(self, event: ChatEvent, turn: _Turn) -> Reply | None:
-        """Hand the event to the core once the person's earlier events were handed over."""
+        """Have the core journal the event (then Slack may get its 200), and hand it over
+        once the person's earlier events were handed over."""
+        if self._sink is None:
+            log.warning("slack: event %s arrived before start()", event.event_id)
+            return None
+        try:
+            fresh = await record(self._sink, event)
+        finally:
+            self._settle(event.event_id)
+        if not fresh:
+            return None  # a redelivery of an event the core has (or is) handling
         async with turn:
-            if self._sink is None:
-                log.warning("slack: event %s arrived before start()", event.event_id)
-                return None
             return await self._sink(event)
+
+    def _settle(self, event_id: str) -> None:
+        done = self._unrecorded.get(event_id)
+        if done is not None:
+            done.set()
 
     async def _display_name(self, team: str, user: str) -> str:
         key = (team, user)
@@ -583,6 +650,7 @@ class SlackAdapter(Adapter):
         team = str(body.get("team_id") or context.team_id)
         identity = self._identity(team, user)
         turn = _Turn(self._turns, identity)  # before any await: arrival order
+        unrecorded = str(body.get("event_id") or "")
         try:
             channel = str(event["channel"])
             self._dms[identity] = channel
@@ -601,6 +669,7 @@ class SlackAdapter(Adapter):
             reply = await self._deliver(message, turn)
         finally:
             turn.leave()
+            self._settle(unrecorded)  # whatever happened, Slack is not kept waiting
         if reply is not None:
             await self._ephemeral(team, channel, user, reply, thread)
 
@@ -760,6 +829,26 @@ class SlackAdapter(Adapter):
         except Exception as exc:
             raise map_slack_error(exc) from exc
         return SentRef(room=str(resp["channel"]), message_id=str(resp["ts"]), thread=post.thread)
+
+    async def find_sent(self, dest: Destination, post: Post, since: float) -> SentRef | None:
+        """The bot's message with this post's text in the person's DM (or the post's thread)
+        since ``since``: conversations.history / conversations.replies (scope im:history)."""
+        if not dest.room:
+            return None  # no DM was ever opened: nothing can have arrived
+        client = self._client(dest.identity.workspace)
+        oldest = f"{max(0.0, since - 1):.6f}"  # a second's leeway between the two clocks
+        try:
+            if post.thread:
+                resp = await client.conversations_replies(channel=dest.room, ts=post.thread, oldest=oldest, limit=100)
+            else:
+                resp = await client.conversations_history(channel=dest.room, oldest=oldest, limit=100)
+        except Exception as exc:
+            raise map_slack_error(exc) from exc
+        text = notification_text(post)
+        for message in resp.get("messages") or []:
+            if message.get("bot_id") and message.get("text") == text and message.get("ts") != post.thread:
+                return SentRef(room=dest.room, message_id=str(message["ts"]), thread=post.thread)
+        return None
 
     async def edit(self, dest: Destination, ref: SentRef, post: Post) -> None:
         """chat.update with the token of the person's workspace: new text and blocks (no

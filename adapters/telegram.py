@@ -2,8 +2,10 @@
 
 Inbound updates arrive by long polling (PTB's Updater) or through a webhook route served on
 the bridge's own aiohttp server; either way they go through the Application's update queue,
-so the platform is acknowledged (offset confirmed, HTTP 200 answered) before the core's sink
-runs in a handler task (``block=False``); one person's events take turns, so they reach the
+whose ``put`` returns only once the core has journalled the update's event (or the update
+carries none): the next getUpdates, which confirms the offset, and the webhook's HTTP 200
+wait for that, so a crash never loses what Telegram handed over. The core's sink then runs in
+a handler task (``block=False``); one person's events take turns, so they reach the
 core in the order they were sent while other people's go ahead. Outbound calls map Telegram errors onto the
 ``adapters.base`` exceptions; the core paces and splits, so no AIORateLimiter is installed
 and a 429 surfaces at once as ``RateLimited``.
@@ -29,7 +31,7 @@ import logging
 import re
 import warnings
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -79,6 +81,7 @@ from adapters.base import (
     RateLimited,
     RecipientUnreachable,
     TransientError,
+    record,
 )
 from bridge.model import (
     COMMANDS,
@@ -104,6 +107,7 @@ _T = TypeVar("_T")
 
 TelegramApp = Application[Any, Any, Any, Any, Any, Any]
 Context = CallbackContext[Any, Any, Any, Any]
+_Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 _SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
@@ -116,6 +120,9 @@ TOAST_LIMIT = 200  # answerCallbackQuery text limit
 # the spinner is stopped here and the outcome follows as a message (a slow LMS, or the
 # person's earlier events still ahead of it, must not leave the button spinning).
 ANSWER_WITHIN = 4.0
+# An update is confirmed to Telegram at the latest this long after it was queued, journalled
+# or not: a wedged handler must not stop everybody's updates for good (logged).
+RECORD_WAIT = 60.0
 BUTTONS_PER_ROW = 3
 _STYLES = {"primary": "primary", "danger": "danger"}  # Bot API 9.4+ button styles
 # A button whose decision asks for a reason carries this before its action id, so the press
@@ -210,6 +217,23 @@ class _RedactToken(logging.Filter):
         if self._token in message:
             record.msg, record.args = self.scrub(message), None
         return True
+
+
+class _AckQueue(asyncio.Queue[object]):
+    """The Application's update queue: ``put`` (the Updater's, before it confirms the offset,
+    and the webhook route's, before it answers 200) waits until the update is journalled."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.recorded: Callable[[Update], Awaitable[None]] | None = None
+
+    async def put(self, item: object) -> None:
+        if not isinstance(item, Update) or self.recorded is None:
+            await super().put(item)
+            return
+        wait = self.recorded(item)  # registers the update before a handler can see it
+        await super().put(item)
+        await wait
 
 
 class _Turns:
@@ -372,7 +396,10 @@ class TelegramAdapter(Adapter):
         self.poll_timeout = poll_timeout
         self.start_retry = start_retry
         self.max_update_age = max_update_age
-        builder = ApplicationBuilder().token(token).base_url(base_url).base_file_url(base_file_url)
+        queue = _AckQueue()
+        builder = (
+            ApplicationBuilder().token(token).base_url(base_url).base_file_url(base_file_url).update_queue(queue)
+        )
         if mode == "webhook":
             builder = builder.updater(None)  # updates come through our aiohttp route
         self._app: TelegramApp = builder.build()
@@ -384,6 +411,8 @@ class TelegramAdapter(Adapter):
         self.answer_within = ANSWER_WITHIN
         self._conflict_reported = False
         self._redact = _RedactToken(token)
+        self._unrecorded: dict[int, asyncio.Event] = {}
+        queue.recorded = self._recorded
 
     @property
     def bot(self) -> ExtBot[Any]:
@@ -543,11 +572,60 @@ class TelegramAdapter(Adapter):
         except (json.JSONDecodeError, TypeError, KeyError, ValueError, AttributeError):
             log.warning("telegram webhook: body is not an Update")
             return web.Response(status=400)
-        # Queue and answer at once: handlers (and the sink) run as tasks afterwards.
+        # The queue's put returns once the update's event is journalled (_AckQueue): only
+        # then does Telegram get its 200; handling goes on as tasks afterwards.
         await self._app.update_queue.put(update)
         return web.Response(status=200)
 
     # --- inbound -------------------------------------------------------------------------
+
+    def _recorded(self, update: Update) -> Awaitable[None]:
+        """What the update queue's ``put`` awaits: the journalling of the update's event, if
+        a handler will take it (registered now, before any handler can run)."""
+        try:
+            taken = any(h.check_update(update) for h in self._app.handlers.get(0, []))
+        except Exception:  # a filter failing on odd input: wait for the handler to be safe
+            taken = True
+        if not taken:
+            return asyncio.sleep(0)
+        done = self._unrecorded[update.update_id] = asyncio.Event()
+        return self._wait_recorded(update.update_id, done)
+
+    async def _wait_recorded(self, update_id: int, done: asyncio.Event) -> None:
+        try:
+            await asyncio.wait_for(done.wait(), RECORD_WAIT)
+        except TimeoutError:
+            log.warning("telegram: update %s not journalled within %.0fs; confirmed anyway", update_id, RECORD_WAIT)
+        finally:
+            self._unrecorded.pop(update_id, None)
+
+    def _settle(self, update_id: int | str) -> None:
+        """The update's event is journalled (or it has none): Telegram may have it confirmed."""
+        done = self._unrecorded.get(int(update_id))
+        if done is not None:
+            done.set()
+
+    def _settling(self, callback: _Handler) -> _Handler:
+        """``callback`` that settles its update when it ends, whatever it did (a bot's own
+        message, a reason prompt: nothing to journal)."""
+
+        @functools.wraps(callback)
+        async def run(update: Update, context: Context) -> None:
+            try:
+                await callback(update, context)
+            finally:
+                self._settle(update.update_id)
+
+        return run
+
+    async def _record(self, event: ChatEvent) -> bool:
+        """Have the core journal ``event``, then let Telegram have its update confirmed;
+        False for a repeat (an update delivered again after a restart) to drop."""
+        assert self._sink is not None
+        try:
+            return await record(self._sink, event)
+        finally:
+            self._settle(event.event_id)
 
     def _add_handlers(self) -> None:
         if self._app.handlers:
@@ -557,11 +635,13 @@ class TelegramAdapter(Adapter):
             [
                 # First: a message older than max_update_age (a replay, or sent while the
                 # bridge was away for long) is not acted on; its author is told.
-                MessageHandler(only_new & _Older(self.max_update_age), self._on_stale, block=False),
-                CommandHandler("start", self._on_start, filters=only_new, block=False),
-                CommandHandler([c.name for c in COMMANDS], self._on_command, filters=only_new, block=False),
-                MessageHandler(only_new & filters.TEXT, self._on_text, block=False),
-                CallbackQueryHandler(self._on_callback, block=False),
+                MessageHandler(only_new & _Older(self.max_update_age), self._settling(self._on_stale), block=False),
+                CommandHandler("start", self._settling(self._on_start), filters=only_new, block=False),
+                CommandHandler(
+                    [c.name for c in COMMANDS], self._settling(self._on_command), filters=only_new, block=False
+                ),
+                MessageHandler(only_new & filters.TEXT, self._settling(self._on_text), block=False),
+                CallbackQueryHandler(self._settling(self._on_callback), block=False),
             ]
         )
         self._app.add_error_handler(self._on_error)
@@ -642,6 +722,7 @@ class TelegramAdapter(Adapter):
             if (replied.text or "").endswith(PROMPT_TAIL):
                 # A prompt from before a restart, or answered already: its decision is unknown
                 # here, and the text is a reason, not a message for anyone in Pluto.
+                self._settle(update.update_id)  # nothing to journal; the turn may take a while
                 async with self._turns.take(common["identity"].user_id):
                     await self._show(message.chat.id, (html.escape(STALE_PROMPT, quote=False),), ())
                 return
@@ -651,6 +732,7 @@ class TelegramAdapter(Adapter):
             text=message.text or "",
             reply_to=str(replied.message_id) if replied is not None else None,
             thread=str(message.message_thread_id) if message.is_topic_message else None,
+            reply_text=(replied.text or "") if replied is not None else "",
         )
         await self._deliver(event, message.chat.id)
 
@@ -666,6 +748,7 @@ class TelegramAdapter(Adapter):
         ref = SentRef(room=str(pressed.chat.id), message_id=str(pressed.message_id))
         data = query.data or ""
         if data.startswith(ASKS_REASON_PREFIX):
+            self._settle(update.update_id)  # nothing to journal yet: the reason comes as a reply
             await self._answer(query, None)  # nothing decided yet; the spinner stops
             await self._ask_reason(pressed, str(user.id), data, ref)
             return
@@ -686,6 +769,9 @@ class TelegramAdapter(Adapter):
             answered = True
             await asyncio.shield(self._answer(query, None))
 
+        if not await self._record(event):
+            await self._answer(query, None)  # pressed before a restart, handled already
+            return
         timer = asyncio.create_task(answer_if_slow())
         async with self._turns.take(event.identity.user_id):
             reply: Reply | None = None
@@ -732,6 +818,8 @@ class TelegramAdapter(Adapter):
             reason="" if typed in NO_REASON else typed,
             message=prompt.pressed,
         )
+        if not await self._record(event):
+            return
         async with self._turns.take(event.identity.user_id):
             reply = await self._run_sink(event)
             if reply is not None:
@@ -775,6 +863,8 @@ class TelegramAdapter(Adapter):
             return None
 
     async def _deliver(self, event: ChatEvent, chat_id: int) -> None:
+        if not await self._record(event):
+            return
         async with self._turns.take(event.identity.user_id):
             reply = await self._run_sink(event)
             if reply is not None:
@@ -791,8 +881,9 @@ class TelegramAdapter(Adapter):
     async def _patiently(self, chat_id: int, call: Callable[[], Awaitable[_T]]) -> _T | None:
         """One answer to a person (``call`` sends it); None when it could not be shown (logged).
 
-        Answers skip the core's pacing, so a person typing fast into a busy chat can hit the
-        flood limit: wait as told (this person's turn is held), a few times at most.
+        The core paces answers with the chat's deliveries, so a flood limit here is rare (a
+        limit shared with other bots, say): wait as told (this person's turn is held), a few
+        times at most.
         """
         for attempt in range(REPLY_ATTEMPTS):
             try:

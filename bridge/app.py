@@ -29,13 +29,13 @@ from bridge.lms.intake import MessageIntake
 from bridge.lms.notifications import NotificationIntake
 from bridge.lms.push import PushMonitor, PushReceiver, PushWakeups
 from bridge.metrics import Metrics
-from bridge.model import ChatIdentity, ItemKind, Platform
+from bridge.model import ChatIdentity, Platform
 from bridge.outbox import Dispatcher
 from bridge.pipeline import Pipeline, PollSchedule
 from bridge.relay import Relay
-from bridge.render import escape
-from bridge.router import notice
-from bridge.store.records import Delivery, Link
+from bridge.resume import Resumer
+from bridge.store.lock import StoreLock
+from bridge.store.records import Link
 from bridge.store.store import Store
 from bridge.web import WebApp, listen
 
@@ -167,6 +167,7 @@ class Bridge:
         self.dispatcher: Dispatcher | None = None
         self.pipeline: Pipeline | None = None
         self.linking: Linking | None = None
+        self._lock: StoreLock | None = None
         self.health: Health | None = None
         self._management: web.AppRunner | None = None
         self.devices: DeviceRegistry | None = None
@@ -197,6 +198,10 @@ class Bridge:
     async def start(self) -> None:
         """Open the store, start the web server, the adapters and the loops."""
         s = self.settings
+        # Before anything else: a second process on one SQLite file would double every send.
+        self._lock = StoreLock.for_url(s.store.url)
+        if self._lock is not None:
+            self._lock.acquire()
         self.store = store = await Store.open(s.store.url, s.store.token_key.get_secret_value())
         self.dispatcher = dispatcher = Dispatcher(
             store,
@@ -204,7 +209,7 @@ class Bridge:
             s.outbox,
             on_unreachable=self._unreachable,
             metrics=self.metrics,
-            on_dead=self._dead,
+            lms_url=s.lms.url,
         )
         if s.push.enabled:
             self.devices = DeviceRegistry(store, self.client, s.push.mobile_app_name)
@@ -234,13 +239,9 @@ class Bridge:
             on_unlink=self._unlinked if self.devices else None,
         )
         commands = Commands(store, self.api, linking, pipeline.actions)
+        relay = Relay(store, self.api, after_send=pipeline.read_soon)
         inbound = Inbound(
-            store,
-            self.adapters,
-            commands,
-            Relay(store, self.api, after_send=pipeline.read_soon),
-            pipeline.actions,
-            self.metrics,
+            store, self.adapters, commands, relay, pipeline.actions, self.metrics, pace=dispatcher.pace_answer
         )
         self.health = health = Health(
             store,
@@ -251,6 +252,8 @@ class Bridge:
             self._pipeline_state,
             s.lms.token.get_secret_value() if s.lms.token else None,
         )
+        # Read before any adapter starts: redeliveries of these are then repeats.
+        unfinished = await store.unfinished_events()
         routes = [route for adapter in self.adapters.values() for route in adapter.web_routes()]
         operator_token = s.lms.token.get_secret_value() if s.lms.token else None
         api_runner = ApiRunner(store, self.api, operator_token, wake_dispatcher=dispatcher.wake)
@@ -279,6 +282,10 @@ class Bridge:
             asyncio.create_task(beat(health), name="heartbeat"),
             asyncio.create_task(api_runner.run(), name="api jobs"),
         ]
+        if unfinished:
+            log.info("resuming %d chat events the previous process had not finished", len(unfinished))
+            resumer = Resumer(store, inbound, relay, wake_dispatcher=dispatcher.wake)
+            self._tasks.append(asyncio.create_task(resumer.run(unfinished), name="resume"))
         if self.devices is not None:
             self._tasks.append(asyncio.create_task(self._devices_at_start(), name="push-devices"))
 
@@ -310,21 +317,6 @@ class Bridge:
 
     async def _unreachable(self, link: Link, reason: str) -> None:
         log.warning("deliveries to %s stopped: %s", link.identity, reason)
-
-    async def _dead(self, link: Link, delivery: Delivery, reason: str) -> None:
-        """A delivery was given up: tell the person once (a notice per dead delivery, never
-        about a notice or an update that died: those would only repeat)."""
-        kind = delivery.payload.get("kind")
-        if self.store is None or self.dispatcher is None or kind in (ItemKind.NOTICE.value, "edit"):
-            return
-        what = {"message": "message", "task": "task", "alert": "alert", "contact_request": "contact request"}
-        url = escape(self.settings.lms.url)
-        html = (
-            f"<p>A Pluto {what.get(str(kind), 'item')} could not be shown here ({escape(reason)}). "
-            f'Please read it in Pluto: <a href="{url}">{url}</a></p>'
-        )
-        await self.store.enqueue([notice(link, html, key=f"dead:{delivery.id}")])
-        self.dispatcher.wake()
 
     async def _housekeeping(self) -> None:
         assert self.store is not None
@@ -369,6 +361,9 @@ class Bridge:
         if self.store is not None:
             await self.store.close()
             self.store = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     async def run_until_signalled(self) -> None:
         """Run until SIGINT or SIGTERM."""

@@ -65,11 +65,16 @@ def run(config: ConfigOption) -> None:
     from bridge.app import Bridge
     from bridge.log_format import setup_logging
     from bridge.redaction import install as install_redaction
+    from bridge.store.lock import StoreInUse
 
     settings = _settings(config, platform=True)
     setup_logging(settings.log_level, settings.log.format)
     install_redaction(settings)
-    asyncio.run(Bridge(settings).run_until_signalled())
+    try:
+        asyncio.run(Bridge(settings).run_until_signalled())
+    except StoreInUse as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()

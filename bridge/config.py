@@ -128,9 +128,10 @@ class LogSettings(_Section):
 
 
 class OutboxSettings(_Section):
-    """Delivery retries."""
+    """Delivery retries: transient failures (429, 5xx, time-outs) are retried with back-off
+    for up to ``give_up_after`` seconds; permanent ones fail at once."""
 
-    max_attempts: int = Field(8, ge=1, le=100)
+    give_up_after: float = Field(86400.0, gt=0)
     backoff_initial: float = Field(1.0, gt=0)
     backoff_max: float = Field(300.0, gt=0)
 

@@ -1,23 +1,29 @@
 """The core's entry point for chat events (the adapters' ``EventSink``).
 
-Each (platform, event id) is processed once; the person's room and address are
-remembered so the bridge can reach them later; then the event goes to the command set,
-the relay or the action handler, and the answer comes back rendered for the platform.
+Each (platform, event id) is journalled durably first (``record``; adapters that can hold
+the platform's acknowledgement call it before acknowledging), then handled once, then
+marked finished; an event journalled but never finished (the process died) is resumed at
+the next start (``resume``). The person's room and address are remembered so the bridge
+can reach them later; the event goes to the command set, the relay or the action handler,
+and the answer comes back rendered for the platform.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from adapters.base import Adapter, DeliveryError
 from bridge.actions import ItemActions, parse_action
 from bridge.commands import Commands
 from bridge.hints import command_hint, how_to_link
+from bridge.journal import event_to_json
 from bridge.metrics import Metrics
 from bridge.model import (
+    Action,
     ActionEvent,
     ChatEvent,
+    ChatIdentity,
     CommandEvent,
     ContactEvent,
     Destination,
@@ -26,12 +32,14 @@ from bridge.model import (
     Post,
     Reply,
 )
-from bridge.relay import Relay
+from bridge.relay import PICK, Answer, Relay
 from bridge.render import escape, render, to_plain
 from bridge.store.records import Link
 from bridge.store.store import Store
 
 log = logging.getLogger(__name__)
+
+Pacer = Callable[[ChatIdentity, int], Awaitable[None]]
 
 
 class Inbound:
@@ -45,6 +53,7 @@ class Inbound:
         relay: Relay,
         actions: ItemActions,
         metrics: Metrics | None = None,
+        pace: Pacer | None = None,
     ) -> None:
         self.metrics = metrics or Metrics()
         self.store = store
@@ -52,8 +61,23 @@ class Inbound:
         self.commands = commands
         self.relay = relay
         self.actions = actions
+        self.pace = pace
+        self._claimed: set[tuple[Platform, str]] = set()  # journalled by this process, not finished
 
-    def reply(self, platform: Platform, html: str | None, replace_html: str | None = None) -> Reply | None:
+    async def record(self, event: ChatEvent) -> bool:
+        """Journal ``event`` durably; False for a repeat (handled, or being handled). An
+        adapter calls this before acknowledging the platform, then hands the event over."""
+        key = (event.identity.platform, event.event_id)
+        if key in self._claimed:
+            return False
+        if not await self.store.journal_event(key[0], key[1], event_to_json(event)):
+            return False
+        self._claimed.add(key)
+        return True
+
+    def reply(
+        self, platform: Platform, html: str | None, replace_html: str | None = None, actions: tuple[Action, ...] = ()
+    ) -> Reply | None:
         """Safe HTML rendered into the platform's markup and cut to its limit; with
         ``replace_html``, also the new content of the pressed message."""
         if not html:
@@ -63,16 +87,40 @@ class Inbound:
         if replace_html:
             chunks = render(replace_html, caps.markup, caps.max_text)
             replace = Post(text=chunks[-1], fallback=to_plain(replace_html)) if chunks else None
-        return Reply(texts=tuple(render(html, caps.markup, caps.max_text)), replace=replace)
+        return Reply(
+            texts=tuple(render(html, caps.markup, caps.max_text)),
+            actions=actions[: caps.max_actions],
+            replace=replace,
+        )
 
     async def __call__(self, event: ChatEvent) -> Reply | None:
         platform = event.identity.platform
+        key = (platform, event.event_id)
+        if key not in self._claimed and not await self.record(event):
+            log.debug("dropping repeated event %s %s", platform.value, event.event_id)
+            self.metrics.inbound.labels(platform.value, type(event).__name__, "duplicate").inc()
+            return None
+        try:
+            answer = await self.handle(event)
+        finally:
+            self._claimed.discard(key)
+        # Cancelled (shutting down) skips this: the event stays unfinished and is resumed.
+        await self.store.finish_event(platform, event.event_id, keep=answer is not None and answer.keep_event)
+        if answer is None:
+            return None
+        if isinstance(event, CommandEvent) and not event.is_private and answer.html:
+            if not self.adapters[platform].capabilities.private_replies:
+                answer = await self._answer_privately(event, answer)
+        reply = self.reply(platform, answer.html, answer.replace_html, answer.actions)
+        if reply is not None and self.pace is not None:
+            await self.pace(event.identity, len(reply.texts))  # its turn in the chat's pacing
+        return reply
+
+    async def handle(self, event: ChatEvent) -> Answer | None:
+        """Act on a journalled event; what to show the person, if anything."""
+        platform = event.identity.platform
         counted = self.metrics.inbound.labels
         kind = type(event).__name__
-        if not await self.store.first_time(platform, event.event_id):
-            log.debug("dropping repeated event %s %s", platform.value, event.event_id)
-            counted(platform.value, kind, "duplicate").inc()
-            return None
         address = dict(event.address) if event.address is not None else None
         first_contact = False
         if event.is_private and await self._room_of_link_matches(event):
@@ -83,40 +131,38 @@ class Inbound:
                 return None  # reopening the chat or a second install notice: greet once
         try:
             if isinstance(event, ActionEvent):
-                reply = await self._action(event)
-                counted(platform.value, kind, "handled").inc()
-                return reply
-            html = await self._handle(event)
-            counted(platform.value, kind, "handled").inc()
+                answer = await self._action(event)
+            else:
+                answer = await self._handle(event)
         except Exception:
             log.exception("failed to handle %s event %s", platform.value, event.event_id)
             counted(platform.value, kind, "error").inc()
-            html = "<p>Something went wrong on the bridge while handling that. Please try again.</p>"
-        if isinstance(event, CommandEvent) and not event.is_private and html:
-            if not self.adapters[platform].capabilities.private_replies:
-                return await self._answer_privately(event, html)
-        return self.reply(platform, html)
+            return Answer("<p>Something went wrong on the bridge while handling that. Please try again.</p>")
+        counted(platform.value, kind, "handled").inc()
+        return answer
 
-    async def _answer_privately(self, event: CommandEvent, html: str) -> Reply | None:
+    async def _answer_privately(self, event: CommandEvent, answer: Answer) -> Answer:
         """A command typed where others read along (a Telegram group, a Teams channel): its
         answer may hold a sign-in address or the person's own items, so it goes to their
-        private chat with the bot; the shared room only learns where to look."""
+        private chat with the bot (paced in that chat's lane); the shared room only learns
+        where to look."""
         platform = event.identity.platform
         room, address = await self.store.contact(event.identity)
         dest = Destination(event.identity, room, address)
-        answer = self.reply(platform, html)
+        private = self.reply(platform, answer.html)
         try:
-            for text in answer.texts if answer is not None else ():
-                await self.adapters[platform].send(dest, Post(text=text, fallback=to_plain(html)))
+            for text in private.texts if private is not None else ():
+                if self.pace is not None:
+                    await self.pace(event.identity, 1)
+                await self.adapters[platform].send(dest, Post(text=text, fallback=to_plain(answer.html)))
         except DeliveryError as exc:
             log.info("could not answer %s privately: %s", event.identity, exc.reason)
             hint = escape(command_hint(platform, event.name))
-            return self.reply(
-                platform,
+            return Answer(
                 "<p>I answer commands only in our private chat, and I cannot write to you there yet. "
-                f"Open a private chat with me, then send <code>{hint}</code> there.</p>",
+                f"Open a private chat with me, then send <code>{hint}</code> there.</p>"
             )
-        return self.reply(platform, "<p>I answered you in our private chat.</p>")
+        return Answer("<p>I answered you in our private chat.</p>")
 
     async def _room_of_link_matches(self, event: ChatEvent) -> bool:
         """Whether ``event`` may update how the person's link reaches them. A private chat
@@ -129,21 +175,24 @@ class Inbound:
         log.warning("%s wrote from chat %s, not their linked chat: its address is not kept", event.identity, event.room)
         return False
 
-    async def _action(self, event: ActionEvent) -> Reply | None:
+    async def _action(self, event: ActionEvent) -> Answer | None:
         """A button press: act on the item as the person who pressed it."""
         platform = event.identity.platform
         link = await self.store.link_for(event.identity)
         if link is None:
-            return self.reply(platform, how_to_link(platform))
+            return Answer(how_to_link(platform))
+        if event.action_id.startswith(PICK + ":"):
+            picked = await self.relay.pick(link, event.action_id)
+            return Answer(picked.html, replace_html=picked.html)
         parsed = parse_action(event.action_id)
         item = await self.store.item(link.lms_user_id, parsed[1]) if parsed else None
         if parsed is None or item is None:
             # Not one of this person's items: a stale button, or somebody else's.
-            return self.reply(platform, "<p>That button is no longer active.</p>")
+            return Answer("<p>That button is no longer active.</p>")
         outcome = await self.actions.perform(link, parsed[0], item, event.reason.strip())
-        return self.reply(platform, outcome.html, outcome.retired_html)
+        return Answer(outcome.html, replace_html=outcome.retired_html)
 
-    async def _handle(self, event: ChatEvent) -> str | None:
+    async def _handle(self, event: ChatEvent) -> Answer | None:
         link = await self.store.link_for(event.identity)
         platform = event.identity.platform
         welcome_back = ""
@@ -152,10 +201,12 @@ class Inbound:
             await self.store.set_link_status(link.id, "active")
             link = await self.store.link_for(event.identity)
             welcome_back = "<p>Welcome back: your Pluto link is active again.</p>"
-        html = await self._respond(event, link, platform)
-        return welcome_back + (html or "") or None
+        answer = await self._respond(event, link, platform)
+        if isinstance(answer, Answer):
+            return Answer(welcome_back + answer.html, answer.actions, keep_event=answer.keep_event)
+        return Answer(welcome_back + (answer or "")) if welcome_back or answer else None
 
-    async def _respond(self, event: ChatEvent, link: Link | None, platform: Platform) -> str | None:
+    async def _respond(self, event: ChatEvent, link: Link | None, platform: Platform) -> str | Answer | None:
         if isinstance(event, CommandEvent):
             return await self.commands.run(event, link)
         if isinstance(event, ContactEvent):

@@ -54,6 +54,13 @@ class Metrics:
             buckets=DELIVERY_BUCKETS,
             registry=r,
         )
+        self.resends = Counter(
+            "pluto_bridge_resends_after_crash",
+            "Deliveries sent again after a restart because the platform cannot say whether the "
+            "interrupted send arrived (at most one duplicate each)",
+            ["platform"],
+            registry=self.registry,
+        )
         self.inbound = Counter(
             "pluto_bridge_inbound_events",
             "Chat events by platform, kind and outcome (handled, duplicate, error)",

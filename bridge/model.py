@@ -209,11 +209,13 @@ class ContactEvent(ChatEvent):
 class MessageEvent(ChatEvent):
     """A person wrote text. ``text`` is plain text: platform escaping undone, mentions
     resolved to names. ``reply_to`` is the remote id of the message they replied to and
-    ``thread`` the thread they wrote in, if any."""
+    ``thread`` the thread they wrote in, if any; ``reply_text`` the replied-to message's
+    text where the platform includes it (the bridge's header names its conversation)."""
 
     text: str = ""
     reply_to: str | None = None
     thread: str | None = None
+    reply_text: str = ""
 
 
 @dataclass(frozen=True, slots=True)

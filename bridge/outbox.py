@@ -5,11 +5,17 @@ failing destination never holds up the others. Within a lane deliveries go stric
 order. Pacing comes from the adapter's declared ``Capabilities`` (aiolimiter leaky
 buckets per room and per platform). Chunks already acknowledged are recorded before the
 next one goes, so a retry or a restart never sends them twice.
+
+Transient failures (429, 5xx, time-outs) are retried with back-off for up to
+``outbox.give_up_after`` seconds from the first failure in a row, however many tries that
+takes; permanent ones fail at once. A delivery that dies is told to its person: a notice
+in the same lane ("1 message from Maya could not be delivered", Open in Pluto).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import time
@@ -18,13 +24,20 @@ from typing import Any
 
 from aiolimiter import AsyncLimiter
 
-from adapters.base import Adapter, PermanentError, RateLimited, RecipientUnreachable, TransientError
+from adapters.base import (
+    Adapter,
+    DeliveryError,
+    PermanentError,
+    RateLimited,
+    RecipientUnreachable,
+    TransientError,
+)
 from bridge.config import OutboxSettings
 from bridge.log_format import link_context
 from bridge.metrics import Metrics
-from bridge.model import ItemKind, Pace, Platform, Post, SentRef
-from bridge.render import render, to_plain
-from bridge.router import actions_of
+from bridge.model import Action, ChatIdentity, ItemKind, Pace, Platform, Post, SentRef
+from bridge.render import escape, render, to_plain
+from bridge.router import actions_of, lane_of, notice
 from bridge.store.records import Delivery, Link, MapEntry
 from bridge.store.store import Store
 
@@ -34,7 +47,6 @@ LANE_BATCH = 50  # deliveries read per query; each is still sent strictly in ord
 EMPTY_ITEM = "<p><i>(no text: open it in Pluto)</i></p>"
 
 UnreachableHook = Callable[[Link, str], Awaitable[None]]
-DeadHook = Callable[[Link, Delivery, str], Awaitable[None]]  # a delivery was given up, and why
 
 
 def _limiters(paces: tuple[Pace, ...]) -> list[AsyncLimiter]:
@@ -54,6 +66,24 @@ def render_post(payload: Mapping[str, Any], adapter: Adapter) -> list[Post]:
     return posts
 
 
+def undelivered_notice(payload: Mapping[str, Any], lms_url: str | None) -> tuple[str, tuple[Action, ...]]:
+    """What a person is told about a delivery that died, with a button to open it in Pluto."""
+    lines = to_plain(str(payload.get("html", ""))).splitlines()
+    first_line = next((line.strip() for line in lines if line.strip()), "")
+    kind = payload.get("kind")
+    if kind == ItemKind.MESSAGE.value:
+        author = first_line.split(" · ", 1)[0]  # the header the router wrote: author (· group)
+        html = f"<p>1 message from <b>{escape(author)}</b> could not be delivered here.</p>"
+    else:
+        html = f"<p>1 {escape(str(kind or 'item'))} could not be delivered here: {escape(first_line)}</p>"
+    opens = tuple(a for a in actions_of(payload) if a.url)
+    conversation_id = payload.get("conversation_id")
+    if not opens and lms_url and conversation_id is not None:
+        url = f"{lms_url}/message/index.php?convid={int(conversation_id)}"
+        opens = (Action(f"url:undelivered:{int(conversation_id)}", "Open in Pluto", url=url),)
+    return html, opens[:1]
+
+
 class Dispatcher:
     """Sends pending deliveries through the adapters."""
 
@@ -64,14 +94,14 @@ class Dispatcher:
         settings: OutboxSettings,
         on_unreachable: UnreachableHook | None = None,
         metrics: Metrics | None = None,
-        on_dead: DeadHook | None = None,
+        lms_url: str | None = None,
     ) -> None:
-        self.on_dead = on_dead
         self.metrics = metrics or Metrics()
         self.store = store
         self.adapters = dict(adapters)
         self.settings = settings
         self.on_unreachable = on_unreachable
+        self.lms_url = lms_url
         self._wake = asyncio.Event()
         self._lanes: dict[str, asyncio.Task[None]] = {}
         self._room_limits: dict[str, list[AsyncLimiter]] = {}
@@ -85,8 +115,10 @@ class Dispatcher:
         self._wake.set()
 
     async def run(self, tick: float = 1.0) -> None:
-        """Start a worker for every lane with pending work, until cancelled."""
+        """Settle sends a crash interrupted, then start a worker for every lane with pending
+        work, until cancelled."""
         try:
+            await self.recover()
             while not self._stopping:
                 for platform, lane in await self.store.pending_lanes():
                     if lane not in self._lanes and Platform(platform) in self.adapters:
@@ -99,6 +131,40 @@ class Dispatcher:
                     pass
         finally:
             await self.stop()
+
+    async def recover(self) -> None:
+        """Deliveries left "sending" by a process that died: recorded as sent when the
+        platform shows them arrived, else queued again (counted: a possible duplicate)."""
+        for delivery in await self.store.deliveries(status="sending"):
+            adapter = self.adapters.get(delivery.platform)
+            link = await self.store.link_by_id(delivery.link_id)
+            if adapter is None or link is None:
+                await self.store.requeue(delivery.id)  # decided when it is attempted
+                continue
+            refs = list(delivery.refs)
+            found: SentRef | None = None
+            if delivery.payload.get("kind") != "edit":  # an edit is the same when repeated
+                posts, thread = await self._posts(adapter, link, delivery)
+                post = posts[len(refs)] if len(refs) < len(posts) else None
+                if post is not None:
+                    try:
+                        found = await adapter.find_sent(
+                            link.destination, self._in_thread(post, thread), delivery.sending_at or 0.0
+                        )
+                    except DeliveryError as exc:
+                        log.warning("could not look for delivery %s on %s: %s", delivery.id, delivery.platform, exc)
+            if found is None:
+                if delivery.payload.get("kind") != "edit":
+                    self.metrics.resends.labels(delivery.platform.value).inc()
+                    log.info("delivery %s may have arrived before the crash; sending it again", delivery.id)
+                await self.store.requeue(delivery.id)
+                continue
+            refs.append({"room": found.room, "message_id": found.message_id, "thread": found.thread})
+            log.info("delivery %s had arrived before the crash: recorded, not sent again", delivery.id)
+            if len(refs) < len(posts):
+                await self.store.requeue(delivery.id, refs)
+            else:
+                await self._record(adapter, link, delivery, refs, thread)
 
     def _lane_done(self, task: asyncio.Task[None]) -> None:
         for lane, running in list(self._lanes.items()):
@@ -149,6 +215,9 @@ class Dispatcher:
             self._throttled.pop(delivery.lane, None)
             return True
         except RateLimited as exc:
+            if self._out_of_time(delivery):
+                await self._give_up(link, delivery, f"still rate limited: {exc.reason}")
+                return True
             outcomes.labels(platform, "rate_limited").inc()
             throttled = self._throttled[delivery.lane] = self._throttled.get(delivery.lane, 0) + 1
             wait = exc.wait(throttled)
@@ -176,26 +245,21 @@ class Dispatcher:
                 await self.on_unreachable(link, exc.reason)
             return True
         except PermanentError as exc:
-            outcomes.labels(platform, "dead").inc()
             log.warning("delivery %s failed for good: %s", delivery.id, exc.reason, extra=link_context(link))
-            await self.store.mark_dead(delivery.id, exc.reason)
-            if self.on_dead is not None:
-                await self.on_dead(link, delivery, exc.reason)
+            await self._give_up(link, delivery, exc.reason)
             return True
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # transient by default: timeouts, 5xx, unknown SDK errors
             attempts = delivery.attempts + 1
             reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
-            outcomes.labels(platform, "dead" if attempts >= self.settings.max_attempts else "retry").inc()
-            if attempts >= self.settings.max_attempts:
+            if self._out_of_time(delivery):
                 log.warning(
                     "delivery %s dead after %d attempts: %s", delivery.id, attempts, reason, extra=link_context(link)
                 )
-                await self.store.mark_dead(delivery.id, f"gave up after {attempts} attempts: {reason}")
-                if self.on_dead is not None:
-                    await self.on_dead(link, delivery, reason)
+                await self._give_up(link, delivery, f"gave up after {attempts} attempts: {reason}")
                 return True
+            outcomes.labels(platform, "retry").inc()
             backoff = min(self.settings.backoff_max, self.settings.backoff_initial * 2 ** (attempts - 1))
             backoff *= random.uniform(0.5, 1.0)  # jitter: do not retry in lock-step
             if isinstance(exc, TransientError):
@@ -203,14 +267,45 @@ class Dispatcher:
             await self.store.reschedule(delivery.id, at=time.time() + backoff, error=reason, count_attempt=True)
             return False
 
+    def _out_of_time(self, delivery: Delivery) -> bool:
+        """Failing for longer than ``give_up_after`` (counted from the first failure in a row)."""
+        since = delivery.failing_since
+        return since is not None and time.time() - since >= self.settings.give_up_after
+
+    async def _give_up(self, link: Link, delivery: Delivery, reason: str) -> None:
+        """The delivery is dead: recorded, counted, and its person told at the next chance
+        (a notice behind it in the lane; a notice about a notice is never sent)."""
+        self.metrics.deliveries.labels(delivery.platform.value, "dead").inc()
+        await self.store.mark_dead(delivery.id, reason)
+        kind = delivery.payload.get("kind")
+        if kind in (ItemKind.NOTICE.value, "edit"):
+            return
+        html, actions = undelivered_notice(delivery.payload, self.lms_url)
+        told = notice(link, html, key=f"undelivered:{delivery.id}")
+        told.payload["actions"] = [dataclasses.asdict(a) for a in actions]
+        await self.store.enqueue([told])
+        self.wake()
+
     async def _paced(self, delivery: Delivery) -> None:
-        adapter = self.adapters[delivery.platform]
-        pause = self._paused_until.get(delivery.platform, 0.0) - time.monotonic()
+        await self._take_turn(delivery.platform, delivery.lane)
+
+    async def _take_turn(self, platform: Platform, lane: str) -> None:
+        """Wait until one more post fits the platform's limits for this chat and overall."""
+        adapter = self.adapters[platform]
+        pause = self._paused_until.get(platform, 0.0) - time.monotonic()
         if pause > 0:
             await asyncio.sleep(pause)
-        room_limits = self._room_limits.setdefault(delivery.lane, _limiters(adapter.capabilities.per_room))
-        for limiter in (*room_limits, *self._overall[delivery.platform]):
+        room_limits = self._room_limits.setdefault(lane, _limiters(adapter.capabilities.per_room))
+        for limiter in (*room_limits, *self._overall[platform]):
             await limiter.acquire()
+
+    async def pace_answer(self, identity: ChatIdentity, posts: int) -> None:
+        """An answer to a person (a command's result, "Not sent ...") takes the next turns
+        of their chat's pacing, ahead of deliveries still queued in the lane: shown without
+        running into the platform's flood limit, and without pushing the lane into one."""
+        if identity.platform in self.adapters:
+            for _ in range(posts):
+                await self._take_turn(identity.platform, lane_of(identity))
 
     async def _edit(self, adapter: Adapter, link: Link, delivery: Delivery) -> None:
         """Update the copies of an earlier delivery (an item handled: buttons retired)."""
@@ -236,16 +331,25 @@ class Dispatcher:
             await adapter.edit(link.destination, SentRef(ref["room"], ref["message_id"], ref.get("thread")), post)
         await self.store.mark_sent(delivery, [], [])
 
+    async def _posts(self, adapter: Adapter, link: Link, delivery: Delivery) -> tuple[list[Post], str | None]:
+        """The delivery's posts as the adapter sends them, and the thread they go into."""
+        conversation_id = delivery.payload.get("conversation_id")
+        thread = None
+        if adapter.capabilities.threads and conversation_id is not None:
+            thread = await self.store.thread_of(link.id, int(conversation_id))
+        return render_post(delivery.payload, adapter), thread
+
+    @staticmethod
+    def _in_thread(post: Post, thread: str | None) -> Post:
+        return post if thread is None else Post(post.text, post.fallback, post.actions, post.reply_to, thread)
+
     async def _send(self, adapter: Adapter, link: Link, delivery: Delivery) -> None:
         payload = delivery.payload
         if payload.get("kind") == "edit":
             await self._edit(adapter, link, delivery)
             return
         conversation_id = payload.get("conversation_id")
-        thread = None
-        if adapter.capabilities.threads and conversation_id is not None:
-            thread = await self.store.thread_of(link.id, int(conversation_id))
-        posts = render_post(payload, adapter)
+        posts, thread = await self._posts(adapter, link, delivery)
         current = (int(conversation_id) if conversation_id is not None else None, payload.get("peer_id"))
         if (
             payload.get("kind") == ItemKind.MESSAGE.value
@@ -259,12 +363,21 @@ class Dispatcher:
         dest = link.destination
         for post in posts[len(refs) :]:
             await self._paced(delivery)
-            if thread is not None:
-                post = Post(post.text, post.fallback, post.actions, post.reply_to, thread)
-            ref = await adapter.send(dest, post)
+            # Nothing else is awaited between this mark, the send and the record after it:
+            # a crash in that window is settled by ``recover`` at the next start.
+            await self.store.mark_sending(delivery.id)
+            ref = await adapter.send(dest, self._in_thread(post, thread))
             refs.append({"room": ref.room, "message_id": ref.message_id, "thread": ref.thread})
             if len(refs) < len(posts):  # more to come: a retry must not resend this one
                 await self.store.record_part(delivery.id, refs)
+        await self._record(adapter, link, delivery, refs, thread)
+
+    async def _record(
+        self, adapter: Adapter, link: Link, delivery: Delivery, refs: list[dict[str, Any]], thread: str | None
+    ) -> None:
+        """Every chunk arrived: the delivery is sent, its copies mapped to the item (so a
+        reply to any copy routes to its conversation)."""
+        conversation_id = delivery.payload.get("conversation_id")
         entries = [
             MapEntry(
                 delivery.item_key,

@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-import itertools
 import json
 import math
 import socket
@@ -51,6 +50,8 @@ TIER_PER_MINUTE = {
     "chat.postEphemeral": 100,
     "conversations.open": 50,
     "conversations.info": 50,
+    "conversations.history": 50,
+    "conversations.replies": 50,
     "users.info": 100,
     "users.lookupByEmail": 50,
 }
@@ -288,7 +289,8 @@ class SandboxSlack:
         self._spec = _SpecChecker(spec_path)
         self._injections: list[Injection] = []
         self._buckets: dict[str, _Bucket] = {}
-        self._seq = itertools.count(1)
+        self._last_ts = 0.0
+        self.answer_delay: dict[str, float] = {}  # method -> seconds its answer is held back
         self._tickets: set[str] = set()
         self._sockets: list[web.WebSocketResponse] = []
         self._acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -366,6 +368,11 @@ class SandboxSlack:
         ``{"ok": false, "error": error}``."""
         self._injections.append(Injection(method, channel, count, status, retry_after, error))
 
+    def delay_answers(self, method: str, seconds: float) -> None:
+        """Do ``method``'s work at once but answer ``seconds`` later (a slow Slack: the
+        message is posted even if the client gives up or dies waiting)."""
+        self.answer_delay[method] = seconds
+
     def clear_injections(self) -> None:
         """Drop every injected failure not served yet: the platform recovers."""
         self._injections.clear()
@@ -375,8 +382,9 @@ class SandboxSlack:
         return [r for r in self.requests if r.status == 429]
 
     def _next_ts(self) -> str:
-        n = next(self._seq)
-        return f"{1700000000 + n}.{(n % 10000) * 100:06d}"
+        """Slack's ts: the Unix time of the message, microseconds, unique in the workspace."""
+        self._last_ts = max(time.time(), self._last_ts + 0.000001)
+        return f"{self._last_ts:.6f}"
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -443,6 +451,8 @@ class SandboxSlack:
         self.requests.append(rec)
         status, body, headers = self._handle(method, request.headers.get("Authorization", ""), params)
         rec.status, rec.response = status, body
+        if self.answer_delay.get(method):
+            await asyncio.sleep(self.answer_delay[method])
         return web.json_response(body, status=status, headers=headers)
 
     def _handle(
@@ -596,6 +606,42 @@ class SandboxSlack:
             msg["thread_ts"] = str(thread_ts)
         ch.messages.append(msg)
         return {"ok": True, "channel": ch.id, "ts": msg["ts"], "message": msg}
+
+    @staticmethod
+    def _window(messages: list[dict[str, Any]], params: Mapping[str, Any]) -> dict[str, Any]:
+        """``messages`` between ``oldest`` and ``latest`` (exclusive unless ``inclusive``),
+        newest first, at most ``limit`` (default 100), as history and replies answer."""
+        oldest, latest = float(params.get("oldest") or 0), float(params.get("latest") or math.inf)
+        inclusive = str(params.get("inclusive", "")).lower() in ("1", "true")
+
+        def within(ts: float) -> bool:
+            return oldest <= ts <= latest if inclusive else oldest < ts < latest
+
+        chosen = [m for m in messages if within(float(m["ts"]))]
+        chosen.sort(key=lambda m: float(m["ts"]), reverse=True)
+        limit = int(params.get("limit") or 100)
+        return {"ok": True, "messages": chosen[:limit], "has_more": len(chosen) > limit}
+
+    def _m_conversations_history(self, team: SlackTeam, params: dict[str, Any]) -> dict[str, Any]:
+        """Top-level messages of a conversation (thread replies are not listed, as in Slack)."""
+        ch = self._channel_of(team, params)
+        if isinstance(ch, dict):
+            return ch
+        top = [m for m in ch.messages if not m.get("thread_ts") or m.get("thread_ts") == m["ts"]]
+        return self._window(top, params)
+
+    def _m_conversations_replies(self, team: SlackTeam, params: dict[str, Any]) -> dict[str, Any]:
+        """A thread: its parent and replies, oldest first as Slack lists them."""
+        ch = self._channel_of(team, params)
+        if isinstance(ch, dict):
+            return ch
+        parent = ch.find(str(params.get("ts") or ""))
+        if parent is None:
+            return {"ok": False, "error": "thread_not_found"}
+        thread = [m for m in ch.messages if m["ts"] == parent["ts"] or m.get("thread_ts") == parent["ts"]]
+        answer = self._window(thread, params)
+        answer["messages"].reverse()
+        return answer
 
     def _m_chat_update(self, team: SlackTeam, params: dict[str, Any]) -> dict[str, Any]:
         ch = self._channel_of(team, params)

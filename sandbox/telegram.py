@@ -208,6 +208,7 @@ class SandboxTelegram:
         self._open_queries: dict[str, dict[str, Any]] = {}
         self._allowed_updates: list[str] | None = None
         self._injections: list[_Injection] = []
+        self.answer_delay: dict[str, float] = {}  # method -> seconds its answer is held back
         self._chat_buckets: dict[int, _Bucket] = {}
         self._overall = _Bucket(OVERALL_BURST, OVERALL_RATE, clock)
         self._changed = asyncio.Event()
@@ -377,8 +378,13 @@ class SandboxTelegram:
             _Injection(method, chat_id, count, ApiError(status, description or default, params))
         )
 
+    def delay_answers(self, method: str, seconds: float) -> None:
+        """Do ``method``'s work at once but answer ``seconds`` later (the message is in the
+        chat even if the bot gives up or dies waiting)."""
+        self.answer_delay[method] = seconds
+
     def clear_failures(self) -> None:
-        """Forget the failures ``fail_next`` set up that have not happened yet."""
+        """The outage is over: failures planned with ``fail_next`` and not yet used are dropped."""
         self._injections.clear()
 
     def calls(self, method: str, *, ok: bool | None = None) -> list[SandboxRequest]:
@@ -443,6 +449,9 @@ class SandboxTelegram:
             body, status = exc.body(), exc.code
         record.status, record.response = status, body
         self._wake()
+        delay = self.answer_delay.get(api_method, 0.0)
+        if delay:
+            await asyncio.sleep(delay)
         return web.json_response(body, status=status)
 
     @staticmethod

@@ -23,7 +23,7 @@ from bridge.store.store import Store
 class StoreCounts:
     """What is queued, what died, and the links, as counts."""
 
-    backlog: dict[str, int]  # platform -> pending deliveries
+    backlog: dict[str, int]  # platform -> pending deliveries (and any being sent)
     dead: dict[str, int]  # platform -> dead deliveries
     links: dict[str, int]  # status -> links
     oldest_pending: float | None  # when the oldest pending delivery was queued (epoch seconds)
@@ -57,35 +57,40 @@ class DeliveryRow:
         }
 
 
+UNSENT = ("pending", "sending")  # queued, or in flight (a crash can leave one so)
+
+
 class DeliveryNotFound(LookupError):
     """No delivery with that id, or not in a state the operation applies to."""
 
 
 async def counts(store: Store) -> StoreCounts:
-    """Pending and dead deliveries per platform, links per status (one read transaction)."""
+    """Pending and dead deliveries per platform, links per status (one read transaction).
+    A delivery "sending" (in flight, or left so by a crash until the next start looks for
+    it) is not delivered yet: it counts as backlog."""
     async with store.engine.connect() as conn:
         by_status = (
             await conn.execute(
                 select(outbox.c.platform, outbox.c.status, func.count())
-                .where(outbox.c.status.in_(["pending", "dead"]))
+                .where(outbox.c.status.in_([*UNSENT, "dead"]))
                 .group_by(outbox.c.platform, outbox.c.status)
             )
         ).all()
         link_rows = (await conn.execute(select(links.c.status, func.count()).group_by(links.c.status))).all()
         oldest = (
-            await conn.execute(select(func.min(outbox.c.created_at)).where(outbox.c.status == "pending"))
+            await conn.execute(select(func.min(outbox.c.created_at)).where(outbox.c.status.in_(UNSENT)))
         ).scalar_one_or_none()
     backlog: Counter[str] = Counter()
     dead: Counter[str] = Counter()
     for platform, status, n in by_status:
-        (backlog if status == "pending" else dead)[platform] += n
+        (dead if status == "dead" else backlog)[platform] += n
     return StoreCounts(dict(backlog), dict(dead), {status: n for status, n in link_rows}, oldest)
 
 
 async def list_deliveries(store: Store, *, dead_only: bool = False, link_id: int | None = None) -> list[DeliveryRow]:
     """Outbox rows that are not sent yet or were given up (sent ones are history), oldest
     first; ``dead_only`` keeps the given-up ones."""
-    statuses = ["dead"] if dead_only else ["pending", "held", "dead"]
+    statuses = ["dead"] if dead_only else [*UNSENT, "held", "dead"]
     query = (
         select(outbox, links.c.platform.label("link_platform"), links.c.chat_user_id, links.c.lms_username)
         .outerjoin(links, links.c.id == outbox.c.link_id)
@@ -114,8 +119,9 @@ async def list_deliveries(store: Store, *, dead_only: bool = False, link_id: int
 
 async def retry(store: Store, delivery_ids: list[int] | None) -> list[int]:
     """Put dead deliveries back in the queue (all dead ones when ``delivery_ids`` is None);
-    the running bridge's dispatcher picks them up within a second. The attempt count starts
-    again; the old reason stays until the next attempt replaces it. Returns the ids that
+    the running bridge's dispatcher picks them up within a second. The attempt count and
+    the ``outbox.give_up_after`` budget start again; the old reason stays until the next
+    attempt replaces it. Returns the ids that
     went back. Raises ``DeliveryNotFound`` for an id that is not a dead delivery."""
     async with store._write() as conn:
         query = select(outbox.c.id).where(outbox.c.status == "dead")
@@ -129,7 +135,7 @@ async def retry(store: Store, delivery_ids: list[int] | None) -> list[int]:
             await conn.execute(
                 update(outbox)
                 .where(outbox.c.id.in_(found))
-                .values(status="pending", attempts=0, next_attempt_at=0.0)
+                .values(status="pending", attempts=0, next_attempt_at=0.0, failing_since=None)
             )
     return found
 

@@ -86,6 +86,8 @@ class Delivery:
     next_attempt_at: float
     last_error: str
     refs: list[dict[str, Any]]
+    failing_since: float | None = None  # first transient failure in a row, if failing
+    sending_at: float | None = None  # status "sending": when the send began
 
 
 @dataclass(frozen=True, slots=True)

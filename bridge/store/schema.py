@@ -97,6 +97,8 @@ outbox = Table(
     Column("created_at", Float, nullable=False),
     Column("sent_at", Float),
     Column("held_until", Float),  # quiet hours: not sent before this time, then as a digest
+    Column("failing_since", Float),  # first transient failure of a run of them (time budget)
+    Column("sending_at", Float),  # status "sending": when the send began (to look for it after a crash)
     UniqueConstraint("item_key", "link_id", name="uq_outbox_item_link"),
     Index("ix_outbox_status_lane", "status", "lane", "id"),
 )
@@ -132,6 +134,10 @@ processed_events = Table(
     Column("platform", String(16), primary_key=True),
     Column("event_id", String(255), primary_key=True),
     Column("processed_at", Integer, nullable=False, index=True),
+    # "received": journalled, handling not finished (resumed at start); "done".
+    Column("status", String(8), nullable=False, default="done"),
+    Column("event", JSON),  # what the person did, enough to handle it again
+    Column("received_at", Float),
 )
 
 preferences = Table(

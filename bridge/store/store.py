@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import os
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, delete, event, func, insert, or_, select, update
+from sqlalchemy import and_, delete, event, func, insert, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from bridge.model import ChatIdentity, Platform
@@ -41,6 +43,43 @@ def _now() -> int:
     return int(time.time())
 
 
+class WriteQueue:
+    """This process's writers, one at a time; an urgent writer (a delivery's "sending" and
+    "sent" marks) goes before every ordinary one still waiting, so the window between a
+    platform's answer and its record never includes a queue of intake writes."""
+
+    def __init__(self) -> None:
+        self._busy = False
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, urgent: bool = False) -> AsyncIterator[None]:
+        """Hold the write turn for the duration of the block."""
+        if self._busy:
+            turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            heapq.heappush(self._waiting, (0 if urgent else 1, next(self._order), turn))
+            try:
+                await turn
+            except asyncio.CancelledError:
+                if turn.done() and not turn.cancelled():
+                    self._hand_over()  # the turn came with the cancellation: pass it on
+                raise
+        self._busy = True
+        try:
+            yield
+        finally:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        while self._waiting:
+            _, _, turn = heapq.heappop(self._waiting)
+            if not turn.done():
+                turn.set_result(None)  # still busy: the turn passes straight to this waiter
+                return
+        self._busy = False
+
+
 def _identity_clause(identity: ChatIdentity) -> Any:
     return and_(
         links.c.platform == identity.platform.value,
@@ -58,12 +97,14 @@ class Store:
         # SQLite has one writer; a transaction that read first cannot take the write lock
         # while another commits (SQLITE_BUSY, busy_timeout does not help). Writers of this
         # process queue here instead. PostgreSQL needs no such lock.
-        self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        self._write_queue = WriteQueue() if engine.dialect.name == "sqlite" else None
 
     @contextlib.asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction (queued behind this process's other writers on SQLite)."""
-        async with self._write_lock or contextlib.nullcontext(), self.engine.begin() as conn:
+    async def _write(self, *, urgent: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A write transaction (queued behind this process's other writers on SQLite, or
+        ahead of the ordinary ones when ``urgent``)."""
+        turn = self._write_queue.hold(urgent) if self._write_queue is not None else contextlib.nullcontext()
+        async with turn, self.engine.begin() as conn:
             yield conn
 
     @classmethod
@@ -470,6 +511,8 @@ class Store:
             next_attempt_at=row.next_attempt_at,
             last_error=row.last_error,
             refs=list(row.refs or []),
+            failing_since=row.failing_since,
+            sending_at=row.sending_at,
         )
 
     async def pending_lanes(self) -> list[tuple[str, str]]:
@@ -498,11 +541,29 @@ class Store:
     async def record_part(self, delivery_id: int, refs: list[dict[str, Any]]) -> None:
         """Remember the chunks already acknowledged, so a retry never resends them."""
         async with self._write() as conn:
-            await conn.execute(update(outbox).where(outbox.c.id == delivery_id).values(refs=refs))
+            # A chunk went through: the platform answers again, a later failure starts a new run.
+            await conn.execute(update(outbox).where(outbox.c.id == delivery_id).values(refs=refs, failing_since=None))
+
+    async def mark_sending(self, delivery_id: int) -> None:
+        """A send is about to start: after a crash, this delivery is looked for on the
+        platform (where it can tell) before it is sent again."""
+        async with self._write(urgent=True) as conn:
+            await conn.execute(
+                update(outbox).where(outbox.c.id == delivery_id).values(status="sending", sending_at=time.time())
+            )
+
+    async def requeue(self, delivery_id: int, refs: list[dict[str, Any]] | None = None) -> None:
+        """Back to pending (a send found not to have arrived, or partly arrived: ``refs``)."""
+        values: dict[str, Any] = {"status": "pending"}
+        if refs is not None:
+            values["refs"] = refs
+        async with self._write() as conn:
+            await conn.execute(update(outbox).where(outbox.c.id == delivery_id).values(**values))
 
     async def mark_sent(self, delivery: Delivery, refs: list[dict[str, Any]], entries: Sequence[MapEntry]) -> None:
-        """The platform acknowledged every chunk: record them in the message map."""
-        async with self._write() as conn:
+        """The platform acknowledged every chunk: record them in the message map (ahead of
+        queued ordinary writes: the send is done, only this record is missing)."""
+        async with self._write(urgent=True) as conn:
             await conn.execute(
                 update(outbox)
                 .where(outbox.c.id == delivery.id)
@@ -529,7 +590,13 @@ class Store:
                 )
 
     async def reschedule(self, delivery_id: int, *, at: float, error: str, count_attempt: bool) -> None:
-        values: dict[str, Any] = {"next_attempt_at": at, "last_error": error}
+        """Try again at ``at``; the first failure of a run starts the give-up clock."""
+        values: dict[str, Any] = {
+            "status": "pending",
+            "next_attempt_at": at,
+            "last_error": error,
+            "failing_since": func.coalesce(outbox.c.failing_since, time.time()),
+        }
         if count_attempt:
             values["attempts"] = outbox.c.attempts + 1
         async with self._write() as conn:
@@ -793,22 +860,64 @@ class Store:
 
     # --- inbound de-duplication ------------------------------------------------------------
 
-    async def first_time(self, platform: Platform, event_id: str) -> bool:
-        """Record an inbound event id; False if it was processed before."""
+    async def journal_event(self, platform: Platform, event_id: str, event: dict[str, Any]) -> bool:
+        """Record an inbound event durably, before the platform is acknowledged, as
+        "received"; False if it was recorded before (a redelivery: not handled twice)."""
         async with self._write() as conn:
-            exists = (
-                await conn.execute(
-                    select(func.count())
-                    .select_from(processed_events)
-                    .where(processed_events.c.platform == platform.value, processed_events.c.event_id == event_id)
-                )
-            ).scalar_one()
-            if exists:
-                return False
-            await conn.execute(
-                insert(processed_events).values(platform=platform.value, event_id=event_id, processed_at=_now())
+            return await self._insert_new(
+                conn,
+                processed_events,
+                {
+                    "platform": platform.value,
+                    "event_id": event_id,
+                    "processed_at": _now(),
+                    "status": "received",
+                    "event": event,
+                    "received_at": time.time(),
+                },
+                ("platform", "event_id"),
             )
-        return True
+
+    async def finish_event(self, platform: Platform, event_id: str, *, keep: bool = False) -> None:
+        """Handling finished: the event is not resumed. Its content is dropped (nothing a
+        person wrote is kept longer than needed) unless ``keep`` (a question about it is open)."""
+        values: dict[str, Any] = {"status": "done", "processed_at": _now()}
+        if not keep:
+            values["event"] = null()  # SQL NULL, not JSON null
+        async with self._write() as conn:
+            await conn.execute(
+                update(processed_events)
+                .where(processed_events.c.platform == platform.value, processed_events.c.event_id == event_id)
+                .values(**values)
+            )
+
+    async def take_event(self, platform: Platform, event_id: str) -> tuple[dict[str, Any], float] | None:
+        """The kept content of a finished event, handed out once (a second take gets None)."""
+        where = (
+            processed_events.c.platform == platform.value,
+            processed_events.c.event_id == event_id,
+            processed_events.c.status == "done",
+            processed_events.c.event.is_not(None),
+        )
+        async with self._write() as conn:
+            query = select(processed_events.c.event, processed_events.c.received_at).where(*where)
+            row = (await conn.execute(query)).first()
+            if row is None or row.event is None:
+                return None
+            await conn.execute(update(processed_events).where(*where).values(event=null()))
+        return dict(row.event), float(row.received_at or 0.0)
+
+    async def unfinished_events(self) -> list[tuple[dict[str, Any], float]]:
+        """Events recorded but not handled to the end (the process died), oldest first."""
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(processed_events.c.event, processed_events.c.received_at)
+                    .where(processed_events.c.status == "received", processed_events.c.event.is_not(None))
+                    .order_by(processed_events.c.received_at)
+                )
+            ).all()
+        return [(dict(r.event), float(r.received_at or 0.0)) for r in rows]
 
     async def prune(self, *, events_older_than: int = 7 * 86400, sent_older_than: int = 30 * 86400) -> None:
         """Forget old processed-event ids and old sent deliveries."""

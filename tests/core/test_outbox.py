@@ -15,6 +15,7 @@ from bridge.config import OutboxSettings
 from bridge.model import Capabilities, ChatIdentity, Destination, Markup, Platform, Post, SentRef
 from bridge.outbox import Dispatcher
 from bridge.router import lane_of, notice
+from bridge.store import operations
 from bridge.store.crypto import new_key
 from bridge.store.records import Link, NewDelivery
 from bridge.store.store import Store
@@ -80,7 +81,7 @@ async def run_until(dispatcher: Dispatcher, predicate, timeout: float = 10.0) ->
         await asyncio.gather(task, return_exceptions=True)
 
 
-SETTINGS = OutboxSettings(max_attempts=3, backoff_initial=0.05, backoff_max=0.1)
+SETTINGS = OutboxSettings(give_up_after=0.3, backoff_initial=0.05, backoff_max=0.1)
 
 
 async def test_a_throttled_lane_does_not_hold_up_another(store: Store) -> None:
@@ -148,22 +149,50 @@ async def test_a_guessed_retry_after_doubles_while_the_room_stays_throttled(stor
     platform.failures["ann"] = [RateLimited(0.2, "429", given=False) for _ in range(3)]
     await store.enqueue([notice(ann, "<p>ann 0</p>", "a0")])
     started = time.monotonic()
-    settings = OutboxSettings(max_attempts=3, backoff_initial=0.05, backoff_max=10.0)
+    settings = OutboxSettings(give_up_after=60, backoff_initial=0.05, backoff_max=10.0)
     await run_until(Dispatcher(store, {Platform.TELEGRAM: platform}, settings), lambda: _count(store, "sent", 1))
     [(_, _, sent_at)] = platform.sent
     assert sent_at - started >= 1.3  # 0.2 + 0.4 + 0.8, where the same wait thrice would be 0.6
 
 
-async def test_transient_failures_retry_then_die_with_the_reason(store: Store) -> None:
+async def died_in_an_outage(store: Store, text: str, key: str) -> tuple[StandInPlatform, Link]:
+    """ann's delivery ``key`` of ``text``, dead after HTTP 502s for longer than its budget."""
     platform = StandInPlatform()
     ann = await make_link(store, "ann", 1)
-    platform.failures["ann"] = [TransientError("HTTP 502")] * 5
-    await store.enqueue([notice(ann, "<p>doomed</p>", "d1"), notice(ann, "<p>after</p>", "d2")])
+    platform.failures["ann"] = [TransientError("HTTP 502")] * 1000
+    await store.enqueue([notice(ann, f"<p>{text}</p>", key)])
+    await run_until(Dispatcher(store, {Platform.TELEGRAM: platform}, SETTINGS), lambda: _count(store, "dead", 1))
+    return platform, ann
+
+
+async def test_transient_failures_retry_then_die_with_the_reason(store: Store) -> None:
+    platform, ann = await died_in_an_outage(store, "doomed", "d1")
+    platform.failures["ann"] = []  # the platform recovers; the lane goes on
+    await store.enqueue([notice(ann, "<p>after</p>", "d2")])
     await run_until(Dispatcher(store, {Platform.TELEGRAM: platform}, SETTINGS), lambda: _count(store, "pending", 0))
     dead, sent = await store.deliveries(status="dead"), await store.deliveries(status="sent")
-    assert [d.item_key for d in dead] == ["d1"] and dead[0].attempts == 3
-    assert "HTTP 502" in dead[0].last_error and "3 attempts" in dead[0].last_error
+    assert [d.item_key for d in dead] == ["d1"] and dead[0].attempts >= 2  # retried until out of time
+    assert "HTTP 502" in dead[0].last_error and "attempts" in dead[0].last_error
     assert [d.item_key for d in sent] == ["d2"]  # the lane moved on
+
+
+async def test_a_retried_dead_delivery_gets_a_new_time_budget(store: Store) -> None:
+    platform, _ = await died_in_an_outage(store, "retried", "r1")
+    [dead] = await store.deliveries(status="dead")
+    assert await operations.retry(store, [dead.id]) == [dead.id]  # `pluto-bridge deliveries retry`
+    platform.failures["ann"] = [TransientError("HTTP 502")]  # one more failure, then it recovers
+    await run_until(Dispatcher(store, {Platform.TELEGRAM: platform}, SETTINGS), lambda: _count(store, "sent", 1))
+    assert [text for _, text, _ in platform.sent] == ["retried"]
+
+
+async def test_a_delivery_left_sending_by_a_crash_is_backlog_for_the_operator(store: Store) -> None:
+    ann = await make_link(store, "ann", 1)
+    await store.enqueue([notice(ann, "<p>in flight</p>", "s1")])
+    [delivery] = await store.deliveries(status="pending")
+    await store.mark_sending(delivery.id)  # the process dies here, before the platform answers
+    counts = await operations.counts(store)  # `pluto-bridge status`, the backlog gauge
+    assert counts.backlog == {"telegram": 1} and counts.oldest_pending is not None
+    assert [row.status for row in await operations.list_deliveries(store)] == ["sending"]
 
 
 async def test_unreachable_recipient_stops_their_deliveries(store: Store) -> None:

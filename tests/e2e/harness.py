@@ -10,7 +10,7 @@ import re
 import signal
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,15 @@ def bridge_config(tmp: Path, lms_url: str, **extra: dict[str, Any]) -> tuple[Pat
     for section, values in extra.items():
         sections.setdefault(section, {}).update(values)
     return write_config(tmp / "bridge.toml", sections), port
+
+
+async def poll_until(predicate: Callable[[], bool], within: float = 30.0, what: str = "condition") -> None:
+    """Poll state the sandboxes are not told about (the bridge's store) until ``predicate``."""
+    deadline = time.monotonic() + within
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
 
 
 class BridgeProcess:
@@ -137,6 +146,19 @@ class BridgeProcess:
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), remaining)
+
+    async def expect_log(self, pattern: str, timeout: float = 15.0) -> re.Match[str]:
+        """Wait until the bridge's log (standard error) shows ``pattern``."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while not (match := regex.search("\n".join(self.err))):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or (self.proc is not None and self.proc.returncode is not None):
+                raise AssertionError(f"log never showed {pattern!r}:\n" + "\n".join(self.err[-30:]))
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), remaining)
+        return match
 
     async def ready(self, port: int, within: float = 60.0) -> None:
         """Wait until ``/readyz`` on ``port`` answers 200: the web server, the adapters and

@@ -8,13 +8,14 @@ import re
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.telegram import SandboxTelegram
-from tests.e2e.harness import BridgeProcess, bridge_config, sign_in
+from tests.e2e.harness import BridgeProcess, bridge_config, poll_until, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -32,8 +33,8 @@ async def telegram() -> AsyncIterator[SandboxTelegram]:
         await tg.stop()
 
 
-def texts(tg: SandboxTelegram) -> list[str]:
-    return [m.get("text", "") for m in tg.sent_to(USER)]
+def texts(tg: SandboxTelegram, user: int = USER) -> list[str]:
+    return [m.get("text", "") for m in tg.sent_to(user)]
 
 
 def outbox_rows(db: Path) -> list[tuple[str, str]]:
@@ -41,31 +42,22 @@ def outbox_rows(db: Path) -> list[tuple[str, str]]:
         return list(conn.execute("SELECT item_key, status FROM outbox WHERE item_key LIKE 'msg:%' ORDER BY id"))
 
 
-async def link_over_telegram(tg: SandboxTelegram, username: str) -> None:
-    tg.user_sends_text(USER, "/link")
-    await tg.wait_until(lambda: any("/link/" in t for t in texts(tg)), within=15)
-    url = re.search(r"http://127\.0\.0\.1:\d+/link/[A-Za-z0-9_-]+", "\n".join(texts(tg)))
+async def link_over_telegram(tg: SandboxTelegram, username: str, user: int = USER) -> None:
+    """``user`` sends /link and signs in on the page as ``username``."""
+    tg.user_sends_text(user, "/link")
+    await tg.wait_until(lambda: any("/link/" in t for t in texts(tg, user)), within=15)
+    url = re.search(r"http://127\.0\.0\.1:\d+/link/[A-Za-z0-9_-]+", "\n".join(texts(tg, user)))
     assert url is not None
     async with aiohttp.ClientSession() as http:
         async with http.post(url.group(0), data=sign_in(username)) as resp:
             assert resp.status == 200
-    await tg.wait_until(lambda: any("Linked to Pluto as" in t for t in texts(tg)), within=15)
+    await tg.wait_until(lambda: any("Linked to Pluto as" in t for t in texts(tg, user)), within=15)
 
 
 async def test_killed_before_sending_delivers_each_message_once_after_restart(
     lms: SandboxLMS, seed: DemoSeed, telegram: SandboxTelegram, tmp_path: Path
 ) -> None:
-    config, port = bridge_config(
-        tmp_path,
-        lms.url,
-        console={"enabled": False},
-        telegram={
-            "enabled": True,
-            "token": telegram.token,
-            "base_url": telegram.api_url,
-            "base_file_url": telegram.file_url,
-        },
-    )
+    config, port = telegram_config(tmp_path, lms, telegram)
     db = tmp_path / "bridge.sqlite3"
     first = await BridgeProcess(config).start()
     try:
@@ -81,13 +73,11 @@ async def test_killed_before_sending_delivers_each_message_once_after_restart(
         telegram.fail_next("sendMessage", chat_id=USER, status=429, retry_after=1, count=10_000)
         for n in (3, 4, 5):
             lms.post_message(seed.mentor_id, seed.mentee1_id, f"crash test {n}")
-
-        async def queued() -> None:
-            while not (len(outbox_rows(db)) == 5 and telegram.calls("sendMessage", ok=False)):  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
-
-        await asyncio.wait_for(queued(), 15)
-        assert [status for _, status in outbox_rows(db)] == ["sent", "sent", "pending", "pending", "pending"]
+        # (the refused send is "sending" until the bridge has recorded Telegram's 429)
+        await poll_until(
+            lambda: [status for _, status in outbox_rows(db)] == ["sent", "sent", "pending", "pending", "pending"]
+            and bool(telegram.calls("sendMessage", ok=False))
+        )
         await first.kill()
     finally:
         await first.stop()
@@ -107,5 +97,133 @@ async def test_killed_before_sending_delivers_each_message_once_after_restart(
         delivered = [t for t in texts(telegram) if "crash test" in t]
         assert [re.search(r"crash test (\d)", t).group(1) for t in delivered] == ["1", "2", "3", "4", "5"]  # type: ignore[union-attr]
         assert [status for _, status in outbox_rows(db)] == ["sent"] * 5
+    finally:
+        await second.stop()
+
+
+def telegram_config(
+    tmp_path: Path, lms: SandboxLMS, telegram: SandboxTelegram, **extra: dict[str, Any]
+) -> tuple[Path, int]:
+    """The bridge on Telegram only (the sandbox), with ``extra`` settings sections; its
+    config file and web port."""
+    return bridge_config(
+        tmp_path,
+        lms.url,
+        console={"enabled": False},
+        telegram={
+            "enabled": True,
+            "token": telegram.token,
+            "base_url": telegram.api_url,
+            "base_file_url": telegram.file_url,
+        },
+        **extra,
+    )
+
+
+def unfinished_events(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute("SELECT count(*) FROM processed_events WHERE status = 'received'").fetchone()[0])
+
+
+async def linked_with_a_conversation(lms: SandboxLMS, seed: DemoSeed, telegram: SandboxTelegram) -> int:
+    """mentee1 linked on Telegram, with the mentor's conversation as their current one."""
+    await link_over_telegram(telegram, "mentee1")
+    lms.post_message(seed.mentor_id, seed.mentee1_id, "please answer")
+    await telegram.wait_until(lambda: any("please answer" in t for t in texts(telegram)), within=15)
+    conversation = lms.conversation_between(seed.mentor_id, seed.mentee1_id)
+    assert conversation is not None
+    return conversation
+
+
+def from_mentee(lms: SandboxLMS, seed: DemoSeed, conversation: int, text: str) -> int:
+    return sum(m["useridfrom"] == seed.mentee1_id and text in m["text"] for m in lms.messages_in(conversation))
+
+
+async def test_killed_between_receiving_a_chat_message_and_sending_it_to_pluto(
+    lms: SandboxLMS, seed: DemoSeed, telegram: SandboxTelegram, tmp_path: Path
+) -> None:
+    config, _ = telegram_config(tmp_path, lms, telegram)
+    db = tmp_path / "bridge.sqlite3"
+    first = await BridgeProcess(config).start()
+    try:
+        conversation = await linked_with_a_conversation(lms, seed, telegram)
+        # Pluto is slow: the send to it is still on its way when the bridge dies...
+        lms.set_latency(2.0)
+        telegram.user_sends_text(USER, "written just before the crash")
+        # ...after Telegram's getUpdates offset moved past the message (the bridge has it).
+        await telegram.wait_until(lambda: not telegram.pending_updates, within=15)
+        await first.kill()
+        lms.set_down(True)  # the request in flight is turned away: Pluto never stored it
+    finally:
+        await first.stop()
+    second = await BridgeProcess(config).start()
+    try:
+        # Its first request to Pluto failed, so the dead process's one (older) did too.
+        await second.expect_log("Pluto LMS unreachable|resuming .* trying again", timeout=30)
+        lms.set_down(False)
+        lms.set_latency(0)
+        assert from_mentee(lms, seed, conversation, "written just before the crash") == 0
+        await poll_until(
+            lambda: not unfinished_events(db) and bool(from_mentee(lms, seed, conversation, "written just before")),
+            what="the resumed message in Pluto",
+        )
+        assert from_mentee(lms, seed, conversation, "written just before the crash") == 1
+    finally:
+        await second.stop()
+
+
+async def test_killed_after_pluto_stored_a_chat_message_it_is_not_sent_again(
+    lms: SandboxLMS, seed: DemoSeed, telegram: SandboxTelegram, tmp_path: Path
+) -> None:
+    config, _ = telegram_config(tmp_path, lms, telegram)
+    db = tmp_path / "bridge.sqlite3"
+    first = await BridgeProcess(config).start()
+    try:
+        conversation = await linked_with_a_conversation(lms, seed, telegram)
+        lms.set_answer_delay(2.0)  # stored at once, answered late: the bridge dies waiting
+        telegram.user_sends_text(USER, "stored but not answered")
+        await telegram.wait_until(lambda: not telegram.pending_updates, within=15)
+        await poll_until(lambda: bool(from_mentee(lms, seed, conversation, "stored but not answered")))
+        await first.kill()
+        lms.set_answer_delay(0)
+    finally:
+        await first.stop()
+    assert unfinished_events(db) == 1
+    second = await BridgeProcess(config).start()
+    try:
+        await poll_until(lambda: not unfinished_events(db), what="the journalled event resumed")
+        await second.expect_log("reached Pluto before the restart: not sent again", timeout=10)
+        assert from_mentee(lms, seed, conversation, "stored but not answered") == 1
+    finally:
+        await second.stop()
+
+
+async def test_killed_between_telegrams_answer_and_the_record_sends_at_most_one_copy(
+    lms: SandboxLMS, seed: DemoSeed, telegram: SandboxTelegram, tmp_path: Path
+) -> None:
+    config, port = telegram_config(tmp_path, lms, telegram)
+    db = tmp_path / "bridge.sqlite3"
+    first = await BridgeProcess(config).start()
+    try:
+        await link_over_telegram(telegram, "mentee1")
+        telegram.delay_answers("sendMessage", 30)  # in the chat at once, answered late
+        lms.post_message(seed.mentor_id, seed.mentee1_id, "shown before the crash")
+        await telegram.wait_until(lambda: any("shown before the crash" in t for t in texts(telegram)), within=15)
+        await first.kill()
+        telegram.delay_answers("sendMessage", 0)
+    finally:
+        await first.stop()
+    assert outbox_rows(db)[-1][1] == "sending"
+    second = await BridgeProcess(config).start()
+    try:
+        # Telegram cannot say whether it arrived: sent again, once, and counted.
+        await poll_until(lambda: outbox_rows(db)[-1][1] == "sent", what="the resend recorded")
+        lms.post_message(seed.mentor_id, seed.mentee1_id, "after the restart")
+        await telegram.wait_until(lambda: any("after the restart" in t for t in texts(telegram)), within=15)
+        assert sum("shown before the crash" in t for t in texts(telegram)) == 2  # at most one duplicate
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                metrics = await resp.text()
+        assert 'pluto_bridge_resends_after_crash_total{platform="telegram"} 1.0' in metrics
     finally:
         await second.stop()

@@ -77,7 +77,7 @@ async def test_status_and_dead_letters_while_the_bridge_runs_and_after(
         code, out, _ = await cli("status", "--config", c)
         assert code == 0 and "dead:        telegram 1" in out
         # The person is told, once, in the same chat.
-        told = "A Pluto message could not be shown here (Injected failure). Please read it in Pluto"
+        told = "1 message from Maya Mentor could not be delivered here"
         await telegram.wait_until(lambda: sum(told in t for t in texts(telegram)) == 1, within=WITHIN)
 
         # The log said so, as one JSON object per line naming the link and the platform.
@@ -109,7 +109,7 @@ async def test_status_and_dead_letters_while_the_bridge_runs_and_after(
     finally:
         await bridge.stop()
     assert not any("dead letter two" in t for t in texts(telegram))
-    assert sum("could not be shown here" in t for t in texts(telegram)) == 2  # one notice per dead delivery
+    assert sum("could not be delivered here" in t for t in texts(telegram)) == 2  # one notice per dead delivery
 
     code, state = await json_of("status", "--config", c)
     assert code == 1 and state["bridge"]["running"] is False and state["problems"] == ["the bridge is not running"]

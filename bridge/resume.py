@@ -1,0 +1,70 @@
+"""At start: events journalled by a process that died before finishing them are handled now.
+
+A chat message may have reached Pluto just before the crash (Moodle does not de-duplicate
+sends), so before sending it again the conversation is read for a message from that person
+with the same text since the event arrived; it is sent only if absent. What the person
+would have been answered goes out through the outbox, paced like any delivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from bridge.inbound import Inbound
+from bridge.journal import event_from_json
+from bridge.lms.errors import LmsError, LmsUnavailable
+from bridge.model import ChatEvent, MessageEvent
+from bridge.relay import Relay
+from bridge.router import notice
+from bridge.store.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Resumer:
+    """Finishes unfinished inbound events, oldest first."""
+
+    def __init__(
+        self, store: Store, inbound: Inbound, relay: Relay, wake_dispatcher: Callable[[], None] = lambda: None
+    ) -> None:
+        self.store = store
+        self.inbound = inbound
+        self.relay = relay
+        self.wake_dispatcher = wake_dispatcher
+
+    async def run(self, pending: list[tuple[dict[str, Any], float]], retry: float = 5.0) -> None:
+        """Handle each event; while Pluto cannot be reached, wait and try again."""
+        for data, since in pending:
+            try:
+                event = event_from_json(data)
+            except (ValueError, KeyError, TypeError) as exc:
+                log.error("journalled event cannot be read, skipped: %s", exc)
+                continue
+            while True:
+                try:
+                    await self._one(event, since)
+                    break
+                except (LmsUnavailable, LmsError) as exc:
+                    log.warning("resuming %s event %s: %s; trying again", event.identity, event.event_id, exc)
+                    await asyncio.sleep(retry)
+
+    async def _one(self, event: ChatEvent, since: float) -> None:
+        platform = event.identity.platform
+        link = await self.store.link_for(event.identity)
+        if isinstance(event, MessageEvent) and event.is_private and link is not None and link.active:
+            if await self.relay.arrived(link, event, since):
+                log.info("resumed event %s had reached Pluto before the restart: not sent again", event.event_id)
+                await self.store.finish_event(platform, event.event_id)
+                return
+        answer = await self.inbound.handle(event)
+        await self.store.finish_event(platform, event.event_id, keep=answer is not None and answer.keep_event)
+        log.info("resumed %s event %s from before the restart", platform.value, event.event_id)
+        if answer is not None and link is not None:
+            delivery = notice(link, answer.html)
+            delivery.payload["actions"] = [dataclasses.asdict(a) for a in answer.actions]
+            await self.store.enqueue([delivery])
+            self.wake_dispatcher()
