@@ -73,7 +73,8 @@ async def import_sender_link(lms: SandboxLMS, sender_id: int, config: Path, tmp:
     """The operator links the sender account with its own token (``link import``)."""
     rows = tmp / "links.json"
     token = lms.issue_token(sender_id)
-    rows.write_text(json.dumps([{"platform": "telegram", "user_id": SENDER_TELEGRAM, "token": token, "lms_user_id": sender_id}]))
+    row = {"platform": "telegram", "user_id": SENDER_TELEGRAM, "token": token, "lms_user_id": sender_id}
+    rows.write_text(json.dumps([row]))
     code, out, err = await cli("link", "import", str(rows), "--config", str(config))
     assert code == 0, out + err
 
