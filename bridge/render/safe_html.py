@@ -39,6 +39,14 @@ _BLOCKS = frozenset(
      "address", "hr", "dl", "dt", "dd", "caption"}
 )  # fmt: skip
 _WS = re.compile(r"[ \t\n\r\f]+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
+
+
+def replace_surrogates(text: str) -> str:
+    """``text`` with every lone surrogate (a code point UTF-8 cannot encode, which a broken
+    LMS or proxy can send as a JSON ``\\udXXX`` escape) replaced by U+FFFD."""
+    return _SURROGATE.sub(REPLACEMENT, text) if _SURROGATE.search(text) else text
 
 
 class _Converter(HTMLParser):
@@ -296,13 +304,14 @@ def sanitize_lms_html(html_text: str) -> str:
 
     Keeps ``p br b strong i em u s del code pre blockquote ul ol li`` (written in their
     canonical forms ``b i u s``) and ``a[href]`` with http, https or mailto targets; a link
-    with any other target loses the link and keeps its text. Script and style content is
+    with any other target loses the link and keeps its text. Total over ``str``: a lone
+    surrogate becomes U+FFFD. Script and style content is
     dropped entirely, images become their alt text, headings bold paragraphs and table rows
     lines (cells joined by " | "). Entities are decoded and written back only as ``&amp;
     &lt; &gt;``; no-break spaces become spaces.
     """
     cleaned = nh3.clean(
-        html_text,
+        replace_surrogates(html_text),  # nh3 works on UTF-8 and raises on a lone surrogate
         tags=_NH3_TAGS,
         clean_content_tags=_NH3_DROP_CONTENT,
         attributes={"a": {"href"}, "img": {"alt"}},
