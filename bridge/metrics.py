@@ -26,6 +26,12 @@ class Metrics:
             registry=self.registry,
         )
         self.polls = Counter("pluto_bridge_poll_cycles", "LMS poll cycles completed", registry=self.registry)
+        self.poll_failures = Counter(
+            "pluto_bridge_poll_failures",
+            "Unexpected failures while polling, by scope (cycle, person, item)",
+            ["scope"],
+            registry=self.registry,
+        )
         self.lms_up = Gauge(
             "pluto_bridge_lms_up", "1 while the LMS answers, 0 while it does not", registry=self.registry
         )

@@ -23,7 +23,7 @@ from bridge.config import OutboxSettings
 from bridge.metrics import Metrics
 from bridge.model import ItemKind, Pace, Platform, Post, SentRef
 from bridge.render import render, to_plain
-from bridge.router import actions_of
+from bridge.router import actions_of, notice, unshowable_html
 from bridge.store.records import Delivery, Link, MapEntry
 from bridge.store.store import Store
 
@@ -170,8 +170,9 @@ class Dispatcher:
             return True
         except PermanentError as exc:
             outcomes.labels(platform, "dead").inc()
-            log.warning("delivery %s failed for good: %s", delivery.id, exc.reason)
+            log.warning("delivery %s (%s) failed for good: %s", delivery.id, delivery.item_key, exc.reason)
             await self.store.mark_dead(delivery.id, exc.reason)
+            await self._tell_unshown(link, delivery)
             return True
         except asyncio.CancelledError:
             raise
@@ -189,6 +190,13 @@ class Dispatcher:
                 backoff = max(backoff, exc.retry_after)  # at least what the platform asked for
             await self.store.reschedule(delivery.id, at=time.time() + backoff, error=reason, count_attempt=True)
             return False
+
+    async def _tell_unshown(self, link: Link, delivery: Delivery) -> None:
+        """The person learns that an item did not reach them, and where to read it."""
+        told = unshowable_html(delivery.payload)
+        if told is not None:
+            await self.store.enqueue([notice(link, told)])
+            self.wake()
 
     async def _paced(self, delivery: Delivery) -> None:
         adapter = self.adapters[delivery.platform]
@@ -230,7 +238,11 @@ class Dispatcher:
         thread = None
         if adapter.capabilities.threads and conversation_id is not None:
             thread = await self.store.thread_of(link.id, int(conversation_id))
-        posts = render_post(payload, adapter)
+        try:
+            posts = render_post(payload, adapter)
+        except Exception as exc:  # the renderers are total; should one still fail, only this item is lost
+            log.exception("delivery %s (%s) could not be rendered", delivery.id, delivery.item_key)
+            raise PermanentError(f"could not be rendered: {type(exc).__name__}: {exc}") from exc
         current = (int(conversation_id) if conversation_id is not None else None, payload.get("peer_id"))
         if (
             payload.get("kind") == ItemKind.MESSAGE.value
