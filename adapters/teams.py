@@ -76,6 +76,7 @@ from bridge.model import (
 )
 from bridge.render import to_plain
 from bridge.render.document import BOLD, CODE, ITALIC, LINK, STRIKE, UNDERLINE, Run, line_text, parse
+from bridge.render.measure import json_bytes
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ REASON_MAX_CHARS = 1000
 CLOCK_SKEW_SECONDS = 300
 TOKEN_REFRESH_MARGIN = 120.0
 SUMMARY_CHARS = 200
+MAX_TEXT_BYTES = 22 * 1024  # of the activity's ~28 KB; the rest is envelope, preview and card
 REPLY_ATTEMPTS = 4  # a reply to a person is tried this often when Teams throttles it
 REPLY_MAX_WAIT = 10.0  # seconds; a longer Retry-After is capped (the person waits on it)
 _AT_TAG = re.compile(r"<at(?:\s[^>]*)?>(.*?)</at>", re.IGNORECASE | re.DOTALL)
@@ -486,12 +488,14 @@ class TeamsAdapter(Adapter):
     # below keeps that sum under the matching Teams window, with room for network jitter:
     # one send per 0.35 s (<= 7 in 2 s, <= 3 in 1 s), 25 + 25 in 30 s, 800 + 800 in an hour,
     # and 5 + 40 in one second for the whole app.
-    # A bot's message may carry about 28 KB. The SDK sends JSON with non-ASCII characters
-    # escaped (\uXXXX, 6 bytes each), so 3800 characters of any BMP script, plus the
-    # envelope, a 200-character preview and a card of five buttons, stay under it.
+    # A bot's message may carry about 28 KB, everything included. The text is measured as
+    # the bytes of its JSON string (non-ASCII escaped: 6 bytes a BMP character, 12 an emoji),
+    # and MAX_TEXT_BYTES leaves the rest for the envelope, a 200-character preview and a
+    # card of five buttons (test_longest_post_fits_the_payload_limit).
     capabilities = Capabilities(
         markup=Markup.TEAMS_HTML,
-        max_text=3800,
+        max_text=MAX_TEXT_BYTES,
+        measure=json_bytes,
         max_actions=5,
         per_room=(Pace(1, 0.35), Pace(25, 30), Pace(800, 3600)),
         overall=(Pace(5, 0.125),),

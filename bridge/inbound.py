@@ -60,9 +60,9 @@ class Inbound:
         caps = self.adapters[platform].capabilities
         replace = None
         if replace_html:
-            chunks = render(replace_html, caps.markup, caps.max_text)
+            chunks = render(replace_html, caps.markup, caps.max_text, caps.measure)
             replace = Post(text=chunks[-1], fallback=to_plain(replace_html)) if chunks else None
-        return Reply(texts=tuple(render(html, caps.markup, caps.max_text)), replace=replace)
+        return Reply(texts=tuple(render(html, caps.markup, caps.max_text, caps.measure)), replace=replace)
 
     async def __call__(self, event: ChatEvent) -> Reply | None:
         platform = event.identity.platform

@@ -7,7 +7,7 @@ receive these types back; the core never sees a platform SDK object.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -294,12 +294,13 @@ class Pace:
 class Capabilities:
     """Per-platform limits and features, declared as data and enforced by the core.
 
-    ``max_text`` counts what the platform counts (characters after entity parsing for
-    Telegram, characters for Discord and Slack, bytes for Teams payloads is approximated
-    by characters). ``per_room`` paces sends into one chat; ``overall`` paces the whole
-    bot. ``threads`` says the platform threads replies (Slack), so the core gives each LMS
-    conversation its own thread. ``edits`` says sent messages can be changed; without it
-    an item's outcome is sent as a new message instead of retiring the old one's buttons.
+    ``max_text`` is counted by ``measure``, applied to the rendered markup, the way the
+    platform counts (see ``bridge.render.measure``: characters for Discord and Slack,
+    UTF-16 units after entity parsing for Telegram, JSON bytes for Teams). ``per_room``
+    paces sends into one chat; ``overall`` paces the whole bot. ``threads`` says the
+    platform threads replies (Slack), so the core gives each LMS conversation its own
+    thread. ``edits`` says sent messages can be changed; without it an item's outcome is
+    sent as a new message instead of retiring the old one's buttons.
     """
 
     markup: Markup
@@ -309,6 +310,7 @@ class Capabilities:
     overall: tuple[Pace, ...] = ()
     threads: bool = False
     edits: bool = True
+    measure: Callable[[str], int] = len
 
 
 @dataclass(frozen=True, slots=True)

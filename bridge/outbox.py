@@ -44,7 +44,9 @@ def render_post(payload: Mapping[str, Any], adapter: Adapter) -> list[Post]:
     caps = adapter.capabilities
     html = str(payload["html"])
     # An item with no visible text (an image without alt text, say) still shows up.
-    chunks = render(html, caps.markup, caps.max_text) or render(EMPTY_ITEM, caps.markup, caps.max_text)
+    chunks = render(html, caps.markup, caps.max_text, caps.measure) or render(
+        EMPTY_ITEM, caps.markup, caps.max_text, caps.measure
+    )
     fallback = to_plain(html)
     actions = actions_of(payload)[: caps.max_actions]
     posts = [Post(text=chunk, fallback=fallback if len(chunks) == 1 else "") for chunk in chunks]

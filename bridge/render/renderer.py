@@ -124,10 +124,7 @@ class Renderer:
             out.append(self.quote_close)
         return "".join(out)
 
-    def gap(self, tight: bool) -> int:
-        """An upper bound on what joining one more block costs (see ``render``)."""
-        return len(self.tight_sep if tight else self.block_sep)
-
-    def line_gap(self) -> int:
-        """What joining one more line to a block costs."""
-        return len(self.line_sep)
+    def joint(self, tight: bool) -> str:
+        """The markup joining one more block (see ``render``): measured, an upper bound on
+        what joining it costs."""
+        return self.tight_sep if tight else self.block_sep

@@ -170,3 +170,17 @@ async def test_activity_sent_twice_is_relayed_once(chat: TeamsChat, lms: Sandbox
     conversation = sent["conversationid"]
     await chat.until(lambda: texts_from(lms, conversation, seed.mentee1_id)[-1:] == ["And the notes too"])
     assert texts_from(lms, conversation, seed.mentee1_id) == ["Got them, thanks", "And the notes too"]
+
+
+async def test_an_alert_of_many_emoji_arrives_whole_without_413(chat: TeamsChat, lms: SandboxLMS, seed: DemoSeed) -> None:
+    # Issue 14.2: each emoji is 12 bytes of escaped JSON, so 2,192 of them passed the old
+    # 3,800-character cap and broke Teams' ~28 KB activity limit (413, dead, nobody told).
+    sam = chat.sandbox.add_user("Sam Mentee")
+    await chat.install(sam)
+    await chat.link(sam, "mentee1")
+    emoji = "\U0001f600" * 5000
+    lms.notify(seed.mentee1_id, subject="Smiles", text=f"<p>{emoji}</p>", component="mod_forum", eventtype="posts")
+    await chat.until(lambda: sum(t.count("\U0001f600") for t in chat.texts(sam)) == 5000)
+    calls = [r for r in chat.sandbox.requests if r.method == "POST" and "/activities" in r.path]
+    assert calls and all(r.status != 413 for r in calls)
+    assert chat.sandbox.validation_errors == []
