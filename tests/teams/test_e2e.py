@@ -172,7 +172,9 @@ async def test_activity_sent_twice_is_relayed_once(chat: TeamsChat, lms: Sandbox
     assert texts_from(lms, conversation, seed.mentee1_id) == ["Got them, thanks", "And the notes too"]
 
 
-async def test_an_alert_of_many_emoji_arrives_whole_without_413(chat: TeamsChat, lms: SandboxLMS, seed: DemoSeed) -> None:
+async def test_an_alert_of_many_emoji_arrives_whole_without_413(
+    chat: TeamsChat, lms: SandboxLMS, seed: DemoSeed
+) -> None:
     # Issue 14.2: each emoji is 12 bytes of escaped JSON, so 2,192 of them passed the old
     # 3,800-character cap and broke Teams' ~28 KB activity limit (413, dead, nobody told).
     sam = chat.sandbox.add_user("Sam Mentee")
