@@ -26,6 +26,7 @@ class HtmlReader(HTMLParser):
         self.text: list[str] = []
         self.links: list[str] = []
         self.tags: list[str] = []
+        self.spans: list[tuple[int, int]] = []  # each link's label, as character offsets in text
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         assert tag in self.allowed, f"tag <{tag}> not allowed"
@@ -33,6 +34,7 @@ class HtmlReader(HTMLParser):
         if tag == "a":
             assert [k for k, _ in attrs] == ["href"], attrs
             self.links.append(attrs[0][1] or "")
+            self.spans.append((len("".join(self.text)), -1))
         if tag == "br":
             self.text.append("\n")
         elif tag not in _VOID:
@@ -43,6 +45,8 @@ class HtmlReader(HTMLParser):
             return
         assert self.stack and self.stack[-1] == tag, f"</{tag}> closes {self.stack}"
         self.stack.pop()
+        if tag == "a":
+            self.spans[-1] = (self.spans[-1][0], len("".join(self.text)))
         if tag == "p":
             self.text.append("\n\n")
 
@@ -112,3 +116,22 @@ def read(markup: Markup, text: str) -> tuple[str, list[str]]:
 def squash(text: str) -> str:
     """Text without any white space (split points may add or drop some)."""
     return re.sub(r"[\s\u00a0\u200b]+", "", text)
+
+
+def labelled_links(markup: Markup, text: str) -> list[tuple[str, str, str]]:
+    """Every link of ``text`` as (visible label, target, the visible text after it)."""
+    if markup in (Markup.TELEGRAM_HTML, Markup.TEAMS_HTML):
+        reader = HtmlReader(TELEGRAM_TAGS if markup is Markup.TELEGRAM_HTML else TEAMS_TAGS)
+        reader.feed(text)
+        reader.close()
+        visible = "".join(reader.text)
+        return [(visible[a:b], href, visible[b:]) for (a, b), href in zip(reader.spans, reader.links, strict=True)]
+    if markup is Markup.SLACK_MRKDWN:
+        found = [m for m in _SLACK_SPECIAL.finditer(text) if m.group(2) is not None]
+        return [(read_slack(m.group(2))[0], _unslack(m.group(1)), read_slack(text[m.end() :])[0]) for m in found]
+    if markup is Markup.DISCORD_MARKDOWN:
+        return [
+            (read_discord(m.group(1))[0], m.group(2), read_discord(text[m.end() :])[0])
+            for m in _DISCORD_LINK.finditer(text)
+        ]
+    return []
