@@ -69,7 +69,7 @@ def decode_json(body: bytes) -> Any:
     not UTF-8 and lone surrogates (``"\\ud850"``, a valid JSON escape a broken LMS or proxy
     can send) become U+FFFD here, once, so nothing downstream meets text it cannot encode.
     Raises ValueError when the body is not JSON."""
-    text = body.decode("utf-8", "replace")
+    text = body.decode("utf-8-sig", "replace")  # a byte-order mark is not part of the JSON
     result = json.loads(text)
     return _scrub(result) if _SURROGATE_ESCAPE.search(text) else result
 

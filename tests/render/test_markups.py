@@ -38,7 +38,7 @@ def test_typed_markup_shows_literally(markup: Markup) -> None:
     visible, actionable = read(markup, out)
     assert actionable == []  # no link, no mention, nothing a client would act on
     assert TYPED in visible
-    assert "jspic" in visible
+    assert "js[picture: pic]" in visible
     assert "alert" not in out and "javascript" not in out
 
 
