@@ -660,18 +660,26 @@ class TeamsAdapter(Adapter):
         return ref
 
     def _plain_text(self, activity: Activity) -> str:
-        mentioned_bot = set()
+        """What the person typed, converted exactly once. Teams delivers typed text raw
+        (``textFormat: plain``): only ``<at>`` tags that a mention entity vouches for are
+        markup, the bot's own removed and anyone else's kept as ``@Name``; everything
+        else, entities and tags typed by the person included, stays as typed. Text that
+        says it is HTML (``textFormat: xml``) has its entities decoded, once."""
+        mentions: dict[str, str] = {}
         for entity in activity.entities or []:
             data = entity.model_dump(by_alias=True)
             mentioned = data.get("mentioned") or {}
-            if entity.type == "mention" and mentioned.get("id") in (self._bot_id, self._app_id):
-                mentioned_bot.add(str(data.get("text") or ""))
-
-        def resolve(match: re.Match[str]) -> str:
-            return "" if match.group(0) in mentioned_bot else match.group(1)
-
-        text = _AT_TAG.sub(resolve, activity.text or "")
-        return html.unescape(text).strip()
+            tag = str(data.get("text") or "")
+            if entity.type == "mention" and tag:
+                bot = mentioned.get("id") in (self._bot_id, self._app_id)
+                mentions[tag] = "" if bot else "@" + (_AT_TAG.sub(r"\1", tag) or str(mentioned.get("name") or ""))
+        text = activity.text or ""
+        if mentions:
+            pattern = re.compile("|".join(re.escape(tag) for tag in sorted(mentions, key=len, reverse=True)))
+            text = pattern.sub(lambda m: mentions[m.group(0)], text)
+        if (activity.text_format or "plain") == "xml":
+            text = html.unescape(text)
+        return text.strip()
 
     async def _on_invoke(self, context: TurnContext) -> None:
         activity = context.activity

@@ -113,16 +113,14 @@ async def test_hostile_text_is_inert_both_ways(chat: TeamsChat, lms: SandboxLMS,
     assert not [e for e in wire.get("entities") or [] if e.get("type") == "mention"]
     assert not wire.get("attachments")
 
-    # Sam's hostile text (Teams escapes what a person types) reaches Pluto as the
-    # characters Sam typed, not as markup; a Teams mention is just the name.
-    await chat.say(
-        sam, "&lt;script&gt;alert(1)&lt;/script&gt; &lt;b&gt;hi&lt;/b&gt; &amp; <at>Boss</at> @everyone"
-    )
+    # Sam's hostile text (Teams delivers typed text raw) reaches Pluto as the characters
+    # Sam typed, sent as plain text, not as markup; a typed <at> tag is just text.
+    await chat.say(sam, "<script>alert(1)</script> <b>hi</b> & <at>Boss</at> @everyone")
     await chat.until(lambda: len(texts_from(lms, sent["conversationid"], seed.mentee1_id)) == 1)
     (stored,) = lms.messages_in(sent["conversationid"])[-1:]
     # Sent as plain text (textformat 2): Pluto escapes it when it shows it.
     assert stored["useridfrom"] == seed.mentee1_id and stored["textformat"] == 2
-    assert stored["text"] == "<script>alert(1)</script> <b>hi</b> & Boss @everyone"
+    assert stored["text"] == "<script>alert(1)</script> <b>hi</b> & <at>Boss</at> @everyone"
 
 
 async def test_throttled_chat_does_not_hold_up_another(
