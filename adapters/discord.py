@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
 import aiohttp
@@ -137,13 +137,22 @@ _INBOUND = re.compile(
 
 
 def _plain_text(message: discord.Message) -> str:
-    """Message content as plain text, converted once: markdown escapes undone, and every
+    """Message content as plain text (see ``readable_content``), names from the message."""
+    return readable_content(
+        message.content,
+        users={str(u.id): u.display_name for u in message.mentions},
+        roles={str(r.id): r.name for r in message.role_mentions},
+        channels={str(c.id): str(getattr(c, "name", "") or "channel") for c in message.channel_mentions},
+    )
+
+
+def readable_content(
+    content: str, *, users: Mapping[str, str], roles: Mapping[str, str], channels: Mapping[str, str]
+) -> str:
+    """Discord content as plain text, converted once: markdown escapes undone, and every
     token Discord draws as something else made readable: users, roles and channels by the
-    names the message carries (else ``@user``, ``@role``, ``#channel``), slash commands as
-    ``/name``, custom emoji as ``:name:``, timestamps as a UTC date."""
-    users = {str(u.id): u.display_name for u in message.mentions}
-    roles = {str(r.id): r.name for r in message.role_mentions}
-    channels = {str(c.id): str(getattr(c, "name", "") or "channel") for c in message.channel_mentions}
+    names given (else ``@user``, ``@role``, ``#channel``), slash commands as ``/name``,
+    custom emoji as ``:name:``, timestamps as a UTC date."""
 
     def readable(m: re.Match[str]) -> str:
         if m["escaped"] is not None:
@@ -160,7 +169,7 @@ def _plain_text(message: discord.Message) -> str:
             return f":{m['emoji']}:"
         return readable_time(m["time"])
 
-    return _INBOUND.sub(readable, message.content)
+    return _INBOUND.sub(readable, content)
 
 
 def _retry_after_header(exc: discord.HTTPException) -> float:

@@ -353,6 +353,20 @@ def _text_run(run: Run) -> dict[str, Any]:
     return inline
 
 
+def typed_text(text: str, text_format: str | None, mentions: Mapping[str, str]) -> str:
+    """What the person typed, converted exactly once. Teams delivers typed text raw
+    (``textFormat: plain``): only the ``<at>`` tags in ``mentions`` (those a mention entity
+    vouches for) are markup, each replaced by its value (the bot's own by nothing);
+    everything else, entities and tags typed by the person included, stays as typed. Text
+    that says it is HTML (``textFormat: xml``) has its entities decoded, once."""
+    if mentions:
+        pattern = re.compile("|".join(re.escape(tag) for tag in sorted(mentions, key=len, reverse=True)))
+        text = pattern.sub(lambda m: mentions[m.group(0)], text)
+    if (text_format or "plain") == "xml":
+        text = html.unescape(text)
+    return text.strip()
+
+
 def preview(text: str, limit: int = SUMMARY_CHARS) -> str:
     """``text`` on one line, cut to ``limit`` characters: the notification preview
     (``summary``). The whole text is in the message itself, and the payload limit counts both."""
@@ -660,11 +674,7 @@ class TeamsAdapter(Adapter):
         return ref
 
     def _plain_text(self, activity: Activity) -> str:
-        """What the person typed, converted exactly once. Teams delivers typed text raw
-        (``textFormat: plain``): only ``<at>`` tags that a mention entity vouches for are
-        markup, the bot's own removed and anyone else's kept as ``@Name``; everything
-        else, entities and tags typed by the person included, stays as typed. Text that
-        says it is HTML (``textFormat: xml``) has its entities decoded, once."""
+        """What the person typed (see ``typed_text``); mention tags from the entities."""
         mentions: dict[str, str] = {}
         for entity in activity.entities or []:
             data = entity.model_dump(by_alias=True)
@@ -673,13 +683,7 @@ class TeamsAdapter(Adapter):
             if entity.type == "mention" and tag:
                 bot = mentioned.get("id") in (self._bot_id, self._app_id)
                 mentions[tag] = "" if bot else "@" + (_AT_TAG.sub(r"\1", tag) or str(mentioned.get("name") or ""))
-        text = activity.text or ""
-        if mentions:
-            pattern = re.compile("|".join(re.escape(tag) for tag in sorted(mentions, key=len, reverse=True)))
-            text = pattern.sub(lambda m: mentions[m.group(0)], text)
-        if (activity.text_format or "plain") == "xml":
-            text = html.unescape(text)
-        return text.strip()
+        return typed_text(activity.text or "", activity.text_format, mentions)
 
     async def _on_invoke(self, context: TurnContext) -> None:
         activity = context.activity
