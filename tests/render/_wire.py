@@ -76,10 +76,15 @@ def read_slack(text: str) -> tuple[str, list[str]]:
     """
     specials = [_unslack(m.group(1)) for m in _SLACK_SPECIAL.finditer(text)]
     text = _SLACK_SPECIAL.sub(lambda m: m.group(2) if m.group(2) is not None else m.group(1), text)
-    text = text.replace("```", "")
     text = re.sub(r"^> ?", "", text, flags=re.MULTILINE)
-    text = re.sub(r"(?<!\u200b)[*_~`]", "", text).replace("\u200b", "")
-    return _unslack(text), specials
+    # Inside code (fenced or inline) nothing is formatting; outside, a formatting character
+    # right after U+200B is literal.
+    parts = re.split(r"((?<!\u200b)```.*?```|(?<!\u200b)`[^`]*`)", text, flags=re.S)
+    out = [
+        part.strip("`") if i % 2 else re.sub(r"(?<!\u200b)[*_~`]", "", part).replace("\u200b", "")
+        for i, part in enumerate(parts)
+    ]
+    return _unslack("".join(out)), specials
 
 
 def _unslack(text: str) -> str:
@@ -90,14 +95,21 @@ _DISCORD_LINK = re.compile(r"(?<!\\)\[((?:\\.|[^\\\]])*)\]\(([^()\s]*)\)")
 
 
 def read_discord(text: str) -> tuple[str, list[str]]:
-    """Visible text of Discord markdown and its link targets and mention sequences."""
-    links = [m.group(2) for m in _DISCORD_LINK.finditer(text)]
-    text = _DISCORD_LINK.sub(lambda m: m.group(1), text)
-    text = text.replace("```", "")
-    text = re.sub(r"^> ", "", text, flags=re.MULTILINE)
-    mentions = re.findall(r"(?<!\\)<[@#:tah][^>]*>", text)
-    text = re.sub(r"\\(.)|[*_~`]", lambda m: m.group(1) or "", text)
-    return text.replace("\u200b", ""), links + mentions
+    """Visible text of Discord markdown and its link targets and mention sequences. Code
+    (fenced, or inline between unescaped backticks) is literal: no links, mentions or escapes."""
+    visible: list[str] = []
+    found: list[str] = []
+    parts = re.split(r"(```.*?```|(?<!\\)`[^`]*`)", text, flags=re.S)
+    for i, part in enumerate(parts):
+        if i % 2:
+            visible.append(part.strip("`"))
+            continue
+        found += [m.group(2) for m in _DISCORD_LINK.finditer(part)]
+        part = _DISCORD_LINK.sub(lambda m: m.group(1), part)
+        part = re.sub(r"^> ", "", part, flags=re.MULTILINE)
+        found += re.findall(r"(?<!\\)<[@#:tah][^>]*>", part)
+        visible.append(re.sub(r"\\(.)|[*_~`]", lambda m: m.group(1) or "", part))
+    return "".join(visible).replace("\u200b", ""), found
 
 
 def read(markup: Markup, text: str) -> tuple[str, list[str]]:
