@@ -11,9 +11,10 @@ import re
 from urllib.parse import urlsplit
 
 # Something a reader takes for an address: a URL, or a dotted name ending in a word of two
-# or more letters (``pluto.example``, or one spelt with a Cyrillic "o" look-alike), or an IPv4.
+# or more letters (``pluto.example``, or one spelt with a Cyrillic "o" look-alike), or an IPv4;
+# whatever follows it does not matter ("pluto.example0" still reads as Pluto's address).
 _ADDRESS = re.compile(
-    r"(?:[^\W\d_][\w+.-]*://)?(?:[^\s/@:]*@)?((?:[\w-]+\.)+[^\W\d_]{2,}|\d{1,3}(?:\.\d{1,3}){3})(?![\w-])",
+    r"(?:[^\W\d_][\w+.-]*://)?(?:[^\s/@:]*@)?((?:[\w-]+\.)+[^\W\d_]{2,}|\d{1,3}(?:\.\d{1,3}){3})",
     re.IGNORECASE,
 )
 
