@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.telegram import SandboxTelegram
-from tests.e2e.harness import BridgeProcess, bridge_config
+from tests.e2e.harness import BridgeProcess, bridge_config, link_on_telegram
 
 pytestmark = pytest.mark.e2e
 
@@ -60,13 +58,7 @@ async def test_a_message_the_platform_refuses_is_told_and_the_next_flows(
     )
     bridge = await BridgeProcess(config).start()
     try:
-        tg.user_sends_text(111, "/link")
-        await tg.wait_until(lambda: any("/link/" in m.get("text", "") for m in tg.sent_to(111)), within=10)
-        url = re.search(r"http://127\.0\.0\.1:\d+/link/[\w-]+", "\n".join(m.get("text", "") for m in tg.sent_to(111)))
-        assert url is not None
-        async with aiohttp.ClientSession() as http:
-            async with http.post(url.group(0), data={"username": "mentee1", "password": "Passw0rd!"}) as resp:
-                assert resp.status == 200
+        await link_on_telegram(tg, 111, "mentee1")
 
         def texts() -> list[str]:
             return [m.get("text", "") for m in tg.sent_to(111)]

@@ -119,6 +119,12 @@ def _slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def pieces_of(tokens: dict[str, str]) -> st.SearchStrategy[list[tuple[str, str]]]:
+    """Typed text and platform tokens, interleaved."""
+    typed = unicode_text(4).map(lambda t: ("typed", t))
+    return st.lists(st.one_of(typed, st.sampled_from(sorted(tokens)).map(lambda t: ("token", t))))
+
+
 SLACK_TOKENS = {
     "<@U0ALEX>": "@Alex",
     "<#C1|general>": "#general",
@@ -144,14 +150,7 @@ async def _group(_: str) -> str:
 
 
 @FUZZ
-@given(
-    pieces=st.lists(
-        st.one_of(
-            unicode_text(4).map(lambda t: ("typed", t)),
-            st.sampled_from(sorted(SLACK_TOKENS)).map(lambda t: ("token", t)),
-        )
-    )
-)
+@given(pieces=pieces_of(SLACK_TOKENS))
 def test_inbound_slack_typed_stays_typed_and_tokens_become_names(pieces: list[tuple[str, str]]) -> None:
     wire = "".join(_slack_escape(t) if kind == "typed" else t for kind, t in pieces)
     want = "".join(t if kind == "typed" else SLACK_TOKENS[t] for kind, t in pieces)
@@ -172,14 +171,7 @@ DISCORD_TOKENS = {
 
 
 @FUZZ
-@given(
-    pieces=st.lists(
-        st.one_of(
-            unicode_text(4).map(lambda t: ("typed", t)),
-            st.sampled_from(sorted(DISCORD_TOKENS)).map(lambda t: ("token", t)),
-        )
-    )
-)
+@given(pieces=pieces_of(DISCORD_TOKENS))
 def test_inbound_discord_tokens_become_names(pieces: list[tuple[str, str]]) -> None:
     # What a person types in Discord is markdown: "\\" escapes and "<" opens a token, so the
     # typed pieces here have neither; escapes are covered by the adapter's own tests.

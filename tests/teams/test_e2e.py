@@ -175,9 +175,7 @@ async def test_an_alert_of_many_emoji_arrives_whole_without_413(
 ) -> None:
     # Issue 14.2: each emoji is 12 bytes of escaped JSON, so 2,192 of them passed the old
     # 3,800-character cap and broke Teams' ~28 KB activity limit (413, dead, nobody told).
-    sam = chat.sandbox.add_user("Sam Mentee")
-    await chat.install(sam)
-    await chat.link(sam, "mentee1")
+    sam = await chat.linked("Sam Mentee", "mentee1")
     emoji = "\U0001f600" * 5000
     lms.notify(seed.mentee1_id, subject="Smiles", text=f"<p>{emoji}</p>", component="mod_forum", eventtype="posts")
     await chat.until(lambda: sum(t.count("\U0001f600") for t in chat.texts(sam)) == 5000)
