@@ -26,7 +26,7 @@ from bridge.lms.notifications import NOTIFICATIONS, NotificationIntake
 from bridge.metrics import Metrics
 from bridge.model import Cursor, Item, ItemKind
 from bridge.render import escape
-from bridge.router import lane_of, notice, payload_of, route, unshowable_html
+from bridge.router import KIND_WORDS, lane_of, notice, payload_of, route, unshowable_html
 from bridge.store.records import ItemRow, Link, NewDelivery
 from bridge.store.store import Store
 
@@ -305,9 +305,7 @@ class Pipeline:
                 item = await self.store.item(link.lms_user_id, key)
                 if item is None or item.status != "open":
                     continue
-                label = {"task": "task", "alert": "alert", "contact_request": "contact request"}.get(
-                    item.kind, item.kind
-                )
+                label = KIND_WORDS.get(item.kind, item.kind)
                 subject = escape(item.subject or "(no subject)")
                 lines.append(f"<li><b>#{item.short_id}</b> {label}: {subject}</li>")
             if not lines:

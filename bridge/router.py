@@ -51,7 +51,8 @@ def payload_of(item: Item) -> dict[str, Any]:
     }
 
 
-_KIND_WORDS = {"message": "message", "alert": "alert", "task": "task", "contact_request": "contact request"}
+# How each kind of item is named to people.
+KIND_WORDS = {"message": "message", "alert": "alert", "task": "task", "contact_request": "contact request"}
 
 
 def unshowable_html(payload: Mapping[str, Any]) -> str | None:
@@ -59,10 +60,10 @@ def unshowable_html(payload: Mapping[str, Any]) -> str | None:
     message from Maya could not be shown here: Open in Pluto"); None for the bridge's own
     notices and edits, which are not items (telling about those could loop)."""
     kind = str(payload.get("kind") or "")
-    if kind not in _KIND_WORDS:
+    if kind not in KIND_WORDS:
         return None
     author = str(payload.get("author") or "")
-    what = f"1 {_KIND_WORDS[kind]}" + (f" from {escape(author)}" if author else "")
+    what = f"1 {KIND_WORDS[kind]}" + (f" from {escape(author)}" if author else "")
     url = payload.get("url") or next((a.get("url") for a in payload.get("actions") or [] if a.get("url")), None)
     where = f'<a href="{html.escape(str(url), quote=True)}">Open in Pluto</a>' if url else "open it in Pluto"
     return f"<p>{what} could not be shown here: {where}</p>"
