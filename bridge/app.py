@@ -233,6 +233,7 @@ class Bridge:
             "adapters": sorted(p.value for p in self.adapters),
             "pending_deliveries": pending,
             "poll_cycles": self.pipeline.cycles,
+            "polling": self.pipeline.degraded() or "ok",  # why polling is degraded, for a readiness check
         }
 
     async def stop(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
@@ -21,28 +22,33 @@ def poison(lms: SandboxLMS, sent: dict[str, object], text: str) -> None:
 
 
 @pytest.fixture
-async def bridge(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> AsyncIterator[BridgeProcess]:
-    config, _port = bridge_config(tmp_path, lms.url)
+async def bridge(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> AsyncIterator[tuple[BridgeProcess, str]]:
+    """The bridge on the console, linked to mentee1, and its /healthz address."""
+    config, port = bridge_config(tmp_path, lms.url)
     process = await BridgeProcess(config).start()
     try:
         await process.expect(r"send /link")
         await process.link("mentee1")
-        yield process
+        yield process, f"http://127.0.0.1:{port}/healthz"
     finally:
         await process.stop()
 
 
 async def test_a_poisoned_message_between_two_ordinary_ones_stalls_nothing(
-    bridge: BridgeProcess, lms: SandboxLMS, seed: DemoSeed
+    bridge: tuple[BridgeProcess, str], lms: SandboxLMS, seed: DemoSeed
 ) -> None:
+    process, health_url = bridge
     lms.post_message(seed.mentor_id, seed.mentee1_id, "First of three")
     poison(lms, lms.post_message(seed.mentor_id, seed.mentee1_id, "x"), "Second \ud850 of three")
     lms.post_message(seed.mentor_id, seed.mentee1_id, "Third of three")
-    await bridge.expect(r"First of three.*Second \ufffd of three.*Third of three")
+    await process.expect(r"First of three.*Second \ufffd of three.*Third of three")
     # The polling loop lives on: what comes later, for the person, still arrives.
     lms.notify(seed.mentee1_id, subject="Quiz 2 opens", text="Monday 9:00", component="mod_quiz")
-    await bridge.expect(r"Quiz 2 opens")
-    assert not [line for line in bridge.err if "Traceback" in line]
+    await process.expect(r"Quiz 2 opens")
+    assert not [line for line in process.err if "Traceback" in line]
+    async with aiohttp.ClientSession() as http, http.get(health_url) as resp:
+        health = await resp.json()
+    assert health["polling"] == "ok" and health["poll_cycles"] > 0
 
 
 async def test_a_message_the_platform_refuses_is_told_and_the_next_flows(
