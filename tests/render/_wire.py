@@ -142,8 +142,10 @@ def labelled_links(markup: Markup, text: str) -> list[tuple[str, str, str]]:
         found = [m for m in _SLACK_SPECIAL.finditer(text) if m.group(2) is not None]
         return [(read_slack(m.group(2))[0], _unslack(m.group(1)), read_slack(text[m.end() :])[0]) for m in found]
     if markup is Markup.DISCORD_MARKDOWN:
+        # Code binds tighter than link brackets: look for links with code spans masked.
+        masked = re.sub(r"```.*?```|(?<!\\)`[^`]*`", lambda m: "\x00" * len(m.group(0)), text, flags=re.S)
         return [
-            (read_discord(m.group(1))[0], m.group(2), read_discord(text[m.end() :])[0])
-            for m in _DISCORD_LINK.finditer(text)
+            (read_discord(text[m.start(1) : m.end(1)])[0], m.group(2), read_discord(text[m.end() :])[0])
+            for m in _DISCORD_LINK.finditer(masked)
         ]
     return []

@@ -44,11 +44,12 @@ _DOMAIN = re.compile(r"(?:[\w-]+\.)+[^\W\d_]{2,}")
 
 def expected_text(authored: Authored) -> str:
     """What the reader must find, in order: the authored text after the documented
-    conversions (lone surrogates as U+FFFD, NUL dropped by HTML parsing, a leading BOM)."""
+    conversions (lone surrogates as U+FFFD, NUL dropped by HTML parsing, a leading BOM,
+    the renderers' look-alikes read as what they stand for on both sides)."""
     text = _SURROGATE.sub("\ufffd", authored.text).replace("\x00", "")
     if authored.html.startswith("\ufeff"):
         text = text.removeprefix("\ufeff")
-    return squash(text)
+    return squash(text.translate(_LOOK_ALIKES))
 
 
 def in_order(needle: str, haystack: str) -> bool:
