@@ -94,21 +94,41 @@ def _unslack(text: str) -> str:
 _DISCORD_LINK = re.compile(r"(?<!\\)\[((?:\\.|[^\\\]])*)\]\(([^()\s]*)\)")
 
 
+def discord_code_spans(text: str) -> list[tuple[int, int]]:
+    """Where code is in Discord markdown (fenced, or inline between backticks), scanning as
+    Discord does: outside code a backslash makes the next character literal."""
+    spans: list[tuple[int, int]] = []
+    i = 0
+    while i < len(text):
+        if text[i] == "\\":
+            i += 2
+            continue
+        if text[i] == "`":
+            fence = "```" if text.startswith("```", i) else "`"
+            end = text.find(fence, i + len(fence))
+            if end >= 0:
+                spans.append((i, end + len(fence)))
+                i = end + len(fence)
+                continue
+        i += 1
+    return spans
+
+
 def read_discord(text: str) -> tuple[str, list[str]]:
-    """Visible text of Discord markdown and its link targets and mention sequences. Code
-    (fenced, or inline between unescaped backticks) is literal: no links, mentions or escapes."""
+    """Visible text of Discord markdown and its link targets and mention sequences. Code is
+    literal: no links, mentions or escapes in it."""
     visible: list[str] = []
     found: list[str] = []
-    parts = re.split(r"(```.*?```|(?<!\\)`[^`]*`)", text, flags=re.S)
-    for i, part in enumerate(parts):
-        if i % 2:
-            visible.append(part.strip("`"))
-            continue
+    pos = 0
+    for start, end in [*discord_code_spans(text), (len(text), len(text))]:
+        part = text[pos:start]
         found += [m.group(2) for m in _DISCORD_LINK.finditer(part)]
         part = _DISCORD_LINK.sub(lambda m: m.group(1), part)
         part = re.sub(r"^> ", "", part, flags=re.MULTILINE)
         found += re.findall(r"(?<!\\)<[@#:tah][^>]*>", part)
         visible.append(re.sub(r"\\(.)|[*_~`]", lambda m: m.group(1) or "", part))
+        visible.append(text[start:end].strip("`"))
+        pos = end
     return "".join(visible).replace("\u200b", ""), found
 
 
@@ -143,7 +163,9 @@ def labelled_links(markup: Markup, text: str) -> list[tuple[str, str, str]]:
         return [(read_slack(m.group(2))[0], _unslack(m.group(1)), read_slack(text[m.end() :])[0]) for m in found]
     if markup is Markup.DISCORD_MARKDOWN:
         # Code binds tighter than link brackets: look for links with code spans masked.
-        masked = re.sub(r"```.*?```|(?<!\\)`[^`]*`", lambda m: "\x00" * len(m.group(0)), text, flags=re.S)
+        masked = text
+        for start, end in discord_code_spans(text):
+            masked = masked[:start] + "\x00" * (end - start) + masked[end:]
         return [
             (read_discord(text[m.start(1) : m.end(1)])[0], m.group(2), read_discord(text[m.end() :])[0])
             for m in _DISCORD_LINK.finditer(masked)

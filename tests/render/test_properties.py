@@ -79,7 +79,9 @@ def check_outbound(markup: Markup, authored: Authored, limit: int) -> None:
             assert not re.search(r"@(everyone|here)", chunk, re.IGNORECASE), "live broadcast"
         for label, href, after in labelled_links(markup, chunk):
             host = host_of(href)
-            shown = [d for d in _DOMAIN.findall(label) if not (host == d.lower() or host.endswith("." + d.lower()))]
+            # A scheme is not an address ("pluto.examplehttps://pluto.example" shows Pluto's).
+            bare = re.sub(r"[^\W\d_][\w+.-]*://", " ", label)
+            shown = [d for d in _DOMAIN.findall(bare) if not (host == d.lower() or host.endswith("." + d.lower()))]
             if shown and not any(d.lower().endswith("." + host) for d in shown):
                 assert after.startswith(f" ({host})"), f"{label!r} disguises {href!r}"
         visible.append(text)
