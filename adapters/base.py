@@ -98,6 +98,12 @@ class Adapter(abc.ABC):
         """Delete a post sent earlier. Platforms that cannot delete raise PermanentError."""
         raise PermanentError(f"{self.platform.value} adapter cannot delete messages")
 
+    async def health_problem(self) -> str | None:
+        """None while the adapter can send and receive; else what is wrong, in a few words
+        (``/readyz`` and ``pluto-bridge status`` show it). Webhook-only platforms are ready
+        once started."""
+        return None
+
     def web_routes(self) -> list[web.RouteDef]:
         """Routes this adapter serves on the bridge's one web server (Slack events,
         Telegram webhook, Teams ``/api/messages``). Called once, before ``start``."""

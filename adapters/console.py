@@ -81,7 +81,7 @@ class ConsoleAdapter(Adapter):
     """
 
     platform = Platform.CONSOLE
-    capabilities = Capabilities(markup=Markup.PLAIN, max_text=4000, max_actions=9)
+    capabilities = Capabilities(markup=Markup.PLAIN, max_text=4000, max_actions=9, private_replies=True)
 
     def __init__(
         self,

@@ -281,6 +281,7 @@ class DiscordAdapter(Adapter):
         overall=(Pace(4, 0.2),),
         threads=False,
         edits=True,
+        private_replies=True,  # interaction answers are ephemeral, also in a server channel
     )
 
     def __init__(
@@ -381,6 +382,11 @@ class DiscordAdapter(Adapter):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def health_problem(self) -> str | None:
+        if self._client is None or not self._ready.is_set():
+            return "not connected to the Discord gateway"
+        return None
+
     def _require_client(self) -> _BridgeClient:
         if self._client is None or not self._ready.is_set():
             raise TransientError("discord adapter is not connected")
@@ -435,6 +441,9 @@ class DiscordAdapter(Adapter):
             "room": str(interaction.channel_id),
             "display_name": user.display_name,
             "is_private": is_dm,
+            "handle": user.name,
+            "workspace_name": interaction.guild.name if interaction.guild is not None else "",
+            "picture_url": user.display_avatar.url,
         }
 
     def _turn(self, user_id: int | str) -> _Turn:

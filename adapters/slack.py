@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import json
 import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal, cast
+from urllib.parse import parse_qs
 
 import aiohttp
 from aiohttp import web
@@ -311,6 +313,24 @@ def app_manifest(*, name: str, command: str, socket_mode: bool, events_url: str)
     }
 
 
+def _malformed(timestamp: str, body: bytes) -> str | None:
+    """What is wrong with a request Bolt could not parse (it answers those with a 500
+    before the signature is even checked), or None. Slack sends a numeric timestamp and
+    a UTF-8 body: a JSON object, or a form whose ``payload`` is a JSON object."""
+    if not timestamp.isdigit():
+        return "missing or non-numeric X-Slack-Request-Timestamp"
+    try:
+        text = body.decode("utf-8")
+        if text.lstrip().startswith(("{", "[")):
+            parsed: Any = json.loads(text)
+        else:
+            payload = parse_qs(text, errors="strict").get("payload")
+            parsed = json.loads(payload[0]) if payload else {}
+    except (UnicodeDecodeError, ValueError):
+        return "the body is not UTF-8 JSON or a form"
+    return None if isinstance(parsed, dict) else "the body is not a JSON object"
+
+
 class SlackAdapter(Adapter):
     """Slack through slack-bolt's ``AsyncApp``.
 
@@ -339,6 +359,7 @@ class SlackAdapter(Adapter):
         per_room=(Pace(1, 1),),
         threads=True,
         edits=True,
+        private_replies=True,  # slash command answers are ephemeral, also in a channel
     )
 
     def __init__(
@@ -410,6 +431,10 @@ class SlackAdapter(Adapter):
             # Not started yet (or stopping): a 2xx would tell Slack the event was taken and
             # it would be lost; a 503 makes Slack redeliver it (retry-num 1, 2, 3).
             return web.Response(status=503, text="not ready")
+        problem = _malformed(request.headers.get("X-Slack-Request-Timestamp", ""), await request.read())
+        if problem is not None:
+            log.info("slack: request refused: %s", problem)
+            return web.Response(status=400, text=problem)
         bolt_req = await to_bolt_request(request)
         bolt_resp = await self.app.async_dispatch(bolt_req)
         return await to_aiohttp_response(bolt_resp)
@@ -432,6 +457,11 @@ class SlackAdapter(Adapter):
                 log.warning("slack: auth.test failed for workspace %s: %s", team, exc)
         if self.mode == "socket":
             await self._start_socket()
+
+    async def health_problem(self) -> str | None:
+        if self.mode == "socket" and (self._socket is None or not await self._socket.client.is_connected()):
+            return "Socket Mode not connected"
+        return None
 
     async def _start_socket(self) -> None:
         handler = AsyncSocketModeHandler(self.app, self.app_token, ping_interval=self.socket_ping_interval)
@@ -669,6 +699,8 @@ class SlackAdapter(Adapter):
                 is_private=channel == dm,
                 name=name,
                 args=args,
+                handle=str(command.get("user_name") or ""),
+                workspace_name=str(command.get("team_domain") or ""),
             )
             reply = await self._deliver(event, turn)
         finally:

@@ -17,7 +17,7 @@ import random
 import re
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -232,17 +232,28 @@ def build_connections(
 # --- inbound token -------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """A valid inbound token's claims and the channels its signing key is endorsed for."""
+
+    claims: dict[str, Any]
+    endorsements: frozenset[str]
+
+
 class InboundTokenValidator:
     """Validates the Bot Connector's bearer token: RS256 signature by ``kid`` against the
-    JWKS, issuer, audience == app id, exp/nbf with 5 minutes' skew."""
+    JWKS, issuer, audience == app id, exp/nbf with 5 minutes' skew. It also reports the
+    signing key's ``endorsements``: Bot Framework signs each channel's activities with keys
+    endorsed for that channel, and a bot must check the activity's channel is among them."""
 
     def __init__(self, *, app_id: str, jwks_url: str, issuer: str) -> None:
         self._app_id = app_id
         self._issuer = issuer
         self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, timeout=10)
 
-    async def validate(self, authorization: str | None) -> dict[str, Any]:
-        """Return the verified claims; raise ``jwt.PyJWTError``/``ValueError`` otherwise."""
+    async def validate(self, authorization: str | None) -> Verified:
+        """Return the verified claims and endorsements; raise ``jwt.PyJWTError``/``ValueError``
+        otherwise."""
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise ValueError("missing bearer token")
@@ -258,7 +269,9 @@ class InboundTokenValidator:
             leeway=CLOCK_SKEW_SECONDS,
             options={"require": ["exp", "nbf", "iss", "aud"]},
         )
-        return claims
+        # PyJWK keeps the JWKS entry as given; "endorsements" is Bot Framework's own field.
+        endorsements = getattr(key, "_jwk_data", {}).get("endorsements") or []
+        return Verified(claims, frozenset(str(e) for e in endorsements if isinstance(e, str)))
 
 
 def _same_service_url(a: str | None, b: str | None) -> bool:
@@ -484,7 +497,11 @@ class TeamsAdapter(Adapter):
     Keyword-only arguments:
       app_id: the bot's Microsoft App ID (audience of inbound tokens, client id outbound).
       app_password: the app's client secret (never logged).
-      tenant_id: the app's tenant for single-tenant bots; None for multi-tenant.
+      tenant_id: the tenant(s) the bot serves: the first is the app's own tenant for
+        outbound tokens; activities from any other tenant are refused. None: any tenant
+        (a multi-tenant bot).
+      allowed_channels: the ``channelId`` values accepted (Teams only by default: Web Chat
+        or Direct Line clients set the sender's id themselves).
       token_endpoint: a client-credentials token URL (the sandbox's); None uses the SDK's
         MSAL connection manager against Microsoft Entra ID (production).
       jwks_url: JWKS for inbound token signatures; None uses Bot Framework's.
@@ -522,7 +539,8 @@ class TeamsAdapter(Adapter):
         *,
         app_id: str,
         app_password: str,
-        tenant_id: str | None = None,
+        tenant_id: str | Sequence[str] | None = None,
+        allowed_channels: Sequence[str] = ("msteams",),
         token_endpoint: str | None = None,
         jwks_url: str | None = None,
         issuer: str = "https://api.botframework.com",
@@ -535,12 +553,18 @@ class TeamsAdapter(Adapter):
         self._messages_path = messages_path
         self._default_service_url = service_url
         self._timeout = timeout
+        tenants = [tenant_id] if isinstance(tenant_id, str) else list(tenant_id or [])
+        self._tenants = frozenset(t.casefold() for t in tenants)
+        self._channels = frozenset(allowed_channels)
         self._validator = InboundTokenValidator(
             app_id=app_id, jwks_url=jwks_url or BOTFRAMEWORK_JWKS_URL, issuer=issuer
         )
         self._cloud = CloudAdapter(
             connection_manager=build_connections(
-                app_id=app_id, app_password=app_password, tenant_id=tenant_id, token_endpoint=token_endpoint
+                app_id=app_id,
+                app_password=app_password,
+                tenant_id=tenants[0] if tenants else None,
+                token_endpoint=token_endpoint,
             )
         )
         # Without this the SDK swallows connector errors and posts "Exception caught" to the user.
@@ -577,24 +601,52 @@ class TeamsAdapter(Adapter):
         if self._sink is None:
             return web.json_response({"error": "not started"}, status=503)
         try:
-            claims = await self._validator.validate(request.headers.get("Authorization"))
+            verified = await self._validator.validate(request.headers.get("Authorization"))
         except (jwt.PyJWTError, ValueError) as exc:
             log.warning("Teams request refused: %s", type(exc).__name__)
             return web.json_response({"error": "Invalid token or authentication failed."}, status=401)
+        claims = verified.claims
         try:
             body = await request.json()
         except ValueError:
             return web.json_response({"error": "invalid JSON"}, status=400)
-        service_url = body.get("serviceUrl") if isinstance(body, dict) else None
+        if not isinstance(body, dict):
+            return web.json_response({"error": "an Activity must be a JSON object"}, status=400)
         # The SDK does not bind the token to the activity's serviceUrl; we must.
-        if not _same_service_url(claims.get(AuthenticationConstants.SERVICE_URL_CLAIM), service_url):
+        if not _same_service_url(claims.get(AuthenticationConstants.SERVICE_URL_CLAIM), body.get("serviceUrl")):
             log.warning("Teams request refused: serviceurl claim does not match the activity")
             return web.json_response({"error": "Invalid token or authentication failed."}, status=401)
+        refusal = self._refusal(body, verified)
+        if refusal is not None:
+            return refusal
         with warnings.catch_warnings(category=NotAppKeyWarning, action="ignore"):
             # The SDK reads this plain string key (AiohttpRequestAdapter.get_claims_identity).
             request["claims_identity"] = ClaimsIdentity(claims, authentication_type="Bearer")
         response = await self._cloud.process(request, self._agent)
         return response if response is not None else web.Response(status=202)
+
+    def _refusal(self, body: dict[str, Any], verified: Verified) -> web.Response | None:
+        """Bot Framework's rules beyond the signature: the activity's channel must be one we
+        serve and one its signing key is endorsed for; its tenant must be one we serve; its
+        sender must carry an Entra object id (``from.id`` alone can be set by the client on
+        other channels)."""
+        channel = str(body.get("channelId") or "")
+        if channel not in self._channels:
+            log.warning("Teams request refused: channel %r is not served", channel)
+            return web.json_response({"error": "channel not served"}, status=403)
+        if channel not in verified.endorsements:
+            log.warning("Teams request refused: the signing key is not endorsed for channel %r", channel)
+            return web.json_response({"error": "Invalid token or authentication failed."}, status=401)
+        data_tenant = _object(_object(body.get("channelData")).get("tenant"))
+        tenant = str(_object(body.get("conversation")).get("tenantId") or data_tenant.get("id") or "")
+        if self._tenants and tenant.casefold() not in self._tenants:
+            log.warning("Teams request refused: tenant %r is not served", tenant)
+            return web.json_response({"error": "tenant not served"}, status=403)
+        sender = _object(body.get("from"))
+        if body.get("type") in ("message", "invoke") and not (sender.get("aadObjectId") and tenant):
+            log.warning("Teams request refused: the sender has no Entra object id or tenant")
+            return web.json_response({"error": "sender not identified"}, status=403)
+        return None
 
     async def on_turn(self, context: TurnContext) -> None:
         """Translate one inbound Activity; messages go to a task, invokes answer inline."""
@@ -610,8 +662,8 @@ class TeamsAdapter(Adapter):
     def translate(self, activity: Activity) -> ChatEvent | None:
         """The ``ChatEvent`` for a non-invoke Activity, or None when it is not for the core."""
         sender = activity.from_property
-        if sender is None or activity.conversation is None:
-            return None
+        if sender is None or activity.conversation is None or not sender.aad_object_id:
+            return None  # only Entra-identified people: the id a client cannot choose
         if sender.id in (self._bot_id, self._app_id) or (
             activity.recipient is not None and sender.id == activity.recipient.id
         ):
@@ -656,7 +708,8 @@ class TeamsAdapter(Adapter):
         tenant = conversation.tenant_id or _channel_tenant(activity) or ""
         kind = conversation.conversation_type
         return {
-            "identity": ChatIdentity(Platform.TEAMS, tenant, sender.aad_object_id or sender.id),
+            # Entra object id within the tenant: stable, and set by Teams, never by a client.
+            "identity": ChatIdentity(Platform.TEAMS, tenant, sender.aad_object_id or ""),
             "event_id": activity.id or "",
             "room": conversation.id,
             "display_name": sender.name or "",
@@ -917,6 +970,11 @@ def _stored_reference(dest: Destination, room: str | None) -> ConversationRefere
     if room is not None and reference.conversation is not None:
         reference.conversation.id = room
     return reference
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one (a malformed body)."""
+    return value if isinstance(value, dict) else {}
 
 
 def _channel_tenant(activity: Activity) -> str | None:

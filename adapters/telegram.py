@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import functools
 import hmac
 import html
@@ -300,6 +301,18 @@ def _int_id(value: str, what: str) -> int:
         raise PermanentError(f"Telegram {what} must be numeric, got {value!r}") from None
 
 
+class _Older(filters.MessageFilter):
+    """Messages sent more than ``seconds`` ago (Telegram's ``date``)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(name=f"older than {seconds:g} s")
+        self.seconds = seconds
+
+    def filter(self, message: Message) -> bool:
+        age = dt.datetime.now(dt.UTC) - message.date
+        return age.total_seconds() > self.seconds
+
+
 class TelegramAdapter(Adapter):
     """Telegram bot behind the bridge contract.
 
@@ -346,6 +359,7 @@ class TelegramAdapter(Adapter):
         webhook_secret: str | None = None,
         poll_timeout: int = 10,
         start_retry: float = 2.0,
+        max_update_age: float = 600.0,
     ) -> None:
         if mode not in ("polling", "webhook"):
             raise ValueError(f"mode must be 'polling' or 'webhook', not {mode!r}")
@@ -359,6 +373,7 @@ class TelegramAdapter(Adapter):
         self._secret = webhook_secret.encode() if webhook_secret else b""
         self.poll_timeout = poll_timeout
         self.start_retry = start_retry
+        self.max_update_age = max_update_age
         builder = ApplicationBuilder().token(token).base_url(base_url).base_file_url(base_file_url)
         if mode == "webhook":
             builder = builder.updater(None)  # updates come through our aiohttp route
@@ -524,8 +539,10 @@ class TelegramAdapter(Adapter):
             return web.Response(status=503)  # Telegram redelivers later
         try:
             data = await request.json()
+            if not isinstance(data, dict):
+                raise TypeError("an Update is a JSON object")
             update = Update.de_json(data, self._app.bot)
-        except (json.JSONDecodeError, TypeError, KeyError, ValueError):
+        except (json.JSONDecodeError, TypeError, KeyError, ValueError, AttributeError):
             log.warning("telegram webhook: body is not an Update")
             return web.Response(status=400)
         # Queue and answer at once: handlers (and the sink) run as tasks afterwards.
@@ -540,6 +557,9 @@ class TelegramAdapter(Adapter):
         only_new = filters.UpdateType.MESSAGE  # edits of old messages are not new input
         self._app.add_handlers(
             [
+                # First: a message older than max_update_age (a replay, or sent while the
+                # bridge was away for long) is not acted on; its author is told.
+                MessageHandler(only_new & _Older(self.max_update_age), self._on_stale, block=False),
                 CommandHandler("start", self._on_start, filters=only_new, block=False),
                 CommandHandler([c.name for c in COMMANDS], self._on_command, filters=only_new, block=False),
                 MessageHandler(only_new & filters.TEXT, self._on_text, block=False),
@@ -547,6 +567,17 @@ class TelegramAdapter(Adapter):
             ]
         )
         self._app.add_error_handler(self._on_error)
+
+    async def _on_stale(self, update: Update, context: Context) -> None:
+        message = update.effective_message
+        if message is None or (common := self._common(update, message)) is None:
+            return
+        log.info("telegram: update %s from %s is too old; dropped", update.update_id, message.date.isoformat())
+        if common["is_private"]:
+            sent = message.date.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+            note = f"Your message of {sent} arrived too late and was not passed on. Please send it again."
+            async with self._turns.take(common["identity"].user_id):
+                await self._show(message.chat.id, (html.escape(note, quote=False),), ())
 
     async def _on_error(self, update: object, context: Context) -> None:
         log.error(
@@ -565,6 +596,7 @@ class TelegramAdapter(Adapter):
             "room": str(message.chat.id),
             "display_name": user.full_name,
             "is_private": message.chat.type == ChatType.PRIVATE,
+            "handle": user.username or "",
         }
 
     @staticmethod
@@ -781,6 +813,11 @@ class TelegramAdapter(Adapter):
         return None
 
     # --- outbound ------------------------------------------------------------------------
+
+    async def health_problem(self) -> str | None:
+        if self._running:
+            return None
+        return "connecting to Telegram" if self._retrying is not None else "not connected to Telegram"
 
     def _require_connected(self) -> None:
         if not self._running:

@@ -8,18 +8,21 @@ copy of the item, on every platform, is updated: buttons retired, outcome shown.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from bridge.lms.api import LmsApi, NotificationApi, SiteInfo
 from bridge.lms.errors import LmsError, LmsUnavailable, TokenRejected
 from bridge.model import Action, ItemKind, Platform
 from bridge.render import escape
 from bridge.router import lane_of
-from bridge.store.records import ItemRow, Link, NewDelivery
+from bridge.store.records import Delivery, ItemRow, Link, NewDelivery
 from bridge.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -108,6 +111,10 @@ class ItemActions:
         self._site = site
         self.task_action_function = task_action_function
         self.wake_dispatcher = wake_dispatcher
+        # One person's decisions and the poll's reconciling take turns: a poll that sees a
+        # decision's effect in the LMS before the decision is recorded would otherwise close
+        # the item as "Handled in Pluto" and the person's own outcome would be lost.
+        self._turns: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def site(self, token: str) -> SiteInfo:
         info = await self._site(token)  # type: ignore[misc]
@@ -116,6 +123,12 @@ class ItemActions:
 
     async def perform(self, link: Link, verb: str, item: ItemRow, reason: str = "") -> Outcome:
         """Do ``verb`` on ``item`` as ``link``'s person."""
+        async with self._turns[link.lms_user_id]:
+            # Read again in turn: a poll may have closed it while this waited.
+            item = await self.store.item(link.lms_user_id, item.item_key) or item
+            return await self._perform(link, verb, item, reason)
+
+    async def _perform(self, link: Link, verb: str, item: ItemRow, reason: str) -> Outcome:
         if item.status != "open":
             return Outcome(False, f"<p>Already handled: {escape(item.outcome or item.status)}.</p>")
         if verb not in (ACCEPT, DECLINE):
@@ -208,10 +221,15 @@ class ItemActions:
             return None
         html = retired(item, outcome)
         await self.store.undelivered_copies(item.item_key)
+        sent = [delivery for delivery, refs in await self.store.refs_of_item(item.item_key) if refs]
+        await self._edit_copies(sent, {"html": html})
+        log.info("item %s of LMS user %s: %s", item.item_key, lms_user_id, outcome)
+        return html
+
+    async def _edit_copies(self, copies: list[Delivery], change: dict[str, Any]) -> None:
+        """Queue an edit of each sent copy: its new text (and buttons; none when absent)."""
         edits = []
-        for delivery, refs in await self.store.refs_of_item(item.item_key):
-            if not refs:
-                continue
+        for delivery in copies:
             link = await self.store.link_by_id(delivery.link_id)
             if link is None:
                 continue
@@ -221,18 +239,31 @@ class ItemActions:
                     link.id,
                     link.identity.platform,
                     lane_of(link.identity),
-                    {"kind": "edit", "target": delivery.id, "html": html},
+                    {"kind": "edit", "target": delivery.id, **change},
                 )
             )
         if edits:
             await self.store.enqueue(edits)
             self.wake_dispatcher()
-        log.info("item %s of LMS user %s: %s", item.item_key, lms_user_id, outcome)
-        return html
+
+    async def upgrade(self, lms_user_id: int, row: ItemRow, payload: dict[str, Any]) -> bool:
+        """An open item is now known to be another kind (a Totara task a read took for an
+        alert): one item per LMS id, so every chat copy is edited in place, with the new
+        buttons, and copies not yet sent go out as the new kind. False if it was not open."""
+        sent = await self.store.upgrade_item(lms_user_id, row, payload)
+        if sent is None:
+            return False
+        await self._edit_copies(sent, {"html": payload["html"], "actions": payload["actions"]})
+        log.info("item %s of LMS user %s is a %s now", row.item_key, lms_user_id, row.kind)
+        return True
 
     async def reconcile(self, lms_user_id: int, open_keys: set[str], window_start: int, now: int | None = None) -> int:
         """Retire copies of items handled in the LMS itself, or expired; returns how many."""
         now = int(time.time()) if now is None else now
+        async with self._turns[lms_user_id]:
+            return await self._reconcile(lms_user_id, open_keys, window_start, now)
+
+    async def _reconcile(self, lms_user_id: int, open_keys: set[str], window_start: int, now: int) -> int:
         closed = 0
         for item in await self.store.open_items(lms_user_id):
             if item.created < now - EXPIRY_SECONDS:

@@ -6,27 +6,35 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from aiohttp import web
 
 from adapters.base import Adapter
 from bridge.actions import ItemActions
 from bridge.commands import Commands
 from bridge.config import Settings
+from bridge.health import Health, beat, operator_routes
 from bridge.hints import command_hint
 from bridge.inbound import Inbound
-from bridge.linking import Linking
+from bridge.linking import Linking, sign_in_throttle
 from bridge.lms.api import LmsApi, NotificationApi
 from bridge.lms.client import LmsClient
+from bridge.lms.devices import DeviceRegistry
 from bridge.lms.intake import MessageIntake
 from bridge.lms.notifications import NotificationIntake
+from bridge.lms.push import PushMonitor, PushReceiver, PushWakeups
 from bridge.metrics import Metrics
 from bridge.model import ChatIdentity, Platform
 from bridge.outbox import Dispatcher
-from bridge.pipeline import Pipeline
+from bridge.pipeline import Pipeline, PollSchedule
 from bridge.relay import Relay
-from bridge.store.records import Link
+from bridge.router import notice, unshowable_html
+from bridge.store.records import Delivery, Link
 from bridge.store.store import Store
-from bridge.web import WebApp
+from bridge.web import WebApp, listen
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +60,7 @@ def build_adapters(settings: Settings) -> dict[Platform, Adapter]:
             webhook_url=settings.web.public_url + tg.webhook_path if tg.mode == "webhook" else None,
             webhook_path=tg.webhook_path,
             webhook_secret=tg.webhook_secret.get_secret_value() if tg.webhook_secret else None,
+            max_update_age=tg.max_update_age,
         )
     sl = settings.slack
     if sl.enabled:
@@ -85,6 +94,7 @@ def build_adapters(settings: Settings) -> dict[Platform, Adapter]:
             app_id=tm.app_id,
             app_password=tm.app_password.get_secret_value(),
             tenant_id=tm.tenant_id,
+            allowed_channels=tm.allowed_channels,
             token_endpoint=tm.token_endpoint,
             jwks_url=tm.jwks_url,
             issuer=tm.issuer,
@@ -101,6 +111,8 @@ def build_pipeline(
     client: LmsClient,
     wake_dispatcher: Callable[[], None] = lambda: None,
     metrics: Metrics | None = None,
+    schedule: PollSchedule | None = None,
+    on_dead_token: Callable[[list[Link]], Awaitable[None]] | None = None,
 ) -> Pipeline:
     """The LMS-side core: intake of messages and notifications, and item actions."""
     api = LmsApi(client)
@@ -124,6 +136,9 @@ def build_pipeline(
         concurrency=settings.lms.poll_concurrency,
         wake_dispatcher=wake_dispatcher,
         link_hint=lambda link: command_hint(link.identity.platform, "link"),
+        metrics=metrics,
+        schedule=schedule,
+        on_dead_token=on_dead_token,
     )
     return pipeline
 
@@ -140,6 +155,7 @@ class Bridge:
             service=settings.lms.service,
             timeout=settings.lms.timeout,
             retries=settings.lms.retries,
+            observer=self.metrics.observe_lms_call,
         )
         self.api = LmsApi(self.client)
         self._tasks: list[asyncio.Task[None]] = []
@@ -148,6 +164,11 @@ class Bridge:
         self.dispatcher: Dispatcher | None = None
         self.pipeline: Pipeline | None = None
         self.linking: Linking | None = None
+        self.health: Health | None = None
+        self._management: web.AppRunner | None = None
+        self.devices: DeviceRegistry | None = None
+        self.push: PushMonitor | None = None
+        self.wakeups: PushWakeups | None = None
 
     def bot_links(self, code: str) -> dict[str, str]:
         """Links that open each platform's bot with a linking code, where platforms have them."""
@@ -175,10 +196,25 @@ class Bridge:
         s = self.settings
         self.store = store = await Store.open(s.store.url, s.store.token_key.get_secret_value())
         self.dispatcher = dispatcher = Dispatcher(
-            store, self.adapters, s.outbox, on_unreachable=self._unreachable, metrics=self.metrics
+            store,
+            self.adapters,
+            s.outbox,
+            on_unreachable=self._unreachable,
+            metrics=self.metrics,
+            on_dead=self._dead,
         )
+        if s.push.enabled:
+            self.devices = DeviceRegistry(store, self.client, s.push.mobile_app_name)
+            await self.devices.load()
+            self.push = PushMonitor(s.push, self.devices)
         self.pipeline = pipeline = build_pipeline(
-            s, store, self.client, wake_dispatcher=dispatcher.wake, metrics=self.metrics
+            s,
+            store,
+            self.client,
+            wake_dispatcher=dispatcher.wake,
+            metrics=self.metrics,
+            schedule=self.push,
+            on_dead_token=self._dead_token if self.devices else None,
         )
         self.linking = linking = Linking(
             store,
@@ -190,6 +226,9 @@ class Bridge:
             wake_dispatcher=dispatcher.wake,
             bot_links=self.bot_links,
             suggest_username=self.suggest_username,
+            throttle=sign_in_throttle(s.link),
+            on_link=self._linked if self.devices else None,
+            on_unlink=self._unlinked if self.devices else None,
         )
         commands = Commands(store, self.api, linking, pipeline.actions)
         inbound = Inbound(
@@ -200,10 +239,30 @@ class Bridge:
             pipeline.actions,
             self.metrics,
         )
+        self.health = health = Health(
+            store,
+            self.client,
+            self.adapters,
+            lambda: self._tasks,
+            self.metrics,
+            self._pipeline_state,
+            s.lms.token.get_secret_value() if s.lms.token else None,
+        )
         routes = [route for adapter in self.adapters.values() for route in adapter.web_routes()]
-        self.web = WebApp(linking, self.metrics, self.health, self.bot_links, routes)
+        management = s.web.management
+        if management is None:
+            routes += operator_routes(health)
+        if self.devices is not None and self.push is not None:
+            self.wakeups = PushWakeups(pipeline.read_soon, pipeline.read_now, self.push)
+            routes += PushReceiver(s.push, self.devices, self.push, self.wakeups.wake, self.metrics).routes()
+        self.web = WebApp(linking, self.bot_links, routes, trusted_proxies=s.web.trusted_proxies)
         port = await self.web.start(s.web.host, s.web.port)
         log.info("web server on http://%s:%s (public %s)", s.web.host, port, s.web.public_url)
+        if management is not None:
+            app = web.Application()
+            app.add_routes(operator_routes(health))
+            self._management, mport = await listen(app, *management)
+            log.info("health and metrics on http://%s:%s", management[0], mport)
         for platform, adapter in self.adapters.items():
             await adapter.start(inbound)
             log.info("%s adapter started", platform.value)
@@ -211,10 +270,48 @@ class Bridge:
             asyncio.create_task(dispatcher.run(), name="dispatcher"),
             asyncio.create_task(self.pipeline.run(), name="intake"),
             asyncio.create_task(self._housekeeping(), name="housekeeping"),
+            asyncio.create_task(beat(health), name="heartbeat"),
         ]
+        if self.devices is not None:
+            self._tasks.append(asyncio.create_task(self._devices_at_start(), name="push-devices"))
+
+    async def _devices_at_start(self) -> None:
+        """Existing links get their push device (none twice: see DeviceRegistry.ensure)."""
+        assert self.devices is not None and self.store is not None
+        added = await self.devices.ensure_all(await self.store.active_links())
+        log.info("push devices: %d registered at start", added)
+
+    async def _linked(self, link: Link) -> None:
+        assert self.devices is not None
+        try:
+            await self.devices.ensure(link)
+        except Exception:  # a device is an optimisation: linking works without one
+            log.exception("push device for link %s not registered; that person is polled", link.id)
+
+    async def _unlinked(self, link: Link) -> None:
+        assert self.devices is not None and self.store is not None
+        others = [other.token for other in await self.store.links_of_user(link.lms_user_id)]
+        await self.devices.remove(link, others)
+
+    async def _dead_token(self, links: list[Link]) -> None:
+        """A rejected token's device goes: removed with another token of the person if any."""
+        assert self.devices is not None and self.store is not None
+        dead = {link.token for link in links}
+        others = [o.token for o in await self.store.links_of_user(links[0].lms_user_id) if o.token not in dead]
+        for link in links:
+            await self.devices.token_died(link, others)
 
     async def _unreachable(self, link: Link, reason: str) -> None:
         log.warning("deliveries to %s stopped: %s", link.identity, reason)
+
+    async def _dead(self, link: Link, delivery: Delivery, reason: str) -> None:
+        """A delivery was given up: tell the person once (a notice per dead delivery, never
+        about a notice or an update that died: those would only repeat)."""
+        html = unshowable_html(delivery.payload, reason, self.settings.lms.url)
+        if self.store is None or self.dispatcher is None or html is None:
+            return
+        await self.store.enqueue([notice(link, html, key=f"dead:{delivery.id}")])
+        self.dispatcher.wake()
 
     async def _housekeeping(self) -> None:
         assert self.store is not None
@@ -222,26 +319,35 @@ class Bridge:
             await self.store.prune()
             await asyncio.sleep(3600)
 
-    async def health(self) -> dict[str, object]:
-        """What ``/healthz`` reports."""
-        assert self.store is not None and self.pipeline is not None
-        pending = len(await self.store.deliveries(status="pending"))
-        lms_up = self.pipeline.lms_down_since is None
+    def _pipeline_state(self) -> dict[str, Any]:
+        """What intake knows, for ``/readyz`` and the heartbeat."""
+        pipeline = self.pipeline
+        assert pipeline is not None
         return {
-            "ok": True,
-            "lms": "up" if lms_up else "unreachable",
-            "adapters": sorted(p.value for p in self.adapters),
-            "pending_deliveries": pending,
-            "poll_cycles": self.pipeline.cycles,
-            "polling": self.pipeline.degraded() or "ok",  # why polling is degraded, for a readiness check
+            "poll_cycles": pipeline.cycles,
+            "last_poll_at": pipeline.last_poll_at,
+            "lms_down_since": None
+            if pipeline.lms_down_since is None
+            else time.time() - (time.monotonic() - pipeline.lms_down_since),
+            "push": self.push.health() if self.push is not None else {"state": "off"},
+            "polling": pipeline.degraded() or "ok",  # the same failure repeating: not ready
         }
 
     async def stop(self) -> None:
         """Stop everything, in reverse order; safe to call twice."""
+        if self.wakeups is not None:
+            await self.wakeups.close()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        if self.health is not None:
+            with contextlib.suppress(Exception):
+                await self.health.stopped()
+            self.health = None
+        if self._management is not None:
+            await self._management.cleanup()
+            self._management = None
         for adapter in self.adapters.values():
             with contextlib.suppress(Exception):
                 await adapter.stop()

@@ -60,13 +60,20 @@ class Commands(ItemCommands):
 
     async def _cmd_link(self, event: CommandEvent, link: Link | None) -> str:
         code = event.args.strip()
+        if code and not event.is_private:
+            # Others saw the code: whoever sends it first would get this Pluto account.
+            await self.linking.burn_code(code)
+            return (
+                "<p>That code was shown where others can read it, so it no longer works. "
+                "Sign in again for a new one and send it only in your private chat with me.</p>"
+            )
         if code:
             try:
-                new = await self.linking.complete_from_chat(event.identity, code)
+                new = await self.linking.complete_from_chat(event, code)
             except LinkError as exc:
                 return f"<p>{escape(str(exc))}</p>"
             return f"<p>Linking to Pluto as {escape(new.lms_fullname)}…</p>"
-        url = await self.linking.start_from_chat(event.identity)
+        url = await self.linking.start_from_chat(event)
         minutes = self.linking.code_ttl // 60
         prefix = (
             f"<p>You are linked as {escape(link.lms_fullname)}; signing in again replaces that link.</p>"
@@ -80,12 +87,25 @@ class Commands(ItemCommands):
         )
 
     async def _cmd_unlink(self, event: CommandEvent, link: Link | None) -> str:
+        revoke = (
+            "<p>To be sure nobody can use it, you can also reset the key on Pluto's "
+            f'<a href="{escape(self.linking.security_keys_url)}">Security keys</a> page.</p>'
+        )
+        if event.args.strip().lower() == "all":
+            gone = await self.linking.unlink_all(event.identity)
+            if not gone:
+                return "<p>This chat account is not linked to Pluto.</p>"
+            where = ", ".join(escape(str(g.identity)) for g in gone)
+            return (
+                f"<p>Unlinked every chat from your Pluto account ({where}). The bridge deleted your Pluto token "
+                "and will not relay anything more.</p>" + revoke
+            )
         removed = await self.linking.unlink(event.identity)
         if removed is None:
             return "<p>This chat account is not linked to Pluto.</p>"
         return (
             f"<p>Unlinked from Pluto ({escape(removed.lms_fullname)}). The bridge deleted your Pluto token and "
-            "will not relay anything more.</p>"
+            "will not relay anything more.</p>" + revoke
         )
 
     async def _cmd_status(self, event: CommandEvent, link: Link | None) -> str:
@@ -131,13 +151,17 @@ class Commands(ItemCommands):
         return await self._to_user(link, name)
 
     async def _to_user(self, link: Link, name: str) -> str:
-        """No conversation yet: look the person up by username, as the LMS lets this user."""
+        """No conversation yet: find the person as the LMS lets this user find people."""
         try:
-            users = await self.api.users_by_field(link.token, "username", [name.lower()])
+            people = await self.api.find_people(link.token, link.lms_user_id, name)
         except (LmsError, LmsUnavailable) as exc:
             return f"<p>Could not look up {escape(name)} in Pluto: {escape(str(exc))}</p>"
-        if not users:
+        exact = [p for p in people if p.fullname.casefold() == name.casefold().strip()]
+        if len(exact) != 1 and len(people) > 1:
+            names = ", ".join(escape(p.fullname) for p in people[:8])
+            return f"<p>More than one person in Pluto matches {escape(name)}: {names}. Be more precise.</p>"
+        if not people:
             return f"<p>No conversation or Pluto user called {escape(name)}.</p>"
-        user = users[0]
-        await self.store.set_current(link.id, None, int(user["id"]))
-        return f"<p>What you write now goes to <b>{escape(str(user.get('fullname') or name))}</b>.</p>"
+        person = exact[0] if exact else people[0]
+        await self.store.set_current(link.id, None, person.id)
+        return f"<p>What you write now goes to <b>{escape(person.fullname)}</b>.</p>"

@@ -7,10 +7,12 @@ validation problem into a ``ConfigError`` whose lines each name the key and the 
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -77,14 +79,52 @@ class WebSettings(_Section):
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
-    public_url: str = "http://127.0.0.1:8080"
+    public_url: str = Field("", description="default: http://127.0.0.1:<port>")
+    management_listen: str | None = Field(
+        None, description="HOST:PORT for /healthz, /readyz and /metrics on their own server"
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="reverse proxies whose X-Forwarded-For names the sign-in's client address"
+    )
 
     @field_validator("public_url")
     @classmethod
     def _public_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
+        if value and not value.startswith(("http://", "https://")):
             raise ValueError(f"must start with http:// or https:// (got {value!r})")
         return value.rstrip("/")
+
+    @field_validator("management_listen")
+    @classmethod
+    def _management_listen(cls, value: str | None) -> str | None:
+        if value is not None:
+            host_port(value)
+        return value
+
+    @property
+    def management(self) -> tuple[str, int] | None:
+        """``management_listen`` as (host, port), or None to serve them on the main server."""
+        return host_port(self.management_listen) if self.management_listen else None
+
+
+def host_port(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:9090`` for IPv6) as a pair; ValueError naming what is wrong."""
+    host, sep, port = value.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"must be HOST:PORT, e.g. 127.0.0.1:9090 (got {value!r})")
+    return host, int(port)
+
+
+class LogSettings(_Section):
+    """How the log looks (its level is ``log_level``)."""
+
+    format: Literal["text", "json"] = Field(
+        "text", description="text: one readable line per record; json: one JSON object per line"
+    )
+    trace: bool = Field(
+        False, description="also let HTTP clients, chat SDKs and SQL log at DEBUG (request bodies: message text)"
+    )
 
 
 class OutboxSettings(_Section):
@@ -96,9 +136,13 @@ class OutboxSettings(_Section):
 
 
 class LinkSettings(_Section):
-    """One-time link codes."""
+    """One-time link codes and the sign-in page's limits on failed sign-ins."""
 
     code_ttl: int = Field(900, ge=60, le=86400)
+    failure_window: int = Field(900, ge=1, le=86400, description="seconds over which failed sign-ins count")
+    max_failures_per_username: int = Field(5, ge=1, le=1000)
+    max_failures_per_identity: int = Field(5, ge=1, le=1000)
+    max_failures_per_address: int = Field(20, ge=1, le=10000)
 
 
 class ConsoleSettings(_Section):
@@ -115,6 +159,9 @@ class TelegramSettings(_Section):
     base_file_url: str = "https://api.telegram.org/file/bot"
     webhook_secret: SecretStr | None = None
     webhook_path: str = "/telegram/webhook"
+    max_update_age: float = Field(
+        600.0, ge=10, le=86400, description="seconds; older messages (replays, a long outage) are not acted on"
+    )
 
     @field_validator("webhook_secret")
     @classmethod
@@ -182,7 +229,10 @@ class TeamsSettings(_Section):
     enabled: bool = False
     app_id: str | None = None
     app_password: SecretStr | None = None
-    tenant_id: str | None = None
+    tenant_id: str | list[str] | None = Field(
+        None, description="tenant(s) served: inbound activities from any other are refused; the first signs outbound"
+    )
+    allowed_channels: list[str] = Field(["msteams"], description="channelId values accepted on /api/messages")
     token_endpoint: str | None = None
     jwks_url: str | None = None
     issuer: str = Field("https://api.botframework.com", description="required iss of inbound tokens")
@@ -200,6 +250,38 @@ class TeamsSettings(_Section):
         return self
 
 
+class PushSettings(_Section):
+    """Real-time wake-ups from Moodle's AirNotifier output (``message_airnotifier``)."""
+
+    enabled: bool = False
+    app_name: str = Field("plutobridge", description="what the site sends as X-AN-APP-NAME (airnotifierappname)")
+    access_key: SecretStr | None = Field(
+        None, description="what the site sends as X-AN-APP-KEY (airnotifieraccesskey)"
+    )
+    path_prefix: str = Field("/airnotifier", description="path of the receiver on the bridge's web server")
+    mobile_app_name: str = Field(
+        "com.moodle.moodlemobile", description="appid of the bridge's devices (the site's airnotifiermobileappname)"
+    )
+    sweep_interval: float = Field(300.0, gt=0, le=86400, description="seconds between safety reads of pushed people")
+    stale_after: float = Field(
+        900.0, gt=0, le=86400, description="no push this long while the sweep finds messages: pushes stopped"
+    )
+
+    @field_validator("path_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        value = value.rstrip("/")
+        if not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", value):
+            raise ValueError(f"must be a path such as /airnotifier (got {value!r})")
+        return value
+
+    @model_validator(mode="after")
+    def _needs(self) -> PushSettings:
+        if self.enabled and (self.access_key is None or not self.access_key.get_secret_value()):
+            raise ValueError("access_key is required when push is enabled (the site's airnotifieraccesskey)")
+        return self
+
+
 class Settings(BaseSettings):
     """Everything the bridge process reads at start."""
 
@@ -211,6 +293,10 @@ class Settings(BaseSettings):
     )
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    allow_insecure_http: bool = Field(
+        False, description="accept http:// for lms.url and web.public_url beyond loopback (passwords in clear)"
+    )
+    log: LogSettings = LogSettings()
     lms: LmsSettings
     store: StoreSettings
     web: WebSettings = WebSettings()
@@ -221,6 +307,30 @@ class Settings(BaseSettings):
     slack: SlackSettings = SlackSettings()
     discord: DiscordSettings = DiscordSettings()
     teams: TeamsSettings = TeamsSettings()
+    push: PushSettings = PushSettings()
+
+    @model_validator(mode="after")
+    def _default_public_url(self) -> Settings:
+        # Here, not in WebSettings: the section's default instance must keep it empty so
+        # that a port set in the file or the environment still reaches the default.
+        if not self.web.public_url:
+            self.web.public_url = f"http://127.0.0.1:{self.web.port}"
+        return self
+
+    @model_validator(mode="after")
+    def _telegram_webhook_url(self) -> Settings:
+        tg = self.telegram
+        # Telegram's own rule for setWebhook (https://core.telegram.org/bots/api#setwebhook);
+        # a local Bot API server (another base_url) accepts any URL.
+        if tg.enabled and tg.mode == "webhook" and tg.base_url.startswith(TELEGRAM_API):
+            url = urlsplit(self.web.public_url)
+            port = url.port or (443 if url.scheme == "https" else 80)
+            if url.scheme != "https" or port not in TELEGRAM_WEBHOOK_PORTS:
+                raise ValueError(
+                    "web.public_url: Telegram webhook mode needs an https:// address on port 443, 80, 88 or 8443 "
+                    f"(got {self.web.public_url!r})"
+                )
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -236,15 +346,30 @@ class Settings(BaseSettings):
         return env_settings, init_settings
 
 
+TELEGRAM_API = "https://api.telegram.org/"
+TELEGRAM_WEBHOOK_PORTS = (443, 80, 88, 8443)
+PLATFORMS = ("console", "telegram", "slack", "discord", "teams")
+
+
+def require_platform(settings: Settings) -> None:
+    """``run`` needs at least one chat platform (the demo brings its own console)."""
+    if not any(getattr(settings, name).enabled for name in PLATFORMS):
+        raise ConfigError(
+            ["no chat platform is enabled: set enabled = true in [telegram], [slack], [discord], [teams] or [console]"]
+        )
+
+
 def _describe(error: Any) -> str:
-    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    key = ".".join(str(part) for part in error["loc"])
     message = error["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    if not key:  # checks across sections name their keys themselves
+        return message
     if error["type"] == "missing":
         return f"{key}: required setting is missing"
     if error["type"] == "extra_forbidden":
         return f"{key}: unknown setting"
-    if message.startswith("Value error, "):
-        message = message[len("Value error, ") :]
     return f"{key}: {message}"
 
 
@@ -264,9 +389,38 @@ def load_settings(path: Path | str | None, **overrides: Any) -> Settings:
             raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
     _merge(data, overrides)
     try:
-        return Settings(**data)
+        settings = Settings(**data)
     except ValidationError as exc:
         raise ConfigError([_describe(err) for err in exc.errors()]) from None
+    problems = insecure_http(settings)
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def insecure_http(settings: Settings) -> list[str]:
+    """``http://`` addresses beyond loopback: people's passwords (sign-in page) and tokens
+    (LMS calls) would cross the network in clear. Allowed only with allow_insecure_http."""
+    if settings.allow_insecure_http:
+        return []
+    problems = []
+    for key, url in (("lms.url", settings.lms.url), ("web.public_url", settings.web.public_url)):
+        parts = urlsplit(url)
+        if parts.scheme == "http" and not _loopback(parts.hostname or ""):
+            problems.append(
+                f"{key}: http:// beyond this machine sends passwords and tokens in clear; "
+                f"use https:// or set allow_insecure_http = true (got {url!r})"
+            )
+    return problems
 
 
 def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:

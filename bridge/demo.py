@@ -106,7 +106,7 @@ class LmsWatcher:
 async def _sign_in(url: str, username: str, password: str) -> None:
     async with (
         aiohttp.ClientSession() as http,
-        http.post(url, data={"username": username, "password": password}) as resp,
+        http.post(url, data={"username": username, "password": password, "confirm": "yes"}) as resp,
     ):
         body = await resp.text()
         if resp.status != 200 or "Linked" not in body:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from adapters.base import Adapter
+from adapters.base import Adapter, DeliveryError
 from bridge.actions import ItemActions, parse_action
 from bridge.commands import Commands
 from bridge.hints import command_hint, how_to_link
@@ -20,6 +20,7 @@ from bridge.model import (
     ChatEvent,
     CommandEvent,
     ContactEvent,
+    Destination,
     MessageEvent,
     Platform,
     Post,
@@ -66,13 +67,15 @@ class Inbound:
 
     async def __call__(self, event: ChatEvent) -> Reply | None:
         platform = event.identity.platform
-        self.metrics.inbound.labels(platform.value, type(event).__name__).inc()
+        counted = self.metrics.inbound.labels
+        kind = type(event).__name__
         if not await self.store.first_time(platform, event.event_id):
             log.debug("dropping repeated event %s %s", platform.value, event.event_id)
+            counted(platform.value, kind, "duplicate").inc()
             return None
         address = dict(event.address) if event.address is not None else None
         first_contact = False
-        if event.is_private:
+        if event.is_private and await self._room_of_link_matches(event):
             first_contact = await self.store.remember_contact(event.identity, event.display_name, event.room, address)
         if isinstance(event, ContactEvent) and not first_contact:
             link = await self.store.link_for(event.identity)
@@ -80,12 +83,51 @@ class Inbound:
                 return None  # reopening the chat or a second install notice: greet once
         try:
             if isinstance(event, ActionEvent):
-                return await self._action(event)
+                reply = await self._action(event)
+                counted(platform.value, kind, "handled").inc()
+                return reply
             html = await self._handle(event)
+            counted(platform.value, kind, "handled").inc()
         except Exception:
             log.exception("failed to handle %s event %s", platform.value, event.event_id)
+            counted(platform.value, kind, "error").inc()
             html = "<p>Something went wrong on the bridge while handling that. Please try again.</p>"
+        if isinstance(event, CommandEvent) and not event.is_private and html:
+            if not self.adapters[platform].capabilities.private_replies:
+                return await self._answer_privately(event, html)
         return self.reply(platform, html)
+
+    async def _answer_privately(self, event: CommandEvent, html: str) -> Reply | None:
+        """A command typed where others read along (a Telegram group, a Teams channel): its
+        answer may hold a sign-in address or the person's own items, so it goes to their
+        private chat with the bot; the shared room only learns where to look."""
+        platform = event.identity.platform
+        room, address = await self.store.contact(event.identity)
+        dest = Destination(event.identity, room, address)
+        answer = self.reply(platform, html)
+        try:
+            for text in answer.texts if answer is not None else ():
+                await self.adapters[platform].send(dest, Post(text=text, fallback=to_plain(html)))
+        except DeliveryError as exc:
+            log.info("could not answer %s privately: %s", event.identity, exc.reason)
+            hint = escape(command_hint(platform, event.name))
+            return self.reply(
+                platform,
+                "<p>I answer commands only in our private chat, and I cannot write to you there yet. "
+                f"Open a private chat with me, then send <code>{hint}</code> there.</p>",
+            )
+        return self.reply(platform, "<p>I answered you in our private chat.</p>")
+
+    async def _room_of_link_matches(self, event: ChatEvent) -> bool:
+        """Whether ``event`` may update how the person's link reaches them. A private chat
+        is one conversation per person; an event claiming another one (a forged Teams
+        conversation with its own service URL) must not redirect where their Pluto
+        messages go. A link that could not be reached any more may move."""
+        link = await self.store.link_for(event.identity)
+        if link is None or not link.active or not link.room or link.room == event.room:
+            return True
+        log.warning("%s wrote from chat %s, not their linked chat: its address is not kept", event.identity, event.room)
+        return False
 
     async def _action(self, event: ActionEvent) -> Reply | None:
         """A button press: act on the item as the person who pressed it."""

@@ -183,7 +183,9 @@ class ChatEvent:
     update_id, Discord message/interaction id, Teams activity id): the core processes each
     (platform, event_id) once. ``room`` is where it happened; ``is_private`` says whether that
     is the person's private chat with the bot. ``address`` is adapter-owned data the core
-    should store to reach this person later (see ``Destination``).
+    should store to reach this person later (see ``Destination``). ``handle`` (without @),
+    ``workspace_name`` and ``picture_url`` describe the account where the platform says
+    them: the sign-in page shows them so a person sees whose chat will get their messages.
     """
 
     identity: ChatIdentity
@@ -192,6 +194,9 @@ class ChatEvent:
     display_name: str = ""
     is_private: bool = True
     address: Mapping[str, Any] | None = None
+    handle: str = ""
+    workspace_name: str = ""
+    picture_url: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,7 +265,9 @@ class CommandSpec:
 
 COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("link", "link [CODE]", "Connect this chat account to your Pluto account"),
-    CommandSpec("unlink", "unlink", "Disconnect from Pluto and forget your Pluto token"),
+    CommandSpec(
+        "unlink", "unlink [all]", "Disconnect from Pluto and forget your Pluto token (all: every chat linked to you)"
+    ),
     CommandSpec("to", "to NAME", "Send what you write next to this Pluto conversation"),
     CommandSpec("status", "status", "Show your link and current conversation"),
     CommandSpec("tasks", "tasks", "Your open tasks and unread alerts, newest first, with their numbers"),
@@ -301,6 +308,9 @@ class Capabilities:
     platform threads replies (Slack), so the core gives each LMS conversation its own
     thread. ``edits`` says sent messages can be changed; without it an item's outcome is
     sent as a new message instead of retiring the old one's buttons.
+    ``private_replies`` says an answer to an event in a shared room (channel, group) is
+    seen only by the person who acted (Slack and Discord ephemeral answers); without it
+    the core answers commands from shared rooms in the person's private chat instead.
     """
 
     markup: Markup
@@ -310,6 +320,7 @@ class Capabilities:
     overall: tuple[Pace, ...] = ()
     threads: bool = False
     edits: bool = True
+    private_replies: bool = False
     measure: Callable[[str], int] = len
 
 

@@ -20,10 +20,11 @@ from aiolimiter import AsyncLimiter
 
 from adapters.base import Adapter, PermanentError, RateLimited, RecipientUnreachable, TransientError
 from bridge.config import OutboxSettings
+from bridge.log_format import link_context
 from bridge.metrics import Metrics
 from bridge.model import ItemKind, Pace, Platform, Post, SentRef
 from bridge.render import render, to_plain
-from bridge.router import actions_of, notice, unshowable_html
+from bridge.router import actions_of
 from bridge.store.records import Delivery, Link, MapEntry
 from bridge.store.store import Store
 
@@ -33,6 +34,7 @@ LANE_BATCH = 50  # deliveries read per query; each is still sent strictly in ord
 EMPTY_ITEM = "<p><i>(no text: open it in Pluto)</i></p>"
 
 UnreachableHook = Callable[[Link, str], Awaitable[None]]
+DeadHook = Callable[[Link, Delivery, str], Awaitable[None]]  # a delivery was given up, and why
 
 
 def _limiters(paces: tuple[Pace, ...]) -> list[AsyncLimiter]:
@@ -64,7 +66,9 @@ class Dispatcher:
         settings: OutboxSettings,
         on_unreachable: UnreachableHook | None = None,
         metrics: Metrics | None = None,
+        on_dead: DeadHook | None = None,
     ) -> None:
+        self.on_dead = on_dead
         self.metrics = metrics or Metrics()
         self.store = store
         self.adapters = dict(adapters)
@@ -141,6 +145,9 @@ class Dispatcher:
         try:
             await self._send(adapter, link, delivery)
             outcomes.labels(platform, "sent").inc()
+            lms_time = delivery.payload.get("lms_time")
+            if isinstance(lms_time, int | float) and lms_time > 0:
+                self.metrics.delivery_latency.labels(platform).observe(max(0.0, time.time() - lms_time))
             self._throttled.pop(delivery.lane, None)
             return True
         except RateLimited as exc:
@@ -164,7 +171,7 @@ class Dispatcher:
             return False
         except RecipientUnreachable as exc:
             outcomes.labels(platform, "dead").inc()
-            log.warning("link %s unreachable: %s", link.identity, exc.reason)
+            log.warning("link %s unreachable: %s", link.identity, exc.reason, extra=link_context(link))
             await self.store.mark_dead(delivery.id, f"recipient unreachable: {exc.reason}")
             await self.store.set_link_status(link.id, "inactive", exc.reason)
             if self.on_unreachable is not None:
@@ -172,9 +179,13 @@ class Dispatcher:
             return True
         except PermanentError as exc:
             outcomes.labels(platform, "dead").inc()
-            log.warning("delivery %s (%s) failed for good: %s", delivery.id, delivery.item_key, exc.reason)
+            log.warning(
+                "delivery %s (%s) failed for good: %s", delivery.id, delivery.item_key, exc.reason,
+                extra=link_context(link),
+            )
             await self.store.mark_dead(delivery.id, exc.reason)
-            await self._tell_unshown(link, delivery)
+            if self.on_dead is not None:
+                await self.on_dead(link, delivery, exc.reason)
             return True
         except asyncio.CancelledError:
             raise
@@ -183,8 +194,12 @@ class Dispatcher:
             reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
             outcomes.labels(platform, "dead" if attempts >= self.settings.max_attempts else "retry").inc()
             if attempts >= self.settings.max_attempts:
-                log.warning("delivery %s dead after %d attempts: %s", delivery.id, attempts, reason)
+                log.warning(
+                    "delivery %s dead after %d attempts: %s", delivery.id, attempts, reason, extra=link_context(link)
+                )
                 await self.store.mark_dead(delivery.id, f"gave up after {attempts} attempts: {reason}")
+                if self.on_dead is not None:
+                    await self.on_dead(link, delivery, reason)
                 return True
             backoff = min(self.settings.backoff_max, self.settings.backoff_initial * 2 ** (attempts - 1))
             backoff *= random.uniform(0.5, 1.0)  # jitter: do not retry in lock-step
@@ -192,13 +207,6 @@ class Dispatcher:
                 backoff = max(backoff, exc.retry_after)  # at least what the platform asked for
             await self.store.reschedule(delivery.id, at=time.time() + backoff, error=reason, count_attempt=True)
             return False
-
-    async def _tell_unshown(self, link: Link, delivery: Delivery) -> None:
-        """The person learns that an item did not reach them, and where to read it."""
-        told = unshowable_html(delivery.payload)
-        if told is not None:
-            await self.store.enqueue([notice(link, told)])
-            self.wake()
 
     async def _paced(self, delivery: Delivery) -> None:
         adapter = self.adapters[delivery.platform]
@@ -215,7 +223,9 @@ class Dispatcher:
         if target is None or not target.refs:
             await self.store.mark_sent(delivery, [], [])
             return
-        posts = render_post({"html": delivery.payload["html"], "actions": []}, adapter)
+        # An item handled retires its buttons; an item upgraded (alert to task) carries new ones.
+        actions = delivery.payload.get("actions") or []
+        posts = render_post({"html": delivery.payload["html"], "actions": actions}, adapter)
         if not adapter.capabilities.edits:
             # The platform cannot change a sent message: the outcome follows as a new one.
             for post in posts:

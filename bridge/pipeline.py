@@ -16,15 +16,19 @@ import logging
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from bridge.actions import ItemActions, buttons
 from bridge.lms.api import LmsApi, SiteInfo
 from bridge.lms.errors import FunctionUnavailable, LmsError, LmsUnavailable, TokenRejected
 from bridge.lms.intake import BASELINE, MessageIntake
+from bridge.lms.legacy_intake import LEGACY_MESSAGES, LegacyMessageIntake
 from bridge.lms.notifications import NOTIFICATIONS, NotificationIntake
+from bridge.log_format import link_context
 from bridge.metrics import Metrics
 from bridge.model import Cursor, Item, ItemKind
+from bridge.own_signins import SIGNINS, drop_own
 from bridge.render import escape
 from bridge.router import KIND_WORDS, lane_of, notice, payload_of, route, unshowable_html
 from bridge.store.records import ItemRow, Link, NewDelivery
@@ -55,6 +59,14 @@ def item_row(item: Item) -> ItemRow:
     )
 
 
+class PollSchedule(Protocol):
+    """Who the regular poll reads (push: only people whose pushes do not arrive, plus a sweep)."""
+
+    def due(self, lms_user_id: int) -> bool: ...
+
+    def polled(self, lms_user_id: int, queued: int) -> None: ...
+
+
 class Pipeline:
     """The polling loop that feeds the outbox."""
 
@@ -72,11 +84,17 @@ class Pipeline:
         wake_dispatcher: Callable[[], None] = lambda: None,
         link_hint: Callable[[Link], str] = lambda link: "link",
         metrics: Metrics | None = None,
+        schedule: PollSchedule | None = None,
+        on_dead_token: Callable[[list[Link]], Awaitable[None]] | None = None,
     ) -> None:
         self.metrics = metrics or Metrics()
+        self.schedule = schedule
+        self.on_dead_token = on_dead_token
+        self._reading: dict[int, asyncio.Lock] = {}  # one read per person at a time (poll vs push)
         self.store = store
         self.api = api
         self.intake = intake
+        self.legacy_intake = LegacyMessageIntake(api)
         self.notifications = notifications
         self.actions = actions
         self.interval = interval
@@ -86,11 +104,13 @@ class Pipeline:
         self._limit = asyncio.Semaphore(concurrency)
         self._last_sweep: dict[int, float] = {}
         self._read_regardless: dict[int, float] = {}
+        self._baselining: dict[int, asyncio.Lock] = {}
         self._unavailable: set[str] = set()  # functions the site's service lacks, already logged
         self._sites: dict[str, tuple[float, SiteInfo]] = {}
         self._disableall: dict[int, tuple[float, bool]] = {}
         self.lms_down_since: float | None = None
         self.cycles = 0
+        self.last_poll_at: float | None = None  # epoch seconds the last cycle ended
         self._failing: dict[int, int] = {}  # LMS user -> unexpected poll failures in a row
         self._cycles_failing = 0
 
@@ -121,10 +141,15 @@ class Pipeline:
         """One cycle over every linked person; returns the number of deliveries queued."""
         by_user: dict[int, list[Link]] = defaultdict(list)
         for link in await self.store.active_links():
-            by_user[link.lms_user_id].append(link)
+            if self.schedule is None or self.schedule.due(link.lms_user_id):
+                by_user[link.lms_user_id].append(link)
         results = await asyncio.gather(*(self._guarded(uid, links) for uid, links in by_user.items()))
+        if self.schedule is not None:
+            for uid, found in zip(by_user, results, strict=True):
+                self.schedule.polled(uid, found)
         queued = sum(results) + await self.release_held()
         self.cycles += 1
+        self.last_poll_at = time.time()
         self.metrics.polls.inc()
         self.metrics.lms_up.set(0 if self.lms_down_since is not None else 1)
         if queued:
@@ -140,8 +165,18 @@ class Pipeline:
         self._sites[token] = (time.monotonic(), info)
         return info
 
+    async def read_now(self, lms_user_id: int) -> int:
+        """Read one person at once (a push woke them); returns deliveries queued."""
+        links = await self.store.links_of_user(lms_user_id)
+        if not links:
+            return 0
+        queued = await self._guarded(lms_user_id, links)
+        if queued:
+            self.wake_dispatcher()
+        return queued
+
     async def _guarded(self, lms_user_id: int, links: list[Link]) -> int:
-        async with self._limit:
+        async with self._reading.setdefault(lms_user_id, asyncio.Lock()), self._limit:
             try:
                 queued = await self.poll_user(lms_user_id, links)
             except LmsUnavailable as exc:
@@ -174,10 +209,21 @@ class Pipeline:
         return queued
 
     async def baseline(self, token: str, lms_user_id: int) -> None:
-        """Mark everything already in the LMS as seen (taken when a person links)."""
+        """Mark everything already in the LMS as seen (taken when a person links).
+
+        Linking and the first poll may both ask at once: taken once, as a second one read
+        later would skip what arrived in between (and a "New sign in" it swallowed would
+        leave the bridge's sign-in record unmatched)."""
+        async with self._baselining.setdefault(lms_user_id, asyncio.Lock()):
+            if BASELINE not in await self.store.cursors_of(lms_user_id):
+                await self._take_baseline(token, lms_user_id)
+
+    async def _take_baseline(self, token: str, lms_user_id: int) -> None:
         site = await self.site(token)
         batch = await self.intake.baseline(token, lms_user_id) if site.generation == "modern" else None
         cursors = dict(batch.cursors) if batch else {BASELINE: Cursor(0, frozenset())}
+        if self._legacy_messages(site):
+            cursors[LEGACY_MESSAGES] = await self.legacy_intake.baseline(token, lms_user_id)
         if "core_message_get_messages" in site.functions:
             cursors[NOTIFICATIONS] = await self.notifications.baseline(token, lms_user_id, site)
         await self.store.commit_intake(lms_user_id, cursors, [], batch.conversations if batch else ())
@@ -193,27 +239,36 @@ class Pipeline:
         found: list[Item] = []
         new_cursors: dict[str, Cursor] = {}
         conversation_rows = []
-        if site.generation == "modern" and await self._messages_due(token, lms_user_id):
-            batch = await self.intake.poll(token, lms_user_id, cursors)
-            # Where "Open in Pluto" leads, should the message fail to show in chat.
-            base = self.api.client.base_url
-            found += [
-                i if i.url else dataclasses.replace(i, url=f"{base}/message/index.php?convid={i.conversation_id}")
-                for i in batch.items
-            ]
+        due = await self._messages_due(token, lms_user_id) if site.generation == "modern" else None
+        if due is not None:
+            batch = await self.intake.poll(token, lms_user_id, cursors, sweep=due)
+            found += self._with_links(batch.items)
             new_cursors.update(batch.cursors)
             conversation_rows = batch.conversations
+        elif self._legacy_messages(site):
+            legacy_cursor = cursors.get(LEGACY_MESSAGES)
+            if legacy_cursor is None:  # linked before the bridge read them: start from now
+                new_cursors[LEGACY_MESSAGES] = await self.legacy_intake.baseline(token, lms_user_id)
+            else:
+                batch = await self.legacy_intake.poll(token, lms_user_id, legacy_cursor)
+                found += batch.items
+                new_cursors.update(batch.cursors)
+                conversation_rows = batch.conversations
         new_items: list[ItemRow] = []
         if "core_message_get_messages" in site.functions:
             notes = await self.notifications.poll(
                 token, lms_user_id, site, cursors.get(NOTIFICATIONS, cursors[BASELINE])
             )
-            for item in notes.items:
+            note_items, signins = drop_own(notes.items, cursors, time.time())
+            if signins is not None:
+                new_cursors[SIGNINS] = signins
+            for item in note_items:
                 item = dataclasses.replace(item, actions=buttons(item.kind, item.key, item.url, item.data))
                 found.append(item)
                 new_items.append(item_row(item))
             if notes.cursor != cursors.get(NOTIFICATIONS):
                 new_cursors[NOTIFICATIONS] = notes.cursor
+            await self._upgrade(lms_user_id, notes.tasks, {i.key for i in notes.items})
             await self._reconcile(token, lms_user_id, site, notes.open_keys, notes.window_start, notes.lms_ids)
         if not new_cursors:
             return 0
@@ -233,13 +288,29 @@ class Pipeline:
                 deliveries += [notice(link, told) for link in links if link.active and told]
         return await self.store.commit_intake(lms_user_id, new_cursors, deliveries, conversation_rows, new_items)
 
+    @staticmethod
+    def _legacy_messages(site: SiteInfo) -> bool:
+        """A site without conversations (Totara): personal messages come through the legacy
+        ``core_message_get_messages`` (issue 11 bug 3)."""
+        return site.generation == "legacy" and "core_message_get_messages" in site.functions
+
     def read_soon(self, lms_user_id: int) -> None:
         """The person's conversation was just marked read in the LMS: read their conversations
         at every poll, whatever the unread count says, until one poll has run late enough to
         see every message the marking may have hidden (the LMS holds back its current second)."""
         self._read_regardless[lms_user_id] = time.monotonic()
 
-    async def _messages_due(self, token: str, lms_user_id: int) -> bool:
+    def _with_links(self, items: list[Item]) -> list[Item]:
+        """Messages with where "Open in Pluto" leads, should one fail to show in chat."""
+        base = self.api.client.base_url
+        return [
+            i if i.url else dataclasses.replace(i, url=f"{base}/message/index.php?convid={i.conversation_id}")
+            for i in items
+        ]
+
+    async def _messages_due(self, token: str, lms_user_id: int) -> bool | None:
+        """Whether to read conversations now: None no, False for the unread ones, True as a
+        sweep (every conversation, whatever its unread count says)."""
         now = time.monotonic()
         marked = self._read_regardless.get(lms_user_id)
         if marked is not None:
@@ -249,7 +320,7 @@ class Pipeline:
         if now - self._last_sweep.get(lms_user_id, 0.0) >= self.sweep_every:
             self._last_sweep[lms_user_id] = now
             return True
-        return await self.api.unread_conversation_total(token, lms_user_id) > 0
+        return False if await self.api.unread_conversation_total(token, lms_user_id) > 0 else None
 
     async def _notifications_off(self, token: str, lms_user_id: int, site: SiteInfo) -> bool:
         """The LMS's own "disable all notifications" switch, checked every few minutes."""
@@ -261,6 +332,18 @@ class Pipeline:
         off = await self.notifications.api.notifications_disabled(token, lms_user_id)
         self._disableall[lms_user_id] = (time.monotonic(), off)
         return off
+
+    async def _upgrade(self, lms_user_id: int, tasks: dict[str, Item], new_keys: set[str]) -> None:
+        """Items an earlier read took for alerts that the task list now shows as tasks become
+        tasks in place (never a second copy)."""
+        if not tasks:
+            return
+        for stored in await self.store.open_items(lms_user_id):
+            task = tasks.get(stored.item_key)
+            if task is None or stored.kind == task.kind.value or stored.item_key in new_keys:
+                continue
+            task = dataclasses.replace(task, actions=buttons(task.kind, task.key, task.url, task.data))
+            await self.actions.upgrade(lms_user_id, item_row(task), payload_of(task))
 
     async def _reconcile(
         self,
@@ -336,6 +419,8 @@ class Pipeline:
 
     async def _token_rejected(self, links: list[Link], exc: TokenRejected) -> None:
         """Mark the links as needing a new sign-in and tell each person once."""
+        if self.on_dead_token is not None:
+            await self.on_dead_token(links)
         for link in links:
             if await self.store.set_link_status(
                 link.id, "needs_signin", f"the LMS rejected the token ({exc.errorcode})"
@@ -344,6 +429,7 @@ class Pipeline:
                     "token of link %s rejected by the LMS (%s); waiting for a new sign-in",
                     link.id,
                     exc.errorcode,
+                    extra=link_context(link),
                 )
                 hint = escape(self.link_hint(link))
                 await self.store.enqueue(

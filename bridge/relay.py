@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from bridge.lms.api import LmsApi
 from bridge.lms.errors import LmsError, LmsUnavailable, MessageTooLong, SendRefused, TokenRejected
+from bridge.lms.refusals import explain_refusal
 from bridge.model import ConversationInfo, ConversationType, MessageEvent
 from bridge.render import chat_text_to_lms, escape, utf8_len
 from bridge.store.records import Link
@@ -84,7 +85,8 @@ class Relay:
         except MessageTooLong as exc:
             return f"<p>Not sent: {escape(exc.message)}</p>"
         except SendRefused as exc:
-            return f"<p>Not delivered to Pluto: {escape(exc.message)}</p>"
+            # The LMS names nobody (observed 25): say whom it concerns.
+            return f"<p>Not delivered to Pluto: {escape(explain_refusal(exc.message, info.name if info else None))}</p>"
         except LmsError as exc:
             return f"<p>Not delivered to Pluto: {escape(exc.message)}</p>"
         except LmsUnavailable as exc:

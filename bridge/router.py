@@ -45,6 +45,7 @@ def payload_of(item: Item) -> dict[str, Any]:
         "conversation_id": item.conversation_id,
         "peer_id": item.peer_id,
         "actions": [dataclasses.asdict(a) for a in item.actions],
+        "lms_time": item.time,  # for the LMS-to-chat latency metric
         # For the "could not be shown" notice, should rendering or sending fail for good.
         "author": item.author_name if item.kind is ItemKind.MESSAGE else "",
         "url": item.url,
@@ -55,18 +56,21 @@ def payload_of(item: Item) -> dict[str, Any]:
 KIND_WORDS = {"message": "message", "alert": "alert", "task": "task", "contact_request": "contact request"}
 
 
-def unshowable_html(payload: Mapping[str, Any]) -> str | None:
+def unshowable_html(payload: Mapping[str, Any], reason: str = "", fallback_url: str | None = None) -> str | None:
     """What the person is told when an item could not be rendered or sent for good ("1
-    message from Maya could not be shown here: Open in Pluto"); None for the bridge's own
-    notices and edits, which are not items (telling about those could loop)."""
+    message from Maya could not be shown here (reason): Open in Pluto", the link to the
+    item, else ``fallback_url``); None for the bridge's own notices and edits, which are not
+    items (telling about those could loop)."""
     kind = str(payload.get("kind") or "")
     if kind not in KIND_WORDS:
         return None
     author = str(payload.get("author") or "")
     what = f"1 {KIND_WORDS[kind]}" + (f" from {escape(author)}" if author else "")
-    url = payload.get("url") or next((a.get("url") for a in payload.get("actions") or [] if a.get("url")), None)
+    why = f" ({escape(reason)})" if reason else ""
+    actions = payload.get("actions") or []
+    url = payload.get("url") or next((a.get("url") for a in actions if a.get("url")), None) or fallback_url
     where = f'<a href="{html.escape(str(url), quote=True)}">Open in Pluto</a>' if url else "open it in Pluto"
-    return f"<p>{what} could not be shown here: {where}</p>"
+    return f"<p>{what} could not be shown here{why}: {where}</p>"
 
 
 def actions_of(payload: Mapping[str, Any]) -> tuple[Action, ...]:

@@ -103,6 +103,9 @@ class TokenSwitches:
     serviceurl_mismatch: bool = False
     missing_header: bool = False
     wrong_issuer: bool = False
+    # A genuine Bot Framework key, but endorsed for Web Chat and Direct Line only: what the
+    # connector signs those channels' activities with (an msteams activity must not pass).
+    webchat_key: bool = False
 
 
 def _schemas() -> tuple[jsonschema.Draft6Validator, dict[str, Any]]:
@@ -163,6 +166,8 @@ class SandboxTeams:
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self._wrong_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.kid = "sandbox-key-1"
+        self._webchat_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.webchat_kid = "sandbox-key-webchat"
         self._card_validator, self._definitions = _schemas()
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -287,8 +292,9 @@ class SandboxTeams:
             "nbf": now - 3600 if sw.expired else now - 5,
             "exp": now - 1800 if sw.expired else now + 3600,
         }
-        key = self._wrong_key if sw.wrong_key else self._key
-        return jwt.encode(claims, key, algorithm="RS256", headers={"kid": self.kid})
+        key = self._wrong_key if sw.wrong_key else self._webchat_key if sw.webchat_key else self._key
+        kid = self.webchat_kid if sw.webchat_key else self.kid
+        return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
 
     # activity builders ---------------------------------------------------------------
 
@@ -328,6 +334,20 @@ class SandboxTeams:
         activity["text"] = text
         if reply_to_id:
             activity["replyToId"] = reply_to_id
+        return activity
+
+    def channel_message(
+        self, user: TeamsUser, text: str, *, channel: str = "19:general@thread.tacv2"
+    ) -> dict[str, Any]:
+        """A message from ``user`` in a team channel where the bot is added (the whole team
+        reads what the bot answers there)."""
+        conv = self.conversations.get(channel)
+        if conv is None:
+            conv = Conversation(id=channel, tenant_id=self.tenant_id, conversation_type="channel", members=[])
+            self.conversations[channel] = conv
+        activity = self._base_activity("message", user, conv)
+        activity["textFormat"] = "plain"
+        activity["text"] = text
         return activity
 
     def installation_update(self, user: TeamsUser, action: str = "add") -> dict[str, Any]:
@@ -533,9 +553,17 @@ class SandboxTeams:
     # endpoints: identity ------------------------------------------------------------
 
     async def _jwks(self, request: web.Request) -> web.Response:
-        jwk = json.loads(RSAAlgorithm.to_jwk(self._key.public_key()))
-        jwk.update({"kid": self.kid, "use": "sig", "alg": "RS256", "endorsements": ["msteams"]})
-        return web.json_response({"keys": [jwk]})
+        """The signing keys, each with the channels it is endorsed for (Bot Framework's
+        ``endorsements``): a bot must check the activity's ``channelId`` is among them."""
+        keys = []
+        for key, kid, endorsements in (
+            (self._key, self.kid, ["msteams"]),
+            (self._webchat_key, self.webchat_kid, ["webchat", "directline"]),
+        ):
+            jwk = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
+            jwk.update({"kid": kid, "use": "sig", "alg": "RS256", "endorsements": endorsements})
+            keys.append(jwk)
+        return web.json_response({"keys": keys})
 
     async def _openid(self, request: web.Request) -> web.Response:
         return web.json_response(

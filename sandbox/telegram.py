@@ -303,6 +303,16 @@ class SandboxTelegram:
             msg["reply_to_message"] = {k: v for k, v in original.items() if not k.startswith("_")}
         return self._enqueue({"message": msg})
 
+    def user_sends_in_group(self, user: SandboxUser | int, chat_id: int, text: str) -> int:
+        """The user writes ``text`` in group ``chat_id`` (see ``add_group``), where every
+        member reads what the bot answers there; returns the update_id. Writing in a group
+        does not start the bot's private chat."""
+        u = self._user(user)
+        if chat_id not in self.groups:
+            raise ValueError(f"no group {chat_id}")
+        msg = self._user_message(u, text, chat=self.groups[chat_id])
+        return self._enqueue({"message": msg})
+
     def user_starts(self, user: SandboxUser | int, payload: str | None = None) -> int:
         """The user presses Start (through a deep link if ``payload``); returns the update_id."""
         u = self._user(user)
@@ -366,6 +376,10 @@ class SandboxTelegram:
         self._injections.append(
             _Injection(method, chat_id, count, ApiError(status, description or default, params))
         )
+
+    def clear_failures(self) -> None:
+        """Forget the failures ``fail_next`` set up that have not happened yet."""
+        self._injections.clear()
 
     def calls(self, method: str, *, ok: bool | None = None) -> list[SandboxRequest]:
         """Recorded requests of ``method`` (case-insensitive), optionally only (un)successful."""
@@ -713,18 +727,19 @@ class SandboxTelegram:
         counter = self._message_ids.setdefault(chat_id, itertools.count(1))
         return next(counter)
 
-    def _user_message(self, user: SandboxUser, text: str) -> dict[str, Any]:
+    def _user_message(self, user: SandboxUser, text: str, chat: dict[str, Any] | None = None) -> dict[str, Any]:
+        chat = chat or user.private_chat()
         msg: dict[str, Any] = {
-            "message_id": self._next_message_id(user.id),
+            "message_id": self._next_message_id(chat["id"]),
             "from": user.as_json(),
-            "chat": user.private_chat(),
+            "chat": chat,
             "date": int(time.time()),
             "text": text,
         }
         command = re.match(r"^/[A-Za-z0-9_]{1,32}(@[A-Za-z0-9_]+)?", text)
         if command:
             msg["entities"] = [{"type": "bot_command", "offset": 0, "length": _utf16_len(command.group(0))}]
-        self.messages[(user.id, msg["message_id"])] = msg
+        self.messages[(chat["id"], msg["message_id"])] = msg
         return msg
 
     def _enqueue(self, payload: dict[str, Any]) -> int:

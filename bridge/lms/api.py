@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge.lms.client import LmsClient
-from bridge.lms.errors import InvalidResponse, SendRefused
+from bridge.lms.errors import FunctionUnavailable, InvalidResponse, NotFound, SendRefused
 
 # Functions the bridge needs on a modern (Moodle >= 3.6) site; `check` names the missing ones.
 MODERN_FUNCTIONS: tuple[str, ...] = (
@@ -25,6 +25,17 @@ MODERN_FUNCTIONS: tuple[str, ...] = (
 _CLIENT_MSG_ID = re.compile(r"[^A-Za-z0-9_-]")
 
 
+def legacy_conversation(peer_id: int) -> int:
+    """A legacy (Totara) site has no conversations: the exchange with ``peer_id`` stands for
+    one under this id, negative so that it never names a real conversation."""
+    return -abs(peer_id)
+
+
+def legacy_peer(conversation_id: int) -> int | None:
+    """The correspondent a stand-in conversation id names (None for a real conversation)."""
+    return -conversation_id if conversation_id < 0 else None
+
+
 @dataclass(frozen=True, slots=True)
 class SiteInfo:
     """What ``core_webservice_get_site_info`` says about the site and the token's user."""
@@ -38,6 +49,7 @@ class SiteInfo:
     fullname: str
     functions: frozenset[str]
     messaging: bool
+    is_site_admin: bool = False  # userissiteadmin: its token would bypass Pluto's privacy rules
 
     @property
     def generation(self) -> str:
@@ -59,6 +71,7 @@ class SiteInfo:
             functions=frozenset(str(f["name"]) for f in functions if isinstance(f, dict) and "name" in f),
             # Moodle lists the messaging switch among advancedfeatures; absent means on.
             messaging=bool(int(features.get("messaging", 1) or 0)),
+            is_site_admin=bool(data.get("userissiteadmin", False)),
         )
 
 
@@ -105,6 +118,19 @@ class LmsApi:
 
     async def users_by_field(self, token: str, field: str, values: list[str]) -> list[dict[str, Any]]:
         return list(await self.client.call(token, "core_user_get_users_by_field", field=field, values=values))
+
+    async def find_people(self, token: str, userid: int, name: str) -> list[Member]:
+        """People this user may message whose name contains ``name``, contacts first.
+
+        Moodle finds nobody but the caller by username for ordinary users (observed 19): the
+        messaging search is the way. A site without it (Totara) is asked by username."""
+        try:
+            data = await self.client.call(
+                token, "core_message_message_search_users", userid=userid, search=name, limitfrom=0, limitnum=20
+            )
+        except (NotFound, FunctionUnavailable):
+            return [_member(u) for u in await self.users_by_field(token, "username", [name.lower()])]
+        return [_member(u) for u in [*(data.get("contacts") or []), *(data.get("noncontacts") or [])]]
 
     async def conversations(self, token: str, userid: int, limit: int) -> list[Conversation]:
         """The user's conversations, most recently active first (self-conversations merged out)."""
@@ -195,12 +221,37 @@ class LmsApi:
         return first
 
     async def mark_conversation_read(self, token: str, userid: int, conversation_id: int) -> None:
+        """Mark a conversation read for ``userid``; on a legacy site (a stand-in id), every
+        unread message from that correspondent, one by one as Totara's API allows."""
+        peer = legacy_peer(conversation_id)
+        if peer is not None:
+            for row in await self.legacy_messages(token, userid, read=False, limit=0, offset=0, useridfrom=peer):
+                await self.client.call(token, "core_message_mark_message_read", messageid=int(row["id"]), timeread=0)
+            return
         await self.client.call(
             token,
             "core_message_mark_all_conversation_messages_as_read",
             userid=userid,
             conversationid=conversation_id,
         )
+
+    async def legacy_messages(
+        self, token: str, userid: int, *, read: bool, limit: int, offset: int, useridfrom: int = 0
+    ) -> list[dict[str, Any]]:
+        """Read or unread personal messages to ``userid``, newest first (legacy sites: ``read``
+        is a boolean there, and a message changes its id when it is read)."""
+        data = await self.client.call(
+            token,
+            "core_message_get_messages",
+            useridto=userid,
+            useridfrom=useridfrom,
+            type="conversations",
+            read=int(read),
+            newestfirst=True,
+            limitfrom=offset,
+            limitnum=limit,
+        )
+        return list(data.get("messages") or [])
 
     async def unread_conversation_total(self, token: str, userid: int) -> int:
         """Unread conversations across types: the cheap "anything new?" gate."""

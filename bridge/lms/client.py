@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import aiohttp
@@ -84,6 +85,10 @@ def _scrub(value: Any) -> Any:
     return value
 
 
+# (function, outcome "ok" / "error" / "unreachable", seconds): the metrics' hook.
+CallObserver = Callable[[str, str, float], None]
+
+
 class _Transient(Exception):
     """A failure worth another try: connection error, time-out, 5xx. ``reached`` says the
     request may have reached the LMS (a time-out or a 5xx, not a refused connection)."""
@@ -104,8 +109,10 @@ class LmsClient:
         timeout: float = 10.0,
         retries: int = 3,
         backoff_max: float = 8.0,
+        observer: CallObserver | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._observer = observer
         self.service = service
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._retries = retries
@@ -174,8 +181,15 @@ class LmsClient:
     async def _call(self, token: str, function: str, params: dict[str, Any], *, resend: bool) -> Any:
         form = [("wstoken", token), ("wsfunction", function), ("moodlewsrestformat", "json")]
         form.extend(encode_params(params))
-        result = await self._post(REST_PATH, form, function, resend=resend)
-        if isinstance(result, dict) and "exception" in result and "errorcode" in result:
+        started = time.monotonic()
+        try:
+            result = await self._post(REST_PATH, form, function, resend=resend)
+        except LmsUnavailable:
+            self._observe(function, "unreachable", started)
+            raise
+        failed = isinstance(result, dict) and "exception" in result and "errorcode" in result
+        self._observe(function, "error" if failed else "ok", started)
+        if failed:
             error = error_from_body(result, function)
             if isinstance(error, AccessException) and function != SITE_INFO and await self._token_works(token):
                 # Moodle answers the same for a dead token and a function missing from its
@@ -189,6 +203,10 @@ class LmsClient:
                 )
             raise error
         return result
+
+    def _observe(self, function: str, outcome: str, started: float) -> None:
+        if self._observer is not None:
+            self._observer(function, outcome, time.monotonic() - started)
 
     async def _token_works(self, token: str) -> bool:
         """Whether the token can still call site info (which every service includes)."""

@@ -37,9 +37,16 @@ def _info(conv: Conversation, userid: int) -> ConversationInfo:
     return ConversationInfo(conv.id, conv.type, conv.name, None)
 
 
-def _unchanged(conv: Conversation, cursor: Cursor) -> bool:
+def _unchanged(conv: Conversation, cursor: Cursor, unread_before: int | None, sweep: bool) -> bool:
+    """Whether the listing shows nothing new since ``cursor``.
+
+    Moodle leaves out a latest message whose text is ``"0"`` or empty (``messages: []``,
+    ``unreadcount`` still counting it: moodle-4.5-observed.md item 18). Then only the unread
+    count can say something arrived: the messages are read when it differs from what the
+    last read that found something saw, and on every sweep (which also catches one read in the LMS meanwhile).
+    """
     if conv.latest_time is None:
-        return True
+        return not sweep and (conv.unreadcount == 0 or conv.unreadcount == unread_before)
     if conv.latest_time < cursor.watermark:
         return True
     return conv.latest_time == cursor.watermark and conv.latest_id in cursor.seen_ids
@@ -64,6 +71,9 @@ class MessageIntake:
     def __init__(self, api: LmsApi, conversations_per_poll: int = 20) -> None:
         self.api = api
         self.limit = conversations_per_poll
+        # (user, conversation) -> the unread count when its messages were last read; only
+        # needed while the listing hides the latest message (item 18), so memory is enough.
+        self._unread_seen: dict[tuple[int, int], int] = {}
 
     async def baseline(self, token: str, userid: int) -> IntakeBatch:
         """Cursors that mark everything already in the LMS as seen (taken when a person
@@ -80,8 +90,12 @@ class MessageIntake:
         batch.cursors[BASELINE] = advance(Cursor(0, frozenset()), newest)
         return batch
 
-    async def poll(self, token: str, userid: int, cursors: dict[str, Cursor]) -> IntakeBatch:
-        """New messages in the user's recently active conversations, oldest first."""
+    async def poll(
+        self, token: str, userid: int, cursors: dict[str, Cursor], *, sweep: bool = False
+    ) -> IntakeBatch:
+        """New messages in the user's recently active conversations, oldest first.
+
+        ``sweep``: also read every conversation whose listing hides its latest message."""
         batch = IntakeBatch()
         baseline = cursors.get(BASELINE, Cursor(0, frozenset()))
         for conv in await self.api.conversations(token, userid, self.limit):
@@ -91,7 +105,8 @@ class MessageIntake:
             # A conversation first seen after the baseline started after it (or was older
             # than the first page): read it from the baseline on.
             cursor = cursors.get(scope) or Cursor(baseline.watermark, baseline.seen_ids)
-            if _unchanged(conv, cursor):
+            seen_key = (userid, conv.id)
+            if _unchanged(conv, cursor, self._unread_seen.get(seen_key), sweep):
                 continue
             messages, names = await self.api.conversation_messages(token, userid, conv.id, cursor.watermark)
             fresh = [
@@ -101,7 +116,8 @@ class MessageIntake:
                 or (m.timecreated == cursor.watermark and m.id not in cursor.seen_ids)
             ]
             if not fresh:
-                continue
+                continue  # perhaps held back in the LMS's current second: read again next time
+            self._unread_seen[seen_key] = conv.unreadcount
             info = _info(conv, userid)
             member_names = {m.id: m.fullname for m in conv.members}
             for m in fresh:

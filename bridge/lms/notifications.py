@@ -42,6 +42,9 @@ class NotificationBatch:
     open_keys: set[str] = field(default_factory=set)
     window_start: int = 0  # open_keys speaks for items created at or after this time
     lms_ids: dict[str, int] = field(default_factory=dict)
+    # Totara: every open task as the task list describes it, new or not, so that an item a
+    # read took for an alert can be upgraded to the task it is (one item per LMS id).
+    tasks: dict[str, Item] = field(default_factory=dict)
 
 
 def _classify(row: dict[str, Any]) -> ItemKind:
@@ -62,6 +65,18 @@ def _body(row: dict[str, Any]) -> str:
     # Moodle renders "text" from smallmessage when there is one (lms-api 4.3): the short form.
     text = row.get("text") or row.get("fullmessagehtml") or escape(str(row.get("fullmessage") or ""))
     return sanitize_lms_html(str(text))
+
+
+def _contact_request(row: dict[str, Any]) -> tuple[str, str]:
+    """Subject and body of a contact request from what Moodle 4.5 sends (observed 21): the
+    subject "<site>: Contact request from <name>", no short text, an HTML body; the
+    requester is ``useridfrom`` and their name ``userfromfullname``."""
+    subject = str(row.get("subject") or "")
+    name = str(row.get("userfromfullname") or "") or subject.partition("Contact request from ")[2].strip()
+    if not name:
+        return subject, _body(row)
+    body = _body(row)  # Moodle's own sentence ("<name> would like to contact you")
+    return f"Contact request from {name}", body or f"<p>{escape(name)} would like to contact you.</p>"
 
 
 def _legacy_key(row: dict[str, Any]) -> tuple[str, int]:
@@ -134,16 +149,20 @@ class NotificationIntake:
                 continue
             fresh.append((time, ident))
             kind = _classify(row)
+            if kind is ItemKind.CONTACT_REQUEST:
+                subject, html = _contact_request(row)
+            else:
+                subject, html = str(row.get("subject") or ""), _body(row)
             batch.items.append(
                 Item(
                     key=key,
                     kind=kind,
                     lms_user_id=userid,
-                    html=_body(row),
+                    html=html,
                     time=time,
                     author_id=int(row.get("useridfrom") or 0),
                     author_name=str(row.get("userfromfullname") or ""),
-                    subject=str(row.get("subject") or ""),
+                    subject=subject,
                     url=_link(row, f"{base}/message/output/popup/notifications.php?notificationid={ident}"),
                     lms_id=ident,
                     data={
@@ -160,6 +179,9 @@ class NotificationIntake:
         batch = NotificationBatch(cursor=cursor)
         fresh: list[tuple[int, int]] = []
         listed: set[int] = set()
+        # The unread rows first: every task among them then exists when the task list is read
+        # next, so a task created meanwhile is never taken for an alert (issue 11 bug 2).
+        unread = await self._rows_since(token, userid, legacy=True, watermark=cursor.watermark, pages=pages)
         for kind_name, kind in (("task", ItemKind.TASK), ("alert", ItemKind.ALERT)):
             for row in await self.api.totara_items(token, kind_name):
                 ident, time = int(row["id"]), int(row["timecreated"])
@@ -167,34 +189,40 @@ class NotificationIntake:
                 key = f"tot:{ident}"
                 batch.open_keys.add(key)
                 batch.lms_ids[key] = ident
-                if not self._fresh(cursor, time, ident):
-                    continue
-                fresh.append((time, ident))
-                batch.items.append(
-                    Item(
-                        key=key,
-                        kind=kind,
-                        lms_user_id=userid,
-                        html=sanitize_lms_html(str(row.get("fullmessagehtml") or "")),
-                        time=time,
-                        author_id=int(row.get("useridfrom") or 0),
-                        subject=str(row.get("subject") or ""),
-                        url=_link(row, f"{base}/totara/message/{kind_name}s.php"),
-                        lms_id=ident,
-                        urgent=int(row.get("urgency") or 0) >= URGENT,
-                        data={
-                            "component": "totara_message",
-                            "eventtype": kind_name,
-                            "canaccept": bool(row.get("canaccept")),
-                            "canreject": bool(row.get("canreject")),
-                            "acceptbutton": row.get("acceptbutton") or "",
-                            "rejectbutton": row.get("rejectbutton") or "",
-                            "needsreason": bool(row.get("needsreason")),
-                        },
-                    )
+                item = Item(
+                    key=key,
+                    kind=kind,
+                    lms_user_id=userid,
+                    html=sanitize_lms_html(str(row.get("fullmessagehtml") or "")),
+                    time=time,
+                    author_id=int(row.get("useridfrom") or 0),
+                    subject=str(row.get("subject") or ""),
+                    url=_link(row, f"{base}/totara/message/{kind_name}s.php"),
+                    lms_id=ident,
+                    urgent=int(row.get("urgency") or 0) >= URGENT,
+                    data={
+                        "component": "totara_message",
+                        "eventtype": kind_name,
+                        "canaccept": bool(row.get("canaccept")),
+                        "canreject": bool(row.get("canreject")),
+                        "acceptbutton": row.get("acceptbutton") or "",
+                        "rejectbutton": row.get("rejectbutton") or "",
+                        "needsreason": bool(row.get("needsreason")),
+                    },
                 )
-        # Other notifications (forum posts, seminar reminders sent outside totara_message).
-        fresh.extend(await self._collect_legacy(token, userid, cursor, batch, pages, base, skip=listed))
+                if kind is ItemKind.TASK:
+                    batch.tasks[key] = item
+                if self._fresh(cursor, time, ident):
+                    fresh.append((time, ident))
+                    batch.items.append(item)
+        # Other notifications (forum posts, seminar reminders sent outside totara_message), and
+        # any task the list did not show yet (Totara writes its metadata after the row): keyed
+        # by the same LMS id, so the read that lists it as a task upgrades this item in place.
+        fresh.extend(
+            await self._collect_legacy(
+                token, userid, cursor, batch, pages, base, skip=listed, key_by_id=True, rows=unread
+            )
+        )
         batch.cursor = advance(cursor, fresh)
         batch.items.sort(key=lambda item: item.time)
         return batch
@@ -213,16 +241,24 @@ class NotificationIntake:
         pages: int,
         base: str,
         skip: set[int] | None = None,
+        key_by_id: bool = False,
+        rows: tuple[list[Any], bool] | None = None,
     ) -> list[tuple[int, int]]:
-        """Unread legacy notifications into ``batch``; returns the fresh (time, ident) pairs."""
-        rows, more = await self._rows_since(token, userid, legacy=True, watermark=cursor.watermark, pages=pages)
+        """Unread legacy notifications into ``batch``; returns the fresh (time, ident) pairs.
+
+        ``key_by_id``: key by the row's id (``tot:ID``, as the Totara task list does) rather
+        than by a hash of its content; only where the task list also reads unread rows.
+        ``rows``: the unread rows and whether more exist, when already read."""
+        found, more = rows or await self._rows_since(
+            token, userid, legacy=True, watermark=cursor.watermark, pages=pages
+        )
         if more:
-            batch.window_start = min(int(r["timecreated"]) for r in rows)
+            batch.window_start = min(int(r["timecreated"]) for r in found)
         fresh: list[tuple[int, int]] = []
-        for row in sorted(rows, key=lambda r: (int(r["timecreated"]), int(r["id"]))):
+        for row in sorted(found, key=lambda r: (int(r["timecreated"]), int(r["id"]))):
             if skip and int(row["id"]) in skip:
                 continue
-            key, ident = _legacy_key(row)
+            key, ident = (f"tot:{int(row['id'])}", int(row["id"])) if key_by_id else _legacy_key(row)
             time = int(row["timecreated"])
             batch.open_keys.add(key)
             batch.lms_ids[key] = int(row["id"])

@@ -29,6 +29,7 @@ class Link:
     current_peer_id: int | None
     created_at: int
     token: str = field(repr=False)
+    origin: str = ""  # how and from where the link was made (sign-in page and address, import)
 
     @property
     def active(self) -> bool:

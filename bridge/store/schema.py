@@ -25,6 +25,7 @@ links = Table(
     Column("current_peer_id", Integer),
     Column("created_at", Integer, nullable=False),
     Column("updated_at", Integer, nullable=False),
+    Column("origin", Text, nullable=False, default=""),
     UniqueConstraint("platform", "workspace", "chat_user_id", name="uq_links_identity"),
 )
 
@@ -54,6 +55,8 @@ link_codes = Table(
     Column("failures", Integer, nullable=False, default=0),
     Column("expires_at", Integer, nullable=False),
     Column("used_at", Integer),
+    Column("account", JSON),
+    Column("origin", Text),
 )
 
 cursors = Table(
@@ -156,4 +159,29 @@ items = Table(
     Column("outcome", Text, nullable=False, default=""),
     Column("handled_at", Integer),
     UniqueConstraint("lms_user_id", "short_id", name="uq_items_short"),
+)
+
+# What the running bridge reports about itself (heartbeat, LMS state, adapters, push), so
+# `pluto-bridge status` can show it from another process.
+runtime = Table(
+    "runtime",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", JSON, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+# One push "device" per link, registered in the LMS with the person's own token
+# (core_user_add_user_device); the LMS's AirNotifier output names it by push_id.
+push_devices = Table(
+    "push_devices",
+    metadata,
+    Column("link_id", Integer, primary_key=True),
+    Column("lms_user_id", Integer, nullable=False, index=True),
+    Column("push_id", String(64), nullable=False, unique=True),
+    Column("uuid", String(64), nullable=False),
+    Column("appid", String(255), nullable=False),
+    Column("added_at", Integer),  # the LMS accepted core_user_add_user_device
+    Column("site_registered_at", Integer),  # the LMS registered the push id with the receiver
+    Column("created_at", Integer, nullable=False),
 )

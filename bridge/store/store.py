@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, delete, event, func, insert, or_, select, update
@@ -67,8 +69,10 @@ class Store:
     @classmethod
     async def open(cls, url: str, token_key: str) -> Store:
         """Connect, apply migrations, and return a ready store."""
-        engine = create_async_engine(url)
+        # hide_parameters: SQL errors and echo never show values (tokens, codes, message text).
+        engine = create_async_engine(url, hide_parameters=True)
         if engine.dialect.name == "sqlite":
+            await asyncio.to_thread(_private_sqlite_files, engine.url.database)
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         await migrate.upgrade(engine)
         return cls(engine, TokenCipher(token_key))
@@ -134,6 +138,7 @@ class Store:
             current_peer_id=row.current_peer_id,
             created_at=row.created_at,
             token=self.cipher.decrypt(row.token_enc),
+            origin=row.origin or "",
         )
 
     async def link_for(self, identity: ChatIdentity) -> Link | None:
@@ -174,8 +179,10 @@ class Store:
         token: str,
         room: str | None,
         address: dict[str, Any] | None,
+        origin: str = "",
     ) -> Link:
-        """Create or replace the link of ``identity`` (a new sign-in replaces the old token)."""
+        """Create or replace the link of ``identity`` (a new sign-in replaces the old token).
+        ``origin`` says how and from where it was made (shown by ``link list``)."""
         now = _now()
         values = {
             "platform": identity.platform.value,
@@ -191,6 +198,7 @@ class Store:
             "address": address,
             "created_at": now,
             "updated_at": now,
+            "origin": origin,
         }
         async with self._write() as conn:
             existing = (
@@ -199,8 +207,7 @@ class Store:
             if existing is None:
                 await conn.execute(insert(links).values(**values))
             else:
-                keep = {"created_at"} if existing.lms_user_id == lms_user_id else set()
-                changes = {k: v for k, v in values.items() if k not in keep}
+                changes = dict(values)  # a new sign-in is a new link: its time and origin are now
                 if existing.lms_user_id != lms_user_id:
                     changes.update(current_conversation_id=None, current_peer_id=None)
                 await conn.execute(update(links).where(links.c.id == existing.id).values(**changes))
@@ -697,6 +704,35 @@ class Store:
             )
         return bool(result.rowcount)
 
+    async def upgrade_item(self, lms_user_id: int, row: ItemRow, payload: dict[str, Any]) -> list[Delivery] | None:
+        """An open item turned out to be another kind (a Totara task first read as an alert):
+        take its new kind, text and data, and the new payload for copies not yet sent.
+        Returns the copies already sent (or being sent) to edit; None if it was not open."""
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(items)
+                .where(items.c.lms_user_id == lms_user_id, items.c.item_key == row.item_key, items.c.status == "open")
+                .values(kind=row.kind, subject=row.subject, url=row.url, html=row.html, data=row.data)
+            )
+            if not result.rowcount:
+                return None
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.item_key == row.item_key, outbox.c.status.in_(["pending", "held"]))
+                .values(payload=payload)
+            )
+            rows = (
+                await conn.execute(
+                    select(outbox)
+                    .where(
+                        outbox.c.item_key == row.item_key,
+                        outbox.c.status.notin_(["pending", "held", "dead", "digested"]),
+                    )
+                    .order_by(outbox.c.id)
+                )
+            ).all()
+        return [self._delivery(r) for r in rows]
+
     async def set_item_lms_id(self, lms_user_id: int, item_key: str, lms_id: int) -> None:
         """Totara gives an item a new id when it is read; keep the current one."""
         async with self._write() as conn:
@@ -806,6 +842,19 @@ class Store:
                 ("lms_user_id",),
                 ("data", "updated_at"),
             )
+
+
+def _private_sqlite_files(database: str | None) -> None:
+    """The database file holds tokens and message text: owner-only (0600). SQLite creates
+    its -wal and -shm files with the database file's mode, so creating that one private
+    is enough; files left more open by an older version are closed down too."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    for file in (path, Path(f"{database}-wal"), Path(f"{database}-shm")):
+        if file.exists() and file.stat().st_mode & 0o077:
+            file.chmod(0o600)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from .state import NOREPLY_ID, TEACHER_ROLES, Notification, State
-from .textformat import FORMAT_MARKDOWN, FORMAT_PLAIN, s
+from .textformat import FORMAT_HTML, FORMAT_MARKDOWN, FORMAT_PLAIN, s
 
 # Stands for the site URL in stored rows: seeds run before the server knows its port.
 WWWROOT = "@@WWWROOT@@"
@@ -25,7 +25,7 @@ def add_notification(
     eventtype: str = "notices",
     useridfrom: int = NOREPLY_ID,
     contexturl: str = "",
-    contexturlname: str = "",
+    contexturlname: str | None = "",
     customdata: dict[str, Any] | None = None,
 ) -> Notification:
     """Store a notification (its own id counter) stamped with the clock's second."""
@@ -49,8 +49,20 @@ def add_notification(
     return note
 
 
+def queue_login(st: State, userid: int) -> None:
+    """A sign-in through login/token.php queues ``\\core\\task\\send_login_notifications``;
+    nothing is sent until cron runs (moodle-4.5-observed.md item 20)."""
+    st.login_queue.append(userid)
+
+
+def send_queued_logins(st: State, sitename: str) -> list[Notification]:
+    """Cron: one "New sign in" per queued sign-in, stamped with the cron's second."""
+    queued, st.login_queue[:] = list(st.login_queue), []
+    return [new_login(st, sitename, userid) for userid in queued]
+
+
 def new_login(st: State, sitename: str, userid: int) -> Notification:
-    """``moodle/newlogin``: queued on every sign-in through login/token.php (observed 14)."""
+    """``moodle/newlogin``, as cron sends it for a sign-in through login/token.php (observed 14, 20)."""
     user = st.user(userid)
     text = (
         f"Hi {user.firstname or user.username},\n\nYour {sitename} account was just signed in to from a "
@@ -90,24 +102,28 @@ def enrol_welcome(st: State, courseid: int, userid: int) -> Notification:
     )
 
 
-def contact_request(st: State, requester: int, requested: int) -> Notification:
-    """``moodle/messagecontactrequests`` to the requested user, with Accept/Reject buttons."""
-    name = st.fullname(requester)
-    text = f"{name} is requesting to be added as a contact."
+def contact_request(st: State, sitename: str, requester: int, requested: int) -> Notification:
+    """``moodle/messagecontactrequests`` to the requested user, as 4.5 sends it (observed 21):
+    subject "<site>: Contact request from <name>", empty ``smallmessage``, an HTML
+    ``fullmessage``, no ``contexturlname``, Accept/Reject action buttons and no requester id
+    (the requester is ``useridfrom``)."""
+    name = s(st.fullname(requester))
+    html = f'<div class="text_to_html">{name} would like to contact you</div>'
     return add_notification(
         st,
         requested,
-        subject=f"{name} is requesting to be added as a contact",
-        fullmessage=text,
-        fullmessagehtml=f"<p>{s(text)}</p>",
-        smallmessage=text,
+        subject=f"{sitename}: Contact request from {st.fullname(requester)}",
+        fullmessage=html,
+        fullmessageformat=FORMAT_HTML,
+        fullmessagehtml=html,
+        smallmessage="",
         eventtype="messagecontactrequests",
         useridfrom=requester,
         contexturl=f"{WWWROOT}/message/index.php?view=contactrequests",
-        contexturlname="Contact requests",
+        contexturlname=None,
         customdata={
             "notificationiconurl": f"{WWWROOT}/theme/image.php/boost/core/1795458244/u/f1",
-            "actionbuttons": {"accept": "Accept", "reject": "Decline"},
-            "requesterid": requester,
+            "actionbuttons": {"accept": "Accept", "reject": "Reject"},
+            "courseid": "1",
         },
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +41,7 @@ from .params import decode_brackets
 from .push import AirnotifierOutput, Push
 from .registry import MODERN, Ctx, Registry
 from .seed import DemoSeed, seed_demo
-from .state import ADMIN_ID, State, TaskAction, TaskMeta, Token
+from .state import ADMIN_ID, Device, State, TaskAction, TaskMeta, Token
 from .textformat import FORMATS, s
 from .views import Site
 
@@ -52,6 +52,24 @@ MODERN_RELEASE = "4.5.11+ (Build: 20260501)"
 SITE_VERSIONS = {"modern": "2024100711.02", "totara": "2017111309.00"}
 DEFAULT_RELEASES = {"modern": MODERN_RELEASE, "totara": "Totara 17.10 (Build: 20240410.00)"}
 MOBILE_SERVICE = "moodle_mobile_app"
+# Real Moodle functions the sandbox does not implement and no mobile token may call: the
+# site has them, the token's service lacks them, so Moodle answers ``accessexception``
+# (moodle-4.5-observed.md item 24), not ``invalidrecord`` as for a name the site lacks.
+SITE_ONLY_FUNCTIONS = frozenset(
+    {
+        "core_user_create_users",
+        "core_user_delete_users",
+        "core_user_update_users",
+        "core_user_get_users",
+        "core_course_create_courses",
+        "core_course_get_courses",
+        "core_course_delete_courses",
+        "core_role_assign_roles",
+        "core_role_unassign_roles",
+        "enrol_manual_enrol_users",
+        "core_group_add_group_members",
+    }
+)
 _RESERVED = ("wstoken", "wsfunction", "moodlewsrestformat")
 
 
@@ -107,6 +125,7 @@ class SandboxLMS:
                 {name: fn for name, fn in self.registry.functions.items() if not name.startswith("local_pluto_")}
             )
         self.calls: list[Call] = []
+        self._after_call: list[tuple[str, Callable[[dict[str, Any]], bool]]] = []
         self.url = ""
         self._down = False
         self._maintenance = False
@@ -184,7 +203,7 @@ class SandboxLMS:
                 "Web service is not available (it doesn't exist or might be disabled)", "servicenotavailable"
             )
         token = self._stable_token(user.id, service)
-        notices.new_login(self.state, self.site_name, user.id)
+        notices.queue_login(self.state, user.id)
         return web.json_response({"token": token.token, "privatetoken": None})
 
     async def _server_php(self, request: web.Request) -> web.Response:
@@ -205,7 +224,17 @@ class SandboxLMS:
         except Exception as exc:  # a sandbox bug: still HTTP 200, as Moodle's server never fails otherwise
             log.exception("sandbox LMS: %s failed", function)
             return web.json_response(coding_error(repr(exc)).body())
+        for hook in [h for h in self._after_call if h[0] == function]:
+            if hook[1](params):
+                self._after_call.remove(hook)
         return web.json_response(result)
+
+    def after_call(self, function: str, hook: Callable[[dict[str, Any]], bool]) -> None:
+        """Run ``hook(params)`` each time ``function`` has been answered, before the answer
+        leaves: a test's way to make something happen between two reads of a client (a
+        task created between the bridge's two notification reads). The hook is dropped once
+        it returns True."""
+        self._after_call.append((function, hook))
 
     def _allowed(self, token: Token) -> list[str]:
         if token.functions is not None:
@@ -227,6 +256,8 @@ class SandboxLMS:
             raise access_exception()
         fn = self.registry.functions.get(function)
         if fn is None:
+            if function in SITE_ONLY_FUNCTIONS and not self.state.legacy:
+                raise access_exception()
             raise missing_record("external_functions")
         allowed = self._allowed(token)
         if function not in allowed:
@@ -259,6 +290,16 @@ class SandboxLMS:
         if unknown:
             raise ValueError(f"no such functions in {self.mode} mode: {sorted(unknown)}")
         return self.state.new_token(userid, service, frozenset(functions)).token
+
+    def remove_from_service(self, *functions: str, service: str = MOBILE_SERVICE) -> None:
+        """Take functions out of a service, as a site administrator can: tokens of that
+        service then get ``accessexception`` for them (observed 24)."""
+        unknown = set(functions) - set(self.registry.functions)
+        if unknown:
+            raise ValueError(f"no such functions in {self.mode} mode: {sorted(unknown)}")
+        current = self._services.get(service)
+        names = set(self.registry.functions) if current is None else set(current)
+        self._services[service] = frozenset(names - set(functions))
 
     def expire_token(self, token: str) -> None:
         """Put a token past its ``validuntil``: the next call answers ``accessexception`` and
@@ -410,9 +451,11 @@ class SandboxLMS:
         }
 
     def run_cron(self) -> list[int]:
-        """One cron run: mails forum posts past their editing window, each once (observed 16);
-        the notifications are stamped with the current second. Returns their ids."""
-        return [note.id for note in self.forums.run_cron()]
+        """One cron run: sends the "New sign in" notifications queued by sign-ins (observed 20),
+        then mails forum posts past their editing window, each once (observed 16); the
+        notifications are stamped with the current second. Returns their ids, in that order."""
+        logins = notices.send_queued_logins(self.state, self.site_name)
+        return [note.id for note in logins + self.forums.run_cron()]
 
     def notify(
         self,
@@ -527,6 +570,16 @@ class SandboxLMS:
         self.state.task_meta[note.key] = meta
         return note.id
 
+    def delay_task_listing(self, msgid: int, reads: int) -> None:
+        """Leave the task or alert ``msgid`` out of the next ``reads`` calls of
+        ``local_pluto_get_tasks`` that would list it, while it is already an unread
+        notification: Totara writes a task's metadata after its row, so a client can meet
+        the row before the task."""
+        note = self.state.find_notification(msgid)
+        if note is None or note.key not in self.state.task_meta:
+            raise ValueError(f"no open task or alert {msgid}")
+        self.state.listing_delays[note.key] = reads
+
     @property
     def task_actions(self) -> list[TaskAction]:
         """Task workflows run through ``local_pluto_task_action``, in order."""
@@ -536,22 +589,38 @@ class SandboxLMS:
         self,
         url: str | None,
         *,
+        port: int = 443,
         appname: str = "commoodlemoodlemobile",
         accesskey: str = "sandbox-airnotifier-key",
+        mobileappname: str = "com.moodle.moodlemobile",
+        encrypt: bool = False,
     ) -> None:
-        """Point the airnotifier output at ``url`` (None: off, the default).
+        """Set the site's airnotifier settings (``url`` None: off, the default).
 
-        Then every new message or notification is POSTed to ``{url}/api/v2/push/`` for each
-        device its recipient registered with ``core_user_add_user_device`` under the app id
-        ``com.moodle.moodlemobile``.
+        Moodle posts to ``{url}:{port}/api/v2/push/`` (and registers devices at
+        ``{url}:{port}/tokens/{pushid}``) for each device its recipient registered with
+        ``core_user_add_user_device`` under the app id ``mobileappname``. ``encrypt`` is
+        ``encryptnotifications``: devices without a public key then get nothing.
         """
         self.airnotifier.url = url
+        self.airnotifier.port = port
         self.airnotifier.appname = appname
         self.airnotifier.accesskey = accesskey
+        self.airnotifier.mobileappid = mobileappname
+        self.airnotifier.encrypt = encrypt
+
+    def lose_pushes(self, count: int = 1) -> None:
+        """The next ``count`` push POSTs are lost on the way (a network hiccup)."""
+        self.airnotifier.drop_next = count
+
+    @property
+    def devices(self) -> list[Device]:
+        """Devices registered with ``core_user_add_user_device``, in order."""
+        return list(self.state.devices)
 
     @property
     def pushes(self) -> list[Push]:
-        """Every push POST made (or attempted), in order, with its outcome."""
+        """Every POST the output made (or attempted), registrations (kind "token") and pushes, in order."""
         return self.airnotifier.sent
 
     async def flush_pushes(self) -> None:

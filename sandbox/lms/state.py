@@ -126,7 +126,7 @@ class Notification:
     component: str
     eventtype: str
     contexturl: str
-    contexturlname: str
+    contexturlname: str | None
     timecreated: int
     customdata: str | None
     timeread: int | None = None
@@ -185,6 +185,7 @@ class Device:
     version: str
     pushid: str
     uuid: str
+    publickey: str = ""  # base64 sodium public key (core_user_update_user_device_public_key)
 
 
 @dataclass
@@ -227,10 +228,14 @@ class State:
         self._request_ids = itertools.count(1)
         self._read_ids = itertools.count(1)  # legacy ``message_read`` table
         self.task_meta: dict[int, TaskMeta] = {}  # notification key -> metadata
+        # notification key -> task-list reads still to leave it out (metadata written late)
+        self.listing_delays: dict[int, int] = {}
         self.devices: list[Device] = []
         # Called with every new message or notification (the airnotifier output listens).
         self.listeners: list[Callable[[Message | Notification], None]] = []
         self.task_actions: list[TaskAction] = []
+        # Users signed in through login/token.php whose "New sign in" waits for cron (observed 20).
+        self.login_queue: list[int] = []
         self._keys = itertools.count(1)
 
     # --- records --------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 Every ``text`` a web-service function returns is HTML. Observed on 4.5: plain text comes
 back as ``<p>`` + escaped text; HTML comes back cleaned (no ``<script>``); markdown is
-rendered. Moodle's FORMAT_MOODLE keeps (cleaned) HTML and turns newlines into ``<br />``.
+rendered. Moodle's FORMAT_MOODLE keeps (cleaned) HTML and turns newlines into line breaks.
+Observed on 4.5 (moodle-4.5-observed.md item 26): a newline comes back as ``<br>``, and
+empty text as ``""`` (not ``<p></p>``).
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ def s(text: str) -> str:
 
 
 def nl2br(text: str) -> str:
-    """PHP ``nl2br``: ``<br />`` before each line break, the break kept."""
-    return re.sub(r"(\r\n|\n|\r)", r"<br />\1", text)
+    """A line break before each newline, the newline kept: ``<br>`` as 4.5 returns it
+    (moodle-4.5-observed.md item 26)."""
+    return re.sub(r"(\r\n|\n|\r)", r"<br>\1", text)
 
 
 def clean_html(html: str) -> str:
@@ -52,8 +55,8 @@ def _para(html: str) -> str:
 
 def format_text(text: str | None, textformat: int) -> str:
     """The HTML Moodle 4.5 returns for raw ``text`` stored with ``textformat``."""
-    if text is None:
-        return ""
+    if not text:
+        return ""  # empty text stays empty (moodle-4.5-observed.md item 26)
     if textformat == FORMAT_PLAIN:
         return _para(nl2br(s(text).replace("  ", "&nbsp; ")))
     if textformat == FORMAT_HTML:

@@ -43,18 +43,29 @@ class Site:
 
 
 def member(
-    site: Site, ref: int, uid: int, *, contactrequests: bool = False, privacyinfo: bool = False
+    site: Site,
+    ref: int,
+    uid: int,
+    *,
+    contactrequests: bool = False,
+    privacyinfo: bool = False,
+    self_summary: bool = False,
 ) -> dict[str, Any]:
-    """A member record of ``uid`` as seen by ``ref`` (contacts, conversation members, requests)."""
+    """A member record of ``uid`` as seen by ``ref`` (contacts, conversation members, requests).
+
+    The caller's own record carries ``isonline`` null and ``showonlinestatus`` false
+    (moodle-4.5-observed.md item 29), except as the member of their self-conversation in
+    the conversation list (``self_summary``, observed 3)."""
     st = site.state
+    own = uid == ref and not self_summary
     rec: dict[str, Any] = {
         "id": uid,
         "fullname": st.fullname(uid),
         "profileurl": f"{site.url}/user/profile.php?id={uid}",
         "profileimageurl": site.pix("core", "u/f1"),
         "profileimageurlsmall": site.pix("core", "u/f2"),
-        "isonline": False,
-        "showonlinestatus": True,
+        "isonline": None if own else False,
+        "showonlinestatus": not own,
         "isblocked": st.is_blocked(ref, uid),
         "iscontact": st.is_contact(ref, uid),
         "isdeleted": False,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from . import notices, views
-from .errors import invalid_parameter, missing_record
-from .params import Bool, Int, List
+from .errors import invalid_parameter
+from .params import Bool, Int, List, Str
 from .registry import MODERN, Ctx
 from .state import ContactRequest
 
@@ -87,7 +87,7 @@ def create_contact_request(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     else:
         req = ContactRequest(st.new_request_id(), userid, requested, st.clock.now())
         st.requests[req.id] = req
-        notices.contact_request(st, userid, requested)
+        notices.contact_request(st, ctx.site.name, userid, requested)
     request = {
         "id": req.id,
         "userid": req.userid,
@@ -97,22 +97,25 @@ def create_contact_request(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     return {"request": request, "warnings": []}
 
 
-def _take_request(ctx: Ctx, userid: int, requested: int) -> None:
+def _take_request(ctx: Ctx, userid: int, requested: int) -> bool:
+    """Remove the pending request; whether there was one. Moodle answers ``[]`` (success)
+    for a request that is not pending (moodle-4.5-observed.md item 23)."""
     ctx.require_messaging()
     ctx.require_manageall(requested)
+    _known(ctx, userid, requested)
     st = ctx.state
     found = [r for r in st.requests.values() if r.userid == userid and r.requesteduserid == requested]
-    if not found:
-        raise missing_record("message_contact_requests")
     for r in found:
         del st.requests[r.id]
+    return bool(found)
 
 
 @MODERN.register("core_message_confirm_contact_request", userid=Int(), requesteduserid=Int())
 def confirm_contact_request(ctx: Ctx, p: dict[str, Any]) -> list[Any]:
     """The requested user accepts: the two become contacts."""
-    _take_request(ctx, p["userid"], p["requesteduserid"])
-    if not ctx.state.is_contact(p["userid"], p["requesteduserid"]):
+    if _take_request(ctx, p["userid"], p["requesteduserid"]) and not ctx.state.is_contact(
+        p["userid"], p["requesteduserid"]
+    ):
         ctx.state.contacts.append((p["userid"], p["requesteduserid"]))
     return []
 
@@ -190,3 +193,36 @@ def get_member_info(ctx: Ctx, p: dict[str, Any]) -> list[dict[str, Any]]:
         for u in p["userids"]
         if u in ctx.state.users
     ]
+
+
+@MODERN.register(
+    "core_message_message_search_users", userid=Int(), search=Str(), limitfrom=Int(0), limitnum=Int(0)
+)
+def message_search_users(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
+    """People whose full name contains ``search``, contacts and non-contacts apart: how an
+    ordinary user finds someone, as ``get_users_by_field`` by username finds nobody for them
+    (moodle-4.5-observed.md item 19). Non-contacts are the users the caller may message
+    about: course-mates, or everyone with site-wide messaging on."""
+    ctx.require_messaging()
+    userid = p["userid"]
+    ctx.require_readall(userid)
+    st = ctx.state
+    wanted = p["search"].strip().casefold()
+    if not wanted:
+        raise invalid_parameter()
+    found = [
+        u.id
+        for u in sorted(st.users.values(), key=lambda u: (u.fullname.casefold(), u.id))
+        if u.id != userid and wanted in u.fullname.casefold() and not u.suspended
+    ]
+    contacts = [u for u in found if st.is_contact(userid, u)]
+    others = [
+        u
+        for u in found
+        if u not in contacts and (st.config["messagingallusers"] or st.shared_courses(userid, u))
+    ]
+
+    def members(ids: list[int]) -> list[dict[str, Any]]:
+        return [views.member(ctx.site, userid, u, privacyinfo=True) for u in _page(ids, p["limitfrom"], p["limitnum"])]
+
+    return {"contacts": members(contacts), "noncontacts": members(others)}

@@ -39,6 +39,13 @@ def _latest(st: State, conv: Conversation, userid: int) -> Message | None:
     return max(msgs, key=lambda m: (m.timecreated, m.id)) if msgs else None
 
 
+def shows_in_summary(m: Message) -> bool:
+    """Moodle adds the latest message to a listed conversation only when its short text is
+    truthy in PHP (``if ($conversation->smallmessage)``): ``"0"`` and ``""`` are left out,
+    while the unread count still counts them (moodle-4.5-observed.md item 18)."""
+    return m.text not in ("", "0")
+
+
 def _summary_members(
     ctx: Ctx, conv: Conversation, userid: int, latest: Message | None
 ) -> list[dict[str, Any]]:
@@ -47,7 +54,7 @@ def _summary_members(
         others = [m for m in conv.fixed_members if m != userid]
         return [views.member(ctx.site, userid, o, privacyinfo=True) for o in others]
     if conv.type == TYPE_SELF:
-        return [views.member(ctx.site, userid, userid)]
+        return [views.member(ctx.site, userid, userid, self_summary=True)]
     if latest is None or latest.useridfrom not in st.users:
         return []
     return [views.member(ctx.site, userid, latest.useridfrom)]
@@ -92,7 +99,7 @@ def get_conversations(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     out = []
     for conv, latest in _page(with_msgs + empty, p["limitfrom"], p["limitnum"]):
         members = _summary_members(ctx, conv, userid, latest)
-        messages = [views.message_item(latest)] if latest else []
+        messages = [views.message_item(latest)] if latest and shows_in_summary(latest) else []
         out.append(views.conversation(ctx.site, conv, userid, members, messages))
     return {"conversations": out}
 

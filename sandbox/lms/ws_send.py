@@ -27,15 +27,13 @@ def send_instant(
         result["clientmsgid"] = clientmsgid
     recipient = st.users.get(touserid)
     error: str | None = None
+    # Moodle's exact texts, naming nobody (moodle-4.5-observed.md item 25).
     if recipient is None:
-        error = f"You can not send a message to a user id ({touserid}) that doesn't exist"
+        error = f"You cannot send a message to a user ID ({touserid}) that doesn't exist."
     elif too_long(text):
         error = "The message is longer than the maximum allowed."
     elif not st.can_send_message(touserid, sender):
-        error = (
-            f"You can't message {recipient.fullname} due to their message preferences. "
-            "Try adding them as a contact."
-        )
+        error = "You can't message this user due to their message preferences. Try adding them as a contact."
     if error is not None:
         result["errormessage"] = error
         result["candeletemessagesforallusers"] = False

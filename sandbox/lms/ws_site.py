@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from .errors import invalid_parameter, no_capability, sentence
@@ -67,7 +68,9 @@ def get_users_by_field(ctx: Ctx, p: dict[str, Any]) -> list[dict[str, Any]]:
     """Users whose ``field`` is one of ``values``; private fields only for self and admins.
 
     Users the caller may not see (no shared course or conversation) are left out, as
-    Moodle omits them.
+    Moodle omits them. A search by ``username`` finds only the caller themselves unless
+    they are an administrator: Moodle returns a user only when the searched field is among
+    the details the caller may see (moodle-4.5-observed.md item 19).
     """
     field = p["field"]
     if field not in ("id", "idnumber", "username", "email"):
@@ -75,6 +78,8 @@ def get_users_by_field(ctx: Ctx, p: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for user in ctx.state.users.values():
         value = {"id": str(user.id), "idnumber": "", "username": user.username, "email": user.email}[field]
+        if field == "username" and not (ctx.is_admin or user.id == ctx.userid):
+            continue
         if value in p["values"] and _can_view(ctx, user.id):
             out.append(user_record(ctx.site, user.id, full=ctx.is_admin or user.id == ctx.userid))
     return out
@@ -243,16 +248,34 @@ def add_user_device(ctx: Ctx, p: dict[str, Any]) -> list[Any]:
     """Register the token user's device for push (the airnotifier output posts to it)."""
     st = ctx.state
     st.devices[:] = [
-        d
-        for d in st.devices
-        if not (d.userid == ctx.userid and d.uuid == p["uuid"] and d.appid == p["appid"])
+        d for d in st.devices if not (d.userid == ctx.userid and d.uuid == p["uuid"] and d.appid == p["appid"])
     ]
     st.devices.append(
         Device(
-            ctx.userid, p["appid"], p["name"], p["model"], p["platform"], p["version"], p["pushid"], p["uuid"]
+            ctx.userid,
+            p["appid"],
+            p["name"],
+            p["model"],
+            p["platform"],
+            p["version"],
+            p["pushid"],
+            p["uuid"],
+            p["publickey"],
         )
     )
     return []
+
+
+@MODERN.register("core_user_update_user_device_public_key", uuid=Str(), appid=Str(), publickey=Str())
+def update_user_device_public_key(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
+    """Set the public key of the token user's device (sites that encrypt pushes skip
+    devices without one)."""
+    st = ctx.state
+    for i, d in enumerate(st.devices):
+        if d.userid == ctx.userid and d.uuid == p["uuid"] and d.appid == p["appid"]:
+            st.devices[i] = dataclasses.replace(d, publickey=p["publickey"])
+            return {"status": True, "warnings": []}
+    return {"status": False, "warnings": []}
 
 
 @MODERN.register("core_user_remove_user_device", uuid=Str(), appid=Str(""))
@@ -268,16 +291,41 @@ def remove_user_device(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     return {"removed": len(st.devices) < before, "warnings": []}
 
 
-# Providers a user meets, as (component, name, display name).
+# Providers a default 4.5 site lists, as (component, name, display name): about ten
+# components, each provider with the three processors (moodle-4.5-observed.md item 28).
 PROVIDERS = (
     ("moodle", "instantmessage", "Personal messages between users"),
     ("moodle", "messagecontactrequests", "Contact requests"),
     ("moodle", "newlogin", "New sign in to your account"),
     ("moodle", "enrolcoursewelcomemessage", "Course welcome message"),
     ("moodle", "notices", "Notices about minor problems"),
+    ("moodle", "badgerecipientnotice", "Badge recipient notifications"),
     ("mod_assign", "assign_notification", "Assignment notifications"),
+    ("mod_feedback", "submission", "Feedback notifications"),
     ("mod_forum", "posts", "Subscribed forum posts"),
+    ("mod_forum", "digests", "Subscribed forum digests"),
+    ("mod_lesson", "graded_essay", "Lesson essay graded notification"),
+    ("mod_quiz", "submission", "Quiz submission notification"),
+    ("mod_quiz", "attempt_overdue", "Warning when your quiz attempt becomes overdue"),
+    ("enrol_manual", "expiry_notification", "Manual enrolment expiry notifications"),
+    ("enrol_self", "expiry_notification", "Self enrolment expiry notifications"),
+    ("tool_dataprivacy", "contactdataprotectionofficer", "Data requests"),
+    ("core_competency", "competencyplancomment", "Comment posted on a learning plan"),
+    ("mod_lti", "messagewithlti", "External tool notifications"),
 )
+COMPONENT_NAMES = {
+    "moodle": "System",
+    "mod_assign": "Assignment",
+    "mod_feedback": "Feedback",
+    "mod_forum": "Forum",
+    "mod_lesson": "Lesson",
+    "mod_quiz": "Quiz",
+    "enrol_manual": "Manual enrolments",
+    "enrol_self": "Self enrolment",
+    "tool_dataprivacy": "Data privacy",
+    "core_competency": "Competencies",
+    "mod_lti": "External tool",
+}
 
 
 @MODERN.register("core_message_get_user_notification_preferences", userid=Int(0))
@@ -322,7 +370,7 @@ def get_user_notification_preferences(ctx: Ctx, p: dict[str, Any]) -> dict[str, 
             "disableall": user.emailstop,
             "processors": processors,
             "components": [
-                {"displayname": "System" if c == "moodle" else c, "notifications": n}
+                {"displayname": COMPONENT_NAMES.get(c, c), "notifications": n}
                 for c, n in components.items()
             ],
         },

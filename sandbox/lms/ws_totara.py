@@ -4,7 +4,8 @@ Totara kept Moodle 3.3's messaging: no conversation, contact-request, mute or fa
 functions; personal messages and notifications share the ``message`` table and move to
 ``message_read`` under a new id when read; tasks and alerts are ``totara_message``
 notifications with metadata. ``local_pluto_get_tasks`` and ``local_pluto_task_action`` are
-not an existing API but the custom plugin lms-api.md section 5.2 proposes.
+not a Totara API: they answer as the repository's plugin ``lms-plugins/local_pluto`` does
+(lms-api.md section 5.2 proposed it): same shapes, same errors, same warnings.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .state import Message, Notification, State, TaskAction, TaskMeta
 from .textformat import FORMATS, format_text
 
 TOTARA = Registry()
+MSGTYPE_LINK = 10  # TOTARA_MSG_TYPE_LINK: a task that must be opened, never accepted in bulk
 
 _SHARED = (
     "core_webservice_get_site_info",
@@ -249,7 +251,8 @@ def _task_row(ctx: Ctx, note: Notification) -> dict[str, Any]:
         "msgstatus": meta.msgstatus,
         "urgency": meta.urgency,
         "icon": meta.icon,
-        "canaccept": is_task and meta.workflow is not None,
+        # As the plugin: a link task (msgtype 10) is opened in Totara, not accepted.
+        "canaccept": is_task and meta.workflow is not None and meta.msgtype != MSGTYPE_LINK,
         "canreject": is_task and meta.workflow is not None,
         "acceptbutton": meta.acceptbutton,
         "rejectbutton": meta.rejectbutton,
@@ -274,6 +277,12 @@ def _alert_requester(st: State, task: Notification, meta: TaskMeta, action: str,
     st.task_meta[alert.key] = TaskMeta(meta.msgtype, 0, meta.icon, None, {}, "", "", False, True)
 
 
+def _refused(note: Notification, code: str, message: str) -> dict[str, Any]:
+    """Nothing done, with the plugin's warning saying why."""
+    warning = {"item": "notification", "itemid": note.id, "warningcode": code, "message": message}
+    return {"status": False, "newmessageid": note.id, "warnings": [warning]}
+
+
 @TOTARA.register("local_pluto_get_tasks", type=Str(pattern="task|alert"))
 def get_tasks(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     """Custom: the token user's undismissed tasks or alerts, newest first, with metadata."""
@@ -288,7 +297,17 @@ def get_tasks(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
         and n.key in st.task_meta
     ]
     items.sort(key=lambda n: (n.timecreated, n.id), reverse=True)
-    return {"tasks": [_task_row(ctx, n) for n in items]}
+    return {"tasks": [_task_row(ctx, n) for n in items if not _listing_delayed(st, n)]}
+
+
+def _listing_delayed(st: State, note: Notification) -> bool:
+    """Totara writes a task's metadata after its row: until then the row is an unread
+    notification that the task list does not show (``delay_task_listing``)."""
+    left = st.listing_delays.get(note.key, 0)
+    if left <= 0:
+        return False
+    st.listing_delays[note.key] = left - 1
+    return True
 
 
 @TOTARA.register(
@@ -302,9 +321,9 @@ def task_action(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     st = ctx.state
     note = st.find_notification(p["messageid"])
     if note is None or note.key not in st.task_meta:
-        raise missing_record("message")
+        raise missing_record("notifications")  # unknown, or already handled
     if note.useridto != ctx.userid:
-        raise invalid_parameter()  # only the recipient acts
+        raise invalid_parameter()  # only the recipient acts (totara/message/action.php)
     meta = st.task_meta[note.key]
     now = st.clock.now()
     action = p["action"]
@@ -312,7 +331,9 @@ def task_action(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
         if note.eventtype != "task":
             raise invalid_parameter()  # alerts can only be dismissed
         if meta.workflow is None:
-            return {"status": False, "newmessageid": note.id, "warnings": []}
+            return _refused(note, "nohandler", f"This task has nothing to {action}; it can be dismissed.")
+        if action == "accept" and meta.msgtype == MSGTYPE_LINK:
+            return _refused(note, "linktask", "This task must be opened in Totara to be acted on.")
         result = meta.outcome
         st.task_actions.append(
             TaskAction(

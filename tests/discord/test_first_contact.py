@@ -25,7 +25,10 @@ async def test_first_contact_with_many_people_at_once_without_a_429(
         people[sandbox.add_user(f"33000000000000{n:04d}", f"Wave{n:02d}")] = lms_id
     world = DiscordWorld(sandbox, lms, tmp_path)
     await world.import_links(
-        [{"platform": "discord", "user_id": uid, "token": lms.issue_token(lms_id)} for uid, lms_id in people.items()]
+        [
+            {"platform": "discord", "user_id": uid, "token": lms.issue_token(lms_id), "lms_user_id": lms_id}
+            for uid, lms_id in people.items()
+        ]
     )
     await world.start()
     try:

@@ -16,7 +16,7 @@ import aiohttp
 
 from sandbox.discord import SandboxDiscord
 from sandbox.lms import SandboxLMS
-from tests.e2e.harness import BridgeProcess, bridge_config
+from tests.e2e.harness import BridgeProcess, bridge_config, sign_in
 
 PASSWORD = "Passw0rd!"
 EPHEMERAL = 1 << 6
@@ -124,7 +124,7 @@ class DiscordWorld:
         match = SIGN_IN_URL.search(answer["content"])
         assert match is not None
         async with aiohttp.ClientSession() as http:
-            async with http.post(match.group(1), data={"username": username, "password": PASSWORD}) as resp:
+            async with http.post(match.group(1), data=sign_in(username, PASSWORD)) as resp:
                 assert resp.status == 200, await resp.text()
         await self.wait(lambda: any("Linked to Pluto as" in t for t in self.texts(user)), "the link confirmation")
         return interaction

@@ -10,6 +10,7 @@ import re
 import signal
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +22,26 @@ from tests.conftest import free_port
 SECRET_KEY = "tu4gX0m6p3tq2JYQn3Zq0f7hS9nXcUq0bD8k2pLr4sA="
 
 
+def leaked(log: Sequence[str], secrets: Mapping[str, str]) -> list[str]:
+    """The names of the ``secrets`` (name -> value) found anywhere in the ``log`` lines of
+    a bridge run at DEBUG (issue 13, item 4); asserts the run did log at DEBUG."""
+    text = "\n".join(log)
+    assert " DEBUG " in text, "the scenario ran at DEBUG"
+    return [name for name, secret in secrets.items() if secret in text]
+
+
+def sign_in(username: str, password: str = "Passw0rd!") -> dict[str, str]:
+    """The sign-in page's form as a person fills it in, ticking "this is my chat account"."""
+    return {"username": username, "password": password, "confirm": "yes"}
+
+
 def toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -98,12 +114,16 @@ class BridgeProcess:
     def text(self) -> str:
         return "\n".join(self.out)
 
-    async def expect(self, pattern: str, timeout: float = 15.0, *, after: int = 0) -> re.Match[str]:
-        """Wait until the person's console shows ``pattern`` (searched from line ``after``)."""
+    async def expect(
+        self, pattern: str, timeout: float = 15.0, *, after: int = 0, log: bool = False
+    ) -> re.Match[str]:
+        """Wait until the person's console (the bridge's log with ``log``) shows ``pattern``
+        (searched from line ``after``)."""
         regex = re.compile(pattern, re.S)
         deadline = time.monotonic() + timeout
+        lines = self.err if log else self.out
         while True:
-            match = regex.search("\n".join(self.out[after:]))
+            match = regex.search("\n".join(lines[after:]))
             if match:
                 return match
             if self.proc is not None and self.proc.returncode is not None:
@@ -119,6 +139,26 @@ class BridgeProcess:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), remaining)
 
+    async def ready(self, port: int, within: float = 60.0) -> None:
+        """Wait until ``/readyz`` on ``port`` answers 200: the web server, the adapters and
+        the LMS are up. Start-up alone (imports) takes many seconds on a loaded machine, so
+        this has its own generous bound and the test's own waits start after it."""
+        deadline = time.monotonic() + within
+        status, body = 0, ""
+        async with aiohttp.ClientSession() as http:
+            while status != 200:
+                if self.proc is not None and self.proc.returncode is not None:
+                    raise AssertionError(f"bridge exited ({self.proc.returncode}):\n" + "\n".join(self.err[-30:]))
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"bridge not ready ({status} {body}):\n" + "\n".join(self.err[-30:]))
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/readyz") as resp:
+                        status, body = resp.status, await resp.text()
+                except aiohttp.ClientConnectionError:
+                    pass
+                if status != 200:
+                    await asyncio.sleep(0.1)
+
     async def type(self, line: str) -> None:
         """The person types a line."""
         assert self.proc is not None and self.proc.stdin is not None
@@ -131,7 +171,7 @@ class BridgeProcess:
         await self.type("/link")
         url = (await self.expect(r"(http://127\.0\.0\.1:\d+/link/[A-Za-z0-9_-]+)", after=mark)).group(1)
         async with aiohttp.ClientSession() as http:
-            async with http.post(url, data={"username": username, "password": password}) as resp:
+            async with http.post(url, data=sign_in(username, password)) as resp:
                 assert resp.status == 200, await resp.text()
         await self.expect(r"Linked to Pluto as", after=mark)
 
@@ -166,5 +206,5 @@ async def link_on_telegram(tg: SandboxTelegram, chat_id: int, username: str, pas
     url = re.search(r"http://127\.0\.0\.1:\d+/link/[\w-]+", "\n".join(m.get("text", "") for m in tg.sent_to(chat_id)))
     assert url is not None
     async with aiohttp.ClientSession() as http:
-        async with http.post(url.group(0), data={"username": username, "password": password}) as resp:
+        async with http.post(url.group(0), data=sign_in(username, password)) as resp:
             assert resp.status == 200

@@ -186,22 +186,27 @@ async def test_manifests_for_slack_and_teams(tmp_path: Path) -> None:
     assert code == 2 and "slack or teams" in out
 
 
-async def test_link_import_and_list(tmp_path: Path, lms: SandboxLMS) -> None:
-    seed = lms.seed_demo()
-    good = lms.issue_token(seed.mentee1_id)
-    rows = tmp_path / "tokens.jsonl"
-    rows.write_text(
-        f'{{"platform": "telegram", "user_id": "111", "token": "{good}"}}\n'
-        '{"platform": "telegram", "user_id": "222", "token": "not-a-token"}\n'
-        '{"platform": "fax", "user_id": "333", "token": "x"}\n'
-    )
-    config = write_config(
+def store_config(tmp_path: Path, lms: SandboxLMS) -> Path:
+    """A config for the operator's link commands: the LMS and a SQLite store in ``tmp_path``."""
+    return write_config(
         tmp_path / "c.toml",
         {
             "lms": {"url": lms.url},
             "store": {"url": f"sqlite+aiosqlite:///{tmp_path / 'b.db'}", "token_key": SECRET_KEY},
         },
     )
+
+
+async def test_link_import_and_list(tmp_path: Path, lms: SandboxLMS) -> None:
+    seed = lms.seed_demo()
+    good = lms.issue_token(seed.mentee1_id)
+    rows = tmp_path / "tokens.jsonl"
+    rows.write_text(
+        f'{{"platform": "telegram", "user_id": "111", "token": "{good}", "username": "mentee1"}}\n'
+        '{"platform": "telegram", "user_id": "222", "token": "not-a-token", "username": "mentee2"}\n'
+        '{"platform": "fax", "user_id": "333", "token": "x"}\n'
+    )
+    config = store_config(tmp_path, lms)
     code, out, _ = await cli("link", "import", str(rows), "--config", str(config))
     assert code == 1
     assert "linked  telegram:111: linked to mentee1" in out
@@ -209,3 +214,35 @@ async def test_link_import_and_list(tmp_path: Path, lms: SandboxLMS) -> None:
     assert "FAILED  row 3: malformed row" in out
     code, out, _ = await cli("link", "list", "--config", str(config))
     assert code == 0 and "telegram:111\tmentee1" in out and "1 link(s)" in out
+
+
+async def test_link_import_checks_whose_token_it_is(tmp_path: Path, lms: SandboxLMS) -> None:
+    """Issue 13, item 5: a row whose token belongs to someone else, or to a site
+    administrator (whose posts bypass Pluto's privacy rules), is refused."""
+    seed = lms.seed_demo()
+    mentee1 = lms.issue_token(seed.mentee1_id)
+    rows = tmp_path / "tokens.json"
+    rows.write_text(
+        json.dumps(
+            [
+                {"platform": "telegram", "user_id": "111", "token": mentee1, "username": "mentee2"},
+                {"platform": "telegram", "user_id": "222", "token": mentee1, "lms_user_id": seed.mentee2_id},
+                {"platform": "telegram", "user_id": "333", "token": lms.admin_token, "username": "admin"},
+                {"platform": "telegram", "user_id": "444", "token": mentee1},
+            ]
+        )
+    )
+    config = store_config(tmp_path, lms)
+    code, out, _ = await cli("link", "import", str(rows), "--config", str(config))
+    assert code == 1
+    assert "FAILED  telegram:111: the token belongs to mentee1" in out and "not to mentee2" in out
+    assert "FAILED  telegram:222: the token belongs to mentee1" in out
+    assert "FAILED  telegram:333: the token belongs to a site administrator (admin)" in out
+    assert "FAILED  telegram:444: the row names no Pluto user" in out
+    assert "0 linked, 4 failed" in out
+    admin_row = {"platform": "telegram", "user_id": "333", "token": lms.admin_token, "username": "admin"}
+    rows.write_text(json.dumps([admin_row]))
+    code, out, _ = await cli("link", "import", str(rows), "--config", str(config), "--allow-admin")
+    assert code == 0 and "linked  telegram:333: linked to admin" in out
+    code, out, _ = await cli("link", "list", "--config", str(config))
+    assert "telegram:333\tadmin" in out and "by link import from tokens.json" in out

@@ -155,7 +155,7 @@ async def test_health_and_metrics_endpoints(lms: SandboxLMS, seed: DemoSeed, tmp
         sent = 'pluto_bridge_deliveries_total{outcome="sent",platform="console"} 2.0'  # link notice + message
         metrics = ""
         async with aiohttp.ClientSession() as http:
-            async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+            async with http.get(f"http://127.0.0.1:{port}/readyz") as resp:
                 health = await resp.json()
             for _ in range(50):  # the counter moves once the store has recorded the send
                 async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
@@ -163,14 +163,14 @@ async def test_health_and_metrics_endpoints(lms: SandboxLMS, seed: DemoSeed, tmp
                 if sent in metrics:
                     break
                 await asyncio.sleep(0.05)
-        assert health["ok"] is True and health["lms"] == "up" and health["adapters"] == ["console"]
+        assert health["ok"] is True and health["lms"] == "up" and health["adapters"] == {"console": "connected"}
         assert sent in metrics, metrics
         assert "pluto_bridge_poll_cycles_total" in metrics
         lms.set_down(True)
         states = []
         async with aiohttp.ClientSession() as http:
             for _ in range(100):  # the outage shows once the LMS client's retries are spent
-                async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                async with http.get(f"http://127.0.0.1:{port}/readyz") as resp:
                     states.append((await resp.json())["lms"])
                 if states[-1] == "unreachable":
                     break

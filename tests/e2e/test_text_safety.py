@@ -23,13 +23,13 @@ def poison(lms: SandboxLMS, sent: dict[str, object], text: str) -> None:
 
 @pytest.fixture
 async def bridge(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> AsyncIterator[tuple[BridgeProcess, str]]:
-    """The bridge on the console, linked to mentee1, and its /healthz address."""
+    """The bridge on the console, linked to mentee1, and its /readyz address."""
     config, port = bridge_config(tmp_path, lms.url)
     process = await BridgeProcess(config).start()
     try:
         await process.expect(r"send /link")
         await process.link("mentee1")
-        yield process, f"http://127.0.0.1:{port}/healthz"
+        yield process, f"http://127.0.0.1:{port}/readyz"
     finally:
         await process.stop()
 
@@ -37,7 +37,7 @@ async def bridge(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> AsyncIterat
 async def test_a_poisoned_message_between_two_ordinary_ones_stalls_nothing(
     bridge: tuple[BridgeProcess, str], lms: SandboxLMS, seed: DemoSeed
 ) -> None:
-    process, health_url = bridge
+    process, ready_url = bridge
     lms.post_message(seed.mentor_id, seed.mentee1_id, "First of three")
     poison(lms, lms.post_message(seed.mentor_id, seed.mentee1_id, "x"), "Second \ud850 of three")
     lms.post_message(seed.mentor_id, seed.mentee1_id, "Third of three")
@@ -46,9 +46,9 @@ async def test_a_poisoned_message_between_two_ordinary_ones_stalls_nothing(
     lms.notify(seed.mentee1_id, subject="Quiz 2 opens", text="Monday 9:00", component="mod_quiz")
     await process.expect(r"Quiz 2 opens")
     assert not [line for line in process.err if "Traceback" in line]
-    async with aiohttp.ClientSession() as http, http.get(health_url) as resp:
-        health = await resp.json()
-    assert health["polling"] == "ok" and health["poll_cycles"] > 0
+    async with aiohttp.ClientSession() as http, http.get(ready_url) as resp:
+        ready = await resp.json()
+    assert resp.status == 200 and ready["polling"] == "ok" and ready["poll_cycles"] > 0, ready
 
 
 async def test_a_message_the_platform_refuses_is_told_and_the_next_flows(
@@ -77,7 +77,8 @@ async def test_a_message_the_platform_refuses_is_told_and_the_next_flows(
         lms.post_message(seed.mentor_id, seed.mentee1_id, "Third of three")
         await tg.wait_until(lambda: any("Third of three" in t for t in texts()), within=10)
         told = next(m for m in tg.sent_to(111) if "could not be shown" in m.get("text", ""))
-        assert "1 message from Maya Mentor could not be shown here: Open in Pluto" in told["text"]
+        assert "1 message from Maya Mentor could not be shown here (" in told["text"]
+        assert told["text"].endswith("): Open in Pluto")
         assert f'<a href="{lms.url}/message/index.php?convid=' in told["_html"]
         assert not any("Second of three" in t for t in texts())
     finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sandbox.lms import DemoSeed, SandboxLMS
 
 from .conftest import Client, is_error
@@ -36,19 +38,28 @@ async def test_bad_login_answers_the_ajax_error_shape(seed: DemoSeed, client: Cl
     assert (await client.login("nobody"))["errorcode"] == "invalidlogin"
 
 
-async def test_each_sign_in_queues_a_new_login_notification(
+async def test_each_sign_in_queues_a_new_login_notification_sent_by_cron(
     lms: SandboxLMS, seed: DemoSeed, client: Client
 ) -> None:
     token = (await client.login("mentee2"))["token"]
     await client.login("mentee2")
-    body = await client.call(
-        token, "core_message_get_messages", useridto=seed.mentee2_id, type="notifications", read=0
-    )
-    newlogins = [m for m in body["messages"] if m["eventtype"] == "newlogin"]
-    assert len(newlogins) == 2
-    assert newlogins[0]["component"] == "moodle"
-    assert newlogins[0]["useridfrom"] == -10
-    assert newlogins[0]["subject"].startswith("New sign in")
+
+    async def newlogins() -> list[dict[str, Any]]:
+        body = await client.call(
+            token, "core_message_get_messages", useridto=seed.mentee2_id, type="notifications", read=0
+        )
+        return [m for m in body["messages"] if m["eventtype"] == "newlogin"]
+
+    assert await newlogins() == []  # queued until cron runs (observed 20)
+    lms.clock.advance(90)
+    sent = lms.run_cron()
+    found = await newlogins()
+    assert len(found) == 2 and {m["id"] for m in found} == set(sent)
+    assert {m["timecreated"] for m in found} == {lms.clock.now()}  # stamped when cron sends them
+    assert lms.run_cron() == []  # each sign-in once
+    assert found[0]["component"] == "moodle"
+    assert found[0]["useridfrom"] == -10
+    assert found[0]["subject"].startswith("New sign in")
 
 
 async def test_unknown_and_revoked_tokens_answer_invalidtoken_with_http_200(

@@ -264,12 +264,14 @@ async def test_users_by_field_hides_private_fields_and_unseen_users(
     lms: SandboxLMS, seed: DemoSeed, client: Client
 ) -> None:
     token = lms.issue_token(seed.mentee1_id)
-    as_peer = await client.call(token, "core_user_get_users_by_field", field="username", values=["mentee2"])
+    email = "mentee2@example.com"
+    as_peer = await client.call(token, "core_user_get_users_by_field", field="email", values=[email])
     assert [(u["id"], u["fullname"]) for u in as_peer] == [(seed.mentee2_id, "Alex Mentee")]
     assert "email" not in as_peer[0] and "username" not in as_peer[0]  # private to self and admins
     stranger = lms.create_user("stranger")
     assert (
-        await client.call(token, "core_user_get_users_by_field", field="username", values=["stranger"]) == []
+        await client.call(token, "core_user_get_users_by_field", field="email", values=["stranger@example.com"])
+        == []
     )
     lms.post_message(2, stranger, "admin says hi")  # sharing a conversation makes a profile visible
     admin_view = await client.call(

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 
 from sandbox.slack import SandboxSlack
-from tests.e2e.harness import BridgeProcess, bridge_config
+from tests.e2e.harness import BridgeProcess, bridge_config, sign_in
 
 SECRET = "e2e-signing-secret"
 T1, T2 = "T0ONE", "T0TWO"
@@ -164,6 +164,6 @@ class SlackChat:
         match = LINK_URL.search(" ".join(str(a.get("text")) for a in answers))
         assert match is not None, answers
         async with aiohttp.ClientSession() as http:
-            async with http.post(match.group(0), data={"username": username, "password": password}) as resp:
+            async with http.post(match.group(0), data=sign_in(username, password)) as resp:
                 assert resp.status == 200, await resp.text()
         return await self.wait_message(team, user, "Linked to Pluto as")

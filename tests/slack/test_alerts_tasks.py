@@ -182,7 +182,7 @@ async def test_contact_request_accepted_by_button(
     await chat.link(T1, SAM, "mentee1")
     alex = lms.issue_token(seed.mentee2_id)
     await ws(lms, alex, "core_message_create_contact_request", userid=seed.mentee2_id, requesteduserid=seed.mentee1_id)
-    request = await chat.wait_message(T1, SAM, "requesting to be added as a contact")
+    request = await chat.wait_message(T1, SAM, "Contact request from Alex Mentee")
     assert "Alex Mentee" in shown(request)
     shown_buttons = buttons(request)
     assert [(label, b.get("style")) for label, b in shown_buttons.items() if "url" not in b] == [

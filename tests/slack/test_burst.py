@@ -64,7 +64,7 @@ async def test_burst_of_300_messages_to_10_people_without_a_429(
         people[username] = (uid, f"U0B{i:02d}")
     config, port = slack_config(tmp_path, lms.url, slack, "http")
     rows = [
-        {"platform": "slack", "workspace": T1, "user_id": user, "token": lms.issue_token(uid)}
+        {"platform": "slack", "workspace": T1, "user_id": user, "token": lms.issue_token(uid), "lms_user_id": uid}
         for uid, user in people.values()
     ]
     assert f"{PEOPLE} linked, 0 failed" in await link_import(config, rows, tmp_path)

@@ -19,7 +19,7 @@ from adapters.teams import TeamsAdapter
 from bridge.model import ChatEvent, Reply
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.teams import SandboxTeams, TeamsUser
-from tests.e2e.harness import BridgeProcess, bridge_config
+from tests.e2e.harness import BridgeProcess, bridge_config, sign_in
 
 
 @dataclass
@@ -165,7 +165,7 @@ class TeamsChat:
         url = re.search(r"http://127\.0\.0\.1:\d+/link/[A-Za-z0-9_-]+", text)
         assert url is not None, text
         async with aiohttp.ClientSession() as http, http.post(
-            url.group(0), data={"username": username, "password": password}
+            url.group(0), data=sign_in(username, password)
         ) as resp:
             assert resp.status == 200, await resp.text()
         await self.wait_for_text(user, "Linked to Pluto as", after=mark)

@@ -80,7 +80,7 @@ async def test_contact_request_accepted_by_button(chat: TeamsChat, lms: SandboxL
     sam = await linked_sam(chat)
     alex = lms.issue_token(seed.mentee2_id)
     await ws(lms, alex, "core_message_create_contact_request", userid=seed.mentee2_id, requesteduserid=seed.mentee1_id)
-    message = await arrival(chat, sam, "requesting to be added as a contact")
+    message = await arrival(chat, sam, "Contact request from Alex Mentee")
     assert buttons(message) == [
         ("Action.Execute", "Accept"),
         ("Action.Execute", "Decline"),

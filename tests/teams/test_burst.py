@@ -74,7 +74,7 @@ async def test_burst_of_300_messages_to_10_people_within_teams_limits(
             await chat.install(person)
         rows = [
             {"platform": "teams", "workspace": sandbox.tenant_id, "user_id": p.aad_object_id,
-             "token": lms.issue_token(uid)}
+             "token": lms.issue_token(uid), "lms_user_id": uid}
             for p, uid in zip(people, lms_ids, strict=True)
         ]
         report = await link_import(config, rows, tmp_path)

@@ -102,7 +102,7 @@ async def test_removed_app_stops_deliveries_until_reinstalled_and_relinked(
     ((_, reason),) = link_status(db)
     assert "not installed" in reason, reason
     listed = await link_list(chat.bridge.config)
-    assert re.search(r"^teams:\S+\tmentee1 \(id \d+\)\tinactive \(.*not installed.*\)$", listed, re.M), listed
+    assert re.search(r"^teams:\S+\tmentee1 \(id \d+\)\tinactive \(.*not installed.*\)\tlinked ", listed, re.M), listed
     refused = [r for r in chat.sandbox.requests if r.status == 403]
     assert [r.conversation for r in refused] == [chat.room(sam)]
     # Inactive: later messages are not even tried (they wait in Pluto).

@@ -59,8 +59,10 @@ async def test_openid_metadata_points_at_the_jwks(sandbox: SandboxTeams, http: a
         doc = await resp.json()
     assert doc["jwks_uri"] == sandbox.jwks_url
     async with http.get(doc["jwks_uri"]) as resp:
-        (key,) = (await resp.json())["keys"]
-    assert key["kid"] == sandbox.kid and "msteams" in key["endorsements"]
+        keys = {key["kid"]: key for key in (await resp.json())["keys"]}
+    # Each key names the channels it signs for: Teams', and one for Web Chat and Direct Line.
+    assert keys[sandbox.kid]["endorsements"] == ["msteams"]
+    assert keys[sandbox.webchat_kid]["endorsements"] == ["webchat", "directline"]
 
 
 async def test_connector_requires_an_issued_token(sandbox: SandboxTeams, http: aiohttp.ClientSession) -> None:

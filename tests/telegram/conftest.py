@@ -158,6 +158,21 @@ async def live_sandbox() -> AsyncIterator[SandboxTelegram]:
     await sb.stop()
 
 
+GROUP = -1001  # a Telegram group Sam and Alex are in, with the bot
+
+
+@pytest.fixture
+async def polling_world(
+    live_sandbox: SandboxTelegram, lms: SandboxLMS, seed: DemoSeed, tmp_path: Path
+) -> AsyncIterator[TelegramWorld]:
+    """The real bridge process, Telegram only, polling, started; with the group ``GROUP``."""
+    live_sandbox.add_group(GROUP, "Study group")
+    w = TelegramWorld(live_sandbox, lms, tmp_path, "polling")
+    await w.start()
+    yield w
+    await w.stop()
+
+
 @pytest.fixture(params=["polling", "webhook"])
 async def world(
     request: pytest.FixtureRequest, live_sandbox: SandboxTelegram, lms: SandboxLMS, seed: DemoSeed, tmp_path: Path

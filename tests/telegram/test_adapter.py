@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import time
 
 import aiohttp
 import pytest
@@ -113,6 +115,7 @@ async def test_text_becomes_message_event(
         room="4242",
         display_name="Ada Lovelace",
         is_private=True,
+        handle="ada",
         text="5 < 6 & <b>not bold</b>",
     )
 
@@ -568,7 +571,7 @@ async def test_forged_webhook_secret_is_refused(
         "update_id": 1,
         "message": {
             "message_id": 1,
-            "date": 0,
+            "date": int(time.time()),  # a fresh update: older ones are dropped anyway
             "chat": {"id": ada.id, "type": "private", "first_name": "Ada"},
             "from": {"id": ada.id, "is_bot": False, "first_name": "Ada"},
             "text": "forged",
@@ -600,13 +603,13 @@ async def test_bot_authored_and_edited_messages_are_not_passed_on(
     updates = [
         {
             "update_id": 10,
-            "message": {"message_id": 1, "date": 0, "chat": chat, "from": robot, "text": "loop"},
+            "message": {"message_id": 1, "date": int(time.time()), "chat": chat, "from": robot, "text": "loop"},
         },
         {
             "update_id": 12,
             "edited_message": {
                 "message_id": 3,
-                "date": 0,
+                "date": int(time.time()),
                 "edit_date": 1,
                 "chat": chat,
                 "from": human,
@@ -615,7 +618,7 @@ async def test_bot_authored_and_edited_messages_are_not_passed_on(
         },
         {
             "update_id": 13,
-            "message": {"message_id": 4, "date": 0, "chat": chat, "from": human, "text": "real"},
+            "message": {"message_id": 4, "date": int(time.time()), "chat": chat, "from": human, "text": "real"},
         },
     ]
     headers = {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}
@@ -655,3 +658,52 @@ def test_capabilities() -> None:
     assert caps.max_text == 4096
     assert [(p.count, p.seconds) for p in caps.per_room] == [(1, 1)]
     assert [(p.count, p.seconds) for p in caps.overall] == [(30, 1)]
+
+
+# --- malformed and stale updates (issue 13, item 6) ------------------------------------------
+
+
+async def _post_webhook(url: str, body: bytes, secret: str = WEBHOOK_SECRET) -> int:
+    headers = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret}
+    async with aiohttp.ClientSession() as http, http.post(url, data=body, headers=headers) as resp:
+        return resp.status
+
+
+@pytest.mark.parametrize("body", [b"[]", b'"update"', b"\xff\xfe", b"{"])
+async def test_a_webhook_body_that_is_no_update_is_a_400(
+    sandbox: SandboxTelegram,
+    ada: SandboxUser,
+    sink: RecordingSink,
+    webhook_adapter: TelegramAdapter,
+    webhook_server: tuple[object, str],
+    body: bytes,
+) -> None:
+    assert await _post_webhook(webhook_server[1], body) == 400
+    sandbox.user_sends_text(ada, "after")
+    events = await sink.wait_for(1)
+    assert [e.text for e in events if isinstance(e, MessageEvent)] == ["after"]
+
+
+async def test_an_old_update_is_dropped_and_its_author_told(
+    sandbox: SandboxTelegram,
+    ada: SandboxUser,
+    sink: RecordingSink,
+    webhook_adapter: TelegramAdapter,
+    webhook_server: tuple[object, str],
+) -> None:
+    old = {
+        "update_id": 1,
+        "message": {
+            "message_id": 99,
+            "date": int(time.time()) - 3600,
+            "chat": ada.private_chat(),
+            "from": ada.as_json(),
+            "text": "/link",
+            "entities": [{"type": "bot_command", "offset": 0, "length": 5}],
+        },
+    }
+    assert await _post_webhook(webhook_server[1], json.dumps(old).encode()) == 200
+    await sandbox.wait_until(lambda: any("arrived too late" in m["text"] for m in sandbox.sent_to(ada.id)))
+    sandbox.user_sends_text(ada, "fresh")
+    events = await sink.wait_for(1)
+    assert [getattr(e, "text", e) for e in events] == ["fresh"]

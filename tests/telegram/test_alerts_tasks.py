@@ -235,7 +235,7 @@ async def test_contact_request_accepted_by_button(modern: TelegramWorld, lms: Sa
         lms, lms.issue_token(seed.mentee1_id), "core_message_get_user_contacts", userid=seed.mentee1_id
     )
     assert [c["id"] for c in contacts] == [seed.mentee2_id]
-    updated = await retired(world, "Alex Mentee", f"Accepted {BY_SAM}")
+    updated = await retired(world, "Contact request from Alex Mentee", f"Accepted {BY_SAM}")
     assert updated["message_id"] == request["message_id"]  # edited in place, not posted anew
 
 

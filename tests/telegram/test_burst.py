@@ -40,7 +40,8 @@ async def burst_world(
             uid = lms.create_user(f"burst{i:02d}", firstname="Burst", lastname=f"Person{i:02d}")
             lms.enrol(seed.course_id, uid)
             tg.add_user(FIRST_CHAT + i, "Burst", last_name=f"Person{i:02d}", started=True)
-            rows.append({"platform": "telegram", "user_id": str(FIRST_CHAT + i), "token": lms.issue_token(uid)})
+            token = lms.issue_token(uid)
+            rows.append({"platform": "telegram", "user_id": str(FIRST_CHAT + i), "token": token, "lms_user_id": uid})
             uids.append(uid)
         tokens = tmp_path / "tokens.json"
         tokens.write_text(json.dumps(rows))

@@ -92,6 +92,7 @@ async def test_press_asks_with_a_force_reply_and_the_reply_decides(
         event_id=str(update_id),
         room=str(ada.id),
         display_name="Ada Lovelace",
+        handle="ada",
         is_private=True,
         action_id="acc:tsh:0a1b",  # the core's own id, without the mark
         reason="Budget is fine",

@@ -17,7 +17,7 @@ import aiohttp
 
 from sandbox.lms import SandboxLMS
 from sandbox.telegram import SandboxTelegram
-from tests.e2e.harness import BridgeProcess, bridge_config
+from tests.e2e.harness import BridgeProcess, bridge_config, sign_in
 
 WEBHOOK_SECRET = "e2e-Webhook_secret-42"
 PASSWORD = "Passw0rd!"
@@ -144,7 +144,7 @@ class TelegramWorld:
         await self.wait(lambda: any(_SIGN_IN_URL.search(t) for t in self.texts(user)[before:]), "the sign-in URL")
         url = next(m.group(0) for t in self.texts(user)[before:] if (m := _SIGN_IN_URL.search(t)))
         async with aiohttp.ClientSession() as http:
-            async with http.post(url, data={"username": username, "password": PASSWORD}) as resp:
+            async with http.post(url, data=sign_in(username, PASSWORD)) as resp:
                 assert resp.status == 200, await resp.text()
                 assert "now linked to Pluto" in await resp.text()
         await self.see(user, "Linked to Pluto as")

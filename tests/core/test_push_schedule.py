@@ -1,0 +1,65 @@
+"""Who the regular poll reads while pushes work: the schedule the push monitor gives the pipeline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bridge.config import load_settings
+from bridge.lms.client import LmsClient
+from bridge.lms.devices import DeviceRegistry
+from bridge.lms.push import PushMonitor
+from bridge.store.crypto import new_key
+from bridge.store.push_devices import PushDevice, PushDevices
+from bridge.store.store import Store
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_pushed_people_are_swept_spread_over_the_interval_and_others_polled(tmp_path: Path) -> None:
+    settings = load_settings(
+        None,
+        lms={"url": "http://127.0.0.1:9"},
+        store={"token_key": new_key()},
+        push={"enabled": True, "access_key": "k", "sweep_interval": 300, "stale_after": 60},
+    )
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 's.db'}", new_key())
+    try:
+        rows = PushDevices(store)
+        covered = range(1, 201)
+        for uid in covered:
+            await rows.create(PushDevice(uid, uid, f"p{uid}", f"u{uid}", "com.moodle.moodlemobile", 1, None))
+        async with LmsClient("http://127.0.0.1:9") as client:  # never called: the rows are already there
+            devices = DeviceRegistry(store, client, "com.moodle.moodlemobile")
+            await devices.load()
+            clock = Clock()
+            monitor = PushMonitor(settings.push, devices, clock)
+            # Until the site has pushed, everyone is polled.
+            assert monitor.state == "waiting" and all(monitor.due(uid) for uid in [*covered, 999])
+            for uid in [*covered, 999]:
+                monitor.polled(uid, 0)
+            monitor.heard()
+            due_per_cycle = []
+            for _ in range(30):  # 30 cycles of 10 s: one sweep interval
+                clock.now += 10
+                due = [uid for uid in covered if monitor.due(uid)]
+                for uid in due:
+                    monitor.polled(uid, 0)
+                due_per_cycle.append(len(due))
+                assert monitor.due(999)  # no device: polled every cycle
+            # Each pushed person swept once per interval, never all in one cycle.
+            assert sum(due_per_cycle) == len(covered)
+            assert max(due_per_cycle) <= 20
+            # A sweep that finds something after a long silence: pushes stopped, everyone polled.
+            clock.now += 61
+            monitor.polled(1, 2)
+            assert monitor.state == "stopped" and all(monitor.due(uid) for uid in covered)
+            monitor.heard()
+            assert monitor.state == "ok" and monitor.health()["devices"] == len(covered)
+    finally:
+        await store.close()
