@@ -146,3 +146,10 @@ def test_a_link_never_disguises_its_target(markup: Markup) -> None:
     assert disguised[:2] == ("https://pluto.example/login", "https://evil.example/phish")
     assert disguised[2].startswith(" (evil.example)")
     assert not honest[2].startswith(" (") and not plain[2].startswith(" (")
+
+
+def test_slack_code_after_an_authored_zero_width_space_still_opens() -> None:
+    # Found by the 20,000-case run: Slack opens a style only after white space or
+    # punctuation, so "\u200b`*`" showed the backticks and lost the code.
+    (chunk,) = render(sanitize_lms_html("\u200b<code>*</code>"), Markup.SLACK_MRKDWN, 4000)
+    assert chunk == "`*`"
