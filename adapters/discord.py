@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
 import aiohttp
@@ -41,6 +41,7 @@ from adapters.base import (
     RecipientUnreachable,
     TransientError,
 )
+from adapters.readable import readable_time
 from bridge.model import (
     COMMANDS,
     Action,
@@ -83,7 +84,6 @@ MAX_RATELIMIT_WAIT = 30.0
 _NO_MENTIONS = discord.AllowedMentions.none()
 _STYLES = {"primary": discord.ButtonStyle.primary, "danger": discord.ButtonStyle.danger}
 # Backslash escapes of Discord markdown that a person may type; undone for plain text.
-_ESCAPED = re.compile(r"\\([\\*_~`|>#\-\[\]()<:.!])")
 START_TIMEOUT = 60.0  # login + command registration + gateway READY
 
 
@@ -128,15 +128,48 @@ def _pressed_label(message: discord.Message | None, custom_id: str) -> str:
     return ""
 
 
+# One pass over the content: a markdown escape, or a token Discord draws as something else.
+_INBOUND = re.compile(
+    r"\\(?P<escaped>[\\*_~`|>#\-\[\]()<:.!])"
+    r"|<@!?(?P<user>\d+)>|<@&(?P<role>\d+)>|<#(?P<channel>\d+)>"
+    r"|</(?P<command>[^:<>\n]+):\d+>|<a?:(?P<emoji>\w+):\d+>|<t:(?P<time>-?\d+)(?::[tTdDfFR])?>"
+)
+
+
 def _plain_text(message: discord.Message) -> str:
-    """Message content as plain text: mentions resolved to names, markdown escapes undone."""
-    text = message.content
-    for user in message.mentions:
-        name = "@" + user.display_name
-        text = text.replace(f"<@{user.id}>", name).replace(f"<@!{user.id}>", name)
-    for channel in message.channel_mentions:
-        text = text.replace(f"<#{channel.id}>", f"#{getattr(channel, 'name', channel.id)}")
-    return _ESCAPED.sub(r"\1", text)
+    """Message content as plain text (see ``readable_content``), names from the message."""
+    return readable_content(
+        message.content,
+        users={str(u.id): u.display_name for u in message.mentions},
+        roles={str(r.id): r.name for r in message.role_mentions},
+        channels={str(c.id): str(getattr(c, "name", "") or "channel") for c in message.channel_mentions},
+    )
+
+
+def readable_content(
+    content: str, *, users: Mapping[str, str], roles: Mapping[str, str], channels: Mapping[str, str]
+) -> str:
+    """Discord content as plain text, converted once: markdown escapes undone, and every
+    token Discord draws as something else made readable: users, roles and channels by the
+    names given (else ``@user``, ``@role``, ``#channel``), slash commands as ``/name``,
+    custom emoji as ``:name:``, timestamps as a UTC date."""
+
+    def readable(m: re.Match[str]) -> str:
+        if m["escaped"] is not None:
+            return m["escaped"]
+        if m["user"] is not None:
+            return "@" + users.get(m["user"], "user")
+        if m["role"] is not None:
+            return "@" + roles.get(m["role"], "role")
+        if m["channel"] is not None:
+            return "#" + channels.get(m["channel"], "channel")
+        if m["command"] is not None:
+            return "/" + m["command"]
+        if m["emoji"] is not None:
+            return f":{m['emoji']}:"
+        return readable_time(m["time"])
+
+    return _INBOUND.sub(readable, content)
 
 
 def _retry_after_header(exc: discord.HTTPException) -> float:

@@ -48,6 +48,7 @@ from adapters.base import (
     TransientError,
     record,
 )
+from adapters.readable import readable_time
 from bridge.model import (
     COMMAND_NAMES,
     COMMANDS,
@@ -96,6 +97,7 @@ UNREACHABLE_ERRORS = frozenset(
 # Slack wants its 200 within 3 s; the journalling of a DM is awaited for at most this long.
 RECORD_WAIT = 2.5
 UNREACHABLE = (aiohttp.ClientError, asyncio.TimeoutError, OSError)  # Slack not answering at all
+GROUPS_TTL = 600.0  # seconds an unknown user group waits before the groups are listed again
 SOCKET_CONNECT_WAIT = 10.0  # seconds start() waits for Socket Mode before leaving it to connect on its own
 TRANSIENT_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
 
@@ -112,9 +114,12 @@ async def to_plain_text(
     text: str,
     user_name: Callable[[str], Awaitable[str]],
     channel_name: Callable[[str], Awaitable[str]],
+    group_name: Callable[[str], Awaitable[str]] | None = None,
 ) -> str:
     """Turn Slack wire text into plain readable text: mentions become ``@Name`` /
-    ``#channel``, links ``label (url)``, and the three escaped characters are restored.
+    ``#channel`` / ``@group`` (names looked up when the token carries no label), dates the
+    date they stand for, links ``label (url)``, and the three escaped characters are
+    restored. Never a raw token.
 
     Special sequences are only ever real angle brackets; anything a person typed as ``<``
     arrives as ``&lt;`` and so survives as the literal text they typed.
@@ -131,8 +136,12 @@ async def to_plain_text(
         elif sigil == "#":
             parts.append("#" + (label or await channel_name(target)))
         elif sigil == "!":
-            if target.startswith(("subteam^", "date^")):
-                parts.append(label or target.split("^", 1)[-1])
+            if target.startswith("subteam^"):
+                group = target.split("^", 1)[1]
+                name = label or (await group_name(group) if group_name else "")
+                parts.append("@" + (name or "group").lstrip("@"))
+            elif target.startswith("date^"):
+                parts.append(label or readable_time(target.split("^")[1]))
             else:
                 parts.append("@" + (label or target).lstrip("@"))
         else:
@@ -282,8 +291,18 @@ class _Turn:
 
 # What the adapter calls: conversations.open (im:write), chat.postMessage/update/delete
 # (chat:write), users.info with the profile's email (users:read, users:read.email), the
-# slash command (commands), DM events (im:history).
-BOT_SCOPES = ("chat:write", "commands", "im:history", "im:read", "im:write", "users:read", "users:read.email")
+# slash command (commands), DM events (im:history), user group handles for mentions typed
+# without a label (usergroups:read).
+BOT_SCOPES = (
+    "chat:write",
+    "commands",
+    "im:history",
+    "im:read",
+    "im:write",
+    "usergroups:read",
+    "users:read",
+    "users:read.email",
+)
 
 
 def slash_command(command: str, request_url: str | None = None) -> dict[str, Any]:
@@ -405,6 +424,9 @@ class SlackAdapter(Adapter):
         self._auth: dict[str, AuthorizeResult] = {}
         self._dms: dict[ChatIdentity, str] = {}
         self._names: dict[tuple[str, str], str] = {}
+        self._groups: dict[tuple[str, str], str] = {}  # (team, group id) -> handle
+        self._groups_listed: dict[str, float] = {}  # team -> monotonic time of the last listing
+        self._channels: dict[tuple[str, str], str] = {}  # (team, channel id) -> name
         self._seen: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._turns: dict[ChatIdentity, asyncio.Future[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -609,14 +631,18 @@ class SlackAdapter(Adapter):
         return self._names[key]
 
     async def _channel_name(self, team: str, channel: str) -> str:
-        client = self._clients.get(team)
-        if client is None:
-            return channel
-        try:
-            info = (await client.conversations_info(channel=channel)).get("channel") or {}
-        except SlackClientError:
-            return channel
-        return str(info.get("name") or channel)
+        """A channel's name (``conversations.info``), cached; "channel" when unknown."""
+        key = (team, channel)
+        if key not in self._channels:
+            client = self._clients.get(team)
+            if client is None:
+                return "channel"
+            try:
+                info = (await client.conversations_info(channel=channel)).get("channel") or {}
+            except SlackClientError:
+                return "channel"
+            self._channels[key] = str(info.get("name") or "channel")
+        return self._channels[key]
 
     async def _plain(self, team: str, text: str) -> str:
         async def user_name(user: str) -> str:
@@ -625,7 +651,29 @@ class SlackAdapter(Adapter):
         async def channel_name(channel: str) -> str:
             return await self._channel_name(team, channel)
 
-        return await to_plain_text(text, user_name, channel_name)
+        async def group_name(group: str) -> str:
+            return await self._group_name(team, group)
+
+        return await to_plain_text(text, user_name, channel_name, group_name)
+
+    async def _group_name(self, team: str, group: str) -> str:
+        """A user group's handle (``usergroups.list``, needs ``usergroups:read``), the
+        workspace's groups cached; empty when it cannot be found."""
+        key = (team, group)
+        if key not in self._groups:
+            client = self._clients.get(team)
+            listed_at = self._groups_listed.get(team)
+            if client is None or (listed_at is not None and time.monotonic() - listed_at < GROUPS_TTL):
+                return ""  # unknown as of a recent listing: not worth another call yet
+            try:
+                listed = (await client.usergroups_list()).get("usergroups") or []
+            except SlackClientError as exc:
+                log.info("slack: usergroups.list failed: %s", exc)
+                return ""
+            self._groups_listed[team] = time.monotonic()
+            for g in listed:
+                self._groups[(team, str(g.get("id")))] = str(g.get("handle") or g.get("name") or "")
+        return self._groups.get(key, "")
 
     def _identity(self, team: str, user: str) -> ChatIdentity:
         return ChatIdentity(Platform.SLACK, team, user)

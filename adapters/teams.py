@@ -76,6 +76,7 @@ from bridge.model import (
 )
 from bridge.render import to_plain
 from bridge.render.document import BOLD, CODE, ITALIC, LINK, STRIKE, UNDERLINE, Run, line_text, parse
+from bridge.render.measure import json_bytes
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ REASON_MAX_CHARS = 1000
 CLOCK_SKEW_SECONDS = 300
 TOKEN_REFRESH_MARGIN = 120.0
 SUMMARY_CHARS = 200
+MAX_TEXT_BYTES = 22 * 1024  # of the activity's ~28 KB; the rest is envelope, preview and card
 REPLY_ATTEMPTS = 4  # a reply to a person is tried this often when Teams throttles it
 REPLY_MAX_WAIT = 10.0  # seconds; a longer Retry-After is capped (the person waits on it)
 _AT_TAG = re.compile(r"<at(?:\s[^>]*)?>(.*?)</at>", re.IGNORECASE | re.DOTALL)
@@ -364,6 +366,20 @@ def _text_run(run: Run) -> dict[str, Any]:
     return inline
 
 
+def typed_text(text: str, text_format: str | None, mentions: Mapping[str, str]) -> str:
+    """What the person typed, converted exactly once. Teams delivers typed text raw
+    (``textFormat: plain``): only the ``<at>`` tags in ``mentions`` (those a mention entity
+    vouches for) are markup, each replaced by its value (the bot's own by nothing);
+    everything else, entities and tags typed by the person included, stays as typed. Text
+    that says it is HTML (``textFormat: xml``) has its entities decoded, once."""
+    if mentions:
+        pattern = re.compile("|".join(re.escape(tag) for tag in sorted(mentions, key=len, reverse=True)))
+        text = pattern.sub(lambda m: mentions[m.group(0)], text)
+    if (text_format or "plain") == "xml":
+        text = html.unescape(text)
+    return text.strip()
+
+
 def preview(text: str, limit: int = SUMMARY_CHARS) -> str:
     """``text`` on one line, cut to ``limit`` characters: the notification preview
     (``summary``). The whole text is in the message itself, and the payload limit counts both."""
@@ -503,12 +519,14 @@ class TeamsAdapter(Adapter):
     # below keeps that sum under the matching Teams window, with room for network jitter:
     # one send per 0.35 s (<= 7 in 2 s, <= 3 in 1 s), 25 + 25 in 30 s, 800 + 800 in an hour,
     # and 5 + 40 in one second for the whole app.
-    # A bot's message may carry about 28 KB. The SDK sends JSON with non-ASCII characters
-    # escaped (\uXXXX, 6 bytes each), so 3800 characters of any BMP script, plus the
-    # envelope, a 200-character preview and a card of five buttons, stay under it.
+    # A bot's message may carry about 28 KB, everything included. The text is measured as
+    # the bytes of its JSON string (non-ASCII escaped: 6 bytes a BMP character, 12 an emoji),
+    # and MAX_TEXT_BYTES leaves the rest for the envelope, a 200-character preview and a
+    # card of five buttons (test_longest_post_fits_the_payload_limit).
     capabilities = Capabilities(
         markup=Markup.TEAMS_HTML,
-        max_text=3800,
+        max_text=MAX_TEXT_BYTES,
+        measure=json_bytes,
         max_actions=5,
         per_room=(Pace(1, 0.35), Pace(25, 30), Pace(800, 3600)),
         overall=(Pace(5, 0.125),),
@@ -709,18 +727,16 @@ class TeamsAdapter(Adapter):
         return ref
 
     def _plain_text(self, activity: Activity) -> str:
-        mentioned_bot = set()
+        """What the person typed (see ``typed_text``); mention tags from the entities."""
+        mentions: dict[str, str] = {}
         for entity in activity.entities or []:
             data = entity.model_dump(by_alias=True)
             mentioned = data.get("mentioned") or {}
-            if entity.type == "mention" and mentioned.get("id") in (self._bot_id, self._app_id):
-                mentioned_bot.add(str(data.get("text") or ""))
-
-        def resolve(match: re.Match[str]) -> str:
-            return "" if match.group(0) in mentioned_bot else match.group(1)
-
-        text = _AT_TAG.sub(resolve, activity.text or "")
-        return html.unescape(text).strip()
+            tag = str(data.get("text") or "")
+            if entity.type == "mention" and tag:
+                bot = mentioned.get("id") in (self._bot_id, self._app_id)
+                mentions[tag] = "" if bot else "@" + (_AT_TAG.sub(r"\1", tag) or str(mentioned.get("name") or ""))
+        return typed_text(activity.text or "", activity.text_format, mentions)
 
     async def _on_invoke(self, context: TurnContext) -> None:
         activity = context.activity

@@ -101,6 +101,7 @@ from bridge.model import (
     Reply,
     SentRef,
 )
+from bridge.render.measure import telegram_length
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -361,7 +362,8 @@ class TelegramAdapter(Adapter):
     platform = Platform.TELEGRAM
     capabilities = Capabilities(
         markup=Markup.TELEGRAM_HTML,
-        max_text=4096,
+        max_text=4096,  # characters after entity parsing, counted as UTF-16 units for margin
+        measure=telegram_length,
         # ~1 message/s per chat; groups would be Pace(20, 60), but the bridge only uses DMs.
         per_room=(Pace(1, 1),),
         overall=(Pace(30, 1),),

@@ -1,18 +1,29 @@
-"""Render and split a 50 KB LMS HTML message for every markup; print ms/op beside a baseline.
+"""Render and split LMS HTML messages for every markup; print ms/op beside baselines.
 
-The baseline is what a bridge without a renderer would do: ``html.escape`` the whole text
-and slice it every ``limit`` characters (no formatting, no boundaries, chunks may cut an
-entity or a character sequence in half). Run: ``.venv/bin/python bench/bench_render.py [N]``.
+Two baselines. The first is what a bridge without a renderer would do: ``html.escape`` the
+whole text and slice it every ``limit`` characters (no formatting, no boundaries, chunks may
+cut an entity or a character sequence in half). The second, with ``--against DIR``, is the
+same bridge code path in another checkout (``/work/main``, say: today's renderer), run in a
+subprocess on the same messages: sanitise plus render with each adapter's declared limit
+(and measure, where the checkout has one), for a typical 1 KB message (which must stay
+under 2 ms) and a 50 KB one.
+
+Run: ``.venv/bin/python bench/bench_render.py [N] [--against DIR]``.
 """
 
 from __future__ import annotations
 
+import argparse
 import functools
 import html
+import json
+import os
 import random
+import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 from bridge.model import Markup
 from bridge.render import render, sanitize_lms_html
@@ -75,8 +86,78 @@ def baseline(text: str, limit: int) -> list[str]:
     return [escaped[i : i + limit] for i in range(0, len(escaped), limit)]
 
 
+def adapter_path(markup: Markup, message: str) -> Callable[[], object]:
+    """Sanitise and render ``message`` as the outbox does for the adapter of ``markup``."""
+    from adapters.console import ConsoleAdapter
+    from adapters.discord import DiscordAdapter
+    from adapters.slack import SlackAdapter
+    from adapters.teams import TeamsAdapter
+    from adapters.telegram import TelegramAdapter
+
+    adapters: dict[Markup, Any] = {
+        Markup.PLAIN: ConsoleAdapter,
+        Markup.TELEGRAM_HTML: TelegramAdapter,
+        Markup.SLACK_MRKDWN: SlackAdapter,
+        Markup.DISCORD_MARKDOWN: DiscordAdapter,
+        Markup.TEAMS_HTML: TeamsAdapter,
+    }
+    caps = adapters[markup].capabilities
+    measure = getattr(caps, "measure", None)  # a checkout from before measures had none
+    if measure is None:
+        return lambda: render(sanitize_lms_html(message), markup, caps.max_text)
+    return lambda: render(sanitize_lms_html(message), markup, caps.max_text, measure)
+
+
+def adapter_figures(n: int) -> dict[str, float]:
+    """ms/op of sanitise plus render, per markup and message size."""
+    figures = {}
+    for size in (1_000, 50_000):
+        message = lms_message(size)
+        runs = n * 10 if size < 10_000 else n
+        for markup in Markup:
+            figures[f"{markup.value} {size}"] = per_op_ms(adapter_path(markup, message), runs)
+    return figures
+
+
+def against(checkout: str, n: int) -> dict[str, float]:
+    """The same figures measured with the bridge code of another checkout."""
+    env = {**os.environ, "PYTHONPATH": os.path.abspath(checkout)}
+    out = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), str(n), "--json"],
+        env=env,
+        cwd=checkout,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    figures: dict[str, float] = json.loads(out)
+    return figures
+
+
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("n", nargs="?", type=int, default=20, help="operations per 50 KB row (x10 for 1 KB)")
+    parser.add_argument("--against", metavar="DIR", help="another checkout to compare with (today's code)")
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    n = args.n
+    if args.json:
+        print(json.dumps(adapter_figures(n)))
+        return
+    now = adapter_figures(n)
+    then = against(args.against, n) if args.against else {}
+    print(f"sanitise + render with each adapter's limit and measure, ms/op ({n} ops per 50 KB row)")
+    head = f"{'markup':<18}{'1 KB':>9}{'today':>9}{'<2 ms':>7}{'50 KB':>10}{'today':>10}"
+    print(head)
+    for markup in Markup:
+        small, large = now[f"{markup.value} 1000"], now[f"{markup.value} 50000"]
+        was_small = then.get(f"{markup.value} 1000")
+        was_large = then.get(f"{markup.value} 50000")
+        print(
+            f"{markup.value:<18}{small:>9.3f}{_or_dash(was_small, 9)}{'yes' if small < 2 else 'NO':>7}"
+            f"{large:>10.2f}{_or_dash(was_large, 10)}"
+        )
+    print()
     message = lms_message(50_000)
     print(f"LMS message: {len(message):,} chars, {n} ops per row")
     sanitize_ms = per_op_ms(lambda: sanitize_lms_html(message), n)
@@ -94,6 +175,10 @@ def main() -> None:
             f"{markup.value:<18}{limit:>7}{len(chunks):>8}{render_ms:>14.2f}{total:>11.2f}"
             f"{base_ms:>16.3f}{base_chunks:>8}{total / base_ms:>7.0f}x"
         )
+
+
+def _or_dash(value: float | None, width: int) -> str:
+    return f"{value:>{width}.3f}" if value is not None else f"{'-':>{width}}"
 
 
 if __name__ == "__main__":

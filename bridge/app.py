@@ -335,6 +335,7 @@ class Bridge:
             if pipeline.lms_down_since is None
             else time.time() - (time.monotonic() - pipeline.lms_down_since),
             "push": self.push.health() if self.push is not None else {"state": "off"},
+            "polling": pipeline.degraded() or "ok",  # the same failure repeating: not ready
         }
 
     async def stop(self) -> None:

@@ -2,7 +2,8 @@
 
 Liveness (``/healthz``): the process answers and none of its loops (dispatcher, intake,
 housekeeping) has died; a failure here means "restart me". Readiness (``/readyz``): the LMS
-answers, every adapter is connected, and the store takes a write; a failure means "do not
+answers, every adapter is connected, the store takes a write, and polling is not failing
+the same way again and again; a failure means "do not
 count on me now" and names what is wrong. Both answer 200 or 503 with a JSON body.
 
 The same facts go to the store every few seconds (``runtime`` key ``bridge``), so that
@@ -111,13 +112,16 @@ class Health:
         lms, store, adapters = await asyncio.gather(self.lms_problem(), self.store_problem(), self.adapter_states())
         problems = [p for p in (lms, store) if p]
         problems += [f"{platform}: {state}" for platform, state in adapters.items() if state != "connected"]
+        state = self.pipeline_state()
+        if state.get("polling", "ok") != "ok":
+            problems.append(f"polling degraded: {state['polling']}")
         return {
             "ok": not problems,
             "problems": problems,
             "lms": "up" if lms is None else "unreachable",
             "store": "writable" if store is None else "not writable",
             "adapters": adapters,
-            **self.pipeline_state(),
+            **state,
         }
 
     async def heartbeat(self) -> None:

@@ -85,10 +85,10 @@ class Inbound:
         caps = self.adapters[platform].capabilities
         replace = None
         if replace_html:
-            chunks = render(replace_html, caps.markup, caps.max_text)
+            chunks = render(replace_html, caps.markup, caps.max_text, caps.measure)
             replace = Post(text=chunks[-1], fallback=to_plain(replace_html)) if chunks else None
         return Reply(
-            texts=tuple(render(html, caps.markup, caps.max_text)),
+            texts=tuple(render(html, caps.markup, caps.max_text, caps.measure)),
             actions=actions[: caps.max_actions],
             replace=replace,
         )

@@ -68,6 +68,12 @@ class Metrics:
             registry=r,
         )
         self.polls = Counter("pluto_bridge_poll_cycles", "LMS poll cycles completed", registry=r)
+        self.poll_failures = Counter(
+            "pluto_bridge_poll_failures",
+            "Unexpected failures while polling, by scope (cycle, person, item)",
+            ["scope"],
+            registry=r,
+        )
         self.lms_up = Gauge("pluto_bridge_lms_up", "1 while the LMS answers, 0 while it does not", registry=r)
         self.lms_up.set(1)
         self.lms_calls = Counter(

@@ -7,7 +7,7 @@ receive these types back; the core never sees a platform SDK object.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -303,12 +303,13 @@ class Pace:
 class Capabilities:
     """Per-platform limits and features, declared as data and enforced by the core.
 
-    ``max_text`` counts what the platform counts (characters after entity parsing for
-    Telegram, characters for Discord and Slack, bytes for Teams payloads is approximated
-    by characters). ``per_room`` paces sends into one chat; ``overall`` paces the whole
-    bot. ``threads`` says the platform threads replies (Slack), so the core gives each LMS
-    conversation its own thread. ``edits`` says sent messages can be changed; without it
-    an item's outcome is sent as a new message instead of retiring the old one's buttons.
+    ``max_text`` is counted by ``measure``, applied to the rendered markup, the way the
+    platform counts (see ``bridge.render.measure``: characters for Discord and Slack,
+    UTF-16 units after entity parsing for Telegram, JSON bytes for Teams). ``per_room``
+    paces sends into one chat; ``overall`` paces the whole bot. ``threads`` says the
+    platform threads replies (Slack), so the core gives each LMS conversation its own
+    thread. ``edits`` says sent messages can be changed; without it an item's outcome is
+    sent as a new message instead of retiring the old one's buttons.
     ``private_replies`` says an answer to an event in a shared room (channel, group) is
     seen only by the person who acted (Slack and Discord ephemeral answers); without it
     the core answers commands from shared rooms in the person's private chat instead.
@@ -322,6 +323,7 @@ class Capabilities:
     threads: bool = False
     edits: bool = True
     private_replies: bool = False
+    measure: Callable[[str], int] = len
 
 
 @dataclass(frozen=True, slots=True)

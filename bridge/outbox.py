@@ -15,7 +15,6 @@ in the same lane ("1 message from Maya could not be delivered", Open in Pluto).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import random
 import time
@@ -35,9 +34,9 @@ from adapters.base import (
 from bridge.config import OutboxSettings
 from bridge.log_format import link_context
 from bridge.metrics import Metrics
-from bridge.model import Action, ChatIdentity, ItemKind, Pace, Platform, Post, SentRef
-from bridge.render import escape, render, to_plain
-from bridge.router import actions_of, lane_of, notice
+from bridge.model import ChatIdentity, ItemKind, Pace, Platform, Post, SentRef
+from bridge.render import render, to_plain
+from bridge.router import actions_of, lane_of, told_unshowable
 from bridge.store.records import Delivery, Link, MapEntry
 from bridge.store.store import Store
 
@@ -58,30 +57,14 @@ def render_post(payload: Mapping[str, Any], adapter: Adapter) -> list[Post]:
     caps = adapter.capabilities
     html = str(payload["html"])
     # An item with no visible text (an image without alt text, say) still shows up.
-    chunks = render(html, caps.markup, caps.max_text) or render(EMPTY_ITEM, caps.markup, caps.max_text)
+    chunks = render(html, caps.markup, caps.max_text, caps.measure) or render(
+        EMPTY_ITEM, caps.markup, caps.max_text, caps.measure
+    )
     fallback = to_plain(html)
     actions = actions_of(payload)[: caps.max_actions]
     posts = [Post(text=chunk, fallback=fallback if len(chunks) == 1 else "") for chunk in chunks]
     posts[-1] = Post(text=posts[-1].text, fallback=posts[-1].fallback, actions=actions)
     return posts
-
-
-def undelivered_notice(payload: Mapping[str, Any], lms_url: str | None) -> tuple[str, tuple[Action, ...]]:
-    """What a person is told about a delivery that died, with a button to open it in Pluto."""
-    lines = to_plain(str(payload.get("html", ""))).splitlines()
-    first_line = next((line.strip() for line in lines if line.strip()), "")
-    kind = payload.get("kind")
-    if kind == ItemKind.MESSAGE.value:
-        author = first_line.split(" · ", 1)[0]  # the header the router wrote: author (· group)
-        html = f"<p>1 message from <b>{escape(author)}</b> could not be delivered here.</p>"
-    else:
-        html = f"<p>1 {escape(str(kind or 'item'))} could not be delivered here: {escape(first_line)}</p>"
-    opens = tuple(a for a in actions_of(payload) if a.url)
-    conversation_id = payload.get("conversation_id")
-    if not opens and lms_url and conversation_id is not None:
-        url = f"{lms_url}/message/index.php?convid={int(conversation_id)}"
-        opens = (Action(f"url:undelivered:{int(conversation_id)}", "Open in Pluto", url=url),)
-    return html, opens[:1]
 
 
 class Dispatcher:
@@ -277,12 +260,9 @@ class Dispatcher:
         (a notice behind it in the lane; a notice about a notice is never sent)."""
         self.metrics.deliveries.labels(delivery.platform.value, "dead").inc()
         await self.store.mark_dead(delivery.id, reason)
-        kind = delivery.payload.get("kind")
-        if kind in (ItemKind.NOTICE.value, "edit"):
+        told = told_unshowable(link, delivery.payload, reason, self.lms_url, key=f"undelivered:{delivery.id}")
+        if told is None:
             return
-        html, actions = undelivered_notice(delivery.payload, self.lms_url)
-        told = notice(link, html, key=f"undelivered:{delivery.id}")
-        told.payload["actions"] = [dataclasses.asdict(a) for a in actions]
         await self.store.enqueue([told])
         self.wake()
 
@@ -337,7 +317,12 @@ class Dispatcher:
         thread = None
         if adapter.capabilities.threads and conversation_id is not None:
             thread = await self.store.thread_of(link.id, int(conversation_id))
-        return render_post(delivery.payload, adapter), thread
+        try:
+            posts = render_post(delivery.payload, adapter)
+        except Exception as exc:  # the renderers are total; should one still fail, only this item is lost
+            log.exception("delivery %s (%s) could not be rendered", delivery.id, delivery.item_key)
+            raise PermanentError(f"could not be rendered: {type(exc).__name__}: {exc}") from exc
+        return posts, thread
 
     @staticmethod
     def _in_thread(post: Post, thread: str | None) -> Post:

@@ -30,7 +30,7 @@ from bridge.metrics import Metrics
 from bridge.model import Cursor, Item, ItemKind
 from bridge.own_signins import SIGNINS, drop_own
 from bridge.render import escape
-from bridge.router import lane_of, notice, payload_of, route
+from bridge.router import KIND_WORDS, lane_of, notice, payload_of, route, told_unshowable
 from bridge.store.records import ItemRow, Link, NewDelivery
 from bridge.store.store import Store
 
@@ -41,6 +41,9 @@ DISABLEALL_TTL = 300.0
 # Seconds after a mark-read before a poll is sure to see what arrived up to it: Moodle
 # returns a message only once its timecreated second has passed (observed 5f), plus margin.
 HELD_BACK_MARGIN = 2.0
+# Unexpected failures in a row (of one person's poll, or of whole cycles) before the
+# pipeline reports itself degraded: one can be a blip, a repeat is a stall.
+DEGRADED_AFTER = 3
 
 
 def item_row(item: Item) -> ItemRow:
@@ -108,13 +111,31 @@ class Pipeline:
         self.lms_down_since: float | None = None
         self.cycles = 0
         self.last_poll_at: float | None = None  # epoch seconds the last cycle ended
+        self._failing: dict[int, int] = {}  # LMS user -> unexpected poll failures in a row
+        self._cycles_failing = 0
 
     async def run(self) -> None:
-        """Poll forever, one cycle per interval."""
+        """Poll forever, one cycle per interval; no exception ends the loop."""
         while True:
             started = time.monotonic()
-            await self.poll_once()
+            try:
+                await self.poll_once()
+                self._cycles_failing = 0
+            except Exception:
+                self._cycles_failing += 1
+                self.metrics.poll_failures.labels("cycle").inc()
+                log.exception("poll cycle failed; the next one runs as usual")
             await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+
+    def degraded(self) -> str | None:
+        """Why polling is degraded (the same failure repeating), or None when it is not;
+        for a readiness check."""
+        if self._cycles_failing >= DEGRADED_AFTER:
+            return f"the last {self._cycles_failing} poll cycles failed"
+        stuck = sorted(uid for uid, n in self._failing.items() if n >= DEGRADED_AFTER)
+        if stuck:
+            return f"polling fails repeatedly for {len(stuck)} person(s) (LMS user {', '.join(map(str, stuck[:5]))})"
+        return None
 
     async def poll_once(self) -> int:
         """One cycle over every linked person; returns the number of deliveries queued."""
@@ -175,6 +196,13 @@ class Pipeline:
             except LmsError as exc:
                 log.warning("poll of LMS user %s failed: %s", lms_user_id, exc)
                 return 0
+            except Exception:
+                # A bug or unexpected data for one person must not stop the others.
+                self._failing[lms_user_id] = self._failing.get(lms_user_id, 0) + 1
+                self.metrics.poll_failures.labels("person").inc()
+                log.exception("poll of LMS user %s failed unexpectedly; the others go on", lms_user_id)
+                return 0
+        self._failing.pop(lms_user_id, None)
         if self.lms_down_since is not None:
             log.info("Pluto LMS reachable again after %.0fs", time.monotonic() - self.lms_down_since)
             self.lms_down_since = None
@@ -214,7 +242,7 @@ class Pipeline:
         due = await self._messages_due(token, lms_user_id) if site.generation == "modern" else None
         if due is not None:
             batch = await self.intake.poll(token, lms_user_id, cursors, sweep=due)
-            found += batch.items
+            found += self._with_links(batch.items)
             new_cursors.update(batch.cursors)
             conversation_rows = batch.conversations
         elif self._legacy_messages(site):
@@ -248,7 +276,18 @@ class Pipeline:
         if new_items and await self._notifications_off(token, lms_user_id, site):
             preferences["lms_disableall"] = True
         now = time.time()
-        deliveries = [d for item in found for d in route(item, links, preferences, now)]
+        deliveries = []
+        for item in found:
+            try:
+                deliveries += route(item, links, preferences, now)
+            except Exception:
+                # Only this item is lost; the person hears of it and the rest flows.
+                self.metrics.poll_failures.labels("item").inc()
+                log.exception("item %s of LMS user %s could not be routed", item.key, lms_user_id)
+                payload = payload_of(item)
+                site_url = self.api.client.base_url
+                told = [told_unshowable(link, payload, "", site_url) for link in links if link.active]
+                deliveries += [t for t in told if t is not None]
         return await self.store.commit_intake(lms_user_id, new_cursors, deliveries, conversation_rows, new_items)
 
     @staticmethod
@@ -262,6 +301,14 @@ class Pipeline:
         at every poll, whatever the unread count says, until one poll has run late enough to
         see every message the marking may have hidden (the LMS holds back its current second)."""
         self._read_regardless[lms_user_id] = time.monotonic()
+
+    def _with_links(self, items: list[Item]) -> list[Item]:
+        """Messages with where "Open in Pluto" leads, should one fail to show in chat."""
+        base = self.api.client.base_url
+        return [
+            i if i.url else dataclasses.replace(i, url=f"{base}/message/index.php?convid={i.conversation_id}")
+            for i in items
+        ]
 
     async def _messages_due(self, token: str, lms_user_id: int) -> bool | None:
         """Whether to read conversations now: None no, False for the unread ones, True as a
@@ -343,9 +390,7 @@ class Pipeline:
                 item = await self.store.item(link.lms_user_id, key)
                 if item is None or item.status != "open":
                     continue
-                label = {"task": "task", "alert": "alert", "contact_request": "contact request"}.get(
-                    item.kind, item.kind
-                )
+                label = KIND_WORDS.get(item.kind, item.kind)
                 subject = escape(item.subject or "(no subject)")
                 lines.append(f"<li><b>#{item.short_id}</b> {label}: {subject}</li>")
             if not lines:

@@ -45,7 +45,50 @@ def payload_of(item: Item) -> dict[str, Any]:
         "peer_id": item.peer_id,
         "actions": [dataclasses.asdict(a) for a in item.actions],
         "lms_time": item.time,  # for the LMS-to-chat latency metric
+        # For the "could not be delivered" notice, should rendering or sending fail for good.
+        "author": item.author_name if item.kind is ItemKind.MESSAGE else "",
+        "url": item.url,
     }
+
+
+# How each kind of item is named to people.
+KIND_WORDS = {"message": "message", "alert": "alert", "task": "task", "contact_request": "contact request"}
+
+
+def unshowable_notice(
+    payload: Mapping[str, Any], reason: str = "", lms_url: str | None = None
+) -> tuple[str, tuple[Action, ...]] | None:
+    """What the person is told when an item could not be rendered or sent for good ("1
+    message from Maya could not be delivered here (reason)."), with an Open in Pluto button
+    to the item, else its conversation, else ``lms_url``; None for the bridge's own notices
+    and edits, which are not items (telling about those could loop)."""
+    kind = str(payload.get("kind") or "")
+    if kind not in KIND_WORDS:
+        return None
+    author = str(payload.get("author") or "")
+    what = f"1 {KIND_WORDS[kind]}" + (f" from <b>{escape(author)}</b>" if author else "")
+    why = f" ({escape(reason)})" if reason else ""
+    url = payload.get("url") or next((a.url for a in actions_of(payload) if a.url), None)
+    conversation_id = payload.get("conversation_id")
+    if not url and lms_url and conversation_id is not None:
+        url = f"{lms_url}/message/index.php?convid={int(conversation_id)}"
+    url = url or lms_url
+    opens = (Action(f"url:undelivered:{conversation_id or kind}", "Open in Pluto", url=str(url)),) if url else ()
+    return f"<p>{what} could not be delivered here{why}.</p>", opens
+
+
+def told_unshowable(
+    link: Link, payload: Mapping[str, Any], reason: str = "", lms_url: str | None = None, key: str | None = None
+) -> NewDelivery | None:
+    """The notice of ``unshowable_notice`` as a delivery to ``link`` (None when there is
+    nothing to tell)."""
+    found = unshowable_notice(payload, reason, lms_url)
+    if found is None:
+        return None
+    html_text, opens = found
+    told = notice(link, html_text, key=key)
+    told.payload["actions"] = [dataclasses.asdict(a) for a in opens]
+    return told
 
 
 def actions_of(payload: Mapping[str, Any]) -> tuple[Action, ...]:

@@ -54,6 +54,7 @@ TIER_PER_MINUTE = {
     "conversations.replies": 50,
     "users.info": 100,
     "users.lookupByEmail": 50,
+    "usergroups.list": 20,
 }
 BLOCK_TYPES = {
     "section",
@@ -130,6 +131,7 @@ class SlackTeam:
     name: str = ""
     users: dict[str, SlackUser] = field(default_factory=dict)
     channels: dict[str, SlackChannel] = field(default_factory=dict)
+    usergroups: dict[str, str] = field(default_factory=dict)  # id -> handle
     uninstalled: bool = False
 
     def dm_for(self, user_id: str) -> SlackChannel:
@@ -337,6 +339,10 @@ class SandboxSlack:
         ch = SlackChannel(id=channel_id, name=name)
         self.teams[team_id].channels[channel_id] = ch
         return ch
+
+    def add_usergroup(self, team_id: str, group_id: str, handle: str) -> None:
+        """Add a user group (``@handle``, mentioned as ``<!subteam^ID>``) to a workspace."""
+        self.teams[team_id].usergroups[group_id] = handle
 
     def dm(self, team_id: str, user_id: str) -> SlackChannel:
         """The bot's DM channel with a user (opened if needed)."""
@@ -724,6 +730,13 @@ class SandboxSlack:
         if user is None:
             return {"ok": False, "error": "user_not_found"}
         return {"ok": True, "user": user.to_api(team.id)}
+
+    def _m_usergroups_list(self, team: SlackTeam, params: dict[str, Any]) -> dict[str, Any]:
+        groups = [
+            {"id": gid, "team_id": team.id, "handle": handle, "name": handle.title()}
+            for gid, handle in team.usergroups.items()
+        ]
+        return {"ok": True, "usergroups": groups}
 
     def _m_users_lookupByEmail(self, team: SlackTeam, params: dict[str, Any]) -> dict[str, Any]:
         email = str(params["email"]).lower()

@@ -8,7 +8,9 @@ and surface as the typed exceptions of ``bridge.lms.errors``.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -24,8 +26,12 @@ from bridge.lms.errors import (
     LoginFailed,
     error_from_body,
 )
+from bridge.render.safe_html import replace_surrogates
 
 log = logging.getLogger(__name__)
+
+# A JSON escape of a surrogate; only then can the decoded result hold a lone one.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 REST_PATH = "/webservice/rest/server.php"
 TOKEN_PATH = "/login/token.php"
@@ -57,6 +63,26 @@ def _encode_value(name: str, value: Any) -> list[tuple[str, str]]:
             pairs.extend(_encode_value(f"{name}[{index}]", item))
         return pairs
     return [(name, str(value))]
+
+
+def decode_json(body: bytes) -> Any:
+    """The LMS's JSON answer as Python values, every string valid Unicode: bytes that are
+    not UTF-8 and lone surrogates (``"\\ud850"``, a valid JSON escape a broken LMS or proxy
+    can send) become U+FFFD here, once, so nothing downstream meets text it cannot encode.
+    Raises ValueError when the body is not JSON."""
+    text = body.decode("utf-8-sig", "replace")  # a byte-order mark is not part of the JSON
+    result = json.loads(text)
+    return _scrub(result) if _SURROGATE_ESCAPE.search(text) else result
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return replace_surrogates(value)
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    if isinstance(value, dict):
+        return {_scrub(k): _scrub(v) for k, v in value.items()}
+    return value
 
 
 # (function, outcome "ok" / "error" / "unreachable", seconds): the metrics' hook.
@@ -135,7 +161,7 @@ class LmsClient:
                 if resp.status != 200:
                     raise LmsUnavailable(f"{what}: unexpected HTTP {resp.status} from {url}")
                 try:
-                    return await resp.json(content_type=None)
+                    return decode_json(await resp.read())
                 except ValueError:
                     raise LmsUnavailable(f"{what}: the LMS answered something that is not JSON") from None
         except (TimeoutError, aiohttp.ClientConnectionError, aiohttp.ServerTimeoutError) as exc:

@@ -8,6 +8,8 @@ text node for that platform, and cuts it into chunks that fit the platform's lim
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from bridge.model import Markup
 from bridge.render.discord import DiscordRenderer
 from bridge.render.document import parse
@@ -45,14 +47,14 @@ def to_plain(safe_html: str) -> str:
     return RENDERERS[Markup.PLAIN].render(parse(safe_html))
 
 
-def render(safe_html: str, markup: Markup, limit: int) -> list[str]:
-    """Render safe HTML for one platform and cut it into chunks of at most ``limit``
-    characters of rendered markup each, in order, at the most sensible boundary
-    (paragraph, line, sentence, word, character). Each chunk is well-formed on its own.
+def render(safe_html: str, markup: Markup, limit: int, measure: Callable[[str], int] = len) -> list[str]:
+    """Render safe HTML for one platform and cut it into chunks of at most ``limit`` each,
+    as ``measure`` counts the rendered markup (the platform's own measure, declared in
+    the adapter's capabilities; see ``bridge.render.measure``), in order, at the most
+    sensible boundary (paragraph, line, sentence, word, character). Each chunk is
+    well-formed on its own.
 
-    Lengths are those of the rendered markup, which for Telegram over-counts its own
-    measure (characters after entity parsing): conservative, never too long. Never
-    returns empty chunks; returns an empty list only when the input has no visible text
-    at all (e.g. ``"<p> </p>"``). ``limit`` must be at least ``MIN_LIMIT``.
+    Never returns empty chunks; returns an empty list only when the input has no visible
+    text at all (e.g. ``"<p> </p>"``). ``limit`` must be at least ``MIN_LIMIT``.
     """
-    return split_blocks(parse(safe_html), RENDERERS[markup], limit)
+    return split_blocks(parse(safe_html), RENDERERS[markup], limit, measure)

@@ -24,6 +24,10 @@ class PlainRenderer(Renderer):
             return ""
         return f" ({target})"
 
+    def link_note(self, mark: Mark, label: str, outer: tuple[Mark, ...]) -> str:
+        """Nothing: ``close`` already shows the whole target of any label that is not it."""
+        return ""
+
     def render_pre(self, block: Block) -> str:
         """Preformatted text as it is (quoted line by line when in a quote)."""
         quote = self.quote_prefix if block.quote else ""

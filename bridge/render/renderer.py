@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bridge.model import Markup
-from bridge.render.document import CODE, Block, Line, Mark
+from bridge.render.document import CODE, LINK, Block, Line, Mark
+from bridge.render.links import disguised_host
 
 
 class Renderer:
@@ -45,6 +46,18 @@ class Renderer:
         """A preformatted block, white space kept."""
         return block.text()
 
+    def link_note(self, mark: Mark, label: str, outer: tuple[Mark, ...]) -> str:
+        """Drawn after a link: its target's host when the label shows another address (see
+        ``bridge.render.links``), as text under the marks still open."""
+        host = disguised_host(label, mark.href)
+        return self.escape(f" ({host})", outer) if host else ""
+
+    def _close(self, stack: list[Mark], labels: list[list[str]]) -> str:
+        mark = stack.pop()
+        label = "".join(labels.pop())
+        closed = self.close(mark, label)
+        return closed + self.link_note(mark, label, tuple(stack)) if mark.kind == LINK else closed
+
     # -- shared drawing ----------------------------------------------------------------------
 
     def order(self, marks: tuple[Mark, ...]) -> tuple[Mark, ...]:
@@ -65,7 +78,7 @@ class Renderer:
             while keep < len(stack) and keep < len(marks) and stack[keep] == marks[keep]:
                 keep += 1
             while len(stack) > keep:
-                out.append(self.close(stack.pop(), "".join(labels.pop())))
+                out.append(self._close(stack, labels))
             for mark in marks[keep:]:
                 opener = self.open(mark)
                 if self.split_delimiters and out and opener and out[-1][-1:] == opener[0]:
@@ -77,7 +90,7 @@ class Renderer:
             for label in labels:
                 label.append(run.text)
         while stack:
-            out.append(self.close(stack.pop(), "".join(labels.pop())))
+            out.append(self._close(stack, labels))
         return "".join(out)
 
     def indent(self, block: Block, first: bool) -> str:
@@ -124,10 +137,7 @@ class Renderer:
             out.append(self.quote_close)
         return "".join(out)
 
-    def gap(self, tight: bool) -> int:
-        """An upper bound on what joining one more block costs (see ``render``)."""
-        return len(self.tight_sep if tight else self.block_sep)
-
-    def line_gap(self) -> int:
-        """What joining one more line to a block costs."""
-        return len(self.line_sep)
+    def joint(self, tight: bool) -> str:
+        """The markup joining one more block (see ``render``): measured, an upper bound on
+        what joining it costs."""
+        return self.tight_sep if tight else self.block_sep

@@ -27,7 +27,22 @@ _NH3_TAGS = {
     "article", "header", "footer", "aside", "figure", "figcaption", "address", "hr",
     "dl", "dt", "dd", "span", "tt", "kbd", "samp",
 }  # fmt: skip
-_NH3_DROP_CONTENT = {"script", "style", "template", "noscript", "iframe", "object", "svg", "math"}
+_NH3_DROP_CONTENT = {"script", "style", "template", "noscript", "iframe", "object"}
+# Every HTML element name. Any other tag (SVG and MathML names such as <text> or <mi>, custom
+# elements, typos) is renamed <span> before nh3 sees it: the parser would otherwise treat it
+# as foreign content and nh3 drop the text inside, which the author wrote.
+_HTML_NAMES = frozenset(
+    """a abbr acronym address applet area article aside audio b base basefont bdi bdo bgsound big
+    blink blockquote body br button canvas caption center cite code col colgroup data datalist dd
+    del details dfn dialog dir div dl dt em embed fieldset figcaption figure font footer form frame
+    frameset h1 h2 h3 h4 h5 h6 head header hgroup hr html i iframe image img input ins isindex kbd
+    keygen label legend li link listing main map mark marquee menu menuitem meta meter multicol nav
+    nextid nobr noembed noframes noscript object ol optgroup option output p param picture plaintext
+    pre progress q rb rp rt rtc ruby s samp script search section select slot small source spacer
+    span strike strong style sub summary sup table tbody td template textarea tfoot th thead time
+    title tr track tt u ul var video wbr xmp""".split()
+)
+_TAG_NAME = re.compile(r"<(/?)([A-Za-z][^\s/>]*)")
 
 _INLINE = {
     "b": "b", "strong": "b", "i": "i", "em": "i", "u": "u", "ins": "u",
@@ -39,6 +54,33 @@ _BLOCKS = frozenset(
      "address", "hr", "dl", "dt", "dd", "caption"}
 )  # fmt: skip
 _WS = re.compile(r"[ \t\n\r\f]+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
+
+
+def _rename_foreign(match: re.Match[str]) -> str:
+    return match.group(0) if match.group(2).lower() in _HTML_NAMES else f"<{match.group(1)}span"
+
+
+def _prepare(html_text: str) -> str:
+    """The LMS text as nh3 should see it: lone surrogates replaced, a byte-order mark at the
+    very start dropped, every other U+FEFF written as a reference (the HTML parser drops a
+    raw one in places, e.g. after a <script>), foreign tags renamed <span>."""
+    text = replace_surrogates(html_text).removeprefix("\ufeff")
+    if "\ufeff" in text:
+        text = text.replace("\ufeff", "&#xfeff;")
+    return _TAG_NAME.sub(_rename_foreign, text)
+
+
+def picture(alt: str) -> str:
+    """How an image with alt text reads in chat."""
+    return f"[picture: {alt}]"
+
+
+def replace_surrogates(text: str) -> str:
+    """``text`` with every lone surrogate (a code point UTF-8 cannot encode, which a broken
+    LMS or proxy can send as a JSON ``\\udXXX`` escape) replaced by U+FFFD."""
+    return _SURROGATE.sub(REPLACEMENT, text) if _SURROGATE.search(text) else text
 
 
 class _Converter(HTMLParser):
@@ -127,8 +169,11 @@ class _Converter(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if self.pre:
+            alt = (dict(attrs).get("alt") or "").strip() if tag == "img" else ""
             if tag == "br":
                 self.out.append("\n")
+            elif alt:
+                self.out.append(html.escape(picture(alt), quote=False))
             return
         attr = dict(attrs)
         if tag in _INLINE:
@@ -141,7 +186,7 @@ class _Converter(HTMLParser):
         elif tag == "img":
             alt = (attr.get("alt") or "").strip()
             if alt:
-                self._text(alt)
+                self._text(picture(alt))
         elif tag == "br":
             if self.table_depth:
                 self._text(" ")
@@ -296,13 +341,16 @@ def sanitize_lms_html(html_text: str) -> str:
 
     Keeps ``p br b strong i em u s del code pre blockquote ul ol li`` (written in their
     canonical forms ``b i u s``) and ``a[href]`` with http, https or mailto targets; a link
-    with any other target loses the link and keeps its text. Script and style content is
-    dropped entirely, images become their alt text, headings bold paragraphs and table rows
+    with any other target loses the link and keeps its text. Total over ``str``: a lone
+    surrogate becomes U+FFFD. Script and style content is dropped entirely; the text of
+    any other element is kept, foreign (SVG, MathML) and unknown ones included. Images
+    become "[picture: alt]" (inside <pre> too), a U+FEFF is dropped only as a byte-order
+    mark at the very start, headings bold paragraphs and table rows
     lines (cells joined by " | "). Entities are decoded and written back only as ``&amp;
     &lt; &gt;``; no-break spaces become spaces.
     """
     cleaned = nh3.clean(
-        html_text,
+        _prepare(html_text),
         tags=_NH3_TAGS,
         clean_content_tags=_NH3_DROP_CONTENT,
         attributes={"a": {"href"}, "img": {"alt"}},

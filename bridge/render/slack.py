@@ -6,7 +6,8 @@ formatting characters ``* _ ~ ` `` cannot be escaped at all, so a ZERO WIDTH SPA
 (U+200B) is written before each one in ordinary text: Slack opens a style only after
 white space or punctuation, and U+200B is neither, so the character shows as itself.
 Inside code, where styles are not parsed, a backtick would end the span and is replaced by
-U+02CB (a look-alike). In link labels ``|`` becomes U+2223 so it cannot end the URL part.
+U+02CB (a look-alike); an authored U+200B right before markup is dropped, as it would keep
+the markup from opening. In link labels ``|`` becomes U+2223 so it cannot end the URL part.
 Slack has no underline; underlined text is drawn plain, and so is styling inside a
 link label (Slack draws labels as text).
 """
@@ -57,7 +58,8 @@ class SlackRenderer(Renderer):
             return text.replace("`", "\u02cb")
         if any(m.kind == LINK for m in marks):
             text = text.replace("|", "\u2223")
-        return _FORMATTING.sub(ZWSP + r"\1", text)
+        # An authored U+200B at the end would keep the next style from opening: it goes.
+        return _FORMATTING.sub(ZWSP + r"\1", text.rstrip(ZWSP))
 
     def open(self, mark: Mark) -> str:
         """``*`` ``_`` ``~`` `` ` `` or ``<url|``."""

@@ -8,7 +8,8 @@ always wins: a finer cut happens only inside a unit that is too long on its own.
 
 Every chunk is rendered from its own blocks, so its markup is complete by construction:
 tags balanced, a cut ``pre`` block re-opened in the next chunk, styles re-opened where a
-line was cut. The lengths measured are those of the rendered markup.
+line was cut. Lengths are measured on the rendered markup by the platform's own measure
+(``bridge.render.measure``), so every chunk is within the limit as the platform counts it.
 """
 
 from __future__ import annotations
@@ -91,24 +92,25 @@ class _Fragment:
 class _Packer:
     """Fills chunks greedily with fragments, and renders each chunk when it is full."""
 
-    def __init__(self, renderer: Renderer, limit: int) -> None:
+    def __init__(self, renderer: Renderer, limit: int, measure: Callable[[str], int]) -> None:
         self.renderer = renderer
         self.limit = limit
+        self.size_of = measure
         self.chunks: list[str] = []
         self.current: list[_Fragment] = []
         self.size = 0
 
     def measure(self, block: Block) -> int:
-        return len(self.renderer.render([block]))
+        return self.size_of(self.renderer.render([block]))
 
     def add(self, fragment: _Fragment) -> bool:
         """Append ``fragment`` to the current chunk if it surely fits; say whether it did."""
         cost = fragment.size
         if self.current:
             if self.current[-1].origin == fragment.origin:
-                cost += self.renderer.line_gap()
+                cost += self.size_of(self.renderer.line_sep)
             else:
-                cost += self.renderer.gap(fragment.block.tight)
+                cost += self.size_of(self.renderer.joint(fragment.block.tight))
         if self.size + cost > self.limit:
             return False
         self.current.append(fragment)
@@ -126,7 +128,7 @@ class _Packer:
             else:
                 blocks.append(frag.block)
         text = self.renderer.render(blocks)
-        if len(text) > self.limit:
+        if self.size_of(text) > self.limit:
             # The sizes added are upper bounds, so this is not expected; stay within the
             # limit anyway with one chunk per fragment (each fits on its own).
             pieces = [self.renderer.render([f.block]) for f in self.current]
@@ -144,12 +146,14 @@ def _piece(block: Block, lines: tuple[Line, ...], first: bool) -> Block:
     return replace(block, lines=lines, bullet="", tight=True)
 
 
-def split_blocks(blocks: Sequence[Block], renderer: Renderer, limit: int) -> list[str]:
-    """Render ``blocks`` with ``renderer`` as chunks of at most ``limit`` characters each,
-    in order, none empty."""
+def split_blocks(
+    blocks: Sequence[Block], renderer: Renderer, limit: int, measure: Callable[[str], int] = len
+) -> list[str]:
+    """Render ``blocks`` with ``renderer`` as chunks of at most ``limit`` each (as ``measure``
+    counts the rendered markup), in order, none empty."""
     if limit < MIN_LIMIT:
         raise ValueError(f"limit {limit} is below the minimum of {MIN_LIMIT}")
-    packer = _Packer(renderer, limit)
+    packer = _Packer(renderer, limit, measure)
     for origin, block in enumerate(blocks):
         fragment = _Fragment(origin, block, packer.measure(block))
         if packer.add(fragment):

@@ -76,6 +76,6 @@ class TeamsRenderer(Renderer):
             out.append("</blockquote>")
         return "".join(out)
 
-    def gap(self, tight: bool) -> int:
+    def joint(self, tight: bool) -> str:
         """Joining never costs more than the blocks alone (``<p>`` and quote elements merge)."""
-        return 0
+        return ""

@@ -131,6 +131,22 @@ async def test_same_second_timefrom_is_an_empty_answer(lms: SandboxLMS, seed: De
     assert names[seed.mentor_id] == "Maya Mentor"
 
 
+async def test_a_lone_surrogate_from_the_lms_arrives_as_a_replacement_character(
+    lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    # A broken LMS or proxy can send "\ud850" (valid JSON, not valid Unicode): the client
+    # replaces it once, so nothing downstream meets text UTF-8 cannot encode (issue 14.1).
+    sent = lms.post_message(seed.mentor_id, seed.mentee1_id, "placeholder")
+    stored = next(m for m in lms.state.messages.values() if m.id == sent["msgid"])
+    stored.text = "before \ud850 after \U0001f600"  # what the broken proxy sent
+    async with LmsClient(lms.url) as client:
+        token = lms.issue_token(seed.mentee1_id)
+        found = await LmsApi(client).conversation_messages(token, seed.mentee1_id, sent["conversationid"], 0)
+    texts = [m.text for m in found[0]]
+    assert any("before \ufffd after \U0001f600" in t for t in texts), texts
+    assert all(t.encode("utf-8") for t in texts)
+
+
 async def test_a_function_the_sites_service_lacks_is_function_unavailable(lms: SandboxLMS, seed: DemoSeed) -> None:
     # As production meets it (moodle-4.5-observed.md item 24): the site has the function, the
     # administrator left it out of the service, an ordinary token of that service calls it.

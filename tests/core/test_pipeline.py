@@ -49,3 +49,41 @@ async def test_a_function_missing_from_the_service_is_not_a_dead_sign_in(
     assert sum(c.function == gate for c in lms.calls) >= 3  # the poll met the missing function again and again
     said = [r.getMessage() for r in caplog.records if "core_message_get_unread_conversation_counts" in r.getMessage()]
     assert len(said) == 1 and "does not offer" in said[0]  # once, not every cycle
+
+
+async def test_one_person_s_unexpected_failure_stalls_no_one_else(
+    lms: SandboxLMS, seed: DemoSeed, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Issue 14.1: an exception that is not an LMS error ended the polling loop for everyone.
+    settings = load_settings(None, lms={"url": lms.url, "retries": 0}, store={"token_key": new_key()})
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'p.db'}", settings.store.token_key.get_secret_value())
+    try:
+        for chat_id, (userid, username) in enumerate(((seed.mentee1_id, "mentee1"), (seed.mentee2_id, "mentee2"))):
+            await store.save_link(
+                ChatIdentity(Platform.TELEGRAM, "", str(chat_id)),
+                lms_user_id=userid,
+                lms_username=username,
+                lms_fullname=username,
+                token=lms.issue_token(userid),
+                room=str(chat_id),
+                address=None,
+            )
+        async with LmsClient(lms.url, retries=0) as client:
+            pipeline = build_pipeline(settings, store, client)
+            await pipeline.poll_once()  # baselines
+            broken = lms.post_message(seed.mentor_id, seed.mentee1_id, "to Sam")
+            lms.post_message(seed.mentor_id, seed.mentee2_id, "to Alex")
+            # Data no LMS should send, for one person only: their poll fails, not the loop.
+            next(m for m in lms.state.messages.values() if m.id == broken["msgid"]).useridfrom = "x"  # type: ignore[assignment]
+            with caplog.at_level(logging.ERROR):
+                queued = [await pipeline.poll_once() for _ in range(3)]
+            assert pipeline.degraded() is not None and str(seed.mentee1_id) in (pipeline.degraded() or "")
+            metric = "pluto_bridge_poll_failures_total"
+            failures = pipeline.metrics.registry.get_sample_value(metric, {"scope": "person"})
+        lanes = [lane for _, lane in await store.pending_lanes()]
+        pending = [d.payload["html"] for lane in lanes for d in await store.lane_batch(lane, 10)]
+    finally:
+        await store.close()
+    assert queued[0] == 1 and any("to Alex" in h for h in pending) and not any("to Sam" in h for h in pending)
+    assert failures == 3
+    assert any(f"LMS user {seed.mentee1_id} failed unexpectedly" in r.getMessage() for r in caplog.records)

@@ -293,3 +293,20 @@ async def test_replayed_interaction_is_not_acknowledged_or_handled_twice(sandbox
     await sandbox.wait_until(lambda: len(sink.events) == 2)
     assert [e.event_id for e in sink.events] == [raw["id"], later["id"]]
     assert [r.status for r in sandbox.requests_to("POST", f"/interactions/{raw['id']}/")] == [200, 400]
+
+
+async def test_every_discord_token_arrives_readable_never_raw(sandbox, adapter, sink):
+    # Issue 14.5: roles, slash commands, custom emoji and timestamps reached Pluto raw.
+    ada = sandbox.add_user(name="Ada")
+    bob = sandbox.add_user(name="Bob")
+    await sandbox.user_dm(
+        ada,
+        f"<@&123> </pluto tasks:1> <:emo:1> <a:dance:2> <t:1700000000:R> <t:1700000000> "
+        f"<@{bob}> <@999> <#777> \\<@{bob}> ok",
+    )
+    await sandbox.wait_until(lambda: sink.events)
+    [event] = sink.events
+    assert event.text == (
+        "@role /pluto tasks :emo: :dance: 2023-11-14 22:13 UTC 2023-11-14 22:13 UTC "
+        f"@Bob @user #channel <@{bob}> ok"
+    )

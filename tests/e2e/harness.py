@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 
+from sandbox.telegram import SandboxTelegram
 from tests.conftest import free_port
 
 SECRET_KEY = "tu4gX0m6p3tq2JYQn3Zq0f7hS9nXcUq0bD8k2pLr4sA="
@@ -218,3 +219,14 @@ class BridgeProcess:
             await self.proc.wait()
         await asyncio.gather(*self._readers, return_exceptions=True)
         return self.proc.returncode or 0
+
+
+async def link_on_telegram(tg: SandboxTelegram, chat_id: int, username: str, password: str = "Passw0rd!") -> None:
+    """Link a Telegram user through the real flow: /link in chat, then the sign-in page."""
+    tg.user_sends_text(chat_id, "/link")
+    await tg.wait_until(lambda: any("/link/" in m.get("text", "") for m in tg.sent_to(chat_id)), within=10)
+    url = re.search(r"http://127\.0\.0\.1:\d+/link/[\w-]+", "\n".join(m.get("text", "") for m in tg.sent_to(chat_id)))
+    assert url is not None
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url.group(0), data=sign_in(username, password)) as resp:
+            assert resp.status == 200

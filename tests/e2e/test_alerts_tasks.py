@@ -10,12 +10,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.telegram import SandboxTelegram
-from tests.e2e.harness import BridgeProcess, bridge_config, sign_in
+from tests.e2e.harness import BridgeProcess, bridge_config, link_on_telegram
 from tests.lms_side import unread_notification_ids, ws
 
 pytestmark = pytest.mark.e2e
@@ -267,13 +266,7 @@ async def test_task_on_two_platforms_handled_on_one_retires_the_other(tmp_path: 
         telegram={"enabled": True, "token": tg.token, "base_url": tg.api_url, "base_file_url": tg.file_url},
     )
     try:
-        tg.user_sends_text(111, "/link")
-        await tg.wait_until(lambda: any("/link/" in m.get("text", "") for m in tg.sent_to(111)), within=10)
-        url = re.search(r"http://127\.0\.0\.1:\d+/link/[\w-]+", "\n".join(m.get("text", "") for m in tg.sent_to(111)))
-        assert url is not None
-        async with aiohttp.ClientSession() as http:
-            async with http.post(url.group(0), data=sign_in("mentee1")) as resp:
-                assert resp.status == 200
+        await link_on_telegram(tg, 111, "mentee1")
         lms.task(seed.mentee1_id, "Approve booking: Ana", "Ana asks for a seat")
         await bridge.expect(r"Approve booking: Ana")
 

@@ -9,7 +9,7 @@ import pytest
 from bridge.model import Markup
 from bridge.render import escape, render, sanitize_lms_html, to_plain
 
-from ._wire import read
+from ._wire import labelled_links, read
 
 # What a person typed, as the LMS hands it back (plain text arrives HTML-escaped in <p>,
 # moodle-4.5-observed.md item 9), plus real hostile HTML an editor could let through.
@@ -38,7 +38,7 @@ def test_typed_markup_shows_literally(markup: Markup) -> None:
     visible, actionable = read(markup, out)
     assert actionable == []  # no link, no mention, nothing a client would act on
     assert TYPED in visible
-    assert "jspic" in visible
+    assert "js[picture: pic]" in visible
     assert "alert" not in out and "javascript" not in out
 
 
@@ -126,3 +126,30 @@ def test_link_target_with_markup_breaking_characters() -> None:
     assert discord == "[l\\|a\\]b\\>](https://a.example/p?q=a|b&x=%281%29%3E2)"
     for markup in (Markup.TELEGRAM_HTML, Markup.TEAMS_HTML):
         assert 'href="https://a.example/p?q=a|b&amp;x=(1)&gt;2"' in rendered(markup, safe)
+
+
+@pytest.mark.parametrize("markup", ALL)
+def test_a_link_never_disguises_its_target(markup: Markup) -> None:
+    # Issue 14.3: the label shows the Pluto address, the target is elsewhere.
+    safe = sanitize_lms_html(
+        '<p><a href="https://evil.example/phish">https://pluto.example/login</a> then '
+        '<a href="https://pluto.example/x">pluto.example/x</a> and <a href="https://pluto.example/y">the brief</a></p>'
+    )
+    (chunk,) = render(safe, markup, 4000)
+    visible, _ = read(markup, chunk)
+    assert "evil.example" in visible.replace("https://pluto.example/login", "")
+    pairs = labelled_links(markup, chunk)
+    if markup is Markup.PLAIN:
+        assert "https://pluto.example/login (https://evil.example/phish)" in chunk
+        return
+    disguised, honest, plain = pairs
+    assert disguised[:2] == ("https://pluto.example/login", "https://evil.example/phish")
+    assert disguised[2].startswith(" (evil.example)")
+    assert not honest[2].startswith(" (") and not plain[2].startswith(" (")
+
+
+def test_slack_code_after_an_authored_zero_width_space_still_opens() -> None:
+    # Found by the 20,000-case run: Slack opens a style only after white space or
+    # punctuation, so "\u200b`*`" showed the backticks and lost the code.
+    (chunk,) = render(sanitize_lms_html("\u200b<code>*</code>"), Markup.SLACK_MRKDWN, 4000)
+    assert chunk == "`*`"

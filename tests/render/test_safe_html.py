@@ -63,7 +63,7 @@ def test_images_headings_tables() -> None:
     )
     assert_safe(safe)
     assert safe.startswith("<p><b>Week 1</b></p>")
-    assert to_plain(safe) == "Week 1\n\nLook: a chart & key\n\nName | Grade\nAnn | A"
+    assert to_plain(safe) == "Week 1\n\nLook: [picture: a chart & key]\n\nName | Grade\nAnn | A"
 
 
 def test_entities_decoded_and_normalised() -> None:
@@ -136,3 +136,25 @@ def test_generated_tag_soup_becomes_safe_subset() -> None:
         assert "".join(reader.text).strip() or not to_plain(safe)
         for markup in Markup:
             assert all(0 < len(c) <= 80 for c in render(safe, markup, 80))
+
+
+@pytest.mark.parametrize(
+    ("lms_html", "kept"),
+    [
+        ("<p>a<text>KEEP</text>b</p>", "aKEEPb"),  # an SVG element name
+        ("<p>a<math><mi>x</mi><mo>+</mo><mn>1</mn></math>b</p>", "ax+1b"),  # MathML
+        ("<p>a<my-widget>C</my-widget>b</p>", "aCb"),  # a custom element
+        ('<pre>x<img alt="picture">y</pre>', "x[picture: picture]y"),
+        ('<p>x<img alt="chart">y</p>', "x[picture: chart]y"),
+        ("<script>x</script>\ufeffy", "\ufeffy"),  # a U+FEFF that is not a byte-order mark
+        ("\ufeff<p>a\ufeffb</p>", "a\ufeffb"),  # the byte-order mark at the very start goes
+    ],
+)
+def test_nothing_authored_is_lost(lms_html: str, kept: str) -> None:
+    # Issue 14.4, each minimal case of the fuzz run.
+    assert to_plain(sanitize_lms_html(lms_html)) == kept
+
+
+def test_foreign_elements_keep_their_text_but_not_their_scripts() -> None:
+    safe = sanitize_lms_html('<p>a<svg onload="x()"><script>bad()</script><style>s{}</style><text>IN</text></svg>b</p>')
+    assert safe == "<p>aINb</p>"

@@ -226,3 +226,27 @@ def test_generated_documents_keep_invariants(markup: Markup) -> None:
                 assert chunk.strip()
             got = "".join(_visible(markup, c) for c in chunks)  # also checks HTML balance
             assert got == expected, (limit, safe)
+
+
+def test_each_platform_is_measured_its_own_way() -> None:
+    # Issue 14.2: limits counted as the platform counts, on the measure the adapter declares.
+    from adapters.discord import DiscordAdapter
+    from adapters.slack import SlackAdapter
+    from adapters.teams import TeamsAdapter
+    from adapters.telegram import TelegramAdapter
+    from bridge.render.measure import json_bytes, telegram_length
+
+    emoji = "\U0001f600" * 3000
+    teams = TeamsAdapter.capabilities
+    chunks = render(para(emoji), teams.markup, teams.max_text, teams.measure)
+    assert all(json_bytes(c) <= teams.max_text for c in chunks) and "".join(chunks).count("\U0001f600") == 3000
+    assert len(chunks) == 2  # 36 KB of escaped JSON: over one activity, under two
+    telegram = TelegramAdapter.capabilities
+    # 3000 emoji are 3000 characters but 6000 UTF-16 units: two messages, not one.
+    tg_chunks = render(para(emoji), telegram.markup, telegram.max_text, telegram.measure)
+    assert len(tg_chunks) == 2 and all(telegram_length(c) <= 4096 for c in tg_chunks)
+    # Entities count as the character they stand for: "&amp;" is one.
+    amps = render(para("&" * 4000), telegram.markup, telegram.max_text, telegram.measure)
+    assert len(amps) == 1 and telegram_length(amps[0]) == 4000
+    for caps in (DiscordAdapter.capabilities, SlackAdapter.capabilities):
+        assert caps.measure("\U0001f600") == 1  # characters of the text

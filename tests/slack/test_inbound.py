@@ -71,6 +71,23 @@ async def test_mentions_links_and_entities_become_plain_text(
     assert got.text == "@Alex Doe see #general, #general, the docs (https://x.org/a?b=1&c=2) & <b> @here"
 
 
+async def test_group_date_and_unknown_tokens_become_names_never_raw_tokens(
+    bridge: SlackAdapter, sandbox: SandboxSlack, sink: RecordingSink
+) -> None:
+    # Issue 14.5: a user-group mention without a label arrived as "S0614TZR7".
+    sandbox.add_usergroup(T1, "S0614TZR7", "tutors")
+    wire = "<!subteam^S0614TZR7> <!subteam^S0UNKNOWN> <!date^1700000000^{date_short}> <#C0GONE> please"
+    await sandbox.sign_and_post_event(T1, sandbox.user_message(T1, SAM, wire, typed=False))
+    (first,) = await sink.wait(1)
+    await sandbox.sign_and_post_event(T1, sandbox.user_message(T1, SAM, "<!subteam^S0614TZR7> again", typed=False))
+    first, second = await sink.wait(2)
+    assert isinstance(first, MessageEvent) and isinstance(second, MessageEvent)
+    assert first.text == "@tutors @group 2023-11-14 22:13 UTC #channel please"
+    assert second.text == "@tutors again"
+    listed = [r for r in sandbox.requests if r.path.endswith("/usergroups.list")]
+    assert len(listed) == 1  # listed once: known groups cached, unknown ones not asked again at once
+
+
 @pytest.mark.parametrize("typed", ["<!channel>", "<@U0ALEX>", "<https://evil|click>", "a &amp; b <b>x</b>"])
 async def test_injection_typed_by_user_arrives_as_typed(
     bridge: SlackAdapter, sandbox: SandboxSlack, sink: RecordingSink, typed: str

@@ -150,6 +150,13 @@ class TeamsChat:
             status, body = await self.sandbox.push(activity)
             assert status in (200, 202), (status, body)
 
+    async def linked(self, name: str, username: str) -> TeamsUser:
+        """A new Teams user with the app installed, linked to ``username``."""
+        user = self.sandbox.add_user(name)
+        await self.install(user)
+        await self.link(user, username)
+        return user
+
     async def link(self, user: TeamsUser, username: str, password: str = "Passw0rd!") -> None:
         """The real flow: ``link`` typed -> sign-in URL in chat -> form posted -> confirmation."""
         mark = len(self.texts(user))

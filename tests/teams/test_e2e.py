@@ -113,16 +113,14 @@ async def test_hostile_text_is_inert_both_ways(chat: TeamsChat, lms: SandboxLMS,
     assert not [e for e in wire.get("entities") or [] if e.get("type") == "mention"]
     assert not wire.get("attachments")
 
-    # Sam's hostile text (Teams escapes what a person types) reaches Pluto as the
-    # characters Sam typed, not as markup; a Teams mention is just the name.
-    await chat.say(
-        sam, "&lt;script&gt;alert(1)&lt;/script&gt; &lt;b&gt;hi&lt;/b&gt; &amp; <at>Boss</at> @everyone"
-    )
+    # Sam's hostile text (Teams delivers typed text raw) reaches Pluto as the characters
+    # Sam typed, sent as plain text, not as markup; a typed <at> tag is just text.
+    await chat.say(sam, "<script>alert(1)</script> <b>hi</b> & <at>Boss</at> @everyone")
     await chat.until(lambda: len(texts_from(lms, sent["conversationid"], seed.mentee1_id)) == 1)
     (stored,) = lms.messages_in(sent["conversationid"])[-1:]
     # Sent as plain text (textformat 2): Pluto escapes it when it shows it.
     assert stored["useridfrom"] == seed.mentee1_id and stored["textformat"] == 2
-    assert stored["text"] == "<script>alert(1)</script> <b>hi</b> & Boss @everyone"
+    assert stored["text"] == "<script>alert(1)</script> <b>hi</b> & <at>Boss</at> @everyone"
 
 
 async def test_throttled_chat_does_not_hold_up_another(
@@ -170,3 +168,17 @@ async def test_activity_sent_twice_is_relayed_once(chat: TeamsChat, lms: Sandbox
     conversation = sent["conversationid"]
     await chat.until(lambda: texts_from(lms, conversation, seed.mentee1_id)[-1:] == ["And the notes too"])
     assert texts_from(lms, conversation, seed.mentee1_id) == ["Got them, thanks", "And the notes too"]
+
+
+async def test_an_alert_of_many_emoji_arrives_whole_without_413(
+    chat: TeamsChat, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    # Issue 14.2: each emoji is 12 bytes of escaped JSON, so 2,192 of them passed the old
+    # 3,800-character cap and broke Teams' ~28 KB activity limit (413, dead, nobody told).
+    sam = await chat.linked("Sam Mentee", "mentee1")
+    emoji = "\U0001f600" * 5000
+    lms.notify(seed.mentee1_id, subject="Smiles", text=f"<p>{emoji}</p>", component="mod_forum", eventtype="posts")
+    await chat.until(lambda: sum(t.count("\U0001f600") for t in chat.texts(sam)) == 5000)
+    calls = [r for r in chat.sandbox.requests if r.method == "POST" and "/activities" in r.path]
+    assert calls and all(r.status != 413 for r in calls)
+    assert chat.sandbox.validation_errors == []

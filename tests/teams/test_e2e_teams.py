@@ -132,7 +132,8 @@ async def test_long_alert_arrives_whole_in_parts_within_the_payload_limit(
     sam = chat.sandbox.add_user("Sam Mentee")
     await chat.install(sam)
     await chat.link(sam, "mentee1")
-    words = [f"слово{n:04d}" for n in range(900)]  # 9000 characters, each 6 bytes in JSON
+    # 14,000 characters, the Cyrillic ones 6 bytes each in JSON: about 49 KB, three activities.
+    words = [f"слово{n:04d}" for n in range(1400)]
     lms.notify(seed.mentee1_id, subject="Длинное объявление", text=" ".join(words))
     await chat.wait_for_text(sam, words[-1], limit=20)
     parts = [a for a in chat.sandbox.messages_in(chat.room(sam)) if "слово" in a["text"]]

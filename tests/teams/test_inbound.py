@@ -51,15 +51,21 @@ async def test_conversation_update_with_bot_added_is_contact(bot: Bot, sandbox: 
     assert events[0].event_id == added["id"]
 
 
-async def test_message_with_reply_to_and_escaping_undone(bot: Bot, sandbox: SandboxTeams) -> None:
+async def test_message_with_reply_to_converted_exactly_once(bot: Bot, sandbox: SandboxTeams) -> None:
+    # Issue 14.6: Teams delivers typed text raw (textFormat "plain"); the adapter used to
+    # unescape it and strip every <at>, changing what the person typed.
     user = sandbox.add_user("Alan")
-    text = "5 &lt; 7 &amp; <at>Bob</at> agrees"
+    text = "typed &lt;b&gt; notes&not <at>Bob</at> agrees, <at>CEO</at> approve"
     activity = sandbox.message(user, text, reply_to_id="1000042", mention_bot=True)
+    activity["entities"].append(
+        {"type": "mention", "text": "<at>Bob</at>", "mentioned": {"id": "29:bob", "name": "Bob Smith"}}
+    )
     status, _ = await sandbox.push(activity)
     assert status == 202
     (event,) = await bot.sink.wait_for(1)
     assert isinstance(event, MessageEvent)
-    assert event.text == "5 < 7 & Bob agrees"  # bot mention gone, user mention resolved to the name
+    # The bot's mention gone, a real mention kept readable, everything typed kept as typed.
+    assert event.text == "typed &lt;b&gt; notes&not @Bob agrees, <at>CEO</at> approve"
     assert event.reply_to == "1000042"
     assert event.identity.user_id == user.aad_object_id
     assert event.room == activity["conversation"]["id"]

@@ -308,11 +308,12 @@ async def test_send_after_uninstall_is_unreachable(bot: Bot, sandbox: SandboxTea
 
 
 async def test_longest_post_fits_the_payload_limit(bot: Bot, sandbox: SandboxTeams) -> None:
-    """The worst case the core can hand over: ``max_text`` characters that JSON escapes to
-    6 bytes each, the same as fallback, and the most buttons with the longest ids."""
+    """The worst case the core can hand over: text of ``max_text`` JSON bytes (emoji, 12
+    bytes each, the same as fallback), and the most buttons with the longest ids."""
     _, event = await _contact(bot, sandbox, "Verbose")
     caps = TeamsAdapter.capabilities
-    body = "Ж" * (caps.max_text - len("<p></p>"))
+    body = "\U0001f600" * ((caps.max_text - caps.measure("<p></p>")) // 12)
+    assert caps.measure(f"<p>{body}</p>") > caps.max_text - 12
     actions = tuple(
         Action(f"{n}" * 64, f"Кнопка {n} " * 4, url=None, needs_reason=n == 0) for n in range(caps.max_actions)
     )
