@@ -277,8 +277,10 @@ class DiscordAdapter(Adapter):
         # Discord allows 50 requests in any second per bot. The core's pace is a leaky bucket
         # (a burst of ``count``, then ``count/seconds`` per second), so it may fill a second with
         # count + rate sends; and a send to someone without a known DM also opens one (two
-        # requests). 4 + 20/s sends is at most 48 requests in any second, even then.
-        overall=(Pace(4, 0.2),),
+        # requests). 3 + 15/s sends is at most 36 requests in any second, even then: the
+        # rest is headroom for sends a stalled event loop lets out together (on a loaded
+        # machine 4 + 20/s, 48 requests, met the global 429 when forty people were new).
+        overall=(Pace(3, 0.2),),
         threads=False,
         edits=True,
         private_replies=True,  # interaction answers are ephemeral, also in a server channel
@@ -304,6 +306,7 @@ class DiscordAdapter(Adapter):
         self._ready = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._dm_channels: dict[str, str] = {}  # user id -> DM channel id
+        self._dm_opening: dict[str, asyncio.Lock] = {}  # user id -> lock while its DM is opened
         # discord.py runs each event handler as its own task: without a per-person queue two
         # DMs written quickly (or replayed together after a RESUME) could reach the LMS swapped.
         self._turns: dict[str, asyncio.Future[None]] = {}
@@ -611,10 +614,17 @@ class DiscordAdapter(Adapter):
     # -- outbound --------------------------------------------------------------------------
 
     async def _dm_channel(self, client: _BridgeClient, user_id: str) -> str:
+        """The person's DM channel id, opened once: two sends to one person at the same
+        moment (a notice and an item in different lanes) share one ``create_dm``."""
         cached = self._dm_channels.get(user_id)
-        if cached is None:
-            channel = await client.create_dm(discord.Object(id=int(user_id)))  # POST /users/@me/channels
-            cached = self._dm_channels[user_id] = str(channel.id)
+        if cached is not None:
+            return cached
+        async with self._dm_opening.setdefault(user_id, asyncio.Lock()):
+            cached = self._dm_channels.get(user_id)
+            if cached is None:
+                channel = await client.create_dm(discord.Object(id=int(user_id)))  # POST /users/@me/channels
+                cached = self._dm_channels[user_id] = str(channel.id)
+        self._dm_opening.pop(user_id, None)
         return cached
 
     @staticmethod
