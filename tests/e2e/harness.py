@@ -10,7 +10,7 @@ import re
 import signal
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,21 @@ import aiohttp
 
 from sandbox.telegram import SandboxTelegram
 from tests.conftest import free_port
+
+
+async def until_answer(
+    probe: Callable[[], Awaitable[Any]], check: Callable[[Any], bool], what: str, within: float = 30.0
+) -> Any:
+    """Await ``probe`` until ``check`` holds on its answer (bounded: ``within`` seconds are
+    only reached on failure); returns that answer."""
+    deadline = time.monotonic() + within
+    while True:
+        found = await probe()
+        if check(found):
+            return found
+        assert time.monotonic() < deadline, f"never saw {what}: {found}"
+        await asyncio.sleep(0.2)
+
 
 SECRET_KEY = "tu4gX0m6p3tq2JYQn3Zq0f7hS9nXcUq0bD8k2pLr4sA="
 

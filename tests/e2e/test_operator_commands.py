@@ -3,10 +3,7 @@ a real bridge process (Telegram sandbox as the chat side), and its JSON log."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +11,7 @@ import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.telegram import SandboxTelegram
-from tests.e2e.harness import SECRET_KEY, BridgeProcess, write_config
+from tests.e2e.harness import SECRET_KEY, BridgeProcess, until_answer, write_config
 from tests.e2e.test_cli import cli
 from tests.e2e.test_crash_recovery import USER, link_over_telegram, telegram, texts
 from tests.e2e.test_operations import WITHIN, telegram_config
@@ -28,17 +25,6 @@ async def json_of(*args: str) -> tuple[int, Any]:
     code, out, err = await cli(*args, "--json")
     assert out, err
     return code, json.loads(out)
-
-
-async def until(probe: Callable[[], Awaitable[Any]], check: Callable[[Any], bool], what: str) -> Any:
-    """Run ``probe`` until ``check`` holds on its answer."""
-    deadline = time.monotonic() + WITHIN
-    while True:
-        found = await probe()
-        if check(found):
-            return found
-        assert time.monotonic() < deadline, f"never saw {what}: {found}"
-        await asyncio.sleep(0.2)
 
 
 async def test_status_and_dead_letters_while_the_bridge_runs_and_after(
@@ -56,7 +42,7 @@ async def test_status_and_dead_letters_while_the_bridge_runs_and_after(
     try:
         await bridge.ready(port)
         await link_over_telegram(telegram, "mentee1")
-        code, state = await until(
+        code, state = await until_answer(
             lambda: json_of("status", "--config", c), lambda s: s[1]["bridge"]["last_poll_at"], "a poll"
         )
         assert code == 0 and state["ok"] is True, state
@@ -66,7 +52,7 @@ async def test_status_and_dead_letters_while_the_bridge_runs_and_after(
         # Telegram refuses one message for good: a dead letter, with Telegram's reason.
         telegram.fail_next("sendMessage", chat_id=USER, status=400)
         lms.post_message(seed.mentor_id, seed.mentee1_id, "dead letter one")
-        _, [dead] = await until(
+        _, [dead] = await until_answer(
             lambda: json_of("deliveries", "list", "--dead", "--config", c), lambda r: r[1], "a dead delivery"
         )
         assert dead["status"] == "dead" and dead["reason"] == "Injected failure"
@@ -95,7 +81,7 @@ async def test_status_and_dead_letters_while_the_bridge_runs_and_after(
         # Another one dies and is dropped: it is never sent, not even by --all-dead.
         telegram.fail_next("sendMessage", chat_id=USER, status=400)
         lms.post_message(seed.mentor_id, seed.mentee1_id, "dead letter two")
-        _, [second] = await until(
+        _, [second] = await until_answer(
             lambda: json_of("deliveries", "list", "--dead", "--config", c), lambda r: r[1], "a second dead one"
         )
         code, out, _ = await cli("deliveries", "drop", str(second["id"]), "--config", c)
