@@ -90,7 +90,8 @@ class Pipeline:
         self.metrics = metrics or Metrics()
         self.schedule = schedule
         self.on_dead_token = on_dead_token
-        self._reading: dict[int, asyncio.Lock] = {}  # one read per person at a time (poll vs push)
+        # One LMS read per person at a time: poll, push wake-up and the baseline linking takes.
+        self._reading: dict[int, asyncio.Lock] = {}
         self.store = store
         self.api = api
         self.intake = intake
@@ -104,7 +105,6 @@ class Pipeline:
         self._limit = asyncio.Semaphore(concurrency)
         self._last_sweep: dict[int, float] = {}
         self._read_regardless: dict[int, float] = {}
-        self._baselining: dict[int, asyncio.Lock] = {}
         self._unavailable: set[str] = set()  # functions the site's service lacks, already logged
         self._sites: dict[str, tuple[float, SiteInfo]] = {}
         self._disableall: dict[int, tuple[float, bool]] = {}
@@ -176,7 +176,7 @@ class Pipeline:
         return queued
 
     async def _guarded(self, lms_user_id: int, links: list[Link]) -> int:
-        async with self._reading.setdefault(lms_user_id, asyncio.Lock()), self._limit:
+        async with self._turn(lms_user_id), self._limit:
             try:
                 queued = await self.poll_user(lms_user_id, links)
             except LmsUnavailable as exc:
@@ -214,9 +214,12 @@ class Pipeline:
         Linking and the first poll may both ask at once: taken once, as a second one read
         later would skip what arrived in between (and a "New sign in" it swallowed would
         leave the bridge's sign-in record unmatched)."""
-        async with self._baselining.setdefault(lms_user_id, asyncio.Lock()):
+        async with self._turn(lms_user_id):
             if BASELINE not in await self.store.cursors_of(lms_user_id):
                 await self._take_baseline(token, lms_user_id)
+
+    def _turn(self, lms_user_id: int) -> asyncio.Lock:
+        return self._reading.setdefault(lms_user_id, asyncio.Lock())
 
     async def _take_baseline(self, token: str, lms_user_id: int) -> None:
         site = await self.site(token)
@@ -232,8 +235,8 @@ class Pipeline:
         """Read what is new for one person and queue it; returns deliveries queued."""
         token = links[-1].token  # the newest sign-in
         cursors = await self.store.cursors_of(lms_user_id)
-        if BASELINE not in cursors:
-            await self.baseline(token, lms_user_id)
+        if BASELINE not in cursors:  # read under the person's turn (see _guarded): no second lock
+            await self._take_baseline(token, lms_user_id)
             return 0
         site = await self.site(token)
         found: list[Item] = []
