@@ -16,11 +16,12 @@ from adapters.base import Adapter
 from bridge.actions import ItemActions
 from bridge.api.routes import ApiRoutes
 from bridge.api.runner import ApiRunner
-from bridge.commands import Commands
 from bridge.config import Settings
 from bridge.health import Health, beat, operator_routes
 from bridge.hints import command_hint
 from bridge.inbound import Inbound
+from bridge.inbound.commands import Commands
+from bridge.inbound.relay import Relay
 from bridge.linking import Linking, sign_in_throttle
 from bridge.lms.api import LmsApi, NotificationApi
 from bridge.lms.client import LmsClient
@@ -32,7 +33,6 @@ from bridge.metrics import Metrics
 from bridge.model import ChatIdentity, Platform
 from bridge.outbox import Dispatcher
 from bridge.pipeline import Pipeline, PollSchedule
-from bridge.relay import Relay
 from bridge.resume import Resumer
 from bridge.store.lock import StoreLock
 from bridge.store.records import Link

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bridge.actions import ItemActions
 from bridge.hints import command_hint, how_to_link
-from bridge.item_commands import ItemCommands
+from bridge.inbound.item_commands import ItemCommands
 from bridge.linking import LinkError, Linking
 from bridge.lms.api import LmsApi
 from bridge.lms.errors import LmsError, LmsUnavailable

@@ -15,8 +15,9 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from adapters.base import Adapter, DeliveryError
 from bridge.actions import ItemActions, parse_action
-from bridge.commands import Commands
 from bridge.hints import command_hint, how_to_link
+from bridge.inbound.commands import Commands
+from bridge.inbound.relay import PICK, Answer, Relay
 from bridge.journal import event_to_json
 from bridge.metrics import Metrics
 from bridge.model import (
@@ -32,7 +33,6 @@ from bridge.model import (
     Post,
     Reply,
 )
-from bridge.relay import PICK, Answer, Relay
 from bridge.render import escape, render, to_plain
 from bridge.store.records import Link
 from bridge.store.store import Store
