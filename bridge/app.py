@@ -22,6 +22,7 @@ from bridge.hints import command_hint
 from bridge.inbound import Inbound
 from bridge.inbound.commands import Commands
 from bridge.inbound.relay import Relay
+from bridge.inbound.runner import Runner
 from bridge.linking import Linking, sign_in_throttle
 from bridge.lms.api import LmsApi, NotificationApi
 from bridge.lms.client import LmsClient
@@ -173,6 +174,7 @@ class Bridge:
         self.devices: DeviceRegistry | None = None
         self.push: PushMonitor | None = None
         self.wakeups: PushWakeups | None = None
+        self.runner: Runner | None = None
 
     def bot_links(self, code: str) -> dict[str, str]:
         """Links that open each platform's bot with a linking code, where platforms have them."""
@@ -243,6 +245,7 @@ class Bridge:
         inbound = Inbound(
             store, self.adapters, commands, relay, pipeline.actions, self.metrics, pace=dispatcher.pace_answer
         )
+        self.runner = runner = Runner(inbound, inbound.record)
         self.health = health = Health(
             store,
             self.client,
@@ -273,7 +276,7 @@ class Bridge:
             self._management, mport = await listen(app, *management)
             log.info("health and metrics on http://%s:%s", management[0], mport)
         for platform, adapter in self.adapters.items():
-            await adapter.start(inbound)
+            await adapter.start(runner)
             log.info("%s adapter started", platform.value)
         self._tasks = [
             asyncio.create_task(dispatcher.run(), name="dispatcher"),
@@ -356,6 +359,8 @@ class Bridge:
         for adapter in self.adapters.values():
             with contextlib.suppress(Exception):
                 await adapter.stop()
+        if self.runner is not None:
+            await self.runner.stop()  # what is left unfinished is resumed at the next start
         if self.web is not None:
             await self.web.stop()
         await self.client.close()

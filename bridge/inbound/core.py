@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 
 from adapters.base import Adapter, DeliveryError
+from bridge import notices
 from bridge.actions import ItemActions, parse_action
 from bridge.hints import command_hint, how_to_link
 from bridge.inbound.commands import Commands
@@ -137,7 +138,7 @@ class Inbound:
         except Exception:
             log.exception("failed to handle %s event %s", platform.value, event.event_id)
             counted(platform.value, kind, "error").inc()
-            return Answer("<p>Something went wrong on the bridge while handling that. Please try again.</p>")
+            return Answer(notices.failed())
         counted(platform.value, kind, "handled").inc()
         return answer
 
