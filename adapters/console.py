@@ -21,6 +21,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import TypedDict
 
 from adapters.base import Adapter, EventSink, PermanentError
+from bridge.inbound.interaction import Interaction
+from bridge.inbound.runner import Runner
 from bridge.model import (
     COMMAND_NAMES,
     ActionEvent,
@@ -100,7 +102,7 @@ class ConsoleAdapter(Adapter):
         self._numbers = itertools.count(1)
         self._actions: dict[str, list[str]] = {}
         self._reader: asyncio.Task[None] | None = None
-        self._sink: EventSink | None = None
+        self._runner: Runner | None = None
         self.input_closed = asyncio.Event()
 
     def _event_fields(self) -> _EventFields:
@@ -113,7 +115,7 @@ class ConsoleAdapter(Adapter):
         }
 
     async def start(self, sink: EventSink) -> None:
-        self._sink = sink
+        self._runner = Runner.of(sink)
         self._reader = asyncio.create_task(self._read(), name="console reader")
         await self._deliver(ContactEvent(**self._event_fields()))
 
@@ -122,6 +124,8 @@ class ConsoleAdapter(Adapter):
             self._reader.cancel()
             await asyncio.gather(self._reader, return_exceptions=True)
             self._reader = None
+        if self._runner is not None:
+            await self._runner.stop(self.platform)
 
     def _message_id(self, number: str) -> str:
         return f"{self._session}.{number}"
@@ -176,13 +180,11 @@ class ConsoleAdapter(Adapter):
             await self._deliver(event)
 
     async def _deliver(self, event: ChatEvent) -> None:
-        assert self._sink is not None
-        reply = await self._sink(event)
-        if reply is not None:
-            self._show_reply(reply)
+        assert self._runner is not None
+        await self._runner.submit(Interaction(event, answer=self._show_reply))
 
-    def _show_reply(self, reply: Reply) -> None:
-        for text in reply.texts:
+    async def _show_reply(self, reply: Reply | None) -> None:
+        for text in reply.texts if reply is not None else ():
             self._write(f"[bridge] {text}")
 
     def _format(self, number: str, post: Post) -> str:
