@@ -39,6 +39,7 @@ from bridge.model import (
     Reply,
     SentRef,
 )
+from bridge.profile import Profile
 
 ROOM = "console"
 
@@ -84,6 +85,7 @@ class ConsoleAdapter(Adapter):
 
     platform = Platform.CONSOLE
     capabilities = Capabilities(markup=Markup.PLAIN, max_text=4000, max_actions=9, private_replies=True)
+    profile = Profile(Platform.CONSOLE, "the console", capabilities, "/")
 
     def __init__(
         self,

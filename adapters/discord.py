@@ -61,6 +61,7 @@ from bridge.model import (
     Reply,
     SentRef,
 )
+from bridge.profile import Profile
 
 log = logging.getLogger(__name__)
 
@@ -300,6 +301,7 @@ class DiscordAdapter(Adapter):
         self._api_base_url = api_base_url
         self._gateway_url = gateway_url
         self._command_name = command_name
+        self.profile = Profile(Platform.DISCORD, "Discord", self.capabilities, f"/{command_name} ")
         self._client: _BridgeClient | None = None
         self._runner: asyncio.Task[None] | None = None
         self._sink: EventSink | None = None

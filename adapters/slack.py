@@ -68,6 +68,7 @@ from bridge.model import (
     Reply,
     SentRef,
 )
+from bridge.profile import Profile
 from bridge.render.slack import escape_mrkdwn
 
 log = logging.getLogger(__name__)
@@ -249,7 +250,7 @@ def notification_text(post: Post) -> str:
 
 
 def parse_command(text: str) -> tuple[str, str]:
-    """Split ``/pluto`` text into (command name, args); unknown or empty -> ("help", "")."""
+    """Split ``/pluto`` text into (name, args); unknown or empty -> ("help", "")."""
     head, _, rest = text.strip().partition(" ")
     name = head.lower()
     if name in COMMAND_NAMES:
@@ -417,6 +418,7 @@ class SlackAdapter(Adapter):
         self.api_base_url = api_base_url
         self.events_path = events_path
         self.command = command
+        self.profile = Profile(Platform.SLACK, "Slack", self.capabilities, f"{command} ")
         self.socket_ping_interval = socket_ping_interval
         self._clients = {
             team: AsyncWebClient(token=tok, base_url=api_base_url) for team, tok in workspaces.items()

@@ -74,6 +74,7 @@ from bridge.model import (
     Reply,
     SentRef,
 )
+from bridge.profile import Profile
 from bridge.render import to_plain
 from bridge.render.document import BOLD, CODE, ITALIC, LINK, STRIKE, UNDERLINE, Run, line_text, parse
 from bridge.render.measure import json_bytes
@@ -533,6 +534,7 @@ class TeamsAdapter(Adapter):
         threads=False,
         edits=True,
     )
+    profile = Profile(Platform.TEAMS, "Teams", capabilities, "")  # commands are typed as words
 
     def __init__(
         self,

@@ -101,6 +101,7 @@ from bridge.model import (
     Reply,
     SentRef,
 )
+from bridge.profile import Profile
 from bridge.render.measure import telegram_length
 
 log = logging.getLogger(__name__)
@@ -370,6 +371,7 @@ class TelegramAdapter(Adapter):
         threads=False,
         edits=True,
     )
+    profile = Profile(Platform.TELEGRAM, "Telegram", capabilities, "/")
 
     def __init__(
         self,

@@ -18,7 +18,6 @@ from bridge.api.routes import ApiRoutes
 from bridge.api.runner import ApiRunner
 from bridge.config import Settings
 from bridge.health import Health, beat, operator_routes
-from bridge.hints import command_hint
 from bridge.inbound import Inbound
 from bridge.inbound.commands import Commands
 from bridge.inbound.relay import Relay
@@ -34,6 +33,7 @@ from bridge.metrics import Metrics
 from bridge.model import ChatIdentity, Platform
 from bridge.outbox import Dispatcher
 from bridge.pipeline import Pipeline, PollSchedule
+from bridge.profile import Profiles
 from bridge.resume import Resumer
 from bridge.store.lock import StoreLock
 from bridge.store.records import Link
@@ -117,6 +117,7 @@ def build_pipeline(
     metrics: Metrics | None = None,
     schedule: PollSchedule | None = None,
     on_dead_token: Callable[[list[Link]], Awaitable[None]] | None = None,
+    profiles: Profiles | None = None,
 ) -> Pipeline:
     """The LMS-side core: intake of messages and notifications, and item actions."""
     api = LmsApi(client)
@@ -129,6 +130,7 @@ def build_pipeline(
         lambda token: pipeline.site(token),
         settings.lms.task_action_function,
         wake_dispatcher=wake_dispatcher,
+        profiles=profiles,
     )
     pipeline = Pipeline(
         store,
@@ -139,7 +141,7 @@ def build_pipeline(
         interval=settings.lms.poll_interval,
         concurrency=settings.lms.poll_concurrency,
         wake_dispatcher=wake_dispatcher,
-        link_hint=lambda link: command_hint(link.identity.platform, "link"),
+        profiles=profiles,
         metrics=metrics,
         schedule=schedule,
         on_dead_token=on_dead_token,
@@ -204,6 +206,7 @@ class Bridge:
         self._lock = StoreLock.for_url(s.store.url)
         if self._lock is not None:
             self._lock.acquire()
+        profiles = Profiles.of(self.adapters)
         self.store = store = await Store.open(s.store.url, s.store.token_key.get_secret_value())
         self.dispatcher = dispatcher = Dispatcher(
             store,
@@ -225,6 +228,7 @@ class Bridge:
             metrics=self.metrics,
             schedule=self.push,
             on_dead_token=self._dead_token if self.devices else None,
+            profiles=profiles,
         )
         self.linking = linking = Linking(
             store,
@@ -239,9 +243,10 @@ class Bridge:
             throttle=sign_in_throttle(s.link),
             on_link=self._linked if self.devices else None,
             on_unlink=self._unlinked if self.devices else None,
+            profiles=profiles,
         )
-        commands = Commands(store, self.api, linking, pipeline.actions)
-        relay = Relay(store, self.api, after_send=pipeline.read_soon)
+        commands = Commands(store, self.api, linking, pipeline.actions, profiles)
+        relay = Relay(store, self.api, after_send=pipeline.read_soon, profiles=profiles)
         inbound = Inbound(
             store, self.adapters, commands, relay, pipeline.actions, self.metrics, pace=dispatcher.pace_answer
         )

@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from bridge import notices
 from bridge.actions import ItemActions, buttons
 from bridge.lms.api import LmsApi, SiteInfo
 from bridge.lms.errors import FunctionUnavailable, LmsError, LmsUnavailable, TokenRejected
@@ -29,6 +30,7 @@ from bridge.log_format import link_context
 from bridge.metrics import Metrics
 from bridge.model import Cursor, Item, ItemKind
 from bridge.own_signins import SIGNINS, drop_own
+from bridge.profile import Profiles
 from bridge.render import escape
 from bridge.router import KIND_WORDS, lane_of, notice, payload_of, route, told_unshowable
 from bridge.store.records import ItemRow, Link, NewDelivery
@@ -82,7 +84,7 @@ class Pipeline:
         concurrency: int = 8,
         sweep_every: float = 60.0,
         wake_dispatcher: Callable[[], None] = lambda: None,
-        link_hint: Callable[[Link], str] = lambda link: "link",
+        profiles: Profiles | None = None,
         metrics: Metrics | None = None,
         schedule: PollSchedule | None = None,
         on_dead_token: Callable[[list[Link]], Awaitable[None]] | None = None,
@@ -101,7 +103,7 @@ class Pipeline:
         self.interval = interval
         self.sweep_every = sweep_every
         self.wake_dispatcher = wake_dispatcher
-        self.link_hint = link_hint
+        self.profiles = profiles or Profiles()
         self._limit = asyncio.Semaphore(concurrency)
         self._last_sweep: dict[int, float] = {}
         self._read_regardless: dict[int, float] = {}
@@ -436,14 +438,6 @@ class Pipeline:
                     exc.errorcode,
                     extra=link_context(link),
                 )
-                hint = escape(self.link_hint(link))
-                await self.store.enqueue(
-                    [
-                        notice(
-                            link,
-                            "<p>Your Pluto sign-in no longer works (it was revoked or expired), so messages "
-                            f"are paused. Send <code>{hint}</code> to sign in again.</p>",
-                        )
-                    ]
-                )
+                profile = self.profiles[link.identity.platform]
+                await self.store.enqueue([notice(link, notices.signin_lost(profile))])
         self.wake_dispatcher()

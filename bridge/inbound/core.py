@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from adapters.base import Adapter, DeliveryError
 from bridge import notices
 from bridge.actions import ItemActions, parse_action
-from bridge.hints import command_hint, how_to_link
 from bridge.inbound.commands import Commands
 from bridge.inbound.relay import PICK, Answer, Relay
 from bridge.journal import event_to_json
@@ -34,6 +33,7 @@ from bridge.model import (
     Post,
     Reply,
 )
+from bridge.profile import Profiles
 from bridge.render import escape, render, to_plain
 from bridge.store.records import Link
 from bridge.store.store import Store
@@ -59,6 +59,7 @@ class Inbound:
         self.metrics = metrics or Metrics()
         self.store = store
         self.adapters = adapters
+        self.profiles = Profiles.of(adapters)
         self.commands = commands
         self.relay = relay
         self.actions = actions
@@ -158,12 +159,8 @@ class Inbound:
                 await self.adapters[platform].send(dest, Post(text=text, fallback=to_plain(answer.html)))
         except DeliveryError as exc:
             log.info("could not answer %s privately: %s", event.identity, exc.reason)
-            hint = escape(command_hint(platform, event.name))
-            return Answer(
-                "<p>I answer commands only in our private chat, and I cannot write to you there yet. "
-                f"Open a private chat with me, then send <code>{hint}</code> there.</p>"
-            )
-        return Answer("<p>I answered you in our private chat.</p>")
+            return Answer(notices.cannot_answer_privately(self.profiles[platform], event.name))
+        return Answer(notices.answered_privately())
 
     async def _room_of_link_matches(self, event: ChatEvent) -> bool:
         """Whether ``event`` may update how the person's link reaches them. A private chat
@@ -181,7 +178,7 @@ class Inbound:
         platform = event.identity.platform
         link = await self.store.link_for(event.identity)
         if link is None:
-            return Answer(how_to_link(platform))
+            return Answer(notices.how_to_link(self.profiles[platform]))
         if event.action_id.startswith(PICK + ":"):
             picked = await self.relay.pick(link, event.action_id)
             return Answer(picked.html, replace_html=picked.html)
@@ -212,18 +209,15 @@ class Inbound:
             return await self.commands.run(event, link)
         if isinstance(event, ContactEvent):
             if link is None:
-                return how_to_link(platform)
+                return notices.how_to_link(self.profiles[platform])
             return f"<p>Welcome back, {escape(link.lms_fullname)}. Your Pluto messages arrive here.</p>"
         if isinstance(event, MessageEvent):
             if not event.is_private:
                 return None  # only private chats with the bot are relayed
             if link is None:
-                return how_to_link(platform)
+                return notices.how_to_link(self.profiles[platform])
             if link.status == "needs_signin":
-                hint = escape(command_hint(platform, "link"))
-                return (
-                    f"<p>Not sent: your Pluto sign-in no longer works. Send <code>{hint}</code> to sign in again.</p>"
-                )
+                return notices.signin_lost(self.profiles[platform], "Not sent")
             if not link.active:
                 return f"<p>Not sent: this link is inactive ({escape(link.status_reason)}).</p>"
             return await self.relay.relay(link, event)
