@@ -24,7 +24,6 @@ from adapters.base import Adapter, EventSink, PermanentError
 from bridge.inbound.interaction import Interaction
 from bridge.inbound.runner import Runner
 from bridge.model import (
-    COMMAND_NAMES,
     ActionEvent,
     Capabilities,
     ChatEvent,
@@ -159,12 +158,7 @@ class ConsoleAdapter(Adapter):
                     reason=reason.strip(),
                     message=SentRef(ROOM, ref),
                 )
-            if word == "start":
-                return CommandEvent(**fields, name="link", args=rest.strip())
-            if word in COMMAND_NAMES:
-                return CommandEvent(**fields, name=word, args=rest.strip())
-            self._write(f"(unknown command /{word}; /help lists them)")
-            return None
+            return CommandEvent(**fields, text=text[1:])  # the core parses it
         return MessageEvent(**fields, text=text)
 
     async def _read(self) -> None:

@@ -50,7 +50,6 @@ from adapters.base import (
 )
 from adapters.readable import readable_time
 from bridge.model import (
-    COMMAND_NAMES,
     COMMANDS,
     Action,
     ActionEvent,
@@ -247,15 +246,6 @@ def notification_text(post: Post) -> str:
     fallback with Slack's three entities escaped, since Slack parses ``<!channel>``,
     ``<@U1>`` and ``<url|label>`` in this field too; the rendered text when there is none."""
     return escape_mrkdwn(post.fallback) if post.fallback else post.text
-
-
-def parse_command(text: str) -> tuple[str, str]:
-    """Split ``/pluto`` text into (name, args); unknown or empty -> ("help", "")."""
-    head, _, rest = text.strip().partition(" ")
-    name = head.lower()
-    if name in COMMAND_NAMES:
-        return name, rest.strip()
-    return "help", ""
 
 
 class _Turn:
@@ -754,7 +744,6 @@ class SlackAdapter(Adapter):
         try:
             await ack()
             self._track()
-            name, args = parse_command(str(command.get("text") or ""))
             channel = str(command.get("channel_id") or "")
             try:
                 dm = await self._open_dm(identity)
@@ -767,8 +756,7 @@ class SlackAdapter(Adapter):
                 room=dm,
                 display_name=await self._display_name(team, user),
                 is_private=channel == dm,
-                name=name,
-                args=args,
+                text=str(command.get("text") or ""),  # the core parses it
                 handle=str(command.get("user_name") or ""),
                 workspace_name=str(command.get("team_domain") or ""),
             )

@@ -641,9 +641,9 @@ class TelegramAdapter(Adapter):
                 # bridge was away for long) is not acted on; its author is told.
                 MessageHandler(only_new & _Older(self.max_update_age), self._settling(self._on_stale), block=False),
                 CommandHandler("start", self._settling(self._on_start), filters=only_new, block=False),
-                CommandHandler(
-                    [c.name for c in COMMANDS], self._settling(self._on_command), filters=only_new, block=False
-                ),
+                # Every other command, known or not: the core parses it and answers an
+                # unknown one with help (never relayed to Pluto as a message).
+                MessageHandler(only_new & filters.COMMAND, self._settling(self._on_command), block=False),
                 MessageHandler(only_new & filters.TEXT, self._settling(self._on_text), block=False),
                 CallbackQueryHandler(self._settling(self._on_callback), block=False),
             ]
@@ -708,11 +708,11 @@ class TelegramAdapter(Adapter):
         message = update.effective_message
         if message is None or (common := self._common(update, message)) is None:
             return
-        head = (message.text or "").split(maxsplit=1)[0]
-        name = head[1:].split("@", 1)[0].lower()
-        await self._deliver(
-            CommandEvent(**common, name=name, args=self._command_args(message)), message.chat.id
-        )
+        text = message.text or ""
+        _, at, bot = text.split(maxsplit=1)[0].partition("@")
+        if at and bot.lower() != (self._app.bot.username or "").lower():
+            return  # a command for another bot in the group
+        await self._deliver(CommandEvent(**common, text=text), message.chat.id)
 
     async def _on_text(self, update: Update, context: Context) -> None:
         message = update.effective_message

@@ -17,6 +17,7 @@ from adapters.base import Adapter, DeliveryError
 from bridge import notices
 from bridge.actions import ItemActions, parse_action
 from bridge.inbound.commands import Commands
+from bridge.inbound.parse import parsed
 from bridge.inbound.relay import PICK, Answer, Relay
 from bridge.journal import event_to_json
 from bridge.metrics import Metrics
@@ -111,6 +112,7 @@ class Inbound:
         if answer is None:
             return None
         if isinstance(event, CommandEvent) and not event.is_private and answer.html:
+            event = parsed(event)
             if not self.adapters[platform].capabilities.private_replies:
                 answer = await self._answer_privately(event, answer)
         reply = self.reply(platform, answer.html, answer.replace_html, answer.actions)
@@ -120,6 +122,8 @@ class Inbound:
 
     async def handle(self, event: ChatEvent) -> Answer | None:
         """Act on a journalled event; what to show the person, if anything."""
+        if isinstance(event, CommandEvent):
+            event = parsed(event)
         platform = event.identity.platform
         counted = self.metrics.inbound.labels
         kind = type(event).__name__

@@ -126,6 +126,13 @@ async def test_unlinked_person_is_told_how_to_link(bridge: BridgeProcess) -> Non
     await bridge.expect(r"connect your Pluto account: send /link", after=mark)
 
 
+async def test_an_unknown_command_is_answered_with_help(bridge: BridgeProcess) -> None:
+    mark = len(bridge.out)
+    await bridge.type("/frobnicate now")
+    await bridge.expect(r"Unknown command frobnicate", after=mark)
+    await bridge.expect(r"/to NAME", after=mark)  # the help, written the console way
+
+
 async def test_unlink_deletes_token(bridge: BridgeProcess, lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> None:
     await bridge.link("mentee1")
     token = lms.issue_token(seed.mentee1_id)

@@ -12,6 +12,7 @@ import pytest
 
 from adapters.base import PermanentError, RateLimited, RecipientUnreachable, TransientError
 from adapters.telegram import TelegramAdapter
+from bridge.inbound.parse import parsed
 from bridge.model import (
     COMMANDS,
     Action,
@@ -150,16 +151,15 @@ async def test_every_command_and_botname_suffix(
     for spec in COMMANDS:
         sandbox.user_sends_text(ada, f"/{spec.name} some  args here")
     sandbox.user_sends_text(ada, f"/status@{sandbox.bot_username}")
-    sandbox.user_sends_text(ada, "/to@other_bot Group A")  # another bot's command: plain text
+    sandbox.user_sends_text(ada, "/to@other_bot Group A")  # another bot's command: not ours
+    sandbox.user_sends_text(ada, "after")
     events = await sink.wait_for(len(COMMANDS) + 2)
-    commands = events[: len(COMMANDS)]
-    assert [(e.name, e.args) for e in commands if isinstance(e, CommandEvent)] == [
-        (c.name, "some  args here") for c in COMMANDS
-    ]
+    commands = [parsed(e) for e in events[: len(COMMANDS)] if isinstance(e, CommandEvent)]
+    assert [(e.name, e.args) for e in commands] == [(c.name, "some  args here") for c in COMMANDS]
     status = events[len(COMMANDS)]
-    assert isinstance(status, CommandEvent) and (status.name, status.args) == ("status", "")
-    other = events[-1]
-    assert isinstance(other, MessageEvent) and other.text == "/to@other_bot Group A"
+    assert isinstance(status, CommandEvent) and (parsed(status).name, parsed(status).args) == ("status", "")
+    after = events[-1]  # neither relayed as text nor taken as a command of this bot
+    assert isinstance(after, MessageEvent) and after.text == "after"
 
 
 async def test_event_ids_are_update_ids(
