@@ -4,9 +4,10 @@ Inbound updates arrive by long polling (PTB's Updater) or through a webhook rout
 the bridge's own aiohttp server; either way they go through the Application's update queue,
 whose ``put`` returns only once the core has journalled the update's event (or the update
 carries none): the next getUpdates, which confirms the offset, and the webhook's HTTP 200
-wait for that, so a crash never loses what Telegram handed over. The core's sink then runs in
-a handler task (``block=False``); one person's events take turns, so they reach the
-core in the order they were sent while other people's go ahead. Outbound calls map Telegram errors onto the
+wait for that, so a crash never loses what Telegram handed over. Handlers hand each event to
+the core's runner (``bridge.inbound.runner``) as an ``Interaction``: the runner journals it,
+lets the update be confirmed, and hands it to the core in its person's turn, then shows the
+answer. Outbound calls map Telegram errors onto the
 ``adapters.base`` exceptions; the core paces and splits, so no AIORateLimiter is installed
 and a 429 surfaces at once as ``RateLimited``.
 
@@ -21,7 +22,6 @@ again, and is never relayed to the LMS as a chat message.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import functools
 import hmac
@@ -31,7 +31,7 @@ import logging
 import re
 import warnings
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -81,8 +81,9 @@ from adapters.base import (
     RateLimited,
     RecipientUnreachable,
     TransientError,
-    record,
 )
+from bridge.inbound.interaction import Interaction
+from bridge.inbound.runner import Runner
 from bridge.model import (
     COMMANDS,
     Action,
@@ -238,36 +239,6 @@ class _AckQueue(asyncio.Queue[object]):
         await wait
 
 
-class _Turns:
-    """One person's events reach the core one at a time, in the order Telegram sent them.
-
-    PTB starts a task per update (``block=False``), so without this a person's second line
-    could reach the LMS before their first. Handlers take their turn before any ``await``,
-    and ``asyncio.Lock`` wakes waiters first come, first served; other people never wait.
-    """
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @contextlib.asynccontextmanager
-    async def take(self, person: str) -> AsyncIterator[None]:
-        """Hold ``person``'s turn for the duration of the block."""
-        lock, users = self._locks.get(person, (asyncio.Lock(), 0))
-        self._locks[person] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[person]
-            if users == 1:
-                del self._locks[person]  # idle people cost nothing
-            else:
-                self._locks[person] = (lock, users - 1)
-
-    def __len__(self) -> int:
-        return len(self._locks)
-
-
 @dataclass(frozen=True, slots=True)
 class _Prompt:
     """An open reason prompt: whose it is, the decision, and the pressed message."""
@@ -407,10 +378,9 @@ class TelegramAdapter(Adapter):
         if mode == "webhook":
             builder = builder.updater(None)  # updates come through our aiohttp route
         self._app: TelegramApp = builder.build()
-        self._sink: EventSink | None = None
+        self._runner: Runner | None = None
         self._running = False
         self._retrying: asyncio.Task[None] | None = None
-        self._turns = _Turns()
         self._prompts = _Prompts()
         self.answer_within = ANSWER_WITHIN
         self._conflict_reported = False
@@ -436,7 +406,7 @@ class TelegramAdapter(Adapter):
         """
         if self._running or self._retrying is not None:
             return
-        self._sink = sink
+        self._runner = Runner.of(sink)
         self._conflict_reported = False
         logging.getLogger("httpx").addFilter(self._redact)
         self._add_handlers()
@@ -525,9 +495,11 @@ class TelegramAdapter(Adapter):
             await asyncio.gather(retrying, return_exceptions=True)
         if self._running:
             try:
-                await self._release()  # handlers still running may answer (send) meanwhile
+                await self._release()
             finally:
                 self._running = False
+        if self._runner is not None:
+            await self._runner.stop(self.platform)  # unfinished events stay journalled
         logging.getLogger("httpx").removeFilter(self._redact)
 
     async def _release(self) -> None:
@@ -622,15 +594,6 @@ class TelegramAdapter(Adapter):
 
         return run
 
-    async def _record(self, event: ChatEvent) -> bool:
-        """Have the core journal ``event``, then let Telegram have its update confirmed;
-        False for a repeat (an update delivered again after a restart) to drop."""
-        assert self._sink is not None
-        try:
-            return await record(self._sink, event)
-        finally:
-            self._settle(event.event_id)
-
     def _add_handlers(self) -> None:
         if self._app.handlers:
             return
@@ -658,8 +621,7 @@ class TelegramAdapter(Adapter):
         if common["is_private"]:
             sent = message.date.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
             note = f"Your message of {sent} arrived too late and was not passed on. Please send it again."
-            async with self._turns.take(common["identity"].user_id):
-                await self._show(message.chat.id, (html.escape(note, quote=False),), ())
+            await self._show(message.chat.id, (html.escape(note, quote=False),), ())
 
     async def _on_error(self, update: object, context: Context) -> None:
         log.error(
@@ -726,9 +688,8 @@ class TelegramAdapter(Adapter):
             if (replied.text or "").endswith(PROMPT_TAIL):
                 # A prompt from before a restart, or answered already: its decision is unknown
                 # here, and the text is a reason, not a message for anyone in Pluto.
-                self._settle(update.update_id)  # nothing to journal; the turn may take a while
-                async with self._turns.take(common["identity"].user_id):
-                    await self._show(message.chat.id, (html.escape(STALE_PROMPT, quote=False),), ())
+                self._settle(update.update_id)  # nothing to journal
+                await self._show(message.chat.id, (html.escape(STALE_PROMPT, quote=False),), ())
                 return
         event = MessageEvent(
             **common,
@@ -765,30 +726,20 @@ class TelegramAdapter(Adapter):
             action_id=data,
             message=ref,
         )
-        answered = False
+        late = False
 
-        async def answer_if_slow() -> None:
-            nonlocal answered
-            await asyncio.sleep(self.answer_within)
-            answered = True
-            await asyncio.shield(self._answer(query, None))
+        async def stop_spinner() -> None:
+            nonlocal late
+            late = True
+            await self._answer(query, None)
 
-        if not await self._record(event):
-            await self._answer(query, None)  # pressed before a restart, handled already
-            return
-        timer = asyncio.create_task(answer_if_slow())
-        async with self._turns.take(event.identity.user_id):
-            reply: Reply | None = None
-            try:
-                reply = await self._run_sink(event)
-            finally:
-                timer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await timer
-                if not answered:  # always answer, or the person's button keeps spinning
-                    await self._answer(query, reply.texts[0] if reply and reply.texts else None)
+        async def answer(reply: Reply | None) -> None:
+            if not late:  # always answer, or the person's button keeps spinning
+                await self._answer(query, reply.texts[0] if reply and reply.texts else None)
             if reply is not None:
-                await self._after_action(event, pressed.chat.id, reply, toasted=not answered and bool(reply.texts))
+                await self._after_action(event, pressed.chat.id, reply, toasted=not late and bool(reply.texts))
+
+        await self._submit(event, answer, answer_within=self.answer_within, late=stop_spinner)
 
     async def _ask_reason(self, pressed: MaybeInaccessibleMessage, user_id: str, data: str, ref: SentRef) -> None:
         """Send the ForceReply prompt for a decision that asks a reason; remember it."""
@@ -796,22 +747,19 @@ class TelegramAdapter(Adapter):
         on = f" on \u201c{html.escape(subject, quote=False)}\u201d" if subject else ""
         text = f"Reason for <b>{html.escape(decision, quote=False)}</b>{on}? {PROMPT_TAIL}"
         chat_id = pressed.chat.id
-        async with self._turns.take(user_id):
-            sent = await self._patiently(
-                chat_id,
-                lambda: self._app.bot.send_message(
-                    chat_id=chat_id,
-                    text=text,
-                    parse_mode=ParseMode.HTML,
-                    reply_parameters=ReplyParameters(
-                        message_id=pressed.message_id, allow_sending_without_reply=True
-                    ),
-                    reply_markup=ForceReply(input_field_placeholder=PROMPT_PLACEHOLDER),
-                ),
-            )
-            if sent is not None:
-                action_id = data.removeprefix(ASKS_REASON_PREFIX)
-                self._prompts.add(chat_id, sent.message_id, _Prompt(user_id, action_id, ref))
+        sent = await self._patiently(
+            chat_id,
+            lambda: self._app.bot.send_message(
+                chat_id=chat_id,
+                text=text,
+                parse_mode=ParseMode.HTML,
+                reply_parameters=ReplyParameters(message_id=pressed.message_id, allow_sending_without_reply=True),
+                reply_markup=ForceReply(input_field_placeholder=PROMPT_PLACEHOLDER),
+            ),
+        )
+        if sent is not None:
+            action_id = data.removeprefix(ASKS_REASON_PREFIX)
+            self._prompts.add(chat_id, sent.message_id, _Prompt(user_id, action_id, ref))
 
     async def _decide(self, common: dict[str, Any], prompt: _Prompt, message: Message) -> None:
         """The reply to a reason prompt: the decision, with the reply as its reason."""
@@ -822,12 +770,12 @@ class TelegramAdapter(Adapter):
             reason="" if typed in NO_REASON else typed,
             message=prompt.pressed,
         )
-        if not await self._record(event):
-            return
-        async with self._turns.take(event.identity.user_id):
-            reply = await self._run_sink(event)
+
+        async def answer(reply: Reply | None) -> None:
             if reply is not None:
                 await self._after_action(event, message.chat.id, reply, toasted=False)
+
+        await self._submit(event, answer)
 
     def _is_own(self, message: Message) -> bool:
         """Whether this bot sent ``message``."""
@@ -858,21 +806,33 @@ class TelegramAdapter(Adapter):
         except TelegramError as exc:
             log.warning("telegram: answerCallbackQuery failed: %s", exc)
 
-    async def _run_sink(self, event: ChatEvent) -> Reply | None:
-        assert self._sink is not None
+    async def _submit(
+        self,
+        event: ChatEvent,
+        answer: Callable[[Reply | None], Awaitable[None]],
+        *,
+        answer_within: float | None = None,
+        late: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """Hand ``event`` to the core's runner: Telegram has its update confirmed once the
+        event is journalled (``ack``); the runner answers in the person's turn."""
+        assert self._runner is not None
+        update_id = event.event_id
+
+        async def ack() -> None:
+            self._settle(update_id)
+
         try:
-            return await self._sink(event)
-        except Exception:
-            log.exception("telegram: the core failed on event %s", event.event_id)
-            return None
+            await self._runner.submit(Interaction(event, ack, answer, answer_within=answer_within, late=late))
+        finally:
+            self._settle(update_id)  # whatever happened, Telegram is not kept waiting
 
     async def _deliver(self, event: ChatEvent, chat_id: int) -> None:
-        if not await self._record(event):
-            return
-        async with self._turns.take(event.identity.user_id):
-            reply = await self._run_sink(event)
+        async def answer(reply: Reply | None) -> None:
             if reply is not None:
                 await self._show(chat_id, reply.texts, reply.actions)
+
+        await self._submit(event, answer)
 
     async def _show(self, chat_id: int, texts: Sequence[str], actions: Sequence[Action]) -> None:
         """Send reply texts as messages in the person's chat; buttons go on the last one."""

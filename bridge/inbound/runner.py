@@ -126,16 +126,19 @@ class Runner:
         try:
             if not await journal:
                 log.debug("dropping repeated event %s %s", event.identity.platform.value, event.event_id)
+                await self._answer(interaction, None)  # nothing to show; a spinner may stop
                 return
             if previous is not None and not previous.done():
                 await asyncio.wait({previous})  # waiting never cancels the earlier event
-            reply = await self._handle(interaction)
-            try:
-                await interaction.answer(reply)
-            except Exception:
-                log.exception("answering %s event %s failed", event.identity, event.event_id)
+            await self._answer(interaction, await self._handle(interaction))
         finally:
             self._leave(event.identity, mine)
+
+    async def _answer(self, interaction: Interaction, reply: Reply | None) -> None:
+        try:
+            await interaction.answer(reply)
+        except Exception:
+            log.exception("answering %s event %s failed", interaction.event.identity, interaction.event.event_id)
 
     async def _handle(self, interaction: Interaction) -> Reply | None:
         """The core's reply; ``late`` first when it takes longer than ``answer_within``."""

@@ -114,7 +114,7 @@ async def test_a_slow_journal_is_acknowledged_at_the_deadline_and_still_handled(
     await until(lambda: core.handled == ["hi"])
 
 
-async def test_a_repeat_is_acknowledged_and_dropped() -> None:
+async def test_a_repeat_is_acknowledged_and_dropped_with_nothing_to_show() -> None:
     core = Core()
     runner, seen = Runner.of(core), Seen()
     await runner.submit(seen.interaction(message(ADA, "hi")))
@@ -122,7 +122,7 @@ async def test_a_repeat_is_acknowledged_and_dropped() -> None:
     await runner.submit(seen.interaction(message(ADA, "hi")))
     await until(lambda: runner.running() == 0)
     assert core.handled == ["hi"]
-    assert seen.log == ["ack 1-hi", "answer got hi", "ack 1-hi"]
+    assert seen.log == ["ack 1-hi", "answer got hi", "ack 1-hi", "answer None"]
 
 
 async def test_when_the_core_fails_the_person_is_told_and_the_next_event_goes_on() -> None:
