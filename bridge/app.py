@@ -35,6 +35,7 @@ from bridge.outbox import Dispatcher
 from bridge.pipeline import Pipeline, PollSchedule
 from bridge.profile import Profiles
 from bridge.resume import Resumer
+from bridge.starts import AdapterStarts
 from bridge.store.lock import StoreLock
 from bridge.store.records import Link
 from bridge.store.store import Store
@@ -177,6 +178,7 @@ class Bridge:
         self.push: PushMonitor | None = None
         self.wakeups: PushWakeups | None = None
         self.runner: Runner | None = None
+        self.starts: AdapterStarts | None = None
 
     def bot_links(self, code: str) -> dict[str, str]:
         """Links that open each platform's bot with a linking code, where platforms have them."""
@@ -251,6 +253,7 @@ class Bridge:
             store, self.adapters, commands, relay, pipeline.actions, self.metrics, pace=dispatcher.pace_answer
         )
         self.runner = runner = Runner(inbound, inbound.record)
+        self.starts = starts = AdapterStarts(self.adapters, runner)
         self.health = health = Health(
             store,
             self.client,
@@ -259,6 +262,7 @@ class Bridge:
             self.metrics,
             self._pipeline_state,
             s.lms.token.get_secret_value() if s.lms.token else None,
+            starts,
         )
         # Read before any adapter starts: redeliveries of these are then repeats.
         unfinished = await store.unfinished_events()
@@ -280,9 +284,7 @@ class Bridge:
             app.add_routes(operator_routes(health))
             self._management, mport = await listen(app, *management)
             log.info("health and metrics on http://%s:%s", management[0], mport)
-        for platform, adapter in self.adapters.items():
-            await adapter.start(runner)
-            log.info("%s adapter started", platform.value)
+        await starts.start()  # one platform down does not keep the others from running
         self._tasks = [
             asyncio.create_task(dispatcher.run(), name="dispatcher"),
             asyncio.create_task(self.pipeline.run(), name="intake"),
@@ -361,6 +363,8 @@ class Bridge:
         if self._management is not None:
             await self._management.cleanup()
             self._management = None
+        if self.starts is not None:
+            await self.starts.stop()
         for adapter in self.adapters.values():
             with contextlib.suppress(Exception):
                 await adapter.stop()
