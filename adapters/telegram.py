@@ -13,15 +13,15 @@ and a 429 surfaces at once as ``RateLimited``.
 
 A decision that asks for a reason (``Action.needs_reason``) is marked in its button's
 ``callback_data``; pressing it answers the callback query at once and sends a ForceReply
-prompt, and the person's reply to that prompt becomes the ``ActionEvent`` with the reply as
-its reason. Open prompts live in a small bounded in-memory map: a reply to a prompt the
-adapter no longer knows (after a restart) is answered with a request to press the button
-again, and is never relayed to the LMS as a chat message.
+prompt, then hands the core the press with the prompt as its message: the core keeps the
+decision waiting in its store, and the person's reply to the prompt (an ordinary reply, even
+after a restart) decides, with the reply as its reason.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import functools
 import hmac
@@ -30,9 +30,7 @@ import json
 import logging
 import re
 import warnings
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 import nh3
@@ -82,7 +80,7 @@ from adapters.base import (
     RecipientUnreachable,
     TransientError,
 )
-from bridge.inbound.interaction import Interaction
+from bridge.inbound.interaction import ASKS_REASON, Interaction
 from bridge.inbound.runner import Runner
 from bridge.model import (
     COMMANDS,
@@ -130,17 +128,11 @@ BUTTONS_PER_ROW = 3
 _STYLES = {"primary": "primary", "danger": "danger"}  # Bot API 9.4+ button styles
 # A button whose decision asks for a reason carries this before its action id, so the press
 # asks instead of deciding, even after a restart (the button itself says so).
-ASKS_REASON_PREFIX = "why:"
+ASKS_REASON_PREFIX = ASKS_REASON
 CALLBACK_DATA_MAX = 64  # bytes
-PROMPTS_MAX = 256  # open reason prompts remembered; the oldest is forgotten first
 PROMPT_TAIL = "Reply to this message; send - for none."
 PROMPT_PLACEHOLDER = "Your reason, or - for none"  # ForceReply: 1-64 characters
 SUBJECT_MAX = 80  # characters of the item's first line quoted in a prompt
-NO_REASON = frozenset({"-", "\u2013", "\u2014"})  # a hyphen, or what phones turn it into
-STALE_PROMPT = (
-    "That reason prompt is no longer open (it was answered already, or the bridge restarted): "
-    "nothing was decided and nothing was sent to Pluto. To decide, press the button on the item again."
-)
 # Telegram's wording for people the bot can no longer reach (all arrive as 403 Forbidden,
 # except a deactivated user, which some servers report as 400).
 _UNREACHABLE = ("blocked by the user", "initiate conversation", "user is deactivated", "kicked")
@@ -237,39 +229,6 @@ class _AckQueue(asyncio.Queue[object]):
         wait = self.recorded(item)  # registers the update before a handler can see it
         await super().put(item)
         await wait
-
-
-@dataclass(frozen=True, slots=True)
-class _Prompt:
-    """An open reason prompt: whose it is, the decision, and the pressed message."""
-
-    user_id: str
-    action_id: str
-    pressed: SentRef
-
-
-class _Prompts:
-    """Open reason prompts by (chat id, prompt message id), at most ``limit`` of them."""
-
-    def __init__(self, limit: int = PROMPTS_MAX) -> None:
-        self._open: OrderedDict[tuple[int, int], _Prompt] = OrderedDict()
-        self._limit = limit
-
-    def add(self, chat_id: int, message_id: int, prompt: _Prompt) -> None:
-        self._open[(chat_id, message_id)] = prompt
-        while len(self._open) > self._limit:
-            self._open.popitem(last=False)
-
-    def take(self, chat_id: int, message_id: int, user_id: str) -> _Prompt | None:
-        """The prompt, forgotten once answered; None if unknown or somebody else's."""
-        prompt = self._open.get((chat_id, message_id))
-        if prompt is None or prompt.user_id != user_id:
-            return None
-        del self._open[(chat_id, message_id)]
-        return prompt
-
-    def __len__(self) -> int:
-        return len(self._open)
 
 
 def _pressed_label(message: MaybeInaccessibleMessage, data: str) -> str:
@@ -381,7 +340,6 @@ class TelegramAdapter(Adapter):
         self._runner: Runner | None = None
         self._running = False
         self._retrying: asyncio.Task[None] | None = None
-        self._prompts = _Prompts()
         self.answer_within = ANSWER_WITHIN
         self._conflict_reported = False
         self._redact = _RedactToken(token)
@@ -680,17 +638,7 @@ class TelegramAdapter(Adapter):
         message = update.effective_message
         if message is None or (common := self._common(update, message)) is None:
             return
-        replied = message.reply_to_message
-        if replied is not None and self._is_own(replied):
-            if (prompt := self._prompts.take(message.chat.id, replied.message_id, common["identity"].user_id)):
-                await self._decide(common, prompt, message)
-                return
-            if (replied.text or "").endswith(PROMPT_TAIL):
-                # A prompt from before a restart, or answered already: its decision is unknown
-                # here, and the text is a reason, not a message for anyone in Pluto.
-                self._settle(update.update_id)  # nothing to journal
-                await self._show(message.chat.id, (html.escape(STALE_PROMPT, quote=False),), ())
-                return
+        replied = message.reply_to_message  # a reply to a reason prompt too: the core decides
         event = MessageEvent(
             **common,
             # Telegram delivers text without markup; mentions are already the names shown.
@@ -712,11 +660,6 @@ class TelegramAdapter(Adapter):
             return
         ref = SentRef(room=str(pressed.chat.id), message_id=str(pressed.message_id))
         data = query.data or ""
-        if data.startswith(ASKS_REASON_PREFIX):
-            self._settle(update.update_id)  # nothing to journal yet: the reason comes as a reply
-            await self._answer(query, None)  # nothing decided yet; the spinner stops
-            await self._ask_reason(pressed, str(user.id), data, ref)
-            return
         event = ActionEvent(
             identity=ChatIdentity(Platform.TELEGRAM, "", str(user.id)),
             event_id=str(update.update_id),
@@ -726,6 +669,10 @@ class TelegramAdapter(Adapter):
             action_id=data,
             message=ref,
         )
+        if data.startswith(ASKS_REASON_PREFIX):
+            await self._answer(query, None)  # nothing decided yet; the spinner stops
+            await self._ask_reason(pressed, event)
+            return
         late = False
 
         async def stop_spinner() -> None:
@@ -741,9 +688,10 @@ class TelegramAdapter(Adapter):
 
         await self._submit(event, answer, answer_within=self.answer_within, late=stop_spinner)
 
-    async def _ask_reason(self, pressed: MaybeInaccessibleMessage, user_id: str, data: str, ref: SentRef) -> None:
-        """Send the ForceReply prompt for a decision that asks a reason; remember it."""
-        decision, subject = _pressed_label(pressed, data), _subject(pressed)
+    async def _ask_reason(self, pressed: MaybeInaccessibleMessage, press: ActionEvent) -> None:
+        """Send the ForceReply prompt for a decision that asks a reason, then tell the core
+        (it keeps the decision waiting for the person's reply to the prompt)."""
+        decision, subject = _pressed_label(pressed, press.action_id), _subject(pressed)
         on = f" on \u201c{html.escape(subject, quote=False)}\u201d" if subject else ""
         text = f"Reason for <b>{html.escape(decision, quote=False)}</b>{on}? {PROMPT_TAIL}"
         chat_id = pressed.chat.id
@@ -757,33 +705,11 @@ class TelegramAdapter(Adapter):
                 reply_markup=ForceReply(input_field_placeholder=PROMPT_PLACEHOLDER),
             ),
         )
-        if sent is not None:
-            action_id = data.removeprefix(ASKS_REASON_PREFIX)
-            self._prompts.add(chat_id, sent.message_id, _Prompt(user_id, action_id, ref))
-
-    async def _decide(self, common: dict[str, Any], prompt: _Prompt, message: Message) -> None:
-        """The reply to a reason prompt: the decision, with the reply as its reason."""
-        typed = (message.text or "").strip()
-        event = ActionEvent(
-            **common,
-            action_id=prompt.action_id,
-            reason="" if typed in NO_REASON else typed,
-            message=prompt.pressed,
-        )
-
-        async def answer(reply: Reply | None) -> None:
-            if reply is not None:
-                await self._after_action(event, message.chat.id, reply, toasted=False)
-
-        await self._submit(event, answer)
-
-    def _is_own(self, message: Message) -> bool:
-        """Whether this bot sent ``message``."""
-        author = message.from_user
-        try:
-            return author is not None and author.id == self._app.bot.id
-        except RuntimeError:  # not initialised: no getMe yet
-            return False
+        if sent is None:
+            self._settle(press.event_id)  # no prompt shown: nothing waits
+            return
+        asked = dataclasses.replace(press, message=SentRef(room=str(chat_id), message_id=str(sent.message_id)))
+        await self._deliver(asked, chat_id)
 
     async def _after_action(self, event: ActionEvent, chat_id: int, reply: Reply, *, toasted: bool) -> None:
         """Update the pressed message as the core says, then show the rest of its answer

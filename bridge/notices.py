@@ -67,6 +67,14 @@ def command_usage(profile: Profile, usage: str) -> str:
     return _command(profile, usage)
 
 
+def prompt_answered() -> str:
+    """A second reply to a reason prompt that was answered already."""
+    return (
+        "<p>That reason prompt was answered already: nothing more was decided and nothing was sent to "
+        "Pluto. To decide again, press the button on the item.</p>"
+    )
+
+
 def done_by(name: str, profile: Profile) -> str:
     """Who did something, and where (plain text): "Sam Mentee in Slack"."""
     return f"{name} in {profile.display_name}"

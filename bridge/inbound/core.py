@@ -17,6 +17,7 @@ from adapters.base import Adapter, DeliveryError
 from bridge import notices
 from bridge.actions import ItemActions, parse_action
 from bridge.inbound.commands import Commands
+from bridge.inbound.interaction import ASKS_REASON
 from bridge.inbound.parse import parsed
 from bridge.inbound.relay import PICK, Answer, Relay
 from bridge.journal import event_to_json
@@ -36,10 +37,13 @@ from bridge.model import (
 )
 from bridge.profile import Profiles
 from bridge.render import escape, render, to_plain
+from bridge.store.prompts import Prompts
 from bridge.store.records import Link
 from bridge.store.store import Store
 
 log = logging.getLogger(__name__)
+
+NO_REASON = frozenset({"-", "\u2013", "\u2014"})  # "no reason": a hyphen, or what phones make of it
 
 Pacer = Callable[[ChatIdentity, int], Awaitable[None]]
 
@@ -61,6 +65,7 @@ class Inbound:
         self.store = store
         self.adapters = adapters
         self.profiles = Profiles.of(adapters)
+        self.prompts = Prompts(store)
         self.commands = commands
         self.relay = relay
         self.actions = actions
@@ -186,13 +191,34 @@ class Inbound:
         if event.action_id.startswith(PICK + ":"):
             picked = await self.relay.pick(link, event.action_id)
             return Answer(picked.html, replace_html=picked.html)
-        parsed = parse_action(event.action_id)
+        if event.action_id.startswith(ASKS_REASON) and event.message is not None:
+            # The adapter asked for the reason: the decision waits for the reply (a restart too).
+            await self.prompts.open(event.identity, event.message, event.action_id.removeprefix(ASKS_REASON))
+            return None
+        return await self._decide(link, event.action_id, event.reason)
+
+    async def _decide(self, link: Link, action_id: str, reason: str) -> Answer:
+        """Act on the item ``action_id`` names, as ``link``'s person."""
+        parsed = parse_action(action_id)
         item = await self.store.item(link.lms_user_id, parsed[1]) if parsed else None
         if parsed is None or item is None:
             # Not one of this person's items: a stale button, or somebody else's.
             return Answer("<p>That button is no longer active.</p>")
-        outcome = await self.actions.perform(link, parsed[0], item, event.reason.strip())
+        outcome = await self.actions.perform(link, parsed[0], item, reason.strip())
         return Answer(outcome.html, replace_html=outcome.retired_html)
+
+    async def _reason_given(self, link: Link, event: MessageEvent) -> Answer | None:
+        """A reply to a reason prompt decides, with the reply as the reason; None when the
+        replied-to message is no prompt of this person's."""
+        if event.reply_to is None:
+            return None
+        prompt = await self.prompts.take(event.identity, event.room, event.reply_to)
+        if prompt is None:
+            return None
+        if prompt.answered:
+            return Answer(notices.prompt_answered())
+        typed = event.text.strip()
+        return await self._decide(link, prompt.action_id, "" if typed in NO_REASON else typed)
 
     async def _handle(self, event: ChatEvent) -> Answer | None:
         link = await self.store.link_for(event.identity)
@@ -220,6 +246,8 @@ class Inbound:
                 return None  # only private chats with the bot are relayed
             if link is None:
                 return notices.how_to_link(self.profiles[platform])
+            if (decided := await self._reason_given(link, event)) is not None:
+                return decided
             if link.status == "needs_signin":
                 return notices.signin_lost(self.profiles[platform], "Not sent")
             if not link.active:

@@ -15,6 +15,12 @@ from dataclasses import dataclass
 
 from bridge.model import ChatEvent, Reply
 
+# An ActionEvent whose ``action_id`` is this before a decision's id says: the adapter asked
+# the person for that decision's reason with its own question (``ActionEvent.message``,
+# Telegram's ForceReply). The core keeps the decision waiting; the person's reply to the
+# question (a MessageEvent replying to it) decides, with the reply as the reason.
+ASKS_REASON = "why:"
+
 
 async def _nothing() -> None:
     return None
