@@ -39,8 +39,9 @@ class Interaction:
       journalled, and within ``deadline`` at the latest.
     - ``answer``: shows the core's reply to the person (None: nothing to show; the adapter
       may still need to, e.g., stop a button's spinner).
-    - ``deadline``: seconds from the hand-over within which the platform must have its
-      acknowledgement (Slack's 3 s); None where the platform waits as long as needed.
+    - ``deadline``: when (the event loop's clock, ``loop.time()``) the platform must have
+      its acknowledgement (Slack: 3 s after the request arrived); None where the platform
+      waits as long as needed.
     - ``answer_within`` / ``late``: where the person waits visibly (a pressed button's
       spinner), ``late`` is awaited once when the core's reply takes longer than
       ``answer_within`` seconds; ``answer`` follows when the reply is there.

@@ -33,6 +33,10 @@ Journal = Callable[[ChatEvent], Awaitable[bool]]
 ACK_MARGIN = 0.5  # seconds kept in hand before a platform's deadline (the network's share)
 
 
+async def _nothing() -> None:
+    return None
+
+
 def failure_reply(event: ChatEvent) -> Reply:
     """What the person sees when the core failed on their event (plain words: valid in
     every platform's markup)."""
@@ -72,19 +76,30 @@ class Runner:
         """Journal ``event``; False for a repeat (see ``adapters.base.record``)."""
         return True if self.journal is None else bool(await self.journal(event))
 
-    async def submit(self, interaction: Interaction) -> None:
-        """Queue the event in its person's turn, journal it, acknowledge it; returns once
-        acknowledged (handling goes on in a tracked task)."""
+    def place(
+        self,
+        identity: ChatIdentity,
+        ack: Callable[[], Awaitable[None]] = _nothing,
+        deadline: float | None = None,
+    ) -> Place:
+        """Take an event's place in ``identity``'s queue now, before the adapter awaits
+        anything to build the event (a name lookup), so the person's order holds; the
+        platform is acknowledged by ``deadline`` even if the event is not handed over by
+        then. Hand the event over with ``submit(interaction, place)`` or ``place.leave()``."""
+        return Place(self, identity, ack, deadline)
+
+    async def submit(self, interaction: Interaction, place: Place | None = None) -> None:
+        """Queue the event in its person's turn (at ``place`` when taken earlier; its ack and
+        deadline then count), journal it, acknowledge it; returns once acknowledged
+        (handling goes on in a tracked task)."""
         event = interaction.event
         loop = asyncio.get_running_loop()
-        key = event.identity
-        previous = self._tails.get(key)
-        mine: asyncio.Future[None] = loop.create_future()
-        self._tails[key] = mine  # before any await: the order of arrival
+        if place is None:
+            place = self.place(event.identity, interaction.ack, interaction.deadline)
         started = loop.time()
         journal = self._spawn(event.identity.platform, self._record(event))
         try:
-            budget = None if interaction.deadline is None else max(0.0, interaction.deadline - ACK_MARGIN)
+            budget = None if place.deadline is None else max(0.0, place.deadline - ACK_MARGIN - started)
             await asyncio.wait({journal}, timeout=budget)
             if not journal.done():
                 log.warning(
@@ -93,12 +108,12 @@ class Runner:
                     event.event_id,
                     loop.time() - started,
                 )
-            await self._ack(interaction)
+            await place.ack()
         except BaseException:
             journal.cancel()
-            self._leave(key, mine)
+            place.leave()
             raise
-        self._spawn(event.identity.platform, self._turn(interaction, journal, previous, mine))
+        self._spawn(event.identity.platform, self._turn(interaction, journal, place))
 
     async def _record(self, event: ChatEvent) -> bool:
         try:
@@ -109,18 +124,11 @@ class Runner:
             log.exception("journalling %s event %s failed", event.identity.platform.value, event.event_id)
             return True
 
-    async def _ack(self, interaction: Interaction) -> None:
-        try:
-            await interaction.ack()
-        except Exception:
-            log.exception("acknowledging %s event %s failed", interaction.event.identity, interaction.event.event_id)
-
     async def _turn(
         self,
         interaction: Interaction,
         journal: asyncio.Task[bool],
-        previous: asyncio.Future[None] | None,
-        mine: asyncio.Future[None],
+        place: Place,
     ) -> None:
         event = interaction.event
         try:
@@ -128,11 +136,12 @@ class Runner:
                 log.debug("dropping repeated event %s %s", event.identity.platform.value, event.event_id)
                 await self._answer(interaction, None)  # nothing to show; a spinner may stop
                 return
+            previous = place.previous
             if previous is not None and not previous.done():
                 await asyncio.wait({previous})  # waiting never cancels the earlier event
             await self._answer(interaction, await self._handle(interaction))
         finally:
-            self._leave(event.identity, mine)
+            place.leave()
 
     async def _answer(self, interaction: Interaction, reply: Reply | None) -> None:
         try:
@@ -162,13 +171,6 @@ class Runner:
                 with contextlib.suppress(BaseException):
                     await call
 
-    def _leave(self, key: ChatIdentity, mine: asyncio.Future[None]) -> None:
-        """Let the person's next event go."""
-        if not mine.done():
-            mine.set_result(None)
-        if self._tails.get(key) is mine:
-            del self._tails[key]  # idle people cost nothing
-
     def _spawn(self, platform: Platform, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.create_task(work, name=f"inbound {platform.value}")
         self._tasks[task] = platform
@@ -192,3 +194,53 @@ class Runner:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class Place:
+    """One event's place in its person's queue, and the platform's acknowledgement, which
+    happens once: after the journal write, or by ``deadline`` (loop time) at the latest."""
+
+    def __init__(
+        self,
+        runner: Runner,
+        identity: ChatIdentity,
+        ack: Callable[[], Awaitable[None]],
+        deadline: float | None,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        self._runner = runner
+        self.identity = identity
+        self.previous = runner._tails.get(identity)
+        self._mine: asyncio.Future[None] = loop.create_future()
+        runner._tails[identity] = self._mine  # before any await: the order of arrival
+        self._ack = ack
+        self._acked = False
+        self.deadline = deadline
+        self._timer = None if deadline is None else loop.call_at(deadline - ACK_MARGIN, self._ack_soon)
+
+    def _ack_soon(self) -> None:
+        if not self._acked:
+            log.warning("%s: event not handed over in time; acknowledged at the deadline", self.identity)
+            self._runner._spawn(self.identity.platform, self.ack())
+
+    async def ack(self) -> None:
+        """Acknowledge the platform, once."""
+        if self._acked:
+            return
+        self._acked = True
+        if self._timer is not None:
+            self._timer.cancel()
+        try:
+            await self._ack()
+        except Exception:
+            log.exception("acknowledging an event of %s failed", self.identity)
+
+    def leave(self) -> None:
+        """Let the person's next event go (an event that went nowhere is still acknowledged);
+        safe to call more than once."""
+        if not self._acked:
+            self._runner._spawn(self.identity.platform, self.ack())
+        if not self._mine.done():
+            self._mine.set_result(None)
+        if self._runner._tails.get(self.identity) is self._mine:
+            del self._runner._tails[self.identity]  # idle people cost nothing

@@ -108,7 +108,8 @@ async def test_the_platform_is_acknowledged_only_after_the_journal_write() -> No
 async def test_a_slow_journal_is_acknowledged_at_the_deadline_and_still_handled() -> None:
     core = Core(journal_gate=asyncio.Event())
     runner, seen = Runner.of(core), Seen()
-    await runner.submit(seen.interaction(message(ADA, "hi"), deadline=0.6))  # returns: acked
+    deadline = asyncio.get_running_loop().time() + 0.6
+    await runner.submit(seen.interaction(message(ADA, "hi"), deadline=deadline))  # returns: acked
     assert seen.log == ["ack 1-hi"] and core.handled == []
     core.journal_gate.set()
     await until(lambda: core.handled == ["hi"])
@@ -166,3 +167,20 @@ def test_runner_of_keeps_a_runner() -> None:
     runner = Runner.of(Core())
     same: Callable[[ChatEvent], Awaitable[Reply | None]] = runner
     assert Runner.of(same) is runner
+
+
+async def test_a_place_taken_on_arrival_keeps_order_and_is_acknowledged_by_its_deadline() -> None:
+    core = Core()
+    runner, seen = Runner.of(core), Seen()
+    acks: list[str] = []
+
+    async def ack() -> None:
+        acks.append("first")
+
+    first = runner.place(ADA, ack, deadline=asyncio.get_running_loop().time() + 0.6)  # its lookups are slow
+    await runner.submit(seen.interaction(message(ADA, "second")))
+    await until(lambda: acks == ["first"])  # the platform is not kept waiting past its deadline
+    assert core.handled == []  # the later event waits for the earlier one
+    await runner.submit(seen.interaction(message(ADA, "first")), first)
+    await until(lambda: core.handled == ["first", "second"])
+    assert acks == ["first"]  # once
