@@ -85,7 +85,8 @@ class Runner:
         """Take an event's place in ``identity``'s queue now, before the adapter awaits
         anything to build the event (a name lookup), so the person's order holds; the
         platform is acknowledged by ``deadline`` even if the event is not handed over by
-        then. Hand the event over with ``submit(interaction, place)`` or ``place.leave()``."""
+        then. Hand the event over with ``submit(interaction, place)``, which then owns the
+        place; an adapter that cannot build the event calls ``place.leave()``."""
         return Place(self, identity, ack, deadline)
 
     async def submit(self, interaction: Interaction, place: Place | None = None) -> None:
