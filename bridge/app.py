@@ -252,7 +252,7 @@ class Bridge:
         inbound = Inbound(
             store, self.adapters, commands, relay, pipeline.actions, self.metrics, pace=dispatcher.pace_answer
         )
-        self.runner = runner = Runner(inbound, inbound.record)
+        self.runner = runner = Runner(inbound, inbound.record, discard=inbound.discard)
         self.starts = starts = AdapterStarts(self.adapters, runner)
         self.health = health = Health(
             store,

@@ -83,6 +83,13 @@ class Inbound:
         self._claimed.add(key)
         return True
 
+    async def discard(self, event: ChatEvent) -> None:
+        """Close a journalled event the platform would not have acknowledged (the
+        interaction expired): it is not handled, and not resumed at the next start."""
+        key = (event.identity.platform, event.event_id)
+        self._claimed.discard(key)
+        await self.store.finish_event(key[0], key[1])
+
     def reply(
         self, platform: Platform, html: str | None, replace_html: str | None = None, actions: tuple[Action, ...] = ()
     ) -> Reply | None:

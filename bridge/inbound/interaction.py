@@ -36,7 +36,9 @@ class Interaction:
 
     - ``event``: the event in the core's vocabulary.
     - ``ack``: tells the platform the event is taken; awaited once, after the event is
-      journalled, and within ``deadline`` at the latest.
+      journalled, and within ``deadline`` at the latest. It returns False when the platform
+      refuses it (the interaction expired, or was acknowledged before): the event is then
+      dropped, not handled.
     - ``answer``: shows the core's reply to the person (None: nothing to show; the adapter
       may still need to, e.g., stop a button's spinner).
     - ``deadline``: when (the event loop's clock, ``loop.time()``) the platform must have
@@ -48,7 +50,7 @@ class Interaction:
     """
 
     event: ChatEvent
-    ack: Callable[[], Awaitable[None]] = _nothing
+    ack: Callable[[], Awaitable[bool | None]] = _nothing
     answer: Callable[[Reply | None], Awaitable[None]] = _show_nothing
     deadline: float | None = None
     answer_within: float | None = None

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 Core = Callable[[ChatEvent], Awaitable[Reply | None]]
 Journal = Callable[[ChatEvent], Awaitable[bool]]
+Discard = Callable[[ChatEvent], Awaitable[None]]
+Ack = Callable[[], Awaitable[bool | None]]
 ACK_MARGIN = 0.5  # seconds kept in hand before a platform's deadline (the network's share)
 
 
@@ -47,15 +49,21 @@ class Runner:
     """Owns inbound ordering, acknowledgement, answers and task tracking for all adapters.
 
     ``core`` handles one event and returns the reply to show; ``journal`` (optional)
-    records an event durably and returns False for a repeat; ``failure`` words the answer
-    when ``core`` raised.
+    records an event durably and returns False for a repeat; ``discard`` (optional) closes
+    a journalled event the platform refused to have acknowledged; ``failure`` words the
+    answer when ``core`` raised.
     """
 
     def __init__(
-        self, core: Core, journal: Journal | None = None, failure: Callable[[ChatEvent], Reply] = failure_reply
+        self,
+        core: Core,
+        journal: Journal | None = None,
+        failure: Callable[[ChatEvent], Reply] = failure_reply,
+        discard: Discard | None = None,
     ) -> None:
         self.core = core
         self.journal = journal
+        self.discard = discard
         self.failure = failure
         self._tails: dict[ChatIdentity, asyncio.Future[None]] = {}
         self._tasks: dict[asyncio.Task[Any], Platform] = {}
@@ -66,7 +74,7 @@ class Runner:
         it has one, journals): a test's plain sink gets the same ordering and answers."""
         if isinstance(sink, Runner):
             return sink
-        return cls(sink, getattr(sink, "record", None))
+        return cls(sink, getattr(sink, "record", None), discard=getattr(sink, "discard", None))
 
     async def __call__(self, event: ChatEvent) -> Reply | None:
         """The plain ``EventSink`` face, for adapters that still order and answer themselves."""
@@ -79,7 +87,7 @@ class Runner:
     def place(
         self,
         identity: ChatIdentity,
-        ack: Callable[[], Awaitable[None]] = _nothing,
+        ack: Ack = _nothing,
         deadline: float | None = None,
     ) -> Place:
         """Take an event's place in ``identity``'s queue now, before the adapter awaits
@@ -136,6 +144,11 @@ class Runner:
             if not await journal:
                 log.debug("dropping repeated event %s %s", event.identity.platform.value, event.event_id)
                 await self._answer(interaction, None)  # nothing to show; a spinner may stop
+                return
+            if place.refused:
+                log.info("%s refused the acknowledgement of event %s: dropped", event.identity, event.event_id)
+                if self.discard is not None:
+                    await self.discard(event)
                 return
             previous = place.previous
             if previous is not None and not previous.done():
@@ -205,7 +218,7 @@ class Place:
         self,
         runner: Runner,
         identity: ChatIdentity,
-        ack: Callable[[], Awaitable[None]],
+        ack: Ack,
         deadline: float | None,
     ) -> None:
         loop = asyncio.get_running_loop()
@@ -216,6 +229,7 @@ class Place:
         runner._tails[identity] = self._mine  # before any await: the order of arrival
         self._ack = ack
         self._acked = False
+        self.refused = False  # the platform would not take the acknowledgement
         self.deadline = deadline
         self._timer = None if deadline is None else loop.call_at(deadline - ACK_MARGIN, self._ack_soon)
 
@@ -232,7 +246,7 @@ class Place:
         if self._timer is not None:
             self._timer.cancel()
         try:
-            await self._ack()
+            self.refused = await self._ack() is False
         except Exception:
             log.exception("acknowledging an event of %s failed", self.identity)
 

@@ -184,3 +184,21 @@ async def test_a_place_taken_on_arrival_keeps_order_and_is_acknowledged_by_its_d
     await runner.submit(seen.interaction(message(ADA, "first")), first)
     await until(lambda: core.handled == ["first", "second"])
     assert acks == ["first"]  # once
+
+
+async def test_an_acknowledgement_the_platform_refuses_drops_the_event() -> None:
+    core = Core()
+    discarded: list[str] = []
+
+    async def discard(event: ChatEvent) -> None:
+        discarded.append(event.event_id)
+
+    runner, seen = Runner(core, core.record, discard=discard), Seen()
+
+    async def refused() -> bool:
+        return False  # the interaction expired before it could be acknowledged
+
+    await runner.submit(Interaction(message(ADA, "late"), ack=refused))
+    await runner.submit(seen.interaction(message(ADA, "next")))
+    await until(lambda: core.handled == ["next"])
+    assert discarded == ["1-late"]  # closed in the journal: not resumed at the next start
