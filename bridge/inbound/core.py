@@ -200,7 +200,8 @@ class Inbound:
             return Answer(picked.html, replace_html=picked.html)
         if event.action_id.startswith(ASKS_REASON) and event.message is not None:
             # The adapter asked for the reason: the decision waits for the reply (a restart too).
-            await self.prompts.open(event.identity, event.message, event.action_id.removeprefix(ASKS_REASON))
+            action_id = event.action_id.removeprefix(ASKS_REASON)
+            await self.prompts.open(event.identity, event.message, action_id, event.event_id)
             return None
         return await self._decide(link, event.action_id, event.reason)
 

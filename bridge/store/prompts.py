@@ -10,10 +10,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import Column, Float, PrimaryKeyConstraint, String, Table, delete, insert, select, update
+from sqlalchemy import Column, Float, PrimaryKeyConstraint, String, Table, delete, insert, null, select, update
 
 from bridge.model import ChatIdentity, SentRef
-from bridge.store.schema import metadata
+from bridge.store.schema import metadata, processed_events
 from bridge.store.store import Store
 
 KEEP_FOR = 7 * 86400  # seconds a prompt stays answerable (and an answered one known as such)
@@ -47,11 +47,26 @@ class Prompts:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    async def open(self, identity: ChatIdentity, question: SentRef, action_id: str) -> None:
-        """Remember that ``question`` (sent to ``identity``) asks the reason for ``action_id``."""
+    async def open(self, identity: ChatIdentity, question: SentRef, action_id: str, event_id: str) -> None:
+        """Remember that ``question`` (sent to ``identity``) asks the reason for ``action_id``;
+        in the same transaction, the inbound event ``event_id`` that opened it is finished
+        (a crash leaves either both or neither, and a resumed event opens it again)."""
         now = time.time()
+        key = (
+            (reason_prompts.c.platform == identity.platform.value)
+            & (reason_prompts.c.room == question.room)
+            & (reason_prompts.c.message_id == question.message_id)
+        )
         async with self.store._write() as conn:
-            await conn.execute(delete(reason_prompts).where(reason_prompts.c.created_at < now - KEEP_FOR))
+            await conn.execute(delete(reason_prompts).where((reason_prompts.c.created_at < now - KEEP_FOR) | key))
+            await conn.execute(
+                update(processed_events)
+                .where(
+                    (processed_events.c.platform == identity.platform.value)
+                    & (processed_events.c.event_id == event_id)
+                )
+                .values(status="done", processed_at=int(now), event=null())
+            )
             await conn.execute(
                 insert(reason_prompts).values(
                     platform=identity.platform.value,
