@@ -134,6 +134,9 @@ class OutboxSettings(_Section):
     give_up_after: float = Field(86400.0, gt=0)
     backoff_initial: float = Field(1.0, gt=0)
     backoff_max: float = Field(300.0, gt=0)
+    stop_grace: float = Field(
+        5.0, ge=0, description="seconds a stopping bridge lets sends already under way finish and be recorded"
+    )
 
 
 class LinkSettings(_Section):
