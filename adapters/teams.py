@@ -48,15 +48,6 @@ from microsoft_agents.hosting.core.authorization import (
     Connections,
 )
 
-from adapters.base import (
-    Adapter,
-    DeliveryError,
-    EventSink,
-    PermanentError,
-    RateLimited,
-    RecipientUnreachable,
-    TransientError,
-)
 from bridge.model import (
     COMMANDS,
     ActionEvent,
@@ -73,6 +64,15 @@ from bridge.model import (
     Post,
     Reply,
     SentRef,
+)
+from bridge.ports import (
+    Adapter,
+    DeliveryError,
+    EventSink,
+    PermanentError,
+    RateLimited,
+    RecipientUnreachable,
+    TransientError,
 )
 from bridge.render import to_plain
 from bridge.render.document import BOLD, CODE, ITALIC, LINK, STRIKE, UNDERLINE, Run, line_text, parse

@@ -12,7 +12,6 @@ from typing import Any
 
 from aiohttp import web
 
-from adapters.base import Adapter
 from bridge.actions import ItemActions
 from bridge.api.routes import ApiRoutes
 from bridge.api.runner import ApiRunner
@@ -32,6 +31,7 @@ from bridge.metrics import Metrics
 from bridge.model import ChatIdentity, Platform
 from bridge.outbox import Dispatcher
 from bridge.pipeline import Pipeline, PollSchedule
+from bridge.ports import Adapter
 from bridge.relay import Relay
 from bridge.resume import Resumer
 from bridge.store.lock import StoreLock

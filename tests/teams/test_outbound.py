@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from adapters.base import PermanentError, RateLimited, RecipientUnreachable, TransientError
 from adapters.teams import TeamsAdapter, card_text
 from bridge.model import Action, ContactEvent, Destination, Pace, Post, SentRef
+from bridge.ports import PermanentError, RateLimited, RecipientUnreachable, TransientError
 from sandbox.teams import SandboxTeams, TeamsUser
 from tests.conftest import free_port
 from tests.teams.conftest import Bot, make_adapter
