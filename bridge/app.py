@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from bridge.actions import ItemActions
+from bridge.adapter_registry import adapter_factory
 from bridge.api.routes import ApiRoutes
 from bridge.api.runner import ApiRunner
 from bridge.commands import Commands
@@ -43,19 +44,16 @@ log = logging.getLogger(__name__)
 
 
 def build_adapters(settings: Settings) -> dict[Platform, Adapter]:
-    """One adapter per enabled platform. SDKs are imported only for enabled platforms."""
+    """One adapter per enabled platform. SDKs are imported only for enabled platforms;
+    ``MissingSdk`` names the extra to install when one is not."""
     adapters: dict[Platform, Adapter] = {}
     if settings.console.enabled:
-        from adapters.console import ConsoleAdapter
-
-        adapters[Platform.CONSOLE] = ConsoleAdapter(
+        adapters[Platform.CONSOLE] = adapter_factory(Platform.CONSOLE)(
             user_id=settings.console.user_id, display_name=settings.console.display_name
         )
     tg = settings.telegram
     if tg.enabled and tg.token is not None:
-        from adapters.telegram import TelegramAdapter
-
-        adapters[Platform.TELEGRAM] = TelegramAdapter(
+        adapters[Platform.TELEGRAM] = adapter_factory(Platform.TELEGRAM)(
             token=tg.token.get_secret_value(),
             mode=tg.mode,
             base_url=tg.base_url,
@@ -67,9 +65,7 @@ def build_adapters(settings: Settings) -> dict[Platform, Adapter]:
         )
     sl = settings.slack
     if sl.enabled:
-        from adapters.slack import SlackAdapter
-
-        adapters[Platform.SLACK] = SlackAdapter(
+        adapters[Platform.SLACK] = adapter_factory(Platform.SLACK)(
             workspaces={team: tok.get_secret_value() for team, tok in sl.workspaces.items()},
             signing_secret=sl.signing_secret.get_secret_value() if sl.signing_secret else "",
             mode=sl.mode,
@@ -80,9 +76,7 @@ def build_adapters(settings: Settings) -> dict[Platform, Adapter]:
         )
     dc = settings.discord
     if dc.enabled and dc.token is not None:
-        from adapters.discord import DiscordAdapter
-
-        adapters[Platform.DISCORD] = DiscordAdapter(
+        adapters[Platform.DISCORD] = adapter_factory(Platform.DISCORD)(
             token=dc.token.get_secret_value(),
             application_id=dc.application_id,
             api_base_url=dc.api_base_url,
@@ -91,9 +85,7 @@ def build_adapters(settings: Settings) -> dict[Platform, Adapter]:
         )
     tm = settings.teams
     if tm.enabled and tm.app_id is not None and tm.app_password is not None:
-        from adapters.teams import TeamsAdapter
-
-        adapters[Platform.TEAMS] = TeamsAdapter(
+        adapters[Platform.TEAMS] = adapter_factory(Platform.TEAMS)(
             app_id=tm.app_id,
             app_password=tm.app_password.get_secret_value(),
             tenant_id=tm.tenant_id,
