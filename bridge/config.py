@@ -237,7 +237,6 @@ class TeamsSettings(_Section):
         None, description="tenant(s) served: inbound activities from any other are refused; the first signs outbound"
     )
     allowed_channels: list[str] = Field(["msteams"], description="channelId values accepted on /api/messages")
-    token_endpoint: str | None = None
     jwks_url: str | None = None
     issuer: str = Field("https://api.botframework.com", description="required iss of inbound tokens")
     service_url: str = Field(

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
-from adapters.base import Adapter, DeliveryError
 from bridge.actions import ItemActions, parse_action
 from bridge.commands import Commands
 from bridge.hints import command_hint, how_to_link
@@ -32,6 +31,7 @@ from bridge.model import (
     Post,
     Reply,
 )
+from bridge.ports import Adapter, DeliveryError
 from bridge.relay import PICK, Answer, Relay
 from bridge.render import escape, render, to_plain
 from bridge.store.records import Link

@@ -23,7 +23,11 @@ from typing import Any
 
 from aiolimiter import AsyncLimiter
 
-from adapters.base import (
+from bridge.config import OutboxSettings
+from bridge.log_format import link_context
+from bridge.metrics import Metrics
+from bridge.model import ChatIdentity, ItemKind, Pace, Platform, Post, SentRef
+from bridge.ports import (
     Adapter,
     DeliveryError,
     PermanentError,
@@ -31,10 +35,6 @@ from adapters.base import (
     RecipientUnreachable,
     TransientError,
 )
-from bridge.config import OutboxSettings
-from bridge.log_format import link_context
-from bridge.metrics import Metrics
-from bridge.model import ChatIdentity, ItemKind, Pace, Platform, Post, SentRef
 from bridge.render import render, to_plain
 from bridge.router import actions_of, lane_of, told_unshowable
 from bridge.store.records import Delivery, Link, MapEntry
