@@ -10,6 +10,7 @@ from sqlalchemy import delete, null, or_, select, update
 
 from bridge.model import Platform
 from bridge.store.core import StoreCore, _now
+from bridge.store.records import DeliveryStatus
 from bridge.store.schema import outbox, processed_events
 
 
@@ -84,7 +85,7 @@ class EventStore(StoreCore):
             )
             await conn.execute(
                 delete(outbox).where(
-                    or_(outbox.c.status == "sent", outbox.c.status == "dead"),
+                    or_(outbox.c.status == DeliveryStatus.SENT, outbox.c.status == DeliveryStatus.DEAD),
                     outbox.c.created_at < now - sent_older_than,
                 )
             )

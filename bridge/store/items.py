@@ -8,8 +8,8 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bridge.store.core import StoreCore, _now
-from bridge.store.outbox import delivery_row
-from bridge.store.records import Delivery, ItemRow
+from bridge.store.outbox import WAITING, delivery_row
+from bridge.store.records import Delivery, DeliveryStatus, ItemRow
 from bridge.store.schema import items, outbox
 
 
@@ -120,7 +120,7 @@ class ItemStore(StoreCore):
                 return None
             await conn.execute(
                 update(outbox)
-                .where(outbox.c.item_key == row.item_key, outbox.c.status.in_(["pending", "held"]))
+                .where(outbox.c.item_key == row.item_key, outbox.c.status.in_(WAITING))
                 .values(payload=payload)
             )
             rows = (
@@ -128,7 +128,7 @@ class ItemStore(StoreCore):
                     select(outbox)
                     .where(
                         outbox.c.item_key == row.item_key,
-                        outbox.c.status.notin_(["pending", "held", "dead", "digested"]),
+                        outbox.c.status.notin_([*WAITING, DeliveryStatus.DEAD, DeliveryStatus.DIGESTED]),
                     )
                     .order_by(outbox.c.id)
                 )

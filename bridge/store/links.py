@@ -8,7 +8,7 @@ from sqlalchemy import and_, delete, insert, select, update
 
 from bridge.model import ChatIdentity, Platform
 from bridge.store.core import StoreCore, _now
-from bridge.store.records import Link
+from bridge.store.records import DeliveryStatus, Link, LinkStatus
 from bridge.store.schema import contacts, links, outbox
 
 
@@ -30,7 +30,7 @@ class LinkStore(StoreCore):
             lms_user_id=row.lms_user_id,
             lms_username=row.lms_username,
             lms_fullname=row.lms_fullname,
-            status=row.status,
+            status=LinkStatus(row.status),
             status_reason=row.status_reason,
             room=row.room,
             address=row.address,
@@ -54,14 +54,16 @@ class LinkStore(StoreCore):
     async def links_of_user(self, lms_user_id: int, *, active_only: bool = True) -> list[Link]:
         query = select(links).where(links.c.lms_user_id == lms_user_id)
         if active_only:
-            query = query.where(links.c.status == "active")
+            query = query.where(links.c.status == LinkStatus.ACTIVE)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query.order_by(links.c.id))).all()
         return [self._link(r) for r in rows]
 
     async def active_links(self) -> list[Link]:
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(links).where(links.c.status == "active").order_by(links.c.id))).all()
+            rows = (
+                await conn.execute(select(links).where(links.c.status == LinkStatus.ACTIVE).order_by(links.c.id))
+            ).all()
         return [self._link(r) for r in rows]
 
     async def all_links(self) -> list[Link]:
@@ -92,7 +94,7 @@ class LinkStore(StoreCore):
             "lms_username": lms_username,
             "lms_fullname": lms_fullname,
             "token_enc": self.cipher.encrypt(token),
-            "status": "active",
+            "status": LinkStatus.ACTIVE,
             "status_reason": "",
             "room": room,
             "address": address,
@@ -124,12 +126,12 @@ class LinkStore(StoreCore):
             await conn.execute(delete(links).where(links.c.id == link.id))
             await conn.execute(
                 update(outbox)
-                .where(outbox.c.link_id == link.id, outbox.c.status == "pending")
-                .values(status="dead", last_error="unlinked")
+                .where(outbox.c.link_id == link.id, outbox.c.status == DeliveryStatus.PENDING)
+                .values(status=DeliveryStatus.DEAD, last_error="unlinked")
             )
         return link
 
-    async def set_link_status(self, link_id: int, status: str, reason: str = "") -> bool:
+    async def set_link_status(self, link_id: int, status: LinkStatus, reason: str = "") -> bool:
         """Change a link's status; returns True if it changed (so a notice goes out once)."""
         async with self._write() as conn:
             result = await conn.execute(
@@ -137,11 +139,11 @@ class LinkStore(StoreCore):
                 .where(links.c.id == link_id, links.c.status != status)
                 .values(status=status, status_reason=reason, updated_at=_now())
             )
-            if status == "inactive":
+            if status == LinkStatus.INACTIVE:
                 await conn.execute(
                     update(outbox)
-                    .where(outbox.c.link_id == link_id, outbox.c.status == "pending")
-                    .values(status="dead", last_error=f"recipient unreachable: {reason}")
+                    .where(outbox.c.link_id == link_id, outbox.c.status == DeliveryStatus.PENDING)
+                    .values(status=DeliveryStatus.DEAD, last_error=f"recipient unreachable: {reason}")
                 )
         return bool(result.rowcount)
 

@@ -12,8 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bridge.model import Platform
 from bridge.store.core import StoreCore
-from bridge.store.records import Delivery, MapEntry, NewDelivery
+from bridge.store.records import Delivery, DeliveryStatus, MapEntry, NewDelivery
 from bridge.store.schema import links, message_map, outbox
+
+# Waiting copies: not sent and no send begun, so they can still be changed or called off.
+WAITING = (DeliveryStatus.PENDING, DeliveryStatus.HELD)
 
 
 def delivery_row(row: Any) -> Delivery:
@@ -25,7 +28,7 @@ def delivery_row(row: Any) -> Delivery:
         platform=Platform(row.platform),
         lane=row.lane,
         payload=row.payload,
-        status=row.status,
+        status=DeliveryStatus(row.status),
         attempts=row.attempts,
         next_attempt_at=row.next_attempt_at,
         last_error=row.last_error,
@@ -47,7 +50,7 @@ async def insert_deliveries(core: StoreCore, conn: AsyncConnection, deliveries: 
                 "platform": d.platform.value,
                 "lane": d.lane,
                 "payload": d.payload,
-                "status": "held" if d.held_until is not None else "pending",
+                "status": DeliveryStatus.HELD if d.held_until is not None else DeliveryStatus.PENDING,
                 "attempts": 0,
                 "next_attempt_at": 0.0,
                 "last_error": "",
@@ -74,7 +77,7 @@ class OutboxStore(StoreCore):
         async with self.engine.connect() as conn:
             rows = (
                 await conn.execute(
-                    select(outbox.c.platform, outbox.c.lane).where(outbox.c.status == "pending").distinct()
+                    select(outbox.c.platform, outbox.c.lane).where(outbox.c.status == DeliveryStatus.PENDING).distinct()
                 )
             ).all()
         return [(r.platform, r.lane) for r in rows]
@@ -85,7 +88,7 @@ class OutboxStore(StoreCore):
             rows = (
                 await conn.execute(
                     select(outbox)
-                    .where(outbox.c.lane == lane, outbox.c.status == "pending")
+                    .where(outbox.c.lane == lane, outbox.c.status == DeliveryStatus.PENDING)
                     .order_by(outbox.c.id)
                     .limit(limit)
                 )
@@ -103,12 +106,14 @@ class OutboxStore(StoreCore):
         platform (where it can tell) before it is sent again."""
         async with self._write(urgent=True) as conn:
             await conn.execute(
-                update(outbox).where(outbox.c.id == delivery_id).values(status="sending", sending_at=time.time())
+                update(outbox)
+                .where(outbox.c.id == delivery_id)
+                .values(status=DeliveryStatus.SENDING, sending_at=time.time())
             )
 
     async def requeue(self, delivery_id: int, refs: list[dict[str, Any]] | None = None) -> None:
         """Back to pending (a send found not to have arrived, or partly arrived: ``refs``)."""
-        values: dict[str, Any] = {"status": "pending"}
+        values: dict[str, Any] = {"status": DeliveryStatus.PENDING}
         if refs is not None:
             values["refs"] = refs
         async with self._write() as conn:
@@ -121,7 +126,7 @@ class OutboxStore(StoreCore):
             await conn.execute(
                 update(outbox)
                 .where(outbox.c.id == delivery.id)
-                .values(status="sent", refs=refs, sent_at=time.time(), attempts=delivery.attempts + 1)
+                .values(status=DeliveryStatus.SENT, refs=refs, sent_at=time.time(), attempts=delivery.attempts + 1)
             )
             for e in entries:
                 await self._upsert(
@@ -146,7 +151,7 @@ class OutboxStore(StoreCore):
     async def reschedule(self, delivery_id: int, *, at: float, error: str, count_attempt: bool) -> None:
         """Try again at ``at``; the first failure of a run starts the give-up clock."""
         values: dict[str, Any] = {
-            "status": "pending",
+            "status": DeliveryStatus.PENDING,
             "next_attempt_at": at,
             "last_error": error,
             "failing_since": func.coalesce(outbox.c.failing_since, time.time()),
@@ -161,10 +166,10 @@ class OutboxStore(StoreCore):
             await conn.execute(
                 update(outbox)
                 .where(outbox.c.id == delivery_id)
-                .values(status="dead", last_error=reason, attempts=outbox.c.attempts + 1)
+                .values(status=DeliveryStatus.DEAD, last_error=reason, attempts=outbox.c.attempts + 1)
             )
 
-    async def deliveries(self, *, status: str | None = None, link_id: int | None = None) -> list[Delivery]:
+    async def deliveries(self, *, status: DeliveryStatus | None = None, link_id: int | None = None) -> list[Delivery]:
         """Outbox rows, oldest first (operators' view and tests)."""
         query = select(outbox).order_by(outbox.c.id)
         if status is not None:
@@ -180,7 +185,9 @@ class OutboxStore(StoreCore):
         async with self.engine.connect() as conn:
             rows = (
                 await conn.execute(
-                    select(outbox).where(outbox.c.status == "held", outbox.c.held_until <= now).order_by(outbox.c.id)
+                    select(outbox)
+                    .where(outbox.c.status == DeliveryStatus.HELD, outbox.c.held_until <= now)
+                    .order_by(outbox.c.id)
                 )
             ).all()
         return [delivery_row(r) for r in rows]
@@ -190,7 +197,9 @@ class OutboxStore(StoreCore):
         async with self._write() as conn:
             ids = select(links.c.id).where(links.c.lms_user_id == lms_user_id)
             await conn.execute(
-                update(outbox).where(outbox.c.status == "held", outbox.c.link_id.in_(ids)).values(held_until=at)
+                update(outbox)
+                .where(outbox.c.status == DeliveryStatus.HELD, outbox.c.link_id.in_(ids))
+                .values(held_until=at)
             )
 
     async def mark_digested(self, delivery_ids: Sequence[int], digest_key: str, digests: Sequence[NewDelivery]) -> None:
@@ -200,7 +209,7 @@ class OutboxStore(StoreCore):
             await conn.execute(
                 update(outbox)
                 .where(outbox.c.id.in_(list(delivery_ids)))
-                .values(status="digested", last_error=f"sent in digest {digest_key}")
+                .values(status=DeliveryStatus.DIGESTED, last_error=f"sent in digest {digest_key}")
             )
             await insert_deliveries(self, conn, digests)
 
@@ -209,7 +218,9 @@ class OutboxStore(StoreCore):
         async with self.engine.connect() as conn:
             rows = (
                 await conn.execute(
-                    select(outbox).where(outbox.c.item_key == item_key, outbox.c.status == "sent").order_by(outbox.c.id)
+                    select(outbox)
+                    .where(outbox.c.item_key == item_key, outbox.c.status == DeliveryStatus.SENT)
+                    .order_by(outbox.c.id)
                 )
             ).all()
         return [(delivery_row(r), list(r.refs or [])) for r in rows]
@@ -231,6 +242,6 @@ class OutboxStore(StoreCore):
         async with self._write() as conn:
             await conn.execute(
                 update(outbox)
-                .where(outbox.c.item_key == item_key, outbox.c.status.in_(["pending", "held"]))
-                .values(status="dead", last_error="handled before delivery")
+                .where(outbox.c.item_key == item_key, outbox.c.status.in_(WAITING))
+                .values(status=DeliveryStatus.DEAD, last_error="handled before delivery")
             )
