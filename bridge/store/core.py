@@ -81,6 +81,16 @@ class StoreCore:
         async with turn, self.engine.begin() as conn:
             yield conn
 
+    async def _rows(self, query: Any) -> Sequence[Any]:
+        """Every row ``query`` selects (a read outside any write transaction)."""
+        async with self.engine.connect() as conn:
+            return (await conn.execute(query)).all()
+
+    async def _first(self, query: Any) -> Any | None:
+        """The first row ``query`` selects, or None."""
+        async with self.engine.connect() as conn:
+            return (await conn.execute(query)).first()
+
     def _insert(self, table: Any) -> Any:
         """An INSERT in this database's dialect (both have ON CONFLICT)."""
         if self.engine.dialect.name == "postgresql":

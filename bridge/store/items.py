@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
@@ -29,22 +30,9 @@ async def insert_item(conn: AsyncConnection, lms_user_id: int, row: ItemRow) -> 
             select(func.coalesce(func.max(items.c.short_id), 0)).where(items.c.lms_user_id == lms_user_id)
         )
     ).scalar_one()
-    await conn.execute(
-        insert(items).values(
-            lms_user_id=lms_user_id,
-            item_key=row.item_key,
-            short_id=short + 1,
-            kind=row.kind,
-            subject=row.subject,
-            url=row.url,
-            html=row.html,
-            created=row.created,
-            lms_id=row.lms_id,
-            data=row.data,
-            status="open",
-            outcome="",
-        )
-    )
+    # A new item is open, under its person's next short id; the rest is as intake read it.
+    fresh = {"lms_user_id": lms_user_id, "short_id": short + 1, "status": "open", "outcome": ""}
+    await conn.execute(insert(items).values(**{**dataclasses.asdict(row), **fresh}))
 
 
 class ItemStore(StoreCore):
@@ -67,34 +55,21 @@ class ItemStore(StoreCore):
         )
 
     async def item(self, lms_user_id: int, item_key: str) -> ItemRow | None:
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(items).where(items.c.lms_user_id == lms_user_id, items.c.item_key == item_key)
-                )
-            ).first()
+        row = await self._first(select(items).where(items.c.lms_user_id == lms_user_id, items.c.item_key == item_key))
         return self._item(row) if row else None
 
     async def item_by_short(self, lms_user_id: int, short_id: int) -> ItemRow | None:
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(items).where(items.c.lms_user_id == lms_user_id, items.c.short_id == short_id)
-                )
-            ).first()
+        row = await self._first(select(items).where(items.c.lms_user_id == lms_user_id, items.c.short_id == short_id))
         return self._item(row) if row else None
 
     async def open_items(self, lms_user_id: int) -> list[ItemRow]:
         """Open items, newest first."""
-        async with self.engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(items)
-                    .where(items.c.lms_user_id == lms_user_id, items.c.status == "open")
-                    .order_by(items.c.created.desc(), items.c.short_id.desc())
-                )
-            ).all()
-        return [self._item(r) for r in rows]
+        query = (
+            select(items)
+            .where(items.c.lms_user_id == lms_user_id, items.c.status == "open")
+            .order_by(items.c.created.desc(), items.c.short_id.desc())
+        )
+        return [self._item(r) for r in await self._rows(query)]
 
     async def close_item(self, lms_user_id: int, item_key: str, status: str, outcome: str) -> bool:
         """Mark an item handled (or expired); False if it was no longer open."""

@@ -12,12 +12,13 @@ from bridge.store.records import DeliveryStatus, Link, LinkStatus
 from bridge.store.schema import contacts, links, outbox
 
 
-def _identity_clause(identity: ChatIdentity) -> Any:
-    return and_(
-        links.c.platform == identity.platform.value,
-        links.c.workspace == identity.workspace,
-        links.c.chat_user_id == identity.user_id,
-    )
+def _identity_values(identity: ChatIdentity) -> dict[str, Any]:
+    """The columns that name a chat identity in ``links`` and ``contacts``."""
+    return {"platform": identity.platform.value, "workspace": identity.workspace, "chat_user_id": identity.user_id}
+
+
+def _identity_clause(identity: ChatIdentity, table: Any = links) -> Any:
+    return and_(*(table.c[column] == value for column, value in _identity_values(identity).items()))
 
 
 class LinkStore(StoreCore):
@@ -42,34 +43,25 @@ class LinkStore(StoreCore):
         )
 
     async def link_for(self, identity: ChatIdentity) -> Link | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(links).where(_identity_clause(identity)))).first()
+        row = await self._first(select(links).where(_identity_clause(identity)))
         return self._link(row) if row else None
 
     async def link_by_id(self, link_id: int) -> Link | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(links).where(links.c.id == link_id))).first()
+        row = await self._first(select(links).where(links.c.id == link_id))
         return self._link(row) if row else None
 
     async def links_of_user(self, lms_user_id: int, *, active_only: bool = True) -> list[Link]:
         query = select(links).where(links.c.lms_user_id == lms_user_id)
         if active_only:
             query = query.where(links.c.status == LinkStatus.ACTIVE)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query.order_by(links.c.id))).all()
-        return [self._link(r) for r in rows]
+        return [self._link(r) for r in await self._rows(query.order_by(links.c.id))]
 
     async def active_links(self) -> list[Link]:
-        async with self.engine.connect() as conn:
-            rows = (
-                await conn.execute(select(links).where(links.c.status == LinkStatus.ACTIVE).order_by(links.c.id))
-            ).all()
-        return [self._link(r) for r in rows]
+        query = select(links).where(links.c.status == LinkStatus.ACTIVE).order_by(links.c.id)
+        return [self._link(r) for r in await self._rows(query)]
 
     async def all_links(self) -> list[Link]:
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(links).order_by(links.c.id))).all()
-        return [self._link(r) for r in rows]
+        return [self._link(r) for r in await self._rows(select(links).order_by(links.c.id))]
 
     async def save_link(
         self,
@@ -87,9 +79,7 @@ class LinkStore(StoreCore):
         ``origin`` says how and from where it was made (shown by ``link list``)."""
         now = _now()
         values = {
-            "platform": identity.platform.value,
-            "workspace": identity.workspace,
-            "chat_user_id": identity.user_id,
+            **_identity_values(identity),
             "lms_user_id": lms_user_id,
             "lms_username": lms_username,
             "lms_fullname": lms_fullname,
@@ -177,9 +167,7 @@ class LinkStore(StoreCore):
         two events that arrive together)."""
         now = _now()
         values = {
-            "platform": identity.platform.value,
-            "workspace": identity.workspace,
-            "chat_user_id": identity.user_id,
+            **_identity_values(identity),
             "display_name": display_name,
             "room": room,
             "address": address,
@@ -192,7 +180,7 @@ class LinkStore(StoreCore):
             if not first:
                 await conn.execute(
                     update(contacts)
-                    .where(*(contacts.c[k] == values[k] for k in keys))
+                    .where(_identity_clause(identity, contacts))
                     .values(display_name=display_name, room=room, address=address, last_seen=now)
                 )
             changes: dict[str, Any] = {"room": room}
@@ -203,14 +191,5 @@ class LinkStore(StoreCore):
 
     async def contact(self, identity: ChatIdentity) -> tuple[str | None, dict[str, Any] | None]:
         """The room and address last seen for ``identity``."""
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(contacts.c.room, contacts.c.address).where(
-                        contacts.c.platform == identity.platform.value,
-                        contacts.c.workspace == identity.workspace,
-                        contacts.c.chat_user_id == identity.user_id,
-                    )
-                )
-            ).first()
+        row = await self._first(select(contacts.c.room, contacts.c.address).where(_identity_clause(identity, contacts)))
         return (row.room, row.address) if row else (None, None)

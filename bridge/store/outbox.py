@@ -72,6 +72,10 @@ class OutboxStore(StoreCore):
         async with self._write() as conn:
             return await insert_deliveries(self, conn, deliveries)
 
+    async def _deliveries(self, query: Any) -> list[Delivery]:
+        """The deliveries ``query`` selects."""
+        return [delivery_row(r) for r in await self._rows(query)]
+
     async def pending_lanes(self) -> list[tuple[str, str]]:
         """(platform, lane) pairs that have pending deliveries."""
         async with self.engine.connect() as conn:
@@ -84,16 +88,8 @@ class OutboxStore(StoreCore):
 
     async def lane_batch(self, lane: str, limit: int) -> list[Delivery]:
         """The oldest pending deliveries of a lane, in order: lanes are delivered strictly in order."""
-        async with self.engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(outbox)
-                    .where(outbox.c.lane == lane, outbox.c.status == DeliveryStatus.PENDING)
-                    .order_by(outbox.c.id)
-                    .limit(limit)
-                )
-            ).all()
-        return [delivery_row(r) for r in rows]
+        where = (outbox.c.lane == lane, outbox.c.status == DeliveryStatus.PENDING)
+        return await self._deliveries(select(outbox).where(*where).order_by(outbox.c.id).limit(limit))
 
     async def record_part(self, delivery_id: int, refs: list[dict[str, Any]]) -> None:
         """Remember the chunks already acknowledged, so a retry never resends them."""
@@ -176,21 +172,12 @@ class OutboxStore(StoreCore):
             query = query.where(outbox.c.status == status)
         if link_id is not None:
             query = query.where(outbox.c.link_id == link_id)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return [delivery_row(r) for r in rows]
+        return await self._deliveries(query)
 
     async def due_held(self, now: float) -> list[Delivery]:
         """Deliveries held for quiet hours whose hold has ended, oldest first."""
-        async with self.engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(outbox)
-                    .where(outbox.c.status == DeliveryStatus.HELD, outbox.c.held_until <= now)
-                    .order_by(outbox.c.id)
-                )
-            ).all()
-        return [delivery_row(r) for r in rows]
+        where = (outbox.c.status == DeliveryStatus.HELD, outbox.c.held_until <= now)
+        return await self._deliveries(select(outbox).where(*where).order_by(outbox.c.id))
 
     async def release_held_of(self, lms_user_id: int, at: float) -> None:
         """Quiet hours switched off: what was held goes out in the next digest."""
@@ -215,26 +202,15 @@ class OutboxStore(StoreCore):
 
     async def refs_of_item(self, item_key: str) -> list[tuple[Delivery, list[dict[str, Any]]]]:
         """Every sent copy of an item: (delivery, its chunk refs), on every link."""
-        async with self.engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(outbox)
-                    .where(outbox.c.item_key == item_key, outbox.c.status == DeliveryStatus.SENT)
-                    .order_by(outbox.c.id)
-                )
-            ).all()
-        return [(delivery_row(r), list(r.refs or [])) for r in rows]
+        where = (outbox.c.item_key == item_key, outbox.c.status == DeliveryStatus.SENT)
+        return [(d, list(d.refs)) for d in await self._deliveries(select(outbox).where(*where).order_by(outbox.c.id))]
 
     async def delivery_by_id(self, delivery_id: int) -> Delivery | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(outbox).where(outbox.c.id == delivery_id))).first()
+        row = await self._first(select(outbox).where(outbox.c.id == delivery_id))
         return delivery_row(row) if row else None
 
     async def delivery_of(self, item_key: str, link_id: int) -> Delivery | None:
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(select(outbox).where(outbox.c.item_key == item_key, outbox.c.link_id == link_id))
-            ).first()
+        row = await self._first(select(outbox).where(outbox.c.item_key == item_key, outbox.c.link_id == link_id))
         return delivery_row(row) if row else None
 
     async def undelivered_copies(self, item_key: str) -> None:
