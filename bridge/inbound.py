@@ -34,7 +34,7 @@ from bridge.model import (
 from bridge.ports import Adapter, DeliveryError
 from bridge.relay import PICK, Answer, Relay
 from bridge.render import escape, render, to_plain
-from bridge.store.records import Link
+from bridge.store.records import Link, LinkStatus
 from bridge.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ class Inbound:
             first_contact = await self.store.remember_contact(event.identity, event.display_name, event.room, address)
         if isinstance(event, ContactEvent) and not first_contact:
             link = await self.store.link_for(event.identity)
-            if link is None or link.status != "inactive":
+            if link is None or link.status != LinkStatus.INACTIVE:
                 return None  # reopening the chat or a second install notice: greet once
         try:
             if isinstance(event, ActionEvent):
@@ -196,9 +196,9 @@ class Inbound:
         link = await self.store.link_for(event.identity)
         platform = event.identity.platform
         welcome_back = ""
-        if link is not None and link.status == "inactive" and event.is_private:
+        if link is not None and link.status == LinkStatus.INACTIVE and event.is_private:
             # The platform could not reach them before (blocked, app removed); now it can.
-            await self.store.set_link_status(link.id, "active")
+            await self.store.set_link_status(link.id, LinkStatus.ACTIVE)
             link = await self.store.link_for(event.identity)
             welcome_back = "<p>Welcome back: your Pluto link is active again.</p>"
         answer = await self._respond(event, link, platform)
@@ -218,7 +218,7 @@ class Inbound:
                 return None  # only private chats with the bot are relayed
             if link is None:
                 return how_to_link(platform)
-            if link.status == "needs_signin":
+            if link.status == LinkStatus.NEEDS_SIGNIN:
                 hint = escape(command_hint(platform, "link"))
                 return (
                     f"<p>Not sent: your Pluto sign-in no longer works. Send <code>{hint}</code> to sign in again.</p>"

@@ -37,7 +37,7 @@ from bridge.ports import (
 )
 from bridge.render import render, to_plain
 from bridge.router import actions_of, lane_of, told_unshowable
-from bridge.store.records import Delivery, Link, MapEntry
+from bridge.store.records import Delivery, DeliveryStatus, Link, LinkStatus, MapEntry
 from bridge.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ class Dispatcher:
     async def recover(self) -> None:
         """Deliveries left "sending" by a process that died: recorded as sent when the
         platform shows them arrived, else queued again (counted: a possible duplicate)."""
-        for delivery in await self.store.deliveries(status="sending"):
+        for delivery in await self.store.deliveries(status=DeliveryStatus.SENDING):
             adapter = self.adapters.get(delivery.platform)
             link = await self.store.link_by_id(delivery.link_id)
             if adapter is None or link is None:
@@ -196,7 +196,7 @@ class Dispatcher:
         if link is None:
             await self.store.mark_dead(delivery.id, "the chat link was removed")
             return True
-        if link.status == "inactive":
+        if link.status == LinkStatus.INACTIVE:
             await self.store.mark_dead(delivery.id, f"recipient unreachable: {link.status_reason}")
             return True
         outcomes = self.metrics.deliveries
@@ -235,7 +235,7 @@ class Dispatcher:
             outcomes.labels(platform, "dead").inc()
             log.warning("link %s unreachable: %s", link.identity, exc.reason, extra=link_context(link))
             await self.store.mark_dead(delivery.id, f"recipient unreachable: {exc.reason}")
-            await self.store.set_link_status(link.id, "inactive", exc.reason)
+            await self.store.set_link_status(link.id, LinkStatus.INACTIVE, exc.reason)
             if self.on_unreachable is not None:
                 await self.on_unreachable(link, exc.reason)
             return True

@@ -24,6 +24,7 @@ from bridge.render import escape
 from bridge.router import provider_of, quiet_until, route
 from bridge.store import api_jobs
 from bridge.store.api_jobs import ApiKey, JobRow, RecipientRow
+from bridge.store.records import DeliveryStatus
 from bridge.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -264,8 +265,8 @@ def chat_outcome(r: RecipientRow, rows: list[tuple[str, str]]) -> dict[str, str]
     if r.chat != "queued":
         return {"status": r.chat, "reason": r.chat_reason}
     statuses = {s for s, _ in rows}
-    if statuses & {"sent", "digested"}:
+    if statuses & {DeliveryStatus.SENT, DeliveryStatus.DIGESTED}:
         return {"status": "delivered", "reason": ""}
-    if not rows or statuses & {"pending", "held", "sending"}:
+    if not rows or statuses & {DeliveryStatus.PENDING, DeliveryStatus.HELD, DeliveryStatus.SENDING}:
         return {"status": "pending", "reason": ""}
     return {"status": "refused", "reason": "; ".join(sorted({e for _, e in rows if e}))}
