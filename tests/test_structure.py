@@ -12,7 +12,7 @@ MAX_LINES = 500
 # into a package per platform, the store into one module per table group (issue 15). The
 # list may only shrink: a module under the limit still listed fails until it is removed.
 KNOWN_OFFENDERS = frozenset(
-    {"adapters/discord.py", "adapters/slack.py", "adapters/teams.py", "adapters/telegram.py", "bridge/store/store.py"}
+    {"adapters/discord.py", "adapters/slack.py", "adapters/teams.py", "adapters/telegram.py"}
 )
 
 
