@@ -9,7 +9,7 @@ named with the extra that brings it.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import cast
@@ -69,3 +69,14 @@ def adapter_module(platform: Platform) -> ModuleType:
 def adapter_factory(platform: Platform) -> Callable[..., Adapter]:
     """The adapter class of ``platform`` (its constructor takes keywords only)."""
     return cast(Callable[..., Adapter], getattr(adapter_module(platform), ADAPTERS[platform].factory))
+
+
+def missing_sdks(platforms: Iterable[Platform]) -> list[MissingSdk]:
+    """Of ``platforms`` (the enabled ones), those whose SDK is not installed."""
+    missing = []
+    for platform in platforms:
+        try:
+            adapter_module(platform)
+        except MissingSdk as exc:
+            missing.append(exc)
+    return missing

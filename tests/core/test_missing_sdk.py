@@ -58,6 +58,19 @@ def test_manifest_names_the_extra_when_the_sdk_is_missing(tmp_path: Path) -> Non
     assert done.stdout == ""
 
 
+def test_check_names_the_extra_when_the_sdk_is_missing(tmp_path: Path) -> None:
+    """``check`` (run before deploying) says it too, beside its LMS findings."""
+    discord = next(section for platform, _, section in CASES if platform == "discord")
+    config, _ = bridge_config(tmp_path, "http://127.0.0.1:9", lms={"token": "t"}, discord=discord)
+    done = run_cli(tmp_path, "discord", "check", "--config", str(config))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stdout.splitlines()[0] == (
+        "error: discord is enabled but its SDK is not installed (no module 'discord'): "
+        'pip install "pluto-bridge[discord]"'
+    )
+    assert "LMS unreachable" in done.stdout  # the LMS is still checked
+
+
 def test_a_missing_sdk_of_another_platform_does_not_matter(tmp_path: Path) -> None:
     """Only the platform asked for is imported: with Discord's SDK missing, the Teams
     manifest is still printed."""
