@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
+from sandbox.control import controlled
 from sandbox.telegram_html import EntityParseError, parse_html
 from sandbox.telegram_spec import SpecError, TelegramSpec
 
@@ -903,14 +904,15 @@ def _utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-async def _serve(port: int, token: str, username: str) -> None:
+async def _serve(port: int, token: str, username: str, control_port: int = 0) -> None:
     sandbox = SandboxTelegram(token, bot_username=username)
     await sandbox.start(port)
     sandbox.add_user(1001, "Ada", last_name="Lovelace", username="ada", started=False)
     print(f"Telegram sandbox: base_url={sandbox.api_url} base_file_url={sandbox.file_url} token={token}")
-    print("demo user 1001 (Ada Lovelace) exists; nothing is queued")
+    print("demo user 1001 (Ada Lovelace) exists; nothing is queued", flush=True)
     try:
-        await asyncio.Event().wait()
+        async with controlled(sandbox, control_port):
+            await asyncio.Event().wait()
     finally:
         await sandbox.stop()
 
@@ -921,10 +923,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8081)
     parser.add_argument("--token", default="123456789:SANDBOX-token_for-tests")
     parser.add_argument("--username", default="pluto_sandbox_bot")
+    parser.add_argument("--control-port", type=int, default=0, help="serve sandbox.control here (tests)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     try:
-        asyncio.run(_serve(args.port, args.token, args.username))
+        asyncio.run(_serve(args.port, args.token, args.username, args.control_port))
     except KeyboardInterrupt:
         pass
 
