@@ -32,12 +32,12 @@ from tests.e2e.harness import BridgeProcess, SandboxProcess, poll_until
 from tests.e2e.test_crash_recovery import link_over_telegram, telegram_config, texts
 from tests.slack.e2e_support import T1, SlackChat, populate, shown, slack_config
 
-pytestmark = [pytest.mark.chaos, pytest.mark.e2e, pytest.mark.timeout(900)]
-
 CRASHES = int(os.environ.get("CHAOS_CRASHES", "4"))
 PEOPLE = int(os.environ.get("CHAOS_PEOPLE", "3"))
 PER_ROUND = int(os.environ.get("CHAOS_MESSAGES", "3"))  # LMS messages per person per round
 SETTLE = float(os.environ.get("CHAOS_SETTLE", "180"))
+
+pytestmark = [pytest.mark.chaos, pytest.mark.e2e, pytest.mark.timeout(600 + 60 * CRASHES)]
 
 
 @dataclass
