@@ -136,6 +136,7 @@ class _Injection:
     chat_id: int | None
     count: int
     error: ApiError
+    until: float | None = None  # on ``clock``: every matching call fails until then (count unused)
 
 
 class _Bucket:
@@ -361,10 +362,12 @@ class SandboxTelegram:
         count: int = 1,
         retry_after: int = 3,
         description: str | None = None,
+        for_seconds: float | None = None,
     ) -> None:
         """Make the next ``count`` calls of ``method`` (any method if None), to ``chat_id``
         if given, fail with ``status``: 429 carries ``retry_after``; 403 says the bot was
-        blocked; 409 is a getUpdates conflict; 5xx are server errors."""
+        blocked; 409 is a getUpdates conflict; 5xx are server errors. With ``for_seconds``,
+        every such call fails from now for that long (an outage of a time, not of a count)."""
         params = {"retry_after": retry_after} if status == 429 else None
         default = {
             429: f"Too Many Requests: retry after {retry_after}",
@@ -376,7 +379,13 @@ class SandboxTelegram:
             502: "Bad Gateway",
         }.get(status, f"Error {status}")
         self._injections.append(
-            _Injection(method, chat_id, count, ApiError(status, description or default, params))
+            _Injection(
+                method,
+                chat_id,
+                count,
+                ApiError(status, description or default, params),
+                None if for_seconds is None else self.clock() + for_seconds,
+            )
         )
 
     def delay_answers(self, method: str, seconds: float) -> None:
@@ -481,7 +490,10 @@ class SandboxTelegram:
     def _inject(self, method: str, params: Mapping[str, Any]) -> None:
         chat = params.get("chat_id")
         for inj in self._injections:
-            if inj.count <= 0:
+            if inj.until is not None:
+                if self.clock() >= inj.until:
+                    continue  # the outage is over
+            elif inj.count <= 0:
                 continue
             if inj.method is not None and inj.method.lower() != method.lower():
                 continue
