@@ -1,6 +1,8 @@
-"""A bridge killed after Slack stored a message but before the bridge recorded the send:
-after the restart the bridge finds the message in the DM's history and records it, so the
-person sees it once (issue 12: "on Slack, none" doubled). Real process, SIGKILL."""
+"""The crash windows on Slack (issue 12), real process, SIGKILL. A bridge killed after Slack
+stored a message but before the bridge recorded the send: after the restart the bridge finds
+the message in the DM's history and records it, so the person sees it once ("on Slack,
+none" doubled). A bridge killed after it answered Slack's event but before Pluto stored the
+message: the journalled event is resumed, and the message reaches Pluto exactly once."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.slack import SandboxSlack
+from tests.e2e.test_crash_recovery import from_mentee, unfinished_events
 
 from .e2e_support import SAM, T1, SlackChat, shown, slack_config, until
 
@@ -60,5 +63,41 @@ async def test_killed_between_slacks_answer_and_the_record_sends_no_copy(
         lms.post_message(seed.mentor_id, seed.mentee1_id, "after the restart")
         await chat.wait_message(T1, SAM, "after the restart")
         assert sum("posted before the crash" in shown(m) for m in chat.dm(T1, SAM)) == 1
+    finally:
+        await chat.stop()
+
+
+async def test_killed_between_answering_slack_and_sending_to_pluto_delivers_once(
+    lms: SandboxLMS, seed: DemoSeed, slack: SandboxSlack, tmp_path: Path
+) -> None:
+    config, port = slack_config(tmp_path, lms.url, slack, "http")
+    db = tmp_path / "bridge.sqlite3"
+    chat = await SlackChat.start(slack, config, port, "http")
+    try:
+        await chat.link(T1, SAM, "mentee1")
+        lms.post_message(seed.mentor_id, seed.mentee1_id, "please answer")
+        await chat.wait_message(T1, SAM, "please answer")
+        conversation = lms.conversation_between(seed.mentor_id, seed.mentee1_id)
+        assert conversation is not None
+        lms.set_latency(2.0)  # Pluto is slow: the send to it is on its way when the bridge dies
+        # Slack has its 200 (it will not push the event again) before the bridge dies.
+        await chat.say(T1, SAM, "written just before the crash")
+        assert unfinished_events(db) == 1
+        await chat.process.kill()
+        lms.set_down(True)  # the request in flight is turned away: Pluto never stored it
+    finally:
+        await chat.stop()
+
+    chat = await SlackChat.start(slack, config, port, "http")
+    try:
+        await chat.process.expect_log("Pluto LMS unreachable|resuming .* trying again", timeout=30)
+        lms.set_down(False)
+        lms.set_latency(0)
+        assert from_mentee(lms, seed, conversation, "written just before the crash") == 0
+        await until(
+            lambda: not unfinished_events(db) and bool(from_mentee(lms, seed, conversation, "written just before")),
+            what="the resumed message in Pluto",
+        )
+        assert from_mentee(lms, seed, conversation, "written just before the crash") == 1
     finally:
         await chat.stop()
