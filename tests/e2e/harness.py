@@ -102,6 +102,16 @@ async def poll_until(
         await asyncio.sleep(every)
 
 
+async def terminate(proc: asyncio.subprocess.Process, within: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if it has not ended ``within`` seconds."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), within)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+
+
 class BridgeProcess:
     """One ``pluto-bridge run`` process and everything it printed."""
 
@@ -231,12 +241,7 @@ class BridgeProcess:
         if self.proc is None or self.proc.returncode is not None:
             await asyncio.gather(*self._readers, return_exceptions=True)
             return self.proc.returncode or 0 if self.proc else 0
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(self.proc.wait(), 10)
-        except TimeoutError:
-            self.proc.kill()
-            await self.proc.wait()
+        await terminate(self.proc)
         await asyncio.gather(*self._readers, return_exceptions=True)
         return self.proc.returncode or 0
 
@@ -289,11 +294,5 @@ class SandboxProcess:
 
     async def stop(self) -> None:
         """SIGTERM, then SIGKILL if it lingers."""
-        if self.proc is None or self.proc.returncode is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(self.proc.wait(), 10)
-        except TimeoutError:
-            self.proc.kill()
-            await self.proc.wait()
+        if self.proc is not None and self.proc.returncode is None:
+            await terminate(self.proc)
