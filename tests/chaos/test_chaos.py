@@ -16,6 +16,7 @@ import asyncio
 import os
 import random
 import sqlite3
+import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -36,6 +37,7 @@ CRASHES = int(os.environ.get("CHAOS_CRASHES", "4"))
 PEOPLE = int(os.environ.get("CHAOS_PEOPLE", "3"))
 PER_ROUND = int(os.environ.get("CHAOS_MESSAGES", "3"))  # LMS messages per person per round
 SETTLE = float(os.environ.get("CHAOS_SETTLE", "180"))
+PUSH_FOR = 300.0  # seconds Slack's side keeps pushing an event the bridge has not taken
 
 pytestmark = [pytest.mark.chaos, pytest.mark.e2e, pytest.mark.timeout(600 + 60 * CRASHES)]
 
@@ -263,20 +265,25 @@ class SlackChaos(Platform):
 
     async def _push(self, person: Person, text: str) -> None:
         """Slack's side: the event is pushed, and pushed again (same event id) while the
-        bridge does not answer 200 (Slack retries thrice over minutes; faster here)."""
+        bridge does not answer 200, for up to PUSH_FOR seconds (Slack retries thrice over
+        about five minutes; more often here, so a restart under load is bridged)."""
         event = self.slack.user_message(T1, person.chat_id, text)
         event_id = f"EvCHAOS{uuid.uuid4().hex[:12]}"
-        for attempt in range(20):
+        deadline = time.monotonic() + PUSH_FOR
+        attempt, last = 0, "no answer"
+        while time.monotonic() < deadline:
             try:
                 _, result = await self.slack.sign_and_post_event(
                     T1, event, event_id=event_id, retry_num=attempt or None
                 )
                 if result.status == 200:
                     return
-            except (aiohttp.ClientError, OSError, RemoteError):
-                pass  # the bridge is down: Slack tries again later
+                last = f"HTTP {result.status}"
+            except (aiohttp.ClientError, OSError, RemoteError) as exc:
+                last = str(exc)[:200]  # the bridge is down: Slack tries again later
+            attempt += 1
             await asyncio.sleep(1.0)
-        raise AssertionError(f"Slack gave up pushing {text!r}")
+        raise AssertionError(f"Slack gave up pushing {text!r} after {attempt} tries; the last: {last}")
 
     def seen(self, person: Person) -> list[str]:
         return [shown(m) for m in self.slack.dm(T1, person.chat_id).messages if m.get("bot_id")]
