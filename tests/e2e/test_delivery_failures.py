@@ -35,9 +35,10 @@ async def test_two_minutes_of_5xx_for_one_chat_delays_it_while_other_chats_flow(
     lms: SandboxLMS, seed: DemoSeed, telegram: SandboxTelegram, tmp_path: Path
 ) -> None:
     telegram.add_user(OTHER, "Alex", started=True)
-    config, _ = telegram_config(tmp_path, lms, telegram)  # back-off 0.2 s doubling to 1 s
+    config, port = telegram_config(tmp_path, lms, telegram)  # back-off 0.2 s doubling to 1 s
     bridge = await BridgeProcess(config).start()
     try:
+        await bridge.ready(port)  # start-up has its own bound on a loaded machine
         await link_over_telegram(telegram, "mentee1")
         await link_over_telegram(telegram, "mentee2", OTHER)
         # Telegram answers 500 to every send into Sam's chat for two minutes: about 120
