@@ -25,6 +25,7 @@ import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -84,7 +85,8 @@ MAX_RATELIMIT_WAIT = 30.0
 _NO_MENTIONS = discord.AllowedMentions.none()
 _STYLES = {"primary": discord.ButtonStyle.primary, "danger": discord.ButtonStyle.danger}
 # Backslash escapes of Discord markdown that a person may type; undone for plain text.
-START_TIMEOUT = 60.0  # login + command registration + gateway READY
+START_TIMEOUT = 60.0
+HISTORY_PAGE = 100  # Discord's largest page of channel messages  # login + command registration + gateway READY
 
 
 def _label(text: str, limit: int = MAX_LABEL) -> str:
@@ -649,6 +651,23 @@ class DiscordAdapter(Adapter):
         except Exception as exc:
             raise map_error(exc) from exc
         return SentRef(room=str(message.channel.id), message_id=str(message.id))
+
+    async def find_sent(self, dest: Destination, post: Post, since: float) -> SentRef | None:
+        """The bot's own message with this post's text in the person's DM since ``since``:
+        GET /channels/{dm}/messages with ``after`` the snowflake of that moment (less a
+        second between the two clocks), which answers the 100 messages just after it."""
+        client = self._require_client()
+        after = discord.utils.time_snowflake(datetime.fromtimestamp(max(0.0, since - 1), UTC))
+        try:
+            room = dest.room or await self._dm_channel(client, dest.identity.user_id)
+            messages = await client.http.logs_from(int(room), HISTORY_PAGE, after=after)
+        except Exception as exc:
+            raise map_error(exc) from exc
+        me = str(client.user.id) if client.user is not None else None  # set at login, before any send
+        for message in messages:
+            if str(message["author"]["id"]) == me and message.get("content") == post.text:
+                return SentRef(room=room, message_id=str(message["id"]))
+        return None
 
     async def edit(self, dest: Destination, ref: SentRef, post: Post) -> None:
         """Replace text and buttons (no actions: ``components: []`` retires the buttons).

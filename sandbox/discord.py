@@ -4,6 +4,7 @@ It is "the outside world" for the bridge's tests: it never imports ``bridge`` or
 What it models (see /work/shared/reference/platforms.md section 4):
 
 * REST: the calls discord.py makes to log in, open DMs, send/edit/delete channel messages,
+  read a channel's recent messages (``before``/``after``/``around`` snowflakes, newest first),
   register application commands, answer interactions and use interaction webhooks. Every
   answer carries Discord's rate-limit headers; JSON answers use exactly
   ``Content-Type: application/json`` (discord.py decodes nothing else).
@@ -32,7 +33,6 @@ import argparse
 import asyncio
 import contextlib
 import hashlib
-import itertools
 import json
 import math
 import secrets
@@ -40,7 +40,7 @@ import socket
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -58,6 +58,7 @@ OP_DISPATCH, OP_HEARTBEAT, OP_IDENTIFY, OP_RESUME, OP_RECONNECT = 0, 1, 2, 6, 7
 OP_INVALID_SESSION, OP_HELLO, OP_HEARTBEAT_ACK = 9, 10, 11
 MESSAGE_CONTENT_INTENT = 1 << 15
 EPHEMERAL = 1 << 6
+DISCORD_EPOCH_MS = 1420070400000  # snowflakes count milliseconds from 2015-01-01
 
 # Operations whose bodies our code composes: a spec violation is rejected (400, 50035).
 STRICT_OPERATIONS = frozenset(
@@ -97,6 +98,7 @@ class Injection:
     code: int = 0
     message: str = ""
     is_global: bool = False
+    delay: float = 0.0  # seconds the request hangs before the failure is answered (a timeout)
 
     def matches(self, method: str, path: str) -> bool:
         if self.method and self.method.upper() != method:
@@ -243,7 +245,7 @@ class SandboxDiscord:
     again on RESUME), ``interaction_deadline`` (seconds from an INTERACTION_CREATE to its
     initial callback, 3 as on Discord; None: no deadline). ``interaction_clock`` (a
     constructor argument, ``time.monotonic`` by default) measures that deadline. Failures:
-    ``inject``; DMs: ``close_dms``; gateway: ``drop_connection``, ``send_reconnect``,
+    ``inject``, ``answer_delay``; DMs: ``close_dms``; gateway: ``drop_connection``, ``send_reconnect``,
     ``invalidate_session``.
     """
 
@@ -284,7 +286,10 @@ class SandboxDiscord:
         self.interactions: dict[str, _Interaction] = {}
         self.injections: list[Injection] = []
 
-        self._ids = itertools.count(1200000000000000000)
+        self._last_id = 0
+        # Message creates are stored at once but answered this many seconds later (the
+        # message is in the channel even if the bot gives up or dies waiting).
+        self.answer_delay = 0.0
         self._buckets: dict[tuple[str, str], _Bucket] = {}
         self._global_hits: deque[float] = deque()
         self._sessions: dict[str, _Session] = {}
@@ -333,8 +338,11 @@ class SandboxDiscord:
     # -- model helpers ---------------------------------------------------------------------
 
     def snowflake(self) -> str:
-        """A new, increasing id."""
-        return str(next(self._ids))
+        """A new, increasing id shaped as Discord's: milliseconds since the Discord epoch in
+        the top bits, so ``before``/``after`` filters built from a time work as on Discord."""
+        stamp = (int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22
+        self._last_id = max(self._last_id + 1, stamp)
+        return str(self._last_id)
 
     @staticmethod
     def _user_payload(user_id: str, name: str, *, bot: bool = False) -> dict[str, Any]:
@@ -445,7 +453,8 @@ class SandboxDiscord:
     def inject(self, status: int, **match: Any) -> Injection:
         """Answer the next matching request(s) with ``status`` (429 gets Discord's 429 shape).
 
-        Keywords: method, path_contains, channel_id, count, retry_after, code, message, is_global.
+        Keywords: method, path_contains, channel_id, count, retry_after, code, message, is_global,
+        delay (seconds the request hangs first: nothing is stored, as when it never arrived).
         """
         injection = Injection(status=status, **match)
         self.injections.append(injection)
@@ -559,6 +568,8 @@ class SandboxDiscord:
                 injection.count -= 1
                 if injection.count == 0:
                     self.injections.remove(injection)
+                if injection.delay:
+                    await asyncio.sleep(injection.delay)
                 if injection.status == 429:
                     scope = "global" if injection.is_global else "user"
                     headers["X-RateLimit-Remaining"] = "0"
@@ -585,6 +596,8 @@ class SandboxDiscord:
             return self._error(401, 0, "401: Unauthorized")
         response = self._route(method, path, request, body)
         response.headers.update(headers)
+        if self.answer_delay and method == "POST" and path.endswith("/messages") and response.status == 200:
+            await asyncio.sleep(self.answer_delay)
         return response
 
     def _check(self, template: str, method: str, body: Any) -> web.Response | None:
@@ -621,6 +634,8 @@ class SandboxDiscord:
             return self._json({"url": self.gateway_url})
         if method == "POST" and path == "/users/@me/channels":
             return self._open_dm(body)
+        if p[0] == "channels" and n == 3 and p[2] == "messages" and method == "GET":
+            return self._history(p[1], request.query)
         if p[0] == "channels" and n >= 3 and p[2] == "messages":
             return self._channel_messages(method, p, body)
         if p[0] == "applications" and p[-1] == "commands" and method == "PUT":
@@ -678,6 +693,31 @@ class SandboxDiscord:
                 },
             )
         return None
+
+    def _history(self, channel_id: str, query: Mapping[str, str]) -> web.Response:
+        """GET /channels/{id}/messages as Discord documents it: ``limit`` 1-100 (default 50);
+        at most one of ``around``, ``before``, ``after`` (snowflakes); newest first."""
+        if channel_id not in self.messages:
+            return self._error(404, 10003, "Unknown Channel")
+        anchors = [key for key in ("around", "before", "after") if key in query]
+        try:
+            limit = int(query.get("limit", "50"))
+            anchor = int(query[anchors[0]]) if anchors else 0
+        except ValueError:
+            return self._error(400, 50035, "Invalid Form Body", {"limit": {"_errors": []}})
+        if not 1 <= limit <= 100 or len(anchors) > 1:
+            return self._error(400, 50035, "Invalid Form Body", {"limit": {"_errors": []}})
+        ordered = sorted(self.messages[channel_id].values(), key=lambda m: int(m["id"]))
+        if not anchors:
+            chosen = ordered[-limit:]
+        elif anchors[0] == "before":
+            chosen = [m for m in ordered if int(m["id"]) < anchor][-limit:]
+        elif anchors[0] == "after":
+            chosen = [m for m in ordered if int(m["id"]) > anchor][:limit]  # the ones just after it
+        else:
+            older = [m for m in ordered if int(m["id"]) < anchor][-(limit // 2) :] if limit > 1 else []
+            chosen = (older + [m for m in ordered if int(m["id"]) >= anchor])[:limit]
+        return self._json(list(reversed(chosen)))
 
     def _channel_messages(self, method: str, p: list[str], body: Any) -> web.Response:
         channel_id = p[1]

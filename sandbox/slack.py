@@ -31,6 +31,7 @@ from urllib.parse import urlencode
 import aiohttp
 from aiohttp import web
 
+from sandbox.control import controlled
 from sandbox.specs import SPECS_DIR
 
 SPEC_PATH = SPECS_DIR / "slack_web_openapi_v2.json"
@@ -1091,7 +1092,7 @@ class SandboxSlack:
         return rid, result
 
 
-async def _serve(port: int) -> None:
+async def _serve(port: int, control_port: int = 0) -> None:
     sandbox = SandboxSlack()
     sandbox.add_team("T0SANDBOX", "xoxb-sandbox")
     sandbox.add_user("T0SANDBOX", "U0SAM", "sam", real_name="Sam Example", email="sam@example.org")
@@ -1100,7 +1101,8 @@ async def _serve(port: int) -> None:
         f"sandbox Slack at {url}/api/ (team T0SANDBOX, bot token xoxb-sandbox, app token {sandbox.app_token})"
     )
     try:
-        await asyncio.Event().wait()
+        async with controlled(sandbox, control_port):
+            await asyncio.Event().wait()
     finally:
         await sandbox.stop()
 
@@ -1109,9 +1111,10 @@ def main() -> None:
     """Run the sandbox standalone until interrupted."""
     parser = argparse.ArgumentParser(description="Fake Slack on 127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--control-port", type=int, default=0, help="serve sandbox.control here (tests)")
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args.port))
+        asyncio.run(_serve(args.port, args.control_port))
 
 
 if __name__ == "__main__":

@@ -154,6 +154,9 @@ class SandboxTeams:
         self.max_activity_bytes = MAX_ACTIVITY_BYTES
         self.token_lifetime = token_lifetime
         self.bot_endpoint: str | None = None
+        # Sends are stored at once but answered this many seconds later (the activity is
+        # in the chat even if the bot gives up or dies waiting).
+        self.answer_delay = 0.0
         self.requests: list[Recorded] = []
         self.token_requests: list[dict[str, str]] = []
         self.validation_errors: list[str] = []
@@ -647,7 +650,10 @@ class SandboxTeams:
         problem = self._validate("Activity", request[_BODY])
         if problem:
             return _error(400, "BadArgument", problem)
-        return web.json_response({"id": self._store(conv, request[_BODY], None)}, status=201)
+        activity_id = self._store(conv, request[_BODY], None)
+        if self.answer_delay:
+            await asyncio.sleep(self.answer_delay)
+        return web.json_response({"id": activity_id}, status=201)
 
     async def _reply(self, request: web.Request) -> web.Response:
         conv = self._conversation(request)

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
+from sandbox.control import controlled
 from sandbox.telegram_html import EntityParseError, parse_html
 from sandbox.telegram_spec import SpecError, TelegramSpec
 
@@ -135,6 +136,7 @@ class _Injection:
     chat_id: int | None
     count: int
     error: ApiError
+    until: float | None = None  # on ``clock``: every matching call fails until then (count unused)
 
 
 class _Bucket:
@@ -360,10 +362,12 @@ class SandboxTelegram:
         count: int = 1,
         retry_after: int = 3,
         description: str | None = None,
+        for_seconds: float | None = None,
     ) -> None:
         """Make the next ``count`` calls of ``method`` (any method if None), to ``chat_id``
         if given, fail with ``status``: 429 carries ``retry_after``; 403 says the bot was
-        blocked; 409 is a getUpdates conflict; 5xx are server errors."""
+        blocked; 409 is a getUpdates conflict; 5xx are server errors. With ``for_seconds``,
+        every such call fails from now for that long (an outage of a time, not of a count)."""
         params = {"retry_after": retry_after} if status == 429 else None
         default = {
             429: f"Too Many Requests: retry after {retry_after}",
@@ -375,7 +379,13 @@ class SandboxTelegram:
             502: "Bad Gateway",
         }.get(status, f"Error {status}")
         self._injections.append(
-            _Injection(method, chat_id, count, ApiError(status, description or default, params))
+            _Injection(
+                method,
+                chat_id,
+                count,
+                ApiError(status, description or default, params),
+                None if for_seconds is None else self.clock() + for_seconds,
+            )
         )
 
     def delay_answers(self, method: str, seconds: float) -> None:
@@ -480,7 +490,10 @@ class SandboxTelegram:
     def _inject(self, method: str, params: Mapping[str, Any]) -> None:
         chat = params.get("chat_id")
         for inj in self._injections:
-            if inj.count <= 0:
+            if inj.until is not None:
+                if self.clock() >= inj.until:
+                    continue  # the outage is over
+            elif inj.count <= 0:
                 continue
             if inj.method is not None and inj.method.lower() != method.lower():
                 continue
@@ -903,14 +916,15 @@ def _utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-async def _serve(port: int, token: str, username: str) -> None:
+async def _serve(port: int, token: str, username: str, control_port: int = 0) -> None:
     sandbox = SandboxTelegram(token, bot_username=username)
     await sandbox.start(port)
     sandbox.add_user(1001, "Ada", last_name="Lovelace", username="ada", started=False)
     print(f"Telegram sandbox: base_url={sandbox.api_url} base_file_url={sandbox.file_url} token={token}")
-    print("demo user 1001 (Ada Lovelace) exists; nothing is queued")
+    print("demo user 1001 (Ada Lovelace) exists; nothing is queued", flush=True)
     try:
-        await asyncio.Event().wait()
+        async with controlled(sandbox, control_port):
+            await asyncio.Event().wait()
     finally:
         await sandbox.stop()
 
@@ -921,10 +935,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8081)
     parser.add_argument("--token", default="123456789:SANDBOX-token_for-tests")
     parser.add_argument("--username", default="pluto_sandbox_bot")
+    parser.add_argument("--control-port", type=int, default=0, help="serve sandbox.control here (tests)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     try:
-        asyncio.run(_serve(args.port, args.token, args.username))
+        asyncio.run(_serve(args.port, args.token, args.username, args.control_port))
     except KeyboardInterrupt:
         pass
 

@@ -255,3 +255,27 @@ def _set_on_connect(event: asyncio.Event):
         event.set()
 
     return on_connect
+
+
+async def test_channel_history_pages_as_discord_documents(sandbox, http):
+    room = sandbox.dm_channel_of(sandbox.add_user())
+    sandbox.enforce_limits = False
+    ids = []
+    for i in range(4):
+        async with http.post(api(f"/channels/{room}/messages"), json={"content": f"m{i}"}) as resp:
+            ids.append((await resp.json())["id"])
+    # Ids are time-shaped snowflakes: one built from a moment before the sends precedes them all.
+    assert int(ids[0]) >> 22 > 0 and discord.utils.snowflake_time(int(ids[0])).year >= 2024
+
+    async def page(**query: str) -> list[str]:
+        async with http.get(api(f"/channels/{room}/messages"), params=query) as resp:
+            assert resp.status == 200
+            return [m["content"] for m in await resp.json()]
+
+    assert await page() == ["m3", "m2", "m1", "m0"]  # newest first
+    assert await page(after=ids[0], limit="2") == ["m2", "m1"]  # the two just after it
+    assert await page(before=ids[3], limit="2") == ["m2", "m1"]
+    async with http.get(api(f"/channels/{room}/messages"), params={"limit": "101"}) as resp:
+        assert resp.status == 400 and (await resp.json())["code"] == 50035
+    async with http.get(api(f"/channels/{room}/messages"), params={"after": ids[0], "before": ids[3]}) as resp:
+        assert resp.status == 400  # before, after and around exclude one another

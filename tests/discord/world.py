@@ -43,6 +43,7 @@ class DiscordWorld:
     # More config sections or settings, merged over the defaults (e.g. {"lms": {"poll_interval": 8}}).
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     config: Path = field(init=False)
+    port: int = field(init=False)  # the bridge's web port (/metrics)
     bridge: BridgeProcess | None = None
 
     def __post_init__(self) -> None:
@@ -56,7 +57,7 @@ class DiscordWorld:
         sections: dict[str, dict[str, Any]] = {"console": {"enabled": False}, "discord": discord}
         for section, values in self.settings.items():
             sections[section] = {**sections.get(section, {}), **values}
-        self.config, _port = bridge_config(self.tmp, self.lms.url, **sections)
+        self.config, self.port = bridge_config(self.tmp, self.lms.url, **sections)
 
     async def start(self) -> BridgeProcess:
         """Start the bridge; return once its gateway session is live and ``/pluto`` registered."""

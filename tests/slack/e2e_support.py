@@ -47,7 +47,13 @@ def lms_texts(lms: Any, conversation_id: int | None, author: int) -> list[str]:
 
 def new_sandbox(**kwargs: Any) -> SandboxSlack:
     """The sandbox Slack at its real limits with two workspaces: Sam and Alex in T1, Kim in T2."""
-    slack = SandboxSlack(signing_secret=SECRET, **kwargs)
+    return populate(SandboxSlack(signing_secret=SECRET, **kwargs))
+
+
+def populate(slack: Any) -> Any:
+    """Two workspaces in ``slack`` (a sandbox, or a ``Remote`` of one in another process):
+    Sam and Alex in T1, Kim in T2; events signed with ``SECRET``."""
+    slack.signing_secret = SECRET
     slack.add_team(T1, TOKENS[T1], name="one")
     slack.add_team(T2, TOKENS[T2], name="two")
     slack.add_user(T1, SAM, "sam", display_name="Sam", real_name="Sam Mentee")

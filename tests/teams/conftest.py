@@ -232,11 +232,11 @@ async def chat(
 ) -> AsyncIterator[TeamsChat]:
     """The real bridge process with only Teams enabled, against the seeded LMS."""
     config, port = teams_bridge_config(tmp_path, lms.url, live_sandbox)
-    process = await start_bridge(config, port, live_sandbox)
+    teams_chat = TeamsChat(live_sandbox, await start_bridge(config, port, live_sandbox), port)
     try:
-        yield TeamsChat(live_sandbox, process, port)
+        yield teams_chat
     finally:
-        await process.stop()
+        await teams_chat.bridge.stop()  # the one running now (a test may have restarted it)
 
 
 @contextlib.asynccontextmanager
