@@ -29,7 +29,7 @@ from sandbox.slack import SandboxSlack
 from sandbox.telegram import SandboxTelegram
 from tests.e2e.harness import BridgeProcess, poll_until
 from tests.e2e.test_crash_recovery import link_over_telegram, telegram_config, texts
-from tests.slack.e2e_support import T1, SlackChat, new_sandbox, shown, slack_config
+from tests.platforms.slack.e2e_support import T1, SlackChat, new_sandbox, shown, slack_config
 
 pytestmark = [pytest.mark.chaos, pytest.mark.e2e, pytest.mark.timeout(900)]
 
