@@ -11,9 +11,9 @@ from typing import Any
 
 from sandbox.discord import SandboxDiscord
 from sandbox.lms import DemoSeed, SandboxLMS
+from tests.lms_side import ws
 from tests.platforms.discord.conftest import SAM
 from tests.platforms.discord.world import EPHEMERAL, DiscordWorld
-from tests.lms_side import ws
 
 DEFERRED_UPDATE, DEFERRED_ANSWER, MODAL = 6, 5, 9
 LINK_STYLE, PRIMARY, DANGER = 5, 1, 4

@@ -21,6 +21,7 @@ import pytest
 
 from sandbox.discord import SandboxDiscord
 from sandbox.lms import DemoSeed, SandboxLMS
+from tests.lms_side import notification_ids, ws
 from tests.platforms.discord.conftest import ALEX, SAM
 from tests.platforms.discord.items import (
     DANGER,
@@ -37,7 +38,6 @@ from tests.platforms.discord.items import (
     totara_site_world,
 )
 from tests.platforms.discord.world import EPHEMERAL, DiscordWorld
-from tests.lms_side import notification_ids, ws
 
 pytestmark = pytest.mark.e2e
 

@@ -22,6 +22,7 @@ import pytest
 
 from sandbox.discord import SandboxDiscord
 from sandbox.lms import DemoSeed, SandboxLMS
+from tests.lms_side import notification_ids, ws
 from tests.platforms.discord.conftest import SAM
 from tests.platforms.discord.items import (
     DEFERRED_UPDATE,
@@ -37,7 +38,6 @@ from tests.platforms.discord.items import (
     unescaped,
 )
 from tests.platforms.discord.world import DiscordWorld
-from tests.lms_side import notification_ids, ws
 
 pytestmark = pytest.mark.e2e
 

@@ -11,9 +11,9 @@ import pytest
 
 from sandbox.discord import SandboxDiscord
 from sandbox.lms import DemoSeed, SandboxLMS
+from tests.e2e.harness import leaked
 from tests.platforms.discord.conftest import SAM
 from tests.platforms.discord.world import DiscordWorld
-from tests.e2e.harness import leaked
 
 pytestmark = pytest.mark.e2e
 

@@ -19,7 +19,16 @@ from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.teams import CARD_CONTENT_TYPE, CardRefused
 from tests.lms_side import notification_ids, ws
 from tests.platforms.teams.conftest import TeamsChat, visible
-from tests.platforms.teams.item_support import arrival, buttons, card_of, card_words, linked_sam, press, retired, updates
+from tests.platforms.teams.item_support import (
+    arrival,
+    buttons,
+    card_of,
+    card_words,
+    linked_sam,
+    press,
+    retired,
+    updates,
+)
 
 pytestmark = pytest.mark.e2e
 

@@ -23,7 +23,16 @@ from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.teams import CardRefused, SandboxTeams, TeamsUser
 from tests.lms_side import notification_ids, ws
 from tests.platforms.teams.conftest import TeamsChat, totara_world, visible
-from tests.platforms.teams.item_support import MESSAGE_RESPONSE, arrival, buttons, linked_sam, press, retired, stored, updates
+from tests.platforms.teams.item_support import (
+    MESSAGE_RESPONSE,
+    arrival,
+    buttons,
+    linked_sam,
+    press,
+    retired,
+    stored,
+    updates,
+)
 
 pytestmark = pytest.mark.e2e
 
