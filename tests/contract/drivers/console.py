@@ -1,0 +1,63 @@
+"""The console: the person types on the bridge's standard input and reads its output."""
+
+from __future__ import annotations
+
+import re
+
+from tests.e2e.harness import BridgeProcess, bridge_config
+
+from .base import Arrived, ChatDriver
+
+_BLOCK = re.compile(r"^--- #(\d+)(?: \(updated\))? ---$")
+
+
+class ConsoleDriver(ChatDriver):
+    """The console adapter, chatting with one person (Sam)."""
+
+    name = "console"
+
+    async def start(self) -> None:
+        config, _port = bridge_config(self.tmp, self.lms.url)
+        self.bridge = await BridgeProcess(config).start()
+        await self.bridge.expect(r"send /link", timeout=45)  # the console greets an unlinked person
+
+    async def stop(self) -> None:
+        if self.bridge is not None:
+            await self.bridge.stop()
+
+    @property
+    def _bridge(self) -> BridgeProcess:
+        assert self.bridge is not None
+        return self.bridge
+
+    async def link(self, person: str, username: str) -> None:
+        await self._bridge.link(username)
+
+    async def write(self, person: str, text: str) -> None:
+        await self._bridge.type(text)
+
+    async def reply(self, person: str, to: Arrived, text: str) -> None:
+        await self._bridge.type(f"/reply {to.ref} {text}")
+
+    async def command(self, person: str, text: str) -> list[str]:
+        mark = len(self.arrived(person))
+        await self._bridge.type(f"/{text}")
+        return await self.answers_after(person, mark)
+
+    def arrived(self, person: str) -> list[Arrived]:
+        """Each ``--- #N ---`` block (a post, ref N) and each ``[bridge]`` line (an answer)."""
+        found: list[Arrived] = []
+        number: str | None = None
+        lines: list[str] = []
+        for line in [*self._bridge.out, "[end]"]:
+            header = _BLOCK.match(line)
+            if number is not None and (header or line.startswith(("[", "("))):
+                found.append(Arrived("\n".join(lines), number))
+                number = None
+            if header:
+                number, lines = header.group(1), []
+            elif line.startswith("[bridge] "):
+                found.append(Arrived(line.removeprefix("[bridge] "), None))
+            elif number is not None:
+                lines.append(line)
+        return found

@@ -1,0 +1,63 @@
+"""Teams: the sandbox Bot Connector at Teams' limits posts signed activities to the bridge's
+/api/messages; the person's personal chat is what the connector stores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sandbox.lms import SandboxLMS
+from sandbox.teams import SandboxTeams, TeamsUser
+from tests.platforms.teams.conftest import TeamsChat, start_bridge, teams_bridge_config, visible
+
+from .base import SAM, Arrived, ChatDriver
+
+NAMES = {SAM: "Sam Mentee"}
+
+
+class TeamsDriver(ChatDriver):
+    """Teams, the app installed for Sam in a personal chat."""
+
+    name = "teams"
+
+    def __init__(self, lms: SandboxLMS, tmp: Path) -> None:
+        super().__init__(lms, tmp)
+        self.sandbox = SandboxTeams(enforce_limits=True)
+        self.chat: TeamsChat | None = None
+        self.users: dict[str, TeamsUser] = {}
+
+    async def start(self) -> None:
+        await self.sandbox.start()
+        config, port = teams_bridge_config(self.tmp, self.lms.url, self.sandbox)
+        self.bridge = await start_bridge(config, port)
+        self.chat = TeamsChat(self.sandbox, self.bridge, port)
+        for person, name in NAMES.items():
+            self.users[person] = self.sandbox.add_user(name)
+            await self.chat.install(self.users[person])
+
+    async def stop(self) -> None:
+        if self.bridge is not None:
+            await self.bridge.stop()
+        await self.sandbox.stop()
+
+    @property
+    def _chat(self) -> TeamsChat:
+        assert self.chat is not None
+        return self.chat
+
+    async def link(self, person: str, username: str) -> None:
+        await self._chat.link(self.users[person], username)
+
+    async def write(self, person: str, text: str) -> None:
+        await self._chat.say(self.users[person], text)
+
+    async def reply(self, person: str, to: Arrived, text: str) -> None:
+        await self._chat.say(self.users[person], text, reply_to_id=to.ref)
+
+    async def command(self, person: str, text: str) -> list[str]:
+        mark = len(self.arrived(person))
+        await self._chat.say(self.users[person], text)  # Teams has no slash: "to Maya"
+        return await self.answers_after(person, mark)
+
+    def arrived(self, person: str) -> list[Arrived]:
+        room = self._chat.room(self.users[person])
+        return [Arrived(visible(str(a.get("text") or "")), a["id"]) for a in self.sandbox.messages_in(room)]
