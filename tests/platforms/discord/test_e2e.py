@@ -35,45 +35,6 @@ async def test_link_through_slash_command_and_sign_in(world: DiscordWorld, sandb
     assert "Linked to Pluto as **Sam Mentee**" in answer["content"] and int(answer["flags"]) & EPHEMERAL
 
 
-async def test_both_directions(world: DiscordWorld, lms: SandboxLMS, seed: DemoSeed) -> None:
-    await world.link(SAM, "mentee1")
-    sent = lms.post_message(seed.mentor_id, seed.mentee1_id, "Hello Sam, how is module 1 going?")
-    await world.wait(lambda: any("how is module 1 going" in t for t in world.texts(SAM)), "the mentor's message")
-    shown = world.dm_containing(SAM, "how is module 1 going")["content"]
-    assert shown.startswith("**Maya Mentor**")  # who wrote it, on top
-
-    await world.dc.user_dm(SAM, "Going well, thanks Maya!")
-    await world.wait(
-        lambda: lms_texts(lms, sent["conversationid"], seed.mentee1_id) == ["Going well, thanks Maya!"],
-        "the reply in the LMS conversation, as Sam",
-    )
-
-
-async def test_reply_routing_with_two_conversations(world: DiscordWorld, lms: SandboxLMS, seed: DemoSeed) -> None:
-    await world.link(SAM, "mentee1")
-    from_mentor = lms.post_message(seed.mentor_id, seed.mentee1_id, "Mentor question: ready for module 2?")
-    from_alex = lms.post_message(seed.mentee2_id, seed.mentee1_id, "Alex here: lunch?")
-    await world.wait(lambda: any("Alex here" in t for t in world.texts(SAM)), "both messages")
-    mentor_dm = world.dm_containing(SAM, "Mentor question")
-    alex_dm = world.dm_containing(SAM, "Alex here")
-    assert mentor_dm["content"].startswith("**Maya Mentor**") and alex_dm["content"].startswith("**Alex Mentee**")
-    mentor_conv, alex_conv = from_mentor["conversationid"], from_alex["conversationid"]
-
-    # Discord replies (message_reference) pick the conversation, whichever came last.
-    await world.dc.user_dm(SAM, "Yes, ready.", reply_to=mentor_dm["id"])
-    await world.wait(lambda: lms_texts(lms, mentor_conv, seed.mentee1_id) == ["Yes, ready."], "reply to the mentor")
-    await world.dc.user_dm(SAM, "Lunch sounds good.", reply_to=alex_dm["id"])
-    await world.wait(lambda: lms_texts(lms, alex_conv, seed.mentee1_id) == ["Lunch sounds good."], "reply to Alex")
-    await world.dc.user_dm(SAM, "Also: ready for the quiz.", reply_to=mentor_dm["id"])
-    await world.wait(lambda: len(lms_texts(lms, mentor_conv, seed.mentee1_id)) == 2, "second reply to the mentor")
-    # A plain message (no reply) goes to the current conversation: the one last answered.
-    await world.dc.user_dm(SAM, "See you Friday.")
-    await world.wait(lambda: len(lms_texts(lms, mentor_conv, seed.mentee1_id)) == 3, "the plain message")
-    expected = ["Yes, ready.", "Also: ready for the quiz.", "See you Friday."]
-    assert lms_texts(lms, mentor_conv, seed.mentee1_id) == expected
-    assert lms_texts(lms, alex_conv, seed.mentee1_id) == ["Lunch sounds good."]
-
-
 def _unescape_markdown(content: str) -> str:
     """What Discord displays for escaped markdown: backslash escapes and ZWSPs gone."""
     return re.sub(r"\\(.)", r"\1", content).replace("\u200b", "")

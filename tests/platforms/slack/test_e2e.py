@@ -67,48 +67,10 @@ async def test_both_directions_with_a_thread_per_conversation(
     await slack.sign_and_post_event(T1, slack.bot_echo(T1, slack.dm(T1, SAM).id, root["ts"]))
     await chat.say(T1, SAM, "marker")
     await until(lambda: lms_texts(lms, conversation, seed.mentee1_id)[-1:] == ["marker"], what="the marker")
-    # several lines typed in quick succession land in the order they were written
-    quick = [f"quick line {n}" for n in range(1, 6)]
-    for line in quick:
-        await chat.say(T1, SAM, line)
-    await until(lambda: lms_texts(lms, conversation, seed.mentee1_id)[-1:] == ["quick line 5"], what="quick lines")
+    # (quick lines in order, replies by thread with two conversations: tests/contract/)
     mentor, mine = lms_texts(lms, conversation, seed.mentor_id), lms_texts(lms, conversation, seed.mentee1_id)
     assert mentor == ["Hello Sam, how is module 1 going?", "Any questions so far?"]
-    assert mine == ["Going well, thanks!", "One question: is the quiz open-book?", "marker", *quick]
-
-
-async def test_replies_route_by_thread_with_two_conversations_open(
-    chat: SlackChat, lms: SandboxLMS, seed: DemoSeed
-) -> None:
-    await chat.link(T1, SAM, "mentee1")
-    mentor_conv = lms.post_message(seed.mentor_id, seed.mentee1_id, "Mentor question: ready for module 2?")[
-        "conversationid"
-    ]
-    mentor_root = await chat.wait_message(T1, SAM, "ready for module 2?")
-    alex_conv = lms.post_message(seed.mentee2_id, seed.mentee1_id, "Alex here: lunch?")["conversationid"]
-    alex_root = await chat.wait_message(T1, SAM, "Alex here: lunch?")
-    assert shown(alex_root).startswith("*Alex Mentee*")
-    assert "thread_ts" not in alex_root and "thread_ts" not in mentor_root  # a thread each
-    lms.post_message(seed.mentee2_id, seed.mentee1_id, "Alex again: 12:30?")
-    assert (await chat.wait_message(T1, SAM, "Alex again"))["thread_ts"] == alex_root["ts"]
-
-    def mine(conversation: int) -> list[str]:
-        return lms_texts(lms, conversation, seed.mentee1_id)
-
-    await chat.say(T1, SAM, "Yes, ready.", thread_ts=mentor_root["ts"])
-    await until(lambda: mine(mentor_conv) == ["Yes, ready."], what="reply in the mentor's thread")
-    await chat.say(T1, SAM, "Lunch sounds good.", thread_ts=alex_root["ts"])
-    await until(lambda: mine(alex_conv) == ["Lunch sounds good."], what="reply in Alex's thread")
-    # outside threads: the current conversation, the one last answered
-    await chat.say(T1, SAM, "At noon?")
-    await until(lambda: mine(alex_conv)[-1:] == ["At noon?"], what="top-level message")
-    await chat.say(T1, SAM, "One more thing for you, Maya.", thread_ts=mentor_root["ts"])
-    await until(
-        lambda: mine(mentor_conv)[-1:] == ["One more thing for you, Maya."],
-        what="back in the mentor's thread",
-    )
-    assert mine(alex_conv) == ["Lunch sounds good.", "At noon?"]
-    assert mine(mentor_conv) == ["Yes, ready.", "One more thing for you, Maya."]
+    assert mine == ["Going well, thanks!", "One question: is the quiz open-book?", "marker"]
 
 
 HOSTILE = "<b>x</b> & <!channel> <@U1> @everyone <at>Boss</at> **bold** <https://evil|click>"

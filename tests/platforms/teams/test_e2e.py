@@ -50,44 +50,6 @@ async def test_install_greets_once_stores_reference_and_links(
     assert chat.sandbox.validation_errors == []
 
 
-async def test_both_directions(chat: TeamsChat, lms: SandboxLMS, seed: DemoSeed) -> None:
-    sam = chat.sandbox.add_user("Sam Mentee")
-    await chat.install(sam)
-    await chat.link(sam, "mentee1")
-    sent = lms.post_message(seed.mentor_id, seed.mentee1_id, "Ready for module 2?")
-    shown = visible(await chat.wait_for_text(sam, "Ready for module 2?"))
-    assert "Maya Mentor" in shown
-    await chat.say(sam, "Yes, ready on Friday")
-    conversation = sent["conversationid"]
-    await chat.until(lambda: texts_from(lms, conversation, seed.mentee1_id) == ["Yes, ready on Friday"])
-
-
-async def test_replies_go_to_the_conversation_replied_to(
-    chat: TeamsChat, lms: SandboxLMS, seed: DemoSeed
-) -> None:
-    sam = chat.sandbox.add_user("Sam Mentee")
-    await chat.install(sam)
-    await chat.link(sam, "mentee1")
-    from_mentor = lms.post_message(seed.mentor_id, seed.mentee1_id, "Mentor question: module 2?")
-    await chat.wait_for_text(sam, "Mentor question")
-    from_alex = lms.post_message(seed.mentee2_id, seed.mentee1_id, "Alex here: lunch?")
-    await chat.wait_for_text(sam, "Alex here")
-    by_text = {visible(a["text"]): a["id"] for a in chat.sandbox.messages_in(chat.room(sam))}
-    mentor_id = next(i for t, i in by_text.items() if "Mentor question" in t)
-    alex_id = next(i for t, i in by_text.items() if "Alex here" in t)
-    mentor_conv, alex_conv = from_mentor["conversationid"], from_alex["conversationid"]
-
-    # Alex wrote last, yet a reply to the mentor's message goes to the mentor.
-    await chat.say(sam, "Yes, module 2 is done.", reply_to_id=mentor_id)
-    await chat.until(lambda: texts_from(lms, mentor_conv, seed.mentee1_id) == ["Yes, module 2 is done."])
-    await chat.say(sam, "Lunch sounds good.", reply_to_id=alex_id)
-    await chat.until(lambda: texts_from(lms, alex_conv, seed.mentee1_id) == ["Lunch sounds good."])
-    # Without a reply, text goes to the conversation last answered.
-    await chat.say(sam, "At noon?")
-    await chat.until(lambda: texts_from(lms, alex_conv, seed.mentee1_id)[-1:] == ["At noon?"])
-    assert texts_from(lms, mentor_conv, seed.mentee1_id) == ["Yes, module 2 is done."]
-
-
 HOSTILE = "<b>x</b> & <!channel> <@U1> @everyone <at>Boss</at> **bold** <https://evil|click>"
 
 

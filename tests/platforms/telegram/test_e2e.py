@@ -11,7 +11,6 @@ import re
 import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
-from sandbox.lms.textformat import format_text
 from sandbox.telegram_html import parse_html
 from tests.platforms.telegram.conftest import ALEX, SAM
 from tests.platforms.telegram.world import TelegramWorld, until
@@ -19,14 +18,8 @@ from tests.platforms.telegram.world import TelegramWorld, until
 pytestmark = pytest.mark.e2e
 
 
-def lms_texts(lms: SandboxLMS, conversation_id: int | None, author: int) -> list[str]:
-    """What ``author`` has written in an LMS conversation, raw as stored."""
-    if conversation_id is None:
-        return []
-    return [m["text"] for m in lms.messages_in(conversation_id) if m["useridfrom"] == author]
-
-
-async def test_deep_link_then_both_directions(world: TelegramWorld, lms: SandboxLMS, seed: DemoSeed) -> None:
+async def test_deep_link_then_a_message_in_html(world: TelegramWorld, lms: SandboxLMS, seed: DemoSeed) -> None:
+    """Linking by command and both directions on every platform: tests/contract/."""
     code = await world.link_by_deep_link(SAM, "mentee1")
     start = next(r for r in world.tg.calls("sendMessage") if "Linked to Pluto as" in parse_html(r.params["text"]))
     assert "Sam Mentee" in parse_html(start.params["text"])
@@ -34,53 +27,16 @@ async def test_deep_link_then_both_directions(world: TelegramWorld, lms: Sandbox
     world.tg.user_starts(ALEX, code)
     await world.see(ALEX, "expired or was already used")
 
-    sent = lms.post_message(seed.mentor_id, seed.mentee1_id, "Hello Sam, how is module 1 going?")
+    lms.post_message(seed.mentor_id, seed.mentee1_id, "Hello Sam, how is module 1 going?")
     [shown] = await world.see(SAM, "how is module 1 going")
     assert shown.startswith("Maya Mentor\n")  # who wrote it, on top
     wire = world.sends_to(SAM)[-1].params
     assert wire["parse_mode"] == "HTML" and wire["text"].startswith("<b>Maya Mentor</b>")
 
-    world.tg.user_sends_text(SAM, "Going well, thanks Maya!")
-    await until(
-        lambda: lms_texts(lms, sent["conversationid"], seed.mentee1_id) == ["Going well, thanks Maya!"],
-        "Sam's answer in the LMS conversation, as Sam",
-    )
-
-
-async def test_link_command_and_reply_routing(world: TelegramWorld, lms: SandboxLMS, seed: DemoSeed) -> None:
-    await world.link_by_command(SAM, "mentee1")
-    mentor_conv = lms.post_message(seed.mentor_id, seed.mentee1_id, "Mentor question: ready for module 2?")
-    await world.see(SAM, "Mentor question")
-    alex_conv = lms.post_message(seed.mentee2_id, seed.mentee1_id, "Alex here: lunch?")
-    await world.see(SAM, "Alex here")
-    mentor_msg, alex_msg = world.message_id_of(SAM, "Mentor question"), world.message_id_of(SAM, "Alex here")
-
-    def mentor_thread() -> list[str]:
-        return lms_texts(lms, mentor_conv["conversationid"], seed.mentee1_id)
-
-    def alex_thread() -> list[str]:
-        return lms_texts(lms, alex_conv["conversationid"], seed.mentee1_id)
-
-    # Alex wrote last, so Alex's conversation is the current one: Telegram's reply-to decides.
-    world.tg.user_sends_text(SAM, "Yes, ready.", reply_to=mentor_msg)
-    await until(lambda: mentor_thread() == ["Yes, ready."], "the reply in the mentor's conversation")
-    world.tg.user_sends_text(SAM, "Lunch sounds good.", reply_to=alex_msg)
-    await until(lambda: alex_thread() == ["Lunch sounds good."], "the reply in Alex's conversation")
-    world.tg.user_sends_text(SAM, "One more thing, Maya.", reply_to=mentor_msg)
-    await until(lambda: mentor_thread()[-1:] == ["One more thing, Maya."], "the second reply to the mentor")
-    # Without reply-to, text goes to the conversation last answered.
-    world.tg.user_sends_text(SAM, "And the slides?")
-    await until(lambda: mentor_thread()[-1:] == ["And the slides?"], "plain text to the current conversation")
-    assert alex_thread() == ["Lunch sounds good."]
-    assert mentor_thread() == ["Yes, ready.", "One more thing, Maya.", "And the slides?"]
-
 
 HOSTILE_LMS = (
     "<b>x</b> & <!channel> <@U1> @everyone <at>Boss</at> **bold** <https://evil|click> "
     '<a href="https://evil.example/phish">fake link</a> &lt;i&gt;'
-)
-HOSTILE_CHAT = (
-    '<b>hi</b> & <script>alert(1)</script> [x](https://evil.example) <a href="https://evil.example">y</a> &amp;'
 )
 
 
@@ -108,31 +64,7 @@ async def test_long_and_hostile_text(world: TelegramWorld, lms: SandboxLMS, seed
     assert len(parts) >= 2 and all(len(p) <= 4096 for p in parts)
     assert " ".join(parts).split() == ["Maya", "Mentor", *words]
     assert all(r.ok for r in world.sends_to(SAM))  # every chunk accepted; never too fast
-
-    # (Chat -> LMS comes last: the bridge marks the conversation read after relaying, and a
-    # message the LMS receives in that moment would be marked read too; see the report.)
-    # chat -> LMS: stored as plain text (format 2), so the LMS shows it literally too.
-    world.tg.user_sends_text(SAM, HOSTILE_CHAT)
-    conv = lms.conversation_between(seed.mentor_id, seed.mentee1_id)
-    await until(lambda: bool(lms_texts(lms, conv, seed.mentee1_id)), "the hostile text in the LMS")
-    [stored] = [m for m in lms.messages_in(conv or 0) if m["useridfrom"] == seed.mentee1_id]
-    assert (stored["text"], stored["textformat"]) == (HOSTILE_CHAT, 2)
-    assert "<b>" not in format_text(stored["text"], stored["textformat"])
-
-
-async def test_quick_lines_reach_the_lms_in_the_order_typed(
-    world: TelegramWorld, lms: SandboxLMS, seed: DemoSeed
-) -> None:
-    await world.link_by_command(SAM, "mentee1")
-    sent = lms.post_message(seed.mentor_id, seed.mentee1_id, "Tell me about your week")
-    await world.see(SAM, "Tell me about your week")
-    lines = [f"line {n} of my week" for n in range(1, 7)]
-    for line in lines:
-        world.tg.user_sends_text(SAM, line)  # typed faster than the bridge can relay
-    await until(
-        lambda: len(lms_texts(lms, sent["conversationid"], seed.mentee1_id)) == len(lines), "every line in the LMS"
-    )
-    assert lms_texts(lms, sent["conversationid"], seed.mentee1_id) == lines
+    # (Markup typed in chat, stored as plain text: tests/contract/test_messages.py.)
 
 
 @pytest.mark.parametrize("world", ["polling"], indirect=True)

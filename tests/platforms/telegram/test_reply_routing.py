@@ -10,8 +10,8 @@ import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
 from tests.platforms.telegram.conftest import SAM
-from tests.platforms.telegram.test_e2e import lms_texts
 from tests.platforms.telegram.world import TelegramWorld, until
+from tests.support import lms_texts
 
 pytestmark = pytest.mark.e2e
 
