@@ -18,6 +18,7 @@ import aiohttp
 
 from sandbox.telegram import SandboxTelegram
 from tests.conftest import free_port
+from tests.support import until
 
 
 async def until_answer(
@@ -33,6 +34,8 @@ async def until_answer(
         assert time.monotonic() < deadline, f"never saw {what}: {found}"
         await asyncio.sleep(0.2)
 
+
+poll_until = until  # the name the e2e and chaos tests know it by
 
 SECRET_KEY = "tu4gX0m6p3tq2JYQn3Zq0f7hS9nXcUq0bD8k2pLr4sA="
 
@@ -86,15 +89,6 @@ def bridge_config(tmp: Path, lms_url: str, **extra: dict[str, Any]) -> tuple[Pat
     for section, values in extra.items():
         sections.setdefault(section, {}).update(values)
     return write_config(tmp / "bridge.toml", sections), port
-
-
-async def poll_until(predicate: Callable[[], bool], within: float = 30.0, what: str = "condition") -> None:
-    """Poll state the sandboxes are not told about (the bridge's store) until ``predicate``."""
-    deadline = time.monotonic() + within
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 class BridgeProcess:

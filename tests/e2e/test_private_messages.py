@@ -4,29 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
 from tests.e2e.harness import BridgeProcess, bridge_config
+from tests.support import lms_texts
 
 pytestmark = pytest.mark.e2e
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
-def texts_from(lms: SandboxLMS, conversation_id: int | None, author: int) -> list[str]:
-    if conversation_id is None:
-        return []
-    return [m["text"] for m in lms.messages_in(conversation_id) if m["useridfrom"] == author]
 
 
 @pytest.fixture
@@ -59,7 +46,7 @@ async def test_privacy_refusal_shown_in_chat(bridge: BridgeProcess, lms: Sandbox
     mark = len(bridge.out)
     await bridge.type("Why did you block me?")
     await bridge.expect(r"Not delivered to Pluto: .+", after=mark)
-    assert texts_from(lms, sent["conversationid"], seed.mentee1_id) == []
+    assert lms_texts(lms, sent["conversationid"], seed.mentee1_id) == []
 
 
 async def test_revoked_token_asks_for_a_new_sign_in_once(

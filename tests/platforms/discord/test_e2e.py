@@ -14,7 +14,8 @@ import pytest
 from sandbox.discord import SandboxDiscord
 from sandbox.lms import DemoSeed, SandboxLMS
 from tests.platforms.discord.conftest import ALEX, SAM
-from tests.platforms.discord.world import EPHEMERAL, DiscordWorld, lms_texts
+from tests.platforms.discord.world import EPHEMERAL, DiscordWorld
+from tests.support import lms_texts
 
 pytestmark = pytest.mark.e2e
 

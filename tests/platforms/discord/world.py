@@ -137,8 +137,3 @@ class DiscordWorld:
         assert code == 0, out + err
 
 
-def lms_texts(lms: SandboxLMS, conversation_id: int | None, author: int) -> list[str]:
-    """What ``author`` wrote in one LMS conversation, oldest first."""
-    if conversation_id is None:
-        return []
-    return [m["text"] for m in lms.messages_in(conversation_id) if m["useridfrom"] == author]

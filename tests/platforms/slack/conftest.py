@@ -4,7 +4,7 @@ to both, in HTTP mode (Bolt behind an aiohttp test server) or Socket Mode."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,13 +51,6 @@ class RecordingSink:
             async with self._changed:
                 await self._changed.wait_for(lambda: len(self.events) >= count)
         return self.events
-
-
-async def until(check: Callable[[], object]) -> None:
-    """Wait (bounded) until ``check()`` is truthy: for work that happens after an ack."""
-    async with asyncio.timeout(30):
-        while not check():  # noqa: ASYNC110 - the sandbox records into plain lists
-            await asyncio.sleep(0.01)
 
 
 @pytest.fixture

@@ -4,9 +4,8 @@ the people in Slack see and do."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import aiohttp
 
 from sandbox.slack import SandboxSlack
 from tests.e2e.harness import BridgeProcess, bridge_config, sign_in
+from tests.support import until
 
 SECRET = "e2e-signing-secret"
 T1, T2 = "T0ONE", "T0TWO"
@@ -22,26 +22,10 @@ SAM, ALEX, KIM = "U0SAM", "U0ALEX", "U0KIM"  # Sam and Alex in T1, Kim in T2
 LINK_URL = re.compile(r"http://127\.0\.0\.1:\d+/link/[A-Za-z0-9_-]+")
 
 
-async def until(predicate: Callable[[], object], within: float = 30.0, what: str = "condition") -> None:
-    """Wait (bounded) until ``predicate()`` is truthy."""
-    deadline = asyncio.get_running_loop().time() + within
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 def shown(message: Mapping[str, Any]) -> str:
     """What Slack draws for a message: its section blocks' text, else its ``text``."""
     sections = [b["text"]["text"] for b in message.get("blocks") or [] if b.get("type") == "section"]
     return "\n".join(sections) if sections else str(message.get("text") or "")
-
-
-def lms_texts(lms: Any, conversation_id: int | None, author: int) -> list[str]:
-    """What ``author`` wrote in an LMS conversation, oldest first."""
-    if conversation_id is None:
-        return []
-    return [m["text"] for m in lms.messages_in(conversation_id) if m["useridfrom"] == author]
 
 
 

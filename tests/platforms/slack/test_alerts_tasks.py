@@ -24,8 +24,9 @@ import pytest
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.slack import SandboxSlack
 from tests.lms_side import unread_notification_ids, ws
+from tests.support import until
 
-from .e2e_support import SAM, T1, SlackChat, shown, slack_config, until
+from .e2e_support import SAM, T1, SlackChat, shown, slack_config
 
 pytestmark = pytest.mark.e2e
 

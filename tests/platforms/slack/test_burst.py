@@ -17,8 +17,9 @@ import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.slack import SandboxSlack
+from tests.support import until
 
-from .e2e_support import T1, SlackChat, slack_config, until
+from .e2e_support import T1, SlackChat, slack_config
 
 pytestmark = pytest.mark.e2e
 

@@ -11,8 +11,9 @@ import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.slack import SandboxSlack
+from tests.support import until
 
-from .e2e_support import SAM, T1, SlackChat, shown, slack_config, until
+from .e2e_support import SAM, T1, SlackChat, shown, slack_config
 
 pytestmark = pytest.mark.e2e
 

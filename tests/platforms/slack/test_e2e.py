@@ -14,8 +14,9 @@ import pytest
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.slack import SandboxSlack
 from tests.lms_side import unread_notification_ids
+from tests.support import lms_texts, until
 
-from .e2e_support import ALEX, KIM, LINK_URL, SAM, T1, T2, TOKENS, SlackChat, lms_texts, shown, slack_config, until
+from .e2e_support import ALEX, KIM, LINK_URL, SAM, T1, T2, TOKENS, SlackChat, shown, slack_config
 
 pytestmark = pytest.mark.e2e
 

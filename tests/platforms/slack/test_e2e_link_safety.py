@@ -8,8 +8,9 @@ import aiohttp
 import pytest
 
 from sandbox.slack import SandboxSlack
+from tests.support import until
 
-from .e2e_support import LINK_URL, SAM, T1, SlackChat, until
+from .e2e_support import LINK_URL, SAM, T1, SlackChat
 
 pytestmark = pytest.mark.e2e
 

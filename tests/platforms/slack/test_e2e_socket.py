@@ -11,9 +11,10 @@ import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.slack import SandboxSlack
+from tests.support import lms_texts, until
 
 from . import test_e2e
-from .e2e_support import SAM, T1, SlackChat, lms_texts, slack_config, until
+from .e2e_support import SAM, T1, SlackChat, slack_config
 from .test_e2e import (
     test_429_on_one_chat_while_another_keeps_receiving,
     test_both_directions_with_a_thread_per_conversation,

@@ -25,8 +25,9 @@ from bridge.model import (
     SentRef,
 )
 from sandbox.slack import SandboxSlack
+from tests.support import until
 
-from .conftest import ALEX, KIM, SAM, SECRET, T1, T2, TOKENS, RecordingSink, start_adapter, stop_adapter, until
+from .conftest import ALEX, KIM, SAM, SECRET, T1, T2, TOKENS, RecordingSink, start_adapter, stop_adapter
 
 SAM_ID = ChatIdentity(Platform.SLACK, T1, SAM)
 

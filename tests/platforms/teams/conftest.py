@@ -95,13 +95,6 @@ def visible(html_text: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", " ", html_text))
 
 
-def texts_from(lms: SandboxLMS, conversation_id: int | None, author: int) -> list[str]:
-    """What ``author`` wrote in an LMS conversation, as stored, in order."""
-    if conversation_id is None:
-        return []
-    return [m["text"] for m in lms.messages_in(conversation_id) if m["useridfrom"] == author]
-
-
 class TeamsChat:
     """The sandbox Teams and one running bridge, seen from the people in the chats."""
 

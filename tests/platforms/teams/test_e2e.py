@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
-from tests.platforms.teams.conftest import TeamsChat, texts_from, visible
+from tests.platforms.teams.conftest import TeamsChat, visible
+from tests.support import lms_texts
 
 pytestmark = pytest.mark.e2e
 
@@ -78,7 +79,7 @@ async def test_hostile_text_is_inert_both_ways(chat: TeamsChat, lms: SandboxLMS,
     # Sam's hostile text (Teams delivers typed text raw) reaches Pluto as the characters
     # Sam typed, sent as plain text, not as markup; a typed <at> tag is just text.
     await chat.say(sam, "<script>alert(1)</script> <b>hi</b> & <at>Boss</at> @everyone")
-    await chat.until(lambda: len(texts_from(lms, sent["conversationid"], seed.mentee1_id)) == 1)
+    await chat.until(lambda: len(lms_texts(lms, sent["conversationid"], seed.mentee1_id)) == 1)
     (stored,) = lms.messages_in(sent["conversationid"])[-1:]
     # Sent as plain text (textformat 2): Pluto escapes it when it shows it.
     assert stored["useridfrom"] == seed.mentee1_id and stored["textformat"] == 2
@@ -128,8 +129,8 @@ async def test_activity_sent_twice_is_relayed_once(chat: TeamsChat, lms: Sandbox
         assert status in (200, 202)
     await chat.say(sam, "And the notes too")
     conversation = sent["conversationid"]
-    await chat.until(lambda: texts_from(lms, conversation, seed.mentee1_id)[-1:] == ["And the notes too"])
-    assert texts_from(lms, conversation, seed.mentee1_id) == ["Got them, thanks", "And the notes too"]
+    await chat.until(lambda: lms_texts(lms, conversation, seed.mentee1_id)[-1:] == ["And the notes too"])
+    assert lms_texts(lms, conversation, seed.mentee1_id) == ["Got them, thanks", "And the notes too"]
 
 
 async def test_an_alert_of_many_emoji_arrives_whole_without_413(

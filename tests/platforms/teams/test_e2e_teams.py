@@ -16,7 +16,8 @@ import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.teams import SandboxTeams, TokenSwitches
-from tests.platforms.teams.conftest import TeamsChat, start_bridge, teams_bridge_config, texts_from, visible
+from tests.platforms.teams.conftest import TeamsChat, start_bridge, teams_bridge_config, visible
+from tests.support import lms_texts
 
 pytestmark = pytest.mark.e2e
 
@@ -67,7 +68,7 @@ async def test_every_forged_token_is_refused_by_the_bridge(
     assert answers == dict.fromkeys(switches, 401)
     # The same person, properly signed, goes through; no forged text ever did.
     await chat.say(sam, "genuine")
-    await chat.until(lambda: texts_from(lms, sent["conversationid"], seed.mentee1_id) == ["genuine"])
+    await chat.until(lambda: lms_texts(lms, sent["conversationid"], seed.mentee1_id) == ["genuine"])
     assert len(chat.texts(sam)) == before
 
 

@@ -13,7 +13,8 @@ import pytest
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.telegram_html import parse_html
 from tests.platforms.telegram.conftest import ALEX, SAM
-from tests.platforms.telegram.world import TelegramWorld, until
+from tests.platforms.telegram.world import TelegramWorld
+from tests.support import until
 
 pytestmark = pytest.mark.e2e
 
@@ -89,7 +90,9 @@ async def test_a_message_arriving_as_the_person_answers_is_not_hidden_by_marking
     lms.post_message(seed.mentor_id, seed.mentee1_id, "Second question")
     # Relaying the answer marks the whole conversation read, the new message with it, so
     # the unread count no longer says there is anything to read.
-    await until(lambda: not lms.state.unread(lms.state.conversations[conversation], seed.mentee1_id), "marked read")
+    await until(
+        lambda: not lms.state.unread(lms.state.conversations[conversation], seed.mentee1_id), what="marked read"
+    )
     await asyncio.sleep(0.8)  # polls (every 0.3 s) that cannot see it yet, in the held-back second
     lms.clock.advance(1)
     # It arrives within a few polls, not at the next full sweep (60 s).

@@ -13,7 +13,8 @@ import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
 from tests.platforms.telegram.conftest import ALEX, SAM
-from tests.platforms.telegram.world import SECRET_HEADER, WEBHOOK_SECRET, TelegramWorld, cli, until
+from tests.platforms.telegram.world import SECRET_HEADER, WEBHOOK_SECRET, TelegramWorld, cli
+from tests.support import until
 
 pytestmark = pytest.mark.e2e
 
@@ -57,7 +58,7 @@ async def test_blocked_bot_makes_the_link_inactive_without_retries(
     sends_before = len(world.sends_to(SAM))
     for n in (1, 2, 3):
         lms.post_message(seed.mentor_id, seed.mentee1_id, f"after the block {n}")
-    await until(lambda: [s for _, s, _ in world.outbox(SAM)[-3:]] == ["dead"] * 3, "the three deliveries given up")
+    await until(lambda: [s for _, s, _ in world.outbox(SAM)[-3:]] == ["dead"] * 3, what="the three deliveries given up")
 
     attempts = world.sends_to(SAM)[sends_before:]
     assert [r.status for r in attempts] == [403]  # one refusal; the other two never went out
@@ -101,7 +102,7 @@ async def test_forged_webhook_secret_is_refused(world: TelegramWorld, lms: Sandb
     def sams() -> list[str]:
         return [m["text"] for m in lms.messages_in(conv) if m["useridfrom"] == seed.mentee1_id]
 
-    await until(lambda: sams() == ["genuine: going well"], "the genuine message in the LMS")
+    await until(lambda: sams() == ["genuine: going well"], what="the genuine message in the LMS")
     assert all(d.status == 200 for d in world.tg.webhook_deliveries)  # the real secret is accepted
     assert world.bridge is not None
     assert any("wrong secret token" in line for line in world.bridge.err)
@@ -113,5 +114,5 @@ async def test_forged_webhook_secret_is_refused(world: TelegramWorld, lms: Sandb
             async with http.post(world.webhook_url, json=again, headers={SECRET_HEADER: WEBHOOK_SECRET}) as resp:
                 assert resp.status == 200
     world.tg.user_sends_text(SAM, "and after that")
-    await until(lambda: sams()[-1:] == ["and after that"], "the message after the redelivered one")
+    await until(lambda: sams()[-1:] == ["and after that"], what="the message after the redelivered one")
     assert sams() == ["genuine: going well", "said once", "and after that"]

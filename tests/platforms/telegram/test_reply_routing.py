@@ -10,8 +10,8 @@ import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
 from tests.platforms.telegram.conftest import SAM
-from tests.platforms.telegram.world import TelegramWorld, until
-from tests.support import lms_texts
+from tests.platforms.telegram.world import TelegramWorld
+from tests.support import lms_texts, until
 
 pytestmark = pytest.mark.e2e
 
@@ -38,7 +38,7 @@ async def test_reply_to_an_unknown_copy_is_asked_or_placed_by_its_header_never_m
     world.tg.user_sends_text(SAM, "Yes, I am ready.", reply_to=mentor_copy)
     await until(
         lambda: lms_texts(lms, mentor["conversationid"], seed.mentee1_id) == ["Yes, I am ready."],
-        "the reply in the mentor's conversation",
+        what="the reply in the mentor's conversation",
     )
 
     # A reply to a bridge notice names no conversation: asked, nothing sent anywhere.
@@ -54,7 +54,7 @@ async def test_reply_to_an_unknown_copy_is_asked_or_placed_by_its_header_never_m
     world.tg.user_presses(SAM, asked["message_id"], buttons["Alex Mentee"])
     await until(
         lambda: lms_texts(lms, alex["conversationid"], seed.mentee1_id) == ["Which one gets this?"],
-        "the held text sent to the picked conversation",
+        what="the held text sent to the picked conversation",
     )
     await world.see(SAM, "Sent to Alex Mentee")
     # The question's buttons are retired: nothing can send the text a second time.

@@ -17,7 +17,8 @@ from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.telegram import SandboxTelegram
 from tests.conftest import free_port
 from tests.e2e.harness import BridgeProcess
-from tests.platforms.telegram.world import TelegramWorld, until
+from tests.platforms.telegram.world import TelegramWorld
+from tests.support import until
 
 from .conftest import SAM, RecordingSink
 
@@ -112,7 +113,7 @@ async def test_bridge_process_survives_telegram_down_at_start(
     world = TelegramWorld(sandbox, lms, tmp_path, "polling")
     world.bridge = bridge = await BridgeProcess(world.config).start()
     try:
-        await until(lambda: any("cannot be reached at start" in line for line in bridge.err), "the one clear line")
+        await until(lambda: any("cannot be reached at start" in line for line in bridge.err), what="the one clear line")
         assert bridge.proc is not None and bridge.proc.returncode is None  # still running
         assert all(sandbox.token not in line for line in bridge.err)
 

@@ -41,16 +41,6 @@ START_WITHIN = 45.0
 WITHIN = 30.0
 
 
-async def until(predicate: Callable[[], bool], what: str, within: float = WITHIN) -> None:
-    """Poll the LMS side (it has no change notifications) until ``predicate()`` holds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 @dataclass
 class TelegramWorld:
     """One bridge process (polling or webhook) wired to the sandbox LMS and Telegram."""
