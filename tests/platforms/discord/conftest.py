@@ -1,28 +1,15 @@
 """Fixtures for the Discord tests: the sandbox, a recording sink and a started adapter."""
 
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from adapters.discord import DiscordAdapter
-from bridge.model import ChatEvent, Reply
 from sandbox.discord import SandboxDiscord
 from sandbox.lms import DemoSeed, SandboxLMS
 from tests.platforms.discord.world import DiscordWorld
-
-
-@dataclass
-class RecordingSink:
-    """The core's stand-in: records every event and answers with ``reply_for(event)``."""
-
-    events: list[ChatEvent] = field(default_factory=list)
-    reply_for: Callable[[ChatEvent], Reply | None] = lambda event: None
-
-    async def __call__(self, event: ChatEvent) -> Reply | None:
-        self.events.append(event)
-        return self.reply_for(event)
+from tests.sink import RecordingSink
 
 
 @pytest.fixture

@@ -3,9 +3,7 @@ to both, in HTTP mode (Bolt behind an aiohttp test server) or Socket Mode."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -14,9 +12,9 @@ from aiohttp.test_utils import TestServer
 
 from adapters.base import EventSink
 from adapters.slack import SlackAdapter
-from bridge.model import ChatEvent, Reply
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.slack import SandboxSlack
+from tests.sink import RecordingSink
 
 from .e2e_support import SlackChat, new_sandbox, slack_config
 
@@ -24,33 +22,6 @@ SECRET = "test-signing-secret"
 T1, T2 = "T0ONE", "T0TWO"
 TOKENS = {T1: "xoxb-team-one", T2: "xoxb-team-two"}
 SAM, ALEX, KIM = "U0SAM", "U0ALEX", "U0KIM"  # Sam and Alex in T1, Kim in T2
-
-
-@dataclass
-class RecordingSink:
-    """The core's stand-in: records every event and answers with ``reply``."""
-
-    events: list[ChatEvent] = field(default_factory=list)
-    reply: Reply | None = None
-    gate: asyncio.Event | None = None  # when set, each call waits for it before answering
-    finished: int = 0
-    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
-
-    async def __call__(self, event: ChatEvent) -> Reply | None:
-        async with self._changed:
-            self.events.append(event)
-            self._changed.notify_all()
-        if self.gate is not None:
-            await self.gate.wait()
-        self.finished += 1
-        return self.reply
-
-    async def wait(self, count: int = 1) -> list[ChatEvent]:
-        """Wait until ``count`` events arrived (bounded, so a broken adapter fails the test)."""
-        async with asyncio.timeout(30):
-            async with self._changed:
-                await self._changed.wait_for(lambda: len(self.events) >= count)
-        return self.events
 
 
 @pytest.fixture

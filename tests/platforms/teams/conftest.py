@@ -7,7 +7,7 @@ import contextlib
 import html
 import re
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -16,31 +16,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from adapters.teams import TeamsAdapter
-from bridge.model import ChatEvent, Reply
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.teams import SandboxTeams, TeamsUser
 from tests.e2e.harness import BridgeProcess, bridge_config, sign_in
-
-
-@dataclass
-class RecordingSink:
-    """The core's stand-in: records events, answers with ``reply_for(event)``."""
-
-    reply_for: Callable[[ChatEvent], Reply | None] = lambda _e: None
-    events: list[ChatEvent] = field(default_factory=list)
-    _arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
-
-    async def __call__(self, event: ChatEvent) -> Reply | None:
-        async with self._arrived:
-            self.events.append(event)
-            self._arrived.notify_all()
-        return self.reply_for(event)
-
-    async def wait_for(self, count: int = 1, limit: float = 10.0) -> list[ChatEvent]:
-        """Wait until ``count`` events arrived (bounded so a bug fails, not hangs)."""
-        async with asyncio.timeout(limit), self._arrived:
-            await self._arrived.wait_for(lambda: len(self.events) >= count)
-        return self.events
+from tests.sink import RecordingSink
 
 
 @pytest.fixture

@@ -3,47 +3,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 
 from adapters.telegram import TelegramAdapter
-from bridge.model import ChatEvent, Reply
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.telegram import SandboxTelegram, SandboxUser
 from tests.platforms.telegram.world import TelegramWorld
+from tests.sink import RecordingSink
 
 WEBHOOK_SECRET = "s3cret-Token_for_tests"
-
-
-@dataclass
-class RecordingSink:
-    """The core's stand-in: records every event and answers with ``reply_for(event)``."""
-
-    reply_for: Callable[[ChatEvent], Reply | None] = lambda event: None
-    events: list[ChatEvent] = field(default_factory=list)
-    gate: asyncio.Event | None = None  # when set, the sink holds every event until it opens
-    _changed: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def __call__(self, event: ChatEvent) -> Reply | None:
-        self.events.append(event)
-        self._changed.set()
-        if self.gate is not None:
-            await self.gate.wait()
-        return self.reply_for(event)
-
-    async def wait_for(self, count: int, within: float = 10.0) -> list[ChatEvent]:
-        """Wait until at least ``count`` events arrived; return them all."""
-        async with asyncio.timeout(within):
-            while len(self.events) < count:
-                self._changed.clear()
-                await self._changed.wait()
-        return self.events
 
 
 @dataclass
