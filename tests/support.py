@@ -4,6 +4,7 @@ wrote in the LMS."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -28,3 +29,17 @@ def lms_texts(lms: SandboxLMS | Any, conversation_id: int | None, author: int) -
     if conversation_id is None:
         return []
     return [m["text"] for m in lms.messages_in(conversation_id) if m["useridfrom"] == author]
+
+
+def item_number(listing: str, kind: str, subject: str) -> str | None:
+    """The number the ``tasks`` command gives an open item (``#3 alert: Subject``, the number
+    in bold or not), or None when the listing does not show it."""
+    found = re.search(r"#(\d+)\W*\s+" + kind + ": " + re.escape(subject), listing)
+    return found.group(1) if found else None
+
+
+def short_id(listing: str, kind: str, subject: str) -> str:
+    """``item_number``, which must be there."""
+    number = item_number(listing, kind, subject)
+    assert number is not None, f"no {kind} {subject!r} in {listing!r}"
+    return number

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,8 @@ class Arrived:
 
     text: str
     ref: Any
+    buttons: tuple[str, ...] = ()  # labels of the buttons that come back to the bot (not links)
+    raw: Any = field(default=None, compare=False)  # the platform's own record of the message
 
 
 class ChatDriver(ABC):
@@ -63,6 +65,10 @@ class ChatDriver(ABC):
         writes it; returns the answer(s) they read, once one has arrived."""
 
     @abstractmethod
+    async def press(self, person: str, message: Arrived, label: str) -> None:
+        """The person presses the button ``label`` on ``message``, the platform's way."""
+
+    @abstractmethod
     def arrived(self, person: str) -> list[Arrived]:
         """What the bot posted in the person's chat so far, oldest first."""
 
@@ -74,6 +80,18 @@ class ChatDriver(ABC):
         """The first message showing ``needle``, once it has arrived."""
         found = await self.wait_for(
             lambda: next((a for a in self.arrived(person) if needle in a.text), None), f"{needle!r} in the chat", within
+        )
+        assert isinstance(found, Arrived)
+        return found
+
+    async def retired(self, person: str, needle: str, outcome: str) -> Arrived:
+        """The message showing ``needle``, once it was changed to show ``outcome`` with no
+        button left to press twice."""
+        found = await self.wait_for(
+            lambda: next(
+                (a for a in self.arrived(person) if needle in a.text and outcome in a.text and not a.buttons), None
+            ),
+            f"{needle!r} retired with {outcome!r}",
         )
         assert isinstance(found, Arrived)
         return found

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from sandbox.discord import SandboxDiscord
 from sandbox.lms import SandboxLMS
@@ -55,6 +56,9 @@ class DiscordDriver(ChatDriver):
     async def reply(self, person: str, to: Arrived, text: str) -> None:
         await self.dc.user_dm(ACCOUNTS[person], text, reply_to=to.ref)
 
+    async def press(self, person: str, message: Arrived, label: str) -> None:
+        await self.dc.user_clicks(ACCOUNTS[person], message.raw, _custom_ids(message.raw)[label])
+
     async def command(self, person: str, text: str) -> list[str]:
         """``/pluto <sub> [args]``: Discord shows the answers as the interaction's follow-ups."""
         sub, _, args = text.partition(" ")
@@ -63,4 +67,13 @@ class DiscordDriver(ChatDriver):
         return [readable(m["content"]) for m in self._world.followups(interaction)]
 
     def arrived(self, person: str) -> list[Arrived]:
-        return [Arrived(readable(m["content"]), m["id"]) for m in self._world.dms(ACCOUNTS[person])]
+        return [
+            Arrived(readable(m["content"]), m["id"], tuple(_custom_ids(m)), m)
+            for m in self._world.dms(ACCOUNTS[person])
+        ]
+
+
+def _custom_ids(message: dict[str, Any]) -> dict[str, str]:
+    """The buttons that come back to the bot, label -> custom_id (link buttons left out)."""
+    rows = message.get("components") or []
+    return {b["label"]: b["custom_id"] for row in rows for b in row["components"] if "custom_id" in b}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
+from typing import Any
 
 from sandbox.lms import SandboxLMS
 from tests.platforms.slack.e2e_support import SAM as SLACK_SAM
@@ -55,6 +56,13 @@ class SlackDriver(ChatDriver):
     async def reply(self, person: str, to: Arrived, text: str) -> None:
         await self._chat.say(T1, ACCOUNTS[person], text, thread_ts=to.ref)
 
+    async def press(self, person: str, message: Arrived, label: str) -> None:
+        account = ACCOUNTS[person]
+        channel = self.slack.dm(T1, account).id
+        action = _actions(message.raw)[label]
+        _rid, result = await self.slack.post_block_action(T1, account, channel, message.raw["ts"], action)
+        assert result.status == 200, result.body
+
     async def command(self, person: str, text: str) -> list[str]:
         answers = await self._chat.command(T1, ACCOUNTS[person], text)
         return [readable(str(a.get("text") or "")) for a in answers]
@@ -63,7 +71,13 @@ class SlackDriver(ChatDriver):
         """The bot's messages in the DM; a reply goes in the message's thread."""
         account = ACCOUNTS[person]
         return [
-            Arrived(readable(shown(m)), m.get("thread_ts") or m["ts"])
+            Arrived(readable(shown(m)), m.get("thread_ts") or m["ts"], tuple(_actions(m)), m)
             for m in self._chat.dm(T1, account)
             if m.get("user") != account
         ]
+
+
+def _actions(message: dict[str, Any]) -> dict[str, str]:
+    """The buttons that come back to the bot, label -> action_id (link buttons left out)."""
+    rows = [b for b in message.get("blocks") or [] if b.get("type") == "actions"]
+    return {e["text"]["text"]: e["action_id"] for row in rows for e in row["elements"] if "url" not in e}

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 from sandbox.lms import SandboxLMS
-from sandbox.teams import SandboxTeams, TeamsUser
+from sandbox.teams import CARD_CONTENT_TYPE, SandboxTeams, TeamsUser
 from tests.platforms.teams.conftest import TeamsChat, start_bridge, teams_bridge_config, visible
 
 from .base import SAM, Arrived, ChatDriver
@@ -53,6 +55,11 @@ class TeamsDriver(ChatDriver):
     async def reply(self, person: str, to: Arrived, text: str) -> None:
         await self._chat.say(self.users[person], text, reply_to_id=to.ref)
 
+    async def press(self, person: str, message: Arrived, label: str) -> None:
+        press = self.sandbox.button_press(self.users[person], message.ref, label)
+        status, body = await self.sandbox.push(press)
+        assert status == 200 and body["statusCode"] == 200, (status, body)
+
     async def command(self, person: str, text: str) -> list[str]:
         mark = len(self.arrived(person))
         await self._chat.say(self.users[person], text)  # Teams has no slash: "to Maya"
@@ -60,4 +67,13 @@ class TeamsDriver(ChatDriver):
 
     def arrived(self, person: str) -> list[Arrived]:
         room = self._chat.room(self.users[person])
-        return [Arrived(visible(str(a.get("text") or "")), a["id"]) for a in self.sandbox.messages_in(room)]
+        return [
+            Arrived(re.sub(" {2,}", " ", visible(str(a.get("text") or ""))).strip(), a["id"], _card_buttons(a), a)
+            for a in self.sandbox.messages_in(room)
+        ]
+
+
+def _card_buttons(message: dict[str, Any]) -> tuple[str, ...]:
+    """Titles of the card's buttons that come back to the bot (links left out)."""
+    cards = [a["content"] for a in message.get("attachments") or [] if a.get("contentType") == CARD_CONTENT_TYPE]
+    return tuple(b["title"] for card in cards for b in card.get("actions", []) if b.get("type") != "Action.OpenUrl")

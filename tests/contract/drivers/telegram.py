@@ -4,6 +4,7 @@ long polling (getUpdates) or to the bridge's webhook."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sandbox.lms import SandboxLMS
 from sandbox.telegram import SandboxTelegram
@@ -45,10 +46,21 @@ class TelegramDriver(ChatDriver):
     async def reply(self, person: str, to: Arrived, text: str) -> None:
         self.tg.user_sends_text(ACCOUNTS[person], text, reply_to=to.ref)
 
+    async def press(self, person: str, message: Arrived, label: str) -> None:
+        data = _callbacks(message.raw)[label]
+        query = self.tg.user_presses(ACCOUNTS[person], message.ref, data)
+        await self.wait_for(lambda: query in self.tg.callback_answers, f"the answer to pressing {label!r}")
+
     async def command(self, person: str, text: str) -> list[str]:
         mark = len(self.arrived(person))
         self.tg.user_sends_text(ACCOUNTS[person], f"/{text}")
         return await self.answers_after(person, mark)
 
     def arrived(self, person: str) -> list[Arrived]:
-        return [Arrived(m["text"], m["message_id"]) for m in self.tg.sent_to(ACCOUNTS[person])]
+        return [Arrived(m["text"], m["message_id"], tuple(_callbacks(m)), m) for m in self.tg.sent_to(ACCOUNTS[person])]
+
+
+def _callbacks(message: dict[str, Any]) -> dict[str, str]:
+    """The inline buttons that come back to the bot, label -> callback data (links left out)."""
+    rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
+    return {b["text"]: b["callback_data"] for row in rows for b in row if "callback_data" in b}

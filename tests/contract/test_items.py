@@ -1,0 +1,58 @@
+"""Alerts and tasks in chat, handled from chat, on every platform: by button and by command."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from sandbox.lms import DemoSeed, SandboxLMS
+from tests.lms_side import unread_notification_ids
+from tests.support import item_number
+
+from .drivers.base import SAM, ChatDriver
+
+pytestmark = pytest.mark.e2e
+
+
+async def listed_number(driver: ChatDriver, kind: str, subject: str, within: float = 30.0) -> str:
+    """The number ``tasks`` gives the item, asking again (bounded) until it is listed."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while (number := item_number(" ".join(listing := await driver.command(SAM, "tasks")), kind, subject)) is None:
+        assert loop.time() < deadline, f"[{driver.name}] no {kind} {subject!r} in {listing}"
+        await asyncio.sleep(0.3)
+    assert "Essay 1" not in " ".join(listing)  # handled items are not listed
+    return number
+
+
+async def test_alert_marked_read_by_button_and_another_by_ack(
+    driver: ChatDriver, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    await driver.link(SAM, "mentee1")
+    essay = lms.notify(
+        seed.mentee1_id,
+        subject="Essay 1 is due tomorrow",
+        text="Submit by 17:00",
+        component="mod_assign",
+        eventtype="assign_notification",
+        contexturl=f"{lms.url}/mod/assign/view.php?id=5",
+    )
+    alert = await driver.see(SAM, "Essay 1 is due tomorrow")
+    assert alert.buttons == ("Mark read",)  # "Open in Pluto" is a link: the bot never hears it
+    assert essay in await unread_notification_ids(lms, seed.mentee1_id)
+
+    # By button: the alert is changed in place to say what happened, with no button left.
+    await driver.press(SAM, alert, "Mark read")
+    await driver.retired(SAM, "Essay 1 is due tomorrow", "Marked read by Sam Mentee")
+    assert essay not in await unread_notification_ids(lms, seed.mentee1_id)
+
+    # By command: `tasks` gives the number, `ack` takes it.
+    quiz = lms.notify(
+        seed.mentee1_id, subject="Quiz 2 opens", text="Monday 9:00", component="mod_quiz", eventtype="quiz_open_soon"
+    )
+    await driver.see(SAM, "Quiz 2 opens")
+    number = await listed_number(driver, "alert", "Quiz 2 opens")
+    answers = await driver.command(SAM, f"ack {number}")
+    assert any("Done: Marked read by Sam Mentee" in a for a in answers), answers
+    assert quiz not in await unread_notification_ids(lms, seed.mentee1_id)
