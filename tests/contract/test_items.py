@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
-from tests.lms_side import unread_notification_ids
+from tests.lms_side import unread_notification_ids, ws
 from tests.support import item_number
 
 from .drivers.base import SAM, ChatDriver
@@ -56,3 +56,17 @@ async def test_alert_marked_read_by_button_and_another_by_ack(
     answers = await driver.command(SAM, f"ack {number}")
     assert any("Done: Marked read by Sam Mentee" in a for a in answers), answers
     assert quiz not in await unread_notification_ids(lms, seed.mentee1_id)
+
+
+async def test_contact_request_accepted_by_button(driver: ChatDriver, lms: SandboxLMS, seed: DemoSeed) -> None:
+    await driver.link(SAM, "mentee1")
+    alex = lms.issue_token(seed.mentee2_id)
+    await ws(lms, alex, "core_message_create_contact_request", userid=seed.mentee2_id, requesteduserid=seed.mentee1_id)
+    request = await driver.see(SAM, "Contact request from Alex Mentee")
+    assert request.buttons == ("Accept", "Decline")
+
+    await driver.press(SAM, request, "Accept")
+    await driver.retired(SAM, "Contact request from Alex Mentee", "Accepted by Sam Mentee")
+    sam = lms.issue_token(seed.mentee1_id)
+    contacts = await ws(lms, sam, "core_message_get_user_contacts", userid=seed.mentee1_id)
+    assert [c["id"] for c in contacts] == [seed.mentee2_id]

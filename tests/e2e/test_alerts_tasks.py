@@ -1,5 +1,7 @@
 """End to end: alerts, tasks and contact requests in chat, handled from chat (real process,
-console adapter, sandbox LMS in modern and Totara mode, Telegram for the two-platform case)."""
+console adapter, sandbox LMS in modern and Totara mode, Telegram for the two-platform case).
+An alert read by button and by ack, and a contact request accepted, run on every platform
+in tests/contract/test_items.py."""
 
 from __future__ import annotations
 
@@ -46,37 +48,6 @@ async def modern(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> AsyncIterat
 
 
 
-async def test_alert_marked_read_by_button_and_by_ack(modern: BridgeProcess, lms: SandboxLMS, seed: DemoSeed) -> None:
-    first = lms.notify(
-        seed.mentee1_id,
-        subject="Essay 1 is due tomorrow",
-        text="Submit by 17:00",
-        component="mod_assign",
-        eventtype="assign_notification",
-        contexturl=f"{lms.url}/mod/assign/view.php?id=5",
-    )
-    await modern.expect(r"Essay 1 is due tomorrow.*\[1\] Mark read.*Open in Pluto: http")
-    await modern.type(f"/press {block(modern, 'Essay 1 is due')} 1")
-    await modern.expect(r"--- #\d+ \(updated\) ---\nEssay 1 is due tomorrow.*Marked read by Sam Mentee in the console")
-    assert first not in await unread_notification_ids(lms, seed.mentee1_id)
-
-    second = lms.notify(
-        seed.mentee1_id,
-        subject="Quiz 2 opens",
-        text="Monday 9:00",
-        component="mod_quiz",
-        eventtype="quiz_open_soon",
-    )
-    await modern.expect(r"Quiz 2 opens")
-    mark = len(modern.out)
-    await modern.type("/tasks")
-    short = (await modern.expect(r"#(\d+) alert: Quiz 2 opens", after=mark)).group(1)
-    assert "Essay 1" not in "\n".join(modern.out[mark:])  # handled items are not listed
-    await modern.type(f"/ack {short}")
-    await modern.expect(r"Done: Marked read by Sam Mentee", after=mark)
-    assert second not in await unread_notification_ids(lms, seed.mentee1_id)
-
-
 async def test_a_forum_post_notified_long_after_it_was_written_still_arrives(
     modern: BridgeProcess, lms: SandboxLMS, seed: DemoSeed
 ) -> None:
@@ -92,24 +63,6 @@ async def test_a_forum_post_notified_long_after_it_was_written_still_arrives(
     mailed = set(lms.run_cron())  # one per enrolled person but the author
     await modern.expect(r"Maya Mentor posted in MENT101")
     assert len(mailed & await unread_notification_ids(lms, seed.mentee1_id)) == 1 and notice not in mailed
-
-
-async def test_contact_request_accepted(modern: BridgeProcess, lms: SandboxLMS, seed: DemoSeed) -> None:
-    alex = lms.issue_token(seed.mentee2_id)
-    await ws(
-        lms,
-        alex,
-        "core_message_create_contact_request",
-        userid=seed.mentee2_id,
-        requesteduserid=seed.mentee1_id,
-    )
-    await modern.expect(r"\[1\] Accept  \[2\] Decline")
-    number = re.search(r"--- #(\d+) ---\n(?:(?!--- #).)*?\[1\] Accept  \[2\] Decline", modern.text, re.S)
-    assert number is not None
-    await modern.type(f"/press {number.group(1)} 1")
-    await modern.expect(r"Accepted by Sam Mentee in the console")
-    contacts = await ws(lms, lms.issue_token(seed.mentee1_id), "core_message_get_user_contacts", userid=seed.mentee1_id)
-    assert [c["id"] for c in contacts] == [seed.mentee2_id]
 
 
 async def test_quiet_hours_hold_items_and_release_one_digest(
