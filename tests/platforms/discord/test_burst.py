@@ -30,24 +30,9 @@ async def burst_world(
 ) -> AsyncIterator[tuple[DiscordWorld, dict[str, int]]]:
     """Ten LMS users in the seed course, each linked (``pluto-bridge link import``) to a
     Discord user, and the bridge running with every link confirmed in chat."""
-    people: dict[str, int] = {}  # Discord user id -> LMS user id
-    for n in range(PEOPLE):
-        lms_id = lms.create_user(f"burst{n:02d}", "Passw0rd!", f"Person{n:02d}", "Burst")
-        lms.enrol(seed.course_id, lms_id, "student")
-        people[sandbox.add_user(f"32000000000000{n:04d}", f"Person{n:02d}")] = lms_id
     world = DiscordWorld(sandbox, lms, tmp_path)
-    await world.import_links(
-        [
-            {"platform": "discord", "user_id": uid, "token": lms.issue_token(lms_id), "lms_user_id": lms_id}
-            for uid, lms_id in people.items()
-        ]
-    )
-    await world.start()
     try:
-        await world.wait(
-            lambda: all(any("Linked to Pluto as" in t for t in world.texts(uid)) for uid in people),
-            "every link confirmation", within=30,
-        )
+        people = await world.start_with_crowd(seed.course_id, PEOPLE, "burst", ("Person", "Burst"), 320000000000000000)
         yield world, people
     finally:
         await world.stop()
@@ -75,7 +60,8 @@ async def test_300_messages_to_10_people_without_a_429(
     full = sandbox.channel_limit[0]
     await world.wait(
         lambda: all(sandbox.channel_remaining(sandbox.dm_channels[uid]) == full for uid in people),
-        "idle channel buckets", within=10,
+        "idle channel buckets",
+        within=10,
     )
     started = time.monotonic()
     for i in range(PER_PERSON):
@@ -99,4 +85,3 @@ async def test_300_messages_to_10_people_without_a_429(
     record_property("figure", line)  # shown in the summary under pytest-xdist (see conftest)
     with capsys.disabled():
         print(f"\n{line}")
-

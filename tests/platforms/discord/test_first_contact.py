@@ -18,24 +18,9 @@ pytestmark = pytest.mark.e2e
 async def test_first_contact_with_many_people_at_once_without_a_429(
     sandbox: SandboxDiscord, lms: SandboxLMS, seed: DemoSeed, tmp_path: Path
 ) -> None:
-    people: dict[str, int] = {}
-    for n in range(40):
-        lms_id = lms.create_user(f"wave{n:02d}", "Passw0rd!", f"Wave{n:02d}", "Person")
-        lms.enrol(seed.course_id, lms_id, "student")
-        people[sandbox.add_user(f"33000000000000{n:04d}", f"Wave{n:02d}")] = lms_id
     world = DiscordWorld(sandbox, lms, tmp_path)
-    await world.import_links(
-        [
-            {"platform": "discord", "user_id": uid, "token": lms.issue_token(lms_id), "lms_user_id": lms_id}
-            for uid, lms_id in people.items()
-        ]
-    )
-    await world.start()
     try:
-        await world.wait(
-            lambda: all(any("Linked to Pluto as" in t for t in world.texts(uid)) for uid in people),
-            "every link confirmation", within=30,
-        )
+        await world.start_with_crowd(seed.course_id, 40, "wave", ("Wave", "Person"), 330000000000000000)
     finally:
         await world.stop()
     assert len(sandbox.requests_to("POST", "/users/@me/channels")) == 40  # each DM opened once

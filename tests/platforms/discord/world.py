@@ -61,8 +61,11 @@ class DiscordWorld:
     async def start(self) -> BridgeProcess:
         """Start the bridge; return once its gateway session is live and ``/pluto`` registered."""
         self.bridge = await BridgeProcess(self.config).start()
-        await self.wait(lambda: self.dc.session_id is not None and bool(self.dc.commands.get("global")),
-                        "the gateway READY and the /pluto command", within=30)
+        await self.wait(
+            lambda: self.dc.session_id is not None and bool(self.dc.commands.get("global")),
+            "the gateway READY and the /pluto command",
+            within=30,
+        )
         await self.dc.wait_connected(within=10)
         return self.bridge
 
@@ -79,8 +82,9 @@ class DiscordWorld:
         while not predicate():
             bridge = self.bridge
             if bridge is not None and bridge.proc is not None and bridge.proc.returncode is not None:
-                raise AssertionError(f"bridge exited ({bridge.proc.returncode}) waiting for {what}:\n"
-                                     + "\n".join(bridge.err[-40:]))
+                raise AssertionError(
+                    f"bridge exited ({bridge.proc.returncode}) waiting for {what}:\n" + "\n".join(bridge.err[-40:])
+                )
             if loop.time() > deadline:
                 log = "\n".join(bridge.err[-40:]) if bridge is not None else ""
                 raise AssertionError(f"timed out waiting for {what}\nbridge log:\n{log}")
@@ -117,8 +121,9 @@ class DiscordWorld:
 
         Returns the ``/pluto link`` interaction."""
         interaction = await self.dc.user_slash(user, "link")
-        await self.wait(lambda: any(SIGN_IN_URL.search(m["content"]) for m in self.followups(interaction)),
-                        "the sign-in URL")
+        await self.wait(
+            lambda: any(SIGN_IN_URL.search(m["content"]) for m in self.followups(interaction)), "the sign-in URL"
+        )
         answer = next(m for m in self.followups(interaction) if SIGN_IN_URL.search(m["content"]))
         assert int(answer["flags"]) & EPHEMERAL, "the sign-in URL must be shown to the person only"
         match = SIGN_IN_URL.search(answer["content"])
@@ -129,11 +134,36 @@ class DiscordWorld:
         await self.wait(lambda: any("Linked to Pluto as" in t for t in self.texts(user)), "the link confirmation")
         return interaction
 
+    async def start_with_crowd(
+        self, course_id: int, count: int, login: str, names: tuple[str, str], first_id: int
+    ) -> dict[str, int]:
+        """``count`` new LMS users in the course (``login``00, 01...; named ``names`` (first,
+        last) with the number after the first), each with a Discord account (ids from
+        ``first_id``) linked the operator's way; start the bridge and wait until every link
+        is confirmed in chat. Returns Discord id -> LMS id."""
+        people: dict[str, int] = {}
+        for n in range(count):
+            first = f"{names[0]}{n:02d}"
+            lms_id = self.lms.create_user(f"{login}{n:02d}", PASSWORD, first, names[1])
+            self.lms.enrol(course_id, lms_id, "student")
+            people[self.dc.add_user(str(first_id + n), first)] = lms_id
+        await self.import_links(
+            [
+                {"platform": "discord", "user_id": uid, "token": self.lms.issue_token(lms_id), "lms_user_id": lms_id}
+                for uid, lms_id in people.items()
+            ]
+        )
+        await self.start()
+        await self.wait(
+            lambda: all(any("Linked to Pluto as" in t for t in self.texts(uid)) for uid in people),
+            "every link confirmation",
+            within=30,
+        )
+        return people
+
     async def import_links(self, rows: list[dict[str, Any]]) -> None:
         """Link people the operator's way: ``pluto-bridge link import`` with issued tokens."""
         path = self.tmp / "links.jsonl"
         path.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
         code, out, err = await cli("link", "import", str(path), "--config", str(self.config))
         assert code == 0, out + err
-
-
