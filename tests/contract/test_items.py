@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -24,6 +26,11 @@ async def listed_number(driver: ChatDriver, kind: str, subject: str, within: flo
         await asyncio.sleep(0.3)
     assert "Essay 1" not in " ".join(listing)  # handled items are not listed
     return number
+
+
+def posts(driver: ChatDriver) -> list[str]:
+    """What arrived in Sam's chat but the answers to ``tasks`` (where the chat shows them)."""
+    return [t for t in driver.texts(SAM) if not t.startswith("Open items")]
 
 
 async def test_alert_marked_read_by_button_and_another_by_ack(
@@ -70,3 +77,38 @@ async def test_contact_request_accepted_by_button(driver: ChatDriver, lms: Sandb
     sam = lms.issue_token(seed.mentee1_id)
     contacts = await ws(lms, sam, "core_message_get_user_contacts", userid=seed.mentee1_id)
     assert [c["id"] for c in contacts] == [seed.mentee2_id]
+
+
+async def test_quiet_hours_hold_alerts_and_release_one_digest(
+    driver: ChatDriver, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    await driver.link(SAM, "mentee1")
+    # Quiet now in Kolkata (UTC+05:30) and not now in UTC: a bridge reading the hours in the
+    # wrong zone would deliver the alerts at once.
+    zone = "Asia/Kolkata"
+    local = dt.datetime.now(ZoneInfo(zone))
+    start, end = ((local + dt.timedelta(hours=h)).strftime("%H:%M") for h in (-1, 1))
+    answers = await driver.command(SAM, f"prefs quiet {start}-{end} {zone}")
+    assert any(f"quiet hours: {start}-{end} ({zone})" in a for a in answers), answers
+
+    lms.notify(seed.mentee1_id, subject="Forum: new post", text="...", component="mod_forum", eventtype="posts")
+    lms.notify(
+        seed.mentee1_id, subject="Badge awarded", text="...", component="moodle", eventtype="badgerecipientnotice"
+    )
+    # The bridge has taken both in (they are listed as open)...
+    await listed_number(driver, "alert", "Badge awarded")
+    await listed_number(driver, "alert", "Forum: new post")
+    # ...and a message relayed after them arrives, while both alerts stay held.
+    lms.post_message(seed.mentor_id, seed.mentee1_id, "Marker one")
+    await driver.see(SAM, "Marker one")
+    assert not [t for t in posts(driver) if "Forum: new post" in t or "Badge awarded" in t]
+
+    answers = await driver.command(SAM, "prefs quiet off")
+    assert any("quiet hours: off" in a for a in answers), answers
+    digest = await driver.see(SAM, "While your quiet hours were on, 2 item(s) arrived")
+    assert "Forum: new post" in digest.text and "Badge awarded" in digest.text
+    lms.post_message(seed.mentor_id, seed.mentee1_id, "Marker two")
+    await driver.see(SAM, "Marker two")
+    seen = posts(driver)
+    assert sum("While your quiet hours were on" in t for t in seen) == 1
+    assert sum("Forum: new post" in t for t in seen) == 1  # in the digest only, not also on its own

@@ -5,8 +5,6 @@ in tests/contract/test_items.py."""
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -63,34 +61,6 @@ async def test_a_forum_post_notified_long_after_it_was_written_still_arrives(
     mailed = set(lms.run_cron())  # one per enrolled person but the author
     await modern.expect(r"Maya Mentor posted in MENT101")
     assert len(mailed & await unread_notification_ids(lms, seed.mentee1_id)) == 1 and notice not in mailed
-
-
-async def test_quiet_hours_hold_items_and_release_one_digest(
-    modern: BridgeProcess, lms: SandboxLMS, seed: DemoSeed
-) -> None:
-    now = dt.datetime.now(dt.UTC)
-    start, end = (
-        (now - dt.timedelta(hours=1)).strftime("%H:%M"),
-        (now + dt.timedelta(hours=1)).strftime("%H:%M"),
-    )
-    mark = len(modern.out)
-    await modern.type(f"/prefs quiet {start}-{end} UTC")
-    await modern.expect(rf"quiet hours: {start}-{end} \(UTC\)", after=mark)
-    lms.notify(seed.mentee1_id, subject="Forum: new post", text="...", component="mod_forum", eventtype="posts")
-    lms.notify(
-        seed.mentee1_id,
-        subject="Badge awarded",
-        text="...",
-        component="moodle",
-        eventtype="badgerecipientnotice",
-    )
-    await asyncio.sleep(2.0)  # several poll cycles: held, not shown
-    assert "Forum: new post" not in modern.text and "Badge awarded" not in modern.text
-    await modern.type("/prefs quiet off")
-    await modern.expect(r"While your quiet hours were on, 2 item\(s\) arrived:.*Forum: new post.*Badge awarded")
-    await asyncio.sleep(1.0)
-    assert modern.count("While your quiet hours were on") == 1
-    assert modern.count("Forum: new post") == 1  # in the digest only, not also on its own
 
 
 async def test_notification_types_switched_off(modern: BridgeProcess, lms: SandboxLMS, seed: DemoSeed) -> None:

@@ -11,17 +11,13 @@ the Discord sandbox stores them) and on what Pluto stores.
 
 from __future__ import annotations
 
-import datetime as dt
-import re
-import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from sandbox.discord import SandboxDiscord
-from sandbox.lms import DemoSeed, SandboxLMS
+from sandbox.lms import DemoSeed
 from tests.lms_side import notification_ids, ws
 from tests.platforms.discord.conftest import SAM
 from tests.platforms.discord.items import (
@@ -100,70 +96,6 @@ async def test_action_on_a_task_already_handled_in_pluto_is_answered_already_han
 
 
 # --- quiet hours, set with /pluto prefs ---------------------------------------------------
-
-
-def outbox_states(db: Path, needle: str, *, digests: bool = False) -> list[str]:
-    """The status of each of the bridge's outbox rows mentioning ``needle`` (held, sent, ...):
-    the items' own deliveries, or (``digests``) the digests that name them."""
-    if not db.exists():
-        return []
-    digest = "item_key LIKE 'digest:%'" if digests else "item_key NOT LIKE 'digest:%'"
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute(
-            f"SELECT status FROM outbox WHERE payload LIKE ? AND {digest} ORDER BY id", (f"%{needle}%",)
-        )
-        return [status for (status,) in rows]
-
-
-async def test_quiet_hours_hold_alerts_and_switching_them_off_releases_one_digest(
-    world: DiscordWorld, sandbox: SandboxDiscord, lms: SandboxLMS, seed: DemoSeed
-) -> None:
-    await world.link(SAM, "mentee1")
-    # Quiet now in Kolkata (UTC+05:30) and not now in UTC: a bridge reading the hours in the
-    # wrong zone would deliver the alerts at once.
-    zone = "Asia/Kolkata"
-    local = dt.datetime.now(ZoneInfo(zone))
-    start = (local - dt.timedelta(hours=1)).strftime("%H:%M")
-    end = (local + dt.timedelta(hours=1)).strftime("%H:%M")
-    prefs = await sandbox.user_slash(SAM, "prefs", f"quiet {start}-{end} {zone}")
-    answer = unescaped((await answer_to(world, prefs, "quiet hours"))["content"])
-    assert f"quiet hours: {start}-{end} ({zone})" in answer, answer
-
-    forum = lms.notify(seed.mentee1_id, subject="Forum: new post", text="Read it", component="mod_forum",
-                       eventtype="posts")
-    badge = lms.notify(seed.mentee1_id, subject="Badge awarded", text="Well done", component="moodle",
-                       eventtype="badgerecipientnotice")
-    db = world.tmp / "bridge.sqlite3"
-    # The bridge read both and holds them (its outbox says so): nothing reached Sam.
-    await world.wait(
-        lambda: outbox_states(db, "Forum: new post") == ["held"] and outbox_states(db, "Badge awarded") == ["held"],
-        "both alerts held", within=WITHIN,
-    )
-    assert not any("Forum: new post" in t or "Badge awarded" in t for t in world.texts(SAM)), world.texts(SAM)
-
-    off = await sandbox.user_slash(SAM, "prefs", "quiet off")
-    await answer_to(world, off, "quiet hours: off")
-    await world.wait(lambda: any("While your quiet hours were on" in t for t in world.texts(SAM)), "the digest",
-                     within=WITHIN)
-    [digest] = [unescaped(t) for t in world.texts(SAM) if "While your quiet hours were on" in t]
-    assert "While your quiet hours were on, 2 item(s) arrived:" in digest, digest
-    assert re.search(r"#\d+\W*\s+alert: Forum: new post", digest), digest
-    assert re.search(r"#\d+\W*\s+alert: Badge awarded", digest), digest
-    # Once both are recorded as sent in the digest, nothing more about them can go out.
-    await world.wait(
-        lambda: outbox_states(db, "Forum: new post") == ["digested"]
-        and outbox_states(db, "Badge awarded") == ["digested"]
-        and outbox_states(db, "Forum: new post", digests=True) == ["sent"],
-        "the held alerts recorded as digested", within=WITHIN,
-    )
-    shown = world.texts(SAM)
-    assert sum("While your quiet hours were on" in t for t in shown) == 1, shown
-    assert sum("Forum: new post" in t for t in shown) == 1, shown  # in the digest only, not on its own too
-    assert sum("Badge awarded" in t for t in shown) == 1, shown
-    # Held, not handled: both are still unread in Pluto, and open in chat.
-    assert {forum, badge} <= await notification_ids(lms, seed.mentee1_id, read=0)
-    listed = await listing(world, sandbox, "Badge awarded")
-    assert "alert: Forum: new post" in listed and "alert: Badge awarded" in listed, listed
 
 
 # --- a Totara site without the task-action extension -----------------------------------------

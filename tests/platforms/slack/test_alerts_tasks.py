@@ -12,7 +12,6 @@ copy true) and on what the LMS stores (notifications read, task workflows run, c
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -197,39 +196,6 @@ async def test_contact_request_accepted_by_button(
     await retired(slack, request, "Accepted by Sam Mentee in Slack")
     await until(lambda: updates_of(slack, request), what="the chat.update of the request")
     assert not chat.dm(T1, "U0ALEX")  # nothing went to Alex's Slack account
-
-
-async def test_quiet_hours_hold_an_alert_and_release_one_digest(
-    chat: SlackChat, slack: SandboxSlack, lms: SandboxLMS, seed: DemoSeed
-) -> None:
-    await chat.link(T1, SAM, "mentee1")
-    now = dt.datetime.now(dt.UTC)
-    start, end = ((now + dt.timedelta(hours=h)).strftime("%H:%M") for h in (-1, 1))
-    answer = await chat.command(T1, SAM, f"prefs quiet {start}-{end} UTC")
-    assert f"quiet hours: {start}-{end} (UTC)" in answer[0]["text"], answer
-
-    lms.notify(seed.mentee1_id, subject="Forum: new post", text="...", component="mod_forum", eventtype="posts")
-    lms.notify(
-        seed.mentee1_id, subject="Badge awarded", text="...", component="moodle", eventtype="badgerecipientnotice"
-    )
-    # The bridge has taken both in (they are listed as open) ...
-    await short_id(chat, "alert", "Badge awarded")
-    await short_id(chat, "alert", "Forum: new post")
-    # ... and a message relayed after them arrives, while both alerts stay held.
-    lms.post_message(seed.mentor_id, seed.mentee1_id, "Marker one")
-    await chat.wait_message(T1, SAM, "Marker one")
-    assert not [t for t in chat.seen(T1, SAM) if "Forum: new post" in t or "Badge awarded" in t]
-
-    off = await chat.command(T1, SAM, "prefs quiet off")
-    assert "quiet hours: off" in off[0]["text"], off
-    digest = await chat.wait_message(T1, SAM, "While your quiet hours were on, 2 item(s) arrived")
-    assert "Forum: new post" in shown(digest) and "Badge awarded" in shown(digest)
-    lms.post_message(seed.mentor_id, seed.mentee1_id, "Marker two")
-    await chat.wait_message(T1, SAM, "Marker two")
-    seen = chat.seen(T1, SAM)
-    assert sum("While your quiet hours were on" in t for t in seen) == 1
-    assert sum("Forum: new post" in t for t in seen) == 1  # in the digest only, not also on its own
-    assert sum("Badge awarded" in t for t in seen) == 1
 
 
 # --- a Totara site with the task-action plugin --------------------------------------------

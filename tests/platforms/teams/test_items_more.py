@@ -10,12 +10,9 @@ the connector stores (the chat as Sam sees it, the cards, PUT updates) and what 
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -40,15 +37,6 @@ WITHIN = 30.0  # waiting bound, reached only when something is wrong
 TASK_PAGE = "/totara/message/tasks.php"
 
 
-def outbox_states(db: Path, item_key: str) -> list[str]:
-    """The bridge's delivery states for one item (``ntf:ID``; ``digest:%`` for digests)."""
-    if not db.exists():
-        return []
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute("SELECT status FROM outbox WHERE item_key LIKE ? ORDER BY id", (item_key,))
-        return [status for (status,) in rows]
-
-
 def short_id(listing: str, kind: str, subject: str) -> str:
     """The number ``tasks`` shows for ``subject`` (``#3 task: Subject``)."""
     found = re.search(rf"#(\d+) {kind}: {re.escape(subject)}", listing)
@@ -64,55 +52,6 @@ async def listing(chat: TeamsChat, user: TeamsUser) -> str:
 
 
 # --- quiet hours, set by typing to the bot --------------------------------------------------
-
-
-async def test_quiet_hours_typed_to_the_bot_hold_alerts_and_release_one_digest(
-    chat: TeamsChat, lms: SandboxLMS, seed: DemoSeed, tmp_path: Path
-) -> None:
-    sam = await linked_sam(chat)
-    # Quiet now in Kolkata (UTC+05:30), and not now in UTC: a bridge reading the hours in
-    # the wrong zone would deliver the alerts at once.
-    zone = "Asia/Kolkata"
-    local = dt.datetime.now(ZoneInfo(zone))
-    start = (local - dt.timedelta(hours=1)).strftime("%H:%M")
-    end = (local + dt.timedelta(hours=1)).strftime("%H:%M")
-    mark = len(chat.texts(sam))
-    await chat.say(sam, f"prefs quiet {start}-{end} {zone}")
-    answer = visible(await chat.wait_for_text(sam, "quiet hours:", after=mark, limit=WITHIN))
-    assert f"quiet hours: {start}-{end} ({zone})" in answer, answer
-
-    forum = lms.notify(seed.mentee1_id, subject="Forum: new post", text="Read it", component="mod_forum",
-                       eventtype="posts")
-    badge = lms.notify(seed.mentee1_id, subject="Badge awarded", text="Well done", component="moodle",
-                       eventtype="badgerecipientnotice")
-    db = tmp_path / "bridge.sqlite3"
-    # The bridge read both and holds them (its outbox says so): nothing reached Sam.
-    held = [f"ntf:{forum}", f"ntf:{badge}"]
-    await chat.until(lambda: [outbox_states(db, key) for key in held] == [["held"], ["held"]], WITHIN)
-    after_prefs = len(chat.texts(sam))
-    assert not any("Forum: new post" in t or "Badge awarded" in t for t in chat.texts(sam)), chat.texts(sam)
-
-    await chat.say(sam, "prefs quiet off")
-    await chat.wait_for_text(sam, "quiet hours: off", after=after_prefs, limit=WITHIN)
-    digest = visible(
-        await chat.wait_for_text(sam, "While your quiet hours were on", after=after_prefs, limit=WITHIN)
-    )
-    digest = " ".join(digest.split())
-    assert "While your quiet hours were on, 2 item(s) arrived:" in digest, digest
-    assert re.search(r"#\d+ alert: Forum: new post", digest), digest
-    assert re.search(r"#\d+ alert: Badge awarded", digest), digest
-    # Once both are recorded as sent in the digest, nothing more about them can go out.
-    await chat.until(lambda: [outbox_states(db, key) for key in held] == [["digested"], ["digested"]], WITHIN)
-    await chat.until(lambda: outbox_states(db, "digest:%") == ["sent"], WITHIN)
-    shown = chat.texts(sam)
-    assert sum("While your quiet hours were on" in t for t in shown) == 1, shown
-    assert sum("Forum: new post" in t for t in shown) == 1  # in the digest only, not on its own too
-    assert sum("Badge awarded" in t for t in shown) == 1
-    # Held, not handled: both are still unread in Pluto, and open in chat.
-    assert {forum, badge} <= await notification_ids(lms, seed.mentee1_id, read=False)
-    listed = await listing(chat, sam)
-    assert "alert: Forum: new post" in listed and "alert: Badge awarded" in listed, listed
-    assert chat.sandbox.validation_errors == []
 
 
 # --- a Totara site without the task-action plugin ------------------------------------------

@@ -14,9 +14,7 @@ and sends a ForceReply prompt; Sam's reply to the prompt decides.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -109,15 +107,6 @@ def short_id(listing: str, kind: str, subject: str) -> str:
     found = re.search(r"#(\d+) " + kind + ": " + re.escape(subject), listing)
     assert found, f"no {kind} {subject!r} in {listing!r}"
     return found.group(1)
-
-
-def outbox_statuses(world: TelegramWorld, item_key: str) -> list[str]:
-    """The statuses of the deliveries of one item to Sam's chat (the bridge's own record)."""
-    with sqlite3.connect(world.db) as conn:
-        rows = conn.execute(
-            "SELECT status FROM outbox WHERE item_key = ? AND lane = ? ORDER BY id", (item_key, f"telegram||{SAM}")
-        )
-        return [status for (status,) in rows]
 
 
 # --- worlds -----------------------------------------------------------------------------------
@@ -262,31 +251,6 @@ async def test_dismiss_one_and_ack_all(modern: TelegramWorld, lms: SandboxLMS, s
         await retired(world, subject, f"Marked read {BY_SAM}")
     assert not set(ids) & await notification_ids(lms, seed.mentee1_id, read=0)
     assert await command(world, "/ack all", "No unread alerts") == "No unread alerts."
-
-
-async def test_quiet_hours_hold_an_alert_and_release_one_digest(
-    modern: TelegramWorld, lms: SandboxLMS, seed: DemoSeed
-) -> None:
-    world = modern
-    now = dt.datetime.now(dt.UTC)
-    start, end = ((now - dt.timedelta(hours=1)).strftime("%H:%M"), (now + dt.timedelta(hours=1)).strftime("%H:%M"))
-    answer = await command(world, f"/prefs quiet {start}-{end} UTC", "quiet hours")
-    assert f"quiet hours: {start}-{end} (UTC)" in answer
-
-    held = lms.notify(
-        seed.mentee1_id, subject="Forum: quiet post", text="...", component="mod_forum", eventtype="posts"
-    )
-    # The bridge has taken the alert in and holds it (its own record), and Sam sees nothing.
-    await world.wait(lambda: outbox_statuses(world, f"ntf:{held}") == ["held"], "the alert held for quiet hours")
-    assert not world.shown(SAM, "Forum: quiet post")
-
-    await command(world, "/prefs quiet off", "quiet hours: off")
-    [digest] = await world.see(SAM, "While your quiet hours were on")
-    assert "1 item(s) arrived" in digest and re.search(r"#\d+ alert: Forum: quiet post", digest)
-    # Once: the held alert went out in the digest, not also on its own.
-    await world.wait(lambda: outbox_statuses(world, f"ntf:{held}") not in (["held"], ["pending"]), "the hold closed")
-    assert len(world.shown(SAM, "While your quiet hours were on")) == 1
-    assert world.shown(SAM, "Forum: quiet post") == [digest]
 
 
 # --- Totara-mode site: tasks with workflows -------------------------------------------------
