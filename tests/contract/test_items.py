@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from zoneinfo import ZoneInfo
 
@@ -10,22 +9,10 @@ import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
 from tests.lms_side import unread_notification_ids, ws
-from tests.support import item_number
 
 from .drivers.base import SAM, ChatDriver
 
 pytestmark = pytest.mark.e2e
-
-
-async def listed_number(driver: ChatDriver, kind: str, subject: str, within: float = 30.0) -> str:
-    """The number ``tasks`` gives the item, asking again (bounded) until it is listed."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while (number := item_number(" ".join(listing := await driver.command(SAM, "tasks")), kind, subject)) is None:
-        assert loop.time() < deadline, f"[{driver.name}] no {kind} {subject!r} in {listing}"
-        await asyncio.sleep(0.3)
-    assert "Essay 1" not in " ".join(listing)  # handled items are not listed
-    return number
 
 
 def posts(driver: ChatDriver) -> list[str]:
@@ -59,7 +46,7 @@ async def test_alert_marked_read_by_button_and_another_by_ack(
         seed.mentee1_id, subject="Quiz 2 opens", text="Monday 9:00", component="mod_quiz", eventtype="quiz_open_soon"
     )
     await driver.see(SAM, "Quiz 2 opens")
-    number = await listed_number(driver, "alert", "Quiz 2 opens")
+    number = await driver.listed_number(SAM, "alert", "Quiz 2 opens")
     answers = await driver.command(SAM, f"ack {number}")
     assert any("Done: Marked read by Sam Mentee" in a for a in answers), answers
     assert quiz not in await unread_notification_ids(lms, seed.mentee1_id)
@@ -96,8 +83,8 @@ async def test_quiet_hours_hold_alerts_and_release_one_digest(
         seed.mentee1_id, subject="Badge awarded", text="...", component="moodle", eventtype="badgerecipientnotice"
     )
     # The bridge has taken both in (they are listed as open)...
-    await listed_number(driver, "alert", "Badge awarded")
-    await listed_number(driver, "alert", "Forum: new post")
+    await driver.listed_number(SAM, "alert", "Badge awarded")
+    await driver.listed_number(SAM, "alert", "Forum: new post")
     # ...and a message relayed after them arrives, while both alerts stay held.
     lms.post_message(seed.mentor_id, seed.mentee1_id, "Marker one")
     await driver.see(SAM, "Marker one")

@@ -206,30 +206,3 @@ async def test_task_on_two_platforms_handled_on_one_retires_the_other(tmp_path: 
         await bridge.stop()
         await tg.stop()
         await lms.stop()
-
-
-async def test_totara_without_the_task_action_extension(tmp_path: Path) -> None:
-    lms = SandboxLMS(mode="totara", task_extension=False)
-    seed = lms.seed_demo()
-    await lms.start()
-    bridge = await start_bridge(lms, tmp_path, lms={"poll_interval": 1.0})
-    try:
-        task = lms.task(seed.mentee1_id, "Approve booking: Zoe", "Zoe asks for a seat",
-                        contexturl=f"{lms.url}/totara/message/tasks.php")
-        # Without the plugin the web services cannot tell a task from an alert: it can be marked read only.
-        await bridge.expect(r"Approve booking: Zoe.*\[1\] Mark read.*Open in Pluto: http")
-        mark = len(bridge.out)
-        await bridge.type("/tasks")
-        short = (await bridge.expect(r"#(\d+) alert: Approve booking: Zoe", after=mark)).group(1)
-        await bridge.type(f"/accept {short}")
-        await bridge.expect(r"cannot accept from chat \(it lacks local_pluto_task_action\); please decide in Pluto",
-                            after=mark)
-        assert lms.task_actions == []
-        await bridge.type(f"/press {block(bridge, 'Approve booking: Zoe')} 1")
-        await bridge.expect(r"Marked read by Sam Mentee", after=mark)
-        unread = await ws(lms, lms.issue_token(seed.mentee1_id), "core_message_get_messages",
-                          useridto=seed.mentee1_id, type="notifications", read=0)
-        assert task not in [m["id"] for m in unread["messages"]]
-    finally:
-        await bridge.stop()
-        await lms.stop()

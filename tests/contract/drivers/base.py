@@ -10,7 +10,7 @@ from typing import Any
 
 from sandbox.lms import SandboxLMS
 from tests.e2e.harness import BridgeProcess
-from tests.support import WITHIN
+from tests.support import WITHIN, item_number
 
 # The people of the LMS demo seed, as each platform's drivers name their chat accounts.
 SAM = "sam"  # mentee1
@@ -83,6 +83,17 @@ class ChatDriver(ABC):
         )
         assert isinstance(found, Arrived)
         return found
+
+    async def listed_number(self, person: str, kind: str, subject: str, within: float = WITHIN) -> str:
+        """The number the ``tasks`` command gives an open item, asking again (bounded) until
+        the bridge has taken it in; handled items are never listed."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while (number := item_number(" ".join(listing := await self.command(person, "tasks")), kind, subject)) is None:
+            assert loop.time() < deadline, f"[{self.name}] no {kind} {subject!r} in {listing}"
+            await asyncio.sleep(0.3)
+        assert "Essay 1" not in " ".join(listing)  # the scenarios' handled alert is not listed
+        return number
 
     async def retired(self, person: str, needle: str, outcome: str) -> Arrived:
         """The message showing ``needle``, once it was changed to show ``outcome`` with no
