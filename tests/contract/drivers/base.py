@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,11 @@ class ChatDriver(ABC):
     @abstractmethod
     async def stop(self) -> None:
         """Stop the bridge and the sandbox."""
+
+    @abstractmethod
+    async def restart(self, while_down: Callable[[], object]) -> None:
+        """Stop the bridge process (SIGTERM), call ``while_down()``, start it again on the
+        same store and wait until it takes events."""
 
     @abstractmethod
     async def link(self, person: str, username: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from tests.e2e.harness import BridgeProcess, bridge_config
 
@@ -18,10 +19,20 @@ class ConsoleDriver(ChatDriver):
 
     name = "console"
 
+    earlier: list[str]  # what earlier processes printed (before a restart)
+
     async def start(self) -> None:
-        config, _port = bridge_config(self.tmp, self.lms.url)
-        self.bridge = await BridgeProcess(config).start()
+        self.earlier = []
+        self.config, self.port = bridge_config(self.tmp, self.lms.url)
+        self.bridge = await BridgeProcess(self.config).start()
         await self.bridge.expect(r"send /link", timeout=45)  # the console greets an unlinked person
+
+    async def restart(self, while_down: Callable[[], object]) -> None:
+        self.earlier += self._bridge.out
+        await self._bridge.stop()
+        while_down()
+        self.bridge = await BridgeProcess(self.config).start()
+        await self.bridge.ready(self.port)
 
     async def stop(self) -> None:
         if self.bridge is not None:
@@ -68,7 +79,7 @@ class ConsoleDriver(ChatDriver):
                 found.append(post)
 
         answer: int | None = None  # the [bridge] answer whose further lines these are
-        for line in [*self._bridge.out, "[end]"]:
+        for line in [*self.earlier, *self._bridge.out, "[end]"]:
             header = _BLOCK.match(line)
             if number is not None and (header or line.startswith(("[bridge] ", "[end]", "("))):
                 close()

@@ -4,11 +4,13 @@ interactions to the real discord.py inside the bridge."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sandbox.discord import SandboxDiscord
 from sandbox.lms import SandboxLMS
+from tests.e2e.harness import BridgeProcess
 from tests.platforms.discord.world import DiscordWorld
 
 from .base import SAM, Arrived, ChatDriver
@@ -36,6 +38,15 @@ class DiscordDriver(ChatDriver):
         self.dc.add_user(ACCOUNTS[SAM], "Sam")
         self.world = DiscordWorld(self.dc, self.lms, self.tmp)  # needs the sandbox's URLs
         self.bridge = await self.world.start()
+
+    async def restart(self, while_down: Callable[[], object]) -> None:
+        await self._world.stop()
+        while_down()
+        # Not DiscordWorld.start: the sandbox still remembers the old session, so wait for
+        # the new process's own word that its gateway session is up.
+        bridge = self.bridge = self._world.bridge = await BridgeProcess(self._world.config).start()
+        await self._world.wait(lambda: "discord adapter started" in "\n".join(bridge.err), "a restarted adapter", 45)
+        await self.dc.wait_connected(within=30)
 
     async def stop(self) -> None:
         if self.world is not None:

@@ -4,6 +4,7 @@ presses to the bridge by signed HTTP requests or over Socket Mode."""
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +34,14 @@ class SlackDriver(ChatDriver):
 
     async def start(self) -> None:
         await self.slack.start()
-        config, port = slack_config(self.tmp, self.lms.url, self.slack, self.mode)
-        self.chat = await SlackChat.start(self.slack, config, port, self.mode)
+        self.config, self.port = slack_config(self.tmp, self.lms.url, self.slack, self.mode)
+        self.chat = await SlackChat.start(self.slack, self.config, self.port, self.mode)
+        self.bridge = self.chat.process
+
+    async def restart(self, while_down: Callable[[], object]) -> None:
+        await self._chat.stop()
+        while_down()
+        self.chat = await SlackChat.start(self.slack, self.config, self.port, self.mode)
         self.bridge = self.chat.process
 
     async def stop(self) -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +30,19 @@ class TeamsDriver(ChatDriver):
 
     async def start(self) -> None:
         await self.sandbox.start()
-        config, port = teams_bridge_config(self.tmp, self.lms.url, self.sandbox)
-        self.bridge = await start_bridge(config, port)
-        self.chat = TeamsChat(self.sandbox, self.bridge, port)
+        self.config, self.port = teams_bridge_config(self.tmp, self.lms.url, self.sandbox)
+        self.bridge = await start_bridge(self.config, self.port)
+        self.chat = TeamsChat(self.sandbox, self.bridge, self.port)
         for person, name in NAMES.items():
             self.users[person] = self.sandbox.add_user(name)
             await self.chat.install(self.users[person])
+
+    async def restart(self, while_down: Callable[[], object]) -> None:
+        assert self.bridge is not None
+        await self.bridge.stop()
+        while_down()
+        self.bridge = await start_bridge(self.config, self.port)
+        self.chat = TeamsChat(self.sandbox, self.bridge, self.port)
 
     async def stop(self) -> None:
         if self.bridge is not None:

@@ -3,6 +3,7 @@ long polling (getUpdates) or to the bridge's webhook."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,12 @@ class TelegramDriver(ChatDriver):
         await self.tg.start()
         self.tg.add_user(ACCOUNTS[SAM], "Sam", last_name="Mentee", username="sam_mentee")
         self.world = TelegramWorld(self.tg, self.lms, self.tmp, self.mode)  # needs the sandbox's URL
+        self.bridge = await self.world.start()
+
+    async def restart(self, while_down: Callable[[], object]) -> None:
+        assert self.world is not None
+        await self.world.stop()
+        while_down()
         self.bridge = await self.world.start()
 
     async def stop(self) -> None:
