@@ -224,7 +224,8 @@ class BridgeProcess:
         try:
             await asyncio.wait_for(self.proc.wait(), 10)
         except TimeoutError:
-            self.proc.kill()
+            with contextlib.suppress(ProcessLookupError):  # it may exit just as time runs out
+                self.proc.kill()
             await self.proc.wait()
         await asyncio.gather(*self._readers, return_exceptions=True)
         return self.proc.returncode or 0
