@@ -178,26 +178,6 @@ async def test_task_accepted_by_button_with_a_reason_and_rejected_by_command(
     await retired(world, "Approve booking: Kim", "Rejected by Sam Mentee in Discord")
 
 
-async def test_task_handled_in_pluto_retires_the_chat_copy(
-    totara_world: tuple[DiscordWorld, DemoSeed], sandbox: SandboxDiscord
-) -> None:
-    world, seed = totara_world
-    site = world.lms
-    plan = site.task(seed.mentee1_id, "Plan approval: Lee", "Lee's learning plan",
-                     contexturl=f"{site.url}/totara/plan/view.php?id=3")
-    await world.wait(lambda: any("Plan approval: Lee" in t for t in world.texts(SAM)), "the task")
-    message = world.dm_containing(SAM, "Plan approval: Lee")
-    assert list(buttons(message)) == ["Accept", "Reject", "Dismiss", "Open in Pluto"]
-
-    # Sam decides in Pluto itself, not in Discord.
-    await ws(site, site.issue_token(seed.mentee1_id), "local_pluto_task_action", messageid=plan, action="accept")
-    updated = await retired(world, "Plan approval: Lee", "Handled in Pluto")
-    assert updated["content"].startswith("**Plan approval: Lee**")
-    assert [e["components"] for e in edits_of(sandbox, message)] == [[]]  # one edit, by the poll
-    assert [(a.messageid, a.action) for a in site.task_actions] == [(plan, "accept")]  # Pluto's own, only
-    assert not [i for i in sandbox.interactions.values() if i.payload["type"] != 2]  # no press in Discord
-
-
 async def test_refused_decision_leaves_the_buttons(
     totara_world: tuple[DiscordWorld, DemoSeed], sandbox: SandboxDiscord
 ) -> None:
