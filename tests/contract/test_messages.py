@@ -102,3 +102,12 @@ async def test_markup_typed_in_chat_lands_in_the_lms_as_plain_text(
     [stored] = [m for m in lms.messages_in(conversation) if m["useridfrom"] == seed.mentee1_id]
     # Exactly what was typed, stored as plain text (format 2): the LMS shows it literally.
     assert (stored["text"], stored["textformat"]) == (HOSTILE, 2)
+
+
+async def test_an_unlinked_person_is_told_how_to_link(driver: ChatDriver, lms: SandboxLMS, seed: DemoSeed) -> None:
+    mark = len(driver.arrived(SAM))
+    await driver.write(SAM, "hello?")
+    answers = await driver.answers_after(SAM, mark)
+    assert any("link" in a.lower() for a in answers), answers
+    # Nothing reaches Pluto on an unlinked person's behalf.
+    assert lms.conversation_between(seed.mentor_id, seed.mentee1_id) is None

@@ -77,12 +77,6 @@ async def test_lms_outage_backlog_arrives_in_order(bridge: BridgeProcess, lms: S
     assert all(bridge.count(f"backlog message {n}") == 1 for n in range(1, 6))
 
 
-async def test_unlinked_person_is_told_how_to_link(bridge: BridgeProcess) -> None:
-    mark = len(bridge.out)
-    await bridge.type("hello?")
-    await bridge.expect(r"connect your Pluto account: send /link", after=mark)
-
-
 async def test_unlink_deletes_token(bridge: BridgeProcess, lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> None:
     await bridge.link("mentee1")
     token = lms.issue_token(seed.mentee1_id)

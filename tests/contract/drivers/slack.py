@@ -75,13 +75,18 @@ class SlackDriver(ChatDriver):
         return [readable(str(a.get("text") or "")) for a in answers]
 
     def arrived(self, person: str) -> list[Arrived]:
-        """The bot's messages in the DM; a reply goes in the message's thread."""
+        """The bot's messages in the DM (a reply goes in the message's thread), then what
+        the bot showed the person only (ephemeral messages)."""
         account = ACCOUNTS[person]
-        return [
+        posts = [
             Arrived(readable(shown(m)), m.get("thread_ts") or m["ts"], tuple(_actions(m)), m)
             for m in self._chat.dm(T1, account)
             if m.get("user") != account
         ]
+        hints = [
+            Arrived(readable(str(e.get("text") or "")), None) for e in self.slack.ephemerals if e["user"] == account
+        ]
+        return posts + hints
 
 
 def _actions(message: dict[str, Any]) -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,10 @@ class TeamsDriver(ChatDriver):
         self.bridge = await start_bridge(self.config, self.port)
         self.chat = TeamsChat(self.sandbox, self.bridge, self.port)
         for person, name in NAMES.items():
-            self.users[person] = self.sandbox.add_user(name)
-            await self.chat.install(self.users[person])
+            user = self.users[person] = self.sandbox.add_user(name)
+            await self.chat.install(user)
+            # The install is greeted: wait for it, so that it is not taken for a later answer.
+            await self.wait_for(partial(self.sandbox.messages_in, self._chat.room(user)), "the greeting at install")
 
     async def restart(self, while_down: Callable[[], object]) -> None:
         assert self.bridge is not None
