@@ -34,12 +34,10 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import math
 import secrets
 import socket
 import time
 import zlib
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -48,6 +46,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from sandbox.kit import FaultPlan, Recorder, SlidingWindow, run_main, serve_forever
 from sandbox.specs import spec_path
 
 SPEC_FILE = "discord_openapi.json"
@@ -106,34 +105,6 @@ class Injection:
         if self.path_contains and self.path_contains not in path:
             return False
         return not (self.channel_id and f"/channels/{self.channel_id}/" not in path + "/")
-
-
-@dataclass
-class _Bucket:
-    limit: int
-    window: float
-    hits: deque[float] = field(default_factory=deque)
-
-    def _expire(self, now: float) -> None:
-        while self.hits and self.hits[0] <= now - self.window:
-            self.hits.popleft()
-
-    def take(self, now: float) -> bool:
-        """Count one request; False when the bucket is already empty."""
-        self._expire(now)
-        if len(self.hits) >= self.limit:
-            return False
-        self.hits.append(now)
-        return True
-
-    def remaining(self, now: float) -> int:
-        self._expire(now)
-        return max(0, self.limit - len(self.hits))
-
-    def reset_after(self, now: float) -> float:
-        self._expire(now)
-        # Rounded up to the millisecond: a client that waits exactly this long is never early.
-        return math.ceil((self.hits[0] + self.window - now) * 1000) / 1000 if self.hits else self.window
 
 
 @dataclass
@@ -273,7 +244,7 @@ class SandboxDiscord:
         self.interaction_deadline: float | None = 3.0
         self.interaction_clock = interaction_clock
 
-        self.requests: list[RecordedRequest] = []
+        self.requests: Recorder[RecordedRequest] = Recorder()
         self.gateway_frames: list[dict[str, Any]] = []  # frames received from clients
         self.gateway_connects: list[dict[str, str]] = []  # query of each websocket connection
         self.spec_errors: list[tuple[str, str, dict[str, Any]]] = []  # lenient operations only
@@ -284,14 +255,14 @@ class SandboxDiscord:
         self.messages: dict[str, dict[str, dict[str, Any]]] = {}  # channel -> id -> message
         self.commands: dict[str, list[dict[str, Any]]] = {}  # "global" or guild id -> commands
         self.interactions: dict[str, _Interaction] = {}
-        self.injections: list[Injection] = []
+        self.faults: FaultPlan[Injection] = FaultPlan(drop_spent=True)
 
         self._last_id = 0
         # Message creates are stored at once but answered this many seconds later (the
         # message is in the channel even if the bot gives up or dies waiting).
         self.answer_delay = 0.0
-        self._buckets: dict[tuple[str, str], _Bucket] = {}
-        self._global_hits: deque[float] = deque()
+        self._buckets: dict[tuple[str, str], SlidingWindow] = {}
+        self._global = SlidingWindow(self.global_limit, 1.0)
         self._sessions: dict[str, _Session] = {}
         self._current: _Session | None = None
         self._conns: set[_Conn] = set()
@@ -450,6 +421,11 @@ class SandboxDiscord:
             if m["author"]["id"] == self.bot_user["id"]
         ]
 
+    @property
+    def injections(self) -> list[Injection]:
+        """The planned failures not spent yet (a test may remove one: the outage ends)."""
+        return self.faults.faults
+
     def inject(self, status: int, **match: Any) -> Injection:
         """Answer the next matching request(s) with ``status`` (429 gets Discord's 429 shape).
 
@@ -457,7 +433,7 @@ class SandboxDiscord:
         delay (seconds the request hangs first: nothing is stored, as when it never arrived).
         """
         injection = Injection(status=status, **match)
-        self.injections.append(injection)
+        self.faults.add(injection)
         return injection
 
     def channel_remaining(self, channel_id: str) -> int:
@@ -508,7 +484,7 @@ class SandboxDiscord:
             return (f"{method} /{parts[0]}/{{id}}/{{token}}", parts[1], 50, 1.0)
         return (f"{method} /{'/'.join(parts[:2])}", "", 50, 1.0)
 
-    def _ratelimit_headers(self, route: str, bucket: _Bucket, now: float) -> dict[str, str]:
+    def _ratelimit_headers(self, route: str, bucket: SlidingWindow, now: float) -> dict[str, str]:
         remaining = bucket.remaining(now) if self.enforce_limits else bucket.limit
         reset_after = bucket.reset_after(now) if self.enforce_limits else bucket.window
         return {
@@ -558,36 +534,29 @@ class SandboxDiscord:
         method = request.method
         now = time.monotonic()
         route, major, limit, window = self._bucket_key(method, path)
-        bucket = self._buckets.setdefault((route, major), _Bucket(limit, window))
+        bucket = self._buckets.setdefault((route, major), SlidingWindow(limit, window))
         if bucket.limit != limit or bucket.window != window:
             bucket.limit, bucket.window = limit, window
         headers = self._ratelimit_headers(route, bucket, now)
 
-        for injection in list(self.injections):
-            if injection.count > 0 and injection.matches(method, path):
-                injection.count -= 1
-                if injection.count == 0:
-                    self.injections.remove(injection)
-                if injection.delay:
-                    await asyncio.sleep(injection.delay)
-                if injection.status == 429:
-                    scope = "global" if injection.is_global else "user"
-                    headers["X-RateLimit-Remaining"] = "0"
-                    return self._too_many(
-                        injection.retry_after, headers, is_global=injection.is_global, scope=scope
-                    )
-                resp = self._error(injection.status, injection.code, injection.message or "injected failure")
-                resp.headers.update(headers)
-                return resp
+        injection = self.faults.take(lambda f: f.matches(method, path))
+        if injection is not None:
+            if injection.delay:
+                await asyncio.sleep(injection.delay)
+            if injection.status == 429:
+                scope = "global" if injection.is_global else "user"
+                headers["X-RateLimit-Remaining"] = "0"
+                return self._too_many(injection.retry_after, headers, is_global=injection.is_global, scope=scope)
+            resp = self._error(injection.status, injection.code, injection.message or "injected failure")
+            resp.headers.update(headers)
+            return resp
 
         interaction_route = path.startswith(("/interactions/", "/webhooks/"))
         if self.enforce_limits and not interaction_route:
-            while self._global_hits and self._global_hits[0] <= now - 1.0:
-                self._global_hits.popleft()
-            if len(self._global_hits) >= self.global_limit:
-                retry = math.ceil((self._global_hits[0] + 1.0 - now) * 1000) / 1000
+            self._global.limit = self.global_limit  # tests may lower it on a running sandbox
+            if not self._global.take(now):
+                retry = self._global.reset_after(now)
                 return self._too_many(retry, headers, is_global=True, scope="global")
-            self._global_hits.append(now)
             if not bucket.take(now):
                 return self._too_many(bucket.reset_after(now), headers, is_global=False, scope="user")
             headers = self._ratelimit_headers(route, bucket, now)
@@ -1168,23 +1137,17 @@ def _check_text_input(component: dict[str, Any], value: str) -> None:
         raise ModalRefused(f"{label!r} takes at most {high} characters")
 
 
-async def _serve(port: int) -> None:
+async def _serve(args: argparse.Namespace) -> None:
     sandbox = SandboxDiscord()
-    base = await sandbox.start(port)
-    print(f"Discord sandbox: REST {sandbox.api_base}  gateway {sandbox.gateway_url}  ({base})", flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await sandbox.stop()
+    base = await sandbox.start(args.port)
+    await serve_forever(
+        sandbox, f"Discord sandbox: REST {sandbox.api_base}  gateway {sandbox.gateway_url}  ({base})", args.control_port
+    )
 
 
 def main() -> None:
     """``python -m sandbox.discord --port N``: run the sandbox until interrupted."""
-    parser = argparse.ArgumentParser(description="Discord stand-in on 127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    args = parser.parse_args()
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args.port))
+    run_main("Discord stand-in on 127.0.0.1", _serve)
 
 
 if __name__ == "__main__":

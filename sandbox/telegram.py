@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
-from sandbox.control import controlled
+from sandbox.kit import Changes, FaultPlan, Recorder, TokenBucket, run_main, serve_forever
 from sandbox.telegram_html import EntityParseError, parse_html
 from sandbox.telegram_spec import SpecError, TelegramSpec
 
@@ -139,26 +139,6 @@ class _Injection:
     until: float | None = None  # on ``clock``: every matching call fails until then (count unused)
 
 
-class _Bucket:
-    """A token bucket: ``capacity`` sends at once, refilled at ``rate`` per second."""
-
-    def __init__(self, capacity: float, rate: float, clock: Callable[[], float]) -> None:
-        self.capacity = capacity
-        self.rate = rate
-        self.clock = clock
-        self.tokens = capacity
-        self.stamp = clock()
-
-    def wait_needed(self) -> float:
-        now = self.clock()
-        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
-
-    def take(self) -> None:
-        self.tokens -= 1
-
-
 class SandboxTelegram:
     """The fake Bot API server and the users behind it.
 
@@ -194,7 +174,7 @@ class SandboxTelegram:
         self.clock = clock
         self.spec = TelegramSpec(spec_path)
 
-        self.requests: list[SandboxRequest] = []
+        self.requests: Recorder[SandboxRequest] = Recorder()
         self.users: dict[int, SandboxUser] = {}
         self.groups: dict[int, dict[str, Any]] = {}
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}
@@ -209,11 +189,11 @@ class SandboxTelegram:
         self._query_ids = itertools.count(7_000_000_000)
         self._open_queries: dict[str, dict[str, Any]] = {}
         self._allowed_updates: list[str] | None = None
-        self._injections: list[_Injection] = []
+        self._faults: FaultPlan[_Injection] = FaultPlan()
         self.answer_delay: dict[str, float] = {}  # method -> seconds its answer is held back
-        self._chat_buckets: dict[int, _Bucket] = {}
-        self._overall = _Bucket(OVERALL_BURST, OVERALL_RATE, clock)
-        self._changed = asyncio.Event()
+        self._chat_buckets: dict[int, TokenBucket] = {}
+        self._overall = TokenBucket(OVERALL_BURST, OVERALL_RATE, clock)
+        self._changes: Changes = self.requests.changes
         self._poll_generation = 0
         self._closing = False
         self._runner: web.AppRunner | None = None
@@ -378,11 +358,11 @@ class SandboxTelegram:
             500: "Internal Server Error",
             502: "Bad Gateway",
         }.get(status, f"Error {status}")
-        self._injections.append(
+        self._faults.add(
             _Injection(
                 method,
                 chat_id,
-                count,
+                count if for_seconds is None else 1 << 62,  # an outage: every call until it ends
                 ApiError(status, description or default, params),
                 None if for_seconds is None else self.clock() + for_seconds,
             )
@@ -395,7 +375,7 @@ class SandboxTelegram:
 
     def clear_failures(self) -> None:
         """The outage is over: failures planned with ``fail_next`` and not yet used are dropped."""
-        self._injections.clear()
+        self._faults.clear()
 
     def calls(self, method: str, *, ok: bool | None = None) -> list[SandboxRequest]:
         """Recorded requests of ``method`` (case-insensitive), optionally only (un)successful."""
@@ -424,10 +404,7 @@ class SandboxTelegram:
     async def wait_until(self, predicate: Callable[[], bool], within: float = 5.0) -> None:
         """Wait until ``predicate()`` holds (checked whenever the sandbox changes state);
         TimeoutError after ``within`` seconds."""
-        async with asyncio.timeout(within):
-            while not predicate():
-                event = self._changed
-                await event.wait()
+        await self._changes.wait_until(predicate, within)
 
     # --- HTTP ----------------------------------------------------------------------------
 
@@ -489,23 +466,17 @@ class SandboxTelegram:
 
     def _inject(self, method: str, params: Mapping[str, Any]) -> None:
         chat = params.get("chat_id")
-        for inj in self._injections:
-            if inj.until is not None:
-                if self.clock() >= inj.until:
-                    continue  # the outage is over
-            elif inj.count <= 0:
-                continue
-            if inj.method is not None and inj.method.lower() != method.lower():
-                continue
-            if inj.chat_id is not None and chat != inj.chat_id:
-                continue
-            inj.count -= 1
-            raise inj.error
+        now = self.clock()
+        planned = self._faults.take(
+            lambda inj: (inj.until is None or now < inj.until)
+            and (inj.method is None or inj.method.lower() == method.lower())
+            and (inj.chat_id is None or chat == inj.chat_id)
+        )
+        if planned is not None:
+            raise planned.error
 
     def _wake(self) -> None:
-        # Replace the event so each waiter sees every change exactly once.
-        old, self._changed = self._changed, asyncio.Event()
-        old.set()
+        self._changes.notify()
 
     # --- API methods ---------------------------------------------------------------------
 
@@ -546,10 +517,9 @@ class SandboxTelegram:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return []
-            event = self._changed
             try:
                 async with asyncio.timeout(remaining):
-                    await event.wait()
+                    await self._changes.wait()
             except TimeoutError:
                 return []
             if self._poll_generation != generation:
@@ -865,9 +835,9 @@ class SandboxTelegram:
         bucket = self._chat_buckets.get(chat_id)
         if bucket is None:
             bucket = (
-                _Bucket(GROUP_BURST, GROUP_RATE, self.clock)
+                TokenBucket(GROUP_BURST, GROUP_RATE, self.clock)
                 if chat_id < 0
-                else _Bucket(self.chat_burst, CHAT_RATE, self.clock)
+                else TokenBucket(self.chat_burst, CHAT_RATE, self.clock)
             )
             self._chat_buckets[chat_id] = bucket
         wait = max(bucket.wait_needed(), self._overall.wait_needed())
@@ -883,8 +853,7 @@ class SandboxTelegram:
             hook = self.webhook
             update = next((u for u in self._pending if self._wanted(u)), None)
             if update is None:
-                event = self._changed
-                await event.wait()
+                await self._changes.wait()
                 continue
             status: int | None = None
             error = ""
@@ -916,32 +885,27 @@ def _utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-async def _serve(port: int, token: str, username: str, control_port: int = 0) -> None:
-    sandbox = SandboxTelegram(token, bot_username=username)
-    await sandbox.start(port)
+async def _serve(args: argparse.Namespace) -> None:
+    logging.basicConfig(level=logging.INFO)
+    sandbox = SandboxTelegram(args.token, bot_username=args.username)
+    await sandbox.start(args.port)
     sandbox.add_user(1001, "Ada", last_name="Lovelace", username="ada", started=False)
-    print(f"Telegram sandbox: base_url={sandbox.api_url} base_file_url={sandbox.file_url} token={token}")
-    print("demo user 1001 (Ada Lovelace) exists; nothing is queued", flush=True)
-    try:
-        async with controlled(sandbox, control_port):
-            await asyncio.Event().wait()
-    finally:
-        await sandbox.stop()
+    await serve_forever(
+        sandbox,
+        f"Telegram sandbox: base_url={sandbox.api_url} base_file_url={sandbox.file_url} token={args.token}\n"
+        "demo user 1001 (Ada Lovelace) exists; nothing is queued",
+        args.control_port,
+    )
+
+
+def _options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--token", default="123456789:SANDBOX-token_for-tests")
+    parser.add_argument("--username", default="pluto_sandbox_bot")
 
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m sandbox.telegram --port N``: run the fake Bot API until interrupted."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, default=8081)
-    parser.add_argument("--token", default="123456789:SANDBOX-token_for-tests")
-    parser.add_argument("--username", default="pluto_sandbox_bot")
-    parser.add_argument("--control-port", type=int, default=0, help="serve sandbox.control here (tests)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO)
-    try:
-        asyncio.run(_serve(args.port, args.token, args.username, args.control_port))
-    except KeyboardInterrupt:
-        pass
+    run_main(__doc__ or "", _serve, argv, default_port=8081, options=_options)
 
 
 if __name__ == "__main__":

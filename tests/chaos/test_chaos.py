@@ -31,7 +31,7 @@ import pytest
 from sandbox.control import Remote, RemoteError
 from tests.e2e.harness import BridgeProcess, SandboxProcess, poll_until
 from tests.e2e.test_crash_recovery import link_over_telegram, telegram_config, texts
-from tests.slack.e2e_support import T1, SlackChat, populate, shown, slack_config
+from tests.platforms.slack.e2e_support import T1, SlackChat, populate, shown, slack_config
 
 CRASHES = int(os.environ.get("CHAOS_CRASHES", "4"))
 PEOPLE = int(os.environ.get("CHAOS_PEOPLE", "3"))

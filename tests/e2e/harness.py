@@ -19,6 +19,7 @@ import aiohttp
 from sandbox.control import Remote
 from sandbox.telegram import SandboxTelegram
 from tests.conftest import free_port
+from tests.support import until
 
 
 async def until_answer(
@@ -34,6 +35,8 @@ async def until_answer(
         assert time.monotonic() < deadline, f"never saw {what}: {found}"
         await asyncio.sleep(0.2)
 
+
+poll_until = until  # the name the e2e and chaos tests know it by
 
 SECRET_KEY = "tu4gX0m6p3tq2JYQn3Zq0f7hS9nXcUq0bD8k2pLr4sA="
 
@@ -89,26 +92,14 @@ def bridge_config(tmp: Path, lms_url: str, **extra: dict[str, Any]) -> tuple[Pat
     return write_config(tmp / "bridge.toml", sections), port
 
 
-async def poll_until(
-    predicate: Callable[[], bool], within: float = 30.0, what: str = "condition", *, every: float = 0.05
-) -> None:
-    """Poll state the sandboxes are not told about (the bridge's store) until ``predicate``,
-    every ``every`` seconds (longer for a costly predicate, such as one reading a sandbox in
-    another process)."""
-    deadline = time.monotonic() + within
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(every)
-
-
 async def terminate(proc: asyncio.subprocess.Process, within: float = 10.0) -> None:
     """SIGTERM, then SIGKILL if it has not ended ``within`` seconds."""
     proc.send_signal(signal.SIGTERM)
     try:
         await asyncio.wait_for(proc.wait(), within)
     except TimeoutError:
-        proc.kill()
+        with contextlib.suppress(ProcessLookupError):  # it may exit just as time runs out
+            proc.kill()
         await proc.wait()
 
 

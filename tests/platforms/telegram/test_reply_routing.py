@@ -1,0 +1,63 @@
+"""A reply is never misdirected: a reply to a message the bridge has no record of (a copy
+resent after a crash, a bridge notice) goes where its header says, or the person is asked;
+it never falls back silently to the current conversation (issue 12)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from sandbox.lms import DemoSeed, SandboxLMS
+from tests.platforms.telegram.conftest import SAM
+from tests.platforms.telegram.world import TelegramWorld
+from tests.support import lms_texts, until
+
+pytestmark = pytest.mark.e2e
+
+
+def forget_copies(world: TelegramWorld, needle_message_id: int) -> None:
+    """The store loses its record of one delivered copy, as after a crash between the send
+    and the record."""
+    with sqlite3.connect(world.db) as conn:
+        conn.execute("DELETE FROM message_map WHERE remote_id = ?", (str(needle_message_id),))
+
+
+async def test_reply_to_an_unknown_copy_is_asked_or_placed_by_its_header_never_misdirected(
+    world: TelegramWorld, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    await world.link_by_command(SAM, "mentee1")
+    mentor = lms.post_message(seed.mentor_id, seed.mentee1_id, "Mentor: ready for module 2?")
+    await world.see(SAM, "Mentor: ready")
+    alex = lms.post_message(seed.mentee2_id, seed.mentee1_id, "Alex: lunch?")
+    await world.see(SAM, "Alex: lunch")  # Alex's conversation is now the current one
+    mentor_copy = world.message_id_of(SAM, "Mentor: ready")
+    forget_copies(world, mentor_copy)
+
+    # The bridge's header on the copy names Maya Mentor: the reply goes to her, not to Alex.
+    world.tg.user_sends_text(SAM, "Yes, I am ready.", reply_to=mentor_copy)
+    await until(
+        lambda: lms_texts(lms, mentor["conversationid"], seed.mentee1_id) == ["Yes, I am ready."],
+        what="the reply in the mentor's conversation",
+    )
+
+    # A reply to a bridge notice names no conversation: asked, nothing sent anywhere.
+    notice = world.message_id_of(SAM, "Linked to Pluto as")
+    world.tg.user_sends_text(SAM, "Which one gets this?", reply_to=notice)
+    [question] = await world.see(SAM, "which Pluto conversation this is for")
+    assert lms_texts(lms, alex["conversationid"], seed.mentee1_id) == []
+    assert lms_texts(lms, mentor["conversationid"], seed.mentee1_id) == ["Yes, I am ready."]
+    asked = world.tg.messages[(SAM, world.message_id_of(SAM, "which Pluto conversation"))]
+    buttons = {b["text"]: b["callback_data"] for row in asked["reply_markup"]["inline_keyboard"] for b in row}
+    assert {"Maya Mentor", "Alex Mentee"} <= set(buttons), buttons
+
+    world.tg.user_presses(SAM, asked["message_id"], buttons["Alex Mentee"])
+    await until(
+        lambda: lms_texts(lms, alex["conversationid"], seed.mentee1_id) == ["Which one gets this?"],
+        what="the held text sent to the picked conversation",
+    )
+    await world.see(SAM, "Sent to Alex Mentee")
+    # The question's buttons are retired: nothing can send the text a second time.
+    assert not world.tg.messages[(SAM, asked["message_id"])].get("reply_markup", {}).get("inline_keyboard")
+    assert lms_texts(lms, mentor["conversationid"], seed.mentee1_id) == ["Yes, I am ready."]
+    assert "Which one gets this?" not in question
