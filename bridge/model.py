@@ -289,11 +289,9 @@ COMMAND_NAMES: frozenset[str] = frozenset(c.name for c in COMMANDS)
 
 @dataclass(frozen=True, slots=True)
 class Pace:
-    """A rate as ``count`` sends per ``seconds``, enforced as a leaky bucket (aiolimiter):
-    a burst of up to ``count`` and then ``count / seconds`` per second. A platform that
-    counts sliding windows may therefore see up to about twice ``count`` in one window
-    after an idle spell; adapters declare paces small enough for every window their
-    platform counts (see the Teams and Discord adapters)."""
+    """At most ``count`` sends in any window of ``seconds``, as platforms publish their
+    limits (``bridge.pacing``: a sliding window; a send counts from when it was answered).
+    A burst of ``count`` goes at once; declare a platform's real limits."""
 
     count: float
     seconds: float

@@ -2,8 +2,8 @@
 
 Each lane (one person's chat on one platform) has its own worker, so a throttled or
 failing destination never holds up the others. Within a lane deliveries go strictly in
-order. Pacing comes from the adapter's declared ``Capabilities`` (aiolimiter leaky
-buckets per room and per platform). Chunks already acknowledged are recorded before the
+order. Pacing comes from the adapter's declared ``Capabilities`` (sliding windows per
+room and per platform, ``bridge.pacing``). Chunks already acknowledged are recorded before the
 next one goes, so a retry or a restart never sends them twice.
 
 Transient failures (429, 5xx, time-outs) are retried with back-off for up to
@@ -15,18 +15,18 @@ in the same lane ("1 message from Maya could not be delivered", Open in Pluto).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
-
-from aiolimiter import AsyncLimiter
 
 from bridge.config import OutboxSettings
 from bridge.log_format import link_context
 from bridge.metrics import Metrics
-from bridge.model import ChatIdentity, ItemKind, Pace, Platform, Post, SentRef
+from bridge.model import ChatIdentity, ItemKind, Platform, Post, SentRef
+from bridge.pacing import SlidingWindow, turn, windows
 from bridge.ports import (
     Adapter,
     DeliveryError,
@@ -45,11 +45,11 @@ log = logging.getLogger(__name__)
 LANE_BATCH = 50  # deliveries read per query; each is still sent strictly in order
 EMPTY_ITEM = "<p><i>(no text: open it in Pluto)</i></p>"
 
+# An answer to a person is sent by its caller after its turn: counted as lasting this long
+# (an answer's send takes well under it), so the chat's next send keeps a full window away.
+ANSWER_SEND_ALLOWANCE = 1.0
+
 UnreachableHook = Callable[[Link, str], Awaitable[None]]
-
-
-def _limiters(paces: tuple[Pace, ...]) -> list[AsyncLimiter]:
-    return [AsyncLimiter(p.count, p.seconds) for p in paces]
 
 
 def render_post(payload: Mapping[str, Any], adapter: Adapter) -> list[Post]:
@@ -87,8 +87,8 @@ class Dispatcher:
         self.lms_url = lms_url
         self._wake = asyncio.Event()
         self._lanes: dict[str, asyncio.Task[None]] = {}
-        self._room_limits: dict[str, list[AsyncLimiter]] = {}
-        self._overall = {p: _limiters(a.capabilities.overall) for p, a in self.adapters.items()}
+        self._room_limits: dict[str, list[SlidingWindow]] = {}
+        self._overall = {p: windows(a.capabilities.overall) for p, a in self.adapters.items()}
         self._paused_until: dict[Platform, float] = {}  # monotonic time a platform-wide 429 ends
         self._throttled: dict[str, int] = {}  # lane -> 429s in a row
         self._stopping = False
@@ -278,18 +278,19 @@ class Dispatcher:
         await self.store.enqueue([told])
         self.wake()
 
-    async def _paced(self, delivery: Delivery) -> None:
-        await self._take_turn(delivery.platform, delivery.lane)
-
-    async def _take_turn(self, platform: Platform, lane: str) -> None:
-        """Wait until one more post fits the platform's limits for this chat and overall."""
+    @contextlib.asynccontextmanager
+    async def _paced(self, platform: Platform, lane: str, *, counts_until: float = 0.0) -> AsyncIterator[None]:
+        """Wait until one more post fits the platform's limits for this chat and overall,
+        and hold that place while the block sends it."""
         adapter = self.adapters[platform]
         pause = self._paused_until.get(platform, 0.0) - time.monotonic()
         if pause > 0:
             await asyncio.sleep(pause)
-        room_limits = self._room_limits.setdefault(lane, _limiters(adapter.capabilities.per_room))
-        for limiter in (*room_limits, *self._overall[platform]):
-            await limiter.acquire()
+        room_limits = self._room_limits.get(lane)
+        if room_limits is None:
+            room_limits = self._room_limits[lane] = windows(adapter.capabilities.per_room)
+        async with turn((*room_limits, *self._overall[platform]), counts_until=counts_until):
+            yield
 
     async def pace_answer(self, identity: ChatIdentity, posts: int) -> None:
         """An answer to a person (a command's result, "Not sent ...") takes the next turns
@@ -297,7 +298,8 @@ class Dispatcher:
         running into the platform's flood limit, and without pushing the lane into one."""
         if identity.platform in self.adapters:
             for _ in range(posts):
-                await self._take_turn(identity.platform, lane_of(identity))
+                async with self._paced(identity.platform, lane_of(identity), counts_until=ANSWER_SEND_ALLOWANCE):
+                    pass
 
     async def _edit(self, adapter: Adapter, link: Link, delivery: Delivery) -> None:
         """Update the copies of an earlier delivery (an item handled: buttons retired)."""
@@ -311,16 +313,16 @@ class Dispatcher:
         if not adapter.capabilities.edits:
             # The platform cannot change a sent message: the outcome follows as a new one.
             for post in posts:
-                await self._paced(delivery)
-                await adapter.send(link.destination, post)
+                async with self._paced(delivery.platform, delivery.lane):
+                    await adapter.send(link.destination, post)
             await self.store.mark_sent(delivery, [], [])
             return
         refs = target.refs
         # The buttons sit on the last chunk; when the chunking still matches, update each.
         pairs = list(zip(refs, posts, strict=False)) if len(posts) == len(refs) else [(refs[-1], posts[-1])]
         for ref, post in pairs:
-            await self._paced(delivery)
-            await adapter.edit(link.destination, SentRef(ref["room"], ref["message_id"], ref.get("thread")), post)
+            async with self._paced(delivery.platform, delivery.lane):
+                await adapter.edit(link.destination, SentRef(ref["room"], ref["message_id"], ref.get("thread")), post)
         await self.store.mark_sent(delivery, [], [])
 
     async def _posts(self, adapter: Adapter, link: Link, delivery: Delivery) -> tuple[list[Post], str | None]:
@@ -361,15 +363,15 @@ class Dispatcher:
         lane = asyncio.current_task()
         try:
             for post in posts[len(refs) :]:
-                await self._paced(delivery)
-                if self._stopping:
-                    raise asyncio.CancelledError  # not begun: the next start sends it
-                # Nothing else is awaited between this mark, the send and the record after it:
-                # a crash in that window is settled by ``recover`` at the next start.
-                if lane is not None:
-                    self._in_flight.add(lane)
-                await self.store.mark_sending(delivery.id)
-                ref = await adapter.send(dest, self._in_thread(post, thread))
+                async with self._paced(delivery.platform, delivery.lane):
+                    if self._stopping:
+                        raise asyncio.CancelledError  # not begun: the next start sends it
+                    # Nothing else is awaited between this mark, the send and the record after
+                    # it: a crash in that window is settled by ``recover`` at the next start.
+                    if lane is not None:
+                        self._in_flight.add(lane)
+                    await self.store.mark_sending(delivery.id)
+                    ref = await adapter.send(dest, self._in_thread(post, thread))
                 refs.append({"room": ref.room, "message_id": ref.message_id, "thread": ref.thread})
                 if len(refs) < len(posts):  # more to come: a retry must not resend this one
                     await self.store.record_part(delivery.id, refs)
