@@ -311,6 +311,8 @@ class Capabilities:
     ``private_replies`` says an answer to an event in a shared room (channel, group) is
     seen only by the person who acted (Slack and Discord ephemeral answers); without it
     the core answers commands from shared rooms in the person's private chat instead.
+    ``opens_room`` says a send to someone whose room the core does not know yet first opens
+    one (Discord's DM channel): two requests, so it takes two turns of ``overall``.
     """
 
     markup: Markup
@@ -321,6 +323,7 @@ class Capabilities:
     threads: bool = False
     edits: bool = True
     private_replies: bool = False
+    opens_room: bool = False
     measure: Callable[[str], int] = len
 
 

@@ -279,9 +279,12 @@ class Dispatcher:
         self.wake()
 
     @contextlib.asynccontextmanager
-    async def _paced(self, platform: Platform, lane: str, *, counts_until: float = 0.0) -> AsyncIterator[None]:
+    async def _paced(
+        self, platform: Platform, lane: str, *, counts_until: float = 0.0, opens_room: bool = False
+    ) -> AsyncIterator[None]:
         """Wait until one more post fits the platform's limits for this chat and overall,
-        and hold that place while the block sends it."""
+        and hold that place while the block sends it (two places overall when the adapter
+        opens the person's room first)."""
         adapter = self.adapters[platform]
         pause = self._paused_until.get(platform, 0.0) - time.monotonic()
         if pause > 0:
@@ -289,7 +292,8 @@ class Dispatcher:
         room_limits = self._room_limits.get(lane)
         if room_limits is None:
             room_limits = self._room_limits[lane] = windows(adapter.capabilities.per_room)
-        async with turn((*room_limits, *self._overall[platform]), counts_until=counts_until):
+        overall = self._overall[platform] * (2 if opens_room and adapter.capabilities.opens_room else 1)
+        async with turn((*room_limits, *overall), counts_until=counts_until):
             yield
 
     async def pace_answer(self, identity: ChatIdentity, posts: int) -> None:
@@ -363,7 +367,7 @@ class Dispatcher:
         lane = asyncio.current_task()
         try:
             for post in posts[len(refs) :]:
-                async with self._paced(delivery.platform, delivery.lane):
+                async with self._paced(delivery.platform, delivery.lane, opens_room=not dest.room):
                     if self._stopping:
                         raise asyncio.CancelledError  # not begun: the next start sends it
                     # Nothing else is awaited between this mark, the send and the record after
