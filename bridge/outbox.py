@@ -35,7 +35,7 @@ from bridge.ports import (
     RecipientUnreachable,
     TransientError,
 )
-from bridge.render import render, to_plain
+from bridge.render import render, render_with_plain
 from bridge.router import actions_of, lane_of, told_unshowable
 from bridge.store.records import Delivery, DeliveryStatus, Link, LinkStatus, MapEntry
 from bridge.store.store import Store
@@ -55,12 +55,10 @@ UnreachableHook = Callable[[Link, str], Awaitable[None]]
 def render_post(payload: Mapping[str, Any], adapter: Adapter) -> list[Post]:
     """The payload as the adapter's posts: rendered, cut to its limit, buttons on the last."""
     caps = adapter.capabilities
-    html = str(payload["html"])
-    # An item with no visible text (an image without alt text, say) still shows up.
-    chunks = render(html, caps.markup, caps.max_text, caps.measure) or render(
-        EMPTY_ITEM, caps.markup, caps.max_text, caps.measure
-    )
-    fallback = to_plain(html)
+    # Parsed once for both the chunks and the plain fallback.
+    chunks, fallback = render_with_plain(str(payload["html"]), caps.markup, caps.max_text, caps.measure)
+    if not chunks:  # an item with no visible text (an image without alt text, say) still shows up
+        chunks = render(EMPTY_ITEM, caps.markup, caps.max_text, caps.measure)
     actions = actions_of(payload)[: caps.max_actions]
     posts = [Post(text=chunk, fallback=fallback if len(chunks) == 1 else "") for chunk in chunks]
     posts[-1] = Post(text=posts[-1].text, fallback=posts[-1].fallback, actions=actions)
