@@ -20,6 +20,7 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from bridge.config import OutboxSettings
@@ -50,6 +51,11 @@ EMPTY_ITEM = "<p><i>(no text: open it in Pluto)</i></p>"
 ANSWER_SEND_ALLOWANCE = 1.0
 
 UnreachableHook = Callable[[Link, str], Awaitable[None]]
+
+
+class Dropped(Exception):
+    """The delivery left the queue while it waited for its turn (its person unlinked, or
+    their chat became unreachable): it is not sent."""
 
 
 def render_post(payload: Mapping[str, Any], adapter: Adapter) -> list[Post]:
@@ -176,6 +182,7 @@ class Dispatcher:
             batch = await self.store.lane_batch(lane, LANE_BATCH)
             if not batch:
                 return
+            links: dict[int, Link | None] = {}  # read once per batch: one query, one token decrypt
             for delivery in batch:
                 if self._stopping:
                     return
@@ -184,13 +191,16 @@ class Dispatcher:
                     # Waiting keeps the lane's order; other lanes have their own workers.
                     await asyncio.sleep(min(delay, 5.0))
                     break  # re-read: the row may have changed meanwhile
-                if not await self._attempt(delivery):
+                if not await self._attempt(delivery, links):
                     break  # not sent: re-read before going on, so the order holds
 
-    async def _attempt(self, delivery: Delivery) -> bool:
-        """Try one delivery; True when it left the pending state (sent or dead)."""
+    async def _attempt(self, delivery: Delivery, links: dict[int, Link | None]) -> bool:
+        """Try one delivery; True when it left the pending state (sent or dead). ``links``
+        holds the links this batch has read, kept up to date with what the sends change."""
         adapter = self.adapters[delivery.platform]
-        link = await self.store.link_by_id(delivery.link_id)
+        if delivery.link_id not in links:
+            links[delivery.link_id] = await self.store.link_by_id(delivery.link_id)
+        link = links[delivery.link_id]
         if link is None:
             await self.store.mark_dead(delivery.id, "the chat link was removed")
             return True
@@ -200,13 +210,15 @@ class Dispatcher:
         outcomes = self.metrics.deliveries
         platform = delivery.platform.value
         try:
-            await self._send(adapter, link, delivery)
+            links[link.id] = await self._send(adapter, link, delivery)
             outcomes.labels(platform, "sent").inc()
             lms_time = delivery.payload.get("lms_time")
             if isinstance(lms_time, int | float) and lms_time > 0:
                 self.metrics.delivery_latency.labels(platform).observe(max(0.0, time.time() - lms_time))
             self._throttled.pop(delivery.lane, None)
             return True
+        except Dropped:
+            return True  # unlinked or unreachable since the batch was read: not sent
         except RateLimited as exc:
             if self._out_of_time(delivery):
                 await self._give_up(link, delivery, f"still rate limited: {exc.reason}")
@@ -234,6 +246,7 @@ class Dispatcher:
             log.warning("link %s unreachable: %s", link.identity, exc.reason, extra=link_context(link))
             await self.store.mark_dead(delivery.id, f"recipient unreachable: {exc.reason}")
             await self.store.set_link_status(link.id, LinkStatus.INACTIVE, exc.reason)
+            links[link.id] = replace(link, status=LinkStatus.INACTIVE, status_reason=exc.reason)
             if self.on_unreachable is not None:
                 await self.on_unreachable(link, exc.reason)
             return True
@@ -344,11 +357,13 @@ class Dispatcher:
     def _in_thread(post: Post, thread: str | None) -> Post:
         return post if thread is None else Post(post.text, post.fallback, post.actions, post.reply_to, thread)
 
-    async def _send(self, adapter: Adapter, link: Link, delivery: Delivery) -> None:
+    async def _send(self, adapter: Adapter, link: Link, delivery: Delivery) -> Link:
+        """Send every chunk not sent yet and record the delivery; returns the link as the
+        send left it (current conversation, room)."""
         payload = delivery.payload
         if payload.get("kind") == "edit":
             await self._edit(adapter, link, delivery)
-            return
+            return link
         conversation_id = payload.get("conversation_id")
         posts, thread = await self._posts(adapter, link, delivery)
         current = (int(conversation_id) if conversation_id is not None else None, payload.get("peer_id"))
@@ -360,6 +375,7 @@ class Dispatcher:
         ):
             # Before the send: the person may answer the moment it shows up.
             await self.store.set_current(link.id, int(conversation_id), payload.get("peer_id"))
+            link = replace(link, current_conversation_id=int(conversation_id), current_peer_id=payload.get("peer_id"))
         refs = list(delivery.refs)
         dest = link.destination
         lane = asyncio.current_task()
@@ -372,21 +388,22 @@ class Dispatcher:
                     # it: a crash in that window is settled by ``recover`` at the next start.
                     if lane is not None:
                         self._in_flight.add(lane)
-                    await self.store.mark_sending(delivery.id)
+                    if not await self.store.mark_sending(delivery.id):
+                        raise Dropped  # unlinked or unreachable since the batch was read
                     ref = await adapter.send(dest, self._in_thread(post, thread))
                 refs.append({"room": ref.room, "message_id": ref.message_id, "thread": ref.thread})
                 if len(refs) < len(posts):  # more to come: a retry must not resend this one
                     await self.store.record_part(delivery.id, refs)
-            await self._record(adapter, link, delivery, refs, thread)
+            return await self._record(adapter, link, delivery, refs, thread)
         finally:
             if lane is not None:
                 self._in_flight.discard(lane)
 
     async def _record(
         self, adapter: Adapter, link: Link, delivery: Delivery, refs: list[dict[str, Any]], thread: str | None
-    ) -> None:
+    ) -> Link:
         """Every chunk arrived: the delivery is sent, its copies mapped to the item (so a
-        reply to any copy routes to its conversation)."""
+        reply to any copy routes to its conversation). Returns the link with its room."""
         conversation_id = delivery.payload.get("conversation_id")
         entries = [
             MapEntry(
@@ -408,3 +425,5 @@ class Dispatcher:
             await self.store.set_thread(link.id, int(conversation_id), first.message_id)
         if link.room != first.room:
             await self.store.set_link_room(link.id, first.room)
+            link = replace(link, room=first.room)
+        return link

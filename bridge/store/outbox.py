@@ -97,15 +97,20 @@ class OutboxStore(StoreCore):
             # A chunk went through: the platform answers again, a later failure starts a new run.
             await conn.execute(update(outbox).where(outbox.c.id == delivery_id).values(refs=refs, failing_since=None))
 
-    async def mark_sending(self, delivery_id: int) -> None:
+    async def mark_sending(self, delivery_id: int) -> bool:
         """A send is about to start: after a crash, this delivery is looked for on the
-        platform (where it can tell) before it is sent again."""
+        platform (where it can tell) before it is sent again. False when the delivery is
+        no longer queued (dropped since it was read: its person unlinked, say)."""
         async with self._write(urgent=True) as conn:
-            await conn.execute(
+            result = await conn.execute(
                 update(outbox)
-                .where(outbox.c.id == delivery_id)
+                .where(
+                    outbox.c.id == delivery_id,
+                    outbox.c.status.in_((DeliveryStatus.PENDING, DeliveryStatus.SENDING)),
+                )
                 .values(status=DeliveryStatus.SENDING, sending_at=time.time())
             )
+        return bool(result.rowcount)
 
     async def requeue(self, delivery_id: int, refs: list[dict[str, Any]] | None = None) -> None:
         """Back to pending (a send found not to have arrived, or partly arrived: ``refs``)."""
