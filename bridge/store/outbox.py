@@ -129,6 +129,7 @@ class OutboxStore(StoreCore):
                 .where(outbox.c.id == delivery.id)
                 .values(status=DeliveryStatus.SENT, refs=refs, sent_at=time.time(), attempts=delivery.attempts + 1)
             )
+            created = time.time()
             for e in entries:
                 await self._upsert(
                     conn,
@@ -144,6 +145,7 @@ class OutboxStore(StoreCore):
                         "remote_id": e.remote_id,
                         "thread": e.thread,
                         "part": 0,
+                        "created_at": created,
                     },
                     ("platform", "workspace", "room", "remote_id"),
                     (),
