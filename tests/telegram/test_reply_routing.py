@@ -5,6 +5,7 @@ it never falls back silently to the current conversation (issue 12)."""
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 import pytest
 
@@ -23,14 +24,23 @@ def forget_copies(world: TelegramWorld, needle_message_id: int) -> None:
         conn.execute("DELETE FROM message_map WHERE remote_id = ?", (str(needle_message_id),))
 
 
+async def mentor_then_alex(
+    world: TelegramWorld, lms: SandboxLMS, seed: DemoSeed, from_mentor: str, from_alex: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Sam linked, a message from the mentor and then one from Alex shown: Alex's
+    conversation is the current one. Returns the two LMS messages."""
+    await world.link_by_command(SAM, "mentee1")
+    mentor = lms.post_message(seed.mentor_id, seed.mentee1_id, from_mentor)
+    await world.see(SAM, from_mentor)
+    alex = lms.post_message(seed.mentee2_id, seed.mentee1_id, from_alex)
+    await world.see(SAM, from_alex)
+    return mentor, alex
+
+
 async def test_reply_to_an_unknown_copy_is_asked_or_placed_by_its_header_never_misdirected(
     world: TelegramWorld, lms: SandboxLMS, seed: DemoSeed
 ) -> None:
-    await world.link_by_command(SAM, "mentee1")
-    mentor = lms.post_message(seed.mentor_id, seed.mentee1_id, "Mentor: ready for module 2?")
-    await world.see(SAM, "Mentor: ready")
-    alex = lms.post_message(seed.mentee2_id, seed.mentee1_id, "Alex: lunch?")
-    await world.see(SAM, "Alex: lunch")  # Alex's conversation is now the current one
+    mentor, alex = await mentor_then_alex(world, lms, seed, "Mentor: ready for module 2?", "Alex: lunch?")
     mentor_copy = world.message_id_of(SAM, "Mentor: ready")
     forget_copies(world, mentor_copy)
 
@@ -69,11 +79,7 @@ async def test_reply_to_a_copy_past_the_retention_is_placed_by_its_header(
     """Message-map rows older than ``store.message_map_retention_days`` (90) are pruned in
     the background; a reply to such an old copy still reaches its conversation (named by
     the copy's header), not the current one."""
-    await world.link_by_command(SAM, "mentee1")
-    mentor = lms.post_message(seed.mentor_id, seed.mentee1_id, "Mentor: how was the term?")
-    await world.see(SAM, "Mentor: how was")
-    alex = lms.post_message(seed.mentee2_id, seed.mentee1_id, "Alex: see you!")
-    await world.see(SAM, "Alex: see you")  # Alex's conversation is now the current one
+    mentor, alex = await mentor_then_alex(world, lms, seed, "Mentor: how was the term?", "Alex: see you!")
     old_copy = world.message_id_of(SAM, "Mentor: how was")
 
     def mapped(remote_id: int) -> bool:
