@@ -275,14 +275,15 @@ class DiscordAdapter(Adapter):
         markup=Markup.DISCORD_MARKDOWN,
         max_text=2000,
         max_actions=5,  # one action row
-        per_room=(Pace(5, 5),),  # Discord's per-channel message bucket
-        # Discord allows 50 requests in any second per bot. The core's pace is a leaky bucket
-        # (a burst of ``count``, then ``count/seconds`` per second), so it may fill a second with
-        # count + rate sends; and a send to someone without a known DM also opens one (two
-        # requests). 3 + 15/s sends is at most 36 requests in any second, even then: the
-        # rest is headroom for sends a stalled event loop lets out together (on a loaded
-        # machine 4 + 20/s, 48 requests, met the global 429 when forty people were new).
-        overall=(Pace(3, 0.2),),
+        # No per-channel pace of the core's: discord.py paces each channel's message bucket
+        # (5 per 5 s) from the headers Discord answers with, and waits for the reset before
+        # it runs dry; a pace counted from its answers would count that wait twice.
+        per_room=(),
+        # Discord allows 50 requests in any second per bot; a send to someone without a known
+        # DM also opens one (two requests, two turns: ``opens_room``). 45: the rest is for
+        # discord.py's own calls (log-in, command sync) while the first sends go out.
+        overall=(Pace(45, 1),),
+        opens_room=True,
         threads=False,
         edits=True,
         private_replies=True,  # interaction answers are ephemeral, also in a server channel

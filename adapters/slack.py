@@ -389,7 +389,7 @@ class SlackAdapter(Adapter):
         markup=Markup.SLACK_MRKDWN,
         max_text=MAX_SECTION_TEXT,
         max_actions=5,
-        per_room=(Pace(1, 1),),
+        per_room=(Pace(3, 3),),  # chat.postMessage: ~1/s per channel, short bursts tolerated
         threads=True,
         edits=True,
         private_replies=True,  # slash command answers are ephemeral, also in a channel

@@ -389,12 +389,8 @@ class TeamsAdapter(Adapter):
     """
 
     platform = Platform.TEAMS
-    # Teams throttles sliding windows: per conversation 7/1 s, 8/2 s, 60/30 s, 1800/3600 s;
-    # per app 50/s. The core paces with leaky buckets (aiolimiter), which admit a full burst
-    # and then the steady rate, i.e. up to ``count + rate * window`` in one window. Each pace
-    # below keeps that sum under the matching Teams window, with room for network jitter:
-    # one send per 0.35 s (<= 7 in 2 s, <= 3 in 1 s), 25 + 25 in 30 s, 800 + 800 in an hour,
-    # and 5 + 40 in one second for the whole app.
+    # Teams throttles sliding windows, which the core paces exactly: per conversation 7/1 s,
+    # 8/2 s, 60/30 s, 1800/3600 s; per app 50/s (48: room for a conversation's creation).
     # A bot's message may carry about 28 KB, everything included. The text is measured as
     # the bytes of its JSON string (non-ASCII escaped: 6 bytes a BMP character, 12 an emoji),
     # and MAX_TEXT_BYTES leaves the rest for the envelope, a 200-character preview and a
@@ -404,8 +400,8 @@ class TeamsAdapter(Adapter):
         max_text=MAX_TEXT_BYTES,
         measure=json_bytes,
         max_actions=5,
-        per_room=(Pace(1, 0.35), Pace(25, 30), Pace(800, 3600)),
-        overall=(Pace(5, 0.125),),
+        per_room=(Pace(7, 1), Pace(8, 2), Pace(60, 30), Pace(1800, 3600)),
+        overall=(Pace(48, 1),),
         threads=False,
         edits=True,
     )

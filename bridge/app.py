@@ -320,8 +320,12 @@ class Bridge:
 
     async def _housekeeping(self) -> None:
         assert self.store is not None
+        retention = self.settings.store.message_map_retention_days * 86400
         while True:
             await self.store.prune()
+            removed = await self.store.prune_message_map(retention)
+            if removed:
+                log.info("message map: %d rows older than %g days forgotten", removed, retention / 86400)
             await asyncio.sleep(3600)
 
     def _pipeline_state(self) -> dict[str, Any]:

@@ -61,6 +61,9 @@ class StoreSettings(_Section):
         description="Fernet key (32 url-safe base64 bytes) that encrypts LMS tokens at rest; "
         "make one with `pluto-bridge keygen`"
     )
+    message_map_retention_days: float = Field(
+        90.0, gt=0, description="days a sent message stays mapped to its item; older rows are pruned"
+    )
 
     @field_validator("token_key")
     @classmethod

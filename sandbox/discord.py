@@ -82,6 +82,7 @@ class RecordedRequest:
     headers: dict[str, str]
     body: Any
     status: int = 0  # what the sandbox answered
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
 
 @dataclass

@@ -156,6 +156,7 @@ class Recorded:
     params: dict[str, Any]  # query + form + JSON merged
     response: dict[str, Any] | None = None
     status: int = 200
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
 
 @dataclass

@@ -113,6 +113,7 @@ class SandboxRequest:
     params: dict[str, Any]
     status: int = 0
     response: dict[str, Any] = field(default_factory=dict)
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
     @property
     def ok(self) -> bool:

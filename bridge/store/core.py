@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bridge.store.crypto import TokenCipher
+from bridge.store.marks import SqliteMarks
 
 
 def _now() -> int:
@@ -72,6 +73,7 @@ class StoreCore:
         # while another commits (SQLITE_BUSY, busy_timeout does not help). Writers of this
         # process queue here instead. PostgreSQL needs no such lock.
         self._write_queue = WriteQueue() if engine.dialect.name == "sqlite" else None
+        self._marks: SqliteMarks | None = None  # the dispatcher's marks in one hand-off (SQLite files)
 
     @contextlib.asynccontextmanager
     async def _write(self, *, urgent: bool = False) -> AsyncIterator[AsyncConnection]:

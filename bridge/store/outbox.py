@@ -97,15 +97,23 @@ class OutboxStore(StoreCore):
             # A chunk went through: the platform answers again, a later failure starts a new run.
             await conn.execute(update(outbox).where(outbox.c.id == delivery_id).values(refs=refs, failing_since=None))
 
-    async def mark_sending(self, delivery_id: int) -> None:
+    async def mark_sending(self, delivery_id: int) -> bool:
         """A send is about to start: after a crash, this delivery is looked for on the
-        platform (where it can tell) before it is sent again."""
+        platform (where it can tell) before it is sent again. False when the delivery is
+        no longer queued (dropped since it was read: its person unlinked, say)."""
+        if self._marks is not None and self._write_queue is not None:
+            async with self._write_queue.hold(urgent=True):
+                return await self._marks.sending(delivery_id, time.time())
         async with self._write(urgent=True) as conn:
-            await conn.execute(
+            result = await conn.execute(
                 update(outbox)
-                .where(outbox.c.id == delivery_id)
+                .where(
+                    outbox.c.id == delivery_id,
+                    outbox.c.status.in_((DeliveryStatus.PENDING, DeliveryStatus.SENDING)),
+                )
                 .values(status=DeliveryStatus.SENDING, sending_at=time.time())
             )
+        return bool(result.rowcount)
 
     async def requeue(self, delivery_id: int, refs: list[dict[str, Any]] | None = None) -> None:
         """Back to pending (a send found not to have arrived, or partly arrived: ``refs``)."""
@@ -118,12 +126,17 @@ class OutboxStore(StoreCore):
     async def mark_sent(self, delivery: Delivery, refs: list[dict[str, Any]], entries: Sequence[MapEntry]) -> None:
         """The platform acknowledged every chunk: record them in the message map (ahead of
         queued ordinary writes: the send is done, only this record is missing)."""
+        if self._marks is not None and self._write_queue is not None:
+            async with self._write_queue.hold(urgent=True):
+                await self._marks.sent(delivery.id, delivery.attempts + 1, refs, entries, time.time())
+            return
         async with self._write(urgent=True) as conn:
             await conn.execute(
                 update(outbox)
                 .where(outbox.c.id == delivery.id)
                 .values(status=DeliveryStatus.SENT, refs=refs, sent_at=time.time(), attempts=delivery.attempts + 1)
             )
+            created = time.time()
             for e in entries:
                 await self._upsert(
                     conn,
@@ -139,6 +152,7 @@ class OutboxStore(StoreCore):
                         "remote_id": e.remote_id,
                         "thread": e.thread,
                         "part": 0,
+                        "created_at": created,
                     },
                     ("platform", "workspace", "room", "remote_id"),
                     (),

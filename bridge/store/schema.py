@@ -119,6 +119,7 @@ message_map = Table(
     Column("remote_id", String(255), nullable=False),
     Column("thread", String(255)),
     Column("part", Integer, nullable=False, default=0),
+    Column("created_at", Float, index=True),  # pruned after store.message_map_retention_days
     UniqueConstraint("platform", "workspace", "room", "remote_id", name="uq_message_map_remote"),
 )
 

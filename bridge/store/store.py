@@ -23,6 +23,7 @@ from bridge.store.cursors import CursorStore
 from bridge.store.events import EventStore
 from bridge.store.items import ItemStore
 from bridge.store.links import LinkStore
+from bridge.store.marks import SqliteMarks
 from bridge.store.outbox import OutboxStore
 from bridge.store.prefs import PrefStore
 from bridge.store.threads import ThreadStore
@@ -40,9 +41,15 @@ class Store(LinkStore, CodeStore, CursorStore, OutboxStore, ItemStore, ThreadSto
             await asyncio.to_thread(_private_sqlite_files, engine.url.database)
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         await migrate.upgrade(engine)
-        return cls(engine, TokenCipher(token_key))
+        store = cls(engine, TokenCipher(token_key))
+        database = engine.url.database
+        if engine.dialect.name == "sqlite" and database and database != ":memory:" and not database.startswith("file:"):
+            store._marks = SqliteMarks(database)
+        return store
 
     async def close(self) -> None:
+        if self._marks is not None:
+            await self._marks.close()
         await self.engine.dispose()
 
 

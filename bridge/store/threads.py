@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import asyncio
+import time
+
+from sqlalchemy import delete, select
 
 from bridge.model import ChatIdentity, Platform
 from bridge.store.core import StoreCore
@@ -11,7 +14,22 @@ from bridge.store.schema import conversation_threads, message_map
 
 
 class ThreadStore(StoreCore):
-    """Reads of ``message_map``; reads and writes of ``conversation_threads``."""
+    """Reads of ``message_map`` and its pruning; reads and writes of ``conversation_threads``."""
+
+    async def prune_message_map(self, older_than: float, *, chunk: int = 5000) -> int:
+        """Forget message-map rows written more than ``older_than`` seconds ago, ``chunk``
+        rows per write turn (a million old rows never hold the write lock for long); returns
+        how many went. A reply to a forgotten copy is placed by its header or asked about."""
+        cutoff = time.time() - older_than
+        old = select(message_map.c.id).where(message_map.c.created_at < cutoff).limit(chunk)
+        removed = 0
+        while True:
+            async with self._write() as conn:
+                count = max((await conn.execute(delete(message_map).where(message_map.c.id.in_(old)))).rowcount, 0)
+            removed += count
+            if count < chunk:
+                return removed
+            await asyncio.sleep(0)  # let the marks and intake writes in between chunks
 
     async def find_remote(self, identity: ChatIdentity, room: str, remote_id: str) -> MapEntry | None:
         async with self.engine.connect() as conn:
