@@ -20,7 +20,6 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import TypedDict
 
-from adapters.base import Adapter, EventSink, PermanentError
 from bridge.inbound.interaction import Interaction
 from bridge.inbound.runner import Runner
 from bridge.model import (
@@ -38,6 +37,7 @@ from bridge.model import (
     Reply,
     SentRef,
 )
+from bridge.ports import Adapter, EventSink, PermanentError
 from bridge.profile import Profile
 
 ROOM = "console"

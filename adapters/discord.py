@@ -26,6 +26,7 @@ import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -33,15 +34,6 @@ import discord
 import yarl
 from discord import app_commands
 
-from adapters.base import (
-    Adapter,
-    DeliveryError,
-    EventSink,
-    PermanentError,
-    RateLimited,
-    RecipientUnreachable,
-    TransientError,
-)
 from adapters.readable import readable_time
 from bridge.inbound.interaction import Interaction
 from bridge.inbound.runner import Runner
@@ -63,6 +55,15 @@ from bridge.model import (
     Post,
     Reply,
     SentRef,
+)
+from bridge.ports import (
+    Adapter,
+    DeliveryError,
+    EventSink,
+    PermanentError,
+    RateLimited,
+    RecipientUnreachable,
+    TransientError,
 )
 from bridge.profile import Profile
 
@@ -90,6 +91,7 @@ _STYLES = {"primary": discord.ButtonStyle.primary, "danger": discord.ButtonStyle
 # Backslash escapes of Discord markdown that a person may type; undone for plain text.
 ACK_DEADLINE = 3.0  # seconds Discord waits for an interaction's acknowledgement
 START_TIMEOUT = 60.0  # login + command registration + gateway READY
+HISTORY_PAGE = 100  # Discord's largest page of channel messages
 
 
 def _label(text: str, limit: int = MAX_LABEL) -> str:
@@ -248,14 +250,15 @@ class DiscordAdapter(Adapter):
         markup=Markup.DISCORD_MARKDOWN,
         max_text=2000,
         max_actions=5,  # one action row
-        per_room=(Pace(5, 5),),  # Discord's per-channel message bucket
-        # Discord allows 50 requests in any second per bot. The core's pace is a leaky bucket
-        # (a burst of ``count``, then ``count/seconds`` per second), so it may fill a second with
-        # count + rate sends; and a send to someone without a known DM also opens one (two
-        # requests). 3 + 15/s sends is at most 36 requests in any second, even then: the
-        # rest is headroom for sends a stalled event loop lets out together (on a loaded
-        # machine 4 + 20/s, 48 requests, met the global 429 when forty people were new).
-        overall=(Pace(3, 0.2),),
+        # No per-channel pace of the core's: discord.py paces each channel's message bucket
+        # (5 per 5 s) from the headers Discord answers with, and waits for the reset before
+        # it runs dry; a pace counted from its answers would count that wait twice.
+        per_room=(),
+        # Discord allows 50 requests in any second per bot; a send to someone without a known
+        # DM also opens one (two requests, two turns: ``opens_room``). 45: the rest is for
+        # discord.py's own calls (log-in, command sync) while the first sends go out.
+        overall=(Pace(45, 1),),
+        opens_room=True,
         threads=False,
         edits=True,
         private_replies=True,  # interaction answers are ephemeral, also in a server channel
@@ -616,6 +619,23 @@ class DiscordAdapter(Adapter):
         except Exception as exc:
             raise map_error(exc) from exc
         return SentRef(room=str(message.channel.id), message_id=str(message.id))
+
+    async def find_sent(self, dest: Destination, post: Post, since: float) -> SentRef | None:
+        """The bot's own message with this post's text in the person's DM since ``since``:
+        GET /channels/{dm}/messages with ``after`` the snowflake of that moment (less a
+        second between the two clocks), which answers the 100 messages just after it."""
+        client = self._require_client()
+        after = discord.utils.time_snowflake(datetime.fromtimestamp(max(0.0, since - 1), UTC))
+        try:
+            room = dest.room or await self._dm_channel(client, dest.identity.user_id)
+            messages = await client.http.logs_from(int(room), HISTORY_PAGE, after=after)
+        except Exception as exc:
+            raise map_error(exc) from exc
+        me = str(client.user.id) if client.user is not None else None  # set at login, before any send
+        for message in messages:
+            if str(message["author"]["id"]) == me and message.get("content") == post.text:
+                return SentRef(room=room, message_id=str(message["id"]))
+        return None
 
     async def edit(self, dest: Destination, ref: SentRef, post: Post) -> None:
         """Replace text and buttons (no actions: ``components: []`` retires the buttons).

@@ -6,7 +6,7 @@ messages, app-home opens, the slash command and button presses into ``bridge.mod
 and hand them to the core's runner as ``Interaction`` values. The runner journals each one
 before Slack is acknowledged (a DM's 200 or Socket Mode ack, a command's or a press's
 ``ack()``), within Slack's 3 s, so a crash before that makes Slack deliver it again. Outbound, each workspace has its
-own ``AsyncWebClient`` (its own bot token); Slack errors become ``adapters.base`` exceptions
+own ``AsyncWebClient`` (its own bot token); Slack errors become ``bridge.ports`` exceptions
 and 429s are never retried here: the core pauses the room and retries.
 """
 
@@ -39,15 +39,6 @@ from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.base import (
-    Adapter,
-    DeliveryError,
-    EventSink,
-    PermanentError,
-    RateLimited,
-    RecipientUnreachable,
-    TransientError,
-)
 from adapters.readable import readable_time
 from bridge.inbound.interaction import Interaction
 from bridge.inbound.runner import Place, Runner
@@ -67,6 +58,15 @@ from bridge.model import (
     Post,
     Reply,
     SentRef,
+)
+from bridge.ports import (
+    Adapter,
+    DeliveryError,
+    EventSink,
+    PermanentError,
+    RateLimited,
+    RecipientUnreachable,
+    TransientError,
 )
 from bridge.profile import Profile
 from bridge.render.slack import escape_mrkdwn
@@ -350,7 +350,7 @@ class SlackAdapter(Adapter):
         markup=Markup.SLACK_MRKDWN,
         max_text=MAX_SECTION_TEXT,
         max_actions=5,
-        per_room=(Pace(1, 1),),
+        per_room=(Pace(3, 3),),  # chat.postMessage: ~1/s per channel, short bursts tolerated
         threads=True,
         edits=True,
         private_replies=True,  # slash command answers are ephemeral, also in a channel

@@ -24,7 +24,7 @@ from bridge.model import Action, ItemKind
 from bridge.profile import Profiles
 from bridge.render import escape
 from bridge.router import lane_of
-from bridge.store.records import Delivery, ItemRow, Link, NewDelivery
+from bridge.store.records import Delivery, ItemRow, Link, LinkStatus, NewDelivery
 from bridge.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ class ItemActions:
         try:
             result = await self._act(link, verb, item, reason)
         except TokenRejected:
-            await self.store.set_link_status(link.id, "needs_signin", "the LMS rejected the token")
+            await self.store.set_link_status(link.id, LinkStatus.NEEDS_SIGNIN, "the LMS rejected the token")
             return Outcome(False, notices.signin_lost(profile, "Not done"))
         except LmsUnavailable as exc:
             if exc.reached:

@@ -46,6 +46,19 @@ def optional_functions(generation: str, task_action_function: str) -> dict[str, 
 
 
 async def run_check(settings: Settings, echo: Callable[[str], object]) -> int:
+    """Name enabled platforms whose SDK is not installed, then print what the LMS says
+    about the site and the token; returns the exit code (2 when an SDK is missing)."""
+    from bridge.adapter_registry import missing_sdks
+    from bridge.app import adapter_options
+
+    missing = missing_sdks(adapter_options(settings))
+    for problem in missing:
+        echo(f"error: {problem}")
+    code = await check_lms(settings, echo)
+    return max(code, 2) if missing else code
+
+
+async def check_lms(settings: Settings, echo: Callable[[str], object]) -> int:
     """Print what the LMS says about the site and the token; returns the exit code."""
     if settings.lms.token is None:
         echo("config error: lms.token: required by `check` (a token of the bridge's web service)")

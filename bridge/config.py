@@ -61,6 +61,9 @@ class StoreSettings(_Section):
         description="Fernet key (32 url-safe base64 bytes) that encrypts LMS tokens at rest; "
         "make one with `pluto-bridge keygen`"
     )
+    message_map_retention_days: float = Field(
+        90.0, gt=0, description="days a sent message stays mapped to its item; older rows are pruned"
+    )
 
     @field_validator("token_key")
     @classmethod
@@ -134,6 +137,9 @@ class OutboxSettings(_Section):
     give_up_after: float = Field(86400.0, gt=0)
     backoff_initial: float = Field(1.0, gt=0)
     backoff_max: float = Field(300.0, gt=0)
+    stop_grace: float = Field(
+        5.0, ge=0, description="seconds a stopping bridge lets sends already under way finish and be recorded"
+    )
 
 
 class LinkSettings(_Section):
@@ -234,7 +240,6 @@ class TeamsSettings(_Section):
         None, description="tenant(s) served: inbound activities from any other are refused; the first signs outbound"
     )
     allowed_channels: list[str] = Field(["msteams"], description="channelId values accepted on /api/messages")
-    token_endpoint: str | None = None
     jwks_url: str | None = None
     issuer: str = Field("https://api.botframework.com", description="required iss of inbound tokens")
     service_url: str = Field(

@@ -293,11 +293,9 @@ COMMAND_NAMES: frozenset[str] = frozenset(c.name for c in COMMANDS)
 
 @dataclass(frozen=True, slots=True)
 class Pace:
-    """A rate as ``count`` sends per ``seconds``, enforced as a leaky bucket (aiolimiter):
-    a burst of up to ``count`` and then ``count / seconds`` per second. A platform that
-    counts sliding windows may therefore see up to about twice ``count`` in one window
-    after an idle spell; adapters declare paces small enough for every window their
-    platform counts (see the Teams and Discord adapters)."""
+    """At most ``count`` sends in any window of ``seconds``, as platforms publish their
+    limits (``bridge.pacing``: a sliding window; a send counts from when it was answered).
+    A burst of ``count`` goes at once; declare a platform's real limits."""
 
     count: float
     seconds: float
@@ -317,6 +315,8 @@ class Capabilities:
     ``private_replies`` says an answer to an event in a shared room (channel, group) is
     seen only by the person who acted (Slack and Discord ephemeral answers); without it
     the core answers commands from shared rooms in the person's private chat instead.
+    ``opens_room`` says a send to someone whose room the core does not know yet first opens
+    one (Discord's DM channel): two requests, so it takes two turns of ``overall``.
     """
 
     markup: Markup
@@ -327,6 +327,7 @@ class Capabilities:
     threads: bool = False
     edits: bool = True
     private_replies: bool = False
+    opens_room: bool = False
     measure: Callable[[str], int] = len
 
 

@@ -2,8 +2,8 @@
 
 Each lane (one person's chat on one platform) has its own worker, so a throttled or
 failing destination never holds up the others. Within a lane deliveries go strictly in
-order. Pacing comes from the adapter's declared ``Capabilities`` (aiolimiter leaky
-buckets per room and per platform). Chunks already acknowledged are recorded before the
+order. Pacing comes from the adapter's declared ``Capabilities`` (sliding windows per
+room and per platform, ``bridge.pacing``). Chunks already acknowledged are recorded before the
 next one goes, so a retry or a restart never sends them twice.
 
 Transient failures (429, 5xx, time-outs) are retried with back-off for up to
@@ -15,15 +15,20 @@ in the same lane ("1 message from Maya could not be delivered", Open in Pluto).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
-from aiolimiter import AsyncLimiter
-
-from adapters.base import (
+from bridge.config import OutboxSettings
+from bridge.log_format import link_context
+from bridge.metrics import Metrics
+from bridge.model import ChatIdentity, ItemKind, Platform, Post, SentRef
+from bridge.pacing import SlidingWindow, turn, windows
+from bridge.ports import (
     Adapter,
     DeliveryError,
     PermanentError,
@@ -31,13 +36,9 @@ from adapters.base import (
     RecipientUnreachable,
     TransientError,
 )
-from bridge.config import OutboxSettings
-from bridge.log_format import link_context
-from bridge.metrics import Metrics
-from bridge.model import ChatIdentity, ItemKind, Pace, Platform, Post, SentRef
-from bridge.render import render, to_plain
+from bridge.render import render, render_with_plain
 from bridge.router import actions_of, lane_of, told_unshowable
-from bridge.store.records import Delivery, Link, MapEntry
+from bridge.store.records import Delivery, DeliveryStatus, Link, LinkStatus, MapEntry
 from bridge.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -45,22 +46,25 @@ log = logging.getLogger(__name__)
 LANE_BATCH = 50  # deliveries read per query; each is still sent strictly in order
 EMPTY_ITEM = "<p><i>(no text: open it in Pluto)</i></p>"
 
+# An answer to a person is sent by its caller after its turn: counted as lasting this long
+# (an answer's send takes well under it), so the chat's next send keeps a full window away.
+ANSWER_SEND_ALLOWANCE = 1.0
+
 UnreachableHook = Callable[[Link, str], Awaitable[None]]
 
 
-def _limiters(paces: tuple[Pace, ...]) -> list[AsyncLimiter]:
-    return [AsyncLimiter(p.count, p.seconds) for p in paces]
+class Dropped(Exception):
+    """The delivery left the queue while it waited for its turn (its person unlinked, or
+    their chat became unreachable): it is not sent."""
 
 
 def render_post(payload: Mapping[str, Any], adapter: Adapter) -> list[Post]:
     """The payload as the adapter's posts: rendered, cut to its limit, buttons on the last."""
     caps = adapter.capabilities
-    html = str(payload["html"])
-    # An item with no visible text (an image without alt text, say) still shows up.
-    chunks = render(html, caps.markup, caps.max_text, caps.measure) or render(
-        EMPTY_ITEM, caps.markup, caps.max_text, caps.measure
-    )
-    fallback = to_plain(html)
+    # Parsed once for both the chunks and the plain fallback.
+    chunks, fallback = render_with_plain(str(payload["html"]), caps.markup, caps.max_text, caps.measure)
+    if not chunks:  # an item with no visible text (an image without alt text, say) still shows up
+        chunks = render(EMPTY_ITEM, caps.markup, caps.max_text, caps.measure)
     actions = actions_of(payload)[: caps.max_actions]
     posts = [Post(text=chunk, fallback=fallback if len(chunks) == 1 else "") for chunk in chunks]
     posts[-1] = Post(text=posts[-1].text, fallback=posts[-1].fallback, actions=actions)
@@ -87,11 +91,12 @@ class Dispatcher:
         self.lms_url = lms_url
         self._wake = asyncio.Event()
         self._lanes: dict[str, asyncio.Task[None]] = {}
-        self._room_limits: dict[str, list[AsyncLimiter]] = {}
-        self._overall = {p: _limiters(a.capabilities.overall) for p, a in self.adapters.items()}
+        self._room_limits: dict[str, list[SlidingWindow]] = {}
+        self._overall = {p: windows(a.capabilities.overall) for p, a in self.adapters.items()}
         self._paused_until: dict[Platform, float] = {}  # monotonic time a platform-wide 429 ends
         self._throttled: dict[str, int] = {}  # lane -> 429s in a row
         self._stopping = False
+        self._in_flight: set[asyncio.Task[Any]] = set()  # lanes between "sending" and "sent"
 
     def wake(self) -> None:
         """New deliveries were queued: look for work now rather than at the next tick."""
@@ -118,7 +123,7 @@ class Dispatcher:
     async def recover(self) -> None:
         """Deliveries left "sending" by a process that died: recorded as sent when the
         platform shows them arrived, else queued again (counted: a possible duplicate)."""
-        for delivery in await self.store.deliveries(status="sending"):
+        for delivery in await self.store.deliveries(status=DeliveryStatus.SENDING):
             adapter = self.adapters.get(delivery.platform)
             link = await self.store.link_by_id(delivery.link_id)
             if adapter is None or link is None:
@@ -157,9 +162,18 @@ class Dispatcher:
             log.error("lane worker failed", exc_info=task.exception())
 
     async def stop(self) -> None:
+        """Stop every lane. A lane in the middle of a send is let finish it and record it
+        (up to ``outbox.stop_grace`` seconds): cancelled there, a graceful stop would leave
+        the delivery "sending" and the next start would send it again."""
         self._stopping = True
         tasks = list(self._lanes.values())
         for task in tasks:
+            if task not in self._in_flight:
+                task.cancel()
+        busy = [task for task in tasks if task in self._in_flight]
+        if busy:
+            await asyncio.wait(busy, timeout=self.settings.stop_grace)
+        for task in busy:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
@@ -168,35 +182,43 @@ class Dispatcher:
             batch = await self.store.lane_batch(lane, LANE_BATCH)
             if not batch:
                 return
+            links: dict[int, Link | None] = {}  # read once per batch: one query, one token decrypt
             for delivery in batch:
+                if self._stopping:
+                    return
                 delay = delivery.next_attempt_at - time.time()
                 if delay > 0:
                     # Waiting keeps the lane's order; other lanes have their own workers.
                     await asyncio.sleep(min(delay, 5.0))
                     break  # re-read: the row may have changed meanwhile
-                if not await self._attempt(delivery):
+                if not await self._attempt(delivery, links):
                     break  # not sent: re-read before going on, so the order holds
 
-    async def _attempt(self, delivery: Delivery) -> bool:
-        """Try one delivery; True when it left the pending state (sent or dead)."""
+    async def _attempt(self, delivery: Delivery, links: dict[int, Link | None]) -> bool:
+        """Try one delivery; True when it left the pending state (sent or dead). ``links``
+        holds the links this batch has read, kept up to date with what the sends change."""
         adapter = self.adapters[delivery.platform]
-        link = await self.store.link_by_id(delivery.link_id)
+        if delivery.link_id not in links:
+            links[delivery.link_id] = await self.store.link_by_id(delivery.link_id)
+        link = links[delivery.link_id]
         if link is None:
             await self.store.mark_dead(delivery.id, "the chat link was removed")
             return True
-        if link.status == "inactive":
+        if link.status == LinkStatus.INACTIVE:
             await self.store.mark_dead(delivery.id, f"recipient unreachable: {link.status_reason}")
             return True
         outcomes = self.metrics.deliveries
         platform = delivery.platform.value
         try:
-            await self._send(adapter, link, delivery)
+            links[link.id] = await self._send(adapter, link, delivery)
             outcomes.labels(platform, "sent").inc()
             lms_time = delivery.payload.get("lms_time")
             if isinstance(lms_time, int | float) and lms_time > 0:
                 self.metrics.delivery_latency.labels(platform).observe(max(0.0, time.time() - lms_time))
             self._throttled.pop(delivery.lane, None)
             return True
+        except Dropped:
+            return True  # unlinked or unreachable since the batch was read: not sent
         except RateLimited as exc:
             if self._out_of_time(delivery):
                 await self._give_up(link, delivery, f"still rate limited: {exc.reason}")
@@ -223,7 +245,8 @@ class Dispatcher:
             outcomes.labels(platform, "dead").inc()
             log.warning("link %s unreachable: %s", link.identity, exc.reason, extra=link_context(link))
             await self.store.mark_dead(delivery.id, f"recipient unreachable: {exc.reason}")
-            await self.store.set_link_status(link.id, "inactive", exc.reason)
+            await self.store.set_link_status(link.id, LinkStatus.INACTIVE, exc.reason)
+            links[link.id] = replace(link, status=LinkStatus.INACTIVE, status_reason=exc.reason)
             if self.on_unreachable is not None:
                 await self.on_unreachable(link, exc.reason)
             return True
@@ -266,18 +289,23 @@ class Dispatcher:
         await self.store.enqueue([told])
         self.wake()
 
-    async def _paced(self, delivery: Delivery) -> None:
-        await self._take_turn(delivery.platform, delivery.lane)
-
-    async def _take_turn(self, platform: Platform, lane: str) -> None:
-        """Wait until one more post fits the platform's limits for this chat and overall."""
+    @contextlib.asynccontextmanager
+    async def _paced(
+        self, platform: Platform, lane: str, *, counts_until: float = 0.0, opens_room: bool = False
+    ) -> AsyncIterator[None]:
+        """Wait until one more post fits the platform's limits for this chat and overall,
+        and hold that place while the block sends it (two places overall when the adapter
+        opens the person's room first)."""
         adapter = self.adapters[platform]
         pause = self._paused_until.get(platform, 0.0) - time.monotonic()
         if pause > 0:
             await asyncio.sleep(pause)
-        room_limits = self._room_limits.setdefault(lane, _limiters(adapter.capabilities.per_room))
-        for limiter in (*room_limits, *self._overall[platform]):
-            await limiter.acquire()
+        room_limits = self._room_limits.get(lane)
+        if room_limits is None:
+            room_limits = self._room_limits[lane] = windows(adapter.capabilities.per_room)
+        overall = self._overall[platform] * (2 if opens_room and adapter.capabilities.opens_room else 1)
+        async with turn((*room_limits, *overall), counts_until=counts_until):
+            yield
 
     async def pace_answer(self, identity: ChatIdentity, posts: int) -> None:
         """An answer to a person (a command's result, "Not sent ...") takes the next turns
@@ -285,7 +313,8 @@ class Dispatcher:
         running into the platform's flood limit, and without pushing the lane into one."""
         if identity.platform in self.adapters:
             for _ in range(posts):
-                await self._take_turn(identity.platform, lane_of(identity))
+                async with self._paced(identity.platform, lane_of(identity), counts_until=ANSWER_SEND_ALLOWANCE):
+                    pass
 
     async def _edit(self, adapter: Adapter, link: Link, delivery: Delivery) -> None:
         """Update the copies of an earlier delivery (an item handled: buttons retired)."""
@@ -299,16 +328,16 @@ class Dispatcher:
         if not adapter.capabilities.edits:
             # The platform cannot change a sent message: the outcome follows as a new one.
             for post in posts:
-                await self._paced(delivery)
-                await adapter.send(link.destination, post)
+                async with self._paced(delivery.platform, delivery.lane):
+                    await adapter.send(link.destination, post)
             await self.store.mark_sent(delivery, [], [])
             return
         refs = target.refs
         # The buttons sit on the last chunk; when the chunking still matches, update each.
         pairs = list(zip(refs, posts, strict=False)) if len(posts) == len(refs) else [(refs[-1], posts[-1])]
         for ref, post in pairs:
-            await self._paced(delivery)
-            await adapter.edit(link.destination, SentRef(ref["room"], ref["message_id"], ref.get("thread")), post)
+            async with self._paced(delivery.platform, delivery.lane):
+                await adapter.edit(link.destination, SentRef(ref["room"], ref["message_id"], ref.get("thread")), post)
         await self.store.mark_sent(delivery, [], [])
 
     async def _posts(self, adapter: Adapter, link: Link, delivery: Delivery) -> tuple[list[Post], str | None]:
@@ -328,11 +357,13 @@ class Dispatcher:
     def _in_thread(post: Post, thread: str | None) -> Post:
         return post if thread is None else Post(post.text, post.fallback, post.actions, post.reply_to, thread)
 
-    async def _send(self, adapter: Adapter, link: Link, delivery: Delivery) -> None:
+    async def _send(self, adapter: Adapter, link: Link, delivery: Delivery) -> Link:
+        """Send every chunk not sent yet and record the delivery; returns the link as the
+        send left it (current conversation, room)."""
         payload = delivery.payload
         if payload.get("kind") == "edit":
             await self._edit(adapter, link, delivery)
-            return
+            return link
         conversation_id = payload.get("conversation_id")
         posts, thread = await self._posts(adapter, link, delivery)
         current = (int(conversation_id) if conversation_id is not None else None, payload.get("peer_id"))
@@ -344,24 +375,35 @@ class Dispatcher:
         ):
             # Before the send: the person may answer the moment it shows up.
             await self.store.set_current(link.id, int(conversation_id), payload.get("peer_id"))
+            link = replace(link, current_conversation_id=int(conversation_id), current_peer_id=payload.get("peer_id"))
         refs = list(delivery.refs)
         dest = link.destination
-        for post in posts[len(refs) :]:
-            await self._paced(delivery)
-            # Nothing else is awaited between this mark, the send and the record after it:
-            # a crash in that window is settled by ``recover`` at the next start.
-            await self.store.mark_sending(delivery.id)
-            ref = await adapter.send(dest, self._in_thread(post, thread))
-            refs.append({"room": ref.room, "message_id": ref.message_id, "thread": ref.thread})
-            if len(refs) < len(posts):  # more to come: a retry must not resend this one
-                await self.store.record_part(delivery.id, refs)
-        await self._record(adapter, link, delivery, refs, thread)
+        lane = asyncio.current_task()
+        try:
+            for post in posts[len(refs) :]:
+                async with self._paced(delivery.platform, delivery.lane, opens_room=not dest.room):
+                    if self._stopping:
+                        raise asyncio.CancelledError  # not begun: the next start sends it
+                    # Nothing else is awaited between this mark, the send and the record after
+                    # it: a crash in that window is settled by ``recover`` at the next start.
+                    if lane is not None:
+                        self._in_flight.add(lane)
+                    if not await self.store.mark_sending(delivery.id):
+                        raise Dropped  # unlinked or unreachable since the batch was read
+                    ref = await adapter.send(dest, self._in_thread(post, thread))
+                refs.append({"room": ref.room, "message_id": ref.message_id, "thread": ref.thread})
+                if len(refs) < len(posts):  # more to come: a retry must not resend this one
+                    await self.store.record_part(delivery.id, refs)
+            return await self._record(adapter, link, delivery, refs, thread)
+        finally:
+            if lane is not None:
+                self._in_flight.discard(lane)
 
     async def _record(
         self, adapter: Adapter, link: Link, delivery: Delivery, refs: list[dict[str, Any]], thread: str | None
-    ) -> None:
+    ) -> Link:
         """Every chunk arrived: the delivery is sent, its copies mapped to the item (so a
-        reply to any copy routes to its conversation)."""
+        reply to any copy routes to its conversation). Returns the link with its room."""
         conversation_id = delivery.payload.get("conversation_id")
         entries = [
             MapEntry(
@@ -383,3 +425,5 @@ class Dispatcher:
             await self.store.set_thread(link.id, int(conversation_id), first.message_id)
         if link.room != first.room:
             await self.store.set_link_room(link.id, first.room)
+            link = replace(link, room=first.room)
+        return link

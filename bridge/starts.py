@@ -15,8 +15,8 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from adapters.base import Adapter, DeliveryError, EventSink, PermanentError
 from bridge.model import Platform
+from bridge.ports import Adapter, DeliveryError, EventSink, PermanentError
 
 log = logging.getLogger(__name__)
 

@@ -4,6 +4,7 @@ It is "the outside world" for the bridge's tests: it never imports ``bridge`` or
 What it models (see /work/shared/reference/platforms.md section 4):
 
 * REST: the calls discord.py makes to log in, open DMs, send/edit/delete channel messages,
+  read a channel's recent messages (``before``/``after``/``around`` snowflakes, newest first),
   register application commands, answer interactions and use interaction webhooks. Every
   answer carries Discord's rate-limit headers; JSON answers use exactly
   ``Content-Type: application/json`` (discord.py decodes nothing else).
@@ -32,15 +33,12 @@ import argparse
 import asyncio
 import contextlib
 import hashlib
-import itertools
 import json
-import math
 import secrets
 import socket
 import time
 import zlib
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -48,6 +46,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from sandbox.kit import FaultPlan, Recorder, SlidingWindow, run_main, serve_forever
 from sandbox.specs import spec_path
 
 SPEC_FILE = "discord_openapi.json"
@@ -58,6 +57,7 @@ OP_DISPATCH, OP_HEARTBEAT, OP_IDENTIFY, OP_RESUME, OP_RECONNECT = 0, 1, 2, 6, 7
 OP_INVALID_SESSION, OP_HELLO, OP_HEARTBEAT_ACK = 9, 10, 11
 MESSAGE_CONTENT_INTENT = 1 << 15
 EPHEMERAL = 1 << 6
+DISCORD_EPOCH_MS = 1420070400000  # snowflakes count milliseconds from 2015-01-01
 
 # Operations whose bodies our code composes: a spec violation is rejected (400, 50035).
 STRICT_OPERATIONS = frozenset(
@@ -82,6 +82,7 @@ class RecordedRequest:
     headers: dict[str, str]
     body: Any
     status: int = 0  # what the sandbox answered
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
 
 @dataclass
@@ -97,6 +98,7 @@ class Injection:
     code: int = 0
     message: str = ""
     is_global: bool = False
+    delay: float = 0.0  # seconds the request hangs before the failure is answered (a timeout)
 
     def matches(self, method: str, path: str) -> bool:
         if self.method and self.method.upper() != method:
@@ -104,34 +106,6 @@ class Injection:
         if self.path_contains and self.path_contains not in path:
             return False
         return not (self.channel_id and f"/channels/{self.channel_id}/" not in path + "/")
-
-
-@dataclass
-class _Bucket:
-    limit: int
-    window: float
-    hits: deque[float] = field(default_factory=deque)
-
-    def _expire(self, now: float) -> None:
-        while self.hits and self.hits[0] <= now - self.window:
-            self.hits.popleft()
-
-    def take(self, now: float) -> bool:
-        """Count one request; False when the bucket is already empty."""
-        self._expire(now)
-        if len(self.hits) >= self.limit:
-            return False
-        self.hits.append(now)
-        return True
-
-    def remaining(self, now: float) -> int:
-        self._expire(now)
-        return max(0, self.limit - len(self.hits))
-
-    def reset_after(self, now: float) -> float:
-        self._expire(now)
-        # Rounded up to the millisecond: a client that waits exactly this long is never early.
-        return math.ceil((self.hits[0] + self.window - now) * 1000) / 1000 if self.hits else self.window
 
 
 @dataclass
@@ -243,7 +217,7 @@ class SandboxDiscord:
     again on RESUME), ``interaction_deadline`` (seconds from an INTERACTION_CREATE to its
     initial callback, 3 as on Discord; None: no deadline). ``interaction_clock`` (a
     constructor argument, ``time.monotonic`` by default) measures that deadline. Failures:
-    ``inject``; DMs: ``close_dms``; gateway: ``drop_connection``, ``send_reconnect``,
+    ``inject``, ``answer_delay``; DMs: ``close_dms``; gateway: ``drop_connection``, ``send_reconnect``,
     ``invalidate_session``.
     """
 
@@ -271,7 +245,7 @@ class SandboxDiscord:
         self.interaction_deadline: float | None = 3.0
         self.interaction_clock = interaction_clock
 
-        self.requests: list[RecordedRequest] = []
+        self.requests: Recorder[RecordedRequest] = Recorder()
         self.gateway_frames: list[dict[str, Any]] = []  # frames received from clients
         self.gateway_connects: list[dict[str, str]] = []  # query of each websocket connection
         self.spec_errors: list[tuple[str, str, dict[str, Any]]] = []  # lenient operations only
@@ -282,11 +256,14 @@ class SandboxDiscord:
         self.messages: dict[str, dict[str, dict[str, Any]]] = {}  # channel -> id -> message
         self.commands: dict[str, list[dict[str, Any]]] = {}  # "global" or guild id -> commands
         self.interactions: dict[str, _Interaction] = {}
-        self.injections: list[Injection] = []
+        self.faults: FaultPlan[Injection] = FaultPlan(drop_spent=True)
 
-        self._ids = itertools.count(1200000000000000000)
-        self._buckets: dict[tuple[str, str], _Bucket] = {}
-        self._global_hits: deque[float] = deque()
+        self._last_id = 0
+        # Message creates are stored at once but answered this many seconds later (the
+        # message is in the channel even if the bot gives up or dies waiting).
+        self.answer_delay = 0.0
+        self._buckets: dict[tuple[str, str], SlidingWindow] = {}
+        self._global = SlidingWindow(self.global_limit, 1.0)
         self._sessions: dict[str, _Session] = {}
         self._current: _Session | None = None
         self._conns: set[_Conn] = set()
@@ -333,8 +310,11 @@ class SandboxDiscord:
     # -- model helpers ---------------------------------------------------------------------
 
     def snowflake(self) -> str:
-        """A new, increasing id."""
-        return str(next(self._ids))
+        """A new, increasing id shaped as Discord's: milliseconds since the Discord epoch in
+        the top bits, so ``before``/``after`` filters built from a time work as on Discord."""
+        stamp = (int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22
+        self._last_id = max(self._last_id + 1, stamp)
+        return str(self._last_id)
 
     @staticmethod
     def _user_payload(user_id: str, name: str, *, bot: bool = False) -> dict[str, Any]:
@@ -442,13 +422,19 @@ class SandboxDiscord:
             if m["author"]["id"] == self.bot_user["id"]
         ]
 
+    @property
+    def injections(self) -> list[Injection]:
+        """The planned failures not spent yet (a test may remove one: the outage ends)."""
+        return self.faults.faults
+
     def inject(self, status: int, **match: Any) -> Injection:
         """Answer the next matching request(s) with ``status`` (429 gets Discord's 429 shape).
 
-        Keywords: method, path_contains, channel_id, count, retry_after, code, message, is_global.
+        Keywords: method, path_contains, channel_id, count, retry_after, code, message, is_global,
+        delay (seconds the request hangs first: nothing is stored, as when it never arrived).
         """
         injection = Injection(status=status, **match)
-        self.injections.append(injection)
+        self.faults.add(injection)
         return injection
 
     def channel_remaining(self, channel_id: str) -> int:
@@ -499,7 +485,7 @@ class SandboxDiscord:
             return (f"{method} /{parts[0]}/{{id}}/{{token}}", parts[1], 50, 1.0)
         return (f"{method} /{'/'.join(parts[:2])}", "", 50, 1.0)
 
-    def _ratelimit_headers(self, route: str, bucket: _Bucket, now: float) -> dict[str, str]:
+    def _ratelimit_headers(self, route: str, bucket: SlidingWindow, now: float) -> dict[str, str]:
         remaining = bucket.remaining(now) if self.enforce_limits else bucket.limit
         reset_after = bucket.reset_after(now) if self.enforce_limits else bucket.window
         return {
@@ -549,34 +535,29 @@ class SandboxDiscord:
         method = request.method
         now = time.monotonic()
         route, major, limit, window = self._bucket_key(method, path)
-        bucket = self._buckets.setdefault((route, major), _Bucket(limit, window))
+        bucket = self._buckets.setdefault((route, major), SlidingWindow(limit, window))
         if bucket.limit != limit or bucket.window != window:
             bucket.limit, bucket.window = limit, window
         headers = self._ratelimit_headers(route, bucket, now)
 
-        for injection in list(self.injections):
-            if injection.count > 0 and injection.matches(method, path):
-                injection.count -= 1
-                if injection.count == 0:
-                    self.injections.remove(injection)
-                if injection.status == 429:
-                    scope = "global" if injection.is_global else "user"
-                    headers["X-RateLimit-Remaining"] = "0"
-                    return self._too_many(
-                        injection.retry_after, headers, is_global=injection.is_global, scope=scope
-                    )
-                resp = self._error(injection.status, injection.code, injection.message or "injected failure")
-                resp.headers.update(headers)
-                return resp
+        injection = self.faults.take(lambda f: f.matches(method, path))
+        if injection is not None:
+            if injection.delay:
+                await asyncio.sleep(injection.delay)
+            if injection.status == 429:
+                scope = "global" if injection.is_global else "user"
+                headers["X-RateLimit-Remaining"] = "0"
+                return self._too_many(injection.retry_after, headers, is_global=injection.is_global, scope=scope)
+            resp = self._error(injection.status, injection.code, injection.message or "injected failure")
+            resp.headers.update(headers)
+            return resp
 
         interaction_route = path.startswith(("/interactions/", "/webhooks/"))
         if self.enforce_limits and not interaction_route:
-            while self._global_hits and self._global_hits[0] <= now - 1.0:
-                self._global_hits.popleft()
-            if len(self._global_hits) >= self.global_limit:
-                retry = math.ceil((self._global_hits[0] + 1.0 - now) * 1000) / 1000
+            self._global.limit = self.global_limit  # tests may lower it on a running sandbox
+            if not self._global.take(now):
+                retry = self._global.reset_after(now)
                 return self._too_many(retry, headers, is_global=True, scope="global")
-            self._global_hits.append(now)
             if not bucket.take(now):
                 return self._too_many(bucket.reset_after(now), headers, is_global=False, scope="user")
             headers = self._ratelimit_headers(route, bucket, now)
@@ -585,6 +566,8 @@ class SandboxDiscord:
             return self._error(401, 0, "401: Unauthorized")
         response = self._route(method, path, request, body)
         response.headers.update(headers)
+        if self.answer_delay and method == "POST" and path.endswith("/messages") and response.status == 200:
+            await asyncio.sleep(self.answer_delay)
         return response
 
     def _check(self, template: str, method: str, body: Any) -> web.Response | None:
@@ -621,6 +604,8 @@ class SandboxDiscord:
             return self._json({"url": self.gateway_url})
         if method == "POST" and path == "/users/@me/channels":
             return self._open_dm(body)
+        if p[0] == "channels" and n == 3 and p[2] == "messages" and method == "GET":
+            return self._history(p[1], request.query)
         if p[0] == "channels" and n >= 3 and p[2] == "messages":
             return self._channel_messages(method, p, body)
         if p[0] == "applications" and p[-1] == "commands" and method == "PUT":
@@ -678,6 +663,31 @@ class SandboxDiscord:
                 },
             )
         return None
+
+    def _history(self, channel_id: str, query: Mapping[str, str]) -> web.Response:
+        """GET /channels/{id}/messages as Discord documents it: ``limit`` 1-100 (default 50);
+        at most one of ``around``, ``before``, ``after`` (snowflakes); newest first."""
+        if channel_id not in self.messages:
+            return self._error(404, 10003, "Unknown Channel")
+        anchors = [key for key in ("around", "before", "after") if key in query]
+        try:
+            limit = int(query.get("limit", "50"))
+            anchor = int(query[anchors[0]]) if anchors else 0
+        except ValueError:
+            return self._error(400, 50035, "Invalid Form Body", {"limit": {"_errors": []}})
+        if not 1 <= limit <= 100 or len(anchors) > 1:
+            return self._error(400, 50035, "Invalid Form Body", {"limit": {"_errors": []}})
+        ordered = sorted(self.messages[channel_id].values(), key=lambda m: int(m["id"]))
+        if not anchors:
+            chosen = ordered[-limit:]
+        elif anchors[0] == "before":
+            chosen = [m for m in ordered if int(m["id"]) < anchor][-limit:]
+        elif anchors[0] == "after":
+            chosen = [m for m in ordered if int(m["id"]) > anchor][:limit]  # the ones just after it
+        else:
+            older = [m for m in ordered if int(m["id"]) < anchor][-(limit // 2) :] if limit > 1 else []
+            chosen = (older + [m for m in ordered if int(m["id"]) >= anchor])[:limit]
+        return self._json(list(reversed(chosen)))
 
     def _channel_messages(self, method: str, p: list[str], body: Any) -> web.Response:
         channel_id = p[1]
@@ -1128,23 +1138,17 @@ def _check_text_input(component: dict[str, Any], value: str) -> None:
         raise ModalRefused(f"{label!r} takes at most {high} characters")
 
 
-async def _serve(port: int) -> None:
+async def _serve(args: argparse.Namespace) -> None:
     sandbox = SandboxDiscord()
-    base = await sandbox.start(port)
-    print(f"Discord sandbox: REST {sandbox.api_base}  gateway {sandbox.gateway_url}  ({base})", flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await sandbox.stop()
+    base = await sandbox.start(args.port)
+    await serve_forever(
+        sandbox, f"Discord sandbox: REST {sandbox.api_base}  gateway {sandbox.gateway_url}  ({base})", args.control_port
+    )
 
 
 def main() -> None:
     """``python -m sandbox.discord --port N``: run the sandbox until interrupted."""
-    parser = argparse.ArgumentParser(description="Discord stand-in on 127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    args = parser.parse_args()
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args.port))
+    run_main("Discord stand-in on 127.0.0.1", _serve)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from urllib.parse import urlencode
 import aiohttp
 from aiohttp import web
 
+from sandbox.kit import FaultPlan, Recorder, TokenBucket, run_main, serve_forever
 from sandbox.specs import SPECS_DIR
 
 SPEC_PATH = SPECS_DIR / "slack_web_openapi_v2.json"
@@ -155,6 +156,7 @@ class Recorded:
     params: dict[str, Any]  # query + form + JSON merged
     response: dict[str, Any] | None = None
     status: int = 200
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
 
 @dataclass
@@ -181,26 +183,6 @@ class PushResult:
     def json(self) -> Any:
         """The answer body parsed as JSON."""
         return json.loads(self.body) if self.body else None
-
-
-class _Bucket:
-    """A token bucket: ``rate`` per second with a burst of ``burst``."""
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate = rate
-        self.burst = burst
-        self.tokens = float(burst)
-        self.stamp = time.monotonic()
-
-    def take(self) -> float:
-        """Take one token; returns 0 when allowed, else the seconds until one is available."""
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return 0.0
-        return (1 - self.tokens) / self.rate
 
 
 class _SpecChecker:
@@ -279,7 +261,7 @@ class SandboxSlack:
         self.post_burst = post_burst
         self.tier_per_minute = dict(TIER_PER_MINUTE)  # per method; tests may tighten one
         self.teams: dict[str, SlackTeam] = {}
-        self.requests: list[Recorded] = []
+        self.requests: Recorder[Recorded] = Recorder()
         self.responses: dict[str, list[dict[str, Any]]] = {}  # response_url id -> bodies
         self._origins: dict[str, tuple[str, str]] = {}  # response_url id -> pressed (channel, ts)
         self.ephemerals: list[dict[str, Any]] = []
@@ -289,8 +271,8 @@ class SandboxSlack:
         self.bridge_url: str | None = None
         self.push_mode = "http"
         self._spec = _SpecChecker(spec_path)
-        self._injections: list[Injection] = []
-        self._buckets: dict[str, _Bucket] = {}
+        self._faults: FaultPlan[Injection] = FaultPlan()
+        self._buckets: dict[str, TokenBucket] = {}
         self._last_ts = 0.0
         self.answer_delay: dict[str, float] = {}  # method -> seconds its answer is held back
         self._tickets: set[str] = set()
@@ -372,7 +354,7 @@ class SandboxSlack:
         """Fail the next ``count`` calls of ``method`` (optionally only to ``channel``): HTTP
         429 with Retry-After, another HTTP status (5xx, 403), or with ``error`` an HTTP 200
         ``{"ok": false, "error": error}``."""
-        self._injections.append(Injection(method, channel, count, status, retry_after, error))
+        self._faults.add(Injection(method, channel, count, status, retry_after, error))
 
     def delay_answers(self, method: str, seconds: float) -> None:
         """Do ``method``'s work at once but answer ``seconds`` later (a slow Slack: the
@@ -381,7 +363,7 @@ class SandboxSlack:
 
     def clear_injections(self) -> None:
         """Drop every injected failure not served yet: the platform recovers."""
-        self._injections.clear()
+        self._faults.clear()
 
     def rate_limited(self) -> list[Recorded]:
         """Every request the sandbox answered with HTTP 429, oldest first."""
@@ -491,8 +473,8 @@ class SandboxSlack:
         if self.enforce_limits and method in self.tier_per_minute:
             per_minute = self.tier_per_minute[method]
             # a minute's allowance may go at once ("bursts welcome"), then it refills evenly
-            bucket = self._buckets.setdefault(f"{team.id}:{method}", _Bucket(per_minute / 60, per_minute))
-            wait = bucket.take()
+            bucket = self._buckets.setdefault(f"{team.id}:{method}", TokenBucket(per_minute, per_minute / 60))
+            wait = bucket.acquire()
             if wait > 0:
                 return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(max(1, math.ceil(wait)))}
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
@@ -504,15 +486,14 @@ class SandboxSlack:
         return 200, result, {}
 
     def _injected(self, method: str, channel: Any) -> tuple[int, dict[str, Any], dict[str, str]] | None:
-        for inj in self._injections:
-            if inj.method == method and inj.count > 0 and (inj.channel is None or inj.channel == channel):
-                inj.count -= 1
-                if inj.error is not None:
-                    return 200, {"ok": False, "error": inj.error}, {}
-                if inj.status == 429:
-                    return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(inj.retry_after)}
-                return inj.status, {"ok": False, "error": f"http_{inj.status}"}, {}
-        return None
+        inj = self._faults.take(lambda f: f.method == method and (f.channel is None or f.channel == channel))
+        if inj is None:
+            return None
+        if inj.error is not None:
+            return 200, {"ok": False, "error": inj.error}, {}
+        if inj.status == 429:
+            return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(inj.retry_after)}
+        return inj.status, {"ok": False, "error": f"http_{inj.status}"}, {}
 
     @staticmethod
     def _check_blocks(blocks: Any) -> str | None:
@@ -591,7 +572,7 @@ class SandboxSlack:
         if thread_ts and ch.find(str(thread_ts)) is None:
             return {"ok": False, "error": "thread_not_found"}
         if self.enforce_limits:
-            wait = self._buckets.setdefault(ch.id, _Bucket(self.post_rate, self.post_burst)).take()
+            wait = self._buckets.setdefault(ch.id, TokenBucket(self.post_burst, self.post_rate)).acquire()
             if wait > 0:
                 return (
                     429,
@@ -1091,27 +1072,21 @@ class SandboxSlack:
         return rid, result
 
 
-async def _serve(port: int) -> None:
+async def _serve(args: argparse.Namespace) -> None:
     sandbox = SandboxSlack()
     sandbox.add_team("T0SANDBOX", "xoxb-sandbox")
     sandbox.add_user("T0SANDBOX", "U0SAM", "sam", real_name="Sam Example", email="sam@example.org")
-    url = await sandbox.start(port)
-    print(
-        f"sandbox Slack at {url}/api/ (team T0SANDBOX, bot token xoxb-sandbox, app token {sandbox.app_token})"
+    url = await sandbox.start(args.port)
+    await serve_forever(
+        sandbox,
+        f"sandbox Slack at {url}/api/ (team T0SANDBOX, bot token xoxb-sandbox, app token {sandbox.app_token})",
+        args.control_port,
     )
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await sandbox.stop()
 
 
 def main() -> None:
     """Run the sandbox standalone until interrupted."""
-    parser = argparse.ArgumentParser(description="Fake Slack on 127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    args = parser.parse_args()
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args.port))
+    run_main("Fake Slack on 127.0.0.1", _serve)
 
 
 if __name__ == "__main__":

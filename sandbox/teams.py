@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import collections
 import json
 import secrets
 import socket
@@ -31,6 +30,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from sandbox.kit import Changes, FaultPlan, Recorder, SlidingWindow, run_main, serve_forever
 from sandbox.specs import SPECS_DIR
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -82,7 +82,7 @@ class Conversation:
 @dataclass
 class _Injection:
     status: int
-    remaining: int
+    count: int
     method: str | None
     conversation: str | None
     retry_after: float | None
@@ -154,14 +154,18 @@ class SandboxTeams:
         self.max_activity_bytes = MAX_ACTIVITY_BYTES
         self.token_lifetime = token_lifetime
         self.bot_endpoint: str | None = None
-        self.requests: list[Recorded] = []
+        # Sends are stored at once but answered this many seconds later (the activity is
+        # in the chat even if the bot gives up or dies waiting).
+        self.answer_delay = 0.0
+        self.requests: Recorder[Recorded] = Recorder()
         self.token_requests: list[dict[str, str]] = []
         self.validation_errors: list[str] = []
         self.users: dict[str, TeamsUser] = {}
         self.conversations: dict[str, Conversation] = {}
         self._issued: dict[str, float] = {}
-        self._injections: list[_Injection] = []
-        self._sent_times: dict[str, collections.deque[float]] = collections.defaultdict(collections.deque)
+        self._faults: FaultPlan[_Injection] = FaultPlan()
+        # (key, count, window) -> the calls counted in that window
+        self._windows: dict[tuple[str, int, float], SlidingWindow] = {}
         self.throttled = 0  # 429s answered by the throttles (not injected ones)
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self._wrong_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -171,7 +175,7 @@ class SandboxTeams:
         self._card_validator, self._definitions = _schemas()
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
-        self._changed = asyncio.Condition()
+        self._changes: Changes = self.requests.changes
         self.base_url = ""
 
     # lifecycle ----------------------------------------------------------------------
@@ -239,7 +243,7 @@ class SandboxTeams:
     ) -> None:
         """The next ``count`` connector calls (optionally only this HTTP method and/or
         conversation) answer ``status``; 429 carries ``Retry-After``."""
-        self._injections.append(_Injection(status, count, method, conversation, retry_after))
+        self._faults.add(_Injection(status, count, method, conversation, retry_after))
 
     # people and conversations --------------------------------------------------------
 
@@ -269,8 +273,7 @@ class SandboxTeams:
     async def wait_until(self, predicate: Callable[[], bool], limit: float = 10.0) -> None:
         """Wait until ``predicate()`` holds, re-checking after every request received;
         raises TimeoutError after ``limit`` seconds so a broken test fails, not hangs."""
-        async with asyncio.timeout(limit), self._changed:
-            await self._changed.wait_for(predicate)
+        await self._changes.wait_until(predicate, limit)
 
     def messages_in(self, conversation_id: str) -> list[dict[str, Any]]:
         """Activities the bot posted into a conversation and did not delete, in order."""
@@ -475,8 +478,7 @@ class SandboxTeams:
         else:
             response = await handler(request)
         rec.status = response.status
-        async with self._changed:
-            self._changed.notify_all()
+        self._changes.notify()
         return response
 
     def _check_connector(self, request: web.Request, rec: Recorded, raw: bytes) -> web.Response | None:
@@ -486,14 +488,11 @@ class SandboxTeams:
             return _error(401, "Unauthorized", "Authorization has been denied for this request.")
         if request.method in ("POST", "PUT") and len(raw) > self.max_activity_bytes:
             return _error(413, "RequestEntityTooLarge", f"Message size {len(raw)} bytes is too large.")
-        for inj in self._injections:
-            if inj.remaining <= 0:
-                continue
-            if inj.method and inj.method != request.method:
-                continue
-            if inj.conversation and inj.conversation != rec.conversation:
-                continue
-            inj.remaining -= 1
+        inj = self._faults.take(
+            lambda f: (not f.method or f.method == request.method)
+            and (not f.conversation or f.conversation == rec.conversation)
+        )
+        if inj is not None:
             headers = {"Retry-After": _fmt(inj.retry_after)} if inj.retry_after is not None else {}
             return _error(inj.status, _CODES.get(inj.status, "ServiceError"), "injected failure", headers)
         if self.enforce_limits:
@@ -511,18 +510,18 @@ class SandboxTeams:
         the call may go; only calls that go are counted)."""
         now = time.monotonic()
         wait = 0.0
-        for key, limits in counted:
-            sent = self._sent_times[key]
-            longest = max((w for _, w in limits), default=0.0)
-            while sent and now - sent[0] >= longest:
-                sent.popleft()
-            for count, window in limits:
-                recent = [t for t in sent if now - t < window]
-                if len(recent) >= count:
-                    wait = max(wait, 0.05, window - (now - recent[-count]))
+        windows = [
+            self._windows.setdefault((key, count, window), SlidingWindow(count, window))
+            for key, limits in counted
+            for count, window in limits
+        ]
+        for each in windows:
+            needed = each.wait_needed(now)
+            if needed > 0:
+                wait = max(wait, 0.05, needed)
         if wait == 0:
-            for key, _ in counted:
-                self._sent_times[key].append(now)
+            for each in windows:
+                each.hit(now)
         return wait
 
     # validation ---------------------------------------------------------------------
@@ -647,7 +646,10 @@ class SandboxTeams:
         problem = self._validate("Activity", request[_BODY])
         if problem:
             return _error(400, "BadArgument", problem)
-        return web.json_response({"id": self._store(conv, request[_BODY], None)}, status=201)
+        activity_id = self._store(conv, request[_BODY], None)
+        if self.answer_delay:
+            await asyncio.sleep(self.answer_delay)
+        return web.json_response({"id": activity_id}, status=201)
 
     async def _reply(self, request: web.Request) -> web.Response:
         conv = self._conversation(request)
@@ -734,28 +736,19 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
     return web.json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
 
 
-async def _serve(port: int) -> None:
+async def _serve(args: argparse.Namespace) -> None:
     sandbox = SandboxTeams()
-    url = await sandbox.start(port)
-    print(
+    url = await sandbox.start(args.port)
+    await serve_forever(
+        sandbox,
         f"sandbox Teams on {url} (serviceUrl {sandbox.service_url}, "
-        f"token {sandbox.token_endpoint}, jwks {sandbox.jwks_url})"
+        f"token {sandbox.token_endpoint}, jwks {sandbox.jwks_url})",
     )
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await sandbox.stop()
 
 
 def main() -> None:
     """``python -m sandbox.teams --port N``: run the fake standalone."""
-    parser = argparse.ArgumentParser(description="Fake Microsoft Teams Bot Connector on 127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    args = parser.parse_args()
-    try:
-        asyncio.run(_serve(args.port))
-    except KeyboardInterrupt:
-        pass
+    run_main("Fake Microsoft Teams Bot Connector on 127.0.0.1", _serve)
 
 
 if __name__ == "__main__":

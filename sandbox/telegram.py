@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
+from sandbox.kit import Changes, FaultPlan, Recorder, TokenBucket, run_main, serve_forever
 from sandbox.telegram_html import EntityParseError, parse_html
 from sandbox.telegram_spec import SpecError, TelegramSpec
 
@@ -112,6 +113,7 @@ class SandboxRequest:
     params: dict[str, Any]
     status: int = 0
     response: dict[str, Any] = field(default_factory=dict)
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
     @property
     def ok(self) -> bool:
@@ -135,26 +137,7 @@ class _Injection:
     chat_id: int | None
     count: int
     error: ApiError
-
-
-class _Bucket:
-    """A token bucket: ``capacity`` sends at once, refilled at ``rate`` per second."""
-
-    def __init__(self, capacity: float, rate: float, clock: Callable[[], float]) -> None:
-        self.capacity = capacity
-        self.rate = rate
-        self.clock = clock
-        self.tokens = capacity
-        self.stamp = clock()
-
-    def wait_needed(self) -> float:
-        now = self.clock()
-        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
-
-    def take(self) -> None:
-        self.tokens -= 1
+    until: float | None = None  # on ``clock``: every matching call fails until then (count unused)
 
 
 class SandboxTelegram:
@@ -192,7 +175,7 @@ class SandboxTelegram:
         self.clock = clock
         self.spec = TelegramSpec(spec_path)
 
-        self.requests: list[SandboxRequest] = []
+        self.requests: Recorder[SandboxRequest] = Recorder()
         self.users: dict[int, SandboxUser] = {}
         self.groups: dict[int, dict[str, Any]] = {}
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}
@@ -207,11 +190,11 @@ class SandboxTelegram:
         self._query_ids = itertools.count(7_000_000_000)
         self._open_queries: dict[str, dict[str, Any]] = {}
         self._allowed_updates: list[str] | None = None
-        self._injections: list[_Injection] = []
+        self._faults: FaultPlan[_Injection] = FaultPlan()
         self.answer_delay: dict[str, float] = {}  # method -> seconds its answer is held back
-        self._chat_buckets: dict[int, _Bucket] = {}
-        self._overall = _Bucket(OVERALL_BURST, OVERALL_RATE, clock)
-        self._changed = asyncio.Event()
+        self._chat_buckets: dict[int, TokenBucket] = {}
+        self._overall = TokenBucket(OVERALL_BURST, OVERALL_RATE, clock)
+        self._changes: Changes = self.requests.changes
         self._poll_generation = 0
         self._closing = False
         self._runner: web.AppRunner | None = None
@@ -360,10 +343,12 @@ class SandboxTelegram:
         count: int = 1,
         retry_after: int = 3,
         description: str | None = None,
+        for_seconds: float | None = None,
     ) -> None:
         """Make the next ``count`` calls of ``method`` (any method if None), to ``chat_id``
         if given, fail with ``status``: 429 carries ``retry_after``; 403 says the bot was
-        blocked; 409 is a getUpdates conflict; 5xx are server errors."""
+        blocked; 409 is a getUpdates conflict; 5xx are server errors. With ``for_seconds``,
+        every such call fails from now for that long (an outage of a time, not of a count)."""
         params = {"retry_after": retry_after} if status == 429 else None
         default = {
             429: f"Too Many Requests: retry after {retry_after}",
@@ -374,8 +359,14 @@ class SandboxTelegram:
             500: "Internal Server Error",
             502: "Bad Gateway",
         }.get(status, f"Error {status}")
-        self._injections.append(
-            _Injection(method, chat_id, count, ApiError(status, description or default, params))
+        self._faults.add(
+            _Injection(
+                method,
+                chat_id,
+                count if for_seconds is None else 1 << 62,  # an outage: every call until it ends
+                ApiError(status, description or default, params),
+                None if for_seconds is None else self.clock() + for_seconds,
+            )
         )
 
     def delay_answers(self, method: str, seconds: float) -> None:
@@ -385,7 +376,7 @@ class SandboxTelegram:
 
     def clear_failures(self) -> None:
         """The outage is over: failures planned with ``fail_next`` and not yet used are dropped."""
-        self._injections.clear()
+        self._faults.clear()
 
     def calls(self, method: str, *, ok: bool | None = None) -> list[SandboxRequest]:
         """Recorded requests of ``method`` (case-insensitive), optionally only (un)successful."""
@@ -414,10 +405,7 @@ class SandboxTelegram:
     async def wait_until(self, predicate: Callable[[], bool], within: float = 5.0) -> None:
         """Wait until ``predicate()`` holds (checked whenever the sandbox changes state);
         TimeoutError after ``within`` seconds."""
-        async with asyncio.timeout(within):
-            while not predicate():
-                event = self._changed
-                await event.wait()
+        await self._changes.wait_until(predicate, within)
 
     # --- HTTP ----------------------------------------------------------------------------
 
@@ -479,20 +467,17 @@ class SandboxTelegram:
 
     def _inject(self, method: str, params: Mapping[str, Any]) -> None:
         chat = params.get("chat_id")
-        for inj in self._injections:
-            if inj.count <= 0:
-                continue
-            if inj.method is not None and inj.method.lower() != method.lower():
-                continue
-            if inj.chat_id is not None and chat != inj.chat_id:
-                continue
-            inj.count -= 1
-            raise inj.error
+        now = self.clock()
+        planned = self._faults.take(
+            lambda inj: (inj.until is None or now < inj.until)
+            and (inj.method is None or inj.method.lower() == method.lower())
+            and (inj.chat_id is None or chat == inj.chat_id)
+        )
+        if planned is not None:
+            raise planned.error
 
     def _wake(self) -> None:
-        # Replace the event so each waiter sees every change exactly once.
-        old, self._changed = self._changed, asyncio.Event()
-        old.set()
+        self._changes.notify()
 
     # --- API methods ---------------------------------------------------------------------
 
@@ -533,10 +518,9 @@ class SandboxTelegram:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return []
-            event = self._changed
             try:
                 async with asyncio.timeout(remaining):
-                    await event.wait()
+                    await self._changes.wait()
             except TimeoutError:
                 return []
             if self._poll_generation != generation:
@@ -852,9 +836,9 @@ class SandboxTelegram:
         bucket = self._chat_buckets.get(chat_id)
         if bucket is None:
             bucket = (
-                _Bucket(GROUP_BURST, GROUP_RATE, self.clock)
+                TokenBucket(GROUP_BURST, GROUP_RATE, self.clock)
                 if chat_id < 0
-                else _Bucket(self.chat_burst, CHAT_RATE, self.clock)
+                else TokenBucket(self.chat_burst, CHAT_RATE, self.clock)
             )
             self._chat_buckets[chat_id] = bucket
         wait = max(bucket.wait_needed(), self._overall.wait_needed())
@@ -870,8 +854,7 @@ class SandboxTelegram:
             hook = self.webhook
             update = next((u for u in self._pending if self._wanted(u)), None)
             if update is None:
-                event = self._changed
-                await event.wait()
+                await self._changes.wait()
                 continue
             status: int | None = None
             error = ""
@@ -903,30 +886,27 @@ def _utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-async def _serve(port: int, token: str, username: str) -> None:
-    sandbox = SandboxTelegram(token, bot_username=username)
-    await sandbox.start(port)
+async def _serve(args: argparse.Namespace) -> None:
+    logging.basicConfig(level=logging.INFO)
+    sandbox = SandboxTelegram(args.token, bot_username=args.username)
+    await sandbox.start(args.port)
     sandbox.add_user(1001, "Ada", last_name="Lovelace", username="ada", started=False)
-    print(f"Telegram sandbox: base_url={sandbox.api_url} base_file_url={sandbox.file_url} token={token}")
-    print("demo user 1001 (Ada Lovelace) exists; nothing is queued")
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await sandbox.stop()
+    await serve_forever(
+        sandbox,
+        f"Telegram sandbox: base_url={sandbox.api_url} base_file_url={sandbox.file_url} token={args.token}\n"
+        "demo user 1001 (Ada Lovelace) exists; nothing is queued",
+        args.control_port,
+    )
+
+
+def _options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--token", default="123456789:SANDBOX-token_for-tests")
+    parser.add_argument("--username", default="pluto_sandbox_bot")
 
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m sandbox.telegram --port N``: run the fake Bot API until interrupted."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, default=8081)
-    parser.add_argument("--token", default="123456789:SANDBOX-token_for-tests")
-    parser.add_argument("--username", default="pluto_sandbox_bot")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO)
-    try:
-        asyncio.run(_serve(args.port, args.token, args.username))
-    except KeyboardInterrupt:
-        pass
+    run_main(__doc__ or "", _serve, argv, default_port=8081, options=_options)
 
 
 if __name__ == "__main__":

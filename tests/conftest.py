@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Any
 
 import pytest
 
@@ -20,6 +21,36 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
         for name, value in report.user_properties:
             if name == "figure":
                 terminalreporter.write_line(str(value))
+
+
+BurstReport = Callable[[str, Mapping[Any, Sequence[float]], float, float], str]
+
+
+@pytest.fixture
+def burst_report(capsys: pytest.CaptureFixture[str], record_property: Callable[[str, object], None]) -> BurstReport:
+    """Prints a burst's figure from ``sends``, each chat's send times (monotonic) as the
+    platform received them, against the least time the platform's limits allow: per chat
+    (``chat_floor``) and for the whole bot (``bot_floor``). Achieved / allowed is the
+    binding floor over the time it measures: the slowest chat's span from its first send
+    to its last (chats are paced apart, and the LMS hands some people's items over later
+    than others'), or the whole burst's span when the bot-wide limit binds."""
+
+    def report(platform: str, sends: Mapping[Any, Sequence[float]], chat_floor: float, bot_floor: float) -> str:
+        every = [t for times in sends.values() for t in times]
+        total = max(every) - min(every)
+        slowest = max(max(times) - min(times) for times in sends.values())
+        floor, elapsed = (chat_floor, slowest) if chat_floor >= bot_floor else (bot_floor, total)
+        ratio = floor / elapsed if elapsed > 0 else 1.0
+        line = (
+            f"burst {platform}: {len(every)} messages to {len(sends)} chats in {total:.1f} s, slowest chat "
+            f"{slowest:.1f} s (limits allow >= {floor:.1f} s; achieved / allowed {ratio:.2f})"
+        )
+        record_property("figure", line)  # shown in the summary under pytest-xdist
+        with capsys.disabled():
+            print(f"\n{line}")
+        return line
+
+    return report
 
 
 def free_port() -> int:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
-from adapters.base import Adapter, DeliveryError
 from bridge import notices
 from bridge.actions import ItemActions, parse_action
 from bridge.inbound.commands import Commands
@@ -35,10 +34,11 @@ from bridge.model import (
     Post,
     Reply,
 )
+from bridge.ports import Adapter, DeliveryError
 from bridge.profile import Profiles
 from bridge.render import escape, render, to_plain
 from bridge.store.prompts import Prompts
-from bridge.store.records import Link
+from bridge.store.records import Link, LinkStatus
 from bridge.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,7 @@ class Inbound:
             first_contact = await self.store.remember_contact(event.identity, event.display_name, event.room, address)
         if isinstance(event, ContactEvent) and not first_contact:
             link = await self.store.link_for(event.identity)
-            if link is None or link.status != "inactive":
+            if link is None or link.status != LinkStatus.INACTIVE:
                 return None  # reopening the chat or a second install notice: greet once
         try:
             if isinstance(event, ActionEvent):
@@ -232,9 +232,9 @@ class Inbound:
         link = await self.store.link_for(event.identity)
         platform = event.identity.platform
         welcome_back = ""
-        if link is not None and link.status == "inactive" and event.is_private:
+        if link is not None and link.status == LinkStatus.INACTIVE and event.is_private:
             # The platform could not reach them before (blocked, app removed); now it can.
-            await self.store.set_link_status(link.id, "active")
+            await self.store.set_link_status(link.id, LinkStatus.ACTIVE)
             link = await self.store.link_for(event.identity)
             welcome_back = "<p>Welcome back: your Pluto link is active again.</p>"
         answer = await self._respond(event, link, platform)
@@ -256,7 +256,7 @@ class Inbound:
                 return notices.how_to_link(self.profiles[platform])
             if (decided := await self._reason_given(link, event)) is not None:
                 return decided
-            if link.status == "needs_signin":
+            if link.status == LinkStatus.NEEDS_SIGNIN:
                 return notices.signin_lost(self.profiles[platform], "Not sent")
             if not link.active:
                 return f"<p>Not sent: this link is inactive ({escape(link.status_reason)}).</p>"

@@ -81,7 +81,8 @@ class Runner:
         return await self.core(event)
 
     async def record(self, event: ChatEvent) -> bool:
-        """Journal ``event``; False for a repeat (see ``adapters.base.record``)."""
+        """Journal ``event``; False for a repeat. A sink without a journal (a test's plain
+        function) records nothing: every event counts as new."""
         return True if self.journal is None else bool(await self.journal(event))
 
     def place(

@@ -27,6 +27,7 @@ __all__ = [
     "chat_text_to_lms",
     "escape",
     "render",
+    "render_with_plain",
     "sanitize_lms_html",
     "to_plain",
     "utf8_len",
@@ -58,3 +59,12 @@ def render(safe_html: str, markup: Markup, limit: int, measure: Callable[[str], 
     text at all (e.g. ``"<p> </p>"``). ``limit`` must be at least ``MIN_LIMIT``.
     """
     return split_blocks(parse(safe_html), RENDERERS[markup], limit, measure)
+
+
+def render_with_plain(
+    safe_html: str, markup: Markup, limit: int, measure: Callable[[str], int] = len
+) -> tuple[list[str], str]:
+    """``render`` and ``to_plain`` of the same safe HTML, parsed once (a delivery needs
+    both: the chunks, and the plain text for previews and notifications)."""
+    blocks = parse(safe_html)
+    return split_blocks(blocks, RENDERERS[markup], limit, measure), RENDERERS[Markup.PLAIN].render(blocks)

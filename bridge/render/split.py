@@ -182,7 +182,9 @@ def _split_line(packer: _Packer, origin: int, block: Block, line: Line, first: b
     start = 0
     while start < len(text):
 
-        def piece_at(end: int, start: int = start, first: bool = first, line: Line = line) -> Block:
+        def piece_at(
+            end: int, start: int = start, first: bool = first, line: Line = line, block: Block = block
+        ) -> Block:
             runs = slice_line(line, start, end)
             return _piece(block, (runs if block.pre else normalise_line(runs),), first)
 
@@ -192,6 +194,11 @@ def _split_line(packer: _Packer, origin: int, block: Block, line: Line, first: b
                 # Not even one character fits beside its markup (a link target longer
                 # than the limit, say): go on without the marks.
                 line = tuple(Run(run.text) for run in line)
+                continue
+            if block.quote or block.indent or block.bullet:
+                # Nor beside the quote and list decoration (a character Teams escapes to 12
+                # bytes in a nested quoted list at the least limit): keep the text, drop them.
+                block = replace(block, quote=False, indent=0, bullet="")
                 continue
             raise ValueError(f"limit {packer.limit} cannot hold a single character")
         cut = end if end == len(text) else choose_cut(text, start, end)

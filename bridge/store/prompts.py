@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from sqlalchemy import Column, Float, PrimaryKeyConstraint, String, Table, delete, insert, null, select, update
 
 from bridge.model import ChatIdentity, SentRef
+from bridge.store.core import StoreCore
 from bridge.store.schema import metadata, processed_events
-from bridge.store.store import Store
 
 KEEP_FOR = 7 * 86400  # seconds a prompt stays answerable (and an answered one known as such)
 
@@ -42,9 +42,10 @@ class Prompt:
 
 
 class Prompts:
-    """Queries on ``reason_prompts``, on the store's engine and write queue."""
+    """Queries on ``reason_prompts``, on the store's engine and write queue (``StoreCore``:
+    the ``Store`` facade or any of its table groups)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: StoreCore) -> None:
         self.store = store
 
     async def open(self, identity: ChatIdentity, question: SentRef, action_id: str, event_id: str) -> None:

@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import signal
 
+from sandbox.control import controlled
+
 from .server import MODES, SandboxLMS
 
 
@@ -27,7 +29,8 @@ async def _serve(args: argparse.Namespace) -> None:
         with contextlib.suppress(NotImplementedError):  # platforms without signal handlers
             loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        async with controlled(lms, args.control_port):
+            await stop.wait()
     finally:
         await lms.stop()
 
@@ -39,6 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8088)
     parser.add_argument("--seed", choices=["demo"], default=None)
     parser.add_argument("--mode", choices=sorted(MODES), default="modern")
+    parser.add_argument("--control-port", type=int, default=0, help="serve sandbox.control here (tests)")
     args = parser.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(args))

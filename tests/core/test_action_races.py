@@ -1,6 +1,6 @@
 """A decision from chat and a poll that sees its effect in the LMS, at the same moment: the
 item is closed once, with the person's decision, never as "Handled in Pluto" (the cause of
-tests/teams/test_tasks_totara.py failing on a loaded machine)."""
+tests/platforms/teams/test_tasks_totara.py failing on a loaded machine)."""
 
 from __future__ import annotations
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from adapters.base import Adapter, EventSink, RateLimited, RecipientUnreachable, TransientError
 from bridge.config import OutboxSettings
 from bridge.model import Capabilities, ChatIdentity, Destination, Markup, Platform, Post, SentRef
 from bridge.outbox import Dispatcher
+from bridge.ports import Adapter, EventSink, RateLimited, RecipientUnreachable, TransientError
 from bridge.router import lane_of, notice
 from bridge.store import operations
 from bridge.store.crypto import new_key
@@ -230,6 +230,26 @@ async def test_split_message_chunks_are_not_resent_after_a_failure(store: Store)
     [delivery] = await store.deliveries(status="sent")
     assert len(delivery.refs) == len(texts)
     assert lane_of(ann.identity) == delivery.lane
+
+
+async def test_a_person_who_unlinks_during_a_backlog_gets_nothing_after(store: Store) -> None:
+    """The dispatcher reads a lane's link once per batch; a delivery dropped meanwhile (its
+    person unlinked while the second message was on its way) is not sent all the same."""
+    platform = StandInPlatform()
+    ann = await make_link(store, "ann", 1)
+    await store.enqueue([notice(ann, f"<p>backlog {n}</p>", f"b{n}") for n in range(5)])
+    original = platform.send
+
+    async def unlink_during_second(dest: Destination, post: Post) -> SentRef:
+        if len(platform.sent) == 1:
+            await store.delete_link(ann.identity)  # `/unlink` handled while this send is out
+        return await original(dest, post)
+
+    platform.send = unlink_during_second  # type: ignore[method-assign]
+    dispatcher = Dispatcher(store, {Platform.TELEGRAM: platform}, SETTINGS)
+    await asyncio.wait_for(dispatcher._drain(lane_of(ann.identity)), 10)  # the lane's worker, to its end
+    assert [t for _, t, _ in platform.sent] == ["backlog 0", "backlog 1"]
+    assert {d.last_error for d in await store.deliveries(status="dead")} == {"unlinked"}
 
 
 async def _count(store: Store, status: str, n: int) -> bool:

@@ -16,8 +16,10 @@ from typing import Any
 
 import aiohttp
 
+from sandbox.control import Remote
 from sandbox.telegram import SandboxTelegram
 from tests.conftest import free_port
+from tests.support import until
 
 
 async def until_answer(
@@ -33,6 +35,8 @@ async def until_answer(
         assert time.monotonic() < deadline, f"never saw {what}: {found}"
         await asyncio.sleep(0.2)
 
+
+poll_until = until  # the name the e2e and chaos tests know it by
 
 SECRET_KEY = "tu4gX0m6p3tq2JYQn3Zq0f7hS9nXcUq0bD8k2pLr4sA="
 
@@ -88,20 +92,24 @@ def bridge_config(tmp: Path, lms_url: str, **extra: dict[str, Any]) -> tuple[Pat
     return write_config(tmp / "bridge.toml", sections), port
 
 
-async def poll_until(predicate: Callable[[], bool], within: float = 30.0, what: str = "condition") -> None:
-    """Poll state the sandboxes are not told about (the bridge's store) until ``predicate``."""
-    deadline = time.monotonic() + within
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
+async def terminate(proc: asyncio.subprocess.Process, within: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if it has not ended ``within`` seconds."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), within)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):  # it may exit just as time runs out
+            proc.kill()
+        await proc.wait()
 
 
 class BridgeProcess:
-    """One ``pluto-bridge run`` process and everything it printed."""
+    """One ``pluto-bridge run`` process and everything it printed. ``argv``: the Python
+    arguments that run it, when not ``-m bridge run --config CONFIG`` (a test launcher)."""
 
-    def __init__(self, config: Path) -> None:
+    def __init__(self, config: Path, argv: Sequence[str] | None = None) -> None:
         self.config = config
+        self.argv = list(argv) if argv is not None else ["-m", "bridge", "run", "--config", str(config)]
         self.proc: asyncio.subprocess.Process | None = None
         self.out: list[str] = []
         self.err: list[str] = []
@@ -112,11 +120,7 @@ class BridgeProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_PROXY": "127.0.0.1,localhost"}
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable,
-            "-m",
-            "bridge",
-            "run",
-            "--config",
-            str(self.config),
+            *self.argv,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -226,12 +230,7 @@ class BridgeProcess:
         if self.proc is None or self.proc.returncode is not None:
             await asyncio.gather(*self._readers, return_exceptions=True)
             return self.proc.returncode or 0 if self.proc else 0
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(self.proc.wait(), 10)
-        except TimeoutError:
-            self.proc.kill()
-            await self.proc.wait()
+        await terminate(self.proc)
         await asyncio.gather(*self._readers, return_exceptions=True)
         return self.proc.returncode or 0
 
@@ -245,3 +244,44 @@ async def link_on_telegram(tg: SandboxTelegram, chat_id: int, username: str, pas
     async with aiohttp.ClientSession() as http:
         async with http.post(url.group(0), data=sign_in(username, password)) as resp:
             assert resp.status == 200
+
+
+class SandboxProcess:
+    """A sandbox's own CLI (``python -m MODULE --port P --control-port C``) in a process of
+    its own, driven through ``sandbox.control.Remote`` as if it were the in-process object."""
+
+    def __init__(self, module: str, *args: str, log: Path) -> None:
+        self.module = module
+        self.args = args
+        self.log = log
+        self.port = free_port()
+        self.control_port = free_port()
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self, within: float = 60.0) -> Remote:
+        """Start it and wait (bounded) until its control API answers; returns the stand-in."""
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_PROXY": "127.0.0.1,localhost"}
+        with self.log.open("ab") as out:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", self.module, "--port", str(self.port),
+                "--control-port", str(self.control_port), *self.args,
+                stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=asyncio.subprocess.STDOUT, env=env,
+            )
+        url = f"http://127.0.0.1:{self.control_port}"
+        deadline = time.monotonic() + within
+        async with aiohttp.ClientSession() as http:
+            while True:
+                if self.proc.returncode is not None:
+                    raise AssertionError(f"{self.module} exited ({self.proc.returncode}):\n{self.log.read_text()}")
+                with contextlib.suppress(aiohttp.ClientConnectionError):
+                    async with http.get(url + "/ping") as resp:
+                        if resp.status == 200:
+                            return Remote(url)
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{self.module} never served its control API:\n{self.log.read_text()}")
+                await asyncio.sleep(0.1)
+
+    async def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it lingers."""
+        if self.proc is not None and self.proc.returncode is None:
+            await terminate(self.proc)

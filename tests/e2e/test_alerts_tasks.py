@@ -1,10 +1,10 @@
 """End to end: alerts, tasks and contact requests in chat, handled from chat (real process,
-console adapter, sandbox LMS in modern and Totara mode, Telegram for the two-platform case)."""
+console adapter, sandbox LMS in modern and Totara mode, Telegram for the two-platform case).
+An alert read by button and by ack, and a contact request accepted, run on every platform
+in tests/contract/test_items.py."""
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -46,37 +46,6 @@ async def modern(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> AsyncIterat
 
 
 
-async def test_alert_marked_read_by_button_and_by_ack(modern: BridgeProcess, lms: SandboxLMS, seed: DemoSeed) -> None:
-    first = lms.notify(
-        seed.mentee1_id,
-        subject="Essay 1 is due tomorrow",
-        text="Submit by 17:00",
-        component="mod_assign",
-        eventtype="assign_notification",
-        contexturl=f"{lms.url}/mod/assign/view.php?id=5",
-    )
-    await modern.expect(r"Essay 1 is due tomorrow.*\[1\] Mark read.*Open in Pluto: http")
-    await modern.type(f"/press {block(modern, 'Essay 1 is due')} 1")
-    await modern.expect(r"--- #\d+ \(updated\) ---\nEssay 1 is due tomorrow.*Marked read by Sam Mentee in the console")
-    assert first not in await unread_notification_ids(lms, seed.mentee1_id)
-
-    second = lms.notify(
-        seed.mentee1_id,
-        subject="Quiz 2 opens",
-        text="Monday 9:00",
-        component="mod_quiz",
-        eventtype="quiz_open_soon",
-    )
-    await modern.expect(r"Quiz 2 opens")
-    mark = len(modern.out)
-    await modern.type("/tasks")
-    short = (await modern.expect(r"#(\d+) alert: Quiz 2 opens", after=mark)).group(1)
-    assert "Essay 1" not in "\n".join(modern.out[mark:])  # handled items are not listed
-    await modern.type(f"/ack {short}")
-    await modern.expect(r"Done: Marked read by Sam Mentee", after=mark)
-    assert second not in await unread_notification_ids(lms, seed.mentee1_id)
-
-
 async def test_a_forum_post_notified_long_after_it_was_written_still_arrives(
     modern: BridgeProcess, lms: SandboxLMS, seed: DemoSeed
 ) -> None:
@@ -92,52 +61,6 @@ async def test_a_forum_post_notified_long_after_it_was_written_still_arrives(
     mailed = set(lms.run_cron())  # one per enrolled person but the author
     await modern.expect(r"Maya Mentor posted in MENT101")
     assert len(mailed & await unread_notification_ids(lms, seed.mentee1_id)) == 1 and notice not in mailed
-
-
-async def test_contact_request_accepted(modern: BridgeProcess, lms: SandboxLMS, seed: DemoSeed) -> None:
-    alex = lms.issue_token(seed.mentee2_id)
-    await ws(
-        lms,
-        alex,
-        "core_message_create_contact_request",
-        userid=seed.mentee2_id,
-        requesteduserid=seed.mentee1_id,
-    )
-    await modern.expect(r"\[1\] Accept  \[2\] Decline")
-    number = re.search(r"--- #(\d+) ---\n(?:(?!--- #).)*?\[1\] Accept  \[2\] Decline", modern.text, re.S)
-    assert number is not None
-    await modern.type(f"/press {number.group(1)} 1")
-    await modern.expect(r"Accepted by Sam Mentee in the console")
-    contacts = await ws(lms, lms.issue_token(seed.mentee1_id), "core_message_get_user_contacts", userid=seed.mentee1_id)
-    assert [c["id"] for c in contacts] == [seed.mentee2_id]
-
-
-async def test_quiet_hours_hold_items_and_release_one_digest(
-    modern: BridgeProcess, lms: SandboxLMS, seed: DemoSeed
-) -> None:
-    now = dt.datetime.now(dt.UTC)
-    start, end = (
-        (now - dt.timedelta(hours=1)).strftime("%H:%M"),
-        (now + dt.timedelta(hours=1)).strftime("%H:%M"),
-    )
-    mark = len(modern.out)
-    await modern.type(f"/prefs quiet {start}-{end} UTC")
-    await modern.expect(rf"quiet hours: {start}-{end} \(UTC\)", after=mark)
-    lms.notify(seed.mentee1_id, subject="Forum: new post", text="...", component="mod_forum", eventtype="posts")
-    lms.notify(
-        seed.mentee1_id,
-        subject="Badge awarded",
-        text="...",
-        component="moodle",
-        eventtype="badgerecipientnotice",
-    )
-    await asyncio.sleep(2.0)  # several poll cycles: held, not shown
-    assert "Forum: new post" not in modern.text and "Badge awarded" not in modern.text
-    await modern.type("/prefs quiet off")
-    await modern.expect(r"While your quiet hours were on, 2 item\(s\) arrived:.*Forum: new post.*Badge awarded")
-    await asyncio.sleep(1.0)
-    assert modern.count("While your quiet hours were on") == 1
-    assert modern.count("Forum: new post") == 1  # in the digest only, not also on its own
 
 
 async def test_notification_types_switched_off(modern: BridgeProcess, lms: SandboxLMS, seed: DemoSeed) -> None:
@@ -209,9 +132,8 @@ async def test_totara_tasks_accept_by_button_reject_by_command(
     )
 
 
-async def test_totara_refusals_and_tasks_handled_in_the_lms(
-    totara: tuple[SandboxLMS, DemoSeed, BridgeProcess],
-) -> None:
+async def test_totara_refusal_keeps_the_buttons(totara: tuple[SandboxLMS, DemoSeed, BridgeProcess]) -> None:
+    """A task handled in Pluto, on every platform: tests/contract/test_tasks.py."""
     lms, seed, bridge = totara
     lms.task(seed.mentee1_id, "Extension request: Kim", "Kim asks for two more weeks", outcome=False)
     await bridge.expect(r"Extension request: Kim")
@@ -219,16 +141,6 @@ async def test_totara_refusals_and_tasks_handled_in_the_lms(
     await bridge.type(f"/press {block(bridge, 'Extension request: Kim')} 1")
     await bridge.expect(r"Pluto refused to accept this task", after=mark)
     assert "(updated)" not in "\n".join(bridge.out[mark:])  # nothing changed: buttons stay
-
-    handled = lms.task(seed.mentee1_id, "Plan approval: Lee", "Lee's learning plan")
-    await bridge.expect(r"Plan approval: Lee")
-    token = lms.issue_token(seed.mentee1_id)
-    await ws(lms, token, "local_pluto_task_action", messageid=handled, action="accept")  # decided in Pluto itself
-    await bridge.expect(r"\(updated\) ---\nPlan approval: Lee.*Handled in Pluto", timeout=10)
-    mark = len(bridge.out)
-    await bridge.type("/tasks")
-    await bridge.expect(r"Open items|Nothing open", after=mark)
-    assert "Plan approval" not in "\n".join(bridge.out[mark:])
 
 
 async def test_action_on_a_task_already_handled_in_the_lms(tmp_path: Path) -> None:
@@ -282,31 +194,4 @@ async def test_task_on_two_platforms_handled_on_one_retires_the_other(tmp_path: 
     finally:
         await bridge.stop()
         await tg.stop()
-        await lms.stop()
-
-
-async def test_totara_without_the_task_action_extension(tmp_path: Path) -> None:
-    lms = SandboxLMS(mode="totara", task_extension=False)
-    seed = lms.seed_demo()
-    await lms.start()
-    bridge = await start_bridge(lms, tmp_path, lms={"poll_interval": 1.0})
-    try:
-        task = lms.task(seed.mentee1_id, "Approve booking: Zoe", "Zoe asks for a seat",
-                        contexturl=f"{lms.url}/totara/message/tasks.php")
-        # Without the plugin the web services cannot tell a task from an alert: it can be marked read only.
-        await bridge.expect(r"Approve booking: Zoe.*\[1\] Mark read.*Open in Pluto: http")
-        mark = len(bridge.out)
-        await bridge.type("/tasks")
-        short = (await bridge.expect(r"#(\d+) alert: Approve booking: Zoe", after=mark)).group(1)
-        await bridge.type(f"/accept {short}")
-        await bridge.expect(r"cannot accept from chat \(it lacks local_pluto_task_action\); please decide in Pluto",
-                            after=mark)
-        assert lms.task_actions == []
-        await bridge.type(f"/press {block(bridge, 'Approve booking: Zoe')} 1")
-        await bridge.expect(r"Marked read by Sam Mentee", after=mark)
-        unread = await ws(lms, lms.issue_token(seed.mentee1_id), "core_message_get_messages",
-                          useridto=seed.mentee1_id, type="notifications", read=0)
-        assert task not in [m["id"] for m in unread["messages"]]
-    finally:
-        await bridge.stop()
         await lms.stop()

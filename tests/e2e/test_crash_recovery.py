@@ -158,18 +158,26 @@ async def test_killed_between_receiving_a_chat_message_and_sending_it_to_pluto(
         await first.stop()
     second = await BridgeProcess(config).start()
     try:
-        # Its first request to Pluto failed, so the dead process's one (older) did too.
-        await second.expect_log("Pluto LMS unreachable|resuming .* trying again", timeout=30)
-        lms.set_down(False)
-        lms.set_latency(0)
-        assert from_mentee(lms, seed, conversation, "written just before the crash") == 0
-        await poll_until(
-            lambda: not unfinished_events(db) and bool(from_mentee(lms, seed, conversation, "written just before")),
-            what="the resumed message in Pluto",
-        )
-        assert from_mentee(lms, seed, conversation, "written just before the crash") == 1
+        await resumed_once_when_pluto_is_back(second, lms, seed, conversation, db, "written just before the crash")
     finally:
         await second.stop()
+
+
+async def resumed_once_when_pluto_is_back(
+    bridge: BridgeProcess, lms: SandboxLMS, seed: DemoSeed, conversation: int, db: Path, text: str
+) -> None:
+    """After a kill while Pluto was down: the restarted ``bridge`` resumes the journalled
+    ``text`` once Pluto is back, and it reaches the conversation exactly once."""
+    # Its first request to Pluto failed, so the dead process's one (older) did too.
+    await bridge.expect_log("Pluto LMS unreachable|resuming .* trying again", timeout=30)
+    lms.set_down(False)
+    lms.set_latency(0)
+    assert from_mentee(lms, seed, conversation, text) == 0
+    await poll_until(
+        lambda: not unfinished_events(db) and bool(from_mentee(lms, seed, conversation, text)),
+        what="the resumed message in Pluto",
+    )
+    assert from_mentee(lms, seed, conversation, text) == 1
 
 
 async def test_killed_after_pluto_stored_a_chat_message_it_is_not_sent_again(

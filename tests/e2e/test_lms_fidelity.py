@@ -15,8 +15,8 @@ from bridge.lms.client import LmsClient
 from sandbox.lms import DemoSeed, SandboxLMS
 from tests.e2e.harness import BridgeProcess, bridge_config
 from tests.e2e.test_alerts_tasks import totara  # noqa: F401 (fixture: Totara site with local_pluto, Sam linked)
-from tests.e2e.test_private_messages import texts_from, until
 from tests.lms_side import unread_notification_ids, ws
+from tests.support import lms_texts, until
 
 pytestmark = pytest.mark.e2e
 
@@ -134,15 +134,15 @@ async def test_totara_private_messages_arrive_once_in_order_and_replies_route_ba
     # A reply goes to the person whose message it answers, though Alex wrote last.
     await bridge.type(f"/reply {maya} Yes Maya, see you")
     maya_conv = lms.conversation_between(seed.mentor_id, seed.mentee1_id)
-    await until(lambda: texts_from(lms, maya_conv, seed.mentee1_id) == ["Yes Maya, see you"], what="the reply to Maya")
+    await until(lambda: lms_texts(lms, maya_conv, seed.mentee1_id) == ["Yes Maya, see you"], what="the reply to Maya")
     alex_conv = lms.conversation_between(seed.mentee2_id, seed.mentee1_id)
-    assert texts_from(lms, alex_conv, seed.mentee1_id) == []
+    assert lms_texts(lms, alex_conv, seed.mentee1_id) == []
     # Answering marked Maya's messages read in Totara (Alex's stay unread).
     await until(lambda: unread_from(lms, seed.mentor_id, seed.mentee1_id) == 0, what="Maya's messages marked read")
     assert unread_from(lms, seed.mentee2_id, seed.mentee1_id) == 1
     # Plain text now goes to Maya, the current conversation; nothing arrives twice.
     await bridge.type("One more thing")
-    await until(lambda: texts_from(lms, maya_conv, seed.mentee1_id)[-1:] == ["One more thing"], what="current one")
+    await until(lambda: lms_texts(lms, maya_conv, seed.mentee1_id)[-1:] == ["One more thing"], what="current one")
     await bridge.expect(r"Maya Mentor\n\nAlso: bring your notes", after=mark)
     await asyncio.sleep(1.5)  # several polls: still once each
     texts = ("Totara hello from Maya", "and a second line from Maya", "Alex on Totara: lunch?", "bring your notes")
@@ -197,7 +197,7 @@ async def test_a_refusal_names_the_person_the_lms_leaves_unnamed(
     await bridge.expect(r"Not delivered to Pluto: Alex Mentee accepts messages from contacts only", after=mark)
     assert "You can't message this user" not in "\n".join(bridge.out[mark:])
     conv = lms.conversation_between(seed.mentee1_id, seed.mentee2_id)
-    assert texts_from(lms, conv, seed.mentee1_id) == []
+    assert lms_texts(lms, conv, seed.mentee1_id) == []
 
 
 async def test_to_finds_a_course_mate_by_name_as_an_ordinary_user_can(
@@ -212,7 +212,7 @@ async def test_to_finds_a_course_mate_by_name_as_an_ordinary_user_can(
     await bridge.expect(r"What you write now goes to Priya Nair", after=mark)
     await bridge.type("Hello Priya, welcome to MENT101")
     await until(
-        lambda: texts_from(lms, lms.conversation_between(seed.mentee1_id, priya), seed.mentee1_id)
+        lambda: lms_texts(lms, lms.conversation_between(seed.mentee1_id, priya), seed.mentee1_id)
         == ["Hello Priya, welcome to MENT101"],
         what="the message in Priya's new conversation",
     )

@@ -4,29 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
 from tests.e2e.harness import BridgeProcess, bridge_config
+from tests.support import lms_texts
 
 pytestmark = pytest.mark.e2e
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
-def texts_from(lms: SandboxLMS, conversation_id: int | None, author: int) -> list[str]:
-    if conversation_id is None:
-        return []
-    return [m["text"] for m in lms.messages_in(conversation_id) if m["useridfrom"] == author]
 
 
 @pytest.fixture
@@ -40,45 +27,15 @@ async def bridge(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> AsyncIterat
         await process.stop()
 
 
-async def test_both_directions(bridge: BridgeProcess, lms: SandboxLMS, seed: DemoSeed) -> None:
+async def test_lms_markup_shows_literally_on_the_console(
+    bridge: BridgeProcess, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    """Both directions on every platform: tests/contract/test_messages.py."""
     await bridge.link("mentee1")
     hostile = "Hello Sam <b>not bold</b> & <a href='https://evil.example'>x</a>"
-    sent = lms.post_message(seed.mentor_id, seed.mentee1_id, hostile)
+    lms.post_message(seed.mentor_id, seed.mentee1_id, hostile)
     # Plain-text markup on the console: what the mentor typed shows literally, tags and all.
     await bridge.expect(r"Maya Mentor\n\nHello Sam <b>not bold</b> & <a href='https://evil.example'>x</a>")
-    await bridge.type("Thanks Maya, see you Friday")
-    await until(
-        lambda: "Thanks Maya, see you Friday" in texts_from(lms, sent["conversationid"], seed.mentee1_id),
-        what="the reply in the LMS conversation",
-    )
-
-
-async def test_reply_routing_with_two_conversations(bridge: BridgeProcess, lms: SandboxLMS, seed: DemoSeed) -> None:
-    await bridge.link("mentee1")
-    from_mentor = lms.post_message(seed.mentor_id, seed.mentee1_id, "Mentor question: ready for module 2?")
-    number_mentor = (await bridge.expect(r"--- #(\d+) ---\nMaya Mentor\n\nMentor question")).group(1)
-    from_alex = lms.post_message(seed.mentee2_id, seed.mentee1_id, "Alex here: lunch?")
-    number_alex = (await bridge.expect(r"--- #(\d+) ---\nAlex Mentee\n\nAlex here")).group(1)
-    mentor_conv, alex_conv = from_mentor["conversationid"], from_alex["conversationid"]
-
-    await bridge.type(f"/reply {number_mentor} Yes, ready.")
-    await bridge.type(f"/reply {number_alex} Lunch sounds good.")
-    await until(lambda: texts_from(lms, mentor_conv, seed.mentee1_id) == ["Yes, ready."], what="reply to mentor")
-    await until(lambda: texts_from(lms, alex_conv, seed.mentee1_id) == ["Lunch sounds good."], what="reply to Alex")
-
-    # Plain text goes to the current conversation: the one last replied to...
-    await bridge.type("At noon?")
-    await until(lambda: texts_from(lms, alex_conv, seed.mentee1_id)[-1:] == ["At noon?"], what="current conversation")
-    # ...until the person picks another with `to`.
-    mark = len(bridge.out)
-    await bridge.type("/to Maya")
-    await bridge.expect(r"goes to Maya Mentor", after=mark)
-    await bridge.type("One more thing for you, Maya.")
-    await until(
-        lambda: texts_from(lms, mentor_conv, seed.mentee1_id)[-1:] == ["One more thing for you, Maya."],
-        what="message after /to",
-    )
-    assert texts_from(lms, alex_conv, seed.mentee1_id) == ["Lunch sounds good.", "At noon?"]
 
 
 async def test_privacy_refusal_shown_in_chat(bridge: BridgeProcess, lms: SandboxLMS, seed: DemoSeed) -> None:
@@ -89,7 +46,7 @@ async def test_privacy_refusal_shown_in_chat(bridge: BridgeProcess, lms: Sandbox
     mark = len(bridge.out)
     await bridge.type("Why did you block me?")
     await bridge.expect(r"Not delivered to Pluto: .+", after=mark)
-    assert texts_from(lms, sent["conversationid"], seed.mentee1_id) == []
+    assert lms_texts(lms, sent["conversationid"], seed.mentee1_id) == []
 
 
 async def test_revoked_token_asks_for_a_new_sign_in_once(
@@ -118,12 +75,6 @@ async def test_lms_outage_backlog_arrives_in_order(bridge: BridgeProcess, lms: S
     positions = [bridge.text.index(f"backlog message {n}") for n in range(1, 6)]
     assert positions == sorted(positions)
     assert all(bridge.count(f"backlog message {n}") == 1 for n in range(1, 6))
-
-
-async def test_unlinked_person_is_told_how_to_link(bridge: BridgeProcess) -> None:
-    mark = len(bridge.out)
-    await bridge.type("hello?")
-    await bridge.expect(r"connect your Pluto account: send /link", after=mark)
 
 
 async def test_an_unknown_command_is_answered_with_help(bridge: BridgeProcess) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
 from tests.e2e.harness import BridgeProcess, bridge_config, until_answer
-from tests.e2e.test_private_messages import until
+from tests.support import until
 
 pytestmark = pytest.mark.e2e
 

@@ -8,7 +8,8 @@ import unicodedata
 import pytest
 
 from bridge.model import Markup
-from bridge.render import MIN_LIMIT, escape, render, to_plain
+from bridge.render import MIN_LIMIT, escape, render, sanitize_lms_html, to_plain
+from bridge.render.measure import json_bytes
 
 from ._wire import TELEGRAM_TAGS, read, read_html, squash
 
@@ -250,3 +251,13 @@ def test_each_platform_is_measured_its_own_way() -> None:
     assert len(amps) == 1 and telegram_length(amps[0]) == 4000
     for caps in (DiscordAdapter.capabilities, SlackAdapter.capabilities):
         assert caps.measure("\U0001f600") == 1  # characters of the text
+
+
+def test_a_character_that_fits_only_without_its_quote_and_list_keeps_its_text() -> None:
+    # Found by the 100,000-case Teams fuzz (issue 14): at the least limit, one astral
+    # character (12 escaped JSON bytes) in a quoted nested list item could not fit beside
+    # its decoration, and rendering raised instead of delivering the text.
+    html = sanitize_lms_html("<li></li><blockquote><li></li>\U00010000</blockquote>")
+    chunks = render(html, Markup.TEAMS_HTML, MIN_LIMIT, json_bytes)
+    assert "\U00010000" in "".join(chunks)
+    assert all(json_bytes(chunk) <= MIN_LIMIT for chunk in chunks)

@@ -1,0 +1,1 @@
+"""Scenarios every platform shares, written once and run on each through a ChatDriver."""

@@ -1,0 +1,42 @@
+"""Every scenario here runs once per driver: console, Telegram (polling, webhook), Slack
+(HTTP, Socket Mode), Discord and Teams, each against the real bridge process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from sandbox.lms import DemoSeed, SandboxLMS
+
+from .drivers.base import ChatDriver
+from .drivers.console import ConsoleDriver
+from .drivers.discord import DiscordDriver
+from .drivers.slack import SlackDriver
+from .drivers.teams import TeamsDriver
+from .drivers.telegram import TelegramDriver
+
+DRIVERS: dict[str, Callable[[SandboxLMS, Path], ChatDriver]] = {
+    "console": ConsoleDriver,
+    "telegram-polling": partial(TelegramDriver, mode="polling"),
+    "telegram-webhook": partial(TelegramDriver, mode="webhook"),
+    "slack-http": partial(SlackDriver, mode="http"),
+    "slack-socket": partial(SlackDriver, mode="socket"),
+    "discord": DiscordDriver,
+    "teams": TeamsDriver,
+}
+
+
+@pytest.fixture(params=list(DRIVERS))
+async def driver(
+    request: pytest.FixtureRequest, lms: SandboxLMS, seed: DemoSeed, tmp_path: Path
+) -> AsyncIterator[ChatDriver]:
+    """The real bridge process with only this platform enabled, started, against the seeded LMS."""
+    chat = DRIVERS[request.param](lms, tmp_path)
+    try:
+        await chat.start()
+        yield chat
+    finally:
+        await chat.stop()

@@ -1,0 +1,135 @@
+"""The verbs of a person in a chat, the same on every platform."""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sandbox.lms import SandboxLMS
+from tests.e2e.harness import BridgeProcess
+from tests.support import WITHIN, item_number
+
+# The people of the LMS demo seed, as each platform's drivers name their chat accounts.
+SAM = "sam"  # mentee1
+
+
+@dataclass(frozen=True)
+class Arrived:
+    """A message the bot posted in a person's chat: what they read, and what the platform
+    needs to reply to it (message id, thread ts, console number...)."""
+
+    text: str
+    ref: Any
+    buttons: tuple[str, ...] = ()  # labels of the buttons that come back to the bot (not links)
+    raw: Any = field(default=None, compare=False)  # the platform's own record of the message
+
+
+class ChatDriver(ABC):
+    """One platform's chat with the real ``pluto-bridge run`` process (only that platform
+    enabled) against the sandbox LMS: a person writes, replies, runs a command and reads
+    what arrived."""
+
+    name: str
+
+    def __init__(self, lms: SandboxLMS, tmp: Path) -> None:
+        self.lms = lms
+        self.tmp = tmp
+        self.bridge: BridgeProcess | None = None
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Start the platform's sandbox and the bridge; return once it takes events."""
+
+    @abstractmethod
+    async def stop(self) -> None:
+        """Stop the bridge and the sandbox."""
+
+    @abstractmethod
+    async def restart(self, while_down: Callable[[], object]) -> None:
+        """Stop the bridge process (SIGTERM), call ``while_down()``, start it again on the
+        same store and wait until it takes events."""
+
+    @abstractmethod
+    async def link(self, person: str, username: str) -> None:
+        """The real flow: the link command in chat, the sign-in page, the confirmation."""
+
+    @abstractmethod
+    async def write(self, person: str, text: str) -> None:
+        """The person writes ``text`` in their chat with the bot (no reply, no thread)."""
+
+    @abstractmethod
+    async def reply(self, person: str, to: Arrived, text: str) -> None:
+        """The person answers the message ``to`` the platform's way (reply, thread...)."""
+
+    @abstractmethod
+    async def command(self, person: str, text: str) -> list[str]:
+        """The person runs the bridge's command ``text`` (e.g. ``to Maya``) as the platform
+        writes it; returns the answer(s) they read, once one has arrived."""
+
+    @abstractmethod
+    async def press(self, person: str, message: Arrived, label: str) -> None:
+        """The person presses the button ``label`` on ``message``, the platform's way."""
+
+    @abstractmethod
+    def arrived(self, person: str) -> list[Arrived]:
+        """What the bot posted in the person's chat so far, oldest first."""
+
+    def texts(self, person: str) -> list[str]:
+        """What the person reads, message by message."""
+        return [a.text for a in self.arrived(person)]
+
+    async def see(self, person: str, needle: str, within: float = WITHIN) -> Arrived:
+        """The first message showing ``needle``, once it has arrived."""
+        found = await self.wait_for(
+            lambda: next((a for a in self.arrived(person) if needle in a.text), None), f"{needle!r} in the chat", within
+        )
+        assert isinstance(found, Arrived)
+        return found
+
+    async def listed_number(self, person: str, kind: str, subject: str, within: float = WITHIN) -> str:
+        """The number the ``tasks`` command gives an open item, asking again (bounded) until
+        the bridge has taken it in."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while (number := item_number(" ".join(listing := await self.command(person, "tasks")), kind, subject)) is None:
+            assert loop.time() < deadline, f"[{self.name}] no {kind} {subject!r} in {listing}"
+            await asyncio.sleep(0.3)
+        return number
+
+    async def retired(self, person: str, needle: str, outcome: str) -> Arrived:
+        """The message showing ``needle``, once it was changed to show ``outcome`` with no
+        button left to press twice."""
+        found = await self.wait_for(
+            lambda: next(
+                (a for a in self.arrived(person) if needle in a.text and outcome in a.text and not a.buttons), None
+            ),
+            f"{needle!r} retired with {outcome!r}",
+        )
+        assert isinstance(found, Arrived)
+        return found
+
+    async def wait_for(self, probe: Any, what: str, within: float = WITHIN) -> Any:
+        """Poll ``probe()`` until it answers something truthy; fail early (with the bridge's
+        log) if the bridge exited, or after ``within`` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while not (found := probe()):
+            proc = self.bridge.proc if self.bridge is not None else None
+            exited = proc is not None and proc.returncode is not None
+            if exited or loop.time() > deadline:
+                log = "\n".join(self.bridge.err[-30:]) if self.bridge is not None else ""
+                state = "the bridge exited" if exited else "timed out"
+                raise AssertionError(
+                    f"[{self.name}] {state} waiting for {what}; Sam's chat shows {self.texts(SAM)}\nbridge log:\n{log}"
+                )
+            await asyncio.sleep(0.05)
+        return found
+
+    async def answers_after(self, person: str, mark: int) -> list[str]:
+        """The messages that arrived in the chat after the first ``mark``, once there is one."""
+        await self.wait_for(lambda: len(self.arrived(person)) > mark, "an answer")
+        return self.texts(person)[mark:]

@@ -1,0 +1,49 @@
+"""Helpers tests repeated once per platform, written once: bounded waits and what a person
+wrote in the LMS."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from typing import Any
+
+from sandbox.lms import SandboxLMS
+
+WITHIN = 30.0  # generous: only reached when something is wrong, on a loaded machine
+
+
+async def until(
+    predicate: Callable[[], object], within: float = WITHIN, what: str = "condition", *, every: float = 0.05
+) -> None:
+    """Poll ``predicate()`` (state that sends no notification: the LMS, a store, a sandbox
+    list) every ``every`` seconds (longer for a costly predicate, such as one reading a
+    sandbox in another process) until it is truthy; fail naming ``what`` after ``within``
+    seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(every)
+
+
+def lms_texts(lms: SandboxLMS | Any, conversation_id: int | None, author: int) -> list[str]:
+    """What ``author`` wrote in an LMS conversation, raw as stored, oldest first."""
+    if conversation_id is None:
+        return []
+    return [m["text"] for m in lms.messages_in(conversation_id) if m["useridfrom"] == author]
+
+
+def item_number(listing: str, kind: str, subject: str) -> str | None:
+    """The number the ``tasks`` command gives an open item (``#3 alert: Subject``, the number
+    in bold or not), or None when the listing does not show it."""
+    found = re.search(r"#(\d+)\W*\s+" + kind + ": " + re.escape(subject), listing)
+    return found.group(1) if found else None
+
+
+def short_id(listing: str, kind: str, subject: str) -> str:
+    """``item_number``, which must be there."""
+    number = item_number(listing, kind, subject)
+    assert number is not None, f"no {kind} {subject!r} in {listing!r}"
+    return number
