@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import MOODLE_EXCEPTION, WSError, invalid_parameter, no_capability
+from .errors import course_context_error, invalid_parameter, no_capability
 from .params import Bool, Int, List, Str, Struct, optional
 from .registry import MODERN, Ctx
 from .state import Group
@@ -32,16 +32,6 @@ _GROUP = Struct(
 )
 
 
-def _course_context_error(courseid: int, reason: str) -> WSError:
-    """``validate_context`` failing inside create_groups (``errorcoursecontextnotvalid``)."""
-    return WSError(
-        MOODLE_EXCEPTION,
-        "errorcoursecontextnotvalid",
-        f"You cannot execute functions in the course context (course id:{courseid}). "
-        f"The error message was: {reason}",
-    )
-
-
 def _check(ctx: Ctx, g: dict[str, Any], taken: set[tuple[int, str]]) -> None:
     """Moodle's per-group checks, in its order: name, duplicate name, context, capability."""
     courseid, name = g["courseid"], g["name"]
@@ -49,10 +39,10 @@ def _check(ctx: Ctx, g: dict[str, Any], taken: set[tuple[int, str]]) -> None:
         raise invalid_parameter()  # 'Invalid group name' / 'Group with the same name already exists'
     course = ctx.state.courses.get(courseid)
     if course is None:
-        raise _course_context_error(courseid, "Invalid parameter value detected")
+        raise course_context_error(courseid, "Invalid parameter value detected")
     role = course.enrolments.get(ctx.userid)
     if not ctx.is_admin and role is None:
-        raise _course_context_error(courseid, "Course or activity not accessible. (Not enrolled)")
+        raise course_context_error(courseid, "Course or activity not accessible. (Not enrolled)")
     if not ctx.is_admin and role not in MANAGEGROUPS_ROLES:
         raise no_capability("Manage groups")
 
