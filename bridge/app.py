@@ -16,6 +16,9 @@ from adapters.base import Adapter
 from bridge.actions import ItemActions
 from bridge.api.routes import ApiRoutes
 from bridge.api.runner import ApiRunner
+from bridge.bulk.command import BulkCommand
+from bridge.bulk.progress import Progress
+from bridge.bulk.runner import BulkRunner
 from bridge.commands import Commands
 from bridge.config import Settings
 from bridge.health import Health, beat, operator_routes
@@ -238,7 +241,9 @@ class Bridge:
             on_link=self._linked if self.devices else None,
             on_unlink=self._unlinked if self.devices else None,
         )
-        commands = Commands(store, self.api, linking, pipeline.actions)
+        progress = Progress(store, {p: a.capabilities.edits for p, a in self.adapters.items()}, dispatcher.wake)
+        bulk_runner = BulkRunner(store, self.client, s.bulk, progress)
+        commands = Commands(store, self.api, linking, pipeline.actions, BulkCommand(store, self.client, bulk_runner))
         relay = Relay(store, self.api, after_send=pipeline.read_soon)
         inbound = Inbound(
             store, self.adapters, commands, relay, pipeline.actions, self.metrics, pace=dispatcher.pace_answer
@@ -281,6 +286,7 @@ class Bridge:
             asyncio.create_task(self._housekeeping(), name="housekeeping"),
             asyncio.create_task(beat(health), name="heartbeat"),
             asyncio.create_task(api_runner.run(), name="api jobs"),
+            asyncio.create_task(bulk_runner.run(), name="bulk jobs"),
         ]
         if unfinished:
             log.info("resuming %d chat events the previous process had not finished", len(unfinished))

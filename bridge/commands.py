@@ -8,12 +8,14 @@ Slack ``/pluto`` subcommands, Discord slash subcommands, Teams typed keywords, c
 from __future__ import annotations
 
 from bridge.actions import ItemActions
+from bridge.bulk.command import BulkCommand
 from bridge.hints import command_hint, how_to_link
 from bridge.item_commands import ItemCommands
 from bridge.linking import LinkError, Linking
 from bridge.lms.api import LmsApi
 from bridge.lms.errors import LmsError, LmsUnavailable
 from bridge.model import COMMANDS, CommandEvent, ConversationInfo, ConversationType, Platform
+from bridge.relay import Answer
 from bridge.render import escape
 from bridge.store.records import Link
 from bridge.store.store import Store
@@ -32,17 +34,27 @@ def _match(conversations: list[ConversationInfo], name: str) -> list[Conversatio
 class Commands(ItemCommands):
     """Runs one command for one person and returns the answer as safe HTML."""
 
-    def __init__(self, store: Store, api: LmsApi, linking: Linking, actions: ItemActions) -> None:
+    def __init__(
+        self, store: Store, api: LmsApi, linking: Linking, actions: ItemActions, bulk: BulkCommand | None = None
+    ) -> None:
         self.store = store
         self.api = api
         self.linking = linking
         self.actions = actions
+        self.bulk = bulk
 
-    async def run(self, event: CommandEvent, link: Link | None) -> str:
+    async def run(self, event: CommandEvent, link: Link | None) -> str | Answer:
         handler = getattr(self, f"_cmd_{event.name}", None)
         if handler is None:
             return f"<p>Unknown command {escape(event.name)}.</p>" + self.help_text(event.identity.platform)
-        return str(await handler(event, link))
+        answer = await handler(event, link)
+        return answer if isinstance(answer, Answer) else str(answer)
+
+    async def _cmd_bulk(self, event: CommandEvent, link: Link | None) -> str | Answer:
+        linked = await self._linked(event, link)
+        if isinstance(linked, str) or self.bulk is None:
+            return linked if isinstance(linked, str) else "<p>Bulk messages are not available here.</p>"
+        return await self.bulk.run(event, linked)
 
     def help_text(self, platform: Platform) -> str:
         lines = "".join(

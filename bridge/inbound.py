@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from adapters.base import Adapter, DeliveryError
 from bridge.actions import ItemActions, parse_action
+from bridge.bulk.command import is_bulk_action
 from bridge.commands import Commands
 from bridge.hints import command_hint, how_to_link
 from bridge.journal import event_to_json
@@ -181,6 +182,8 @@ class Inbound:
         link = await self.store.link_for(event.identity)
         if link is None:
             return Answer(how_to_link(platform))
+        if is_bulk_action(event.action_id) and self.commands.bulk is not None:
+            return await self.commands.bulk.action(link, event.action_id)
         if event.action_id.startswith(PICK + ":"):
             picked = await self.relay.pick(link, event.action_id)
             return Answer(picked.html, replace_html=picked.html)
