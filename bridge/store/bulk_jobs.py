@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, Float, Integer, String, Table, Text, delete, func, insert, select, update
+from sqlalchemy import Column, Float, Integer, String, Table, Text, bindparam, delete, func, insert, select, update
 
 from bridge.store.schema import metadata
 from bridge.store.store import Store
@@ -277,15 +277,17 @@ async def claim(store: Store, job_id: int, user_ids: Sequence[int]) -> list[int]
 
 
 async def settle(store: Store, job_id: int, outcomes: Mapping[int, tuple[str, str]]) -> None:
-    """Record each recipient's (state, reason) in one transaction."""
-    now = time.time()
+    """Record each recipient's (state, reason), all in one statement (executemany)."""
+    if not outcomes:
+        return
+    statement = (
+        update(bulk_recipients)
+        .where(bulk_recipients.c.job_id == job_id, bulk_recipients.c.user_id == bindparam("b_user"))
+        .values(state=bindparam("b_state"), reason=bindparam("b_reason"), since=time.time())
+    )
+    rows = [{"b_user": uid, "b_state": state, "b_reason": reason} for uid, (state, reason) in outcomes.items()]
     async with store._write() as conn:
-        for user_id, (state, reason) in outcomes.items():
-            await conn.execute(
-                update(bulk_recipients)
-                .where(bulk_recipients.c.job_id == job_id, bulk_recipients.c.user_id == user_id)
-                .values(state=state, reason=reason, since=now)
-            )
+        await conn.execute(statement, rows)
 
 
 async def counts(store: Store, job_id: int) -> Counter[str]:
