@@ -32,6 +32,7 @@ from bridge.store.store import Store
 log = logging.getLogger(__name__)
 
 UNREACHABLE_PAUSE = 5.0  # seconds before trying a batch again when the LMS cannot be reached
+MAYBE_SENT = "the bridge stopped while sending and Pluto cannot say whether it arrived; not sent again"
 SIGNED_OUT = "your Pluto sign-in no longer works (send link to sign in again); not sent"
 
 
@@ -74,12 +75,18 @@ class BulkRunner:
             await asyncio.gather(task, return_exceptions=True)
 
     async def _guarded(self, job_id: int) -> None:
-        try:
-            await self.process(job_id)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # one broken job must not stop the others; it resumes at the next start
-            log.exception("bulk job %s failed", job_id)
+        while True:
+            try:
+                await self.process(job_id)
+                return
+            except LmsUnavailable as exc:  # Pluto down: wait, then go on where the store says
+                log.warning("bulk job %s waits for Pluto: %s", job_id, exc)
+                await asyncio.sleep(UNREACHABLE_PAUSE)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # one broken job must not stop the others; it resumes at the next start
+                log.exception("bulk job %s failed", job_id)
+                return
 
     async def process(self, job_id: int) -> None:
         """Send to everyone still pending, batch by batch, then report."""
@@ -107,9 +114,16 @@ class BulkRunner:
         with the sender shows the message, else pending again (sent at most once)."""
         for r in await bulk_jobs.recipients(self.store, job.id, ("sending",)):
             await self.limiter.acquire()
-            arrived = await lms.already_sent(
-                self.client, link.token, job.lms_user_id, r.user_id, job.text, r.since or job.started_at or 0.0
-            )
+            try:
+                arrived = await lms.already_sent(
+                    self.client, link.token, job.lms_user_id, r.user_id, job.text, r.since or job.started_at or 0.0
+                )
+            except LmsUnavailable:
+                raise
+            except LmsError as exc:  # cannot look: report it, never send it again blindly
+                log.warning("bulk job %s: cannot tell whether recipient %s got it: %s", job.id, r.user_id, exc)
+                await bulk_jobs.settle(self.store, job.id, {r.user_id: ("refused", MAYBE_SENT)})
+                continue
             log.info(
                 "bulk job %s: recipient %s %s before the restart",
                 job.id,
