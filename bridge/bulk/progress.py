@@ -90,7 +90,7 @@ class Progress:
         if status is None and done <= job.reported:
             return
         edits = self.edits.get(link.identity.platform, True)
-        if not edits and status is not None:
+        if not edits and (status is not None or done >= job.total):
             return  # the final report follows as a new message anyway
         if not edits and status is None and done * QUARTERS // job.total <= job.reported * QUARTERS // job.total:
             return
