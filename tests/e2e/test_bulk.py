@@ -61,6 +61,11 @@ def received(lms: SandboxLMS, sender: int, users: list[int], text: str = TEXT) -
     return counts
 
 
+def total(lms: SandboxLMS, seed: DemoSeed, cohort: Cohort) -> int:
+    """Copies the group has received from Maya so far."""
+    return sum(received(lms, seed.mentor_id, cohort.members).values())
+
+
 def texts(tg: SandboxTelegram) -> list[str]:
     return [str(m.get("text", "")) for m in tg.sent_to(CHAT)]
 
@@ -123,6 +128,12 @@ async def bridge(config: Path, port: int) -> AsyncIterator[BridgeProcess]:
         await process.stop()
 
 
+async def teacher_links(tg: SandboxTelegram) -> None:
+    """Maya (the course's editing teacher) links her Telegram through the sign-in page."""
+    await link_on_telegram(tg, CHAT, "mentor")
+    await shows(tg, "Linked to Pluto as")
+
+
 async def ask_and_confirm(tg: SandboxTelegram, command: str) -> dict[str, Any]:
     """The teacher sends ``command``, sees the count and presses the Send button."""
     tg.user_sends_text(CHAT, command)
@@ -141,8 +152,7 @@ async def test_group_of_30_privacy_refusal_reported_and_progress_edited(
     cohort = week3(lms, seed)
     config, port = configure(lms, tg, tmp_path, batch_size=5, requests_per_second=20)
     async with bridge(config, port):
-        await link_on_telegram(tg, CHAT, "mentor")
-        await shows(tg, "Linked to Pluto as")
+        await teacher_links(tg)
         tg.user_sends_text(CHAT, "/bulk")
         await shows(tg, "Courses you can message in bulk")
         tg.user_sends_text(CHAT, "/bulk MENT101")
@@ -180,13 +190,12 @@ async def test_sigkill_in_the_middle_then_resume_sends_nobody_twice(
     config, port = configure(lms, tg, tmp_path, batch_size=5, requests_per_second=2)
 
     def delivered() -> int:
-        return sum(received(lms, seed.mentor_id, cohort.members).values())
+        return total(lms, seed, cohort)
 
     first = await BridgeProcess(config).start()
     try:
         await first.ready(port)
-        await link_on_telegram(tg, CHAT, "mentor")
-        await shows(tg, "Linked to Pluto as")
+        await teacher_links(tg)
         await ask_and_confirm(tg, f"/bulk MENT101 group Week 3: {TEXT}")
         await poll_until(lambda: delivered() >= 10, WITHIN, "two batches in Pluto")
         # Pluto takes the next batch but answers late: the bridge dies before it hears back,
@@ -216,22 +225,19 @@ async def test_cancel_stops_it_and_one_bulk_message_at_a_time(
     cohort = week3(lms, seed)
     config, port = configure(lms, tg, tmp_path, batch_size=3, requests_per_second=1)
     async with bridge(config, port):
-        await link_on_telegram(tg, CHAT, "mentor")
-        await shows(tg, "Linked to Pluto as")
+        await teacher_links(tg)
         await ask_and_confirm(tg, f"/bulk MENT101 group Week 3: {TEXT}")
-        await poll_until(
-            lambda: sum(received(lms, seed.mentor_id, cohort.members).values()) >= 3, WITHIN, "the first batch"
-        )
+        await poll_until(lambda: total(lms, seed, cohort) >= 3, WITHIN, "the first batch")
         tg.user_sends_text(CHAT, "/bulk MENT101: another message")
         await shows(tg, "You have a bulk message going out already")
         tg.user_sends_text(CHAT, "/bulk cancel")
         await shows(tg, "Stopping the bulk message")
         report = await shows(tg, "Bulk message cancelled")
-        sent_then = sum(received(lms, seed.mentor_id, cohort.members).values())
+        sent_then = total(lms, seed, cohort)
         match = re.search(r"sent to (\d+) of 30", report["text"])
         assert match is not None and int(match.group(1)) == sent_then < 29
         assert f"Not sent because you cancelled it: {30 - sent_then - 1}" in report["text"]  # Alex was refused
         # Stopped for good: a new one may start, and the old one sent nothing more.
         tg.user_sends_text(CHAT, "/bulk status")
         await shows(tg, "No bulk message of yours is waiting or going out")
-        assert sum(received(lms, seed.mentor_id, cohort.members).values()) == sent_then
+        assert total(lms, seed, cohort) == sent_then
