@@ -14,6 +14,7 @@ Everything is read with the person's own token, so they see only what Pluto show
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 from bridge.bulk import lms
@@ -33,6 +34,7 @@ from bridge.store.store import Store
 
 PREFIX = "bulk"  # button ids "bulk:confirm:<job id>" and "bulk:cancel:<job id>"
 MAX_BYTES = 4096  # Moodle's MESSAGE_MAX_LENGTH, counted in bytes (lms-api.md 4.2)
+DRAFT_TTL = 3600  # seconds a draft may wait for its confirmation: participants change
 USAGE = "bulk COURSE [group NAME | role ROLE]: TEXT"
 
 
@@ -206,6 +208,12 @@ class BulkCommand:
             if running is not None and (job_id is None or running.id == job_id):
                 return "<p>That bulk message is going out already.</p>"
             return "<p>No bulk message is waiting for your confirmation.</p>"
+        if time.time() - job.created_at > DRAFT_TTL:
+            await bulk_jobs.cancel(self.store, job.id)
+            return (
+                "<p>That draft is more than an hour old, and the course may have changed: nothing was sent. "
+                "Send the bulk command again to see who would receive it now.</p>"
+            )
         if not await bulk_jobs.start(self.store, job.id):
             return "<p>That bulk message is going out already.</p>"
         self.runner.submit(job.id)
@@ -224,12 +232,13 @@ class BulkCommand:
         return "<p>Stopping the bulk message; nobody else will get it. A report follows.</p>"
 
     async def status(self, link: Link) -> str:
+        """Where the person's bulk message is."""
         job = await bulk_jobs.open_job_of(self.store, link.lms_user_id)
         if job is None:
             return "<p>No bulk message of yours is waiting or going out.</p>"
         if job.status == "draft":
             return f"<p>A bulk message to {job.total} people in {what(job)} waits for your confirmation.</p>"
-        return progress_html(job, await bulk_jobs.counts(self.store, job.id))
+        return progress_html(job, await bulk_jobs.counts(self.store, job.id), link.identity.platform)
 
     async def action(self, link: Link, action_id: str) -> Answer:
         """A press of Send or Cancel under a draft; the pressed message loses its buttons."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping
 
+from bridge.hints import command_hint
 from bridge.model import Platform
 from bridge.render import escape
 from bridge.router import lane_of
@@ -33,7 +34,7 @@ def what(job: BulkJob) -> str:
     return where if job.audience == "everyone" else f"{where}, {escape(job.audience)}"
 
 
-def progress_html(job: BulkJob, counts: Counter[str], status: str | None = None) -> str:
+def progress_html(job: BulkJob, counts: Counter[str], platform: Platform, status: str | None = None) -> str:
     """The progress line; ``status`` (done, cancelled) ends it."""
     sent, refused = counts["sent"], counts["refused"]
     line = f"Sent {sent} of {job.total} · bulk message to {what(job)}"
@@ -43,7 +44,7 @@ def progress_html(job: BulkJob, counts: Counter[str], status: str | None = None)
         return f"<p>{line}. Finished.</p>"
     if status == "cancelled":
         return f"<p>{line}. Cancelled: {counts['cancelled']} not sent.</p>"
-    return f"<p>{line} …</p><p>Type <code>bulk cancel</code> to stop it.</p>"
+    return f"<p>{line} …</p><p>Send <code>{escape(command_hint(platform, 'bulk cancel'))}</code> to stop it.</p>"
 
 
 def report_html(job: BulkJob, counts: Counter[str], unreached: list[bulk_jobs.Recipient], cancelled: bool) -> str:
@@ -81,7 +82,11 @@ class Progress:
 
     async def started(self, job: BulkJob, link: Link) -> None:
         """The progress message (once per job, however often this is called)."""
-        await self._queue(link, self._key(job, "progress"), {"kind": "bulk", "html": progress_html(job, Counter())})
+        await self._queue(
+            link,
+            self._key(job, "progress"),
+            {"kind": "bulk", "html": progress_html(job, Counter(), link.identity.platform)},
+        )
 
     async def update(self, job: BulkJob, link: Link, counts: Counter[str], status: str | None = None) -> None:
         """Show where the job is: an edit of the progress message, or on a platform that
@@ -94,7 +99,7 @@ class Progress:
             return  # the final report follows as a new message anyway
         if not edits and status is None and done * QUARTERS // job.total <= job.reported * QUARTERS // job.total:
             return
-        html = progress_html(job, counts, status)
+        html = progress_html(job, counts, link.identity.platform, status)
         target = await self.store.delivery_of(self._key(job, "progress"), link.id)
         if target is None:
             return

@@ -4,11 +4,13 @@ quarter at most)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from bridge.bulk.command import BulkCommand
 from bridge.bulk.progress import Progress
@@ -133,3 +135,15 @@ async def test_a_platform_that_edits_sees_every_batch(bench: Bench) -> None:
     posts = await progress_posts(bench, edits=True)
     updates = [p.split(" · ")[0] for p in posts if p.startswith("<p>Sent ") and "Sent 0 of" not in p]
     assert updates == [f"<p>Sent {n} of 20" for n in range(2, 21, 2)] + ["<p>Sent 20 of 20"]
+
+
+async def test_a_draft_older_than_an_hour_is_not_sent(bench: Bench) -> None:
+    cmd, _ = command(bench)
+    mentor = await link_of(bench, "mentor")
+    await ask(cmd, mentor, "MENT101: Yesterday's plan")
+    async with bench.store.engine.begin() as conn:  # the draft waited two hours
+        await conn.execute(update(bulk_jobs.bulk_jobs).values(created_at=time.time() - 7200))
+    answer = html(await ask(cmd, mentor, "confirm"))
+    assert "more than an hour old" in answer and "nothing was sent" in answer
+    assert bench.lms.conversation_between(bench.seed.mentor_id, bench.seed.mentee1_id) is None
+    assert await bulk_jobs.open_job_of(bench.store, bench.seed.mentor_id) is None
