@@ -36,12 +36,17 @@ ACCESS_ALL_GROUPS = "moodle/site:accessallgroups"
 ROLE_REVIEW = "moodle/role:review"
 BULK_MESSAGING = "moodle/course:bulkmessaging"
 VIEW_PARTICIPANTS = "moodle/course:viewparticipants"
+MANAGE_GROUPS = "moodle/course:managegroups"
 # Course-context capabilities of Moodle's standard roles (lib/db/access.php archetypes), as far
 # as the sandbox's functions ask: bulk messaging is for managers, teachers and non-editing
 # teachers (domain.md MD-BULKCAP); only editing teachers and managers see every group.
 DEFAULT_ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
-    "manager": frozenset({MESSAGE_ANY_USER, ACCESS_ALL_GROUPS, ROLE_REVIEW, BULK_MESSAGING, VIEW_PARTICIPANTS}),
-    "editingteacher": frozenset({MESSAGE_ANY_USER, ACCESS_ALL_GROUPS, ROLE_REVIEW, BULK_MESSAGING, VIEW_PARTICIPANTS}),
+    "manager": frozenset(
+        {MESSAGE_ANY_USER, ACCESS_ALL_GROUPS, ROLE_REVIEW, BULK_MESSAGING, VIEW_PARTICIPANTS, MANAGE_GROUPS}
+    ),
+    "editingteacher": frozenset(
+        {MESSAGE_ANY_USER, ACCESS_ALL_GROUPS, ROLE_REVIEW, BULK_MESSAGING, VIEW_PARTICIPANTS, MANAGE_GROUPS}
+    ),
     "teacher": frozenset({MESSAGE_ANY_USER, ROLE_REVIEW, BULK_MESSAGING, VIEW_PARTICIPANTS}),
     "student": frozenset({VIEW_PARTICIPANTS}),
 }
@@ -51,6 +56,7 @@ CAPABILITY_NAMES = {
     ROLE_REVIEW: "Review permissions for others",
     BULK_MESSAGING: "Send a message to many people",
     VIEW_PARTICIPANTS: "View participants",
+    MANAGE_GROUPS: "Manage groups",
 }
 TEACHER_ROLES = ("editingteacher", "teacher")
 ROLE_IDS = {"manager": 1, "coursecreator": 2, "editingteacher": 3, "teacher": 4, "student": 5}

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import course_context_error, invalid_parameter, no_capability
+from .errors import course_context_error, invalid_parameter
 from .params import Bool, Int, List, Str, Struct
 from .registry import MODERN, Ctx
 from .state import (
     ACCESS_ALL_GROUPS,
-    CAPABILITY_NAMES,
     ROLE_IDS,
     ROLE_REVIEW,
     VIEW_PARTICIPANTS,
@@ -29,11 +28,6 @@ from .state import (
 from .views import user_record
 
 NOT_ENROLLED = "Course or activity not accessible. (Not enrolled)"
-
-
-def _require(ctx: Ctx, course: Course, capability: str) -> None:
-    if not ctx.state.has_capability(ctx.userid, course.id, capability):
-        raise no_capability(CAPABILITY_NAMES[capability])
 
 
 def _course(ctx: Ctx, courseid: int) -> Course:
@@ -111,7 +105,7 @@ def get_enrolled_users(ctx: Ctx, p: dict[str, Any]) -> list[dict[str, Any]]:
     """Participants of a course with their roles (and groups, for those who see all groups)."""
     st = ctx.state
     course = _course(ctx, p["courseid"])
-    _require(ctx, course, VIEW_PARTICIPANTS)
+    ctx.require_capability(course.id, VIEW_PARTICIPANTS)
     options = {o["name"]: o["value"] for o in p["options"]}
     known = {"withcapability", "groupid", "onlyactive", "onlysuspended", "userfields", "limitfrom", "limitnumber"}
     if not set(options) <= known | {"sortby", "sortdirection"}:
@@ -119,13 +113,13 @@ def get_enrolled_users(ctx: Ctx, p: dict[str, Any]) -> list[dict[str, Any]]:
     userids = list(course.enrolments)
     capability = options.get("withcapability", "")
     if capability:
-        _require(ctx, course, ROLE_REVIEW)
+        ctx.require_capability(course.id, ROLE_REVIEW)
         userids = [u for u in userids if st.has_capability(u, course.id, capability)]
     groupid = int(options.get("groupid") or 0)
     if groupid:
         group = st.groups.get(groupid)
         if group is None or ctx.userid not in group.members:
-            _require(ctx, course, ACCESS_ALL_GROUPS)
+            ctx.require_capability(course.id, ACCESS_ALL_GROUPS)
         userids = [u for u in userids if group is not None and group.courseid == course.id and u in group.members]
     start = int(options.get("limitfrom", 0) or 0)
     count = int(options.get("limitnumber", 0) or 0)

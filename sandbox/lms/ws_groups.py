@@ -10,13 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import course_context_error, invalid_parameter, no_capability
+from .errors import course_context_error, invalid_parameter
 from .params import Bool, Int, List, Str, Struct, optional
 from .registry import MODERN, Ctx
-from .state import Group
-
-# Roles holding moodle/course:managegroups in course context by default (besides the admin).
-MANAGEGROUPS_ROLES = frozenset({"editingteacher", "manager"})
+from .state import MANAGE_GROUPS, Group
 
 _GROUP = Struct(
     {
@@ -43,8 +40,7 @@ def _check(ctx: Ctx, g: dict[str, Any], taken: set[tuple[int, str]]) -> None:
     role = course.enrolments.get(ctx.userid)
     if not ctx.is_admin and role is None:
         raise course_context_error(courseid, "Course or activity not accessible. (Not enrolled)")
-    if not ctx.is_admin and role not in MANAGEGROUPS_ROLES:
-        raise no_capability("Manage groups")
+    ctx.require_capability(courseid, MANAGE_GROUPS)
 
 
 def _record(group: Group) -> dict[str, Any]:
