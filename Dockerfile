@@ -7,7 +7,9 @@ COPY pyproject.toml README.md ./
 COPY bridge ./bridge
 COPY adapters ./adapters
 COPY sandbox ./sandbox
-RUN pip install --no-cache-dir --prefix=/install .
+# The platforms' SDKs are extras: every one by default, fewer with --build-arg EXTRAS=slack,teams.
+ARG EXTRAS=all
+RUN pip install --no-cache-dir --prefix=/install ".[${EXTRAS}]"
 
 FROM python:3.11-slim
 RUN useradd --system --home-dir /var/lib/pluto-bridge --create-home pluto

@@ -20,7 +20,6 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import TypedDict
 
-from adapters.base import Adapter, EventSink, PermanentError
 from bridge.model import (
     COMMAND_NAMES,
     ActionEvent,
@@ -37,6 +36,7 @@ from bridge.model import (
     Reply,
     SentRef,
 )
+from bridge.ports import Adapter, EventSink, PermanentError
 
 ROOM = "console"
 

@@ -32,15 +32,6 @@ import discord
 import yarl
 from discord import app_commands
 
-from adapters.base import (
-    Adapter,
-    DeliveryError,
-    EventSink,
-    PermanentError,
-    RateLimited,
-    RecipientUnreachable,
-    TransientError,
-)
 from adapters.readable import readable_time
 from bridge.model import (
     COMMANDS,
@@ -60,6 +51,15 @@ from bridge.model import (
     Post,
     Reply,
     SentRef,
+)
+from bridge.ports import (
+    Adapter,
+    DeliveryError,
+    EventSink,
+    PermanentError,
+    RateLimited,
+    RecipientUnreachable,
+    TransientError,
 )
 
 log = logging.getLogger(__name__)

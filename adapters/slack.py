@@ -5,7 +5,7 @@ Inbound, Bolt verifies signatures (HTTP mode), acknowledges within Slack's 3 s (
 DM only once the core has journalled it, so a crash before that makes Slack redeliver it)
 and runs our listeners, which translate DM messages, app-home opens, the slash command and button
 presses into ``bridge.model`` events for the core's sink. Outbound, each workspace has its
-own ``AsyncWebClient`` (its own bot token); Slack errors become ``adapters.base`` exceptions
+own ``AsyncWebClient`` (its own bot token); Slack errors become ``bridge.ports`` exceptions
 and 429s are never retried here: the core pauses the room and retries.
 """
 
@@ -38,16 +38,6 @@ from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.base import (
-    Adapter,
-    DeliveryError,
-    EventSink,
-    PermanentError,
-    RateLimited,
-    RecipientUnreachable,
-    TransientError,
-    record,
-)
 from adapters.readable import readable_time
 from bridge.model import (
     COMMAND_NAMES,
@@ -67,6 +57,16 @@ from bridge.model import (
     Post,
     Reply,
     SentRef,
+)
+from bridge.ports import (
+    Adapter,
+    DeliveryError,
+    EventSink,
+    PermanentError,
+    RateLimited,
+    RecipientUnreachable,
+    TransientError,
+    record,
 )
 from bridge.render.slack import escape_mrkdwn
 

@@ -15,7 +15,6 @@ import html
 import logging
 import random
 import re
-import time
 import warnings
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,7 +25,6 @@ import aiohttp
 import jwt
 from aiohttp import web
 from aiohttp.web_exceptions import NotAppKeyWarning
-from azure.core.credentials import AccessToken
 from microsoft_agents.activity import (
     Activity,
     ActivityTypes,
@@ -40,23 +38,12 @@ from microsoft_agents.activity import (
 from microsoft_agents.hosting.aiohttp import CloudAdapter
 from microsoft_agents.hosting.core import TurnContext
 from microsoft_agents.hosting.core.authorization import (
-    AccessTokenProviderBase,
     AgentAuthConfiguration,
     AuthenticationConstants,
     ClaimsIdentity,
-    ConnectionManager,
     Connections,
 )
 
-from adapters.base import (
-    Adapter,
-    DeliveryError,
-    EventSink,
-    PermanentError,
-    RateLimited,
-    RecipientUnreachable,
-    TransientError,
-)
 from bridge.model import (
     COMMANDS,
     ActionEvent,
@@ -74,6 +61,15 @@ from bridge.model import (
     Reply,
     SentRef,
 )
+from bridge.ports import (
+    Adapter,
+    DeliveryError,
+    EventSink,
+    PermanentError,
+    RateLimited,
+    RecipientUnreachable,
+    TransientError,
+)
 from bridge.render import to_plain
 from bridge.render.document import BOLD, CODE, ITALIC, LINK, STRIKE, UNDERLINE, Run, line_text, parse
 from bridge.render.measure import json_bytes
@@ -88,7 +84,6 @@ CARD_VERB = "pluto"
 REASON_INPUT_ID = "reason"
 REASON_MAX_CHARS = 1000
 CLOCK_SKEW_SECONDS = 300
-TOKEN_REFRESH_MARGIN = 120.0
 SUMMARY_CHARS = 200
 MAX_TEXT_BYTES = 22 * 1024  # of the activity's ~28 KB; the rest is envelope, preview and card
 REPLY_ATTEMPTS = 4  # a reply to a person is tried this often when Teams throttles it
@@ -97,135 +92,15 @@ _AT_TAG = re.compile(r"<at(?:\s[^>]*)?>(.*?)</at>", re.IGNORECASE | re.DOTALL)
 _STYLE = {"primary": "positive", "danger": "destructive"}
 
 
-class TokenError(PermanentError):
-    """The token endpoint refused to issue an outbound token (bad credentials or scope)."""
-
-
 # --- outbound token ------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class _Cached:
-    token: str
-    expires_on: float
-
-
-class ClientCredentialsTokenProvider(AccessTokenProviderBase):
-    """OAuth2 client-credentials token provider for the SDK's ``Connections`` seam.
-
-    Tokens are cached per scope until ``TOKEN_REFRESH_MARGIN`` seconds before they
-    expire; concurrent callers share one request (MSAL does the same in production).
-    """
-
-    def __init__(
-        self, configuration: AgentAuthConfiguration, token_endpoint: str, timeout: float = 30.0
-    ) -> None:
-        self._configuration = configuration
-        self._endpoint = token_endpoint
-        self._timeout = timeout
-        self._cache: dict[tuple[str, ...], _Cached] = {}
-        self._lock = asyncio.Lock()
-
-    @property
-    def configuration(self) -> AgentAuthConfiguration:
-        """The connection settings (client id, secret, tenant) this provider uses."""
-        return self._configuration
-
-    async def get_access_token(
-        self, resource_url: str, scopes: list[str], force_refresh: bool = False
-    ) -> str:
-        """Return a cached bearer token for ``scopes``, fetching one when needed."""
-        return (await self.get_access_token_with_expiry(resource_url, scopes, force_refresh)).token
-
-    async def get_access_token_with_expiry(
-        self, resource_url: str, scopes: list[str], force_refresh: bool = False
-    ) -> AccessToken:
-        """Like ``get_access_token`` but also returns the expiry (epoch seconds)."""
-        key = tuple(scopes) or (f"{resource_url.rstrip('/')}/.default",)
-        async with self._lock:
-            cached = self._cache.get(key)
-            if cached is None or force_refresh or cached.expires_on - TOKEN_REFRESH_MARGIN <= time.time():
-                cached = await self._fetch(" ".join(key))
-                self._cache[key] = cached
-            return AccessToken(cached.token, int(cached.expires_on))
-
-    async def _fetch(self, scope: str) -> _Cached:
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": self._configuration.CLIENT_ID or "",
-            "client_secret": self._configuration.CLIENT_SECRET or "",
-            "scope": scope,
-        }
-        try:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout)) as session:
-                async with session.post(self._endpoint, data=form) as resp:
-                    body = await resp.json(content_type=None)
-                    if resp.status == 429 or resp.status >= 500:
-                        raise TransientError(f"token endpoint answered {resp.status}")
-                    if resp.status != 200:
-                        error = body.get("error", "") if isinstance(body, dict) else ""
-                        raise TokenError(f"token endpoint answered {resp.status} {error}".strip())
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise TransientError(f"token endpoint unreachable: {type(exc).__name__}") from exc
-        return _Cached(str(body["access_token"]), time.time() + float(body.get("expires_in", 3599)))
-
-    def get_token_credential(self) -> _ProviderCredential:
-        """An azure-core ``AsyncTokenCredential`` view of this provider."""
-        return _ProviderCredential(self)
-
-    # The protocol's user/agentic flows need MSAL; a client-credentials bot has none.
-    async def acquire_token_on_behalf_of(self, scopes: list[str], user_assertion: str) -> str:
-        """Unsupported: on-behalf-of needs MSAL (production ``MsalConnectionManager``)."""
-        raise TokenError("on-behalf-of tokens are not available with client credentials")
-
-    async def get_agentic_application_token(self, tenant_id: str, agent_app_instance_id: str) -> str | None:
-        """Unsupported: agentic identities need MSAL."""
-        raise TokenError("agentic tokens are not available with client credentials")
-
-    async def get_agentic_instance_token(self, tenant_id: str, agent_app_instance_id: str) -> tuple[str, str]:
-        """Unsupported: agentic identities need MSAL."""
-        raise TokenError("agentic tokens are not available with client credentials")
-
-    async def get_agentic_user_token(
-        self, tenant_id: str, agent_app_instance_id: str, agentic_user_id: str, scopes: list[str]
-    ) -> str | None:
-        """Unsupported: agentic identities need MSAL."""
-        raise TokenError("agentic tokens are not available with client credentials")
-
-
-class _ProviderCredential:
-    """``AsyncTokenCredential`` backed by ``ClientCredentialsTokenProvider``'s cache."""
-
-    def __init__(self, provider: ClientCredentialsTokenProvider) -> None:
-        self._provider = provider
-
-    async def get_token(self, *scopes: str, **_: Any) -> AccessToken:
-        return await self._provider.get_access_token_with_expiry("", list(scopes))
-
-    async def close(self) -> None:
-        return None
-
-    async def __aenter__(self) -> _ProviderCredential:
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        return None
-
-
-def build_connections(
-    *, app_id: str, app_password: str, tenant_id: str | None, token_endpoint: str | None
-) -> Connections:
-    """The SDK ``Connections`` for outbound tokens: ours against ``token_endpoint`` when
-    given (the sandbox), else the SDK's MSAL manager (production)."""
-    config = AgentAuthConfiguration(client_id=app_id, tenant_id=tenant_id, client_secret=app_password)
-    if token_endpoint is not None:
-        endpoint = token_endpoint
-        return ConnectionManager(
-            provider_factory=lambda cfg: ClientCredentialsTokenProvider(cfg, endpoint),
-            connections_configurations={"SERVICE_CONNECTION": config},
-        )
+def build_connections(*, app_id: str, app_password: str, tenant_id: str | None) -> Connections:
+    """The SDK's MSAL connection manager for outbound tokens from Microsoft Entra ID.
+    Building it touches no network; tokens are fetched on the first send."""
     from microsoft_agents.authentication.msal import MsalConnectionManager
 
+    config = AgentAuthConfiguration(client_id=app_id, tenant_id=tenant_id, client_secret=app_password)
     return MsalConnectionManager(connections_configurations={"SERVICE_CONNECTION": config})
 
 
@@ -502,8 +377,9 @@ class TeamsAdapter(Adapter):
         (a multi-tenant bot).
       allowed_channels: the ``channelId`` values accepted (Teams only by default: Web Chat
         or Direct Line clients set the sender's id themselves).
-      token_endpoint: a client-credentials token URL (the sandbox's); None uses the SDK's
-        MSAL connection manager against Microsoft Entra ID (production).
+      connections: the SDK ``Connections`` that issue outbound tokens; None builds the
+        SDK's MSAL connection manager against Microsoft Entra ID (production). Tests
+        give one that fetches tokens from the sandbox.
       jwks_url: JWKS for inbound token signatures; None uses Bot Framework's.
       issuer: the required ``iss`` of inbound tokens.
       messages_path: where Teams POSTs Activities on the bridge's web server.
@@ -541,7 +417,7 @@ class TeamsAdapter(Adapter):
         app_password: str,
         tenant_id: str | Sequence[str] | None = None,
         allowed_channels: Sequence[str] = ("msteams",),
-        token_endpoint: str | None = None,
+        connections: Connections | None = None,
         jwks_url: str | None = None,
         issuer: str = "https://api.botframework.com",
         messages_path: str = "/api/messages",
@@ -559,14 +435,11 @@ class TeamsAdapter(Adapter):
         self._validator = InboundTokenValidator(
             app_id=app_id, jwks_url=jwks_url or BOTFRAMEWORK_JWKS_URL, issuer=issuer
         )
-        self._cloud = CloudAdapter(
-            connection_manager=build_connections(
-                app_id=app_id,
-                app_password=app_password,
-                tenant_id=tenants[0] if tenants else None,
-                token_endpoint=token_endpoint,
+        if connections is None:
+            connections = build_connections(
+                app_id=app_id, app_password=app_password, tenant_id=tenants[0] if tenants else None
             )
-        )
+        self._cloud = CloudAdapter(connection_manager=connections)
         # Without this the SDK swallows connector errors and posts "Exception caught" to the user.
         self._cloud.on_turn_error = None
         self._agent = _Agent(self)

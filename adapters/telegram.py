@@ -7,7 +7,7 @@ carries none): the next getUpdates, which confirms the offset, and the webhook's
 wait for that, so a crash never loses what Telegram handed over. The core's sink then runs in
 a handler task (``block=False``); one person's events take turns, so they reach the
 core in the order they were sent while other people's go ahead. Outbound calls map Telegram errors onto the
-``adapters.base`` exceptions; the core paces and splits, so no AIORateLimiter is installed
+``bridge.ports`` exceptions; the core paces and splits, so no AIORateLimiter is installed
 and a 429 surfaces at once as ``RateLimited``.
 
 A decision that asks for a reason (``Action.needs_reason``) is marked in its button's
@@ -73,16 +73,6 @@ from telegram.ext import (
 from telegram.helpers import create_deep_linked_url
 from telegram.warnings import PTBDeprecationWarning
 
-from adapters.base import (
-    Adapter,
-    DeliveryError,
-    EventSink,
-    PermanentError,
-    RateLimited,
-    RecipientUnreachable,
-    TransientError,
-    record,
-)
 from bridge.model import (
     COMMANDS,
     Action,
@@ -100,6 +90,16 @@ from bridge.model import (
     Post,
     Reply,
     SentRef,
+)
+from bridge.ports import (
+    Adapter,
+    DeliveryError,
+    EventSink,
+    PermanentError,
+    RateLimited,
+    RecipientUnreachable,
+    TransientError,
+    record,
 )
 from bridge.render.measure import telegram_length
 

@@ -17,13 +17,13 @@ import tracemalloc
 from dataclasses import dataclass
 from pathlib import Path
 
-from adapters.base import Adapter, EventSink
 from bridge.app import build_pipeline
 from bridge.config import load_settings
 from bridge.lms.api import LmsApi
 from bridge.lms.client import LmsClient
 from bridge.model import Capabilities, ChatIdentity, Destination, Markup, Platform, Post, SentRef
 from bridge.outbox import Dispatcher
+from bridge.ports import Adapter, EventSink
 from bridge.store.crypto import new_key
 from bridge.store.store import Store
 from sandbox.lms import SandboxLMS

@@ -22,7 +22,7 @@ from bridge.lms.errors import LmsError, LmsUnavailable, TokenRejected
 from bridge.model import Action, ItemKind, Platform
 from bridge.render import escape
 from bridge.router import lane_of
-from bridge.store.records import Delivery, ItemRow, Link, NewDelivery
+from bridge.store.records import Delivery, ItemRow, Link, LinkStatus, NewDelivery
 from bridge.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -137,7 +137,7 @@ class ItemActions:
         try:
             result = await self._act(link, verb, item, reason)
         except TokenRejected:
-            await self.store.set_link_status(link.id, "needs_signin", "the LMS rejected the token")
+            await self.store.set_link_status(link.id, LinkStatus.NEEDS_SIGNIN, "the LMS rejected the token")
             return Outcome(False, "<p>Not done: your Pluto sign-in no longer works. Use <code>link</code> again.</p>")
         except LmsUnavailable as exc:
             if exc.reached:

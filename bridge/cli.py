@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bridge import __version__
 from bridge.config import ConfigError, Settings, load_settings, require_platform
+
+if TYPE_CHECKING:
+    from bridge.model import Platform
+    from bridge.ports import Adapter
 
 app = typer.Typer(
     help="Pluto Bridge: Pluto LMS messages, alerts and tasks in Slack, Teams, Telegram and Discord.",
@@ -62,19 +67,32 @@ def main_options(
 @app.command()
 def run(config: ConfigOption) -> None:
     """Run the bridge with the given settings until interrupted."""
-    from bridge.app import Bridge
+    raise typer.Exit(serve(_settings(config, platform=True)))
+
+
+def serve(settings: Settings, adapters: Mapping[Platform, Adapter] | None = None) -> int:
+    """Run the bridge until signalled; the exit code. ``adapters``: prebuilt ones (tests
+    give Teams the sandbox's token provider), else one per enabled platform. A platform
+    enabled without its SDK, or a store another bridge holds, is one line and code 2."""
+    from bridge.adapter_registry import MissingSdk
+    from bridge.app import Bridge, build_adapters
     from bridge.log_format import setup_logging
     from bridge.redaction import install as install_redaction
     from bridge.store.lock import StoreInUse
 
-    settings = _settings(config, platform=True)
+    try:
+        built = dict(adapters) if adapters is not None else build_adapters(settings)
+    except MissingSdk as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return 2
     setup_logging(settings.log_level, settings.log.format)
     install_redaction(settings)
     try:
-        asyncio.run(Bridge(settings).run_until_signalled())
+        asyncio.run(Bridge(settings, built).run_until_signalled())
     except StoreInUse as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        return 2
+    return 0
 
 
 @app.command()
@@ -125,27 +143,31 @@ def manifest(
     """Print the app manifest to register the bot with (Slack app manifest, Teams manifest.json)."""
     import json
 
+    from bridge.adapter_registry import MissingSdk, adapter_module
+    from bridge.model import Platform
+
+    if platform not in ("slack", "teams"):
+        typer.echo(f"unknown platform {platform!r}: slack or teams (Telegram and Discord register commands at start)")
+        raise typer.Exit(2)
     settings = _settings(config)
     public_url = settings.web.public_url.rstrip("/")
+    try:
+        module = adapter_module(Platform(platform))
+    except MissingSdk as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     if platform == "slack":
-        from adapters.slack import app_manifest as slack_manifest
-
-        found = slack_manifest(
+        found = module.app_manifest(
             name=name,
             command=settings.slack.command,
             socket_mode=settings.slack.mode == "socket",
             events_url=public_url + settings.slack.events_path,
         )
-    elif platform == "teams":
-        from adapters.teams import app_manifest as teams_manifest
-
+    else:
         if settings.teams.app_id is None:
             typer.echo("config error: teams.app_id: required for the Teams manifest", err=True)
             raise typer.Exit(2)
-        found = teams_manifest(app_id=settings.teams.app_id, name=name, public_url=public_url)
-    else:
-        typer.echo(f"unknown platform {platform!r}: slack or teams (Telegram and Discord register commands at start)")
-        raise typer.Exit(2)
+        found = module.app_manifest(app_id=settings.teams.app_id, name=name, public_url=public_url)
     typer.echo(json.dumps(found, indent=2))
 
 

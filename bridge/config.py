@@ -134,6 +134,9 @@ class OutboxSettings(_Section):
     give_up_after: float = Field(86400.0, gt=0)
     backoff_initial: float = Field(1.0, gt=0)
     backoff_max: float = Field(300.0, gt=0)
+    stop_grace: float = Field(
+        5.0, ge=0, description="seconds a stopping bridge lets sends already under way finish and be recorded"
+    )
 
 
 class BulkSettings(_Section):
@@ -243,7 +246,6 @@ class TeamsSettings(_Section):
         None, description="tenant(s) served: inbound activities from any other are refused; the first signs outbound"
     )
     allowed_channels: list[str] = Field(["msteams"], description="channelId values accepted on /api/messages")
-    token_endpoint: str | None = None
     jwks_url: str | None = None
     issuer: str = Field("https://api.botframework.com", description="required iss of inbound tokens")
     service_url: str = Field(

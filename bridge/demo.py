@@ -16,10 +16,11 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Protocol, cast
 
 import aiohttp
 
-from adapters.console import ConsoleAdapter
+from bridge.adapter_registry import adapter_factory
 from bridge.app import Bridge
 from bridge.config import load_settings
 from bridge.model import Platform
@@ -27,6 +28,15 @@ from bridge.store.crypto import new_key
 from sandbox.lms import SandboxLMS
 
 STEP_TIMEOUT = 20.0
+
+
+class Console(Protocol):
+    """What the demo uses of the console adapter beyond the adapter contract."""
+
+    input_closed: asyncio.Event
+
+    async def type_line(self, line: str) -> None:
+        """Feed one line as if the person typed it."""
 
 
 def _free_port() -> int:
@@ -127,12 +137,13 @@ async def run_demo(*, scripted: bool, echo: Callable[[str], None] = print) -> in
         )
     }
     transcript = Transcript(echo)
-    console = ConsoleAdapter(
+    adapter = adapter_factory(Platform.CONSOLE)(
         user_id="sam",
         display_name="Sam (console)",
         lines=_no_input() if scripted else None,
         write=transcript.write,
     )
+    console = cast(Console, adapter)
 
     async def type_line(line: str) -> None:
         echo(f"you> {line}")
@@ -147,7 +158,7 @@ async def run_demo(*, scripted: bool, echo: Callable[[str], None] = print) -> in
         web={"host": "127.0.0.1", "port": port, "public_url": f"http://127.0.0.1:{port}"},
         console={"enabled": True},
     )
-    bridge = Bridge(settings, adapters={Platform.CONSOLE: console})
+    bridge = Bridge(settings, adapters={Platform.CONSOLE: adapter})
     watcher = LmsWatcher(lms, names, echo)
     tasks: list[asyncio.Task[None]] = []
     try:
@@ -196,7 +207,7 @@ async def _no_input() -> AsyncIterator[str]:
 
 
 async def _interactive(
-    lms: SandboxLMS, console: ConsoleAdapter, mentor_id: int, mentee_id: int, conversation_id: int
+    lms: SandboxLMS, console: Console, mentor_id: int, mentee_id: int, conversation_id: int
 ) -> None:
     """Until the person ends the input (Ctrl-D): the mentor answers each new chat message."""
     answered = {m["id"] for m in lms.messages_in(conversation_id)}

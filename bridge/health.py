@@ -21,12 +21,12 @@ from typing import Any
 
 from aiohttp import web
 
-from adapters.base import Adapter
 from bridge import __version__
 from bridge.lms.client import SITE_INFO, LmsClient
 from bridge.lms.errors import LmsError, LmsUnavailable
 from bridge.metrics import Metrics
 from bridge.model import Platform
+from bridge.ports import Adapter
 from bridge.store import operations
 from bridge.store.store import Store
 

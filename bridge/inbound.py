@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
-from adapters.base import Adapter, DeliveryError
 from bridge.actions import ItemActions, parse_action
 from bridge.bulk.command import is_bulk_action
 from bridge.commands import Commands
@@ -33,9 +32,10 @@ from bridge.model import (
     Post,
     Reply,
 )
+from bridge.ports import Adapter, DeliveryError
 from bridge.relay import PICK, Answer, Relay
 from bridge.render import escape, render, to_plain
-from bridge.store.records import Link
+from bridge.store.records import Link, LinkStatus
 from bridge.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -128,7 +128,7 @@ class Inbound:
             first_contact = await self.store.remember_contact(event.identity, event.display_name, event.room, address)
         if isinstance(event, ContactEvent) and not first_contact:
             link = await self.store.link_for(event.identity)
-            if link is None or link.status != "inactive":
+            if link is None or link.status != LinkStatus.INACTIVE:
                 return None  # reopening the chat or a second install notice: greet once
         try:
             if isinstance(event, ActionEvent):
@@ -199,9 +199,9 @@ class Inbound:
         link = await self.store.link_for(event.identity)
         platform = event.identity.platform
         welcome_back = ""
-        if link is not None and link.status == "inactive" and event.is_private:
+        if link is not None and link.status == LinkStatus.INACTIVE and event.is_private:
             # The platform could not reach them before (blocked, app removed); now it can.
-            await self.store.set_link_status(link.id, "active")
+            await self.store.set_link_status(link.id, LinkStatus.ACTIVE)
             link = await self.store.link_for(event.identity)
             welcome_back = "<p>Welcome back: your Pluto link is active again.</p>"
         answer = await self._respond(event, link, platform)
@@ -221,7 +221,7 @@ class Inbound:
                 return None  # only private chats with the bot are relayed
             if link is None:
                 return how_to_link(platform)
-            if link.status == "needs_signin":
+            if link.status == LinkStatus.NEEDS_SIGNIN:
                 hint = escape(command_hint(platform, "link"))
                 return (
                     f"<p>Not sent: your Pluto sign-in no longer works. Send <code>{hint}</code> to sign in again.</p>"

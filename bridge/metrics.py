@@ -30,10 +30,12 @@ from collections.abc import Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from bridge.store.records import LinkStatus
+
 # LMS-to-chat latency spans a poll interval (default 10 s) up to quiet hours' digests.
 DELIVERY_BUCKETS = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 900, 3600, 6 * 3600)
 LMS_CALL_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
-LINK_STATUSES = ("active", "needs_signin", "inactive")
+LINK_STATUSES = tuple(status.value for status in LinkStatus)
 
 
 class Metrics:

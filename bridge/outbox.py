@@ -23,7 +23,11 @@ from typing import Any
 
 from aiolimiter import AsyncLimiter
 
-from adapters.base import (
+from bridge.config import OutboxSettings
+from bridge.log_format import link_context
+from bridge.metrics import Metrics
+from bridge.model import ChatIdentity, ItemKind, Pace, Platform, Post, SentRef
+from bridge.ports import (
     Adapter,
     DeliveryError,
     PermanentError,
@@ -31,13 +35,9 @@ from adapters.base import (
     RecipientUnreachable,
     TransientError,
 )
-from bridge.config import OutboxSettings
-from bridge.log_format import link_context
-from bridge.metrics import Metrics
-from bridge.model import ChatIdentity, ItemKind, Pace, Platform, Post, SentRef
 from bridge.render import render, to_plain
 from bridge.router import actions_of, lane_of, told_unshowable
-from bridge.store.records import Delivery, Link, MapEntry
+from bridge.store.records import Delivery, DeliveryStatus, Link, LinkStatus, MapEntry
 from bridge.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -92,6 +92,7 @@ class Dispatcher:
         self._paused_until: dict[Platform, float] = {}  # monotonic time a platform-wide 429 ends
         self._throttled: dict[str, int] = {}  # lane -> 429s in a row
         self._stopping = False
+        self._in_flight: set[asyncio.Task[Any]] = set()  # lanes between "sending" and "sent"
 
     def wake(self) -> None:
         """New deliveries were queued: look for work now rather than at the next tick."""
@@ -118,7 +119,7 @@ class Dispatcher:
     async def recover(self) -> None:
         """Deliveries left "sending" by a process that died: recorded as sent when the
         platform shows them arrived, else queued again (counted: a possible duplicate)."""
-        for delivery in await self.store.deliveries(status="sending"):
+        for delivery in await self.store.deliveries(status=DeliveryStatus.SENDING):
             adapter = self.adapters.get(delivery.platform)
             link = await self.store.link_by_id(delivery.link_id)
             if adapter is None or link is None:
@@ -157,9 +158,18 @@ class Dispatcher:
             log.error("lane worker failed", exc_info=task.exception())
 
     async def stop(self) -> None:
+        """Stop every lane. A lane in the middle of a send is let finish it and record it
+        (up to ``outbox.stop_grace`` seconds): cancelled there, a graceful stop would leave
+        the delivery "sending" and the next start would send it again."""
         self._stopping = True
         tasks = list(self._lanes.values())
         for task in tasks:
+            if task not in self._in_flight:
+                task.cancel()
+        busy = [task for task in tasks if task in self._in_flight]
+        if busy:
+            await asyncio.wait(busy, timeout=self.settings.stop_grace)
+        for task in busy:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
@@ -169,6 +179,8 @@ class Dispatcher:
             if not batch:
                 return
             for delivery in batch:
+                if self._stopping:
+                    return
                 delay = delivery.next_attempt_at - time.time()
                 if delay > 0:
                     # Waiting keeps the lane's order; other lanes have their own workers.
@@ -184,7 +196,7 @@ class Dispatcher:
         if link is None:
             await self.store.mark_dead(delivery.id, "the chat link was removed")
             return True
-        if link.status == "inactive":
+        if link.status == LinkStatus.INACTIVE:
             await self.store.mark_dead(delivery.id, f"recipient unreachable: {link.status_reason}")
             return True
         outcomes = self.metrics.deliveries
@@ -223,7 +235,7 @@ class Dispatcher:
             outcomes.labels(platform, "dead").inc()
             log.warning("link %s unreachable: %s", link.identity, exc.reason, extra=link_context(link))
             await self.store.mark_dead(delivery.id, f"recipient unreachable: {exc.reason}")
-            await self.store.set_link_status(link.id, "inactive", exc.reason)
+            await self.store.set_link_status(link.id, LinkStatus.INACTIVE, exc.reason)
             if self.on_unreachable is not None:
                 await self.on_unreachable(link, exc.reason)
             return True
@@ -346,16 +358,25 @@ class Dispatcher:
             await self.store.set_current(link.id, int(conversation_id), payload.get("peer_id"))
         refs = list(delivery.refs)
         dest = link.destination
-        for post in posts[len(refs) :]:
-            await self._paced(delivery)
-            # Nothing else is awaited between this mark, the send and the record after it:
-            # a crash in that window is settled by ``recover`` at the next start.
-            await self.store.mark_sending(delivery.id)
-            ref = await adapter.send(dest, self._in_thread(post, thread))
-            refs.append({"room": ref.room, "message_id": ref.message_id, "thread": ref.thread})
-            if len(refs) < len(posts):  # more to come: a retry must not resend this one
-                await self.store.record_part(delivery.id, refs)
-        await self._record(adapter, link, delivery, refs, thread)
+        lane = asyncio.current_task()
+        try:
+            for post in posts[len(refs) :]:
+                await self._paced(delivery)
+                if self._stopping:
+                    raise asyncio.CancelledError  # not begun: the next start sends it
+                # Nothing else is awaited between this mark, the send and the record after it:
+                # a crash in that window is settled by ``recover`` at the next start.
+                if lane is not None:
+                    self._in_flight.add(lane)
+                await self.store.mark_sending(delivery.id)
+                ref = await adapter.send(dest, self._in_thread(post, thread))
+                refs.append({"room": ref.room, "message_id": ref.message_id, "thread": ref.thread})
+                if len(refs) < len(posts):  # more to come: a retry must not resend this one
+                    await self.store.record_part(delivery.id, refs)
+            await self._record(adapter, link, delivery, refs, thread)
+        finally:
+            if lane is not None:
+                self._in_flight.discard(lane)
 
     async def _record(
         self, adapter: Adapter, link: Link, delivery: Delivery, refs: list[dict[str, Any]], thread: str | None

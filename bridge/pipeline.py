@@ -31,7 +31,7 @@ from bridge.model import Cursor, Item, ItemKind
 from bridge.own_signins import SIGNINS, drop_own
 from bridge.render import escape
 from bridge.router import KIND_WORDS, lane_of, notice, payload_of, route, told_unshowable
-from bridge.store.records import ItemRow, Link, NewDelivery
+from bridge.store.records import ItemRow, Link, LinkStatus, NewDelivery
 from bridge.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -428,7 +428,7 @@ class Pipeline:
             await self.on_dead_token(links)
         for link in links:
             if await self.store.set_link_status(
-                link.id, "needs_signin", f"the LMS rejected the token ({exc.errorcode})"
+                link.id, LinkStatus.NEEDS_SIGNIN, f"the LMS rejected the token ({exc.errorcode})"
             ):
                 log.warning(
                     "token of link %s rejected by the LMS (%s); waiting for a new sign-in",

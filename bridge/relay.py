@@ -22,7 +22,7 @@ from bridge.lms.errors import LmsError, LmsUnavailable, MessageTooLong, SendRefu
 from bridge.lms.refusals import explain_refusal
 from bridge.model import Action, ConversationInfo, ConversationType, MessageEvent
 from bridge.render import chat_text_to_lms, escape, to_plain, utf8_len
-from bridge.store.records import Link
+from bridge.store.records import Link, LinkStatus
 from bridge.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -196,7 +196,7 @@ class Relay:
                 assert conversation_id is not None
                 await self.api.send_to_conversation(link.token, conversation_id, text)
         except TokenRejected:
-            await self.store.set_link_status(link.id, "needs_signin", "the LMS rejected the token")
+            await self.store.set_link_status(link.id, LinkStatus.NEEDS_SIGNIN, "the LMS rejected the token")
             return Answer(
                 "<p>Not sent: your Pluto sign-in no longer works. Use <code>link</code> to sign in again.</p>"
             )

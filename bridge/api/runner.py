@@ -24,6 +24,7 @@ from bridge.render import escape
 from bridge.router import provider_of, quiet_until, route
 from bridge.store import api_jobs
 from bridge.store.api_jobs import ApiKey, JobRow, RecipientRow
+from bridge.store.records import DeliveryStatus
 from bridge.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -245,7 +246,7 @@ async def outcomes(store: Store, job: JobRow) -> list[dict[str, Any]]:
     for r in job.recipients:
         entry: dict[str, Any] = {"recipient": r.spec, "user_id": r.lms_user_id, "name": r.fullname}
         if deliver in ("chat", "both"):
-            entry["chat"] = _chat_outcome(r, sent.get(item_key(job.id, r.position), []))
+            entry["chat"] = chat_outcome(r, sent.get(item_key(job.id, r.position), []))
         if deliver in ("pluto", "both"):
             entry["pluto"] = {"status": _PLUTO.get(r.pluto, r.pluto), "reason": r.pluto_reason}
         result.append(entry)
@@ -255,14 +256,17 @@ async def outcomes(store: Store, job: JobRow) -> list[dict[str, Any]]:
 _PLUTO = {"": "pending", "sending": "pending"}
 
 
-def _chat_outcome(r: RecipientRow, rows: list[tuple[str, str]]) -> dict[str, str]:
+def chat_outcome(r: RecipientRow, rows: list[tuple[str, str]]) -> dict[str, str]:
+    """What the API says of one recipient's chat notice, from its outbox rows' (status,
+    error): delivered once any copy is sent, pending while one is queued, held or being
+    sent, refused only when every copy failed for good."""
     if r.chat in ("", "held"):
         return {"status": "pending", "reason": "quiet hours" if r.chat == "held" else ""}
     if r.chat != "queued":
         return {"status": r.chat, "reason": r.chat_reason}
     statuses = {s for s, _ in rows}
-    if statuses & {"sent", "digested"}:
+    if statuses & {DeliveryStatus.SENT, DeliveryStatus.DIGESTED}:
         return {"status": "delivered", "reason": ""}
-    if not rows or statuses & {"pending", "held"}:
+    if not rows or statuses & {DeliveryStatus.PENDING, DeliveryStatus.HELD, DeliveryStatus.SENDING}:
         return {"status": "pending", "reason": ""}
     return {"status": "refused", "reason": "; ".join(sorted({e for _, e in rows if e}))}

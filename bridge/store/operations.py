@@ -15,6 +15,8 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
+from bridge.store.outbox import WAITING
+from bridge.store.records import DeliveryStatus
 from bridge.store.schema import links, outbox, runtime
 from bridge.store.store import Store
 
@@ -57,7 +59,7 @@ class DeliveryRow:
         }
 
 
-UNSENT = ("pending", "sending")  # queued, or in flight (a crash can leave one so)
+UNSENT = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)  # queued, or in flight (a crash can leave one so)
 
 
 class DeliveryNotFound(LookupError):
@@ -72,7 +74,7 @@ async def counts(store: Store) -> StoreCounts:
         by_status = (
             await conn.execute(
                 select(outbox.c.platform, outbox.c.status, func.count())
-                .where(outbox.c.status.in_([*UNSENT, "dead"]))
+                .where(outbox.c.status.in_([*UNSENT, DeliveryStatus.DEAD]))
                 .group_by(outbox.c.platform, outbox.c.status)
             )
         ).all()
@@ -83,14 +85,14 @@ async def counts(store: Store) -> StoreCounts:
     backlog: Counter[str] = Counter()
     dead: Counter[str] = Counter()
     for platform, status, n in by_status:
-        (dead if status == "dead" else backlog)[platform] += n
+        (dead if status == DeliveryStatus.DEAD else backlog)[platform] += n
     return StoreCounts(dict(backlog), dict(dead), {status: n for status, n in link_rows}, oldest)
 
 
 async def list_deliveries(store: Store, *, dead_only: bool = False, link_id: int | None = None) -> list[DeliveryRow]:
     """Outbox rows that are not sent yet or were given up (sent ones are history), oldest
     first; ``dead_only`` keeps the given-up ones."""
-    statuses = ["dead"] if dead_only else [*UNSENT, "held", "dead"]
+    statuses = [DeliveryStatus.DEAD] if dead_only else [*UNSENT, DeliveryStatus.HELD, DeliveryStatus.DEAD]
     query = (
         select(outbox, links.c.platform.label("link_platform"), links.c.chat_user_id, links.c.lms_username)
         .outerjoin(links, links.c.id == outbox.c.link_id)
@@ -124,7 +126,7 @@ async def retry(store: Store, delivery_ids: list[int] | None) -> list[int]:
     attempt replaces it. Returns the ids that
     went back. Raises ``DeliveryNotFound`` for an id that is not a dead delivery."""
     async with store._write() as conn:
-        query = select(outbox.c.id).where(outbox.c.status == "dead")
+        query = select(outbox.c.id).where(outbox.c.status == DeliveryStatus.DEAD)
         if delivery_ids is not None:
             query = query.where(outbox.c.id.in_(delivery_ids))
         found = [row.id for row in (await conn.execute(query.order_by(outbox.c.id))).all()]
@@ -135,7 +137,7 @@ async def retry(store: Store, delivery_ids: list[int] | None) -> list[int]:
             await conn.execute(
                 update(outbox)
                 .where(outbox.c.id.in_(found))
-                .values(status="pending", attempts=0, next_attempt_at=0.0, failing_since=None)
+                .values(status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=0.0, failing_since=None)
             )
     return found
 
@@ -149,8 +151,11 @@ async def drop(store: Store, delivery_id: int) -> DeliveryRow:
     async with store._write() as conn:
         await conn.execute(
             update(outbox)
-            .where(outbox.c.id == delivery_id, outbox.c.status.in_(["pending", "held", "dead"]))
-            .values(status="dropped", last_error=f"dropped by the operator; last reason: {row.reason or 'none'}")
+            .where(outbox.c.id == delivery_id, outbox.c.status.in_([*WAITING, DeliveryStatus.DEAD]))
+            .values(
+                status=DeliveryStatus.DROPPED,
+                last_error=f"dropped by the operator; last reason: {row.reason or 'none'}",
+            )
         )
     return row
 

@@ -5,11 +5,42 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from bridge.model import ChatIdentity, ConversationInfo, Cursor, Destination, Platform
 
-__all__ = ["ConversationInfo", "Cursor", "Delivery", "ItemRow", "Link", "MapEntry", "NewDelivery"]
+__all__ = [
+    "ConversationInfo",
+    "Cursor",
+    "Delivery",
+    "DeliveryStatus",
+    "ItemRow",
+    "Link",
+    "LinkStatus",
+    "MapEntry",
+    "NewDelivery",
+]
+
+
+class LinkStatus(StrEnum):
+    """Where a link stands; the values are what the ``links.status`` column holds."""
+
+    ACTIVE = "active"
+    NEEDS_SIGNIN = "needs_signin"  # the LMS rejected the token: the person signs in again
+    INACTIVE = "inactive"  # the chat platform says the person cannot be reached
+
+
+class DeliveryStatus(StrEnum):
+    """Where a delivery stands; the values are what the ``outbox.status`` column holds."""
+
+    PENDING = "pending"  # queued for its lane
+    HELD = "held"  # quiet hours: waits for the digest
+    SENDING = "sending"  # a send began (after a crash, looked for on the platform first)
+    SENT = "sent"
+    DEAD = "dead"  # given up
+    DIGESTED = "digested"  # went out listed in a digest instead
+    DROPPED = "dropped"  # given up by the operator
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +52,7 @@ class Link:
     lms_user_id: int
     lms_username: str
     lms_fullname: str
-    status: str
+    status: LinkStatus
     status_reason: str
     room: str | None
     address: dict[str, Any] | None
@@ -33,7 +64,7 @@ class Link:
 
     @property
     def active(self) -> bool:
-        return self.status == "active"
+        return self.status == LinkStatus.ACTIVE
 
     @property
     def destination(self) -> Destination:
@@ -81,7 +112,7 @@ class Delivery:
     platform: Platform
     lane: str
     payload: dict[str, Any]
-    status: str
+    status: DeliveryStatus
     attempts: int
     next_attempt_at: float
     last_error: str

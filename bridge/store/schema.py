@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import JSON, Column, Float, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
 
+from bridge.store.records import DeliveryStatus, LinkStatus
+
 metadata = MetaData()
 
 links = Table(
@@ -17,7 +19,7 @@ links = Table(
     Column("lms_username", String(255), nullable=False, default=""),
     Column("lms_fullname", String(255), nullable=False, default=""),
     Column("token_enc", Text, nullable=False),
-    Column("status", String(16), nullable=False, default="active"),
+    Column("status", String(16), nullable=False, default=LinkStatus.ACTIVE.value),
     Column("status_reason", Text, nullable=False, default=""),
     Column("room", String(255)),
     Column("address", JSON),
@@ -89,7 +91,7 @@ outbox = Table(
     Column("platform", String(16), nullable=False),
     Column("lane", String(255), nullable=False),
     Column("payload", JSON, nullable=False),
-    Column("status", String(8), nullable=False, default="pending"),
+    Column("status", String(8), nullable=False, default=DeliveryStatus.PENDING.value),
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", Float, nullable=False, default=0.0),
     Column("last_error", Text, nullable=False, default=""),

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from adapters.base import Adapter, EventSink, RateLimited, RecipientUnreachable, TransientError
 from bridge.config import OutboxSettings
 from bridge.model import Capabilities, ChatIdentity, Destination, Markup, Platform, Post, SentRef
 from bridge.outbox import Dispatcher
+from bridge.ports import Adapter, EventSink, RateLimited, RecipientUnreachable, TransientError
 from bridge.router import lane_of, notice
 from bridge.store import operations
 from bridge.store.crypto import new_key

@@ -5,9 +5,9 @@ import logging
 
 import pytest
 
-from adapters.base import PermanentError, RateLimited, RecipientUnreachable, TransientError
 from adapters.discord import DiscordAdapter
 from bridge.model import Action, ChatIdentity, Destination, Platform, Post, Reply, SentRef
+from bridge.ports import PermanentError, RateLimited, RecipientUnreachable, TransientError
 
 HOSTILE = "@everyone @here <@&123> <@456> **not bold** [click](https://evil.example) ||spoiler||"
 

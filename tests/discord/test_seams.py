@@ -9,8 +9,8 @@ import discord.http
 import pytest
 import yarl
 
-from adapters.base import PermanentError
 from adapters.discord import MAX_RATELIMIT_WAIT, DiscordAdapter
+from bridge.ports import PermanentError
 
 
 def test_discord_py_is_the_pinned_version():

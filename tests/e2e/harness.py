@@ -98,10 +98,12 @@ async def poll_until(predicate: Callable[[], bool], within: float = 30.0, what: 
 
 
 class BridgeProcess:
-    """One ``pluto-bridge run`` process and everything it printed."""
+    """One ``pluto-bridge run`` process and everything it printed. ``argv``: the Python
+    arguments that run it, when not ``-m bridge run --config CONFIG`` (a test launcher)."""
 
-    def __init__(self, config: Path) -> None:
+    def __init__(self, config: Path, argv: Sequence[str] | None = None) -> None:
         self.config = config
+        self.argv = list(argv) if argv is not None else ["-m", "bridge", "run", "--config", str(config)]
         self.proc: asyncio.subprocess.Process | None = None
         self.out: list[str] = []
         self.err: list[str] = []
@@ -112,11 +114,7 @@ class BridgeProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_PROXY": "127.0.0.1,localhost"}
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable,
-            "-m",
-            "bridge",
-            "run",
-            "--config",
-            str(self.config),
+            *self.argv,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,

@@ -12,9 +12,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from adapters.base import EventSink
 from adapters.slack import SlackAdapter
 from bridge.model import ChatEvent, Reply
+from bridge.ports import EventSink
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.slack import SandboxSlack
 

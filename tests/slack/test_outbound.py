@@ -7,9 +7,9 @@ import socket
 
 import pytest
 
-from adapters.base import PermanentError, RateLimited, RecipientUnreachable, TransientError
 from adapters.slack import SlackAdapter, slash_command
 from bridge.model import Action, ChatIdentity, Destination, Platform, Post, SentRef
+from bridge.ports import PermanentError, RateLimited, RecipientUnreachable, TransientError
 from sandbox.slack import SandboxSlack
 
 from .conftest import ALEX, KIM, SAM, SECRET, T1, T2, TOKENS

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from slack_sdk.errors import SlackApiError
 
-from adapters.base import TransientError
 from adapters.slack import SlackAdapter
 from bridge.model import ChatIdentity, Destination, MessageEvent, Platform, Post
+from bridge.ports import TransientError
 from sandbox.slack import SandboxSlack
 from tests.conftest import free_port
 

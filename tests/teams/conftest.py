@@ -20,6 +20,7 @@ from bridge.model import ChatEvent, Reply
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.teams import SandboxTeams, TeamsUser
 from tests.e2e.harness import BridgeProcess, bridge_config, sign_in
+from tests.teams.sandbox_tokens import connections_for
 
 
 @dataclass
@@ -57,7 +58,7 @@ def make_adapter(sb: SandboxTeams) -> TeamsAdapter:
         app_id=sb.app_id,
         app_password=sb.app_password,
         tenant_id=sb.tenant_id,
-        token_endpoint=sb.token_endpoint,
+        connections=connections_for(sb),
         jwks_url=sb.jwks_url,
         service_url=sb.service_url,
         timeout=10.0,
@@ -185,7 +186,6 @@ def teams_bridge_config(
             "app_id": sandbox.app_id,
             "app_password": sandbox.app_password,
             "tenant_id": sandbox.tenant_id,
-            "token_endpoint": sandbox.token_endpoint,
             "jwks_url": sandbox.jwks_url,
         },
     )
@@ -193,10 +193,12 @@ def teams_bridge_config(
     return config, port
 
 
-async def start_bridge(config: Path, port: int, limit: float = 45.0) -> BridgeProcess:
-    """Start ``pluto-bridge run`` and wait until its web server answers /healthz (the
-    SDK imports alone take seconds on a loaded machine, hence the generous ``limit``)."""
-    process = await BridgeProcess(config).start()
+async def start_bridge(config: Path, port: int, sandbox: SandboxTeams, limit: float = 45.0) -> BridgeProcess:
+    """Start ``pluto-bridge run`` (with outbound tokens from ``sandbox``: ``bridge_main``)
+    and wait until its web server answers /healthz (the SDK imports alone take seconds on
+    a loaded machine, hence the generous ``limit``)."""
+    argv = ["-m", "tests.teams.bridge_main", sandbox.token_endpoint, str(config)]
+    process = await BridgeProcess(config, argv).start()
     deadline = asyncio.get_running_loop().time() + limit
     async with aiohttp.ClientSession() as http:
         while True:
@@ -230,7 +232,7 @@ async def chat(
 ) -> AsyncIterator[TeamsChat]:
     """The real bridge process with only Teams enabled, against the seeded LMS."""
     config, port = teams_bridge_config(tmp_path, lms.url, live_sandbox)
-    process = await start_bridge(config, port)
+    process = await start_bridge(config, port, live_sandbox)
     try:
         yield TeamsChat(live_sandbox, process, port)
     finally:
@@ -247,7 +249,7 @@ async def totara_world(
     await lms.start()
     try:
         config, port = teams_bridge_config(tmp, lms.url, sandbox, poll_interval)
-        process = await start_bridge(config, port)
+        process = await start_bridge(config, port, sandbox)
         try:
             yield TeamsChat(sandbox, process, port), lms, seed
         finally:

@@ -64,7 +64,7 @@ async def test_burst_of_300_messages_to_10_people_within_teams_limits(
         lms.enrol(seed.course_id, uid)
         lms_ids.append(uid)
     config, port = teams_bridge_config(tmp_path, lms.url, sandbox)
-    process = await start_bridge(config, port)
+    process = await start_bridge(config, port, sandbox)
     try:
         chat = TeamsChat(sandbox, process, port)
         people: list[TeamsUser] = [sandbox.add_user(f"Burst Person {n}") for n in range(PEOPLE)]

@@ -25,7 +25,7 @@ async def test_proactive_message_after_restart(
     lms: SandboxLMS, seed: DemoSeed, live_sandbox: SandboxTeams, tmp_path: Path
 ) -> None:
     config, port = teams_bridge_config(tmp_path, lms.url, live_sandbox)
-    first = await start_bridge(config, port)
+    first = await start_bridge(config, port, live_sandbox)
     sam = live_sandbox.add_user("Sam Mentee")
     try:
         chat = TeamsChat(live_sandbox, first, port)
@@ -35,7 +35,7 @@ async def test_proactive_message_after_restart(
         assert await first.stop() == 0
     tokens_before = len(live_sandbox.token_requests)
 
-    second = await start_bridge(config, port)
+    second = await start_bridge(config, port, live_sandbox)
     try:
         chat = TeamsChat(live_sandbox, second, port)
         lms.post_message(seed.mentor_id, seed.mentee1_id, "Welcome back after the restart")

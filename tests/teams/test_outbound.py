@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 
-from adapters.base import PermanentError, RateLimited, RecipientUnreachable, TransientError
 from adapters.teams import TeamsAdapter, card_text
 from bridge.model import Action, ContactEvent, Destination, Pace, Post, SentRef
+from bridge.ports import PermanentError, RateLimited, RecipientUnreachable, TransientError
 from sandbox.teams import SandboxTeams, TeamsUser
 from tests.conftest import free_port
 from tests.teams.conftest import Bot, make_adapter
+from tests.teams.sandbox_tokens import connections_for
 
 
 async def _contact(bot: Bot, sandbox: SandboxTeams, name: str) -> tuple[TeamsUser, ContactEvent]:
@@ -154,7 +155,7 @@ async def test_edit_retires_the_card_and_delete_removes(bot: Bot, sandbox: Sandb
     restarted = TeamsAdapter(
         app_id=sandbox.app_id,
         app_password=sandbox.app_password,
-        token_endpoint=sandbox.token_endpoint,
+        connections=connections_for(sandbox),
         jwks_url=sandbox.jwks_url,
         service_url=f"http://127.0.0.1:{free_port()}/",
         timeout=5.0,
@@ -272,7 +273,7 @@ async def test_wrong_secret_is_a_permanent_error(sandbox: SandboxTeams, bot: Bot
     wrong = TeamsAdapter(
         app_id=sandbox.app_id,
         app_password="not-the-secret",
-        token_endpoint=sandbox.token_endpoint,
+        connections=connections_for(sandbox, app_password="not-the-secret"),
         jwks_url=sandbox.jwks_url,
     )
     with pytest.raises(PermanentError) as info:

@@ -64,9 +64,7 @@ def test_outbound_seams() -> None:
 
 
 def test_production_configuration_builds_offline() -> None:
-    """Without token_endpoint the adapter uses MSAL; building it must not touch the network."""
-    connections = build_connections(
-        app_id="11111111-2222", app_password="s", tenant_id="t", token_endpoint=None
-    )
+    """Without connections given the adapter uses MSAL; building it must not touch the network."""
+    connections = build_connections(app_id="11111111-2222", app_password="s", tenant_id="t")
     assert isinstance(connections, MsalConnectionManager)
     TeamsAdapter(app_id="11111111-2222", app_password="s", tenant_id="t")

@@ -10,7 +10,6 @@ import time
 import aiohttp
 import pytest
 
-from adapters.base import PermanentError, RateLimited, RecipientUnreachable, TransientError
 from adapters.telegram import TelegramAdapter
 from bridge.model import (
     COMMANDS,
@@ -27,6 +26,7 @@ from bridge.model import (
     Reply,
     SentRef,
 )
+from bridge.ports import PermanentError, RateLimited, RecipientUnreachable, TransientError
 from sandbox.telegram import SandboxTelegram, SandboxUser
 
 from .conftest import WEBHOOK_SECRET, RecordingSink

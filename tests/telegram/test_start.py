@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from adapters.base import TransientError
 from adapters.telegram import TelegramAdapter
 from bridge.model import ChatIdentity, Destination, MessageEvent, Platform, Post
+from bridge.ports import TransientError
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.telegram import SandboxTelegram
 from tests.conftest import free_port

@@ -1,0 +1,79 @@
+"""Intake state: per-person cursors and known conversations, written with what intake found."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+
+from bridge.store.core import StoreCore, _now
+from bridge.store.items import insert_item
+from bridge.store.outbox import insert_deliveries
+from bridge.store.records import ConversationInfo, Cursor, ItemRow, NewDelivery
+from bridge.store.schema import conversations, cursors
+
+
+class CursorStore(StoreCore):
+    """Reads and writes of ``cursors`` and ``conversations``, and intake's one commit."""
+
+    async def cursors_of(self, lms_user_id: int) -> dict[str, Cursor]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(cursors).where(cursors.c.lms_user_id == lms_user_id))).all()
+        return {r.scope: Cursor(r.watermark, frozenset(r.seen_ids)) for r in rows}
+
+    async def conversations_of(self, lms_user_id: int) -> list[ConversationInfo]:
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(conversations)
+                    .where(conversations.c.lms_user_id == lms_user_id)
+                    .order_by(conversations.c.last_time.desc())
+                )
+            ).all()
+        return [ConversationInfo(r.conversation_id, r.type, r.name, r.peer_id) for r in rows]
+
+    async def commit_intake(
+        self,
+        lms_user_id: int,
+        cursor_updates: dict[str, Cursor],
+        deliveries: Sequence[NewDelivery],
+        conversation_rows: Sequence[tuple[ConversationInfo, int]] = (),
+        new_items: Sequence[ItemRow] = (),
+    ) -> int:
+        """Write the deliveries and the new cursors in one transaction: nothing intake has
+        seen is skipped, and nothing is queued twice (unique item per link)."""
+        now = _now()
+        async with self._write() as conn:
+            for row in new_items:
+                await insert_item(conn, lms_user_id, row)
+            for info, last_time in conversation_rows:
+                await self._upsert(
+                    conn,
+                    conversations,
+                    {
+                        "lms_user_id": lms_user_id,
+                        "conversation_id": info.conversation_id,
+                        "type": info.type,
+                        "name": info.name,
+                        "peer_id": info.peer_id,
+                        "last_time": last_time,
+                    },
+                    ("lms_user_id", "conversation_id"),
+                    ("type", "name", "peer_id", "last_time"),
+                )
+            created = await insert_deliveries(self, conn, deliveries)
+            for scope, cursor in cursor_updates.items():
+                await self._upsert(
+                    conn,
+                    cursors,
+                    {
+                        "lms_user_id": lms_user_id,
+                        "scope": scope,
+                        "watermark": cursor.watermark,
+                        "seen_ids": sorted(cursor.seen_ids),
+                        "updated_at": now,
+                    },
+                    ("lms_user_id", "scope"),
+                    ("watermark", "seen_ids", "updated_at"),
+                )
+        return created
