@@ -16,6 +16,9 @@ from bridge.actions import ItemActions
 from bridge.adapter_registry import adapter_factory
 from bridge.api.routes import ApiRoutes
 from bridge.api.runner import ApiRunner
+from bridge.bulk.command import BulkCommand
+from bridge.bulk.progress import Progress
+from bridge.bulk.runner import BulkRunner
 from bridge.config import Settings
 from bridge.health import Health, beat, operator_routes
 from bridge.inbound import Inbound
@@ -247,7 +250,12 @@ class Bridge:
             on_unlink=self._unlinked if self.devices else None,
             profiles=profiles,
         )
-        commands = Commands(store, self.api, linking, pipeline.actions, profiles)
+        progress = Progress(
+            store, {p: a.capabilities.edits for p, a in self.adapters.items()}, dispatcher.wake, profiles
+        )
+        bulk_runner = BulkRunner(store, self.client, s.bulk, progress)
+        bulk = BulkCommand(store, self.client, bulk_runner, profiles)
+        commands = Commands(store, self.api, linking, pipeline.actions, profiles, bulk)
         relay = Relay(store, self.api, after_send=pipeline.read_soon, profiles=profiles)
         inbound = Inbound(
             store, self.adapters, commands, relay, pipeline.actions, self.metrics, pace=dispatcher.pace_answer
@@ -291,6 +299,7 @@ class Bridge:
             asyncio.create_task(self._housekeeping(), name="housekeeping"),
             asyncio.create_task(beat(health), name="heartbeat"),
             asyncio.create_task(api_runner.run(), name="api jobs"),
+            asyncio.create_task(bulk_runner.run(), name="bulk jobs"),
         ]
         if unfinished:
             log.info("resuming %d chat events the previous process had not finished", len(unfinished))

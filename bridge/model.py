@@ -282,6 +282,11 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("decline", "decline ID [REASON]", "Decline (reject) a task or a contact request"),
     CommandSpec("dismiss", "dismiss ID", "Dismiss a task or alert without deciding"),
     CommandSpec("prefs", "prefs [SETTING VALUE]", "Where alerts and tasks go, quiet hours, notification types"),
+    CommandSpec(
+        "bulk",
+        "bulk [COURSE [group NAME | role ROLE]: TEXT | confirm | cancel | status]",
+        "Message everyone in a course, group or role you teach, one private message each, as you",
+    ),
     CommandSpec("help", "help", "What this bot does and the commands it knows"),
 )
 

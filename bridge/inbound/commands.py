@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from bridge import notices
 from bridge.actions import ItemActions
+from bridge.bulk.command import BulkCommand
 from bridge.inbound.item_commands import ItemCommands
+from bridge.inbound.relay import Answer
 from bridge.linking import LinkError, Linking
 from bridge.lms.api import LmsApi
 from bridge.lms.errors import LmsError, LmsUnavailable
@@ -34,20 +36,34 @@ class Commands(ItemCommands):
     """Runs one command for one person and returns the answer as safe HTML."""
 
     def __init__(
-        self, store: Store, api: LmsApi, linking: Linking, actions: ItemActions, profiles: Profiles | None = None
+        self,
+        store: Store,
+        api: LmsApi,
+        linking: Linking,
+        actions: ItemActions,
+        profiles: Profiles | None = None,
+        bulk: BulkCommand | None = None,
     ) -> None:
         self.store = store
         self.profiles = profiles or Profiles()
         self.api = api
         self.linking = linking
         self.actions = actions
+        self.bulk = bulk
 
-    async def run(self, event: CommandEvent, link: Link | None) -> str:
+    async def run(self, event: CommandEvent, link: Link | None) -> str | Answer:
         handler = getattr(self, f"_cmd_{event.name}", None)
         if handler is None:
             # One policy everywhere: answered with help, never relayed as a message.
             return f"<p>Unknown command {escape(event.name)}.</p>" + self.help_text(self._profile(event))
-        return str(await handler(event, link))
+        answer = await handler(event, link)
+        return answer if isinstance(answer, Answer) else str(answer)
+
+    async def _cmd_bulk(self, event: CommandEvent, link: Link | None) -> str | Answer:
+        linked = await self._linked(event, link)
+        if isinstance(linked, str) or self.bulk is None:
+            return linked if isinstance(linked, str) else "<p>Bulk messages are not available here.</p>"
+        return await self.bulk.run(event, linked)
 
     def help_text(self, profile: Profile) -> str:
         lines = "".join(

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from bridge import notices
 from bridge.actions import ItemActions, parse_action
+from bridge.bulk.command import is_bulk_action
 from bridge.inbound.commands import Commands
 from bridge.inbound.interaction import ASKS_REASON
 from bridge.inbound.parse import parsed
@@ -195,6 +196,8 @@ class Inbound:
         link = await self.store.link_for(event.identity)
         if link is None:
             return Answer(notices.how_to_link(self.profiles[platform]))
+        if is_bulk_action(event.action_id) and self.commands.bulk is not None:
+            return await self.commands.bulk.action(link, event.action_id)
         if event.action_id.startswith(PICK + ":"):
             picked = await self.relay.pick(link, event.action_id)
             return Answer(picked.html, replace_html=picked.html)
