@@ -41,7 +41,16 @@ class LmsSettings(_Section):
     timeout: float = Field(10.0, gt=0, le=300)
     retries: int = Field(3, ge=0, le=10)
     poll_interval: float = Field(10.0, gt=0, le=3600)
-    poll_concurrency: int = Field(8, ge=1, le=256)
+    idle_poll_interval: float = Field(
+        60.0, gt=0, le=86400, description="seconds between reads of a person with no recent activity (at most)"
+    )
+    poll_concurrency: int = Field(8, ge=1, le=256, description="people read at once, at least")
+    max_in_flight: int = Field(
+        64, ge=1, le=1024, description="LMS requests in flight at most; fewer while the LMS answers fast"
+    )
+    max_requests_per_second: float = Field(
+        200.0, gt=0, le=100000, description="LMS requests per second the whole bridge never exceeds"
+    )
     conversations_per_poll: int = Field(20, ge=1, le=200)
     task_action_function: str = "local_pluto_task_action"
 
@@ -264,6 +273,9 @@ class PushSettings(_Section):
         "com.moodle.moodlemobile", description="appid of the bridge's devices (the site's airnotifiermobileappname)"
     )
     sweep_interval: float = Field(300.0, gt=0, le=86400, description="seconds between safety reads of pushed people")
+    idle_sweep_interval: float = Field(
+        900.0, gt=0, le=86400, description="the same for pushed people with no recent activity (at most)"
+    )
     stale_after: float = Field(
         900.0, gt=0, le=86400, description="no push this long while the sweep finds messages: pushes stopped"
     )

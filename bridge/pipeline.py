@@ -6,6 +6,13 @@ conversations, then their messages from the stored watermark; then notifications
 (alerts, tasks, contact requests) and which of the open ones the LMS still has open.
 Deliveries, items and the new cursors are written in one transaction, so nothing intake
 has seen can be skipped. Held deliveries (quiet hours) go out as one digest when due.
+
+What it costs (issue 19): a person is read only when due (``bridge.poll_cadence``: active
+people every cycle, idle ones less often, messages and notifications each on their own
+cadence; people whose pushes arrive on the push monitor's sweep); an unread count the gate
+saw before is no news; the cycle's cursors and open items come in one query each; site
+info is asked once per site; as many people are read at once as the LMS request budget
+needs at the LMS's latency (``bridge.lms.in_flight``).
 """
 
 from __future__ import annotations
@@ -22,13 +29,15 @@ from typing import Protocol
 from bridge.actions import ItemActions, buttons
 from bridge.lms.api import LmsApi, SiteInfo
 from bridge.lms.errors import FunctionUnavailable, LmsError, LmsUnavailable, TokenRejected
-from bridge.lms.intake import BASELINE, MessageIntake
+from bridge.lms.in_flight import InFlightLimit
+from bridge.lms.intake import BASELINE, MessageIntake, later
 from bridge.lms.legacy_intake import LEGACY_MESSAGES, LegacyMessageIntake
 from bridge.lms.notifications import NOTIFICATIONS, NotificationIntake
 from bridge.log_format import link_context
 from bridge.metrics import Metrics
 from bridge.model import Cursor, Item, ItemKind
 from bridge.own_signins import SIGNINS, drop_own
+from bridge.poll_cadence import Cadence
 from bridge.render import escape
 from bridge.router import KIND_WORDS, lane_of, notice, payload_of, route, told_unshowable
 from bridge.store.records import ItemRow, Link, NewDelivery
@@ -44,6 +53,10 @@ HELD_BACK_MARGIN = 2.0
 # Unexpected failures in a row (of one person's poll, or of whole cycles) before the
 # pipeline reports itself degraded: one can be a blip, a repeat is a stall.
 DEGRADED_AFTER = 3
+# LMS calls one person's read takes at most in the usual case (gate or listing, notifications):
+# what the warning that a cycle cannot fit the request budget counts with.
+CALLS_PER_READ = 2
+OVERRUN_LOG_EVERY = 300.0  # seconds between two warnings that cycles outlast the interval
 
 
 def item_row(item: Item) -> ItemRow:
@@ -62,9 +75,21 @@ def item_row(item: Item) -> ItemRow:
 class PollSchedule(Protocol):
     """Who the regular poll reads (push: only people whose pushes do not arrive, plus a sweep)."""
 
+    def covers(self, lms_user_id: int) -> bool:
+        """Whether pushes cover this person now (read on push plus the schedule's sweep)."""
+        ...
+
     def due(self, lms_user_id: int) -> bool: ...
 
     def polled(self, lms_user_id: int, queued: int) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Known:
+    """A person's intake state as the cycle loaded it with everyone else's."""
+
+    cursors: dict[str, Cursor]
+    open_items: list[ItemRow]
 
 
 class Pipeline:
@@ -79,7 +104,9 @@ class Pipeline:
         actions: ItemActions,
         *,
         interval: float,
+        idle_interval: float | None = None,
         concurrency: int = 8,
+        max_in_flight: int = 64,
         sweep_every: float = 60.0,
         wake_dispatcher: Callable[[], None] = lambda: None,
         link_hint: Callable[[Link], str] = lambda link: "link",
@@ -102,11 +129,18 @@ class Pipeline:
         self.sweep_every = sweep_every
         self.wake_dispatcher = wake_dispatcher
         self.link_hint = link_hint
-        self._limit = asyncio.Semaphore(concurrency)
+        self._limit = InFlightLimit(api.client, concurrency, max_in_flight)
+        # Messages and notifications each come round at their own pace per person.
+        ceiling = idle_interval if idle_interval is not None else interval
+        self.message_cadence = Cadence(interval, ceiling)
+        self.notice_cadence = Cadence(interval, ceiling)
+        self._unread_seen: dict[int, int] = {}  # LMS user -> the unread total the gate last reported
+        self._unread_gate: dict[int, int] = {}  # ... and what it reports during a read in progress
+        self._site: tuple[float, SiteInfo] | None = None
+        self._overrun_logged = float("-inf")
         self._last_sweep: dict[int, float] = {}
         self._read_regardless: dict[int, float] = {}
         self._unavailable: set[str] = set()  # functions the site's service lacks, already logged
-        self._sites: dict[str, tuple[float, SiteInfo]] = {}
         self._disableall: dict[int, tuple[float, bool]] = {}
         self.lms_down_since: float | None = None
         self.cycles = 0
@@ -138,16 +172,27 @@ class Pipeline:
         return None
 
     async def poll_once(self) -> int:
-        """One cycle over every linked person; returns the number of deliveries queued."""
+        """One cycle over every linked person who is due; returns the number of deliveries queued."""
+        started = time.monotonic()
         by_user: dict[int, list[Link]] = defaultdict(list)
         for link in await self.store.active_links():
-            if self.schedule is None or self.schedule.due(link.lms_user_id):
-                by_user[link.lms_user_id].append(link)
-        results = await asyncio.gather(*(self._guarded(uid, links) for uid, links in by_user.items()))
+            by_user[link.lms_user_id].append(link)
+        plan = {uid: what for uid in by_user if (what := self._due(uid)) is not None}
+        self._check_budget(len(plan))
+        uids = list(plan)
+        cursors = await self.store.cursors_of_users(uids)
+        open_items = await self.store.open_items_of_users(uids)
+        results = await asyncio.gather(
+            *(
+                self._guarded(uid, by_user[uid], *plan[uid], Known(cursors[uid], open_items[uid]))
+                for uid in uids
+            )
+        )
         if self.schedule is not None:
-            for uid, found in zip(by_user, results, strict=True):
+            for uid, found in zip(uids, results, strict=True):
                 self.schedule.polled(uid, found)
         queued = sum(results) + await self.release_held()
+        self._cycle_took(time.monotonic() - started, len(plan))
         self.cycles += 1
         self.last_poll_at = time.time()
         self.metrics.polls.inc()
@@ -156,13 +201,50 @@ class Pipeline:
             self.wake_dispatcher()
         return queued
 
+    def _due(self, lms_user_id: int) -> tuple[bool, bool] | None:
+        """What to read of the person this cycle: (messages, notifications), or None."""
+        if self.schedule is not None and self.schedule.covers(lms_user_id):
+            return (True, True) if self.schedule.due(lms_user_id) else None
+        messages = self.message_cadence.due(lms_user_id)
+        notes = self.notice_cadence.due(lms_user_id)
+        return (messages, notes) if messages or notes else None
+
+    def _check_budget(self, people: int) -> None:
+        """Say so when the due people cannot fit one interval at the LMS request budget."""
+        rate = self.api.client.max_requests_per_second
+        self.metrics.poll_due.set(people)
+        if rate and people * CALLS_PER_READ / rate > self.interval:
+            self._overrun(
+                f"{people} people due need about {people * CALLS_PER_READ / rate:.0f}s at "
+                f"lms.max_requests_per_second = {rate:g}"
+            )
+
+    def _cycle_took(self, seconds: float, people: int) -> None:
+        self.metrics.poll_cycle_seconds.set(seconds)
+        if seconds > self.interval:
+            self.metrics.poll_overruns.inc()
+            self._overrun(f"the last cycle read {people} people in {seconds:.1f}s")
+
+    def _overrun(self, why: str) -> None:
+        now = time.monotonic()
+        if now - self._overrun_logged >= OVERRUN_LOG_EVERY:
+            self._overrun_logged = now
+            log.warning(
+                "poll cycles do not fit lms.poll_interval (%gs): %s; people are read late "
+                "(raise lms.max_requests_per_second or lms.idle_poll_interval)",
+                self.interval,
+                why,
+            )
+
     async def site(self, token: str) -> SiteInfo:
-        """Site info as this token sees it, cached for a few minutes."""
-        cached = self._sites.get(token)
+        """Site info, asked once per site every few minutes (with whichever token comes first:
+        what the pipeline reads of it, the site's functions and address, is the same for
+        every token of the service)."""
+        cached = self._site
         if cached and time.monotonic() - cached[0] < SITE_TTL:
             return cached[1]
         info = await self.api.site_info(token)
-        self._sites[token] = (time.monotonic(), info)
+        self._site = (time.monotonic(), info)
         return info
 
     async def read_now(self, lms_user_id: int) -> int:
@@ -170,15 +252,25 @@ class Pipeline:
         links = await self.store.links_of_user(lms_user_id)
         if not links:
             return 0
+        self.message_cadence.active(lms_user_id)
         queued = await self._guarded(lms_user_id, links)
         if queued:
             self.wake_dispatcher()
         return queued
 
-    async def _guarded(self, lms_user_id: int, links: list[Link]) -> int:
+    async def _guarded(
+        self,
+        lms_user_id: int,
+        links: list[Link],
+        messages: bool = True,
+        notifications: bool = True,
+        known: Known | None = None,
+    ) -> int:
         async with self._turn(lms_user_id), self._limit:
             try:
-                queued = await self.poll_user(lms_user_id, links)
+                queued = await self.poll_user(
+                    lms_user_id, links, messages=messages, notifications=notifications, known=known
+                )
             except LmsUnavailable as exc:
                 if self.lms_down_since is None:
                     self.lms_down_since = time.monotonic()
@@ -222,6 +314,8 @@ class Pipeline:
         return self._reading.setdefault(lms_user_id, asyncio.Lock())
 
     async def _take_baseline(self, token: str, lms_user_id: int) -> None:
+        self.message_cadence.active(lms_user_id)  # just linked: read often for a while
+        self.notice_cadence.active(lms_user_id)
         site = await self.site(token)
         batch = await self.intake.baseline(token, lms_user_id) if site.generation == "modern" else None
         cursors = dict(batch.cursors) if batch else {BASELINE: Cursor(0, frozenset())}
@@ -231,37 +325,62 @@ class Pipeline:
             cursors[NOTIFICATIONS] = await self.notifications.baseline(token, lms_user_id, site)
         await self.store.commit_intake(lms_user_id, cursors, [], batch.conversations if batch else ())
 
-    async def poll_user(self, lms_user_id: int, links: list[Link]) -> int:
-        """Read what is new for one person and queue it; returns deliveries queued."""
+    async def poll_user(
+        self,
+        lms_user_id: int,
+        links: list[Link],
+        *,
+        messages: bool = True,
+        notifications: bool = True,
+        known: Known | None = None,
+    ) -> int:
+        """Read what is new for one person and queue it; returns deliveries queued.
+
+        ``messages`` / ``notifications``: which of the two to read (both on push and sweeps);
+        ``known``: the person's cursors and open items as the cycle loaded them."""
         token = links[-1].token  # the newest sign-in
-        cursors = await self.store.cursors_of(lms_user_id)
-        if BASELINE not in cursors:  # read under the person's turn (see _guarded): no second lock
-            await self._take_baseline(token, lms_user_id)
-            return 0
+        cursors = known.cursors if known is not None else await self.store.cursors_of(lms_user_id)
+        if BASELINE not in cursors:
+            # Linking may have just taken it: only the store knows (read under the person's turn).
+            cursors = await self.store.cursors_of(lms_user_id)
+            if BASELINE not in cursors:
+                await self._take_baseline(token, lms_user_id)
+                return 0
         site = await self.site(token)
         found: list[Item] = []
         new_cursors: dict[str, Cursor] = {}
         conversation_rows = []
-        due = await self._messages_due(token, lms_user_id) if site.generation == "modern" else None
-        if due is not None:
-            batch = await self.intake.poll(token, lms_user_id, cursors, sweep=due)
-            found += self._with_links(batch.items)
-            new_cursors.update(batch.cursors)
-            conversation_rows = batch.conversations
-        elif self._legacy_messages(site):
-            legacy_cursor = cursors.get(LEGACY_MESSAGES)
-            if legacy_cursor is None:  # linked before the bridge read them: start from now
-                new_cursors[LEGACY_MESSAGES] = await self.legacy_intake.baseline(token, lms_user_id)
-            else:
-                batch = await self.legacy_intake.poll(token, lms_user_id, legacy_cursor)
-                found += batch.items
+        if messages:
+            self.message_cadence.read(lms_user_id)
+            due = await self._messages_due(token, lms_user_id) if site.generation == "modern" else None
+            if due is not None:
+                batch = await self.intake.poll(token, lms_user_id, cursors, sweep=due)
+                found += self._with_links(batch.items)
                 new_cursors.update(batch.cursors)
                 conversation_rows = batch.conversations
+                if batch.pending:
+                    self._unread_gate.pop(lms_user_id, None)  # read again next cycle, whatever the count
+            elif self._legacy_messages(site):
+                legacy_cursor = cursors.get(LEGACY_MESSAGES)
+                if legacy_cursor is None:  # linked before the bridge read them: start from now
+                    new_cursors[LEGACY_MESSAGES] = await self.legacy_intake.baseline(token, lms_user_id)
+                else:
+                    batch = await self.legacy_intake.poll(token, lms_user_id, legacy_cursor)
+                    found += batch.items
+                    new_cursors.update(batch.cursors)
+                    conversation_rows = batch.conversations
+            if found:
+                self.message_cadence.active(lms_user_id)
         new_items: list[ItemRow] = []
-        if "core_message_get_messages" in site.functions:
+        if notifications and "core_message_get_messages" in site.functions:
+            self.notice_cadence.read(lms_user_id)
             notes = await self.notifications.poll(
                 token, lms_user_id, site, cursors.get(NOTIFICATIONS, cursors[BASELINE])
             )
+            if notes.items:
+                self.notice_cadence.active(lms_user_id)
+                # A sign-in recorded since the cycle loaded the cursors must be matched too.
+                cursors = await self.store.cursors_of(lms_user_id)
             note_items, signins = drop_own(notes.items, cursors, time.time())
             if signins is not None:
                 new_cursors[SIGNINS] = signins
@@ -271,10 +390,21 @@ class Pipeline:
                 new_items.append(item_row(item))
             if notes.cursor != cursors.get(NOTIFICATIONS):
                 new_cursors[NOTIFICATIONS] = notes.cursor
-            await self._upgrade(lms_user_id, notes.tasks, {i.key for i in notes.items})
-            await self._reconcile(token, lms_user_id, site, notes.open_keys, notes.window_start, notes.lms_ids)
+            open_items = known.open_items if known is not None else await self.store.open_items(lms_user_id)
+            await self._upgrade(lms_user_id, open_items, notes.tasks, {i.key for i in notes.items})
+            await self._reconcile(
+                token, lms_user_id, site, open_items, notes.open_keys, notes.window_start, notes.lms_ids
+            )
         if not new_cursors:
+            self._seen_unread(lms_user_id)
             return 0
+        if known is not None:
+            # Another read of the person (a push) may have moved a cursor since the cycle
+            # loaded them: never write one back (what both found is queued once, by key).
+            stored = await self.store.cursors_of(lms_user_id)
+            new_cursors = {
+                scope: c if scope == SIGNINS else later(stored.get(scope), c) for scope, c in new_cursors.items()
+            }
         preferences = await self.store.preferences_of(lms_user_id)
         if new_items and await self._notifications_off(token, lms_user_id, site):
             preferences["lms_disableall"] = True
@@ -291,8 +421,15 @@ class Pipeline:
                 site_url = self.api.client.base_url
                 told = [told_unshowable(link, payload, "", site_url) for link in links if link.active]
                 deliveries += [t for t in told if t is not None]
-        return await self.store.commit_intake(lms_user_id, new_cursors, deliveries, conversation_rows, new_items)
+        queued = await self.store.commit_intake(lms_user_id, new_cursors, deliveries, conversation_rows, new_items)
+        self._seen_unread(lms_user_id)
+        return queued
 
+    def _seen_unread(self, lms_user_id: int) -> None:
+        """The read is written: the unread count its gate saw is no news from now on."""
+        total = self._unread_gate.pop(lms_user_id, None)
+        if total is not None:
+            self._unread_seen[lms_user_id] = total
     @staticmethod
     def _legacy_messages(site: SiteInfo) -> bool:
         """A site without conversations (Totara): personal messages come through the legacy
@@ -325,7 +462,15 @@ class Pipeline:
         if now - self._last_sweep.get(lms_user_id, 0.0) >= self.sweep_every:
             self._last_sweep[lms_user_id] = now
             return True
-        return False if await self.api.unread_conversation_total(token, lms_user_id) > 0 else None
+        self._unread_gate.pop(lms_user_id, None)  # a read that failed half-way leaves one behind
+        total = await self.api.unread_conversation_total(token, lms_user_id)
+        # The count the gate saw last time, unchanged, is no news: an idle person with unread
+        # messages costs this one call (a message arriving while another is read in the
+        # LMS leaves it unchanged: the sweep above catches that one).
+        if total == self._unread_seen.get(lms_user_id):
+            return None
+        self._unread_gate[lms_user_id] = total  # taken as seen once this read is written
+        return False if total > 0 else None
 
     async def _notifications_off(self, token: str, lms_user_id: int, site: SiteInfo) -> bool:
         """The LMS's own "disable all notifications" switch, checked every few minutes."""
@@ -338,12 +483,14 @@ class Pipeline:
         self._disableall[lms_user_id] = (time.monotonic(), off)
         return off
 
-    async def _upgrade(self, lms_user_id: int, tasks: dict[str, Item], new_keys: set[str]) -> None:
+    async def _upgrade(
+        self, lms_user_id: int, open_items: list[ItemRow], tasks: dict[str, Item], new_keys: set[str]
+    ) -> None:
         """Items an earlier read took for alerts that the task list now shows as tasks become
         tasks in place (never a second copy)."""
         if not tasks:
             return
-        for stored in await self.store.open_items(lms_user_id):
+        for stored in open_items:
             task = tasks.get(stored.item_key)
             if task is None or stored.kind == task.kind.value or stored.item_key in new_keys:
                 continue
@@ -355,12 +502,12 @@ class Pipeline:
         token: str,
         lms_user_id: int,
         site: SiteInfo,
+        open_items: list[ItemRow],
         open_keys: set[str],
         window_start: int,
         lms_ids: dict[str, int],
     ) -> None:
         """Items handled in the LMS itself (or expired) get their chat copies retired."""
-        open_items = await self.store.open_items(lms_user_id)
         if not open_items:
             return
         still_open = set(open_keys)

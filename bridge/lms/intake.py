@@ -28,6 +28,9 @@ class IntakeBatch:
     items: list[Item] = field(default_factory=list)
     cursors: dict[str, Cursor] = field(default_factory=dict)
     conversations: list[tuple[ConversationInfo, int]] = field(default_factory=list)
+    # A conversation changed but its new messages were not readable yet (the LMS's current
+    # second): read again next time, whatever the unread count says.
+    pending: bool = False
 
 
 def _info(conv: Conversation, userid: int) -> ConversationInfo:
@@ -63,6 +66,15 @@ def advance(cursor: Cursor, times_and_ids: list[tuple[int, int]]) -> Cursor:
     if newest == cursor.watermark:
         at_newest |= cursor.seen_ids
     return Cursor(newest, frozenset(at_newest))
+
+
+def later(stored: Cursor | None, new: Cursor) -> Cursor:
+    """The further on of two cursors of one scope (two reads of a person may overlap)."""
+    if stored is None or new.watermark > stored.watermark:
+        return new
+    if new.watermark < stored.watermark:
+        return stored
+    return Cursor(new.watermark, new.seen_ids | stored.seen_ids)
 
 
 class MessageIntake:
@@ -116,7 +128,8 @@ class MessageIntake:
                 or (m.timecreated == cursor.watermark and m.id not in cursor.seen_ids)
             ]
             if not fresh:
-                continue  # perhaps held back in the LMS's current second: read again next time
+                batch.pending = True  # perhaps held back in the LMS's current second: read again next time
+                continue
             self._unread_seen[seen_key] = conv.unreadcount
             info = _info(conv, userid)
             member_names = {m.id: m.fullname for m in conv.members}

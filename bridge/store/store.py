@@ -933,6 +933,32 @@ class Store:
                 )
             )
 
+    # --- a poll cycle's reads, for many people in one query each (issue 19) ---------------
+
+    async def cursors_of_users(self, lms_user_ids: Sequence[int]) -> dict[int, dict[str, Cursor]]:
+        """``cursors_of`` for many people at once (everyone listed has an entry)."""
+        found: dict[int, dict[str, Cursor]] = {uid: {} for uid in lms_user_ids}
+        async with self.engine.connect() as conn:
+            for chunk in _chunks(lms_user_ids):
+                query = select(cursors).where(cursors.c.lms_user_id.in_(chunk))
+                for r in (await conn.execute(query)).all():
+                    found[r.lms_user_id][r.scope] = Cursor(r.watermark, frozenset(r.seen_ids))
+        return found
+
+    async def open_items_of_users(self, lms_user_ids: Sequence[int]) -> dict[int, list[ItemRow]]:
+        """``open_items`` for many people at once (everyone listed has an entry)."""
+        found: dict[int, list[ItemRow]] = {uid: [] for uid in lms_user_ids}
+        async with self.engine.connect() as conn:
+            for chunk in _chunks(lms_user_ids):
+                query = (
+                    select(items)
+                    .where(items.c.lms_user_id.in_(chunk), items.c.status == "open")
+                    .order_by(items.c.created.desc(), items.c.short_id.desc())
+                )
+                for r in (await conn.execute(query)).all():
+                    found[r.lms_user_id].append(self._item(r))
+        return found
+
     # --- preferences -------------------------------------------------------------------------
 
     async def preferences_of(self, lms_user_id: int) -> dict[str, Any]:
@@ -951,6 +977,11 @@ class Store:
                 ("lms_user_id",),
                 ("data", "updated_at"),
             )
+
+
+def _chunks(values: Sequence[int], size: int = 500) -> list[Sequence[int]]:
+    """Slices short enough for one IN list on every database (SQLite's old limit: 999)."""
+    return [values[i : i + size] for i in range(0, len(values), size)]
 
 
 def _private_sqlite_files(database: str | None) -> None:

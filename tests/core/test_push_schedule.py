@@ -26,7 +26,7 @@ async def test_pushed_people_are_swept_spread_over_the_interval_and_others_polle
         None,
         lms={"url": "http://127.0.0.1:9"},
         store={"token_key": new_key()},
-        push={"enabled": True, "access_key": "k", "sweep_interval": 300, "stale_after": 60},
+        push={"enabled": True, "access_key": "k", "sweep_interval": 300, "idle_sweep_interval": 300, "stale_after": 60},
     )
     store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 's.db'}", new_key())
     try:
