@@ -136,7 +136,7 @@ def build_pipeline(
         NotificationIntake(notification_api),
         actions,
         interval=settings.lms.poll_interval,
-        idle_interval=settings.lms.idle_poll_interval,
+        idle_interval=settings.lms.idle_interval,
         concurrency=settings.lms.poll_concurrency,
         max_in_flight=settings.lms.max_in_flight,
         wake_dispatcher=wake_dispatcher,

@@ -134,9 +134,8 @@ class Pipeline:
         ceiling = idle_interval if idle_interval is not None else interval
         self.message_cadence = Cadence(interval, ceiling)
         self.notice_cadence = Cadence(interval, ceiling)
-        self._unread_seen: dict[int, int] = {}  # LMS user -> the unread total the gate last reported
-        self._unread_gate: dict[int, int] = {}  # ... and what it reports during a read in progress
         self._site: tuple[float, SiteInfo] | None = None
+        self._site_lock = asyncio.Lock()
         self._overrun_logged = float("-inf")
         self._last_sweep: dict[int, float] = {}
         self._read_regardless: dict[int, float] = {}
@@ -240,12 +239,13 @@ class Pipeline:
         """Site info, asked once per site every few minutes (with whichever token comes first:
         what the pipeline reads of it, the site's functions and address, is the same for
         every token of the service)."""
-        cached = self._site
-        if cached and time.monotonic() - cached[0] < SITE_TTL:
-            return cached[1]
-        info = await self.api.site_info(token)
-        self._site = (time.monotonic(), info)
-        return info
+        async with self._site_lock:  # a cycle's first people all ask at once: one asks the LMS
+            cached = self._site
+            if cached and time.monotonic() - cached[0] < SITE_TTL:
+                return cached[1]
+            info = await self.api.site_info(token)
+            self._site = (time.monotonic(), info)
+            return info
 
     async def read_now(self, lms_user_id: int) -> int:
         """Read one person at once (a push woke them); returns deliveries queued."""
@@ -352,14 +352,11 @@ class Pipeline:
         conversation_rows = []
         if messages:
             self.message_cadence.read(lms_user_id)
-            due = await self._messages_due(token, lms_user_id) if site.generation == "modern" else None
-            if due is not None:
-                batch = await self.intake.poll(token, lms_user_id, cursors, sweep=due)
+            if site.generation == "modern":
+                batch = await self.intake.poll(token, lms_user_id, cursors, sweep=self._sweep_due(lms_user_id))
                 found += self._with_links(batch.items)
                 new_cursors.update(batch.cursors)
                 conversation_rows = batch.conversations
-                if batch.pending:
-                    self._unread_gate.pop(lms_user_id, None)  # read again next cycle, whatever the count
             elif self._legacy_messages(site):
                 legacy_cursor = cursors.get(LEGACY_MESSAGES)
                 if legacy_cursor is None:  # linked before the bridge read them: start from now
@@ -396,7 +393,6 @@ class Pipeline:
                 token, lms_user_id, site, open_items, notes.open_keys, notes.window_start, notes.lms_ids
             )
         if not new_cursors:
-            self._seen_unread(lms_user_id)
             return 0
         if known is not None:
             # Another read of the person (a push) may have moved a cursor since the cycle
@@ -421,15 +417,7 @@ class Pipeline:
                 site_url = self.api.client.base_url
                 told = [told_unshowable(link, payload, "", site_url) for link in links if link.active]
                 deliveries += [t for t in told if t is not None]
-        queued = await self.store.commit_intake(lms_user_id, new_cursors, deliveries, conversation_rows, new_items)
-        self._seen_unread(lms_user_id)
-        return queued
-
-    def _seen_unread(self, lms_user_id: int) -> None:
-        """The read is written: the unread count its gate saw is no news from now on."""
-        total = self._unread_gate.pop(lms_user_id, None)
-        if total is not None:
-            self._unread_seen[lms_user_id] = total
+        return await self.store.commit_intake(lms_user_id, new_cursors, deliveries, conversation_rows, new_items)
     @staticmethod
     def _legacy_messages(site: SiteInfo) -> bool:
         """A site without conversations (Totara): personal messages come through the legacy
@@ -450,9 +438,15 @@ class Pipeline:
             for i in items
         ]
 
-    async def _messages_due(self, token: str, lms_user_id: int) -> bool | None:
-        """Whether to read conversations now: None no, False for the unread ones, True as a
-        sweep (every conversation, whatever its unread count says)."""
+    def _sweep_due(self, lms_user_id: int) -> bool:
+        """Whether this read of the conversations is a sweep (every conversation, whatever
+        its unread count says) rather than of the changed ones only.
+
+        No unread-count gate before the listing: the gate counts conversations, not
+        messages, so it stayed open for anyone with an unread message delivered to chat
+        (gate, listing and notifications every cycle: issue 19). The listing alone shows
+        each conversation's latest message and unread count, which the intake compares with
+        what it saw last: an idle person costs this one call either way."""
         now = time.monotonic()
         marked = self._read_regardless.get(lms_user_id)
         if marked is not None:
@@ -462,15 +456,7 @@ class Pipeline:
         if now - self._last_sweep.get(lms_user_id, 0.0) >= self.sweep_every:
             self._last_sweep[lms_user_id] = now
             return True
-        self._unread_gate.pop(lms_user_id, None)  # a read that failed half-way leaves one behind
-        total = await self.api.unread_conversation_total(token, lms_user_id)
-        # The count the gate saw last time, unchanged, is no news: an idle person with unread
-        # messages costs this one call (a message arriving while another is read in the
-        # LMS leaves it unchanged: the sweep above catches that one).
-        if total == self._unread_seen.get(lms_user_id):
-            return None
-        self._unread_gate[lms_user_id] = total  # taken as seen once this read is written
-        return False if total > 0 else None
+        return False
 
     async def _notifications_off(self, token: str, lms_user_id: int, site: SiteInfo) -> bool:
         """The LMS's own "disable all notifications" switch, checked every few minutes."""

@@ -28,9 +28,6 @@ class IntakeBatch:
     items: list[Item] = field(default_factory=list)
     cursors: dict[str, Cursor] = field(default_factory=dict)
     conversations: list[tuple[ConversationInfo, int]] = field(default_factory=list)
-    # A conversation changed but its new messages were not readable yet (the LMS's current
-    # second): read again next time, whatever the unread count says.
-    pending: bool = False
 
 
 def _info(conv: Conversation, userid: int) -> ConversationInfo:
@@ -128,8 +125,7 @@ class MessageIntake:
                 or (m.timecreated == cursor.watermark and m.id not in cursor.seen_ids)
             ]
             if not fresh:
-                batch.pending = True  # perhaps held back in the LMS's current second: read again next time
-                continue
+                continue  # perhaps held back in the LMS's current second: read again next time
             self._unread_seen[seen_key] = conv.unreadcount
             info = _info(conv, userid)
             member_names = {m.id: m.fullname for m in conv.members}

@@ -90,8 +90,7 @@ class PushMonitor:
     def _sweep_gap(self, lms_user_id: int) -> float:
         """Recently active people are swept every ``sweep_interval``, idle ones every
         ``idle_sweep_interval`` (never more often than active ones)."""
-        busy = self.settings.sweep_interval
-        idle = max(busy, self.settings.idle_sweep_interval)
+        busy, idle = self.settings.sweep_interval, self.settings.idle_sweep
         last = self._last_active.get(lms_user_id)
         return busy if last is not None and self.clock() - last < idle else idle
 
