@@ -136,6 +136,7 @@ class Pipeline:
         self.notice_cadence = Cadence(interval, ceiling)
         self._site: tuple[float, SiteInfo] | None = None
         self._site_lock = asyncio.Lock()
+        self._met: set[int] = set()  # people whose first cycle here has been planned
         self._overrun_logged = float("-inf")
         self._last_sweep: dict[int, float] = {}
         self._read_regardless: dict[int, float] = {}
@@ -176,6 +177,7 @@ class Pipeline:
         by_user: dict[int, list[Link]] = defaultdict(list)
         for link in await self.store.active_links():
             by_user[link.lms_user_id].append(link)
+        await self._meet([uid for uid in by_user if uid not in self._met])
         plan = {uid: what for uid in by_user if (what := self._due(uid)) is not None}
         self._check_budget(len(plan))
         uids = list(plan)
@@ -199,6 +201,18 @@ class Pipeline:
         if queued:
             self.wake_dispatcher()
         return queued
+
+    async def _meet(self, lms_user_ids: list[int]) -> None:
+        """People this process has not polled yet: those still without a baseline (linked
+        but never read) are read at once; the others' first reads spread over their gap."""
+        if not lms_user_ids:
+            return
+        baselined = await self.store.users_with_cursor(lms_user_ids, BASELINE)
+        for uid in lms_user_ids:
+            if uid not in baselined:
+                self.message_cadence.active(uid)
+                self.notice_cadence.active(uid)
+        self._met.update(lms_user_ids)
 
     def _due(self, lms_user_id: int) -> tuple[bool, bool] | None:
         """What to read of the person this cycle: (messages, notifications), or None."""

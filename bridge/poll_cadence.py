@@ -3,7 +3,9 @@
 A person with recent activity (something found, a push, a mark-read from chat, linking) is
 read at the base interval; the longer they stay idle, the longer the gap, up to a ceiling.
 Gaps carry a stable per-person spread, so that people who went idle together do not all
-fall due in the same cycle again.
+fall due in the same cycle again. Nothing known of a person (the process just started)
+counts as idle: first reads are spread over one gap rather than all in the first cycle,
+which at 10,000 people would take the request budget minutes.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ class Cadence:
         self.base = base
         self.ceiling = max(base, ceiling)
         self.clock = clock
-        self.started = clock()  # nothing known yet: everyone counts as active at start
+        self.started = clock()
         self._active: dict[int, float] = {}
         self._read: dict[int, float] = {}
 
@@ -47,19 +49,23 @@ class Cadence:
 
     def interval(self, lms_user_id: int) -> float:
         """The person's gap between two reads now."""
-        idle = self.clock() - self._active.get(lms_user_id, self.started)
+        idle = self.clock() - self._active.get(lms_user_id, float("-inf"))
         gap = min(self.ceiling, max(self.base, idle * IDLE_STRETCH))
         if gap <= self.base:
             return gap
         return max(self.base, gap * (1.0 - SPREAD * share(lms_user_id)))
 
     def due(self, lms_user_id: int) -> bool:
-        """Whether the person's next read has come round (never read: yes)."""
-        last = self._read.get(lms_user_id)
+        """Whether the person's next read has come round."""
         gap = self.interval(lms_user_id)
-        # Active people every cycle; idle ones one base interval early at most, as reads
-        # happen anywhere within a cycle while cycles start an interval apart.
-        return last is None or gap <= self.base or self.clock() - last >= gap - self.base
+        if gap <= self.base:
+            return True  # active: every cycle
+        last = self._read.get(lms_user_id)
+        if last is None:
+            return self.clock() - self.started >= share(lms_user_id) * gap
+        # One base interval early at most: reads happen anywhere within a cycle while cycles
+        # start an interval apart.
+        return self.clock() - last >= gap - self.base
 
     def forget(self, lms_user_id: int) -> None:
         """Drop what is known of the person (unlinked)."""

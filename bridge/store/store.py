@@ -945,6 +945,15 @@ class Store:
                     found[r.lms_user_id][r.scope] = Cursor(r.watermark, frozenset(r.seen_ids))
         return found
 
+    async def users_with_cursor(self, lms_user_ids: Sequence[int], scope: str) -> set[int]:
+        """Those of these people who have a cursor of ``scope``."""
+        found: set[int] = set()
+        async with self.engine.connect() as conn:
+            for chunk in _chunks(lms_user_ids):
+                query = select(cursors.c.lms_user_id).where(cursors.c.lms_user_id.in_(chunk), cursors.c.scope == scope)
+                found.update((await conn.execute(query)).scalars())
+        return found
+
     async def open_items_of_users(self, lms_user_ids: Sequence[int]) -> dict[int, list[ItemRow]]:
         """``open_items`` for many people at once (everyone listed has an entry)."""
         found: dict[int, list[ItemRow]] = {uid: [] for uid in lms_user_ids}

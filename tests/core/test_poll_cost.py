@@ -16,9 +16,7 @@ from sqlalchemy import event
 from bridge.app import build_pipeline
 from bridge.config import load_settings
 from bridge.lms.client import LmsClient
-from bridge.lms.intake import BASELINE
-from bridge.lms.notifications import NOTIFICATIONS
-from bridge.model import ChatIdentity, Cursor, Platform
+from bridge.model import ChatIdentity, Platform
 from bridge.pipeline import Pipeline
 from bridge.poll_cadence import Cadence
 from bridge.store.crypto import new_key
@@ -44,7 +42,7 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 
 async def link_idle(store: Store, lms: SandboxLMS, userid: int, username: str) -> None:
-    """A person linked earlier, their baseline taken."""
+    """A person linked (their baseline is taken by the first poll)."""
     await store.save_link(
         ChatIdentity(Platform.TELEGRAM, "", str(userid)),
         lms_user_id=userid,
@@ -54,7 +52,6 @@ async def link_idle(store: Store, lms: SandboxLMS, userid: int, username: str) -
         room=str(userid),
         address=None,
     )
-    await store.commit_intake(userid, {BASELINE: Cursor(0, frozenset()), NOTIFICATIONS: Cursor(0, frozenset())}, [])
 
 
 def pipeline_for(lms: SandboxLMS, store: Store, client: LmsClient, **lms_settings: Any) -> Pipeline:
@@ -88,11 +85,11 @@ async def test_an_unchanged_unread_count_is_no_news(lms: SandboxLMS, seed: DemoS
     # Issue 19: someone with a message delivered to chat but unread in Pluto cost three calls
     # every cycle (the gate, the conversation list, notifications), for nothing.
     await link_idle(store, lms, seed.mentee1_id, "mentee1")
-    lms.post_message(seed.mentor_id, seed.mentee1_id, "hello Sam")
     async with LmsClient(lms.url, retries=0) as client:
         pipeline = pipeline_for(lms, store, client)
-        await pipeline.poll_once()
-        assert any("hello Sam" in h for h in await queued_texts(store))
+        await pipeline.poll_once()  # the baseline
+        lms.post_message(seed.mentor_id, seed.mentee1_id, "hello Sam")
+        await until_queued(store, pipeline, "hello Sam")
         mark = len(lms.calls)
         for _ in range(5):
             await pipeline.poll_once()
@@ -155,9 +152,11 @@ async def test_a_cycle_loads_cursors_and_open_items_in_one_query_each(lms: Sandb
     def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         statements.append(statement)
 
-    event.listen(store.engine.sync_engine, "before_cursor_execute", seen)
     async with LmsClient(lms.url, retries=0) as client:
-        await pipeline_for(lms, store, client).poll_once()
+        pipeline = pipeline_for(lms, store, client)
+        await pipeline.poll_once()  # the baselines
+        event.listen(store.engine.sync_engine, "before_cursor_execute", seen)
+        await pipeline.poll_once()
     event.remove(store.engine.sync_engine, "before_cursor_execute", seen)
     reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
     assert sum("FROM cursors" in s for s in reads) == 1  # was one per person
