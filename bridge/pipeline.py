@@ -56,6 +56,7 @@ DEGRADED_AFTER = 3
 # LMS calls one person's read takes at most in the usual case (gate or listing, notifications):
 # what the warning that a cycle cannot fit the request budget counts with.
 CALLS_PER_READ = 2
+NOTICE_STRETCH = 2.0  # an idle person's notifications ceiling, in idle_interval
 OVERRUN_LOG_EVERY = 300.0  # seconds between two warnings that cycles outlast the interval
 
 
@@ -130,10 +131,12 @@ class Pipeline:
         self.wake_dispatcher = wake_dispatcher
         self.link_hint = link_hint
         self._limit = InFlightLimit(api.client, concurrency, max_in_flight)
-        # Messages and notifications each come round at their own pace per person.
+        # Messages and notifications each come round at their own pace per person; an idle
+        # person's notifications half as often as their messages (people expect a message
+        # soon; an alert or task has days).
         ceiling = idle_interval if idle_interval is not None else interval
         self.message_cadence = Cadence(interval, ceiling)
-        self.notice_cadence = Cadence(interval, ceiling)
+        self.notice_cadence = Cadence(interval, ceiling * NOTICE_STRETCH)
         self._site: tuple[float, SiteInfo] | None = None
         self._site_lock = asyncio.Lock()
         self._met: set[int] = set()  # people whose first cycle here has been planned
@@ -406,7 +409,7 @@ class Pipeline:
             await self._reconcile(
                 token, lms_user_id, site, open_items, notes.open_keys, notes.window_start, notes.lms_ids
             )
-        if not new_cursors:
+        if not new_cursors and not found:
             return 0
         if known is not None:
             # Another read of the person (a push) may have moved a cursor since the cycle
