@@ -16,9 +16,9 @@ from collections.abc import Callable
 # An idle person's gap is this share of how long they have been idle (bounded by base and
 # ceiling): idle 4 minutes, read every minute.
 IDLE_STRETCH = 0.25
-# Gaps longer than the base are shortened by up to this share, per person (a stable hash),
-# which spreads idle people evenly over the cycles.
-SPREAD = 0.5
+# Gaps longer than the base are shortened by up to this share, per person (a stable hash):
+# people who went idle together drift apart over the cycles.
+SPREAD = 0.2
 GOLDEN = 0.6180339887
 
 
@@ -63,9 +63,9 @@ class Cadence:
         last = self._read.get(lms_user_id)
         if last is None:
             return self.clock() - self.started >= share(lms_user_id) * gap
-        # One base interval early at most: reads happen anywhere within a cycle while cycles
-        # start an interval apart.
-        return self.clock() - last >= gap - self.base
+        # Half a base interval early at most: a read happens somewhere within its cycle,
+        # while cycles start an interval apart.
+        return self.clock() - last >= gap - self.base / 2
 
     def forget(self, lms_user_id: int) -> None:
         """Drop what is known of the person (unlinked)."""
