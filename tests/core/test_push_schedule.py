@@ -63,3 +63,34 @@ async def test_pushed_people_are_swept_spread_over_the_interval_and_others_polle
             assert monitor.state == "ok" and monitor.health()["devices"] == len(covered)
     finally:
         await store.close()
+
+
+async def test_idle_pushed_people_are_swept_rarely_active_ones_at_the_sweep_interval(tmp_path: Path) -> None:
+    settings = load_settings(
+        None,
+        lms={"url": "http://127.0.0.1:9"},
+        store={"token_key": new_key()},
+        push={"enabled": True, "access_key": "k", "sweep_interval": 300, "idle_sweep_interval": 900},
+    )
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 's.db'}", new_key())
+    try:
+        rows = PushDevices(store)
+        for uid in (1, 2):
+            await rows.create(PushDevice(uid, uid, f"p{uid}", f"u{uid}", "com.moodle.moodlemobile", 1, None))
+        async with LmsClient("http://127.0.0.1:9") as client:  # never called: the rows are already there
+            devices = DeviceRegistry(store, client, "com.moodle.moodlemobile")
+            await devices.load()
+            clock = Clock()
+            monitor = PushMonitor(settings.push, devices, clock)
+            monitor.heard()
+            sweeps = {1: 0, 2: 0}
+            for _ in range(180):  # 30 minutes of 10 s cycles
+                clock.now += 10
+                monitor.active(2)  # something keeps arriving for person 2
+                for uid in sweeps:
+                    if monitor.due(uid):
+                        sweeps[uid] += 1
+                        monitor.polled(uid, 0)
+    finally:
+        await store.close()
+    assert sweeps == {1: 2, 2: 6}  # idle: every 15 minutes (was every 5), active: every 5
