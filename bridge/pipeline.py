@@ -53,9 +53,6 @@ HELD_BACK_MARGIN = 2.0
 # Unexpected failures in a row (of one person's poll, or of whole cycles) before the
 # pipeline reports itself degraded: one can be a blip, a repeat is a stall.
 DEGRADED_AFTER = 3
-# LMS calls one person's read takes at most in the usual case (gate or listing, notifications):
-# what the warning that a cycle cannot fit the request budget counts with.
-CALLS_PER_READ = 2
 NOTICE_STRETCH = 2.0  # an idle person's notifications ceiling, in idle_interval
 OVERRUN_LOG_EVERY = 300.0  # seconds between two warnings that cycles outlast the interval
 
@@ -182,7 +179,7 @@ class Pipeline:
             by_user[link.lms_user_id].append(link)
         await self._meet([uid for uid in by_user if uid not in self._met])
         plan = {uid: what for uid in by_user if (what := self._due(uid)) is not None}
-        self._check_budget(len(plan))
+        self._check_budget(len(plan), sum(m + n for m, n in plan.values()))
         uids = list(plan)
         cursors = await self.store.cursors_of_users(uids)
         open_items = await self.store.open_items_of_users(uids)
@@ -225,14 +222,14 @@ class Pipeline:
         notes = self.notice_cadence.due(lms_user_id)
         return (messages, notes) if messages or notes else None
 
-    def _check_budget(self, people: int) -> None:
-        """Say so when the due people cannot fit one interval at the LMS request budget."""
+    def _check_budget(self, people: int, reads: int) -> None:
+        """Say so when the due people cannot fit one interval at the LMS request budget
+        (``reads``: of messages and of notifications, about one call each)."""
         rate = self.api.client.max_requests_per_second
         self.metrics.poll_due.set(people)
-        if rate and people * CALLS_PER_READ / rate > self.interval:
+        if rate and reads / rate > self.interval:
             self._overrun(
-                f"{people} people due need about {people * CALLS_PER_READ / rate:.0f}s at "
-                f"lms.max_requests_per_second = {rate:g}"
+                f"{people} people due need about {reads / rate:.0f}s at lms.max_requests_per_second = {rate:g}"
             )
 
     def _cycle_took(self, seconds: float, people: int) -> None:
@@ -446,6 +443,7 @@ class Pipeline:
         at every poll, whatever the unread count says, until one poll has run late enough to
         see every message the marking may have hidden (the LMS holds back its current second)."""
         self._read_regardless[lms_user_id] = time.monotonic()
+        self.message_cadence.active(lms_user_id)  # they are writing: read often for a while
 
     def _with_links(self, items: list[Item]) -> list[Item]:
         """Messages with where "Open in Pluto" leads, should one fail to show in chat."""
