@@ -123,7 +123,7 @@ async def sweep_interval(
         monitor.polled(uid, 0)  # everyone was polled while the site had not pushed yet
     monitor.heard()
     site_ttl = bridge_pipeline.SITE_TTL
-    if not hasattr(pipeline, "_site_lock"):
+    if not hasattr(pipeline, "_site_fetch"):
         # Site info cached per token (today's main) for 300 s of real time: stale at each
         # sweep. Cached per site, it is asked once per 300 s for everyone: nothing per person.
         bridge_pipeline.SITE_TTL = 0.0

@@ -9,15 +9,16 @@ has seen can be skipped. Held deliveries (quiet hours) go out as one digest when
 
 What it costs (issue 19): a person is read only when due (``bridge.poll_cadence``: active
 people every cycle, idle ones less often, messages and notifications each on their own
-cadence; people whose pushes arrive on the push monitor's sweep); an unread count the gate
-saw before is no news; the cycle's cursors and open items come in one query each; site
-info is asked once per site; as many people are read at once as the LMS request budget
-needs at the LMS's latency (``bridge.lms.in_flight``).
+cadence; people whose pushes arrive on the push monitor's sweep); messages cost one call,
+the conversation list, which says per conversation what changed; the cycle's cursors and
+open items come in one query each; site info is asked once per site; as many people are
+read at once as the LMS request budget needs at the LMS's latency (``bridge.lms.in_flight``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -135,7 +136,7 @@ class Pipeline:
         self.message_cadence = Cadence(interval, ceiling)
         self.notice_cadence = Cadence(interval, ceiling * NOTICE_STRETCH)
         self._site: tuple[float, SiteInfo] | None = None
-        self._site_lock = asyncio.Lock()
+        self._site_fetch: asyncio.Future[SiteInfo] | None = None
         self._met: set[int] = set()  # people whose first cycle here has been planned
         self._overrun_logged = float("-inf")
         self._last_sweep: dict[int, float] = {}
@@ -253,13 +254,24 @@ class Pipeline:
         """Site info, asked once per site every few minutes (with whichever token comes first:
         what the pipeline reads of it, the site's functions and address, is the same for
         every token of the service)."""
-        async with self._site_lock:  # a cycle's first people all ask at once: one asks the LMS
-            cached = self._site
-            if cached and time.monotonic() - cached[0] < SITE_TTL:
-                return cached[1]
-            info = await self.api.site_info(token)
-            self._site = (time.monotonic(), info)
-            return info
+        cached = self._site
+        if cached and time.monotonic() - cached[0] < SITE_TTL:
+            return cached[1]
+        pending = self._site_fetch
+        if pending is not None:  # a cycle's first people all ask at once: one asks the LMS
+            with contextlib.suppress(Exception):
+                return await asyncio.shield(pending)
+            # It failed with another person's token (perhaps a dead one): ask with this one,
+            # so that a failure is this person's own.
+        fetch = asyncio.ensure_future(self.api.site_info(token))
+        self._site_fetch = fetch
+        try:
+            info = await asyncio.shield(fetch)
+        finally:
+            if self._site_fetch is fetch:
+                self._site_fetch = None
+        self._site = (time.monotonic(), info)
+        return info
 
     async def read_now(self, lms_user_id: int) -> int:
         """Read one person at once (a push woke them); returns deliveries queued."""

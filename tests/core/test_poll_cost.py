@@ -191,3 +191,17 @@ async def test_a_cycle_that_cannot_fit_the_budget_says_so(
     said = [r.getMessage() for r in caplog.records if "do not fit lms.poll_interval" in r.getMessage()]
     assert said and "8 people due" in said[0]
     assert pipeline.metrics.registry.get_sample_value("pluto_bridge_poll_cycle_overruns_total") == 1
+
+
+async def test_site_info_asked_with_a_dead_token_fails_only_its_owner(lms: SandboxLMS, store: Store) -> None:
+    # Site info is shared by everyone; the token that happened to ask for it must not make
+    # the others look signed out.
+    people = [lms.create_user(f"p{n}", firstname="P", lastname=str(n)) for n in range(4)]
+    for n, uid in enumerate(people):
+        await link_idle(store, lms, uid, f"p{n}")
+    dead = (await store.links_of_user(people[0]))[0]
+    lms.expire_token(dead.token)
+    async with LmsClient(lms.url, retries=0) as client:
+        await pipeline_for(lms, store, client).poll_once()
+    statuses = {link.lms_user_id: link.status for link in await store.all_links()}
+    assert statuses == {people[0]: "needs_signin", **{uid: "active" for uid in people[1:]}}
