@@ -22,17 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench_scale import MEASURED, WARM_UP, SimClock, cycle
+from bench_scale import SimClock, cycle, link_everyone, on_sim_clock
 
 from bridge import pipeline as bridge_pipeline
 from bridge.app import build_pipeline
 from bridge.config import LmsSettings, load_settings
 from bridge.lms.client import LmsClient
 from bridge.lms.devices import DeviceRegistry
-from bridge.lms.intake import BASELINE
-from bridge.lms.notifications import NOTIFICATIONS
 from bridge.lms.push import PushMonitor
-from bridge.model import ChatIdentity, Cursor, Platform
 from bridge.pipeline import Pipeline
 from bridge.store.crypto import new_key
 from bridge.store.push_devices import PushDevice, PushDevices
@@ -77,31 +74,16 @@ async def measure(people: int, *, push: bool) -> Cost:
             monitor = PushMonitor(settings.push, devices, clock)
         pipeline = build_pipeline(settings, store, client, schedule=monitor)
         rows = PushDevices(store)
-        for n in range(people):
-            uid = lms.create_user(f"idle{n}", firstname="Idle", lastname=str(n))
-            link = await store.save_link(
-                ChatIdentity(Platform.TELEGRAM, "", str(n)),
-                lms_user_id=uid,
-                lms_username=f"idle{n}",
-                lms_fullname=f"Idle {n}",
-                token=lms.issue_token(uid),
-                room=str(n),
-                address=None,
-            )
-            # Linked earlier: the baseline is taken and (with push) the device registered.
-            await store.commit_intake(
-                uid, {BASELINE: Cursor(0, frozenset()), NOTIFICATIONS: Cursor(0, frozenset())}, []
-            )
-            if push:
+        for link in await link_everyone(store, lms, people):
+            if push:  # linked earlier: the device is registered too
                 push_id = secrets.token_hex(16)
-                await rows.create(PushDevice(link.id, uid, push_id, push_id, "com.moodle.moodlemobile", 1, None))
+                await rows.create(
+                    PushDevice(link.id, link.lms_user_id, push_id, push_id, "com.moodle.moodlemobile", 1, None)
+                )
         await devices.load()
         if monitor is not None:
             return await sweep_interval(lms, pipeline, client, monitor, clock, settings.push)
-        cadences = [getattr(pipeline, n) for n in ("message_cadence", "notice_cadence") if hasattr(pipeline, n)]
-        for cadence in cadences:
-            cadence.clock, cadence.started = clock, clock()
-        warm_up, measured = (WARM_UP, MEASURED) if cadences else (1, 2)
+        warm_up, measured = on_sim_clock(pipeline, clock, (1, 2))
         done: list[float] = []
         for _ in range(warm_up):
             done.append(await cycle(pipeline, client, clock, done))

@@ -41,6 +41,7 @@ from bridge.lms.intake import BASELINE
 from bridge.lms.notifications import NOTIFICATIONS
 from bridge.model import ChatIdentity, Cursor, Platform
 from bridge.store.crypto import new_key
+from bridge.store.records import Link
 from bridge.store.store import Store
 from sandbox.lms import SandboxLMS
 
@@ -100,11 +101,12 @@ def rss_mib() -> float:
         return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
-async def link_everyone(store: Store, lms: SandboxLMS, people: int) -> None:
+async def link_everyone(store: Store, lms: SandboxLMS, people: int) -> list[Link]:
     """People linked earlier: baseline taken, nobody writes to them."""
+    links = []
     for n in range(people):
         uid = lms.create_user(f"idle{n}", firstname="Idle", lastname=str(n))
-        await store.save_link(
+        link = await store.save_link(
             ChatIdentity(Platform.TELEGRAM, "", str(n)),
             lms_user_id=uid,
             lms_username=f"idle{n}",
@@ -114,6 +116,17 @@ async def link_everyone(store: Store, lms: SandboxLMS, people: int) -> None:
             address=None,
         )
         await store.commit_intake(uid, {BASELINE: Cursor(0, frozenset()), NOTIFICATIONS: Cursor(0, frozenset())}, [])
+        links.append(link)
+    return links
+
+
+def on_sim_clock(pipeline: Any, clock: SimClock, baseline_cycles: tuple[int, int]) -> tuple[int, int]:
+    """Put the pipeline's cadences on ``clock``; returns the cycles to warm up and to measure
+    (``baseline_cycles`` for a pipeline without cadences, which reads everyone every cycle)."""
+    cadences = [getattr(pipeline, name) for name in ("message_cadence", "notice_cadence") if hasattr(pipeline, name)]
+    for cadence in cadences:
+        cadence.clock, cadence.started = clock, clock()
+    return (WARM_UP, MEASURED) if cadences else baseline_cycles
 
 
 async def measure(side: LmsThread, store: Store, people: int, latency: float) -> Figures:
@@ -125,11 +138,7 @@ async def measure(side: LmsThread, store: Store, people: int, latency: float) ->
     async with LmsClient(lms.url, timeout=300, **budget) as client:
         pipeline = build_pipeline(settings, store, client)
         clock = SimClock()
-        names = ("message_cadence", "notice_cadence")
-        cadences = [getattr(pipeline, name) for name in names if hasattr(pipeline, name)]
-        for cadence in cadences:
-            cadence.clock, cadence.started = clock, clock()
-        warm_up, measured = (WARM_UP, MEASURED) if cadences else (1, 1)
+        warm_up, measured = on_sim_clock(pipeline, clock, (1, 1))
         durations: list[float] = []
         for _ in range(warm_up):
             durations.append(await cycle(pipeline, client, clock, durations))

@@ -84,11 +84,17 @@ class PollSchedule(Protocol):
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Known:
-    """A person's intake state as the cycle loaded it with everyone else's."""
+class Read:
+    """What one read of a person covers, and their intake state where the cycle loaded it
+    with everyone else's (None: read from the store)."""
 
-    cursors: dict[str, Cursor]
-    open_items: list[ItemRow]
+    messages: bool = True
+    notifications: bool = True
+    cursors: dict[str, Cursor] | None = None
+    open_items: list[ItemRow] | None = None
+
+
+FULL_READ = Read()
 
 
 class Pipeline:
@@ -185,10 +191,7 @@ class Pipeline:
         cursors = await self.store.cursors_of_users(uids)
         open_items = await self.store.open_items_of_users(uids)
         results = await asyncio.gather(
-            *(
-                self._guarded(uid, by_user[uid], *plan[uid], Known(cursors[uid], open_items[uid]))
-                for uid in uids
-            )
+            *(self._guarded(uid, by_user[uid], Read(*plan[uid], cursors[uid], open_items[uid])) for uid in uids)
         )
         if self.schedule is not None:
             for uid, found in zip(uids, results, strict=True):
@@ -284,19 +287,10 @@ class Pipeline:
             self.wake_dispatcher()
         return queued
 
-    async def _guarded(
-        self,
-        lms_user_id: int,
-        links: list[Link],
-        messages: bool = True,
-        notifications: bool = True,
-        known: Known | None = None,
-    ) -> int:
+    async def _guarded(self, lms_user_id: int, links: list[Link], read: Read = FULL_READ) -> int:
         async with self._turn(lms_user_id), self._limit:
             try:
-                queued = await self.poll_user(
-                    lms_user_id, links, messages=messages, notifications=notifications, known=known
-                )
+                queued = await self.poll_user(lms_user_id, links, read)
             except LmsUnavailable as exc:
                 if self.lms_down_since is None:
                     self.lms_down_since = time.monotonic()
@@ -351,21 +345,13 @@ class Pipeline:
             cursors[NOTIFICATIONS] = await self.notifications.baseline(token, lms_user_id, site)
         await self.store.commit_intake(lms_user_id, cursors, [], batch.conversations if batch else ())
 
-    async def poll_user(
-        self,
-        lms_user_id: int,
-        links: list[Link],
-        *,
-        messages: bool = True,
-        notifications: bool = True,
-        known: Known | None = None,
-    ) -> int:
+    async def poll_user(self, lms_user_id: int, links: list[Link], read: Read = FULL_READ) -> int:
         """Read what is new for one person and queue it; returns deliveries queued.
 
-        ``messages`` / ``notifications``: which of the two to read (both on push and sweeps);
-        ``known``: the person's cursors and open items as the cycle loaded them."""
+        ``read``: messages, notifications or both (both on push and sweeps), and what the
+        cycle already loaded of the person."""
         token = links[-1].token  # the newest sign-in
-        cursors = known.cursors if known is not None else await self.store.cursors_of(lms_user_id)
+        cursors = read.cursors if read.cursors is not None else await self.store.cursors_of(lms_user_id)
         if BASELINE not in cursors:
             # Linking may have just taken it: only the store knows (read under the person's turn).
             cursors = await self.store.cursors_of(lms_user_id)
@@ -376,7 +362,7 @@ class Pipeline:
         found: list[Item] = []
         new_cursors: dict[str, Cursor] = {}
         conversation_rows = []
-        if messages:
+        if read.messages:
             self.message_cadence.read(lms_user_id)
             if site.generation == "modern":
                 batch = await self.intake.poll(token, lms_user_id, cursors, sweep=self._sweep_due(lms_user_id))
@@ -395,7 +381,7 @@ class Pipeline:
             if found:
                 self.message_cadence.active(lms_user_id)
         new_items: list[ItemRow] = []
-        if notifications and "core_message_get_messages" in site.functions:
+        if read.notifications and "core_message_get_messages" in site.functions:
             self.notice_cadence.read(lms_user_id)
             notes = await self.notifications.poll(
                 token, lms_user_id, site, cursors.get(NOTIFICATIONS, cursors[BASELINE])
@@ -413,14 +399,14 @@ class Pipeline:
                 new_items.append(item_row(item))
             if notes.cursor != cursors.get(NOTIFICATIONS):
                 new_cursors[NOTIFICATIONS] = notes.cursor
-            open_items = known.open_items if known is not None else await self.store.open_items(lms_user_id)
+            open_items = read.open_items if read.open_items is not None else await self.store.open_items(lms_user_id)
             await self._upgrade(lms_user_id, open_items, notes.tasks, {i.key for i in notes.items})
             await self._reconcile(
                 token, lms_user_id, site, open_items, notes.open_keys, notes.window_start, notes.lms_ids
             )
         if not new_cursors and not found:
             return 0
-        if known is not None:
+        if read.cursors is not None:
             # Another read of the person (a push) may have moved a cursor since the cycle
             # loaded them: never write one back (what both found is queued once, by key).
             stored = await self.store.cursors_of(lms_user_id)
