@@ -2,8 +2,8 @@
 
 A person with recent activity (something found, a push, a mark-read from chat, linking) is
 read at the base interval; the longer they stay idle, the longer the gap, up to a ceiling.
-Gaps carry a stable per-person spread, so that people who went idle together do not all
-fall due in the same cycle again. Nothing known of a person (the process just started)
+Each person has a stable moment within their gap, so that people who went idle together
+do not fall due in the same cycle. Nothing known of a person (the process just started)
 counts as idle: first reads are spread over one gap rather than all in the first cycle,
 which at 10,000 people would take the request budget minutes.
 """
@@ -13,12 +13,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-# An idle person's gap is this share of how long they have been idle (bounded by base and
-# ceiling): idle 4 minutes, read every minute.
+# An idle person's gap is about this share of how long they have been idle (bounded by base
+# and ceiling): idle 4 minutes, read every minute.
 IDLE_STRETCH = 0.25
-# Gaps longer than the base are shortened by up to this share, per person (a stable hash):
-# people who went idle together drift apart over the cycles.
-SPREAD = 0.2
 GOLDEN = 0.6180339887
 
 
@@ -28,7 +25,12 @@ def share(lms_user_id: int) -> float:
 
 
 class Cadence:
-    """Per-person schedule of one kind of read (messages, notifications, push sweeps)."""
+    """Per-person schedule of one kind of read (messages, notifications, push sweeps).
+
+    An idle person is read once per gap, at their own moment within it (a stable share of
+    the gap): however many go idle together, their reads stay spread evenly over the cycles.
+    Gaps are the base doubled as often as the idle time allows, then the ceiling, so the
+    moments stay put while a person's idleness grows."""
 
     def __init__(self, base: float, ceiling: float, clock: Callable[[], float] = time.monotonic) -> None:
         """``base``: the gap for active people; ``ceiling``: the longest gap (at least ``base``)."""
@@ -49,23 +51,22 @@ class Cadence:
 
     def interval(self, lms_user_id: int) -> float:
         """The person's gap between two reads now."""
-        idle = self.clock() - self._active.get(lms_user_id, float("-inf"))
-        gap = min(self.ceiling, max(self.base, idle * IDLE_STRETCH))
-        if gap <= self.base:
-            return gap
-        return max(self.base, gap * (1.0 - SPREAD * share(lms_user_id)))
+        stretched = (self.clock() - self._active.get(lms_user_id, float("-inf"))) * IDLE_STRETCH
+        gap = self.base
+        while gap < self.ceiling and gap * 2 <= stretched:
+            gap *= 2
+        return min(gap, self.ceiling) if stretched >= self.ceiling else gap
 
     def due(self, lms_user_id: int) -> bool:
-        """Whether the person's next read has come round."""
+        """Whether the person's next read has come round: active people every cycle, idle
+        ones once their moment in the gap has passed since the last read (never read since
+        the start: since the start, which spreads first reads over one gap)."""
         gap = self.interval(lms_user_id)
         if gap <= self.base:
-            return True  # active: every cycle
-        last = self._read.get(lms_user_id)
-        if last is None:
-            return self.clock() - self.started >= share(lms_user_id) * gap
-        # Half a base interval early at most: a read happens somewhere within its cycle,
-        # while cycles start an interval apart.
-        return self.clock() - last >= gap - self.base / 2
+            return True
+        phase = share(lms_user_id) * gap
+        last = self._read.get(lms_user_id, self.started)
+        return (self.clock() + phase) // gap > (last + phase) // gap
 
     def forget(self, lms_user_id: int) -> None:
         """Drop what is known of the person (unlinked)."""
