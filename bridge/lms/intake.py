@@ -52,12 +52,18 @@ def _unchanged(conv: Conversation, cursor: Cursor, unread_before: int | None, sw
     return conv.latest_time == cursor.watermark and conv.latest_id in cursor.seen_ids
 
 
-def held_back(conv: Conversation, cursor: Cursor, read: list[ConversationMessage]) -> ConversationMessage | None:
+def held_back(
+    conv: Conversation, cursor: Cursor, read: list[ConversationMessage], unread_before: int | None
+) -> ConversationMessage | None:
     """The conversation's latest message when the listing shows it but reading the messages
     did not (Moodle holds back its current second there, not in the listing: observed 5f):
-    it can go to chat now rather than a second later. The cursor does not move past it, so
+    it can go to chat now rather than a second later. Only when it is the one message that
+    arrived since the last read (the unread count grew by one), so that chat never shows a
+    message before an earlier one of the same second. The cursor does not move past it, so
     the next read still returns it with any other message of its second, and the store
     queues each once."""
+    if unread_before is None or conv.unreadcount - unread_before != 1:
+        return None
     if conv.latest_id is None or conv.latest_time is None or conv.latest_from is None:
         return None
     if any(m.id == conv.latest_id for m in read):
@@ -141,7 +147,7 @@ class MessageIntake:
                 if m.timecreated > cursor.watermark
                 or (m.timecreated == cursor.watermark and m.id not in cursor.seen_ids)
             ]
-            early = held_back(conv, cursor, messages)
+            early = held_back(conv, cursor, messages, self._unread_seen.get(seen_key))
             if not fresh and early is None:
                 continue  # perhaps held back in the LMS's current second: read again next time
             if fresh:
