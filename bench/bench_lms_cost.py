@@ -1,14 +1,14 @@
 """Benchmark: LMS calls per idle person per minute, and how long one cycle takes, with push
-(read on push plus a sweep every ``push.sweep_interval``) and without (poll everyone every
-``lms.poll_interval``), for 100, 1,000 and 10,000 linked people nobody writes to.
+(read on push plus the safety sweep) and without (polling), for 100, 1,000 and 10,000
+linked people nobody writes to.
 
-The real pipeline against the sandbox LMS, which counts every web-service call.
-With push: one sweep interval of cycles (30 cycles of 10 s) on the push monitor's clock, each
-person's sweep a full read with fresh site info (the steady state: both caches are shorter
-than the sweep); figures are calls over that interval and the longest cycle. Without push:
-two real cycles, the first with the pipeline's periodic full read, the second steady; per
-minute that is one full read and steady cycles for the rest, never more cycles than fit when
-a cycle outlasts its interval.
+The real pipeline against the sandbox LMS, which counts every web-service call, its clocks
+moved on 10 s per cycle (``bench_scale``'s), so minutes of an idle site take a few real ones.
+With push: the cycles of one idle sweep interval (``push.idle_sweep_interval``; 90 cycles of
+10 s), each person's sweep a full read with fresh site info (the steady state: both caches
+are shorter than the sweep). Without push: ``bench_scale``'s steady state of the polling
+cadences (12 cycles after 24 of warm-up). A pipeline without cadences (today's main) reads
+everyone every cycle; its per-minute figure counts the cycles that fit a minute.
 Run: .venv/bin/python bench/bench_lms_cost.py [SIZES, e.g. 100,1000]
 """
 
@@ -18,19 +18,18 @@ import asyncio
 import secrets
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from bench_scale import SimClock, cycle, link_everyone, on_sim_clock
 
 from bridge import pipeline as bridge_pipeline
 from bridge.app import build_pipeline
-from bridge.config import load_settings
+from bridge.config import LmsSettings, load_settings
 from bridge.lms.client import LmsClient
 from bridge.lms.devices import DeviceRegistry
-from bridge.lms.intake import BASELINE
-from bridge.lms.notifications import NOTIFICATIONS
 from bridge.lms.push import PushMonitor
-from bridge.model import ChatIdentity, Cursor, Platform
 from bridge.pipeline import Pipeline
 from bridge.store.crypto import new_key
 from bridge.store.push_devices import PushDevice, PushDevices
@@ -39,32 +38,19 @@ from sandbox.lms import SandboxLMS
 
 POLL_INTERVAL = 10.0
 SWEEP_INTERVAL = 300.0
-FULL_READ_EVERY = 60.0  # the pipeline's sweep_every: a full read of each polled person
 
 
 @dataclass(frozen=True)
 class Cost:
-    full_calls: int  # push: calls over one sweep interval; poll: a cycle that reads everyone in full
-    steady_calls: int  # poll: calls of the next cycle
-    full_seconds: float  # push: the longest cycle; poll: the full cycle
-    steady_seconds: float  # push: the shortest cycle
+    calls: int  # over the measured cycles
+    seconds: float  # simulated time they stand for
+    longest: float  # real seconds of the longest measured cycle
+    shortest: float
 
-    def per_person_minute(self, people: int, push: bool) -> float:
-        if push:
-            return self.full_calls / people * 60 / SWEEP_INTERVAL
-        cycles = 60 / max(POLL_INTERVAL, self.steady_seconds)
-        fulls = 60 / max(FULL_READ_EVERY, self.full_seconds)
-        return (self.full_calls * fulls + self.steady_calls * max(0.0, cycles - fulls)) / people
-
-
-class SweepClock:
-    """The push monitor's clock, moved on by hand: a sweep interval in a few real seconds."""
-
-    def __init__(self) -> None:
-        self.now = time.monotonic()
-
-    def __call__(self) -> float:
-        return self.now
+    def per_person_minute(self, people: int) -> float:
+        # A cycle that outlasts its interval stretches the minute: fewer cycles fit.
+        stretch = max(1.0, self.longest / POLL_INTERVAL)
+        return self.calls / people * 60 / self.seconds / stretch
 
 
 async def measure(people: int, *, push: bool) -> Cost:
@@ -78,85 +64,77 @@ async def measure(people: int, *, push: bool) -> Cost:
         push={"enabled": push, "access_key": "k", "sweep_interval": SWEEP_INTERVAL},
     )
     store = await Store.open(settings.store.url, settings.store.token_key.get_secret_value())
-    async with LmsClient(lms.url, timeout=120) as client:
+    rate = "max_requests_per_second"
+    budget = {rate: getattr(settings.lms, rate)} if rate in LmsSettings.model_fields else {}
+    async with LmsClient(lms.url, timeout=120, **budget) as client:
         monitor = None
-        clock = SweepClock()
+        clock = SimClock()
         devices = DeviceRegistry(store, client, settings.push.mobile_app_name)
         if push:
             monitor = PushMonitor(settings.push, devices, clock)
         pipeline = build_pipeline(settings, store, client, schedule=monitor)
         rows = PushDevices(store)
-        for n in range(people):
-            uid = lms.create_user(f"idle{n}", firstname="Idle", lastname=str(n))
-            link = await store.save_link(
-                ChatIdentity(Platform.TELEGRAM, "", str(n)),
-                lms_user_id=uid,
-                lms_username=f"idle{n}",
-                lms_fullname=f"Idle {n}",
-                token=lms.issue_token(uid),
-                room=str(n),
-                address=None,
-            )
-            # Linked earlier: the baseline is taken and (with push) the device registered.
-            await store.commit_intake(
-                uid, {BASELINE: Cursor(0, frozenset()), NOTIFICATIONS: Cursor(0, frozenset())}, []
-            )
-            if push:
+        for link in await link_everyone(store, lms, people):
+            if push:  # linked earlier: the device is registered too
                 push_id = secrets.token_hex(16)
-                await rows.create(PushDevice(link.id, uid, push_id, push_id, "com.moodle.moodlemobile", 1, None))
+                await rows.create(
+                    PushDevice(link.id, link.lms_user_id, push_id, push_id, "com.moodle.moodlemobile", 1, None)
+                )
         await devices.load()
         if monitor is not None:
-            return await sweep_interval(lms, pipeline, monitor, clock)
+            return await sweep_interval(lms, pipeline, client, monitor, clock, settings.push)
+        warm_up, measured = on_sim_clock(pipeline, clock, (1, 2))
+        done: list[float] = []
+        for _ in range(warm_up):
+            done.append(await cycle(pipeline, client, clock, done))
         before = len(lms.calls)
-        started = time.perf_counter()
-        await pipeline.poll_once()
-        full_seconds = time.perf_counter() - started
-        full_calls = len(lms.calls) - before
-        before = len(lms.calls)
-        started = time.perf_counter()
-        await pipeline.poll_once()
-        steady_seconds = time.perf_counter() - started
-        steady_calls = len(lms.calls) - before
+        durations: list[float] = []
+        for _ in range(measured):
+            durations.append(await cycle(pipeline, client, clock, durations))
+        calls = len(lms.calls) - before
     await store.close()
     await lms.stop()
-    return Cost(full_calls, steady_calls, full_seconds, steady_seconds)
+    return Cost(calls, measured * POLL_INTERVAL, max(durations), min(durations))
 
 
-async def sweep_interval(lms: SandboxLMS, pipeline: Pipeline, monitor: PushMonitor, clock: SweepClock) -> Cost:
-    """Cycles over one sweep interval once the site has pushed (people linked before)."""
+async def sweep_interval(
+    lms: SandboxLMS, pipeline: Pipeline, client: LmsClient, monitor: PushMonitor, clock: SimClock, push: Any
+) -> Cost:
+    """Cycles over one idle sweep interval once the site has pushed (people linked before)."""
     for uid in monitor.devices.covered_users():
         monitor.polled(uid, 0)  # everyone was polled while the site had not pushed yet
     monitor.heard()
-    site_ttl, bridge_pipeline.SITE_TTL = bridge_pipeline.SITE_TTL, 0.0  # 300 s of real time: stale at each sweep
+    site_ttl = bridge_pipeline.SITE_TTL
+    if not hasattr(pipeline, "_site_fetch"):
+        # Site info cached per token (today's main) for 300 s of real time: stale at each
+        # sweep. Cached per site, it is asked once per 300 s for everyone: nothing per person.
+        bridge_pipeline.SITE_TTL = 0.0
     pipeline.sweep_every = 0.0  # likewise the 60 s full read
+    # The idle sweep where there is one (today's main: the sweep interval).
+    window = getattr(push, "idle_sweep", push.sweep_interval)
     before = len(lms.calls)
-    durations = []
+    durations: list[float] = []
     try:
-        for _ in range(int(SWEEP_INTERVAL / POLL_INTERVAL)):
-            clock.now += POLL_INTERVAL
-            started = time.perf_counter()
-            await pipeline.poll_once()
-            durations.append(time.perf_counter() - started)
+        for _ in range(int(window / POLL_INTERVAL)):
+            durations.append(await cycle(pipeline, client, clock, durations))
     finally:
         bridge_pipeline.SITE_TTL = site_ttl
     calls = len(lms.calls) - before
     await pipeline.store.close()
     await lms.stop()
-    return Cost(calls, 0, max(durations), min(durations))
+    return Cost(calls, window, max(durations), min(durations))
 
 
 async def main(sizes: list[int]) -> None:
-    print(
-        f"LMS cost bench: idle linked people; poll every {POLL_INTERVAL:.0f} s, push sweep every {SWEEP_INTERVAL:.0f} s"
-    )
+    print(f"LMS cost bench: idle linked people; poll every {POLL_INTERVAL:.0f} s, push sweep {SWEEP_INTERVAL:.0f} s")
     print(f"{'people':>8}{'calls/person/min':>20}{'longest cycle (s)':>26}{'shortest cycle (s)':>26}")
     print(f"{'':>8}{'push':>10}{'poll':>10}{'push':>13}{'poll':>13}{'push':>13}{'poll':>13}   goal: push <= 0.2 calls")
     for people in sizes:
         on = await measure(people, push=True)
         off = await measure(people, push=False)
         print(
-            f"{people:>8}{on.per_person_minute(people, True):>10.2f}{off.per_person_minute(people, False):>10.2f}"
-            f"{on.full_seconds:>13.2f}{off.full_seconds:>13.2f}{on.steady_seconds:>13.2f}{off.steady_seconds:>13.2f}",
+            f"{people:>8}{on.per_person_minute(people):>10.2f}{off.per_person_minute(people):>10.2f}"
+            f"{on.longest:>13.2f}{off.longest:>13.2f}{on.shortest:>13.2f}{off.shortest:>13.2f}",
             flush=True,
         )
 

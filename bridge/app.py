@@ -143,7 +143,9 @@ def build_pipeline(
         NotificationIntake(notification_api),
         actions,
         interval=settings.lms.poll_interval,
+        idle_interval=settings.lms.idle_interval,
         concurrency=settings.lms.poll_concurrency,
+        max_in_flight=settings.lms.max_in_flight,
         wake_dispatcher=wake_dispatcher,
         profiles=profiles,
         metrics=metrics,
@@ -166,6 +168,7 @@ class Bridge:
             timeout=settings.lms.timeout,
             retries=settings.lms.retries,
             observer=self.metrics.observe_lms_call,
+            max_requests_per_second=settings.lms.max_requests_per_second,
         )
         self.api = LmsApi(self.client)
         self._tasks: list[asyncio.Task[None]] = []

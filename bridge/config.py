@@ -32,6 +32,12 @@ class _Section(BaseModel):
     model_config = {"extra": "forbid"}
 
 
+# Defaults of the idle ceilings, in base intervals: 10 s polls stretch to 2 minutes for idle
+# people (10,000 of them then need about 170 requests a second), 5 minute sweeps to 15.
+IDLE_POLLS = 12
+IDLE_SWEEPS = 3
+
+
 class LmsSettings(_Section):
     """How to reach Pluto LMS."""
 
@@ -41,9 +47,26 @@ class LmsSettings(_Section):
     timeout: float = Field(10.0, gt=0, le=300)
     retries: int = Field(3, ge=0, le=10)
     poll_interval: float = Field(10.0, gt=0, le=3600)
-    poll_concurrency: int = Field(8, ge=1, le=256)
+    idle_poll_interval: float | None = Field(
+        None,
+        gt=0,
+        le=86400,
+        description="seconds between reads of a person with no recent activity, at most (default: 12 poll intervals)",
+    )
+    poll_concurrency: int = Field(8, ge=1, le=256, description="people read at once, at least")
+    max_in_flight: int = Field(
+        64, ge=1, le=1024, description="LMS requests in flight at most; fewer while the LMS answers fast"
+    )
+    max_requests_per_second: float = Field(
+        200.0, gt=0, le=100000, description="LMS requests per second the whole bridge never exceeds"
+    )
     conversations_per_poll: int = Field(20, ge=1, le=200)
     task_action_function: str = "local_pluto_task_action"
+
+    @property
+    def idle_interval(self) -> float:
+        """``idle_poll_interval``, or its default; never shorter than ``poll_interval``."""
+        return max(self.poll_interval, self.idle_poll_interval or IDLE_POLLS * self.poll_interval)
 
     @field_validator("url")
     @classmethod
@@ -278,9 +301,17 @@ class PushSettings(_Section):
         "com.moodle.moodlemobile", description="appid of the bridge's devices (the site's airnotifiermobileappname)"
     )
     sweep_interval: float = Field(300.0, gt=0, le=86400, description="seconds between safety reads of pushed people")
+    idle_sweep_interval: float | None = Field(
+        None, gt=0, le=86400, description="the same for pushed people with no recent activity (default: 3 sweeps)"
+    )
     stale_after: float = Field(
         900.0, gt=0, le=86400, description="no push this long while the sweep finds messages: pushes stopped"
     )
+
+    @property
+    def idle_sweep(self) -> float:
+        """``idle_sweep_interval``, or its default; never shorter than ``sweep_interval``."""
+        return max(self.sweep_interval, self.idle_sweep_interval or IDLE_SWEEPS * self.sweep_interval)
 
     @field_validator("path_prefix")
     @classmethod

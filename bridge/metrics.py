@@ -71,6 +71,13 @@ class Metrics:
             registry=r,
         )
         self.polls = Counter("pluto_bridge_poll_cycles", "LMS poll cycles completed", registry=r)
+        self.poll_due = Gauge("pluto_bridge_poll_due_people", "People the last poll cycle read", registry=r)
+        self.poll_cycle_seconds = Gauge(
+            "pluto_bridge_poll_cycle_seconds", "How long the last poll cycle took", registry=r
+        )
+        self.poll_overruns = Counter(
+            "pluto_bridge_poll_cycle_overruns", "Poll cycles that outlasted lms.poll_interval", registry=r
+        )
         self.poll_failures = Counter(
             "pluto_bridge_poll_failures",
             "Unexpected failures while polling, by scope (cycle, person, item)",

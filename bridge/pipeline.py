@@ -6,11 +6,19 @@ conversations, then their messages from the stored watermark; then notifications
 (alerts, tasks, contact requests) and which of the open ones the LMS still has open.
 Deliveries, items and the new cursors are written in one transaction, so nothing intake
 has seen can be skipped. Held deliveries (quiet hours) go out as one digest when due.
+
+What it costs (issue 19): a person is read only when due (``bridge.poll_cadence``: active
+people every cycle, idle ones less often, messages and notifications each on their own
+cadence; people whose pushes arrive on the push monitor's sweep); messages cost one call,
+the conversation list, which says per conversation what changed; the cycle's cursors and
+open items come in one query each; site info is asked once per site; as many people are
+read at once as the LMS request budget needs at the LMS's latency (``bridge.lms.in_flight``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -23,13 +31,15 @@ from bridge import notices
 from bridge.actions import ItemActions, buttons
 from bridge.lms.api import LmsApi, SiteInfo
 from bridge.lms.errors import FunctionUnavailable, LmsError, LmsUnavailable, TokenRejected
-from bridge.lms.intake import BASELINE, MessageIntake
+from bridge.lms.in_flight import InFlightLimit
+from bridge.lms.intake import BASELINE, MessageIntake, later
 from bridge.lms.legacy_intake import LEGACY_MESSAGES, LegacyMessageIntake
 from bridge.lms.notifications import NOTIFICATIONS, NotificationIntake
 from bridge.log_format import link_context
 from bridge.metrics import Metrics
 from bridge.model import Cursor, Item, ItemKind
 from bridge.own_signins import SIGNINS, drop_own
+from bridge.poll_cadence import Cadence
 from bridge.profile import Profiles
 from bridge.render import escape
 from bridge.router import KIND_WORDS, lane_of, notice, payload_of, route, told_unshowable
@@ -46,6 +56,8 @@ HELD_BACK_MARGIN = 2.0
 # Unexpected failures in a row (of one person's poll, or of whole cycles) before the
 # pipeline reports itself degraded: one can be a blip, a repeat is a stall.
 DEGRADED_AFTER = 3
+NOTICE_STRETCH = 2.0  # an idle person's notifications ceiling, in idle_interval
+OVERRUN_LOG_EVERY = 300.0  # seconds between two warnings that cycles outlast the interval
 
 
 def item_row(item: Item) -> ItemRow:
@@ -64,9 +76,27 @@ def item_row(item: Item) -> ItemRow:
 class PollSchedule(Protocol):
     """Who the regular poll reads (push: only people whose pushes do not arrive, plus a sweep)."""
 
+    def covers(self, lms_user_id: int) -> bool:
+        """Whether pushes cover this person now (read on push plus the schedule's sweep)."""
+        ...
+
     def due(self, lms_user_id: int) -> bool: ...
 
     def polled(self, lms_user_id: int, queued: int) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Read:
+    """What one read of a person covers, and their intake state where the cycle loaded it
+    with everyone else's (None: read from the store)."""
+
+    messages: bool = True
+    notifications: bool = True
+    cursors: dict[str, Cursor] | None = None
+    open_items: list[ItemRow] | None = None
+
+
+FULL_READ = Read()
 
 
 class Pipeline:
@@ -81,7 +111,9 @@ class Pipeline:
         actions: ItemActions,
         *,
         interval: float,
+        idle_interval: float | None = None,
         concurrency: int = 8,
+        max_in_flight: int = 64,
         sweep_every: float = 60.0,
         wake_dispatcher: Callable[[], None] = lambda: None,
         profiles: Profiles | None = None,
@@ -104,11 +136,20 @@ class Pipeline:
         self.sweep_every = sweep_every
         self.wake_dispatcher = wake_dispatcher
         self.profiles = profiles or Profiles()
-        self._limit = asyncio.Semaphore(concurrency)
+        self._limit = InFlightLimit(api.client, concurrency, max_in_flight)
+        # Messages and notifications each come round at their own pace per person; an idle
+        # person's notifications half as often as their messages (people expect a message
+        # soon; an alert or task has days).
+        ceiling = idle_interval if idle_interval is not None else interval
+        self.message_cadence = Cadence(interval, ceiling)
+        self.notice_cadence = Cadence(interval, ceiling * NOTICE_STRETCH)
+        self._site: tuple[float, SiteInfo] | None = None
+        self._site_fetch: asyncio.Future[SiteInfo] | None = None
+        self._met: set[int] = set()  # people whose first cycle here has been planned
+        self._overrun_logged = float("-inf")
         self._last_sweep: dict[int, float] = {}
         self._read_regardless: dict[int, float] = {}
         self._unavailable: set[str] = set()  # functions the site's service lacks, already logged
-        self._sites: dict[str, tuple[float, SiteInfo]] = {}
         self._disableall: dict[int, tuple[float, bool]] = {}
         self.lms_down_since: float | None = None
         self.cycles = 0
@@ -140,16 +181,25 @@ class Pipeline:
         return None
 
     async def poll_once(self) -> int:
-        """One cycle over every linked person; returns the number of deliveries queued."""
+        """One cycle over every linked person who is due; returns the number of deliveries queued."""
+        started = time.monotonic()
         by_user: dict[int, list[Link]] = defaultdict(list)
         for link in await self.store.active_links():
-            if self.schedule is None or self.schedule.due(link.lms_user_id):
-                by_user[link.lms_user_id].append(link)
-        results = await asyncio.gather(*(self._guarded(uid, links) for uid, links in by_user.items()))
+            by_user[link.lms_user_id].append(link)
+        await self._meet([uid for uid in by_user if uid not in self._met])
+        plan = {uid: what for uid in by_user if (what := self._due(uid)) is not None}
+        self._check_budget(len(plan), sum(m + n for m, n in plan.values()))
+        uids = list(plan)
+        cursors = await self.store.cursors_of_users(uids)
+        open_items = await self.store.open_items_of_users(uids)
+        results = await asyncio.gather(
+            *(self._guarded(uid, by_user[uid], Read(*plan[uid], cursors[uid], open_items[uid])) for uid in uids)
+        )
         if self.schedule is not None:
-            for uid, found in zip(by_user, results, strict=True):
+            for uid, found in zip(uids, results, strict=True):
                 self.schedule.polled(uid, found)
         queued = sum(results) + await self.release_held()
+        self._cycle_took(time.monotonic() - started, len(plan))
         self.cycles += 1
         self.last_poll_at = time.time()
         self.metrics.polls.inc()
@@ -158,13 +208,74 @@ class Pipeline:
             self.wake_dispatcher()
         return queued
 
+    async def _meet(self, lms_user_ids: list[int]) -> None:
+        """People this process has not polled yet: those still without a baseline (linked
+        but never read) are read at once; the others' first reads spread over their gap."""
+        if not lms_user_ids:
+            return
+        baselined = await self.store.users_with_cursor(lms_user_ids, BASELINE)
+        for uid in lms_user_ids:
+            if uid not in baselined:
+                self.message_cadence.active(uid)
+                self.notice_cadence.active(uid)
+        self._met.update(lms_user_ids)
+
+    def _due(self, lms_user_id: int) -> tuple[bool, bool] | None:
+        """What to read of the person this cycle: (messages, notifications), or None."""
+        if self.schedule is not None and self.schedule.covers(lms_user_id):
+            return (True, True) if self.schedule.due(lms_user_id) else None
+        messages = self.message_cadence.due(lms_user_id)
+        notes = self.notice_cadence.due(lms_user_id)
+        return (messages, notes) if messages or notes else None
+
+    def _check_budget(self, people: int, reads: int) -> None:
+        """Say so when the due people cannot fit one interval at the LMS request budget
+        (``reads``: of messages and of notifications, about one call each)."""
+        rate = self.api.client.max_requests_per_second
+        self.metrics.poll_due.set(people)
+        if rate and reads / rate > self.interval:
+            self._overrun(
+                f"{people} people due need about {reads / rate:.0f}s at lms.max_requests_per_second = {rate:g}"
+            )
+
+    def _cycle_took(self, seconds: float, people: int) -> None:
+        self.metrics.poll_cycle_seconds.set(seconds)
+        if seconds > self.interval:
+            self.metrics.poll_overruns.inc()
+            self._overrun(f"the last cycle read {people} people in {seconds:.1f}s")
+
+    def _overrun(self, why: str) -> None:
+        now = time.monotonic()
+        if now - self._overrun_logged >= OVERRUN_LOG_EVERY:
+            self._overrun_logged = now
+            log.warning(
+                "poll cycles do not fit lms.poll_interval (%gs): %s; people are read late "
+                "(raise lms.max_requests_per_second or lms.idle_poll_interval)",
+                self.interval,
+                why,
+            )
+
     async def site(self, token: str) -> SiteInfo:
-        """Site info as this token sees it, cached for a few minutes."""
-        cached = self._sites.get(token)
+        """Site info, asked once per site every few minutes (with whichever token comes first:
+        what the pipeline reads of it, the site's functions and address, is the same for
+        every token of the service)."""
+        cached = self._site
         if cached and time.monotonic() - cached[0] < SITE_TTL:
             return cached[1]
-        info = await self.api.site_info(token)
-        self._sites[token] = (time.monotonic(), info)
+        pending = self._site_fetch
+        if pending is not None:  # a cycle's first people all ask at once: one asks the LMS
+            with contextlib.suppress(Exception):
+                return await asyncio.shield(pending)
+            # It failed with another person's token (perhaps a dead one): ask with this one,
+            # so that a failure is this person's own.
+        fetch = asyncio.ensure_future(self.api.site_info(token))
+        self._site_fetch = fetch
+        try:
+            info = await asyncio.shield(fetch)
+        finally:
+            if self._site_fetch is fetch:
+                self._site_fetch = None
+        self._site = (time.monotonic(), info)
         return info
 
     async def read_now(self, lms_user_id: int) -> int:
@@ -172,15 +283,16 @@ class Pipeline:
         links = await self.store.links_of_user(lms_user_id)
         if not links:
             return 0
+        self.message_cadence.active(lms_user_id)
         queued = await self._guarded(lms_user_id, links)
         if queued:
             self.wake_dispatcher()
         return queued
 
-    async def _guarded(self, lms_user_id: int, links: list[Link]) -> int:
+    async def _guarded(self, lms_user_id: int, links: list[Link], read: Read = FULL_READ) -> int:
         async with self._turn(lms_user_id), self._limit:
             try:
-                queued = await self.poll_user(lms_user_id, links)
+                queued = await self.poll_user(lms_user_id, links, read)
             except LmsUnavailable as exc:
                 if self.lms_down_since is None:
                     self.lms_down_since = time.monotonic()
@@ -224,6 +336,8 @@ class Pipeline:
         return self._reading.setdefault(lms_user_id, asyncio.Lock())
 
     async def _take_baseline(self, token: str, lms_user_id: int) -> None:
+        self.message_cadence.active(lms_user_id)  # just linked: read often for a while
+        self.notice_cadence.active(lms_user_id)
         site = await self.site(token)
         batch = await self.intake.baseline(token, lms_user_id) if site.generation == "modern" else None
         cursors = dict(batch.cursors) if batch else {BASELINE: Cursor(0, frozenset())}
@@ -233,37 +347,51 @@ class Pipeline:
             cursors[NOTIFICATIONS] = await self.notifications.baseline(token, lms_user_id, site)
         await self.store.commit_intake(lms_user_id, cursors, [], batch.conversations if batch else ())
 
-    async def poll_user(self, lms_user_id: int, links: list[Link]) -> int:
-        """Read what is new for one person and queue it; returns deliveries queued."""
+    async def poll_user(self, lms_user_id: int, links: list[Link], read: Read = FULL_READ) -> int:
+        """Read what is new for one person and queue it; returns deliveries queued.
+
+        ``read``: messages, notifications or both (both on push and sweeps), and what the
+        cycle already loaded of the person."""
         token = links[-1].token  # the newest sign-in
-        cursors = await self.store.cursors_of(lms_user_id)
-        if BASELINE not in cursors:  # read under the person's turn (see _guarded): no second lock
-            await self._take_baseline(token, lms_user_id)
-            return 0
+        cursors = read.cursors if read.cursors is not None else await self.store.cursors_of(lms_user_id)
+        if BASELINE not in cursors:
+            # Linking may have just taken it: only the store knows (read under the person's turn).
+            cursors = await self.store.cursors_of(lms_user_id)
+            if BASELINE not in cursors:
+                await self._take_baseline(token, lms_user_id)
+                return 0
         site = await self.site(token)
         found: list[Item] = []
         new_cursors: dict[str, Cursor] = {}
         conversation_rows = []
-        due = await self._messages_due(token, lms_user_id) if site.generation == "modern" else None
-        if due is not None:
-            batch = await self.intake.poll(token, lms_user_id, cursors, sweep=due)
-            found += self._with_links(batch.items)
-            new_cursors.update(batch.cursors)
-            conversation_rows = batch.conversations
-        elif self._legacy_messages(site):
-            legacy_cursor = cursors.get(LEGACY_MESSAGES)
-            if legacy_cursor is None:  # linked before the bridge read them: start from now
-                new_cursors[LEGACY_MESSAGES] = await self.legacy_intake.baseline(token, lms_user_id)
-            else:
-                batch = await self.legacy_intake.poll(token, lms_user_id, legacy_cursor)
-                found += batch.items
+        if read.messages:
+            self.message_cadence.read(lms_user_id)
+            if site.generation == "modern":
+                batch = await self.intake.poll(token, lms_user_id, cursors, sweep=self._sweep_due(lms_user_id))
+                found += self._with_links(batch.items)
                 new_cursors.update(batch.cursors)
                 conversation_rows = batch.conversations
+            elif self._legacy_messages(site):
+                legacy_cursor = cursors.get(LEGACY_MESSAGES)
+                if legacy_cursor is None:  # linked before the bridge read them: start from now
+                    new_cursors[LEGACY_MESSAGES] = await self.legacy_intake.baseline(token, lms_user_id)
+                else:
+                    batch = await self.legacy_intake.poll(token, lms_user_id, legacy_cursor)
+                    found += batch.items
+                    new_cursors.update(batch.cursors)
+                    conversation_rows = batch.conversations
+            if found:
+                self.message_cadence.active(lms_user_id)
         new_items: list[ItemRow] = []
-        if "core_message_get_messages" in site.functions:
+        if read.notifications and "core_message_get_messages" in site.functions:
+            self.notice_cadence.read(lms_user_id)
             notes = await self.notifications.poll(
                 token, lms_user_id, site, cursors.get(NOTIFICATIONS, cursors[BASELINE])
             )
+            if notes.items:
+                self.notice_cadence.active(lms_user_id)
+                # A sign-in recorded since the cycle loaded the cursors must be matched too.
+                cursors = await self.store.cursors_of(lms_user_id)
             note_items, signins = drop_own(notes.items, cursors, time.time())
             if signins is not None:
                 new_cursors[SIGNINS] = signins
@@ -273,10 +401,20 @@ class Pipeline:
                 new_items.append(item_row(item))
             if notes.cursor != cursors.get(NOTIFICATIONS):
                 new_cursors[NOTIFICATIONS] = notes.cursor
-            await self._upgrade(lms_user_id, notes.tasks, {i.key for i in notes.items})
-            await self._reconcile(token, lms_user_id, site, notes.open_keys, notes.window_start, notes.lms_ids)
-        if not new_cursors:
+            open_items = read.open_items if read.open_items is not None else await self.store.open_items(lms_user_id)
+            await self._upgrade(lms_user_id, open_items, notes.tasks, {i.key for i in notes.items})
+            await self._reconcile(
+                token, lms_user_id, site, open_items, notes.open_keys, notes.window_start, notes.lms_ids
+            )
+        if not new_cursors and not found:
             return 0
+        if read.cursors is not None:
+            # Another read of the person (a push) may have moved a cursor since the cycle
+            # loaded them: never write one back (what both found is queued once, by key).
+            stored = await self.store.cursors_of(lms_user_id)
+            new_cursors = {
+                scope: c if scope == SIGNINS else later(stored.get(scope), c) for scope, c in new_cursors.items()
+            }
         preferences = await self.store.preferences_of(lms_user_id)
         if new_items and await self._notifications_off(token, lms_user_id, site):
             preferences["lms_disableall"] = True
@@ -294,7 +432,6 @@ class Pipeline:
                 told = [told_unshowable(link, payload, "", site_url) for link in links if link.active]
                 deliveries += [t for t in told if t is not None]
         return await self.store.commit_intake(lms_user_id, new_cursors, deliveries, conversation_rows, new_items)
-
     @staticmethod
     def _legacy_messages(site: SiteInfo) -> bool:
         """A site without conversations (Totara): personal messages come through the legacy
@@ -306,6 +443,7 @@ class Pipeline:
         at every poll, whatever the unread count says, until one poll has run late enough to
         see every message the marking may have hidden (the LMS holds back its current second)."""
         self._read_regardless[lms_user_id] = time.monotonic()
+        self.message_cadence.active(lms_user_id)  # they are writing: read often for a while
 
     def _with_links(self, items: list[Item]) -> list[Item]:
         """Messages with where "Open in Pluto" leads, should one fail to show in chat."""
@@ -315,9 +453,15 @@ class Pipeline:
             for i in items
         ]
 
-    async def _messages_due(self, token: str, lms_user_id: int) -> bool | None:
-        """Whether to read conversations now: None no, False for the unread ones, True as a
-        sweep (every conversation, whatever its unread count says)."""
+    def _sweep_due(self, lms_user_id: int) -> bool:
+        """Whether this read of the conversations is a sweep (every conversation, whatever
+        its unread count says) rather than of the changed ones only.
+
+        No unread-count gate before the listing: the gate counts conversations, not
+        messages, so it stayed open for anyone with an unread message delivered to chat
+        (gate, listing and notifications every cycle: issue 19). The listing alone shows
+        each conversation's latest message and unread count, which the intake compares with
+        what it saw last: an idle person costs this one call either way."""
         now = time.monotonic()
         marked = self._read_regardless.get(lms_user_id)
         if marked is not None:
@@ -327,7 +471,7 @@ class Pipeline:
         if now - self._last_sweep.get(lms_user_id, 0.0) >= self.sweep_every:
             self._last_sweep[lms_user_id] = now
             return True
-        return False if await self.api.unread_conversation_total(token, lms_user_id) > 0 else None
+        return False
 
     async def _notifications_off(self, token: str, lms_user_id: int, site: SiteInfo) -> bool:
         """The LMS's own "disable all notifications" switch, checked every few minutes."""
@@ -340,12 +484,14 @@ class Pipeline:
         self._disableall[lms_user_id] = (time.monotonic(), off)
         return off
 
-    async def _upgrade(self, lms_user_id: int, tasks: dict[str, Item], new_keys: set[str]) -> None:
+    async def _upgrade(
+        self, lms_user_id: int, open_items: list[ItemRow], tasks: dict[str, Item], new_keys: set[str]
+    ) -> None:
         """Items an earlier read took for alerts that the task list now shows as tasks become
         tasks in place (never a second copy)."""
         if not tasks:
             return
-        for stored in await self.store.open_items(lms_user_id):
+        for stored in open_items:
             task = tasks.get(stored.item_key)
             if task is None or stored.kind == task.kind.value or stored.item_key in new_keys:
                 continue
@@ -357,12 +503,12 @@ class Pipeline:
         token: str,
         lms_user_id: int,
         site: SiteInfo,
+        open_items: list[ItemRow],
         open_keys: set[str],
         window_start: int,
         lms_ids: dict[str, int],
     ) -> None:
         """Items handled in the LMS itself (or expired) get their chat copies retired."""
-        open_items = await self.store.open_items(lms_user_id)
         if not open_items:
             return
         still_open = set(open_keys)

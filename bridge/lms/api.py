@@ -93,6 +93,8 @@ class Conversation:
     members: tuple[Member, ...]
     latest_id: int | None
     latest_time: int | None
+    latest_from: int | None = None
+    latest_text: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +153,8 @@ class LmsApi:
                     members=tuple(_member(m) for m in conv.get("members") or []),
                     latest_id=int(latest["id"]) if latest else None,
                     latest_time=int(latest["timecreated"]) if latest else None,
+                    latest_from=int(latest["useridfrom"]) if latest else None,
+                    latest_text=str(latest.get("text") or "") if latest else "",
                 )
             )
         return result

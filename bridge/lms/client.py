@@ -3,7 +3,10 @@
 Every call carries the token of the person the bridge acts for; the client itself holds
 no identity. Transport errors and 5xx answers are retried with exponential back-off and
 jitter (tenacity); LMS error bodies, which Moodle sends with HTTP 200, are never retried
-and surface as the typed exceptions of ``bridge.lms.errors``.
+and surface as the typed exceptions of ``bridge.lms.errors``. Every request, retries and
+sign-ins included, passes one rate limiter (``lms.max_requests_per_second``, aiolimiter), so
+the whole bridge never asks more of the site than the operator allows; the client also keeps
+the LMS's recent latency, from which the pipeline sizes how many people it reads at once.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import aiohttp
+from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from bridge.lms.errors import (
@@ -36,6 +40,8 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 REST_PATH = "/webservice/rest/server.php"
 TOKEN_PATH = "/login/token.php"
 SITE_INFO = "core_webservice_get_site_info"
+# Weight of the newest request in the latency average: a few dozen requests make the figure.
+LATENCY_WEIGHT = 0.05
 
 
 def encode_params(params: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
@@ -110,8 +116,15 @@ class LmsClient:
         retries: int = 3,
         backoff_max: float = 8.0,
         observer: CallObserver | None = None,
+        max_requests_per_second: float | None = None,
     ) -> None:
+        """``max_requests_per_second``: the budget every request waits for (None: no limit)."""
         self.base_url = base_url.rstrip("/")
+        # time_period 1 s: a burst is at most one second's budget, never more.
+        self._limiter = AsyncLimiter(max_requests_per_second, 1.0) if max_requests_per_second else None
+        self.max_requests_per_second = max_requests_per_second
+        self.latency = 0.0  # seconds, a moving average of answered requests
+        self.in_flight = 0
         self._observer = observer
         self.service = service
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -153,6 +166,18 @@ class LmsClient:
         raise AssertionError("unreachable")  # pragma: no cover - AsyncRetrying either returns or raises
 
     async def _post_once(self, url: str, form: list[tuple[str, str]], what: str) -> Any:
+        if self._limiter is not None:
+            await self._limiter.acquire()
+        self.in_flight += 1
+        started = time.monotonic()
+        try:
+            return await self._exchange(url, form, what)
+        finally:
+            self.in_flight -= 1
+            took = time.monotonic() - started
+            self.latency = took if not self.latency else self.latency + LATENCY_WEIGHT * (took - self.latency)
+
+    async def _exchange(self, url: str, form: list[tuple[str, str]], what: str) -> Any:
         try:
             async with self._http().post(url, data=form) as resp:
                 if resp.status >= 500:

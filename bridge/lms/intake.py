@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bridge.lms.api import Conversation, LmsApi
+from bridge.lms.api import Conversation, ConversationMessage, LmsApi
 from bridge.model import ConversationInfo, ConversationType, Cursor, Item, ItemKind
 from bridge.render import sanitize_lms_html
 
@@ -52,6 +52,29 @@ def _unchanged(conv: Conversation, cursor: Cursor, unread_before: int | None, sw
     return conv.latest_time == cursor.watermark and conv.latest_id in cursor.seen_ids
 
 
+def held_back(
+    conv: Conversation, cursor: Cursor, read: list[ConversationMessage], unread_before: int | None
+) -> ConversationMessage | None:
+    """The conversation's latest message when the listing shows it but reading the messages
+    did not (Moodle holds back its current second there, not in the listing: observed 5f):
+    it can go to chat now rather than a second later. Only when it is the one message that
+    arrived since the last read (the unread count grew by one), so that chat never shows a
+    message before an earlier one of the same second. The cursor does not move past it, so
+    the next read still returns it with any other message of its second, and the store
+    queues each once."""
+    if unread_before is None or conv.unreadcount - unread_before != 1:
+        return None
+    if conv.latest_id is None or conv.latest_time is None or conv.latest_from is None:
+        return None
+    if any(m.id == conv.latest_id for m in read):
+        return None
+    if conv.latest_time < cursor.watermark or (
+        conv.latest_time == cursor.watermark and conv.latest_id in cursor.seen_ids
+    ):
+        return None
+    return ConversationMessage(conv.latest_id, conv.latest_from, conv.latest_text, conv.latest_time)
+
+
 def advance(cursor: Cursor, times_and_ids: list[tuple[int, int]]) -> Cursor:
     """The cursor after seeing these (timecreated, id) pairs."""
     if not times_and_ids:
@@ -63,6 +86,15 @@ def advance(cursor: Cursor, times_and_ids: list[tuple[int, int]]) -> Cursor:
     if newest == cursor.watermark:
         at_newest |= cursor.seen_ids
     return Cursor(newest, frozenset(at_newest))
+
+
+def later(stored: Cursor | None, new: Cursor) -> Cursor:
+    """The further on of two cursors of one scope (two reads of a person may overlap)."""
+    if stored is None or new.watermark > stored.watermark:
+        return new
+    if new.watermark < stored.watermark:
+        return stored
+    return Cursor(new.watermark, new.seen_ids | stored.seen_ids)
 
 
 class MessageIntake:
@@ -115,12 +147,14 @@ class MessageIntake:
                 if m.timecreated > cursor.watermark
                 or (m.timecreated == cursor.watermark and m.id not in cursor.seen_ids)
             ]
-            if not fresh:
+            early = held_back(conv, cursor, messages, self._unread_seen.get(seen_key))
+            if not fresh and early is None:
                 continue  # perhaps held back in the LMS's current second: read again next time
-            self._unread_seen[seen_key] = conv.unreadcount
+            if fresh:
+                self._unread_seen[seen_key] = conv.unreadcount
             info = _info(conv, userid)
             member_names = {m.id: m.fullname for m in conv.members}
-            for m in fresh:
+            for m in fresh + ([early] if early else []):
                 if m.useridfrom == userid:
                     continue  # the person's own words (often relayed from chat by us)
                 author = names.get(m.useridfrom) or member_names.get(m.useridfrom) or f"User {m.useridfrom}"
@@ -140,8 +174,9 @@ class MessageIntake:
                         muted=conv.ismuted,
                     )
                 )
-            batch.cursors[scope] = advance(cursor, [(m.timecreated, m.id) for m in fresh])
-            batch.conversations.append((info, fresh[-1].timecreated))
+            if fresh:
+                batch.cursors[scope] = advance(cursor, [(m.timecreated, m.id) for m in fresh])
+            batch.conversations.append((info, early.timecreated if early else fresh[-1].timecreated))
         # Message ids grow in send order; with whole-second times they break ties.
         batch.items.sort(key=lambda item: (item.time, int(item.key.split(":")[1])))
         return batch

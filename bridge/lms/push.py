@@ -9,9 +9,10 @@ pushed text is never used, the person is read from the LMS as before, at once, a
 once the LMS's held-back second has passed (moodle-4.5-observed.md item 5).
 
 Polling stays the safety net: people with a device the LMS accepted are read on push plus a
-slow sweep; everyone else, and everyone while pushes have stopped arriving, at the base
-interval. Pushes count as stopped when none arrived for ``push.stale_after`` seconds while a
-sweep found something new.
+slow sweep (``push.sweep_interval`` for people with recent activity, stretching to
+``push.idle_sweep_interval`` for the others); everyone else, and everyone while pushes have
+stopped arriving, is polled (``bridge.poll_cadence``). Pushes count as stopped when none
+arrived for ``push.stale_after`` seconds while a sweep found something new.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from aiohttp import web
 from bridge.config import PushSettings
 from bridge.lms.devices import DeviceRegistry
 from bridge.metrics import Metrics
+from bridge.poll_cadence import share
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,7 @@ class PushMonitor:
         self.pushes = 0
         self._trusted_since = self.since
         self._last_read: dict[int, float] = {}
+        self._last_active: dict[int, float] = {}  # a push for them, or a sweep that found something
 
     @property
     def trusted(self) -> bool:
@@ -76,25 +79,42 @@ class PushMonitor:
             self._trusted_since = self.last_push
         self.state = "ok"
 
+    def active(self, lms_user_id: int) -> None:
+        """Something arrived for the person: swept at ``sweep_interval`` for a while."""
+        self._last_active[lms_user_id] = self.clock()
+
+    def covers(self, lms_user_id: int) -> bool:
+        """Whether the person is read on push plus the sweep (else polled)."""
+        return self.trusted and lms_user_id in self.devices.covered_users()
+
+    def _sweep_gap(self, lms_user_id: int) -> float:
+        """Recently active people are swept every ``sweep_interval``, idle ones every
+        ``idle_sweep_interval`` (never more often than active ones)."""
+        busy, idle = self.settings.sweep_interval, self.settings.idle_sweep
+        last = self._last_active.get(lms_user_id)
+        return busy if last is not None and self.clock() - last < idle else idle
+
     def read(self, lms_user_id: int) -> None:
         """The person was just read (on push or by a poll): their sweep starts over."""
         self._last_read[lms_user_id] = self.clock()
 
     def due(self, lms_user_id: int) -> bool:
         """Whether the regular poll reads this person now (the pipeline asks every cycle)."""
-        if not self.trusted or lms_user_id not in self.devices.covered_users():
+        if not self.covers(lms_user_id):
             return True
+        gap = self._sweep_gap(lms_user_id)
         last = self._last_read.get(lms_user_id, float("-inf"))
         if last <= self._trusted_since:
             # Everyone was polled until pushes were trusted: spread the first sweeps over one
-            # interval (a stable share per person) so that they do not all fall in one cycle.
-            share = (lms_user_id * 0.6180339887) % 1.0
-            last = self._trusted_since - share * self.settings.sweep_interval
-        return self.clock() - last >= self.settings.sweep_interval
+            # gap (a stable share per person) so that they do not all fall in one cycle.
+            last = self._trusted_since - share(lms_user_id) * gap
+        return self.clock() - last >= gap
 
     def polled(self, lms_user_id: int, queued: int) -> None:
         """A poll read the person and queued ``queued`` deliveries."""
         self.read(lms_user_id)
+        if queued:
+            self.active(lms_user_id)
         if not queued or not self.trusted or lms_user_id not in self.devices.covered_users():
             return
         quiet = self.clock() - (self.last_push if self.last_push is not None else self.since)
@@ -143,6 +163,7 @@ class PushWakeups:
         """A push named this person: read them now (or right after the read in flight), just
         past the next whole second, and once the held-back margin is over."""
         self.read_soon(lms_user_id)
+        self.monitor.active(lms_user_id)
         self._start(lms_user_id)
         now = self.wall()
         for delay in (int(now) + 1 + FOLLOW_UP_MARGIN - now, HELD_BACK):

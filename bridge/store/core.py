@@ -26,6 +26,11 @@ def _now() -> int:
     return int(time.time())
 
 
+def chunks(values: Sequence[int], size: int = 500) -> list[Sequence[int]]:
+    """Slices short enough for one IN list on every database (SQLite's old limit: 999)."""
+    return [values[i : i + size] for i in range(0, len(values), size)]
+
+
 class WriteQueue:
     """This process's writers, one at a time; an urgent writer (a delivery's "sending" and
     "sent" marks) goes before every ordinary one still waiting, so the window between a

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 
-from bridge.store.core import StoreCore, _now
+from bridge.store.core import StoreCore, _now, chunks
 from bridge.store.items import insert_item
 from bridge.store.outbox import insert_deliveries
 from bridge.store.records import ConversationInfo, Cursor, ItemRow, NewDelivery
@@ -20,6 +20,25 @@ class CursorStore(StoreCore):
         async with self.engine.connect() as conn:
             rows = (await conn.execute(select(cursors).where(cursors.c.lms_user_id == lms_user_id))).all()
         return {r.scope: Cursor(r.watermark, frozenset(r.seen_ids)) for r in rows}
+
+    async def cursors_of_users(self, lms_user_ids: Sequence[int]) -> dict[int, dict[str, Cursor]]:
+        """``cursors_of`` for a poll cycle's people in one query (everyone listed has an entry)."""
+        found: dict[int, dict[str, Cursor]] = {uid: {} for uid in lms_user_ids}
+        async with self.engine.connect() as conn:
+            for chunk in chunks(lms_user_ids):
+                query = select(cursors).where(cursors.c.lms_user_id.in_(chunk))
+                for r in (await conn.execute(query)).all():
+                    found[r.lms_user_id][r.scope] = Cursor(r.watermark, frozenset(r.seen_ids))
+        return found
+
+    async def users_with_cursor(self, lms_user_ids: Sequence[int], scope: str) -> set[int]:
+        """Those of these people who have a cursor of ``scope``."""
+        found: set[int] = set()
+        async with self.engine.connect() as conn:
+            for chunk in chunks(lms_user_ids):
+                query = select(cursors.c.lms_user_id).where(cursors.c.lms_user_id.in_(chunk), cursors.c.scope == scope)
+                found.update((await conn.execute(query)).scalars())
+        return found
 
     async def conversations_of(self, lms_user_id: int) -> list[ConversationInfo]:
         async with self.engine.connect() as conn:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bridge.store.core import StoreCore, _now
+from bridge.store.core import StoreCore, _now, chunks
 from bridge.store.outbox import WAITING, delivery_row
 from bridge.store.records import Delivery, DeliveryStatus, ItemRow
 from bridge.store.schema import items, outbox
@@ -70,6 +71,20 @@ class ItemStore(StoreCore):
             .order_by(items.c.created.desc(), items.c.short_id.desc())
         )
         return [self._item(r) for r in await self._rows(query)]
+
+    async def open_items_of_users(self, lms_user_ids: Sequence[int]) -> dict[int, list[ItemRow]]:
+        """``open_items`` for a poll cycle's people in one query (everyone listed has an entry)."""
+        found: dict[int, list[ItemRow]] = {uid: [] for uid in lms_user_ids}
+        async with self.engine.connect() as conn:
+            for chunk in chunks(lms_user_ids):
+                query = (
+                    select(items)
+                    .where(items.c.lms_user_id.in_(chunk), items.c.status == "open")
+                    .order_by(items.c.created.desc(), items.c.short_id.desc())
+                )
+                for r in (await conn.execute(query)).all():
+                    found[r.lms_user_id].append(self._item(r))
+        return found
 
     async def close_item(self, lms_user_id: int, item_key: str, status: str, outcome: str) -> bool:
         """Mark an item handled (or expired); False if it was no longer open."""

@@ -15,6 +15,7 @@ from .server import MODES, SandboxLMS
 async def _serve(args: argparse.Namespace) -> None:
     lms = SandboxLMS(mode=args.mode)
     seed = lms.seed_demo() if args.seed == "demo" else None
+    lms.set_latency(args.latency)
     url = await lms.start(args.host, args.port)
     print(f"Sandbox Pluto LMS ({args.mode}) listening on {url}", flush=True)
     print(f"  admin / Passw0rd!  (admin token {lms.admin_token})", flush=True)
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", choices=["demo"], default=None)
     parser.add_argument("--mode", choices=sorted(MODES), default="modern")
     parser.add_argument("--control-port", type=int, default=0, help="serve sandbox.control here (tests)")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds every answer is delayed (a remote site)")
     args = parser.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(args))

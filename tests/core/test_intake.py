@@ -23,12 +23,14 @@ async def intake(lms: SandboxLMS) -> AsyncIterator[MessageIntake]:
 
 
 class Reader:
-    """Polls like the pipeline does, keeping cursors between polls."""
+    """Polls like the pipeline does, keeping cursors between polls; like the store, it
+    queues each item (by key) once."""
 
     def __init__(self, intake: MessageIntake, token: str, userid: int) -> None:
         self.intake, self.token, self.userid = intake, token, userid
         self.cursors: dict[str, Cursor] = {}
         self.seen: list[str] = []
+        self.keys: set[str] = set()
 
     async def baseline(self) -> None:
         self.cursors.update((await self.intake.baseline(self.token, self.userid)).cursors)
@@ -36,7 +38,9 @@ class Reader:
     async def poll(self) -> list[str]:
         batch = await self.intake.poll(self.token, self.userid, self.cursors)
         self.cursors.update(batch.cursors)
-        texts = [item.html for item in batch.items]
+        new = [item for item in batch.items if item.key not in self.keys]
+        self.keys.update(item.key for item in new)
+        texts = [item.html for item in new]
         self.seen.extend(texts)
         return texts
 
@@ -59,15 +63,24 @@ async def test_same_second_messages_are_neither_lost_nor_doubled(
     assert await reader.poll() == ["<p>one</p>", "<p>two</p>"]
     # Another message in the same second as the watermark, after the poll.
     lms.post_message(seed.mentor_id, seed.mentee1_id, "three")  # at T0+1, the watermark's second
-    assert await reader.poll() == []  # the current second is held back by the LMS (timefrom caps at now-1)
-    lms.clock.advance(1)
+    # Reading the messages holds back the current second (timefrom caps at now-1), the
+    # conversation list does not: its latest message goes to chat at once (issue 18).
     assert await reader.poll() == ["<p>three</p>"]
+    lms.clock.advance(1)
+    assert await reader.poll() == []  # read again with its second, queued once
     lms.post_message(seed.mentor_id, seed.mentee1_id, "four")
     lms.post_message(seed.mentee2_id, seed.mentee1_id, "five")  # a new conversation: read from timefrom 0
     lms.clock.advance(1)
     assert await reader.poll() == ["<p>four</p>", "<p>five</p>"]
     assert await reader.poll() == []
-    assert reader.seen == ["<p>one</p>", "<p>two</p>", "<p>three</p>", "<p>four</p>", "<p>five</p>"]
+    # Two in the LMS's current second: the list shows only the later one, which must not
+    # go ahead of the earlier; both come, in order, once the second has passed.
+    lms.post_message(seed.mentor_id, seed.mentee1_id, "six")
+    lms.post_message(seed.mentor_id, seed.mentee1_id, "seven")
+    assert await reader.poll() == []
+    lms.clock.advance(1)
+    assert await reader.poll() == ["<p>six</p>", "<p>seven</p>"]
+    assert reader.seen == [f"<p>{n}</p>" for n in ("one", "two", "three", "four", "five", "six", "seven")]
 
 
 async def test_baseline_skips_history_and_own_messages_are_not_relayed(

@@ -21,7 +21,7 @@ async def test_a_function_missing_from_the_service_is_not_a_dead_sign_in(
     lms: SandboxLMS, seed: DemoSeed, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # The site's service lacks one function the poll needs: the person's token is fine.
-    functions = set(MODERN_FUNCTIONS) - {"core_message_get_unread_conversation_counts"}
+    functions = set(MODERN_FUNCTIONS) - {"core_message_get_conversation_messages"}
     token = lms.issue_token(seed.mentee1_id, service="trimmed", functions=functions)
     settings = load_settings(None, lms={"url": lms.url, "retries": 0}, store={"token_key": new_key()})
     store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'p.db'}", settings.store.token_key.get_secret_value())
@@ -37,7 +37,8 @@ async def test_a_function_missing_from_the_service_is_not_a_dead_sign_in(
         )
         async with LmsClient(lms.url, retries=0) as client:
             pipeline = build_pipeline(settings, store, client)
-            pipeline.sweep_every = 3600.0  # the unread-count gate decides, so the missing function is called
+            await pipeline.poll_once()  # the baseline
+            lms.post_message(seed.mentor_id, seed.mentee1_id, "hi")  # read with the missing function
             with caplog.at_level(logging.WARNING):
                 for _ in range(5):
                     await pipeline.poll_once()
@@ -45,9 +46,9 @@ async def test_a_function_missing_from_the_service_is_not_a_dead_sign_in(
     finally:
         await store.close()
     assert after is not None and after.status == "active"  # nobody is told to sign in again
-    gate = "core_message_get_unread_conversation_counts"
-    assert sum(c.function == gate for c in lms.calls) >= 3  # the poll met the missing function again and again
-    said = [r.getMessage() for r in caplog.records if "core_message_get_unread_conversation_counts" in r.getMessage()]
+    missing = "core_message_get_conversation_messages"
+    assert sum(c.function == missing for c in lms.calls) >= 3  # the poll met the missing function again and again
+    said = [r.getMessage() for r in caplog.records if missing in r.getMessage()]
     assert len(said) == 1 and "does not offer" in said[0]  # once, not every cycle
 
 

@@ -91,12 +91,12 @@ async def test_reply_to_a_copy_past_the_retention_is_placed_by_its_header(
         aged = "UPDATE message_map SET created_at = created_at - 100 * 86400 WHERE remote_id = ?"
         conn.execute(aged, (str(old_copy),))
     await world.start()
-    await until(lambda: not mapped(old_copy), "the old row pruned")
+    await until(lambda: not mapped(old_copy), what="the old row pruned")
     assert mapped(world.message_id_of(SAM, "Alex: see you"))  # a recent one stays
 
     world.tg.user_sends_text(SAM, "It went well, thanks.", reply_to=old_copy)
     await until(
         lambda: lms_texts(lms, mentor["conversationid"], seed.mentee1_id) == ["It went well, thanks."],
-        "the reply in the mentor's conversation",
+        what="the reply in the mentor's conversation",
     )
     assert lms_texts(lms, alex["conversationid"], seed.mentee1_id) == []
