@@ -658,8 +658,8 @@ def test_webhook_mode_needs_url_and_secret() -> None:
 def test_capabilities() -> None:
     caps = TelegramAdapter.capabilities
     assert caps.max_text == 4096
-    assert [(p.count, p.seconds) for p in caps.per_room] == [(1, 1)]
-    assert [(p.count, p.seconds) for p in caps.overall] == [(30, 1)]
+    assert [(p.count, p.seconds) for p in caps.per_room] == [(3, 3)]
+    assert [(p.count, p.seconds) for p in caps.overall] == [(30, 1.05)]
 
 
 # --- malformed and stale updates (issue 13, item 6) ------------------------------------------
