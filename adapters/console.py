@@ -20,8 +20,9 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import TypedDict
 
+from bridge.inbound.interaction import Interaction
+from bridge.inbound.runner import Runner
 from bridge.model import (
-    COMMAND_NAMES,
     ActionEvent,
     Capabilities,
     ChatEvent,
@@ -37,6 +38,7 @@ from bridge.model import (
     SentRef,
 )
 from bridge.ports import Adapter, EventSink, PermanentError
+from bridge.profile import Profile
 
 ROOM = "console"
 
@@ -82,6 +84,7 @@ class ConsoleAdapter(Adapter):
 
     platform = Platform.CONSOLE
     capabilities = Capabilities(markup=Markup.PLAIN, max_text=4000, max_actions=9, private_replies=True)
+    profile = Profile(Platform.CONSOLE, "the console", capabilities, "/")
 
     def __init__(
         self,
@@ -100,7 +103,7 @@ class ConsoleAdapter(Adapter):
         self._numbers = itertools.count(1)
         self._actions: dict[str, list[str]] = {}
         self._reader: asyncio.Task[None] | None = None
-        self._sink: EventSink | None = None
+        self._runner: Runner | None = None
         self.input_closed = asyncio.Event()
 
     def _event_fields(self) -> _EventFields:
@@ -113,7 +116,7 @@ class ConsoleAdapter(Adapter):
         }
 
     async def start(self, sink: EventSink) -> None:
-        self._sink = sink
+        self._runner = Runner.of(sink)
         self._reader = asyncio.create_task(self._read(), name="console reader")
         await self._deliver(ContactEvent(**self._event_fields()))
 
@@ -122,6 +125,8 @@ class ConsoleAdapter(Adapter):
             self._reader.cancel()
             await asyncio.gather(self._reader, return_exceptions=True)
             self._reader = None
+        if self._runner is not None:
+            await self._runner.stop(self.platform)
 
     def _message_id(self, number: str) -> str:
         return f"{self._session}.{number}"
@@ -153,12 +158,7 @@ class ConsoleAdapter(Adapter):
                     reason=reason.strip(),
                     message=SentRef(ROOM, ref),
                 )
-            if word == "start":
-                return CommandEvent(**fields, name="link", args=rest.strip())
-            if word in COMMAND_NAMES:
-                return CommandEvent(**fields, name=word, args=rest.strip())
-            self._write(f"(unknown command /{word}; /help lists them)")
-            return None
+            return CommandEvent(**fields, text=text[1:])  # the core parses it
         return MessageEvent(**fields, text=text)
 
     async def _read(self) -> None:
@@ -176,13 +176,11 @@ class ConsoleAdapter(Adapter):
             await self._deliver(event)
 
     async def _deliver(self, event: ChatEvent) -> None:
-        assert self._sink is not None
-        reply = await self._sink(event)
-        if reply is not None:
-            self._show_reply(reply)
+        assert self._runner is not None
+        await self._runner.submit(Interaction(event, answer=self._show_reply))
 
-    def _show_reply(self, reply: Reply) -> None:
-        for text in reply.texts:
+    async def _show_reply(self, reply: Reply | None) -> None:
+        for text in reply.texts if reply is not None else ():
             self._write(f"[bridge] {text}")
 
     def _format(self, number: str, post: Post) -> str:

@@ -4,9 +4,10 @@ Inbound, a discord.py ``Client`` (gateway) turns DMs, ``/pluto <subcommand>`` in
 button presses into ``bridge.model`` events; outbound, posts go to the person's DM channel
 through discord.py's REST client. discord.py owns the gateway connection, heartbeats,
 reconnects and RESUME; events keep their Discord ids (message id, interaction id) so a RESUME
-replay of an event carries the same ``event_id`` and the core drops the repeat. discord.py
-runs every handler as its own task, so the adapter queues each person's events and hands them
-to the core one at a time, in arrival order (two quick DMs never reach the LMS swapped).
+replay of an event carries the same ``event_id`` and the core drops the repeat. Each event
+goes to the core's runner as an ``Interaction``: the runner keeps each person's events in
+arrival order (discord.py runs every handler as its own task), journals an interaction
+before deferring it (within Discord's 3 s) and answers.
 
 A button press is acknowledged as a deferred update of the pressed message (type 6); the
 core's ``Reply.replace`` then edits that message and its texts go to the person as
@@ -24,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,6 +35,8 @@ import yarl
 from discord import app_commands
 
 from adapters.readable import readable_time
+from bridge.inbound.interaction import Interaction
+from bridge.inbound.runner import Runner
 from bridge.model import (
     COMMANDS,
     Action,
@@ -62,6 +65,7 @@ from bridge.ports import (
     RecipientUnreachable,
     TransientError,
 )
+from bridge.profile import Profile
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +89,9 @@ MAX_RATELIMIT_WAIT = 30.0
 _NO_MENTIONS = discord.AllowedMentions.none()
 _STYLES = {"primary": discord.ButtonStyle.primary, "danger": discord.ButtonStyle.danger}
 # Backslash escapes of Discord markdown that a person may type; undone for plain text.
-START_TIMEOUT = 60.0
-HISTORY_PAGE = 100  # Discord's largest page of channel messages  # login + command registration + gateway READY
+ACK_DEADLINE = 3.0  # seconds Discord waits for an interaction's acknowledgement
+START_TIMEOUT = 60.0  # login + command registration + gateway READY
+HISTORY_PAGE = 100  # Discord's largest page of channel messages
 
 
 def _label(text: str, limit: int = MAX_LABEL) -> str:
@@ -202,36 +207,6 @@ def map_error(exc: BaseException) -> DeliveryError:
     return PermanentError(f"discord: unexpected {exc!r}")
 
 
-class _Turn:
-    """One event's place in its person's queue: ``async with`` waits for the events that
-    arrived before it, and lets the next one go on exit (or on ``leave``)."""
-
-    def __init__(self, tails: dict[str, "asyncio.Future[None]"], key: str) -> None:
-        self._tails = tails
-        self._key = key
-        self._previous = tails.get(key)
-        self._mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        tails[key] = self._mine
-
-    def leave(self) -> None:
-        """Give up this place (the event will not reach the core)."""
-        if not self._mine.done():
-            self._mine.set_result(None)
-        if self._tails.get(self._key) is self._mine:
-            del self._tails[self._key]
-
-    async def __aenter__(self) -> None:
-        if self._previous is not None and not self._previous.done():
-            try:
-                await asyncio.wait([self._previous])  # never cancels the earlier event's future
-            except BaseException:
-                self.leave()
-                raise
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self.leave()
-
-
 class _BridgeClient(discord.Client):
     """discord.py client wired to the adapter's handlers."""
 
@@ -303,16 +278,15 @@ class DiscordAdapter(Adapter):
         self._api_base_url = api_base_url
         self._gateway_url = gateway_url
         self._command_name = command_name
+        self.profile = Profile(Platform.DISCORD, "Discord", self.capabilities, f"/{command_name} ")
         self._client: _BridgeClient | None = None
         self._runner: asyncio.Task[None] | None = None
-        self._sink: EventSink | None = None
+        self._inbound: Runner | None = None
         self._ready = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
         self._dm_channels: dict[str, str] = {}  # user id -> DM channel id
         self._dm_opening: dict[str, asyncio.Lock] = {}  # user id -> lock while its DM is opened
         # discord.py runs each event handler as its own task: without a per-person queue two
         # DMs written quickly (or replayed together after a RESUME) could reach the LMS swapped.
-        self._turns: dict[str, asyncio.Future[None]] = {}
         self._saved_seams: dict[str, Any] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -335,9 +309,8 @@ class DiscordAdapter(Adapter):
         """Log in, register the commands, connect the gateway; return once READY arrived."""
         if self._client is not None:
             raise RuntimeError("DiscordAdapter already started")
-        self._sink = sink
+        self._inbound = Runner.of(sink)
         self._ready = asyncio.Event()
-        self._turns = {}  # places left by events dropped at the last stop must not block new ones
         self._apply_seams()
         intents = discord.Intents.default()
         intents.message_content = True
@@ -365,28 +338,18 @@ class DiscordAdapter(Adapter):
         raise TransientError(f"discord start failed: {failure!r}") from failure
 
     async def stop(self) -> None:
-        """Close the client, cancel pending sink tasks, restore the seams; safe twice."""
+        """Close the client, cancel this platform's inbound work, restore the seams; safe twice."""
         # Detach first so handlers still running in discord.py's tasks start nothing new.
         client, runner = self._client, self._runner
         self._client, self._runner = None, None
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._inbound is not None:
+            await self._inbound.stop(self.platform)  # unfinished events stay journalled
         if client is not None:
             await client.close()
         if runner is not None:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await runner
         self._restore_seams()
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        if self._client is None:  # stopping: drop work that arrived meanwhile
-            coro.close()
-            return
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def health_problem(self) -> str | None:
         if self._client is None or not self._ready.is_set():
@@ -452,33 +415,31 @@ class DiscordAdapter(Adapter):
             "picture_url": user.display_avatar.url,
         }
 
-    def _turn(self, user_id: int | str) -> _Turn:
-        """Take the event's place in its person's queue now, in arrival order."""
-        return _Turn(self._turns, str(user_id))
+    async def _submit(
+        self,
+        event: ChatEvent,
+        answer: Callable[[Reply | None], Awaitable[None]],
+        ack: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
+        """Hand ``event`` to the core's runner; an interaction's ``ack`` (its deferral)
+        follows the journal write, within Discord's 3 s."""
+        if self._client is None or self._inbound is None:
+            return  # stopping: drop work that arrives meanwhile
 
-    async def _deliver(self, event: ChatEvent, turn: _Turn) -> Reply | None:
-        """Hand the event to the core once every earlier event of this person was handed over."""
-        assert self._sink is not None
-        async with turn:
+        async def acknowledge() -> bool:
+            if ack is None:
+                return True
             try:
-                return await self._sink(event)
-            except Exception:
-                log.exception("discord: sink failed for event %s", event.event_id)
-                return None
+                await ack()
+            except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+                # Too late (10062), or a RESUME replay acknowledged before (40060): Discord
+                # has forgotten it or it was handled, so it is dropped.
+                log.info("discord: interaction %s not acknowledged: %s", event.event_id, map_error(exc).reason)
+                return False
+            return True
 
-    @staticmethod
-    async def _acknowledge(ack: Awaitable[object], turn: _Turn, interaction: discord.Interaction) -> bool:
-        """Answer Discord's 3 s acknowledgement; False (and the turn given up) when refused.
-
-        A RESUME may replay an interaction that was acknowledged (and handled) before: Discord
-        then answers 40060, and there is nothing left to do."""
-        try:
-            await ack
-        except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
-            turn.leave()
-            log.info("discord: interaction %s not acknowledged: %s", interaction.id, map_error(exc).reason)
-            return False
-        return True
+        deadline = None if ack is None else asyncio.get_running_loop().time() + ACK_DEADLINE
+        await self._inbound.submit(Interaction(event, acknowledge, answer, deadline=deadline))
 
     async def _on_message(self, message: discord.Message) -> None:
         client = self._client
@@ -503,13 +464,16 @@ class DiscordAdapter(Adapter):
             event = MessageEvent(**common, text=text, reply_to=str(reply_to) if reply_to else None)
         else:
             event = ContactEvent(**common)  # a DM without text (attachment, sticker)
-        self._spawn(self._relay_message(event, self._turn(message.author.id)))
 
-    async def _relay_message(self, event: ChatEvent, turn: _Turn) -> None:
-        reply = await self._deliver(event, turn)
+        async def answer(reply: Reply | None) -> None:
+            await self._show_in_dm(event, reply)
+
+        await self._submit(event, answer)
+
+    async def _show_in_dm(self, event: ChatEvent, reply: Reply | None) -> None:
+        """No ephemeral messages outside interactions: answer in the DM itself."""
         if reply is None:
             return
-        # No ephemeral messages outside interactions: answer in the DM itself.
         dest = Destination(identity=event.identity, room=event.room)
         posts = [Post(text=t) for t in reply.texts]
         if posts and reply.actions:
@@ -521,14 +485,22 @@ class DiscordAdapter(Adapter):
                 log.warning("discord: could not show reply to %s: %s", event.identity, exc.reason)
                 return
 
+    def _interaction_answer(
+        self, interaction: discord.Interaction, event: ChatEvent
+    ) -> Callable[[Reply | None], Awaitable[None]]:
+        async def answer(reply: Reply | None) -> None:
+            await self._answer(interaction, event, reply)
+
+        return answer
+
     async def _on_command(self, interaction: discord.Interaction, name: str, args: str) -> None:
-        turn = self._turn(interaction.user.id)
-        # Acknowledge within Discord's 3 s: an ephemeral "thinking" placeholder (type 5).
-        ack = interaction.response.defer(ephemeral=True, thinking=True)
-        if not await self._acknowledge(ack, turn, interaction):
-            return
         event = CommandEvent(**self._common(interaction), name=name, args=args)
-        self._spawn(self._answer(interaction, event, turn))
+        # Acknowledged with an ephemeral "thinking" placeholder (type 5).
+        await self._submit(
+            event,
+            self._interaction_answer(interaction, event),
+            lambda: interaction.response.defer(ephemeral=True, thinking=True),
+        )
 
     async def _on_interaction(self, interaction: discord.Interaction) -> None:
         if interaction.type is discord.InteractionType.component:
@@ -547,11 +519,9 @@ class DiscordAdapter(Adapter):
             except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
                 log.info("discord: reason modal for %s not shown: %s", interaction.id, map_error(exc).reason)
             return
-        turn = self._turn(interaction.user.id)
+        event = self._action_event(interaction, action_id, "")
         # type 6: deferred update of the pressed message
-        if not await self._acknowledge(interaction.response.defer(), turn, interaction):
-            return
-        self._spawn(self._answer(interaction, self._action_event(interaction, action_id, ""), turn))
+        await self._submit(event, self._interaction_answer(interaction, event), interaction.response.defer)
 
     @staticmethod
     def _reason_modal(action_id: str, decision: str = "") -> discord.ui.Modal:
@@ -578,20 +548,17 @@ class DiscordAdapter(Adapter):
         if not custom_id.startswith(REASON_MODAL_PREFIX):
             return
         reason = _find_value(data.get("components", []), REASON_INPUT_ID)
-        turn = self._turn(interaction.user.id)
-        if not await self._acknowledge(interaction.response.defer(), turn, interaction):
-            return
         action_id = custom_id.removeprefix(REASON_MODAL_PREFIX)
-        self._spawn(self._answer(interaction, self._action_event(interaction, action_id, reason), turn))
+        event = self._action_event(interaction, action_id, reason)
+        await self._submit(event, self._interaction_answer(interaction, event), interaction.response.defer)
 
     def _action_event(self, interaction: discord.Interaction, action_id: str, reason: str) -> ActionEvent:
         pressed = interaction.message
         ref = SentRef(room=str(pressed.channel.id), message_id=str(pressed.id)) if pressed else None
         return ActionEvent(**self._common(interaction), action_id=action_id, reason=reason, message=ref)
 
-    async def _answer(self, interaction: discord.Interaction, event: ChatEvent, turn: _Turn) -> None:
-        """Run the sink, then show its reply to the person only (ephemeral follow-ups)."""
-        reply = await self._deliver(event, turn)
+    async def _answer(self, interaction: discord.Interaction, event: ChatEvent, reply: Reply | None) -> None:
+        """Show the core's reply to the person only (ephemeral follow-ups)."""
         try:
             if reply is not None and reply.replace is not None and isinstance(event, ActionEvent):
                 post = reply.replace

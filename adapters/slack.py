@@ -1,10 +1,11 @@
 """Slack adapter on slack-bolt (AsyncApp): Events API over HTTP or Socket Mode, one slash
 command with subcommands, Block Kit buttons, several workspaces at once.
 
-Inbound, Bolt verifies signatures (HTTP mode), acknowledges within Slack's 3 s (a person's
-DM only once the core has journalled it, so a crash before that makes Slack redeliver it)
-and runs our listeners, which translate DM messages, app-home opens, the slash command and button
-presses into ``bridge.model`` events for the core's sink. Outbound, each workspace has its
+Inbound, Bolt verifies signatures (HTTP mode) and runs our listeners, which translate DM
+messages, app-home opens, the slash command and button presses into ``bridge.model`` events
+and hand them to the core's runner as ``Interaction`` values. The runner journals each one
+before Slack is acknowledged (a DM's 200 or Socket Mode ack, a command's or a press's
+``ack()``), within Slack's 3 s, so a crash before that makes Slack deliver it again. Outbound, each workspace has its
 own ``AsyncWebClient`` (its own bot token); Slack errors become ``bridge.ports`` exceptions
 and 429s are never retried here: the core pauses the room and retries.
 """
@@ -39,13 +40,13 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.readable import readable_time
+from bridge.inbound.interaction import Interaction
+from bridge.inbound.runner import Place, Runner
 from bridge.model import (
-    COMMAND_NAMES,
     COMMANDS,
     Action,
     ActionEvent,
     Capabilities,
-    ChatEvent,
     ChatIdentity,
     CommandEvent,
     ContactEvent,
@@ -66,8 +67,8 @@ from bridge.ports import (
     RateLimited,
     RecipientUnreachable,
     TransientError,
-    record,
 )
+from bridge.profile import Profile
 from bridge.render.slack import escape_mrkdwn
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ UNREACHABLE_ERRORS = frozenset(
 )
 # Slack wants its 200 within 3 s; the journalling of a DM is awaited for at most this long.
 RECORD_WAIT = 2.5
+ACK_DEADLINE = 3.0  # seconds Slack waits for a slash command's or a button's ack
 UNREACHABLE = (aiohttp.ClientError, asyncio.TimeoutError, OSError)  # Slack not answering at all
 GROUPS_TTL = 600.0  # seconds an unknown user group waits before the groups are listed again
 SOCKET_CONNECT_WAIT = 10.0  # seconds start() waits for Socket Mode before leaving it to connect on its own
@@ -248,47 +250,6 @@ def notification_text(post: Post) -> str:
     return escape_mrkdwn(post.fallback) if post.fallback else post.text
 
 
-def parse_command(text: str) -> tuple[str, str]:
-    """Split ``/pluto`` text into (command name, args); unknown or empty -> ("help", "")."""
-    head, _, rest = text.strip().partition(" ")
-    name = head.lower()
-    if name in COMMAND_NAMES:
-        return name, rest.strip()
-    return "help", ""
-
-
-class _Turn:
-    """One event's place in its person's queue, taken (synchronously) as the listener
-    starts, which Bolt does in arrival order. ``async with`` waits until the person's earlier
-    events were handed to the core; leaving (on exit, or ``leave()`` when the event goes
-    nowhere) lets the next one go. Events of different people never wait for each other."""
-
-    def __init__(self, tails: dict[ChatIdentity, asyncio.Future[None]], key: ChatIdentity) -> None:
-        self._tails = tails
-        self._key = key
-        self._previous = tails.get(key)
-        self._mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        tails[key] = self._mine
-
-    def leave(self) -> None:
-        """Let the person's next event go; safe to call more than once."""
-        if not self._mine.done():
-            self._mine.set_result(None)
-        if self._tails.get(self._key) is self._mine:
-            del self._tails[self._key]
-
-    async def __aenter__(self) -> None:
-        if self._previous is not None and not self._previous.done():
-            try:
-                await asyncio.wait([self._previous])  # waiting never cancels the earlier event
-            except BaseException:
-                self.leave()
-                raise
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self.leave()
-
-
 # What the adapter calls: conversations.open (im:write), chat.postMessage/update/delete
 # (chat:write), users.info with the profile's email (users:read, users:read.email), the
 # slash command (commands), DM events (im:history), user group handles for mentions typed
@@ -417,6 +378,7 @@ class SlackAdapter(Adapter):
         self.api_base_url = api_base_url
         self.events_path = events_path
         self.command = command
+        self.profile = Profile(Platform.SLACK, "Slack", self.capabilities, f"{command} ")
         self.socket_ping_interval = socket_ping_interval
         self._clients = {
             team: AsyncWebClient(token=tok, base_url=api_base_url) for team, tok in workspaces.items()
@@ -428,9 +390,7 @@ class SlackAdapter(Adapter):
         self._groups_listed: dict[str, float] = {}  # team -> monotonic time of the last listing
         self._channels: dict[tuple[str, str], str] = {}  # (team, channel id) -> name
         self._seen: collections.OrderedDict[str, None] = collections.OrderedDict()
-        self._turns: dict[ChatIdentity, asyncio.Future[None]] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._sink: EventSink | None = None
+        self._runner: Runner | None = None
         self._unrecorded: dict[str, asyncio.Event] = {}  # event id -> journalled
         self._socket: AsyncSocketModeHandler | None = None
         self._connector: asyncio.Task[None] | None = None
@@ -461,7 +421,7 @@ class SlackAdapter(Adapter):
         return [web.post(self.events_path, self._handle_http)]
 
     async def _handle_http(self, request: web.Request) -> web.Response:
-        if self._sink is None:
+        if self._runner is None:
             # Not started yet (or stopping): a 2xx would tell Slack the event was taken and
             # it would be lost; a 503 makes Slack redeliver it (retry-num 1, 2, 3).
             return web.Response(status=503, text="not ready")
@@ -484,7 +444,7 @@ class SlackAdapter(Adapter):
         (slack_sdk retries every ``socket_ping_interval``). A rejected app-level token fails
         the start: that is a configuration error, and the SDK would retry it forever.
         """
-        self._sink = sink
+        self._runner = Runner.of(sink)
         for team in self._clients:
             try:
                 await self._authorize(enterprise_id=None, team_id=team)
@@ -530,13 +490,9 @@ class SlackAdapter(Adapter):
         if connector is not None:
             connector.cancel()
             await asyncio.gather(connector, return_exceptions=True)
-        tasks = [t for t in self._tasks if t is not asyncio.current_task()]
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-        self._tasks.clear()
-        self._sink = None
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.stop(self.platform)  # unfinished events stay journalled
 
     # --- Bolt plumbing -------------------------------------------------------------------
 
@@ -588,26 +544,11 @@ class SlackAdapter(Adapter):
         finally:
             self._unrecorded.pop(str(event_id), None)
 
-    def _track(self) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _deliver(self, event: ChatEvent, turn: _Turn) -> Reply | None:
-        """Have the core journal the event (then Slack may get its 200), and hand it over
-        once the person's earlier events were handed over."""
-        if self._sink is None:
-            log.warning("slack: event %s arrived before start()", event.event_id)
-            return None
-        try:
-            fresh = await record(self._sink, event)
-        finally:
-            self._settle(event.event_id)
-        if not fresh:
-            return None  # a redelivery of an event the core has (or is) handling
-        async with turn:
-            return await self._sink(event)
+    @property
+    def _runs(self) -> Runner:
+        """The core's runner (Bolt runs listeners only once started)."""
+        assert self._runner is not None, "slack: event before start()"
+        return self._runner
 
     def _settle(self, event_id: str) -> None:
         done = self._unrecorded.get(event_id)
@@ -682,7 +623,6 @@ class SlackAdapter(Adapter):
 
     async def _on_message(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
         """A DM to the bot -> MessageEvent; the bot's own posts and other bots are dropped."""
-        self._track()
         if event.get("channel_type") != "im":
             return
         if event.get("bot_id") or event.get("subtype") not in (
@@ -697,8 +637,12 @@ class SlackAdapter(Adapter):
             return
         team = str(body.get("team_id") or context.team_id)
         identity = self._identity(team, user)
-        turn = _Turn(self._turns, identity)  # before any await: arrival order
         unrecorded = str(body.get("event_id") or "")
+
+        async def settle() -> None:  # Slack gets its 200 (or Socket Mode ack) once journalled
+            self._settle(unrecorded)
+
+        place = self._runs.place(identity, settle)  # before any await: arrival order
         try:
             channel = str(event["channel"])
             self._dms[identity] = channel
@@ -714,20 +658,22 @@ class SlackAdapter(Adapter):
                 reply_to=thread,
                 thread=thread,
             )
-            reply = await self._deliver(message, turn)
-        finally:
-            turn.leave()
-            self._settle(unrecorded)  # whatever happened, Slack is not kept waiting
-        if reply is not None:
-            await self._ephemeral(team, channel, user, reply, thread)
+
+            async def answer(reply: Reply | None) -> None:
+                if reply is not None:
+                    await self._ephemeral(team, channel, user, reply, thread)
+
+            await self._runs.submit(Interaction(message, answer=answer), place)
+        except BaseException:
+            place.leave()  # not handed over: Slack is not kept waiting, the next event goes
+            raise
 
     async def _on_app_home(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
         """The person opened the app (its Messages or Home tab) -> ContactEvent."""
-        self._track()
         team = str(body.get("team_id") or context.team_id)
         user = str(event["user"])
         identity = self._identity(team, user)
-        turn = _Turn(self._turns, identity)
+        place = self._runs.place(identity)
         try:
             channel = event.get("channel") or await self._open_dm(identity)
             self._dms[identity] = channel
@@ -738,21 +684,38 @@ class SlackAdapter(Adapter):
                 display_name=await self._display_name(team, user),
                 is_private=True,
             )
-            reply = await self._deliver(contact, turn)
-        finally:
-            turn.leave()
-        if reply is not None:
-            await self._ephemeral(team, channel, user, reply, None)
+
+            async def answer(reply: Reply | None) -> None:
+                if reply is not None:
+                    await self._ephemeral(team, channel, user, reply, None)
+
+            await self._runs.submit(Interaction(contact, answer=answer), place)
+        except BaseException:
+            place.leave()
+            raise
+
+    def _interaction_place(self, identity: ChatIdentity, ack: AsyncAck) -> Place:
+        """The place of a slash command or button press, acknowledged once journalled and
+        within Slack's 3 s at the latest."""
+
+        async def acknowledge() -> None:
+            await ack()
+
+        return self._runs.place(identity, acknowledge, asyncio.get_running_loop().time() + ACK_DEADLINE)
+
+    def _responder(self, respond: AsyncRespond) -> Callable[[Reply | None], Awaitable[None]]:
+        async def answer(reply: Reply | None) -> None:
+            if reply is not None:
+                await self._respond(respond, reply)
+
+        return answer
 
     async def _on_command(self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
-        """``/pluto <sub> args``: ack at once, then the sink, then an ephemeral reply."""
+        """``/pluto <sub> args``: journalled, then acked, then the core, then an ephemeral reply."""
         team, user = str(command["team_id"]), str(command["user_id"])
         identity = self._identity(team, user)
-        turn = _Turn(self._turns, identity)  # before the ack's await: arrival order
+        place = self._interaction_place(identity, ack)  # before any await: arrival order
         try:
-            await ack()
-            self._track()
-            name, args = parse_command(str(command.get("text") or ""))
             channel = str(command.get("channel_id") or "")
             try:
                 dm = await self._open_dm(identity)
@@ -765,16 +728,14 @@ class SlackAdapter(Adapter):
                 room=dm,
                 display_name=await self._display_name(team, user),
                 is_private=channel == dm,
-                name=name,
-                args=args,
+                text=str(command.get("text") or ""),  # the core parses it
                 handle=str(command.get("user_name") or ""),
                 workspace_name=str(command.get("team_domain") or ""),
             )
-            reply = await self._deliver(event, turn)
-        finally:
-            turn.leave()
-        if reply is not None:
-            await self._respond(respond, reply)
+            await self._runs.submit(Interaction(event, answer=self._responder(respond)), place)
+        except BaseException:
+            place.leave()
+            raise
 
     async def _on_action(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         """A button press -> ActionEvent with the pressed message and any typed reason."""
@@ -785,10 +746,8 @@ class SlackAdapter(Adapter):
         user = body.get("user") or {}
         team = str((body.get("team") or {}).get("id") or user.get("team_id"))
         identity = self._identity(team, str(user.get("id")))
-        turn = _Turn(self._turns, identity)  # before the ack's await: arrival order
+        place = self._interaction_place(identity, ack)  # before any await: arrival order
         try:
-            await ack()
-            self._track()
             container = body.get("container") or {}
             message = body.get("message") or {}
             channel = str(container.get("channel_id") or (body.get("channel") or {}).get("id"))
@@ -805,11 +764,10 @@ class SlackAdapter(Adapter):
                 reason=reason.strip(),
                 message=SentRef(room=channel, message_id=ts, thread=message.get("thread_ts")),
             )
-            reply = await self._deliver(event, turn)
-        finally:
-            turn.leave()
-        if reply is not None:
-            await self._respond(respond, reply)
+            await self._runs.submit(Interaction(event, answer=self._responder(respond)), place)
+        except BaseException:
+            place.leave()
+            raise
 
     async def _respond(self, respond: AsyncRespond, reply: Reply) -> None:
         """Show a Reply through the interaction's response_url: the pressed message is

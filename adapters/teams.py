@@ -3,7 +3,9 @@
 Inbound, Teams (the Bot Connector) POSTs signed Activities to ``messages_path``; we
 validate the bearer token ourselves (PyJWT ``PyJWKClient``, per adapter instance, so no
 module-level SDK dict is patched) including the ``serviceurl`` claim the SDK skips, then
-hand the request to the SDK's ``CloudAdapter``. Outbound, every call goes through the
+hand the request to the SDK's ``CloudAdapter``, whose turn hands each event to the core's
+runner as an ``Interaction`` (Teams' HTTP answer follows the journal write; a card action's
+answer carries the core's reply). Outbound, every call goes through the
 SDK's connector client against the conversation's stored ``serviceUrl``.
 """
 
@@ -44,7 +46,11 @@ from microsoft_agents.hosting.core.authorization import (
     Connections,
 )
 
+from bridge.inbound.interaction import Interaction
+from bridge.inbound.parse import parse_command
+from bridge.inbound.runner import Runner
 from bridge.model import (
+    COMMAND_NAMES,
     COMMANDS,
     ActionEvent,
     Capabilities,
@@ -70,6 +76,7 @@ from bridge.ports import (
     RecipientUnreachable,
     TransientError,
 )
+from bridge.profile import Profile
 from bridge.render import to_plain
 from bridge.render.document import BOLD, CODE, ITALIC, LINK, STRIKE, UNDERLINE, Run, line_text, parse
 from bridge.render.measure import json_bytes
@@ -86,6 +93,8 @@ REASON_MAX_CHARS = 1000
 CLOCK_SKEW_SECONDS = 300
 SUMMARY_CHARS = 200
 MAX_TEXT_BYTES = 22 * 1024  # of the activity's ~28 KB; the rest is envelope, preview and card
+ACK_DEADLINE = 5.0  # seconds: an Activity's HTTP answer waits at most this long for the journal
+INVOKE_WAIT = 10.0  # seconds a card action waits for the core's reply (Teams shows an error after ~15 s)
 REPLY_ATTEMPTS = 4  # a reply to a person is tried this often when Teams throttles it
 REPLY_MAX_WAIT = 10.0  # seconds; a longer Retry-After is capped (the person waits on it)
 _AT_TAG = re.compile(r"<at(?:\s[^>]*)?>(.*?)</at>", re.IGNORECASE | re.DOTALL)
@@ -405,6 +414,7 @@ class TeamsAdapter(Adapter):
         threads=False,
         edits=True,
     )
+    profile = Profile(Platform.TEAMS, "Teams", capabilities, "")  # commands are typed as words
 
     def __init__(
         self,
@@ -439,9 +449,7 @@ class TeamsAdapter(Adapter):
         # Without this the SDK swallows connector errors and posts "Exception caught" to the user.
         self._cloud.on_turn_error = None
         self._agent = _Agent(self)
-        self._sink: EventSink | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._tails: dict[str, asyncio.Task[None]] = {}  # room -> its newest queued event
+        self._runner: Runner | None = None
 
     # lifecycle ----------------------------------------------------------------------
 
@@ -451,23 +459,18 @@ class TeamsAdapter(Adapter):
 
     async def start(self, sink: EventSink) -> None:
         """Begin accepting Activities; Teams pushes them, so nothing to connect."""
-        self._sink = sink
+        self._runner = Runner.of(sink)
 
     async def stop(self) -> None:
-        """Stop accepting Activities and finish (cancel) work in flight; safe twice."""
-        self._sink = None
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-        self._tasks.clear()
-        self._tails.clear()
+        """Stop accepting Activities and cancel this platform's inbound work; safe twice."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.stop(self.platform)  # unfinished events stay journalled
 
     # inbound ------------------------------------------------------------------------
 
     async def _handle_request(self, request: web.Request) -> web.StreamResponse:
-        if self._sink is None:
+        if self._runner is None:
             return web.json_response({"error": "not started"}, status=503)
         try:
             verified = await self._validator.validate(request.headers.get("Authorization"))
@@ -518,15 +521,24 @@ class TeamsAdapter(Adapter):
         return None
 
     async def on_turn(self, context: TurnContext) -> None:
-        """Translate one inbound Activity; messages go to a task, invokes answer inline."""
+        """Translate one inbound Activity and hand it to the core's runner: Teams gets its
+        answer once the event is journalled; invokes are answered inline with the reply."""
         activity = context.activity
         if activity.type == ActivityTypes.invoke:
             await self._on_invoke(context)
             return
         event = self.translate(activity)
-        if event is not None:
-            reference = self._reference(activity)
-            self._spawn_in_order(event.room, lambda: self._deliver(event, reference))
+        runner = self._runner
+        if event is None or runner is None:
+            return
+        reference = self._reference(activity)
+
+        async def answer(reply: Reply | None) -> None:
+            if reply is not None:
+                await self._show_reply(reply, reference)
+
+        deadline = asyncio.get_running_loop().time() + ACK_DEADLINE
+        await runner.submit(Interaction(event, answer=answer, deadline=deadline))
 
     def translate(self, activity: Activity) -> ChatEvent | None:
         """The ``ChatEvent`` for a non-invoke Activity, or None when it is not for the core."""
@@ -564,10 +576,8 @@ class TeamsAdapter(Adapter):
         text = self._plain_text(activity)
         if not text:
             return None
-        first, _, rest = text.partition(" ")
-        name = first.lstrip("/").lower()
-        if name in {c.name for c in COMMANDS}:
-            return CommandEvent(**common, name=name, args=rest.strip())
+        if parse_command(text)[0] in COMMAND_NAMES:  # commands are typed as words here
+            return CommandEvent(**common, text=text)
         return MessageEvent(**common, text=text, reply_to=activity.reply_to_id or None)
 
     def _common(self, activity: Activity) -> dict[str, Any]:
@@ -610,7 +620,8 @@ class TeamsAdapter(Adapter):
     async def _on_invoke(self, context: TurnContext) -> None:
         activity = context.activity
         response: AdaptiveCardInvokeResponse
-        if activity.name != "adaptiveCard/action" or self._sink is None:
+        runner = self._runner
+        if activity.name != "adaptiveCard/action" or runner is None:
             await _set_invoke_response(context, 501, None)
             return
         value = activity.value if isinstance(activity.value, dict) else {}
@@ -632,10 +643,22 @@ class TeamsAdapter(Adapter):
             reason=str(data.get(REASON_INPUT_ID) or "").strip(),
             message=SentRef(conversation.id, activity.reply_to_id) if activity.reply_to_id else None,
         )
-        try:
-            reply = await self._sink(event)
-        except Exception:
-            log.exception("Teams card action %s failed in the core", event.event_id)
+        loop = asyncio.get_running_loop()
+        answered: asyncio.Future[Reply | None] = loop.create_future()
+        reference = self._reference(activity)
+
+        async def answer(reply: Reply | None) -> None:
+            if not answered.done():
+                answered.set_result(reply)
+            # Only new buttons need a message of their own (the card response says the rest).
+            if reply is not None and reply.actions:
+                await self._show_reply(Reply(texts=reply.texts[-1:], actions=reply.actions), reference)
+
+        await runner.submit(Interaction(event, answer=answer, deadline=loop.time() + ACK_DEADLINE))
+        try:  # the invoke's response carries the core's reply: wait for it (in the person's turn)
+            reply = await asyncio.wait_for(asyncio.shield(answered), INVOKE_WAIT)
+        except TimeoutError:
+            log.warning("Teams card action %s: no answer within %.0fs", event.event_id, INVOKE_WAIT)
             response = AdaptiveCardInvokeResponse(
                 status_code=500,
                 type="application/vnd.microsoft.error",
@@ -643,16 +666,13 @@ class TeamsAdapter(Adapter):
             )
             await _set_invoke_response(context, 200, response)
             return
-        leftover: Reply | None = None
         if reply is not None and reply.replace is not None:
+            # The answered card is Teams' way to answer a press and shows the outcome; the
+            # texts as chat messages too would repeat it for good (no ephemeral messages in
+            # Teams).
             response = AdaptiveCardInvokeResponse(
                 status_code=200, type=CARD_CONTENT_TYPE, value=build_card(reply.replace, with_text=True)
             )
-            # The answered card is Teams' way to answer a press and shows the outcome; the
-            # texts as chat messages too would repeat it for good (no ephemeral messages in
-            # Teams). Only new buttons need a message of their own.
-            if reply.actions:
-                leftover = Reply(texts=reply.texts[-1:], actions=reply.actions)
         else:
             # Teams shows a message response as plain text next to the card: no HTML tags.
             texts = reply.texts if reply is not None else ()
@@ -661,50 +681,7 @@ class TeamsAdapter(Adapter):
                 type=MESSAGE_RESPONSE_TYPE,
                 value="\n\n".join(to_plain(t) for t in texts),
             )
-            if reply is not None and reply.actions:
-                leftover = Reply(texts=reply.texts[-1:], actions=reply.actions)
         await _set_invoke_response(context, 200, response)
-        if leftover is not None:
-            self._spawn(self._show_reply(leftover, self._reference(activity)))
-
-    def _spawn(self, coro: Awaitable[None]) -> asyncio.Task[None]:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    def _spawn_in_order(self, room: str, work: Callable[[], Awaitable[None]]) -> None:
-        """Run ``work`` after the work already queued for ``room``: Teams POSTs each
-        Activity separately, and one person's messages (or the installationUpdate and
-        conversationUpdate of one install) must reach the core in the order they came."""
-        previous = self._tails.get(room)
-
-        async def run() -> None:
-            if previous is not None:
-                await asyncio.wait([previous])  # its failure is its own; only the order matters
-            await work()
-
-        task = self._spawn(run())
-        self._tails[room] = task
-
-        def forget(done: asyncio.Task[None]) -> None:
-            if self._tails.get(room) is done:
-                del self._tails[room]
-
-        task.add_done_callback(forget)
-
-    async def _deliver(self, event: ChatEvent, reference: ConversationReference) -> None:
-        sink = self._sink
-        if sink is None:
-            return
-        try:
-            reply = await sink(event)
-            if reply is not None:
-                await self._show_reply(reply, reference)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("Teams event %s failed in the core", event.event_id)
 
     async def _show_reply(self, reply: Reply, reference: ConversationReference) -> None:
         """Teams has no ephemeral messages in a personal chat: replies are messages there."""
@@ -718,7 +695,7 @@ class TeamsAdapter(Adapter):
                     break
                 except RateLimited as exc:
                     # Replies bypass the core's outbox pacing, so a busy chat may throttle
-                    # them: wait as Teams asks (we run in the background) and try again.
+                    # them: wait as Teams asks (the runner's task, not the request) and try again.
                     if attempt == REPLY_ATTEMPTS:
                         log.warning("Teams reply not shown: %s", exc.reason)
                         return

@@ -4,24 +4,24 @@ Inbound updates arrive by long polling (PTB's Updater) or through a webhook rout
 the bridge's own aiohttp server; either way they go through the Application's update queue,
 whose ``put`` returns only once the core has journalled the update's event (or the update
 carries none): the next getUpdates, which confirms the offset, and the webhook's HTTP 200
-wait for that, so a crash never loses what Telegram handed over. The core's sink then runs in
-a handler task (``block=False``); one person's events take turns, so they reach the
-core in the order they were sent while other people's go ahead. Outbound calls map Telegram errors onto the
+wait for that, so a crash never loses what Telegram handed over. Handlers hand each event to
+the core's runner (``bridge.inbound.runner``) as an ``Interaction``: the runner journals it,
+lets the update be confirmed, and hands it to the core in its person's turn, then shows the
+answer. Outbound calls map Telegram errors onto the
 ``bridge.ports`` exceptions; the core paces and splits, so no AIORateLimiter is installed
 and a 429 surfaces at once as ``RateLimited``.
 
 A decision that asks for a reason (``Action.needs_reason``) is marked in its button's
 ``callback_data``; pressing it answers the callback query at once and sends a ForceReply
-prompt, and the person's reply to that prompt becomes the ``ActionEvent`` with the reply as
-its reason. Open prompts live in a small bounded in-memory map: a reply to a prompt the
-adapter no longer knows (after a restart) is answered with a request to press the button
-again, and is never relayed to the LMS as a chat message.
+prompt, then hands the core the press with the prompt as its message: the core keeps the
+decision waiting in its store, and the person's reply to the prompt (an ordinary reply, even
+after a restart) decides, with the reply as its reason.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import dataclasses
 import datetime as dt
 import functools
 import hmac
@@ -30,9 +30,7 @@ import json
 import logging
 import re
 import warnings
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Literal, TypeVar
 
 import nh3
@@ -73,6 +71,8 @@ from telegram.ext import (
 from telegram.helpers import create_deep_linked_url
 from telegram.warnings import PTBDeprecationWarning
 
+from bridge.inbound.interaction import ASKS_REASON, Interaction
+from bridge.inbound.runner import Runner
 from bridge.model import (
     COMMANDS,
     Action,
@@ -99,8 +99,8 @@ from bridge.ports import (
     RateLimited,
     RecipientUnreachable,
     TransientError,
-    record,
 )
+from bridge.profile import Profile
 from bridge.render.measure import telegram_length
 
 log = logging.getLogger(__name__)
@@ -128,17 +128,11 @@ BUTTONS_PER_ROW = 3
 _STYLES = {"primary": "primary", "danger": "danger"}  # Bot API 9.4+ button styles
 # A button whose decision asks for a reason carries this before its action id, so the press
 # asks instead of deciding, even after a restart (the button itself says so).
-ASKS_REASON_PREFIX = "why:"
+ASKS_REASON_PREFIX = ASKS_REASON
 CALLBACK_DATA_MAX = 64  # bytes
-PROMPTS_MAX = 256  # open reason prompts remembered; the oldest is forgotten first
 PROMPT_TAIL = "Reply to this message; send - for none."
 PROMPT_PLACEHOLDER = "Your reason, or - for none"  # ForceReply: 1-64 characters
 SUBJECT_MAX = 80  # characters of the item's first line quoted in a prompt
-NO_REASON = frozenset({"-", "\u2013", "\u2014"})  # a hyphen, or what phones turn it into
-STALE_PROMPT = (
-    "That reason prompt is no longer open (it was answered already, or the bridge restarted): "
-    "nothing was decided and nothing was sent to Pluto. To decide, press the button on the item again."
-)
 # Telegram's wording for people the bot can no longer reach (all arrive as 403 Forbidden,
 # except a deactivated user, which some servers report as 400).
 _UNREACHABLE = ("blocked by the user", "initiate conversation", "user is deactivated", "kicked")
@@ -237,69 +231,6 @@ class _AckQueue(asyncio.Queue[object]):
         await wait
 
 
-class _Turns:
-    """One person's events reach the core one at a time, in the order Telegram sent them.
-
-    PTB starts a task per update (``block=False``), so without this a person's second line
-    could reach the LMS before their first. Handlers take their turn before any ``await``,
-    and ``asyncio.Lock`` wakes waiters first come, first served; other people never wait.
-    """
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @contextlib.asynccontextmanager
-    async def take(self, person: str) -> AsyncIterator[None]:
-        """Hold ``person``'s turn for the duration of the block."""
-        lock, users = self._locks.get(person, (asyncio.Lock(), 0))
-        self._locks[person] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[person]
-            if users == 1:
-                del self._locks[person]  # idle people cost nothing
-            else:
-                self._locks[person] = (lock, users - 1)
-
-    def __len__(self) -> int:
-        return len(self._locks)
-
-
-@dataclass(frozen=True, slots=True)
-class _Prompt:
-    """An open reason prompt: whose it is, the decision, and the pressed message."""
-
-    user_id: str
-    action_id: str
-    pressed: SentRef
-
-
-class _Prompts:
-    """Open reason prompts by (chat id, prompt message id), at most ``limit`` of them."""
-
-    def __init__(self, limit: int = PROMPTS_MAX) -> None:
-        self._open: OrderedDict[tuple[int, int], _Prompt] = OrderedDict()
-        self._limit = limit
-
-    def add(self, chat_id: int, message_id: int, prompt: _Prompt) -> None:
-        self._open[(chat_id, message_id)] = prompt
-        while len(self._open) > self._limit:
-            self._open.popitem(last=False)
-
-    def take(self, chat_id: int, message_id: int, user_id: str) -> _Prompt | None:
-        """The prompt, forgotten once answered; None if unknown or somebody else's."""
-        prompt = self._open.get((chat_id, message_id))
-        if prompt is None or prompt.user_id != user_id:
-            return None
-        del self._open[(chat_id, message_id)]
-        return prompt
-
-    def __len__(self) -> int:
-        return len(self._open)
-
-
 def _pressed_label(message: MaybeInaccessibleMessage, data: str) -> str:
     """The label of the button with ``callback_data == data`` on ``message``."""
     markup = message.reply_markup if isinstance(message, Message) else None
@@ -372,6 +303,7 @@ class TelegramAdapter(Adapter):
         threads=False,
         edits=True,
     )
+    profile = Profile(Platform.TELEGRAM, "Telegram", capabilities, "/")
 
     def __init__(
         self,
@@ -407,11 +339,9 @@ class TelegramAdapter(Adapter):
         if mode == "webhook":
             builder = builder.updater(None)  # updates come through our aiohttp route
         self._app: TelegramApp = builder.build()
-        self._sink: EventSink | None = None
+        self._runner: Runner | None = None
         self._running = False
         self._retrying: asyncio.Task[None] | None = None
-        self._turns = _Turns()
-        self._prompts = _Prompts()
         self.answer_within = ANSWER_WITHIN
         self._conflict_reported = False
         self._redact = _RedactToken(token)
@@ -436,7 +366,7 @@ class TelegramAdapter(Adapter):
         """
         if self._running or self._retrying is not None:
             return
-        self._sink = sink
+        self._runner = Runner.of(sink)
         self._conflict_reported = False
         logging.getLogger("httpx").addFilter(self._redact)
         self._add_handlers()
@@ -525,9 +455,11 @@ class TelegramAdapter(Adapter):
             await asyncio.gather(retrying, return_exceptions=True)
         if self._running:
             try:
-                await self._release()  # handlers still running may answer (send) meanwhile
+                await self._release()
             finally:
                 self._running = False
+        if self._runner is not None:
+            await self._runner.stop(self.platform)  # unfinished events stay journalled
         logging.getLogger("httpx").removeFilter(self._redact)
 
     async def _release(self) -> None:
@@ -622,15 +554,6 @@ class TelegramAdapter(Adapter):
 
         return run
 
-    async def _record(self, event: ChatEvent) -> bool:
-        """Have the core journal ``event``, then let Telegram have its update confirmed;
-        False for a repeat (an update delivered again after a restart) to drop."""
-        assert self._sink is not None
-        try:
-            return await record(self._sink, event)
-        finally:
-            self._settle(event.event_id)
-
     def _add_handlers(self) -> None:
         if self._app.handlers:
             return
@@ -641,9 +564,9 @@ class TelegramAdapter(Adapter):
                 # bridge was away for long) is not acted on; its author is told.
                 MessageHandler(only_new & _Older(self.max_update_age), self._settling(self._on_stale), block=False),
                 CommandHandler("start", self._settling(self._on_start), filters=only_new, block=False),
-                CommandHandler(
-                    [c.name for c in COMMANDS], self._settling(self._on_command), filters=only_new, block=False
-                ),
+                # Every other command, known or not: the core parses it and answers an
+                # unknown one with help (never relayed to Pluto as a message).
+                MessageHandler(only_new & filters.COMMAND, self._settling(self._on_command), block=False),
                 MessageHandler(only_new & filters.TEXT, self._settling(self._on_text), block=False),
                 CallbackQueryHandler(self._settling(self._on_callback), block=False),
             ]
@@ -658,8 +581,7 @@ class TelegramAdapter(Adapter):
         if common["is_private"]:
             sent = message.date.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
             note = f"Your message of {sent} arrived too late and was not passed on. Please send it again."
-            async with self._turns.take(common["identity"].user_id):
-                await self._show(message.chat.id, (html.escape(note, quote=False),), ())
+            await self._show(message.chat.id, (html.escape(note, quote=False),), ())
 
     async def _on_error(self, update: object, context: Context) -> None:
         log.error(
@@ -708,28 +630,17 @@ class TelegramAdapter(Adapter):
         message = update.effective_message
         if message is None or (common := self._common(update, message)) is None:
             return
-        head = (message.text or "").split(maxsplit=1)[0]
-        name = head[1:].split("@", 1)[0].lower()
-        await self._deliver(
-            CommandEvent(**common, name=name, args=self._command_args(message)), message.chat.id
-        )
+        text = message.text or ""
+        _, at, bot = text.split(maxsplit=1)[0].partition("@")
+        if at and bot.lower() != (self._app.bot.username or "").lower():
+            return  # a command for another bot in the group
+        await self._deliver(CommandEvent(**common, text=text), message.chat.id)
 
     async def _on_text(self, update: Update, context: Context) -> None:
         message = update.effective_message
         if message is None or (common := self._common(update, message)) is None:
             return
-        replied = message.reply_to_message
-        if replied is not None and self._is_own(replied):
-            if (prompt := self._prompts.take(message.chat.id, replied.message_id, common["identity"].user_id)):
-                await self._decide(common, prompt, message)
-                return
-            if (replied.text or "").endswith(PROMPT_TAIL):
-                # A prompt from before a restart, or answered already: its decision is unknown
-                # here, and the text is a reason, not a message for anyone in Pluto.
-                self._settle(update.update_id)  # nothing to journal; the turn may take a while
-                async with self._turns.take(common["identity"].user_id):
-                    await self._show(message.chat.id, (html.escape(STALE_PROMPT, quote=False),), ())
-                return
+        replied = message.reply_to_message  # a reply to a reason prompt too: the core decides
         event = MessageEvent(
             **common,
             # Telegram delivers text without markup; mentions are already the names shown.
@@ -751,11 +662,6 @@ class TelegramAdapter(Adapter):
             return
         ref = SentRef(room=str(pressed.chat.id), message_id=str(pressed.message_id))
         data = query.data or ""
-        if data.startswith(ASKS_REASON_PREFIX):
-            self._settle(update.update_id)  # nothing to journal yet: the reason comes as a reply
-            await self._answer(query, None)  # nothing decided yet; the spinner stops
-            await self._ask_reason(pressed, str(user.id), data, ref)
-            return
         event = ActionEvent(
             identity=ChatIdentity(Platform.TELEGRAM, "", str(user.id)),
             event_id=str(update.update_id),
@@ -765,77 +671,47 @@ class TelegramAdapter(Adapter):
             action_id=data,
             message=ref,
         )
-        answered = False
-
-        async def answer_if_slow() -> None:
-            nonlocal answered
-            await asyncio.sleep(self.answer_within)
-            answered = True
-            await asyncio.shield(self._answer(query, None))
-
-        if not await self._record(event):
-            await self._answer(query, None)  # pressed before a restart, handled already
+        if data.startswith(ASKS_REASON_PREFIX):
+            await self._answer(query, None)  # nothing decided yet; the spinner stops
+            await self._ask_reason(pressed, event)
             return
-        timer = asyncio.create_task(answer_if_slow())
-        async with self._turns.take(event.identity.user_id):
-            reply: Reply | None = None
-            try:
-                reply = await self._run_sink(event)
-            finally:
-                timer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await timer
-                if not answered:  # always answer, or the person's button keeps spinning
-                    await self._answer(query, reply.texts[0] if reply and reply.texts else None)
-            if reply is not None:
-                await self._after_action(event, pressed.chat.id, reply, toasted=not answered and bool(reply.texts))
+        late = False
 
-    async def _ask_reason(self, pressed: MaybeInaccessibleMessage, user_id: str, data: str, ref: SentRef) -> None:
-        """Send the ForceReply prompt for a decision that asks a reason; remember it."""
-        decision, subject = _pressed_label(pressed, data), _subject(pressed)
+        async def stop_spinner() -> None:
+            nonlocal late
+            late = True
+            await self._answer(query, None)
+
+        async def answer(reply: Reply | None) -> None:
+            if not late:  # always answer, or the person's button keeps spinning
+                await self._answer(query, reply.texts[0] if reply and reply.texts else None)
+            if reply is not None:
+                await self._after_action(event, pressed.chat.id, reply, toasted=not late and bool(reply.texts))
+
+        await self._submit(event, answer, answer_within=self.answer_within, late=stop_spinner)
+
+    async def _ask_reason(self, pressed: MaybeInaccessibleMessage, press: ActionEvent) -> None:
+        """Send the ForceReply prompt for a decision that asks a reason, then tell the core
+        (it keeps the decision waiting for the person's reply to the prompt)."""
+        decision, subject = _pressed_label(pressed, press.action_id), _subject(pressed)
         on = f" on \u201c{html.escape(subject, quote=False)}\u201d" if subject else ""
         text = f"Reason for <b>{html.escape(decision, quote=False)}</b>{on}? {PROMPT_TAIL}"
         chat_id = pressed.chat.id
-        async with self._turns.take(user_id):
-            sent = await self._patiently(
-                chat_id,
-                lambda: self._app.bot.send_message(
-                    chat_id=chat_id,
-                    text=text,
-                    parse_mode=ParseMode.HTML,
-                    reply_parameters=ReplyParameters(
-                        message_id=pressed.message_id, allow_sending_without_reply=True
-                    ),
-                    reply_markup=ForceReply(input_field_placeholder=PROMPT_PLACEHOLDER),
-                ),
-            )
-            if sent is not None:
-                action_id = data.removeprefix(ASKS_REASON_PREFIX)
-                self._prompts.add(chat_id, sent.message_id, _Prompt(user_id, action_id, ref))
-
-    async def _decide(self, common: dict[str, Any], prompt: _Prompt, message: Message) -> None:
-        """The reply to a reason prompt: the decision, with the reply as its reason."""
-        typed = (message.text or "").strip()
-        event = ActionEvent(
-            **common,
-            action_id=prompt.action_id,
-            reason="" if typed in NO_REASON else typed,
-            message=prompt.pressed,
+        sent = await self._patiently(
+            chat_id,
+            lambda: self._app.bot.send_message(
+                chat_id=chat_id,
+                text=text,
+                parse_mode=ParseMode.HTML,
+                reply_parameters=ReplyParameters(message_id=pressed.message_id, allow_sending_without_reply=True),
+                reply_markup=ForceReply(input_field_placeholder=PROMPT_PLACEHOLDER),
+            ),
         )
-        if not await self._record(event):
+        if sent is None:
+            self._settle(press.event_id)  # no prompt shown: nothing waits
             return
-        async with self._turns.take(event.identity.user_id):
-            reply = await self._run_sink(event)
-            if reply is not None:
-                await self._after_action(event, message.chat.id, reply, toasted=False)
-
-    def _is_own(self, message: Message) -> bool:
-        """Whether this bot sent ``message``."""
-        author = message.from_user
-        try:
-            return author is not None and author.id == self._app.bot.id
-        except RuntimeError:  # not initialised: no getMe yet
-            return False
+        asked = dataclasses.replace(press, message=SentRef(room=str(chat_id), message_id=str(sent.message_id)))
+        await self._deliver(asked, chat_id)
 
     async def _after_action(self, event: ActionEvent, chat_id: int, reply: Reply, *, toasted: bool) -> None:
         """Update the pressed message as the core says, then show the rest of its answer
@@ -858,21 +734,33 @@ class TelegramAdapter(Adapter):
         except TelegramError as exc:
             log.warning("telegram: answerCallbackQuery failed: %s", exc)
 
-    async def _run_sink(self, event: ChatEvent) -> Reply | None:
-        assert self._sink is not None
+    async def _submit(
+        self,
+        event: ChatEvent,
+        answer: Callable[[Reply | None], Awaitable[None]],
+        *,
+        answer_within: float | None = None,
+        late: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """Hand ``event`` to the core's runner: Telegram has its update confirmed once the
+        event is journalled (``ack``); the runner answers in the person's turn."""
+        assert self._runner is not None
+        update_id = event.event_id
+
+        async def ack() -> None:
+            self._settle(update_id)
+
         try:
-            return await self._sink(event)
-        except Exception:
-            log.exception("telegram: the core failed on event %s", event.event_id)
-            return None
+            await self._runner.submit(Interaction(event, ack, answer, answer_within=answer_within, late=late))
+        finally:
+            self._settle(update_id)  # whatever happened, Telegram is not kept waiting
 
     async def _deliver(self, event: ChatEvent, chat_id: int) -> None:
-        if not await self._record(event):
-            return
-        async with self._turns.take(event.identity.user_id):
-            reply = await self._run_sink(event)
+        async def answer(reply: Reply | None) -> None:
             if reply is not None:
                 await self._show(chat_id, reply.texts, reply.actions)
+
+        await self._submit(event, answer)
 
     async def _show(self, chat_id: int, texts: Sequence[str], actions: Sequence[Action]) -> None:
         """Send reply texts as messages in the person's chat; buttons go on the last one."""

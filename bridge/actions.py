@@ -17,9 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bridge import notices
 from bridge.lms.api import LmsApi, NotificationApi, SiteInfo
 from bridge.lms.errors import LmsError, LmsUnavailable, TokenRejected
-from bridge.model import Action, ItemKind, Platform
+from bridge.model import Action, ItemKind
+from bridge.profile import Profiles
 from bridge.render import escape
 from bridge.router import lane_of
 from bridge.store.records import Delivery, ItemRow, Link, LinkStatus, NewDelivery
@@ -30,13 +32,6 @@ log = logging.getLogger(__name__)
 ACK, ACCEPT, DECLINE, DISMISS = "ack", "acc", "dec", "dis"
 VERBS = {ACK: "mark read", ACCEPT: "accept", DECLINE: "decline", DISMISS: "dismiss"}
 EXPIRY_SECONDS = 30 * 86400  # Totara auto-dismisses alerts and tasks after 30 days (domain 3.4)
-PLATFORM_NAMES = {
-    Platform.CONSOLE: "the console",
-    Platform.TELEGRAM: "Telegram",
-    Platform.SLACK: "Slack",
-    Platform.DISCORD: "Discord",
-    Platform.TEAMS: "Teams",
-}
 
 
 def buttons(kind: ItemKind, key: str, url: str | None, data: dict[str, object]) -> tuple[Action, ...]:
@@ -104,9 +99,11 @@ class ItemActions:
         site: Callable[[str], object],
         task_action_function: str,
         wake_dispatcher: Callable[[], None] = lambda: None,
+        profiles: Profiles | None = None,
     ) -> None:
         self.store = store
         self.api = api
+        self.profiles = profiles or Profiles()
         self.notifications = notifications
         self._site = site
         self.task_action_function = task_action_function
@@ -133,12 +130,13 @@ class ItemActions:
             return Outcome(False, f"<p>Already handled: {escape(item.outcome or item.status)}.</p>")
         if verb not in (ACCEPT, DECLINE):
             reason = ""  # only a decision carries a reason (text left in a reason box does not)
-        who = f"{link.lms_fullname} in {PLATFORM_NAMES.get(link.identity.platform, link.identity.platform.value)}"
+        profile = self.profiles[link.identity.platform]
+        who = notices.done_by(link.lms_fullname, profile)
         try:
             result = await self._act(link, verb, item, reason)
         except TokenRejected:
             await self.store.set_link_status(link.id, LinkStatus.NEEDS_SIGNIN, "the LMS rejected the token")
-            return Outcome(False, "<p>Not done: your Pluto sign-in no longer works. Use <code>link</code> again.</p>")
+            return Outcome(False, notices.signin_lost(profile, "Not done"))
         except LmsUnavailable as exc:
             if exc.reached:
                 return Outcome(False, "<p>Pluto did not answer in time; it may have been done. Check it in Pluto.</p>")

@@ -16,11 +16,15 @@ from bridge.actions import ItemActions
 from bridge.adapter_registry import adapter_factory
 from bridge.api.routes import ApiRoutes
 from bridge.api.runner import ApiRunner
-from bridge.commands import Commands
+from bridge.bulk.command import BulkCommand
+from bridge.bulk.progress import Progress
+from bridge.bulk.runner import BulkRunner
 from bridge.config import Settings
 from bridge.health import Health, beat, operator_routes
-from bridge.hints import command_hint
 from bridge.inbound import Inbound
+from bridge.inbound.commands import Commands
+from bridge.inbound.relay import Relay
+from bridge.inbound.runner import Runner
 from bridge.linking import Linking, sign_in_throttle
 from bridge.lms.api import LmsApi, NotificationApi
 from bridge.lms.client import LmsClient
@@ -33,8 +37,9 @@ from bridge.model import ChatIdentity, Platform
 from bridge.outbox import Dispatcher
 from bridge.pipeline import Pipeline, PollSchedule
 from bridge.ports import Adapter
-from bridge.relay import Relay
+from bridge.profile import Profiles
 from bridge.resume import Resumer
+from bridge.starts import AdapterStarts
 from bridge.store.lock import StoreLock
 from bridge.store.records import Link
 from bridge.store.store import Store
@@ -116,6 +121,7 @@ def build_pipeline(
     metrics: Metrics | None = None,
     schedule: PollSchedule | None = None,
     on_dead_token: Callable[[list[Link]], Awaitable[None]] | None = None,
+    profiles: Profiles | None = None,
 ) -> Pipeline:
     """The LMS-side core: intake of messages and notifications, and item actions."""
     api = LmsApi(client)
@@ -128,6 +134,7 @@ def build_pipeline(
         lambda token: pipeline.site(token),
         settings.lms.task_action_function,
         wake_dispatcher=wake_dispatcher,
+        profiles=profiles,
     )
     pipeline = Pipeline(
         store,
@@ -140,7 +147,7 @@ def build_pipeline(
         concurrency=settings.lms.poll_concurrency,
         max_in_flight=settings.lms.max_in_flight,
         wake_dispatcher=wake_dispatcher,
-        link_hint=lambda link: command_hint(link.identity.platform, "link"),
+        profiles=profiles,
         metrics=metrics,
         schedule=schedule,
         on_dead_token=on_dead_token,
@@ -176,6 +183,8 @@ class Bridge:
         self.devices: DeviceRegistry | None = None
         self.push: PushMonitor | None = None
         self.wakeups: PushWakeups | None = None
+        self.runner: Runner | None = None
+        self.starts: AdapterStarts | None = None
 
     def bot_links(self, code: str) -> dict[str, str]:
         """Links that open each platform's bot with a linking code, where platforms have them."""
@@ -205,6 +214,7 @@ class Bridge:
         self._lock = StoreLock.for_url(s.store.url)
         if self._lock is not None:
             self._lock.acquire()
+        profiles = Profiles.of(self.adapters)
         self.store = store = await Store.open(s.store.url, s.store.token_key.get_secret_value())
         self.dispatcher = dispatcher = Dispatcher(
             store,
@@ -226,6 +236,7 @@ class Bridge:
             metrics=self.metrics,
             schedule=self.push,
             on_dead_token=self._dead_token if self.devices else None,
+            profiles=profiles,
         )
         self.linking = linking = Linking(
             store,
@@ -240,12 +251,20 @@ class Bridge:
             throttle=sign_in_throttle(s.link),
             on_link=self._linked if self.devices else None,
             on_unlink=self._unlinked if self.devices else None,
+            profiles=profiles,
         )
-        commands = Commands(store, self.api, linking, pipeline.actions)
-        relay = Relay(store, self.api, after_send=pipeline.read_soon)
+        progress = Progress(
+            store, {p: a.capabilities.edits for p, a in self.adapters.items()}, dispatcher.wake, profiles
+        )
+        bulk_runner = BulkRunner(store, self.client, s.bulk, progress)
+        bulk = BulkCommand(store, self.client, bulk_runner, profiles)
+        commands = Commands(store, self.api, linking, pipeline.actions, profiles, bulk)
+        relay = Relay(store, self.api, after_send=pipeline.read_soon, profiles=profiles)
         inbound = Inbound(
             store, self.adapters, commands, relay, pipeline.actions, self.metrics, pace=dispatcher.pace_answer
         )
+        self.runner = runner = Runner(inbound, inbound.record, discard=inbound.discard)
+        self.starts = starts = AdapterStarts(self.adapters, runner)
         self.health = health = Health(
             store,
             self.client,
@@ -254,6 +273,7 @@ class Bridge:
             self.metrics,
             self._pipeline_state,
             s.lms.token.get_secret_value() if s.lms.token else None,
+            starts,
         )
         # Read before any adapter starts: redeliveries of these are then repeats.
         unfinished = await store.unfinished_events()
@@ -275,15 +295,14 @@ class Bridge:
             app.add_routes(operator_routes(health))
             self._management, mport = await listen(app, *management)
             log.info("health and metrics on http://%s:%s", management[0], mport)
-        for platform, adapter in self.adapters.items():
-            await adapter.start(inbound)
-            log.info("%s adapter started", platform.value)
+        await starts.start()  # one platform down does not keep the others from running
         self._tasks = [
             asyncio.create_task(dispatcher.run(), name="dispatcher"),
             asyncio.create_task(self.pipeline.run(), name="intake"),
             asyncio.create_task(self._housekeeping(), name="housekeeping"),
             asyncio.create_task(beat(health), name="heartbeat"),
             asyncio.create_task(api_runner.run(), name="api jobs"),
+            asyncio.create_task(bulk_runner.run(), name="bulk jobs"),
         ]
         if unfinished:
             log.info("resuming %d chat events the previous process had not finished", len(unfinished))
@@ -360,9 +379,13 @@ class Bridge:
         if self._management is not None:
             await self._management.cleanup()
             self._management = None
+        if self.starts is not None:
+            await self.starts.stop()
         for adapter in self.adapters.values():
             with contextlib.suppress(Exception):
                 await adapter.stop()
+        if self.runner is not None:
+            await self.runner.stop()  # what is left unfinished is resumed at the next start
         if self.web is not None:
             await self.web.stop()
         await self.client.close()

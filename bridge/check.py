@@ -27,6 +27,11 @@ LEGACY_FUNCTIONS: tuple[str, ...] = (
 OPTIONAL: dict[str, str] = {
     "core_message_get_user_notification_preferences": "Pluto's 'disable all notifications' switch is not honoured",
     TOTARA_TASKS: "Totara tasks arrive without their buttons' metadata (accept/reject labels, reason box)",
+    "core_enrol_get_users_courses": "the bulk command cannot list a teacher's courses",
+    "core_enrol_get_enrolled_users": "the bulk command cannot find a course's participants",
+    "core_message_get_conversation_between_users": (
+        "after a restart in the middle of a bulk message, whoever was being sent to is reported, not sent again"
+    ),
 }
 
 

@@ -165,6 +165,15 @@ class OutboxSettings(_Section):
     )
 
 
+class BulkSettings(_Section):
+    """Bulk messages from chat (the ``bulk`` command): how hard they may use the LMS."""
+
+    requests_per_second: float = Field(
+        2.0, gt=0, le=100, description="LMS send calls per second for all bulk jobs together"
+    )
+    batch_size: int = Field(25, ge=1, le=100, description="recipients per core_message_send_instant_messages call")
+
+
 class LinkSettings(_Section):
     """One-time link codes and the sign-in page's limits on failed sign-ins."""
 
@@ -338,6 +347,7 @@ class Settings(BaseSettings):
     store: StoreSettings
     web: WebSettings = WebSettings()
     outbox: OutboxSettings = OutboxSettings()
+    bulk: BulkSettings = BulkSettings()
     link: LinkSettings = LinkSettings()
     console: ConsoleSettings = ConsoleSettings()
     telegram: TelegramSettings = TelegramSettings()

@@ -27,6 +27,7 @@ from bridge.lms.errors import LmsError, LmsUnavailable
 from bridge.metrics import Metrics
 from bridge.model import Platform
 from bridge.ports import Adapter
+from bridge.starts import AdapterStarts
 from bridge.store import operations
 from bridge.store.store import Store
 
@@ -49,8 +50,10 @@ class Health:
         metrics: Metrics,
         pipeline_state: Callable[[], dict[str, Any]],
         lms_token: str | None = None,
+        starts: AdapterStarts | None = None,
     ) -> None:
         self.store = store
+        self.starts = starts
         self.client = client
         self.adapters = adapters
         self.tasks = tasks
@@ -100,11 +103,13 @@ class Health:
         return None
 
     async def adapter_states(self) -> dict[str, str]:
-        """Platform -> ``connected`` or what is wrong."""
+        """Platform -> ``connected`` or what is wrong (``connecting``, ``failing: why``)."""
         states = {}
         for platform, adapter in self.adapters.items():
-            problem = await adapter.health_problem()
-            states[platform.value] = problem or "connected"
+            if self.starts is not None:
+                states[platform.value] = await self.starts.state(platform)
+            else:
+                states[platform.value] = await adapter.health_problem() or "connected"
         return states
 
     async def readiness(self) -> dict[str, Any]:
@@ -149,6 +154,7 @@ class Health:
         """Set the gauges that come from the store, just before a scrape."""
         counts = await operations.counts(self.store)
         self.metrics.set_store_gauges([p.value for p in self.adapters], counts.backlog, counts.dead, counts.links)
+        self.metrics.set_adapter_states(await self.adapter_states())
 
 
 def operator_routes(health: Health) -> list[web.RouteDef]:

@@ -25,14 +25,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from bridge import notices
 from bridge.config import LinkSettings
-from bridge.hints import command_hint
 from bridge.lms.api import LmsApi, SiteInfo
 from bridge.lms.client import LmsClient
 from bridge.lms.errors import LmsError, LmsUnavailable, LoginFailed
 from bridge.lms.intake import BASELINE
 from bridge.model import ChatEvent, ChatIdentity, Platform
 from bridge.own_signins import record_signin
+from bridge.profile import Profiles
 from bridge.render import escape
 from bridge.router import notice
 from bridge.store.records import Link
@@ -142,8 +143,10 @@ class Linking:
         throttle: SignInThrottle | None = None,
         on_link: Callable[[Link], Awaitable[None]] | None = None,
         on_unlink: Callable[[Link], Awaitable[None]] | None = None,
+        profiles: Profiles | None = None,
     ) -> None:
         self.store = store
+        self.profiles = profiles or Profiles()
         self.client = client
         self.api = api
         self.baseline = baseline
@@ -323,20 +326,20 @@ class Linking:
         when = _when(link.created_at)
         keys = self.security_keys_url
         others = [other for other in await self.store.links_of_user(link.lms_user_id) if other.id != link.id]
-        notices = []
+        warnings = []
         for other in others:
-            hint = escape(command_hint(other.identity.platform, "unlink all"))
-            notices.append(
+            hint = notices.command_usage(self.profiles[other.identity.platform], "unlink all")
+            warnings.append(
                 notice(
                     other,
                     f"<p>Your Pluto account was linked to {escape(account.label())} at {when}.</p>"
-                    f"<p>Not you? Send <code>{hint}</code> here to disconnect every chat from your Pluto "
+                    f"<p>Not you? Send {hint} here to disconnect every chat from your Pluto "
                     "account, and reset the bridge's key on Pluto's "
                     f'<a href="{escape(keys)}">Security keys</a> page.</p>',
                 )
             )
-        if notices:
-            await self.store.enqueue(notices)
+        if warnings:
+            await self.store.enqueue(warnings)
         text = (
             f"Pluto Bridge: your Pluto account was linked to {account.label()} at {when}. "
             f"Not you? Send \"unlink all\" in any chat linked to your account, or reset the key on your "

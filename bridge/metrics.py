@@ -36,6 +36,7 @@ from bridge.store.records import LinkStatus
 DELIVERY_BUCKETS = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 900, 3600, 6 * 3600)
 LMS_CALL_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 LINK_STATUSES = tuple(status.value for status in LinkStatus)
+ADAPTER_STATES = ("connecting", "connected", "failing")
 
 
 class Metrics:
@@ -105,6 +106,12 @@ class Metrics:
             "pluto_bridge_dead_deliveries", "Deliveries given up, by platform", ["platform"], registry=r
         )
         self.links = Gauge("pluto_bridge_links", "Links by status", ["status"], registry=r)
+        self.adapter_state = Gauge(
+            "pluto_bridge_adapter_state",
+            "1 for each platform's current state (connecting, connected, failing), 0 for the others",
+            ["platform", "state"],
+            registry=r,
+        )
         self.push_wakeups = Counter(
             "pluto_bridge_push_wakeups",
             "Polls started early because the LMS pushed a notice that something is new",
@@ -136,6 +143,15 @@ class Metrics:
             self.dead.labels(platform).set(dead.get(platform, 0))
         for status in sorted({*LINK_STATUSES, *links}):
             self.links.labels(status).set(links.get(status, 0))
+
+    def set_adapter_states(self, states: Mapping[str, str]) -> None:
+        """Each platform's state as ``/readyz`` words it (``connected``, ``connecting``,
+        ``failing: why``; any other problem counts as failing)."""
+        for platform, said in states.items():
+            phase = said.split(":", 1)[0]
+            phase = phase if phase in ADAPTER_STATES else "failing"
+            for state in ADAPTER_STATES:
+                self.adapter_state.labels(platform, state).set(1 if state == phase else 0)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

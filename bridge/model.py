@@ -222,11 +222,15 @@ class MessageEvent(ChatEvent):
 class CommandEvent(ChatEvent):
     """A person issued a bridge command (slash command, menu command, typed keyword).
 
-    ``name`` is one of ``COMMANDS``; ``args`` is the rest of the line, unparsed.
+    Adapters hand over ``text``, the command as typed after the platform's command word;
+    the core's parser (``bridge.inbound.parse``) fills ``name`` (one of ``COMMANDS``, or
+    what was typed instead) and ``args`` (the rest of the line, unparsed). A platform that
+    delivers commands structured (Discord) may set ``name`` and ``args`` itself.
     """
 
     name: str = ""
     args: str = ""
+    text: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +282,11 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("decline", "decline ID [REASON]", "Decline (reject) a task or a contact request"),
     CommandSpec("dismiss", "dismiss ID", "Dismiss a task or alert without deciding"),
     CommandSpec("prefs", "prefs [SETTING VALUE]", "Where alerts and tasks go, quiet hours, notification types"),
+    CommandSpec(
+        "bulk",
+        "bulk [COURSE [group NAME | role ROLE]: TEXT | confirm | cancel | status]",
+        "Message everyone in a course, group or role you teach, one private message each, as you",
+    ),
     CommandSpec("help", "help", "What this bot does and the commands it knows"),
 )
 

@@ -27,6 +27,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from bridge import notices
 from bridge.actions import ItemActions, buttons
 from bridge.lms.api import LmsApi, SiteInfo
 from bridge.lms.errors import FunctionUnavailable, LmsError, LmsUnavailable, TokenRejected
@@ -39,6 +40,7 @@ from bridge.metrics import Metrics
 from bridge.model import Cursor, Item, ItemKind
 from bridge.own_signins import SIGNINS, drop_own
 from bridge.poll_cadence import Cadence
+from bridge.profile import Profiles
 from bridge.render import escape
 from bridge.router import KIND_WORDS, lane_of, notice, payload_of, route, told_unshowable
 from bridge.store.records import ItemRow, Link, LinkStatus, NewDelivery
@@ -114,7 +116,7 @@ class Pipeline:
         max_in_flight: int = 64,
         sweep_every: float = 60.0,
         wake_dispatcher: Callable[[], None] = lambda: None,
-        link_hint: Callable[[Link], str] = lambda link: "link",
+        profiles: Profiles | None = None,
         metrics: Metrics | None = None,
         schedule: PollSchedule | None = None,
         on_dead_token: Callable[[list[Link]], Awaitable[None]] | None = None,
@@ -133,7 +135,7 @@ class Pipeline:
         self.interval = interval
         self.sweep_every = sweep_every
         self.wake_dispatcher = wake_dispatcher
-        self.link_hint = link_hint
+        self.profiles = profiles or Profiles()
         self._limit = InFlightLimit(api.client, concurrency, max_in_flight)
         # Messages and notifications each come round at their own pace per person; an idle
         # person's notifications half as often as their messages (people expect a message
@@ -582,14 +584,6 @@ class Pipeline:
                     exc.errorcode,
                     extra=link_context(link),
                 )
-                hint = escape(self.link_hint(link))
-                await self.store.enqueue(
-                    [
-                        notice(
-                            link,
-                            "<p>Your Pluto sign-in no longer works (it was revoked or expired), so messages "
-                            f"are paused. Send <code>{hint}</code> to sign in again.</p>",
-                        )
-                    ]
-                )
+                profile = self.profiles[link.identity.platform]
+                await self.store.enqueue([notice(link, notices.signin_lost(profile))])
         self.wake_dispatcher()

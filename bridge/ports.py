@@ -20,18 +20,10 @@ from aiohttp import web
 from bridge.model import Capabilities, ChatEvent, ChatIdentity, Destination, Platform, Post, Reply, SentRef
 
 EventSink = Callable[[ChatEvent], Awaitable[Reply | None]]
-"""The core's entry point for inbound events. Adapters await the sink, then show the
-returned ``Reply`` (if any) to the person who acted. Where the platform lets the adapter
-hold its acknowledgement (Telegram's getUpdates offset, a webhook's answer), the adapter
-first has the event journalled with ``record`` and acknowledges only then."""
-
-
-async def record(sink: EventSink, event: ChatEvent) -> bool:
-    """Have the core journal ``event`` durably, before the platform is acknowledged; False
-    for a repeat the core has (or is) handling, which the adapter drops. A sink without a
-    journal (a test's plain function) records nothing: every event counts as new."""
-    journal = getattr(sink, "record", None)
-    return True if journal is None else bool(await journal(event))
+"""The core's entry point for inbound events, handed to ``Adapter.start``. Adapters wrap it
+in ``bridge.inbound.runner.Runner.of`` and submit each event as an ``Interaction``: the
+runner owns the person's turn, journals the event before the platform is acknowledged and
+shows the answer (or a failure answer)."""
 
 
 class DeliveryError(Exception):

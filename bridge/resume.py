@@ -15,10 +15,10 @@ from collections.abc import Callable
 from typing import Any
 
 from bridge.inbound import Inbound
+from bridge.inbound.relay import Relay
 from bridge.journal import event_from_json
 from bridge.lms.errors import LmsError, LmsUnavailable
 from bridge.model import ChatEvent, MessageEvent
-from bridge.relay import Relay
 from bridge.router import notice
 from bridge.store.store import Store
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 
-from bridge.relay import MAX_LMS_BYTES
+from bridge.inbound.relay import MAX_LMS_BYTES
 from bridge.render import chat_text_to_lms, escape, sanitize_lms_html, to_plain, utf8_len
 
 MAX_RECIPIENTS = 1000

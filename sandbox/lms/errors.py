@@ -74,6 +74,15 @@ def access_denied() -> WSError:
     return WSError(MOODLE_EXCEPTION, "accessdenied", "Access denied")
 
 
+def course_context_error(courseid: int, reason: str) -> WSError:
+    """``validate_context`` failing in a course function (``errorcoursecontextnotvalid``)."""
+    return WSError(
+        MOODLE_EXCEPTION,
+        "errorcoursecontextnotvalid",
+        f"You cannot execute functions in the course context (course id:{courseid}). The error message was: {reason}",
+    )
+
+
 def no_capability(capability_name: str) -> WSError:
     """``required_capability_exception``; ``capability_name`` is its English name."""
     return WSError(

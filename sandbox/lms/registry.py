@@ -13,7 +13,7 @@ from typing import Any
 
 from .errors import access_denied, messaging_disabled, no_capability, no_permission
 from .params import Spec, clean_args
-from .state import State, Token
+from .state import CAPABILITY_NAMES, State, Token
 from .views import Site
 
 Handler = Callable[["Ctx", dict[str, Any]], Any]
@@ -57,6 +57,11 @@ class Ctx:
         """Acting for another user needs moodle/site:manageallmessaging."""
         if userid != self.userid and not self.is_admin:
             raise no_capability("Manage all messaging")
+
+    def require_capability(self, courseid: int, capability: str) -> None:
+        """``required_capability_exception`` unless the token user holds it in the course."""
+        if not self.state.has_capability(self.userid, courseid, capability):
+            raise no_capability(CAPABILITY_NAMES[capability])
 
     def require_self_or_access(self, userid: int) -> None:
         """Checks that answer ``accessdenied`` (observed 7e)."""

@@ -19,6 +19,7 @@ from . import (  # noqa: F401
     notices,
     ws_contacts,
     ws_conversations,
+    ws_enrol,
     ws_groups,
     ws_notifications,
     ws_send,
@@ -382,6 +383,17 @@ class SandboxLMS:
             prefs.pop(name, None)
         else:
             prefs[name] = str(value)
+
+    def set_role_capability(self, role: str, capability: str, allowed: bool) -> None:
+        """The site's staff allow or remove a capability of a role (Define roles), e.g. take
+        ``moodle/site:messageanyuser`` from editing teachers so privacy applies to them too."""
+        if role not in self.state.role_capabilities:
+            raise ValueError(f"unknown role {role!r}; known: {sorted(self.state.role_capabilities)}")
+        caps = self.state.role_capabilities[role]
+        if allowed:
+            caps.add(capability)
+        else:
+            caps.discard(capability)
 
     def set_config(self, **settings: object) -> None:
         """Site settings: ``messaging`` and ``messagingallusers`` (booleans), ``maxeditingtime``

@@ -30,8 +30,34 @@ MESSAGE_MAX_LENGTH = 4096  # bytes: Moodle checks with PHP strlen()
 PROCESSORS = {"popup": "Web", "email": "Email", "airnotifier": "Mobile"}
 DEFAULT_PROCESSORS = ("popup", "email", "airnotifier")
 
-# Roles holding moodle/site:messageanyuser in course context by default (domain.md 2.2 step 4).
-MESSAGE_ANY_ROLES = frozenset({"editingteacher", "teacher", "manager"})
+# Held by teachers in course context by default (domain.md 2.2 step 4).
+MESSAGE_ANY_USER = "moodle/site:messageanyuser"
+ACCESS_ALL_GROUPS = "moodle/site:accessallgroups"
+ROLE_REVIEW = "moodle/role:review"
+BULK_MESSAGING = "moodle/course:bulkmessaging"
+VIEW_PARTICIPANTS = "moodle/course:viewparticipants"
+MANAGE_GROUPS = "moodle/course:managegroups"
+# Course-context capabilities of Moodle's standard roles (lib/db/access.php archetypes), as far
+# as the sandbox's functions ask: bulk messaging is for managers, teachers and non-editing
+# teachers (domain.md MD-BULKCAP); only editing teachers and managers see every group.
+DEFAULT_ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
+    "manager": frozenset(
+        {MESSAGE_ANY_USER, ACCESS_ALL_GROUPS, ROLE_REVIEW, BULK_MESSAGING, VIEW_PARTICIPANTS, MANAGE_GROUPS}
+    ),
+    "editingteacher": frozenset(
+        {MESSAGE_ANY_USER, ACCESS_ALL_GROUPS, ROLE_REVIEW, BULK_MESSAGING, VIEW_PARTICIPANTS, MANAGE_GROUPS}
+    ),
+    "teacher": frozenset({MESSAGE_ANY_USER, ROLE_REVIEW, BULK_MESSAGING, VIEW_PARTICIPANTS}),
+    "student": frozenset({VIEW_PARTICIPANTS}),
+}
+CAPABILITY_NAMES = {
+    MESSAGE_ANY_USER: "Ignore user's privacy preferences and message any user",
+    ACCESS_ALL_GROUPS: "Access all groups",
+    ROLE_REVIEW: "Review permissions for others",
+    BULK_MESSAGING: "Send a message to many people",
+    VIEW_PARTICIPANTS: "View participants",
+    MANAGE_GROUPS: "Manage groups",
+}
 TEACHER_ROLES = ("editingteacher", "teacher")
 ROLE_IDS = {"manager": 1, "coursecreator": 2, "editingteacher": 3, "teacher": 4, "student": 5}
 
@@ -221,6 +247,8 @@ class State:
         self.contacts: list[tuple[int, int]] = []  # creation order; symmetric
         self.blocks: set[tuple[int, int]] = set()  # (blocker, blocked)
         self.tokens: dict[str, Token] = {}
+        # The site's role definitions (Site administration > Define roles): role -> capabilities.
+        self.role_capabilities: dict[str, set[str]] = {r: set(c) for r, c in DEFAULT_ROLE_CAPABILITIES.items()}
         # Booleans, except ``maxeditingtime`` (seconds a forum post stays editable, observed 16).
         self.config: dict[str, int] = {"messaging": True, "messagingallusers": False, "maxeditingtime": 1800}
         self._user_ids = itertools.count(ADMIN_ID)
@@ -433,9 +461,17 @@ class State:
         """Courses both users are enrolled in."""
         return [c for c in self.courses.values() if a in c.enrolments and b in c.enrolments]
 
+    def has_capability(self, userid: int, courseid: int, capability: str) -> bool:
+        """Whether the user holds ``capability`` in the course (the admin holds every one)."""
+        if self.is_admin(userid):
+            return True
+        course = self.courses.get(courseid)
+        role = course.enrolments.get(userid) if course is not None else None
+        return role is not None and capability in self.role_capabilities.get(role, set())
+
     def can_message_any_in_shared_course(self, sender: int, recipient: int) -> bool:
         """Sender holds moodle/site:messageanyuser in a course shared with the recipient."""
-        return any(c.enrolments[sender] in MESSAGE_ANY_ROLES for c in self.shared_courses(sender, recipient))
+        return any(self.has_capability(sender, c.id, MESSAGE_ANY_USER) for c in self.shared_courses(sender, recipient))
 
     def is_contact(self, a: int, b: int) -> bool:
         """Contacts are symmetric."""

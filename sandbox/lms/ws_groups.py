@@ -10,13 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import MOODLE_EXCEPTION, WSError, invalid_parameter, no_capability
+from .errors import course_context_error, invalid_parameter
 from .params import Bool, Int, List, Str, Struct, optional
 from .registry import MODERN, Ctx
-from .state import Group
-
-# Roles holding moodle/course:managegroups in course context by default (besides the admin).
-MANAGEGROUPS_ROLES = frozenset({"editingteacher", "manager"})
+from .state import MANAGE_GROUPS, Group
 
 _GROUP = Struct(
     {
@@ -32,16 +29,6 @@ _GROUP = Struct(
 )
 
 
-def _course_context_error(courseid: int, reason: str) -> WSError:
-    """``validate_context`` failing inside create_groups (``errorcoursecontextnotvalid``)."""
-    return WSError(
-        MOODLE_EXCEPTION,
-        "errorcoursecontextnotvalid",
-        f"You cannot execute functions in the course context (course id:{courseid}). "
-        f"The error message was: {reason}",
-    )
-
-
 def _check(ctx: Ctx, g: dict[str, Any], taken: set[tuple[int, str]]) -> None:
     """Moodle's per-group checks, in its order: name, duplicate name, context, capability."""
     courseid, name = g["courseid"], g["name"]
@@ -49,12 +36,11 @@ def _check(ctx: Ctx, g: dict[str, Any], taken: set[tuple[int, str]]) -> None:
         raise invalid_parameter()  # 'Invalid group name' / 'Group with the same name already exists'
     course = ctx.state.courses.get(courseid)
     if course is None:
-        raise _course_context_error(courseid, "Invalid parameter value detected")
+        raise course_context_error(courseid, "Invalid parameter value detected")
     role = course.enrolments.get(ctx.userid)
     if not ctx.is_admin and role is None:
-        raise _course_context_error(courseid, "Course or activity not accessible. (Not enrolled)")
-    if not ctx.is_admin and role not in MANAGEGROUPS_ROLES:
-        raise no_capability("Manage groups")
+        raise course_context_error(courseid, "Course or activity not accessible. (Not enrolled)")
+    ctx.require_capability(courseid, MANAGE_GROUPS)
 
 
 def _record(group: Group) -> dict[str, Any]:

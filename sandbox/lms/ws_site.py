@@ -1,14 +1,14 @@
-"""Site, user, preference and enrolment functions."""
+"""Site, user and preference functions."""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Any
 
-from .errors import invalid_parameter, no_capability, sentence
+from .errors import invalid_parameter, no_capability
 from .params import Int, List, Str, Struct, optional
 from .registry import MODERN, Ctx
-from .state import PROCESSORS, ROLE_IDS, Device
+from .state import PROCESSORS, Device
 from .views import user_record
 
 
@@ -188,52 +188,6 @@ def get_user_message_preferences(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
 
 
 @MODERN.register(
-    "core_enrol_get_enrolled_users",
-    courseid=Int(),
-    options=List(Struct({"name": Str(), "value": Str()}), default=[]),
-)
-def get_enrolled_users(ctx: Ctx, p: dict[str, Any]) -> list[dict[str, Any]]:
-    """Participants of a course with their groups, roles and courses."""
-    st = ctx.state
-    course = st.courses.get(p["courseid"])
-    if course is None:
-        raise invalid_parameter()
-    if ctx.userid not in course.enrolments and not ctx.is_admin:
-        raise sentence(
-            f"You cannot execute functions in the course context (course id:{course.id}). "
-            "The error message was: Course or activity not accessible. (Not enrolled)"
-        )
-    options = {o["name"]: o["value"] for o in p["options"]}
-    userids = list(course.enrolments)
-    if options.get("groupid"):
-        group = st.groups.get(int(options["groupid"]))
-        userids = [u for u in userids if group is not None and u in group.members]
-    start = int(options.get("limitfrom", 0) or 0)
-    count = int(options.get("limitnumber", 0) or 0)
-    userids = userids[start : start + count] if count else userids[start:]
-    fields = {f.strip() for f in options.get("userfields", "").split(",") if f.strip()}
-    out = []
-    for uid in userids:
-        rec = user_record(ctx.site, uid, full=ctx.is_admin or uid == ctx.userid)
-        role = course.enrolments[uid]
-        rec["groups"] = [
-            {"id": g.id, "name": g.name, "description": "", "descriptionformat": 1}
-            for g in st.groups.values()
-            if g.courseid == course.id and uid in g.members
-        ]
-        rec["roles"] = [{"roleid": ROLE_IDS.get(role, 5), "name": "", "shortname": role, "sortorder": 0}]
-        rec["enrolledcourses"] = [
-            {"id": c.id, "fullname": c.fullname, "shortname": c.shortname}
-            for c in st.courses.values()
-            if uid in c.enrolments
-        ]
-        if fields:
-            rec = {k: v for k, v in rec.items() if k == "id" or k in fields}
-        out.append(rec)
-    return out
-
-
-@MODERN.register(
     "core_user_add_user_device",
     appid=Str(),
     name=Str(),
@@ -370,8 +324,7 @@ def get_user_notification_preferences(ctx: Ctx, p: dict[str, Any]) -> dict[str, 
             "disableall": user.emailstop,
             "processors": processors,
             "components": [
-                {"displayname": COMPONENT_NAMES.get(c, c), "notifications": n}
-                for c, n in components.items()
+                {"displayname": COMPONENT_NAMES.get(c, c), "notifications": n} for c, n in components.items()
             ],
         },
         "warnings": [],

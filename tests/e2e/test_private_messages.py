@@ -77,6 +77,13 @@ async def test_lms_outage_backlog_arrives_in_order(bridge: BridgeProcess, lms: S
     assert all(bridge.count(f"backlog message {n}") == 1 for n in range(1, 6))
 
 
+async def test_an_unknown_command_is_answered_with_help(bridge: BridgeProcess) -> None:
+    mark = len(bridge.out)
+    await bridge.type("/frobnicate now")
+    await bridge.expect(r"Unknown command frobnicate", after=mark)
+    await bridge.expect(r"/to NAME", after=mark)  # the help, written the console way
+
+
 async def test_unlink_deletes_token(bridge: BridgeProcess, lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> None:
     await bridge.link("mentee1")
     token = lms.issue_token(seed.mentee1_id)

@@ -32,7 +32,7 @@ class TeamsDriver(ChatDriver):
     async def start(self) -> None:
         await self.sandbox.start()
         self.config, self.port = teams_bridge_config(self.tmp, self.lms.url, self.sandbox)
-        self.bridge = await start_bridge(self.config, self.port)
+        self.bridge = await start_bridge(self.config, self.port, self.sandbox)
         self.chat = TeamsChat(self.sandbox, self.bridge, self.port)
         for person, name in NAMES.items():
             user = self.users[person] = self.sandbox.add_user(name)
@@ -44,7 +44,7 @@ class TeamsDriver(ChatDriver):
         assert self.bridge is not None
         await self.bridge.stop()
         while_down()
-        self.bridge = await start_bridge(self.config, self.port)
+        self.bridge = await start_bridge(self.config, self.port, self.sandbox)
         self.chat = TeamsChat(self.sandbox, self.bridge, self.port)
 
     async def stop(self) -> None:

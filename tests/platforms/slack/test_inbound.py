@@ -10,6 +10,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from adapters.slack import SlackAdapter
+from bridge.inbound.parse import parsed
 from bridge.model import (
     Action,
     ActionEvent,
@@ -188,7 +189,7 @@ async def test_reply_to_a_message_is_ephemeral(
     [
         ("to Sam Smith", "to", "Sam Smith"),
         ("", "help", ""),
-        ("bogus thing", "help", ""),
+        ("bogus thing", "bogus", "thing"),  # the core answers an unknown command with help
         ("LINK 12ab", "link", "12ab"),
     ],
 )
@@ -199,8 +200,9 @@ async def test_slash_command_becomes_command_event_and_reply_is_ephemeral(
     rid, result = await sandbox.post_slash_command(T1, SAM, typed)
     assert result.status == 200
     (got,) = await sink.wait(1)
-    assert isinstance(got, CommandEvent)
-    assert (got.name, got.args, got.identity, got.room, got.is_private) == (
+    assert isinstance(got, CommandEvent) and got.text == typed  # handed over as typed
+    command = parsed(got)
+    assert (command.name, command.args, got.identity, got.room, got.is_private) == (
         name,
         args,
         SAM_ID,

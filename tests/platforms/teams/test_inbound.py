@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from adapters.teams import command_list
+from bridge.inbound.parse import parsed
 from bridge.model import (
     COMMANDS,
     ActionEvent,
@@ -78,8 +79,8 @@ async def test_typed_command_becomes_command_event(bot: Bot, sandbox: SandboxTea
     events = await bot.sink.wait_for(2)
     by_kind = {type(e): e for e in events}
     command = by_kind[CommandEvent]
-    assert isinstance(command, CommandEvent)
-    assert (command.name, command.args) == ("link", "ABC-123")
+    assert isinstance(command, CommandEvent) and command.text == "LINK  ABC-123"  # as typed
+    assert (parsed(command).name, parsed(command).args) == ("link", "ABC-123")  # the core's parser
     message = by_kind[MessageEvent]
     assert isinstance(message, MessageEvent) and message.text == "linked is not a command"
 

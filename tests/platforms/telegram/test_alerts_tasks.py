@@ -324,6 +324,29 @@ async def test_task_accepted_by_button_with_a_reason_and_rejected_by_command(
     assert len(site.task_actions) == 2
 
 
+async def test_a_reason_typed_after_a_restart_still_decides(totara: tuple[TelegramWorld, DemoSeed]) -> None:
+    world, seed = totara
+    site = world.lms
+    booking = site.task(seed.mentee1_id, "Approve booking: Ivy", "Ivy asks for a seat", needsreason=True)
+    task = await arrives(world, "Approve booking: Ivy")
+    await press(world, task, "Reject")
+    prompt = await arrives(world, "Reason for Reject on \u201cApprove booking: Ivy\u201d?")
+
+    await world.stop()  # the prompt is open while the bridge restarts
+    await world.start()
+    world.tg.user_sends_text(SAM, "Seminar is full", reply_to=prompt["message_id"])
+    outcome = f"Rejected {BY_SAM}: \u201cSeminar is full\u201d"
+    await world.see(SAM, f"Done: {outcome}")
+    assert [(a.messageid, a.action, a.reasonfordecision) for a in site.task_actions] == [
+        (booking, "reject", "Seminar is full")
+    ]
+    await retired(world, "Approve booking: Ivy", outcome)
+    # A second reply to the same prompt decides nothing, and nothing of it reaches Pluto.
+    world.tg.user_sends_text(SAM, "on second thoughts", reply_to=prompt["message_id"])
+    await world.see(SAM, "answered already")
+    assert len(site.task_actions) == 1
+
+
 async def test_task_handled_in_pluto_retires_the_copy_and_a_late_decision_is_refused(
     totara: tuple[TelegramWorld, DemoSeed],
 ) -> None:

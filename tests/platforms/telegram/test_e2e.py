@@ -14,7 +14,7 @@ from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.telegram_html import parse_html
 from tests.platforms.telegram.conftest import ALEX, SAM
 from tests.platforms.telegram.world import TelegramWorld
-from tests.support import until
+from tests.support import lms_texts, until
 
 pytestmark = pytest.mark.e2e
 
@@ -97,3 +97,20 @@ async def test_a_message_arriving_as_the_person_answers_is_not_hidden_by_marking
     lms.clock.advance(1)
     # It arrives within a few polls, not at the next full sweep (60 s).
     await world.see(SAM, "Second question", within=5)
+
+
+@pytest.mark.parametrize("world", ["polling"], indirect=True)
+async def test_an_unknown_command_is_answered_with_help_and_never_relayed(
+    world: TelegramWorld, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    await world.link_by_command(SAM, "mentee1")
+    sent = lms.post_message(seed.mentor_id, seed.mentee1_id, "Any questions?")
+    await world.see(SAM, "Any questions?")  # Maya's conversation is now Sam's current one
+    world.tg.user_sends_text(SAM, "/frobnicate the module")
+    [answer] = await world.see(SAM, "Unknown command frobnicate")
+    assert "/to NAME" in answer  # the help follows, written the Telegram way
+    world.tg.user_sends_text(SAM, "a real answer")
+    await until(
+        lambda: lms_texts(lms, sent["conversationid"], seed.mentee1_id) != [], what="Sam's answer in the LMS"
+    )
+    assert lms_texts(lms, sent["conversationid"], seed.mentee1_id) == ["a real answer"]

@@ -4,14 +4,13 @@ with the reply as its reason. Driven against the sandbox Bot API, asserting on t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
 
-from adapters.telegram import ASKS_REASON_PREFIX, PROMPTS_MAX, TelegramAdapter, _Prompt, _Prompts
-from bridge.model import Action, ActionEvent, ChatIdentity, MessageEvent, Platform, Post, Reply, SentRef
+from adapters.telegram import ASKS_REASON_PREFIX, TelegramAdapter
+from bridge.model import Action, ActionEvent, MessageEvent, Post, Reply, SentRef
 from sandbox.telegram import SandboxTelegram, SandboxUser
 
 from .conftest import RecordingSink
@@ -67,15 +66,14 @@ async def test_buttons_that_ask_a_reason_are_marked_and_the_others_are_not(
     assert button["callback_data"] == longest.id
 
 
-async def test_press_asks_with_a_force_reply_and_the_reply_decides(
+async def test_press_asks_with_a_force_reply_and_hands_the_core_the_prompt(
     sandbox: SandboxTelegram, ada: SandboxUser, sink: RecordingSink, polling_adapter: TelegramAdapter
 ) -> None:
-    sink.reply_for = lambda e: DONE
+    sink.reply_for = lambda e: DONE if isinstance(e, MessageEvent) else None
     ref, query_id, prompt = await press_for_prompt(sandbox, ada, polling_adapter)
 
-    # The spinner stopped (no toast: nothing was decided), the core heard nothing yet...
+    # The spinner stopped (no toast: nothing was decided)...
     assert sandbox.callback_answers[query_id] == {"callback_query_id": query_id}
-    assert sink.events == []
     # ...and the prompt names the decision and the item, with a ForceReply on the wire.
     assert prompt["text"] == PROMPT
     wire = sandbox.calls("sendMessage", ok=True)[-1].params
@@ -84,39 +82,19 @@ async def test_press_asks_with_a_force_reply_and_the_reply_decides(
     assert wire["text"] == PROMPT.replace("Approve", "<b>Approve</b>")
     assert sandbox.force_reply_of(ada.id, prompt["message_id"]) == wire["reply_markup"]
     assert "reply_markup" not in prompt  # a Message never shows a ForceReply back
+    # The core hears of the press with the prompt as its message: it keeps the decision waiting.
+    (asked,) = await sink.wait_for(1)
+    assert isinstance(asked, ActionEvent) and asked.action_id == "why:acc:tsh:0a1b"
+    assert asked.message == SentRef(room=str(ada.id), message_id=str(prompt["message_id"]))
 
+    # The reply to the prompt is an ordinary reply: the core knows the prompt and decides.
     update_id = sandbox.user_sends_text(ada, "  Budget is fine ", reply_to=prompt["message_id"])
-    (event,) = await sink.wait_for(1)
-    assert event == ActionEvent(
-        identity=ChatIdentity(Platform.TELEGRAM, "", str(ada.id)),
-        event_id=str(update_id),
-        room=str(ada.id),
-        display_name="Ada Lovelace",
-        handle="ada",
-        is_private=True,
-        action_id="acc:tsh:0a1b",  # the core's own id, without the mark
-        reason="Budget is fine",
-        message=ref,  # the pressed task, so the core can update it
-    )
-    # The answer is shown as a message (there is no toast for a typed reply), and the
-    # pressed task shows the outcome with its buttons retired.
+    _, reply = await sink.wait_for(2)
+    assert isinstance(reply, MessageEvent) and reply.event_id == str(update_id)
+    assert (reply.reply_to, reply.text) == (str(prompt["message_id"]), "  Budget is fine ")
     await sandbox.wait_until(lambda: len(sandbox.sent_to(ada.id)) == 3)
-    task, _, answer = sandbox.sent_to(ada.id)
-    assert answer["text"] == "Done: Accepted by Ada Lovelace in Telegram: \u201cBudget is fine\u201d."
-    assert task["text"].endswith("Accepted by Ada Lovelace") and "reply_markup" not in task
+    assert sent(sandbox, ada)[-1] == "Done: Accepted by Ada Lovelace in Telegram: \u201cBudget is fine\u201d."
     assert len(sandbox.callback_answers) == 1
-
-
-@pytest.mark.parametrize("typed", ["-", " - ", "\u2014"])
-async def test_a_dash_means_no_reason(
-    sandbox: SandboxTelegram, ada: SandboxUser, sink: RecordingSink, polling_adapter: TelegramAdapter, typed: str
-) -> None:
-    _, _, prompt = await press_for_prompt(sandbox, ada, polling_adapter, "why:dec:tsh:0a1b")
-    assert prompt["text"].startswith(f"Reason for Decline on \u201c{SUBJECT}\u201d?")
-    sandbox.user_sends_text(ada, typed, reply_to=prompt["message_id"])
-    (event,) = await sink.wait_for(1)
-    assert isinstance(event, ActionEvent)
-    assert (event.action_id, event.reason) == ("dec:tsh:0a1b", "")
 
 
 async def test_a_button_without_needs_reason_decides_at_once(
@@ -132,50 +110,6 @@ async def test_a_button_without_needs_reason_decides_at_once(
     assert not [c for c in sandbox.calls("sendMessage") if "force_reply" in str(c.params.get("reply_markup"))]
 
 
-async def test_a_second_reply_to_an_answered_prompt_decides_nothing(
-    sandbox: SandboxTelegram, ada: SandboxUser, sink: RecordingSink, polling_adapter: TelegramAdapter
-) -> None:
-    _, _, prompt = await press_for_prompt(sandbox, ada, polling_adapter)
-    sandbox.user_sends_text(ada, "first", reply_to=prompt["message_id"])
-    await sink.wait_for(1)
-    sandbox.user_sends_text(ada, "second thoughts", reply_to=prompt["message_id"])
-    await sandbox.wait_until(lambda: any("no longer open" in t for t in sent(sandbox, ada)))
-    await polling_adapter.stop()  # waits for every handler: nothing else can reach the core
-    assert [(type(e), getattr(e, "reason", None)) for e in sink.events] == [(ActionEvent, "first")]
-
-
-@pytest.fixture
-async def restarted(sandbox: SandboxTelegram, sink: RecordingSink) -> AsyncIterator[TelegramAdapter]:
-    """Another adapter process on the same bot: it never saw the prompts the first one sent."""
-    adapter = TelegramAdapter(
-        token=sandbox.token, base_url=sandbox.api_url, base_file_url=sandbox.file_url, poll_timeout=1
-    )
-    yield adapter
-    await adapter.stop()
-
-
-async def test_a_reply_to_a_prompt_from_before_a_restart_is_not_relayed(
-    sandbox: SandboxTelegram,
-    ada: SandboxUser,
-    sink: RecordingSink,
-    polling_adapter: TelegramAdapter,
-    restarted: TelegramAdapter,
-) -> None:
-    _, _, prompt = await press_for_prompt(sandbox, ada, polling_adapter)
-    await polling_adapter.stop()
-    await restarted.start(sink)
-    sandbox.user_sends_text(ada, "Budget is fine", reply_to=prompt["message_id"])
-    await sandbox.wait_until(lambda: len(sandbox.sent_to(ada.id)) == 3)
-    answer = sent(sandbox, ada)[-1]
-    assert "no longer open" in answer and "press the button on the item again" in answer.lower()
-    # An ordinary reply to one of the bot's messages is still relayed: only prompts are held back.
-    task = sandbox.sent_to(ada.id)[0]
-    sandbox.user_sends_text(ada, "a question about this", reply_to=task["message_id"])
-    (event,) = await sink.wait_for(1)
-    assert isinstance(event, MessageEvent) and event.text == "a question about this"
-    assert event.reply_to == str(task["message_id"])
-
-
 async def test_prompt_survives_a_flood_wait(
     sandbox: SandboxTelegram, ada: SandboxUser, sink: RecordingSink, polling_adapter: TelegramAdapter
 ) -> None:
@@ -186,8 +120,9 @@ async def test_prompt_survives_a_flood_wait(
     prompt = sandbox.sent_to(ada.id)[-1]
     assert prompt["text"] == PROMPT
     sandbox.user_sends_text(ada, "ok", reply_to=prompt["message_id"])
-    (event,) = await sink.wait_for(1)
-    assert isinstance(event, ActionEvent) and event.reason == "ok"
+    asked, event = await sink.wait_for(2)
+    assert isinstance(asked, ActionEvent) and asked.message is not None
+    assert isinstance(event, MessageEvent) and (event.reply_to, event.text) == (asked.message.message_id, "ok")
 
 
 async def test_webhook_mode_asks_too(
@@ -196,21 +131,9 @@ async def test_webhook_mode_asks_too(
     _, query_id, prompt = await press_for_prompt(sandbox, ada, webhook_adapter)
     assert query_id in sandbox.callback_answers and prompt["text"] == PROMPT
     sandbox.user_sends_text(ada, "over the webhook", reply_to=prompt["message_id"])
-    (event,) = await sink.wait_for(1)
-    assert isinstance(event, ActionEvent) and event.reason == "over the webhook"
-
-
-def test_open_prompts_are_bounded_and_personal() -> None:
-    prompts = _Prompts()
-    ref = SentRef(room="1", message_id="1")
-    for n in range(PROMPTS_MAX + 10):
-        prompts.add(1, n, _Prompt("1", f"acc:{n}", ref))
-    assert len(prompts) == PROMPTS_MAX
-    assert prompts.take(1, 0, "1") is None  # the oldest were forgotten first
-    assert prompts.take(1, PROMPTS_MAX + 9, "2") is None  # somebody else's
-    newest = prompts.take(1, PROMPTS_MAX + 9, "1")
-    assert newest is not None and newest.action_id == f"acc:{PROMPTS_MAX + 9}"
-    assert prompts.take(1, PROMPTS_MAX + 9, "1") is None  # answered once only
+    asked, event = await sink.wait_for(2)
+    assert isinstance(asked, ActionEvent) and asked.action_id == "why:acc:tsh:0a1b"
+    assert isinstance(event, MessageEvent) and event.reply_to == str(prompt["message_id"])
 
 
 # --- the sandbox checks ForceReply as Telegram does -------------------------------------------

@@ -49,6 +49,8 @@ class TelegramWorld:
     lms: SandboxLMS
     tmp: Path
     mode: str
+    # More config sections, merged over the Telegram-only defaults (another platform, say).
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     config: Path = field(init=False)
     port: int = field(init=False)
     bridge: BridgeProcess | None = None
@@ -64,7 +66,9 @@ class TelegramWorld:
         if self.mode == "webhook":
             telegram["webhook_secret"] = WEBHOOK_SECRET
         # bridge_config sets web.public_url to the bridge's own port: the webhook URL.
-        self.config, self.port = bridge_config(self.tmp, self.lms.url, console={"enabled": False}, telegram=telegram)
+        self.config, self.port = bridge_config(
+            self.tmp, self.lms.url, console={"enabled": False}, telegram=telegram, **self.settings
+        )
 
     @property
     def db(self) -> Path:

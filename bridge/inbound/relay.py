@@ -16,11 +16,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bridge import notices
 from bridge.journal import event_from_json
 from bridge.lms.api import LmsApi
 from bridge.lms.errors import LmsError, LmsUnavailable, MessageTooLong, SendRefused, TokenRejected
 from bridge.lms.refusals import explain_refusal
 from bridge.model import Action, ConversationInfo, ConversationType, MessageEvent
+from bridge.profile import Profiles
 from bridge.render import chat_text_to_lms, escape, to_plain, utf8_len
 from bridge.store.records import Link, LinkStatus
 from bridge.store.store import Store
@@ -79,8 +81,15 @@ def by_header(infos: list[ConversationInfo], reply_text: str) -> ConversationInf
 class Relay:
     """Sends chat messages into the LMS with the person's own token."""
 
-    def __init__(self, store: Store, api: LmsApi, after_send: Callable[[int], None] = lambda uid: None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        api: LmsApi,
+        after_send: Callable[[int], None] = lambda uid: None,
+        profiles: Profiles | None = None,
+    ) -> None:
         self.store = store
+        self.profiles = profiles or Profiles()
         self.api = api
         self.after_send = after_send
 
@@ -197,9 +206,7 @@ class Relay:
                 await self.api.send_to_conversation(link.token, conversation_id, text)
         except TokenRejected:
             await self.store.set_link_status(link.id, LinkStatus.NEEDS_SIGNIN, "the LMS rejected the token")
-            return Answer(
-                "<p>Not sent: your Pluto sign-in no longer works. Use <code>link</code> to sign in again.</p>"
-            )
+            return Answer(notices.signin_lost(self.profiles[event.identity.platform], "Not sent"))
         except MessageTooLong as exc:
             return Answer(f"<p>Not sent: {escape(exc.message)}</p>")
         except SendRefused as exc:

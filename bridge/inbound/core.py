@@ -13,9 +13,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
+from bridge import notices
 from bridge.actions import ItemActions, parse_action
-from bridge.commands import Commands
-from bridge.hints import command_hint, how_to_link
+from bridge.bulk.command import is_bulk_action
+from bridge.inbound.commands import Commands
+from bridge.inbound.interaction import ASKS_REASON
+from bridge.inbound.parse import parsed
+from bridge.inbound.relay import PICK, Answer, Relay
 from bridge.journal import event_to_json
 from bridge.metrics import Metrics
 from bridge.model import (
@@ -32,12 +36,15 @@ from bridge.model import (
     Reply,
 )
 from bridge.ports import Adapter, DeliveryError
-from bridge.relay import PICK, Answer, Relay
+from bridge.profile import Profiles
 from bridge.render import escape, render, to_plain
+from bridge.store.prompts import Prompts
 from bridge.store.records import Link, LinkStatus
 from bridge.store.store import Store
 
 log = logging.getLogger(__name__)
+
+NO_REASON = frozenset({"-", "\u2013", "\u2014"})  # "no reason": a hyphen, or what phones make of it
 
 Pacer = Callable[[ChatIdentity, int], Awaitable[None]]
 
@@ -58,6 +65,8 @@ class Inbound:
         self.metrics = metrics or Metrics()
         self.store = store
         self.adapters = adapters
+        self.profiles = Profiles.of(adapters)
+        self.prompts = Prompts(store)
         self.commands = commands
         self.relay = relay
         self.actions = actions
@@ -74,6 +83,13 @@ class Inbound:
             return False
         self._claimed.add(key)
         return True
+
+    async def discard(self, event: ChatEvent) -> None:
+        """Close a journalled event the platform would not have acknowledged (the
+        interaction expired): it is not handled, and not resumed at the next start."""
+        key = (event.identity.platform, event.event_id)
+        self._claimed.discard(key)
+        await self.store.finish_event(key[0], key[1])
 
     def reply(
         self, platform: Platform, html: str | None, replace_html: str | None = None, actions: tuple[Action, ...] = ()
@@ -109,6 +125,7 @@ class Inbound:
         if answer is None:
             return None
         if isinstance(event, CommandEvent) and not event.is_private and answer.html:
+            event = parsed(event)
             if not self.adapters[platform].capabilities.private_replies:
                 answer = await self._answer_privately(event, answer)
         reply = self.reply(platform, answer.html, answer.replace_html, answer.actions)
@@ -118,6 +135,8 @@ class Inbound:
 
     async def handle(self, event: ChatEvent) -> Answer | None:
         """Act on a journalled event; what to show the person, if anything."""
+        if isinstance(event, CommandEvent):
+            event = parsed(event)
         platform = event.identity.platform
         counted = self.metrics.inbound.labels
         kind = type(event).__name__
@@ -137,7 +156,7 @@ class Inbound:
         except Exception:
             log.exception("failed to handle %s event %s", platform.value, event.event_id)
             counted(platform.value, kind, "error").inc()
-            return Answer("<p>Something went wrong on the bridge while handling that. Please try again.</p>")
+            return Answer(notices.failed())
         counted(platform.value, kind, "handled").inc()
         return answer
 
@@ -157,12 +176,8 @@ class Inbound:
                 await self.adapters[platform].send(dest, Post(text=text, fallback=to_plain(answer.html)))
         except DeliveryError as exc:
             log.info("could not answer %s privately: %s", event.identity, exc.reason)
-            hint = escape(command_hint(platform, event.name))
-            return Answer(
-                "<p>I answer commands only in our private chat, and I cannot write to you there yet. "
-                f"Open a private chat with me, then send <code>{hint}</code> there.</p>"
-            )
-        return Answer("<p>I answered you in our private chat.</p>")
+            return Answer(notices.cannot_answer_privately(self.profiles[platform], event.name))
+        return Answer(notices.answered_privately())
 
     async def _room_of_link_matches(self, event: ChatEvent) -> bool:
         """Whether ``event`` may update how the person's link reaches them. A private chat
@@ -180,17 +195,41 @@ class Inbound:
         platform = event.identity.platform
         link = await self.store.link_for(event.identity)
         if link is None:
-            return Answer(how_to_link(platform))
+            return Answer(notices.how_to_link(self.profiles[platform]))
+        if is_bulk_action(event.action_id) and self.commands.bulk is not None:
+            return await self.commands.bulk.action(link, event.action_id)
         if event.action_id.startswith(PICK + ":"):
             picked = await self.relay.pick(link, event.action_id)
             return Answer(picked.html, replace_html=picked.html)
-        parsed = parse_action(event.action_id)
+        if event.action_id.startswith(ASKS_REASON) and event.message is not None:
+            # The adapter asked for the reason: the decision waits for the reply (a restart too).
+            action_id = event.action_id.removeprefix(ASKS_REASON)
+            await self.prompts.open(event.identity, event.message, action_id, event.event_id)
+            return None
+        return await self._decide(link, event.action_id, event.reason)
+
+    async def _decide(self, link: Link, action_id: str, reason: str) -> Answer:
+        """Act on the item ``action_id`` names, as ``link``'s person."""
+        parsed = parse_action(action_id)
         item = await self.store.item(link.lms_user_id, parsed[1]) if parsed else None
         if parsed is None or item is None:
             # Not one of this person's items: a stale button, or somebody else's.
             return Answer("<p>That button is no longer active.</p>")
-        outcome = await self.actions.perform(link, parsed[0], item, event.reason.strip())
+        outcome = await self.actions.perform(link, parsed[0], item, reason.strip())
         return Answer(outcome.html, replace_html=outcome.retired_html)
+
+    async def _reason_given(self, link: Link, event: MessageEvent) -> Answer | None:
+        """A reply to a reason prompt decides, with the reply as the reason; None when the
+        replied-to message is no prompt of this person's."""
+        if event.reply_to is None:
+            return None
+        prompt = await self.prompts.take(event.identity, event.room, event.reply_to)
+        if prompt is None:
+            return None
+        if prompt.answered:
+            return Answer(notices.prompt_answered())
+        typed = event.text.strip()
+        return await self._decide(link, prompt.action_id, "" if typed in NO_REASON else typed)
 
     async def _handle(self, event: ChatEvent) -> Answer | None:
         link = await self.store.link_for(event.identity)
@@ -211,18 +250,17 @@ class Inbound:
             return await self.commands.run(event, link)
         if isinstance(event, ContactEvent):
             if link is None:
-                return how_to_link(platform)
+                return notices.how_to_link(self.profiles[platform])
             return f"<p>Welcome back, {escape(link.lms_fullname)}. Your Pluto messages arrive here.</p>"
         if isinstance(event, MessageEvent):
             if not event.is_private:
                 return None  # only private chats with the bot are relayed
             if link is None:
-                return how_to_link(platform)
+                return notices.how_to_link(self.profiles[platform])
+            if (decided := await self._reason_given(link, event)) is not None:
+                return decided
             if link.status == LinkStatus.NEEDS_SIGNIN:
-                hint = escape(command_hint(platform, "link"))
-                return (
-                    f"<p>Not sent: your Pluto sign-in no longer works. Send <code>{hint}</code> to sign in again.</p>"
-                )
+                return notices.signin_lost(self.profiles[platform], "Not sent")
             if not link.active:
                 return f"<p>Not sent: this link is inactive ({escape(link.status_reason)}).</p>"
             return await self.relay.relay(link, event)

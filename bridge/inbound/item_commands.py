@@ -6,9 +6,10 @@ import time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bridge import notices
 from bridge.actions import ACCEPT, ACK, DECLINE, DISMISS, ItemActions
-from bridge.hints import command_hint, how_to_link
 from bridge.model import CommandEvent, ItemKind, Platform
+from bridge.profile import Profile, Profiles
 from bridge.render import escape
 from bridge.store.records import Link
 from bridge.store.store import Store
@@ -34,14 +35,19 @@ class ItemCommands:
 
     store: Store
     actions: ItemActions
+    profiles: Profiles
+
+    def _profile(self, event: CommandEvent) -> Profile:
+        """How the person's platform looks to them (command form, name)."""
+        return self.profiles[event.identity.platform]
 
     async def _linked(self, event: CommandEvent, link: Link | None) -> Link | str:
         if link is None:
-            return how_to_link(event.identity.platform)
+            return notices.how_to_link(self._profile(event))
+        if link.status == "needs_signin":
+            return notices.signin_lost(self._profile(event), "Not done")
         if not link.active:
-            return (
-                f"<p>Your link is {escape(link.status.replace('_', ' '))}: send <code>link</code> to sign in again.</p>"
-            )
+            return notices.link_inactive(self._profile(event), link.status_reason)
         return link
 
     async def _cmd_tasks(self, event: CommandEvent, link: Link | None) -> str:
@@ -56,10 +62,8 @@ class ItemCommands:
             label = KIND_LABELS.get(item.kind, item.kind)
             url = f' <a href="{escape(item.url)}">open</a>' if item.url else ""
             rows.append(f"<li><b>#{item.short_id}</b> {label}: {escape(item.subject or '(no subject)')}{url}</li>")
-        hint = escape(command_hint(event.identity.platform, "accept ID"))
-        return (
-            f"<p>Open items, newest first:</p><ul>{''.join(rows)}</ul><p>Act with <code>{hint}</code> and friends.</p>"
-        )
+        hint = notices.command_usage(self._profile(event), "accept ID")
+        return f"<p>Open items, newest first:</p><ul>{''.join(rows)}</ul><p>Act with {hint} and friends.</p>"
 
     async def _act_on(self, event: CommandEvent, link: Link | None, verb: str, *, many: bool) -> str:
         linked = await self._linked(event, link)
@@ -74,8 +78,11 @@ class ItemCommands:
             first, _, reason = words.partition(" ")
             ids = _ids(words if many else first)
             if not ids:
-                usage = command_hint(event.identity.platform, f"{event.name} ID" + ("..." if many else " [REASON]"))
-                return f"<p>Which one? Type <code>{escape(usage)}</code>; <code>tasks</code> lists the numbers.</p>"
+                usage = notices.command_usage(
+                    self._profile(event), f"{event.name} ID" + ("..." if many else " [REASON]")
+                )
+                tasks = notices.command_usage(self._profile(event), "tasks")
+                return f"<p>Which one? Type {usage}; {tasks} lists the numbers.</p>"
             targets = []
             for short in ids:
                 item = await self.store.item_by_short(linked.lms_user_id, short)

@@ -7,13 +7,16 @@ Slack ``/pluto`` subcommands, Discord slash subcommands, Teams typed keywords, c
 
 from __future__ import annotations
 
+from bridge import notices
 from bridge.actions import ItemActions
-from bridge.hints import command_hint, how_to_link
-from bridge.item_commands import ItemCommands
+from bridge.bulk.command import BulkCommand
+from bridge.inbound.item_commands import ItemCommands
+from bridge.inbound.relay import Answer
 from bridge.linking import LinkError, Linking
 from bridge.lms.api import LmsApi
 from bridge.lms.errors import LmsError, LmsUnavailable
-from bridge.model import COMMANDS, CommandEvent, ConversationInfo, ConversationType, Platform
+from bridge.model import COMMANDS, CommandEvent, ConversationInfo, ConversationType
+from bridge.profile import Profile, Profiles
 from bridge.render import escape
 from bridge.store.records import Link
 from bridge.store.store import Store
@@ -32,22 +35,39 @@ def _match(conversations: list[ConversationInfo], name: str) -> list[Conversatio
 class Commands(ItemCommands):
     """Runs one command for one person and returns the answer as safe HTML."""
 
-    def __init__(self, store: Store, api: LmsApi, linking: Linking, actions: ItemActions) -> None:
+    def __init__(
+        self,
+        store: Store,
+        api: LmsApi,
+        linking: Linking,
+        actions: ItemActions,
+        profiles: Profiles | None = None,
+        bulk: BulkCommand | None = None,
+    ) -> None:
         self.store = store
+        self.profiles = profiles or Profiles()
         self.api = api
         self.linking = linking
         self.actions = actions
+        self.bulk = bulk
 
-    async def run(self, event: CommandEvent, link: Link | None) -> str:
+    async def run(self, event: CommandEvent, link: Link | None) -> str | Answer:
         handler = getattr(self, f"_cmd_{event.name}", None)
         if handler is None:
-            return f"<p>Unknown command {escape(event.name)}.</p>" + self.help_text(event.identity.platform)
-        return str(await handler(event, link))
+            # One policy everywhere: answered with help, never relayed as a message.
+            return f"<p>Unknown command {escape(event.name)}.</p>" + self.help_text(self._profile(event))
+        answer = await handler(event, link)
+        return answer if isinstance(answer, Answer) else str(answer)
 
-    def help_text(self, platform: Platform) -> str:
+    async def _cmd_bulk(self, event: CommandEvent, link: Link | None) -> str | Answer:
+        linked = await self._linked(event, link)
+        if isinstance(linked, str) or self.bulk is None:
+            return linked if isinstance(linked, str) else "<p>Bulk messages are not available here.</p>"
+        return await self.bulk.run(event, linked)
+
+    def help_text(self, profile: Profile) -> str:
         lines = "".join(
-            f"<li><code>{escape(command_hint(platform, c.usage))}</code>: {escape(c.description)}</li>"
-            for c in COMMANDS
+            f"<li>{notices.command_usage(profile, c.usage)}: {escape(c.description)}</li>" for c in COMMANDS
         )
         return (
             "<p>Pluto Bridge relays your Pluto LMS messages here and what you write back to Pluto, as you. "
@@ -56,7 +76,7 @@ class Commands(ItemCommands):
         )
 
     async def _cmd_help(self, event: CommandEvent, link: Link | None) -> str:
-        return self.help_text(event.identity.platform)
+        return self.help_text(self._profile(event))
 
     async def _cmd_link(self, event: CommandEvent, link: Link | None) -> str:
         code = event.args.strip()
@@ -110,7 +130,7 @@ class Commands(ItemCommands):
 
     async def _cmd_status(self, event: CommandEvent, link: Link | None) -> str:
         if link is None:
-            return how_to_link(event.identity.platform)
+            return notices.how_to_link(self._profile(event))
         state = {
             "active": "active",
             "needs_signin": "needs a new sign-in (send link)",
@@ -136,10 +156,10 @@ class Commands(ItemCommands):
 
     async def _cmd_to(self, event: CommandEvent, link: Link | None) -> str:
         if link is None or not link.active:
-            return how_to_link(event.identity.platform)
+            return notices.how_to_link(self._profile(event))
         name = event.args.strip()
         if not name:
-            return f"<p>Whom to? Type <code>{escape(command_hint(event.identity.platform, 'to NAME'))}</code>.</p>"
+            return f"<p>Whom to? Type {notices.command_usage(self._profile(event), 'to NAME')}.</p>"
         matches = _match(await self.store.conversations_of(link.lms_user_id), name)
         if len(matches) > 1:
             names = ", ".join(escape(m.name) for m in matches[:8])
