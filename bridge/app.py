@@ -35,7 +35,8 @@ from bridge.lms.push import PushMonitor, PushReceiver, PushWakeups
 from bridge.metrics import Metrics
 from bridge.model import ChatIdentity, Platform
 from bridge.outbox import Dispatcher
-from bridge.pipeline import Pipeline, PollSchedule
+from bridge.pipeline import Pipeline
+from bridge.poll_reads import PollSchedule
 from bridge.ports import Adapter
 from bridge.profile import Profiles
 from bridge.resume import Resumer

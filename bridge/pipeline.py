@@ -1,18 +1,12 @@
-"""LMS to chat: poll every linked person, route what is new, queue it with the cursor.
+"""LMS to chat: read every linked person when due, route what is new, queue it with the cursor.
 
-Per person and cycle: a cheap unread-count gate (with a periodic full sweep, because
-counts miss messages read in the LMS before the bridge saw them), then the changed
-conversations, then their messages from the stored watermark; then notifications
-(alerts, tasks, contact requests) and which of the open ones the LMS still has open.
-Deliveries, items and the new cursors are written in one transaction, so nothing intake
-has seen can be skipped. Held deliveries (quiet hours) go out as one digest when due.
-
-What it costs (issue 19): a person is read only when due (``bridge.poll_cadence``: active
-people every cycle, idle ones less often, messages and notifications each on their own
-cadence; people whose pushes arrive on the push monitor's sweep); messages cost one call,
-the conversation list, which says per conversation what changed; the cycle's cursors and
-open items come in one query each; site info is asked once per site; as many people are
-read at once as the LMS request budget needs at the LMS's latency (``bridge.lms.in_flight``).
+Per person and read: the conversation list (one call, which says per conversation what
+changed), then the changed conversations' messages from the stored watermark; then
+notifications (alerts, tasks, contact requests) and which open ones the LMS still has
+open. Deliveries, items and the new cursors are written in one transaction, so nothing
+intake has seen can be skipped. Who is due and how many are read at once follow
+``bridge.poll_cadence`` and ``bridge.lms.in_flight`` (issue 19); held deliveries go out
+as one digest (``bridge.digest``).
 """
 
 from __future__ import annotations
@@ -22,13 +16,12 @@ import contextlib
 import dataclasses
 import logging
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from typing import Protocol
 
 from bridge import notices
 from bridge.actions import ItemActions, buttons
+from bridge.digest import release_held
 from bridge.lms.api import LmsApi, SiteInfo
 from bridge.lms.errors import FunctionUnavailable, LmsError, LmsUnavailable, TokenRejected
 from bridge.lms.in_flight import InFlightLimit
@@ -40,10 +33,10 @@ from bridge.metrics import Metrics
 from bridge.model import Cursor, Item, ItemKind
 from bridge.own_signins import SIGNINS, drop_own
 from bridge.poll_cadence import Cadence
+from bridge.poll_reads import FULL_READ, PollSchedule, Read, item_row
 from bridge.profile import Profiles
-from bridge.render import escape
-from bridge.router import KIND_WORDS, lane_of, notice, payload_of, route, told_unshowable
-from bridge.store.records import ItemRow, Link, LinkStatus, NewDelivery
+from bridge.router import notice, payload_of, route, told_unshowable
+from bridge.store.records import ItemRow, Link, LinkStatus
 from bridge.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -53,50 +46,10 @@ DISABLEALL_TTL = 300.0
 # Seconds after a mark-read before a poll is sure to see what arrived up to it: Moodle
 # returns a message only once its timecreated second has passed (observed 5f), plus margin.
 HELD_BACK_MARGIN = 2.0
-# Unexpected failures in a row (of one person's poll, or of whole cycles) before the
-# pipeline reports itself degraded: one can be a blip, a repeat is a stall.
+# Unexpected failures in a row (one person's poll, or whole cycles) before "degraded": a repeat is a stall.
 DEGRADED_AFTER = 3
 NOTICE_STRETCH = 2.0  # an idle person's notifications ceiling, in idle_interval
 OVERRUN_LOG_EVERY = 300.0  # seconds between two warnings that cycles outlast the interval
-
-
-def item_row(item: Item) -> ItemRow:
-    return ItemRow(
-        item_key=item.key,
-        kind=item.kind.value,
-        subject=item.subject,
-        url=item.url,
-        html=item.html,
-        created=item.time,
-        lms_id=item.lms_id,
-        data=dict(item.data),
-    )
-
-
-class PollSchedule(Protocol):
-    """Who the regular poll reads (push: only people whose pushes do not arrive, plus a sweep)."""
-
-    def covers(self, lms_user_id: int) -> bool:
-        """Whether pushes cover this person now (read on push plus the schedule's sweep)."""
-        ...
-
-    def due(self, lms_user_id: int) -> bool: ...
-
-    def polled(self, lms_user_id: int, queued: int) -> None: ...
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Read:
-    """What one read of a person covers, and their intake state where the cycle loaded it
-    with everyone else's (None: read from the store)."""
-
-    messages: bool = True
-    notifications: bool = True
-    cursors: dict[str, Cursor] | None = None
-    open_items: list[ItemRow] | None = None
-
-
-FULL_READ = Read()
 
 
 class Pipeline:
@@ -432,6 +385,7 @@ class Pipeline:
                 told = [told_unshowable(link, payload, "", site_url) for link in links if link.active]
                 deliveries += [t for t in told if t is not None]
         return await self.store.commit_intake(lms_user_id, new_cursors, deliveries, conversation_rows, new_items)
+
     @staticmethod
     def _legacy_messages(site: SiteInfo) -> bool:
         """A site without conversations (Totara): personal messages come through the legacy
@@ -525,50 +479,7 @@ class Pipeline:
 
     async def release_held(self, now: float | None = None) -> int:
         """Quiet hours over: one digest per person of what was held; returns digests queued."""
-        due = await self.store.due_held(time.time() if now is None else now)
-        by_link: dict[int, list[str]] = defaultdict(list)
-        ids: list[int] = []
-        for delivery in due:
-            by_link[delivery.link_id].append(delivery.item_key)
-            ids.append(delivery.id)
-        digests = []
-        for link_id, keys in by_link.items():
-            link = await self.store.link_by_id(link_id)
-            if link is None:
-                continue
-            lines = []
-            for key in keys:
-                item = await self.store.item(link.lms_user_id, key)
-                if item is None or item.status != "open":
-                    continue
-                label = KIND_WORDS.get(item.kind, item.kind)
-                subject = escape(item.subject or "(no subject)")
-                lines.append(f"<li><b>#{item.short_id}</b> {label}: {subject}</li>")
-            if not lines:
-                continue
-            html = (
-                f"<p><b>While your quiet hours were on, {len(lines)} item(s) arrived:</b></p><ul>{''.join(lines)}</ul>"
-                "<p>Use <code>tasks</code> to see them and <code>accept</code>, <code>decline</code>, "
-                "<code>dismiss</code> or <code>ack</code> with their numbers.</p>"
-            )
-            digests.append(
-                NewDelivery(
-                    f"digest:{uuid.uuid4().hex}",
-                    link.id,
-                    link.identity.platform,
-                    lane_of(link.identity),
-                    {
-                        "kind": ItemKind.NOTICE.value,
-                        "html": html,
-                        "conversation_id": None,
-                        "peer_id": None,
-                        "actions": [],
-                    },
-                )
-            )
-        if ids:
-            await self.store.mark_digested(ids, "quiet hours", digests)
-        return len(digests)
+        return await release_held(self.store, time.time() if now is None else now)
 
     async def _token_rejected(self, links: list[Link], exc: TokenRejected) -> None:
         """Mark the links as needing a new sign-in and tell each person once."""
