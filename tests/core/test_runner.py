@@ -14,6 +14,7 @@ from bridge.inbound.interaction import Interaction
 from bridge.inbound.runner import Runner
 from bridge.model import ChatEvent, ChatIdentity, MessageEvent, Platform, Reply
 from bridge.notices import FAILED
+from tests.support import until
 
 ADA = ChatIdentity(Platform.TELEGRAM, "", "1")
 BOB = ChatIdentity(Platform.TELEGRAM, "", "2")
@@ -51,16 +52,6 @@ class Core:
             return False
         self.journalled.add(event.event_id)
         return True
-
-
-async def until(check: Callable[[], bool], within: float = 10.0) -> None:
-    """Poll ``check`` (the runner's work runs in tasks) until it holds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not check():
-        if loop.time() > deadline:
-            raise AssertionError("timed out")
-        await asyncio.sleep(0.01)
 
 
 @dataclass
