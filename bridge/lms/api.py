@@ -19,7 +19,6 @@ MODERN_FUNCTIONS: tuple[str, ...] = (
     "core_message_send_messages_to_conversation",
     "core_message_send_instant_messages",
     "core_message_mark_all_conversation_messages_as_read",
-    "core_message_get_unread_conversation_counts",
 )
 
 _CLIENT_MSG_ID = re.compile(r"[^A-Za-z0-9_-]")
@@ -256,12 +255,6 @@ class LmsApi:
             limitnum=limit,
         )
         return list(data.get("messages") or [])
-
-    async def unread_conversation_total(self, token: str, userid: int) -> int:
-        """Unread conversations across types: the cheap "anything new?" gate."""
-        data = await self.client.call(token, "core_message_get_unread_conversation_counts", userid=userid)
-        types = data.get("types") or {}
-        return int(data.get("favourites") or 0) + sum(int(v or 0) for v in types.values())
 
 
 class NotificationApi:

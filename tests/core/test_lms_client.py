@@ -150,12 +150,12 @@ async def test_a_lone_surrogate_from_the_lms_arrives_as_a_replacement_character(
 async def test_a_function_the_sites_service_lacks_is_function_unavailable(lms: SandboxLMS, seed: DemoSeed) -> None:
     # As production meets it (moodle-4.5-observed.md item 24): the site has the function, the
     # administrator left it out of the service, an ordinary token of that service calls it.
-    lms.remove_from_service("core_message_get_unread_conversation_counts")
+    lms.remove_from_service("core_message_get_conversations")
     token = lms.issue_token(seed.mentee1_id)
     async with LmsClient(lms.url) as client:
         api = LmsApi(client)
         with pytest.raises(FunctionUnavailable) as missing:
-            await api.unread_conversation_total(token, seed.mentee1_id)
+            await api.conversations(token, seed.mentee1_id, 10)
         assert (await api.site_info(token)).userid == seed.mentee1_id  # the token itself is fine
     assert missing.value.errorcode == "accessexception"
-    assert "does not offer core_message_get_unread_conversation_counts" in missing.value.message
+    assert "does not offer core_message_get_conversations" in missing.value.message
