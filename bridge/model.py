@@ -136,6 +136,36 @@ class Destination:
 
 
 @dataclass(frozen=True, slots=True)
+class RoomAddress:
+    """A shared chat room a Pluto group conversation can be linked to: a Slack channel, a
+    Telegram group or supergroup, a Discord guild text channel, a Teams channel or group
+    chat, a console room.
+
+    ``workspace`` scopes ``room_id`` where the platform needs it (Slack team id, Teams
+    tenant id, Discord guild id; empty for Telegram and the console). ``service_url`` is
+    where the platform is reached for this room (Teams ``serviceUrl``); empty elsewhere.
+    ``name`` is the room's title as last seen, for people to read; it is not part of the
+    room's identity (``key``).
+    """
+
+    platform: Platform
+    workspace: str
+    room_id: str
+    service_url: str = ""
+    name: str = ""
+
+    @property
+    def key(self) -> str:
+        """The room's identity as one string (``platform:workspace/room``): store keys and
+        outbox lanes use it."""
+        scope = f"{self.workspace}/" if self.workspace else ""
+        return f"{self.platform.value}:{scope}{self.room_id}"
+
+    def __str__(self) -> str:
+        return self.key
+
+
+@dataclass(frozen=True, slots=True)
 class SentRef:
     """What the platform answered for a sent post: enough to edit or reply to it later."""
 
@@ -186,6 +216,9 @@ class ChatEvent:
     should store to reach this person later (see ``Destination``). ``handle`` (without @),
     ``workspace_name`` and ``picture_url`` describe the account where the platform says
     them: the sign-in page shows them so a person sees whose chat will get their messages.
+    ``shared`` is the room's address when the event happened in a shared room the bridge
+    can link to a Pluto group conversation (``is_private`` is then False); None in private
+    chats and on platforms without rooms.
     """
 
     identity: ChatIdentity
@@ -197,6 +230,7 @@ class ChatEvent:
     handle: str = ""
     workspace_name: str = ""
     picture_url: str = ""
+    shared: RoomAddress | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +250,31 @@ class MessageEvent(ChatEvent):
     reply_to: str | None = None
     thread: str | None = None
     reply_text: str = ""
+
+
+class RoomChange(enum.StrEnum):
+    """What happened to a shared room (``RoomEvent``)."""
+
+    BOT_ADDED = "bot_added"  # the bot is (back) in the room
+    BOT_REMOVED = "bot_removed"  # the bot was removed, or the room deleted
+    ARCHIVED = "archived"
+    UNARCHIVED = "unarchived"
+    MEMBER_JOINED = "member_joined"
+    MEMBER_LEFT = "member_left"
+    MOVED = "moved"  # the room has a new address (Telegram supergroup migration): ``moved_to``
+    EDITED = "edited"  # a person edited a message there (edits are not carried to Pluto)
+    DELETED = "deleted"  # a person deleted a message there (deletions are not carried)
+
+
+@dataclass(frozen=True, slots=True)
+class RoomEvent(ChatEvent):
+    """Something happened to a shared room (``shared``): the bot was removed or added, a
+    member joined or left, the room moved, a message was edited or deleted. ``identity``
+    is the person concerned (who joined, who edited; whoever the platform names for the
+    bot's removal). ``moved_to`` is the room's new address for ``MOVED``."""
+
+    change: RoomChange = RoomChange.BOT_ADDED
+    moved_to: RoomAddress | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +346,11 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "bulk [COURSE [group NAME | role ROLE]: TEXT | confirm | cancel | status]",
         "Message everyone in a course, group or role you teach, one private message each, as you",
     ),
+    CommandSpec(
+        "room",
+        "room [unlink | status]",
+        "In a group chat room: link it to one of your Pluto group conversations, unlink it, or show its state",
+    ),
     CommandSpec("help", "help", "What this bot does and the commands it knows"),
 )
 
@@ -322,6 +386,10 @@ class Capabilities:
     the core answers commands from shared rooms in the person's private chat instead.
     ``opens_room`` says a send to someone whose room the core does not know yet first opens
     one (Discord's DM channel): two requests, so it takes two turns of ``overall``.
+    ``rooms`` says the adapter links shared rooms to Pluto group conversations (the
+    ``Adapter`` room methods work); ``room_pace`` paces sends into one shared room where
+    the platform limits those apart from private chats (Telegram's 20 per minute per
+    group); empty: ``per_room`` applies.
     """
 
     markup: Markup
@@ -334,6 +402,8 @@ class Capabilities:
     private_replies: bool = False
     opens_room: bool = False
     measure: Callable[[str], int] = len
+    rooms: bool = False
+    room_pace: tuple[Pace, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,17 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from bridge.model import Capabilities, ChatEvent, ChatIdentity, Destination, Platform, Post, Reply, SentRef
+from bridge.model import (
+    Capabilities,
+    ChatEvent,
+    ChatIdentity,
+    Destination,
+    Platform,
+    Post,
+    Reply,
+    RoomAddress,
+    SentRef,
+)
 
 EventSink = Callable[[ChatEvent], Awaitable[Reply | None]]
 """The core's entry point for inbound events, handed to ``Adapter.start``. Adapters wrap it
@@ -69,6 +79,11 @@ class PermanentError(DeliveryError):
 class RecipientUnreachable(PermanentError):
     """The person cannot be reached any more (blocked the bot, app uninstalled, DMs
     closed). The core marks their link inactive and stops their deliveries."""
+
+
+class RoomUnavailable(PermanentError):
+    """The bot cannot post into a shared room any more (removed, room deleted or
+    archived). The core pauses the room's link with ``reason`` and keeps its messages."""
 
 
 class Adapter(abc.ABC):
@@ -127,3 +142,43 @@ class Adapter(abc.ABC):
         """A link that opens the bot with a linking code (Telegram deep link), if the
         platform has such links; otherwise None and the person types ``link CODE``."""
         return None
+
+    # --- shared rooms (group rooms) -------------------------------------------------
+    # An adapter whose ``capabilities.rooms`` is True implements these; the defaults say
+    # "this platform has no rooms", so the core never links one there. Like mautrix
+    # bridgev2's NetworkAPI, each call is one platform request or a cached answer, and the
+    # core decides what it means.
+
+    async def send_to_room(self, room: RoomAddress, post: Post, author: str) -> SentRef:
+        """Post into a shared room on behalf of ``author`` (a Pluto person's name): shown
+        as the sender where the platform allows (Slack ``username``, a Discord webhook),
+        else as a header line. Mentions stay inert. Failures as for ``send``; the room
+        gone or the bot out of it raises ``RoomUnavailable``."""
+        raise PermanentError(f"{self.platform.value} adapter has no rooms")
+
+    async def tell_in_room(self, room: RoomAddress, identity: ChatIdentity, post: Post) -> bool:
+        """Show ``post`` to ``identity`` alone, inside ``room`` (Slack and Discord ephemeral
+        messages). False where the platform cannot: the core then writes to the person's
+        private chat with the bot instead."""
+        return False
+
+    async def room_members(self, room: RoomAddress) -> list[ChatIdentity] | None:
+        """The people in ``room`` (bots left out), or None where the platform cannot list
+        them to a bot (Telegram): the member report then says it could not check."""
+        return None
+
+    async def can_manage(self, room: RoomAddress, identity: ChatIdentity) -> bool | None:
+        """Whether ``identity`` may link ``room`` (Telegram administrator, Discord Manage
+        Channels, Teams team owner or group-chat member, Slack channel member); None where
+        the platform cannot say (the core then lets the LMS membership check decide)."""
+        return None
+
+    async def room_problem(self, room: RoomAddress) -> str | None:
+        """None while the bot can post into ``room``; else why not, in a few words ("the
+        bot was removed", "the channel is archived"). The core pauses the room's link."""
+        return None
+
+    async def room_notes(self, room: RoomAddress) -> tuple[str, ...]:
+        """Plain-text facts the linker should know about ``room`` (``room status`` shows
+        them): Telegram's privacy mode and how to turn it off, missing consent in Teams."""
+        return ()
