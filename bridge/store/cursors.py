@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bridge.store.core import StoreCore, _now, chunks
 from bridge.store.items import insert_item
@@ -61,7 +62,6 @@ class CursorStore(StoreCore):
     ) -> int:
         """Write the deliveries and the new cursors in one transaction: nothing intake has
         seen is skipped, and nothing is queued twice (unique item per link)."""
-        now = _now()
         async with self._write() as conn:
             for row in new_items:
                 await insert_item(conn, lms_user_id, row)
@@ -82,17 +82,22 @@ class CursorStore(StoreCore):
                 )
             created = await insert_deliveries(self, conn, deliveries)
             for scope, cursor in cursor_updates.items():
-                await self._upsert(
-                    conn,
-                    cursors,
-                    {
-                        "lms_user_id": lms_user_id,
-                        "scope": scope,
-                        "watermark": cursor.watermark,
-                        "seen_ids": sorted(cursor.seen_ids),
-                        "updated_at": now,
-                    },
-                    ("lms_user_id", "scope"),
-                    ("watermark", "seen_ids", "updated_at"),
-                )
+                await write_cursor(self, conn, lms_user_id, scope, cursor)
         return created
+
+
+async def write_cursor(core: StoreCore, conn: AsyncConnection, lms_user_id: int, scope: str, cursor: Cursor) -> None:
+    """Store one person's cursor of one scope (inside the caller's transaction)."""
+    await core._upsert(
+        conn,
+        cursors,
+        {
+            "lms_user_id": lms_user_id,
+            "scope": scope,
+            "watermark": cursor.watermark,
+            "seen_ids": sorted(cursor.seen_ids),
+            "updated_at": _now(),
+        },
+        ("lms_user_id", "scope"),
+        ("watermark", "seen_ids", "updated_at"),
+    )

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from bridge.model import ChatIdentity, ConversationInfo, Cursor, Destination, Platform
+from bridge.model import ChatIdentity, ConversationInfo, Cursor, Destination, Platform, RoomAddress
 
 __all__ = [
     "ConversationInfo",
@@ -20,6 +20,9 @@ __all__ = [
     "LinkStatus",
     "MapEntry",
     "NewDelivery",
+    "RoomLink",
+    "RoomStatus",
+    "room_target",
 ]
 
 
@@ -120,6 +123,11 @@ class Delivery:
     failing_since: float | None = None  # first transient failure in a row, if failing
     sending_at: float | None = None  # status "sending": when the send began
 
+    @property
+    def room_link_id(self) -> int | None:
+        """The room link this delivery posts into (a room delivery), else None."""
+        return -self.link_id if self.link_id < 0 else None
+
 
 @dataclass(frozen=True, slots=True)
 class MapEntry:
@@ -134,3 +142,44 @@ class MapEntry:
     room: str
     remote_id: str
     thread: str | None
+
+
+def room_target(room_link_id: int) -> int:
+    """The ``link_id`` a room delivery carries: the room link's id, negated, so room posts
+    share the outbox (lanes, retries, pacing, recovery) without a person's link."""
+    return -room_link_id
+
+
+class RoomStatus(StrEnum):
+    """Where a room link stands; the values are what ``room_links.status`` holds."""
+
+    CHOOSING = "choosing"  # the linker was shown their group conversations
+    CONFIRMING = "confirming"  # picked; people who are not Pluto members are in the room
+    ACTIVE = "active"
+    PAUSED = "paused"  # bot removed, room archived, group gone, linker unlinked: ``reason``
+
+
+@dataclass(frozen=True, slots=True)
+class RoomLink:
+    """A shared chat room linked (or being linked) to an LMS group conversation.
+
+    ``cursor`` is how far the room has received the group's messages; ``reader`` the LMS
+    user whose token reads the group (None: the linker)."""
+
+    id: int
+    room: RoomAddress
+    conversation_id: int | None
+    conversation_name: str
+    linker_lms_user_id: int
+    linker: ChatIdentity
+    reader_lms_user_id: int | None
+    status: RoomStatus
+    reason: str
+    paused_at: float | None
+    created_at: float
+    cursor: Cursor
+
+    @property
+    def lane(self) -> str:
+        """The outbox lane of the room's posts: in order, paced as one room."""
+        return f"room|{self.room.key}"

@@ -243,3 +243,56 @@ api_recipients = Table(
     Column("pluto", String(16), nullable=False, default=""),
     Column("pluto_reason", Text, nullable=False, default=""),
 )
+
+# Group rooms (bridge.store.rooms): a shared chat room linked to an LMS group conversation.
+# A room delivery sits in ``outbox`` with ``link_id`` = -(room link id) (records.room_target).
+room_links = Table(
+    "room_links",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("platform", String(16), nullable=False),
+    Column("workspace", String(64), nullable=False, default=""),
+    Column("room_id", String(255), nullable=False),
+    Column("service_url", Text, nullable=False, default=""),
+    Column("room_name", String(255), nullable=False, default=""),
+    Column("conversation_id", Integer, index=True),
+    Column("conversation_name", String(255), nullable=False, default=""),
+    Column("linker_lms_user_id", Integer, nullable=False),
+    Column("linker_chat_user_id", String(128), nullable=False),
+    Column("reader_lms_user_id", Integer),  # whose token reads the group (the linker's, else a member's)
+    Column("status", String(16), nullable=False),  # choosing | confirming | active | paused
+    Column("reason", Text, nullable=False, default=""),
+    Column("paused_at", Float),
+    Column("created_at", Float, nullable=False),
+    Column("watermark", Integer, nullable=False, default=0),  # the room's own intake cursor
+    Column("seen_ids", JSON, nullable=False),
+    UniqueConstraint("platform", "workspace", "room_id", name="uq_room_links_room"),
+)
+
+# LMS messages the bridge itself posted from a room: never posted back into that room.
+room_echoes = Table(
+    "room_echoes",
+    metadata,
+    Column("lms_message_id", Integer, primary_key=True),
+    Column("room_link_id", Integer, nullable=False),
+    Column("created_at", Float, nullable=False, index=True),
+)
+
+# Who the bridge knows to be in a room (the platform's member list, joins, leaves, posts).
+room_members = Table(
+    "room_members",
+    metadata,
+    Column("room_link_id", Integer, primary_key=True),
+    Column("chat_user_id", String(128), primary_key=True),
+    Column("present", Integer, nullable=False),
+    Column("seen_at", Float, nullable=False),
+)
+
+# When a person was last told something about rooms ("not relayed: link first"): once a day.
+room_told = Table(
+    "room_told",
+    metadata,
+    Column("who", String(255), primary_key=True),
+    Column("topic", String(64), primary_key=True),
+    Column("told_at", Float, nullable=False),
+)

@@ -1,7 +1,7 @@
 """The store: one facade over the table groups, sharing one engine and one write queue.
 
 Each table group is a module of its own (``links``, ``codes``, ``cursors``, ``outbox``,
-``items``, ``threads``, ``events``, ``prefs``); ``Store`` composes them, so callers see
+``items``, ``threads``, ``events``, ``prefs``, ``rooms``); ``Store`` composes them, so callers see
 one object with every query. ``api_jobs``, ``operations`` and ``push_devices`` work on a
 ``Store`` from outside (queries off the hot path).
 """
@@ -26,10 +26,11 @@ from bridge.store.links import LinkStore
 from bridge.store.marks import SqliteMarks
 from bridge.store.outbox import OutboxStore
 from bridge.store.prefs import PrefStore
+from bridge.store.rooms import RoomStore
 from bridge.store.threads import ThreadStore
 
 
-class Store(LinkStore, CodeStore, CursorStore, OutboxStore, ItemStore, ThreadStore, EventStore, PrefStore):
+class Store(LinkStore, CodeStore, CursorStore, OutboxStore, ItemStore, ThreadStore, EventStore, PrefStore, RoomStore):
     """All reads and writes of the bridge's state."""
 
     @classmethod
