@@ -40,6 +40,12 @@ from bridge.poll_reads import PollSchedule
 from bridge.ports import Adapter
 from bridge.profile import Profiles
 from bridge.resume import Resumer
+from bridge.rooms.command import RoomCommand
+from bridge.rooms.inbound import RoomInbound
+from bridge.rooms.intake import RoomIntake
+from bridge.rooms.lanes import RoomLanes
+from bridge.rooms.lifecycle import Lifecycle
+from bridge.rooms.tell import Teller
 from bridge.starts import AdapterStarts
 from bridge.store.lock import StoreLock
 from bridge.store.records import Link
@@ -123,6 +129,7 @@ def build_pipeline(
     schedule: PollSchedule | None = None,
     on_dead_token: Callable[[list[Link]], Awaitable[None]] | None = None,
     profiles: Profiles | None = None,
+    rooms: RoomIntake | None = None,
 ) -> Pipeline:
     """The LMS-side core: intake of messages and notifications, and item actions."""
     api = LmsApi(client)
@@ -152,6 +159,7 @@ def build_pipeline(
         metrics=metrics,
         schedule=schedule,
         on_dead_token=on_dead_token,
+        rooms=rooms,
     )
     return pipeline
 
@@ -186,6 +194,7 @@ class Bridge:
         self.wakeups: PushWakeups | None = None
         self.runner: Runner | None = None
         self.starts: AdapterStarts | None = None
+        self.lifecycle: Lifecycle | None = None
 
     def bot_links(self, code: str) -> dict[str, str]:
         """Links that open each platform's bot with a linking code, where platforms have them."""
@@ -217,6 +226,8 @@ class Bridge:
             self._lock.acquire()
         profiles = Profiles.of(self.adapters)
         self.store = store = await Store.open(s.store.url, s.store.token_key.get_secret_value())
+        room_intake = RoomIntake(store, self.api, s.rooms.backlog_limit)
+        self.lifecycle = lifecycle = Lifecycle(store, room_intake)
         self.dispatcher = dispatcher = Dispatcher(
             store,
             self.adapters,
@@ -224,6 +235,7 @@ class Bridge:
             on_unreachable=self._unreachable,
             metrics=self.metrics,
             lms_url=s.lms.url,
+            rooms=RoomLanes(store, self.adapters, s.outbox, lifecycle.pause),
         )
         if s.push.enabled:
             self.devices = DeviceRegistry(store, self.client, s.push.mobile_app_name)
@@ -238,6 +250,7 @@ class Bridge:
             schedule=self.push,
             on_dead_token=self._dead_token if self.devices else None,
             profiles=profiles,
+            rooms=room_intake,
         )
         self.linking = linking = Linking(
             store,
@@ -251,7 +264,7 @@ class Bridge:
             suggest_username=self.suggest_username,
             throttle=sign_in_throttle(s.link),
             on_link=self._linked if self.devices else None,
-            on_unlink=self._unlinked if self.devices else None,
+            on_unlink=self._unlinked,
             profiles=profiles,
         )
         progress = Progress(
@@ -259,10 +272,21 @@ class Bridge:
         )
         bulk_runner = BulkRunner(store, self.client, s.bulk, progress)
         bulk = BulkCommand(store, self.client, bulk_runner, profiles)
-        commands = Commands(store, self.api, linking, pipeline.actions, profiles, bulk)
+        rooms = RoomCommand(store, self.api, self.adapters, profiles)
+        commands = Commands(store, self.api, linking, pipeline.actions, profiles, bulk, rooms)
         relay = Relay(store, self.api, after_send=pipeline.read_soon, profiles=profiles)
+        room_inbound = RoomInbound(
+            store, self.api, Teller(store, self.adapters, dispatcher.pace_answer), lifecycle, profiles
+        )
         inbound = Inbound(
-            store, self.adapters, commands, relay, pipeline.actions, self.metrics, pace=dispatcher.pace_answer
+            store,
+            self.adapters,
+            commands,
+            relay,
+            pipeline.actions,
+            self.metrics,
+            pace=dispatcher.pace_answer,
+            rooms=room_inbound,
         )
         self.runner = runner = Runner(inbound, inbound.record, discard=inbound.discard)
         self.starts = starts = AdapterStarts(self.adapters, runner)
@@ -326,7 +350,12 @@ class Bridge:
             log.exception("push device for link %s not registered; that person is polled", link.id)
 
     async def _unlinked(self, link: Link) -> None:
-        assert self.devices is not None and self.store is not None
+        assert self.store is not None
+        if self.lifecycle is not None:
+            linked = [r for r in await self.store.room_links() if r.linker == link.identity]
+            await self.lifecycle.linker_unlinked(linked)
+        if self.devices is None:
+            return
         others = [other.token for other in await self.store.links_of_user(link.lms_user_id)]
         await self.devices.remove(link, others)
 

@@ -174,6 +174,17 @@ class BulkSettings(_Section):
     batch_size: int = Field(25, ge=1, le=100, description="recipients per core_message_send_instant_messages call")
 
 
+class RoomsSettings(_Section):
+    """Group rooms: Pluto group conversations linked to shared chat rooms."""
+
+    backlog_limit: int = Field(
+        50,
+        ge=0,
+        le=10000,
+        description="a room back after a pause gets at most this many missed messages; above, one summary",
+    )
+
+
 class LinkSettings(_Section):
     """One-time link codes and the sign-in page's limits on failed sign-ins."""
 
@@ -349,6 +360,7 @@ class Settings(BaseSettings):
     outbox: OutboxSettings = OutboxSettings()
     bulk: BulkSettings = BulkSettings()
     link: LinkSettings = LinkSettings()
+    rooms: RoomsSettings = RoomsSettings()
     console: ConsoleSettings = ConsoleSettings()
     telegram: TelegramSettings = TelegramSettings()
     slack: SlackSettings = SlackSettings()

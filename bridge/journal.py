@@ -18,12 +18,19 @@ from bridge.model import (
     ContactEvent,
     MessageEvent,
     Platform,
+    RoomAddress,
+    RoomChange,
+    RoomEvent,
     SentRef,
 )
 
 KINDS: dict[str, type[ChatEvent]] = {
-    cls.__name__: cls for cls in (ContactEvent, MessageEvent, CommandEvent, ActionEvent)
+    cls.__name__: cls for cls in (ContactEvent, MessageEvent, CommandEvent, ActionEvent, RoomEvent)
 }
+
+
+def _room(data: dict[str, Any] | None) -> RoomAddress | None:
+    return None if data is None else RoomAddress(**{**data, "platform": Platform(data["platform"])})
 
 
 def event_to_json(event: ChatEvent) -> dict[str, Any]:
@@ -32,6 +39,12 @@ def event_to_json(event: ChatEvent) -> dict[str, Any]:
     data["identity"]["platform"] = event.identity.platform.value
     data["address"] = dict(event.address) if event.address is not None else None
     data["type"] = type(event).__name__
+    for name in ("shared", "moved_to"):
+        room = getattr(event, name, None)
+        if isinstance(room, RoomAddress):
+            data[name] = {**dataclasses.asdict(room), "platform": room.platform.value}
+    if isinstance(event, RoomEvent):
+        data["change"] = event.change.value
     return data
 
 
@@ -45,5 +58,10 @@ def event_from_json(data: dict[str, Any]) -> ChatEvent:
     fields["identity"] = ChatIdentity(Platform(ident["platform"]), ident["workspace"], ident["user_id"])
     if fields.get("message") is not None:
         fields["message"] = SentRef(**fields["message"])
+    for name in ("shared", "moved_to"):
+        if name in fields:
+            fields[name] = _room(fields[name])
+    if "change" in fields:
+        fields["change"] = RoomChange(fields["change"])
     known = {f.name for f in dataclasses.fields(kind)}
     return kind(**{k: v for k, v in fields.items() if k in known})

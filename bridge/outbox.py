@@ -21,7 +21,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bridge.config import OutboxSettings
 from bridge.log_format import link_context
@@ -40,6 +40,9 @@ from bridge.render import render, render_with_plain
 from bridge.router import actions_of, lane_of, told_unshowable
 from bridge.store.records import Delivery, DeliveryStatus, Link, LinkStatus, MapEntry
 from bridge.store.store import Store
+
+if TYPE_CHECKING:
+    from bridge.rooms.lanes import RoomLanes
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +85,10 @@ class Dispatcher:
         on_unreachable: UnreachableHook | None = None,
         metrics: Metrics | None = None,
         lms_url: str | None = None,
+        rooms: RoomLanes | None = None,
     ) -> None:
         self.metrics = metrics or Metrics()
+        self.rooms = rooms  # room posts (bridge.rooms.lanes): deliveries whose link_id names a room link
         self.store = store
         self.adapters = dict(adapters)
         self.settings = settings
@@ -197,6 +202,11 @@ class Dispatcher:
     async def _attempt(self, delivery: Delivery, links: dict[int, Link | None]) -> bool:
         """Try one delivery; True when it left the pending state (sent or dead). ``links``
         holds the links this batch has read, kept up to date with what the sends change."""
+        if delivery.room_link_id is not None:
+            if self.rooms is None:
+                await self.store.mark_dead(delivery.id, "rooms are not enabled")
+                return True
+            return await self.rooms.attempt(delivery, self._paced)
         adapter = self.adapters[delivery.platform]
         if delivery.link_id not in links:
             links[delivery.link_id] = await self.store.link_by_id(delivery.link_id)
@@ -302,7 +312,10 @@ class Dispatcher:
             await asyncio.sleep(pause)
         room_limits = self._room_limits.get(lane)
         if room_limits is None:
-            room_limits = self._room_limits[lane] = windows(adapter.capabilities.per_room)
+            caps = adapter.capabilities
+            # A shared room may have its own limit (Telegram: 20 a minute per group).
+            pace = caps.room_pace if lane.startswith("room|") and caps.room_pace else caps.per_room
+            room_limits = self._room_limits[lane] = windows(pace)
         overall = self._overall[platform] * (2 if opens_room and adapter.capabilities.opens_room else 1)
         async with turn((*room_limits, *overall), counts_until=counts_until):
             yield

@@ -18,6 +18,7 @@ from bridge.lms.errors import LmsError, LmsUnavailable
 from bridge.model import COMMANDS, CommandEvent, ConversationInfo, ConversationType
 from bridge.profile import Profile, Profiles
 from bridge.render import escape
+from bridge.rooms.command import RoomCommand
 from bridge.store.records import Link
 from bridge.store.store import Store
 
@@ -43,6 +44,7 @@ class Commands(ItemCommands):
         actions: ItemActions,
         profiles: Profiles | None = None,
         bulk: BulkCommand | None = None,
+        rooms: RoomCommand | None = None,
     ) -> None:
         self.store = store
         self.profiles = profiles or Profiles()
@@ -50,6 +52,7 @@ class Commands(ItemCommands):
         self.linking = linking
         self.actions = actions
         self.bulk = bulk
+        self.rooms = rooms
 
     async def run(self, event: CommandEvent, link: Link | None) -> str | Answer:
         handler = getattr(self, f"_cmd_{event.name}", None)
@@ -64,6 +67,11 @@ class Commands(ItemCommands):
         if isinstance(linked, str) or self.bulk is None:
             return linked if isinstance(linked, str) else "<p>Bulk messages are not available here.</p>"
         return await self.bulk.run(event, linked)
+
+    async def _cmd_room(self, event: CommandEvent, link: Link | None) -> str | Answer:
+        if self.rooms is None:
+            return "<p>Group rooms are not available here.</p>"
+        return await self.rooms.run(event, link)
 
     def help_text(self, profile: Profile) -> str:
         lines = "".join(

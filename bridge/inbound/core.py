@@ -29,15 +29,18 @@ from bridge.model import (
     ChatIdentity,
     CommandEvent,
     ContactEvent,
-    Destination,
     MessageEvent,
     Platform,
     Post,
     Reply,
+    RoomEvent,
 )
-from bridge.ports import Adapter, DeliveryError
+from bridge.ports import Adapter
 from bridge.profile import Profiles
 from bridge.render import escape, render, to_plain
+from bridge.rooms.command import is_room_action
+from bridge.rooms.inbound import RoomInbound
+from bridge.rooms.tell import Teller
 from bridge.store.prompts import Prompts
 from bridge.store.records import Link, LinkStatus
 from bridge.store.store import Store
@@ -61,8 +64,11 @@ class Inbound:
         actions: ItemActions,
         metrics: Metrics | None = None,
         pace: Pacer | None = None,
+        rooms: RoomInbound | None = None,
     ) -> None:
         self.metrics = metrics or Metrics()
+        self.rooms = rooms  # what happens in linked group rooms (bridge.rooms.inbound)
+        self.teller = Teller(store, adapters, pace)
         self.store = store
         self.adapters = adapters
         self.profiles = Profiles.of(adapters)
@@ -127,7 +133,10 @@ class Inbound:
         if isinstance(event, CommandEvent) and not event.is_private and answer.html:
             event = parsed(event)
             if not self.adapters[platform].capabilities.private_replies:
-                answer = await self._answer_privately(event, answer)
+                told = await self._answer_privately(event, answer)
+                if told is None:
+                    return None
+                answer = told
         reply = self.reply(platform, answer.html, answer.replace_html, answer.actions)
         if reply is not None and self.pace is not None:
             await self.pace(event.identity, len(reply.texts))  # its turn in the chat's pacing
@@ -160,23 +169,16 @@ class Inbound:
         counted(platform.value, kind, "handled").inc()
         return answer
 
-    async def _answer_privately(self, event: CommandEvent, answer: Answer) -> Answer:
+    async def _answer_privately(self, event: CommandEvent, answer: Answer) -> Answer | None:
         """A command typed where others read along (a Telegram group, a Teams channel): its
         answer may hold a sign-in address or the person's own items, so it goes to their
         private chat with the bot (paced in that chat's lane); the shared room only learns
         where to look."""
         platform = event.identity.platform
-        room, address = await self.store.contact(event.identity)
-        dest = Destination(event.identity, room, address)
-        private = self.reply(platform, answer.html)
-        try:
-            for text in private.texts if private is not None else ():
-                if self.pace is not None:
-                    await self.pace(event.identity, 1)
-                await self.adapters[platform].send(dest, Post(text=text, fallback=to_plain(answer.html)))
-        except DeliveryError as exc:
-            log.info("could not answer %s privately: %s", event.identity, exc.reason)
+        if not await self.teller.tell(event.identity, answer.html, event.shared, answer.actions):
             return Answer(notices.cannot_answer_privately(self.profiles[platform], event.name))
+        if event.shared is not None:
+            return None  # a linked-room platform: the room hears nothing of it
         return Answer(notices.answered_privately())
 
     async def _room_of_link_matches(self, event: ChatEvent) -> bool:
@@ -198,6 +200,8 @@ class Inbound:
             return Answer(notices.how_to_link(self.profiles[platform]))
         if is_bulk_action(event.action_id) and self.commands.bulk is not None:
             return await self.commands.bulk.action(link, event.action_id)
+        if is_room_action(event.action_id) and self.commands.rooms is not None:
+            return await self.commands.rooms.action(link, event.action_id)
         if event.action_id.startswith(PICK + ":"):
             picked = await self.relay.pick(link, event.action_id)
             return Answer(picked.html, replace_html=picked.html)
@@ -252,9 +256,15 @@ class Inbound:
             if link is None:
                 return notices.how_to_link(self.profiles[platform])
             return f"<p>Welcome back, {escape(link.lms_fullname)}. Your Pluto messages arrive here.</p>"
+        if isinstance(event, RoomEvent):
+            if self.rooms is not None:
+                await self.rooms.changed(event)
+            return None
         if isinstance(event, MessageEvent):
             if not event.is_private:
-                return None  # only private chats with the bot are relayed
+                if self.rooms is not None and event.shared is not None:
+                    await self.rooms.message(event)  # it tells the person privately, if anything
+                return None  # only private chats and linked rooms are relayed
             if link is None:
                 return notices.how_to_link(self.profiles[platform])
             if (decided := await self._reason_given(link, event)) is not None:

@@ -11,6 +11,7 @@ from bridge.actions import ACCEPT, ACK, DECLINE, DISMISS, ItemActions
 from bridge.model import CommandEvent, ItemKind, Platform
 from bridge.profile import Profile, Profiles
 from bridge.render import escape
+from bridge.rooms.prefs import GROUPS_CHOICES, GROUPS_PREF
 from bridge.store.records import Link
 from bridge.store.store import Store
 
@@ -124,11 +125,14 @@ class ItemCommands:
         return _describe_prefs(prefs)
 
 
+GROUP_WORDS = {"room": "in the room only", "dm": "also privately", "both": "also privately"}
+
 PREFS_HELP = (
     "<p>Settings: <code>prefs messages|alerts|tasks PLATFORM[,PLATFORM]</code> (or <code>all</code>), "
     "<code>prefs quiet 22:00-07:00 [Europe/Paris]</code> or <code>prefs quiet off</code>, "
     "<code>prefs off COMPONENT/TYPE</code> and <code>prefs on COMPONENT/TYPE</code> "
-    "(e.g. <code>mod_forum/posts</code>).</p>"
+    "(e.g. <code>mod_forum/posts</code>), "
+    "<code>prefs groups room|dm|both</code> (group messages in a linked room only, or also privately).</p>"
 )
 
 
@@ -170,6 +174,11 @@ def _apply_pref(prefs: dict[str, Any], setting: str, value: str) -> str | None:
         (off.add if setting == "off" else off.discard)(value)
         prefs["types_off"] = sorted(off)
         return None
+    if setting == "groups":
+        if value.lower() not in GROUPS_CHOICES:
+            return f"Group messages go to: {', '.join(GROUPS_CHOICES)} (got {value!r})."
+        prefs[GROUPS_PREF] = value.lower()
+        return None
     return f"Unknown setting {setting!r}."
 
 
@@ -187,5 +196,7 @@ def _describe_prefs(prefs: dict[str, Any]) -> str:
         f"<ul><li>messages: {escape(messages)}</li><li>alerts: {escape(where('alert', 'where messages go'))}</li>"
         f"<li>tasks: {escape(where('task', 'where messages go'))}</li><li>quiet hours: {escape(quiet_text)} "
         "(urgent tasks still come through)</li>"
-        f"<li>notification types switched off: {escape(off)}</li></ul>" + PREFS_HELP
+        f"<li>notification types switched off: {escape(off)}</li>"
+        f"<li>group messages where the group has a linked room you are in: "
+        f"{escape(GROUP_WORDS[prefs.get(GROUPS_PREF, 'room')])}</li></ul>" + PREFS_HELP
     )

@@ -133,10 +133,12 @@ class LmsApi:
             return [_member(u) for u in await self.users_by_field(token, "username", [name.lower()])]
         return [_member(u) for u in [*(data.get("contacts") or []), *(data.get("noncontacts") or [])]]
 
-    async def conversations(self, token: str, userid: int, limit: int) -> list[Conversation]:
-        """The user's conversations, most recently active first (self-conversations merged out)."""
+    async def conversations(self, token: str, userid: int, limit: int, kind: int | None = None) -> list[Conversation]:
+        """The user's conversations, most recently active first (self-conversations merged
+        out); of one type only with ``kind`` (2: the group conversations they belong to)."""
+        by_type = {} if kind is None else {"type": kind}
         data = await self.client.call(
-            token, "core_message_get_conversations", userid=userid, limitfrom=0, limitnum=limit
+            token, "core_message_get_conversations", userid=userid, limitfrom=0, limitnum=limit, **by_type
         )
         result = []
         for conv in data.get("conversations", []):

@@ -123,16 +123,24 @@ class MessageIntake:
         return batch
 
     async def poll(
-        self, token: str, userid: int, cursors: dict[str, Cursor], *, sweep: bool = False
+        self,
+        token: str,
+        userid: int,
+        cursors: dict[str, Cursor],
+        *,
+        sweep: bool = False,
+        skip: frozenset[int] = frozenset(),
     ) -> IntakeBatch:
         """New messages in the user's recently active conversations, oldest first.
 
-        ``sweep``: also read every conversation whose listing hides its latest message."""
+        ``sweep``: also read every conversation whose listing hides its latest message.
+        ``skip``: group conversations read for everyone at once (linked to a room:
+        ``bridge.rooms.intake``), not once per member."""
         batch = IntakeBatch()
         baseline = cursors.get(BASELINE, Cursor(0, frozenset()))
         for conv in await self.api.conversations(token, userid, self.limit):
-            if conv.type == ConversationType.SELF:
-                continue  # private notes are never fanned out (domain 6.8)
+            if conv.type == ConversationType.SELF or conv.id in skip:
+                continue  # private notes are never fanned out (domain 6.8); linked groups are read once
             scope = conversation_scope(conv.id)
             # A conversation first seen after the baseline started after it (or was older
             # than the first page): read it from the baseline on.

@@ -181,6 +181,16 @@ class RoomStore(StoreCore):
                     await write_cursor(self, conn, lms_user_id, scope, cursor)
         return created
 
+    async def postpone(self, delivery_id: int, at: float, reason: str) -> None:
+        """Keep a room post waiting until ``at`` (its room is paused) without counting a
+        failure: it goes when the room is back, however long that takes."""
+        async with self._write() as conn:
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.id == delivery_id)
+                .values(status=DeliveryStatus.PENDING.value, next_attempt_at=at, last_error=reason, failing_since=None)
+            )
+
     async def record_echo(self, room_link_id: int, lms_message_id: int) -> None:
         """The bridge posted ``lms_message_id`` into the LMS from this room."""
         async with self._write() as conn:
@@ -215,30 +225,30 @@ class RoomStore(StoreCore):
                     ("present", "seen_at"),
                 )
 
-    async def set_room_member(self, room_link_id: int, chat_user_id: str, present: bool) -> None:
-        """One person joined (wrote in) or left the room."""
+    async def set_room_member(self, room_link_id: int, chat_user_id: str, present: bool, name: str = "") -> None:
+        """One person joined (wrote in) or left the room; ``name`` as the platform shows it."""
+        values = {"room_link_id": room_link_id, "chat_user_id": chat_user_id, "present": int(present)}
         async with self._write() as conn:
             await self._upsert(
                 conn,
                 room_members,
-                {
-                    "room_link_id": room_link_id,
-                    "chat_user_id": chat_user_id,
-                    "present": int(present),
-                    "seen_at": time.time(),
-                },
+                {**values, "display_name": name, "seen_at": time.time()},
                 ("room_link_id", "chat_user_id"),
-                ("present", "seen_at"),
+                ("present", "seen_at", *(("display_name",) if name else ())),
             )
 
     async def room_member_ids(self, room_link_id: int) -> set[str]:
         """The chat user ids known to be in the room."""
+        return set(await self.room_member_names(room_link_id))
+
+    async def room_member_names(self, room_link_id: int) -> dict[str, str]:
+        """The people known to be in the room: chat user id -> name ("" if never seen)."""
         rows = await self._rows(
-            select(room_members.c.chat_user_id).where(
+            select(room_members.c.chat_user_id, room_members.c.display_name).where(
                 room_members.c.room_link_id == room_link_id, room_members.c.present == 1
             )
         )
-        return {r.chat_user_id for r in rows}
+        return {r.chat_user_id: r.display_name for r in rows}
 
     async def tell_once(self, who: str, topic: str, every: float) -> bool:
         """True (and noted) when ``who`` was not told ``topic`` in the last ``every``

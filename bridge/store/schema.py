@@ -285,6 +285,7 @@ room_members = Table(
     Column("room_link_id", Integer, primary_key=True),
     Column("chat_user_id", String(128), primary_key=True),
     Column("present", Integer, nullable=False),
+    Column("display_name", String(255), nullable=False, default=""),
     Column("seen_at", Float, nullable=False),
 )
 

@@ -50,6 +50,7 @@ def upgrade() -> None:
         sa.Column("room_link_id", sa.Integer, primary_key=True),
         sa.Column("chat_user_id", sa.String(128), primary_key=True),
         sa.Column("present", sa.Integer, nullable=False),
+        sa.Column("display_name", sa.String(255), nullable=False, server_default=""),
         sa.Column("seen_at", sa.Float, nullable=False),
     )
     op.create_table(

@@ -1,0 +1,254 @@
+"""LMS to rooms: each linked group conversation read once per cycle, with one member's token.
+
+The reader is the linker, else any other linked member of the group when that token dies
+or they left the group; never an administrator's token (DESIGN.md: nobody acts as somebody
+else). One read serves every room linked to the group and the private copies of members
+who are not in a room: each room and each member has its own cursor, moved with the
+deliveries in one transaction. A message the bridge itself posted from a room is not
+posted back into that room (it still reaches the group's other rooms: the LMS is the hub).
+The people's own intake leaves linked groups to this one (``linked``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from bridge.lms.api import ConversationMessage, LmsApi
+from bridge.lms.errors import LmsError, LmsUnavailable, TokenRejected
+from bridge.lms.intake import advance, conversation_scope
+from bridge.model import ConversationType, Cursor, Item, ItemKind, Platform
+from bridge.render import escape, sanitize_lms_html
+from bridge.rooms.prefs import wants_private_copies
+from bridge.router import notice, route
+from bridge.store.records import Link, NewDelivery, RoomLink, RoomStatus, room_target
+from bridge.store.store import Store
+
+log = logging.getLogger(__name__)
+
+MEMBERS_TTL = 300.0  # seconds a group's member list is trusted before it is read again
+
+Pauser = Callable[[RoomLink, str], Awaitable[None]]
+
+
+def after(message: ConversationMessage, cursor: Cursor) -> bool:
+    """Whether ``message`` is past ``cursor`` (inclusive watermark plus the ids seen at it)."""
+    return message.timecreated > cursor.watermark or (
+        message.timecreated == cursor.watermark and message.id not in cursor.seen_ids
+    )
+
+
+def room_post(rl: RoomLink, message: ConversationMessage, author: str, url: str) -> NewDelivery:
+    """One group message as a post into ``rl``'s room (the author is shown by the adapter)."""
+    payload: dict[str, Any] = {
+        "kind": ItemKind.MESSAGE.value,
+        "html": sanitize_lms_html(message.text),
+        "author": author,
+        "conversation_id": rl.conversation_id,
+        "peer_id": None,
+        "actions": [],
+        "lms_time": message.timecreated,
+        "url": url,
+    }
+    return NewDelivery(f"msg:{message.id}", room_target(rl.id), rl.room.platform, rl.lane, payload)
+
+
+def room_notice(rl: RoomLink, key: str, html: str, url: str | None = None) -> NewDelivery:
+    """The bridge's own words into a room (a summary of what it missed)."""
+    actions = [{"id": f"url:{key}", "label": "Open in Pluto", "url": url}] if url else []
+    payload: dict[str, Any] = {
+        "kind": ItemKind.NOTICE.value,
+        "html": html,
+        "author": "Pluto Bridge",
+        "actions": actions,
+    }
+    return NewDelivery(key, room_target(rl.id), rl.room.platform, rl.lane, payload)
+
+
+class RoomIntake:
+    """Reads every linked group once per cycle and queues what is new."""
+
+    def __init__(self, store: Store, api: LmsApi, backlog_limit: int = 50, pause: Pauser | None = None) -> None:
+        self.store = store
+        self.api = api
+        self.backlog_limit = backlog_limit
+        self.pause = pause
+        self.linked: frozenset[int] = frozenset()  # group conversations with an active room
+        self._members: dict[int, tuple[float, list[int]]] = {}
+
+    def url(self, conversation_id: int | None) -> str:
+        return f"{self.api.client.base_url}/message/index.php?convid={conversation_id}"
+
+    async def refresh(self) -> list[RoomLink]:
+        """The active room links; ``linked`` follows them."""
+        active = await self.store.room_links((RoomStatus.ACTIVE,))
+        self.linked = frozenset(r.conversation_id for r in active if r.conversation_id is not None)
+        return active
+
+    async def poll_once(self) -> int:
+        """Read each linked group once; returns the deliveries queued."""
+        by_group: dict[int, list[RoomLink]] = defaultdict(list)
+        for rl in await self.refresh():
+            if rl.conversation_id is not None:
+                by_group[rl.conversation_id].append(rl)
+        queued = 0
+        for conversation_id, rooms in by_group.items():
+            try:
+                queued += await self._read_group(conversation_id, rooms)
+            except LmsUnavailable as exc:
+                log.info("group conversation %s not read: %s", conversation_id, exc)
+            except Exception:
+                log.exception("group conversation %s could not be read; the others go on", conversation_id)
+        return queued
+
+    async def _candidates(self, rooms: Sequence[RoomLink]) -> list[int]:
+        """LMS users whose token may read the group, in order: the current reader, the
+        linkers, then the group's other members."""
+        order = [r.reader_lms_user_id or r.linker_lms_user_id for r in rooms] + [r.linker_lms_user_id for r in rooms]
+        cached = self._members.get(rooms[0].conversation_id or 0)
+        order += cached[1] if cached else []
+        return list(dict.fromkeys(order))
+
+    async def read(
+        self, rooms: Sequence[RoomLink], since: Cursor
+    ) -> tuple[Link, list[ConversationMessage], dict[int, str]] | None:
+        """The group's messages from ``since``, read by the first member whose token works;
+        None when nobody linked can read it any more (the rooms are paused)."""
+        conversation_id = rooms[0].conversation_id
+        assert conversation_id is not None
+        problem = "no linked member of the Pluto group can read it"
+        for uid in await self._candidates(rooms):
+            for link in await self.store.links_of_user(uid):
+                try:
+                    messages, names = await self.api.conversation_messages(
+                        link.token, uid, conversation_id, since.watermark
+                    )
+                except TokenRejected:
+                    continue  # that person's own poll asks them to sign in again
+                except LmsError as exc:
+                    problem = f"Pluto: {exc.message}"
+                    break  # not a member any more, or the group is gone: try another member
+                if uid != (rooms[0].reader_lms_user_id or rooms[0].linker_lms_user_id):
+                    for rl in rooms:
+                        await self.store.update_room_link(rl.id, reader_lms_user_id=uid)
+                return link, messages, names
+        for rl in rooms:
+            if self.pause is not None:
+                await self.pause(rl, f"the Pluto group conversation cannot be read ({problem})")
+        return None
+
+    async def members(self, conversation_id: int, reader: Link) -> list[int]:
+        """The group's members (read every few minutes, with the reader's token)."""
+        cached = self._members.get(conversation_id)
+        if cached is not None and time.monotonic() - cached[0] < MEMBERS_TTL:
+            return cached[1]
+        found = [m.id for m in await self.api.conversation_members(reader.token, reader.lms_user_id, conversation_id)]
+        self._members[conversation_id] = (time.monotonic(), found)
+        return found
+
+    async def _read_group(self, conversation_id: int, rooms: list[RoomLink]) -> int:
+        since = min((r.cursor for r in rooms), key=lambda c: c.watermark)
+        got = await self.read(rooms, since)
+        if got is None:
+            return 0
+        reader, messages, names = got
+        messages = [m for m in messages if after(m, since)]
+        if not messages:
+            return 0
+        echoes = await self.store.echoes([m.id for m in messages])
+        url = self.url(conversation_id)
+        deliveries: list[NewDelivery] = []
+        room_cursors: dict[int, Cursor] = {}
+        for rl in rooms:
+            fresh = [m for m in messages if after(m, rl.cursor)]
+            if not fresh:
+                continue
+            for m in fresh:
+                if echoes.get(m.id) != rl.id:
+                    deliveries.append(room_post(rl, m, names.get(m.useridfrom) or f"User {m.useridfrom}", url))
+            room_cursors[rl.id] = advance(rl.cursor, [(m.timecreated, m.id) for m in fresh])
+        copies, member_cursors = await self._private_copies(rooms, reader, messages, names, since)
+        return await self.store.commit_room_intake(room_cursors, deliveries + copies, member_cursors)
+
+    async def _private_copies(
+        self,
+        rooms: Sequence[RoomLink],
+        reader: Link,
+        messages: list[ConversationMessage],
+        names: dict[int, str],
+        since: Cursor,
+    ) -> tuple[list[NewDelivery], dict[int, dict[str, Cursor]]]:
+        """Copies for members in their private chats: for those not in a linked room on
+        that platform, and those who asked for both (``prefs groups dm|both``)."""
+        conversation_id = rooms[0].conversation_id
+        assert conversation_id is not None
+        scope = conversation_scope(conversation_id)
+        in_room: set[tuple[Platform, str, str]] = set()
+        for rl in rooms:
+            in_room |= {(rl.room.platform, rl.room.workspace, u) for u in await self.store.room_member_ids(rl.id)}
+        members = await self.members(conversation_id, reader)
+        cursors = await self.store.cursors_of_users(members)
+        deliveries: list[NewDelivery] = []
+        moved: dict[int, dict[str, Cursor]] = {}
+        now = time.time()
+        for uid in members:
+            links = await self.store.links_of_user(uid)
+            cursor = cursors.get(uid, {}).get(scope) or since
+            fresh = [m for m in messages if after(m, cursor)]
+            if not links or not fresh:
+                continue
+            moved[uid] = {scope: advance(cursor, [(m.timecreated, m.id) for m in fresh])}
+            prefs = await self.store.preferences_of(uid)
+            wanted = [
+                link
+                for link in links
+                if wants_private_copies(prefs)
+                or (link.identity.platform, link.identity.workspace, link.identity.user_id) not in in_room
+            ]
+            for m in fresh:
+                if m.useridfrom == uid:
+                    continue  # their own words
+                item = Item(
+                    key=f"msg:{m.id}",
+                    kind=ItemKind.MESSAGE,
+                    lms_user_id=uid,
+                    html=sanitize_lms_html(m.text),
+                    time=m.timecreated,
+                    author_id=m.useridfrom,
+                    author_name=names.get(m.useridfrom) or f"User {m.useridfrom}",
+                    conversation_id=conversation_id,
+                    conversation_type=ConversationType.GROUP,
+                    conversation_name=rooms[0].conversation_name,
+                    url=self.url(conversation_id),
+                )
+                deliveries += route(item, wanted, prefs, now)
+        return deliveries, moved
+
+    async def catch_up(self, rl: RoomLink) -> None:
+        """A paused room is back: what it missed arrives with the next cycle, or, above
+        ``backlog_limit`` messages, one summary with a link to Pluto instead."""
+        got = await self.read([rl], rl.cursor)
+        if got is None:
+            return
+        _, messages, _ = got
+        echoes = await self.store.echoes([m.id for m in messages])
+        missed = [m for m in messages if after(m, rl.cursor) and echoes.get(m.id) != rl.id]
+        if len(missed) <= self.backlog_limit:
+            return
+        html = (
+            f"<p>{len(missed)} messages were written in <b>{escape(rl.conversation_name)}</b> while this room "
+            "was not linked. Read them in Pluto.</p>"
+        )
+        summary = room_notice(rl, f"missed:{rl.id}:{missed[-1].id}", html, self.url(rl.conversation_id))
+        cursor = advance(rl.cursor, [(m.timecreated, m.id) for m in messages if after(m, rl.cursor)])
+        await self.store.commit_room_intake({rl.id: cursor}, [summary])
+
+
+async def tell_linker(store: Store, rl: RoomLink, html: str) -> None:
+    """Tell the room's linker privately (a notice in their chat on that platform)."""
+    link = await store.link_for(rl.linker)
+    if link is not None and link.active:
+        await store.enqueue([notice(link, html)])

@@ -1,0 +1,114 @@
+"""Room posts from the outbox: each room is one lane, in order, paced by the platform's
+room limits (``Capabilities.room_pace``, else ``per_room``), with the author's name.
+
+The dispatcher hands every delivery whose ``link_id`` names a room link here. A room the
+bot cannot post into any more pauses its link; the room's posts wait, uncounted as
+failures, and go when the room is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+
+from bridge.config import OutboxSettings
+from bridge.model import Platform
+from bridge.outbox import render_post
+from bridge.ports import Adapter, PermanentError, RateLimited, RoomUnavailable, TransientError
+from bridge.store.records import Delivery, MapEntry, RoomLink, RoomStatus
+from bridge.store.store import Store
+
+log = logging.getLogger(__name__)
+
+PAUSED_RECHECK = 5.0  # seconds between two looks at a paused room's lane
+
+Paced = Callable[[Platform, str], AbstractAsyncContextManager[None]]
+Pauser = Callable[[RoomLink, str], Awaitable[None]]
+
+
+class RoomLanes:
+    """Sends room deliveries; answers like ``Dispatcher._attempt``: True when the delivery
+    left the queue (sent or dead), False when it waits (the lane re-reads before going on)."""
+
+    def __init__(
+        self, store: Store, adapters: Mapping[Platform, Adapter], settings: OutboxSettings, pause: Pauser
+    ) -> None:
+        self.store = store
+        self.adapters = adapters
+        self.settings = settings
+        self.pause = pause
+
+    async def attempt(self, delivery: Delivery, paced: Paced) -> bool:
+        """Try one room delivery."""
+        assert delivery.room_link_id is not None
+        rl = await self.store.room_link_by_id(delivery.room_link_id)
+        if rl is None or rl.status not in (RoomStatus.ACTIVE, RoomStatus.PAUSED):
+            await self.store.mark_dead(delivery.id, "the room was unlinked")
+            return True
+        if rl.status is RoomStatus.PAUSED:
+            await self.store.postpone(delivery.id, time.time() + PAUSED_RECHECK, f"room paused: {rl.reason}")
+            return False
+        adapter = self.adapters[delivery.platform]
+        try:
+            await self._send(adapter, rl, delivery, paced)
+            return True
+        except RoomUnavailable as exc:
+            await self.pause(rl, exc.reason)
+            await self.store.postpone(delivery.id, time.time() + PAUSED_RECHECK, f"room paused: {exc.reason}")
+            return False
+        except RateLimited as exc:
+            await self.store.reschedule(
+                delivery.id, at=time.time() + exc.wait(1), error=f"rate limited: {exc.reason}", count_attempt=False
+            )
+            return False
+        except PermanentError as exc:
+            log.warning("room post %s to %s failed for good: %s", delivery.id, rl.room, exc.reason)
+            await self.store.mark_dead(delivery.id, exc.reason)
+            return True
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # transient by default, as for private chats
+            reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
+            since = delivery.failing_since
+            if since is not None and time.time() - since >= self.settings.give_up_after:
+                await self.store.mark_dead(delivery.id, f"gave up: {reason}")
+                return True
+            backoff = min(self.settings.backoff_max, self.settings.backoff_initial * 2**delivery.attempts)
+            backoff *= random.uniform(0.5, 1.0)
+            if isinstance(exc, TransientError):
+                backoff = max(backoff, exc.retry_after)
+            await self.store.reschedule(delivery.id, at=time.time() + backoff, error=reason, count_attempt=True)
+            return False
+
+    async def _send(self, adapter: Adapter, rl: RoomLink, delivery: Delivery, paced: Paced) -> None:
+        posts = render_post(delivery.payload, adapter)
+        author = str(delivery.payload.get("author") or "")
+        refs = list(delivery.refs)
+        for post in posts[len(refs) :]:
+            async with paced(delivery.platform, delivery.lane):
+                if not await self.store.mark_sending(delivery.id):
+                    return  # dropped meanwhile (the room was unlinked)
+                ref = await adapter.send_to_room(rl.room, post, author)
+            refs.append({"room": ref.room, "message_id": ref.message_id, "thread": ref.thread})
+            if len(refs) < len(posts):
+                await self.store.record_part(delivery.id, refs)
+        conversation_id = delivery.payload.get("conversation_id")
+        entries = [
+            MapEntry(
+                delivery.item_key,
+                delivery.link_id,
+                0,
+                int(conversation_id) if conversation_id is not None else None,
+                rl.room.platform,
+                rl.room.workspace,
+                r["room"],
+                r["message_id"],
+                r["thread"],
+            )
+            for r in refs
+        ]
+        await self.store.mark_sent(delivery, refs, entries)
