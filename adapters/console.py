@@ -7,11 +7,19 @@ What arrives is printed with a short number; what the person types goes to the c
 * ``/press N K [REASON]``: choice ``K`` of message ``#N``'s buttons (with a reason, for
   decisions that take one);
 * ``/link``, ``/to NAME``, ... : the bridge's commands (``/help`` lists them).
+
+Console rooms (group rooms without a platform): a room is a named channel that several
+console people see. ``#ROOM PERSON: LINE`` is PERSON typing LINE there (text, a command,
+``/reply N text``, ``/edit N text``); ``#ROOM +PERSON`` and ``#ROOM -PERSON`` join and
+leave; ``#ROOM !remove`` and ``#ROOM !add`` take the bot out and back. ``@PERSON: LINE`` is
+another console person typing in their own private chat with the bot. What the bot posts
+in a room shows as ``#ROOM| ...`` lines; what only another person sees as ``@PERSON| ...``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import sys
 import threading
@@ -35,9 +43,12 @@ from bridge.model import (
     Platform,
     Post,
     Reply,
+    RoomAddress,
+    RoomChange,
+    RoomEvent,
     SentRef,
 )
-from bridge.ports import Adapter, EventSink, PermanentError
+from bridge.ports import Adapter, EventSink, PermanentError, RoomUnavailable
 from bridge.profile import Profile
 
 ROOM = "console"
@@ -83,7 +94,7 @@ class ConsoleAdapter(Adapter):
     """
 
     platform = Platform.CONSOLE
-    capabilities = Capabilities(markup=Markup.PLAIN, max_text=4000, max_actions=9, private_replies=True)
+    capabilities = Capabilities(markup=Markup.PLAIN, max_text=4000, max_actions=9, private_replies=True, rooms=True)
     profile = Profile(Platform.CONSOLE, "the console", capabilities, "/")
 
     def __init__(
@@ -105,15 +116,24 @@ class ConsoleAdapter(Adapter):
         self._reader: asyncio.Task[None] | None = None
         self._runner: Runner | None = None
         self.input_closed = asyncio.Event()
+        self._rooms: dict[str, set[str]] = {}  # console room -> who is in it
+        self._bot_out: set[str] = set()  # rooms the bot was removed from
 
-    def _event_fields(self) -> _EventFields:
+    def _event_fields(self, person: ChatIdentity | None = None, in_room: str | None = None) -> _EventFields:
+        who = person or self.identity
         return {
-            "identity": self.identity,
+            "identity": who,
             "event_id": uuid.uuid4().hex,
-            "room": ROOM,
-            "display_name": self.display_name,
-            "is_private": True,
+            "room": in_room or ROOM,
+            "display_name": self.display_name if who == self.identity else who.user_id.capitalize(),
+            "is_private": in_room is None,
         }
+
+    def _person(self, name: str) -> ChatIdentity:
+        return ChatIdentity(Platform.CONSOLE, "", name.strip())
+
+    def _room(self, name: str) -> RoomAddress:
+        return RoomAddress(Platform.CONSOLE, "", name, name=f"#{name}")
 
     async def start(self, sink: EventSink) -> None:
         self._runner = Runner.of(sink)
@@ -134,9 +154,54 @@ class ConsoleAdapter(Adapter):
     def parse(self, line: str) -> ChatEvent | None:
         """What a typed line means, or None for an empty line."""
         text = line.strip()
+        if text.startswith("#"):
+            return self._parse_room(text[1:])
+        if text.startswith("@") and ":" in text:
+            who, _, rest = text[1:].partition(":")
+            return self._parse_private(rest.strip(), self._person(who))
+        return self._parse_private(text, self.identity)
+
+    def _parse_room(self, text: str) -> ChatEvent | None:
+        """``ROOM PERSON: LINE``, ``ROOM +PERSON``, ``ROOM -PERSON``, ``ROOM !remove|!add``."""
+        name, _, rest = text.partition(" ")
+        room = self._room(name)
+        people = self._rooms.setdefault(name, set())
+        rest = rest.strip()
+        if rest in ("!remove", "!add"):
+            (self._bot_out.add if rest == "!remove" else self._bot_out.discard)(name)
+            change = RoomChange.BOT_REMOVED if rest == "!remove" else RoomChange.BOT_ADDED
+            return RoomEvent(**self._event_fields(in_room=name), shared=room, change=change)
+        if rest[:1] in "+-" and rest[1:].strip():
+            person = self._person(rest[1:])
+            (people.add if rest[0] == "+" else people.discard)(person.user_id)
+            change = RoomChange.MEMBER_JOINED if rest[0] == "+" else RoomChange.MEMBER_LEFT
+            return RoomEvent(**self._event_fields(person, name), shared=room, change=change)
+        who, _, typed = rest.partition(":")
+        if not who.strip() or not typed.strip():
+            self._write(f"(type #{name} PERSON: TEXT)")
+            return None
+        person = self._person(who)
+        people.add(person.user_id)
+        if name in self._bot_out:
+            return None  # the bot is not in the room: it hears nothing there
+        fields = self._event_fields(person, name)
+        typed = typed.strip()
+        word, _, args = typed.partition(" ")
+        if word in ("/reply", "/edit"):
+            number, _, body = args.strip().partition(" ")
+            ref = self._message_id(number.lstrip("#"))
+            if word == "/edit":
+                return RoomEvent(**fields, shared=room, change=RoomChange.EDITED)
+            return MessageEvent(**fields, shared=room, text=body, reply_to=ref)
+        if typed.startswith("/"):
+            return CommandEvent(**fields, shared=room, text=typed[1:])
+        return MessageEvent(**fields, shared=room, text=typed)
+
+    def _parse_private(self, text: str, person: ChatIdentity) -> ChatEvent | None:
+        """A line typed by ``person`` in their private chat with the bot."""
         if not text:
             return None
-        fields = self._event_fields()
+        fields = self._event_fields(person)
         if text.startswith("/"):
             word, _, rest = text[1:].partition(" ")
             word = word.lower()
@@ -177,11 +242,22 @@ class ConsoleAdapter(Adapter):
 
     async def _deliver(self, event: ChatEvent) -> None:
         assert self._runner is not None
-        await self._runner.submit(Interaction(event, answer=self._show_reply))
+        await self._runner.submit(Interaction(event, answer=functools.partial(self._show_reply, event.identity)))
 
-    async def _show_reply(self, reply: Reply | None) -> None:
+    def _to(self, person: ChatIdentity, text: str) -> None:
+        """Print what only ``person`` sees (the console's own user reads unprefixed lines)."""
+        if person == self.identity:
+            self._write(text)
+        else:
+            self._write("\n".join(f"@{person.user_id}| {line}" for line in text.split("\n")))
+
+    async def _show_reply(self, person: ChatIdentity, reply: Reply | None) -> None:
+        if reply is not None and reply.actions:
+            # Buttons to press: shown as a numbered message, so /press N K works on them.
+            await self.send(Destination(person), Post("\n".join(reply.texts), actions=reply.actions))
+            return
         for text in reply.texts if reply is not None else ():
-            self._write(f"[bridge] {text}")
+            self._to(person, f"[bridge] {text}")
 
     def _format(self, number: str, post: Post) -> str:
         out = [f"--- #{number} ---", post.text]
@@ -195,17 +271,45 @@ class ConsoleAdapter(Adapter):
         return "\n".join(out)
 
     async def send(self, dest: Destination, post: Post) -> SentRef:
-        if dest.identity != self.identity:
-            raise PermanentError(f"the console chats with {self.identity.user_id} only")
+        if dest.identity.platform is not Platform.CONSOLE:
+            raise PermanentError(f"the console cannot reach {dest.identity}")
         number = str(next(self._numbers))
         ref = self._message_id(number)
         self._actions[ref] = [a.id for a in post.actions if a.url is None]
-        self._write(self._format(number, post))
+        self._to(dest.identity, self._format(number, post))
         return SentRef(ROOM, ref, post.thread)
+
+    # --- console rooms ------------------------------------------------------------------
+
+    async def send_to_room(self, room: RoomAddress, post: Post, author: str) -> SentRef:
+        if room.room_id in self._bot_out:
+            raise RoomUnavailable("the bot was removed from the room")
+        number = str(next(self._numbers))
+        ref = self._message_id(number)
+        lines = [f"--- #{number} from {author} ---", post.text]
+        lines += [f"{a.label}: {a.url}" for a in post.actions if a.url is not None]
+        self._write("\n".join(f"#{room.room_id}| {line}" for line in "\n".join(lines).split("\n")))
+        return SentRef(room.room_id, ref)
+
+    async def tell_in_room(self, room: RoomAddress, identity: ChatIdentity, post: Post) -> bool:
+        self._to(identity, f"[bridge] {post.text}")
+        return True
+
+    async def room_members(self, room: RoomAddress) -> list[ChatIdentity] | None:
+        return [self._person(p) for p in sorted(self._rooms.get(room.room_id, ()))]
+
+    async def can_manage(self, room: RoomAddress, identity: ChatIdentity) -> bool | None:
+        return identity.user_id in self._rooms.get(room.room_id, ())  # any member, as on Slack
+
+    async def room_problem(self, room: RoomAddress) -> str | None:
+        return "the bot was removed from the room" if room.room_id in self._bot_out else None
 
     async def edit(self, dest: Destination, ref: SentRef, post: Post) -> None:
         session, _, number = ref.message_id.partition(".")
         if session != self._session:
             raise PermanentError("message from an earlier console session")
         self._actions[ref.message_id] = [a.id for a in post.actions if a.url is None]
-        self._write(self._format(number, post).replace(f"--- #{number} ---", f"--- #{number} (updated) ---", 1))
+        self._to(
+            dest.identity,
+            self._format(number, post).replace(f"--- #{number} ---", f"--- #{number} (updated) ---", 1),
+        )

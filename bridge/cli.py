@@ -29,6 +29,8 @@ deliveries_app = typer.Typer(
 app.add_typer(deliveries_app, name="deliveries")
 apikey_app = typer.Typer(help="Keys of the Send Message API (POST /api/v1/messages).", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
+rooms_app = typer.Typer(help="Group rooms: Pluto group conversations linked to chat rooms.", no_args_is_help=True)
+app.add_typer(rooms_app, name="rooms")
 
 ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="TOML settings file (env PLUTO_BRIDGE_* overrides it)")
@@ -196,6 +198,15 @@ def link_list(config: ConfigOption) -> None:
 
     settings = _settings(config)
     raise typer.Exit(asyncio.run(list_links(settings, typer.echo)))
+
+
+@rooms_app.command("list")
+def rooms_list(config: ConfigOption) -> None:
+    """List the linked rooms: room, Pluto group, active or paused (with the reason), who linked it."""
+    from bridge.rooms.operator import list_rooms
+
+    settings = _settings(config)
+    raise typer.Exit(asyncio.run(list_rooms(settings, typer.echo)))
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts).")]

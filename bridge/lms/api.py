@@ -136,7 +136,7 @@ class LmsApi:
     async def conversations(self, token: str, userid: int, limit: int, kind: int | None = None) -> list[Conversation]:
         """The user's conversations, most recently active first (self-conversations merged
         out); of one type only with ``kind`` (2: the group conversations they belong to)."""
-        by_type = {} if kind is None else {"type": kind}
+        by_type = {} if kind is None else {"type": int(kind)}
         data = await self.client.call(
             token, "core_message_get_conversations", userid=userid, limitfrom=0, limitnum=limit, **by_type
         )

@@ -15,6 +15,7 @@ from tests.support import WITHIN, item_number
 
 # The people of the LMS demo seed, as each platform's drivers name their chat accounts.
 SAM = "sam"  # mentee1
+ALEX = "alex"  # mentee2
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,70 @@ class ChatDriver(ABC):
                 )
             await asyncio.sleep(0.05)
         return found
+
+    # --- group rooms: drivers whose platform has them set ``rooms`` and implement these ---
+
+    rooms: bool = False
+
+    async def link_person(self, person: str, username: str) -> None:
+        """Link another person's chat account (the real flow), besides Sam's."""
+        raise NotImplementedError
+
+    async def room_write(self, room: str, person: str, text: str) -> None:
+        """``person`` writes ``text`` in the shared room ``room`` (joining it if need be)."""
+        raise NotImplementedError
+
+    async def room_reply(self, room: str, person: str, to: Arrived, text: str) -> None:
+        """``person`` answers the room post ``to`` the platform's way."""
+        raise NotImplementedError
+
+    async def room_edit(self, room: str, person: str, to: Arrived, text: str) -> None:
+        """``person`` edits a message they wrote in the room."""
+        raise NotImplementedError
+
+    async def room_command(self, room: str, person: str, text: str) -> None:
+        """``person`` runs the bridge command ``text`` in the room."""
+        raise NotImplementedError
+
+    async def join(self, room: str, person: str) -> None:
+        """``person`` joins the room."""
+        raise NotImplementedError
+
+    async def remove_bot(self, room: str) -> None:
+        """The bot is removed from the room."""
+        raise NotImplementedError
+
+    async def add_bot(self, room: str) -> None:
+        """The bot is added back to the room."""
+        raise NotImplementedError
+
+    def room_posts(self, room: str) -> list[Arrived]:
+        """What the bot posted in the room, oldest first (each with its author's name)."""
+        raise NotImplementedError
+
+    def private(self, person: str) -> list[Arrived]:
+        """What ``person`` alone was shown (their private chat, ephemeral answers)."""
+        return self.arrived(person)
+
+    async def see_privately(self, person: str, needle: str) -> Arrived:
+        """The first thing shown to ``person`` alone with ``needle``, once there."""
+        found = await self.wait_for(
+            lambda: next((a for a in self.private(person) if needle in a.text), None), f"{needle!r} for {person}"
+        )
+        assert isinstance(found, Arrived)
+        return found
+
+    async def see_in_room(self, room: str, needle: str) -> Arrived:
+        """The first post in ``room`` showing ``needle``, once there."""
+        found = await self.wait_for(
+            lambda: next((a for a in self.room_posts(room) if needle in a.text), None), f"{needle!r} in {room}"
+        )
+        assert isinstance(found, Arrived)
+        return found
+
+    async def press_privately(self, person: str, message: Arrived, label: str) -> None:
+        """``person`` presses ``label`` on a message only they were shown."""
+        await self.press(person, message, label)
 
     async def answers_after(self, person: str, mark: int) -> list[str]:
         """The messages that arrived in the chat after the first ``mark``, once there is one."""

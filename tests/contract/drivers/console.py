@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from tests.e2e.harness import BridgeProcess, bridge_config
+import aiohttp
 
-from .base import Arrived, ChatDriver
+from tests.e2e.harness import BridgeProcess, bridge_config, sign_in
 
-_BLOCK = re.compile(r"^--- #(\d+)(?: \(updated\))? ---$")
+from .base import SAM, Arrived, ChatDriver
+
+_BLOCK = re.compile(r"^--- #(\d+)(?: from (.+?))?(?: \(updated\))? ---$")
+_ELSEWHERE = re.compile(r"^([@#])([^|\s]+)\| (.*)$")  # a room's line, or another person's
 _CHOICES = re.compile(r"^\[1\] .*\(/press \d+ N \[reason\]\)$")
 _CHOICE = re.compile(r"\[\d+\] (.+?)(?=\s{2,}\[\d+\]|\s{3}\(/press)")
 
@@ -18,6 +21,7 @@ class ConsoleDriver(ChatDriver):
     """The console adapter, chatting with one person (Sam)."""
 
     name = "console"
+    rooms = True
 
     earlier: list[str]  # what earlier processes printed (before a restart)
 
@@ -60,9 +64,59 @@ class ConsoleDriver(ChatDriver):
         await self._bridge.type(f"/{text}")
         return await self.answers_after(person, mark)
 
+    def _lines(self) -> list[str]:
+        return [*self.earlier, *self._bridge.out]
+
+    def _of(self, mark: str, name: str) -> list[str]:
+        """The lines only ``mark``+``name`` shows (``@alex``, ``#cohort``), unprefixed."""
+        return [m.group(3) for line in self._lines() if (m := _ELSEWHERE.match(line)) and m.group(1, 2) == (mark, name)]
+
     def arrived(self, person: str) -> list[Arrived]:
         """Each ``--- #N ---`` block (a post, ref N; an ``(updated)`` block replaces it where
-        it stood) and each ``[bridge]`` line (an answer)."""
+        it stood) and each ``[bridge]`` line (an answer) of the person's private chat."""
+        if person != SAM:
+            return self._blocks(self._of("@", person))
+        return self._blocks([line for line in self._lines() if not _ELSEWHERE.match(line)])
+
+    def room_posts(self, room: str) -> list[Arrived]:
+        return self._blocks(self._of("#", room))
+
+    async def link_person(self, person: str, username: str) -> None:
+        mark = len(self._bridge.out)
+        await self._bridge.type(f"@{person}: /link")
+        url = (await self._bridge.expect(rf"@{person}\| .*?(http://127\.0\.0\.1:\d+/link/[A-Za-z0-9_-]+)", after=mark))
+        async with aiohttp.ClientSession() as http:
+            async with http.post(url.group(1), data=sign_in(username)) as resp:
+                assert resp.status == 200, await resp.text()
+        await self._bridge.expect(rf"@{person}\| Linked to Pluto as", after=mark)
+
+    async def room_write(self, room: str, person: str, text: str) -> None:
+        await self._bridge.type(f"#{room} {person}: {text}")
+
+    async def room_reply(self, room: str, person: str, to: Arrived, text: str) -> None:
+        await self._bridge.type(f"#{room} {person}: /reply {to.ref} {text}")
+
+    async def room_edit(self, room: str, person: str, to: Arrived, text: str) -> None:
+        await self._bridge.type(f"#{room} {person}: /edit {to.ref} {text}")
+
+    async def room_command(self, room: str, person: str, text: str) -> None:
+        await self._bridge.type(f"#{room} {person}: /{text}")
+
+    async def join(self, room: str, person: str) -> None:
+        await self._bridge.type(f"#{room} +{person}")
+
+    async def remove_bot(self, room: str) -> None:
+        await self._bridge.type(f"#{room} !remove")
+
+    async def add_bot(self, room: str) -> None:
+        await self._bridge.type(f"#{room} !add")
+
+    async def press_privately(self, person: str, message: Arrived, label: str) -> None:
+        prefix = "" if person == SAM else f"@{person}: "
+        await self._bridge.type(f"{prefix}/press {message.ref} {message.buttons.index(label) + 1}")
+
+    @staticmethod
+    def _blocks(lines_in: list[str]) -> list[Arrived]:
         found: list[Arrived] = []
         at: dict[str, int] = {}  # message number -> its place in ``found``
         number: str | None = None
@@ -79,7 +133,7 @@ class ConsoleDriver(ChatDriver):
                 found.append(post)
 
         answer: int | None = None  # the [bridge] answer whose further lines these are
-        for line in [*self.earlier, *self._bridge.out, "[end]"]:
+        for line in [*lines_in, "[end]"]:
             header = _BLOCK.match(line)
             if number is not None and (header or line.startswith(("[bridge] ", "[end]", "("))):
                 close()
@@ -88,6 +142,8 @@ class ConsoleDriver(ChatDriver):
                 answer = None
             if header:
                 number, lines, choices = header.group(1), [], ()
+                if header.group(2):
+                    lines.append(header.group(2))  # a room post: its author's name on top
             elif line.startswith("[bridge] "):
                 answer = len(found)
                 found.append(Arrived(line.removeprefix("[bridge] "), None))

@@ -1,0 +1,149 @@
+"""Group rooms, on every driver whose platform has them (issue 16): a Pluto group
+conversation linked to a shared chat room, against the real bridge process.
+
+People: Sam (mentee1) links the room and is in it; Alex (mentee2) is a linked group member
+who is not in the room; Rory is linked but not in the Pluto group; Ivy is in the room
+without a Pluto link. Maya (the mentor) writes in Pluto.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from sandbox.lms import DemoSeed, SandboxLMS
+from sandbox.lms.seed import DEMO_PASSWORD
+from tests.support import lms_texts, until
+
+from .conftest import DRIVERS
+from .drivers.base import ALEX, SAM, Arrived, ChatDriver
+
+pytestmark = pytest.mark.e2e
+
+ROOM = "cohort"
+RORY = "rory"
+IVY = "ivy"
+
+
+def _has_rooms(name: str) -> bool:
+    factory = DRIVERS[name]
+    return bool(getattr(factory, "rooms", False) or getattr(getattr(factory, "func", None), "rooms", False))
+
+
+@pytest.fixture(params=list(DRIVERS))
+async def rooms(
+    request: pytest.FixtureRequest, lms: SandboxLMS, seed: DemoSeed, tmp_path: Path
+) -> AsyncIterator[ChatDriver]:
+    """The real bridge with one platform, Sam, Alex and Rory linked; skipped (before
+    anything starts) where the driver cannot drive rooms yet."""
+    if not _has_rooms(request.param):
+        pytest.skip(f"{request.param}: group rooms not implemented on this platform yet")
+    rory = lms.create_user(RORY, DEMO_PASSWORD, "Rory", "Outsider")
+    lms.enrol(seed.course_id, rory)  # in the course, not in the group
+    chat = DRIVERS[request.param](lms, tmp_path)
+    try:
+        await chat.start()
+        await chat.link(SAM, "mentee1")
+        await chat.link_person(ALEX, "mentee2")
+        await chat.link_person(RORY, RORY)
+        yield chat
+    finally:
+        await chat.stop()
+
+
+async def _link_room(chat: ChatDriver) -> None:
+    """Sam links the room to Cohort A, confirming that Ivy and Rory will read it."""
+    for person in (SAM, IVY, RORY):
+        await chat.join(ROOM, person)
+    await chat.room_command(ROOM, SAM, "room")
+    choice = await chat.see_privately(SAM, "Which Pluto group conversation")
+    await chat.press_privately(SAM, choice, "Cohort A")
+    report = await chat.see_privately(SAM, "will read its messages")
+    assert "ivy" in report.text.lower() and "Rory Outsider" in report.text, report.text  # unlinked, not in group
+    assert "Alex Mentee" in report.text  # a Pluto member who is not in the room
+    await chat.press_privately(SAM, report, "Link anyway")
+    await chat.see_privately(SAM, "now linked to")
+
+
+async def test_link_refused_for_a_non_member_then_accepted_with_the_report(rooms: ChatDriver) -> None:
+    await rooms.join(ROOM, RORY)
+    await rooms.room_command(ROOM, RORY, "room")
+    await rooms.see_privately(RORY, "not a member of any Pluto group conversation")
+    await _link_room(rooms)
+    await rooms.room_command(ROOM, SAM, "room status")
+    status = await rooms.see_privately(SAM, "link active")
+    assert "Cohort A" in status.text
+    assert rooms.room_posts(ROOM) == []  # every answer went to the person alone
+
+
+async def test_group_messages_flow_both_ways_once_with_authors(
+    rooms: ChatDriver, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    await _link_room(rooms)
+    conv = seed.group_conversation_id
+    lms.post_to_conversation(seed.mentor_id, conv, "Welcome to the cohort room!")
+    post = await rooms.see_in_room(ROOM, "Welcome to the cohort room!")
+    assert "Maya Mentor" in post.text
+    # Alex is in no room: a private copy as before; Sam reads it in the room only.
+    await rooms.see_privately(ALEX, "Welcome to the cohort room!")
+
+    await rooms.room_write(ROOM, SAM, "Hello from the room")
+    await until(lambda: lms_texts(lms, conv, seed.mentee1_id) == ["Hello from the room"], what="Sam's room message")
+    await rooms.room_reply(ROOM, SAM, post, "Thanks Maya")
+    await until(lambda: len(lms_texts(lms, conv, seed.mentee1_id)) == 2, what="Sam's reply in Pluto")
+    reply = lms_texts(lms, conv, seed.mentee1_id)[1]
+    assert reply.startswith("> Maya Mentor: Welcome to the cohort room!") and reply.endswith("Thanks Maya"), reply
+
+    lms.post_to_conversation(seed.mentor_id, conv, "Second message")
+    await rooms.see_in_room(ROOM, "Second message")
+    await rooms.see_privately(ALEX, "Hello from the room")  # Sam's words reach Alex privately
+    texts = [a.text for a in rooms.room_posts(ROOM)]
+    assert sum("Welcome to the cohort room!" in t for t in texts) == 1
+    assert not any("Hello from the room" in t for t in texts)  # never echoed into its room
+    assert not any("Welcome to the cohort room!" in a.text for a in rooms.private(SAM))  # no private copy
+
+
+async def test_unlinked_and_refused_people_are_told_privately_once(
+    rooms: ChatDriver, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    await _link_room(rooms)
+    conv = seed.group_conversation_id
+    await rooms.room_write(ROOM, IVY, "Hi all, Ivy here")
+    await rooms.see_privately(IVY, "only people with a linked Pluto account")
+    await rooms.room_write(ROOM, RORY, "Rory here")
+    await rooms.see_privately(RORY, "not delivered to")
+    await rooms.room_write(ROOM, IVY, "Anyone?")
+    await rooms.room_write(ROOM, SAM, "Sam is here")  # handled after Ivy's second message
+    await until(lambda: lms_texts(lms, conv, seed.mentee1_id) == ["Sam is here"], what="Sam's message")
+    told = [a for a in rooms.private(IVY) if "linked Pluto account" in a.text]
+    assert len(told) == 1, told  # once a day at most
+    assert all(m["text"] not in ("Hi all, Ivy here", "Anyone?", "Rory here") for m in lms.messages_in(conv))
+    assert rooms.room_posts(ROOM) == []  # nobody's refusal went into the room
+
+
+async def test_a_command_in_the_room_never_shows_personal_data_there(rooms: ChatDriver) -> None:
+    await _link_room(rooms)
+    for command in ("status", "tasks", "prefs", "link"):
+        await rooms.room_command(ROOM, SAM, command)
+    await rooms.see_privately(SAM, "Linked to Pluto as")
+    await rooms.see_privately(SAM, "sign in to Pluto")
+    assert rooms.room_posts(ROOM) == []
+
+
+async def test_bot_removed_pauses_the_link_and_the_backlog_follows(
+    rooms: ChatDriver, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    await _link_room(rooms)
+    conv = seed.group_conversation_id
+    await rooms.remove_bot(ROOM)
+    await rooms.see_privately(SAM, "is paused")  # the linker hears of it
+    for n in range(1, 4):
+        lms.post_to_conversation(seed.mentor_id, conv, f"While away {n}")
+    await rooms.see_privately(ALEX, "While away 3")  # the group goes on meanwhile
+    assert rooms.room_posts(ROOM) == []
+    await rooms.add_bot(ROOM)
+    await rooms.see_in_room(ROOM, "While away 3")
+    posts: list[Arrived] = rooms.room_posts(ROOM)
+    assert [p.text.split("\n")[-1] for p in posts] == ["While away 1", "While away 2", "While away 3"]
