@@ -1,0 +1,91 @@
+"""A linked group is read once per cycle, not once per member (issue 16), counted by the
+sandbox LMS; one read still feeds the room and every member's private copy."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bridge.app import build_pipeline
+from bridge.config import load_settings
+from bridge.lms.api import LmsApi
+from bridge.lms.client import LmsClient
+from bridge.model import ChatIdentity, Cursor, Platform, RoomAddress
+from bridge.rooms.intake import RoomIntake
+from bridge.store.crypto import new_key
+from bridge.store.records import DeliveryStatus, RoomStatus
+from bridge.store.store import Store
+from sandbox.lms import DemoSeed, SandboxLMS
+from sandbox.lms.seed import DEMO_PASSWORD
+
+MEMBERS = 30
+ROOM = RoomAddress(Platform.TELEGRAM, "", "-100500", name="Cohort A chat")
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'cost.db'}", new_key())
+    yield opened
+    await opened.close()
+
+
+def group_reads(lms: SandboxLMS, mark: int, conversation_id: int) -> int:
+    return sum(
+        1
+        for c in lms.calls[mark:]
+        if c.function == "core_message_get_conversation_messages"
+        and str(c.params.get("convid")) == str(conversation_id)
+    )
+
+
+async def test_thirty_linked_members_cost_one_group_read_per_cycle(
+    lms: SandboxLMS, seed: DemoSeed, store: Store
+) -> None:
+    people = []
+    for n in range(MEMBERS):
+        uid = lms.create_user(f"member{n}", DEMO_PASSWORD, "Member", str(n))
+        lms.enrol(seed.course_id, uid)
+        lms.add_group_member(seed.group_id, uid)
+        people.append(uid)
+        await store.save_link(
+            ChatIdentity(Platform.TELEGRAM, "", str(uid)),
+            lms_user_id=uid,
+            lms_username=f"member{n}",
+            lms_fullname=f"Member {n}",
+            token=lms.issue_token(uid),
+            room=str(uid),
+            address=None,
+        )
+    lms.clock.freeze()
+    linker = people[0]
+    pending = await store.start_room_link(ROOM, linker, ChatIdentity(Platform.TELEGRAM, "", str(linker)))
+    await store.update_room_link(
+        pending.id,
+        status=RoomStatus.ACTIVE,
+        conversation_id=seed.group_conversation_id,
+        conversation_name="Cohort A",
+        reader_lms_user_id=linker,
+        cursor=Cursor(lms.clock.now() - 1, frozenset()),
+    )
+    settings = load_settings(None, lms={"url": lms.url, "retries": 0}, store={"token_key": new_key()})
+    client = LmsClient(lms.url, retries=0)
+    try:
+        pipeline = build_pipeline(settings, store, client, rooms=RoomIntake(store, LmsApi(client)))
+        pipeline.sweep_every = 0.0  # every person's listing is read fully each cycle: the worst case
+        await pipeline.poll_once()  # baselines
+        lms.post_to_conversation(seed.mentor_id, seed.group_conversation_id, "Cohort news for all thirty")
+        lms.clock.advance(2)  # the LMS holds back its current second (observed 5f)
+        mark = len(lms.calls)
+        cycles = 3
+        for _ in range(cycles):
+            await pipeline.poll_once()
+        assert group_reads(lms, mark, seed.group_conversation_id) == cycles
+        sent = [d for d in await store.deliveries(status=DeliveryStatus.PENDING) if "Cohort news" in d.payload["html"]]
+        assert sum(1 for d in sent if d.room_link_id == pending.id) == 1  # once into the room
+        assert sorted(d.link_id for d in sent if d.room_link_id is None) == sorted(
+            link.id for link in await store.active_links()
+        )  # and one private copy each: nobody is in the room yet
+    finally:
+        await client.close()
