@@ -19,7 +19,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ _SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _COMMAND_RE = re.compile(r"^[a-z0-9_]{1,32}$")
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _WEBHOOK_PORTS = {443, 80, 88, 8443}
-UPDATE_TYPES = ("message", "edited_message", "callback_query")
+UPDATE_TYPES = ("message", "edited_message", "callback_query", "my_chat_member")
 # Flood limits as Telegram publishes them: about one message per second per private chat
 # (short bursts pass), 20 per minute per group, 30 per second overall.
 CHAT_RATE = 1.0
@@ -178,6 +178,16 @@ class SandboxTelegram:
         self.requests: Recorder[SandboxRequest] = Recorder()
         self.users: dict[int, SandboxUser] = {}
         self.groups: dict[int, dict[str, Any]] = {}
+        # Groups as Telegram keeps them: who is in each, who administers it, whether the bot
+        # is still in it, and where a group went when it became a supergroup.
+        self.group_members: dict[int, set[int]] = {}
+        self.group_admins: dict[int, set[int]] = {}
+        self.bot_removed: set[int] = set()
+        self.migrated: dict[int, int] = {}
+        self._group_creator: dict[int, int | None] = {}
+        # BotFather's privacy mode (on by default): in groups the bot receives only commands,
+        # replies to its own messages and service messages (core.telegram.org/bots/features#privacy-mode).
+        self.privacy_mode = True
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}
         self.commands: list[dict[str, Any]] = []
         self.callback_answers: dict[str, dict[str, Any]] = {}
@@ -261,11 +271,73 @@ class SandboxTelegram:
         self.users[user_id] = user
         return user
 
-    def add_group(self, chat_id: int, title: str) -> None:
-        """Create a group chat (negative id) the bot is a member of."""
+    def add_group(
+        self,
+        chat_id: int,
+        title: str,
+        *,
+        supergroup: bool = False,
+        admins: Sequence[int] = (),
+        members: Sequence[int] = (),
+    ) -> None:
+        """Create a group chat (negative id) the bot is a member of, with its ``admins``
+        (the first is the creator) and other ``members`` (user ids)."""
         if chat_id >= 0:
             raise ValueError("group chat ids are negative")
-        self.groups[chat_id] = {"id": chat_id, "type": "group", "title": title}
+        self.groups[chat_id] = {"id": chat_id, "type": "supergroup" if supergroup else "group", "title": title}
+        self.group_admins[chat_id] = set(admins)
+        self.group_members[chat_id] = set(admins) | set(members)
+        self._group_creator[chat_id] = admins[0] if admins else None
+
+    def remove_bot_from_group(self, chat_id: int, by: SandboxUser | int) -> int:
+        """An administrator removes the bot: a ``my_chat_member`` update (status ``kicked``);
+        sends there fail with 403 until it is added again. Returns the update_id."""
+        self.bot_removed.add(chat_id)
+        return self._bot_member_update(chat_id, by, "member", "kicked")
+
+    def add_bot_to_group(self, chat_id: int, by: SandboxUser | int) -> int:
+        """The bot is added (back) to the group: a ``my_chat_member`` update (``member``)."""
+        self.bot_removed.discard(chat_id)
+        return self._bot_member_update(chat_id, by, "kicked", "member")
+
+    def migrate_to_supergroup(self, chat_id: int, new_id: int) -> int:
+        """The group becomes a supergroup with a new id: a service message in the old chat
+        carrying ``migrate_to_chat_id``; sends to the old id fail with 400 and the new id.
+        Returns the update_id."""
+        old = self.groups[chat_id]
+        self.groups[new_id] = {**old, "id": new_id, "type": "supergroup"}
+        for table in (self.group_members, self.group_admins):
+            table[new_id] = set(table.get(chat_id, ()))
+        self._group_creator[new_id] = self._group_creator.get(chat_id)
+        self.migrated[chat_id] = new_id
+        creator = self._group_creator.get(chat_id)
+        user = self.users[creator] if creator is not None else next(iter(self.users.values()))
+        msg = self._service_message(user, old, migrate_to_chat_id=new_id)
+        return self._enqueue({"message": msg})
+
+    def user_joins_group(self, user: SandboxUser | int, chat_id: int) -> int:
+        """``user`` joins the group: a service message with ``new_chat_members``."""
+        u = self._user(user)
+        self.group_members.setdefault(chat_id, set()).add(u.id)
+        msg = self._service_message(u, self.groups[chat_id], new_chat_members=[u.as_json()])
+        return self._enqueue({"message": msg})
+
+    def user_leaves_group(self, user: SandboxUser | int, chat_id: int) -> int:
+        """``user`` leaves the group: a service message with ``left_chat_member``."""
+        u = self._user(user)
+        self.group_members.setdefault(chat_id, set()).discard(u.id)
+        msg = self._service_message(u, self.groups[chat_id], left_chat_member=u.as_json())
+        return self._enqueue({"message": msg})
+
+    def user_edits_in_group(self, user: SandboxUser | int, chat_id: int, message_id: int, text: str) -> int | None:
+        """``user`` edits their message: an ``edited_message`` update, where the bot received
+        the original (privacy mode); returns the update_id, or None when not delivered."""
+        original = self.messages[(chat_id, message_id)]
+        original["text"] = text
+        original["edit_date"] = int(time.time())
+        if not original.get("_delivered"):
+            return None
+        return self._enqueue({"edited_message": self._public(original)})
 
     def block_bot(self, user_id: int) -> None:
         """The user blocks the bot: sends to them get 403 until they press Start again."""
@@ -287,15 +359,30 @@ class SandboxTelegram:
             msg["reply_to_message"] = {k: v for k, v in original.items() if not k.startswith("_")}
         return self._enqueue({"message": msg})
 
-    def user_sends_in_group(self, user: SandboxUser | int, chat_id: int, text: str) -> int:
+    def user_sends_in_group(
+        self, user: SandboxUser | int, chat_id: int, text: str, reply_to: int | None = None
+    ) -> int | None:
         """The user writes ``text`` in group ``chat_id`` (see ``add_group``), where every
-        member reads what the bot answers there; returns the update_id. Writing in a group
-        does not start the bot's private chat."""
+        member reads what the bot answers there, optionally replying to message ``reply_to``
+        there. Returns the update_id, or None when the bot does not receive it: it is not in
+        the group, or privacy mode is on and this is neither a command nor a reply to the
+        bot. Writing in a group does not start the bot's private chat."""
         u = self._user(user)
         if chat_id not in self.groups:
             raise ValueError(f"no group {chat_id}")
+        self.group_members.setdefault(chat_id, set()).add(u.id)
         msg = self._user_message(u, text, chat=self.groups[chat_id])
-        return self._enqueue({"message": msg})
+        replied: dict[str, Any] | None = None
+        if reply_to is not None:
+            replied = self.messages.get((chat_id, reply_to))
+            if replied is None:
+                raise ValueError(f"no message {reply_to} in chat {chat_id}")
+            msg["reply_to_message"] = self._public(replied)
+        to_bot = replied is not None and replied["from"].get("id") == self.bot_id
+        if chat_id in self.bot_removed or (self.privacy_mode and "entities" not in msg and not to_bot):
+            return None
+        msg["_delivered"] = True
+        return self._enqueue({"message": self._public(msg)})
 
     def user_starts(self, user: SandboxUser | int, payload: str | None = None) -> int:
         """The user presses Start (through a deep link if ``payload``); returns the update_id."""
@@ -488,7 +575,7 @@ class SandboxTelegram:
             "first_name": self.bot_name,
             "username": self.bot_username,
             "can_join_groups": True,
-            "can_read_all_group_messages": False,
+            "can_read_all_group_messages": not self.privacy_mode,
             "supports_inline_queries": False,
             "can_connect_to_business": False,
             "has_main_web_app": False,
@@ -735,6 +822,91 @@ class SandboxTelegram:
         self.messages[(chat["id"], msg["message_id"])] = msg
         return msg
 
+    def _service_message(self, user: SandboxUser, chat: dict[str, Any], **fields: Any) -> dict[str, Any]:
+        msg: dict[str, Any] = {
+            "message_id": self._next_message_id(chat["id"]),
+            "from": user.as_json(),
+            "chat": chat,
+            "date": int(time.time()),
+            **fields,
+        }
+        self.messages[(chat["id"], msg["message_id"])] = msg
+        return msg
+
+    def _bot_member_update(self, chat_id: int, by: SandboxUser | int, old: str, new: str) -> int:
+        bot = {**self._bot_json(), "is_bot": True}
+
+        def member(status: str) -> dict[str, Any]:
+            return {"status": status, "user": bot, **({"until_date": 0} if status == "kicked" else {})}
+
+        update = {
+            "chat": self.groups[chat_id],
+            "from": self._user(by).as_json(),
+            "date": int(time.time()),
+            "old_chat_member": member(old),
+            "new_chat_member": member(new),
+        }
+        return self._enqueue({"my_chat_member": update})
+
+    def _member_json(self, chat_id: int, user_id: int) -> dict[str, Any]:
+        """The ``ChatMember`` of ``user_id`` in ``chat_id``."""
+        known = self.users.get(user_id)
+        user = known.as_json() if known else {"id": user_id, "is_bot": False, "first_name": "?"}
+        if user_id == self._group_creator.get(chat_id):
+            return {"status": "creator", "user": user, "is_anonymous": False}
+        if user_id in self.group_admins.get(chat_id, ()):
+            return {
+                "status": "administrator",
+                "user": user,
+                "can_be_edited": False,
+                "is_anonymous": False,
+                "can_manage_chat": True,
+                "can_delete_messages": True,
+                "can_manage_video_chats": True,
+                "can_restrict_members": True,
+                "can_promote_members": False,
+                "can_change_info": True,
+                "can_invite_users": True,
+                "can_post_stories": False,
+                "can_edit_stories": False,
+                "can_delete_stories": False,
+            }
+        if user_id in self.group_members.get(chat_id, ()):
+            return {"status": "member", "user": user}
+        return {"status": "left", "user": user}
+
+    def _group(self, chat_id: Any) -> int:
+        """A group the bot is in, by id; Telegram's errors otherwise."""
+        cid = self._chat_id(chat_id)
+        if cid in self.migrated:
+            raise ApiError(
+                400,
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                {"migrate_to_chat_id": self.migrated[cid]},
+            )
+        if cid not in self.groups:
+            raise _bad("chat not found")
+        if cid in self.bot_removed:
+            raise ApiError(403, "Forbidden: bot was kicked from the group chat")
+        return cid
+
+    async def _api_getChatAdministrators(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        cid = self._group(params["chat_id"])
+        return [self._member_json(cid, uid) for uid in sorted(self.group_admins.get(cid, ()))]
+
+    async def _api_getChatMember(self, params: dict[str, Any]) -> dict[str, Any]:
+        cid = self._group(params["chat_id"])
+        return self._member_json(cid, int(params["user_id"]))
+
+    async def _api_getChatMemberCount(self, params: dict[str, Any]) -> int:
+        cid = self._group(params["chat_id"])
+        return len(self.group_members.get(cid, ())) + 1  # the bot counts
+
+    async def _api_getChat(self, params: dict[str, Any]) -> dict[str, Any]:
+        cid = self._group(params["chat_id"])
+        gifts = {"unlimited_gifts": False, "limited_gifts": False, "unique_gifts": False, "premium_subscription": False}
+        return {**self.groups[cid], "accent_color_id": 0, "max_reaction_count": 11, "accepted_gift_types": gifts}
+
     def _enqueue(self, payload: dict[str, Any]) -> int:
         update_id = next(self._update_ids)
         self._pending.append({"update_id": update_id, **payload})
@@ -748,8 +920,8 @@ class SandboxTelegram:
 
     def _chat_for_send(self, value: Any) -> dict[str, Any]:
         chat_id = self._chat_id(value)
-        if chat_id in self.groups:
-            return self.groups[chat_id]
+        if chat_id in self.groups or chat_id in self.migrated:
+            return self.groups[self._group(chat_id)]
         user = self.users.get(chat_id)
         if user is None:
             raise _bad("chat not found")
