@@ -22,7 +22,7 @@ import math
 import socket
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,7 @@ TIER_PER_MINUTE = {
     "chat.postEphemeral": 100,
     "conversations.open": 50,
     "conversations.info": 50,
+    "conversations.members": 100,  # Tier 4
     "conversations.history": 50,
     "conversations.replies": 50,
     "users.info": 100,
@@ -115,6 +116,13 @@ class SlackChannel:
     user: str | None = None  # the other party of a DM
     is_archived: bool = False
     messages: list[dict[str, Any]] = field(default_factory=list)
+    is_private: bool = False  # a private channel (``G…``-style events: channel_type "group")
+    members: set[str] = field(default_factory=set)  # user ids in a channel, the bot's included
+
+    @property
+    def channel_type(self) -> str:
+        """``channel_type`` as message events carry it."""
+        return "im" if self.is_im else "group" if self.is_private else "channel"
 
     def find(self, ts: str) -> dict[str, Any] | None:
         """The message with this ts, if it exists."""
@@ -134,6 +142,9 @@ class SlackTeam:
     channels: dict[str, SlackChannel] = field(default_factory=dict)
     usergroups: dict[str, str] = field(default_factory=dict)  # id -> handle
     uninstalled: bool = False
+    # Bot scopes the app was installed with (None: all); chat.postMessage with ``username``
+    # needs chat:write.customize, conversations.members channels:read or groups:read.
+    scopes: set[str] | None = None
 
     def dm_for(self, user_id: str) -> SlackChannel:
         """The bot's DM channel with ``user_id``, created on first use like conversations.open."""
@@ -316,11 +327,102 @@ class SandboxSlack:
         self.teams[team_id].users[user_id] = user
         return user
 
-    def add_channel(self, team_id: str, channel_id: str, name: str) -> SlackChannel:
-        """Add a public channel to a workspace."""
-        ch = SlackChannel(id=channel_id, name=name)
-        self.teams[team_id].channels[channel_id] = ch
+    def add_channel(
+        self,
+        team_id: str,
+        channel_id: str,
+        name: str,
+        *,
+        private: bool = False,
+        members: Sequence[str] = (),
+        bot_member: bool = True,
+    ) -> SlackChannel:
+        """Add a channel (public, or ``private``) with its ``members``; the bot is in it
+        unless ``bot_member`` is False (then posting there answers ``not_in_channel``)."""
+        team = self.teams[team_id]
+        ch = SlackChannel(id=channel_id, name=name, is_private=private, members=set(members))
+        if bot_member:
+            ch.members.add(team.bot_user_id)
+        team.channels[channel_id] = ch
         return ch
+
+    def channel_message(
+        self,
+        team_id: str,
+        channel_id: str,
+        user_id: str,
+        text: str,
+        *,
+        thread_ts: str | None = None,
+        typed: bool = True,
+    ) -> dict[str, Any]:
+        """A person writes in a channel (joining it if need be): stores the message and
+        returns the ``message`` event (``message.channels`` or ``message.groups``)."""
+        ch = self.channel(channel_id)
+        ch.members.add(user_id)
+        msg: dict[str, Any] = {
+            "type": "message",
+            "user": user_id,
+            "text": escape_typed(text) if typed else text,
+            "ts": self._next_ts(),
+            "team": team_id,
+            "channel": ch.id,
+            "channel_type": ch.channel_type,
+        }
+        if thread_ts:
+            msg["thread_ts"] = thread_ts
+        ch.messages.append(dict(msg))
+        return msg
+
+    def channel_edit(self, team_id: str, channel_id: str, ts: str, text: str) -> dict[str, Any]:
+        """A person edits their message: the ``message_changed`` event."""
+        ch = self.channel(channel_id)
+        original = ch.find(ts)
+        assert original is not None, f"no message {ts} in {channel_id}"
+        previous = dict(original)
+        original["text"] = escape_typed(text)
+        original["edited"] = {"user": original.get("user"), "ts": self._next_ts()}
+        return {
+            "type": "message",
+            "subtype": "message_changed",
+            "hidden": True,
+            "channel": ch.id,
+            "channel_type": ch.channel_type,
+            "ts": self._next_ts(),
+            "message": dict(original),
+            "previous_message": previous,
+        }
+
+    def member_joined(self, team_id: str, channel_id: str, user_id: str) -> dict[str, Any]:
+        """``user_id`` joins (the bot: is invited to) the channel: ``member_joined_channel``."""
+        ch = self.channel(channel_id)
+        ch.members.add(user_id)
+        return {
+            "type": "member_joined_channel",
+            "user": user_id,
+            "channel": ch.id,
+            "channel_type": "G" if ch.is_private else "C",
+            "team": team_id,
+        }
+
+    def member_left(self, team_id: str, channel_id: str, user_id: str) -> dict[str, Any]:
+        """``user_id`` leaves (the bot: is removed from) the channel: ``member_left_channel``."""
+        ch = self.channel(channel_id)
+        ch.members.discard(user_id)
+        return {
+            "type": "member_left_channel",
+            "user": user_id,
+            "channel": ch.id,
+            "channel_type": "G" if ch.is_private else "C",
+            "team": team_id,
+        }
+
+    def archive(self, team_id: str, channel_id: str, user_id: str, archived: bool = True) -> dict[str, Any]:
+        """Someone archives (or unarchives) the channel: ``channel_archive`` / ``channel_unarchive``."""
+        ch = self.channel(channel_id)
+        ch.is_archived = archived
+        kind = ("group" if ch.is_private else "channel") + ("_archive" if archived else "_unarchive")
+        return {"type": kind, "channel": ch.id, "user": user_id}
 
     def add_usergroup(self, team_id: str, group_id: str, handle: str) -> None:
         """Add a user group (``@handle``, mentioned as ``<!subteam^ID>``) to a workspace."""
@@ -559,6 +661,10 @@ class SandboxSlack:
             return ch
         if ch.is_archived:
             return {"ok": False, "error": "is_archived"}
+        if not ch.is_im and team.bot_user_id not in ch.members:
+            return {"ok": False, "error": "not_in_channel"}
+        if params.get("username") and not self._has_scope(team, "chat:write.customize"):
+            return {"ok": False, "error": "missing_scope", "needed": "chat:write.customize"}
         text = params.get("text")
         blocks = params.get("blocks")
         if not text and not blocks:
@@ -591,6 +697,8 @@ class SandboxSlack:
             msg["blocks"] = blocks
         if thread_ts:
             msg["thread_ts"] = str(thread_ts)
+        if params.get("username"):
+            msg["username"] = str(params["username"])  # shown as the sender (chat:write.customize)
         ch.messages.append(msg)
         return {"ok": True, "channel": ch.id, "ts": msg["ts"], "message": msg}
 
@@ -670,8 +778,10 @@ class SandboxSlack:
             return ch
         if params["user"] not in team.users:
             return {"ok": False, "error": "user_not_found"}
-        if ch.is_im and ch.user != params["user"]:
+        if (ch.is_im and ch.user != params["user"]) or (not ch.is_im and params["user"] not in ch.members):
             return {"ok": False, "error": "user_not_in_channel"}
+        if not ch.is_im and team.bot_user_id not in ch.members:
+            return {"ok": False, "error": "not_in_channel"}
         ts = self._next_ts()
         self.ephemerals.append(
             {"channel": ch.id, "user": params["user"], "text": params.get("text"), "ts": ts}
@@ -703,8 +813,24 @@ class SandboxSlack:
         if ch.is_im:
             info["user"] = ch.user
         else:
-            info.update({"name": ch.name, "is_channel": True})
+            info.update({"name": ch.name, "is_channel": not ch.is_private, "is_private": ch.is_private})
+            info["is_member"] = team.bot_user_id in ch.members
         return {"ok": True, "channel": info}
+
+    def _m_conversations_members(self, team: SlackTeam, params: dict[str, Any]) -> dict[str, Any]:
+        ch = self._channel_of(team, params)
+        if isinstance(ch, dict):
+            return ch
+        needed = "groups:read" if ch.is_private else "channels:read"
+        if not self._has_scope(team, needed):
+            return {"ok": False, "error": "missing_scope", "needed": needed}
+        if ch.is_private and team.bot_user_id not in ch.members:
+            return {"ok": False, "error": "channel_not_found"}  # a private channel the bot left: invisible
+        return {"ok": True, "members": sorted(ch.members), "response_metadata": {"next_cursor": ""}}
+
+    @staticmethod
+    def _has_scope(team: SlackTeam, scope: str) -> bool:
+        return team.scopes is None or scope in team.scopes
 
     def _m_users_info(self, team: SlackTeam, params: dict[str, Any]) -> dict[str, Any]:
         user = team.users.get(str(params.get("user", "")))
