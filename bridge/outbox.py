@@ -74,6 +74,28 @@ def render_post(payload: Mapping[str, Any], adapter: Adapter) -> list[Post]:
     return posts
 
 
+def map_entries(
+    delivery: Delivery, lms_user_id: int, platform: Platform, workspace: str, refs: list[dict[str, Any]]
+) -> list[MapEntry]:
+    """The message map rows of a sent delivery: one per chunk, each naming its item (so a
+    reply to any copy finds what it answers)."""
+    conversation_id = delivery.payload.get("conversation_id")
+    return [
+        MapEntry(
+            delivery.item_key,
+            delivery.link_id,
+            lms_user_id,
+            int(conversation_id) if conversation_id is not None else None,
+            platform,
+            workspace,
+            r["room"],
+            r["message_id"],
+            r["thread"],
+        )
+        for r in refs
+    ]
+
+
 class Dispatcher:
     """Sends pending deliveries through the adapters."""
 
@@ -418,20 +440,7 @@ class Dispatcher:
         """Every chunk arrived: the delivery is sent, its copies mapped to the item (so a
         reply to any copy routes to its conversation). Returns the link with its room."""
         conversation_id = delivery.payload.get("conversation_id")
-        entries = [
-            MapEntry(
-                delivery.item_key,
-                link.id,
-                link.lms_user_id,
-                int(conversation_id) if conversation_id is not None else None,
-                link.identity.platform,
-                link.identity.workspace,
-                r["room"],
-                r["message_id"],
-                r["thread"],
-            )
-            for r in refs
-        ]
+        entries = map_entries(delivery, link.lms_user_id, link.identity.platform, link.identity.workspace, refs)
         await self.store.mark_sent(delivery, refs, entries)
         first = SentRef(refs[0]["room"], refs[0]["message_id"], refs[0]["thread"])
         if adapter.capabilities.threads and conversation_id is not None and thread is None:

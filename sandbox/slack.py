@@ -395,22 +395,17 @@ class SandboxSlack:
 
     def member_joined(self, team_id: str, channel_id: str, user_id: str) -> dict[str, Any]:
         """``user_id`` joins (the bot: is invited to) the channel: ``member_joined_channel``."""
-        ch = self.channel(channel_id)
-        ch.members.add(user_id)
-        return {
-            "type": "member_joined_channel",
-            "user": user_id,
-            "channel": ch.id,
-            "channel_type": "G" if ch.is_private else "C",
-            "team": team_id,
-        }
+        return self._membership(team_id, channel_id, user_id, joined=True)
 
     def member_left(self, team_id: str, channel_id: str, user_id: str) -> dict[str, Any]:
         """``user_id`` leaves (the bot: is removed from) the channel: ``member_left_channel``."""
+        return self._membership(team_id, channel_id, user_id, joined=False)
+
+    def _membership(self, team_id: str, channel_id: str, user_id: str, *, joined: bool) -> dict[str, Any]:
         ch = self.channel(channel_id)
-        ch.members.discard(user_id)
+        (ch.members.add if joined else ch.members.discard)(user_id)
         return {
-            "type": "member_left_channel",
+            "type": "member_joined_channel" if joined else "member_left_channel",
             "user": user_id,
             "channel": ch.id,
             "channel_type": "G" if ch.is_private else "C",

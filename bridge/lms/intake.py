@@ -97,6 +97,26 @@ def later(stored: Cursor | None, new: Cursor) -> Cursor:
     return Cursor(new.watermark, new.seen_ids | stored.seen_ids)
 
 
+def message_item(
+    message: ConversationMessage, userid: int, author: str, info: ConversationInfo, *, muted: bool = False
+) -> Item:
+    """One LMS message as the item ``userid`` receives from ``info``'s conversation."""
+    return Item(
+        key=f"msg:{message.id}",
+        kind=ItemKind.MESSAGE,
+        lms_user_id=userid,
+        html=sanitize_lms_html(message.text),
+        time=message.timecreated,
+        author_id=message.useridfrom,
+        author_name=author,
+        conversation_id=info.conversation_id,
+        conversation_type=info.type,
+        conversation_name=info.name,
+        peer_id=info.peer_id,
+        muted=muted,
+    )
+
+
 class MessageIntake:
     """Finds new conversation messages for one LMS user."""
 
@@ -166,22 +186,7 @@ class MessageIntake:
                 if m.useridfrom == userid:
                     continue  # the person's own words (often relayed from chat by us)
                 author = names.get(m.useridfrom) or member_names.get(m.useridfrom) or f"User {m.useridfrom}"
-                batch.items.append(
-                    Item(
-                        key=f"msg:{m.id}",
-                        kind=ItemKind.MESSAGE,
-                        lms_user_id=userid,
-                        html=sanitize_lms_html(m.text),
-                        time=m.timecreated,
-                        author_id=m.useridfrom,
-                        author_name=author,
-                        conversation_id=conv.id,
-                        conversation_type=conv.type,
-                        conversation_name=info.name,
-                        peer_id=info.peer_id,
-                        muted=conv.ismuted,
-                    )
-                )
+                batch.items.append(message_item(m, userid, author, info, muted=conv.ismuted))
             if fresh:
                 batch.cursors[scope] = advance(cursor, [(m.timecreated, m.id) for m in fresh])
             batch.conversations.append((info, early.timecreated if early else fresh[-1].timecreated))

@@ -11,6 +11,7 @@ The people's own intake leaves linked groups to this one (``linked``).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections import defaultdict
@@ -19,8 +20,8 @@ from typing import Any
 
 from bridge.lms.api import ConversationMessage, LmsApi
 from bridge.lms.errors import LmsError, LmsUnavailable, TokenRejected
-from bridge.lms.intake import advance, conversation_scope
-from bridge.model import ConversationType, Cursor, Item, ItemKind, Platform
+from bridge.lms.intake import advance, conversation_scope, message_item
+from bridge.model import ConversationInfo, ConversationType, Cursor, ItemKind, Platform
 from bridge.render import escape, sanitize_lms_html
 from bridge.rooms.prefs import wants_private_copies
 from bridge.router import notice, route
@@ -189,6 +190,7 @@ class RoomIntake:
         in_room: set[tuple[Platform, str, str]] = set()
         for rl in rooms:
             in_room |= {(rl.room.platform, rl.room.workspace, u) for u in await self.store.room_member_ids(rl.id)}
+        info = ConversationInfo(conversation_id, ConversationType.GROUP, rooms[0].conversation_name, None)
         members = await self.members(conversation_id, reader)
         cursors = await self.store.cursors_of_users(members)
         deliveries: list[NewDelivery] = []
@@ -211,19 +213,8 @@ class RoomIntake:
             for m in fresh:
                 if m.useridfrom == uid:
                     continue  # their own words
-                item = Item(
-                    key=f"msg:{m.id}",
-                    kind=ItemKind.MESSAGE,
-                    lms_user_id=uid,
-                    html=sanitize_lms_html(m.text),
-                    time=m.timecreated,
-                    author_id=m.useridfrom,
-                    author_name=names.get(m.useridfrom) or f"User {m.useridfrom}",
-                    conversation_id=conversation_id,
-                    conversation_type=ConversationType.GROUP,
-                    conversation_name=rooms[0].conversation_name,
-                    url=self.url(conversation_id),
-                )
+                author = names.get(m.useridfrom) or f"User {m.useridfrom}"
+                item = dataclasses.replace(message_item(m, uid, author, info), url=self.url(conversation_id))
                 deliveries += route(item, wanted, prefs, now)
         return deliveries, moved
 

@@ -17,9 +17,9 @@ from contextlib import AbstractAsyncContextManager
 
 from bridge.config import OutboxSettings
 from bridge.model import Platform
-from bridge.outbox import render_post
+from bridge.outbox import map_entries, render_post
 from bridge.ports import Adapter, PermanentError, RateLimited, RoomUnavailable, TransientError
-from bridge.store.records import Delivery, MapEntry, RoomLink, RoomStatus
+from bridge.store.records import Delivery, RoomLink, RoomStatus
 from bridge.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -96,19 +96,5 @@ class RoomLanes:
             refs.append({"room": ref.room, "message_id": ref.message_id, "thread": ref.thread})
             if len(refs) < len(posts):
                 await self.store.record_part(delivery.id, refs)
-        conversation_id = delivery.payload.get("conversation_id")
-        entries = [
-            MapEntry(
-                delivery.item_key,
-                delivery.link_id,
-                0,
-                int(conversation_id) if conversation_id is not None else None,
-                rl.room.platform,
-                rl.room.workspace,
-                r["room"],
-                r["message_id"],
-                r["thread"],
-            )
-            for r in refs
-        ]
+        entries = map_entries(delivery, 0, rl.room.platform, rl.room.workspace, refs)
         await self.store.mark_sent(delivery, refs, entries)
