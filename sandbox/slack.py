@@ -778,9 +778,10 @@ class SandboxSlack:
         if not ch.is_im and team.bot_user_id not in ch.members:
             return {"ok": False, "error": "not_in_channel"}
         ts = self._next_ts()
-        self.ephemerals.append(
-            {"channel": ch.id, "user": params["user"], "text": params.get("text"), "ts": ts}
-        )
+        shown = {"channel": ch.id, "user": params["user"], "text": params.get("text"), "ts": ts}
+        if params.get("blocks"):
+            shown["blocks"] = params["blocks"]
+        self.ephemerals.append(shown)
         return {"ok": True, "message_ts": ts}
 
     def _m_conversations_open(self, team: SlackTeam, params: dict[str, Any]) -> dict[str, Any]:
@@ -1126,13 +1127,16 @@ class SandboxSlack:
         *,
         inputs: Mapping[str, str] | None = None,
         bad_signature: bool = False,
+        ephemeral: Mapping[str, Any] | None = None,
     ) -> tuple[str, PushResult]:
-        """A person presses the button ``action_id`` on a stored message. ``inputs`` maps an
-        input block's action_id to what the person typed there. Returns the response_url
+        """A person presses the button ``action_id`` on a stored message, or on the
+        ``ephemeral`` message only they were shown (a response_url answer or a
+        chat.postEphemeral, as recorded in ``responses`` / ``ephemerals``). ``inputs`` maps
+        an input block's action_id to what the person typed there. Returns the response_url
         id and the bot's answer."""
         team = self._team_bot(team_id)
         user = team.users[user_id]
-        msg = self.channel(channel_id).find(message_ts)
+        msg = dict(ephemeral) if ephemeral is not None else self.channel(channel_id).find(message_ts)
         if msg is None:
             raise KeyError(f"no message {message_ts} in {channel_id}")
         button: dict[str, Any] = {}
@@ -1161,7 +1165,7 @@ class SandboxSlack:
                 "type": "message",
                 "message_ts": message_ts,
                 "channel_id": channel_id,
-                "is_ephemeral": False,
+                "is_ephemeral": ephemeral is not None,
             },
             "trigger_id": f"{int(time.time())}.{uuid.uuid4().int % 10**12}.{uuid.uuid4().hex[:16]}",
             "team": {"id": team_id, "domain": team.name},
