@@ -40,7 +40,7 @@ from bridge.profile import Profiles
 from bridge.render import escape, render, to_plain
 from bridge.rooms.command import is_room_action
 from bridge.rooms.inbound import RoomInbound
-from bridge.rooms.tell import Shown, Teller
+from bridge.rooms.tell import Teller
 from bridge.store.prompts import Prompts
 from bridge.store.records import Link, LinkStatus
 from bridge.store.store import Store
@@ -175,11 +175,10 @@ class Inbound:
         private chat with the bot (paced in that chat's lane); the shared room only learns
         where to look."""
         platform = event.identity.platform
-        shown = await self.teller.tell(event.identity, answer.html, event.shared, answer.actions)
-        if not shown:
+        if not await self.teller.tell(event.identity, answer.html, event.shared, answer.actions):
             return Answer(notices.cannot_answer_privately(self.profiles[platform], event.name))
-        if shown is Shown.IN_ROOM:
-            return None  # seen by them alone, in the room itself
+        if event.shared is not None:
+            return None  # a room the bridge links: nothing of a command shows there
         return Answer(notices.answered_privately())
 
     async def _room_of_link_matches(self, event: ChatEvent) -> bool:

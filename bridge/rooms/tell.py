@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import dataclasses
-import enum
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -21,17 +20,6 @@ FOREVER = 100 * 365 * DAY  # told once, ever
 Pacer = Callable[[ChatIdentity, int], Awaitable[None]]
 
 
-class Shown(enum.Enum):
-    """Where ``Teller.tell`` showed something (falsy: nowhere)."""
-
-    NOWHERE = 0
-    IN_ROOM = 1
-    IN_CHAT = 2
-
-    def __bool__(self) -> bool:
-        return self is not Shown.NOWHERE
-
-
 class Teller:
     """Shows a person safe HTML that the room must not see."""
 
@@ -42,13 +30,13 @@ class Teller:
 
     async def tell(
         self, identity: ChatIdentity, html: str, room: RoomAddress | None = None, actions: tuple[Action, ...] = ()
-    ) -> Shown:
+    ) -> bool:
         """Show ``html`` (and buttons) to ``identity`` alone, inside ``room`` where the
-        platform can (``IN_ROOM``), else in their private chat (``IN_CHAT``); ``NOWHERE``
-        when they could not be reached at all (no private chat known, blocked)."""
+        platform can, else in their private chat; False when they could not be reached at
+        all (no private chat known, blocked)."""
         adapter = self.adapters.get(identity.platform)
         if adapter is None:
-            return Shown.NOWHERE
+            return False
         caps = adapter.capabilities
         fallback = to_plain(html)
         posts = [Post(text=t, fallback=fallback) for t in render(html, caps.markup, caps.max_text, caps.measure)]
@@ -56,7 +44,7 @@ class Teller:
             posts[-1] = dataclasses.replace(posts[-1], actions=actions[: caps.max_actions])
         try:
             if room is not None and all([await adapter.tell_in_room(room, identity, p) for p in posts]):
-                return Shown.IN_ROOM
+                return True
             chat, address = await self.store.contact(identity)
             for post in posts:
                 if self.pace is not None:
@@ -64,8 +52,8 @@ class Teller:
                 await adapter.send(Destination(identity, chat, address), post)
         except DeliveryError as exc:
             log.info("could not tell %s privately: %s", identity, exc.reason)
-            return Shown.NOWHERE
-        return Shown.IN_CHAT
+            return False
+        return True
 
     async def tell_once(
         self, identity: ChatIdentity, topic: str, html: str, room: RoomAddress | None = None, every: float = DAY
