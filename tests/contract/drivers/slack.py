@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.lms import SandboxLMS
+from tests.platforms.slack.e2e_support import ALEX as SLACK_ALEX
 from tests.platforms.slack.e2e_support import SAM as SLACK_SAM
 from tests.platforms.slack.e2e_support import T1, SlackChat, new_sandbox, shown, slack_config
 
-from .base import SAM, Arrived, ChatDriver
+from .base import ALEX, SAM, Arrived, ChatDriver
 
-ACCOUNTS = {SAM: SLACK_SAM}
+ACCOUNTS = {SAM: SLACK_SAM, ALEX: SLACK_ALEX, "rory": "U0RORY", "ivy": "U0IVY"}
+ROOMS = {"cohort": "C0COHORT"}
 
 
 def readable(text: str) -> str:
@@ -31,8 +33,15 @@ class SlackDriver(ChatDriver):
         self.mode = mode
         self.slack = new_sandbox()
         self.chat: SlackChat | None = None
+        self._answers: dict[str, list[str]] = {}  # person -> response_url ids of what they ran in rooms
+
+    rooms = False  # switched on with the adapter's channel rooms
 
     async def start(self) -> None:
+        self.slack.add_user(T1, ACCOUNTS["rory"], "rory", real_name="Rory Outsider")
+        self.slack.add_user(T1, ACCOUNTS["ivy"], "ivy", real_name="Ivy")
+        for room, channel in ROOMS.items():
+            self.slack.add_channel(T1, channel, room)
         await self.slack.start()
         self.config, self.port = slack_config(self.tmp, self.lms.url, self.slack, self.mode)
         self.chat = await SlackChat.start(self.slack, self.config, self.port, self.mode)
@@ -86,7 +95,65 @@ class SlackDriver(ChatDriver):
         hints = [
             Arrived(readable(str(e.get("text") or "")), None) for e in self.slack.ephemerals if e["user"] == account
         ]
-        return posts + hints
+        answers = [
+            Arrived(readable(shown(body)), ("ephemeral", rid), tuple(_actions(body)), body)
+            for rid in self._answers.get(person, [])
+            for body in self.slack.responses.get(rid, [])
+        ]
+        return posts + hints + answers
+
+    # --- group rooms ----------------------------------------------------------------------
+
+    async def _event(self, event: dict[str, Any]) -> None:
+        _, result = await self.slack.sign_and_post_event(T1, event)
+        assert result.status == 200, result.body
+
+    async def link_person(self, person: str, username: str) -> None:
+        await self.link(person, username)
+
+    async def room_write(self, room: str, person: str, text: str) -> None:
+        await self._event(self.slack.channel_message(T1, ROOMS[room], ACCOUNTS[person], text))
+
+    async def room_reply(self, room: str, person: str, to: Arrived, text: str) -> None:
+        await self._event(self.slack.channel_message(T1, ROOMS[room], ACCOUNTS[person], text, thread_ts=to.ref))
+
+    async def room_edit(self, room: str, person: str, to: Arrived, text: str) -> None:
+        await self._event(self.slack.channel_edit(T1, ROOMS[room], str(to.ref), text))
+
+    async def room_command(self, room: str, person: str, text: str) -> None:
+        rid, result = await self.slack.post_slash_command(T1, ACCOUNTS[person], text, channel_id=ROOMS[room])
+        assert result.status == 200, result.body
+        self._answers.setdefault(person, []).append(rid)
+
+    async def join(self, room: str, person: str) -> None:
+        await self._event(self.slack.member_joined(T1, ROOMS[room], ACCOUNTS[person]))
+
+    async def remove_bot(self, room: str) -> None:
+        await self._event(self.slack.member_left(T1, ROOMS[room], self.slack.teams[T1].bot_user_id))
+
+    async def add_bot(self, room: str) -> None:
+        await self._event(self.slack.member_joined(T1, ROOMS[room], self.slack.teams[T1].bot_user_id))
+
+    def room_posts(self, room: str) -> list[Arrived]:
+        return [_room_post(m) for m in self.slack.channel(ROOMS[room]).messages if m.get("bot_id")]
+
+    async def press_privately(self, person: str, message: Arrived, label: str) -> None:
+        if not (isinstance(message.ref, tuple) and message.ref[0] == "ephemeral"):
+            await self.press(person, message, label)
+            return
+        channel = next(iter(ROOMS.values()))
+        rid, result = await self.slack.post_block_action(
+            T1, ACCOUNTS[person], channel, "", _actions(message.raw)[label], ephemeral=message.raw
+        )
+        assert result.status == 200, result.body
+        self._answers.setdefault(person, []).append(rid)
+
+
+def _room_post(message: dict[str, Any]) -> Arrived:
+    """A bot post in a channel: the author it was posted as (``username``) on top."""
+    author = str(message.get("username") or "")
+    text = readable(shown(message))
+    return Arrived(f"{author}\n{text}" if author else text, message["ts"], tuple(_actions(message)), message)
 
 
 def _actions(message: dict[str, Any]) -> dict[str, str]:

@@ -11,9 +11,10 @@ from sandbox.lms import SandboxLMS
 from sandbox.telegram import SandboxTelegram
 from tests.platforms.telegram.world import TelegramWorld
 
-from .base import SAM, Arrived, ChatDriver
+from .base import ALEX, SAM, Arrived, ChatDriver
 
-ACCOUNTS = {SAM: 111}
+ACCOUNTS = {SAM: 111, ALEX: 112, "rory": 113, "ivy": 114}
+ROOMS = {"cohort": -5001}  # a Telegram group the bot is in, Sam its administrator
 
 
 class TelegramDriver(ChatDriver):
@@ -26,9 +27,18 @@ class TelegramDriver(ChatDriver):
         self.tg = SandboxTelegram(enforce_limits=True, redelivery_delay=0.1)
         self.world: TelegramWorld | None = None
 
+    rooms = False  # switched on with the adapter's group rooms
+
     async def start(self) -> None:
         await self.tg.start()
         self.tg.add_user(ACCOUNTS[SAM], "Sam", last_name="Mentee", username="sam_mentee")
+        self.tg.add_user(ACCOUNTS[ALEX], "Alex", last_name="Mentee")
+        self.tg.add_user(ACCOUNTS["rory"], "Rory")
+        self.tg.add_user(ACCOUNTS["ivy"], "Ivy", started=True)  # pressed Start, never linked
+        for room, chat_id in ROOMS.items():
+            self.tg.add_group(chat_id, room.capitalize(), admins=[ACCOUNTS[SAM]])
+        # Privacy mode off, as the README's set-up says for relaying every message.
+        self.tg.privacy_mode = False
         self.world = TelegramWorld(self.tg, self.lms, self.tmp, self.mode)  # needs the sandbox's URL
         self.bridge = await self.world.start()
 
@@ -64,7 +74,42 @@ class TelegramDriver(ChatDriver):
         return await self.answers_after(person, mark)
 
     def arrived(self, person: str) -> list[Arrived]:
-        return [Arrived(m["text"], m["message_id"], tuple(_callbacks(m)), m) for m in self.tg.sent_to(ACCOUNTS[person])]
+        return self._posts(ACCOUNTS[person])
+
+    def _posts(self, chat_id: int) -> list[Arrived]:
+        return [Arrived(m["text"], m["message_id"], tuple(_callbacks(m)), m) for m in self.tg.sent_to(chat_id)]
+
+    # --- group rooms ----------------------------------------------------------------------
+
+    async def link_person(self, person: str, username: str) -> None:
+        await self.link(person, username)
+
+    async def room_write(self, room: str, person: str, text: str) -> None:
+        self.tg.user_sends_in_group(ACCOUNTS[person], ROOMS[room], text)
+
+    async def room_reply(self, room: str, person: str, to: Arrived, text: str) -> None:
+        self.tg.user_sends_in_group(ACCOUNTS[person], ROOMS[room], text, reply_to=to.ref)
+
+    async def room_edit(self, room: str, person: str, to: Arrived, text: str) -> None:
+        self.tg.user_edits_in_group(ACCOUNTS[person], ROOMS[room], to.ref, text)
+
+    async def room_command(self, room: str, person: str, text: str) -> None:
+        self.tg.user_sends_in_group(ACCOUNTS[person], ROOMS[room], f"/{text}")
+
+    async def join(self, room: str, person: str) -> None:
+        self.tg.user_joins_group(ACCOUNTS[person], ROOMS[room])
+
+    async def remove_bot(self, room: str) -> None:
+        self.tg.remove_bot_from_group(ROOMS[room], ACCOUNTS[SAM])
+
+    async def add_bot(self, room: str) -> None:
+        self.tg.add_bot_to_group(ROOMS[room], ACCOUNTS[SAM])
+
+    def room_posts(self, room: str) -> list[Arrived]:
+        return self._posts(ROOMS[room])
+
+    async def press_privately(self, person: str, message: Arrived, label: str) -> None:
+        await self.press(person, message, label)
 
 
 def _callbacks(message: dict[str, Any]) -> dict[str, str]:
