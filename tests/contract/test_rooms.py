@@ -15,6 +15,7 @@ import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.lms.seed import DEMO_PASSWORD
+from tests.conftest import BurstReport
 from tests.support import lms_texts, until
 
 from .conftest import DRIVERS
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.e2e
 ROOM = "cohort"
 RORY = "rory"
 IVY = "ivy"
+BURST = 100
 
 
 def _has_rooms(name: str) -> bool:
@@ -147,3 +149,21 @@ async def test_bot_removed_pauses_the_link_and_the_backlog_follows(
     await rooms.see_in_room(ROOM, "While away 3")
     posts: list[Arrived] = rooms.room_posts(ROOM)
     assert [p.text.split("\n")[-1] for p in posts] == ["While away 1", "While away 2", "While away 3"]
+
+
+async def test_a_burst_of_group_messages_arrives_whole_in_order_without_429(
+    rooms: ChatDriver, lms: SandboxLMS, seed: DemoSeed, burst_report: BurstReport
+) -> None:
+    await _link_room(rooms)
+    for n in range(1, BURST + 1):
+        lms.post_to_conversation(seed.mentor_id, seed.group_conversation_id, f"Burst {n} of {BURST}")
+    floor = rooms.room_floor(BURST)
+    await rooms.wait_for(
+        lambda: sum("Burst " in p.text for p in rooms.room_posts(ROOM)) == BURST, "the whole burst", 60 + 2 * floor
+    )
+    order = [int(p.text.rsplit("Burst ", 1)[1].split()[0]) for p in rooms.room_posts(ROOM) if "Burst " in p.text]
+    assert order == list(range(1, BURST + 1))
+    sends, throttled = rooms.room_sends(ROOM)
+    assert throttled == 0
+    if sends:
+        burst_report(f"{rooms.name} room", {ROOM: sends[-BURST:]}, floor, 0.0)

@@ -134,6 +134,15 @@ class ChatDriver(ABC):
 
     rooms: bool = False
 
+    def room_sends(self, room: str) -> tuple[list[float], int]:
+        """When (monotonic) the platform took each post into ``room``, and how many sends
+        anywhere it refused with 429; ([], 0) where the platform has no limits (console)."""
+        return [], 0
+
+    def room_floor(self, posts: int) -> float:
+        """The least time the platform's limits allow for ``posts`` into one room."""
+        return 0.0
+
     async def link_person(self, person: str, username: str) -> None:
         """Link another person's chat account (the real flow), besides Sam's."""
         raise NotImplementedError

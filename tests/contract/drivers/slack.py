@@ -137,6 +137,18 @@ class SlackDriver(ChatDriver):
     def room_posts(self, room: str) -> list[Arrived]:
         return [_room_post(m) for m in self.slack.channel(ROOMS[room]).messages if m.get("bot_id")]
 
+    def room_sends(self, room: str) -> tuple[list[float], int]:
+        channel = ROOMS[room]
+        sent = [
+            r.at
+            for r in self.slack.api_calls("chat.postMessage")
+            if r.params.get("channel") == channel and r.status == 200 and (r.response or {}).get("ok")
+        ]
+        return sent, len(self.slack.rate_limited())
+
+    def room_floor(self, posts: int) -> float:
+        return max(0, posts - self.slack.post_burst) / self.slack.post_rate
+
     async def press_privately(self, person: str, message: Arrived, label: str) -> None:
         if not (isinstance(message.ref, tuple) and message.ref[0] == "ephemeral"):
             await self.press(person, message, label)

@@ -111,6 +111,14 @@ class TelegramDriver(ChatDriver):
     async def press_privately(self, person: str, message: Arrived, label: str) -> None:
         await self.press(person, message, label)
 
+    def room_sends(self, room: str) -> tuple[list[float], int]:
+        chat = str(ROOMS[room])
+        sent = [r.at for r in self.tg.calls("sendMessage", ok=True) if str(r.params.get("chat_id")) == chat]
+        return sent, sum(1 for r in self.tg.requests if r.status == 429)
+
+    def room_floor(self, posts: int) -> float:
+        return self.tg.min_seconds({next(iter(ROOMS.values())): posts})
+
 
 def _callbacks(message: dict[str, Any]) -> dict[str, str]:
     """The inline buttons that come back to the bot, label -> callback data (links left out)."""
