@@ -167,3 +167,11 @@ async def test_a_burst_of_group_messages_arrives_whole_in_order_without_429(
     assert throttled == 0
     if sends:
         burst_report(f"{rooms.name} room", {ROOM: sends[-BURST:]}, floor, 0.0)
+
+
+async def test_the_linker_unlinking_pauses_the_room(rooms: ChatDriver) -> None:
+    await _link_room(rooms)
+    await rooms.command(SAM, "unlink")
+    await rooms.room_command(ROOM, RORY, "room status")
+    status = await rooms.see_privately(RORY, "paused")
+    assert "unlinked their Pluto account" in status.text
