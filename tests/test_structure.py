@@ -11,7 +11,14 @@ MAX_LINES = 500
 # The modules over MAX_LINES when the limit came (690 to 995 lines each): the adapters split
 # into a package per platform (issue 15). The list may only shrink: a module under the
 # limit still listed fails until it is removed.
-KNOWN_OFFENDERS = frozenset({"adapters/discord.py", "adapters/slack.py", "adapters/teams.py", "adapters/telegram.py"})
+KNOWN_OFFENDERS = frozenset(
+    {
+        "adapters/discord/adapter.py",
+        "adapters/slack/adapter.py",
+        "adapters/teams/adapter.py",
+        "adapters/telegram/adapter.py",
+    }
+)
 
 
 def test_layering_contracts_hold() -> None:
