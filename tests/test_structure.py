@@ -16,7 +16,6 @@ KNOWN_OFFENDERS = frozenset(
         "adapters/discord/adapter.py",
         "adapters/slack/adapter.py",
         "adapters/teams/adapter.py",
-        "adapters/telegram/adapter.py",
     }
 )
 
