@@ -167,6 +167,12 @@ class Adapter(abc.ABC):
         them to a bot (Telegram): the member report then says it could not check."""
         return None
 
+    async def room_member_names(self, room: RoomAddress) -> dict[str, str]:
+        """The names the platform gave with ``room_members`` (chat user id -> display
+        name), for the member report where ids mean nothing to people (Discord's numeric
+        ids); empty where the ids are all there is."""
+        return {}
+
     async def can_manage(self, room: RoomAddress, identity: ChatIdentity) -> bool | None:
         """Whether ``identity`` may link ``room`` (Telegram administrator, Discord Manage
         Channels, Teams team owner or group-chat member, Slack channel member); None where

@@ -63,6 +63,8 @@ async def member_report(
     listed = await adapter.room_members(room)
     if listed is not None:
         await store.set_room_members(room_link_id, [i.user_id for i in listed])
+        for user_id, name in (await adapter.room_member_names(room)).items():
+            await store.set_room_member(room_link_id, user_id, True, name)
     known = await store.room_member_names(room_link_id)
     linked_ids: set[int] = set()
     not_linked: list[str] = []
