@@ -46,6 +46,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from sandbox.discord_guilds import GuildsMixin
 from sandbox.kit import FaultPlan, Recorder, SlidingWindow, run_main, serve_forever
 from sandbox.specs import spec_path
 
@@ -206,7 +207,7 @@ class ModalRefused(Exception):
     or a value is outside the field's length limits)."""
 
 
-class SandboxDiscord:
+class SandboxDiscord(GuildsMixin):
     """Discord REST + gateway on 127.0.0.1, recording everything it receives.
 
     Switches (plain attributes, change them at any time): ``enforce_limits`` (rate-limit
@@ -257,6 +258,7 @@ class SandboxDiscord:
         self.commands: dict[str, list[dict[str, Any]]] = {}  # "global" or guild id -> commands
         self.interactions: dict[str, _Interaction] = {}
         self.faults: FaultPlan[Injection] = FaultPlan(drop_spent=True)
+        self._init_guilds()  # servers, channels, webhooks: sandbox.discord_guilds
 
         self._last_id = 0
         # Message creates are stored at once but answered this many seconds later (the
@@ -384,9 +386,7 @@ class SandboxDiscord:
         flags: int = 0,
         webhook_id: str | None = None,
     ) -> dict[str, Any]:
-        mentions = [
-            self.users[uid] for uid in self.users if f"<@{uid}>" in content or f"<@!{uid}>" in content
-        ]
+        mentions = [self.users[uid] for uid in self.users if f"<@{uid}>" in content or f"<@!{uid}>" in content]
         message: dict[str, Any] = {
             "id": self.snowflake(),
             "type": 19 if reference else 0,
@@ -481,6 +481,8 @@ class SandboxDiscord:
             return ("POST /channels/{id}/messages", parts[1], *self.channel_limit)
         if parts[0] == "channels" and len(parts) >= 2:
             return (f"{method} /channels/{{id}}/{'/'.join(parts[2:3])}", parts[1], 50, 1.0)
+        if parts[0] == "webhooks" and len(parts) == 3 and parts[1] in self.webhooks and method == "POST":
+            return ("POST /webhooks/{id}/{token}", parts[1], *self.webhook_limit)  # a channel webhook
         if parts[0] in ("webhooks", "interactions") and len(parts) >= 3:
             return (f"{method} /{parts[0]}/{{id}}/{{token}}", parts[1], 50, 1.0)
         return (f"{method} /{'/'.join(parts[:2])}", "", 50, 1.0)
@@ -497,9 +499,7 @@ class SandboxDiscord:
         }
 
     @staticmethod
-    def _too_many(
-        retry_after: float, headers: dict[str, str], *, is_global: bool, scope: str
-    ) -> web.Response:
+    def _too_many(retry_after: float, headers: dict[str, str], *, is_global: bool, scope: str) -> web.Response:
         body = {
             "message": "You are being rate limited.",
             "retry_after": retry_after,
@@ -553,6 +553,11 @@ class SandboxDiscord:
             return resp
 
         interaction_route = path.startswith(("/interactions/", "/webhooks/"))
+        if self.enforce_limits and route == "POST /webhooks/{id}/{token}" and not bucket.take(now):
+            # A channel webhook: its own bucket, outside the bot's global limit.
+            return self._too_many(bucket.reset_after(now), headers, is_global=False, scope="user")
+        if route == "POST /webhooks/{id}/{token}":
+            headers = self._ratelimit_headers(route, bucket, now)
         if self.enforce_limits and not interaction_route:
             self._global.limit = self.global_limit  # tests may lower it on a running sandbox
             if not self._global.take(now):
@@ -583,6 +588,13 @@ class SandboxDiscord:
     def _route(self, method: str, path: str, request: web.Request, body: Any) -> web.Response:
         p = path.strip("/").split("/")
         n = len(p)
+        guild_answer = self.guild_route(method, p, request.query, body)
+        if guild_answer is not None:
+            return guild_answer
+        if p[0] == "channels" and n >= 3 and p[2] == "messages" and method == "POST":
+            problem = self._guild_channel(p[1]) if p[1] in self.guild_channels else None
+            if problem is not None:
+                return problem
         if method == "GET" and path == "/users/@me":
             return self._json(self.bot_user)
         if method == "GET" and path == "/oauth2/applications/@me":
@@ -656,9 +668,7 @@ class SandboxDiscord:
                 "Invalid Form Body",
                 {
                     "content": {
-                        "_errors": [
-                            {"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 2000 or fewer in length."}
-                        ]
+                        "_errors": [{"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 2000 or fewer in length."}]
                     }
                 },
             )
@@ -694,9 +704,7 @@ class SandboxDiscord:
         if channel_id not in self.messages:
             return self._error(404, 10003, "Unknown Channel")
         if method == "POST" and len(p) == 3:
-            problem = self._check("/channels/{channel_id}/messages", "post", body) or self._validate_content(
-                body
-            )
+            problem = self._check("/channels/{channel_id}/messages", "post", body) or self._validate_content(body)
             if problem:
                 return problem
             if self.channel_users.get(channel_id) in self.closed_dms:
@@ -823,7 +831,11 @@ class SandboxDiscord:
         pressed = interaction.payload.get("message")
         if pressed is None:
             return None
-        return self.messages.get(pressed["channel_id"], {}).get(pressed["id"])
+        stored = self.messages.get(pressed["channel_id"], {}).get(pressed["id"])
+        if stored is not None:
+            return stored
+        # An ephemeral follow-up lives with the interaction it answered.
+        return next((m for i in self.interactions.values() for m in i.followups if m["id"] == pressed["id"]), None)
 
     def _interaction_by_token(self, token: str) -> _Interaction | None:
         return next((i for i in self.interactions.values() if i.payload["token"] == token), None)
@@ -945,7 +957,7 @@ class SandboxDiscord:
         ready = {
             "v": 10,
             "user": self.bot_user,
-            "guilds": [],
+            "guilds": self.ready_guilds(),
             "session_id": session.session_id,
             "resume_gateway_url": self.gateway_url,
             "application": {"id": self.application_id, "flags": self._application()["flags"]},
@@ -960,6 +972,7 @@ class SandboxDiscord:
             "_trace": ["sandbox"],
         }
         await self._dispatch_to(session, "READY", ready)
+        await self.send_guild_creates()
         self._connected.set()
 
     async def _resume(self, conn: _Conn, data: dict[str, Any]) -> None:
@@ -1074,9 +1087,15 @@ class SandboxDiscord:
         return payload
 
     async def user_slash(
-        self, user: str, subcommand: str, args: str | None = None, command: str = "pluto"
+        self,
+        user: str,
+        subcommand: str,
+        args: str | None = None,
+        command: str = "pluto",
+        channel_id: str | None = None,
     ) -> dict[str, Any]:
-        """The person runs ``/<command> <subcommand> [args]`` in their DM with the bot."""
+        """The person runs ``/<command> <subcommand> [args]`` in their DM with the bot, or
+        in the guild channel ``channel_id``."""
         registered = next((c for c in self.commands.get("global", []) if c["name"] == command), None)
         options: list[dict[str, Any]] = []
         if args is not None:
@@ -1087,20 +1106,24 @@ class SandboxDiscord:
             "type": 1,
             "options": [{"name": subcommand, "type": 1, "options": options}],
         }
-        return await self._push_interaction(self._interaction_payload(user, 2, data))
+        payload = self._interaction_payload(user, 2, data)
+        if channel_id is not None:
+            payload = self.guild_interaction(payload, user, channel_id)
+        return await self._push_interaction(payload)
 
     async def user_clicks(self, user: str, message: dict[str, Any] | str, custom_id: str) -> dict[str, Any]:
-        """The person presses the button ``custom_id`` on a message (a message dict or id)."""
+        """The person presses the button ``custom_id`` on a message (a message dict or id);
+        on a message in a guild channel (an ephemeral answer there) the press comes from it."""
         channel_id = self.dm_channel_of(user)
         if isinstance(message, str):
             message = self.messages[channel_id][message]
         payload = self._interaction_payload(user, 3, {"custom_id": custom_id, "component_type": 2})
+        if message["channel_id"] in self.guild_channels:
+            payload = self.guild_interaction(payload, user, message["channel_id"])
         payload["message"] = self.messages.get(message["channel_id"], {}).get(message["id"], message)
         return await self._push_interaction(payload)
 
-    async def user_submits_modal(
-        self, user: str, opened_by: dict[str, Any], values: dict[str, str]
-    ) -> dict[str, Any]:
+    async def user_submits_modal(self, user: str, opened_by: dict[str, Any], values: dict[str, str]) -> dict[str, Any]:
         """The person submits the modal the bot opened in answer to interaction ``opened_by``.
 
         Fields missing from ``values`` are left empty. Raises ``ModalRefused`` where Discord's
