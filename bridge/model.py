@@ -142,7 +142,8 @@ class RoomAddress:
     chat, a console room.
 
     ``workspace`` scopes ``room_id`` where the platform needs it (Slack team id, Teams
-    tenant id, Discord guild id; empty for Telegram and the console). ``service_url`` is
+    tenant id; empty for Discord, Telegram and the console, whose ids are global): the
+    people in the room share it (the store pairs them with the room's). ``service_url`` is
     where the platform is reached for this room (Teams ``serviceUrl``); empty elsewhere.
     ``name`` is the room's title as last seen, for people to read; it is not part of the
     room's identity (``key``).

@@ -30,7 +30,7 @@ import discord
 import yarl
 
 from adapters.discord.client import _BridgeClient
-from adapters.discord.inbound import DiscordInbound
+from adapters.discord.rooms import DiscordRooms
 from adapters.discord.views import _NO_MENTIONS
 from bridge.inbound.runner import Runner
 from bridge.model import Capabilities, Markup, Pace, Platform
@@ -45,7 +45,7 @@ MAX_RATELIMIT_WAIT = 30.0
 START_TIMEOUT = 60.0  # login + command registration + gateway READY
 
 
-class DiscordAdapter(DiscordInbound):
+class DiscordAdapter(DiscordRooms):
     """Discord through discord.py: the bot's DMs, ``/<command_name> <subcommand>`` and buttons.
 
     Keyword-only arguments:
@@ -77,6 +77,9 @@ class DiscordAdapter(DiscordInbound):
         threads=False,
         edits=True,
         private_replies=True,  # interaction answers are ephemeral, also in a server channel
+        # Guild text channels as rooms (adapters.discord.rooms); posts go through a channel
+        # webhook whose own bucket discord.py keeps, so no room pace here either.
+        rooms=True,
     )
 
     def __init__(
@@ -103,6 +106,10 @@ class DiscordAdapter(DiscordInbound):
         # discord.py runs each event handler as its own task: without a per-person queue two
         # DMs written quickly (or replayed together after a RESUME) could reach the LMS swapped.
         self._saved_seams: dict[str, Any] = {}
+        self._webhooks: dict[str, discord.Webhook] = {}
+        self._webhook_making: dict[str, asyncio.Lock] = {}
+        self._may_manage: dict[tuple[str, str], bool] = {}
+        self._member_names: dict[str, dict[str, str]] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
 

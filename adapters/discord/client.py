@@ -30,3 +30,12 @@ class _BridgeClient(discord.Client):
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         await self.adapter._on_interaction(interaction)
+
+    async def on_guild_remove(self, guild: discord.Guild) -> None:
+        await self.adapter.on_guild_remove(guild)
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        await self.adapter.on_guild_join(guild)
+
+    async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
+        await self.adapter.on_channel_delete(channel)

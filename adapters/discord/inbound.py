@@ -2,9 +2,11 @@
 modals become ``Interaction`` values for the core's runner; answers go ephemeral."""
 
 import asyncio
+import functools
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -13,6 +15,7 @@ from discord import app_commands
 
 from adapters.discord.errors import map_error
 from adapters.discord.outbound import DiscordOutbound
+from adapters.discord.rooms_address import room_of
 from adapters.discord.views import (
     _NO_MENTIONS,
     ASKS_REASON_PREFIX,
@@ -98,6 +101,7 @@ class DiscordInbound(DiscordOutbound):
 
     _inbound: Runner | None
     _command_name: str
+    _may_manage: dict[tuple[str, str], bool]  # (channel id, user id) -> Manage Channels there
 
     # -- commands --------------------------------------------------------------------------
 
@@ -126,9 +130,7 @@ class DiscordInbound(DiscordOutbound):
 
     async def _register_commands(self, tree: app_commands.CommandTree[Any]) -> None:
         """Publish every COMMANDS entry as a subcommand (global bulk overwrite)."""
-        group = app_commands.Group(
-            name=self._command_name, description="Pluto LMS messages, alerts and tasks"
-        )
+        group = app_commands.Group(name=self._command_name, description="Pluto LMS messages, alerts and tasks")
         for spec in COMMANDS:
             group.add_command(self._subcommand(spec))
         tree.clear_commands(guild=None)
@@ -142,7 +144,9 @@ class DiscordInbound(DiscordOutbound):
         user = interaction.user
         channel = interaction.channel
         is_dm = interaction.guild_id is None and getattr(channel, "type", None) is discord.ChannelType.private
+        shared = room_of(channel) if isinstance(channel, discord.TextChannel | discord.Thread) else None
         return {
+            "shared": shared,
             "identity": ChatIdentity(Platform.DISCORD, "", str(user.id)),
             "event_id": str(interaction.id),
             "room": str(interaction.channel_id),
@@ -152,6 +156,14 @@ class DiscordInbound(DiscordOutbound):
             "workspace_name": interaction.guild.name if interaction.guild is not None else "",
             "picture_url": user.display_avatar.url,
         }
+
+    def _note_permissions(self, interaction: discord.Interaction) -> None:
+        """Remember what Discord computed for the person in this channel."""
+        if interaction.guild_id is not None and interaction.channel_id is not None:
+            channel = interaction.channel
+            room_id = channel.parent_id if isinstance(channel, discord.Thread) else interaction.channel_id
+            key = (str(room_id), str(interaction.user.id))
+            self._may_manage[key] = interaction.permissions.manage_channels
 
     async def _submit(
         self,
@@ -183,8 +195,11 @@ class DiscordInbound(DiscordOutbound):
         client = self._client
         if client is None or message.author.bot or (client.user and message.author.id == client.user.id):
             return  # never relay bots, ourselves included (relay loops)
+        if isinstance(message.channel, discord.TextChannel | discord.Thread):
+            await self._on_room_message(message, message.channel)
+            return
         if message.guild is not None or not isinstance(message.channel, discord.DMChannel):
-            return  # only the person's DM with the bot is relayed
+            return  # elsewhere only the person's DM with the bot is relayed
         if message.type not in (discord.MessageType.default, discord.MessageType.reply):
             return
         self._dm_channels[str(message.author.id)] = str(message.channel.id)
@@ -208,11 +223,44 @@ class DiscordInbound(DiscordOutbound):
 
         await self._submit(event, answer)
 
+    async def _on_room_message(self, message: discord.Message, channel: discord.TextChannel | discord.Thread) -> None:
+        """A person wrote in a guild text channel (or a thread in one: a reply there)."""
+        if message.webhook_id is not None or message.type not in (
+            discord.MessageType.default,
+            discord.MessageType.reply,
+        ):
+            return  # our own webhook posts, other integrations, joins, pins
+        text = _plain_text(message)
+        if not text.strip():
+            return
+        reference = message.reference.message_id if message.reference else None
+        event = MessageEvent(
+            identity=ChatIdentity(Platform.DISCORD, "", str(message.author.id)),
+            event_id=str(message.id),
+            room=str(channel.id),
+            display_name=message.author.display_name,
+            is_private=False,
+            shared=room_of(channel),
+            text=text,
+            reply_to=str(reference) if reference else None,
+            # A thread started from a relayed post has that post's id.
+            thread=str(channel.id) if isinstance(channel, discord.Thread) else None,
+        )
+        await self._submit(event, functools.partial(self._show_privately, event))
+
+    async def _show_privately(self, event: ChatEvent, reply: Reply | None) -> None:
+        """What the core answers to a room message goes to the person's DM, never the room."""
+        await self._show_in_dm(replace(event, room=""), reply)
+
+    @staticmethod
+    async def _no_answer(reply: Reply | None) -> None:
+        """For events nobody waits on (the bot removed from a server)."""
+
     async def _show_in_dm(self, event: ChatEvent, reply: Reply | None) -> None:
         """No ephemeral messages outside interactions: answer in the DM itself."""
         if reply is None:
             return
-        dest = Destination(identity=event.identity, room=event.room)
+        dest = Destination(identity=event.identity, room=event.room or None)
         posts = [Post(text=t) for t in reply.texts]
         if posts and reply.actions:
             posts[-1] = Post(text=posts[-1].text, actions=reply.actions)
@@ -232,6 +280,7 @@ class DiscordInbound(DiscordOutbound):
         return answer
 
     async def _on_command(self, interaction: discord.Interaction, name: str, args: str) -> None:
+        self._note_permissions(interaction)
         event = CommandEvent(**self._common(interaction), name=name, args=args)
         # Acknowledged with an ephemeral "thinking" placeholder (type 5).
         await self._submit(
@@ -241,6 +290,7 @@ class DiscordInbound(DiscordOutbound):
         )
 
     async def _on_interaction(self, interaction: discord.Interaction) -> None:
+        self._note_permissions(interaction)
         if interaction.type is discord.InteractionType.component:
             await self._on_press(interaction)
         elif interaction.type is discord.InteractionType.modal_submit:
