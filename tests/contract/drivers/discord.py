@@ -13,9 +13,17 @@ from sandbox.lms import SandboxLMS
 from tests.e2e.harness import BridgeProcess
 from tests.platforms.discord.world import DiscordWorld
 
-from .base import SAM, Arrived, ChatDriver
+from .base import ALEX, SAM, Arrived, ChatDriver
 
-ACCOUNTS = {SAM: "310000000000000001"}
+ACCOUNTS = {
+    SAM: "310000000000000001",
+    ALEX: "310000000000000002",
+    "rory": "310000000000000003",
+    "ivy": "310000000000000004",
+}
+NAMES = {SAM: "Sam", ALEX: "Alex", "rory": "Rory", "ivy": "Ivy"}
+GUILD = "320000000000000001"  # the cohort's server; Sam owns it (Manage Channels)
+ROOMS = {"cohort": "330000000000000001"}
 
 
 def readable(content: str) -> str:
@@ -27,6 +35,7 @@ class DiscordDriver(ChatDriver):
     """Discord, Sam talking to the bot in a DM."""
 
     name = "discord"
+    rooms = True
 
     def __init__(self, lms: SandboxLMS, tmp: Path) -> None:
         super().__init__(lms, tmp)
@@ -35,7 +44,11 @@ class DiscordDriver(ChatDriver):
 
     async def start(self) -> None:
         await self.dc.start()
-        self.dc.add_user(ACCOUNTS[SAM], "Sam")
+        for person, account in ACCOUNTS.items():
+            self.dc.add_user(account, NAMES[person])
+        self.dc.add_guild(GUILD, "Cohort server", owner_id=ACCOUNTS[SAM])
+        for room, channel in ROOMS.items():
+            self.dc.add_text_channel(GUILD, channel, room)
         self.world = DiscordWorld(self.dc, self.lms, self.tmp)  # needs the sandbox's URLs
         self.bridge = await self.world.start()
 
@@ -78,10 +91,67 @@ class DiscordDriver(ChatDriver):
         return [readable(m["content"]) for m in self._world.followups(interaction)]
 
     def arrived(self, person: str) -> list[Arrived]:
+        return [_arrived(m) for m in self._world.dms(ACCOUNTS[person])]
+
+    # --- group rooms ----------------------------------------------------------------------
+
+    async def link_person(self, person: str, username: str) -> None:
+        await self.link(person, username)
+
+    async def room_write(self, room: str, person: str, text: str) -> None:
+        await self.dc.user_posts(ACCOUNTS[person], ROOMS[room], text)
+
+    async def room_reply(self, room: str, person: str, to: Arrived, text: str) -> None:
+        await self.dc.user_posts(ACCOUNTS[person], ROOMS[room], text, reply_to=to.ref)
+
+    async def room_command(self, room: str, person: str, text: str) -> None:
+        sub, _, args = text.partition(" ")
+        await self.dc.user_slash(ACCOUNTS[person], sub, args or None, channel_id=ROOMS[room])
+
+    async def join(self, room: str, person: str) -> None:
+        if ACCOUNTS[person] not in self.dc.guilds[GUILD].members:
+            await self.dc.add_member(GUILD, ACCOUNTS[person])
+
+    async def remove_bot(self, room: str) -> None:
+        await self.dc.remove_bot_from_guild(GUILD)
+
+    async def add_bot(self, room: str) -> None:
+        await self.dc.add_bot_to_guild(GUILD)
+
+    def room_posts(self, room: str) -> list[Arrived]:
+        """Everything in the channel from the bot or its webhooks (ephemeral answers are not
+        kept in the channel), each with the name it was posted under on top."""
+        posts = [m for m in self.dc.messages.get(ROOMS[room], {}).values() if m["author"].get("bot")]
         return [
-            Arrived(readable(m["content"]), m["id"], tuple(_custom_ids(m)), m)
-            for m in self._world.dms(ACCOUNTS[person])
+            Arrived(f"{m['author']['username']}\n{readable(m['content'])}", m["id"], tuple(_custom_ids(m)), m)
+            for m in posts
         ]
+
+    def private(self, person: str) -> list[Arrived]:
+        """The person's DMs and the ephemeral answers to what they ran in servers."""
+        account = ACCOUNTS[person]
+        answers = [
+            _arrived(m)
+            for i in self.dc.interactions.values()
+            if i.payload.get("guild_id") and (i.payload.get("member") or {}).get("user", {}).get("id") == account
+            for m in i.followups
+        ]
+        return self.arrived(person) + answers
+
+    def room_sends(self, room: str) -> tuple[list[float], int]:
+        hooks = {w.id for w in self.dc.webhooks.values() if w.channel_id == ROOMS[room]}
+        sent = [
+            r.at for r in self.dc.requests_to("POST", "/webhooks/") if r.path.split("/")[2] in hooks and r.status == 200
+        ]
+        return sent, sum(1 for r in self.dc.requests if r.status == 429)
+
+    def room_floor(self, posts: int) -> float:
+        limit, window = self.dc.webhook_limit
+        return max(0, posts - limit) / limit * window
+
+
+def _arrived(message: dict[str, Any]) -> Arrived:
+    return Arrived(readable(message["content"]), message["id"], tuple(_custom_ids(message)), message)
 
 
 def _custom_ids(message: dict[str, Any]) -> dict[str, str]:
