@@ -61,13 +61,15 @@ class Dropped(Exception):
     their chat became unreachable): it is not sent."""
 
 
-def render_post(payload: Mapping[str, Any], adapter: Adapter) -> list[Post]:
-    """The payload as the adapter's posts: rendered, cut to its limit, buttons on the last."""
+def render_post(payload: Mapping[str, Any], adapter: Adapter, room_for: int = 0) -> list[Post]:
+    """The payload as the adapter's posts: rendered, cut to its limit (less ``room_for``,
+    kept for what the adapter adds, such as an author's name), buttons on the last."""
     caps = adapter.capabilities
+    limit = max(1, caps.max_text - room_for)
     # Parsed once for both the chunks and the plain fallback.
-    chunks, fallback = render_with_plain(str(payload["html"]), caps.markup, caps.max_text, caps.measure)
+    chunks, fallback = render_with_plain(str(payload["html"]), caps.markup, limit, caps.measure)
     if not chunks:  # an item with no visible text (an image without alt text, say) still shows up
-        chunks = render(EMPTY_ITEM, caps.markup, caps.max_text, caps.measure)
+        chunks = render(EMPTY_ITEM, caps.markup, limit, caps.measure)
     actions = actions_of(payload)[: caps.max_actions]
     posts = [Post(text=chunk, fallback=fallback if len(chunks) == 1 else "") for chunk in chunks]
     posts[-1] = Post(text=posts[-1].text, fallback=posts[-1].fallback, actions=actions)

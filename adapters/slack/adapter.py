@@ -38,7 +38,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.blocks import MAX_SECTION_TEXT
 from adapters.slack.errors import UNREACHABLE
-from adapters.slack.inbound import SlackInbound
+from adapters.slack.rooms import SlackRooms
 from bridge.inbound.runner import Runner
 from bridge.model import Capabilities, ChatIdentity, Markup, Pace, Platform
 from bridge.ports import EventSink
@@ -65,12 +65,13 @@ class _JournalledSocketHandler(AsyncSocketModeHandler):
 
 
 def _may_relay(body: Any) -> bool:
-    """Whether an Events API body is a person's DM message the core will journal."""
+    """Whether an Events API body is a person's message (in a DM, or a channel that may be
+    a linked room) the core will journal."""
     event = body.get("event") if isinstance(body, dict) else None
     return (
         isinstance(event, dict)
         and event.get("type") == "message"
-        and event.get("channel_type") == "im"
+        and event.get("channel_type") in ("im", "channel", "group")
         and not event.get("bot_id")
         and event.get("subtype") in (None, "file_share", "thread_broadcast", "me_message")
     )
@@ -94,7 +95,7 @@ def _malformed(timestamp: str, body: bytes) -> str | None:
     return None if isinstance(parsed, dict) else "the body is not a JSON object"
 
 
-class SlackAdapter(SlackInbound):
+class SlackAdapter(SlackRooms):
     """Slack through slack-bolt's ``AsyncApp``.
 
     Keyword-only arguments:
@@ -123,6 +124,7 @@ class SlackAdapter(SlackInbound):
         threads=True,
         edits=True,
         private_replies=True,  # slash command answers are ephemeral, also in a channel
+        rooms=True,  # channels, public and private, linked to Pluto groups
     )
 
     def __init__(
@@ -153,6 +155,7 @@ class SlackAdapter(SlackInbound):
             team: AsyncWebClient(token=tok, base_url=api_base_url) for team, tok in workspaces.items()
         }
         self._auth: dict[str, AuthorizeResult] = {}
+        self._bot_users: dict[str, str] = {}
         self._dms: dict[ChatIdentity, str] = {}
         self._names: dict[tuple[str, str], str] = {}
         self._groups: dict[tuple[str, str], str] = {}  # (team, group id) -> handle
@@ -178,6 +181,7 @@ class SlackAdapter(SlackInbound):
         self.app.middleware(self._skip_seen_retries)
         self.app.event("message")(self._on_message)
         self.app.event("app_home_opened")(self._on_app_home)
+        self._room_listeners()
         self.app.command(command)(self._on_command)
         self.app.action(re.compile(".+"))(self._on_action)
 

@@ -19,7 +19,17 @@ from adapters.slack.blocks import LINK_VALUE, REASON_BLOCK, REASON_INPUT, build_
 from adapters.slack.outbound import SlackOutbound
 from bridge.inbound.interaction import Interaction
 from bridge.inbound.runner import Place, Runner
-from bridge.model import ActionEvent, ChatIdentity, CommandEvent, ContactEvent, MessageEvent, Platform, Reply, SentRef
+from bridge.model import (
+    ActionEvent,
+    ChatIdentity,
+    CommandEvent,
+    ContactEvent,
+    MessageEvent,
+    Platform,
+    Reply,
+    RoomAddress,
+    SentRef,
+)
 from bridge.ports import DeliveryError
 
 log = logging.getLogger(__name__)
@@ -76,6 +86,13 @@ async def to_plain_text(
             parts.append(f"{label} ({shown})" if label and label not in (url, shown) else shown)
     parts.append(unescape(text[pos:]))
     return "".join(parts)
+
+
+def channel_room(team: str, channel: str, name: str = "") -> RoomAddress | None:
+    """A channel (``C…``, or a private ``G…``) as a room; None for DMs and unknown places."""
+    if not channel or channel.startswith("D"):
+        return None
+    return RoomAddress(Platform.SLACK, team, channel, name=f"#{name}" if name and name != "directmessage" else "")
 
 
 class SlackInbound(SlackOutbound):
@@ -272,6 +289,8 @@ class SlackInbound(SlackOutbound):
                 room=dm,
                 display_name=await self._display_name(team, user),
                 is_private=channel == dm,
+                # Run in a channel: that channel is the room ``room`` links (answers stay ephemeral).
+                shared=None if channel == dm else channel_room(team, channel, str(command.get("channel_name") or "")),
                 text=str(command.get("text") or ""),  # the core parses it
                 handle=str(command.get("user_name") or ""),
                 workspace_name=str(command.get("team_domain") or ""),

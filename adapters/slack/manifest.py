@@ -10,15 +10,33 @@ from bridge.model import COMMANDS
 # (chat:write), users.info with the profile's email (users:read, users:read.email), the
 # slash command (commands), DM events (im:history), user group handles for mentions typed
 # without a label (usergroups:read).
+# Group rooms: channel messages (channels:history, groups:history), members and joins
+# (channels:read, groups:read), posts under the author's name (chat:write.customize).
 BOT_SCOPES = (
+    "channels:history",
+    "channels:read",
     "chat:write",
+    "chat:write.customize",
     "commands",
+    "groups:history",
+    "groups:read",
     "im:history",
     "im:read",
     "im:write",
     "usergroups:read",
     "users:read",
     "users:read.email",
+)
+BOT_EVENTS = (
+    "message.im",
+    "message.channels",
+    "message.groups",
+    "member_joined_channel",
+    "member_left_channel",
+    "channel_archive",
+    "channel_unarchive",
+    "group_archive",
+    "group_unarchive",
 )
 
 
@@ -42,7 +60,7 @@ def app_manifest(*, name: str, command: str, socket_mode: bool, events_url: str)
     delivered over Socket Mode or to ``events_url``."""
     url = None if socket_mode else events_url
     settings: dict[str, Any] = {
-        "event_subscriptions": {"bot_events": ["message.im"]},
+        "event_subscriptions": {"bot_events": list(BOT_EVENTS)},
         "interactivity": {"is_enabled": True},
         "org_deploy_enabled": False,
         "socket_mode_enabled": socket_mode,

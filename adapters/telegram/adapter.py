@@ -33,8 +33,9 @@ from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, Tel
 from telegram.ext import ApplicationBuilder, ExtBot
 
 from adapters.telegram.errors import _map_error
-from adapters.telegram.inbound import ANSWER_WITHIN, TelegramInbound, _AckQueue
+from adapters.telegram.inbound import ANSWER_WITHIN, _AckQueue
 from adapters.telegram.outbound import TelegramApp
+from adapters.telegram.rooms import TelegramRooms
 from bridge.inbound.runner import Runner
 from bridge.model import COMMANDS, Capabilities, Markup, Pace, Platform
 from bridge.ports import DeliveryError, EventSink, PermanentError, RateLimited
@@ -45,7 +46,8 @@ log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 _SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
-ALLOWED_UPDATES = ("message", "callback_query")
+# Group rooms: edits (told they are not carried) and the bot's own membership (removed, added).
+ALLOWED_UPDATES = ("message", "edited_message", "callback_query", "my_chat_member")
 START_RETRY_MAX = 60.0  # seconds between start attempts, at most
 
 
@@ -68,7 +70,7 @@ class _RedactToken(logging.Filter):
         return True
 
 
-class TelegramAdapter(TelegramInbound):
+class TelegramAdapter(TelegramRooms):
     """Telegram bot behind the bridge contract.
 
     Keyword-only arguments:
@@ -95,13 +97,15 @@ class TelegramAdapter(TelegramInbound):
         markup=Markup.TELEGRAM_HTML,
         max_text=4096,  # characters after entity parsing, counted as UTF-16 units for margin
         measure=telegram_length,
-        # ~1 message/s per chat with short bursts (3 in any 3 s: the same long-run rate);
-        # groups would be Pace(20, 60), but the bridge only uses DMs. Bot-wide just under 30/s:
-        # 30 in any 1.05 s, so ten chats' bursts of 3 still go together.
+        # ~1 message/s per chat with short bursts (3 in any 3 s: the same long-run rate); a
+        # group (a linked room) also at most 20 a minute. Bot-wide just under 30/s: 30 in any
+        # 1.05 s, so ten chats' bursts of 3 still go together.
         per_room=(Pace(3, 3),),
+        room_pace=(Pace(20, 60), Pace(3, 3)),
         overall=(Pace(30, 1.05),),
         threads=False,
         edits=True,
+        rooms=True,
     )
     profile = Profile(Platform.TELEGRAM, "Telegram", capabilities, "/")
 

@@ -80,6 +80,9 @@ class RoomCommand:
         if not groups:
             return "<p>You are not a member of any Pluto group conversation, so there is nothing to link here.</p>"
         pending = await self.store.start_room_link(room, link.lms_user_id, link.identity)
+        # They typed it in the room: they are in it (a platform that cannot list members
+        # knows no better; their private copies then stop, as for every member in the room).
+        await self.store.set_room_member(pending.id, link.identity.user_id, True)
         actions = tuple(
             Action(f"{PREFIX}:pick:{pending.id}:{g.id}", g.name or f"Group {g.id}", style="primary")
             for g in groups[:CHOICES]

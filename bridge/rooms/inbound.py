@@ -136,10 +136,16 @@ class RoomInbound:
 
     async def changed(self, event: RoomEvent) -> None:
         """Something happened to a room: pause, resume, move, members, edits."""
+        change = event.change
+        if change in (RoomChange.MEMBER_JOINED, RoomChange.MEMBER_LEFT) and event.shared is not None:
+            known = await self.store.room_link(event.shared)  # also while it is being linked
+            if known is not None:
+                joined = change is RoomChange.MEMBER_JOINED
+                await self.store.set_room_member(known.id, event.identity.user_id, joined, event.display_name)
+            return
         rl = await self.linked(event)
         if rl is None:
             return
-        change = event.change
         if change in (RoomChange.BOT_REMOVED, RoomChange.ARCHIVED):
             why = "the bot was removed from the room" if change is RoomChange.BOT_REMOVED else "the room was archived"
             await self.lifecycle.pause(rl, why)
@@ -147,9 +153,6 @@ class RoomInbound:
             await self.lifecycle.resume(rl)
         elif change is RoomChange.MOVED and event.moved_to is not None:
             await self.store.move_room(rl.id, event.moved_to)
-        elif change in (RoomChange.MEMBER_JOINED, RoomChange.MEMBER_LEFT):
-            joined = change is RoomChange.MEMBER_JOINED
-            await self.store.set_room_member(rl.id, event.identity.user_id, joined, event.display_name)
         elif change in (RoomChange.EDITED, RoomChange.DELETED):
             await self.teller.tell_once(
                 event.identity,

@@ -25,6 +25,7 @@ from bridge.store.store import Store
 log = logging.getLogger(__name__)
 
 PAUSED_RECHECK = 5.0  # seconds between two looks at a paused room's lane
+AUTHOR_ROOM = 300  # of a post's length, kept for the author's name a platform puts on top
 
 Paced = Callable[[Platform, str], AbstractAsyncContextManager[None]]
 Pauser = Callable[[RoomLink, str], Awaitable[None]]
@@ -85,7 +86,7 @@ class RoomLanes:
             return False
 
     async def _send(self, adapter: Adapter, rl: RoomLink, delivery: Delivery, paced: Paced) -> None:
-        posts = render_post(delivery.payload, adapter)
+        posts = render_post(delivery.payload, adapter, AUTHOR_ROOM)
         author = str(delivery.payload.get("author") or "")
         refs = list(delivery.refs)
         for post in posts[len(refs) :]:

@@ -171,11 +171,12 @@ async def test_manifests_for_slack_and_teams(tmp_path: Path) -> None:
     slack = json.loads(out)
     [command] = slack["features"]["slash_commands"]
     assert command["command"] == "/pluto" and command["url"] == "https://bridge.example/slack/events"
-    assert slack["settings"]["event_subscriptions"] == {
-        "bot_events": ["message.im"],
-        "request_url": "https://bridge.example/slack/events",
-    }
-    assert "users:read.email" in slack["oauth_config"]["scopes"]["bot"]
+    events = slack["settings"]["event_subscriptions"]
+    assert events["request_url"] == "https://bridge.example/slack/events"
+    # DMs, and the channel events group rooms follow (issue 16).
+    assert {"message.im", "message.channels", "message.groups", "member_left_channel"} <= set(events["bot_events"])
+    scopes = slack["oauth_config"]["scopes"]["bot"]
+    assert {"users:read.email", "chat:write.customize", "channels:history", "groups:read"} <= set(scopes)
     code, out, err = await cli("manifest", "teams", "--config", str(config), "--name", "Pluto Mentoring")
     assert code == 0, err
     teams = json.loads(out)

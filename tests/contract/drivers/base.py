@@ -133,6 +133,7 @@ class ChatDriver(ABC):
     # --- group rooms: drivers whose platform has them set ``rooms`` and implement these ---
 
     rooms: bool = False
+    lists_members: bool = True  # the platform tells a bot who is in a room (Telegram does not)
 
     def room_sends(self, room: str) -> tuple[list[float], int]:
         """When (monotonic) the platform took each post into ``room``, and how many sends

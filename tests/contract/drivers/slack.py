@@ -35,7 +35,7 @@ class SlackDriver(ChatDriver):
         self.chat: SlackChat | None = None
         self._answers: dict[str, list[str]] = {}  # person -> response_url ids of what they ran in rooms
 
-    rooms = False  # switched on with the adapter's channel rooms
+    rooms = True
 
     async def start(self) -> None:
         self.slack.add_user(T1, ACCOUNTS["rory"], "rory", real_name="Rory Outsider")

@@ -27,7 +27,8 @@ class TelegramDriver(ChatDriver):
         self.tg = SandboxTelegram(enforce_limits=True, redelivery_delay=0.1)
         self.world: TelegramWorld | None = None
 
-    rooms = False  # switched on with the adapter's group rooms
+    rooms = True
+    lists_members = False  # bots cannot list a group's members
 
     async def start(self) -> None:
         await self.tg.start()
