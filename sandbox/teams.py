@@ -32,6 +32,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from sandbox.kit import Changes, FaultPlan, Recorder, SlidingWindow, run_main, serve_forever
 from sandbox.specs import SPECS_DIR
+from sandbox.teams_rooms import TeamsRoomsMixin
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 BOTFRAMEWORK_ISSUER = "https://api.botframework.com"
@@ -77,6 +78,13 @@ class Conversation:
     members: list[str]
     activities: dict[str, dict[str, Any]] = field(default_factory=dict)
     deleted: set[str] = field(default_factory=set)
+    # Rooms (team channels, group chats; sandbox.teams_rooms): their title, team, whether
+    # the bot is in them, the resource-specific consent granted.
+    name: str = ""
+    team_id: str = ""
+    team_name: str = ""
+    bot_in: bool = True
+    consent: bool = False
 
 
 @dataclass
@@ -124,7 +132,7 @@ def _without_nulls(value: Any) -> Any:
     return value
 
 
-class SandboxTeams:
+class SandboxTeams(TeamsRoomsMixin):
     """Fake Teams: token endpoint, JWKS, connector REST API, and an Activity pusher.
 
     ``app_id``/``app_password`` are the credentials the token endpoint accepts and the
@@ -373,9 +381,7 @@ class SandboxTeams:
         activity["replyToId"] = reply_to_id
         return activity
 
-    def card_action(
-        self, user: TeamsUser, *, verb: str, data: dict[str, Any], reply_to_id: str
-    ) -> dict[str, Any]:
+    def card_action(self, user: TeamsUser, *, verb: str, data: dict[str, Any], reply_to_id: str) -> dict[str, Any]:
         """An ``Action.Execute`` press: the ``adaptiveCard/action`` invoke."""
         activity = self._base_activity("invoke", user, self.personal_conversation(user))
         activity["name"] = "adaptiveCard/action"
@@ -424,9 +430,7 @@ class SandboxTeams:
             return self.card_submit(user, merged, reply_to_id=message_id)
         return self.card_action(user, verb=str(action.get("verb") or ""), data=merged, reply_to_id=message_id)
 
-    async def push(
-        self, activity: dict[str, Any], *, switches: TokenSwitches | None = None
-    ) -> tuple[int, Any]:
+    async def push(self, activity: dict[str, Any], *, switches: TokenSwitches | None = None) -> tuple[int, Any]:
         """POST a signed Activity to the bot; returns (HTTP status, parsed body or None)."""
         if self.bot_endpoint is None or self._session is None:
             raise RuntimeError("start() the sandbox and set bot_endpoint first")
@@ -489,8 +493,10 @@ class SandboxTeams:
         if request.method in ("POST", "PUT") and len(raw) > self.max_activity_bytes:
             return _error(413, "RequestEntityTooLarge", f"Message size {len(raw)} bytes is too large.")
         inj = self._faults.take(
-            lambda f: (not f.method or f.method == request.method)
-            and (not f.conversation or f.conversation == rec.conversation)
+            lambda f: (
+                (not f.method or f.method == request.method)
+                and (not f.conversation or f.conversation == rec.conversation)
+            )
         )
         if inj is not None:
             headers = {"Retry-After": _fmt(inj.retry_after)} if inj.retry_after is not None else {}
@@ -529,17 +535,11 @@ class SandboxTeams:
     def _validate(self, definition: str, body: Any) -> str | None:
         schema = {"$ref": f"#/definitions/{definition}", **self._definitions}
         problems = [e.message for e in jsonschema.Draft4Validator(schema).iter_errors(_without_nulls(body))]
-        activity = (
-            body.get("activity")
-            if definition == "ConversationParameters" and isinstance(body, dict)
-            else body
-        )
+        activity = body.get("activity") if definition == "ConversationParameters" and isinstance(body, dict) else body
         attachments = activity.get("attachments") if isinstance(activity, dict) else None
         for attachment in attachments or []:
             if isinstance(attachment, dict) and attachment.get("contentType") == CARD_CONTENT_TYPE:
-                problems += [
-                    f"card: {e.message}" for e in self._card_validator.iter_errors(attachment.get("content"))
-                ]
+                problems += [f"card: {e.message}" for e in self._card_validator.iter_errors(attachment.get("content"))]
         if problems:
             self.validation_errors.extend(problems)
             return "; ".join(problems)
@@ -582,9 +582,7 @@ class SandboxTeams:
         if fields.get("grant_type") != "client_credentials":
             return web.json_response({"error": "unsupported_grant_type"}, status=400)
         if fields.get("client_id") != self.app_id or fields.get("client_secret") != self.app_password:
-            return web.json_response(
-                {"error": "invalid_client", "error_description": "AADSTS7000215"}, status=401
-            )
+            return web.json_response({"error": "invalid_client", "error_description": "AADSTS7000215"}, status=401)
         if not fields.get("scope", "").endswith("/.default"):
             return web.json_response({"error": "invalid_scope"}, status=400)
         token = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
@@ -619,16 +617,17 @@ class SandboxTeams:
         return web.json_response({"id": conv.id}, status=201)
 
     def _conversation(self, request: web.Request) -> Conversation | web.Response:
-        conv = self.conversations.get(request.match_info["cid"])
+        # A channel thread is addressed as "<channel>;messageid=<root>".
+        conv = self.conversations.get(request.match_info["cid"].split(";")[0])
         if conv is None:
             return _error(404, "ConversationNotFound", "Conversation not found.")
+        if not conv.bot_in:
+            return _error(403, "BotNotInConversationRoster", "The bot is not part of the conversation roster.")
         if conv.conversation_type == "personal" and not all(
             self.users[m].installed for m in conv.members if m in self.users
         ):
             # The person removed the app: the bot left their chat's roster.
-            return _error(
-                403, "BotNotInConversationRoster", "The bot is not part of the conversation roster."
-            )
+            return _error(403, "BotNotInConversationRoster", "The bot is not part of the conversation roster.")
         return conv
 
     def _store(self, conv: Conversation, body: dict[str, Any], reply_to: str | None) -> str:
@@ -658,9 +657,7 @@ class SandboxTeams:
         problem = self._validate("Activity", request[_BODY])
         if problem:
             return _error(400, "BadArgument", problem)
-        return web.json_response(
-            {"id": self._store(conv, request[_BODY], request.match_info["aid"])}, status=201
-        )
+        return web.json_response({"id": self._store(conv, request[_BODY], request.match_info["aid"])}, status=201)
 
     async def _update(self, request: web.Request) -> web.Response:
         conv = self._conversation(request)
@@ -691,10 +688,7 @@ class SandboxTeams:
             return conv
         members = [self.users[m] for m in conv.members if m in self.users]
         return web.json_response(
-            [
-                {"id": u.id, "name": u.name, "aadObjectId": u.aad_object_id, "tenantId": conv.tenant_id}
-                for u in members
-            ]
+            [{"id": u.id, "name": u.name, "aadObjectId": u.aad_object_id, "tenantId": conv.tenant_id} for u in members]
         )
 
 
