@@ -30,7 +30,7 @@ from adapters.teams.auth import (
     _same_service_url,
     build_connections,
 )
-from adapters.teams.inbound import TeamsInbound
+from adapters.teams.rooms import TeamsRooms
 from bridge.inbound.runner import Runner
 from bridge.model import Capabilities, Markup, Pace, Platform
 from bridge.ports import EventSink
@@ -43,7 +43,7 @@ GLOBAL_SERVICE_URL = "https://smba.trafficmanager.net/teams/"
 MAX_TEXT_BYTES = 22 * 1024  # of the activity's ~28 KB; the rest is envelope, preview and card
 
 
-class TeamsAdapter(TeamsInbound):
+class TeamsAdapter(TeamsRooms):
     """Microsoft Teams behind the bridge contract.
 
     Keyword-only arguments:
@@ -81,6 +81,9 @@ class TeamsAdapter(TeamsInbound):
         overall=(Pace(48, 1),),
         threads=False,
         edits=True,
+        # Team channels and group chats as rooms (adapters.teams.rooms), paced per
+        # conversation by ``per_room`` like a personal chat.
+        rooms=True,
     )
     profile = Profile(Platform.TEAMS, "Teams", capabilities, "")  # commands are typed as words
 
@@ -118,6 +121,9 @@ class TeamsAdapter(TeamsInbound):
         self._cloud.on_turn_error = None
         self._agent = _Agent(self)
         self._runner: Runner | None = None
+        self._kinds: dict[str, str] = {}
+        self._heard_unmentioned: set[str] = set()
+        self._names: dict[str, dict[str, str]] = {}
 
     # lifecycle ----------------------------------------------------------------------
 

@@ -35,6 +35,9 @@ from bridge.model import (
     Platform,
     Post,
     Reply,
+    RoomAddress,
+    RoomChange,
+    RoomEvent,
     SentRef,
 )
 from bridge.ports import DeliveryError, RateLimited
@@ -47,6 +50,7 @@ ACK_DEADLINE = 5.0  # seconds: an Activity's HTTP answer waits at most this long
 INVOKE_WAIT = 10.0  # seconds a card action waits for the core's reply (Teams shows an error after ~15 s)
 REPLY_ATTEMPTS = 4  # a reply to a person is tried this often when Teams throttles it
 REPLY_MAX_WAIT = 10.0  # seconds; a longer Retry-After is capped (the person waits on it)
+ROOM_KINDS = ("channel", "groupChat")  # conversation types the bridge links as rooms
 _AT_TAG = re.compile(r"<at(?:\s[^>]*)?>(.*?)</at>", re.IGNORECASE | re.DOTALL)
 
 
@@ -68,6 +72,8 @@ class TeamsInbound(TeamsOutbound):
     """The adapter's receiving half: turns, translation and the answers shown."""
 
     _runner: Runner | None
+    _kinds: dict[str, str]  # room id -> "channel" or "groupChat", as last seen
+    _heard_unmentioned: set[str]  # rooms where a message without @mention reached the bot
 
     async def on_turn(self, context: TurnContext) -> None:
         """Translate one inbound Activity and hand it to the core's runner: Teams gets its
@@ -99,6 +105,8 @@ class TeamsInbound(TeamsOutbound):
         ):
             return None  # our own message echoed back: never relay it
         common = self._common(activity)
+        if common["shared"] is not None:
+            return self._room_event(activity, common)
         if activity.type == ActivityTypes.installation_update:
             if (activity.action or "").startswith("add"):
                 return ContactEvent(**common)
@@ -118,9 +126,7 @@ class TeamsInbound(TeamsOutbound):
                 **common,
                 action_id=value["action"],
                 reason=str(value.get(REASON_INPUT_ID) or "").strip(),
-                message=SentRef(activity.conversation.id, activity.reply_to_id or "")
-                if activity.reply_to_id
-                else None,
+                message=SentRef(activity.conversation.id, activity.reply_to_id or "") if activity.reply_to_id else None,
             )
         text = self._plain_text(activity)
         if not text:
@@ -129,13 +135,54 @@ class TeamsInbound(TeamsOutbound):
             return CommandEvent(**common, text=text)
         return MessageEvent(**common, text=text, reply_to=activity.reply_to_id or None)
 
+    def _room_event(self, activity: Activity, common: dict[str, Any]) -> ChatEvent | None:
+        """An activity in a team channel or group chat: the bot removed or added, a message."""
+        bot_ids = {self._bot_id, activity.recipient.id if activity.recipient else ""}
+        if activity.type == ActivityTypes.conversation_update:
+            if any(m.id in bot_ids for m in activity.members_removed or []):
+                return RoomEvent(**common, change=RoomChange.BOT_REMOVED)
+            if any(m.id in bot_ids for m in activity.members_added or []):
+                return RoomEvent(**common, change=RoomChange.BOT_ADDED)
+            return None
+        if activity.type == ActivityTypes.installation_update:
+            added = (activity.action or "").startswith("add")
+            return RoomEvent(**common, change=RoomChange.BOT_ADDED if added else RoomChange.BOT_REMOVED)
+        if activity.type != ActivityTypes.message:
+            return None
+        room_id = common["shared"].room_id
+        self._kinds[room_id] = (activity.conversation.conversation_type if activity.conversation else None) or ""
+        if not self._mentions_bot(activity):
+            self._heard_unmentioned.add(room_id)  # consent granted: Teams sends everything
+        text = self._plain_text(activity)
+        if not text:
+            return None
+        if parse_command(text)[0] in COMMAND_NAMES:
+            return CommandEvent(**common, text=text)
+        # A reply in a channel thread: "<channel>;messageid=<root>" names the post replied to.
+        _, _, root = (activity.conversation.id if activity.conversation else "").partition(";messageid=")
+        return MessageEvent(**common, text=text, reply_to=activity.reply_to_id or root or None)
+
+    def _mentions_bot(self, activity: Activity) -> bool:
+        for entity in activity.entities or []:
+            mentioned = entity.model_dump(by_alias=True).get("mentioned") or {}
+            if entity.type == "mention" and mentioned.get("id") in (self._bot_id, self._app_id):
+                return True
+        return False
+
     def _common(self, activity: Activity) -> dict[str, Any]:
         sender = activity.from_property
         conversation = activity.conversation
         assert sender is not None and conversation is not None
         tenant = conversation.tenant_id or _channel_tenant(activity) or ""
         kind = conversation.conversation_type
+        shared = None
+        if kind in ROOM_KINDS:
+            room_id = (conversation.id or "").split(";")[0]
+            shared = RoomAddress(
+                Platform.TEAMS, tenant, room_id, service_url=activity.service_url or "", name=conversation.name or ""
+            )
         return {
+            "shared": shared,
             # Entra object id within the tenant: stable, and set by Teams, never by a client.
             "identity": ChatIdentity(Platform.TEAMS, tenant, sender.aad_object_id or ""),
             "event_id": activity.id or "",
@@ -245,9 +292,7 @@ class TeamsInbound(TeamsOutbound):
                     return
 
 
-async def _set_invoke_response(
-    context: TurnContext, status: int, body: AdaptiveCardInvokeResponse | None
-) -> None:
+async def _set_invoke_response(context: TurnContext, status: int, body: AdaptiveCardInvokeResponse | None) -> None:
     payload = body.model_dump(mode="json", by_alias=True, exclude_none=True) if body is not None else None
     await context.send_activity(
         Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=status, body=payload))

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
-from tests.platforms.teams.conftest import TeamsChat, visible
+from tests.platforms.teams.conftest import TeamsChat
 
 pytestmark = pytest.mark.e2e
 
@@ -22,11 +22,8 @@ async def test_link_in_a_channel_is_answered_in_the_personal_chat(chat: TeamsCha
     activity = chat.sandbox.channel_message(sam, "link")
     assert (await chat.sandbox.push(activity))[0] in (200, 202)
     await chat.wait_for_text(sam, "/link/")
-    channel = activity["conversation"]["id"]
-    await chat.sandbox.wait_until(lambda: bool(chat.sandbox.messages_in(channel)), 15)
-    posted = [str(a.get("text") or "") for a in chat.sandbox.messages_in(channel)]
-    assert not any(SIGN_IN_URL.search(t) for t in posted), posted
-    assert "private chat" in visible(posted[0])
+    # A channel is a room (issue 16): nothing of a command shows there, not even a pointer.
+    assert chat.sandbox.messages_in(activity["conversation"]["id"]) == []
 
 
 async def test_another_conversation_does_not_take_over_a_link(chat: TeamsChat, lms: SandboxLMS, seed: DemoSeed) -> None:
