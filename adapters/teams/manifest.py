@@ -7,6 +7,10 @@ from urllib.parse import urlsplit
 
 from bridge.model import COMMANDS
 
+SCOPES = ("personal", "team", "groupChat")  # 1:1 chats, and team channels and group chats as rooms
+# Resource-specific consent: every channel message of a team, every message of a group chat.
+RSC_PERMISSIONS = ("ChannelMessage.Read.Group", "ChatMessage.Read.Chat")
+
 
 def command_list() -> list[dict[str, str]]:
     """The bridge commands as a Teams app-manifest ``commandLists[].commands`` value
@@ -16,8 +20,11 @@ def command_list() -> list[dict[str, str]]:
 
 def app_manifest(*, app_id: str, name: str, public_url: str) -> dict[str, Any]:
     """A Teams app manifest (manifest.json of the app package, zipped with the two icons
-    it names): a personal-scope bot with the command menu; the bot's messaging endpoint
-    itself is set in its Azure Bot resource, ``public_url`` + ``/api/messages``."""
+    it names): a bot for personal chats, team channels and group chats (group rooms) with
+    the command menu; the bot's messaging endpoint itself is set in its Azure Bot resource,
+    ``public_url`` + ``/api/messages``. The resource-specific consent asked for
+    (``RSC_PERMISSIONS``) lets the bot receive every message in a linked channel or chat,
+    not only those that @mention it; ``webApplicationInfo`` names the app it is granted to."""
     host = urlsplit(public_url).hostname or public_url
     return {
         "$schema": "https://developer.microsoft.com/en-us/json-schemas/teams/v1.16/MicrosoftTeams.schema.json",
@@ -40,12 +47,18 @@ def app_manifest(*, app_id: str, name: str, public_url: str) -> dict[str, Any]:
         "bots": [
             {
                 "botId": app_id,
-                "scopes": ["personal"],
+                "scopes": list(SCOPES),
                 "supportsFiles": False,
                 "isNotificationOnly": False,
-                "commandLists": [{"scopes": ["personal"], "commands": command_list()}],
+                "commandLists": [{"scopes": list(SCOPES), "commands": command_list()}],
             }
         ],
         "permissions": ["identity", "messageTeamMembers"],
+        "webApplicationInfo": {"id": app_id, "resource": f"api://{host}/{app_id}"},
+        "authorization": {
+            "permissions": {
+                "resourceSpecific": [{"name": name, "type": "Application"} for name in RSC_PERMISSIONS],
+            }
+        },
         "validDomains": [host],
     }

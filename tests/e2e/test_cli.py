@@ -184,6 +184,11 @@ async def test_manifests_for_slack_and_teams(tmp_path: Path) -> None:
     assert bot["botId"] == teams["id"] == "00000000-0000-0000-0000-00000000beef"
     assert [c["title"] for c in bot["commandLists"][0]["commands"]] == [c.name for c in COMMANDS]
     assert teams["validDomains"] == ["bridge.example"] and teams["name"]["short"] == "Pluto Mentoring"
+    # Team channels and group chats as rooms, with the consent to read every message there.
+    assert bot["scopes"] == ["personal", "team", "groupChat"] == bot["commandLists"][0]["scopes"]
+    consent = {p["name"] for p in teams["authorization"]["permissions"]["resourceSpecific"]}
+    assert consent == {"ChannelMessage.Read.Group", "ChatMessage.Read.Chat"}
+    assert teams["webApplicationInfo"]["id"] == teams["id"]
     code, out, _ = await cli("manifest", "fax", "--config", str(config))
     assert code == 2 and "slack or teams" in out
 
