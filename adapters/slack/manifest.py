@@ -27,10 +27,8 @@ BOT_SCOPES = (
     "users:read",
     "users:read.email",
 )
-BOT_EVENTS = (
-    "message.im",
-    "message.channels",
-    "message.groups",
+# The channel events group rooms follow (adapters.slack.rooms listens to each).
+ROOM_EVENTS = (
     "member_joined_channel",
     "member_left_channel",
     "channel_archive",
@@ -38,6 +36,7 @@ BOT_EVENTS = (
     "group_archive",
     "group_unarchive",
 )
+BOT_EVENTS = ("message.im", "message.channels", "message.groups", *ROOM_EVENTS)
 
 
 def slash_command(command: str, request_url: str | None = None) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from adapters.slack.blocks import build_blocks, notification_text
 from adapters.slack.errors import map_slack_error
 from adapters.slack.inbound import SlackInbound, channel_room
+from adapters.slack.manifest import ROOM_EVENTS
 from bridge.inbound.interaction import Interaction
 from bridge.model import ChatIdentity, MessageEvent, Platform, Post, RoomAddress, RoomChange, RoomEvent, SentRef
 from bridge.ports import RoomUnavailable
@@ -26,15 +27,6 @@ ROOM_GONE = {
     "is_archived": "the channel is archived",
 }
 MEMBERS_PAGE = 200
-# The channel events rooms follow (the manifest subscribes to them).
-ROOM_EVENTS = (
-    "member_joined_channel",
-    "member_left_channel",
-    "channel_archive",
-    "channel_unarchive",
-    "group_archive",
-    "group_unarchive",
-)
 
 
 class SlackRooms(SlackInbound):

@@ -94,7 +94,14 @@ class RoomCommand:
         return [c for c in found if c.type == ConversationType.GROUP]
 
     async def action(self, link: Link, action_id: str) -> Answer:
-        """A press on one of the room command's buttons."""
+        """A press on one of the room command's buttons; a final answer (linked, refused,
+        cancelled) also replaces the pressed message, retiring its buttons."""
+        answer = await self._pressed(link, action_id)
+        if answer.actions or answer.replace_html is not None:
+            return answer
+        return Answer(answer.html, replace_html=answer.html)
+
+    async def _pressed(self, link: Link, action_id: str) -> Answer:
         parts = action_id.split(":")
         if len(parts) < 3 or not parts[2].isdigit():
             return Answer("<p>That button is no longer active.</p>")

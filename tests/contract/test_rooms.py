@@ -154,6 +154,7 @@ async def test_bot_removed_pauses_the_link_and_the_backlog_follows(
     assert [p.text.split("\n")[-1] for p in posts] == ["While away 1", "While away 2", "While away 3"]
 
 
+@pytest.mark.timeout(900)  # Telegram's 20 a minute per group: 100 posts take four minutes at least
 async def test_a_burst_of_group_messages_arrives_whole_in_order_without_429(
     rooms: ChatDriver, lms: SandboxLMS, seed: DemoSeed, burst_report: BurstReport
 ) -> None:

@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from adapters.telegram import TelegramAdapter
+from adapters.telegram.adapter import ALLOWED_UPDATES
 from bridge.inbound.parse import parsed
 from bridge.model import (
     COMMANDS,
@@ -49,7 +50,7 @@ async def test_start_publishes_every_command_and_polls(
     assert sandbox.calls("deleteWebhook", ok=True)  # PTB's polling bootstrap
     await sandbox.wait_until(lambda: bool(sandbox.calls("getUpdates")))
     polls = sandbox.calls("getUpdates")
-    assert polls[0].params["allowed_updates"] == ["message", "callback_query"]
+    assert polls[0].params["allowed_updates"] == list(ALLOWED_UPDATES)  # group rooms: edits, the bot's membership
     assert polls[0].params["timeout"] == 1
 
 
@@ -498,7 +499,7 @@ async def test_webhook_mode_sets_webhook_and_receives_updates(
     assert call.params == {
         "url": url,
         "secret_token": WEBHOOK_SECRET,
-        "allowed_updates": ["message", "callback_query"],
+        "allowed_updates": list(ALLOWED_UPDATES),
     }
     assert sandbox.calls("getUpdates") == []
     sink.reply_for = lambda e: Reply(texts=("Welcome",)) if isinstance(e, ContactEvent) else None

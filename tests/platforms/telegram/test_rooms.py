@@ -1,0 +1,61 @@
+"""A Telegram group as a linked room, through the real bridge process (issue 16): only
+administrators may link it; with privacy mode on (BotFather's default) ``room status``
+says so and a reply to a relayed message still reaches Pluto with its context; an edit is
+told once; a supergroup migration moves the link."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sandbox.lms import DemoSeed, SandboxLMS
+from tests.platforms.telegram.conftest import GROUP, SAM
+from tests.platforms.telegram.world import TelegramWorld
+from tests.support import lms_texts, until
+
+SUPERGROUP = -1002
+
+
+def _press(w: TelegramWorld, needle: str, label: str) -> None:
+    """Sam presses ``label`` on the last private message showing ``needle``."""
+    message: dict[str, Any] = [m for m in w.tg.sent_to(SAM) if needle in m["text"]][-1]
+    rows = message["reply_markup"]["inline_keyboard"]
+    data = next(b["callback_data"] for row in rows for b in row if b["text"] == label)
+    w.tg.user_presses(SAM, message["message_id"], data)
+
+
+async def test_a_group_linked_by_its_administrator_with_privacy_mode_on(
+    polling_world: TelegramWorld, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    w = polling_world
+    conv = seed.group_conversation_id
+    await w.link_by_command(SAM, "mentee1")
+    w.tg.user_sends_in_group(SAM, GROUP, "/room")
+    await w.see(SAM, "Which Pluto group conversation")
+    _press(w, "Which Pluto group conversation", "Cohort A")
+    await w.see(SAM, "only people who may manage this room can link it (a group administrator)")
+
+    w.tg.group_admins[GROUP].add(SAM)
+    w.tg.user_sends_in_group(SAM, GROUP, "/room")
+    await w.see(SAM, "Which Pluto group conversation")  # the first one now shows the refusal
+    _press(w, "Which Pluto group conversation", "Cohort A")
+    await w.see(SAM, "now linked to")
+    w.tg.user_sends_in_group(SAM, GROUP, "/room status")
+    await w.see(SAM, "Privacy mode is on")
+
+    lms.post_to_conversation(seed.mentor_id, conv, "Welcome, everyone")
+    (post,) = await w.see(GROUP, "Welcome, everyone")
+    assert post.startswith("Maya Mentor\n")
+    posted = w.message_id_of(GROUP, "Welcome, everyone")
+    assert w.tg.user_sends_in_group(SAM, GROUP, "plain chatter") is None  # privacy mode: never seen
+    w.tg.user_sends_in_group(SAM, GROUP, "Thanks!", reply_to=posted)
+    await until(lambda: lms_texts(lms, conv, seed.mentee1_id) == ["> Maya Mentor: Welcome, everyone\nThanks!"])
+    reply_id = max(i for chat, i in w.tg.messages if chat == GROUP)
+    w.tg.user_edits_in_group(SAM, GROUP, reply_id, "Thanks a lot!")
+    await w.see(SAM, "Edits and deletions in a linked room are not carried")
+    assert lms_texts(lms, conv, seed.mentee1_id) == ["> Maya Mentor: Welcome, everyone\nThanks!"]
+
+    w.tg.migrate_to_supergroup(GROUP, SUPERGROUP)
+    lms.post_to_conversation(seed.mentor_id, conv, "After the move")
+    await w.see(SUPERGROUP, "After the move")
+    assert w.shown(GROUP, "After the move") == []
+    assert all(r.ok for r in w.tg.calls("sendMessage") if r.params.get("chat_id") in (GROUP, SUPERGROUP))
