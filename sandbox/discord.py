@@ -386,7 +386,9 @@ class SandboxDiscord(GuildsMixin):
         flags: int = 0,
         webhook_id: str | None = None,
     ) -> dict[str, Any]:
-        mentions = [self.users[uid] for uid in self.users if f"<@{uid}>" in content or f"<@!{uid}>" in content]
+        mentions = [
+            self.users[uid] for uid in self.users if f"<@{uid}>" in content or f"<@!{uid}>" in content
+        ]
         message: dict[str, Any] = {
             "id": self.snowflake(),
             "type": 19 if reference else 0,
@@ -499,7 +501,9 @@ class SandboxDiscord(GuildsMixin):
         }
 
     @staticmethod
-    def _too_many(retry_after: float, headers: dict[str, str], *, is_global: bool, scope: str) -> web.Response:
+    def _too_many(
+        retry_after: float, headers: dict[str, str], *, is_global: bool, scope: str
+    ) -> web.Response:
         body = {
             "message": "You are being rate limited.",
             "retry_after": retry_after,
@@ -668,7 +672,9 @@ class SandboxDiscord(GuildsMixin):
                 "Invalid Form Body",
                 {
                     "content": {
-                        "_errors": [{"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 2000 or fewer in length."}]
+                        "_errors": [
+                            {"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 2000 or fewer in length."}
+                        ]
                     }
                 },
             )
@@ -704,7 +710,9 @@ class SandboxDiscord(GuildsMixin):
         if channel_id not in self.messages:
             return self._error(404, 10003, "Unknown Channel")
         if method == "POST" and len(p) == 3:
-            problem = self._check("/channels/{channel_id}/messages", "post", body) or self._validate_content(body)
+            problem = self._check("/channels/{channel_id}/messages", "post", body) or self._validate_content(
+                body
+            )
             if problem:
                 return problem
             if self.channel_users.get(channel_id) in self.closed_dms:
@@ -835,7 +843,9 @@ class SandboxDiscord(GuildsMixin):
         if stored is not None:
             return stored
         # An ephemeral follow-up lives with the interaction it answered.
-        return next((m for i in self.interactions.values() for m in i.followups if m["id"] == pressed["id"]), None)
+        return next(
+            (m for i in self.interactions.values() for m in i.followups if m["id"] == pressed["id"]), None
+        )
 
     def _interaction_by_token(self, token: str) -> _Interaction | None:
         return next((i for i in self.interactions.values() if i.payload["token"] == token), None)
@@ -1123,7 +1133,9 @@ class SandboxDiscord(GuildsMixin):
         payload["message"] = self.messages.get(message["channel_id"], {}).get(message["id"], message)
         return await self._push_interaction(payload)
 
-    async def user_submits_modal(self, user: str, opened_by: dict[str, Any], values: dict[str, str]) -> dict[str, Any]:
+    async def user_submits_modal(
+        self, user: str, opened_by: dict[str, Any], values: dict[str, str]
+    ) -> dict[str, Any]:
         """The person submits the modal the bot opened in answer to interaction ``opened_by``.
 
         Fields missing from ``values`` are left empty. Raises ``ModalRefused`` where Discord's

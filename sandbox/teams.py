@@ -381,7 +381,9 @@ class SandboxTeams(TeamsRoomsMixin):
         activity["replyToId"] = reply_to_id
         return activity
 
-    def card_action(self, user: TeamsUser, *, verb: str, data: dict[str, Any], reply_to_id: str) -> dict[str, Any]:
+    def card_action(
+        self, user: TeamsUser, *, verb: str, data: dict[str, Any], reply_to_id: str
+    ) -> dict[str, Any]:
         """An ``Action.Execute`` press: the ``adaptiveCard/action`` invoke."""
         activity = self._base_activity("invoke", user, self.personal_conversation(user))
         activity["name"] = "adaptiveCard/action"
@@ -430,7 +432,9 @@ class SandboxTeams(TeamsRoomsMixin):
             return self.card_submit(user, merged, reply_to_id=message_id)
         return self.card_action(user, verb=str(action.get("verb") or ""), data=merged, reply_to_id=message_id)
 
-    async def push(self, activity: dict[str, Any], *, switches: TokenSwitches | None = None) -> tuple[int, Any]:
+    async def push(
+        self, activity: dict[str, Any], *, switches: TokenSwitches | None = None
+    ) -> tuple[int, Any]:
         """POST a signed Activity to the bot; returns (HTTP status, parsed body or None)."""
         if self.bot_endpoint is None or self._session is None:
             raise RuntimeError("start() the sandbox and set bot_endpoint first")
@@ -493,10 +497,8 @@ class SandboxTeams(TeamsRoomsMixin):
         if request.method in ("POST", "PUT") and len(raw) > self.max_activity_bytes:
             return _error(413, "RequestEntityTooLarge", f"Message size {len(raw)} bytes is too large.")
         inj = self._faults.take(
-            lambda f: (
-                (not f.method or f.method == request.method)
-                and (not f.conversation or f.conversation == rec.conversation)
-            )
+            lambda f: (not f.method or f.method == request.method)
+            and (not f.conversation or f.conversation == rec.conversation)
         )
         if inj is not None:
             headers = {"Retry-After": _fmt(inj.retry_after)} if inj.retry_after is not None else {}
@@ -535,11 +537,17 @@ class SandboxTeams(TeamsRoomsMixin):
     def _validate(self, definition: str, body: Any) -> str | None:
         schema = {"$ref": f"#/definitions/{definition}", **self._definitions}
         problems = [e.message for e in jsonschema.Draft4Validator(schema).iter_errors(_without_nulls(body))]
-        activity = body.get("activity") if definition == "ConversationParameters" and isinstance(body, dict) else body
+        activity = (
+            body.get("activity")
+            if definition == "ConversationParameters" and isinstance(body, dict)
+            else body
+        )
         attachments = activity.get("attachments") if isinstance(activity, dict) else None
         for attachment in attachments or []:
             if isinstance(attachment, dict) and attachment.get("contentType") == CARD_CONTENT_TYPE:
-                problems += [f"card: {e.message}" for e in self._card_validator.iter_errors(attachment.get("content"))]
+                problems += [
+                    f"card: {e.message}" for e in self._card_validator.iter_errors(attachment.get("content"))
+                ]
         if problems:
             self.validation_errors.extend(problems)
             return "; ".join(problems)
@@ -582,7 +590,9 @@ class SandboxTeams(TeamsRoomsMixin):
         if fields.get("grant_type") != "client_credentials":
             return web.json_response({"error": "unsupported_grant_type"}, status=400)
         if fields.get("client_id") != self.app_id or fields.get("client_secret") != self.app_password:
-            return web.json_response({"error": "invalid_client", "error_description": "AADSTS7000215"}, status=401)
+            return web.json_response(
+                {"error": "invalid_client", "error_description": "AADSTS7000215"}, status=401
+            )
         if not fields.get("scope", "").endswith("/.default"):
             return web.json_response({"error": "invalid_scope"}, status=400)
         token = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
@@ -622,12 +632,16 @@ class SandboxTeams(TeamsRoomsMixin):
         if conv is None:
             return _error(404, "ConversationNotFound", "Conversation not found.")
         if not conv.bot_in:
-            return _error(403, "BotNotInConversationRoster", "The bot is not part of the conversation roster.")
+            return _error(
+                403, "BotNotInConversationRoster", "The bot is not part of the conversation roster."
+            )
         if conv.conversation_type == "personal" and not all(
             self.users[m].installed for m in conv.members if m in self.users
         ):
             # The person removed the app: the bot left their chat's roster.
-            return _error(403, "BotNotInConversationRoster", "The bot is not part of the conversation roster.")
+            return _error(
+                403, "BotNotInConversationRoster", "The bot is not part of the conversation roster."
+            )
         return conv
 
     def _store(self, conv: Conversation, body: dict[str, Any], reply_to: str | None) -> str:
@@ -657,7 +671,9 @@ class SandboxTeams(TeamsRoomsMixin):
         problem = self._validate("Activity", request[_BODY])
         if problem:
             return _error(400, "BadArgument", problem)
-        return web.json_response({"id": self._store(conv, request[_BODY], request.match_info["aid"])}, status=201)
+        return web.json_response(
+            {"id": self._store(conv, request[_BODY], request.match_info["aid"])}, status=201
+        )
 
     async def _update(self, request: web.Request) -> web.Response:
         conv = self._conversation(request)
@@ -688,7 +704,10 @@ class SandboxTeams(TeamsRoomsMixin):
             return conv
         members = [self.users[m] for m in conv.members if m in self.users]
         return web.json_response(
-            [{"id": u.id, "name": u.name, "aadObjectId": u.aad_object_id, "tenantId": conv.tenant_id} for u in members]
+            [
+                {"id": u.id, "name": u.name, "aadObjectId": u.aad_object_id, "tenantId": conv.tenant_id}
+                for u in members
+            ]
         )
 
 
