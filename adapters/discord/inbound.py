@@ -130,7 +130,9 @@ class DiscordInbound(DiscordOutbound):
 
     async def _register_commands(self, tree: app_commands.CommandTree[Any]) -> None:
         """Publish every COMMANDS entry as a subcommand (global bulk overwrite)."""
-        group = app_commands.Group(name=self._command_name, description="Pluto LMS messages, alerts and tasks")
+        group = app_commands.Group(
+            name=self._command_name, description="Pluto LMS messages, alerts and tasks"
+        )
         for spec in COMMANDS:
             group.add_command(self._subcommand(spec))
         tree.clear_commands(guild=None)

@@ -126,7 +126,9 @@ class TeamsInbound(TeamsOutbound):
                 **common,
                 action_id=value["action"],
                 reason=str(value.get(REASON_INPUT_ID) or "").strip(),
-                message=SentRef(activity.conversation.id, activity.reply_to_id or "") if activity.reply_to_id else None,
+                message=SentRef(activity.conversation.id, activity.reply_to_id or "")
+                if activity.reply_to_id
+                else None,
             )
         text = self._plain_text(activity)
         if not text:
@@ -292,7 +294,9 @@ class TeamsInbound(TeamsOutbound):
                     return
 
 
-async def _set_invoke_response(context: TurnContext, status: int, body: AdaptiveCardInvokeResponse | None) -> None:
+async def _set_invoke_response(
+    context: TurnContext, status: int, body: AdaptiveCardInvokeResponse | None
+) -> None:
     payload = body.model_dump(mode="json", by_alias=True, exclude_none=True) if body is not None else None
     await context.send_activity(
         Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=status, body=payload))
