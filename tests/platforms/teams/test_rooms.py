@@ -1,0 +1,80 @@
+"""Teams rooms beyond the contract scenarios (issue 16): without resource-specific consent
+only @mentions reach the bot, and a team channel's thread replies keep their context,
+against the real bridge process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from sandbox.lms import DemoSeed, SandboxLMS
+from sandbox.lms.seed import DEMO_PASSWORD
+from tests.contract.drivers.base import ALEX, SAM
+from tests.contract.drivers.teams import ROOMS, TeamsDriver
+from tests.contract.test_rooms import ROOM, RORY, _link_room
+from tests.support import lms_texts, until
+
+pytestmark = pytest.mark.e2e
+
+CHANNEL = "19:cohort-channel@thread.tacv2"
+
+
+@pytest.fixture
+async def chat(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> AsyncIterator[TeamsDriver]:
+    """The bridge with Teams; Sam, Alex and Rory linked (as in the contract scenarios)."""
+    rory = lms.create_user(RORY, DEMO_PASSWORD, "Rory", "Outsider")
+    lms.enrol(seed.course_id, rory)
+    driver = TeamsDriver(lms, tmp_path)
+    try:
+        await driver.start()
+        await driver.link(SAM, "mentee1")
+        await driver.link_person(ALEX, "mentee2")
+        await driver.link_person(RORY, RORY)
+        yield driver
+    finally:
+        await driver.stop()
+
+
+async def test_without_consent_only_mentions_reach_pluto_and_status_says_so(
+    chat: TeamsDriver, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    chat.sandbox.conversations[ROOMS[ROOM]].consent = False
+    await _link_room(chat)
+    conv = seed.group_conversation_id
+    await chat.room_write(ROOM, SAM, "Not for the bot")  # Teams keeps it from the bot
+    await chat.room_command(ROOM, SAM, "room status")
+    status = await chat.see_privately(SAM, "link active")
+    assert "only messages that @mention it" in status.text, status.text
+    sam = chat.users[SAM]
+    mention = chat.sandbox.room_message(sam, ROOMS[ROOM], "Hello via mention", mention_bot=True)
+    assert mention is not None
+    status_code, body = await chat.sandbox.push(mention)
+    assert status_code in (200, 202), body
+    await until(lambda: lms_texts(lms, conv, seed.mentee1_id), what="Sam's mention in Pluto")
+    assert lms_texts(lms, conv, seed.mentee1_id) == ["Hello via mention"]
+
+
+async def test_a_reply_in_a_channel_thread_keeps_its_context(
+    chat: TeamsDriver, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    """A team channel: any Pluto member may link it (Teams tells a bot no owners), and a
+    reply arrives as ``<channel>;messageid=<root>``."""
+    chat.sandbox.add_team_channel(CHANNEL, "19:team@thread.tacv2", "Cohort", team_name="Mentoring")
+    ROOMS["channel"] = CHANNEL
+    try:
+        await chat.join("channel", SAM)
+        await chat.room_command("channel", SAM, "room")
+        choice = await chat.see_privately(SAM, "Which Pluto group conversation")
+        await chat.press_privately(SAM, choice, "Cohort A")
+        await chat.see_privately(SAM, "now linked to")
+        conv = seed.group_conversation_id
+        lms.post_to_conversation(seed.mentor_id, conv, "Questions on week 2?")
+        post = await chat.see_in_room("channel", "week 2")
+        assert post.text.split("\n")[0] == "Maya Mentor"  # the author's header line
+        await chat.room_reply("channel", SAM, post, "One, yes")
+        await until(lambda: lms_texts(lms, conv, seed.mentee1_id), what="Sam's reply in Pluto")
+        assert lms_texts(lms, conv, seed.mentee1_id) == ["> Maya Mentor: Questions on week 2?\nOne, yes"]
+    finally:
+        del ROOMS["channel"]
