@@ -45,6 +45,7 @@ from bridge.rooms.inbound import RoomInbound
 from bridge.rooms.intake import RoomIntake
 from bridge.rooms.lanes import RoomLanes
 from bridge.rooms.lifecycle import Lifecycle
+from bridge.rooms.pipeline import RoomsPipeline
 from bridge.rooms.tell import Teller
 from bridge.starts import AdapterStarts
 from bridge.store.lock import StoreLock
@@ -144,7 +145,9 @@ def build_pipeline(
         wake_dispatcher=wake_dispatcher,
         profiles=profiles,
     )
-    pipeline = Pipeline(
+    # With group rooms, each cycle reads the linked groups once first (bridge.rooms.pipeline).
+    extra: dict[str, Any] = {} if rooms is None else {"rooms": rooms}
+    pipeline = (Pipeline if rooms is None else RoomsPipeline)(
         store,
         api,
         MessageIntake(api, settings.lms.conversations_per_poll),
@@ -159,7 +162,7 @@ def build_pipeline(
         metrics=metrics,
         schedule=schedule,
         on_dead_token=on_dead_token,
-        rooms=rooms,
+        **extra,
     )
     return pipeline
 

@@ -35,7 +35,6 @@ from bridge.own_signins import SIGNINS, drop_own
 from bridge.poll_cadence import Cadence
 from bridge.poll_reads import FULL_READ, PollSchedule, Read, item_row
 from bridge.profile import Profiles
-from bridge.rooms.intake import RoomIntake
 from bridge.router import notice, payload_of, route, told_unshowable
 from bridge.store.records import ItemRow, Link, LinkStatus
 from bridge.store.store import Store
@@ -74,10 +73,8 @@ class Pipeline:
         metrics: Metrics | None = None,
         schedule: PollSchedule | None = None,
         on_dead_token: Callable[[list[Link]], Awaitable[None]] | None = None,
-        rooms: RoomIntake | None = None,
     ) -> None:
         self.metrics = metrics or Metrics()
-        self.rooms = rooms  # linked group conversations, read once per cycle for all their members
         self.schedule = schedule
         self.on_dead_token = on_dead_token
         # One LMS read per person at a time: poll, push wake-up and the baseline linking takes.
@@ -145,7 +142,6 @@ class Pipeline:
         await self._meet([uid for uid in by_user if uid not in self._met])
         plan = {uid: what for uid in by_user if (what := self._due(uid)) is not None}
         self._check_budget(len(plan), sum(m + n for m, n in plan.values()))
-        rooms_queued = await self._poll_rooms()
         uids = list(plan)
         cursors = await self.store.cursors_of_users(uids)
         open_items = await self.store.open_items_of_users(uids)
@@ -155,7 +151,7 @@ class Pipeline:
         if self.schedule is not None:
             for uid, found in zip(uids, results, strict=True):
                 self.schedule.polled(uid, found)
-        queued = sum(results) + rooms_queued + await self.release_held()
+        queued = sum(results) + await self.release_held()
         self._cycle_took(time.monotonic() - started, len(plan))
         self.cycles += 1
         self.last_poll_at = time.time()
@@ -164,16 +160,6 @@ class Pipeline:
         if queued:
             self.wake_dispatcher()
         return queued
-
-    async def _poll_rooms(self) -> int:
-        """Each group conversation linked to a room, read once for everyone in it."""
-        if self.rooms is None:
-            return 0
-        try:
-            return await self.rooms.poll_once()
-        except Exception:
-            log.exception("reading the linked group conversations failed; the next cycle tries again")
-            return 0
 
     async def _meet(self, lms_user_ids: list[int]) -> None:
         """People this process has not polled yet: those still without a baseline (linked
@@ -334,13 +320,7 @@ class Pipeline:
         if read.messages:
             self.message_cadence.read(lms_user_id)
             if site.generation == "modern":
-                batch = await self.intake.poll(
-                    token,
-                    lms_user_id,
-                    cursors,
-                    sweep=self._sweep_due(lms_user_id),
-                    skip=self.rooms.linked if self.rooms is not None else frozenset(),
-                )
+                batch = await self.intake.poll(token, lms_user_id, cursors, sweep=self._sweep_due(lms_user_id))
                 found += self._with_links(batch.items)
                 new_cursors.update(batch.cursors)
                 conversation_rows = batch.conversations

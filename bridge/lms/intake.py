@@ -8,6 +8,7 @@ whole seconds only and holds back the current second (observed 5, 5f, 6).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bridge.lms.api import Conversation, ConversationMessage, LmsApi
@@ -120,9 +121,13 @@ def message_item(
 class MessageIntake:
     """Finds new conversation messages for one LMS user."""
 
-    def __init__(self, api: LmsApi, conversations_per_poll: int = 20) -> None:
+    def __init__(
+        self, api: LmsApi, conversations_per_poll: int = 20, skip: Callable[[], frozenset[int]] = frozenset
+    ) -> None:
         self.api = api
         self.limit = conversations_per_poll
+        # Group conversations read for everyone at once (linked to a room: bridge.rooms.intake).
+        self.skip = skip
         # (user, conversation) -> the unread count when its messages were last read; only
         # needed while the listing hides the latest message (item 18), so memory is enough.
         self._unread_seen: dict[tuple[int, int], int] = {}
@@ -143,20 +148,14 @@ class MessageIntake:
         return batch
 
     async def poll(
-        self,
-        token: str,
-        userid: int,
-        cursors: dict[str, Cursor],
-        *,
-        sweep: bool = False,
-        skip: frozenset[int] = frozenset(),
+        self, token: str, userid: int, cursors: dict[str, Cursor], *, sweep: bool = False
     ) -> IntakeBatch:
-        """New messages in the user's recently active conversations, oldest first.
+        """New messages in the user's recently active conversations, oldest first (those
+        ``skip`` names are read once for all their members, not here).
 
-        ``sweep``: also read every conversation whose listing hides its latest message.
-        ``skip``: group conversations read for everyone at once (linked to a room:
-        ``bridge.rooms.intake``), not once per member."""
+        ``sweep``: also read every conversation whose listing hides its latest message."""
         batch = IntakeBatch()
+        skip = self.skip()
         baseline = cursors.get(BASELINE, Cursor(0, frozenset()))
         for conv in await self.api.conversations(token, userid, self.limit):
             if conv.type == ConversationType.SELF or conv.id in skip:

@@ -179,3 +179,14 @@ async def test_the_linker_unlinking_pauses_the_room(rooms: ChatDriver) -> None:
     await rooms.room_command(ROOM, RORY, "room status")
     status = await rooms.see_privately(RORY, "paused")
     assert "unlinked their Pluto account" in status.text
+
+
+async def test_prefs_groups_dm_brings_private_copies_back(rooms: ChatDriver, lms: SandboxLMS, seed: DemoSeed) -> None:
+    await _link_room(rooms)
+    answers = await rooms.command(SAM, "prefs groups dm")
+    assert any("also privately" in a for a in answers), answers
+    lms.post_to_conversation(seed.mentor_id, seed.group_conversation_id, "For the room and for Sam")
+    await rooms.see_in_room(ROOM, "For the room and for Sam")
+    await rooms.see_privately(SAM, "For the room and for Sam")
+    answers = await rooms.command(SAM, "prefs groups everywhere")
+    assert any("room, dm, both" in a for a in answers), answers  # a clear error naming the choices

@@ -99,3 +99,36 @@ async def test_rooms_list_shows_each_room_and_why_it_paused(
     assert await list_rooms(settings, lines.append) == 0
     assert lines[-1] == "1 room(s)"
     assert "slack:T1/C1 (#cohort)\tCohort A" in lines[0] and "paused" in lines[0] and "archived" in lines[0]
+
+
+async def test_another_members_token_reads_when_the_readers_cannot_then_the_room_pauses(
+    world: tuple[Store, LmsClient, RoomLink, str], lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    store, client, rl, _ = world
+    await store.save_link(
+        ChatIdentity(Platform.SLACK, "T1", "U2"),
+        lms_user_id=seed.mentee2_id,
+        lms_username="mentee2",
+        lms_fullname="Alex Mentee",
+        token=lms.issue_token(seed.mentee2_id),
+        room="D2",
+        address=None,
+    )
+    intake = RoomIntake(store, LmsApi(client))
+    Lifecycle(store, intake)
+    conv = seed.group_conversation_id
+    lms.post_to_conversation(seed.mentor_id, conv, "First")
+    lms.clock.advance(2)
+    await intake.poll_once()  # read with Sam's token (the linker's)
+    lms.remove_group_member(seed.group_id, seed.mentee1_id)
+    lms.post_to_conversation(seed.mentor_id, conv, "Second")
+    lms.clock.advance(2)
+    await intake.poll_once()
+    assert [t.removeprefix("<p>").removesuffix("</p>") for t in await _room_texts(store, rl)] == ["First", "Second"]
+    moved = await store.room_link(ROOM)
+    assert moved is not None and moved.reader_lms_user_id == seed.mentee2_id  # Alex's token now, never an admin's
+    lms.remove_group_member(seed.group_id, seed.mentee2_id)
+    await intake.poll_once()
+    paused = await store.room_link(ROOM)
+    assert paused is not None and paused.status is RoomStatus.PAUSED
+    assert "cannot be read" in paused.reason
