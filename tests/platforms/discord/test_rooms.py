@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
-from sandbox.lms.seed import DEMO_PASSWORD
 from tests.contract.drivers.base import ALEX, SAM
 from tests.contract.drivers.discord import ACCOUNTS, ROOMS, DiscordDriver
-from tests.contract.test_rooms import ROOM, RORY, _link_room
+from tests.contract.rooms_people import start_with_people
+from tests.contract.test_rooms import ROOM, _link_room
 from tests.support import lms_texts, until
 
 pytestmark = pytest.mark.e2e
@@ -21,14 +21,9 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 async def chat(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> AsyncIterator[DiscordDriver]:
     """The bridge with Discord; Sam, Alex and Rory linked (as in the contract scenarios)."""
-    rory = lms.create_user(RORY, DEMO_PASSWORD, "Rory", "Outsider")
-    lms.enrol(seed.course_id, rory)
     driver = DiscordDriver(lms, tmp_path)
     try:
-        await driver.start()
-        await driver.link(SAM, "mentee1")
-        await driver.link_person(ALEX, "mentee2")
-        await driver.link_person(RORY, RORY)
+        await start_with_people(driver, lms, seed)
         yield driver
     finally:
         await driver.stop()

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
-from sandbox.lms.seed import DEMO_PASSWORD
-from tests.contract.drivers.base import ALEX, SAM
+from tests.contract.drivers.base import SAM
 from tests.contract.drivers.teams import ROOMS, TeamsDriver
-from tests.contract.test_rooms import ROOM, RORY, _link_room
+from tests.contract.rooms_people import start_with_people
+from tests.contract.test_rooms import ROOM, _link_room
 from tests.support import lms_texts, until
 
 pytestmark = pytest.mark.e2e
@@ -24,14 +24,9 @@ CHANNEL = "19:cohort-channel@thread.tacv2"
 @pytest.fixture
 async def chat(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> AsyncIterator[TeamsDriver]:
     """The bridge with Teams; Sam, Alex and Rory linked (as in the contract scenarios)."""
-    rory = lms.create_user(RORY, DEMO_PASSWORD, "Rory", "Outsider")
-    lms.enrol(seed.course_id, rory)
     driver = TeamsDriver(lms, tmp_path)
     try:
-        await driver.start()
-        await driver.link(SAM, "mentee1")
-        await driver.link_person(ALEX, "mentee2")
-        await driver.link_person(RORY, RORY)
+        await start_with_people(driver, lms, seed)
         yield driver
     finally:
         await driver.stop()
