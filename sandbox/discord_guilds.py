@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -172,6 +173,12 @@ class GuildsMixin:
         self.messages[channel_id][message["id"]] = message
         await self.dispatch("MESSAGE_CREATE", message)
         return message
+
+    async def user_edits(self, message: dict[str, Any], text: str) -> None:
+        """The message's author edits it (``MESSAGE_UPDATE`` with ``edited_timestamp``)."""
+        message["content"] = text
+        message["edited_timestamp"] = datetime.now(UTC).isoformat()
+        await self.dispatch("MESSAGE_UPDATE", dict(message))
 
     async def user_starts_thread(self, user: str, starter: dict[str, Any], name: str) -> str:
         """A thread from ``starter`` (a message in a text channel): its id is the message's."""

@@ -12,6 +12,7 @@ The bot removed from the server or the channel deleted pauses the link.
 
 import asyncio
 import logging
+from typing import Any
 
 import discord
 
@@ -158,6 +159,28 @@ class DiscordRooms(DiscordInbound):
                 change=change,
             )
             await self._submit(event, self._no_answer)
+
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        """A person edited their message in a server channel: edits are not carried to
+        Pluto (the core tells them so once). Updates without ``edited_timestamp`` are
+        Discord adding link previews, not edits."""
+        data: dict[str, Any] = dict(payload.data)
+        author = data.get("author") or {}
+        if payload.guild_id is None or author.get("bot") or not data.get("edited_timestamp"):
+            return
+        channel = self._client.get_channel(payload.channel_id) if self._client is not None else None
+        if not isinstance(channel, discord.TextChannel | discord.Thread):
+            return
+        event = RoomEvent(
+            identity=ChatIdentity(Platform.DISCORD, "", str(author.get("id", ""))),
+            event_id=f"edit:{payload.message_id}:{data['edited_timestamp']}",
+            room=str(channel.id),
+            display_name=str(author.get("global_name") or author.get("username") or ""),
+            is_private=False,
+            shared=room_of(channel),
+            change=RoomChange.EDITED,
+        )
+        await self._submit(event, self._no_answer)
 
     async def on_guild_remove(self, guild: discord.Guild) -> None:
         """Kicked or banned from the server (or the server deleted)."""

@@ -104,6 +104,9 @@ class DiscordDriver(ChatDriver):
     async def room_reply(self, room: str, person: str, to: Arrived, text: str) -> None:
         await self.dc.user_posts(ACCOUNTS[person], ROOMS[room], text, reply_to=to.ref)
 
+    async def room_edit(self, room: str, person: str, to: Arrived, text: str) -> None:
+        await self.dc.user_edits(to.raw, text)
+
     async def room_command(self, room: str, person: str, text: str) -> None:
         sub, _, args = text.partition(" ")
         await self.dc.user_slash(ACCOUNTS[person], sub, args or None, channel_id=ROOMS[room])

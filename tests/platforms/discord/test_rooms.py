@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
-from tests.contract.drivers.base import ALEX, SAM
+from tests.contract.drivers.base import ALEX, SAM, Arrived
 from tests.contract.drivers.discord import ACCOUNTS, ROOMS, DiscordDriver
 from tests.contract.rooms_people import start_with_people
 from tests.contract.test_rooms import ROOM, _link_room
@@ -71,3 +71,20 @@ async def test_the_channel_deleted_pauses_the_link(chat: DiscordDriver) -> None:
     await _link_room(chat)
     await chat.dc.delete_channel(ROOMS[ROOM])
     await chat.see_privately(SAM, "is paused")
+
+
+async def test_an_edit_in_the_room_is_not_carried_and_its_author_is_told_once(
+    chat: DiscordDriver, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    await _link_room(chat)
+    conv = seed.group_conversation_id
+    written = await chat.dc.user_posts(ACCOUNTS[SAM], ROOMS[ROOM], "Helo all")
+    await until(lambda: lms_texts(lms, conv, seed.mentee1_id) == ["Helo all"], what="Sam's message in Pluto")
+    mine = Arrived(written["content"], written["id"], (), written)
+    await chat.room_edit(ROOM, SAM, mine, "Hello all")
+    await chat.see_privately(SAM, "Edits and deletions in a linked room are not carried")
+    await chat.room_edit(ROOM, SAM, mine, "Hello, all")
+    await chat.dc.user_posts(ACCOUNTS[SAM], ROOMS[ROOM], "Next")  # handled after the second edit
+    await until(lambda: len(lms_texts(lms, conv, seed.mentee1_id)) == 2, what="Sam's next message")
+    told = [a for a in chat.private(SAM) if "are not carried" in a.text]
+    assert len(told) == 1 and lms_texts(lms, conv, seed.mentee1_id) == ["Helo all", "Next"]
