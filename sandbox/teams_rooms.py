@@ -10,6 +10,7 @@ What it models (Microsoft's documentation for bots in channels and group chats):
 * A reply in a channel thread arrives with the conversation id ``<channel>;messageid=<root>``
   and ``replyToId``; the bot may post into the channel or chat with the connector API.
 * The roster (``GET /v3/conversations/{id}/members``) lists the people there.
+* An edit arrives as ``messageUpdate`` (``channelData.eventType`` ``editMessage``).
 * The bot removed from a team or chat: ``conversationUpdate`` with the bot in
   ``membersRemoved`` and the app's ``installationUpdate`` ``remove``; from then on posts
   answer 403 ``BotNotInConversationRoster``. Added back: ``membersAdded`` and ``add``.
@@ -109,6 +110,14 @@ class TeamsRoomsMixin:
             activity["replyToId"] = reply_to_id
             if conv.conversation_type == "channel":
                 activity["conversation"]["id"] = f"{conv.id};messageid={reply_to_id}"
+        return activity
+
+    def room_edit(self, user: TeamsUser, conversation_id: str, message_id: str, text: str) -> dict[str, Any]:
+        """``user`` edits their message: Teams sends ``messageUpdate`` (``eventType``
+        ``editMessage``) with the new text, to a bot that received the message."""
+        activity = self._room_activity("messageUpdate", user, self.conversations[conversation_id])
+        activity.update(id=message_id, text=text, textFormat="plain")
+        activity["channelData"]["eventType"] = "editMessage"
         return activity
 
     def bot_membership(self, conversation_id: str, user: TeamsUser, *, added: bool) -> list[dict[str, Any]]:

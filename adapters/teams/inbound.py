@@ -149,6 +149,13 @@ class TeamsInbound(TeamsOutbound):
         if activity.type == ActivityTypes.installation_update:
             added = (activity.action or "").startswith("add")
             return RoomEvent(**common, change=RoomChange.BOT_ADDED if added else RoomChange.BOT_REMOVED)
+        if activity.type in (ActivityTypes.message_update, ActivityTypes.message_delete):
+            # Edits and deletions are not carried to Pluto: the core tells the author once.
+            # Its id is the message's own: made distinct, or the core drops it as a repeat.
+            edited = activity.type == ActivityTypes.message_update
+            stamp = activity.timestamp.isoformat() if activity.timestamp else ""
+            common = {**common, "event_id": f"{activity.type}:{common['event_id']}:{stamp}"}
+            return RoomEvent(**common, change=RoomChange.EDITED if edited else RoomChange.DELETED)
         if activity.type != ActivityTypes.message:
             return None
         room_id = common["shared"].room_id

@@ -123,6 +123,9 @@ class TeamsDriver(ChatDriver):
     async def room_reply(self, room: str, person: str, to: Arrived, text: str) -> None:
         await self._push(self.sandbox.room_message(self.users[person], ROOMS[room], text, reply_to_id=to.ref))
 
+    async def room_edit(self, room: str, person: str, to: Arrived, text: str) -> None:
+        await self._push(self.sandbox.room_edit(self.users[person], ROOMS[room], str(to.ref), text))
+
     async def room_command(self, room: str, person: str, text: str) -> None:
         """``room`` to the bot: an @mention of it in the chat."""
         await self._push(self.sandbox.room_message(self.users[person], ROOMS[room], text, mention_bot=True))

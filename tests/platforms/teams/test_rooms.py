@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
-from tests.contract.drivers.base import SAM
+from tests.contract.drivers.base import SAM, Arrived
 from tests.contract.drivers.teams import ROOMS, TeamsDriver
 from tests.contract.rooms_people import start_with_people
 from tests.contract.test_rooms import ROOM, _link_room
@@ -73,3 +73,18 @@ async def test_a_reply_in_a_channel_thread_keeps_its_context(
         assert lms_texts(lms, conv, seed.mentee1_id) == ["> Maya Mentor: Questions on week 2?\nOne, yes"]
     finally:
         del ROOMS["channel"]
+
+
+async def test_an_edit_in_the_room_is_not_carried_and_its_author_is_told(
+    chat: TeamsDriver, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    await _link_room(chat)
+    conv = seed.group_conversation_id
+    written = chat.sandbox.room_message(chat.users[SAM], ROOMS[ROOM], "Helo all")
+    assert written is not None
+    status, body = await chat.sandbox.push(written)
+    assert status in (200, 202), body
+    await until(lambda: lms_texts(lms, conv, seed.mentee1_id) == ["Helo all"], what="Sam's message in Pluto")
+    await chat.room_edit(ROOM, SAM, Arrived(written["text"], written["id"]), "Hello all")
+    await chat.see_privately(SAM, "Edits and deletions in a linked room are not carried")
+    assert lms_texts(lms, conv, seed.mentee1_id) == ["Helo all"]
