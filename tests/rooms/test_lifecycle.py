@@ -25,6 +25,19 @@ SAM = ChatIdentity(Platform.SLACK, "T1", "U1")
 KEY = new_key()
 
 
+async def link(store: Store, lms: SandboxLMS, identity: ChatIdentity, uid: int, name: str) -> None:
+    """``identity`` linked to LMS user ``uid`` with a token the LMS issued."""
+    await store.save_link(
+        identity,
+        lms_user_id=uid,
+        lms_username=name.split()[0].lower(),
+        lms_fullname=name,
+        token=lms.issue_token(uid),
+        room=f"D{identity.user_id}",
+        address=None,
+    )
+
+
 @pytest.fixture
 async def world(
     lms: SandboxLMS, seed: DemoSeed, tmp_path: Path
@@ -32,15 +45,7 @@ async def world(
     url = f"sqlite+aiosqlite:///{tmp_path / 'life.db'}"
     store = await Store.open(url, KEY)
     client = LmsClient(lms.url, retries=0)
-    await store.save_link(
-        SAM,
-        lms_user_id=seed.mentee1_id,
-        lms_username="mentee1",
-        lms_fullname="Sam Mentee",
-        token=lms.issue_token(seed.mentee1_id),
-        room="D1",
-        address=None,
-    )
+    await link(store, lms, SAM, seed.mentee1_id, "Sam Mentee")
     lms.clock.freeze()
     pending = await store.start_room_link(ROOM, seed.mentee1_id, SAM)
     await store.update_room_link(
@@ -105,15 +110,7 @@ async def test_another_members_token_reads_when_the_readers_cannot_then_the_room
     world: tuple[Store, LmsClient, RoomLink, str], lms: SandboxLMS, seed: DemoSeed
 ) -> None:
     store, client, rl, _ = world
-    await store.save_link(
-        ChatIdentity(Platform.SLACK, "T1", "U2"),
-        lms_user_id=seed.mentee2_id,
-        lms_username="mentee2",
-        lms_fullname="Alex Mentee",
-        token=lms.issue_token(seed.mentee2_id),
-        room="D2",
-        address=None,
-    )
+    await link(store, lms, ChatIdentity(Platform.SLACK, "T1", "U2"), seed.mentee2_id, "Alex Mentee")
     intake = RoomIntake(store, LmsApi(client))
     Lifecycle(store, intake)
     conv = seed.group_conversation_id
