@@ -110,6 +110,7 @@ class DiscordAdapter(DiscordRooms):
         self._webhook_making: dict[str, asyncio.Lock] = {}
         self._may_manage: dict[tuple[str, str], bool] = {}
         self._member_names: dict[str, dict[str, str]] = {}
+        self._left_guilds: set[int] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -42,3 +42,6 @@ class _BridgeClient(discord.Client):
 
     async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
         await self.adapter.on_raw_message_edit(payload)
+
+    async def on_guild_available(self, guild: discord.Guild) -> None:
+        await self.adapter.on_guild_available(guild)

@@ -41,6 +41,7 @@ class DiscordRooms(DiscordInbound):
     _webhooks: dict[str, discord.Webhook]  # channel id -> the bot's webhook there
     _webhook_making: dict[str, asyncio.Lock]
     _member_names: dict[str, dict[str, str]]  # channel id -> user id -> name (last listing)
+    _left_guilds: set[int]  # servers the bot was removed from while running
 
     # -- posting ---------------------------------------------------------------------------
 
@@ -184,11 +185,20 @@ class DiscordRooms(DiscordInbound):
 
     async def on_guild_remove(self, guild: discord.Guild) -> None:
         """Kicked or banned from the server (or the server deleted)."""
+        self._left_guilds.add(guild.id)
         await self._room_changed(list(guild.text_channels), RoomChange.BOT_REMOVED)
 
     async def on_guild_join(self, guild: discord.Guild) -> None:
         """Invited (back) into a server."""
+        self._left_guilds.discard(guild.id)
         await self._room_changed(list(guild.text_channels), RoomChange.BOT_ADDED)
+
+    async def on_guild_available(self, guild: discord.Guild) -> None:
+        """A server is there: back from an outage, or (within discord.py's first seconds
+        after READY, which takes every GUILD_CREATE for a guild loading) a server the bot
+        was just invited back to: that one resumes its rooms."""
+        if guild.id in self._left_guilds:
+            await self.on_guild_join(guild)
 
     async def on_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
         """A channel was deleted."""
