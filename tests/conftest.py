@@ -2,13 +2,39 @@
 
 from __future__ import annotations
 
+import os
 import socket
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
+from sandbox.postgres import PostgresUnavailable
+from tests.stores import STORE_ENV, STORES, PostgresDatabases, chosen_stores, sqlite_url
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--store",
+        choices=["sqlite", "postgresql", "both"],
+        default=os.environ.get(STORE_ENV, "both"),
+        help="the stores tests asking for store_url run on (default both; env PLUTO_TEST_STORE)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "postgres: runs on PostgreSQL (a store_url test's PostgreSQL run)")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test asking for ``store_url`` runs once per chosen store, its PostgreSQL run marked
+    ``postgres``."""
+    if "store_url" in metafunc.fixturenames:
+        stores = chosen_stores(metafunc.config.getoption("store"))
+        params = [pytest.param(s, marks=[pytest.mark.postgres] if s == "postgresql" else []) for s in stores]
+        metafunc.parametrize("store_url", params, indirect=True, ids=[s for s in STORES if s in stores])
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
@@ -75,3 +101,34 @@ async def lms() -> AsyncIterator[SandboxLMS]:
 def seed(lms: SandboxLMS) -> DemoSeed:
     """The demo seed: mentor, mentee1, mentee2 in MENT101 and group conversation Cohort A."""
     return lms.seed_demo()
+
+
+@pytest.fixture(scope="session")
+def postgres_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresDatabases]:
+    """This session's PostgreSQL server (started on first use) and its fresh databases."""
+    databases = PostgresDatabases(tmp_path_factory.mktemp("postgres"))
+    try:
+        yield databases
+    finally:
+        databases.close()
+
+
+@pytest.fixture
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The store URL of this run of the test: a SQLite file in ``tmp_path`` (bridge.sqlite3)
+    or a fresh migrated PostgreSQL database (dropped afterwards). Without PostgreSQL its
+    runs skip, saying why, unless ``--store=postgresql`` asked for it alone (then they fail)."""
+    if request.param == "sqlite":
+        yield sqlite_url(tmp_path)
+        return
+    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
+    try:
+        url, name = databases.fresh()
+    except PostgresUnavailable as exc:
+        if request.config.getoption("store") == "postgresql":
+            raise
+        pytest.skip(f"PostgreSQL unavailable: {exc}")
+    try:
+        yield url
+    finally:
+        databases.drop(name)
