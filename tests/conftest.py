@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from bridge.store.crypto import new_key
+from bridge.store.store import Store
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.postgres import PostgresUnavailable
 from tests.stores import STORE_ENV, STORES, PostgresDatabases, chosen_stores, sqlite_url
@@ -132,3 +134,13 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield url
     finally:
         databases.drop(name)
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    """An open, migrated, empty store on each of the chosen stores (see ``store_url``)."""
+    opened = await Store.open(store_url, new_key())
+    try:
+        yield opened
+    finally:
+        await opened.close()
