@@ -134,7 +134,13 @@ class StoreCore:
         row made intake slow); returns how many went in."""
         if not rows:
             return 0
+        stmt = self._insert(table).on_conflict_do_nothing(index_elements=list(keys))
+        if self.engine.dialect.name == "postgresql":
+            # asyncpg's executemany reports no row count: each inserted row answers instead
+            # (SQLAlchemy sends the rows as multi-row VALUES, one statement per thousand).
+            returned = await conn.execute(stmt.returning(*(table.c[k] for k in keys)), list(rows))
+            return len(returned.all())
         # One statement, compiled once, executed for every row (executemany): the row count
         # is the number inserted, conflicts left out.
-        result = await conn.execute(self._insert(table).on_conflict_do_nothing(index_elements=list(keys)), list(rows))
+        result = await conn.execute(stmt, list(rows))
         return max(result.rowcount, 0)
