@@ -23,7 +23,7 @@ from bridge.store.cursors import CursorStore
 from bridge.store.events import EventStore
 from bridge.store.items import ItemStore
 from bridge.store.links import LinkStore
-from bridge.store.marks import SqliteMarks
+from bridge.store.marks import PostgresMarks, SqliteMarks
 from bridge.store.outbox import OutboxStore
 from bridge.store.prefs import PrefStore
 from bridge.store.threads import ThreadStore
@@ -45,6 +45,8 @@ class Store(LinkStore, CodeStore, CursorStore, OutboxStore, ItemStore, ThreadSto
         database = engine.url.database
         if engine.dialect.name == "sqlite" and database and database != ":memory:" and not database.startswith("file:"):
             store._marks = SqliteMarks(database)
+        elif engine.dialect.name == "postgresql":
+            store._marks = PostgresMarks(engine)
         return store
 
     async def close(self) -> None:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from sqlalchemy import func, select
+
+from bridge.model import Platform
 from bridge.router import notice
+from bridge.store import operations
+from bridge.store.records import DeliveryStatus, MapEntry
+from bridge.store.schema import message_map
 from bridge.store.store import Store
 from tests.core.test_outbox import make_link
 from tests.e2e.harness import SECRET_KEY
@@ -23,3 +29,25 @@ async def test_queueing_counts_only_the_new_deliveries(store: Store) -> None:
     assert await store.enqueue([notice(ann, f"<p>{n}</p>", f"k{n}") for n in range(3)]) == 3
     assert await store.enqueue([notice(ann, f"<p>{n}</p>", f"k{n}") for n in range(4)]) == 1
     assert len(await store.deliveries(link_id=ann.id)) == 4
+
+
+async def test_the_dispatcher_marks_record_each_copy_once(store: Store) -> None:
+    ann = await make_link(store, "ann", 1)
+    await store.enqueue([notice(ann, f"<p>{n}</p>", f"k{n}") for n in range(2)])
+    first, dropped = await store.deliveries(link_id=ann.id)
+    refs = [{"room": "ann", "message_id": f"m{p}", "thread": None} for p in range(2)]
+    copies = [
+        MapEntry(first.item_key, ann.id, 1, 5, Platform.TELEGRAM, "", "ann", "m0", "t0"),
+        MapEntry(first.item_key, ann.id, 1, None, Platform.TELEGRAM, "", "ann", "m1", None),
+    ]
+    assert await store.mark_sending(first.id)
+    await store.mark_sent(first, refs, copies)
+    await store.mark_sent(first, refs, copies)  # its copies are mapped already: no error, no second row
+    [sent] = await store.deliveries(status=DeliveryStatus.SENT)
+    assert (sent.id, sent.refs, sent.attempts) == (first.id, refs, 1)
+    assert [await store.find_remote(ann.identity, "ann", f"m{p}") for p in range(2)] == copies
+    async with store.engine.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(message_map))).scalar() == 2
+
+    await operations.drop(store, dropped.id)  # its person unlinked, say, after it was read
+    assert not await store.mark_sending(dropped.id)
