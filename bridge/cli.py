@@ -79,6 +79,7 @@ def serve(settings: Settings, adapters: Mapping[Platform, Adapter] | None = None
     from bridge.log_format import setup_logging
     from bridge.redaction import install as install_redaction
     from bridge.store.lock import StoreInUse
+    from bridge.store.reach import StoreUnavailable
 
     try:
         built = dict(adapters) if adapters is not None else build_adapters(settings)
@@ -92,6 +93,9 @@ def serve(settings: Settings, adapters: Mapping[Platform, Adapter] | None = None
     except StoreInUse as exc:
         typer.echo(f"error: {exc}", err=True)
         return 2
+    except StoreUnavailable as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return exc.code
     return 0
 
 
@@ -291,5 +295,12 @@ def apikey_revoke(
 
 
 def main() -> None:
-    """Console entry point."""
-    app()
+    """Console entry point. A store that cannot be opened (driver missing, database
+    unreachable) is one line and its exit code, from every command that opens it."""
+    from bridge.store.reach import StoreUnavailable
+
+    try:
+        app()
+    except StoreUnavailable as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(exc.code) from None

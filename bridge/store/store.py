@@ -26,6 +26,7 @@ from bridge.store.links import LinkStore
 from bridge.store.marks import PostgresMarks, SqliteMarks
 from bridge.store.outbox import OutboxStore
 from bridge.store.prefs import PrefStore
+from bridge.store.reach import StoreUnavailable, connect_args, reach, require_driver
 from bridge.store.threads import ThreadStore
 
 
@@ -34,12 +35,19 @@ class Store(LinkStore, CodeStore, CursorStore, OutboxStore, ItemStore, ThreadSto
 
     @classmethod
     async def open(cls, url: str, token_key: str) -> Store:
-        """Connect, apply migrations, and return a ready store."""
+        """Connect, apply migrations, and return a ready store; ``StoreUnavailable`` when
+        the driver is not installed or the database does not answer."""
+        require_driver(url)
         # hide_parameters: SQL errors and echo never show values (tokens, codes, message text).
-        engine = create_async_engine(url, hide_parameters=True)
+        engine = create_async_engine(url, hide_parameters=True, connect_args=connect_args(url))
         if engine.dialect.name == "sqlite":
             await asyncio.to_thread(_private_sqlite_files, engine.url.database)
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        try:
+            await reach(engine)
+        except StoreUnavailable:
+            await engine.dispose()
+            raise
         await migrate.upgrade(engine)
         store = cls(engine, TokenCipher(token_key))
         database = engine.url.database
