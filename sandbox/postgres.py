@@ -201,12 +201,12 @@ def _start_server(folder_bin: Path, folder: Path, data: Path, as_user: tuple[int
     raise PostgresUnavailable(f"PostgreSQL found no free port: {text.strip()[-2000:]}")
 
 
-def _run_sql(url: str, sql: str, database: str | None = None) -> None:
+def _run_sql(url: str, sql: str, database: str | None = None) -> str:
     """Run ``sql`` (one statement, outside a transaction) on the server of ``url``, in its
-    database or in ``database``."""
+    database or in ``database``; returns what it selected, unaligned (fields split by \x1f)."""
     parts = urlsplit(url)
     command = [
-        _psql(bin_dir()), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+        _psql(bin_dir()), "-X", "-q", "-A", "-t", "-F", "\x1f", "-v", "ON_ERROR_STOP=1",
         "-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 5432), "-U", parts.username or USER,
         "-d", database or parts.path.lstrip("/") or USER, "-c", sql,
     ]  # fmt: skip
@@ -214,6 +214,13 @@ def _run_sql(url: str, sql: str, database: str | None = None) -> None:
     done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         raise PostgresUnavailable(f"{sql!r} failed: {done.stderr.strip()}")
+    return done.stdout
+
+
+def query(url: str, sql: str) -> list[tuple[str, ...]]:
+    """The rows ``sql`` selects in the database of ``url``, each field as text (NULL as "";
+    a field must hold no newline)."""
+    return [tuple(line.split("\x1f")) for line in _run_sql(url, sql).splitlines()]
 
 
 def with_database(url: str, name: str) -> str:

@@ -13,8 +13,7 @@ import pytest
 from bridge.store.crypto import new_key
 from bridge.store.store import Store
 from sandbox.lms import DemoSeed, SandboxLMS
-from sandbox.postgres import PostgresUnavailable
-from tests.stores import STORE_ENV, STORES, PostgresDatabases, chosen_stores, sqlite_url
+from tests.stores import STORE_ENV, PostgresDatabases, chosen_stores, store_for
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -22,21 +21,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--store",
         choices=["sqlite", "postgresql", "both"],
         default=os.environ.get(STORE_ENV, "both"),
-        help="the stores tests asking for store_url run on (default both; env PLUTO_TEST_STORE)",
+        help="the stores store tests (and e2e tests marked postgres) run on (default both; env PLUTO_TEST_STORE)",
     )
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "postgres: runs on PostgreSQL (a store_url test's PostgreSQL run)")
+    config.addinivalue_line(
+        "markers", "postgres: runs on PostgreSQL too (an e2e test; a store_url test's PostgreSQL run carries it)"
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """A test asking for ``store_url`` runs once per chosen store, its PostgreSQL run marked
-    ``postgres``."""
-    if "store_url" in metafunc.fixturenames:
-        stores = chosen_stores(metafunc.config.getoption("store"))
-        params = [pytest.param(s, marks=[pytest.mark.postgres] if s == "postgresql" else []) for s in stores]
-        metafunc.parametrize("store_url", params, indirect=True, ids=[s for s in STORES if s in stores])
+    """A test asking for ``store_url``, or an e2e test marked ``postgres`` asking for
+    ``bridge_store_url``, runs once per store chosen by ``--store``."""
+    marked = metafunc.definition.get_closest_marker("postgres") is not None
+    for name in ("store_url", "bridge_store_url"):
+        if name in metafunc.fixturenames and (name == "store_url" or marked):
+            stores = chosen_stores(metafunc.config.getoption("store"))
+            params = [pytest.param(s, marks=[pytest.mark.postgres] if s == "postgresql" else []) for s in stores]
+            metafunc.parametrize(name, params, indirect=True, ids=stores)
+            return
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
@@ -120,20 +124,14 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The store URL of this run of the test: a SQLite file in ``tmp_path`` (bridge.sqlite3)
     or a fresh migrated PostgreSQL database (dropped afterwards). Without PostgreSQL its
     runs skip, saying why, unless ``--store=postgresql`` asked for it alone (then they fail)."""
-    if request.param == "sqlite":
-        yield sqlite_url(tmp_path)
-        return
-    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
-    try:
-        url, name = databases.fresh()
-    except PostgresUnavailable as exc:
-        if request.config.getoption("store") == "postgresql":
-            raise
-        pytest.skip(f"PostgreSQL unavailable: {exc}")
-    try:
-        yield url
-    finally:
-        databases.drop(name)
+    yield from store_for(request, request.param, tmp_path)
+
+
+@pytest.fixture
+def bridge_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The store of an e2e test's bridge: ``store_url``'s choice when the test is marked
+    ``postgres``, else bridge.sqlite3 in ``tmp_path`` (end-to-end runs cost minutes)."""
+    yield from store_for(request, getattr(request, "param", "sqlite"), tmp_path)
 
 
 @pytest.fixture

@@ -4,8 +4,10 @@ here for the session by ``sandbox.postgres``).
 
 A test that asks for the ``store_url`` fixture runs once per store chosen with
 ``--store=sqlite|postgresql|both`` (or ``PLUTO_TEST_STORE``); its PostgreSQL run is marked
-``postgres`` (``-m postgres`` selects them). Each PostgreSQL test gets its own database,
-copied from a template migrated once per session (CREATE DATABASE ... TEMPLATE is fast).
+``postgres`` (``-m postgres`` selects them). End-to-end tests take ``bridge_store_url``,
+SQLite unless the test is marked ``postgres`` (a representative subset: they cost minutes).
+Each PostgreSQL test gets its own database, copied from a template migrated once per
+session (CREATE DATABASE ... TEMPLATE is fast).
 """
 
 from __future__ import annotations
@@ -13,9 +15,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import sqlite3
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
 
 from sandbox import postgres
 
@@ -94,3 +100,31 @@ class PostgresDatabases:
             postgres.drop_database(self._server_url, self._template)
         if self._stop is not None:
             self._stop()
+
+
+def store_for(request: pytest.FixtureRequest, kind: str, folder: Path) -> Iterator[str]:
+    """The URL of a store of ``kind`` for one test (a PostgreSQL database dropped after it);
+    skips, saying why, when PostgreSQL is not to be had, unless ``--store=postgresql``."""
+    if kind == "sqlite":
+        yield sqlite_url(folder)
+        return
+    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
+    try:
+        url, name = databases.fresh()
+    except postgres.PostgresUnavailable as exc:
+        if request.config.getoption("store") == "postgresql":
+            raise
+        pytest.skip(f"PostgreSQL unavailable: {exc}")
+    try:
+        yield url
+    finally:
+        databases.drop(name)
+
+
+def rows(url: str, sql: str) -> list[tuple[str, ...]]:
+    """What ``sql`` selects in the store at ``url``, as text (NULL as ""), read the way an
+    operator would from outside the bridge process while it runs: with sqlite3 or psql."""
+    if make_url(url).get_backend_name() == "sqlite":
+        with sqlite3.connect(make_url(url).database or "") as conn:
+            return [tuple("" if v is None else str(v) for v in row) for row in conn.execute(sql)]
+    return [tuple(row) for row in postgres.query(url, sql)]
