@@ -6,7 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -19,9 +19,17 @@ def _config(connection: Connection) -> Config:
     return config
 
 
+# Any constant shared by every process of this program: the key of the lock migrations take.
+_MIGRATION_LOCK = 0x706C75746F  # "pluto"
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the database schema to ``revision`` (idempotent)."""
+    """Bring the database schema to ``revision`` (idempotent). On PostgreSQL, replicas
+    starting together take turns (a transaction-scoped advisory lock): the first migrates,
+    the others then find the schema current. SQLite migrates in one write transaction."""
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         await conn.run_sync(lambda sync_conn: command.upgrade(_config(sync_conn), revision))
 
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+import asyncio
+import sys
+import time
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from bridge.model import Platform
 from bridge.router import notice
@@ -51,3 +57,42 @@ async def test_the_dispatcher_marks_record_each_copy_once(store: Store) -> None:
 
     await operations.drop(store, dropped.id)  # its person unlinked, say, after it was read
     assert not await store.mark_sending(dropped.id)
+
+
+# Each replica process: imports done, waits for the common start time, then opens the store.
+REPLICA = """
+import asyncio, sys, time
+from bridge.store.store import Store
+
+async def main() -> None:
+    store = await Store.open(sys.argv[1], sys.argv[2])
+    await store.close()
+
+time.sleep(max(0.0, float(sys.argv[3]) - time.time()))
+asyncio.run(main())
+"""
+
+
+async def test_replicas_starting_together_on_an_empty_database_all_open_it(store_url: str) -> None:
+    """Every replica migrates the store at start; on one empty database they take turns."""
+    if store_url.startswith("sqlite"):
+        pytest.skip("one process per SQLite file (bridge.store.lock)")
+    engine = create_async_engine(store_url, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        await conn.execute(text("DROP SCHEMA public CASCADE"))  # the template's tables: empty again
+        await conn.execute(text("CREATE SCHEMA public"))
+    await engine.dispose()
+    at = str(time.time() + 8)  # after every process has imported the bridge, on a loaded machine
+    replicas = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", REPLICA, store_url, SECRET_KEY, at, stderr=asyncio.subprocess.PIPE
+        )
+        for _ in range(3)
+    ]
+    errors = [(await r.communicate())[1].decode() for r in replicas]
+    assert [r.returncode for r in replicas] == [0, 0, 0], errors
+    store = await Store.open(store_url, SECRET_KEY)
+    try:
+        assert await store.active_links() == []
+    finally:
+        await store.close()
