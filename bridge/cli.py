@@ -121,6 +121,15 @@ def check(
 
 
 @app.command()
+def migrate(config: ConfigOption) -> None:
+    """Bring the store's schema to this version's and say where it stands (every command
+    does this when it opens the store; run it once before starting replicas of a new version)."""
+    from bridge.operator import migrate_store
+
+    raise typer.Exit(asyncio.run(migrate_store(_settings(config), typer.echo)))
+
+
+@app.command()
 def demo(
     scripted: Annotated[bool, typer.Option("--scripted", help="Play a walkthrough without input and exit.")] = False,
 ) -> None:

@@ -1,17 +1,22 @@
-"""A PostgreSQL store the bridge cannot use is one clear line from the real CLI: the
-extra to install when asyncpg is missing (exit 2), the database and its answer when it
-does not answer (exit 1); ``check`` says both before anything is run."""
+"""The store from the real CLI: a PostgreSQL store the bridge cannot use is one clear
+line (the extra to install when asyncpg is missing, exit 2; the database and its answer
+when it does not answer, exit 1), ``check`` says both before anything is run, and
+``migrate`` brings a new database to this version's schema."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 
+from bridge.store.migrate import MIGRATIONS
 from sandbox.lms import SandboxLMS
 from tests.conftest import free_port
 from tests.core.test_missing_sdk import run_cli
 from tests.e2e.harness import bridge_config
+from tests.e2e.test_cli import cli
+from tests.stores import rows
 
 pytestmark = pytest.mark.e2e
 
@@ -58,3 +63,15 @@ def test_check_says_a_reachable_postgresql_store_is_ok(tmp_path: Path, bridge_st
         assert said == []  # a SQLite file is made by `run`: nothing to check
     else:
         assert said == [f"store: ok; PostgreSQL {bridge_store_url.rsplit('@', 1)[1]}"]
+
+
+@pytest.mark.postgres
+async def test_migrate_brings_an_empty_store_to_this_version(tmp_path: Path, bridge_store_url: str) -> None:
+    if not bridge_store_url.startswith("sqlite"):
+        rows(bridge_store_url, "DROP SCHEMA public CASCADE; CREATE SCHEMA public")  # as a new database
+    config = on_store(tmp_path, bridge_store_url)
+    code, out, err = await cli("migrate", "--config", str(config))
+    assert code == 0, err
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    assert out.strip().endswith(f": schema at {head}")
+    assert rows(bridge_store_url, "SELECT count(*) FROM outbox") == [("0",)]
