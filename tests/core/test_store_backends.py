@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bridge.model import Platform
-from bridge.router import notice
+from bridge.model import ChatIdentity, Platform
+from bridge.router import lane_of, notice
 from bridge.store import operations
 from bridge.store.records import DeliveryStatus, MapEntry
 from bridge.store.schema import message_map
@@ -96,3 +96,17 @@ async def test_replicas_starting_together_on_an_empty_database_all_open_it(store
         assert await store.active_links() == []
     finally:
         await store.close()
+
+
+async def test_long_platform_ids_and_names_fit_on_every_store(store: Store) -> None:
+    # SQLite never checked the declared lengths; PostgreSQL refused these.
+    identity = ChatIdentity(Platform.TEAMS, "tenant-" + "t" * 100, "29:" + "u" * 200)
+    room = "a:" + "r" * 400  # a Teams conversation id: its lane is longer still
+    link = await store.save_link(
+        identity, lms_user_id=1, lms_username="ann", lms_fullname="A" * 300, token="t", room=room, address=None
+    )
+    await store.enqueue([notice(link, "<p>hi</p>", "k")])
+    [queued] = await store.deliveries(link_id=link.id)
+    assert queued.lane == lane_of(identity)
+    found = await store.link_for(identity)
+    assert found is not None and (found.room, found.lms_fullname) == (room, "A" * 300)
