@@ -3,7 +3,8 @@
 SQLite ignores a VARCHAR's length, so the declared lengths were never checked; PostgreSQL
 enforces them and would refuse a value SQLite stores (a Teams conversation id in a lane,
 a long Moodle group name in a bulk audience). TEXT has no length and costs PostgreSQL the
-same. On SQLite nothing changes.
+same. Alembic's own version column too: a later revision id over its 32 characters would
+stop PostgreSQL only. On SQLite nothing changes.
 
 Revision ID: 0011_postgres_text
 Revises: 0010_bulk_jobs
@@ -26,7 +27,6 @@ def _varchar_columns() -> list[tuple[str, str, int | None]]:
     return [
         (table, column["name"], column["type"].length)
         for table in inspector.get_table_names()
-        if table != "alembic_version"
         for column in inspector.get_columns(table)
         if isinstance(column["type"], sa.String) and not isinstance(column["type"], sa.Text)
     ]
