@@ -1,6 +1,6 @@
 # Pluto Bridge: one process; the public web port (sign-in pages, webhooks) and a management
 # port (/healthz, /readyz, /metrics) kept off the public address; state in
-# /var/lib/pluto-bridge (SQLite by default).
+# /var/lib/pluto-bridge (SQLite by default; PostgreSQL with PLUTO_BRIDGE_STORE__URL).
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
@@ -8,8 +8,9 @@ COPY bridge ./bridge
 COPY adapters ./adapters
 COPY sandbox ./sandbox
 # The platforms' SDKs are extras: every one by default, fewer with --build-arg EXTRAS=slack,teams.
+# The PostgreSQL driver is always in (store.url = "postgresql+asyncpg://...", for replicas).
 ARG EXTRAS=all
-RUN pip install --no-cache-dir --prefix=/install ".[${EXTRAS}]"
+RUN pip install --no-cache-dir --prefix=/install ".[${EXTRAS},postgres]"
 
 FROM python:3.11-slim
 RUN useradd --system --home-dir /var/lib/pluto-bridge --create-home pluto

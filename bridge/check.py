@@ -59,8 +59,34 @@ async def run_check(settings: Settings, echo: Callable[[str], object]) -> int:
     missing = missing_sdks(adapter_options(settings))
     for problem in missing:
         echo(f"error: {problem}")
-    code = await check_lms(settings, echo)
+    store = await check_store(settings.store.url, echo)
+    code = max(await check_lms(settings, echo), store)
     return max(code, 2) if missing else code
+
+
+async def check_store(url: str, echo: Callable[[str], object]) -> int:
+    """A database server store (PostgreSQL): is its driver installed (else 2), does it
+    answer (else 1)? Read only: nothing is created or migrated. SQLite files are opened
+    by ``run`` (a missing one is created), so nothing is said of them."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from bridge.store.reach import StoreUnavailable, connect_args, describe, reach, require_driver
+
+    if make_url(url).get_backend_name() == "sqlite":
+        return 0
+    try:
+        require_driver(url)
+        engine = create_async_engine(url, connect_args=connect_args(url))
+        try:
+            await reach(engine)
+        finally:
+            await engine.dispose()
+    except StoreUnavailable as exc:
+        echo(f"error: {exc}" if exc.code == 2 else str(exc))
+        return exc.code
+    echo(f"store: ok; {describe(url)}")
+    return 0
 
 
 async def check_lms(settings: Settings, echo: Callable[[str], object]) -> int:

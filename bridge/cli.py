@@ -81,6 +81,7 @@ def serve(settings: Settings, adapters: Mapping[Platform, Adapter] | None = None
     from bridge.log_format import setup_logging
     from bridge.redaction import install as install_redaction
     from bridge.store.lock import StoreInUse
+    from bridge.store.reach import StoreUnavailable
 
     try:
         built = dict(adapters) if adapters is not None else build_adapters(settings)
@@ -94,6 +95,9 @@ def serve(settings: Settings, adapters: Mapping[Platform, Adapter] | None = None
     except StoreInUse as exc:
         typer.echo(f"error: {exc}", err=True)
         return 2
+    except StoreUnavailable as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return exc.code
     return 0
 
 
@@ -116,6 +120,15 @@ def check(
 
         code = max(code, asyncio.run(run_push_check(settings, typer.echo, push_from)))
     raise typer.Exit(code)
+
+
+@app.command()
+def migrate(config: ConfigOption) -> None:
+    """Bring the store's schema to this version's and say where it stands (every command
+    does this when it opens the store; run it once before starting replicas of a new version)."""
+    from bridge.operator import migrate_store
+
+    raise typer.Exit(asyncio.run(migrate_store(_settings(config), typer.echo)))
 
 
 @app.command()
@@ -302,5 +315,12 @@ def apikey_revoke(
 
 
 def main() -> None:
-    """Console entry point."""
-    app()
+    """Console entry point. A store that cannot be opened (driver missing, database
+    unreachable) is one line and its exit code, from every command that opens it."""
+    from bridge.store.reach import StoreUnavailable
+
+    try:
+        app()
+    except StoreUnavailable as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(exc.code) from None

@@ -31,6 +31,17 @@ async def open_store(settings: Settings) -> AsyncIterator[Store]:
         await store.close()
 
 
+async def migrate_store(settings: Settings, echo: Echo) -> int:
+    """``pluto-bridge migrate``: open the store (which migrates it) and print its revision."""
+    from bridge.store.migrate import current_revision
+    from bridge.store.reach import describe
+
+    async with open_store(settings) as store:
+        revision = await current_revision(store.engine)
+    echo(f"store {describe(settings.store.url)}: schema at {revision}")
+    return 0
+
+
 async def import_links(
     settings: Settings, path: Path, echo: Callable[[str], object], *, allow_admin: bool = False
 ) -> int:

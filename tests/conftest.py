@@ -2,13 +2,45 @@
 
 from __future__ import annotations
 
+import os
 import socket
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bridge.store.crypto import new_key
+from bridge.store.store import Store
 from sandbox.lms import DemoSeed, SandboxLMS
+from tests.stores import STORE_ENV, PostgresDatabases, chosen_stores, store_for
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--store",
+        choices=["sqlite", "postgresql", "both"],
+        default=os.environ.get(STORE_ENV, "both"),
+        help="the stores store tests (and e2e tests marked postgres) run on (default both; env PLUTO_TEST_STORE)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "postgres: runs on PostgreSQL too (an e2e test; a store_url test's PostgreSQL run carries it)"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test asking for ``store_url``, or an e2e test marked ``postgres`` asking for
+    ``bridge_store_url``, runs once per store chosen by ``--store``."""
+    marked = metafunc.definition.get_closest_marker("postgres") is not None
+    for name in ("store_url", "bridge_store_url"):
+        if name in metafunc.fixturenames and (name == "store_url" or marked):
+            stores = chosen_stores(metafunc.config.getoption("store"))
+            params = [pytest.param(s, marks=[pytest.mark.postgres] if s == "postgresql" else []) for s in stores]
+            metafunc.parametrize(name, params, indirect=True, ids=stores)
+            return
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
@@ -75,3 +107,38 @@ async def lms() -> AsyncIterator[SandboxLMS]:
 def seed(lms: SandboxLMS) -> DemoSeed:
     """The demo seed: mentor, mentee1, mentee2 in MENT101 and group conversation Cohort A."""
     return lms.seed_demo()
+
+
+@pytest.fixture(scope="session")
+def postgres_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresDatabases]:
+    """This session's PostgreSQL server (started on first use) and its fresh databases."""
+    databases = PostgresDatabases(tmp_path_factory.mktemp("postgres"))
+    try:
+        yield databases
+    finally:
+        databases.close()
+
+
+@pytest.fixture
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The store URL of this run of the test: a SQLite file in ``tmp_path`` (bridge.sqlite3)
+    or a fresh migrated PostgreSQL database (dropped afterwards). Without PostgreSQL its
+    runs skip, saying why, unless ``--store=postgresql`` asked for it alone (then they fail)."""
+    yield from store_for(request, request.param, tmp_path)
+
+
+@pytest.fixture
+def bridge_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The store of an e2e test's bridge: ``store_url``'s choice when the test is marked
+    ``postgres``, else bridge.sqlite3 in ``tmp_path`` (end-to-end runs cost minutes)."""
+    yield from store_for(request, getattr(request, "param", "sqlite"), tmp_path)
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    """An open, migrated, empty store on each of the chosen stores (see ``store_url``)."""
+    opened = await Store.open(store_url, new_key())
+    try:
+        yield opened
+    finally:
+        await opened.close()

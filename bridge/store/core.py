@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bridge.store.crypto import TokenCipher
-from bridge.store.marks import SqliteMarks
+from bridge.store.marks import Marks
 
 
 def _now() -> int:
@@ -78,7 +78,7 @@ class StoreCore:
         # while another commits (SQLITE_BUSY, busy_timeout does not help). Writers of this
         # process queue here instead. PostgreSQL needs no such lock.
         self._write_queue = WriteQueue() if engine.dialect.name == "sqlite" else None
-        self._marks: SqliteMarks | None = None  # the dispatcher's marks in one hand-off (SQLite files)
+        self._marks: Marks | None = None  # the dispatcher's marks in one step (SQLite files, PostgreSQL)
 
     @contextlib.asynccontextmanager
     async def _write(self, *, urgent: bool = False) -> AsyncIterator[AsyncConnection]:
@@ -87,6 +87,10 @@ class StoreCore:
         turn = self._write_queue.hold(urgent) if self._write_queue is not None else contextlib.nullcontext()
         async with turn, self.engine.begin() as conn:
             yield conn
+
+    def _mark_turn(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """The write turn a mark written through ``_marks`` takes (urgent; none on PostgreSQL)."""
+        return self._write_queue.hold(urgent=True) if self._write_queue is not None else contextlib.nullcontext()
 
     async def _rows(self, query: Any) -> Sequence[Any]:
         """Every row ``query`` selects (a read outside any write transaction)."""
@@ -134,7 +138,13 @@ class StoreCore:
         row made intake slow); returns how many went in."""
         if not rows:
             return 0
+        stmt = self._insert(table).on_conflict_do_nothing(index_elements=list(keys))
+        if self.engine.dialect.name == "postgresql":
+            # asyncpg's executemany reports no row count: each inserted row answers instead
+            # (SQLAlchemy sends the rows as multi-row VALUES, one statement per thousand).
+            returned = await conn.execute(stmt.returning(*(table.c[k] for k in keys)), list(rows))
+            return len(returned.all())
         # One statement, compiled once, executed for every row (executemany): the row count
         # is the number inserted, conflicts left out.
-        result = await conn.execute(self._insert(table).on_conflict_do_nothing(index_elements=list(keys)), list(rows))
+        result = await conn.execute(stmt, list(rows))
         return max(result.rowcount, 0)

@@ -1,5 +1,5 @@
-"""The dispatcher's marks on SQLite ("sending" before a send; "sent" with the message map
-after it), each written in one hand-off to a thread of its own.
+"""The dispatcher's marks ("sending" before a send; "sent" with the message map after it),
+each in one step: on SQLite one hand-off to a thread of its own, on PostgreSQL one statement.
 
 Through SQLAlchemy and aiosqlite one mark took about a dozen hand-offs to aiosqlite's
 worker thread (connection check-out, BEGIN, each statement, COMMIT), most of the
@@ -7,6 +7,11 @@ dispatcher's time, while SQLite's own work was about 2 % of it. Here the stateme
 mark run together in one call on a plain ``sqlite3`` connection owned by one thread. The
 caller still holds the store's write turn (``WriteQueue``, urgent), so this second writer
 never commits between another writer's read and write.
+
+On PostgreSQL, through SQLAlchemy a "sent" mark was BEGIN, the UPDATE, an INSERT per map
+row and COMMIT, each a round trip to the server. Here it is one statement in autocommit: the
+outbox UPDATE in a data-modifying WITH and the map rows inserted from arrays (``unnest``),
+atomic as any single statement is.
 """
 
 from __future__ import annotations
@@ -16,7 +21,10 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.store.records import MapEntry
 
@@ -27,6 +35,69 @@ _MAPPED = (
     " remote_id, thread, part, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)"
     " ON CONFLICT (platform, workspace, room, remote_id) DO NOTHING"
 )
+
+
+_PG_SENDING = text(
+    "UPDATE outbox SET status = 'sending', sending_at = :at WHERE id = :id AND status IN ('pending', 'sending')"
+)
+_PG_SENT = text(
+    "WITH sent AS (UPDATE outbox SET status = 'sent', refs = CAST(:refs AS JSON), sent_at = :at, attempts = :attempts"
+    " WHERE id = :id)"
+    " INSERT INTO message_map (item_key, link_id, lms_user_id, conversation_id, platform, workspace, room,"
+    " remote_id, thread, part, created_at)"
+    " SELECT m.*, 0, CAST(:at AS DOUBLE PRECISION) FROM unnest(CAST(:item_keys AS VARCHAR[]),"
+    " CAST(:link_ids AS INTEGER[]), CAST(:lms_user_ids AS INTEGER[]), CAST(:conversation_ids AS INTEGER[]),"
+    " CAST(:platforms AS VARCHAR[]), CAST(:workspaces AS VARCHAR[]), CAST(:rooms AS VARCHAR[]),"
+    " CAST(:remote_ids AS VARCHAR[]), CAST(:threads AS VARCHAR[]))"
+    " AS m(item_key, link_id, lms_user_id, conversation_id, platform, workspace, room, remote_id, thread)"
+    " ON CONFLICT (platform, workspace, room, remote_id) DO NOTHING"
+)
+
+
+class Marks(Protocol):
+    """The dispatcher's marks written in one step (see the module's docstring)."""
+
+    async def sending(self, delivery_id: int, at: float) -> bool: ...
+
+    async def sent(
+        self, delivery_id: int, attempts: int, refs: list[dict[str, Any]], entries: Sequence[MapEntry], at: float
+    ) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class PostgresMarks:
+    """The marks as single autocommit statements on the store's own connection pool."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    async def sending(self, delivery_id: int, at: float) -> bool:
+        """Mark a queued delivery "sending"; False when it is no longer queued."""
+        async with self._engine.connect() as conn:
+            return bool((await conn.execute(_PG_SENDING, {"at": at, "id": delivery_id})).rowcount)
+
+    async def sent(
+        self, delivery_id: int, attempts: int, refs: list[dict[str, Any]], entries: Sequence[MapEntry], at: float
+    ) -> None:
+        """Mark a delivery sent and map its copies, in one statement."""
+        columns: dict[str, list[Any]] = {
+            "item_keys": [e.item_key for e in entries],
+            "link_ids": [e.link_id for e in entries],
+            "lms_user_ids": [e.lms_user_id for e in entries],
+            "conversation_ids": [e.conversation_id for e in entries],
+            "platforms": [e.platform.value for e in entries],
+            "workspaces": [e.workspace for e in entries],
+            "rooms": [e.room for e in entries],
+            "remote_ids": [e.remote_id for e in entries],
+            "threads": [e.thread for e in entries],
+        }
+        values = {"id": delivery_id, "attempts": attempts, "refs": json.dumps(refs), "at": at, **columns}
+        async with self._engine.connect() as conn:
+            await conn.execute(_PG_SENT, values)
+
+    async def close(self) -> None:
+        """Nothing of its own to close: the connections are the store's."""
 
 
 class SqliteMarks:

@@ -101,8 +101,8 @@ class OutboxStore(StoreCore):
         """A send is about to start: after a crash, this delivery is looked for on the
         platform (where it can tell) before it is sent again. False when the delivery is
         no longer queued (dropped since it was read: its person unlinked, say)."""
-        if self._marks is not None and self._write_queue is not None:
-            async with self._write_queue.hold(urgent=True):
+        if self._marks is not None:
+            async with self._mark_turn():
                 return await self._marks.sending(delivery_id, time.time())
         async with self._write(urgent=True) as conn:
             result = await conn.execute(
@@ -126,8 +126,8 @@ class OutboxStore(StoreCore):
     async def mark_sent(self, delivery: Delivery, refs: list[dict[str, Any]], entries: Sequence[MapEntry]) -> None:
         """The platform acknowledged every chunk: record them in the message map (ahead of
         queued ordinary writes: the send is done, only this record is missing)."""
-        if self._marks is not None and self._write_queue is not None:
-            async with self._write_queue.hold(urgent=True):
+        if self._marks is not None:
+            async with self._mark_turn():
                 await self._marks.sent(delivery.id, delivery.attempts + 1, refs, entries, time.time())
             return
         async with self._write(urgent=True) as conn:

@@ -23,9 +23,10 @@ from bridge.store.cursors import CursorStore
 from bridge.store.events import EventStore
 from bridge.store.items import ItemStore
 from bridge.store.links import LinkStore
-from bridge.store.marks import SqliteMarks
+from bridge.store.marks import PostgresMarks, SqliteMarks
 from bridge.store.outbox import OutboxStore
 from bridge.store.prefs import PrefStore
+from bridge.store.reach import StoreUnavailable, connect_args, reach, require_driver
 from bridge.store.rooms import RoomStore
 from bridge.store.threads import ThreadStore
 
@@ -35,17 +36,26 @@ class Store(LinkStore, CodeStore, CursorStore, OutboxStore, ItemStore, ThreadSto
 
     @classmethod
     async def open(cls, url: str, token_key: str) -> Store:
-        """Connect, apply migrations, and return a ready store."""
+        """Connect, apply migrations, and return a ready store; ``StoreUnavailable`` when
+        the driver is not installed or the database does not answer."""
+        require_driver(url)
         # hide_parameters: SQL errors and echo never show values (tokens, codes, message text).
-        engine = create_async_engine(url, hide_parameters=True)
+        engine = create_async_engine(url, hide_parameters=True, connect_args=connect_args(url))
         if engine.dialect.name == "sqlite":
             await asyncio.to_thread(_private_sqlite_files, engine.url.database)
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        try:
+            await reach(engine)
+        except StoreUnavailable:
+            await engine.dispose()
+            raise
         await migrate.upgrade(engine)
         store = cls(engine, TokenCipher(token_key))
         database = engine.url.database
         if engine.dialect.name == "sqlite" and database and database != ":memory:" and not database.startswith("file:"):
             store._marks = SqliteMarks(database)
+        elif engine.dialect.name == "postgresql":
+            store._marks = PostgresMarks(engine)
         return store
 
     async def close(self) -> None:

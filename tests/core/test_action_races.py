@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -32,12 +31,12 @@ async def totara() -> AsyncIterator[SandboxLMS]:
 
 
 async def test_a_poll_between_the_lms_action_and_its_record_keeps_the_persons_decision(
-    totara: SandboxLMS, tmp_path: Path
+    totara: SandboxLMS, store_url: str
 ) -> None:
     seed = totara.seed_demo()
     key = new_key()
     settings = load_settings(None, lms={"url": totara.url}, store={"token_key": key})
-    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'r.db'}", key)
+    store = await Store.open(store_url, key)
     try:
         link = await store.save_link(
             ChatIdentity(Platform.TELEGRAM, "", "111"),
@@ -68,7 +67,7 @@ async def test_a_poll_between_the_lms_action_and_its_record_keeps_the_persons_de
             assert await reconciled == 0  # nothing left for it to close
     finally:
         await store.close()
-        store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'r.db'}", key)
+        store = await Store.open(store_url, key)
         closed = await store.item(seed.mentee1_id, item.item_key)
         await store.close()
     assert outcome.ok and outcome.retired_html is not None and "Accepted by Sam Mentee in Telegram" in outcome.html

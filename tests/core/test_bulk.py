@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from sqlalchemy import update
@@ -35,8 +34,8 @@ class Bench:
 
 
 @pytest.fixture
-async def bench(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> AsyncIterator[Bench]:
-    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'b.db'}", new_key())
+async def bench(lms: SandboxLMS, seed: DemoSeed, store_url: str) -> AsyncIterator[Bench]:
+    store = await Store.open(store_url, new_key())
     async with LmsClient(lms.url, retries=0) as client:
         yield Bench(lms, seed, store, client)
     await store.close()

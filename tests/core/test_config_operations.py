@@ -4,6 +4,7 @@ rule, the management address, the log format; and the Docker health check that u
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -82,3 +83,11 @@ def test_docker_health_check_asks_the_management_address() -> None:
     assert listen is not None and check is not None
     assert check.group(1) == listen.group(1)
     assert f"EXPOSE 8080 {listen.group(1)}" in dockerfile
+
+
+def test_docker_image_installs_the_postgresql_driver() -> None:
+    """Replicas need PostgreSQL: the image carries its driver whatever EXTRAS says."""
+    install = re.search(r'RUN pip install .*"\.\[([^\]]*)\]"', (ROOT / "Dockerfile").read_text())
+    assert install is not None and "postgres" in install.group(1).split(",")
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(dep.startswith("asyncpg") for dep in extras["postgres"])

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from bridge.actions import EXPIRY_SECONDS, ItemActions, buttons, parse_action
 from bridge.app import build_pipeline
@@ -18,13 +14,6 @@ from bridge.router import lane_of, quiet_until, route
 from bridge.store.crypto import new_key
 from bridge.store.records import ItemRow, Link, MapEntry, NewDelivery
 from bridge.store.store import Store
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'i.db'}", new_key())
-    yield s
-    await s.close()
 
 
 async def linked(store: Store, platform: Platform, user: str) -> Link:

@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from bridge.config import OutboxSettings
 from bridge.model import Capabilities, ChatIdentity, Destination, Markup, Platform, Post, SentRef
@@ -16,7 +12,6 @@ from bridge.outbox import Dispatcher
 from bridge.ports import Adapter, EventSink, RateLimited, RecipientUnreachable, TransientError
 from bridge.router import lane_of, notice
 from bridge.store import operations
-from bridge.store.crypto import new_key
 from bridge.store.records import Link, NewDelivery
 from bridge.store.store import Store
 
@@ -47,13 +42,6 @@ class StandInPlatform(Adapter):
 
     async def edit(self, dest: Destination, ref: SentRef, post: Post) -> None:
         return None
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'o.db'}", new_key())
-    yield s
-    await s.close()
 
 
 async def make_link(store: Store, user: str, lms_id: int) -> Link:

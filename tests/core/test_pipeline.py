@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import pytest
 
@@ -18,13 +17,13 @@ from sandbox.lms import DemoSeed, SandboxLMS
 
 
 async def test_a_function_missing_from_the_service_is_not_a_dead_sign_in(
-    lms: SandboxLMS, seed: DemoSeed, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    lms: SandboxLMS, seed: DemoSeed, store_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     # The site's service lacks one function the poll needs: the person's token is fine.
     functions = set(MODERN_FUNCTIONS) - {"core_message_get_conversation_messages"}
     token = lms.issue_token(seed.mentee1_id, service="trimmed", functions=functions)
     settings = load_settings(None, lms={"url": lms.url, "retries": 0}, store={"token_key": new_key()})
-    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'p.db'}", settings.store.token_key.get_secret_value())
+    store = await Store.open(store_url, settings.store.token_key.get_secret_value())
     try:
         link = await store.save_link(
             ChatIdentity(Platform.TELEGRAM, "", "111"),
@@ -53,11 +52,11 @@ async def test_a_function_missing_from_the_service_is_not_a_dead_sign_in(
 
 
 async def test_one_person_s_unexpected_failure_stalls_no_one_else(
-    lms: SandboxLMS, seed: DemoSeed, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    lms: SandboxLMS, seed: DemoSeed, store_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Issue 14.1: an exception that is not an LMS error ended the polling loop for everyone.
     settings = load_settings(None, lms={"url": lms.url, "retries": 0}, store={"token_key": new_key()})
-    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'p.db'}", settings.store.token_key.get_secret_value())
+    store = await Store.open(store_url, settings.store.token_key.get_secret_value())
     try:
         for chat_id, (userid, username) in enumerate(((seed.mentee1_id, "mentee1"), (seed.mentee2_id, "mentee2"))):
             await store.save_link(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 from bridge.actions import ItemActions
@@ -18,9 +17,9 @@ from tests.e2e.harness import SECRET_KEY
 
 
 async def test_linking_and_the_first_poll_asking_at_once_take_one_baseline(
-    lms: SandboxLMS, seed: DemoSeed, tmp_path: Path
+    lms: SandboxLMS, seed: DemoSeed, store_url: str
 ) -> None:
-    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'bridge.sqlite3'}", SECRET_KEY)
+    store = await Store.open(store_url, SECRET_KEY)
     try:
         async with LmsClient(lms.url) as client:
             api, notes = LmsApi(client), NotificationApi(client)

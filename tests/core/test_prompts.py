@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from bridge.model import ChatIdentity, Platform, SentRef
 from bridge.store.crypto import new_key
 from bridge.store.prompts import Prompt, Prompts
@@ -13,8 +11,8 @@ ADA = ChatIdentity(Platform.TELEGRAM, "", "1")
 BOB = ChatIdentity(Platform.TELEGRAM, "", "2")
 
 
-async def test_a_prompt_is_opened_with_its_event_finished_answered_once_and_personal(tmp_path: Path) -> None:
-    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'p.db'}", new_key())
+async def test_a_prompt_is_opened_with_its_event_finished_answered_once_and_personal(store_url: str) -> None:
+    store = await Store.open(store_url, new_key())
     try:
         prompts = Prompts(store)
         question = SentRef(room="1", message_id="77")

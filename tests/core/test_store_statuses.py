@@ -5,25 +5,14 @@ same meaning, and what the bridge writes is what operators' SQL and older toolin
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest
 from sqlalchemy import text
 
 from bridge.router import notice
 from bridge.store import operations
-from bridge.store.crypto import new_key
 from bridge.store.records import DeliveryStatus, LinkStatus
 from bridge.store.store import Store
 from tests.core.test_outbox import make_link
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 's.db'}", new_key())
-    yield s
-    await s.close()
 
 
 async def column(store: Store, sql: str) -> list[str]:

@@ -83,11 +83,11 @@ async def test_notification_types_switched_off(modern: BridgeProcess, lms: Sandb
 
 
 @pytest.fixture
-async def totara(tmp_path: Path) -> AsyncIterator[tuple[SandboxLMS, DemoSeed, BridgeProcess]]:
+async def totara(tmp_path: Path, bridge_store_url: str) -> AsyncIterator[tuple[SandboxLMS, DemoSeed, BridgeProcess]]:
     lms = SandboxLMS(mode="totara")
     seed = lms.seed_demo()
     await lms.start()
-    process = await start_bridge(lms, tmp_path, lms={"poll_interval": 1.0})
+    process = await start_bridge(lms, tmp_path, lms={"poll_interval": 1.0}, store={"url": bridge_store_url})
     try:
         yield lms, seed, process
     finally:
@@ -95,6 +95,7 @@ async def totara(tmp_path: Path) -> AsyncIterator[tuple[SandboxLMS, DemoSeed, Br
         await lms.stop()
 
 
+@pytest.mark.postgres
 async def test_totara_tasks_accept_by_button_reject_by_command(
     totara: tuple[SandboxLMS, DemoSeed, BridgeProcess],
 ) -> None:

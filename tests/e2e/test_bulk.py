@@ -108,13 +108,16 @@ async def telegram() -> AsyncIterator[SandboxTelegram]:
         await tg.stop()
 
 
-def configure(lms: SandboxLMS, tg: SandboxTelegram, tmp: Path, **bulk: Any) -> tuple[Path, int]:
+def configure(
+    lms: SandboxLMS, tg: SandboxTelegram, tmp: Path, store_url: str | None = None, **bulk: Any
+) -> tuple[Path, int]:
     return bridge_config(
         tmp,
         lms.url,
         console={"enabled": False},
         telegram={"enabled": True, "token": tg.token, "base_url": tg.api_url, "base_file_url": tg.file_url},
         bulk=bulk,
+        store={"url": store_url} if store_url else {},
     )
 
 
@@ -184,13 +187,14 @@ async def test_group_of_30_privacy_refusal_reported_and_progress_edited(
     assert not (pressed.get("reply_markup") or {}).get("inline_keyboard")
 
 
+@pytest.mark.postgres
 async def test_sigkill_in_the_middle_then_resume_sends_nobody_twice(
-    lms: SandboxLMS, seed: DemoSeed, telegram: SandboxTelegram, tmp_path: Path
+    lms: SandboxLMS, seed: DemoSeed, telegram: SandboxTelegram, tmp_path: Path, bridge_store_url: str
 ) -> None:
     tg = telegram
     cohort = week3(lms, seed)
     lms.set_role_capability("editingteacher", "moodle/site:messageanyuser", True)  # all 30 may be reached
-    config, port = configure(lms, tg, tmp_path, batch_size=5, requests_per_second=2)
+    config, port = configure(lms, tg, tmp_path, batch_size=5, requests_per_second=2, store_url=bridge_store_url)
 
     def delivered() -> int:
         return total(lms, seed, cohort)

@@ -16,6 +16,7 @@ import pytest
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.telegram import SandboxTelegram
 from tests.e2e.harness import BridgeProcess, bridge_config, poll_until, sign_in
+from tests.stores import rows
 
 pytestmark = pytest.mark.e2e
 
@@ -37,9 +38,9 @@ def texts(tg: SandboxTelegram, user: int = USER) -> list[str]:
     return [m.get("text", "") for m in tg.sent_to(user)]
 
 
-def outbox_rows(db: Path) -> list[tuple[str, str]]:
-    with sqlite3.connect(db) as conn:
-        return list(conn.execute("SELECT item_key, status FROM outbox WHERE item_key LIKE 'msg:%' ORDER BY id"))
+def outbox_rows(store_url: str) -> list[tuple[str, ...]]:
+    """(item key, status) of each message's delivery, oldest first, read from outside the bridge."""
+    return rows(store_url, "SELECT item_key, status FROM outbox WHERE item_key LIKE 'msg:%' ORDER BY id")
 
 
 async def link_over_telegram(tg: SandboxTelegram, username: str, user: int = USER) -> None:
@@ -54,11 +55,12 @@ async def link_over_telegram(tg: SandboxTelegram, username: str, user: int = USE
     await tg.wait_until(lambda: any("Linked to Pluto as" in t for t in texts(tg, user)), within=15)
 
 
+@pytest.mark.postgres
 async def test_killed_before_sending_delivers_each_message_once_after_restart(
-    lms: SandboxLMS, seed: DemoSeed, telegram: SandboxTelegram, tmp_path: Path
+    lms: SandboxLMS, seed: DemoSeed, telegram: SandboxTelegram, tmp_path: Path, bridge_store_url: str
 ) -> None:
-    config, port = telegram_config(tmp_path, lms, telegram)
-    db = tmp_path / "bridge.sqlite3"
+    config, port = telegram_config(tmp_path, lms, telegram, store={"url": bridge_store_url})
+    db = bridge_store_url
     first = await BridgeProcess(config).start()
     try:
         await first.ready(port)
@@ -206,11 +208,12 @@ async def test_killed_after_pluto_stored_a_chat_message_it_is_not_sent_again(
         await second.stop()
 
 
+@pytest.mark.postgres
 async def test_killed_between_telegrams_answer_and_the_record_sends_at_most_one_copy(
-    lms: SandboxLMS, seed: DemoSeed, telegram: SandboxTelegram, tmp_path: Path
+    lms: SandboxLMS, seed: DemoSeed, telegram: SandboxTelegram, tmp_path: Path, bridge_store_url: str
 ) -> None:
-    config, port = telegram_config(tmp_path, lms, telegram)
-    db = tmp_path / "bridge.sqlite3"
+    config, port = telegram_config(tmp_path, lms, telegram, store={"url": bridge_store_url})
+    db = bridge_store_url
     first = await BridgeProcess(config).start()
     try:
         await link_over_telegram(telegram, "mentee1")

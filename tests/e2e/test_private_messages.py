@@ -17,8 +17,10 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-async def bridge(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> AsyncIterator[BridgeProcess]:
-    config, _port = bridge_config(tmp_path, lms.url)
+async def bridge(
+    lms: SandboxLMS, seed: DemoSeed, tmp_path: Path, bridge_store_url: str
+) -> AsyncIterator[BridgeProcess]:
+    config, _port = bridge_config(tmp_path, lms.url, store={"url": bridge_store_url})
     process = await BridgeProcess(config).start()
     try:
         await process.expect(r"send /link")  # the console greets an unlinked person
@@ -49,6 +51,7 @@ async def test_privacy_refusal_shown_in_chat(bridge: BridgeProcess, lms: Sandbox
     assert lms_texts(lms, sent["conversationid"], seed.mentee1_id) == []
 
 
+@pytest.mark.postgres
 async def test_revoked_token_asks_for_a_new_sign_in_once(
     bridge: BridgeProcess, lms: SandboxLMS, seed: DemoSeed
 ) -> None:
@@ -63,6 +66,7 @@ async def test_revoked_token_asks_for_a_new_sign_in_once(
     assert bridge.proc is not None and bridge.proc.returncode is None
 
 
+@pytest.mark.postgres
 async def test_lms_outage_backlog_arrives_in_order(bridge: BridgeProcess, lms: SandboxLMS, seed: DemoSeed) -> None:
     await bridge.link("mentee1")
     lms.set_down(True)

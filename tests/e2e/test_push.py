@@ -59,13 +59,14 @@ class PushBridge:
 
 
 async def start_bridge(
-    lms: SandboxLMS, tmp_path: Path, *, poll_interval: float, **push: Any
+    lms: SandboxLMS, tmp_path: Path, *, poll_interval: float, store_url: str, **push: Any
 ) -> tuple[BridgeProcess, int, Path]:
     config, port = bridge_config(
         tmp_path,
         lms.url,
         lms={"poll_interval": poll_interval},
         push={"enabled": True, "app_name": APP, "access_key": KEY, **push},
+        store={"url": store_url},
     )
     process = await BridgeProcess(config).start()
     await process.expect(r"send /link")
@@ -73,12 +74,14 @@ async def start_bridge(
 
 
 @pytest.fixture
-def push_bridge(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> Callable[..., Any]:
+def push_bridge(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path, bridge_store_url: str) -> Callable[..., Any]:
     """Start a bridge with push on (options as keyword arguments) and point the LMS at it."""
     started: list[BridgeProcess] = []
 
     async def start(poll_interval: float = 30.0, **push: Any) -> PushBridge:
-        process, port, config = await start_bridge(lms, tmp_path, poll_interval=poll_interval, **push)
+        process, port, config = await start_bridge(
+            lms, tmp_path, poll_interval=poll_interval, store_url=bridge_store_url, **push
+        )
         started.append(process)
         lms.set_airnotifier(f"http://127.0.0.1:{port}/airnotifier", port=443, appname=APP, accesskey=KEY)
         return PushBridge(process, port, lms, config)
@@ -103,6 +106,7 @@ async def linked_with_device(bridge: PushBridge, seed: DemoSeed) -> None:
     await until(lambda: len(device_of(bridge.lms, seed.mentee1_id)) == 1, what="the bridge's device in the LMS")
 
 
+@pytest.mark.postgres
 async def test_a_message_arrives_within_a_second_with_push(
     push_bridge: Callable[..., Any], lms: SandboxLMS, seed: DemoSeed
 ) -> None:

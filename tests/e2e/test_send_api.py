@@ -80,9 +80,13 @@ async def import_sender_link(lms: SandboxLMS, sender_id: int, config: Path, tmp:
 
 
 @contextlib.asynccontextmanager
-async def running(lms: SandboxLMS, tmp: Path) -> AsyncIterator[tuple[BridgeProcess, Path, Api]]:
-    """The bridge (console as Sam's chat, ``lms.token`` to look people up), ready."""
-    config, port = bridge_config(tmp, lms.url, lms={"token": lms.admin_token})
+async def running(
+    lms: SandboxLMS, tmp: Path, store_url: str | None = None
+) -> AsyncIterator[tuple[BridgeProcess, Path, Api]]:
+    """The bridge (console as Sam's chat, ``lms.token`` to look people up, on the store
+    at ``store_url`` or SQLite in ``tmp``), ready."""
+    store = {"url": store_url} if store_url else {}
+    config, port = bridge_config(tmp, lms.url, lms={"token": lms.admin_token}, store=store)
     bridge = await BridgeProcess(config).start()
     try:
         await bridge.ready(port)
@@ -178,8 +182,11 @@ def texts_in(lms: SandboxLMS, conversation: int, author: int) -> list[str]:
     return [m["text"] for m in lms.messages_in(conversation) if m["useridfrom"] == author]
 
 
-async def test_same_idempotency_key_twice_sends_once(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> None:
-    async with running(lms, tmp_path) as (bridge, config, api):
+@pytest.mark.postgres
+async def test_same_idempotency_key_twice_sends_once(
+    lms: SandboxLMS, seed: DemoSeed, tmp_path: Path, bridge_store_url: str
+) -> None:
+    async with running(lms, tmp_path, bridge_store_url) as (bridge, config, api):
         await import_sender_link(lms, seed.mentor_id, config, tmp_path)
         await bridge.link("mentee1")
         key = await create_key(config, "hr-sheet", "mentor", "--scope", "chat", "--scope", "pluto")
@@ -272,8 +279,11 @@ async def test_muted_type_and_quiet_hours_with_urgent_passing(lms: SandboxLMS, s
         assert "muted notice" not in bridge.text
 
 
-async def test_an_accepted_job_survives_a_restart(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> None:
-    config, port = bridge_config(tmp_path, lms.url, lms={"token": lms.admin_token})
+@pytest.mark.postgres
+async def test_an_accepted_job_survives_a_restart(
+    lms: SandboxLMS, seed: DemoSeed, tmp_path: Path, bridge_store_url: str
+) -> None:
+    config, port = bridge_config(tmp_path, lms.url, lms={"token": lms.admin_token}, store={"url": bridge_store_url})
     body = {"recipients": [{"email": "mentee1@example.com"}], "text": "sent after the restart"}
     first = await BridgeProcess(config).start()
     try:

@@ -19,10 +19,14 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-async def bridge(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> AsyncIterator[tuple[BridgeProcess, int]]:
+async def bridge(
+    lms: SandboxLMS, seed: DemoSeed, tmp_path: Path, bridge_store_url: str
+) -> AsyncIterator[tuple[BridgeProcess, int]]:
     limits = {"max_failures_per_identity": 3, "max_failures_per_address": 8}
     # The test client is the bridge's "reverse proxy": its X-Forwarded-For names the client.
-    config, port = bridge_config(tmp_path, lms.url, link=limits, web={"trusted_proxies": ["127.0.0.1"]})
+    config, port = bridge_config(
+        tmp_path, lms.url, link=limits, web={"trusted_proxies": ["127.0.0.1"]}, store={"url": bridge_store_url}
+    )
     process = await BridgeProcess(config).start()
     try:
         await process.expect(r"send /link")
@@ -67,6 +71,7 @@ async def test_one_address_guessing_many_usernames_is_stopped(bridge: tuple[Brid
         assert status == 200, page
 
 
+@pytest.mark.postgres
 async def test_one_chat_identity_is_limited_across_fresh_codes(bridge: tuple[BridgeProcess, int]) -> None:
     process, _ = bridge
     async with aiohttp.ClientSession() as http:
