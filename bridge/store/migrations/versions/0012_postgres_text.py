@@ -6,7 +6,7 @@ a long Moodle group name in a bulk audience). TEXT has no length and costs Postg
 same. Alembic's own version column too: a later revision id over its 32 characters would
 stop PostgreSQL only. On SQLite nothing changes.
 
-Revision ID: 0014_postgres_text
+Revision ID: 0012_postgres_text
 Revises: 0011_rooms
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014_postgres_text"
+revision = "0012_postgres_text"
 down_revision = "0011_rooms"
 branch_labels = None
 depends_on = None
