@@ -28,7 +28,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
@@ -67,7 +67,42 @@ class Webhook:
     application_id: str
 
 
-class GuildsMixin:
+class DiscordRest(Protocol):
+    """What ``GuildsMixin`` uses of ``SandboxDiscord``: the REST plumbing it is mixed into."""
+
+    def snowflake(self) -> str: ...
+
+    async def dispatch(self, event: str, data: dict[str, Any]) -> int: ...
+
+    @staticmethod
+    def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response: ...
+
+    @staticmethod
+    def _error(status: int, code: int, message: str, errors: dict[str, Any] | None = None) -> web.Response: ...
+
+    def _validate_content(self, body: Any) -> web.Response | None: ...
+
+    def _message(
+        self,
+        channel_id: str,
+        author: dict[str, Any],
+        content: str,
+        *,
+        components: list[Any] | None = None,
+        reference: dict[str, Any] | None = None,
+        flags: int = 0,
+        webhook_id: str | None = None,
+    ) -> dict[str, Any]: ...
+
+
+# The mixin is typed against the plumbing it needs; at run time it is a plain class.
+if TYPE_CHECKING:
+    _Host = DiscordRest
+else:
+    _Host = object
+
+
+class GuildsMixin(_Host):
     """The guild half of ``SandboxDiscord`` (which provides the REST plumbing)."""
 
     # Provided by SandboxDiscord.
@@ -75,32 +110,6 @@ class GuildsMixin:
     bot_user: dict[str, Any]
     users: dict[str, dict[str, Any]]
     messages: dict[str, dict[str, dict[str, Any]]]
-
-    if TYPE_CHECKING:
-
-        def snowflake(self) -> str: ...
-
-        async def dispatch(self, event: str, data: dict[str, Any]) -> int: ...
-
-        @staticmethod
-        def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response: ...
-
-        @staticmethod
-        def _error(status: int, code: int, message: str, errors: dict[str, Any] | None = None) -> web.Response: ...
-
-        def _validate_content(self, body: Any) -> web.Response | None: ...
-
-        def _message(
-            self,
-            channel_id: str,
-            author: dict[str, Any],
-            content: str,
-            *,
-            components: list[Any] | None = None,
-            reference: dict[str, Any] | None = None,
-            flags: int = 0,
-            webhook_id: str | None = None,
-        ) -> dict[str, Any]: ...
 
     def _init_guilds(self) -> None:
         self.guilds: dict[str, Guild] = {}

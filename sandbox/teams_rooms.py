@@ -19,7 +19,7 @@ What it models (Microsoft's documentation for bots in channels and group chats):
 from __future__ import annotations
 
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from sandbox.teams import Conversation, TeamsUser
@@ -28,16 +28,25 @@ CHANNEL_CONSENT = "ChannelMessage.Read.Group"
 CHAT_CONSENT = "ChatMessage.Read.Chat"
 
 
-class TeamsRoomsMixin:
+class TeamsActivities(Protocol):
+    """What ``TeamsRoomsMixin`` uses of ``SandboxTeams``: how an activity is built."""
+
+    def _base_activity(self, kind: str, user: TeamsUser, conversation: Conversation) -> dict[str, Any]: ...
+
+
+# The mixin is typed against what it needs; at run time it is a plain class.
+if TYPE_CHECKING:
+    _Host = TeamsActivities
+else:
+    _Host = object
+
+
+class TeamsRoomsMixin(_Host):
     """The rooms half of ``SandboxTeams`` (which provides conversations and activities)."""
 
     app_id: str
     tenant_id: str
     conversations: dict[str, Conversation]
-
-    if TYPE_CHECKING:
-
-        def _base_activity(self, kind: str, user: TeamsUser, conversation: Conversation) -> dict[str, Any]: ...
 
     def add_group_chat(self, chat_id: str, name: str, *, consent: bool = True) -> Conversation:
         """A group chat with the bot in it; ``consent``: ``ChatMessage.Read.Chat`` granted."""
