@@ -35,7 +35,6 @@ import contextlib
 import hashlib
 import json
 import secrets
-import socket
 import time
 import zlib
 from collections.abc import Callable, Mapping
@@ -47,7 +46,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from sandbox.discord_guilds import GuildsMixin
-from sandbox.kit import FaultPlan, Recorder, SlidingWindow, run_main, serve_forever
+from sandbox.kit import FaultPlan, Recorder, SlidingWindow, listen, run_main, serve_forever
 from sandbox.specs import spec_path
 
 SPEC_FILE = "discord_openapi.json"
@@ -280,14 +279,7 @@ class SandboxDiscord(GuildsMixin):
         app = web.Application()
         app.router.add_get("/gw", self._gateway)
         app.router.add_route("*", API_PREFIX + "/{tail:.*}", self._rest)
-        self._runner = web.AppRunner(app, handle_signals=False)
-        await self._runner.setup()
-        # Bind the socket ourselves so the chosen port is known without private attributes.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", port))
-        await web.SockSite(self._runner, sock).start()
-        self.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        self._runner, self.base_url = await listen(app, port)
         return self.base_url
 
     async def stop(self) -> None:

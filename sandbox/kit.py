@@ -10,10 +10,13 @@ import argparse
 import asyncio
 import contextlib
 import math
+import socket
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, Generic, Protocol, TypeVar
+
+from aiohttp import web
 
 from sandbox.control import controlled
 
@@ -181,6 +184,22 @@ class FaultPlan(Generic[F]):
 
     def __len__(self) -> int:
         return len(self.faults)
+
+
+async def listen(app: web.Application, port: int = 0, host: str = "127.0.0.1") -> tuple[web.AppRunner, str]:
+    """Serve ``app`` on ``host:port`` (0 picks a free port); return the runner and the base URL.
+
+    Stopping waits at most a second for handlers still running: a sandbox holding an answer
+    back (``answer_delay``) for a client that died would otherwise hold up the test's teardown
+    for aiohttp's default minute. The socket is bound here so the port is known without
+    reading the site's internals."""
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
+    await runner.setup()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    await web.SockSite(runner, sock).start()
+    return runner, f"http://{host}:{sock.getsockname()[1]}"
 
 
 class _Stoppable(Protocol):

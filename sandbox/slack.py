@@ -19,7 +19,6 @@ import hashlib
 import hmac
 import json
 import math
-import socket
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -31,7 +30,7 @@ from urllib.parse import urlencode
 import aiohttp
 from aiohttp import web
 
-from sandbox.kit import FaultPlan, Recorder, TokenBucket, run_main, serve_forever
+from sandbox.kit import FaultPlan, Recorder, TokenBucket, listen, run_main, serve_forever
 from sandbox.specs import SPECS_DIR
 
 SPEC_PATH = SPECS_DIR / "slack_web_openapi_v2.json"
@@ -479,14 +478,7 @@ class SandboxSlack:
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/respond/{rid}", self._respond)
         app.router.add_get("/socket", self._socket)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        # a pre-bound socket tells us the port without reading the site's internals
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", port))
-        await web.SockSite(self._runner, sock).start()
-        self.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        self._runner, self.base_url = await listen(app, port)
         self._session = aiohttp.ClientSession()
         return self.base_url
 

@@ -16,7 +16,6 @@ import asyncio
 import base64
 import json
 import secrets
-import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -30,7 +29,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from sandbox.kit import Changes, FaultPlan, Recorder, SlidingWindow, run_main, serve_forever
+from sandbox.kit import Changes, FaultPlan, Recorder, SlidingWindow, listen, run_main, serve_forever
 from sandbox.specs import SPECS_DIR
 from sandbox.teams_rooms import TeamsRoomsMixin
 
@@ -204,13 +203,7 @@ class SandboxTeams(TeamsRoomsMixin):
 
     async def start(self, port: int = 0) -> str:
         """Serve on 127.0.0.1 (port 0 = any free port); returns the base URL."""
-        self._runner = web.AppRunner(self.app())
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", port))
-        await web.SockSite(self._runner, sock).start()
-        self.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        self._runner, self.base_url = await listen(self.app(), port)
         self._session = aiohttp.ClientSession()
         return self.base_url
 

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
-from sandbox.kit import Changes, FaultPlan, Recorder, TokenBucket, run_main, serve_forever
+from sandbox.kit import Changes, FaultPlan, Recorder, TokenBucket, listen, run_main, serve_forever
 from sandbox.telegram_html import EntityParseError, parse_html
 from sandbox.telegram_spec import SpecError, TelegramSpec
 
@@ -221,12 +221,7 @@ class SandboxTelegram:
         """
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
-        self._runner = web.AppRunner(app, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", port)
-        await site.start()
-        addresses = self._runner.addresses
-        self.base_url = f"http://127.0.0.1:{addresses[0][1]}"
+        self._runner, self.base_url = await listen(app, port)
         self._client = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
         return self.base_url
 

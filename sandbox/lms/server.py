@@ -15,6 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
+from sandbox.kit import listen
+
 from . import (  # noqa: F401
     notices,
     ws_contacts,
@@ -147,12 +149,7 @@ class SandboxLMS:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Listen on ``host:port`` (0 = any free port); returns the base URL."""
-        self._runner = web.AppRunner(self.app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        bound_port = self._runner.addresses[0][1]
-        self.url = f"http://{host}:{bound_port}"
+        self._runner, self.url = await listen(self.app, port, host)
         return self.url
 
     async def stop(self) -> None:
