@@ -58,6 +58,10 @@ class Leases:
         self._valid_until[name] = began + self.seconds
         return fence
 
+    async def others(self, prefix: str) -> set[str]:
+        """Lease names under ``prefix`` another replica holds now (not worth trying)."""
+        return await self.store.leases_of_others(prefix, self.holder, self.clock())
+
     def holds(self, fence: Fence) -> bool:
         """Whether the lease is still this replica's as far as it knows (renewed in time).
         A write under it is still checked by the store."""
@@ -116,6 +120,9 @@ class SoleLeases(Leases):
 
     async def acquire(self, name: str) -> Fence | None:
         return Fence(name, 0, sole=True)
+
+    async def others(self, prefix: str) -> set[str]:
+        return set()
 
     def holds(self, fence: Fence) -> bool:
         return True

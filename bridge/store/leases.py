@@ -104,6 +104,14 @@ class LeaseStore(StoreCore):
         row = await self._first(select(leases).where(leases.c.name == name, leases.c.expires_at >= now))
         return (row.holder, int(row.token)) if row is not None else None
 
+    async def leases_of_others(self, prefix: str, holder: str, now: float) -> set[str]:
+        """Names starting with ``prefix`` that another holder has now (one read instead of
+        a refused take per name)."""
+        query = select(leases.c.name).where(
+            leases.c.name.startswith(prefix, autoescape=True), leases.c.holder != holder, leases.c.expires_at >= now
+        )
+        return {r.name for r in await self._rows(query)}
+
     async def beat_replica(self, replica_id: str, now: float) -> None:
         """The replica is alive (its heartbeat); replicas gone for a day are forgotten."""
         stmt = self._insert(replicas).values(id=replica_id, started_at=now, seen_at=now)
