@@ -3,13 +3,9 @@ fencing token, and writes under a lost lease refused (issue 20)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from bridge.leases import Leases, SoleLeases, replica_id
-from bridge.store.crypto import new_key
 from bridge.store.leases import Fence, LeaseLost, check_fence
 from bridge.store.store import Store
 
@@ -22,13 +18,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'leases.db'}", new_key())
-    yield s
-    await s.close()
 
 
 async def fenced_write(store: Store, fence: Fence) -> None:

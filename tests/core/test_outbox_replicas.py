@@ -13,10 +13,8 @@ from bridge.router import notice
 from bridge.store.records import DeliveryStatus
 from bridge.store.store import Store
 from tests.core.test_leases import Clock
-from tests.core.test_outbox import SETTINGS, StandInPlatform, _count, make_link, store
+from tests.core.test_outbox import SETTINGS, StandInPlatform, _count, make_link
 from tests.support import until
-
-__all__ = ["store"]  # the fixture, shared with the single-process outbox tests
 
 
 async def sent_count(store: Store, n: int, within: float = 30.0) -> None:
