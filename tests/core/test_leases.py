@@ -20,6 +20,12 @@ class Clock:
         return self.now
 
 
+def two_replicas(store: Store) -> tuple[Clock, Leases, Leases]:
+    """Replicas a and b on one store, on one hand-moved clock, leases of 15 s."""
+    clock = Clock()
+    return clock, Leases(store, "replica-a", 15, clock), Leases(store, "replica-b", 15, clock)
+
+
 async def fenced_write(store: Store, fence: Fence) -> None:
     """A write made under ``fence`` (what the dispatcher's marks do)."""
     async with store._write() as conn:
@@ -27,9 +33,7 @@ async def fenced_write(store: Store, fence: Fence) -> None:
 
 
 async def test_one_holder_until_expiry_then_a_larger_token(store: Store) -> None:
-    clock = Clock()
-    a = Leases(store, "replica-a", 15, clock)
-    b = Leases(store, "replica-b", 15, clock)
+    clock, a, b = two_replicas(store)
     first = await a.acquire("lane:x")
     assert first is not None
     assert await b.acquire("lane:x") is None  # held: refused
@@ -44,9 +48,7 @@ async def test_one_holder_until_expiry_then_a_larger_token(store: Store) -> None
 
 
 async def test_a_write_under_a_lost_lease_is_refused(store: Store) -> None:
-    clock = Clock()
-    a = Leases(store, "replica-a", 15, clock)
-    b = Leases(store, "replica-b", 15, clock)
+    clock, a, b = two_replicas(store)
     old = await a.acquire("lane:x")
     assert old is not None
     await fenced_write(store, old)  # held: the write goes through
@@ -59,9 +61,7 @@ async def test_a_write_under_a_lost_lease_is_refused(store: Store) -> None:
 
 
 async def test_renewed_leases_stay_and_released_ones_pass_at_once(store: Store) -> None:
-    clock = Clock()
-    a = Leases(store, "replica-a", 15, clock)
-    b = Leases(store, "replica-b", 15, clock)
+    clock, a, b = two_replicas(store)
     fence = await a.acquire("singleton:telegram")
     assert fence is not None
     for _ in range(5):  # renewed every few seconds, the lease outlives its first term
@@ -81,9 +81,7 @@ async def test_renewed_leases_stay_and_released_ones_pass_at_once(store: Store) 
 
 
 async def test_live_replicas_follow_heartbeats(store: Store) -> None:
-    clock = Clock()
-    a = Leases(store, "replica-a", 15, clock)
-    b = Leases(store, "replica-b", 15, clock)
+    clock, a, b = two_replicas(store)
     await store.beat_replica(a.holder, clock.now)
     await store.beat_replica(b.holder, clock.now)
     assert await a.live() == ["replica-a", "replica-b"]
