@@ -38,17 +38,25 @@ class Leases:
 
     sole = False
 
-    def __init__(self, store: LeaseStore, holder: str, seconds: float, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: LeaseStore,
+        holder: str,
+        seconds: float,
+        clock: Callable[[], float] = time.time,
+        ticker: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.store = store
         self.holder = holder
         self.seconds = seconds
-        self.clock = clock
+        self.clock = clock  # wall time, as the leases' rows keep it
+        self.ticker = ticker  # this process's own time since the last renewal
         self._held: dict[str, Fence] = {}
         self._valid_until: dict[str, float] = {}  # monotonic; counted from before the write
 
     async def acquire(self, name: str) -> Fence | None:
         """Take the lease ``name`` if nobody else holds it; its fence, or None."""
-        began = time.monotonic()
+        began = self.ticker()
         now = self.clock()
         token = await self.store.take_lease(name, self.holder, now + self.seconds, now)
         if token is None:
@@ -63,9 +71,12 @@ class Leases:
         return await self.store.leases_of_others(prefix, self.holder, self.clock())
 
     def holds(self, fence: Fence) -> bool:
-        """Whether the lease is still this replica's as far as it knows (renewed in time).
-        A write under it is still checked by the store."""
-        return self._held.get(fence.name) == fence and time.monotonic() < self._valid_until.get(fence.name, 0.0)
+        """Whether the lease is still this replica's as far as it knows: renewed within two
+        thirds of the lease time (renewals come every third), so a replica that stalled
+        stops sending a third of the lease time before another may take over. A write
+        under it is still checked by the store; a platform cannot check, hence the margin."""
+        valid_until = self._valid_until.get(fence.name, 0.0) - self.seconds / 3
+        return self._held.get(fence.name) == fence and self.ticker() < valid_until
 
     async def release(self, fence: Fence) -> None:
         """Give the lease up (the work under it is done or stopped)."""
@@ -77,7 +88,7 @@ class Leases:
     async def renew(self) -> list[Fence]:
         """Extend every lease held; returns those found lost (another holder took them)."""
         held = list(self._held.values())
-        began = time.monotonic()
+        began = self.ticker()
         renewed = await self.store.renew_leases(self.holder, held, self.clock() + self.seconds)
         lost = []
         for fence in held:

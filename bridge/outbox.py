@@ -470,6 +470,10 @@ class Dispatcher:
                 async with self._paced(delivery.platform, delivery.lane, opens_room=not dest.room):
                     if self._stopping:
                         raise asyncio.CancelledError  # not begun: the next start sends it
+                    if fence is not None and not self.leases.holds(fence):
+                        # Not renewed in time (this process stalled): the platform cannot
+                        # check a fencing token, so nothing goes out once in doubt.
+                        raise LeaseLost(fence)
                     # Nothing else is awaited between this mark, the send and the record after
                     # it: a crash in that window is settled by ``recover`` at the next start.
                     if lane is not None:

@@ -99,3 +99,18 @@ async def test_sole_leases_write_nothing(store: Store) -> None:
     assert fence is not None and fence.sole and sole.holds(fence)
     await fenced_write(store, fence)  # not checked: the only process on the store
     assert await store.lease_holder("lane:x", 0.0) is None
+
+
+async def test_a_replica_that_did_not_renew_in_time_stops_before_others_may_take_over(store: Store) -> None:
+    clock = Clock()
+    ticks = Clock()  # this process's monotonic time, stalled by hand
+    a = Leases(store, "replica-a", 15, clock, ticker=ticks)
+    fence = await a.acquire("lane:x")
+    assert fence is not None and a.holds(fence)
+    ticks.now += 9  # a renewal is due every 5 s: none came
+    assert a.holds(fence)
+    ticks.now += 2  # 11 s without renewing: in doubt, though the lease runs until 15 s
+    assert not a.holds(fence)
+    assert await Leases(store, "replica-b", 15, clock).acquire("lane:x") is None  # still a's
+    assert await a.renew() == []  # renewed: sending again
+    assert a.holds(fence)
