@@ -154,7 +154,7 @@ def build_pipeline(
     pipeline = (Pipeline if rooms is None else RoomsPipeline)(
         store,
         api,
-        MessageIntake(api, settings.lms.conversations_per_poll),
+        MessageIntake(api, settings.lms.conversations_per_poll, early=share is None),
         NotificationIntake(notification_api),
         actions,
         interval=settings.lms.poll_interval,
