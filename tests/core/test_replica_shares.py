@@ -3,14 +3,19 @@ the shared store fixture (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+from bridge.app import build_pipeline
+from bridge.config import load_settings
 from bridge.intake_share import IntakeShare
 from bridge.leases import Leases
+from bridge.lms.client import LmsClient
 from bridge.model import Platform
 from bridge.singletons import Singletons
+from bridge.store.crypto import new_key
 from bridge.store.store import Store
 from tests.core.test_leases import Clock
 
 PEOPLE = range(1, 301)
+KEY = new_key()
 
 
 async def beat(store: Store, clock: Clock, *replicas: Leases) -> None:
@@ -75,3 +80,13 @@ async def test_a_dead_replicas_unfinished_events_go_to_one_other(store: Store) -
     assert [event["text"] for event, _ in claimed] == ["hi"]
     store.replica_id = "replica-c"
     assert await store.claim_unfinished(["replica-b", "replica-c"]) == []  # b has it now
+
+
+async def test_replicas_read_without_the_early_copy_of_a_held_back_message(store: Store) -> None:
+    """The early copy trusts this process's memory of the person's last read, which another
+    replica may have made since: off when intake is shared."""
+    settings = load_settings(None, lms={"url": "http://127.0.0.1:9"}, store={"url": "sqlite://", "token_key": KEY})
+    async with LmsClient(settings.lms.url) as client:
+        alone = build_pipeline(settings, store, client)
+        shared = build_pipeline(settings, store, client, share=IntakeShare(Leases(store, "replica-a", 15)))
+    assert alone.intake.early and not shared.intake.early
