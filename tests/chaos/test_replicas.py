@@ -19,8 +19,10 @@ tests/chaos/test_replicas.py``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
+import signal
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -90,8 +92,13 @@ class Replicas:
 
     async def kill(self, n: int, holder: int | None) -> None:
         process = self.running[n]
-        assert process is not None
-        await process.kill()
+        assert process is not None and process.proc is not None
+        if process.proc.returncode is None:  # it may have stopped itself a moment ago
+            with contextlib.suppress(ProcessLookupError):
+                await process.kill()
+        if process.proc.returncode != -signal.SIGKILL:
+            self.exits.append(f"replica {n} exited {process.proc.returncode}: {process.err[-3:]}")
+            return
         self.kills += 1
         self.holder_kills += n == holder
 
