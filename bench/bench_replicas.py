@@ -77,7 +77,7 @@ async def replica(url: str, key: str, latency: float, sole: bool, ready: Event, 
         while True:
             if not await store.pending_lanes(sending=True):
                 break
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)  # the check is a query: not so often that it weighs
     finally:
         for task in tasks:
             task.cancel()
