@@ -177,7 +177,8 @@ def tally(people: list[Person], sent: dict[str, list[str]], seen: Callable[[Pers
         if firsts != expected:
             disordered += 1
             at = next(i for i, (a, b) in enumerate(zip(firsts, expected, strict=True)) if a != b)
-            details.append(f"{person.username}: shown {firsts[max(0, at - 2) : at + 3]}, sent {expected[max(0, at - 2) : at + 3]}")
+            near = slice(max(0, at - 2), at + 3)
+            details.append(f"{person.username}: shown {firsts[near]}, sent {expected[near]}")
     return {"lost": lost, "duplicates": duplicates, "worst": worst, "disordered": disordered, "details": details}
 
 
