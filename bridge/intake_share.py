@@ -19,15 +19,15 @@ from collections.abc import Iterable
 from bridge.leases import Leases
 
 
-def score(replica: str, lms_user_id: int) -> int:
-    """The replica's weight for the person (stable across processes and hosts)."""
-    digest = hashlib.blake2b(f"{replica}\x00{lms_user_id}".encode(), digest_size=8).digest()
+def score(replica: str, key: int | str) -> int:
+    """The replica's weight for a person's id or another key (stable across processes and hosts)."""
+    digest = hashlib.blake2b(f"{replica}\x00{key}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big")
 
 
-def owner(replicas: list[str], lms_user_id: int) -> str:
-    """The replica that reads the person among ``replicas`` (not empty)."""
-    return max(replicas, key=lambda replica: score(replica, lms_user_id))
+def owner(replicas: list[str], key: int | str) -> str:
+    """The replica that reads the person (or the group) ``key`` among ``replicas`` (not empty)."""
+    return max(replicas, key=lambda replica: score(replica, key))
 
 
 class IntakeShare:
@@ -42,9 +42,22 @@ class IntakeShare:
         people = list(lms_user_ids)
         if self.leases.sole:
             return people
+        live = await self._live()
+        return [uid for uid in people if owner(live, uid) == self.leases.holder]
+
+    async def groups(self, conversation_ids: Iterable[int]) -> list[int]:
+        """The linked group conversations this replica reads for their rooms this cycle (one
+        replica per group, as for people; keyed apart from the people's ids)."""
+        groups = list(conversation_ids)
+        if self.leases.sole:
+            return groups
+        live = await self._live()
+        return [cid for cid in groups if owner(live, f"group:{cid}") == self.leases.holder]
+
+    async def _live(self) -> list[str]:
+        """The live replicas, read afresh (this one among them)."""
         live = await self.leases.live()
         if self.leases.holder not in live:  # its first heartbeat is not written yet
             live.append(self.leases.holder)
         self.live = live
-        me = self.leases.holder
-        return [uid for uid in people if owner(live, uid) == me]
+        return live
