@@ -274,7 +274,7 @@ class Dispatcher:
             if self.rooms is None:
                 await self.store.mark_dead(delivery.id, "rooms are not enabled")
                 return True
-            return await self.rooms.attempt(delivery, self._paced)
+            return await self.rooms.attempt(delivery, self._paced, fence)
         adapter = self.adapters[delivery.platform]
         if delivery.link_id not in links:
             links[delivery.link_id] = await self.store.link_by_id(delivery.link_id)
