@@ -25,6 +25,8 @@ from bridge.inbound import Inbound
 from bridge.inbound.commands import Commands
 from bridge.inbound.relay import Relay
 from bridge.inbound.runner import Runner
+from bridge.intake_share import IntakeShare
+from bridge.leases import Leases, SoleLeases, replica_id
 from bridge.linking import Linking, sign_in_throttle
 from bridge.lms.api import LmsApi, NotificationApi
 from bridge.lms.client import LmsClient
@@ -47,6 +49,7 @@ from bridge.rooms.lanes import RoomLanes
 from bridge.rooms.lifecycle import Lifecycle
 from bridge.rooms.pipeline import RoomsPipeline
 from bridge.rooms.tell import Teller
+from bridge.singletons import Singletons, singleton_platforms
 from bridge.starts import AdapterStarts
 from bridge.store.lock import StoreLock
 from bridge.store.records import Link
@@ -131,6 +134,7 @@ def build_pipeline(
     on_dead_token: Callable[[list[Link]], Awaitable[None]] | None = None,
     profiles: Profiles | None = None,
     rooms: RoomIntake | None = None,
+    share: IntakeShare | None = None,
 ) -> Pipeline:
     """The LMS-side core: intake of messages and notifications, and item actions."""
     api = LmsApi(client)
@@ -150,7 +154,7 @@ def build_pipeline(
     pipeline = (Pipeline if rooms is None else RoomsPipeline)(
         store,
         api,
-        MessageIntake(api, settings.lms.conversations_per_poll),
+        MessageIntake(api, settings.lms.conversations_per_poll, early=share is None),
         NotificationIntake(notification_api),
         actions,
         interval=settings.lms.poll_interval,
@@ -162,6 +166,7 @@ def build_pipeline(
         metrics=metrics,
         schedule=schedule,
         on_dead_token=on_dead_token,
+        share=share,
         **extra,
     )
     return pipeline
@@ -198,6 +203,11 @@ class Bridge:
         self.runner: Runner | None = None
         self.starts: AdapterStarts | None = None
         self.lifecycle: Lifecycle | None = None
+        self.leases: Leases | None = None
+        self.singletons: Singletons | None = None
+        self.lost: str | None = None  # a singleton lost to another replica: the process stops
+        self._stop = asyncio.Event()
+        self._singleton_tasks: list[asyncio.Task[None]] = []  # loops run while elected (liveness)
 
     def bot_links(self, code: str) -> dict[str, str]:
         """Links that open each platform's bot with a linking code, where platforms have them."""
@@ -231,6 +241,14 @@ class Bridge:
         self.store = store = await Store.open(s.store.url, s.store.token_key.get_secret_value())
         room_intake = RoomIntake(store, self.api, s.rooms.backlog_limit)
         self.lifecycle = lifecycle = Lifecycle(store, room_intake)
+        store.replica_id = replica_id()
+        # One process on a SQLite file (the lock above) holds every lease; on a server
+        # database the replicas share the work under leases (README "Scaling out").
+        lease_type = SoleLeases if self._lock is not None or store.engine.dialect.name == "sqlite" else Leases
+        self.leases = leases = lease_type(store, store.replica_id, s.replicas.lease_seconds)
+        if not leases.sole:
+            await store.beat_replica(leases.holder, time.time())  # counted among the replicas from now
+            log.info("replica %s (leases of %gs)", leases.holder, leases.seconds)
         self.dispatcher = dispatcher = Dispatcher(
             store,
             self.adapters,
@@ -239,6 +257,7 @@ class Bridge:
             metrics=self.metrics,
             lms_url=s.lms.url,
             rooms=RoomLanes(store, self.adapters, s.outbox, lifecycle.pause),
+            leases=leases,
         )
         if s.push.enabled:
             self.devices = DeviceRegistry(store, self.client, s.push.mobile_app_name)
@@ -254,6 +273,7 @@ class Bridge:
             on_dead_token=self._dead_token if self.devices else None,
             profiles=profiles,
             rooms=room_intake,
+            share=None if leases.sole else IntakeShare(leases),
         )
         self.linking = linking = Linking(
             store,
@@ -292,19 +312,21 @@ class Bridge:
             rooms=room_inbound,
         )
         self.runner = runner = Runner(inbound, inbound.record, discard=inbound.discard)
-        self.starts = starts = AdapterStarts(self.adapters, runner)
+        alone = singleton_platforms(s) & set(self.adapters)
+        self.starts = starts = AdapterStarts(self.adapters, runner, standby=alone)
         self.health = health = Health(
             store,
             self.client,
             self.adapters,
-            lambda: self._tasks,
+            lambda: self._tasks + self._singleton_tasks,
             self.metrics,
             self._pipeline_state,
             s.lms.token.get_secret_value() if s.lms.token else None,
             starts,
         )
-        # Read before any adapter starts: redeliveries of these are then repeats.
-        unfinished = await store.unfinished_events()
+        # Read before any adapter starts: redeliveries of these are then repeats. With
+        # replicas, the elected one takes those of dead replicas (the "resume" singleton).
+        unfinished = await store.claim_unfinished([store.replica_id]) if leases.sole else []
         routes = [route for adapter in self.adapters.values() for route in adapter.web_routes()]
         operator_token = s.lms.token.get_secret_value() if s.lms.token else None
         api_runner = ApiRunner(store, self.api, operator_token, wake_dispatcher=dispatcher.wake)
@@ -324,20 +346,85 @@ class Bridge:
             self._management, mport = await listen(app, *management)
             log.info("health and metrics on http://%s:%s", management[0], mport)
         await starts.start()  # one platform down does not keep the others from running
+        resumer = Resumer(store, inbound, relay, wake_dispatcher=dispatcher.wake)
+        self.singletons = singletons = Singletons(leases, on_lost=self._singleton_lost)
+        for platform in alone:
+            singletons.add(platform.value, self._adapter_elected(platform), self._adapter_lost(platform))
+            dispatcher.standby(platform)  # its lanes go with its connection (adapters start whole)
+        pipeline.releases_digests = leases.sole
+        singletons.add("digest", self._flag(pipeline, True), self._flag(pipeline, False))
+        singletons.add("api-jobs", *self._task_of(api_runner.run, "api jobs"))
+        singletons.add("bulk-jobs", *self._task_of(bulk_runner.run, "bulk jobs"))
+        if not leases.sole:
+            every = leases.seconds / 3
+            singletons.add("resume", *self._task_of(lambda: resumer.watch(leases.live, every), "resume"))
+        await singletons.elect()  # on SQLite every one starts here, as before
         self._tasks = [
             asyncio.create_task(dispatcher.run(), name="dispatcher"),
             asyncio.create_task(self.pipeline.run(), name="intake"),
             asyncio.create_task(self._housekeeping(), name="housekeeping"),
             asyncio.create_task(beat(health), name="heartbeat"),
-            asyncio.create_task(api_runner.run(), name="api jobs"),
-            asyncio.create_task(bulk_runner.run(), name="bulk jobs"),
         ]
+        if not leases.sole:
+            self._tasks.append(asyncio.create_task(leases.run(), name="leases"))
+            self._tasks.append(asyncio.create_task(singletons.run(), name="singletons"))
         if unfinished:
             log.info("resuming %d chat events the previous process had not finished", len(unfinished))
-            resumer = Resumer(store, inbound, relay, wake_dispatcher=dispatcher.wake)
             self._tasks.append(asyncio.create_task(resumer.run(unfinished), name="resume"))
         if self.devices is not None:
             self._tasks.append(asyncio.create_task(self._devices_at_start(), name="push-devices"))
+
+    def _adapter_elected(self, platform: Platform) -> Callable[[], Awaitable[None]]:
+        """Start a singleton platform's connection here, and send its lanes from here."""
+
+        async def start() -> None:
+            assert self.starts is not None and self.dispatcher is not None
+            await self.starts.start_one(platform)
+            self.dispatcher.standby(platform, False)
+
+        return start
+
+    def _adapter_lost(self, platform: Platform) -> Callable[[], Awaitable[None]]:
+        async def stop() -> None:
+            assert self.dispatcher is not None
+            self.dispatcher.standby(platform)
+            with contextlib.suppress(Exception):
+                await self.adapters[platform].stop()
+
+        return stop
+
+    @staticmethod
+    def _flag(pipeline: Pipeline, on: bool) -> Callable[[], Awaitable[None]]:
+        async def flip() -> None:
+            pipeline.releases_digests = on
+
+        return flip
+
+    def _task_of(
+        self, work: Callable[[], Awaitable[None]], name: str
+    ) -> tuple[Callable[[], Awaitable[None]], Callable[[], Awaitable[None]]]:
+        """(start, stop) of a singleton that is a task running ``work``."""
+        running: list[asyncio.Task[None]] = []
+
+        async def start() -> None:
+            running.append(asyncio.create_task(work(), name=name))  # type: ignore[arg-type]
+            self._singleton_tasks.extend(running)
+
+        async def stop() -> None:
+            for task in running:
+                task.cancel()
+                if task in self._singleton_tasks:
+                    self._singleton_tasks.remove(task)
+            await asyncio.gather(*running, return_exceptions=True)
+            running.clear()
+
+        return start, stop
+
+    def _singleton_lost(self, name: str) -> None:
+        """Another replica has the singleton now: this process stops (a supervisor starts
+        it again, as a standby), as its connection may already be held there."""
+        self.lost = name
+        self._stop.set()
 
     async def _devices_at_start(self) -> None:
         """Existing links get their push device (none twice: see DeviceRegistry.ensure)."""
@@ -405,6 +492,9 @@ class Bridge:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        if self.singletons is not None:
+            await self.singletons.stop()
+            self.singletons = None
         if self.health is not None:
             with contextlib.suppress(Exception):
                 await self.health.stopped()
@@ -422,6 +512,10 @@ class Bridge:
         if self.web is not None:
             await self.web.stop()
         await self.client.close()
+        if self.leases is not None:
+            with contextlib.suppress(Exception):  # a clean stop: the others take over at once
+                await self.leases.close()
+            self.leases = None
         if self.store is not None:
             await self.store.close()
             self.store = None
@@ -431,7 +525,7 @@ class Bridge:
 
     async def run_until_signalled(self) -> None:
         """Run until SIGINT or SIGTERM."""
-        stop = asyncio.Event()
+        stop = self._stop
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
@@ -440,5 +534,8 @@ class Bridge:
         try:
             await stop.wait()
         finally:
-            log.info("stopping")
+            if self.lost is not None:
+                log.error("stopping: the singleton %s went to another replica", self.lost)
+            else:
+                log.info("stopping")
             await self.stop()

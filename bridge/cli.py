@@ -90,15 +90,16 @@ def serve(settings: Settings, adapters: Mapping[Platform, Adapter] | None = None
         return 2
     setup_logging(settings.log_level, settings.log.format)
     install_redaction(settings)
+    bridge = Bridge(settings, built)
     try:
-        asyncio.run(Bridge(settings, built).run_until_signalled())
+        asyncio.run(bridge.run_until_signalled())
     except StoreInUse as exc:
         typer.echo(f"error: {exc}", err=True)
         return 2
     except StoreUnavailable as exc:
         typer.echo(f"error: {exc}", err=True)
         return exc.code
-    return 0
+    return 1 if bridge.lost is not None else 0  # a singleton went to another replica
 
 
 @app.command()

@@ -165,6 +165,18 @@ class OutboxSettings(_Section):
     )
 
 
+class ReplicasSettings(_Section):
+    """Several bridge processes on one PostgreSQL store (README "Scaling out"): each share
+    of the work (an outbox lane, a singleton connection) is held under a lease."""
+
+    lease_seconds: float = Field(
+        15.0,
+        ge=1,
+        le=600,
+        description="how long a lease lasts unrenewed: a dead replica's work is taken over within this time",
+    )
+
+
 class BulkSettings(_Section):
     """Bulk messages from chat (the ``bulk`` command): how hard they may use the LMS."""
 
@@ -358,6 +370,7 @@ class Settings(BaseSettings):
     store: StoreSettings
     web: WebSettings = WebSettings()
     outbox: OutboxSettings = OutboxSettings()
+    replicas: ReplicasSettings = ReplicasSettings()
     bulk: BulkSettings = BulkSettings()
     link: LinkSettings = LinkSettings()
     rooms: RoomsSettings = RoomsSettings()

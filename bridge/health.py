@@ -38,6 +38,9 @@ LMS_PROBE_TTL = 5.0  # a probe's answer is reused this long (probes come every f
 HEARTBEAT_EVERY = 5.0
 
 
+READY_STATES = ("connected", "standby")
+
+
 class Health:
     """The checks, over the running bridge's parts."""
 
@@ -116,7 +119,10 @@ class Health:
         """Every check, and the problems (empty when ready)."""
         lms, store, adapters = await asyncio.gather(self.lms_problem(), self.store_problem(), self.adapter_states())
         problems = [p for p in (lms, store) if p]
-        problems += [f"{platform}: {state}" for platform, state in adapters.items() if state != "connected"]
+        # Standby: another replica holds the platform's one connection (a singleton); fine here.
+        problems += [
+            f"{platform}: {state}" for platform, state in adapters.items() if state.split(":")[0] not in READY_STATES
+        ]
         state = self.pipeline_state()
         if state.get("polling", "ok") != "ok":
             problems.append(f"polling degraded: {state['polling']}")

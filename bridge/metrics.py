@@ -36,7 +36,7 @@ from bridge.store.records import LinkStatus
 DELIVERY_BUCKETS = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 900, 3600, 6 * 3600)
 LMS_CALL_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 LINK_STATUSES = tuple(status.value for status in LinkStatus)
-ADAPTER_STATES = ("connecting", "connected", "failing")
+ADAPTER_STATES = ("connecting", "connected", "failing", "standby")
 
 
 class Metrics:

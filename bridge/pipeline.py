@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from bridge import notices
 from bridge.actions import ItemActions, buttons
 from bridge.digest import release_held
+from bridge.intake_share import IntakeShare
 from bridge.lms.api import LmsApi, SiteInfo
 from bridge.lms.errors import FunctionUnavailable, LmsError, LmsUnavailable, TokenRejected
 from bridge.lms.in_flight import InFlightLimit
@@ -73,8 +74,12 @@ class Pipeline:
         metrics: Metrics | None = None,
         schedule: PollSchedule | None = None,
         on_dead_token: Callable[[list[Link]], Awaitable[None]] | None = None,
+        share: IntakeShare | None = None,
     ) -> None:
         self.metrics = metrics or Metrics()
+        self.share = share  # with replicas: the people this one reads (None: everyone)
+        # The quiet-hours digest is released by one replica only (the singleton "digest").
+        self.releases_digests = True
         self.schedule = schedule
         self.on_dead_token = on_dead_token
         # One LMS read per person at a time: poll, push wake-up and the baseline linking takes.
@@ -139,6 +144,9 @@ class Pipeline:
         by_user: dict[int, list[Link]] = defaultdict(list)
         for link in await self.store.active_links():
             by_user[link.lms_user_id].append(link)
+        if self.share is not None:
+            mine = set(await self.share.mine(by_user))
+            by_user = defaultdict(list, {uid: links for uid, links in by_user.items() if uid in mine})
         await self._meet([uid for uid in by_user if uid not in self._met])
         plan = {uid: what for uid in by_user if (what := self._due(uid)) is not None}
         self._check_budget(len(plan), sum(m + n for m, n in plan.values()))
@@ -151,7 +159,7 @@ class Pipeline:
         if self.schedule is not None:
             for uid, found in zip(uids, results, strict=True):
                 self.schedule.polled(uid, found)
-        queued = sum(results) + await self.release_held()
+        queued = sum(results) + (await self.release_held() if self.releases_digests else 0)
         self._cycle_took(time.monotonic() - started, len(plan))
         self.cycles += 1
         self.last_poll_at = time.time()

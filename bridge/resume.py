@@ -1,4 +1,6 @@
-"""At start: events journalled by a process that died before finishing them are handled now.
+"""Events journalled by a process that died before finishing them are handled: at start on
+one process; with replicas, by the one elected for it as soon as the dead one's heartbeat
+stops (``watch``).
 
 A chat message may have reached Pluto just before the crash (Moodle does not de-duplicate
 sends), so before sending it again the conversation is read for a message from that person
@@ -11,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bridge.inbound import Inbound
@@ -51,6 +53,13 @@ class Resumer:
                 except (LmsUnavailable, LmsError) as exc:
                     log.warning("resuming %s event %s: %s; trying again", event.identity, event.event_id, exc)
                     await asyncio.sleep(retry)
+
+    async def watch(self, live: Callable[[], Awaitable[list[str]]], every: float) -> None:
+        """With replicas (the singleton "resume"): every ``every`` seconds, finish the
+        events of replicas no longer alive (each claimed by this one first)."""
+        while True:
+            await self.run(await self.store.claim_unfinished(await live()))
+            await asyncio.sleep(every)
 
     async def _one(self, event: ChatEvent, since: float) -> None:
         platform = event.identity.platform

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from bridge.model import Platform
@@ -30,6 +30,7 @@ class Phase(enum.StrEnum):
     CONNECTING = "connecting"
     CONNECTED = "connected"
     FAILING = "failing"
+    STANDBY = "standby"  # a singleton connection another replica holds (bridge.singletons)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,23 +54,33 @@ class AdapterStarts:
         sink: EventSink,
         retry_first: float = RETRY_FIRST,
         retry_max: float = RETRY_MAX,
+        standby: Collection[Platform] = (),
     ) -> None:
         self.adapters = adapters
         self.sink = sink
         self.retry_first = retry_first
         self.retry_max = retry_max
-        self.states = {platform: AdapterState(Phase.CONNECTING) for platform in adapters}
+        self.standby = set(standby)  # started by ``start_one`` once this replica is elected
+        self.states = {
+            platform: AdapterState(Phase.STANDBY if platform in self.standby else Phase.CONNECTING)
+            for platform in adapters
+        }
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        """Start every adapter; return once each one has connected or failed once (the
-        failing ones keep being retried in the background)."""
-        first = {platform: asyncio.Event() for platform in self.adapters}
-        self._tasks = [
-            asyncio.create_task(self._keep_starting(platform, first[platform]), name=f"start {platform.value}")
-            for platform in self.adapters
-        ]
-        await asyncio.gather(*(event.wait() for event in first.values()))
+        """Start every adapter not on standby; return once each one has connected or
+        failed once (the failing ones keep being retried in the background)."""
+        await asyncio.gather(*(self.start_one(p) for p in self.adapters if p not in self.standby))
+
+    async def start_one(self, platform: Platform) -> None:
+        """Start one adapter (a standby one once elected); return after its first try."""
+        self.standby.discard(platform)
+        tried = asyncio.Event()
+        self.states[platform] = AdapterState(Phase.CONNECTING)
+        self._tasks.append(
+            asyncio.create_task(self._keep_starting(platform, tried), name=f"start {platform.value}")
+        )
+        await tried.wait()
 
     async def _keep_starting(self, platform: Platform, tried: asyncio.Event) -> None:
         adapter = self.adapters[platform]
@@ -102,6 +113,8 @@ class AdapterStarts:
     async def state(self, platform: Platform) -> str:
         """What ``/readyz`` and ``status`` show: ``connected``, or what is wrong."""
         state = self.states[platform]
+        if state.phase is Phase.STANDBY:
+            return "standby: another replica runs this connection"
         if state.phase is not Phase.CONNECTED:
             return str(state)
         return await self.adapters[platform].health_problem() or Phase.CONNECTED.value

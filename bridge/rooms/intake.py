@@ -15,7 +15,7 @@ import dataclasses
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from bridge.lms.api import ConversationMessage, LmsApi
@@ -89,12 +89,16 @@ class RoomIntake:
         self.linked = frozenset(r.conversation_id for r in active if r.conversation_id is not None)
         return active
 
-    async def poll_once(self) -> int:
-        """Read each linked group once; returns the deliveries queued."""
+    async def poll_once(self, mine: Callable[[Iterable[int]], Awaitable[list[int]]] | None = None) -> int:
+        """Read each linked group once; returns the deliveries queued. ``mine``: with
+        replicas, the groups this one reads (``IntakeShare.groups``; None: all)."""
         by_group: dict[int, list[RoomLink]] = defaultdict(list)
         for rl in await self.refresh():
             if rl.conversation_id is not None:
                 by_group[rl.conversation_id].append(rl)
+        if mine is not None:
+            kept = set(await mine(by_group))
+            by_group = defaultdict(list, {cid: rooms for cid, rooms in by_group.items() if cid in kept})
         queued = 0
         for conversation_id, rooms in by_group.items():
             try:

@@ -19,6 +19,7 @@ from bridge.config import OutboxSettings
 from bridge.model import Platform
 from bridge.outbox import map_entries, render_post
 from bridge.ports import Adapter, PermanentError, RateLimited, RoomUnavailable, TransientError
+from bridge.store.leases import Fence
 from bridge.store.records import Delivery, RoomLink, RoomStatus
 from bridge.store.store import Store
 
@@ -43,19 +44,20 @@ class RoomLanes:
         self.settings = settings
         self.pause = pause
 
-    async def attempt(self, delivery: Delivery, paced: Paced) -> bool:
-        """Try one room delivery."""
+    async def attempt(self, delivery: Delivery, paced: Paced, fence: Fence | None = None) -> bool:
+        """Try one room delivery; ``fence``: the room lane's lease, as for a person's lane (its
+        marks raise ``LeaseLost`` once another replica holds it, so one replica posts)."""
         assert delivery.room_link_id is not None
         rl = await self.store.room_link_by_id(delivery.room_link_id)
         if rl is None or rl.status not in (RoomStatus.ACTIVE, RoomStatus.PAUSED):
-            await self.store.mark_dead(delivery.id, "the room was unlinked")
+            await self.store.mark_dead(delivery.id, "the room was unlinked", fence)
             return True
         if rl.status is RoomStatus.PAUSED:
             await self.store.postpone(delivery.id, time.time() + PAUSED_RECHECK, f"room paused: {rl.reason}")
             return False
         adapter = self.adapters[delivery.platform]
         try:
-            await self._send(adapter, rl, delivery, paced)
+            await self._send(adapter, rl, delivery, paced, fence)
             return True
         except RoomUnavailable as exc:
             await self.pause(rl, exc.reason)
@@ -63,12 +65,16 @@ class RoomLanes:
             return False
         except RateLimited as exc:
             await self.store.reschedule(
-                delivery.id, at=time.time() + exc.wait(1), error=f"rate limited: {exc.reason}", count_attempt=False
+                delivery.id,
+                at=time.time() + exc.wait(1),
+                error=f"rate limited: {exc.reason}",
+                count_attempt=False,
+                fence=fence,
             )
             return False
         except PermanentError as exc:
             log.warning("room post %s to %s failed for good: %s", delivery.id, rl.room, exc.reason)
-            await self.store.mark_dead(delivery.id, exc.reason)
+            await self.store.mark_dead(delivery.id, exc.reason, fence)
             return True
         except asyncio.CancelledError:
             raise
@@ -76,26 +82,30 @@ class RoomLanes:
             reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
             since = delivery.failing_since
             if since is not None and time.time() - since >= self.settings.give_up_after:
-                await self.store.mark_dead(delivery.id, f"gave up: {reason}")
+                await self.store.mark_dead(delivery.id, f"gave up: {reason}", fence)
                 return True
             backoff = min(self.settings.backoff_max, self.settings.backoff_initial * 2**delivery.attempts)
             backoff *= random.uniform(0.5, 1.0)
             if isinstance(exc, TransientError):
                 backoff = max(backoff, exc.retry_after)
-            await self.store.reschedule(delivery.id, at=time.time() + backoff, error=reason, count_attempt=True)
+            await self.store.reschedule(
+                delivery.id, at=time.time() + backoff, error=reason, count_attempt=True, fence=fence
+            )
             return False
 
-    async def _send(self, adapter: Adapter, rl: RoomLink, delivery: Delivery, paced: Paced) -> None:
+    async def _send(
+        self, adapter: Adapter, rl: RoomLink, delivery: Delivery, paced: Paced, fence: Fence | None
+    ) -> None:
         posts = render_post(delivery.payload, adapter, AUTHOR_ROOM)
         author = str(delivery.payload.get("author") or "")
         refs = list(delivery.refs)
         for post in posts[len(refs) :]:
             async with paced(delivery.platform, delivery.lane):
-                if not await self.store.mark_sending(delivery.id):
+                if not await self.store.mark_sending(delivery.id, fence):
                     return  # dropped meanwhile (the room was unlinked)
                 ref = await adapter.send_to_room(rl.room, post, author)
             refs.append({"room": ref.room, "message_id": ref.message_id, "thread": ref.thread})
             if len(refs) < len(posts):
-                await self.store.record_part(delivery.id, refs)
+                await self.store.record_part(delivery.id, refs, fence)
         entries = map_entries(delivery, 0, rl.room.platform, rl.room.workspace, refs)
-        await self.store.mark_sent(delivery, refs, entries)
+        await self.store.mark_sent(delivery, refs, entries, fence)

@@ -1,6 +1,7 @@
 """The polling loop with group rooms: each cycle reads the linked group conversations once
 (``bridge.rooms.intake``), then every due person as usual; their own reads leave the
-linked groups out (``MessageIntake.skip``)."""
+linked groups out (``MessageIntake.skip``). With replicas each group is read by one of them
+(``IntakeShare.groups``)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ class RoomsPipeline(Pipeline):
     async def poll_once(self) -> int:
         """One cycle: each linked group read once for everyone in it, then the people due."""
         try:
-            rooms_queued = await self.rooms.poll_once()
+            rooms_queued = await self.rooms.poll_once(None if self.share is None else self.share.groups)
         except Exception:
             log.exception("reading the linked group conversations failed; the next cycle tries again")
             rooms_queued = 0

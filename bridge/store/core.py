@@ -79,6 +79,7 @@ class StoreCore:
         # process queue here instead. PostgreSQL needs no such lock.
         self._write_queue = WriteQueue() if engine.dialect.name == "sqlite" else None
         self._marks: Marks | None = None  # the dispatcher's marks in one step (SQLite files, PostgreSQL)
+        self.replica_id: str | None = None  # this process among replicas (bridge.leases), set at start
 
     @contextlib.asynccontextmanager
     async def _write(self, *, urgent: bool = False) -> AsyncIterator[AsyncConnection]:

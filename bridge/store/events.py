@@ -1,9 +1,14 @@
 """The inbound journal: events recorded before the platform is acknowledged, marked
-processed when handled (so a redelivery is not handled twice), pruned when old."""
+processed when handled (so a redelivery is not handled twice), pruned when old.
+
+The key (platform, event id) is unique: a redelivery reaching another replica is refused by
+the database like one reaching the same process. Each row names the replica handling it;
+another replica resumes it only once that one is gone (``claim_unfinished``)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import delete, null, or_, select, update
@@ -31,6 +36,7 @@ class EventStore(StoreCore):
                     "status": "received",
                     "event": event,
                     "received_at": time.time(),
+                    "replica": self.replica_id,
                 },
                 ("platform", "event_id"),
             )
@@ -74,6 +80,37 @@ class EventStore(StoreCore):
                     .order_by(processed_events.c.received_at)
                 )
             ).all()
+        return [(dict(r.event), float(r.received_at or 0.0)) for r in rows]
+
+    async def claim_unfinished(self, live: Collection[str]) -> list[tuple[dict[str, Any], float]]:
+        """Events recorded but not handled to the end by a replica no longer among ``live``
+        (it died), oldest first; each becomes this replica's (``replica_id``) to finish, so
+        no other replica takes it too."""
+        where = (
+            processed_events.c.status == "received",
+            processed_events.c.event.is_not(None),
+            or_(processed_events.c.replica.is_(None), processed_events.c.replica.not_in(list(live))),
+        )
+        async with self._write() as conn:
+            rows = (
+                await conn.execute(
+                    select(
+                        processed_events.c.platform,
+                        processed_events.c.event_id,
+                        processed_events.c.event,
+                        processed_events.c.received_at,
+                    )
+                    .where(*where)
+                    .order_by(processed_events.c.received_at)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            for r in rows:
+                await conn.execute(
+                    update(processed_events)
+                    .where(processed_events.c.platform == r.platform, processed_events.c.event_id == r.event_id)
+                    .values(replica=self.replica_id)
+                )
         return [(dict(r.event), float(r.received_at or 0.0)) for r in rows]
 
     async def prune(self, *, events_older_than: int = 7 * 86400, sent_older_than: int = 30 * 86400) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bridge.model import Platform
 from bridge.store.core import StoreCore
+from bridge.store.leases import Fence, check_fence
 from bridge.store.records import Delivery, DeliveryStatus, MapEntry, NewDelivery
 from bridge.store.schema import links, message_map, outbox
 
@@ -76,12 +77,14 @@ class OutboxStore(StoreCore):
         """The deliveries ``query`` selects."""
         return [delivery_row(r) for r in await self._rows(query)]
 
-    async def pending_lanes(self) -> list[tuple[str, str]]:
-        """(platform, lane) pairs that have pending deliveries."""
+    async def pending_lanes(self, *, sending: bool = False) -> list[tuple[str, str]]:
+        """(platform, lane) pairs that have pending deliveries (or, with ``sending``, a
+        send begun and not recorded: a dead replica's, settled by the lane's next holder)."""
+        statuses = (DeliveryStatus.PENDING, DeliveryStatus.SENDING) if sending else (DeliveryStatus.PENDING,)
         async with self.engine.connect() as conn:
             rows = (
                 await conn.execute(
-                    select(outbox.c.platform, outbox.c.lane).where(outbox.c.status == DeliveryStatus.PENDING).distinct()
+                    select(outbox.c.platform, outbox.c.lane).where(outbox.c.status.in_(statuses)).distinct()
                 )
             ).all()
         return [(r.platform, r.lane) for r in rows]
@@ -91,20 +94,23 @@ class OutboxStore(StoreCore):
         where = (outbox.c.lane == lane, outbox.c.status == DeliveryStatus.PENDING)
         return await self._deliveries(select(outbox).where(*where).order_by(outbox.c.id).limit(limit))
 
-    async def record_part(self, delivery_id: int, refs: list[dict[str, Any]]) -> None:
+    async def record_part(self, delivery_id: int, refs: list[dict[str, Any]], fence: Fence | None = None) -> None:
         """Remember the chunks already acknowledged, so a retry never resends them."""
         async with self._write() as conn:
+            await check_fence(conn, fence)
             # A chunk went through: the platform answers again, a later failure starts a new run.
             await conn.execute(update(outbox).where(outbox.c.id == delivery_id).values(refs=refs, failing_since=None))
 
-    async def mark_sending(self, delivery_id: int) -> bool:
+    async def mark_sending(self, delivery_id: int, fence: Fence | None = None) -> bool:
         """A send is about to start: after a crash, this delivery is looked for on the
         platform (where it can tell) before it is sent again. False when the delivery is
-        no longer queued (dropped since it was read: its person unlinked, say)."""
-        if self._marks is not None:
+        no longer queued (dropped since it was read: its person unlinked, say).
+        ``fence``: the lane's lease (``LeaseLost`` once another replica holds it)."""
+        if self._marks is not None and (fence is None or fence.sole):
             async with self._mark_turn():
                 return await self._marks.sending(delivery_id, time.time())
         async with self._write(urgent=True) as conn:
+            await check_fence(conn, fence)
             result = await conn.execute(
                 update(outbox)
                 .where(
@@ -115,22 +121,32 @@ class OutboxStore(StoreCore):
             )
         return bool(result.rowcount)
 
-    async def requeue(self, delivery_id: int, refs: list[dict[str, Any]] | None = None) -> None:
+    async def requeue(
+        self, delivery_id: int, refs: list[dict[str, Any]] | None = None, fence: Fence | None = None
+    ) -> None:
         """Back to pending (a send found not to have arrived, or partly arrived: ``refs``)."""
         values: dict[str, Any] = {"status": DeliveryStatus.PENDING}
         if refs is not None:
             values["refs"] = refs
         async with self._write() as conn:
+            await check_fence(conn, fence)
             await conn.execute(update(outbox).where(outbox.c.id == delivery_id).values(**values))
 
-    async def mark_sent(self, delivery: Delivery, refs: list[dict[str, Any]], entries: Sequence[MapEntry]) -> None:
+    async def mark_sent(
+        self,
+        delivery: Delivery,
+        refs: list[dict[str, Any]],
+        entries: Sequence[MapEntry],
+        fence: Fence | None = None,
+    ) -> None:
         """The platform acknowledged every chunk: record them in the message map (ahead of
         queued ordinary writes: the send is done, only this record is missing)."""
-        if self._marks is not None:
+        if self._marks is not None and (fence is None or fence.sole):
             async with self._mark_turn():
                 await self._marks.sent(delivery.id, delivery.attempts + 1, refs, entries, time.time())
             return
         async with self._write(urgent=True) as conn:
+            await check_fence(conn, fence)
             await conn.execute(
                 update(outbox)
                 .where(outbox.c.id == delivery.id)
@@ -158,7 +174,9 @@ class OutboxStore(StoreCore):
                     (),
                 )
 
-    async def reschedule(self, delivery_id: int, *, at: float, error: str, count_attempt: bool) -> None:
+    async def reschedule(
+        self, delivery_id: int, *, at: float, error: str, count_attempt: bool, fence: Fence | None = None
+    ) -> None:
         """Try again at ``at``; the first failure of a run starts the give-up clock."""
         values: dict[str, Any] = {
             "status": DeliveryStatus.PENDING,
@@ -169,23 +187,30 @@ class OutboxStore(StoreCore):
         if count_attempt:
             values["attempts"] = outbox.c.attempts + 1
         async with self._write() as conn:
+            await check_fence(conn, fence)
             await conn.execute(update(outbox).where(outbox.c.id == delivery_id).values(**values))
 
-    async def mark_dead(self, delivery_id: int, reason: str) -> None:
+    async def mark_dead(self, delivery_id: int, reason: str, fence: Fence | None = None) -> None:
+        """The delivery is given up (``reason`` kept for the operator)."""
         async with self._write() as conn:
+            await check_fence(conn, fence)
             await conn.execute(
                 update(outbox)
                 .where(outbox.c.id == delivery_id)
                 .values(status=DeliveryStatus.DEAD, last_error=reason, attempts=outbox.c.attempts + 1)
             )
 
-    async def deliveries(self, *, status: DeliveryStatus | None = None, link_id: int | None = None) -> list[Delivery]:
-        """Outbox rows, oldest first (operators' view and tests)."""
+    async def deliveries(
+        self, *, status: DeliveryStatus | None = None, link_id: int | None = None, lane: str | None = None
+    ) -> list[Delivery]:
+        """Outbox rows, oldest first (operators' view, a lane's settling, tests)."""
         query = select(outbox).order_by(outbox.c.id)
         if status is not None:
             query = query.where(outbox.c.status == status)
         if link_id is not None:
             query = query.where(outbox.c.link_id == link_id)
+        if lane is not None:
+            query = query.where(outbox.c.lane == lane)
         return await self._deliveries(query)
 
     async def due_held(self, now: float) -> list[Delivery]:

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, Float, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 from bridge.store.records import DeliveryStatus, LinkStatus
 
@@ -141,6 +153,7 @@ processed_events = Table(
     Column("status", String(8), nullable=False, default="done"),
     Column("event", JSON),  # what the person did, enough to handle it again
     Column("received_at", Float),
+    Column("replica", String(255)),  # the replica handling it (another resumes it once that one is gone)
 )
 
 preferences = Table(
@@ -296,4 +309,24 @@ room_told = Table(
     Column("who", String(255), primary_key=True),
     Column("topic", String(64), primary_key=True),
     Column("told_at", Float, nullable=False),
+)
+
+# Named leases shared by replicas (bridge.leases): one holder at a time until expires_at;
+# token grows by one at every change of holder (the fencing token writes are checked against).
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("holder", String(255), nullable=False),
+    Column("token", BigInteger, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+# The replicas alive (a heartbeat within the lease time): intake splits the people over them.
+replicas = Table(
+    "replicas",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("started_at", Float, nullable=False),
+    Column("seen_at", Float, nullable=False, index=True),
 )

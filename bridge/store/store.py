@@ -1,8 +1,8 @@
 """The store: one facade over the table groups, sharing one engine and one write queue.
 
 Each table group is a module of its own (``links``, ``codes``, ``cursors``, ``outbox``,
-``items``, ``threads``, ``events``, ``prefs``, ``rooms``); ``Store`` composes them, so callers see
-one object with every query. ``api_jobs``, ``operations`` and ``push_devices`` work on a
+``items``, ``threads``, ``events``, ``prefs``, ``rooms``, ``leases``); ``Store`` composes them,
+so callers see one object with every query. ``api_jobs``, ``operations`` and ``push_devices`` work on a
 ``Store`` from outside (queries off the hot path).
 """
 
@@ -22,6 +22,7 @@ from bridge.store.crypto import TokenCipher
 from bridge.store.cursors import CursorStore
 from bridge.store.events import EventStore
 from bridge.store.items import ItemStore
+from bridge.store.leases import LeaseStore
 from bridge.store.links import LinkStore
 from bridge.store.marks import PostgresMarks, SqliteMarks
 from bridge.store.outbox import OutboxStore
@@ -31,7 +32,9 @@ from bridge.store.rooms import RoomStore
 from bridge.store.threads import ThreadStore
 
 
-class Store(LinkStore, CodeStore, CursorStore, OutboxStore, ItemStore, ThreadStore, EventStore, PrefStore, RoomStore):
+class Store(
+    LinkStore, CodeStore, CursorStore, OutboxStore, ItemStore, ThreadStore, EventStore, PrefStore, RoomStore, LeaseStore
+):
     """All reads and writes of the bridge's state."""
 
     @classmethod
