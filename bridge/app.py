@@ -229,7 +229,9 @@ class Bridge:
             self._lock.acquire()
         profiles = Profiles.of(self.adapters)
         self.store = store = await Store.open(s.store.url, s.store.token_key.get_secret_value())
-        room_intake = RoomIntake(store, self.api, s.rooms.backlog_limit)
+        room_intake = RoomIntake(
+            store, self.api, s.rooms.backlog_limit, retry_initial=s.rooms.retry_initial, retry_max=s.rooms.retry_max
+        )
         self.lifecycle = lifecycle = Lifecycle(store, room_intake)
         self.dispatcher = dispatcher = Dispatcher(
             store,

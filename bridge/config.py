@@ -183,6 +183,12 @@ class RoomsSettings(_Section):
         le=10000,
         description="a room back after a pause gets at most this many missed messages; above, one summary",
     )
+    retry_initial: float = Field(
+        30.0, gt=0, le=3600, description="seconds before a group nobody linked could read is tried again"
+    )
+    retry_max: float = Field(
+        1800.0, gt=0, le=86400, description="the longest wait between tries of an unreadable group (doubling)"
+    )
 
 
 class LinkSettings(_Section):
