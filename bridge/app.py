@@ -117,6 +117,7 @@ def adapter_options(settings: Settings) -> dict[Platform, dict[str, Any]]:
             "service_url": tm.service_url,
             "timeout": tm.timeout,
             "messages_path": tm.messages_path,
+            "graph_url": tm.graph_url,
         }
     return options
 

@@ -297,6 +297,7 @@ class TeamsSettings(_Section):
     )
     timeout: float = Field(30.0, gt=0, le=300)
     messages_path: str = "/api/messages"
+    graph_url: str = Field("https://graph.microsoft.com", description="Microsoft Graph (a team's owners)")
 
     @model_validator(mode="after")
     def _needs(self) -> TeamsSettings:
