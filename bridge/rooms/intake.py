@@ -92,6 +92,7 @@ class RoomIntake:
         pause: Pauser | None = None,
         retry_initial: float = 30.0,
         retry_max: float = 1800.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.api = api
@@ -100,6 +101,7 @@ class RoomIntake:
         self.resume: Resumer | None = None  # set by the lifecycle: a group readable again
         self.retry_initial = retry_initial
         self.retry_max = retry_max
+        self.clock = clock  # when unreadable groups are due (tests give their own)
         self.linked: frozenset[int] = frozenset()  # group conversations with an active room
         self._members: dict[int, tuple[float, list[int]]] = {}
         self._retries: dict[int, Retry] = {}  # unreadable group conversation -> its next try
@@ -142,7 +144,7 @@ class RoomIntake:
             if rl.conversation_id is not None and rl.reason.startswith(UNREADABLE):
                 by_group[rl.conversation_id].append(rl)
         self._retries = {c: r for c, r in self._retries.items() if c in by_group}
-        now = time.monotonic()
+        now = self.clock()
         for conversation_id, rooms in by_group.items():
             retry = self._retries.get(conversation_id)
             if retry is None:  # it was just paused: the first try waits a while
