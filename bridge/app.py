@@ -120,6 +120,7 @@ def adapter_options(settings: Settings) -> dict[Platform, dict[str, Any]]:
             "service_url": tm.service_url,
             "timeout": tm.timeout,
             "messages_path": tm.messages_path,
+            "graph_url": tm.graph_url,
         }
     return options
 
@@ -239,7 +240,9 @@ class Bridge:
             self._lock.acquire()
         profiles = Profiles.of(self.adapters)
         self.store = store = await Store.open(s.store.url, s.store.token_key.get_secret_value())
-        room_intake = RoomIntake(store, self.api, s.rooms.backlog_limit)
+        room_intake = RoomIntake(
+            store, self.api, s.rooms.backlog_limit, retry_initial=s.rooms.retry_initial, retry_max=s.rooms.retry_max
+        )
         self.lifecycle = lifecycle = Lifecycle(store, room_intake)
         store.replica_id = replica_id()
         # One process on a SQLite file (the lock above) holds every lease; on a server

@@ -195,6 +195,12 @@ class RoomsSettings(_Section):
         le=10000,
         description="a room back after a pause gets at most this many missed messages; above, one summary",
     )
+    retry_initial: float = Field(
+        30.0, gt=0, le=3600, description="seconds before a group nobody linked could read is tried again"
+    )
+    retry_max: float = Field(
+        1800.0, gt=0, le=86400, description="the longest wait between tries of an unreadable group (doubling)"
+    )
 
 
 class LinkSettings(_Section):
@@ -303,6 +309,7 @@ class TeamsSettings(_Section):
     )
     timeout: float = Field(30.0, gt=0, le=300)
     messages_path: str = "/api/messages"
+    graph_url: str = Field("https://graph.microsoft.com", description="Microsoft Graph (a team's owners)")
 
     @model_validator(mode="after")
     def _needs(self) -> TeamsSettings:

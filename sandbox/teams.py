@@ -31,7 +31,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from sandbox.kit import Changes, FaultPlan, Recorder, SlidingWindow, listen, run_main, serve_forever
 from sandbox.specs import SPECS_DIR
-from sandbox.teams_rooms import TeamsRoomsMixin
+from sandbox.teams_rooms import GraphTeam, TeamsRoomsMixin
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 BOTFRAMEWORK_ISSUER = "https://api.botframework.com"
@@ -169,6 +169,7 @@ class SandboxTeams(TeamsRoomsMixin):
         self.validation_errors: list[str] = []
         self.users: dict[str, TeamsUser] = {}
         self.conversations: dict[str, Conversation] = {}
+        self.graph_teams: dict[str, GraphTeam] = {}
         self._issued: dict[str, float] = {}
         self._faults: FaultPlan[_Injection] = FaultPlan()
         # (key, count, window) -> the calls counted in that window
@@ -199,6 +200,7 @@ class SandboxTeams(TeamsRoomsMixin):
         app.router.add_put("/v3/conversations/{cid}/activities/{aid}", self._update)
         app.router.add_delete("/v3/conversations/{cid}/activities/{aid}", self._delete)
         app.router.add_get("/v3/conversations/{cid}/members", self._members)
+        self.graph_routes(app)
         return app
 
     async def start(self, port: int = 0) -> str:

@@ -30,6 +30,7 @@ from adapters.teams.auth import (
     _same_service_url,
     build_connections,
 )
+from adapters.teams.graph import GRAPH_URL
 from adapters.teams.rooms import TeamsRooms
 from bridge.inbound.runner import Runner
 from bridge.model import Capabilities, Markup, Pace, Platform
@@ -63,6 +64,7 @@ class TeamsAdapter(TeamsRooms):
       service_url: connector URL for creating a personal conversation when the stored
         address carries none; the global Teams URL by default.
       timeout: seconds for one outbound connector call before it counts as transient.
+      graph_url: Microsoft Graph's base URL (a team's owners: ``adapters.teams.graph``).
     """
 
     platform = Platform.TEAMS
@@ -100,6 +102,7 @@ class TeamsAdapter(TeamsRooms):
         messages_path: str = "/api/messages",
         service_url: str = GLOBAL_SERVICE_URL,
         timeout: float = 30.0,
+        graph_url: str = GRAPH_URL,
     ) -> None:
         self._app_id = app_id
         self._bot_id = f"28:{app_id}"
@@ -116,6 +119,8 @@ class TeamsAdapter(TeamsRooms):
             connections = build_connections(
                 app_id=app_id, app_password=app_password, tenant_id=tenants[0] if tenants else None
             )
+        self._connections = connections
+        self._graph_url = graph_url
         self._cloud = CloudAdapter(connection_manager=connections)
         # Without this the SDK swallows connector errors and posts "Exception caught" to the user.
         self._cloud.on_turn_error = None
@@ -124,6 +129,8 @@ class TeamsAdapter(TeamsRooms):
         self._kinds: dict[str, str] = {}
         self._heard_unmentioned: set[str] = set()
         self._names: dict[str, dict[str, str]] = {}
+        self._aad_groups: dict[str, str] = {}
+        self._graph_refused: set[str] = set()
 
     # lifecycle ----------------------------------------------------------------------
 

@@ -74,6 +74,7 @@ class TeamsInbound(TeamsOutbound):
     _runner: Runner | None
     _kinds: dict[str, str]  # room id -> "channel" or "groupChat", as last seen
     _heard_unmentioned: set[str]  # rooms where a message without @mention reached the bot
+    _aad_groups: dict[str, str]  # channel id -> its team's Entra group id
 
     async def on_turn(self, context: TurnContext) -> None:
         """Translate one inbound Activity and hand it to the core's runner: Teams gets its
@@ -160,6 +161,9 @@ class TeamsInbound(TeamsOutbound):
             return None
         room_id = common["shared"].room_id
         self._kinds[room_id] = (activity.conversation.conversation_type if activity.conversation else None) or ""
+        team = activity.channel_data.get("team") if isinstance(activity.channel_data, dict) else None
+        if isinstance(team, dict) and team.get("aadGroupId"):
+            self._aad_groups[room_id] = str(team["aadGroupId"])  # Graph's id of the team (its owners)
         if not self._mentions_bot(activity):
             self._heard_unmentioned.add(room_id)  # consent granted: Teams sends everything
         text = self._plain_text(activity)

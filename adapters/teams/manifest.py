@@ -8,8 +8,9 @@ from urllib.parse import urlsplit
 from bridge.model import COMMANDS
 
 SCOPES = ("personal", "team", "groupChat")  # 1:1 chats, and team channels and group chats as rooms
-# Resource-specific consent: every channel message of a team, every message of a group chat.
-RSC_PERMISSIONS = ("ChannelMessage.Read.Group", "ChatMessage.Read.Chat")
+# Resource-specific consent: every channel message of a team, every message of a group chat,
+# and the team's members with their roles (Microsoft Graph: only team owners link a channel).
+RSC_PERMISSIONS = ("ChannelMessage.Read.Group", "ChatMessage.Read.Chat", "TeamMember.Read.Group")
 
 
 def command_list() -> list[dict[str, str]]:
@@ -24,7 +25,8 @@ def app_manifest(*, app_id: str, name: str, public_url: str) -> dict[str, Any]:
     the command menu; the bot's messaging endpoint itself is set in its Azure Bot resource,
     ``public_url`` + ``/api/messages``. The resource-specific consent asked for
     (``RSC_PERMISSIONS``) lets the bot receive every message in a linked channel or chat,
-    not only those that @mention it; ``webApplicationInfo`` names the app it is granted to."""
+    not only those that @mention it, and read a team's owners with Graph;
+    ``webApplicationInfo`` names the app it is granted to."""
     host = urlsplit(public_url).hostname or public_url
     return {
         "$schema": "https://developer.microsoft.com/en-us/json-schemas/teams/v1.16/MicrosoftTeams.schema.json",

@@ -3,8 +3,10 @@
 Teams has no per-message sender name for a bot, so each post starts with its Pluto
 author's name as a header line; it has no ephemeral messages either, so everything for one
 person goes to their 1:1 chat with the bot (``tell_in_room`` says no). Group-chat members
-may link their chat; in a team channel the owners are known only to Microsoft Graph, so
-``can_manage`` leaves it to the LMS membership check there. Without resource-specific
+may link their chat; in a team channel only the team's owners, which only Microsoft Graph
+knows (``adapters.teams.graph``, with the team's consent ``TeamMember.Read.Group``;
+without it ``can_manage`` leaves it to the LMS membership check and ``room status`` says
+which permission to grant). Without resource-specific
 consent (``ChannelMessage.Read.Group``, ``ChatMessage.Read.Chat``) the bot hears only
 messages that @mention it: ``room status`` says so. The bot removed from the team or chat
 (``conversationUpdate``/``installationUpdate``) pauses the link; a post answered 403 or
@@ -20,8 +22,10 @@ from typing import Any
 import aiohttp
 from microsoft_agents.activity import ConversationReference
 from microsoft_agents.hosting.core import TurnContext
+from microsoft_agents.hosting.core.authorization import Connections
 
 from adapters.teams.errors import map_error
+from adapters.teams.graph import MEMBERS_PERMISSION, GraphRefused, team_owners
 from adapters.teams.inbound import TeamsInbound
 from bridge.model import ChatIdentity, Platform, Post, RoomAddress, SentRef
 from bridge.ports import RoomUnavailable
@@ -37,13 +41,23 @@ ONLY_MENTIONS = (
     "its current version."
 )
 EVERY_MESSAGE = "Every message written here reaches the bot (resource-specific consent granted)."
-TEAM_OWNERS = "In a team channel Teams does not tell the bot who owns the team: any Pluto member may link it."
+TEAM_OWNERS = "In a team channel only the team's owners may link or unlink it."
+NO_OWNERS = (
+    "Microsoft Graph refused to list this team's owners, so any Pluto member may link this channel: "
+    f"have a team owner grant the Pluto app the resource-specific permission {MEMBERS_PERMISSION} "
+    "(install its current version in the team) so that only owners may."
+)
 
 
 class TeamsRooms(TeamsInbound):
     """The adapter's room half: posts with a header line, rosters, who may link."""
 
     _names: dict[str, dict[str, str]]  # room id -> Entra object id -> name (last roster)
+    _aad_groups: dict[str, str]  # channel id -> its team's Entra group id (channelData.team.aadGroupId)
+    _graph_refused: set[str]  # channels whose team's owners Graph would not list (no consent)
+    _connections: Connections
+    _graph_url: str
+    _timeout: float
 
     def _room_reference(self, room: RoomAddress) -> ConversationReference:
         return ConversationReference.model_validate(
@@ -93,14 +107,27 @@ class TeamsRooms(TeamsInbound):
         return dict(self._names.get(room.room_id, {}))
 
     async def can_manage(self, room: RoomAddress, identity: ChatIdentity) -> bool | None:
-        """Group chat: any member. Team channel: not known without Graph (None)."""
-        if self._kinds.get(room.room_id) != "groupChat":
+        """Group chat: any member. Team channel: the team's owners, as Graph lists them;
+        None when Graph refuses for want of ``TeamMember.Read.Group`` (``room status``
+        says so) or the team is not known yet."""
+        kind = self._kinds.get(room.room_id)
+        if kind == "groupChat":
+            members = await self.room_members(room)
+            return None if members is None else identity in members
+        group = self._aad_groups.get(room.room_id)
+        if kind != "channel" or group is None:
             return None
-        members = await self.room_members(room)
-        return None if members is None else identity in members
+        try:
+            owners = await team_owners(self._connections, self._graph_url, group, self._timeout)
+        except GraphRefused as exc:
+            log.warning("Teams: cannot tell the owners of team %s: %s", group, exc)
+            self._graph_refused.add(room.room_id)
+            return None
+        self._graph_refused.discard(room.room_id)
+        return identity.user_id in owners
 
     async def room_notes(self, room: RoomAddress) -> tuple[str, ...]:
         notes = [EVERY_MESSAGE if room.room_id in self._heard_unmentioned else ONLY_MENTIONS]
         if self._kinds.get(room.room_id) == "channel":
-            notes.append(TEAM_OWNERS)
+            notes.append(NO_OWNERS if room.room_id in self._graph_refused else TEAM_OWNERS)
         return tuple(notes)

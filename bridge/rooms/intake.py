@@ -31,8 +31,20 @@ from bridge.store.store import Store
 log = logging.getLogger(__name__)
 
 MEMBERS_TTL = 300.0  # seconds a group's member list is trusted before it is read again
+UNREADABLE = "the Pluto group conversation cannot be read"  # the pause reason retried here
 
+Read = tuple[Link, list[ConversationMessage], dict[int, str]]
 Pauser = Callable[[RoomLink, str], Awaitable[None]]
+Resumer = Callable[[RoomLink, Read], Awaitable[None]]
+
+
+@dataclasses.dataclass
+class Retry:
+    """When a group nobody could read is tried again, and with which candidate."""
+
+    due: float
+    delay: float
+    attempt: int = 0
 
 
 def after(message: ConversationMessage, cursor: Cursor) -> bool:
@@ -72,13 +84,27 @@ def room_notice(rl: RoomLink, key: str, html: str, url: str | None = None) -> Ne
 class RoomIntake:
     """Reads every linked group once per cycle and queues what is new."""
 
-    def __init__(self, store: Store, api: LmsApi, backlog_limit: int = 50, pause: Pauser | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        api: LmsApi,
+        backlog_limit: int = 50,
+        pause: Pauser | None = None,
+        retry_initial: float = 30.0,
+        retry_max: float = 1800.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.store = store
         self.api = api
         self.backlog_limit = backlog_limit
         self.pause = pause
+        self.resume: Resumer | None = None  # set by the lifecycle: a group readable again
+        self.retry_initial = retry_initial
+        self.retry_max = retry_max
+        self.clock = clock  # when unreadable groups are due (tests give their own)
         self.linked: frozenset[int] = frozenset()  # group conversations with an active room
         self._members: dict[int, tuple[float, list[int]]] = {}
+        self._retries: dict[int, Retry] = {}  # unreadable group conversation -> its next try
 
     def url(self, conversation_id: int | None) -> str:
         return f"{self.api.client.base_url}/message/index.php?convid={conversation_id}"
@@ -107,7 +133,62 @@ class RoomIntake:
                 log.info("group conversation %s not read: %s", conversation_id, exc)
             except Exception:
                 log.exception("group conversation %s could not be read; the others go on", conversation_id)
+        try:
+            await self.retry_unreadable()
+        except Exception:
+            log.exception("retrying the unreadable group conversations failed; the next cycle tries again")
         return queued
+
+    async def retry_unreadable(self) -> None:
+        """Rooms paused because nobody linked could read their group: on a doubling
+        back-off (``retry_initial`` up to ``retry_max``), one LMS read per group with one
+        candidate (each try the next one); when it works the rooms resume."""
+        by_group: dict[int, list[RoomLink]] = defaultdict(list)
+        for rl in await self.store.room_links((RoomStatus.PAUSED,)):
+            if rl.conversation_id is not None and rl.reason.startswith(UNREADABLE):
+                by_group[rl.conversation_id].append(rl)
+        self._retries = {c: r for c, r in self._retries.items() if c in by_group}
+        now = self.clock()
+        for conversation_id, rooms in by_group.items():
+            retry = self._retries.get(conversation_id)
+            if retry is None:  # it was just paused: the first try waits a while
+                self._retries[conversation_id] = Retry(now + self.retry_initial, self.retry_initial)
+                continue
+            if now < retry.due:
+                continue
+            got = await self._read_as(rooms, retry.attempt)
+            if got is None:
+                retry.delay = min(retry.delay * 2, self.retry_max)
+                retry.due, retry.attempt = now + retry.delay, retry.attempt + 1
+                continue
+            del self._retries[conversation_id]
+            self._members.pop(conversation_id, None)  # who is in the group changed: read it again
+            log.info("group conversation %s can be read again", conversation_id)
+            for rl in rooms:
+                if self.resume is not None:
+                    await self.resume(rl, got)
+
+    async def _read_as(self, rooms: Sequence[RoomLink], attempt: int) -> Read | None:
+        """One read of the group with the ``attempt``-th candidate's token (round robin);
+        None when it fails."""
+        conversation_id = rooms[0].conversation_id
+        assert conversation_id is not None
+        candidates = await self._candidates(rooms)
+        uid = candidates[attempt % len(candidates)]
+        links = [link for link in await self.store.links_of_user(uid) if link.active]
+        if not links:
+            return None
+        since = min((r.cursor for r in rooms), key=lambda c: c.watermark)
+        try:
+            messages, names = await self.api.conversation_messages(
+                links[0].token, uid, conversation_id, since.watermark
+            )
+        except LmsError as exc:  # TokenRejected too: that person's own poll tells them
+            log.info("group conversation %s still unreadable as user %s: %s", conversation_id, uid, exc)
+            return None
+        for rl in rooms:
+            await self.store.update_room_link(rl.id, reader_lms_user_id=uid)
+        return links[0], messages, names
 
     async def _candidates(self, rooms: Sequence[RoomLink]) -> list[int]:
         """LMS users whose token may read the group, in order: the current reader, the
@@ -117,9 +198,7 @@ class RoomIntake:
         order += cached[1] if cached else []
         return list(dict.fromkeys(order))
 
-    async def read(
-        self, rooms: Sequence[RoomLink], since: Cursor
-    ) -> tuple[Link, list[ConversationMessage], dict[int, str]] | None:
+    async def read(self, rooms: Sequence[RoomLink], since: Cursor) -> Read | None:
         """The group's messages from ``since``, read by the first member whose token works;
         None when nobody linked can read it any more (the rooms are paused)."""
         conversation_id = rooms[0].conversation_id
@@ -142,7 +221,7 @@ class RoomIntake:
                 return link, messages, names
         for rl in rooms:
             if self.pause is not None:
-                await self.pause(rl, f"the Pluto group conversation cannot be read ({problem})")
+                await self.pause(rl, f"{UNREADABLE} ({problem})")
         return None
 
     async def members(self, conversation_id: int, reader: Link) -> list[int]:
@@ -222,10 +301,11 @@ class RoomIntake:
                 deliveries += route(item, wanted, prefs, now)
         return deliveries, moved
 
-    async def catch_up(self, rl: RoomLink) -> None:
+    async def catch_up(self, rl: RoomLink, got: Read | None = None) -> None:
         """A paused room is back: what it missed arrives with the next cycle, or, above
-        ``backlog_limit`` messages, one summary with a link to Pluto instead."""
-        got = await self.read([rl], rl.cursor)
+        ``backlog_limit`` messages, one summary with a link to Pluto instead. ``got``: the
+        group already read from the room's cursor or earlier (not read again)."""
+        got = got or await self.read([rl], rl.cursor)
         if got is None:
             return
         _, messages, _ = got

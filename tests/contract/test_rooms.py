@@ -41,10 +41,12 @@ BURST_DRIVERS = ["telegram-polling", "slack-http", "discord", "teams"]
 
 @pytest.fixture(params=list(DRIVERS))
 async def rooms(
-    request: pytest.FixtureRequest, lms: SandboxLMS, seed: DemoSeed, tmp_path: Path
+    request: pytest.FixtureRequest, lms: SandboxLMS, seed: DemoSeed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[ChatDriver]:
     """The real bridge with one platform, Sam, Alex and Rory linked; skipped (before
     anything starts) where the driver cannot drive rooms yet."""
+    monkeypatch.setenv("PLUTO_BRIDGE_ROOMS__RETRY_INITIAL", "0.5")  # an unreadable group is tried again soon
+    monkeypatch.setenv("PLUTO_BRIDGE_ROOMS__RETRY_MAX", "1")
     async for chat in _rooms_driver(request.param, lms, seed, tmp_path):
         yield chat
 
@@ -171,6 +173,26 @@ async def test_bot_removed_pauses_the_link_and_the_backlog_follows(
     await rooms.see_in_room(ROOM, "While away 3")
     posts: list[Arrived] = rooms.room_posts(ROOM)
     assert [p.text.split("\n")[-1] for p in posts] == ["While away 1", "While away 2", "While away 3"]
+
+
+async def test_a_group_nobody_linked_can_read_pauses_then_resumes_with_the_backlog(
+    rooms: ChatDriver, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    await _link_room(rooms)
+    conv = seed.group_conversation_id
+    for uid in (seed.mentee1_id, seed.mentee2_id):  # no linked member is left in the group
+        lms.remove_group_member(seed.group_id, uid)
+    paused = await rooms.see_privately(SAM, "is paused")
+    assert "cannot be read" in paused.text, paused.text
+    for n in range(1, 4):
+        lms.post_to_conversation(seed.mentor_id, conv, f"While unreadable {n}")
+    lms.add_group_member(seed.group_id, seed.mentee1_id)  # Sam is back in the group
+    await rooms.see_privately(SAM, "is active again")
+    await rooms.see_in_room(ROOM, "While unreadable 3")
+    lms.post_to_conversation(seed.mentor_id, conv, "After the pause")
+    await rooms.see_in_room(ROOM, "After the pause")
+    texts = [p.text.split("\n")[-1] for p in rooms.room_posts(ROOM)]
+    assert texts == ["While unreadable 1", "While unreadable 2", "While unreadable 3", "After the pause"], texts
 
 
 @pytest.mark.timeout(900)  # Telegram's 20 a minute per group: 100 posts take four minutes at least

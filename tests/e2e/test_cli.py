@@ -187,7 +187,7 @@ async def test_manifests_for_slack_and_teams(tmp_path: Path) -> None:
     # Team channels and group chats as rooms, with the consent to read every message there.
     assert bot["scopes"] == ["personal", "team", "groupChat"] == bot["commandLists"][0]["scopes"]
     consent = {p["name"] for p in teams["authorization"]["permissions"]["resourceSpecific"]}
-    assert consent == {"ChannelMessage.Read.Group", "ChatMessage.Read.Chat"}
+    assert consent == {"ChannelMessage.Read.Group", "ChatMessage.Read.Chat", "TeamMember.Read.Group"}
     assert teams["webApplicationInfo"]["id"] == teams["id"]
     code, out, _ = await cli("manifest", "fax", "--config", str(config))
     assert code == 2 and "slack or teams" in out

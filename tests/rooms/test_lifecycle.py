@@ -19,6 +19,7 @@ from bridge.store.crypto import new_key
 from bridge.store.records import DeliveryStatus, RoomLink, RoomStatus
 from bridge.store.store import Store
 from sandbox.lms import DemoSeed, SandboxLMS
+from tests.rooms.test_group_read_cost import group_reads
 
 ROOM = RoomAddress(Platform.SLACK, "T1", "C1", name="#cohort")
 SAM = ChatIdentity(Platform.SLACK, "T1", "U1")
@@ -129,3 +130,36 @@ async def test_another_members_token_reads_when_the_readers_cannot_then_the_room
     paused = await store.room_link(ROOM)
     assert paused is not None and paused.status is RoomStatus.PAUSED
     assert "cannot be read" in paused.reason
+
+
+async def test_an_unreadable_group_is_tried_on_a_back_off_once_a_try_then_resumes(
+    world: tuple[Store, LmsClient, RoomLink, str], lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    store, client, rl, _ = world
+    now = [0.0]
+    intake = RoomIntake(store, LmsApi(client), retry_initial=10.0, retry_max=25.0, clock=lambda: now[0])
+    Lifecycle(store, intake)
+    conv = seed.group_conversation_id
+    lms.remove_group_member(seed.group_id, seed.mentee1_id)  # nobody linked can read the group
+    await intake.poll_once()
+    paused = await store.room_link(ROOM)
+    assert paused is not None and paused.status is RoomStatus.PAUSED and "cannot be read" in paused.reason
+    lms.post_to_conversation(seed.mentor_id, conv, "While unreadable")
+    lms.clock.advance(2)
+
+    async def reads_in_cycle(at: float) -> int:
+        now[0] = at
+        mark = len(lms.calls)
+        await intake.poll_once()
+        return group_reads(lms, mark, conv)
+
+    # Not every cycle: due 10 s after the pause, then 20 s later, then 25 s (40, bounded), one read a try.
+    assert [await reads_in_cycle(t) for t in (1.0, 5.0, 10.0, 25.0, 30.0, 50.0, 54.0, 55.0)] == [0, 0, 1, 0, 1, 0, 0, 1]
+    lms.add_group_member(seed.group_id, seed.mentee1_id)
+    assert await reads_in_cycle(100.0) == 1  # the try that works resumes the room with its read
+    back = await store.room_link(ROOM)
+    assert back is not None and back.status is RoomStatus.ACTIVE
+    await intake.poll_once()
+    assert [t.removeprefix("<p>").removesuffix("</p>") for t in await _room_texts(store, rl)] == ["While unreadable"]
+    told = [d.payload["html"] for d in await store.deliveries(status=DeliveryStatus.PENDING) if d.room_link_id is None]
+    assert any("is active again" in t for t in told)  # the linker hears it is back

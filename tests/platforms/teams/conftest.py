@@ -159,6 +159,7 @@ def teams_bridge_config(
             "app_password": sandbox.app_password,
             "tenant_id": sandbox.tenant_id,
             "jwks_url": sandbox.jwks_url,
+            "graph_url": sandbox.graph_url,
         },
     )
     sandbox.bot_endpoint = f"http://127.0.0.1:{port}/api/messages"

@@ -1,6 +1,7 @@
 """Teams rooms beyond the contract scenarios (issue 16): without resource-specific consent
-only @mentions reach the bot, and a team channel's thread replies keep their context,
-against the real bridge process."""
+only @mentions reach the bot, only a team's owners (as Microsoft Graph lists them) link its
+channel, and a team channel's thread replies keep their context, against the real bridge
+process."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
-from tests.contract.drivers.base import SAM, Arrived
+from tests.contract.drivers.base import ALEX, SAM, Arrived
 from tests.contract.drivers.teams import ROOMS, TeamsDriver
 from tests.contract.rooms_people import start_with_people
 from tests.contract.test_rooms import ROOM, _link_room
@@ -19,6 +20,7 @@ from tests.support import lms_texts, until
 pytestmark = pytest.mark.e2e
 
 CHANNEL = "19:cohort-channel@thread.tacv2"
+TEAM = "19:team@thread.tacv2"
 
 
 @pytest.fixture
@@ -54,9 +56,8 @@ async def test_without_consent_only_mentions_reach_pluto_and_status_says_so(
 async def test_a_reply_in_a_channel_thread_keeps_its_context(
     chat: TeamsDriver, lms: SandboxLMS, seed: DemoSeed
 ) -> None:
-    """A team channel: any Pluto member may link it (Teams tells a bot no owners), and a
-    reply arrives as ``<channel>;messageid=<root>``."""
-    chat.sandbox.add_team_channel(CHANNEL, "19:team@thread.tacv2", "Cohort", team_name="Mentoring")
+    """A team channel linked by its owner; a reply arrives as ``<channel>;messageid=<root>``."""
+    chat.sandbox.add_team_channel(CHANNEL, TEAM, "Cohort", team_name="Mentoring", owners=[chat.users[SAM]])
     ROOMS["channel"] = CHANNEL
     try:
         await chat.join("channel", SAM)
@@ -71,6 +72,41 @@ async def test_a_reply_in_a_channel_thread_keeps_its_context(
         await chat.room_reply("channel", SAM, post, "One, yes")
         await until(lambda: lms_texts(lms, conv, seed.mentee1_id), what="Sam's reply in Pluto")
         assert lms_texts(lms, conv, seed.mentee1_id) == ["> Maya Mentor: Questions on week 2?\nOne, yes"]
+    finally:
+        del ROOMS["channel"]
+
+
+async def _pick_cohort(chat: TeamsDriver, person: str) -> None:
+    await chat.join("channel", person)
+    await chat.room_command("channel", person, "room")
+    choice = await chat.see_privately(person, "Which Pluto group conversation")
+    await chat.press_privately(person, choice, "Cohort A")
+
+
+async def test_only_a_team_owner_links_a_team_channel(chat: TeamsDriver) -> None:
+    chat.sandbox.add_team_channel(CHANNEL, TEAM, "Cohort", team_name="Mentoring", owners=[chat.users[SAM]])
+    ROOMS["channel"] = CHANNEL
+    try:
+        await _pick_cohort(chat, ALEX)  # in the Pluto group and the team, not an owner
+        refusal = await chat.see_privately(ALEX, "Not linked")
+        assert "only people who may manage this room" in refusal.text and "team owner" in refusal.text, refusal.text
+        await _pick_cohort(chat, SAM)  # the owner
+        await chat.see_privately(SAM, "now linked to")
+        graph = [r for r in chat.sandbox.requests if r.path.endswith("/members") and r.path.startswith("/graph/")]
+        assert graph and all(r.status == 200 for r in graph)
+    finally:
+        del ROOMS["channel"]
+
+
+async def test_without_team_member_consent_room_status_names_the_permission(chat: TeamsDriver) -> None:
+    chat.sandbox.add_team_channel(CHANNEL, TEAM, "Cohort", members_consent=False)
+    ROOMS["channel"] = CHANNEL
+    try:
+        await _pick_cohort(chat, ALEX)  # owners unknown: the Pluto membership check decides
+        await chat.see_privately(ALEX, "now linked to")
+        await chat.room_command("channel", ALEX, "room status")
+        status = await chat.see_privately(ALEX, "link active")
+        assert "TeamMember.Read.Group" in status.text, status.text
     finally:
         del ROOMS["channel"]
 
