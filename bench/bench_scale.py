@@ -16,17 +16,24 @@ LMS calls per person per cycle, bridge CPU per person per cycle, and the process
     git worktree add --detach /tmp/base main
     (cd /tmp/base && PYTHONPATH=/tmp/base .../.venv/bin/python bench/bench_scale.py)
 Run: .venv/bin/python bench/bench_scale.py [SIZES, e.g. 100,1000] [LATENCIES, e.g. 0,0.05]
+     [MAP_ROWS, e.g. 1000000]
+MAP_ROWS fills the message map with that many rows (spread over the people) before the
+cycles, as a site keeps for its retention period. With PLUTO_BENCH_TRACEMALLOC=1 it also
+prints the ten places that hold the most Python memory at the end of each size.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 import resource
+import sqlite3
 import sys
 import tempfile
 import threading
 import time
+import tracemalloc
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,6 +127,27 @@ async def link_everyone(store: Store, lms: SandboxLMS, people: int) -> list[Link
     return links
 
 
+def fill_message_map(db: Path, links: list[Link], rows: int) -> None:
+    """``rows`` message-map rows spread over ``links``, written in one transaction with
+    executemany straight to the SQLite file (the store's own path is one row at a time)."""
+    mapped = (
+        "INSERT INTO message_map (item_key, link_id, lms_user_id, conversation_id, platform, workspace, room,"
+        " remote_id, thread, part, created_at) VALUES (?, ?, ?, ?, 'telegram', '', ?, ?, NULL, 0, ?)"
+    )
+    now = time.time()
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.executemany(
+            mapped,
+            (
+                (f"msg:{n}", link.id, link.lms_user_id, n // 10, link.room, str(n), now)
+                for n in range(rows)
+                for link in (links[n % len(links)],)
+            ),
+        )
+    conn.close()
+
+
 def on_sim_clock(pipeline: Any, clock: SimClock, baseline_cycles: tuple[int, int]) -> tuple[int, int]:
     """Put the pipeline's cadences on ``clock``; returns the cycles to warm up and to measure
     (``baseline_cycles`` for a pipeline without cadences, which reads everyone every cycle)."""
@@ -175,15 +203,28 @@ async def _set_latency(lms: SandboxLMS, seconds: float) -> None:
     lms.set_latency(seconds)
 
 
-async def main(sizes: list[int], latencies: list[float]) -> None:
+def print_top_memory() -> None:
+    """The ten source lines holding the most traced memory."""
+    for stat in tracemalloc.take_snapshot().statistics("lineno")[:10]:
+        print(f"    {stat.size / 2**20:7.1f} MiB {stat.count:>9} blocks  {stat.traceback[0]}")
+
+
+async def main(sizes: list[int], latencies: list[float], map_rows: int = 0) -> None:
     print(f"scale bench: idle linked people, lms.poll_interval {INTERVAL:.0f} s, default settings")
     head = f"{'people':>7}{'LMS ms':>8}{'first s':>9}{'mean s':>8}{'max s':>8}"
     print(head + f"{'calls/person/cycle':>20}{'CPU ms/person/cycle':>21}{'RSS MiB':>9}")
+    if map_rows:
+        print(f"message map: {map_rows:,} rows")
+    traced = os.environ.get("PLUTO_BENCH_TRACEMALLOC") == "1"
+    if traced:
+        tracemalloc.start()
     for people in sizes:
         side = LmsThread()
         tmp = Path(tempfile.mkdtemp())
         store = await Store.open(f"sqlite+aiosqlite:///{tmp / 'b.db'}", new_key())
-        await link_everyone(store, side.lms, people)
+        links = await link_everyone(store, side.lms, people)
+        if map_rows:
+            fill_message_map(tmp / "b.db", links, map_rows)
         for latency in latencies:
             f = await measure(side, store, people, latency)
             print(
@@ -191,6 +232,8 @@ async def main(sizes: list[int], latencies: list[float]) -> None:
                 f"{f.calls:>20.2f}{f.cpu_ms:>21.3f}{f.rss_mib:>9.0f}",
                 flush=True,
             )
+        if traced:
+            print_top_memory()
         await store.close()
         side.stop()
     print(f"goal: 10,000 within {INTERVAL:.0f} s locally; <= 1 LMS call per idle person per cycle")
@@ -200,4 +243,5 @@ if __name__ == "__main__":
     args = sys.argv[1:]
     sizes = [int(s) for s in (args[0] if args else "100,1000,10000").split(",")]
     latencies = [float(s) for s in (args[1] if len(args) > 1 else "0,0.05").split(",")]
-    asyncio.run(main(sizes, latencies))
+    map_rows = int(args[2]) if len(args) > 2 else 0
+    asyncio.run(main(sizes, latencies, map_rows))

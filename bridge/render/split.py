@@ -153,6 +153,13 @@ def split_blocks(
     counts the rendered markup), in order, none empty."""
     if limit < MIN_LIMIT:
         raise ValueError(f"limit {limit} is below the minimum of {MIN_LIMIT}")
+    # Most items fit in one chunk: render them once, not once per block to measure and
+    # again to join (the packer's sizes are upper bounds, so it may cut what fits). Text
+    # longer than the limit cannot fit (no markup measures less than its characters).
+    if sum(len(run.text) for block in blocks for line in block.lines for run in line) <= limit:
+        whole = renderer.render(blocks)
+        if measure(whole) <= limit:
+            return [whole] if whole.strip() else []
     packer = _Packer(renderer, limit, measure)
     for origin, block in enumerate(blocks):
         fragment = _Fragment(origin, block, packer.measure(block))

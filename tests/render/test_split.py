@@ -261,3 +261,11 @@ def test_a_character_that_fits_only_without_its_quote_and_list_keeps_its_text() 
     chunks = render(html, Markup.TEAMS_HTML, MIN_LIMIT, json_bytes)
     assert "\U00010000" in "".join(chunks)
     assert all(json_bytes(chunk) <= MIN_LIMIT for chunk in chunks)
+
+
+def test_an_item_that_fits_whole_is_one_chunk() -> None:
+    """Two quoted paragraphs share one blockquote in Teams: rendered whole they fit a limit
+    that the blocks measured one by one (each with its own blockquote) would exceed."""
+    html = "<blockquote><p>" + "a" * 300 + "</p><p>" + "b" * 300 + "</p></blockquote>"
+    (whole,) = render(html, Markup.TEAMS_HTML, 100_000)
+    assert render(html, Markup.TEAMS_HTML, len(whole)) == [whole]
