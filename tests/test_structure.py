@@ -14,7 +14,6 @@ MAX_LINES = 500
 KNOWN_OFFENDERS = frozenset(
     {
         "adapters/discord/adapter.py",
-        "adapters/teams/adapter.py",
     }
 )
 
