@@ -262,9 +262,9 @@ class Bridge:
         commands = Commands(store, self.api, linking, pipeline.actions, profiles, bulk)
         relay = Relay(store, self.api, after_send=pipeline.read_soon, profiles=profiles)
         inbound = Inbound(
-            store, self.adapters, commands, relay, pipeline.actions, self.metrics, pace=dispatcher.pace_answer
+            store, self.adapters, commands, relay, pipeline.actions, self.metrics, answers=dispatcher.answers()
         )
-        self.runner = runner = Runner(inbound, inbound.record, discard=inbound.discard)
+        self.runner = runner = Runner(inbound, inbound.record, discard=inbound.discard, answers=inbound.answers)
         self.starts = starts = AdapterStarts(self.adapters, runner)
         self.health = health = Health(
             store,

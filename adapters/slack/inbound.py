@@ -16,6 +16,7 @@ from slack_sdk.errors import SlackClientError
 
 from adapters.readable import readable_time
 from adapters.slack.blocks import LINK_VALUE, REASON_BLOCK, REASON_INPUT, build_blocks, notification_text
+from adapters.slack.errors import map_slack_error
 from adapters.slack.outbound import SlackOutbound
 from bridge.inbound.interaction import Interaction
 from bridge.inbound.runner import Place, Runner
@@ -329,14 +330,23 @@ class SlackInbound(SlackOutbound):
             await respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
 
     async def _ephemeral(self, team: str, channel: str, user: str, reply: Reply, thread: str | None) -> None:
-        """Show a Reply to a message/contact event as ephemeral messages in the DM."""
+        """Show a Reply to a message/contact event as ephemeral messages in the DM, as the
+        runner's front-of-lane deliveries (paced, retried with the outbox's policy). Answers
+        to commands and presses (``_respond``) stay immediate: they must use the
+        interaction's ``response_url``."""
         client = self._clients[team]
+        identity = ChatIdentity(Platform.SLACK, team, user)
         for i, text in enumerate(reply.texts):
             last = i == len(reply.texts) - 1
             blocks = build_blocks(text, reply.actions) if last and reply.actions else None
-            try:
-                await client.chat_postEphemeral(
-                    channel=channel, user=user, text=text, blocks=blocks, thread_ts=thread
-                )
-            except SlackClientError as exc:
-                log.warning("slack: ephemeral reply to %s failed: %s", user, exc)
+
+            async def send(text: str = text, blocks: list[dict[str, Any]] | None = blocks) -> object:
+                try:
+                    return await client.chat_postEphemeral(
+                        channel=channel, user=user, text=text, blocks=blocks, thread_ts=thread
+                    )
+                except Exception as exc:
+                    raise map_slack_error(exc) from exc
+
+            if await self._runs.deliver(identity, send) is None:
+                return

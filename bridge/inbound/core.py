@@ -10,8 +10,9 @@ and the answer comes back rendered for the platform.
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 
 from bridge import notices
 from bridge.actions import ItemActions, parse_action
@@ -26,7 +27,6 @@ from bridge.model import (
     Action,
     ActionEvent,
     ChatEvent,
-    ChatIdentity,
     CommandEvent,
     ContactEvent,
     Destination,
@@ -35,9 +35,10 @@ from bridge.model import (
     Post,
     Reply,
 )
-from bridge.ports import Adapter, DeliveryError
+from bridge.ports import Adapter
 from bridge.profile import Profiles
 from bridge.render import escape, render, to_plain
+from bridge.retry import AnswerDelivery
 from bridge.store.prompts import Prompts
 from bridge.store.records import Link, LinkStatus
 from bridge.store.store import Store
@@ -45,9 +46,6 @@ from bridge.store.store import Store
 log = logging.getLogger(__name__)
 
 NO_REASON = frozenset({"-", "\u2013", "\u2014"})  # "no reason": a hyphen, or what phones make of it
-
-Pacer = Callable[[ChatIdentity, int], Awaitable[None]]
-
 
 class Inbound:
     """Turns chat events into LMS actions and answers."""
@@ -60,7 +58,7 @@ class Inbound:
         relay: Relay,
         actions: ItemActions,
         metrics: Metrics | None = None,
-        pace: Pacer | None = None,
+        answers: AnswerDelivery | None = None,
     ) -> None:
         self.metrics = metrics or Metrics()
         self.store = store
@@ -70,7 +68,7 @@ class Inbound:
         self.commands = commands
         self.relay = relay
         self.actions = actions
-        self.pace = pace
+        self.answers = answers or AnswerDelivery()
         self._claimed: set[tuple[Platform, str]] = set()  # journalled by this process, not finished
 
     async def record(self, event: ChatEvent) -> bool:
@@ -128,10 +126,8 @@ class Inbound:
             event = parsed(event)
             if not self.adapters[platform].capabilities.private_replies:
                 answer = await self._answer_privately(event, answer)
-        reply = self.reply(platform, answer.html, answer.replace_html, answer.actions)
-        if reply is not None and self.pace is not None:
-            await self.pace(event.identity, len(reply.texts))  # its turn in the chat's pacing
-        return reply
+        # The adapter shows it: in the chat as front-of-lane deliveries (``Runner.deliver``).
+        return self.reply(platform, answer.html, answer.replace_html, answer.actions)
 
     async def handle(self, event: ChatEvent) -> Answer | None:
         """Act on a journalled event; what to show the person, if anything."""
@@ -169,14 +165,12 @@ class Inbound:
         room, address = await self.store.contact(event.identity)
         dest = Destination(event.identity, room, address)
         private = self.reply(platform, answer.html)
-        try:
-            for text in private.texts if private is not None else ():
-                if self.pace is not None:
-                    await self.pace(event.identity, 1)
-                await self.adapters[platform].send(dest, Post(text=text, fallback=to_plain(answer.html)))
-        except DeliveryError as exc:
-            log.info("could not answer %s privately: %s", event.identity, exc.reason)
-            return Answer(notices.cannot_answer_privately(self.profiles[platform], event.name))
+        adapter = self.adapters[platform]
+        for text in private.texts if private is not None else ():
+            post = Post(text=text, fallback=to_plain(answer.html))
+            if await self.answers.deliver(event.identity, functools.partial(adapter.send, dest, post)) is None:
+                log.info("could not answer %s privately", event.identity)
+                return Answer(notices.cannot_answer_privately(self.profiles[platform], event.name))
         return Answer(notices.answered_privately())
 
     async def _room_of_link_matches(self, event: ChatEvent) -> bool:
