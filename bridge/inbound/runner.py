@@ -142,6 +142,23 @@ class Runner:
             raise
         self._spawn(event.identity.platform, self._turn(interaction, journal, place))
 
+    def resume(self, identity: ChatIdentity, work: Callable[[], Awaitable[object]]) -> asyncio.Task[None]:
+        """Queue ``work`` (an event journalled by a process that died before finishing it) in
+        ``identity``'s turn now, before anything is awaited: it runs after the person's
+        earlier events and before any they send later, like a live event. Nothing is
+        acknowledged (the platform was, before the crash). Returns its tracked task."""
+        place = self.place(identity)
+        return self._spawn(identity.platform, self._resumed(place, work))
+
+    async def _resumed(self, place: Place, work: Callable[[], Awaitable[object]]) -> None:
+        try:
+            previous = place.previous
+            if previous is not None and not previous.done():
+                await asyncio.wait({previous})
+            await work()
+        finally:
+            place.leave()
+
     async def _record(self, event: ChatEvent) -> bool:
         try:
             return await self.record(event)

@@ -163,6 +163,42 @@ async def test_killed_between_receiving_a_chat_message_and_sending_it_to_pluto(
         await second.stop()
 
 
+async def test_what_a_person_sends_after_a_restart_waits_for_their_resumed_message(
+    lms: SandboxLMS, seed: DemoSeed, telegram: SandboxTelegram, tmp_path: Path
+) -> None:
+    """A resumed event takes its person's turn like a live one: a message sent after the
+    restart, while the resumed one still waits for Pluto, reaches Pluto after it, not
+    before it (and is not turned away as "Not sent" meanwhile)."""
+    config, _ = telegram_config(tmp_path, lms, telegram)
+    first = await BridgeProcess(config).start()
+    try:
+        conversation = await linked_with_a_conversation(lms, seed, telegram)
+        lms.set_latency(2.0)
+        telegram.user_sends_text(USER, "sent before the crash")
+        await telegram.wait_until(lambda: not telegram.pending_updates, within=15)
+        await first.kill()
+        lms.set_down(True)
+    finally:
+        await first.stop()
+    second = await BridgeProcess(config).start()
+    try:
+        await second.expect_log("Pluto LMS unreachable|resuming .* trying again", timeout=30)
+        telegram.user_sends_text(USER, "sent after the restart")
+        await telegram.wait_until(lambda: not telegram.pending_updates, within=15)
+        lms.set_down(False)
+        lms.set_latency(0)
+        sent = ("sent before the crash", "sent after the restart")
+
+        def arrived() -> list[str]:
+            return [t for m in lms.messages_in(conversation) for t in sent if t in m["text"]]
+
+        await poll_until(lambda: len(arrived()) == 2, what="both messages in Pluto")
+        assert arrived() == list(sent)
+        assert not any("Not sent" in t for t in texts(telegram))
+    finally:
+        await second.stop()
+
+
 async def resumed_once_when_pluto_is_back(
     bridge: BridgeProcess, lms: SandboxLMS, seed: DemoSeed, conversation: int, db: Path, text: str
 ) -> None:
