@@ -100,6 +100,15 @@ class SlackInbound(SlackOutbound):
         if done is not None:
             done.set()
 
+    def _settler(self, event_id: str) -> Callable[[], Awaitable[None]]:
+        """The ack of an Events API event: Slack gets its 200 (or Socket Mode ack) once the
+        event is journalled."""
+
+        async def settle() -> None:
+            self._settle(event_id)
+
+        return settle
+
     async def _display_name(self, team: str, user: str) -> str:
         key = (team, user)
         if key not in self._names:
@@ -182,12 +191,7 @@ class SlackInbound(SlackOutbound):
             return
         team = str(body.get("team_id") or context.team_id)
         identity = self._identity(team, user)
-        unrecorded = str(body.get("event_id") or "")
-
-        async def settle() -> None:  # Slack gets its 200 (or Socket Mode ack) once journalled
-            self._settle(unrecorded)
-
-        place = self._runs.place(identity, settle)  # before any await: arrival order
+        place = self._runs.place(identity, self._settler(str(body.get("event_id") or "")))  # arrival order
         try:
             channel = str(event["channel"])
             self._dms[identity] = channel
@@ -214,11 +218,12 @@ class SlackInbound(SlackOutbound):
             raise
 
     async def _on_app_home(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
-        """The person opened the app (its Messages or Home tab) -> ContactEvent."""
+        """The person opened the app (its Messages or Home tab) -> ContactEvent, journalled
+        before Slack gets its answer, like a message."""
         team = str(body.get("team_id") or context.team_id)
         user = str(event["user"])
         identity = self._identity(team, user)
-        place = self._runs.place(identity)
+        place = self._runs.place(identity, self._settler(str(body.get("event_id") or "")))
         try:
             channel = event.get("channel") or await self._open_dm(identity)
             self._dms[identity] = channel
