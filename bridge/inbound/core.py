@@ -10,6 +10,7 @@ and the answer comes back rendered for the platform.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from collections.abc import Mapping
@@ -138,17 +139,20 @@ class Inbound:
         kind = type(event).__name__
         address = dict(event.address) if event.address is not None else None
         first_contact = False
-        if event.is_private and await self._room_of_link_matches(event):
+        # The event's link, read once for the whole event (handlers take it from here).
+        link = await self.store.link_for(event.identity)
+        if event.is_private and self._room_of_link_matches(event, link):
             first_contact = await self.store.remember_contact(event.identity, event.display_name, event.room, address)
+            if link is not None:  # as remember_contact left it
+                link = dataclasses.replace(link, room=event.room, address=address or link.address)
         if isinstance(event, ContactEvent) and not first_contact:
-            link = await self.store.link_for(event.identity)
             if link is None or link.status != LinkStatus.INACTIVE:
                 return None  # reopening the chat or a second install notice: greet once
         try:
             if isinstance(event, ActionEvent):
-                answer = await self._action(event)
+                answer = await self._action(event, link)
             else:
-                answer = await self._handle(event)
+                answer = await self._handle(event, link)
         except Exception:
             log.exception("failed to handle %s event %s", platform.value, event.event_id)
             counted(platform.value, kind, "error").inc()
@@ -173,21 +177,19 @@ class Inbound:
                 return Answer(notices.cannot_answer_privately(self.profiles[platform], event.name))
         return Answer(notices.answered_privately())
 
-    async def _room_of_link_matches(self, event: ChatEvent) -> bool:
+    def _room_of_link_matches(self, event: ChatEvent, link: Link | None) -> bool:
         """Whether ``event`` may update how the person's link reaches them. A private chat
         is one conversation per person; an event claiming another one (a forged Teams
         conversation with its own service URL) must not redirect where their Pluto
         messages go. A link that could not be reached any more may move."""
-        link = await self.store.link_for(event.identity)
         if link is None or not link.active or not link.room or link.room == event.room:
             return True
         log.warning("%s wrote from chat %s, not their linked chat: its address is not kept", event.identity, event.room)
         return False
 
-    async def _action(self, event: ActionEvent) -> Answer | None:
+    async def _action(self, event: ActionEvent, link: Link | None) -> Answer | None:
         """A button press: act on the item as the person who pressed it."""
         platform = event.identity.platform
-        link = await self.store.link_for(event.identity)
         if link is None:
             return Answer(notices.how_to_link(self.profiles[platform]))
         if is_bulk_action(event.action_id) and self.commands.bulk is not None:
@@ -200,16 +202,18 @@ class Inbound:
             action_id = event.action_id.removeprefix(ASKS_REASON)
             await self.prompts.open(event.identity, event.message, action_id, event.event_id)
             return None
-        return await self._decide(link, event.action_id, event.reason)
+        return await self._decide(link, event.action_id, event.reason, event)
 
-    async def _decide(self, link: Link, action_id: str, reason: str) -> Answer:
-        """Act on the item ``action_id`` names, as ``link``'s person."""
+    async def _decide(self, link: Link, action_id: str, reason: str, event: ChatEvent) -> Answer:
+        """Act on the item ``action_id`` names, as ``link``'s person; ``event`` (the press or
+        the reason typed) is marked processed in the same write as the outcome."""
         parsed = parse_action(action_id)
         item = await self.store.item(link.lms_user_id, parsed[1]) if parsed else None
         if parsed is None or item is None:
             # Not one of this person's items: a stale button, or somebody else's.
             return Answer("<p>That button is no longer active.</p>")
-        outcome = await self.actions.perform(link, parsed[0], item, reason.strip())
+        finish = (event.identity.platform, event.event_id)
+        outcome = await self.actions.perform(link, parsed[0], item, reason.strip(), finish)
         return Answer(outcome.html, replace_html=outcome.retired_html)
 
     async def _reason_given(self, link: Link, event: MessageEvent) -> Answer | None:
@@ -223,10 +227,9 @@ class Inbound:
         if prompt.answered:
             return Answer(notices.prompt_answered())
         typed = event.text.strip()
-        return await self._decide(link, prompt.action_id, "" if typed in NO_REASON else typed)
+        return await self._decide(link, prompt.action_id, "" if typed in NO_REASON else typed, event)
 
-    async def _handle(self, event: ChatEvent) -> Answer | None:
-        link = await self.store.link_for(event.identity)
+    async def _handle(self, event: ChatEvent, link: Link | None) -> Answer | None:
         platform = event.identity.platform
         welcome_back = ""
         if link is not None and link.status == LinkStatus.INACTIVE and event.is_private:
