@@ -11,15 +11,14 @@ from bridge.app import build_pipeline
 from bridge.config import load_settings
 from bridge.inbound.core import Inbound
 from bridge.lms.client import LmsClient
-from bridge.model import ActionEvent, ChatIdentity, Platform
+from bridge.model import ActionEvent
 from bridge.resume import Resumer
 from bridge.store.crypto import new_key
 from bridge.store.records import DeliveryStatus
 from bridge.store.store import Store
 from sandbox.lms import DemoSeed, SandboxLMS
 from tests.lms_side import unread_notification_ids
-
-SAM = ChatIdentity(Platform.TELEGRAM, "", "111")
+from tests.support import link_sam
 
 
 async def test_a_crash_between_a_decision_and_its_mark_neither_loses_nor_doubles_it(
@@ -30,15 +29,7 @@ async def test_a_crash_between_a_decision_and_its_mark_neither_loses_nor_doubles
     settings = load_settings(None, lms={"url": lms.url}, store={"token_key": key})
     store = await Store.open(url, key)
     try:
-        await store.save_link(
-            SAM,
-            lms_user_id=seed.mentee1_id,
-            lms_username="mentee1",
-            lms_fullname="Sam Mentee",
-            token=lms.issue_token(seed.mentee1_id),
-            room="111",
-            address=None,
-        )
+        sam = (await link_sam(store, lms, seed)).identity
         async with LmsClient(settings.lms.url) as client:
             pipeline = build_pipeline(settings, store, client)
             await pipeline.poll_once()  # baseline
@@ -46,7 +37,7 @@ async def test_a_crash_between_a_decision_and_its_mark_neither_loses_nor_doubles
             await pipeline.poll_once()
             [item] = await store.open_items(seed.mentee1_id)
             press = ActionEvent(
-                identity=SAM, event_id="9001", room="111", display_name="Sam", is_private=True,
+                identity=sam, event_id="9001", room="111", display_name="Sam", is_private=True,
                 action_id=f"ack:{item.item_key}",
             )
             none: Any = None  # this event needs neither commands nor the relay
