@@ -278,9 +278,8 @@ class Bridge:
         rooms = RoomCommand(store, self.api, self.adapters, profiles)
         commands = Commands(store, self.api, linking, pipeline.actions, profiles, bulk, rooms)
         relay = Relay(store, self.api, after_send=pipeline.read_soon, profiles=profiles)
-        room_inbound = RoomInbound(
-            store, self.api, Teller(store, self.adapters, dispatcher.pace_answer), lifecycle, profiles
-        )
+        answers = dispatcher.answers()
+        room_inbound = RoomInbound(store, self.api, Teller(store, self.adapters, answers), lifecycle, profiles)
         inbound = Inbound(
             store,
             self.adapters,
@@ -288,10 +287,10 @@ class Bridge:
             relay,
             pipeline.actions,
             self.metrics,
-            pace=dispatcher.pace_answer,
+            answers=answers,
             rooms=room_inbound,
         )
-        self.runner = runner = Runner(inbound, inbound.record, discard=inbound.discard)
+        self.runner = runner = Runner(inbound, inbound.record, discard=inbound.discard, answers=inbound.answers)
         self.starts = starts = AdapterStarts(self.adapters, runner)
         self.health = health = Health(
             store,
@@ -323,6 +322,11 @@ class Bridge:
             app.add_routes(operator_routes(health))
             self._management, mport = await listen(app, *management)
             log.info("health and metrics on http://%s:%s", management[0], mport)
+        if unfinished:
+            log.info("resuming %d chat events the previous process had not finished", len(unfinished))
+            resumer = Resumer(store, inbound, relay, wake_dispatcher=dispatcher.wake, runner=runner)
+            # Before the adapters start: first in each person's turn (the runner tracks them).
+            resumer.queue(unfinished)
         await starts.start()  # one platform down does not keep the others from running
         self._tasks = [
             asyncio.create_task(dispatcher.run(), name="dispatcher"),
@@ -332,10 +336,6 @@ class Bridge:
             asyncio.create_task(api_runner.run(), name="api jobs"),
             asyncio.create_task(bulk_runner.run(), name="bulk jobs"),
         ]
-        if unfinished:
-            log.info("resuming %d chat events the previous process had not finished", len(unfinished))
-            resumer = Resumer(store, inbound, relay, wake_dispatcher=dispatcher.wake)
-            self._tasks.append(asyncio.create_task(resumer.run(unfinished), name="resume"))
         if self.devices is not None:
             self._tasks.append(asyncio.create_task(self._devices_at_start(), name="push-devices"))
 

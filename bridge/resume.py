@@ -1,4 +1,5 @@
-"""At start: events journalled by a process that died before finishing them are handled now.
+"""At start: events journalled by a process that died before finishing them are handled now,
+each in its person's turn in the inbound runner (before what they send after the restart).
 
 A chat message may have reached Pluto just before the crash (Moodle does not de-duplicate
 sends), so before sending it again the conversation is read for a message from that person
@@ -10,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from bridge.inbound import Inbound
 from bridge.inbound.relay import Relay
+from bridge.inbound.runner import Runner
 from bridge.journal import event_from_json
 from bridge.lms.errors import LmsError, LmsUnavailable
 from bridge.model import ChatEvent, MessageEvent
@@ -29,8 +32,14 @@ class Resumer:
     """Finishes unfinished inbound events, oldest first."""
 
     def __init__(
-        self, store: Store, inbound: Inbound, relay: Relay, wake_dispatcher: Callable[[], None] = lambda: None
+        self,
+        store: Store,
+        inbound: Inbound,
+        relay: Relay,
+        wake_dispatcher: Callable[[], None] = lambda: None,
+        runner: Runner | None = None,
     ) -> None:
+        self.runner = runner or Runner(inbound)
         self.store = store
         self.inbound = inbound
         self.relay = relay
@@ -38,19 +47,33 @@ class Resumer:
 
     async def run(self, pending: list[tuple[dict[str, Any], float]], retry: float = 5.0) -> None:
         """Handle each event; while Pluto cannot be reached, wait and try again."""
+        await asyncio.gather(*self.queue(pending, retry))
+
+    def queue(self, pending: list[tuple[dict[str, Any], float]], retry: float = 5.0) -> list[asyncio.Task[None]]:
+        """Queue each event in its person's turn in the runner at once (called before the
+        adapters start, so what a person sends now waits for what they sent before the
+        crash); people go ahead in parallel. Returns the tasks handling them."""
+        tasks = []
         for data, since in pending:
             try:
                 event = event_from_json(data)
             except (ValueError, KeyError, TypeError) as exc:
                 log.error("journalled event cannot be read, skipped: %s", exc)
                 continue
-            while True:
-                try:
-                    await self._one(event, since)
-                    break
-                except (LmsUnavailable, LmsError) as exc:
-                    log.warning("resuming %s event %s: %s; trying again", event.identity, event.event_id, exc)
-                    await asyncio.sleep(retry)
+            tasks.append(self.runner.resume(event.identity, functools.partial(self._patiently, event, since, retry)))
+        return tasks
+
+    async def _patiently(self, event: ChatEvent, since: float, retry: float) -> None:
+        while True:
+            try:
+                await self._one(event, since)
+                return
+            except (LmsUnavailable, LmsError) as exc:
+                log.warning("resuming %s event %s: %s; trying again", event.identity, event.event_id, exc)
+                await asyncio.sleep(retry)
+            except Exception:
+                log.exception("resuming %s event %s failed", event.identity, event.event_id)
+                return
 
     async def _one(self, event: ChatEvent, since: float) -> None:
         platform = event.identity.platform

@@ -72,8 +72,10 @@ class ChatDriver(ABC):
         writes it; returns the answer(s) they read, once one has arrived."""
 
     @abstractmethod
-    async def press(self, person: str, message: Arrived, label: str) -> None:
-        """The person presses the button ``label`` on ``message``, the platform's way."""
+    async def press(self, person: str, message: Arrived, label: str, reason: str | None = None) -> None:
+        """The person presses the button ``label`` on ``message``, the platform's way; with
+        ``reason``, they give it as the platform asks (a reason box on the message, a modal,
+        a reply to the bot's question)."""
 
     @abstractmethod
     def arrived(self, person: str) -> list[Arrived]:
