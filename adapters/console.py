@@ -180,8 +180,16 @@ class ConsoleAdapter(Adapter):
         await self._runner.submit(Interaction(event, answer=self._show_reply))
 
     async def _show_reply(self, reply: Reply | None) -> None:
-        for text in reply.texts if reply is not None else ():
+        """Answers print as ``[bridge]`` lines; one with buttons ends as a numbered message
+        (its last text), so ``/press`` works on it as on any other."""
+        texts = list(reply.texts) if reply is not None else []
+        choices = reply.actions if reply is not None and texts else ()
+        for text in texts[:-1] if choices else texts:
             self._write(f"[bridge] {text}")
+        if choices:
+            number = str(next(self._numbers))
+            self._actions[self._message_id(number)] = [a.id for a in choices if a.url is None]
+            self._write(self._format(number, Post(text=texts[-1], actions=choices)))
 
     def _format(self, number: str, post: Post) -> str:
         out = [f"--- #{number} ---", post.text]
