@@ -145,6 +145,14 @@ class LmsApi:
         found = [_member(u) for u in [*(data.get("contacts") or []), *(data.get("noncontacts") or [])]]
         return [m for m in found if m.id != userid]
 
+    async def member(self, token: str, userid: int, other: int) -> Member | None:
+        """``other`` as this user sees them (name, contact, blocked); None if Pluto has no such
+        person for them."""
+        found = await self.client.call(
+            token, "core_message_get_member_info", referenceuserid=userid, userids=[other]
+        )
+        return next((_member(m) for m in found or [] if int(m.get("id", 0)) == other), None)
+
     async def conversations(self, token: str, userid: int, limit: int) -> list[Conversation]:
         """The user's conversations, most recently active first (self-conversations merged out)."""
         data = await self.client.call(
