@@ -17,6 +17,7 @@ import dataclasses
 import logging
 
 from bridge import notices
+from bridge.inbound.parse import parsed
 from bridge.inbound.relay import MAX_ACTION_ID, Answer, Relay
 from bridge.inbound.targets import Targets, best, conversation_targets, longest_name
 from bridge.journal import event_from_json
@@ -257,9 +258,13 @@ class People:
             if verb == "send":
                 return await self._send_held(link, event, rest)
             if verb == "drop":
+                # Still nowhere chosen: what they write next is asked about too.
                 taken = await self.store.take_event(event.identity.platform, rest)
-                await self.memory.failed(link.id, None)
-                html = "<p>Not sent.</p>" if taken is not None else "<p>That message was handled already.</p>"
+                html = (
+                    f"<p>Not sent. Choose where your messages go with {self._usage(event, 'to NAME')}.</p>"
+                    if taken is not None
+                    else "<p>That message was handled already.</p>"
+                )
                 return Answer(html, replace_html=html)
             if verb in ("who", "msg", "add", "block") and rest.isdigit():
                 return await self._person(link, verb, int(rest))
@@ -292,7 +297,8 @@ class People:
 
     async def _send(self, link: Link, event: MessageEvent | CommandEvent, size: int, target: Target) -> str | Answer:
         """Send the text of ``event`` (a ``msg`` command's after its NAME) to ``target``."""
-        text = event.text if isinstance(event, MessageEvent) else " ".join(event.args.split()[size:])
+        # A command comes back from the journal as typed: parsed again for its arguments.
+        text = event.text if isinstance(event, MessageEvent) else " ".join(parsed(event).args.split()[size:])
         common = {f.name: getattr(event, f.name) for f in dataclasses.fields(ChatEvent)}
         problem = await self.relay.send(link, MessageEvent(**common, text=text), target.conversation_id, target.peer_id)
         if problem is not None:

@@ -26,9 +26,7 @@ def number_of(listing: str, name: str, names: list[str]) -> int:
     return shown.index(name) + 1
 
 
-async def test_find_then_write_to_someone_never_written_to(
-    driver: ChatDriver, lms: SandboxLMS, seed: DemoSeed
-) -> None:
+async def test_find_then_write_to_someone_never_written_to(driver: ChatDriver, lms: SandboxLMS, seed: DemoSeed) -> None:
     await driver.link(SAM, "mentee1")
     adams = course_mate(lms, seed, "mayaadams", "Maya", "Adams")
     found = "\n".join(await driver.command(SAM, "find Mentee"))
@@ -41,8 +39,10 @@ async def test_find_then_write_to_someone_never_written_to(
     await driver.write(SAM, "Hello Maya, Sam here from MENT101.")
     # The first send creates the conversation, and Maya has it unread in Pluto.
     await until(
-        lambda: lms_texts(lms, lms.conversation_between(seed.mentee1_id, adams), seed.mentee1_id)
-        == ["Hello Maya, Sam here from MENT101."],
+        lambda: (
+            lms_texts(lms, lms.conversation_between(seed.mentee1_id, adams), seed.mentee1_id)
+            == ["Hello Maya, Sam here from MENT101."]
+        ),
         what="Sam's first message to Maya Adams in a new Pluto conversation",
     )
 
@@ -57,8 +57,10 @@ async def test_to_with_two_people_of_the_same_first_name(driver: ChatDriver, lms
     assert "Maya Lee" in chosen and "Maya Mentor" not in chosen
     await driver.write(SAM, "Hi Maya L, quick question.")
     await until(
-        lambda: lms_texts(lms, lms.conversation_between(seed.mentee1_id, lee), seed.mentee1_id)
-        == ["Hi Maya L, quick question."],
+        lambda: (
+            lms_texts(lms, lms.conversation_between(seed.mentee1_id, lee), seed.mentee1_id)
+            == ["Hi Maya L, quick question."]
+        ),
         what="the line in Sam's conversation with Maya Lee",
     )
     assert lms.conversation_between(seed.mentee1_id, seed.mentor_id) is None  # the other Maya got nothing
