@@ -1,6 +1,8 @@
 """The buttons of the people answers (issue 17), pressed where the platform shows a command's
 answer as a message that can be pressed later: the person's card (Message, Add contact,
-Block), a held line's question, ``msg`` choices and the conversations list."""
+Block), a held line's question, ``msg`` choices and the conversations list. What a press
+answers shows differently per platform (a Telegram toast, say): the tests check what Pluto
+got; a person's events are handled in order, so a line written after a press follows it."""
 
 from __future__ import annotations
 
@@ -52,7 +54,6 @@ async def test_the_card_of_one_person_found(chat: ChatDriver, lms: SandboxLMS, s
     card = await answer(chat, "find Adams", "Maya Adams")
     assert card.buttons == ("Message", "Add contact", "Block")
     await chat.press(SAM, card, "Message")
-    await chat.see(SAM, "What you write now goes to Maya Adams")
     await chat.write(SAM, "Hello from the card.")
     await until(
         lambda: (
@@ -80,7 +81,6 @@ async def test_a_held_line_goes_only_where_the_person_confirms(
     )
     assert first.buttons == ("Send to Maya Mentor", "Don't send")
     await chat.press(SAM, first, "Don't send")
-    await chat.see(SAM, "Not sent.")
     mark = len(chat.arrived(SAM))
     await chat.write(SAM, "Second held line.")  # still held: the failed `to` is not answered yet
     second = await chat.wait_for(
@@ -106,7 +106,6 @@ async def test_msg_to_a_shared_first_name_waits_for_the_pick(chat: ChatDriver, l
     assert lms.conversation_between(seed.mentee1_id, lee) is None  # nothing sent before the pick
     [label] = [b for b in choices.buttons if b.endswith("Maya Lee")]
     await chat.press(SAM, choices, label)
-    await chat.see(SAM, "Sent to Maya Lee")
     await until(
         lambda: lms_texts(lms, lms.conversation_between(seed.mentee1_id, lee), seed.mentee1_id) == ["See you at noon"],
         what="the message, without the name, to Maya Lee",
@@ -133,7 +132,6 @@ async def test_conversations_lists_groups_and_unread_and_makes_one_current(
     assert "Maya Mentor" in listing.text and "2 unread" in listing.text
     [label] = [b for b in listing.buttons if b.endswith("Cohort A")]
     await chat.press(SAM, listing, label)
-    await chat.see(SAM, "What you write now goes to Cohort A")
     await chat.write(SAM, "Hello cohort!")
     await until(
         lambda: lms_texts(lms, seed.group_conversation_id, seed.mentee1_id) == ["Hello cohort!"],
