@@ -28,6 +28,7 @@ from bridge.model import (
     ChatEvent,
     ChatIdentity,
     CommandEvent,
+    CommandSpec,
     ContactEvent,
     Destination,
     Markup,
@@ -70,6 +71,14 @@ async def stdin_lines() -> AsyncIterator[str]:
         yield line
 
 
+# The commands the console handles itself; /help lists them after the bridge's own.
+CONSOLE_COMMANDS = (
+    CommandSpec("reply", "reply N TEXT", "Answer the conversation of message #N"),
+    CommandSpec("press", "press N K [REASON]", "Press button K of message #N (with a reason where one is asked)"),
+)
+OWN_NAMES = frozenset(c.name for c in CONSOLE_COMMANDS)  # each handled by ConsoleAdapter._cmd_<name>
+
+
 def stdout_write(text: str) -> None:
     print(text, flush=True)
 
@@ -84,7 +93,7 @@ class ConsoleAdapter(Adapter):
 
     platform = Platform.CONSOLE
     capabilities = Capabilities(markup=Markup.PLAIN, max_text=4000, max_actions=9, private_replies=True)
-    profile = Profile(Platform.CONSOLE, "the console", capabilities, "/")
+    profile = Profile(Platform.CONSOLE, "the console", capabilities, "/", CONSOLE_COMMANDS)
 
     def __init__(
         self,
@@ -139,27 +148,27 @@ class ConsoleAdapter(Adapter):
         fields = self._event_fields()
         if text.startswith("/"):
             word, _, rest = text[1:].partition(" ")
-            word = word.lower()
-            if word == "reply":
-                number, _, body = rest.strip().partition(" ")
-                number = number.lstrip("#")
-                return MessageEvent(**fields, text=body, reply_to=self._message_id(number))
-            if word == "press":
-                number, _, rest = rest.strip().partition(" ")
-                choice, _, reason = rest.strip().partition(" ")
-                ref = self._message_id(number.lstrip("#"))
-                options = self._actions.get(ref, [])
-                if not choice.isdigit() or not 1 <= int(choice) <= len(options):
-                    self._write(f"(message #{number} has no choice {choice or '?'})")
-                    return None
-                return ActionEvent(
-                    **fields,
-                    action_id=options[int(choice) - 1],
-                    reason=reason.strip(),
-                    message=SentRef(ROOM, ref),
-                )
+            if word.lower() in OWN_NAMES:
+                handler: Callable[[str, _EventFields], ChatEvent | None] = getattr(self, f"_cmd_{word.lower()}")
+                return handler(rest.strip(), fields)
             return CommandEvent(**fields, text=text[1:])  # the core parses it
         return MessageEvent(**fields, text=text)
+
+    def _cmd_reply(self, rest: str, fields: _EventFields) -> ChatEvent | None:
+        number, _, body = rest.partition(" ")
+        return MessageEvent(**fields, text=body, reply_to=self._message_id(number.lstrip("#")))
+
+    def _cmd_press(self, rest: str, fields: _EventFields) -> ChatEvent | None:
+        number, _, rest = rest.partition(" ")
+        choice, _, reason = rest.strip().partition(" ")
+        ref = self._message_id(number.lstrip("#"))
+        options = self._actions.get(ref, [])
+        if not choice.isdigit() or not 1 <= int(choice) <= len(options):
+            self._write(f"(message #{number} has no choice {choice or '?'})")
+            return None
+        return ActionEvent(
+            **fields, action_id=options[int(choice) - 1], reason=reason.strip(), message=SentRef(ROOM, ref)
+        )
 
     async def _read(self) -> None:
         lines = self._lines if self._lines is not None else stdin_lines()

@@ -65,7 +65,8 @@ class Commands(ItemCommands):
 
     def help_text(self, profile: Profile) -> str:
         lines = "".join(
-            f"<li>{notices.command_usage(profile, c.usage)}: {escape(c.description)}</li>" for c in COMMANDS
+            f"<li>{notices.command_usage(profile, c.usage)}: {escape(c.description)}</li>"
+            for c in (*COMMANDS, *profile.own_commands)
         )
         return (
             "<p>Pluto Bridge relays your Pluto LMS messages here and what you write back to Pluto, as you. "
