@@ -300,7 +300,9 @@ class People:
         # A command comes back from the journal as typed: parsed again for its arguments.
         text = event.text if isinstance(event, MessageEvent) else " ".join(parsed(event).args.split()[size:])
         common = {f.name: getattr(event, f.name) for f in dataclasses.fields(ChatEvent)}
-        problem = await self.relay.send(link, MessageEvent(**common, text=text), target.conversation_id, target.peer_id)
+        problem = await self.relay.send(
+            link, MessageEvent(**common, text=text), target.conversation_id, target.peer_id, target.name
+        )
         if problem is not None:
             return problem
         await self.memory.failed(link.id, None)

@@ -175,11 +175,17 @@ class Relay:
         return any(m.useridfrom == link.lms_user_id and _comparable(to_plain(m.text)) == want for m in messages)
 
     async def send(
-        self, link: Link, event: MessageEvent, conversation_id: int | None, peer_id: int | None
+        self,
+        link: Link,
+        event: MessageEvent,
+        conversation_id: int | None,
+        peer_id: int | None,
+        name: str | None = None,
     ) -> Answer | None:
         """Send ``event``'s text to the conversation (or to ``peer_id``, whose private
         conversation the first send creates) and make it current; what to show the person
-        when it was not sent, else None."""
+        when it was not sent, else None. ``name`` names the recipient in a refusal where the
+        bridge has no record of the conversation yet."""
         text = chat_text_to_lms(event.text)
         if conversation_id is None and peer_id is None:
             return Answer(
@@ -214,7 +220,7 @@ class Relay:
             return Answer(f"<p>Not sent: {escape(exc.message)}</p>")
         except SendRefused as exc:
             # The LMS names nobody (observed 25): say whom it concerns.
-            refusal = explain_refusal(exc.message, info.name if info else None)
+            refusal = explain_refusal(exc.message, info.name if info else name)
             return Answer(f"<p>Not delivered to Pluto: {escape(refusal)}</p>")
         except LmsError as exc:
             return Answer(f"<p>Not delivered to Pluto: {escape(exc.message)}</p>")

@@ -79,3 +79,17 @@ async def test_a_plain_line_after_a_failed_to_is_held_and_asked_about(
     asked = "\n".join(await driver.answers_after(SAM, mark))
     assert "Not sent yet" in asked and "Maya Mentor" in asked
     assert lms_texts(lms, sent["conversationid"], seed.mentee1_id) == []  # nothing went anywhere
+
+
+async def test_msg_to_someone_who_takes_contacts_only_names_them(
+    driver: ChatDriver, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    await driver.link(SAM, "mentee1")
+    adams = course_mate(lms, seed, "mayaadams", "Maya", "Adams")
+    lms.set_preference(adams, "message_blocknoncontacts", "1")  # contacts only (observed 27)
+    answer = "\n".join(await driver.command(SAM, "msg Maya Adams Hello there"))
+    # Pluto's refusal names nobody (observed 25): the bridge says whom it concerns.
+    assert "Maya Adams accepts messages from contacts only" in answer, answer
+    assert lms.conversation_between(seed.mentee1_id, adams) is None or not lms_texts(
+        lms, lms.conversation_between(seed.mentee1_id, adams), seed.mentee1_id
+    )
