@@ -19,7 +19,7 @@ import logging
 from bridge import notices
 from bridge.inbound.parse import parsed
 from bridge.inbound.relay import MAX_ACTION_ID, Answer, Relay
-from bridge.inbound.targets import Targets, best, conversation_targets, longest_name
+from bridge.inbound.targets import Targets, best, longest_name
 from bridge.journal import event_from_json
 from bridge.lms.api import LmsApi, Member
 from bridge.lms.errors import LmsError, LmsUnavailable
@@ -203,11 +203,10 @@ class People:
 
     async def conversations(self, event: CommandEvent, link: Link) -> str | Answer:
         """``conversations``: recent ones, private and group, with unread counts."""
-        listing = await self.api.conversations(link.token, link.lms_user_id, LISTED + 1)
-        targets = conversation_targets(listing, link.lms_user_id)[:LISTED]
+        targets, unread = await self.targets.listing(link, LISTED + 1)  # + the self-conversation
+        targets = targets[:LISTED]
         if not targets:
             return f"<p>You have no Pluto conversations yet. Find people with {self._usage(event, 'find NAME')}.</p>"
-        unread = {c.id: c.unreadcount for c in listing}  # null means none (observed 15): 0 here
         current = link.current_conversation_id
         notes = {}
         for i, t in enumerate(targets):

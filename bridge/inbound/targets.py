@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from bridge.lms.api import Conversation, LmsApi, Member
+from bridge.lms.errors import FunctionUnavailable, NotFound
 from bridge.model import ConversationType
 from bridge.store.people import Target
 from bridge.store.records import Link
@@ -81,14 +82,22 @@ class Targets:
     async def conversations(self, link: Link) -> list[Target]:
         """The person's conversations, most recently active first: Pluto's listing, then any
         the bridge knows that it did not include."""
-        listed = conversation_targets(
-            await self.api.conversations(link.token, link.lms_user_id, RECENT), link.lms_user_id
-        )
+        return (await self.listing(link))[0]
+
+    async def listing(self, link: Link, limit: int = RECENT) -> tuple[list[Target], dict[int, int]]:
+        """The person's conversations and each one's unread count, as Pluto lists them
+        (``unreadcount`` null means none: observed 15), then any others the bridge knows. A
+        site without conversations (Totara) gives the ones the bridge knows, counts unknown."""
+        try:
+            conversations = await self.api.conversations(link.token, link.lms_user_id, limit)
+        except (NotFound, FunctionUnavailable):
+            conversations = []
+        listed = conversation_targets(conversations, link.lms_user_id)
         seen = {t.conversation_id for t in listed}
         for info in await self.store.conversations_of(link.lms_user_id):
             if info.conversation_id not in seen and info.type != ConversationType.SELF and info.name:
                 listed.append(Target(info.conversation_id, info.peer_id, info.name))
-        return listed
+        return listed, {c.id: c.unreadcount for c in conversations}
 
     async def candidates(self, link: Link, search: str) -> list[Target]:
         """Conversations, then people whose name contains ``search`` (contacts first)."""
