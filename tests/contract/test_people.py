@@ -20,6 +20,13 @@ def course_mate(lms: SandboxLMS, seed: DemoSeed, username: str, first: str, last
     return userid
 
 
+async def sam_wrote(lms: SandboxLMS, seed: DemoSeed, other: int, texts: list[str], what: str) -> None:
+    """Wait until Sam's messages in his private Pluto conversation with ``other`` are ``texts``."""
+    await until(
+        lambda: lms_texts(lms, lms.conversation_between(seed.mentee1_id, other), seed.mentee1_id) == texts, what=what
+    )
+
+
 def number_of(listing: str, name: str, names: list[str]) -> int:
     """The number a numbered answer gives ``name``: its place among ``names`` as shown."""
     shown = sorted(names, key=listing.index)
@@ -38,12 +45,12 @@ async def test_find_then_write_to_someone_never_written_to(driver: ChatDriver, l
     assert lms.conversation_between(seed.mentee1_id, adams) is None
     await driver.write(SAM, "Hello Maya, Sam here from MENT101.")
     # The first send creates the conversation, and Maya has it unread in Pluto.
-    await until(
-        lambda: (
-            lms_texts(lms, lms.conversation_between(seed.mentee1_id, adams), seed.mentee1_id)
-            == ["Hello Maya, Sam here from MENT101."]
-        ),
-        what="Sam's first message to Maya Adams in a new Pluto conversation",
+    await sam_wrote(
+        lms,
+        seed,
+        adams,
+        ["Hello Maya, Sam here from MENT101."],
+        "Sam's first message to Maya Adams in a new Pluto conversation",
     )
 
 
@@ -56,13 +63,7 @@ async def test_to_with_two_people_of_the_same_first_name(driver: ChatDriver, lms
     chosen = "\n".join(await driver.command(SAM, f"to {number}"))
     assert "Maya Lee" in chosen and "Maya Mentor" not in chosen
     await driver.write(SAM, "Hi Maya L, quick question.")
-    await until(
-        lambda: (
-            lms_texts(lms, lms.conversation_between(seed.mentee1_id, lee), seed.mentee1_id)
-            == ["Hi Maya L, quick question."]
-        ),
-        what="the line in Sam's conversation with Maya Lee",
-    )
+    await sam_wrote(lms, seed, lee, ["Hi Maya L, quick question."], "the line in Sam's conversation with Maya Lee")
     assert lms.conversation_between(seed.mentee1_id, seed.mentor_id) is None  # the other Maya got nothing
 
 

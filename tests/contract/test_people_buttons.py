@@ -14,9 +14,9 @@ import pytest
 from sandbox.lms import DemoSeed, SandboxLMS
 from tests.support import lms_texts, until
 
-from .conftest import DRIVERS
+from .conftest import running
 from .drivers.base import SAM, Arrived, ChatDriver
-from .test_people import course_mate
+from .test_people import course_mate, sam_wrote
 
 pytestmark = pytest.mark.e2e
 
@@ -30,12 +30,8 @@ async def chat(
     request: pytest.FixtureRequest, lms: SandboxLMS, seed: DemoSeed, tmp_path: Path
 ) -> AsyncIterator[ChatDriver]:
     """The real bridge with one platform whose command answers carry pressable buttons."""
-    driver = DRIVERS[request.param](lms, tmp_path)
-    try:
-        await driver.start()
+    async with running(request.param, lms, tmp_path) as driver:
         yield driver
-    finally:
-        await driver.stop()
 
 
 async def answer(chat: ChatDriver, command: str, needle: str) -> Arrived:
@@ -55,13 +51,7 @@ async def test_the_card_of_one_person_found(chat: ChatDriver, lms: SandboxLMS, s
     assert card.buttons == ("Message", "Add contact", "Block")
     await chat.press(SAM, card, "Message")
     await chat.write(SAM, "Hello from the card.")
-    await until(
-        lambda: (
-            lms_texts(lms, lms.conversation_between(seed.mentee1_id, adams), seed.mentee1_id)
-            == ["Hello from the card."]
-        ),
-        what="the first message to Maya Adams",
-    )
+    await sam_wrote(lms, seed, adams, ["Hello from the card."], "the first message to Maya Adams")
     await chat.press(SAM, card, "Add contact")
     await until(lambda: lms.state.requests_between(seed.mentee1_id, adams), what="Sam's contact request in Pluto")
     await chat.press(SAM, card, "Block")
@@ -106,19 +96,10 @@ async def test_msg_to_a_shared_first_name_waits_for_the_pick(chat: ChatDriver, l
     assert lms.conversation_between(seed.mentee1_id, lee) is None  # nothing sent before the pick
     [label] = [b for b in choices.buttons if b.endswith("Maya Lee")]
     await chat.press(SAM, choices, label)
-    await until(
-        lambda: lms_texts(lms, lms.conversation_between(seed.mentee1_id, lee), seed.mentee1_id) == ["See you at noon"],
-        what="the message, without the name, to Maya Lee",
-    )
+    await sam_wrote(lms, seed, lee, ["See you at noon"], "the message, without the name, to Maya Lee")
     assert lms.conversation_between(seed.mentee1_id, seed.mentor_id) is None
     await chat.command(SAM, "msg Maya Mentor Thanks for today")  # a whole name picks one: sent at once
-    await until(
-        lambda: (
-            lms_texts(lms, lms.conversation_between(seed.mentee1_id, seed.mentor_id), seed.mentee1_id)
-            == ["Thanks for today"]
-        ),
-        what="the message to Maya Mentor",
-    )
+    await sam_wrote(lms, seed, seed.mentor_id, ["Thanks for today"], "the message to Maya Mentor")
 
 
 async def test_conversations_lists_groups_and_unread_and_makes_one_current(
