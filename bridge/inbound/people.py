@@ -258,7 +258,7 @@ class People:
                 return await self._send_held(link, event, rest)
             if verb == "drop":
                 # Still nowhere chosen: what they write next is asked about too.
-                taken = await self.store.take_event(event.identity.platform, rest)
+                taken = await self.store.take_event(event.identity.platform, rest, link.identity)
                 html = (
                     f"<p>Not sent. Choose where your messages go with {self._usage(event, 'to NAME')}.</p>"
                     if taken is not None
@@ -287,7 +287,7 @@ class People:
         peer, _, rest = rest.partition(":")
         size, _, event_id = rest.partition(":")
         target = await self._target(link, f"{conversation}:{peer}")
-        taken = await self.store.take_event(pressed.identity.platform, event_id)
+        taken = await self.store.take_event(pressed.identity.platform, event_id, link.identity)
         event = event_from_json(taken[0]) if taken is not None else None
         if not isinstance(event, MessageEvent | CommandEvent) or event.identity != link.identity:
             return Answer("<p>That message was sent already, or it is too old to send from here.</p>")

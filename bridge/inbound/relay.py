@@ -145,7 +145,7 @@ class Relay:
         assert parsed is not None
         conversation_id, event_id = parsed
         info = await self._info(link, conversation_id)
-        taken = await self.store.take_event(link.identity.platform, event_id)
+        taken = await self.store.take_event(link.identity.platform, event_id, link.identity)
         event = event_from_json(taken[0]) if taken is not None else None
         if info is None or not isinstance(event, MessageEvent) or event.identity != link.identity:
             return Answer("<p>That message was sent already, or it is too old to send from here.</p>")
