@@ -272,6 +272,7 @@ class People:
         return Answer("<p>That button is no longer active.</p>")
 
     async def _target(self, link: Link, ids: str) -> Target:
+        """The target a button names, with its name from the list it was on (or a newer one)."""
         conversation, _, peer = ids.partition(":")
         conversation_id = int(conversation) if conversation.isdigit() else None
         peer_id = int(peer) if peer.isdigit() else None
@@ -279,6 +280,10 @@ class People:
         for target in state.choices:
             if (target.conversation_id, target.peer_id) == (conversation_id, peer_id):
                 return target
+        if conversation_id is not None:
+            for target in await self.targets.conversations(link):
+                if target.conversation_id == conversation_id:
+                    return target
         name = await self._name_of(link, peer_id) if peer_id else None
         return Target(conversation_id, peer_id, name or f"conversation {conversation_id}")
 
