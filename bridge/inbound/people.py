@@ -67,10 +67,6 @@ def _numbered(targets: list[Target], notes: dict[int, str] | None = None) -> str
     return f"<ol>{rows}</ol>"
 
 
-def _number(text: str) -> int | None:
-    return int(text) if text.isdigit() else None
-
-
 class People:
     """The people commands and buttons for one bridge."""
 
@@ -177,7 +173,7 @@ class People:
         words = event.args.split()
         if len(words) < 2:
             return f"<p>Type {self._usage(event, 'msg NAME TEXT')}: whom to, then the message.</p>"
-        if _number(words[0]) is not None:
+        if words[0].isdigit():
             size = 1
             matches = await self.targets.resolve(link, words[0], (await self.memory.state(link.id)).choices)
         else:

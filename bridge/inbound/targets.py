@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from bridge.lms.api import Conversation, LmsApi, Member
-from bridge.lms.errors import FunctionUnavailable, NotFound
+from bridge.lms.errors import FunctionUnavailable, LmsUnavailable, NotFound
 from bridge.model import ConversationType
 from bridge.store.people import Target
 from bridge.store.records import Link
@@ -87,10 +87,11 @@ class Targets:
     async def listing(self, link: Link, limit: int = RECENT) -> tuple[list[Target], dict[int, int]]:
         """The person's conversations and each one's unread count, as Pluto lists them
         (``unreadcount`` null means none: observed 15), then any others the bridge knows. A
-        site without conversations (Totara) gives the ones the bridge knows, counts unknown."""
+        site without conversations (Totara), or one not answering now, gives the ones the
+        bridge knows, counts unknown."""
         try:
             conversations = await self.api.conversations(link.token, link.lms_user_id, limit)
-        except (NotFound, FunctionUnavailable):
+        except (NotFound, FunctionUnavailable, LmsUnavailable):
             conversations = []
         listed = conversation_targets(conversations, link.lms_user_id)
         seen = {t.conversation_id for t in listed}
