@@ -19,7 +19,7 @@ import logging
 from bridge import notices
 from bridge.inbound.parse import parsed
 from bridge.inbound.relay import MAX_ACTION_ID, Answer, Relay
-from bridge.inbound.targets import Targets, best, longest_name
+from bridge.inbound.targets import Targets, best, longest_name, name_of
 from bridge.journal import event_from_json
 from bridge.lms.api import LmsApi, Member
 from bridge.lms.errors import LmsError, LmsUnavailable
@@ -179,8 +179,8 @@ class People:
         else:
             candidates = await self.targets.candidates(link, words[0])
             size = longest_name(candidates, words)
-            matches = best(candidates, " ".join(words[:size]))
-        name = " ".join(words[:size])
+            matches = best(candidates, name_of(words[:size]))
+        name = name_of(words[:size])
         if not matches:
             return f"<p>Not sent: no conversation or person in Pluto matches {escape(name)}.</p>"
         if len(matches) > 1:

@@ -63,13 +63,18 @@ def best(candidates: list[Target], name: str) -> list[Target]:
 
 
 def longest_name(candidates: list[Target], words: list[str]) -> int:
-    """How many of ``words`` (``msg NAME TEXT``) make up a candidate's whole name, longest
-    first; 1 when none does (the NAME is then the first word)."""
+    """How many of ``words`` (``msg NAME TEXT``, or ``msg NAME: TEXT``) make up a candidate's
+    whole name, longest first; 1 when none does (the NAME is then the first word)."""
     names = {" ".join(t.name.casefold().split()) for t in candidates}
     for n in range(len(words) - 1, 1, -1):
-        if " ".join(words[:n]).casefold() in names:
+        if name_of(words[:n]).casefold() in names:
             return n
     return 1
+
+
+def name_of(words: list[str]) -> str:
+    """The NAME these words of ``msg NAME TEXT`` give, without the colon that may end it."""
+    return " ".join(words).removesuffix(":").strip()
 
 
 class Targets:
