@@ -293,7 +293,8 @@ class People:
         if not isinstance(event, MessageEvent | CommandEvent) or event.identity != link.identity:
             return Answer("<p>That message was sent already, or it is too old to send from here.</p>")
         answer = await self._send(link, event, int(size or 0), target)
-        return Answer(answer.html, replace_html=answer.html) if isinstance(answer, Answer) else Answer(answer)
+        html = answer.html if isinstance(answer, Answer) else answer
+        return Answer(html, replace_html=html)  # its buttons retired: sent, or why not
 
     async def _send(self, link: Link, event: MessageEvent | CommandEvent, size: int, target: Target) -> str | Answer:
         """Send the text of ``event`` (a ``msg`` command's after its NAME) to ``target``."""
@@ -305,7 +306,11 @@ class People:
         )
         if problem is not None:
             return problem
-        await self.memory.failed(link.id, None)
+        if isinstance(event, MessageEvent):
+            await self.memory.failed(link.id, None)  # a held line confirmed: plain text flows again
+        elif link.current_conversation_id is not None or link.current_peer_id is not None:
+            # One message: plain text still goes where it went (the send made the target current).
+            await self.store.set_current(link.id, link.current_conversation_id, link.current_peer_id)
         return f"<p>Sent to <b>{escape(target.name)}</b>.</p>"
 
     def _card_actions(self, person: Member) -> tuple[Action, ...]:

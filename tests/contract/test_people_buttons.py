@@ -101,6 +101,8 @@ async def test_msg_to_a_shared_first_name_waits_for_the_pick(chat: ChatDriver, l
     assert lms.conversation_between(seed.mentee1_id, seed.mentor_id) is None
     await chat.command(SAM, "msg Maya Mentor Thanks for today")  # a whole name picks one: sent at once
     await sam_wrote(lms, seed, seed.mentor_id, ["Thanks for today"], "the message to Maya Mentor")
+    await chat.write(SAM, "And plain text still goes to Maya Lee.")  # msg sent one message only
+    await sam_wrote(lms, seed, lee, ["See you at noon", "And plain text still goes to Maya Lee."], "the plain line")
 
 
 async def test_conversations_lists_groups_and_unread_and_makes_one_current(
