@@ -59,6 +59,24 @@ async def test_the_card_of_one_person_found(chat: ChatDriver, lms: SandboxLMS, s
     await until(lambda: lms.state.is_blocked(seed.mentee1_id, adams), what="Maya Adams blocked in Pluto")
 
 
+async def test_several_found_each_opens_its_card(chat: ChatDriver, lms: SandboxLMS, seed: DemoSeed) -> None:
+    await chat.link(SAM, "mentee1")
+    lee = course_mate(lms, seed, "mayalee", "Maya", "Lee")
+    lms.add_contact(seed.mentee1_id, seed.mentor_id)
+    listing = await answer(chat, "find Maya", "Maya Lee")
+    assert listing.text.index("Maya Mentor") < listing.text.index("Maya Lee")  # contacts first
+    assert listing.buttons == ("1 Maya Mentor", "2 Maya Lee")
+    mark = len(chat.arrived(SAM))
+    await chat.press(SAM, listing, "2 Maya Lee")
+    card = await chat.wait_for(
+        lambda: next((a for a in chat.arrived(SAM)[mark:] if "Maya Lee" in a.text and a.buttons), None), "her card"
+    )
+    assert card.buttons == ("Message", "Add contact", "Block") and "not a contact" in card.text
+    await chat.press(SAM, card, "Message")
+    await chat.write(SAM, "Hello Maya Lee.")
+    await sam_wrote(lms, seed, lee, ["Hello Maya Lee."], "the first message to Maya Lee")
+
+
 async def test_a_held_line_goes_only_where_the_person_confirms(
     chat: ChatDriver, lms: SandboxLMS, seed: DemoSeed
 ) -> None:
