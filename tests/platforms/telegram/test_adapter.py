@@ -477,7 +477,7 @@ async def test_polling_conflict_logs_one_clear_line_and_recovers(
         assert isinstance(event, MessageEvent) and event.text == "after the conflict"
     finally:
         await adapter.stop()
-    errors = [r for r in caplog.records if r.name == "adapters.telegram" and r.levelno >= logging.ERROR]
+    errors = [r for r in caplog.records if r.name.startswith("adapters.telegram") and r.levelno >= logging.ERROR]
     assert len(errors) == 1
     assert "409 Conflict" in errors[0].getMessage() and "webhook" in errors[0].getMessage()
     assert len([r for r in sandbox.calls("getUpdates") if r.status == 409]) == 2
