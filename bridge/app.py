@@ -23,6 +23,7 @@ from bridge.config import Settings
 from bridge.health import Health, beat, operator_routes
 from bridge.inbound import Inbound
 from bridge.inbound.commands import Commands
+from bridge.inbound.people import People
 from bridge.inbound.relay import Relay
 from bridge.inbound.runner import Runner
 from bridge.linking import Linking, sign_in_throttle
@@ -276,8 +277,9 @@ class Bridge:
         bulk_runner = BulkRunner(store, self.client, s.bulk, progress)
         bulk = BulkCommand(store, self.client, bulk_runner, profiles)
         rooms = RoomCommand(store, self.api, self.adapters, profiles)
-        commands = Commands(store, self.api, linking, pipeline.actions, profiles, bulk, rooms)
         relay = Relay(store, self.api, after_send=pipeline.read_soon, profiles=profiles)
+        people = People(store, self.api, relay, profiles)
+        commands = Commands(store, self.api, linking, pipeline.actions, profiles, bulk, rooms=rooms, people=people)
         answers = dispatcher.answers()
         room_inbound = RoomInbound(store, self.api, Teller(store, self.adapters, answers), lifecycle, profiles)
         inbound = Inbound(

@@ -334,7 +334,12 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
         "unlink", "unlink [all]", "Disconnect from Pluto and forget your Pluto token (all: every chat linked to you)"
     ),
-    CommandSpec("to", "to NAME", "Send what you write next to this Pluto conversation"),
+    CommandSpec(
+        "to", "to NAME", "Send what you write next to this Pluto conversation (a name, part of one, or a number)"
+    ),
+    CommandSpec("find", "find NAME", "Find people in Pluto you may message, contacts first"),
+    CommandSpec("msg", "msg NAME TEXT", "Send one message to a person or conversation"),
+    CommandSpec("conversations", "conversations", "Your recent Pluto conversations with unread counts"),
     CommandSpec("status", "status", "Show your link and current conversation"),
     CommandSpec("tasks", "tasks", "Your open tasks and unread alerts, newest first, with their numbers"),
     CommandSpec("ack", "ack ID... | ack all", "Mark alerts read (all of them with: ack all)"),

@@ -20,6 +20,7 @@ from bridge.bulk.command import is_bulk_action
 from bridge.inbound.commands import Commands
 from bridge.inbound.interaction import ASKS_REASON
 from bridge.inbound.parse import parsed
+from bridge.inbound.people import PEOPLE
 from bridge.inbound.relay import PICK, Answer, Relay
 from bridge.journal import event_to_json
 from bridge.metrics import Metrics
@@ -199,6 +200,8 @@ class Inbound:
             return await self.commands.bulk.action(link, event.action_id)
         if is_room_action(event.action_id) and self.commands.rooms is not None:
             return await self.commands.rooms.action(link, event.action_id)
+        if event.action_id.startswith(PEOPLE + ":"):
+            return await self.commands.people.action(link, event, event.action_id)
         if event.action_id.startswith(PICK + ":"):
             picked = await self.relay.pick(link, event.action_id)
             return Answer(picked.html, replace_html=picked.html)
@@ -271,5 +274,7 @@ class Inbound:
                 return notices.signin_lost(self.profiles[platform], "Not sent")
             if not link.active:
                 return f"<p>Not sent: this link is inactive ({escape(link.status_reason)}).</p>"
+            if (held := await self.commands.people.held(link, event)) is not None:
+                return held
             return await self.relay.relay(link, event)
         return None
