@@ -10,6 +10,7 @@ from __future__ import annotations
 from bridge import notices
 from bridge.actions import ItemActions
 from bridge.bulk.command import BulkCommand
+from bridge.inbound.contacts import ContactCommands
 from bridge.inbound.item_commands import ItemCommands
 from bridge.inbound.relay import Answer
 from bridge.linking import LinkError, Linking
@@ -32,7 +33,7 @@ def _match(conversations: list[ConversationInfo], name: str) -> list[Conversatio
     return starts or [c for c in usable if wanted in c.name.casefold()]
 
 
-class Commands(ItemCommands):
+class Commands(ItemCommands, ContactCommands):
     """Runs one command for one person and returns the answer as safe HTML."""
 
     def __init__(

@@ -17,6 +17,7 @@ from bridge import notices
 from bridge.actions import ItemActions, parse_action
 from bridge.bulk.command import is_bulk_action
 from bridge.inbound.commands import Commands
+from bridge.inbound.contacts import parse_contact_action
 from bridge.inbound.interaction import ASKS_REASON
 from bridge.inbound.parse import parsed
 from bridge.inbound.relay import PICK, Answer, Relay
@@ -198,6 +199,8 @@ class Inbound:
             return Answer(notices.how_to_link(self.profiles[platform]))
         if is_bulk_action(event.action_id) and self.commands.bulk is not None:
             return await self.commands.bulk.action(link, event.action_id)
+        if parse_contact_action(event.action_id) is not None:
+            return await self.commands.contact_button(link, event.action_id, self.profiles[platform])
         if event.action_id.startswith(PICK + ":"):
             picked = await self.relay.pick(link, event.action_id)
             return Answer(picked.html, replace_html=picked.html)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from tests.e2e.harness import BridgeProcess, bridge_config
 
-from .base import Arrived, ChatDriver
+from .base import SAM, Arrived, ChatDriver
 
 _BLOCK = re.compile(r"^--- #(\d+)(?: \(updated\))? ---$")
 _CHOICES = re.compile(r"^\[1\] .*\(/press \d+ N \[reason\]\)$")
@@ -18,6 +18,7 @@ class ConsoleDriver(ChatDriver):
     """The console adapter, chatting with one person (Sam)."""
 
     name = "console"
+    people = frozenset({SAM})
 
     earlier: list[str]  # what earlier processes printed (before a restart)
 

@@ -13,9 +13,9 @@ from sandbox.lms import SandboxLMS
 from tests.e2e.harness import BridgeProcess
 from tests.platforms.discord.world import DiscordWorld
 
-from .base import SAM, Arrived, ChatDriver
+from .base import ALEX, SAM, Arrived, ChatDriver
 
-ACCOUNTS = {SAM: "310000000000000001"}
+ACCOUNTS = {SAM: "310000000000000001", ALEX: "310000000000000002"}
 
 
 def readable(content: str) -> str:
@@ -36,6 +36,7 @@ class DiscordDriver(ChatDriver):
     async def start(self) -> None:
         await self.dc.start()
         self.dc.add_user(ACCOUNTS[SAM], "Sam")
+        self.dc.add_user(ACCOUNTS[ALEX], "Alex")
         self.world = DiscordWorld(self.dc, self.lms, self.tmp)  # needs the sandbox's URLs
         self.bridge = await self.world.start()
 

@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.lms import SandboxLMS
+from tests.platforms.slack.e2e_support import ALEX as SLACK_ALEX
 from tests.platforms.slack.e2e_support import SAM as SLACK_SAM
 from tests.platforms.slack.e2e_support import T1, SlackChat, new_sandbox, shown, slack_config
 
-from .base import SAM, Arrived, ChatDriver
+from .base import ALEX, SAM, Arrived, ChatDriver
 
-ACCOUNTS = {SAM: SLACK_SAM}
+ACCOUNTS = {SAM: SLACK_SAM, ALEX: SLACK_ALEX}
 
 
 def readable(text: str) -> str:

@@ -13,9 +13,9 @@ from sandbox.lms import SandboxLMS
 from sandbox.teams import CARD_CONTENT_TYPE, SandboxTeams, TeamsUser
 from tests.platforms.teams.conftest import TeamsChat, start_bridge, teams_bridge_config, visible
 
-from .base import SAM, Arrived, ChatDriver
+from .base import ALEX, SAM, Arrived, ChatDriver
 
-NAMES = {SAM: "Sam Mentee"}
+NAMES = {SAM: "Sam Mentee", ALEX: "Alex Mentee"}
 
 
 class TeamsDriver(ChatDriver):

@@ -11,9 +11,9 @@ from sandbox.lms import SandboxLMS
 from sandbox.telegram import SandboxTelegram
 from tests.platforms.telegram.world import TelegramWorld
 
-from .base import SAM, Arrived, ChatDriver
+from .base import ALEX, SAM, Arrived, ChatDriver
 
-ACCOUNTS = {SAM: 111}
+ACCOUNTS = {SAM: 111, ALEX: 222}
 
 
 class TelegramDriver(ChatDriver):
@@ -29,6 +29,7 @@ class TelegramDriver(ChatDriver):
     async def start(self) -> None:
         await self.tg.start()
         self.tg.add_user(ACCOUNTS[SAM], "Sam", last_name="Mentee", username="sam_mentee")
+        self.tg.add_user(ACCOUNTS[ALEX], "Alex", last_name="Mentee", username="alex_mentee")
         self.world = TelegramWorld(self.tg, self.lms, self.tmp, self.mode)  # needs the sandbox's URL
         self.bridge = await self.world.start()
 
