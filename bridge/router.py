@@ -115,9 +115,16 @@ NOTIFICATION_KINDS = (ItemKind.ALERT, ItemKind.TASK, ItemKind.CONTACT_REQUEST)
 
 
 def provider_of(item: Item) -> str | None:
-    """``component/eventtype`` of a notification, the key of per-type preferences."""
+    """The notification type of an item (``mod_forum_posts``, as Pluto's preference key
+    names it), the key of per-type preferences."""
     component, event = item.data.get("component"), item.data.get("eventtype")
-    return f"{component}/{event}" if component and event else None
+    return f"{component}_{event}" if component and event else None
+
+
+def types_switched_off(preferences: Mapping[str, Any]) -> set[str]:
+    """The types the person switched off for chat (``prefs off``); ``mod_forum/posts`` as
+    typed before Pluto's own keys were used reads as ``mod_forum_posts``."""
+    return {str(t).replace("/", "_") for t in preferences.get("types_off") or ()}
 
 
 def _minutes(text: str) -> int:
@@ -158,8 +165,9 @@ def route(item: Item, links: Iterable[Link], preferences: Mapping[str, Any], now
     elif item.kind in NOTIFICATION_KINDS:
         if preferences.get("lms_disableall"):
             return []  # the person switched notifications off in the LMS
-        if provider_of(item) in set(preferences.get("types_off") or ()):
-            return []
+        kind_key = provider_of(item)
+        if kind_key in types_switched_off(preferences) or kind_key in set(preferences.get("lms_mobile_off") or ()):
+            return []  # the person's switch for chat; Pluto's Mobile output where it pushes
         if not (item.urgent and item.kind is ItemKind.TASK):
             held_until = quiet_until(preferences, now)
     payload = payload_of(item)

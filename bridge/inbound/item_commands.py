@@ -8,9 +8,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bridge import notices
 from bridge.actions import ACCEPT, ACK, DECLINE, DISMISS, ItemActions
+from bridge.lms.api import LmsApi, NotificationApi
+from bridge.lms.errors import LmsError, LmsUnavailable
+from bridge.lms.notification_prefs import MOBILE, NotificationPrefs
 from bridge.model import CommandEvent, ItemKind, Platform
 from bridge.profile import Profile, Profiles
 from bridge.render import escape
+from bridge.router import types_switched_off
 from bridge.store.records import Link
 from bridge.store.store import Store
 
@@ -34,6 +38,7 @@ class ItemCommands:
     ``Commands`` so every platform gets them the same way."""
 
     store: Store
+    api: LmsApi
     actions: ItemActions
     profiles: Profiles
 
@@ -114,6 +119,17 @@ class ItemCommands:
         prefs = await self.store.preferences_of(linked.lms_user_id)
         setting, _, value = event.args.strip().partition(" ")
         setting, value = setting.lower(), value.strip()
+        if setting == "types" or (setting in ("on", "off") and value.isdigit()):
+            try:
+                lms_prefs = await NotificationApi(self.api.client).notification_prefs(linked.token, linked.lms_user_id)
+            except (LmsError, LmsUnavailable) as exc:
+                return f"<p>Could not read your notification preferences in Pluto: {escape(str(exc))}</p>"
+            if setting == "types":
+                return describe_types(lms_prefs, types_switched_off(prefs))
+            number = int(value)
+            if not 0 < number <= len(lms_prefs.types):
+                return f"<p>There is no type {number}; <code>prefs types</code> lists them.</p>"
+            value = lms_prefs.types[number - 1].key
         if setting:
             problem = _apply_pref(prefs, setting, value)
             if problem:
@@ -127,8 +143,9 @@ class ItemCommands:
 PREFS_HELP = (
     "<p>Settings: <code>prefs messages|alerts|tasks PLATFORM[,PLATFORM]</code> (or <code>all</code>), "
     "<code>prefs quiet 22:00-07:00 [Europe/Paris]</code> or <code>prefs quiet off</code>, "
-    "<code>prefs off COMPONENT/TYPE</code> and <code>prefs on COMPONENT/TYPE</code> "
-    "(e.g. <code>mod_forum/posts</code>).</p>"
+    "<code>prefs types</code> (the notification types Pluto sends you, numbered), "
+    "<code>prefs off NUMBER</code> and <code>prefs on NUMBER</code> (or COMPONENT/TYPE, e.g. "
+    "<code>mod_forum/posts</code>).</p>"
 )
 
 
@@ -164,13 +181,38 @@ def _apply_pref(prefs: dict[str, Any], setting: str, value: str) -> str | None:
         prefs["quiet"] = {"start": start, "end": end, "tz": zone.strip() or "UTC"}
         return None
     if setting in ("off", "on"):
-        if "/" not in value:
-            return "Name the notification type as COMPONENT/TYPE, e.g. mod_forum/posts."
-        off = set(prefs.get("types_off") or [])
-        (off.add if setting == "off" else off.discard)(value)
+        key = value.replace("/", "_")
+        if "_" not in key or " " in key:
+            return "Name the notification type by its number in prefs types, or as COMPONENT/TYPE (mod_forum/posts)."
+        off = types_switched_off(prefs)
+        (off.add if setting == "off" else off.discard)(key)
         prefs["types_off"] = sorted(off)
         return None
     return f"Unknown setting {setting!r}."
+
+
+def describe_types(lms_prefs: NotificationPrefs, off: set[str]) -> str:
+    """Pluto's notification types for the person, numbered, each with the bridge's switch
+    for chat and the outputs Pluto has on for it."""
+    labels = {"popup": "Web", "email": "Email", MOBILE: "Mobile"}
+    rows = []
+    for t in lms_prefs.types:
+        shown = [o for o in labels if o in t.outputs] + sorted(t.outputs - labels.keys())
+        outputs = ", ".join(labels.get(o, o) for o in shown) or "none"
+        chat = "off" if t.key in off else "on"
+        rows.append(
+            f"<li>{escape(t.component)}: {escape(t.name)}: chat <b>{chat}</b> (Pluto outputs: {escape(outputs)})</li>"
+        )
+    top = (
+        "<p>All notifications are switched off in your Pluto preferences: none reach chat.</p>"
+        if lms_prefs.disableall
+        else "<p>Notification types Pluto may send you:</p>"
+    )
+    hint = (
+        "<p>Switch one off for chat with <code>prefs off NUMBER</code>, back on with <code>prefs on NUMBER</code>. "
+        "Where Pluto pushes to the bridge, types without the Mobile output do not arrive.</p>"
+    )
+    return f"{top}<ol>{''.join(rows)}</ol>{hint}"
 
 
 def _describe_prefs(prefs: dict[str, Any]) -> str:
@@ -182,7 +224,7 @@ def _describe_prefs(prefs: dict[str, Any]) -> str:
     messages = where("message", "every linked chat")
     quiet = prefs.get("quiet")
     quiet_text = f"{quiet['start']}-{quiet['end']} ({quiet['tz']})" if quiet else "off"
-    off = ", ".join(prefs.get("types_off") or []) or "none"
+    off = ", ".join(sorted(types_switched_off(prefs))) or "none"
     return (
         f"<ul><li>messages: {escape(messages)}</li><li>alerts: {escape(where('alert', 'where messages go'))}</li>"
         f"<li>tasks: {escape(where('task', 'where messages go'))}</li><li>quiet hours: {escape(quiet_text)} "

@@ -138,30 +138,3 @@ class ContactsApi:
             preferences=[{"type": "message_blocknoncontacts", "value": str(int(value))}],
         )
         return await self.privacy(token, userid)
-
-    async def notification_types(self, token: str, userid: int) -> tuple[bool, list[NotificationType]]:
-        """(disable all, each notification type Pluto may send the person)."""
-        data = await self.client.call(token, "core_message_get_user_notification_preferences", userid=userid)
-        prefs = data.get("preferences") or {}
-        types = [
-            NotificationType(
-                key=str(n["preferencekey"]),
-                component=str(c.get("displayname") or ""),
-                name=str(n.get("displayname") or n["preferencekey"]),
-                outputs=frozenset(str(p["name"]) for p in n.get("processors") or [] if p.get("enabled")),
-            )
-            for c in prefs.get("components") or []
-            for n in c.get("notifications") or []
-        ]
-        return bool(int(prefs.get("disableall") or 0)), types
-
-
-@dataclass(frozen=True, slots=True)
-class NotificationType:
-    """One notification type of ``core_message_get_user_notification_preferences``
-    (moodle-4.5-observed.md item 28)."""
-
-    key: str  # message_provider_<component>_<name>
-    component: str  # display name of the component ("Forum")
-    name: str  # display name of the type
-    outputs: frozenset[str]  # enabled outputs: popup (Web), email, airnotifier (Mobile)

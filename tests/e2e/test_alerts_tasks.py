@@ -63,10 +63,32 @@ async def test_a_forum_post_notified_long_after_it_was_written_still_arrives(
     assert len(mailed & await unread_notification_ids(lms, seed.mentee1_id)) == 1 and notice not in mailed
 
 
+async def test_prefs_types_lists_plutos_types_and_switches_one_by_number(
+    modern: BridgeProcess, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    lms.set_preference(seed.mentee1_id, "message_provider_mod_assign_assign_notification_enabled", "email")
+    mark = len(modern.out)
+    await modern.type("/prefs types")
+    line = await modern.expect(r"(\d+)\. Forum: Subscribed forum posts: chat on \(Pluto outputs: ([^)]*)\)", after=mark)
+    assert line.group(2) == "Web, Email, Mobile"  # the outputs of moodle-4.5-observed.md item 28, all on
+    await modern.expect(r"Assignment: Assignment notifications: chat on \(Pluto outputs: Email\)", after=mark)
+    mark = len(modern.out)
+    await modern.type(f"/prefs off {line.group(1)}")
+    await modern.expect(r"switched off: mod_forum_posts", after=mark)
+    lms.notify(seed.mentee1_id, subject="Forum noise", text="...", component="mod_forum", eventtype="posts")
+    lms.notify(seed.mentee1_id, subject="Badge earned", text="...", component="moodle",
+               eventtype="badgerecipientnotice")
+    await modern.expect(r"Badge earned", after=mark)
+    assert "Forum noise" not in "\n".join(modern.out[mark:])
+    mark = len(modern.out)
+    await modern.type("/prefs types")
+    await modern.expect(r"Forum: Subscribed forum posts: chat off", after=mark)
+
+
 async def test_notification_types_switched_off(modern: BridgeProcess, lms: SandboxLMS, seed: DemoSeed) -> None:
     mark = len(modern.out)
     await modern.type("/prefs off mod_forum/posts")
-    await modern.expect(r"switched off: mod_forum/posts", after=mark)
+    await modern.expect(r"switched off: mod_forum_posts", after=mark)
     lms.notify(seed.mentee1_id, subject="Forum noise", text="...", component="mod_forum", eventtype="posts")
     lms.notify(
         seed.mentee1_id,
