@@ -95,20 +95,36 @@ def actions_of(payload: Mapping[str, Any]) -> tuple[Action, ...]:
     return tuple(Action(**a) for a in payload.get("actions") or [])
 
 
-def chosen_links(kind: ItemKind, links: Iterable[Link], preferences: Mapping[str, Any]) -> list[Link]:
-    """The person's links that should receive this kind of item.
+def chosen_routes(kind: ItemKind, preferences: Mapping[str, Any]) -> list[str]:
+    """The platforms the person chose for this kind of item (none: every linked chat).
 
-    ``preferences["routes"][kind]`` lists platforms (kinds: message, alert, task); without
-    it every active link gets it.
-    """
-    active = [link for link in links if link.active]
+    ``preferences["routes"][kind]`` lists platforms (kinds: message, alert, task); alerts
+    and tasks go where the person's messages go unless they chose otherwise."""
     route_kind = ItemKind.ALERT if kind is ItemKind.CONTACT_REQUEST else kind
     table = preferences.get("routes") or {}
-    # Alerts and tasks go where the person's messages go unless they chose otherwise.
-    routes = table.get(route_kind.value) or table.get(ItemKind.MESSAGE.value)
+    return list(table.get(route_kind.value) or table.get(ItemKind.MESSAGE.value) or [])
+
+
+def _chosen(kind: ItemKind, links: Iterable[Link], preferences: Mapping[str, Any]) -> tuple[list[Link], bool]:
+    active = [link for link in links if link.active]
+    routes = chosen_routes(kind, preferences)
     if not routes:
-        return active
-    return [link for link in active if link.identity.platform.value in routes]
+        return active, False
+    picked = [link for link in active if link.identity.platform.value in routes]
+    return (picked, False) if picked else (active, bool(active))
+
+
+def fallback_notice(link: Link, routes: list[str], now: float) -> NewDelivery:
+    """Tells the person, once a day while it lasts, that the platforms they chose cannot be
+    reached and their Pluto items come to ``link``'s chat meanwhile."""
+    names = ", ".join(r.capitalize() for r in routes)
+    day = dt.datetime.fromtimestamp(now, dt.UTC).date().isoformat()
+    html_text = (
+        f"<p>Your Pluto items should go to {escape(names)}, but that link is not active (the platform could not "
+        "reach you there, or you unlinked it). They come here meanwhile. Write to the bot there to make it "
+        "active again, or choose again with <code>prefs messages PLATFORM</code>.</p>"
+    )
+    return notice(link, html_text, key=f"notice:fallback:{'+'.join(sorted(routes))}:{day}")
 
 
 NOTIFICATION_KINDS = (ItemKind.ALERT, ItemKind.TASK, ItemKind.CONTACT_REQUEST)
@@ -171,9 +187,11 @@ def route(item: Item, links: Iterable[Link], preferences: Mapping[str, Any], now
         if not (item.urgent and item.kind is ItemKind.TASK):
             held_until = quiet_until(preferences, now)
     payload = payload_of(item)
-    return [
+    chosen, fell_back = _chosen(item.kind, links, preferences)
+    told = [fallback_notice(link, chosen_routes(item.kind, preferences), now) for link in chosen if fell_back]
+    return told + [
         NewDelivery(item.key, link.id, link.identity.platform, lane_of(link.identity), payload, held_until)
-        for link in chosen_links(item.kind, links, preferences)
+        for link in chosen
     ]
 
 

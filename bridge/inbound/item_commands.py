@@ -20,6 +20,7 @@ from bridge.store.store import Store
 
 KIND_LABELS = {"task": "task", "alert": "alert", "contact_request": "contact request"}
 PLATFORM_VALUES = {p.value for p in Platform}
+ROUTED = ("messages", "alerts", "tasks")  # the settings that choose platforms
 
 
 def _ids(args: str) -> list[int] | None:
@@ -54,6 +55,25 @@ class ItemCommands:
         if not link.active:
             return notices.link_inactive(self._profile(event), link.status_reason)
         return link
+
+    async def _unlinked_platforms(self, link: Link, value: str) -> str | None:
+        """Why ``value`` (platforms) cannot be chosen: a platform without an active link
+        would route the person's items to nowhere. None when every one is linked."""
+        linked = {x.identity.platform.value for x in await self.store.links_of_user(link.lms_user_id)}
+        chosen = [v.strip().lower() for v in value.split(",") if v.strip()]
+        missing = [c for c in chosen if c in PLATFORM_VALUES and c not in linked]
+        if not missing:
+            return None
+        names = ", ".join(m.capitalize() for m in missing)
+        how = "".join(
+            f"<li>{m.capitalize()}: open your chat with the Pluto bot there and send "
+            f"{notices.command_usage(self.profiles[Platform(m)], 'link')}</li>"
+            for m in missing
+        )
+        return (
+            f"<p>Not changed: you have no active {escape(names)} link, so nothing would reach you there. "
+            f"Link it first:</p><ul>{how}</ul>"
+        )
 
     async def _cmd_tasks(self, event: CommandEvent, link: Link | None) -> str:
         linked = await self._linked(event, link)
@@ -130,6 +150,10 @@ class ItemCommands:
             if not 0 < number <= len(lms_prefs.types):
                 return f"<p>There is no type {number}; <code>prefs types</code> lists them.</p>"
             value = lms_prefs.types[number - 1].key
+        if setting in ROUTED and value.lower() not in ("", "all", "default"):
+            unlinked = await self._unlinked_platforms(linked, value)
+            if unlinked:
+                return unlinked
         if setting:
             problem = _apply_pref(prefs, setting, value)
             if problem:

@@ -132,3 +132,17 @@ async def test_privacy_contacts_then_a_non_contact_is_refused(
     assert any("does not let people open their messages" in a for a in answers), answers
     prefs = await ws(lms, lms.issue_token(seed.mentee1_id), "core_message_get_user_message_preferences")
     assert prefs["blocknoncontacts"] == 1
+
+
+async def test_prefs_for_a_platform_not_linked_is_refused_with_how_to_link(
+    driver: ChatDriver, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    await driver.link(SAM, "mentee1")
+    elsewhere = "telegram" if driver.name == "discord" else "discord"
+    answers = " ".join(await driver.command(SAM, f"prefs messages {elsewhere}"))
+    assert f"Not changed: you have no active {elsewhere.capitalize()} link" in answers, answers
+    assert "send" in answers and "link" in answers.split("Link it first")[-1], answers
+    shown = " ".join(await driver.command(SAM, "prefs"))
+    assert "messages: every linked chat" in shown, shown  # nothing was routed away
+    lms.post_message(seed.mentor_id, seed.mentee1_id, "Still here")
+    await driver.see(SAM, "Still here")
