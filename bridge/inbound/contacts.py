@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from bridge import notices
 from bridge.inbound.relay import Answer
+from bridge.inbound.sharing import reach_of
 from bridge.lms.api import LmsApi, Member
 from bridge.lms.contacts import ContactsApi, Person, Privacy
 from bridge.lms.errors import LmsError, LmsUnavailable
@@ -132,9 +133,19 @@ class ContactCommands:
         received = await api.received_requests(token, me)
         sent = await self._pending_sent(link)
         parts = []
+        actions: list[Action] = []
         if contacts:
-            rows = "".join([f"<li>{escape(c.fullname)}{await self.reachable_note(link, c.id)}</li>" for c in contacts])
-            parts.append(f"<p>Your Pluto contacts:</p><ul>{rows}</ul>")
+            viewer = await self.store.links_of_user(me)
+            lines = []
+            for c in contacts:
+                reach = await reach_of(self.store, viewer, c.id)
+                note = "".join(f" ({r.label})" for r in reach)
+                lines.append(f"<li>{escape(c.fullname)}{escape(note)}</li>")
+                first = c.fullname.split()[0] if c.fullname.split() else c.fullname
+                actions += [
+                    Action(f"url:reach:{c.id}:{r.platform.value}", f"{first} {r.label}", url=r.url) for r in reach
+                ]
+            parts.append(f"<p>Your Pluto contacts:</p><ul>{''.join(lines)}</ul>")
         else:
             usage = notices.command_usage(profile, "contact add NAME")
             parts.append(f"<p>You have no Pluto contacts yet. Ask someone with {usage}.</p>")
@@ -144,17 +155,11 @@ class ContactCommands:
         if sent:
             rows = "".join(f"<li>{escape(p.fullname)}</li>" for p in sent)
             parts.append(f"<p>Your requests waiting for an answer:</p><ul>{rows}</ul>")
-        actions: list[Action] = []
         for p in received if buttons else ():
             first = p.fullname.split()[0] if p.fullname.split() else p.fullname
             actions.append(Action(contact_action("accept", p.id), f"Accept {first}", "primary"))
             actions.append(Action(contact_action("decline", p.id), f"Decline {first}"))
         return Answer("".join(parts), tuple(actions))
-
-    async def reachable_note(self, link: Link, contact_id: int) -> str:
-        """What is shown beside a contact of the person (overridden where identities are
-        shared); nothing by default."""
-        return ""
 
     async def _pending_sent(self, link: Link) -> list[Person]:
         """The requests the person sent from chat that still wait (answered ones are forgotten)."""

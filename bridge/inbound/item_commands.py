@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bridge import notices
 from bridge.actions import ACCEPT, ACK, DECLINE, DISMISS, ItemActions
+from bridge.inbound.sharing import set_share, shared_platforms
 from bridge.lms.api import LmsApi, NotificationApi
 from bridge.lms.errors import LmsError, LmsUnavailable
 from bridge.lms.notification_prefs import MOBILE, NotificationPrefs
@@ -150,8 +151,10 @@ class ItemCommands:
             if not 0 < number <= len(lms_prefs.types):
                 return f"<p>There is no type {number}; <code>prefs types</code> lists them.</p>"
             value = lms_prefs.types[number - 1].key
-        if setting in ROUTED and value.lower() not in ("", "all", "default"):
-            unlinked = await self._unlinked_platforms(linked, value)
+        if (setting in ROUTED and value.lower() not in ("", "all", "default")) or (
+            setting == "share" and value.lower().endswith(" contacts")
+        ):
+            unlinked = await self._unlinked_platforms(linked, value.split()[0] if setting == "share" else value)
             if unlinked:
                 return unlinked
         if setting:
@@ -169,7 +172,8 @@ PREFS_HELP = (
     "<code>prefs quiet 22:00-07:00 [Europe/Paris]</code> or <code>prefs quiet off</code>, "
     "<code>prefs types</code> (the notification types Pluto sends you, numbered), "
     "<code>prefs off NUMBER</code> and <code>prefs on NUMBER</code> (or COMPONENT/TYPE, e.g. "
-    "<code>mod_forum/posts</code>).</p>"
+    "<code>mod_forum/posts</code>), <code>prefs share PLATFORM contacts|nobody</code> (your Pluto contacts on "
+    "that platform see you there, with a button to chat with you).</p>"
 )
 
 
@@ -188,6 +192,8 @@ def _apply_pref(prefs: dict[str, Any], setting: str, value: str) -> str | None:
             routes[kind] = chosen
         prefs["routes"] = routes
         return None
+    if setting == "share":
+        return set_share(prefs, value)
     if setting == "quiet":
         if value.lower() in ("off", "none", ""):
             prefs.pop("quiet", None)
@@ -249,9 +255,11 @@ def _describe_prefs(prefs: dict[str, Any]) -> str:
     quiet = prefs.get("quiet")
     quiet_text = f"{quiet['start']}-{quiet['end']} ({quiet['tz']})" if quiet else "off"
     off = ", ".join(sorted(types_switched_off(prefs))) or "none"
+    shared = ", ".join(p.capitalize() for p in shared_platforms(prefs)) or "nothing (nobody sees where you chat)"
     return (
         f"<ul><li>messages: {escape(messages)}</li><li>alerts: {escape(where('alert', 'where messages go'))}</li>"
         f"<li>tasks: {escape(where('task', 'where messages go'))}</li><li>quiet hours: {escape(quiet_text)} "
         "(urgent tasks still come through)</li>"
-        f"<li>notification types switched off: {escape(off)}</li></ul>" + PREFS_HELP
+        f"<li>notification types switched off: {escape(off)}</li>"
+        f"<li>shared with your Pluto contacts: {escape(shared)}</li></ul>" + PREFS_HELP
     )

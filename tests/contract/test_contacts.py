@@ -146,3 +146,31 @@ async def test_prefs_for_a_platform_not_linked_is_refused_with_how_to_link(
     assert "messages: every linked chat" in shown, shown  # nothing was routed away
     lms.post_message(seed.mentor_id, seed.mentee1_id, "Still here")
     await driver.see(SAM, "Still here")
+
+
+def platform_of(driver: ChatDriver) -> str:
+    return driver.name.split("-")[0]
+
+
+async def test_a_chat_identity_shared_with_contacts_is_shown_to_contacts_only(
+    driver: ChatDriver, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    if ALEX not in driver.people:
+        pytest.skip("the console chats with one person and has no identity to share")
+    where = f"on {platform_of(driver).capitalize()}"
+    await driver.link(SAM, "mentee1")
+    await driver.link(ALEX, "mentee2")
+    answers = " ".join(await driver.command(ALEX, f"prefs share {platform_of(driver)} contacts"))
+    assert f"shared with your Pluto contacts: {platform_of(driver).capitalize()}" in answers, answers
+    # Not contacts yet: Sam sees nothing of Alex.
+    assert "Alex" not in " ".join(await driver.command(SAM, "contacts"))
+
+    lms.add_contact(seed.mentee1_id, seed.mentee2_id)
+    mine = " ".join(await driver.command(SAM, "contacts"))
+    assert f"Alex Mentee ({where})" in mine, mine
+    theirs = " ".join(await driver.command(ALEX, "contacts"))
+    assert "Sam Mentee" in theirs and where not in theirs, theirs  # Sam shares nothing
+
+    await driver.command(ALEX, f"prefs share {platform_of(driver)} nobody")
+    mine = " ".join(await driver.command(SAM, "contacts"))
+    assert "Alex Mentee" in mine and where not in mine, mine
