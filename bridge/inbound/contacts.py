@@ -11,15 +11,16 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, TypeVar
 
 from bridge import notices
+from bridge.actions import ACCEPT, DECLINE, ItemActions
 from bridge.inbound.relay import Answer
 from bridge.inbound.sharing import reach_of
 from bridge.lms.api import LmsApi, Member
 from bridge.lms.contacts import ContactsApi, Person, Privacy
 from bridge.lms.errors import LmsError, LmsUnavailable
-from bridge.model import Action, CommandEvent, ConversationType
+from bridge.model import Action, CommandEvent, ConversationType, ItemKind
 from bridge.profile import Profile
 from bridge.render import escape
-from bridge.store.records import Link
+from bridge.store.records import ItemRow, Link
 from bridge.store.store import Store
 
 CONTACT = "contact"  # button ids "contact:accept:<user id>" / "contact:decline:<user id>"
@@ -66,6 +67,7 @@ class ContactCommands:
 
     store: Store
     api: LmsApi
+    actions: ItemActions
 
     if TYPE_CHECKING:  # given by ItemCommands, beside which this is mixed in
 
@@ -189,13 +191,27 @@ class ContactCommands:
                 # Pluto answers success for a request no longer pending (observed item 23): ask first.
                 listing = await self.contacts_listing(link, profile, buttons=False)
                 return Answer("<p>That request was already answered.</p>", replace_html=listing.html)
-            await api.answer(link.token, requester, link.lms_user_id, accept)
+            item = await self._request_item(link, requester)
+            if item is not None:
+                # The request's own chat copies (on every platform) learn the outcome too.
+                outcome = await self.actions.perform(link, ACCEPT if accept else DECLINE, item)
+                if not outcome.ok:
+                    return Answer(outcome.html)
+            else:
+                await api.answer(link.token, requester, link.lms_user_id, accept)
             listing = await self.contacts_listing(link, profile, buttons=False)
         except (LmsError, LmsUnavailable) as exc:
             return Answer(f"<p>Not done: {escape(str(exc))}</p>")
         name = escape(waiting[requester].fullname)
         done = f"You and {name} are now Pluto contacts." if accept else f"Declined {name}'s contact request."
         return Answer(f"<p>{done}</p>", replace_html=listing.html)
+
+    async def _request_item(self, link: Link, requester: int) -> ItemRow | None:
+        """The open contact-request item from ``requester``, when one reached chat."""
+        for item in await self.store.open_items(link.lms_user_id):
+            if item.kind == ItemKind.CONTACT_REQUEST.value and int(item.data.get("requester") or 0) == requester:
+                return item
+        return None
 
     async def _cmd_contact(self, event: CommandEvent, link: Link | None) -> str | Answer:
         linked = await self._linked(event, link)

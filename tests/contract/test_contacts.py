@@ -174,3 +174,25 @@ async def test_a_chat_identity_shared_with_contacts_is_shown_to_contacts_only(
     await driver.command(ALEX, f"prefs share {platform_of(driver)} nobody")
     mine = " ".join(await driver.command(SAM, "contacts"))
     assert "Alex Mentee" in mine and where not in mine, mine
+
+
+async def test_a_request_answered_from_contacts_retires_its_chat_copy(
+    driver: ChatDriver, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    await driver.link(SAM, "mentee1")
+    alex = lms.issue_token(seed.mentee2_id)
+    await ws(lms, alex, "core_message_create_contact_request", userid=seed.mentee2_id, requesteduserid=seed.mentee1_id)
+    await driver.see(SAM, "Contact request from Alex Mentee")
+    listing = " ".join(await driver.command(SAM, "contacts"))
+    assert "Waiting for your answer" in listing and "Alex Mentee" in listing, listing
+    # The answer's Accept button where the platform shows buttons on it, else the command.
+    shown = next((a for a in driver.arrived(SAM) if "Accept Alex" in a.buttons), None)
+    if shown is not None:
+        await driver.press(SAM, shown, "Accept Alex")
+    else:
+        answers = await driver.command(SAM, "contact accept Alex")
+        assert any("You and Alex Mentee are now Pluto contacts" in a for a in answers), answers
+    await driver.retired(SAM, "Contact request from Alex Mentee", "Accepted by Sam Mentee")
+    assert await contact_ids(lms, seed.mentee1_id) == [seed.mentee2_id]
+    listing = " ".join(await driver.command(SAM, "contacts"))
+    assert "Your Pluto contacts" in listing and "Alex Mentee" in listing and "Waiting" not in listing, listing
