@@ -39,6 +39,19 @@ async def alex_writes_to_sam(driver: ChatDriver, lms: SandboxLMS, seed: DemoSeed
     return "" if answer == "sent" else str(answer)
 
 
+async def answered(driver: ChatDriver, person: str, command: str, needle: str) -> None:
+    """``person`` runs ``command`` and one of the answers shows ``needle``."""
+    answers = await driver.command(person, command)
+    assert any(needle in a for a in answers), answers
+
+
+async def link_both(driver: ChatDriver) -> None:
+    """Sam links, and Alex too where he chats (he takes in what arrives after his link)."""
+    await driver.link(SAM, "mentee1")
+    if ALEX in driver.people:
+        await driver.link(ALEX, "mentee2")
+
+
 def _sam_side(lms: SandboxLMS, seed: DemoSeed) -> list[str]:
     conv = lms.state.individual_between(seed.mentee1_id, seed.mentee2_id)
     return lms_texts(lms, conv.id, seed.mentee2_id) if conv is not None else []
@@ -47,11 +60,8 @@ def _sam_side(lms: SandboxLMS, seed: DemoSeed) -> list[str]:
 async def test_contact_add_answered_by_the_other_person_then_both_see_each_other(
     driver: ChatDriver, lms: SandboxLMS, seed: DemoSeed
 ) -> None:
-    await driver.link(SAM, "mentee1")
-    if ALEX in driver.people:
-        await driver.link(ALEX, "mentee2")
-    answers = await driver.command(SAM, "contact add Alex")
-    assert any("Contact request sent to Alex Mentee" in a for a in answers), answers
+    await link_both(driver)
+    await answered(driver, SAM, "contact add Alex", "Contact request sent to Alex Mentee")
     listing = " ".join(await driver.command(SAM, "contacts"))
     assert "Your requests waiting for an answer" in listing and "Alex Mentee" in listing, listing
 
@@ -69,25 +79,20 @@ async def test_contact_add_answered_by_the_other_person_then_both_see_each_other
     mine = " ".join(await driver.command(SAM, "contacts"))
     assert "Your Pluto contacts" in mine and "Alex Mentee" in mine and "waiting" not in mine, mine
 
-    answers = await driver.command(SAM, "contact remove Alex")
-    assert any("Alex Mentee is no longer your Pluto contact" in a for a in answers), answers
+    await answered(driver, SAM, "contact remove Alex", "Alex Mentee is no longer your Pluto contact")
     assert await contact_ids(lms, seed.mentee1_id) == []
 
 
 async def test_block_then_the_blocked_persons_send_is_refused_with_plutos_reason(
     driver: ChatDriver, lms: SandboxLMS, seed: DemoSeed
 ) -> None:
-    await driver.link(SAM, "mentee1")
-    if ALEX in driver.people:
-        await driver.link(ALEX, "mentee2")
-    answers = await driver.command(SAM, "block Alex Mentee")
-    assert any("Blocked Alex Mentee" in a for a in answers), answers
+    await link_both(driver)
+    await answered(driver, SAM, "block Alex Mentee", "Blocked Alex Mentee")
     told = await alex_writes_to_sam(driver, lms, seed, "Are you there?")
     assert REASON in told or told.startswith("You can't message this user"), told
     assert not [t for t in _sam_side(lms, seed) if "Are you there?" in t]
 
-    answers = await driver.command(SAM, "unblock Alex")
-    assert any("Unblocked Alex Mentee" in a for a in answers), answers
+    await answered(driver, SAM, "unblock Alex", "Unblocked Alex Mentee")
     assert await alex_writes_to_sam(driver, lms, seed, "Now?") == ""
     await driver.see(SAM, "Now?")
 
@@ -106,8 +111,7 @@ async def test_mute_stops_chat_delivery_of_the_conversation_until_unmuted(
     await driver.see(SAM, "Marker from Alex")  # taken in after Maya's: Maya's was not delivered
     assert not [t for t in driver.texts(SAM) if "While muted" in t]
 
-    answers = await driver.command(SAM, "unmute Maya")
-    assert any("Unmuted Maya Mentor" in a for a in answers), answers
+    await answered(driver, SAM, "unmute Maya", "Unmuted Maya Mentor")
     lms.post_message(seed.mentor_id, seed.mentee1_id, "After unmute")
     await driver.see(SAM, "After unmute")
 
@@ -115,21 +119,17 @@ async def test_mute_stops_chat_delivery_of_the_conversation_until_unmuted(
 async def test_privacy_contacts_then_a_non_contact_is_refused(
     driver: ChatDriver, lms: SandboxLMS, seed: DemoSeed
 ) -> None:
-    await driver.link(SAM, "mentee1")
-    if ALEX in driver.people:
-        await driver.link(ALEX, "mentee2")
+    await link_both(driver)
     shown = " ".join(await driver.command(SAM, "privacy"))
     assert "your contacts and people in your courses can message you" in shown, shown
-    answers = await driver.command(SAM, "privacy contacts")
-    assert any("your contacts only can message you now" in a for a in answers), answers
+    await answered(driver, SAM, "privacy contacts", "your contacts only can message you now")
     prefs = await ws(lms, lms.issue_token(seed.mentee1_id), "core_message_get_user_message_preferences")
     assert prefs["blocknoncontacts"] == 1  # moodle-4.5-observed.md item 27
 
     told = await alex_writes_to_sam(driver, lms, seed, "Hi Sam, a question")
     assert REASON in told or told.startswith("You can't message this user"), told
     # "Anyone on the site" is not offered where the site does not allow it.
-    answers = await driver.command(SAM, "privacy site")
-    assert any("does not let people open their messages" in a for a in answers), answers
+    await answered(driver, SAM, "privacy site", "does not let people open their messages")
     prefs = await ws(lms, lms.issue_token(seed.mentee1_id), "core_message_get_user_message_preferences")
     assert prefs["blocknoncontacts"] == 1
 
