@@ -14,7 +14,7 @@ import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.telegram import SandboxTelegram
-from tests.e2e.harness import BridgeProcess, bridge_config, link_on_telegram
+from tests.e2e.harness import BridgeProcess, bridge_config, link_on_telegram, until_answer
 from tests.lms_side import unread_notification_ids, ws
 
 pytestmark = pytest.mark.e2e
@@ -83,6 +83,28 @@ async def test_prefs_types_lists_plutos_types_and_switches_one_by_number(
     mark = len(modern.out)
     await modern.type("/prefs types")
     await modern.expect(r"Forum: Subscribed forum posts: chat off", after=mark)
+
+
+async def test_plutos_disable_all_stops_notifications_but_not_messages(
+    modern: BridgeProcess, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    sam = lms.issue_token(seed.mentee1_id)
+    await ws(lms, sam, "core_user_update_user_preferences", userid=seed.mentee1_id, emailstop=1)
+    mark = len(modern.out)
+    await modern.type("/prefs types")
+    await modern.expect(r"All notifications are switched off in your Pluto preferences", after=mark)
+    lms.notify(seed.mentee1_id, subject="Quiet please", text="...", component="mod_quiz", eventtype="submission")
+    lms.post_message(seed.mentor_id, seed.mentee1_id, "A message still comes")
+    await modern.expect(r"A message still comes", after=mark)
+    # Taken in (listed by tasks, as in Pluto) and not delivered as a post of its own.
+    async def tasks() -> str:
+        at = len(modern.out)
+        await modern.type("/tasks")
+        await modern.expect(r"Open items|Nothing open", after=at)
+        return "\n".join(modern.out[at:])
+
+    await until_answer(tasks, lambda listing: "Quiet please" in listing, "the alert taken in")
+    assert "Quiet please" not in [line.strip() for line in modern.out[mark:]]
 
 
 async def test_notification_types_switched_off(modern: BridgeProcess, lms: SandboxLMS, seed: DemoSeed) -> None:
