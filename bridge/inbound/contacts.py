@@ -313,10 +313,10 @@ class ContactCommands:
         except (LmsError, LmsUnavailable) as exc:
             return f"<p>Not done: {escape(str(exc))}</p>"
         if on:
-            again = notices.command_usage(self._profile(event), "unmute " + (name or ""))
+            again = notices.command_usage(self._profile(event), f"unmute {name}".strip())
             return (
                 f"<p>Muted {escape(label)} in Pluto: its messages are no longer delivered to your chat. "
-                f"{again.strip()} brings them back.</p>"
+                f"{again} brings them back.</p>"
             )
         return f"<p>Unmuted {escape(label)}: its messages are delivered to your chat again.</p>"
 
