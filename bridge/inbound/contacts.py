@@ -233,11 +233,14 @@ class ContactCommands:
             who = await self._one_person(event, linked, name)
             if isinstance(who, str):
                 return who
-            return await (self._add_contact if verb == "add" else self._remove_contact)(linked, who)
+            return await (self.add_contact if verb == "add" else self._remove_contact)(linked, who)
         except (LmsError, LmsUnavailable) as exc:
             return f"<p>Not done: {escape(str(exc))}</p>"
 
-    async def _add_contact(self, link: Link, who: Member) -> str:
+    async def add_contact(self, link: Link, who: Member) -> str:
+        """Ask ``who`` to become the person's contact (accepting instead when they asked
+        first); the request is remembered so that ``contacts`` lists it while it waits. The
+        one way any command or button asks for a contact."""
         api, token, me = self.contacts_api, link.token, link.lms_user_id
         [state] = await api.members(token, me, [who.id]) or [Person(who.id, who.fullname)]
         name = escape(who.fullname)
@@ -272,21 +275,27 @@ class ContactCommands:
         linked = await self._linked(event, link)
         if isinstance(linked, str):
             return linked
-        api, token, me = self.contacts_api, linked.token, linked.lms_user_id
         try:
-            blocked = await api.blocked(token, me)
+            blocked = await self.contacts_api.blocked(linked.token, linked.lms_user_id)
             who = await self._one_person(event, linked, event.args.strip(), blocked)
             if isinstance(who, str):
                 return who
-            name = escape(who.fullname)
-            if on == any(b.id == who.id for b in blocked):
-                return f"<p>{name} is {'already' if on else 'not'} blocked.</p>"
-            await api.block(token, me, who.id, on)
-            if on and not any(b.id == who.id for b in await api.blocked(token, me)):
-                # Pluto keeps quiet when the person may always message (a teacher, an admin).
-                return f"<p>Pluto does not let you block {name} (they may always message you).</p>"
+            return await self.block_person(linked, who, on, blocked)
         except (LmsError, LmsUnavailable) as exc:
             return f"<p>Not done: {escape(str(exc))}</p>"
+
+    async def block_person(self, link: Link, who: Member, on: bool, blocked: list[Member] | None = None) -> str:
+        """Block (or unblock) ``who`` as the person and say what Pluto did: the one way any
+        command or button blocks. ``blocked``: the person's blocked list, if already read."""
+        api, token, me = self.contacts_api, link.token, link.lms_user_id
+        blocked = await api.blocked(token, me) if blocked is None else blocked
+        name = escape(who.fullname)
+        if on == any(b.id == who.id for b in blocked):
+            return f"<p>{name} is {'already' if on else 'not'} blocked.</p>"
+        await api.block(token, me, who.id, on)
+        if on and not any(b.id == who.id for b in await api.blocked(token, me)):
+            # Pluto keeps quiet when the person may always message (a teacher, an admin).
+            return f"<p>Pluto does not let you block {name} (they may always message you).</p>"
         if on:
             return f"<p>Blocked {name} in Pluto: they can no longer message you.</p>"
         return f"<p>Unblocked {name}: they may message you again, as your privacy setting allows.</p>"
