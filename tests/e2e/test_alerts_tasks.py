@@ -239,3 +239,35 @@ async def test_task_on_two_platforms_handled_on_one_retires_the_other(tmp_path: 
         await bridge.stop()
         await tg.stop()
         await lms.stop()
+
+
+# --- the chosen platform becomes unreachable ------------------------------------------------
+
+
+async def test_when_the_only_chosen_platform_is_unreachable_items_fall_back_and_the_person_is_told(
+    lms: SandboxLMS, seed: DemoSeed, tmp_path: Path
+) -> None:
+    tg = SandboxTelegram()
+    await tg.start()
+    tg.add_user(111, "Sam", started=True)
+    telegram = {"enabled": True, "token": tg.token, "base_url": tg.api_url, "base_file_url": tg.file_url}
+    bridge = await start_bridge(lms, tmp_path, telegram=telegram)
+    try:
+        await link_on_telegram(tg, 111, "mentee1")
+        mark = len(bridge.out)
+        await bridge.type("/prefs messages telegram")
+        await bridge.expect(r"messages: telegram", after=mark)
+        lms.post_message(seed.mentor_id, seed.mentee1_id, "First, to Telegram")
+        await tg.wait_until(lambda: any("First, to Telegram" in m.get("text", "") for m in tg.sent_to(111)), within=15)
+        tg.block_bot(111)  # Telegram can no longer reach Sam: that link becomes inactive
+        lms.post_message(seed.mentor_id, seed.mentee1_id, "Second, refused by Telegram")
+        await bridge.expect(r"Second, refused by Telegram", after=mark, timeout=20)  # what was on its way
+        lms.post_message(seed.mentor_id, seed.mentee1_id, "Third, here instead")
+        await bridge.expect(r"Third, here instead", after=mark, timeout=20)
+        lms.post_message(seed.mentor_id, seed.mentee1_id, "Fourth, here too")
+        await bridge.expect(r"Fourth, here too", after=mark, timeout=20)
+        told = [line for line in bridge.out[mark:] if "should go to Telegram, but that link is not active" in line]
+        assert len(told) == 1, bridge.out[mark:]  # told once
+    finally:
+        await bridge.stop()
+        await tg.stop()
