@@ -20,6 +20,7 @@ from bridge.bulk.command import BulkCommand
 from bridge.bulk.progress import Progress
 from bridge.bulk.runner import BulkRunner
 from bridge.config import Settings
+from bridge.fallback import fall_back
 from bridge.health import Health, beat, operator_routes
 from bridge.inbound import Inbound
 from bridge.inbound.commands import Commands
@@ -374,6 +375,9 @@ class Bridge:
 
     async def _unreachable(self, link: Link, reason: str) -> None:
         log.warning("deliveries to %s stopped: %s", link.identity, reason)
+        assert self.store is not None
+        if moved := await fall_back(self.store, link):
+            log.info("%d item(s) for %s go to the person's other chats instead", moved, link.identity)
 
     async def _housekeeping(self) -> None:
         assert self.store is not None

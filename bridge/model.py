@@ -347,6 +347,13 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("decline", "decline ID [REASON]", "Decline (reject) a task or a contact request"),
     CommandSpec("dismiss", "dismiss ID", "Dismiss a task or alert without deciding"),
     CommandSpec("prefs", "prefs [SETTING VALUE]", "Where alerts and tasks go, quiet hours, notification types"),
+    CommandSpec("contacts", "contacts", "Your Pluto contacts and contact requests, both ways"),
+    CommandSpec("contact", "contact add|remove NAME", "Ask someone to become your Pluto contact, or remove one"),
+    CommandSpec("block", "block NAME", "Block someone from messaging you in Pluto"),
+    CommandSpec("unblock", "unblock NAME", "Lift a block"),
+    CommandSpec("mute", "mute [NAME]", "Mute the current conversation (or NAME) in Pluto: no more deliveries here"),
+    CommandSpec("unmute", "unmute [NAME]", "Unmute the current conversation (or NAME)"),
+    CommandSpec("privacy", "privacy [contacts|course|site]", "Show or set who can message you in Pluto"),
     CommandSpec(
         "bulk",
         "bulk [COURSE [group NAME | role ROLE]: TEXT | confirm | cancel | status]",

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from bridge import notices
 from bridge.actions import ItemActions
 from bridge.bulk.command import BulkCommand
+from bridge.inbound.contacts import ContactCommands
 from bridge.inbound.item_commands import ItemCommands
 from bridge.inbound.people import People
 from bridge.inbound.relay import Answer, Relay
@@ -28,7 +29,7 @@ from bridge.store.store import Store
 PeopleCommand = Callable[[CommandEvent, Link], Awaitable[str | Answer]]
 
 
-class Commands(ItemCommands):
+class Commands(ItemCommands, ContactCommands):
     """Runs one command for one person and returns the answer as safe HTML."""
 
     def __init__(

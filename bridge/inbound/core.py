@@ -18,6 +18,7 @@ from bridge import notices
 from bridge.actions import ItemActions, parse_action
 from bridge.bulk.command import is_bulk_action
 from bridge.inbound.commands import Commands
+from bridge.inbound.contacts import parse_contact_action
 from bridge.inbound.interaction import ASKS_REASON
 from bridge.inbound.parse import parsed
 from bridge.inbound.people import PEOPLE
@@ -202,6 +203,8 @@ class Inbound:
             return await self.commands.rooms.action(link, event.action_id)
         if event.action_id.startswith(PEOPLE + ":"):
             return await self.commands.people.action(link, event, event.action_id)
+        if parse_contact_action(event.action_id) is not None:
+            return await self.commands.contact_button(link, event.action_id, self.profiles[platform])
         if event.action_id.startswith(PICK + ":"):
             picked = await self.relay.pick(link, event.action_id)
             return Answer(picked.html, replace_html=picked.html)

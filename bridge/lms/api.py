@@ -8,6 +8,7 @@ from typing import Any
 
 from bridge.lms.client import LmsClient
 from bridge.lms.errors import FunctionUnavailable, InvalidResponse, NotFound, SendRefused
+from bridge.lms.notification_prefs import NotificationPrefs, parse_notification_prefs
 
 # Functions the bridge needs on a modern (Moodle >= 3.6) site; `check` names the missing ones.
 MODERN_FUNCTIONS: tuple[str, ...] = (
@@ -339,7 +340,7 @@ class NotificationApi:
             await self.client.call_once(token, function, messageid=message_id, action=action, reasonfordecision=reason)
         )
 
-    async def notifications_disabled(self, token: str, userid: int) -> bool:
-        """The person's "disable all notifications" switch in the LMS."""
+    async def notification_prefs(self, token: str, userid: int) -> NotificationPrefs:
+        """The person's "disable all notifications" switch and notification types in the LMS."""
         data = await self.client.call(token, "core_message_get_user_notification_preferences", userid=userid)
-        return bool(int((data.get("preferences") or {}).get("disableall") or 0))
+        return parse_notification_prefs(data)

@@ -15,7 +15,7 @@ from tests.support import WITHIN, item_number
 
 # The people of the LMS demo seed, as each platform's drivers name their chat accounts.
 SAM = "sam"  # mentee1
-ALEX = "alex"  # mentee2
+ALEX = "alex"  # mentee2, in the chat on every platform but the console (one person only)
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class ChatDriver(ABC):
     what arrived."""
 
     name: str
+    people: frozenset[str] = frozenset({SAM, ALEX})  # who chats on this platform
 
     def __init__(self, lms: SandboxLMS, tmp: Path) -> None:
         self.lms = lms

@@ -22,6 +22,7 @@ class ConsoleDriver(ChatDriver):
 
     name = "console"
     rooms = True
+    people = frozenset({SAM})
 
     earlier: list[str]  # what earlier processes printed (before a restart)
 

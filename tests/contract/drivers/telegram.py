@@ -33,7 +33,7 @@ class TelegramDriver(ChatDriver):
     async def start(self) -> None:
         await self.tg.start()
         self.tg.add_user(ACCOUNTS[SAM], "Sam", last_name="Mentee", username="sam_mentee")
-        self.tg.add_user(ACCOUNTS[ALEX], "Alex", last_name="Mentee")
+        self.tg.add_user(ACCOUNTS[ALEX], "Alex", last_name="Mentee", username="alex_mentee")
         self.tg.add_user(ACCOUNTS["rory"], "Rory")
         self.tg.add_user(ACCOUNTS["ivy"], "Ivy", started=True)  # pressed Start, never linked
         for room, chat_id in ROOMS.items():
