@@ -52,6 +52,7 @@ class Commands(ItemCommands, ContactCommands):
         self.rooms = rooms
         # The people commands send as the relay does; a bridge built without one gets its own.
         self.people = people or People(store, api, Relay(store, api, profiles=self.profiles), self.profiles)
+        self.people.contacts = self  # its Add contact and Block buttons are these commands'
 
     async def run(self, event: CommandEvent, link: Link | None) -> str | Answer:
         handler = getattr(self, f"_cmd_{event.name}", None)

@@ -6,15 +6,15 @@ person's privacy decide who can be found and messaged. Numbered lists are rememb
 ``to`` found nobody or several, the next plain line is held and the person asked, instead of
 going to the conversation that happened to be current.
 
-The Add contact and Block buttons of a person's card are thin calls of
-``core_message_create_contact_request`` and ``core_message_block_user`` as the person: the
-one place the people commands touch contacts.
+The Add contact and Block buttons of a person's card go through the contacts commands'
+``add_contact`` and ``block_person`` (``bridge.inbound.contacts``): one way to do each.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+from typing import TYPE_CHECKING
 
 from bridge import notices
 from bridge.inbound.parse import parsed
@@ -29,6 +29,9 @@ from bridge.render import escape
 from bridge.store.people import PeopleMemory, Target
 from bridge.store.records import Link
 from bridge.store.store import Store
+
+if TYPE_CHECKING:
+    from bridge.inbound.contacts import ContactCommands
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +80,7 @@ class People:
         self.profiles = profiles or Profiles()
         self.memory = PeopleMemory(store)
         self.targets = Targets(store, api)
+        self.contacts: ContactCommands | None = None  # set by Commands: Add contact and Block
 
     def _usage(self, event: ChatEvent, usage: str) -> str:
         return notices.command_usage(self._profile(event), usage)
@@ -329,17 +333,9 @@ class People:
         if verb == "msg":
             target = next((t for t in await self.targets.conversations(link) if t.peer_id == userid), None)
             return Answer(await self._choose(link, target or Target(None, userid, person.fullname)))
-        if verb == "add":
-            body = await self.api.client.call_once(
-                link.token, "core_message_create_contact_request", userid=link.lms_user_id, requesteduserid=userid
-            )
-            if (body or {}).get("warnings"):
-                return Answer(f"<p>Pluto would not send {name} a contact request.</p>")
-            return Answer(f"<p>Contact request sent to <b>{name}</b>: they can accept it in Pluto or their chat.</p>")
-        if verb == "block":
-            await self.api.client.call_once(
-                link.token, "core_message_block_user", userid=link.lms_user_id, blockeduserid=userid
-            )
-            return Answer(f"<p>Blocked <b>{name}</b> in Pluto: they can no longer message you there.</p>")
+        if verb in ("add", "block") and self.contacts is not None:
+            if verb == "add":
+                return Answer(await self.contacts.add_contact(link, person))
+            return Answer(await self.contacts.block_person(link, person, on=True))
         state = "your contact" if person.iscontact else "blocked by you" if person.isblocked else "not a contact"
         return Answer(f"<p><b>{name}</b> ({state})</p>", self._card_actions(person))
