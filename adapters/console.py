@@ -36,6 +36,7 @@ from bridge.model import (
     ChatEvent,
     ChatIdentity,
     CommandEvent,
+    CommandSpec,
     ContactEvent,
     Destination,
     Markup,
@@ -81,6 +82,14 @@ async def stdin_lines() -> AsyncIterator[str]:
         yield line
 
 
+# The commands the console handles itself; /help lists them after the bridge's own.
+CONSOLE_COMMANDS = (
+    CommandSpec("reply", "reply N TEXT", "Answer the conversation of message #N"),
+    CommandSpec("press", "press N K [REASON]", "Press button K of message #N (with a reason where one is asked)"),
+)
+OWN_NAMES = frozenset(c.name for c in CONSOLE_COMMANDS)  # each handled by ConsoleAdapter._cmd_<name>
+
+
 def stdout_write(text: str) -> None:
     print(text, flush=True)
 
@@ -95,7 +104,7 @@ class ConsoleAdapter(Adapter):
 
     platform = Platform.CONSOLE
     capabilities = Capabilities(markup=Markup.PLAIN, max_text=4000, max_actions=9, private_replies=True, rooms=True)
-    profile = Profile(Platform.CONSOLE, "the console", capabilities, "/")
+    profile = Profile(Platform.CONSOLE, "the console", capabilities, "/", CONSOLE_COMMANDS)
 
     def __init__(
         self,
@@ -204,27 +213,27 @@ class ConsoleAdapter(Adapter):
         fields = self._event_fields(person)
         if text.startswith("/"):
             word, _, rest = text[1:].partition(" ")
-            word = word.lower()
-            if word == "reply":
-                number, _, body = rest.strip().partition(" ")
-                number = number.lstrip("#")
-                return MessageEvent(**fields, text=body, reply_to=self._message_id(number))
-            if word == "press":
-                number, _, rest = rest.strip().partition(" ")
-                choice, _, reason = rest.strip().partition(" ")
-                ref = self._message_id(number.lstrip("#"))
-                options = self._actions.get(ref, [])
-                if not choice.isdigit() or not 1 <= int(choice) <= len(options):
-                    self._write(f"(message #{number} has no choice {choice or '?'})")
-                    return None
-                return ActionEvent(
-                    **fields,
-                    action_id=options[int(choice) - 1],
-                    reason=reason.strip(),
-                    message=SentRef(ROOM, ref),
-                )
+            if word.lower() in OWN_NAMES:
+                handler: Callable[[str, _EventFields], ChatEvent | None] = getattr(self, f"_cmd_{word.lower()}")
+                return handler(rest.strip(), fields)
             return CommandEvent(**fields, text=text[1:])  # the core parses it
         return MessageEvent(**fields, text=text)
+
+    def _cmd_reply(self, rest: str, fields: _EventFields) -> ChatEvent | None:
+        number, _, body = rest.partition(" ")
+        return MessageEvent(**fields, text=body, reply_to=self._message_id(number.lstrip("#")))
+
+    def _cmd_press(self, rest: str, fields: _EventFields) -> ChatEvent | None:
+        number, _, rest = rest.partition(" ")
+        choice, _, reason = rest.strip().partition(" ")
+        ref = self._message_id(number.lstrip("#"))
+        options = self._actions.get(ref, [])
+        if not choice.isdigit() or not 1 <= int(choice) <= len(options):
+            self._write(f"(message #{number} has no choice {choice or '?'})")
+            return None
+        return ActionEvent(
+            **fields, action_id=options[int(choice) - 1], reason=reason.strip(), message=SentRef(ROOM, ref)
+        )
 
     async def _read(self) -> None:
         lines = self._lines if self._lines is not None else stdin_lines()
@@ -252,12 +261,14 @@ class ConsoleAdapter(Adapter):
             self._write("\n".join(f"@{person.user_id}| {line}" for line in text.split("\n")))
 
     async def _show_reply(self, person: ChatIdentity, reply: Reply | None) -> None:
-        if reply is not None and reply.actions:
-            # Buttons to press: shown as a numbered message, so /press N K works on them.
-            await self.send(Destination(person), Post("\n".join(reply.texts), actions=reply.actions))
-            return
-        for text in reply.texts if reply is not None else ():
+        """Answers print as ``[bridge]`` lines; one with buttons ends as a numbered message
+        (its last text), so ``/press`` works on it as on any other."""
+        texts = list(reply.texts) if reply is not None else []
+        choices = reply.actions if reply is not None and texts else ()
+        for text in texts[:-1] if choices else texts:
             self._to(person, f"[bridge] {text}")
+        if choices:
+            await self.send(Destination(person), Post(text=texts[-1], actions=choices))
 
     def _format(self, number: str, post: Post) -> str:
         out = [f"--- #{number} ---", post.text]

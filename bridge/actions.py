@@ -20,7 +20,7 @@ from typing import Any
 from bridge import notices
 from bridge.lms.api import LmsApi, NotificationApi, SiteInfo
 from bridge.lms.errors import LmsError, LmsUnavailable, TokenRejected
-from bridge.model import Action, ItemKind
+from bridge.model import Action, ItemKind, Platform
 from bridge.profile import Profiles
 from bridge.render import escape
 from bridge.router import lane_of
@@ -118,14 +118,19 @@ class ItemActions:
         assert isinstance(info, SiteInfo)
         return info
 
-    async def perform(self, link: Link, verb: str, item: ItemRow, reason: str = "") -> Outcome:
-        """Do ``verb`` on ``item`` as ``link``'s person."""
+    async def perform(
+        self, link: Link, verb: str, item: ItemRow, reason: str = "", finish: tuple[Platform, str] | None = None
+    ) -> Outcome:
+        """Do ``verb`` on ``item`` as ``link``'s person; the inbound event ``finish`` (the
+        one that decided) is marked processed together with the outcome."""
         async with self._turns[link.lms_user_id]:
             # Read again in turn: a poll may have closed it while this waited.
             item = await self.store.item(link.lms_user_id, item.item_key) or item
-            return await self._perform(link, verb, item, reason)
+            return await self._perform(link, verb, item, reason, finish)
 
-    async def _perform(self, link: Link, verb: str, item: ItemRow, reason: str) -> Outcome:
+    async def _perform(
+        self, link: Link, verb: str, item: ItemRow, reason: str, finish: tuple[Platform, str] | None = None
+    ) -> Outcome:
         if item.status != "open":
             return Outcome(False, f"<p>Already handled: {escape(item.outcome or item.status)}.</p>")
         if verb not in (ACCEPT, DECLINE):
@@ -146,7 +151,7 @@ class ItemActions:
         except Refusal as refusal:  # the LMS or the site cannot do it; nothing changed
             return Outcome(False, refusal.html)
         outcome = f"{result} by {who}" + (f": \u201c{reason}\u201d" if reason else "")
-        html = await self.close(link.lms_user_id, item, outcome)
+        html = await self.close(link.lms_user_id, item, outcome, finish=finish)
         return Outcome(True, f"<p>Done: {escape(outcome)}.</p>", html)
 
     async def _act(self, link: Link, verb: str, item: ItemRow, reason: str) -> str:
@@ -213,19 +218,35 @@ class ItemActions:
         else:
             await self.notifications.mark_message_read(token, item.lms_id)
 
-    async def close(self, lms_user_id: int, item: ItemRow, outcome: str, status: str = "handled") -> str | None:
-        """Close the item and queue an edit of every chat copy; returns the retired HTML."""
-        if not await self.store.close_item(lms_user_id, item.item_key, status, outcome):
-            return None
+    async def close(
+        self,
+        lms_user_id: int,
+        item: ItemRow,
+        outcome: str,
+        status: str = "handled",
+        finish: tuple[Platform, str] | None = None,
+    ) -> str | None:
+        """Close the item and queue an edit of every chat copy, with the processed mark of
+        the inbound event ``finish`` in the same write; returns the retired HTML."""
         html = retired(item, outcome)
-        await self.store.undelivered_copies(item.item_key)
         sent = [delivery for delivery, refs in await self.store.refs_of_item(item.item_key) if refs]
-        await self._edit_copies(sent, {"html": html})
+        edits = await self._edits(sent, {"html": html})
+        if not await self.store.close_item(lms_user_id, item.item_key, status, outcome, edits=edits, finish=finish):
+            return None
+        if edits:
+            self.wake_dispatcher()
         log.info("item %s of LMS user %s: %s", item.item_key, lms_user_id, outcome)
         return html
 
     async def _edit_copies(self, copies: list[Delivery], change: dict[str, Any]) -> None:
         """Queue an edit of each sent copy: its new text (and buttons; none when absent)."""
+        edits = await self._edits(copies, change)
+        if edits:
+            await self.store.enqueue(edits)
+            self.wake_dispatcher()
+
+    async def _edits(self, copies: list[Delivery], change: dict[str, Any]) -> list[NewDelivery]:
+        """An edit of each sent copy (its link still there): its new text and buttons."""
         edits = []
         for delivery in copies:
             link = await self.store.link_by_id(delivery.link_id)
@@ -240,9 +261,7 @@ class ItemActions:
                     {"kind": "edit", "target": delivery.id, **change},
                 )
             )
-        if edits:
-            await self.store.enqueue(edits)
-            self.wake_dispatcher()
+        return edits
 
     async def upgrade(self, lms_user_id: int, row: ItemRow, payload: dict[str, Any]) -> bool:
         """An open item is now known to be another kind (a Totara task a read took for an

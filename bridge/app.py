@@ -20,9 +20,11 @@ from bridge.bulk.command import BulkCommand
 from bridge.bulk.progress import Progress
 from bridge.bulk.runner import BulkRunner
 from bridge.config import Settings
+from bridge.fallback import fall_back
 from bridge.health import Health, beat, operator_routes
 from bridge.inbound import Inbound
 from bridge.inbound.commands import Commands
+from bridge.inbound.people import People
 from bridge.inbound.relay import Relay
 from bridge.inbound.runner import Runner
 from bridge.intake_share import IntakeShare
@@ -299,11 +301,11 @@ class Bridge:
         bulk_runner = BulkRunner(store, self.client, s.bulk, progress)
         bulk = BulkCommand(store, self.client, bulk_runner, profiles)
         rooms = RoomCommand(store, self.api, self.adapters, profiles)
-        commands = Commands(store, self.api, linking, pipeline.actions, profiles, bulk, rooms)
         relay = Relay(store, self.api, after_send=pipeline.read_soon, profiles=profiles)
-        room_inbound = RoomInbound(
-            store, self.api, Teller(store, self.adapters, dispatcher.pace_answer), lifecycle, profiles
-        )
+        people = People(store, self.api, relay, profiles)
+        commands = Commands(store, self.api, linking, pipeline.actions, profiles, bulk, rooms=rooms, people=people)
+        answers = dispatcher.answers()
+        room_inbound = RoomInbound(store, self.api, Teller(store, self.adapters, answers), lifecycle, profiles)
         inbound = Inbound(
             store,
             self.adapters,
@@ -311,10 +313,10 @@ class Bridge:
             relay,
             pipeline.actions,
             self.metrics,
-            pace=dispatcher.pace_answer,
+            answers=answers,
             rooms=room_inbound,
         )
-        self.runner = runner = Runner(inbound, inbound.record, discard=inbound.discard)
+        self.runner = runner = Runner(inbound, inbound.record, discard=inbound.discard, answers=inbound.answers)
         alone = singleton_platforms(s) & set(self.adapters)
         self.starts = starts = AdapterStarts(self.adapters, runner, standby=alone)
         self.health = health = Health(
@@ -348,8 +350,12 @@ class Bridge:
             app.add_routes(operator_routes(health))
             self._management, mport = await listen(app, *management)
             log.info("health and metrics on http://%s:%s", management[0], mport)
+        resumer = Resumer(store, inbound, relay, wake_dispatcher=dispatcher.wake, runner=runner)
+        if unfinished:
+            log.info("resuming %d chat events the previous process had not finished", len(unfinished))
+            # Before the adapters start: first in each person's turn (the runner tracks them).
+            resumer.queue(unfinished)
         await starts.start()  # one platform down does not keep the others from running
-        resumer = Resumer(store, inbound, relay, wake_dispatcher=dispatcher.wake)
         self.singletons = singletons = Singletons(leases, on_lost=self._singleton_lost)
         for platform in alone:
             singletons.add(platform.value, self._adapter_elected(platform), self._adapter_lost(platform))
@@ -371,9 +377,6 @@ class Bridge:
         if not leases.sole:
             self._tasks.append(asyncio.create_task(leases.run(), name="leases"))
             self._tasks.append(asyncio.create_task(singletons.run(), name="singletons"))
-        if unfinished:
-            log.info("resuming %d chat events the previous process had not finished", len(unfinished))
-            self._tasks.append(asyncio.create_task(resumer.run(unfinished), name="resume"))
         if self.devices is not None:
             self._tasks.append(asyncio.create_task(self._devices_at_start(), name="push-devices"))
 
@@ -462,6 +465,9 @@ class Bridge:
 
     async def _unreachable(self, link: Link, reason: str) -> None:
         log.warning("deliveries to %s stopped: %s", link.identity, reason)
+        assert self.store is not None
+        if moved := await fall_back(self.store, link):
+            log.info("%d item(s) for %s go to the person's other chats instead", moved, link.identity)
 
     async def _housekeeping(self) -> None:
         assert self.store is not None

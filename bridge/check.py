@@ -32,6 +32,8 @@ OPTIONAL: dict[str, str] = {
     "core_message_get_conversation_between_users": (
         "after a restart in the middle of a bulk message, whoever was being sent to is reported, not sent again"
     ),
+    "core_message_message_search_users": "find, to and msg cannot find people, only conversations",
+    "core_message_get_member_info": "the buttons of a person found (Message, Add contact, Block) do not work",
 }
 
 

@@ -23,6 +23,7 @@ import aiohttp
 from bridge.adapter_registry import adapter_factory
 from bridge.app import Bridge
 from bridge.config import load_settings
+from bridge.lms.client import LmsClient
 from bridge.model import Platform
 from bridge.store.crypto import new_key
 from sandbox.lms import SandboxLMS
@@ -175,19 +176,31 @@ async def run_demo(*, scripted: bool, echo: Callable[[str], None] = print) -> in
         watcher.scan()
         tasks.append(asyncio.create_task(watcher.run()))
         await transcript.wait_for(r"Welcome, Sam!")
+        await _showcase(lms, seed.mentor_id, seed.mentee1_id, seed.mentee2_id, seed.group_conversation_id)
+        group = await transcript.wait_for(r"--- #(\d+) ---\nMaya Mentor · Cohort A")
+        alert = await transcript.wait_for(r"--- #(\d+) ---\n[^#]*Essay 1 is due tomorrow[^#]*\[1\] Mark read")
+        await transcript.wait_for(r"Contact request from Alex Mentee[^#]*\[1\] Accept\s+\[2\] Decline")
+        await type_line("/to Maya Mentor")  # the group message made Cohort A current
+        await transcript.wait_for(r"What you write now goes to Maya Mentor")
         if not scripted:
-            echo("Type a reply and press Enter (/help for commands, Ctrl-D to quit).")
+            echo(
+                "Type a line to answer Maya; /reply N TEXT answers message #N, /press N K presses its "
+                "button K (/help lists every command; Ctrl-D quits)."
+            )
             await _interactive(lms, console, seed.mentor_id, seed.mentee1_id, direct["conversationid"])
             return 0
         reply = "Going well, thanks! I have a question about module 2."
         await type_line(reply)
         await watcher.wait_for(direct["conversationid"], seed.mentee1_id, reply)
-        lms.post_to_conversation(seed.mentor_id, seed.group_conversation_id, "Cohort A: our call moves to Friday.")
-        match = await transcript.wait_for(r"--- #(\d+) ---\nMaya Mentor · Cohort A")
         group_reply = "Friday works for me."
-        await type_line(f"/reply {match.group(1)} {group_reply}")
+        await type_line(f"/reply {group.group(1)} {group_reply}")
         await watcher.wait_for(seed.group_conversation_id, seed.mentee1_id, group_reply)
-        echo("Demo complete: the mentor's messages reached the chat, and the chat replies are in the LMS.")
+        await type_line(f"/press {alert.group(1)} 1")
+        await transcript.wait_for(r"Essay 1 is due tomorrow.*Marked read by Sam Mentee")
+        echo(
+            "Demo complete: a private and a group message, an alert and a task reached the chat; "
+            "the replies and the button press are in the LMS."
+        )
         return 0
     except (TimeoutError, RuntimeError) as exc:
         echo(f"demo failed: {exc}")
@@ -200,15 +213,31 @@ async def run_demo(*, scripted: bool, echo: Callable[[str], None] = print) -> in
         await lms.stop()
 
 
+async def _showcase(lms: SandboxLMS, mentor: int, sam: int, alex: int, group_conversation: int) -> None:
+    """What else reaches a chat besides a private message: a group conversation's message, an
+    alert with a button, and a task to decide (Alex's contact request: Accept or Decline)."""
+    lms.post_to_conversation(mentor, group_conversation, "Cohort A: our call moves to Friday.")
+    lms.notify(
+        sam,
+        subject="Essay 1 is due tomorrow",
+        text="Submit by 17:00.",
+        component="mod_assign",
+        eventtype="assign_notification",
+        contexturl=f"{lms.url}/mod/assign/view.php?id=5",
+    )
+    async with LmsClient(lms.url) as client:
+        await client.call(
+            lms.issue_token(alex), "core_message_create_contact_request", userid=alex, requesteduserid=sam
+        )
+
+
 async def _no_input() -> AsyncIterator[str]:
     """Scripted mode types through ``type_line``; standard input stays untouched."""
     await asyncio.Event().wait()
     yield ""  # pragma: no cover - never reached
 
 
-async def _interactive(
-    lms: SandboxLMS, console: Console, mentor_id: int, mentee_id: int, conversation_id: int
-) -> None:
+async def _interactive(lms: SandboxLMS, console: Console, mentor_id: int, mentee_id: int, conversation_id: int) -> None:
     """Until the person ends the input (Ctrl-D): the mentor answers each new chat message."""
     answered = {m["id"] for m in lms.messages_in(conversation_id)}
 

@@ -334,7 +334,12 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
         "unlink", "unlink [all]", "Disconnect from Pluto and forget your Pluto token (all: every chat linked to you)"
     ),
-    CommandSpec("to", "to NAME", "Send what you write next to this Pluto conversation"),
+    CommandSpec(
+        "to", "to NAME", "Send what you write next to this Pluto conversation (a name, part of one, or a number)"
+    ),
+    CommandSpec("find", "find NAME", "Find people in Pluto you may message, contacts first"),
+    CommandSpec("msg", "msg NAME TEXT", "Send one message to a person or conversation"),
+    CommandSpec("conversations", "conversations", "Your recent Pluto conversations with unread counts"),
     CommandSpec("status", "status", "Show your link and current conversation"),
     CommandSpec("tasks", "tasks", "Your open tasks and unread alerts, newest first, with their numbers"),
     CommandSpec("ack", "ack ID... | ack all", "Mark alerts read (all of them with: ack all)"),
@@ -342,6 +347,13 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("decline", "decline ID [REASON]", "Decline (reject) a task or a contact request"),
     CommandSpec("dismiss", "dismiss ID", "Dismiss a task or alert without deciding"),
     CommandSpec("prefs", "prefs [SETTING VALUE]", "Where alerts and tasks go, quiet hours, notification types"),
+    CommandSpec("contacts", "contacts", "Your Pluto contacts and contact requests, both ways"),
+    CommandSpec("contact", "contact add|remove NAME", "Ask someone to become your Pluto contact, or remove one"),
+    CommandSpec("block", "block NAME", "Block someone from messaging you in Pluto"),
+    CommandSpec("unblock", "unblock NAME", "Lift a block"),
+    CommandSpec("mute", "mute [NAME]", "Mute the current conversation (or NAME) in Pluto: no more deliveries here"),
+    CommandSpec("unmute", "unmute [NAME]", "Unmute the current conversation (or NAME)"),
+    CommandSpec("privacy", "privacy [contacts|course|site]", "Show or set who can message you in Pluto"),
     CommandSpec(
         "bulk",
         "bulk [COURSE [group NAME | role ROLE]: TEXT | confirm | cancel | status]",

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import replace
@@ -41,9 +40,9 @@ from bridge.ports import (
     PermanentError,
     RateLimited,
     RecipientUnreachable,
-    TransientError,
 )
 from bridge.render import render, render_with_plain
+from bridge.retry import AnswerDelivery, RetryPolicy
 from bridge.router import actions_of, lane_of, told_unshowable
 from bridge.store.leases import Fence, LeaseLost
 from bridge.store.records import Delivery, DeliveryStatus, Link, LinkStatus, MapEntry
@@ -57,10 +56,6 @@ log = logging.getLogger(__name__)
 LANE_LEASE = "lane:"  # a lane's lease is named after it
 LANE_BATCH = 50  # deliveries read per query; each is still sent strictly in order
 EMPTY_ITEM = "<p><i>(no text: open it in Pluto)</i></p>"
-
-# An answer to a person is sent by its caller after its turn: counted as lasting this long
-# (an answer's send takes well under it), so the chat's next send keeps a full window away.
-ANSWER_SEND_ALLOWANCE = 1.0
 
 UnreachableHook = Callable[[Link, str], Awaitable[None]]
 
@@ -128,6 +123,7 @@ class Dispatcher:
         self._standby: set[Platform] = set()  # platforms another replica runs (singletons)
         self.adapters = dict(adapters)
         self.settings = settings
+        self.policy = RetryPolicy(settings.give_up_after, settings.backoff_initial, settings.backoff_max)
         self.on_unreachable = on_unreachable
         self.lms_url = lms_url
         self._wake = asyncio.Event()
@@ -305,14 +301,9 @@ class Dispatcher:
                 return True
             outcomes.labels(platform, "rate_limited").inc()
             throttled = self._throttled[delivery.lane] = self._throttled.get(delivery.lane, 0) + 1
-            wait = exc.wait(throttled)
-            if not exc.given:  # the adapter's guess, doubled while the room stays throttled: capped
-                wait = min(self.settings.backoff_max, wait)
+            wait = self.policy.throttled_wait(exc, throttled)
             if exc.scope_all:
-                # The whole bot is over the platform's limit: every lane of it waits.
-                resume = time.monotonic() + exc.retry_after
-                self._paused_until[delivery.platform] = max(self._paused_until.get(delivery.platform, 0.0), resume)
-                log.warning("%s: every send paused for %.1fs (platform-wide rate limit)", platform, exc.retry_after)
+                self.pause(delivery.platform, exc.retry_after)
             log.info("lane %s rate limited for %.1fs", delivery.lane, wait)
             await self.store.reschedule(
                 delivery.id,
@@ -347,10 +338,7 @@ class Dispatcher:
                 await self._give_up(link, delivery, f"gave up after {attempts} attempts: {reason}", fence)
                 return True
             outcomes.labels(platform, "retry").inc()
-            backoff = min(self.settings.backoff_max, self.settings.backoff_initial * 2 ** (attempts - 1))
-            backoff *= random.uniform(0.5, 1.0)  # jitter: do not retry in lock-step
-            if isinstance(exc, TransientError):
-                backoff = max(backoff, exc.retry_after)  # at least what the platform asked for
+            backoff = self.policy.backoff(attempts, exc)
             await self.store.reschedule(
                 delivery.id, at=time.time() + backoff, error=reason, count_attempt=True, fence=fence
             )
@@ -358,8 +346,7 @@ class Dispatcher:
 
     def _out_of_time(self, delivery: Delivery) -> bool:
         """Failing for longer than ``give_up_after`` (counted from the first failure in a row)."""
-        since = delivery.failing_since
-        return since is not None and time.time() - since >= self.settings.give_up_after
+        return self.policy.out_of_time(delivery.failing_since)
 
     async def _give_up(self, link: Link, delivery: Delivery, reason: str, fence: Fence | None = None) -> None:
         """The delivery is dead: recorded, counted, and its person told at the next chance
@@ -393,14 +380,24 @@ class Dispatcher:
         async with turn((*room_limits, *overall), counts_until=counts_until):
             yield
 
-    async def pace_answer(self, identity: ChatIdentity, posts: int) -> None:
-        """An answer to a person (a command's result, "Not sent ...") takes the next turns
-        of their chat's pacing, ahead of deliveries still queued in the lane: shown without
-        running into the platform's flood limit, and without pushing the lane into one."""
-        if identity.platform in self.adapters:
-            for _ in range(posts):
-                async with self._paced(identity.platform, lane_of(identity), counts_until=ANSWER_SEND_ALLOWANCE):
-                    pass
+    def pause(self, platform: Platform, seconds: float) -> None:
+        """The whole bot is over ``platform``'s limit (a platform-wide 429): every lane of
+        it, and every answer, waits ``seconds``."""
+        resume = time.monotonic() + seconds
+        self._paused_until[platform] = max(self._paused_until.get(platform, 0.0), resume)
+        log.warning("%s: every send paused for %.1fs (platform-wide rate limit)", platform.value, seconds)
+
+    def _answer_turn(self, identity: ChatIdentity) -> contextlib.AbstractAsyncContextManager[None]:
+        """The next turn of the person's chat pacing, ahead of deliveries still queued in
+        their lane (the lane's worker waits for its own turn in the same windows)."""
+        if identity.platform not in self.adapters:
+            return contextlib.nullcontext()
+        return self._paced(identity.platform, lane_of(identity))
+
+    def answers(self) -> AnswerDelivery:
+        """Answers to people as front-of-lane deliveries: paced with their lane, retried
+        with this dispatcher's policy (``bridge.retry``)."""
+        return AnswerDelivery(self.policy, self._answer_turn, self.pause)
 
     async def _edit(self, adapter: Adapter, link: Link, delivery: Delivery, fence: Fence | None) -> None:
         """Update the copies of an earlier delivery (an item handled: buttons retired)."""

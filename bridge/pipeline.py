@@ -28,6 +28,7 @@ from bridge.lms.errors import FunctionUnavailable, LmsError, LmsUnavailable, Tok
 from bridge.lms.in_flight import InFlightLimit
 from bridge.lms.intake import BASELINE, MessageIntake, later
 from bridge.lms.legacy_intake import LEGACY_MESSAGES, LegacyMessageIntake
+from bridge.lms.notification_prefs import NotificationSwitches
 from bridge.lms.notifications import NOTIFICATIONS, NotificationIntake
 from bridge.log_format import link_context
 from bridge.metrics import Metrics
@@ -43,7 +44,6 @@ from bridge.store.store import Store
 log = logging.getLogger(__name__)
 
 SITE_TTL = 300.0
-DISABLEALL_TTL = 300.0
 # Seconds after a mark-read before a poll is sure to see what arrived up to it: Moodle
 # returns a message only once its timecreated second has passed (observed 5f), plus margin.
 HELD_BACK_MARGIN = 2.0
@@ -108,7 +108,7 @@ class Pipeline:
         self._last_sweep: dict[int, float] = {}
         self._read_regardless: dict[int, float] = {}
         self._unavailable: set[str] = set()  # functions the site's service lacks, already logged
-        self._disableall: dict[int, tuple[float, bool]] = {}
+        self._lms_switches = NotificationSwitches(notifications.api.notification_prefs)
         self.lms_down_since: float | None = None
         self.cycles = 0
         self.last_poll_at: float | None = None  # epoch seconds the last cycle ended
@@ -377,8 +377,9 @@ class Pipeline:
                 scope: c if scope == SIGNINS else later(stored.get(scope), c) for scope, c in new_cursors.items()
             }
         preferences = await self.store.preferences_of(lms_user_id)
-        if new_items and await self._notifications_off(token, lms_user_id, site):
-            preferences["lms_disableall"] = True
+        if new_items and "core_message_get_user_notification_preferences" in site.functions:
+            lms_prefs = await self._lms_switches.of(token, lms_user_id)
+            lms_prefs.apply_to(preferences, pushed=self.schedule is not None and self.schedule.covers(lms_user_id))
         now = time.time()
         deliveries = []
         for item in found:
@@ -434,17 +435,6 @@ class Pipeline:
             self._last_sweep[lms_user_id] = now
             return True
         return False
-
-    async def _notifications_off(self, token: str, lms_user_id: int, site: SiteInfo) -> bool:
-        """The LMS's own "disable all notifications" switch, checked every few minutes."""
-        if "core_message_get_user_notification_preferences" not in site.functions:
-            return False
-        cached = self._disableall.get(lms_user_id)
-        if cached and time.monotonic() - cached[0] < DISABLEALL_TTL:
-            return cached[1]
-        off = await self.notifications.api.notifications_disabled(token, lms_user_id)
-        self._disableall[lms_user_id] = (time.monotonic(), off)
-        return off
 
     async def _upgrade(
         self, lms_user_id: int, open_items: list[ItemRow], tasks: dict[str, Item], new_keys: set[str]

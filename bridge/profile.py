@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from bridge.model import Capabilities, Markup, Platform
+from bridge.model import Capabilities, CommandSpec, Markup, Platform
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,13 +19,16 @@ class Profile:
     """One platform as its people see it.
 
     ``display_name``: the platform's name in a sentence; ``command_prefix``: what is typed
-    before a command's name (the configured slash command and a space, ``/``, or nothing).
+    before a command's name (the configured slash command and a space, ``/``, or nothing);
+    ``own_commands``: commands the adapter handles itself (the console's ``/reply``), listed
+    in help after the bridge's.
     """
 
     platform: Platform
     display_name: str
     capabilities: Capabilities
     command_prefix: str = "/"
+    own_commands: tuple[CommandSpec, ...] = ()
 
     def command(self, usage: str) -> str:
         """How a person types ``usage`` (``to NAME``) here."""

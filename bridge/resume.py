@@ -1,4 +1,5 @@
-"""Events journalled by a process that died before finishing them are handled: at start on
+"""Events journalled by a process that died before finishing them are handled, each in its
+person's turn in the inbound runner (before what they send after the restart): at start on
 one process; with replicas, by the one elected for it as soon as the dead one's heartbeat
 stops (``watch``).
 
@@ -12,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bridge.inbound import Inbound
 from bridge.inbound.relay import Relay
+from bridge.inbound.runner import Runner
 from bridge.journal import event_from_json
 from bridge.lms.errors import LmsError, LmsUnavailable
 from bridge.model import ChatEvent, MessageEvent
@@ -31,8 +34,14 @@ class Resumer:
     """Finishes unfinished inbound events, oldest first."""
 
     def __init__(
-        self, store: Store, inbound: Inbound, relay: Relay, wake_dispatcher: Callable[[], None] = lambda: None
+        self,
+        store: Store,
+        inbound: Inbound,
+        relay: Relay,
+        wake_dispatcher: Callable[[], None] = lambda: None,
+        runner: Runner | None = None,
     ) -> None:
+        self.runner = runner or Runner(inbound)
         self.store = store
         self.inbound = inbound
         self.relay = relay
@@ -40,19 +49,33 @@ class Resumer:
 
     async def run(self, pending: list[tuple[dict[str, Any], float]], retry: float = 5.0) -> None:
         """Handle each event; while Pluto cannot be reached, wait and try again."""
+        await asyncio.gather(*self.queue(pending, retry))
+
+    def queue(self, pending: list[tuple[dict[str, Any], float]], retry: float = 5.0) -> list[asyncio.Task[None]]:
+        """Queue each event in its person's turn in the runner at once (called before the
+        adapters start, so what a person sends now waits for what they sent before the
+        crash); people go ahead in parallel. Returns the tasks handling them."""
+        tasks = []
         for data, since in pending:
             try:
                 event = event_from_json(data)
             except (ValueError, KeyError, TypeError) as exc:
                 log.error("journalled event cannot be read, skipped: %s", exc)
                 continue
-            while True:
-                try:
-                    await self._one(event, since)
-                    break
-                except (LmsUnavailable, LmsError) as exc:
-                    log.warning("resuming %s event %s: %s; trying again", event.identity, event.event_id, exc)
-                    await asyncio.sleep(retry)
+            tasks.append(self.runner.resume(event.identity, functools.partial(self._patiently, event, since, retry)))
+        return tasks
+
+    async def _patiently(self, event: ChatEvent, since: float, retry: float) -> None:
+        while True:
+            try:
+                await self._one(event, since)
+                return
+            except (LmsUnavailable, LmsError) as exc:
+                log.warning("resuming %s event %s: %s; trying again", event.identity, event.event_id, exc)
+                await asyncio.sleep(retry)
+            except Exception:
+                log.exception("resuming %s event %s failed", event.identity, event.event_id)
+                return
 
     async def watch(self, live: Callable[[], Awaitable[list[str]]], every: float) -> None:
         """With replicas (the singleton "resume"): every ``every`` seconds, finish the

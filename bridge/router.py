@@ -95,29 +95,52 @@ def actions_of(payload: Mapping[str, Any]) -> tuple[Action, ...]:
     return tuple(Action(**a) for a in payload.get("actions") or [])
 
 
-def chosen_links(kind: ItemKind, links: Iterable[Link], preferences: Mapping[str, Any]) -> list[Link]:
-    """The person's links that should receive this kind of item.
+def chosen_routes(kind: ItemKind, preferences: Mapping[str, Any]) -> list[str]:
+    """The platforms the person chose for this kind of item (none: every linked chat).
 
-    ``preferences["routes"][kind]`` lists platforms (kinds: message, alert, task); without
-    it every active link gets it.
-    """
-    active = [link for link in links if link.active]
+    ``preferences["routes"][kind]`` lists platforms (kinds: message, alert, task); alerts
+    and tasks go where the person's messages go unless they chose otherwise."""
     route_kind = ItemKind.ALERT if kind is ItemKind.CONTACT_REQUEST else kind
     table = preferences.get("routes") or {}
-    # Alerts and tasks go where the person's messages go unless they chose otherwise.
-    routes = table.get(route_kind.value) or table.get(ItemKind.MESSAGE.value)
+    return list(table.get(route_kind.value) or table.get(ItemKind.MESSAGE.value) or [])
+
+
+def _chosen(kind: ItemKind, links: Iterable[Link], preferences: Mapping[str, Any]) -> tuple[list[Link], bool]:
+    active = [link for link in links if link.active]
+    routes = chosen_routes(kind, preferences)
     if not routes:
-        return active
-    return [link for link in active if link.identity.platform.value in routes]
+        return active, False
+    picked = [link for link in active if link.identity.platform.value in routes]
+    return (picked, False) if picked else (active, bool(active))
+
+
+def fallback_notice(link: Link, routes: list[str], now: float) -> NewDelivery:
+    """Tells the person, once a day while it lasts, that the platforms they chose cannot be
+    reached and their Pluto items come to ``link``'s chat meanwhile."""
+    names = ", ".join(r.capitalize() for r in routes)
+    day = dt.datetime.fromtimestamp(now, dt.UTC).date().isoformat()
+    html_text = (
+        f"<p>Your Pluto items should go to {escape(names)}, but that link is not active (the platform could not "
+        "reach you there, or you unlinked it). They come here meanwhile. Write to the bot there to make it "
+        "active again, or choose again with <code>prefs messages PLATFORM</code>.</p>"
+    )
+    return notice(link, html_text, key=f"notice:fallback:{'+'.join(sorted(routes))}:{day}")
 
 
 NOTIFICATION_KINDS = (ItemKind.ALERT, ItemKind.TASK, ItemKind.CONTACT_REQUEST)
 
 
 def provider_of(item: Item) -> str | None:
-    """``component/eventtype`` of a notification, the key of per-type preferences."""
+    """The notification type of an item (``mod_forum_posts``, as Pluto's preference key
+    names it), the key of per-type preferences."""
     component, event = item.data.get("component"), item.data.get("eventtype")
-    return f"{component}/{event}" if component and event else None
+    return f"{component}_{event}" if component and event else None
+
+
+def types_switched_off(preferences: Mapping[str, Any]) -> set[str]:
+    """The types the person switched off for chat (``prefs off``); ``mod_forum/posts`` as
+    typed before Pluto's own keys were used reads as ``mod_forum_posts``."""
+    return {str(t).replace("/", "_") for t in preferences.get("types_off") or ()}
 
 
 def _minutes(text: str) -> int:
@@ -158,14 +181,17 @@ def route(item: Item, links: Iterable[Link], preferences: Mapping[str, Any], now
     elif item.kind in NOTIFICATION_KINDS:
         if preferences.get("lms_disableall"):
             return []  # the person switched notifications off in the LMS
-        if provider_of(item) in set(preferences.get("types_off") or ()):
-            return []
+        kind_key = provider_of(item)
+        if kind_key in types_switched_off(preferences) or kind_key in set(preferences.get("lms_mobile_off") or ()):
+            return []  # the person's switch for chat; Pluto's Mobile output where it pushes
         if not (item.urgent and item.kind is ItemKind.TASK):
             held_until = quiet_until(preferences, now)
     payload = payload_of(item)
-    return [
+    chosen, fell_back = _chosen(item.kind, links, preferences)
+    told = [fallback_notice(link, chosen_routes(item.kind, preferences), now) for link in chosen if fell_back]
+    return told + [
         NewDelivery(item.key, link.id, link.identity.platform, lane_of(link.identity), payload, held_until)
-        for link in chosen_links(item.kind, links, preferences)
+        for link in chosen
     ]
 
 

@@ -8,7 +8,10 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from sandbox.lms import SandboxLMS
+from bridge.model import ChatIdentity, Platform
+from bridge.store.records import Link
+from bridge.store.store import Store
+from sandbox.lms import DemoSeed, SandboxLMS
 
 WITHIN = 30.0  # generous: only reached when something is wrong, on a loaded machine
 
@@ -47,3 +50,17 @@ def short_id(listing: str, kind: str, subject: str) -> str:
     number = item_number(listing, kind, subject)
     assert number is not None, f"no {kind} {subject!r} in {listing!r}"
     return number
+
+
+async def link_sam(store: Store, lms: SandboxLMS, seed: DemoSeed, chat_user: str = "111") -> Link:
+    """Sam (mentee1) linked straight in ``store`` to a Telegram chat, with his own token (a
+    core test's shortcut past the sign-in page)."""
+    return await store.save_link(
+        ChatIdentity(Platform.TELEGRAM, "", chat_user),
+        lms_user_id=seed.mentee1_id,
+        lms_username="mentee1",
+        lms_fullname="Sam Mentee",
+        token=lms.issue_token(seed.mentee1_id),
+        room=chat_user,
+        address=None,
+    )

@@ -42,7 +42,6 @@ from bridge.model import (
     Reply,
     SentRef,
 )
-from bridge.ports import DeliveryError
 
 log = logging.getLogger(__name__)
 
@@ -259,18 +258,20 @@ class DiscordInbound(DiscordOutbound):
         """For events nobody waits on (the bot removed from a server)."""
 
     async def _show_in_dm(self, event: ChatEvent, reply: Reply | None) -> None:
-        """No ephemeral messages outside interactions: answer in the DM itself."""
+        """No ephemeral messages outside interactions: answer in the DM itself, as the
+        runner's front-of-lane deliveries. Interaction answers (``_answer``) stay immediate:
+        they must use the interaction's token."""
         if reply is None:
             return
         dest = Destination(identity=event.identity, room=event.room or None)
         posts = [Post(text=t) for t in reply.texts]
         if posts and reply.actions:
             posts[-1] = Post(text=posts[-1].text, actions=reply.actions)
-        for post in posts:
-            try:
-                await self.send(dest, post)
-            except DeliveryError as exc:
-                log.warning("discord: could not show reply to %s: %s", event.identity, exc.reason)
+        runner = self._inbound
+        if runner is None:
+            return
+        for post in posts:  # front-of-lane deliveries: paced and retried by the core's policy
+            if await runner.deliver(event.identity, functools.partial(self.send, dest, post)) is None:
                 return
 
     def _interaction_answer(

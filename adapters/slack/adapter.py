@@ -65,9 +65,12 @@ class _JournalledSocketHandler(AsyncSocketModeHandler):
 
 
 def _may_relay(body: Any) -> bool:
-    """Whether an Events API body is a person's message (in a DM, or a channel that may be
-    a linked room) the core will journal."""
+    """Whether an Events API body is an event the core will journal: a person's message (in
+    a DM, or a channel that may be a linked room), or their opening the app
+    (``app_home_opened``)."""
     event = body.get("event") if isinstance(body, dict) else None
+    if isinstance(event, dict) and event.get("type") == "app_home_opened":
+        return bool(event.get("user"))
     return (
         isinstance(event, dict)
         and event.get("type") == "message"
@@ -301,8 +304,8 @@ class SlackAdapter(SlackRooms):
 
     @contextlib.asynccontextmanager
     async def _journalled(self, body: Any) -> AsyncIterator[None]:
-        """Around Bolt's dispatch of one request: for a person's DM, its answer (HTTP 200 or
-        the Socket Mode ack) waits until the core has journalled the message (at most
+        """Around Bolt's dispatch of one request: for a person's DM or app opening, its answer
+        (HTTP 200 or the Socket Mode ack) waits until the core has journalled the event (at most
         ``RECORD_WAIT``, inside Slack's 3 s), so a crash before that makes Slack deliver it
         again rather than lose it."""
         event_id = body.get("event_id") if isinstance(body, dict) else None

@@ -16,6 +16,7 @@ from slack_sdk.errors import SlackClientError
 
 from adapters.readable import readable_time
 from adapters.slack.blocks import LINK_VALUE, REASON_BLOCK, REASON_INPUT, build_blocks, notification_text
+from adapters.slack.errors import map_slack_error
 from adapters.slack.outbound import SlackOutbound
 from bridge.inbound.interaction import Interaction
 from bridge.inbound.runner import Place, Runner
@@ -116,6 +117,15 @@ class SlackInbound(SlackOutbound):
         if done is not None:
             done.set()
 
+    def _settler(self, event_id: str) -> Callable[[], Awaitable[None]]:
+        """The ack of an Events API event: Slack gets its 200 (or Socket Mode ack) once the
+        event is journalled."""
+
+        async def settle() -> None:
+            self._settle(event_id)
+
+        return settle
+
     async def _display_name(self, team: str, user: str) -> str:
         key = (team, user)
         if key not in self._names:
@@ -198,12 +208,7 @@ class SlackInbound(SlackOutbound):
             return
         team = str(body.get("team_id") or context.team_id)
         identity = self._identity(team, user)
-        unrecorded = str(body.get("event_id") or "")
-
-        async def settle() -> None:  # Slack gets its 200 (or Socket Mode ack) once journalled
-            self._settle(unrecorded)
-
-        place = self._runs.place(identity, settle)  # before any await: arrival order
+        place = self._runs.place(identity, self._settler(str(body.get("event_id") or "")))  # arrival order
         try:
             channel = str(event["channel"])
             self._dms[identity] = channel
@@ -230,11 +235,12 @@ class SlackInbound(SlackOutbound):
             raise
 
     async def _on_app_home(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
-        """The person opened the app (its Messages or Home tab) -> ContactEvent."""
+        """The person opened the app (its Messages or Home tab) -> ContactEvent, journalled
+        before Slack gets its answer, like a message."""
         team = str(body.get("team_id") or context.team_id)
         user = str(event["user"])
         identity = self._identity(team, user)
-        place = self._runs.place(identity)
+        place = self._runs.place(identity, self._settler(str(body.get("event_id") or "")))
         try:
             channel = event.get("channel") or await self._open_dm(identity)
             self._dms[identity] = channel
@@ -348,14 +354,23 @@ class SlackInbound(SlackOutbound):
             await respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
 
     async def _ephemeral(self, team: str, channel: str, user: str, reply: Reply, thread: str | None) -> None:
-        """Show a Reply to a message/contact event as ephemeral messages in the DM."""
+        """Show a Reply to a message/contact event as ephemeral messages in the DM, as the
+        runner's front-of-lane deliveries (paced, retried with the outbox's policy). Answers
+        to commands and presses (``_respond``) stay immediate: they must use the
+        interaction's ``response_url``."""
         client = self._clients[team]
+        identity = ChatIdentity(Platform.SLACK, team, user)
         for i, text in enumerate(reply.texts):
             last = i == len(reply.texts) - 1
             blocks = build_blocks(text, reply.actions) if last and reply.actions else None
-            try:
-                await client.chat_postEphemeral(
-                    channel=channel, user=user, text=text, blocks=blocks, thread_ts=thread
-                )
-            except SlackClientError as exc:
-                log.warning("slack: ephemeral reply to %s failed: %s", user, exc)
+
+            async def send(text: str = text, blocks: list[dict[str, Any]] | None = blocks) -> object:
+                try:
+                    return await client.chat_postEphemeral(
+                        channel=channel, user=user, text=text, blocks=blocks, thread_ts=thread
+                    )
+                except Exception as exc:
+                    raise map_slack_error(exc) from exc
+
+            if await self._runs.deliver(identity, send) is None:
+                return

@@ -4,6 +4,7 @@ are answered inline with the core's reply."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import html
 import logging
 import re
@@ -40,7 +41,6 @@ from bridge.model import (
     RoomEvent,
     SentRef,
 )
-from bridge.ports import DeliveryError, RateLimited
 from bridge.render import to_plain
 
 log = logging.getLogger(__name__)
@@ -48,8 +48,6 @@ log = logging.getLogger(__name__)
 MESSAGE_RESPONSE_TYPE = "application/vnd.microsoft.activity.message"
 ACK_DEADLINE = 5.0  # seconds: an Activity's HTTP answer waits at most this long for the journal
 INVOKE_WAIT = 10.0  # seconds a card action waits for the core's reply (Teams shows an error after ~15 s)
-REPLY_ATTEMPTS = 4  # a reply to a person is tried this often when Teams throttles it
-REPLY_MAX_WAIT = 10.0  # seconds; a longer Retry-After is capped (the person waits on it)
 ROOM_KINDS = ("channel", "groupChat")  # conversation types the bridge links as rooms
 _AT_TAG = re.compile(r"<at(?:\s[^>]*)?>(.*?)</at>", re.IGNORECASE | re.DOTALL)
 
@@ -91,7 +89,7 @@ class TeamsInbound(TeamsOutbound):
 
         async def answer(reply: Reply | None) -> None:
             if reply is not None:
-                await self._show_reply(reply, reference)
+                await self._show_reply(event.identity, reply, reference)
 
         deadline = asyncio.get_running_loop().time() + ACK_DEADLINE
         await runner.submit(Interaction(event, answer=answer, deadline=deadline))
@@ -252,7 +250,7 @@ class TeamsInbound(TeamsOutbound):
                 answered.set_result(reply)
             # Only new buttons need a message of their own (the card response says the rest).
             if reply is not None and reply.actions:
-                await self._show_reply(Reply(texts=reply.texts[-1:], actions=reply.actions), reference)
+                await self._show_reply(event.identity, Reply(texts=reply.texts[-1:], actions=reply.actions), reference)
 
         await runner.submit(Interaction(event, answer=answer, deadline=loop.time() + ACK_DEADLINE))
         try:  # the invoke's response carries the core's reply: wait for it (in the person's turn)
@@ -283,26 +281,18 @@ class TeamsInbound(TeamsOutbound):
             )
         await _set_invoke_response(context, 200, response)
 
-    async def _show_reply(self, reply: Reply, reference: ConversationReference) -> None:
-        """Teams has no ephemeral messages in a personal chat: replies are messages there."""
+    async def _show_reply(self, identity: ChatIdentity, reply: Reply, reference: ConversationReference) -> None:
+        """Teams has no ephemeral messages in a personal chat: replies are messages there,
+        sent as the runner's front-of-lane deliveries (paced with the chat's deliveries,
+        throttling retried with the outbox's policy). The invoke response of a card action
+        is the one immediate answer (``_on_invoke``): Teams waits for it on the request."""
+        assert self._runner is not None
         texts = list(reply.texts) or ([""] if reply.actions else [])
         for i, text in enumerate(texts):
-            actions = reply.actions if i == len(texts) - 1 else ()
-            post = Post(text=text, actions=actions)
-            for attempt in range(1, REPLY_ATTEMPTS + 1):
-                try:
-                    await self._send_with_reference(reference, post)
-                    break
-                except RateLimited as exc:
-                    # Replies bypass the core's outbox pacing, so a busy chat may throttle
-                    # them: wait as Teams asks (the runner's task, not the request) and try again.
-                    if attempt == REPLY_ATTEMPTS:
-                        log.warning("Teams reply not shown: %s", exc.reason)
-                        return
-                    await asyncio.sleep(min(exc.wait(attempt), REPLY_MAX_WAIT))
-                except DeliveryError as exc:
-                    log.warning("Teams reply not shown: %s", exc.reason)
-                    return
+            post = Post(text=text, actions=reply.actions if i == len(texts) - 1 else ())
+            send = functools.partial(self._send_with_reference, reference, post)
+            if await self._runner.deliver(identity, send) is None:
+                return
 
 
 async def _set_invoke_response(

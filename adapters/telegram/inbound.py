@@ -37,7 +37,6 @@ from bridge.model import (
     Reply,
     SentRef,
 )
-from bridge.ports import DeliveryError, RateLimited
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -45,8 +44,6 @@ _T = TypeVar("_T")
 Context = CallbackContext[Any, Any, Any, Any]
 _Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
 
-REPLY_ATTEMPTS = 3  # sends of one reply text under flood control
-REPLY_WAIT_MAX = 30.0  # seconds; a longer flood wait drops the reply (logged)
 TOAST_LIMIT = 200  # answerCallbackQuery text limit
 # A press is answered with the core's toast when it comes within this many seconds; else
 # the spinner is stopped here and the outcome follows as a message (a slow LMS, or the
@@ -302,16 +299,20 @@ class TelegramInbound(TelegramOutbound):
         on = f" on \u201c{html.escape(subject, quote=False)}\u201d" if subject else ""
         text = f"Reason for <b>{html.escape(decision, quote=False)}</b>{on}? {PROMPT_TAIL}"
         chat_id = pressed.chat.id
-        sent = await self._patiently(
-            chat_id,
-            lambda: self._app.bot.send_message(
-                chat_id=chat_id,
-                text=text,
-                parse_mode=ParseMode.HTML,
-                reply_parameters=ReplyParameters(message_id=pressed.message_id, allow_sending_without_reply=True),
-                reply_markup=ForceReply(input_field_placeholder=PROMPT_PLACEHOLDER),
-            ),
-        )
+
+        async def send() -> Message:
+            try:
+                return await self._app.bot.send_message(
+                    chat_id=chat_id,
+                    text=text,
+                    parse_mode=ParseMode.HTML,
+                    reply_parameters=ReplyParameters(message_id=pressed.message_id, allow_sending_without_reply=True),
+                    reply_markup=ForceReply(input_field_placeholder=PROMPT_PLACEHOLDER),
+                )
+            except TelegramError as exc:
+                raise _map_error(exc) from exc
+
+        sent = await self._show_one(press.identity, send)
         if sent is None:
             self._settle(press.event_id)  # no prompt shown: nothing waits
             return
@@ -323,10 +324,8 @@ class TelegramInbound(TelegramOutbound):
         (the first text went into the callback toast when ``toasted``)."""
         ref = event.message
         if reply.replace is not None and ref is not None:
-            try:
-                await self.edit(Destination(identity=event.identity, room=ref.room), ref, reply.replace)
-            except DeliveryError as exc:
-                log.warning("telegram: could not update pressed message %s: %s", ref, exc.reason)
+            dest = Destination(identity=event.identity, room=ref.room)
+            await self._show_one(event.identity, functools.partial(self.edit, dest, ref, reply.replace))
         rest = reply.texts[1:] if toasted else reply.texts
         if reply.actions and not rest and reply.texts:
             rest = reply.texts[:1]  # buttons need a message to sit on
@@ -369,31 +368,17 @@ class TelegramInbound(TelegramOutbound):
 
     async def _show(self, chat_id: int, texts: Sequence[str], actions: Sequence[Action]) -> None:
         """Send reply texts as messages in the person's chat; buttons go on the last one."""
-        dest = Destination(identity=ChatIdentity(Platform.TELEGRAM, "", str(chat_id)), room=str(chat_id))
+        identity = ChatIdentity(Platform.TELEGRAM, "", str(chat_id))
+        dest = Destination(identity=identity, room=str(chat_id))
         for i, text in enumerate(texts):
             post = Post(text=text, actions=tuple(actions) if i == len(texts) - 1 else ())
-            if await self._patiently(chat_id, functools.partial(self.send, dest, post)) is None:
+            if await self._show_one(identity, functools.partial(self.send, dest, post)) is None:
                 return
 
-    async def _patiently(self, chat_id: int, call: Callable[[], Awaitable[_T]]) -> _T | None:
-        """One answer to a person (``call`` sends it); None when it could not be shown (logged).
-
-        The core paces answers with the chat's deliveries, so a flood limit here is rare (a
-        limit shared with other bots, say): wait as told (this person's turn is held), a few
-        times at most.
-        """
-        for attempt in range(REPLY_ATTEMPTS):
-            try:
-                return await call()
-            except TelegramError as exc:
-                failure: DeliveryError = _map_error(exc)
-            except DeliveryError as exc:
-                failure = exc
-            if not isinstance(failure, RateLimited):
-                log.warning("telegram: could not show a reply in chat %s: %s", chat_id, failure.reason)
-                return None
-            if attempt + 1 == REPLY_ATTEMPTS or failure.retry_after > REPLY_WAIT_MAX:
-                log.warning("telegram: gave up showing a reply in chat %s: %s", chat_id, failure.reason)
-                return None
-            await asyncio.sleep(failure.retry_after)
-        return None
+    async def _show_one(self, identity: ChatIdentity, send: Callable[[], Awaitable[_T]]) -> _T | None:
+        """One post of an answer in the person's chat, as the runner's front-of-lane delivery
+        (paced with the chat's deliveries, flood waits retried with the outbox's policy);
+        None when it was given up (logged). The callback toast (``_answer``) is the one
+        immediate answer: Telegram takes it only for a short while after the press."""
+        assert self._runner is not None
+        return await self._runner.deliver(identity, send)

@@ -7,33 +7,29 @@ Slack ``/pluto`` subcommands, Discord slash subcommands, Teams typed keywords, c
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from bridge import notices
 from bridge.actions import ItemActions
 from bridge.bulk.command import BulkCommand
+from bridge.inbound.contacts import ContactCommands
 from bridge.inbound.item_commands import ItemCommands
-from bridge.inbound.relay import Answer
+from bridge.inbound.people import People
+from bridge.inbound.relay import Answer, Relay
 from bridge.linking import LinkError, Linking
 from bridge.lms.api import LmsApi
-from bridge.lms.errors import LmsError, LmsUnavailable
-from bridge.model import COMMANDS, CommandEvent, ConversationInfo, ConversationType
+from bridge.lms.errors import LmsError, LmsUnavailable, TokenRejected
+from bridge.model import COMMANDS, CommandEvent
 from bridge.profile import Profile, Profiles
 from bridge.render import escape
 from bridge.rooms.command import RoomCommand
-from bridge.store.records import Link
+from bridge.store.records import Link, LinkStatus
 from bridge.store.store import Store
 
-
-def _match(conversations: list[ConversationInfo], name: str) -> list[ConversationInfo]:
-    wanted = name.casefold().strip()
-    usable = [c for c in conversations if c.type != ConversationType.SELF and c.name]
-    exact = [c for c in usable if c.name.casefold() == wanted]
-    if exact:
-        return exact
-    starts = [c for c in usable if c.name.casefold().startswith(wanted)]
-    return starts or [c for c in usable if wanted in c.name.casefold()]
+PeopleCommand = Callable[[CommandEvent, Link], Awaitable[str | Answer]]
 
 
-class Commands(ItemCommands):
+class Commands(ItemCommands, ContactCommands):
     """Runs one command for one person and returns the answer as safe HTML."""
 
     def __init__(
@@ -45,6 +41,7 @@ class Commands(ItemCommands):
         profiles: Profiles | None = None,
         bulk: BulkCommand | None = None,
         rooms: RoomCommand | None = None,
+        people: People | None = None,
     ) -> None:
         self.store = store
         self.profiles = profiles or Profiles()
@@ -53,6 +50,9 @@ class Commands(ItemCommands):
         self.actions = actions
         self.bulk = bulk
         self.rooms = rooms
+        # The people commands send as the relay does; a bridge built without one gets its own.
+        self.people = people or People(store, api, Relay(store, api, profiles=self.profiles), self.profiles)
+        self.people.contacts = self  # its Add contact and Block buttons are these commands'
 
     async def run(self, event: CommandEvent, link: Link | None) -> str | Answer:
         handler = getattr(self, f"_cmd_{event.name}", None)
@@ -75,7 +75,8 @@ class Commands(ItemCommands):
 
     def help_text(self, profile: Profile) -> str:
         lines = "".join(
-            f"<li>{notices.command_usage(profile, c.usage)}: {escape(c.description)}</li>" for c in COMMANDS
+            f"<li>{notices.command_usage(profile, c.usage)}: {escape(c.description)}</li>"
+            for c in (*COMMANDS, *profile.own_commands)
         )
         return (
             "<p>Pluto Bridge relays your Pluto LMS messages here and what you write back to Pluto, as you. "
@@ -162,34 +163,28 @@ class Commands(ItemCommands):
             f"user {link.current_peer_id}" if link.current_peer_id else f"conversation {link.current_conversation_id}"
         )
 
-    async def _cmd_to(self, event: CommandEvent, link: Link | None) -> str:
-        if link is None or not link.active:
-            return notices.how_to_link(self._profile(event))
-        name = event.args.strip()
-        if not name:
-            return f"<p>Whom to? Type {notices.command_usage(self._profile(event), 'to NAME')}.</p>"
-        matches = _match(await self.store.conversations_of(link.lms_user_id), name)
-        if len(matches) > 1:
-            names = ", ".join(escape(m.name) for m in matches[:8])
-            return f"<p>More than one conversation matches {escape(name)}: {names}. Be more precise.</p>"
-        if matches:
-            chosen = matches[0]
-            await self.store.set_current(link.id, chosen.conversation_id, chosen.peer_id)
-            return f"<p>What you write now goes to <b>{escape(chosen.name)}</b>.</p>"
-        return await self._to_user(link, name)
+    async def _cmd_to(self, event: CommandEvent, link: Link | None) -> str | Answer:
+        linked = await self._linked(event, link)
+        return linked if isinstance(linked, str) else await self._people(self.people.to, event, linked)
 
-    async def _to_user(self, link: Link, name: str) -> str:
-        """No conversation yet: find the person as the LMS lets this user find people."""
+    async def _cmd_msg(self, event: CommandEvent, link: Link | None) -> str | Answer:
+        linked = await self._linked(event, link)
+        return linked if isinstance(linked, str) else await self._people(self.people.msg, event, linked)
+
+    async def _cmd_find(self, event: CommandEvent, link: Link | None) -> str | Answer:
+        linked = await self._linked(event, link)
+        return linked if isinstance(linked, str) else await self._people(self.people.find, event, linked)
+
+    async def _cmd_conversations(self, event: CommandEvent, link: Link | None) -> str | Answer:
+        linked = await self._linked(event, link)
+        return linked if isinstance(linked, str) else await self._people(self.people.conversations, event, linked)
+
+    async def _people(self, command: PeopleCommand, event: CommandEvent, link: Link) -> str | Answer:
+        """Run a people command; Pluto's refusal or silence is said, not raised."""
         try:
-            people = await self.api.find_people(link.token, link.lms_user_id, name)
+            return await command(event, link)
+        except TokenRejected:
+            await self.store.set_link_status(link.id, LinkStatus.NEEDS_SIGNIN, "the LMS rejected the token")
+            return notices.signin_lost(self._profile(event), "Not done")
         except (LmsError, LmsUnavailable) as exc:
-            return f"<p>Could not look up {escape(name)} in Pluto: {escape(str(exc))}</p>"
-        exact = [p for p in people if p.fullname.casefold() == name.casefold().strip()]
-        if len(exact) != 1 and len(people) > 1:
-            names = ", ".join(escape(p.fullname) for p in people[:8])
-            return f"<p>More than one person in Pluto matches {escape(name)}: {names}. Be more precise.</p>"
-        if not people:
-            return f"<p>No conversation or Pluto user called {escape(name)}.</p>"
-        person = exact[0] if exact else people[0]
-        await self.store.set_current(link.id, None, person.id)
-        return f"<p>What you write now goes to <b>{escape(person.fullname)}</b>.</p>"
+            return f"<p>Pluto did not answer that: {escape(str(exc))}</p>"

@@ -10,15 +10,18 @@ and the answer comes back rendered for the platform.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 
 from bridge import notices
 from bridge.actions import ItemActions, parse_action
 from bridge.bulk.command import is_bulk_action
 from bridge.inbound.commands import Commands
+from bridge.inbound.contacts import parse_contact_action
 from bridge.inbound.interaction import ASKS_REASON
 from bridge.inbound.parse import parsed
+from bridge.inbound.people import PEOPLE
 from bridge.inbound.relay import PICK, Answer, Relay
 from bridge.journal import event_to_json
 from bridge.metrics import Metrics
@@ -26,7 +29,6 @@ from bridge.model import (
     Action,
     ActionEvent,
     ChatEvent,
-    ChatIdentity,
     CommandEvent,
     ContactEvent,
     MessageEvent,
@@ -38,6 +40,7 @@ from bridge.model import (
 from bridge.ports import Adapter
 from bridge.profile import Profiles
 from bridge.render import escape, render, to_plain
+from bridge.retry import AnswerDelivery
 from bridge.rooms.command import is_room_action
 from bridge.rooms.inbound import RoomInbound
 from bridge.rooms.tell import Teller
@@ -48,9 +51,6 @@ from bridge.store.store import Store
 log = logging.getLogger(__name__)
 
 NO_REASON = frozenset({"-", "\u2013", "\u2014"})  # "no reason": a hyphen, or what phones make of it
-
-Pacer = Callable[[ChatIdentity, int], Awaitable[None]]
-
 
 class Inbound:
     """Turns chat events into LMS actions and answers."""
@@ -63,12 +63,13 @@ class Inbound:
         relay: Relay,
         actions: ItemActions,
         metrics: Metrics | None = None,
-        pace: Pacer | None = None,
+        answers: AnswerDelivery | None = None,
         rooms: RoomInbound | None = None,
     ) -> None:
         self.metrics = metrics or Metrics()
         self.rooms = rooms  # what happens in linked group rooms (bridge.rooms.inbound)
-        self.teller = Teller(store, adapters, pace)
+        self.answers = answers or AnswerDelivery()
+        self.teller = Teller(store, adapters, self.answers)
         self.store = store
         self.adapters = adapters
         self.profiles = Profiles.of(adapters)
@@ -76,7 +77,6 @@ class Inbound:
         self.commands = commands
         self.relay = relay
         self.actions = actions
-        self.pace = pace
         self._claimed: set[tuple[Platform, str]] = set()  # journalled by this process, not finished
 
     async def record(self, event: ChatEvent) -> bool:
@@ -137,10 +137,8 @@ class Inbound:
                 if told is None:
                     return None
                 answer = told
-        reply = self.reply(platform, answer.html, answer.replace_html, answer.actions)
-        if reply is not None and self.pace is not None:
-            await self.pace(event.identity, len(reply.texts))  # its turn in the chat's pacing
-        return reply
+        # The adapter shows it: in the chat as front-of-lane deliveries (``Runner.deliver``).
+        return self.reply(platform, answer.html, answer.replace_html, answer.actions)
 
     async def handle(self, event: ChatEvent) -> Answer | None:
         """Act on a journalled event; what to show the person, if anything."""
@@ -151,17 +149,20 @@ class Inbound:
         kind = type(event).__name__
         address = dict(event.address) if event.address is not None else None
         first_contact = False
-        if event.is_private and await self._room_of_link_matches(event):
+        # The event's link, read once for the whole event (handlers take it from here).
+        link = await self.store.link_for(event.identity)
+        if event.is_private and self._room_of_link_matches(event, link):
             first_contact = await self.store.remember_contact(event.identity, event.display_name, event.room, address)
+            if link is not None:  # as remember_contact left it
+                link = dataclasses.replace(link, room=event.room, address=address or link.address)
         if isinstance(event, ContactEvent) and not first_contact:
-            link = await self.store.link_for(event.identity)
             if link is None or link.status != LinkStatus.INACTIVE:
                 return None  # reopening the chat or a second install notice: greet once
         try:
             if isinstance(event, ActionEvent):
-                answer = await self._action(event)
+                answer = await self._action(event, link)
             else:
-                answer = await self._handle(event)
+                answer = await self._handle(event, link)
         except Exception:
             log.exception("failed to handle %s event %s", platform.value, event.event_id)
             counted(platform.value, kind, "error").inc()
@@ -181,27 +182,29 @@ class Inbound:
             return None  # a room the bridge links: nothing of a command shows there
         return Answer(notices.answered_privately())
 
-    async def _room_of_link_matches(self, event: ChatEvent) -> bool:
+    def _room_of_link_matches(self, event: ChatEvent, link: Link | None) -> bool:
         """Whether ``event`` may update how the person's link reaches them. A private chat
         is one conversation per person; an event claiming another one (a forged Teams
         conversation with its own service URL) must not redirect where their Pluto
         messages go. A link that could not be reached any more may move."""
-        link = await self.store.link_for(event.identity)
         if link is None or not link.active or not link.room or link.room == event.room:
             return True
         log.warning("%s wrote from chat %s, not their linked chat: its address is not kept", event.identity, event.room)
         return False
 
-    async def _action(self, event: ActionEvent) -> Answer | None:
+    async def _action(self, event: ActionEvent, link: Link | None) -> Answer | None:
         """A button press: act on the item as the person who pressed it."""
         platform = event.identity.platform
-        link = await self.store.link_for(event.identity)
         if link is None:
             return Answer(notices.how_to_link(self.profiles[platform]))
         if is_bulk_action(event.action_id) and self.commands.bulk is not None:
             return await self.commands.bulk.action(link, event.action_id)
         if is_room_action(event.action_id) and self.commands.rooms is not None:
             return await self.commands.rooms.action(link, event.action_id)
+        if event.action_id.startswith(PEOPLE + ":"):
+            return await self.commands.people.action(link, event, event.action_id)
+        if parse_contact_action(event.action_id) is not None:
+            return await self.commands.contact_button(link, event.action_id, self.profiles[platform])
         if event.action_id.startswith(PICK + ":"):
             picked = await self.relay.pick(link, event.action_id)
             return Answer(picked.html, replace_html=picked.html)
@@ -210,16 +213,18 @@ class Inbound:
             action_id = event.action_id.removeprefix(ASKS_REASON)
             await self.prompts.open(event.identity, event.message, action_id, event.event_id)
             return None
-        return await self._decide(link, event.action_id, event.reason)
+        return await self._decide(link, event.action_id, event.reason, event)
 
-    async def _decide(self, link: Link, action_id: str, reason: str) -> Answer:
-        """Act on the item ``action_id`` names, as ``link``'s person."""
+    async def _decide(self, link: Link, action_id: str, reason: str, event: ChatEvent) -> Answer:
+        """Act on the item ``action_id`` names, as ``link``'s person; ``event`` (the press or
+        the reason typed) is marked processed in the same write as the outcome."""
         parsed = parse_action(action_id)
         item = await self.store.item(link.lms_user_id, parsed[1]) if parsed else None
         if parsed is None or item is None:
             # Not one of this person's items: a stale button, or somebody else's.
             return Answer("<p>That button is no longer active.</p>")
-        outcome = await self.actions.perform(link, parsed[0], item, reason.strip())
+        finish = (event.identity.platform, event.event_id)
+        outcome = await self.actions.perform(link, parsed[0], item, reason.strip(), finish)
         return Answer(outcome.html, replace_html=outcome.retired_html)
 
     async def _reason_given(self, link: Link, event: MessageEvent) -> Answer | None:
@@ -233,10 +238,9 @@ class Inbound:
         if prompt.answered:
             return Answer(notices.prompt_answered())
         typed = event.text.strip()
-        return await self._decide(link, prompt.action_id, "" if typed in NO_REASON else typed)
+        return await self._decide(link, prompt.action_id, "" if typed in NO_REASON else typed, event)
 
-    async def _handle(self, event: ChatEvent) -> Answer | None:
-        link = await self.store.link_for(event.identity)
+    async def _handle(self, event: ChatEvent, link: Link | None) -> Answer | None:
         platform = event.identity.platform
         welcome_back = ""
         if link is not None and link.status == LinkStatus.INACTIVE and event.is_private:
@@ -273,5 +277,7 @@ class Inbound:
                 return notices.signin_lost(self.profiles[platform], "Not sent")
             if not link.active:
                 return f"<p>Not sent: this link is inactive ({escape(link.status_reason)}).</p>"
+            if (held := await self.commands.people.held(link, event)) is not None:
+                return held
             return await self.relay.relay(link, event)
         return None

@@ -40,7 +40,11 @@ class Interaction:
       refuses it (the interaction expired, or was acknowledged before): the event is then
       dropped, not handled.
     - ``answer``: shows the core's reply to the person (None: nothing to show; the adapter
-      may still need to, e.g., stop a button's spinner).
+      may still need to, e.g., stop a button's spinner). Posts in the person's chat go
+      through ``Runner.deliver`` (paced ahead of their lane, retried with the outbox's
+      policy); only a platform's one-off response channel (Slack's ``response_url``,
+      Discord's interaction token, Telegram's callback toast, Teams' invoke response) is
+      used directly, at once.
     - ``deadline``: when (the event loop's clock, ``loop.time()``) the platform must have
       its acknowledgement (Slack: 3 s after the request arrived); None where the platform
       waits as long as needed.

@@ -8,15 +8,21 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bridge import notices
 from bridge.actions import ACCEPT, ACK, DECLINE, DISMISS, ItemActions
+from bridge.inbound.sharing import set_share, shared_platforms
+from bridge.lms.api import LmsApi, NotificationApi
+from bridge.lms.errors import LmsError, LmsUnavailable
+from bridge.lms.notification_prefs import MOBILE, NotificationPrefs
 from bridge.model import CommandEvent, ItemKind, Platform
 from bridge.profile import Profile, Profiles
 from bridge.render import escape
 from bridge.rooms.prefs import GROUPS_CHOICES, GROUPS_PREF
+from bridge.router import types_switched_off
 from bridge.store.records import Link
 from bridge.store.store import Store
 
 KIND_LABELS = {"task": "task", "alert": "alert", "contact_request": "contact request"}
 PLATFORM_VALUES = {p.value for p in Platform}
+ROUTED = ("messages", "alerts", "tasks")  # the settings that choose platforms
 
 
 def _ids(args: str) -> list[int] | None:
@@ -35,6 +41,7 @@ class ItemCommands:
     ``Commands`` so every platform gets them the same way."""
 
     store: Store
+    api: LmsApi
     actions: ItemActions
     profiles: Profiles
 
@@ -50,6 +57,25 @@ class ItemCommands:
         if not link.active:
             return notices.link_inactive(self._profile(event), link.status_reason)
         return link
+
+    async def _unlinked_platforms(self, link: Link, value: str) -> str | None:
+        """Why ``value`` (platforms) cannot be chosen: a platform without an active link
+        would route the person's items to nowhere. None when every one is linked."""
+        linked = {x.identity.platform.value for x in await self.store.links_of_user(link.lms_user_id)}
+        chosen = [v.strip().lower() for v in value.split(",") if v.strip()]
+        missing = [c for c in chosen if c in PLATFORM_VALUES and c not in linked]
+        if not missing:
+            return None
+        names = ", ".join(m.capitalize() for m in missing)
+        how = "".join(
+            f"<li>{m.capitalize()}: open your chat with the Pluto bot there and send "
+            f"{notices.command_usage(self.profiles[Platform(m)], 'link')}</li>"
+            for m in missing
+        )
+        return (
+            f"<p>Not changed: you have no active {escape(names)} link, so nothing would reach you there. "
+            f"Link it first:</p><ul>{how}</ul>"
+        )
 
     async def _cmd_tasks(self, event: CommandEvent, link: Link | None) -> str:
         linked = await self._linked(event, link)
@@ -115,6 +141,23 @@ class ItemCommands:
         prefs = await self.store.preferences_of(linked.lms_user_id)
         setting, _, value = event.args.strip().partition(" ")
         setting, value = setting.lower(), value.strip()
+        if setting == "types" or (setting in ("on", "off") and value.isdigit()):
+            try:
+                lms_prefs = await NotificationApi(self.api.client).notification_prefs(linked.token, linked.lms_user_id)
+            except (LmsError, LmsUnavailable) as exc:
+                return f"<p>Could not read your notification preferences in Pluto: {escape(str(exc))}</p>"
+            if setting == "types":
+                return describe_types(lms_prefs, types_switched_off(prefs))
+            number = int(value)
+            if not 0 < number <= len(lms_prefs.types):
+                return f"<p>There is no type {number}; <code>prefs types</code> lists them.</p>"
+            value = lms_prefs.types[number - 1].key
+        if (setting in ROUTED and value.lower() not in ("", "all", "default")) or (
+            setting == "share" and value.lower().endswith(" contacts")
+        ):
+            unlinked = await self._unlinked_platforms(linked, value.split()[0] if setting == "share" else value)
+            if unlinked:
+                return unlinked
         if setting:
             problem = _apply_pref(prefs, setting, value)
             if problem:
@@ -130,8 +173,10 @@ GROUP_WORDS = {"room": "in the room only", "dm": "also privately", "both": "also
 PREFS_HELP = (
     "<p>Settings: <code>prefs messages|alerts|tasks PLATFORM[,PLATFORM]</code> (or <code>all</code>), "
     "<code>prefs quiet 22:00-07:00 [Europe/Paris]</code> or <code>prefs quiet off</code>, "
-    "<code>prefs off COMPONENT/TYPE</code> and <code>prefs on COMPONENT/TYPE</code> "
-    "(e.g. <code>mod_forum/posts</code>), "
+    "<code>prefs types</code> (the notification types Pluto sends you, numbered), "
+    "<code>prefs off NUMBER</code> and <code>prefs on NUMBER</code> (or COMPONENT/TYPE, e.g. "
+    "<code>mod_forum/posts</code>), <code>prefs share PLATFORM contacts|nobody</code> (your Pluto contacts on "
+    "that platform see you there, with a button to chat with you), "
     "<code>prefs groups room|dm|both</code> (group messages in a linked room only, or also privately).</p>"
 )
 
@@ -151,6 +196,8 @@ def _apply_pref(prefs: dict[str, Any], setting: str, value: str) -> str | None:
             routes[kind] = chosen
         prefs["routes"] = routes
         return None
+    if setting == "share":
+        return set_share(prefs, value)
     if setting == "quiet":
         if value.lower() in ("off", "none", ""):
             prefs.pop("quiet", None)
@@ -168,10 +215,11 @@ def _apply_pref(prefs: dict[str, Any], setting: str, value: str) -> str | None:
         prefs["quiet"] = {"start": start, "end": end, "tz": zone.strip() or "UTC"}
         return None
     if setting in ("off", "on"):
-        if "/" not in value:
-            return "Name the notification type as COMPONENT/TYPE, e.g. mod_forum/posts."
-        off = set(prefs.get("types_off") or [])
-        (off.add if setting == "off" else off.discard)(value)
+        key = value.replace("/", "_")
+        if "_" not in key or " " in key:
+            return "Name the notification type by its number in prefs types, or as COMPONENT/TYPE (mod_forum/posts)."
+        off = types_switched_off(prefs)
+        (off.add if setting == "off" else off.discard)(key)
         prefs["types_off"] = sorted(off)
         return None
     if setting == "groups":
@@ -180,6 +228,30 @@ def _apply_pref(prefs: dict[str, Any], setting: str, value: str) -> str | None:
         prefs[GROUPS_PREF] = value.lower()
         return None
     return f"Unknown setting {setting!r}."
+
+
+def describe_types(lms_prefs: NotificationPrefs, off: set[str]) -> str:
+    """Pluto's notification types for the person, numbered, each with the bridge's switch
+    for chat and the outputs Pluto has on for it."""
+    labels = {"popup": "Web", "email": "Email", MOBILE: "Mobile"}
+    rows = []
+    for t in lms_prefs.types:
+        shown = [o for o in labels if o in t.outputs] + sorted(t.outputs - labels.keys())
+        outputs = ", ".join(labels.get(o, o) for o in shown) or "none"
+        chat = "off" if t.key in off else "on"
+        rows.append(
+            f"<li>{escape(t.component)}: {escape(t.name)}: chat <b>{chat}</b> (Pluto outputs: {escape(outputs)})</li>"
+        )
+    top = (
+        "<p>All notifications are switched off in your Pluto preferences: none reach chat.</p>"
+        if lms_prefs.disableall
+        else "<p>Notification types Pluto may send you:</p>"
+    )
+    hint = (
+        "<p>Switch one off for chat with <code>prefs off NUMBER</code>, back on with <code>prefs on NUMBER</code>. "
+        "Where Pluto pushes to the bridge, types without the Mobile output do not arrive.</p>"
+    )
+    return f"{top}<ol>{''.join(rows)}</ol>{hint}"
 
 
 def _describe_prefs(prefs: dict[str, Any]) -> str:
@@ -191,12 +263,14 @@ def _describe_prefs(prefs: dict[str, Any]) -> str:
     messages = where("message", "every linked chat")
     quiet = prefs.get("quiet")
     quiet_text = f"{quiet['start']}-{quiet['end']} ({quiet['tz']})" if quiet else "off"
-    off = ", ".join(prefs.get("types_off") or []) or "none"
+    off = ", ".join(sorted(types_switched_off(prefs))) or "none"
+    shared = ", ".join(p.capitalize() for p in shared_platforms(prefs)) or "nothing (nobody sees where you chat)"
     return (
         f"<ul><li>messages: {escape(messages)}</li><li>alerts: {escape(where('alert', 'where messages go'))}</li>"
         f"<li>tasks: {escape(where('task', 'where messages go'))}</li><li>quiet hours: {escape(quiet_text)} "
         "(urgent tasks still come through)</li>"
         f"<li>notification types switched off: {escape(off)}</li>"
         f"<li>group messages where the group has a linked room you are in: "
-        f"{escape(GROUP_WORDS[prefs.get(GROUPS_PREF, 'room')])}</li></ul>" + PREFS_HELP
+        f"{escape(GROUP_WORDS[prefs.get(GROUPS_PREF, 'room')])}</li>"
+        f"<li>shared with your Pluto contacts: {escape(shared)}</li></ul>" + PREFS_HELP
     )

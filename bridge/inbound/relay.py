@@ -137,7 +137,7 @@ class Relay:
         target = await self._target(link, event)
         if target is None:
             return await self._ask(link, event)
-        return await self._send(link, event, *target)
+        return await self.send(link, event, *target)
 
     async def pick(self, link: Link, action_id: str) -> Answer:
         """The person picked a conversation for a message held by ``_ask``: send it there."""
@@ -145,11 +145,11 @@ class Relay:
         assert parsed is not None
         conversation_id, event_id = parsed
         info = await self._info(link, conversation_id)
-        taken = await self.store.take_event(link.identity.platform, event_id)
+        taken = await self.store.take_event(link.identity.platform, event_id, link.identity)
         event = event_from_json(taken[0]) if taken is not None else None
         if info is None or not isinstance(event, MessageEvent) or event.identity != link.identity:
             return Answer("<p>That message was sent already, or it is too old to send from here.</p>")
-        problem = await self._send(link, event, conversation_id, info.peer_id)
+        problem = await self.send(link, event, conversation_id, info.peer_id)
         return problem or Answer(f"<p>Sent to <b>{escape(info.name)}</b>.</p>")
 
     async def arrived(self, link: Link, event: MessageEvent, since: float) -> bool:
@@ -174,9 +174,18 @@ class Relay:
         want = _comparable(chat_text_to_lms(event.text))
         return any(m.useridfrom == link.lms_user_id and _comparable(to_plain(m.text)) == want for m in messages)
 
-    async def _send(
-        self, link: Link, event: MessageEvent, conversation_id: int | None, peer_id: int | None
+    async def send(
+        self,
+        link: Link,
+        event: MessageEvent,
+        conversation_id: int | None,
+        peer_id: int | None,
+        name: str | None = None,
     ) -> Answer | None:
+        """Send ``event``'s text to the conversation (or to ``peer_id``, whose private
+        conversation the first send creates) and make it current; what to show the person
+        when it was not sent, else None. ``name`` names the recipient in a refusal where the
+        bridge has no record of the conversation yet."""
         text = chat_text_to_lms(event.text)
         if conversation_id is None and peer_id is None:
             return Answer(
@@ -211,7 +220,7 @@ class Relay:
             return Answer(f"<p>Not sent: {escape(exc.message)}</p>")
         except SendRefused as exc:
             # The LMS names nobody (observed 25): say whom it concerns.
-            refusal = explain_refusal(exc.message, info.name if info else None)
+            refusal = explain_refusal(exc.message, info.name if info else name)
             return Answer(f"<p>Not delivered to Pluto: {escape(refusal)}</p>")
         except LmsError as exc:
             return Answer(f"<p>Not delivered to Pluto: {escape(exc.message)}</p>")

@@ -11,6 +11,12 @@ Every adapter hands its events over as ``Interaction`` values (``submit``). The 
 3. in a tracked task, hands the event to the core in the person's turn and shows the
    reply; when the core fails, the person is told so instead of being left waiting.
 
+Adapters show replies that go into the person's chat through ``deliver``: a front-of-lane
+delivery, paced with the chat's queued deliveries and retried with the outbox's policy
+(``bridge.retry``), so no adapter keeps a retry loop of its own. What must use the
+platform's one-off response channel stays immediate (Slack's ``response_url``, Discord's
+interaction follow-ups, Telegram's callback toast, Teams' invoke response).
+
 A redelivery of an event the core has handled (or is handling) is acknowledged and dropped.
 """
 
@@ -20,13 +26,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from bridge.inbound.interaction import Interaction
 from bridge.model import ChatEvent, ChatIdentity, Platform, Reply
 from bridge.notices import failed_plain
+from bridge.retry import AnswerDelivery
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 Core = Callable[[ChatEvent], Awaitable[Reply | None]]
 Journal = Callable[[ChatEvent], Awaitable[bool]]
@@ -51,7 +59,8 @@ class Runner:
     ``core`` handles one event and returns the reply to show; ``journal`` (optional)
     records an event durably and returns False for a repeat; ``discard`` (optional) closes
     a journalled event the platform refused to have acknowledged; ``failure`` words the
-    answer when ``core`` raised.
+    answer when ``core`` raised; ``answers`` sends what adapters ``deliver`` (the
+    dispatcher's, in the bridge; unpaced but retried otherwise).
     """
 
     def __init__(
@@ -60,8 +69,10 @@ class Runner:
         journal: Journal | None = None,
         failure: Callable[[ChatEvent], Reply] = failure_reply,
         discard: Discard | None = None,
+        answers: AnswerDelivery | None = None,
     ) -> None:
         self.core = core
+        self.answers = answers or AnswerDelivery()
         self.journal = journal
         self.discard = discard
         self.failure = failure
@@ -75,6 +86,12 @@ class Runner:
         if isinstance(sink, Runner):
             return sink
         return cls(sink, getattr(sink, "record", None), discard=getattr(sink, "discard", None))
+
+    async def deliver(self, identity: ChatIdentity, send: Callable[[], Awaitable[_T]]) -> _T | None:
+        """Show one post of an answer in ``identity``'s chat: ``send()`` (raising the
+        ``bridge.ports`` errors) as a front-of-lane delivery, paced and retried with the
+        outbox's policy; None when it was given up (logged)."""
+        return await self.answers.deliver(identity, send)
 
     async def __call__(self, event: ChatEvent) -> Reply | None:
         """The plain ``EventSink`` face, for adapters that still order and answer themselves."""
@@ -124,6 +141,23 @@ class Runner:
             place.leave()
             raise
         self._spawn(event.identity.platform, self._turn(interaction, journal, place))
+
+    def resume(self, identity: ChatIdentity, work: Callable[[], Awaitable[object]]) -> asyncio.Task[None]:
+        """Queue ``work`` (an event journalled by a process that died before finishing it) in
+        ``identity``'s turn now, before anything is awaited: it runs after the person's
+        earlier events and before any they send later, like a live event. Nothing is
+        acknowledged (the platform was, before the crash). Returns its tracked task."""
+        place = self.place(identity)
+        return self._spawn(identity.platform, self._resumed(place, work))
+
+    async def _resumed(self, place: Place, work: Callable[[], Awaitable[object]]) -> None:
+        try:
+            previous = place.previous
+            if previous is not None and not previous.done():
+                await asyncio.wait({previous})
+            await work()
+        finally:
+            place.leave()
 
     async def _record(self, event: ChatEvent) -> bool:
         try:

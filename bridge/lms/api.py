@@ -8,6 +8,7 @@ from typing import Any
 
 from bridge.lms.client import LmsClient
 from bridge.lms.errors import FunctionUnavailable, InvalidResponse, NotFound, SendRefused
+from bridge.lms.notification_prefs import NotificationPrefs, parse_notification_prefs
 
 # Functions the bridge needs on a modern (Moodle >= 3.6) site; `check` names the missing ones.
 MODERN_FUNCTIONS: tuple[str, ...] = (
@@ -76,8 +77,12 @@ class SiteInfo:
 
 @dataclass(frozen=True, slots=True)
 class Member:
+    """A person as a member record shows them to the caller (contacts, search, members)."""
+
     id: int
     fullname: str
+    iscontact: bool = False
+    isblocked: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +110,12 @@ class ConversationMessage:
 
 
 def _member(data: dict[str, Any]) -> Member:
-    return Member(id=int(data["id"]), fullname=str(data.get("fullname") or f"User {data['id']}"))
+    return Member(
+        id=int(data["id"]),
+        fullname=str(data.get("fullname") or f"User {data['id']}"),
+        iscontact=bool(data.get("iscontact")),
+        isblocked=bool(data.get("isblocked")),
+    )
 
 
 class LmsApi:
@@ -124,14 +134,25 @@ class LmsApi:
         """People this user may message whose name contains ``name``, contacts first.
 
         Moodle finds nobody but the caller by username for ordinary users (observed 19): the
-        messaging search is the way. A site without it (Totara) is asked by username."""
+        messaging search is the way. A site without it (Totara) is asked by username. Moodle
+        lists the caller too when their own name matches (they have a self-conversation):
+        left out, as nobody means to write to themselves this way."""
         try:
             data = await self.client.call(
                 token, "core_message_message_search_users", userid=userid, search=name, limitfrom=0, limitnum=20
             )
         except (NotFound, FunctionUnavailable):
             return [_member(u) for u in await self.users_by_field(token, "username", [name.lower()])]
-        return [_member(u) for u in [*(data.get("contacts") or []), *(data.get("noncontacts") or [])]]
+        found = [_member(u) for u in [*(data.get("contacts") or []), *(data.get("noncontacts") or [])]]
+        return [m for m in found if m.id != userid]
+
+    async def member(self, token: str, userid: int, other: int) -> Member | None:
+        """``other`` as this user sees them (name, contact, blocked); None if Pluto has no such
+        person for them."""
+        found = await self.client.call(
+            token, "core_message_get_member_info", referenceuserid=userid, userids=[other]
+        )
+        return next((_member(m) for m in found or [] if int(m.get("id", 0)) == other), None)
 
     async def conversations(self, token: str, userid: int, limit: int, kind: int | None = None) -> list[Conversation]:
         """The user's conversations, most recently active first (self-conversations merged
@@ -319,7 +340,7 @@ class NotificationApi:
             await self.client.call_once(token, function, messageid=message_id, action=action, reasonfordecision=reason)
         )
 
-    async def notifications_disabled(self, token: str, userid: int) -> bool:
-        """The person's "disable all notifications" switch in the LMS."""
+    async def notification_prefs(self, token: str, userid: int) -> NotificationPrefs:
+        """The person's "disable all notifications" switch and notification types in the LMS."""
         data = await self.client.call(token, "core_message_get_user_notification_preferences", userid=userid)
-        return bool(int((data.get("preferences") or {}).get("disableall") or 0))
+        return parse_notification_prefs(data)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
@@ -18,7 +17,8 @@ from contextlib import AbstractAsyncContextManager
 from bridge.config import OutboxSettings
 from bridge.model import Platform
 from bridge.outbox import map_entries, render_post
-from bridge.ports import Adapter, PermanentError, RateLimited, RoomUnavailable, TransientError
+from bridge.ports import Adapter, PermanentError, RateLimited, RoomUnavailable
+from bridge.retry import RetryPolicy
 from bridge.store.leases import Fence
 from bridge.store.records import Delivery, RoomLink, RoomStatus
 from bridge.store.store import Store
@@ -42,6 +42,7 @@ class RoomLanes:
         self.store = store
         self.adapters = adapters
         self.settings = settings
+        self.policy = RetryPolicy(settings.give_up_after, settings.backoff_initial, settings.backoff_max)
         self.pause = pause
 
     async def attempt(self, delivery: Delivery, paced: Paced, fence: Fence | None = None) -> bool:
@@ -80,14 +81,10 @@ class RoomLanes:
             raise
         except Exception as exc:  # transient by default, as for private chats
             reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
-            since = delivery.failing_since
-            if since is not None and time.time() - since >= self.settings.give_up_after:
+            if self.policy.out_of_time(delivery.failing_since):
                 await self.store.mark_dead(delivery.id, f"gave up: {reason}", fence)
                 return True
-            backoff = min(self.settings.backoff_max, self.settings.backoff_initial * 2**delivery.attempts)
-            backoff *= random.uniform(0.5, 1.0)
-            if isinstance(exc, TransientError):
-                backoff = max(backoff, exc.retry_after)
+            backoff = self.policy.backoff(delivery.attempts + 1, exc)
             await self.store.reschedule(
                 delivery.id, at=time.time() + backoff, error=reason, count_attempt=True, fence=fence
             )

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 
 from bridge.model import Action, ChatIdentity, Destination, Platform, Post, RoomAddress
 from bridge.ports import Adapter, DeliveryError
 from bridge.render import render, to_plain
+from bridge.retry import AnswerDelivery
 from bridge.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -17,16 +19,16 @@ log = logging.getLogger(__name__)
 DAY = 86400.0
 FOREVER = 100 * 365 * DAY  # told once, ever
 
-Pacer = Callable[[ChatIdentity, int], Awaitable[None]]
-
 
 class Teller:
     """Shows a person safe HTML that the room must not see."""
 
-    def __init__(self, store: Store, adapters: Mapping[Platform, Adapter], pace: Pacer | None = None) -> None:
+    def __init__(
+        self, store: Store, adapters: Mapping[Platform, Adapter], answers: AnswerDelivery | None = None
+    ) -> None:
         self.store = store
         self.adapters = adapters
-        self.pace = pace
+        self.answers = answers or AnswerDelivery()  # private posts: front-of-lane, retried
 
     async def tell(
         self, identity: ChatIdentity, html: str, room: RoomAddress | None = None, actions: tuple[Action, ...] = ()
@@ -46,10 +48,10 @@ class Teller:
             if room is not None and all([await adapter.tell_in_room(room, identity, p) for p in posts]):
                 return True
             chat, address = await self.store.contact(identity)
+            dest = Destination(identity, chat, address)
             for post in posts:
-                if self.pace is not None:
-                    await self.pace(identity, 1)
-                await adapter.send(Destination(identity, chat, address), post)
+                if await self.answers.deliver(identity, functools.partial(adapter.send, dest, post)) is None:
+                    return False
         except DeliveryError as exc:
             log.info("could not tell %s privately: %s", identity, exc.reason)
             return False

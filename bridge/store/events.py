@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import delete, null, or_, select, update
 
-from bridge.model import Platform
+from bridge.model import ChatIdentity, Platform
 from bridge.store.core import StoreCore, _now
 from bridge.store.records import DeliveryStatus
 from bridge.store.schema import outbox, processed_events
@@ -54,8 +54,11 @@ class EventStore(StoreCore):
                 .values(**values)
             )
 
-    async def take_event(self, platform: Platform, event_id: str) -> tuple[dict[str, Any], float] | None:
-        """The kept content of a finished event, handed out once (a second take gets None)."""
+    async def take_event(
+        self, platform: Platform, event_id: str, owner: ChatIdentity | None = None
+    ) -> tuple[dict[str, Any], float] | None:
+        """The kept content of a finished event, handed out once (a second take gets None);
+        with ``owner``, only to the person who did it (a forged button id names another's)."""
         where = (
             processed_events.c.platform == platform.value,
             processed_events.c.event_id == event_id,
@@ -66,6 +69,8 @@ class EventStore(StoreCore):
             query = select(processed_events.c.event, processed_events.c.received_at).where(*where)
             row = (await conn.execute(query)).first()
             if row is None or row.event is None:
+                return None
+            if owner is not None and _identity(row.event) != owner:
                 return None
             await conn.execute(update(processed_events).where(*where).values(event=null()))
         return dict(row.event), float(row.received_at or 0.0)
@@ -126,3 +131,12 @@ class EventStore(StoreCore):
                     outbox.c.created_at < now - sent_older_than,
                 )
             )
+
+
+def _identity(event: dict[str, Any]) -> ChatIdentity | None:
+    """Who did a journalled event (``bridge.journal.event_to_json``'s ``identity``)."""
+    ident = event.get("identity") or {}
+    try:
+        return ChatIdentity(Platform(ident["platform"]), str(ident["workspace"]), str(ident["user_id"]))
+    except (KeyError, ValueError):
+        return None

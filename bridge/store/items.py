@@ -6,13 +6,14 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, null, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bridge.model import Platform
 from bridge.store.core import StoreCore, _now, chunks
-from bridge.store.outbox import WAITING, delivery_row
-from bridge.store.records import Delivery, DeliveryStatus, ItemRow
-from bridge.store.schema import items, outbox
+from bridge.store.outbox import WAITING, delivery_row, insert_deliveries
+from bridge.store.records import Delivery, DeliveryStatus, ItemRow, NewDelivery
+from bridge.store.schema import items, outbox, processed_events
 
 
 async def insert_item(conn: AsyncConnection, lms_user_id: int, row: ItemRow) -> None:
@@ -86,15 +87,42 @@ class ItemStore(StoreCore):
                     found[r.lms_user_id].append(self._item(r))
         return found
 
-    async def close_item(self, lms_user_id: int, item_key: str, status: str, outcome: str) -> bool:
-        """Mark an item handled (or expired); False if it was no longer open."""
+    async def close_item(
+        self,
+        lms_user_id: int,
+        item_key: str,
+        status: str,
+        outcome: str,
+        *,
+        edits: Sequence[NewDelivery] = (),
+        finish: tuple[Platform, str] | None = None,
+    ) -> bool:
+        """Mark an item handled (or expired); False if it was no longer open. In the same
+        transaction, copies not sent yet are dropped, ``edits`` (retiring the sent copies)
+        are queued and the inbound event ``finish`` that decided is marked processed: a
+        crash leaves all of it or none (a resumed event then decides again)."""
         async with self._write() as conn:
             result = await conn.execute(
                 update(items)
                 .where(items.c.lms_user_id == lms_user_id, items.c.item_key == item_key, items.c.status == "open")
                 .values(status=status, outcome=outcome, handled_at=_now())
             )
-        return bool(result.rowcount)
+            if not result.rowcount:
+                return False
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.item_key == item_key, outbox.c.status.in_(WAITING))
+                .values(status=DeliveryStatus.DEAD, last_error="handled before delivery")
+            )
+            if edits:
+                await insert_deliveries(self, conn, edits)
+            if finish is not None:
+                await conn.execute(
+                    update(processed_events)
+                    .where(processed_events.c.platform == finish[0].value, processed_events.c.event_id == finish[1])
+                    .values(status="done", processed_at=_now(), event=null())
+                )
+        return True
 
     async def upgrade_item(self, lms_user_id: int, row: ItemRow, payload: dict[str, Any]) -> list[Delivery] | None:
         """An open item turned out to be another kind (a Totara task first read as an alert):

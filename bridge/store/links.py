@@ -8,6 +8,7 @@ from sqlalchemy import and_, delete, insert, select, update
 
 from bridge.model import ChatIdentity, Platform
 from bridge.store.core import StoreCore, _now
+from bridge.store.people import people_choices
 from bridge.store.records import DeliveryStatus, Link, LinkStatus
 from bridge.store.schema import contacts, links, outbox
 
@@ -114,6 +115,8 @@ class LinkStore(StoreCore):
             return None
         async with self._write() as conn:
             await conn.execute(delete(links).where(links.c.id == link.id))
+            # The names of the people the person last listed go with the link.
+            await conn.execute(delete(people_choices).where(people_choices.c.link_id == link.id))
             await conn.execute(
                 update(outbox)
                 .where(outbox.c.link_id == link.id, outbox.c.status == DeliveryStatus.PENDING)

@@ -251,12 +251,3 @@ class OutboxStore(StoreCore):
     async def delivery_of(self, item_key: str, link_id: int) -> Delivery | None:
         row = await self._first(select(outbox).where(outbox.c.item_key == item_key, outbox.c.link_id == link_id))
         return delivery_row(row) if row else None
-
-    async def undelivered_copies(self, item_key: str) -> None:
-        """An item handled before its copies went out: they need not go out any more."""
-        async with self._write() as conn:
-            await conn.execute(
-                update(outbox)
-                .where(outbox.c.item_key == item_key, outbox.c.status.in_(WAITING))
-                .values(status=DeliveryStatus.DEAD, last_error="handled before delivery")
-            )

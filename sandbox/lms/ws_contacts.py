@@ -201,28 +201,34 @@ def get_member_info(ctx: Ctx, p: dict[str, Any]) -> list[dict[str, Any]]:
 def message_search_users(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     """People whose full name contains ``search``, contacts and non-contacts apart: how an
     ordinary user finds someone, as ``get_users_by_field`` by username finds nobody for them
-    (moodle-4.5-observed.md item 19). Non-contacts are the users the caller may message
-    about: course-mates, or everyone with site-wide messaging on."""
+    (moodle-4.5-observed.md item 19). As Moodle 4.5's ``api::message_search_users``:
+
+    * contacts (either direction) first, then the non-contacts the caller may see: course-mates,
+      or everyone with site-wide messaging on; each list ordered by "first last" name and
+      paged on its own by ``limitfrom``/``limitnum`` (0: all);
+    * the caller is listed too (as a non-contact) when their name matches: every user has a
+      self-conversation (observed 8), and Moodle leaves the caller out only without one;
+    * an empty ``search`` matches everybody (``LIKE '%%'``);
+    * plain member records (no privacy info: ``canmessage`` and ``requirescontact`` null), so
+      nothing beyond the name, picture and contact state, never a username or e-mail."""
     ctx.require_messaging()
     userid = p["userid"]
     ctx.require_readall(userid)
     st = ctx.state
     wanted = p["search"].strip().casefold()
-    if not wanted:
-        raise invalid_parameter()
     found = [
         u.id
-        for u in sorted(st.users.values(), key=lambda u: (u.fullname.casefold(), u.id))
-        if u.id != userid and wanted in u.fullname.casefold() and not u.suspended
+        for u in sorted(st.users.values(), key=lambda u: (f"{u.firstname} {u.lastname}".casefold(), u.id))
+        if wanted in u.fullname.casefold() and not u.suspended
     ]
-    contacts = [u for u in found if st.is_contact(userid, u)]
+    contacts = [u for u in found if u != userid and st.is_contact(userid, u)]
     others = [
         u
         for u in found
-        if u not in contacts and (st.config["messagingallusers"] or st.shared_courses(userid, u))
+        if u not in contacts and (u == userid or st.config["messagingallusers"] or st.shared_courses(userid, u))
     ]
 
     def members(ids: list[int]) -> list[dict[str, Any]]:
-        return [views.member(ctx.site, userid, u, privacyinfo=True) for u in _page(ids, p["limitfrom"], p["limitnum"])]
+        return [views.member(ctx.site, userid, u) for u in _page(ids, p["limitfrom"], p["limitnum"])]
 
     return {"contacts": members(contacts), "noncontacts": members(others)}

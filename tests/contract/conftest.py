@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from functools import partial
 from pathlib import Path
@@ -34,7 +35,14 @@ async def driver(
     request: pytest.FixtureRequest, lms: SandboxLMS, seed: DemoSeed, tmp_path: Path
 ) -> AsyncIterator[ChatDriver]:
     """The real bridge process with only this platform enabled, started, against the seeded LMS."""
-    chat = DRIVERS[request.param](lms, tmp_path)
+    async with running(request.param, lms, tmp_path) as chat:
+        yield chat
+
+
+@contextlib.asynccontextmanager
+async def running(name: str, lms: SandboxLMS, tmp_path: Path) -> AsyncIterator[ChatDriver]:
+    """The driver ``name`` (a key of ``DRIVERS``), started, and stopped afterwards."""
+    chat = DRIVERS[name](lms, tmp_path)
     try:
         await chat.start()
         yield chat

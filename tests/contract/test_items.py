@@ -102,3 +102,33 @@ async def test_quiet_hours_hold_alerts_and_release_one_digest(
     seen = posts(driver)
     assert sum("While your quiet hours were on" in t for t in seen) == 1
     assert sum("Forum: new post" in t for t in seen) == 1  # in the digest only, not also on its own
+
+
+async def test_one_alert_dismissed_then_the_rest_acknowledged_all_at_once(
+    driver: ChatDriver, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    await driver.link(SAM, "mentee1")
+    subjects = ["Forum: new post", "Badge awarded", "Grade released"]
+    ids = [
+        lms.notify(seed.mentee1_id, subject=subject, text="...", component="mod_forum", eventtype="posts")
+        for subject in subjects
+    ]
+    for subject in subjects:
+        await driver.see(SAM, subject)
+
+    # `dismiss N`: that one alert goes, the others stay unread.
+    number = await driver.listed_number(SAM, "alert", "Forum: new post")
+    answers = await driver.command(SAM, f"dismiss {number}")
+    assert any("Done: Dismissed by Sam Mentee" in a for a in answers), answers
+    await driver.retired(SAM, "Forum: new post", "Dismissed by Sam Mentee")
+    unread = await unread_notification_ids(lms, seed.mentee1_id)
+    assert ids[0] not in unread and set(ids[1:]) <= set(unread)
+
+    # `ack all`: every alert still unread is marked read, each copy retired, once.
+    answers = await driver.command(SAM, "ack all")
+    assert " ".join(answers).count("Done: Marked read by Sam Mentee") == 2, answers
+    for subject in subjects[1:]:
+        await driver.retired(SAM, subject, "Marked read by Sam Mentee")
+    assert not set(ids) & set(await unread_notification_ids(lms, seed.mentee1_id))
+    answers = await driver.command(SAM, "ack all")
+    assert any("No unread alerts" in a for a in answers), answers

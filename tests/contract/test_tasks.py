@@ -39,3 +39,25 @@ async def test_a_task_handled_in_pluto_retires_the_chat_copy(
     assert [(a.messageid, a.action) for a in lms.task_actions] == [(plan, "accept")]  # Pluto's own, only
     listing = " ".join(await driver.command(SAM, "tasks"))
     assert "Plan approval" not in listing
+
+
+async def test_a_task_accepted_by_button_with_a_reason(driver: ChatDriver, lms: SandboxLMS, seed: DemoSeed) -> None:
+    await driver.link(SAM, "mentee1")
+    task = lms.task(
+        seed.mentee1_id,
+        "Approve booking: Alex",
+        "Alex asks for a seat",
+        acceptbutton="Approve",
+        rejectbutton="Decline",
+        needsreason=True,
+    )
+    copy = await driver.see(SAM, "Approve booking: Alex")
+    assert ("Approve", "Decline") == copy.buttons[:2]
+
+    # The platform's way to give a reason: a reply to the bot's question, a modal, a box.
+    await driver.press(SAM, copy, "Approve", reason="Budget is fine")
+    await driver.retired(SAM, "Approve booking: Alex", "Accepted by Sam Mentee")
+    await driver.wait_for(lambda: lms.task_actions, "the decision in Pluto")
+    assert [(a.messageid, a.userid, a.action, a.reasonfordecision) for a in lms.task_actions] == [
+        (task, seed.mentee1_id, "accept", "Budget is fine")
+    ]

@@ -47,3 +47,17 @@ async def test_a_task_can_only_be_marked_read_without_the_extension(
     await driver.press(SAM, shown, "Mark read")
     await driver.retired(SAM, "Approve booking: Zoe", "Marked read by Sam Mentee")
     assert task not in await unread_notification_ids(lms, seed.mentee1_id)
+
+
+async def test_to_and_conversations_without_pluto_conversations(
+    driver: ChatDriver, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    """Totara has no conversation functions: ``to`` and ``conversations`` use the ones the
+    bridge relayed, and a line after ``to`` goes there as before."""
+    await driver.link(SAM, "mentee1")
+    lms.post_message(seed.mentor_id, seed.mentee1_id, "Totara hello")
+    await driver.see(SAM, "Totara hello")
+    listing = "\n".join(await driver.command(SAM, "conversations"))
+    assert "Maya Mentor" in listing, listing
+    chosen = "\n".join(await driver.command(SAM, "to Maya"))
+    assert "What you write now goes to" in chosen and "Maya Mentor" in chosen, chosen

@@ -14,10 +14,10 @@ from bridge.actions import ACCEPT
 from bridge.app import build_pipeline
 from bridge.config import load_settings
 from bridge.lms.client import LmsClient
-from bridge.model import ChatIdentity, Platform
 from bridge.store.crypto import new_key
 from bridge.store.store import Store
 from sandbox.lms import SandboxLMS
+from tests.support import link_sam
 
 
 @pytest.fixture
@@ -38,15 +38,7 @@ async def test_a_poll_between_the_lms_action_and_its_record_keeps_the_persons_de
     settings = load_settings(None, lms={"url": totara.url}, store={"token_key": key})
     store = await Store.open(store_url, key)
     try:
-        link = await store.save_link(
-            ChatIdentity(Platform.TELEGRAM, "", "111"),
-            lms_user_id=seed.mentee1_id,
-            lms_username="mentee1",
-            lms_fullname="Sam Mentee",
-            token=totara.issue_token(seed.mentee1_id),
-            room="111",
-            address=None,
-        )
+        link = await link_sam(store, totara, seed)
         async with LmsClient(settings.lms.url) as client:
             pipeline = build_pipeline(settings, store, client)
             await pipeline.poll_once()  # baseline

@@ -7,6 +7,7 @@ the runner is what is under test, and its contract with the core is one awaited 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -80,6 +81,21 @@ async def test_one_persons_events_wait_their_turn_while_others_go_ahead() -> Non
     core.gates["a1"].set()
     await until(lambda: len(core.handled) == 3)
     assert core.handled == ["b1", "a1", "a2"]
+    await until(lambda: runner.running() == 0)
+    assert runner.waiting() == 0
+
+
+async def test_a_resumed_event_goes_before_what_its_person_sends_later() -> None:
+    core = Core(gates={"resumed": asyncio.Event()})
+    runner, seen = Runner.of(core), Seen()
+    runner.resume(ADA, functools.partial(core, message(ADA, "resumed")))
+    for event in (message(ADA, "live"), message(BOB, "b1")):
+        await runner.submit(seen.interaction(event))
+    await until(lambda: "answer got b1" in seen.log)
+    assert core.handled == ["b1"]  # Ada's live event waits behind her resumed one
+    core.gates["resumed"].set()
+    await until(lambda: len(core.handled) == 3)
+    assert core.handled == ["b1", "resumed", "live"]
     await until(lambda: runner.running() == 0)
     assert runner.waiting() == 0
 

@@ -14,7 +14,7 @@ import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.telegram import SandboxTelegram
-from tests.e2e.harness import BridgeProcess, bridge_config, link_on_telegram
+from tests.e2e.harness import BridgeProcess, bridge_config, link_on_telegram, until_answer
 from tests.lms_side import unread_notification_ids, ws
 
 pytestmark = pytest.mark.e2e
@@ -63,10 +63,54 @@ async def test_a_forum_post_notified_long_after_it_was_written_still_arrives(
     assert len(mailed & await unread_notification_ids(lms, seed.mentee1_id)) == 1 and notice not in mailed
 
 
+async def test_prefs_types_lists_plutos_types_and_switches_one_by_number(
+    modern: BridgeProcess, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    lms.set_preference(seed.mentee1_id, "message_provider_mod_assign_assign_notification_enabled", "email")
+    mark = len(modern.out)
+    await modern.type("/prefs types")
+    line = await modern.expect(r"(\d+)\. Forum: Subscribed forum posts: chat on \(Pluto outputs: ([^)]*)\)", after=mark)
+    assert line.group(2) == "Web, Email, Mobile"  # the outputs of moodle-4.5-observed.md item 28, all on
+    await modern.expect(r"Assignment: Assignment notifications: chat on \(Pluto outputs: Email\)", after=mark)
+    mark = len(modern.out)
+    await modern.type(f"/prefs off {line.group(1)}")
+    await modern.expect(r"switched off: mod_forum_posts", after=mark)
+    lms.notify(seed.mentee1_id, subject="Forum noise", text="...", component="mod_forum", eventtype="posts")
+    lms.notify(seed.mentee1_id, subject="Badge earned", text="...", component="moodle",
+               eventtype="badgerecipientnotice")
+    await modern.expect(r"Badge earned", after=mark)
+    assert "Forum noise" not in "\n".join(modern.out[mark:])
+    mark = len(modern.out)
+    await modern.type("/prefs types")
+    await modern.expect(r"Forum: Subscribed forum posts: chat off", after=mark)
+
+
+async def test_plutos_disable_all_stops_notifications_but_not_messages(
+    modern: BridgeProcess, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    sam = lms.issue_token(seed.mentee1_id)
+    await ws(lms, sam, "core_user_update_user_preferences", userid=seed.mentee1_id, emailstop=1)
+    mark = len(modern.out)
+    await modern.type("/prefs types")
+    await modern.expect(r"All notifications are switched off in your Pluto preferences", after=mark)
+    lms.notify(seed.mentee1_id, subject="Quiet please", text="...", component="mod_quiz", eventtype="submission")
+    lms.post_message(seed.mentor_id, seed.mentee1_id, "A message still comes")
+    await modern.expect(r"A message still comes", after=mark)
+    # Taken in (listed by tasks, as in Pluto) and not delivered as a post of its own.
+    async def tasks() -> str:
+        at = len(modern.out)
+        await modern.type("/tasks")
+        await modern.expect(r"Open items|Nothing open", after=at)
+        return "\n".join(modern.out[at:])
+
+    await until_answer(tasks, lambda listing: "Quiet please" in listing, "the alert taken in")
+    assert "Quiet please" not in [line.strip() for line in modern.out[mark:]]
+
+
 async def test_notification_types_switched_off(modern: BridgeProcess, lms: SandboxLMS, seed: DemoSeed) -> None:
     mark = len(modern.out)
     await modern.type("/prefs off mod_forum/posts")
-    await modern.expect(r"switched off: mod_forum/posts", after=mark)
+    await modern.expect(r"switched off: mod_forum_posts", after=mark)
     lms.notify(seed.mentee1_id, subject="Forum noise", text="...", component="mod_forum", eventtype="posts")
     lms.notify(
         seed.mentee1_id,
@@ -196,3 +240,35 @@ async def test_task_on_two_platforms_handled_on_one_retires_the_other(tmp_path: 
         await bridge.stop()
         await tg.stop()
         await lms.stop()
+
+
+# --- the chosen platform becomes unreachable ------------------------------------------------
+
+
+async def test_when_the_only_chosen_platform_is_unreachable_items_fall_back_and_the_person_is_told(
+    lms: SandboxLMS, seed: DemoSeed, tmp_path: Path
+) -> None:
+    tg = SandboxTelegram()
+    await tg.start()
+    tg.add_user(111, "Sam", started=True)
+    telegram = {"enabled": True, "token": tg.token, "base_url": tg.api_url, "base_file_url": tg.file_url}
+    bridge = await start_bridge(lms, tmp_path, telegram=telegram)
+    try:
+        await link_on_telegram(tg, 111, "mentee1")
+        mark = len(bridge.out)
+        await bridge.type("/prefs messages telegram")
+        await bridge.expect(r"messages: telegram", after=mark)
+        lms.post_message(seed.mentor_id, seed.mentee1_id, "First, to Telegram")
+        await tg.wait_until(lambda: any("First, to Telegram" in m.get("text", "") for m in tg.sent_to(111)), within=15)
+        tg.block_bot(111)  # Telegram can no longer reach Sam: that link becomes inactive
+        lms.post_message(seed.mentor_id, seed.mentee1_id, "Second, refused by Telegram")
+        await bridge.expect(r"Second, refused by Telegram", after=mark, timeout=20)  # what was on its way
+        lms.post_message(seed.mentor_id, seed.mentee1_id, "Third, here instead")
+        await bridge.expect(r"Third, here instead", after=mark, timeout=20)
+        lms.post_message(seed.mentor_id, seed.mentee1_id, "Fourth, here too")
+        await bridge.expect(r"Fourth, here too", after=mark, timeout=20)
+        told = [line for line in bridge.out[mark:] if "should go to Telegram, but that link is not active" in line]
+        assert len(told) == 1, bridge.out[mark:]  # told once
+    finally:
+        await bridge.stop()
+        await tg.stop()

@@ -121,6 +121,7 @@ async def test_check_names_missing_alert_and_task_functions(tmp_path: Path, lms:
     assert "  - core_message_send_instant_messages" not in out
     assert "optional function core_message_get_user_notification_preferences not available" in out
     assert "optional function core_enrol_get_users_courses not available: the bulk command" in out
+    assert "optional function core_message_message_search_users not available: find, to and msg" in out
 
 
 async def test_check_on_totara_without_the_task_action_extension(tmp_path: Path) -> None:

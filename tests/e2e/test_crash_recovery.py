@@ -141,26 +141,63 @@ def from_mentee(lms: SandboxLMS, seed: DemoSeed, conversation: int, text: str) -
     return sum(m["useridfrom"] == seed.mentee1_id and text in m["text"] for m in lms.messages_in(conversation))
 
 
-async def test_killed_between_receiving_a_chat_message_and_sending_it_to_pluto(
-    lms: SandboxLMS, seed: DemoSeed, telegram: SandboxTelegram, tmp_path: Path
-) -> None:
-    config, _ = telegram_config(tmp_path, lms, telegram)
-    db = tmp_path / "bridge.sqlite3"
+async def killed_while_sending_to_pluto(
+    config: Path, lms: SandboxLMS, seed: DemoSeed, telegram: SandboxTelegram, text: str
+) -> int:
+    """The bridge (``config``) links Sam, who writes ``text``; the bridge is killed while the
+    send to Pluto is on its way, and Pluto, down now, never stores it. Returns the
+    conversation it was meant for."""
     first = await BridgeProcess(config).start()
     try:
         conversation = await linked_with_a_conversation(lms, seed, telegram)
         # Pluto is slow: the send to it is still on its way when the bridge dies...
         lms.set_latency(2.0)
-        telegram.user_sends_text(USER, "written just before the crash")
+        telegram.user_sends_text(USER, text)
         # ...after Telegram's getUpdates offset moved past the message (the bridge has it).
         await telegram.wait_until(lambda: not telegram.pending_updates, within=15)
         await first.kill()
         lms.set_down(True)  # the request in flight is turned away: Pluto never stored it
     finally:
         await first.stop()
+    return conversation
+
+
+async def test_killed_between_receiving_a_chat_message_and_sending_it_to_pluto(
+    lms: SandboxLMS, seed: DemoSeed, telegram: SandboxTelegram, tmp_path: Path
+) -> None:
+    config, _ = telegram_config(tmp_path, lms, telegram)
+    db = tmp_path / "bridge.sqlite3"
+    conversation = await killed_while_sending_to_pluto(config, lms, seed, telegram, "written just before the crash")
     second = await BridgeProcess(config).start()
     try:
         await resumed_once_when_pluto_is_back(second, lms, seed, conversation, db, "written just before the crash")
+    finally:
+        await second.stop()
+
+
+async def test_what_a_person_sends_after_a_restart_waits_for_their_resumed_message(
+    lms: SandboxLMS, seed: DemoSeed, telegram: SandboxTelegram, tmp_path: Path
+) -> None:
+    """A resumed event takes its person's turn like a live one: a message sent after the
+    restart, while the resumed one still waits for Pluto, reaches Pluto after it, not
+    before it (and is not turned away as "Not sent" meanwhile)."""
+    config, _ = telegram_config(tmp_path, lms, telegram)
+    conversation = await killed_while_sending_to_pluto(config, lms, seed, telegram, "sent before the crash")
+    second = await BridgeProcess(config).start()
+    try:
+        await second.expect_log("Pluto LMS unreachable|resuming .* trying again", timeout=30)
+        telegram.user_sends_text(USER, "sent after the restart")
+        await telegram.wait_until(lambda: not telegram.pending_updates, within=15)
+        lms.set_down(False)
+        lms.set_latency(0)
+        sent = ("sent before the crash", "sent after the restart")
+
+        def arrived() -> list[str]:
+            return [t for m in lms.messages_in(conversation) for t in sent if t in m["text"]]
+
+        await poll_until(lambda: len(arrived()) == 2, what="both messages in Pluto")
+        assert arrived() == list(sent)
+        assert not any("Not sent" in t for t in texts(telegram))
     finally:
         await second.stop()
 

@@ -292,3 +292,23 @@ async def test_a_site_that_encrypts_pushes_still_wakes_the_bridge(
     await bridge.process.expect("Sealed for the bridge", timeout=10)
     (push,) = [p for p in lms.pushes if p.kind == "push"]
     assert push.body["extra"]["encrypted"] is True and push.status == 202
+
+
+async def test_a_type_without_plutos_mobile_output_is_not_delivered_with_push(
+    push_bridge: Callable[..., Any], lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    """Pluto pushes only the types whose Mobile output is on (moodle-4.5-observed.md item
+    28): the sweep must not deliver the others behind Pluto's back."""
+    bridge: PushBridge = await push_bridge(poll_interval=0.5, sweep_interval=1.0, stale_after=600)
+    lms.set_preference(seed.mentee1_id, "message_provider_mod_forum_posts_enabled", "popup,email")
+    await linked_with_device(bridge, seed)
+    assert (await bridge.post_push("someone-elses-device"))[0] == 202  # mentee1 is read on push now
+    mark = len(bridge.process.out)
+    lms.notify(seed.mentee1_id, subject="Forum noise", text="...", component="mod_forum", eventtype="posts")
+    lms.notify(seed.mentee1_id, subject="Grade released", text="...", component="mod_assign",
+               eventtype="assign_notification")
+    await bridge.process.expect("Grade released", after=mark, timeout=15)
+    lms.lose_pushes(1)
+    lms.post_message(seed.mentor_id, seed.mentee1_id, "Caught by a sweep")  # a sweep reads everything
+    await bridge.process.expect("Caught by a sweep", after=mark, timeout=15)
+    assert "Forum noise" not in "\n".join(bridge.process.out[mark:])

@@ -252,10 +252,10 @@ async def test_muted_type_and_quiet_hours_with_urgent_passing(lms: SandboxLMS, s
         sam = [{"username": "mentee1"}]
         mark = len(bridge.out)
         await bridge.type("/prefs off api/hr-sheet")
-        await bridge.expect(r"switched off: api/hr-sheet", after=mark)
+        await bridge.expect(r"switched off: api_hr-sheet", after=mark)
         _, muted, _ = await api.send(key, {"recipients": sam, "text": "muted notice"})
         [outcome] = (await api.settled(key, muted["job"]))["recipients"]
-        assert outcome["chat"]["status"] == "muted" and "api/hr-sheet" in outcome["chat"]["reason"]
+        assert outcome["chat"]["status"] == "muted" and "api_hr-sheet" in outcome["chat"]["reason"]
 
         now = datetime.datetime.now(datetime.UTC)
         start, end = (now - datetime.timedelta(hours=1)), (now + datetime.timedelta(hours=1))

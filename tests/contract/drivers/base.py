@@ -15,7 +15,7 @@ from tests.support import WITHIN, item_number
 
 # The people of the LMS demo seed, as each platform's drivers name their chat accounts.
 SAM = "sam"  # mentee1
-ALEX = "alex"  # mentee2
+ALEX = "alex"  # mentee2, in the chat on every platform but the console (one person only)
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class ChatDriver(ABC):
     what arrived."""
 
     name: str
+    people: frozenset[str] = frozenset({SAM, ALEX})  # who chats on this platform
 
     def __init__(self, lms: SandboxLMS, tmp: Path) -> None:
         self.lms = lms
@@ -72,8 +73,10 @@ class ChatDriver(ABC):
         writes it; returns the answer(s) they read, once one has arrived."""
 
     @abstractmethod
-    async def press(self, person: str, message: Arrived, label: str) -> None:
-        """The person presses the button ``label`` on ``message``, the platform's way."""
+    async def press(self, person: str, message: Arrived, label: str, reason: str | None = None) -> None:
+        """The person presses the button ``label`` on ``message``, the platform's way; with
+        ``reason``, they give it as the platform asks (a reason box on the message, a modal,
+        a reply to the bot's question)."""
 
     @abstractmethod
     def arrived(self, person: str) -> list[Arrived]:

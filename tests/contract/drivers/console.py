@@ -22,6 +22,7 @@ class ConsoleDriver(ChatDriver):
 
     name = "console"
     rooms = True
+    people = frozenset({SAM})
 
     earlier: list[str]  # what earlier processes printed (before a restart)
 
@@ -56,8 +57,9 @@ class ConsoleDriver(ChatDriver):
     async def reply(self, person: str, to: Arrived, text: str) -> None:
         await self._bridge.type(f"/reply {to.ref} {text}")
 
-    async def press(self, person: str, message: Arrived, label: str) -> None:
-        await self._bridge.type(f"/press {message.ref} {message.buttons.index(label) + 1}")
+    async def press(self, person: str, message: Arrived, label: str, reason: str | None = None) -> None:
+        given = f" {reason}" if reason is not None else ""
+        await self._bridge.type(f"/press {message.ref} {message.buttons.index(label) + 1}{given}")
 
     async def command(self, person: str, text: str) -> list[str]:
         mark = len(self.arrived(person))

@@ -80,8 +80,13 @@ class DiscordDriver(ChatDriver):
     async def reply(self, person: str, to: Arrived, text: str) -> None:
         await self.dc.user_dm(ACCOUNTS[person], text, reply_to=to.ref)
 
-    async def press(self, person: str, message: Arrived, label: str) -> None:
-        await self.dc.user_clicks(ACCOUNTS[person], message.raw, _custom_ids(message.raw)[label])
+    async def press(self, person: str, message: Arrived, label: str, reason: str | None = None) -> None:
+        press = await self.dc.user_clicks(ACCOUNTS[person], message.raw, _custom_ids(message.raw)[label])
+        if reason is not None:  # the press opens a modal with one text input: the reason
+            await self.wait_for(lambda: self.dc.interactions[press["id"]].callbacks, "the reason modal")
+            [modal] = self.dc.interactions[press["id"]].callbacks
+            field = modal["data"]["components"][0]["components"][0]
+            await self.dc.user_submits_modal(ACCOUNTS[person], press, {field["custom_id"]: reason})
 
     async def command(self, person: str, text: str) -> list[str]:
         """``/pluto <sub> [args]``: Discord shows the answers as the interaction's follow-ups."""

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from adapters.slack.blocks import REASON_INPUT
 from sandbox.lms import SandboxLMS
 from tests.platforms.slack.e2e_support import ALEX as SLACK_ALEX
 from tests.platforms.slack.e2e_support import SAM as SLACK_SAM
@@ -72,11 +73,14 @@ class SlackDriver(ChatDriver):
     async def reply(self, person: str, to: Arrived, text: str) -> None:
         await self._chat.say(T1, ACCOUNTS[person], text, thread_ts=to.ref)
 
-    async def press(self, person: str, message: Arrived, label: str) -> None:
+    async def press(self, person: str, message: Arrived, label: str, reason: str | None = None) -> None:
         account = ACCOUNTS[person]
         channel = self.slack.dm(T1, account).id
         action = _actions(message.raw)[label]
-        _rid, result = await self.slack.post_block_action(T1, account, channel, message.raw["ts"], action)
+        inputs = {REASON_INPUT: reason} if reason is not None else None  # typed in the message's reason box
+        _rid, result = await self.slack.post_block_action(
+            T1, account, channel, message.raw["ts"], action, inputs=inputs
+        )
         assert result.status == 200, result.body
 
     async def command(self, person: str, text: str) -> list[str]:

@@ -9,6 +9,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from adapters.teams.cards import REASON_INPUT_ID
 from sandbox.lms import SandboxLMS
 from sandbox.teams import CARD_CONTENT_TYPE, SandboxTeams, TeamsUser
 from tests.platforms.teams.conftest import TeamsChat, start_bridge, teams_bridge_config, visible
@@ -74,8 +75,9 @@ class TeamsDriver(ChatDriver):
     async def reply(self, person: str, to: Arrived, text: str) -> None:
         await self._chat.say(self.users[person], text, reply_to_id=to.ref)
 
-    async def press(self, person: str, message: Arrived, label: str) -> None:
-        press = self.sandbox.button_press(self.users[person], message.ref, label)
+    async def press(self, person: str, message: Arrived, label: str, reason: str | None = None) -> None:
+        inputs = {REASON_INPUT_ID: reason} if reason is not None else None  # the card's reason field
+        press = self.sandbox.button_press(self.users[person], message.ref, label, inputs)
         status, body = await self.sandbox.push(press)
         assert status == 200 and body["statusCode"] == 200, (status, body)
         if body.get("type") == MESSAGE_RESPONSE:  # Teams shows it beside the pressed card

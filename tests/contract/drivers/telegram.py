@@ -33,7 +33,7 @@ class TelegramDriver(ChatDriver):
     async def start(self) -> None:
         await self.tg.start()
         self.tg.add_user(ACCOUNTS[SAM], "Sam", last_name="Mentee", username="sam_mentee")
-        self.tg.add_user(ACCOUNTS[ALEX], "Alex", last_name="Mentee")
+        self.tg.add_user(ACCOUNTS[ALEX], "Alex", last_name="Mentee", username="alex_mentee")
         self.tg.add_user(ACCOUNTS["rory"], "Rory")
         self.tg.add_user(ACCOUNTS["ivy"], "Ivy", started=True)  # pressed Start, never linked
         for room, chat_id in ROOMS.items():
@@ -64,10 +64,13 @@ class TelegramDriver(ChatDriver):
     async def reply(self, person: str, to: Arrived, text: str) -> None:
         self.tg.user_sends_text(ACCOUNTS[person], text, reply_to=to.ref)
 
-    async def press(self, person: str, message: Arrived, label: str) -> None:
+    async def press(self, person: str, message: Arrived, label: str, reason: str | None = None) -> None:
         data = _callbacks(message.raw)[label]
         query = self.tg.user_presses(ACCOUNTS[person], message.ref, data)
         await self.wait_for(lambda: query in self.tg.callback_answers, f"the answer to pressing {label!r}")
+        if reason is not None:  # the bot asks with a ForceReply question: the person replies to it
+            prompt = await self.see(person, f"Reason for {label}")
+            self.tg.user_sends_text(ACCOUNTS[person], reason, reply_to=prompt.ref)
 
     async def command(self, person: str, text: str) -> list[str]:
         mark = len(self.arrived(person))

@@ -173,6 +173,34 @@ async def test_app_home_opened_becomes_contact_event(
     )
 
 
+async def test_app_home_opened_is_answered_only_once_journalled(sandbox: SandboxSlack) -> None:
+    """Opening the app is journalled like a message: Slack's 200 waits for the journal write,
+    so a crash before it makes Slack deliver the event again rather than lose it."""
+    journal_open = asyncio.Event()
+    journalled: list[str] = []
+
+    class JournallingSink(RecordingSink):
+        async def record(self, event: ChatEvent) -> bool:
+            journalled.append(event.event_id)
+            await journal_open.wait()
+            return True
+
+    sink = JournallingSink()
+    adapter = await start_adapter("http", sandbox, sink)
+    try:
+        posted = asyncio.create_task(sandbox.sign_and_post_event(T2, sandbox.app_home_opened(T2, KIM)))
+        await until(lambda: bool(journalled), what="the journal write begun")
+        await asyncio.sleep(0.2)  # room for an early 200, which must not come
+        assert not posted.done()
+        journal_open.set()
+        event_id, result = await posted
+        assert result.status == 200 and journalled == [event_id]
+        (got,) = await sink.wait(1)
+        assert isinstance(got, ContactEvent)
+    finally:
+        await stop_adapter(adapter)
+
+
 async def test_reply_to_a_message_is_ephemeral(
     bridge: SlackAdapter, sandbox: SandboxSlack, sink: RecordingSink
 ) -> None:

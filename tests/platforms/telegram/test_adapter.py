@@ -190,12 +190,14 @@ async def test_reply_texts_are_sent_to_the_person(
 async def test_reply_waits_out_a_flood_limit(
     sandbox: SandboxTelegram, ada: SandboxUser, sink: RecordingSink, polling_adapter: TelegramAdapter
 ) -> None:
+    """A throttled answer is retried with the outbox's policy (as long as the chat keeps
+    answering 429, within ``give_up_after``), not an adapter's own three tries, and arrives once."""
     sink.reply_for = lambda e: Reply(texts=("Linked as ada",))
-    sandbox.fail_next("sendMessage", chat_id=ada.id, status=429, retry_after=1)
+    sandbox.fail_next("sendMessage", chat_id=ada.id, status=429, retry_after=1, count=3)
     sandbox.user_sends_text(ada, "/status")
-    await sandbox.wait_until(lambda: len(sandbox.sent_to(ada.id)) == 1, within=10)
-    assert sandbox.sent_to(ada.id)[0]["text"] == "Linked as ada"
-    assert [r.status for r in sandbox.calls("sendMessage")] == [429, 200]
+    await sandbox.wait_until(lambda: len(sandbox.sent_to(ada.id)) == 1, within=20)
+    assert [m["text"] for m in sandbox.sent_to(ada.id)] == ["Linked as ada"]
+    assert [r.status for r in sandbox.calls("sendMessage")] == [429, 429, 429, 200]
 
 
 async def test_button_press_answers_edits_and_sends(

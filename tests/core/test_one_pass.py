@@ -1,0 +1,67 @@
+"""One pass per inbound event: a decision's outcome and the event's processed mark are
+written together, so a process that dies between handling and marking neither loses the
+outcome nor doubles it when the journalled event is resumed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bridge.app import build_pipeline
+from bridge.config import load_settings
+from bridge.inbound.core import Inbound
+from bridge.lms.client import LmsClient
+from bridge.model import ActionEvent
+from bridge.resume import Resumer
+from bridge.store.crypto import new_key
+from bridge.store.records import DeliveryStatus
+from bridge.store.store import Store
+from sandbox.lms import DemoSeed, SandboxLMS
+from tests.lms_side import unread_notification_ids
+from tests.support import link_sam
+
+
+async def test_a_crash_between_a_decision_and_its_mark_neither_loses_nor_doubles_it(
+    lms: SandboxLMS, seed: DemoSeed, tmp_path: Path
+) -> None:
+    key = new_key()
+    url = f"sqlite+aiosqlite:///{tmp_path / 'b.db'}"
+    settings = load_settings(None, lms={"url": lms.url}, store={"token_key": key})
+    store = await Store.open(url, key)
+    try:
+        sam = (await link_sam(store, lms, seed)).identity
+        async with LmsClient(settings.lms.url) as client:
+            pipeline = build_pipeline(settings, store, client)
+            await pipeline.poll_once()  # baseline
+            essay = lms.notify(seed.mentee1_id, subject="Essay due", text="...", component="mod_assign")
+            await pipeline.poll_once()
+            [item] = await store.open_items(seed.mentee1_id)
+            press = ActionEvent(
+                identity=sam, event_id="9001", room="111", display_name="Sam", is_private=True,
+                action_id=f"ack:{item.item_key}",
+            )
+            none: Any = None  # this event needs neither commands nor the relay
+            inbound = Inbound(store, {}, none, none, pipeline.actions)
+            assert await inbound.record(press)
+            answer = await inbound.handle(press)
+            # The process dies here: the runner's own processed mark is never written.
+        assert answer is not None and "Done: Marked read by Sam Mentee" in answer.html
+        assert essay not in await unread_notification_ids(lms, seed.mentee1_id)
+    finally:
+        await store.close()
+
+    store = await Store.open(url, key)  # the restart
+    try:
+        unfinished = await store.unfinished_events()
+        assert unfinished == []  # marked with the outcome: nothing to resume
+        async with LmsClient(settings.lms.url) as client:
+            pipeline = build_pipeline(settings, store, client)
+            none = None
+            await Resumer(store, Inbound(store, {}, none, none, pipeline.actions), none).run(unfinished)
+        closed = await store.item(seed.mentee1_id, item.item_key)
+        assert closed is not None and closed.outcome == "Marked read by Sam Mentee in Telegram"
+        # The copy not sent yet was dropped with the outcome; no second answer was queued.
+        queued = [(d.item_key, d.status) for d in await store.deliveries()]
+        assert queued == [(item.item_key, DeliveryStatus.DEAD)]
+    finally:
+        await store.close()
