@@ -12,10 +12,15 @@ import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import cast
+from typing import TYPE_CHECKING, Any, cast
 
 from bridge.model import Platform
 from bridge.ports import Adapter
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from bridge.config import Settings
 
 # Our own packages: a missing module among them is a bug, never a missing extra.
 _OWN_PACKAGES = frozenset({"adapters", "bridge"})
@@ -80,3 +85,69 @@ def missing_sdks(platforms: Iterable[Platform]) -> list[MissingSdk]:
         except MissingSdk as exc:
             missing.append(exc)
     return missing
+
+
+def build_adapters(
+    settings: Settings, given: Mapping[Platform, Mapping[str, Any]] | None = None
+) -> dict[Platform, Adapter]:
+    """One adapter per enabled platform. SDKs are imported only for enabled platforms;
+    ``MissingSdk`` names the extra to install when one is not. ``given``: more constructor
+    keywords per platform (the tests give Teams the sandbox's token provider)."""
+    return {
+        platform: adapter_factory(platform)(**options, **(given or {}).get(platform, {}))
+        for platform, options in adapter_options(settings).items()
+    }
+
+
+def adapter_options(settings: Settings) -> dict[Platform, dict[str, Any]]:
+    """Each enabled platform's adapter constructor keywords, from the settings."""
+    options: dict[Platform, dict[str, Any]] = {}
+    if settings.console.enabled:
+        options[Platform.CONSOLE] = {"user_id": settings.console.user_id, "display_name": settings.console.display_name}
+    tg = settings.telegram
+    if tg.enabled and tg.token is not None:
+        options[Platform.TELEGRAM] = {
+            "token": tg.token.get_secret_value(),
+            "mode": tg.mode,
+            "base_url": tg.base_url,
+            "base_file_url": tg.base_file_url,
+            "webhook_url": settings.web.public_url + tg.webhook_path if tg.mode == "webhook" else None,
+            "webhook_path": tg.webhook_path,
+            "webhook_secret": tg.webhook_secret.get_secret_value() if tg.webhook_secret else None,
+            "max_update_age": tg.max_update_age,
+        }
+    sl = settings.slack
+    if sl.enabled:
+        options[Platform.SLACK] = {
+            "workspaces": {team: tok.get_secret_value() for team, tok in sl.workspaces.items()},
+            "signing_secret": sl.signing_secret.get_secret_value() if sl.signing_secret else "",
+            "mode": sl.mode,
+            "app_token": sl.app_token.get_secret_value() if sl.app_token else None,
+            "api_base_url": sl.api_base_url,
+            "events_path": sl.events_path,
+            "command": sl.command,
+        }
+    dc = settings.discord
+    if dc.enabled and dc.token is not None:
+        options[Platform.DISCORD] = {
+            "token": dc.token.get_secret_value(),
+            "application_id": dc.application_id,
+            "api_base_url": dc.api_base_url,
+            "gateway_url": dc.gateway_url,
+            "command_name": dc.command_name,
+        }
+    tm = settings.teams
+    if tm.enabled and tm.app_id is not None and tm.app_password is not None:
+        options[Platform.TEAMS] = {
+            "app_id": tm.app_id,
+            "app_password": tm.app_password.get_secret_value(),
+            "tenant_id": tm.tenant_id,
+            "allowed_channels": tm.allowed_channels,
+            "jwks_url": tm.jwks_url,
+            "issuer": tm.issuer,
+            "service_url": tm.service_url,
+            "timeout": tm.timeout,
+            "messages_path": tm.messages_path,
+            "graph_url": tm.graph_url,
+        }
+    return options

@@ -55,8 +55,7 @@ def optional_functions(generation: str, task_action_function: str) -> dict[str, 
 async def run_check(settings: Settings, echo: Callable[[str], object]) -> int:
     """Name enabled platforms whose SDK is not installed, then print what the LMS says
     about the site and the token; returns the exit code (2 when an SDK is missing)."""
-    from bridge.adapter_registry import missing_sdks
-    from bridge.app import adapter_options
+    from bridge.adapter_registry import adapter_options, missing_sdks
 
     missing = missing_sdks(adapter_options(settings))
     for problem in missing:

@@ -76,8 +76,8 @@ def serve(settings: Settings, adapters: Mapping[Platform, Adapter] | None = None
     """Run the bridge until signalled; the exit code. ``adapters``: prebuilt ones (tests
     give Teams the sandbox's token provider), else one per enabled platform. A platform
     enabled without its SDK, or a store another bridge holds, is one line and code 2."""
-    from bridge.adapter_registry import MissingSdk
-    from bridge.app import Bridge, build_adapters
+    from bridge.adapter_registry import MissingSdk, build_adapters
+    from bridge.app import Bridge
     from bridge.log_format import setup_logging
     from bridge.redaction import install as install_redaction
     from bridge.store.lock import StoreInUse

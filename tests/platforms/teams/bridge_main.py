@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from bridge.app import build_adapters
+from bridge.adapter_registry import build_adapters
 from bridge.cli import serve
 from bridge.config import load_settings
 from bridge.model import Platform

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from adapters.telegram import TelegramAdapter
-from bridge.app import build_adapters
+from bridge.adapter_registry import build_adapters
 from bridge.config import ConfigError, load_settings
 from bridge.model import Platform
 from tests.e2e.harness import SECRET_KEY
