@@ -124,7 +124,7 @@ async def _no_events(event: Any) -> None:
 
 
 async def raw_side(platform_name: str, api_url: str, rooms: list[str], users: list[str], messages: int) -> dict:
-    from bridge.outbox import render_post
+    from bridge.posts import render_post
 
     adapter = _adapter(platform_name, api_url)
     per_chat: list[list[Any]] = [[] for _ in rooms]

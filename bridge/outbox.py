@@ -41,11 +41,11 @@ from bridge.ports import (
     RateLimited,
     RecipientUnreachable,
 )
-from bridge.render import render, render_with_plain
+from bridge.posts import map_entries, render_post
 from bridge.retry import AnswerDelivery, RetryPolicy
-from bridge.router import actions_of, lane_of, told_unshowable
+from bridge.router import lane_of, told_unshowable
 from bridge.store.leases import Fence, LeaseLost
-from bridge.store.records import Delivery, DeliveryStatus, Link, LinkStatus, MapEntry
+from bridge.store.records import Delivery, DeliveryStatus, Link, LinkStatus
 from bridge.store.store import Store
 
 if TYPE_CHECKING:
@@ -55,7 +55,6 @@ log = logging.getLogger(__name__)
 
 LANE_LEASE = "lane:"  # a lane's lease is named after it
 LANE_BATCH = 50  # deliveries read per query; each is still sent strictly in order
-EMPTY_ITEM = "<p><i>(no text: open it in Pluto)</i></p>"
 
 UnreachableHook = Callable[[Link, str], Awaitable[None]]
 
@@ -63,43 +62,6 @@ UnreachableHook = Callable[[Link, str], Awaitable[None]]
 class Dropped(Exception):
     """The delivery left the queue while it waited for its turn (its person unlinked, or
     their chat became unreachable): it is not sent."""
-
-
-def render_post(payload: Mapping[str, Any], adapter: Adapter, room_for: int = 0) -> list[Post]:
-    """The payload as the adapter's posts: rendered, cut to its limit (less ``room_for``,
-    kept for what the adapter adds, such as an author's name), buttons on the last."""
-    caps = adapter.capabilities
-    limit = max(1, caps.max_text - room_for)
-    # Parsed once for both the chunks and the plain fallback.
-    chunks, fallback = render_with_plain(str(payload["html"]), caps.markup, limit, caps.measure)
-    if not chunks:  # an item with no visible text (an image without alt text, say) still shows up
-        chunks = render(EMPTY_ITEM, caps.markup, limit, caps.measure)
-    actions = actions_of(payload)[: caps.max_actions]
-    posts = [Post(text=chunk, fallback=fallback if len(chunks) == 1 else "") for chunk in chunks]
-    posts[-1] = Post(text=posts[-1].text, fallback=posts[-1].fallback, actions=actions)
-    return posts
-
-
-def map_entries(
-    delivery: Delivery, lms_user_id: int, platform: Platform, workspace: str, refs: list[dict[str, Any]]
-) -> list[MapEntry]:
-    """The message map rows of a sent delivery: one per chunk, each naming its item (so a
-    reply to any copy finds what it answers)."""
-    conversation_id = delivery.payload.get("conversation_id")
-    return [
-        MapEntry(
-            delivery.item_key,
-            delivery.link_id,
-            lms_user_id,
-            int(conversation_id) if conversation_id is not None else None,
-            platform,
-            workspace,
-            r["room"],
-            r["message_id"],
-            r["thread"],
-        )
-        for r in refs
-    ]
 
 
 class Dispatcher:

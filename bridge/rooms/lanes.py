@@ -16,8 +16,8 @@ from contextlib import AbstractAsyncContextManager
 
 from bridge.config import OutboxSettings
 from bridge.model import Platform
-from bridge.outbox import map_entries, render_post
 from bridge.ports import Adapter, PermanentError, RateLimited, RoomUnavailable
+from bridge.posts import map_entries, render_post
 from bridge.retry import RetryPolicy
 from bridge.store.leases import Fence
 from bridge.store.records import Delivery, RoomLink, RoomStatus
