@@ -13,10 +13,29 @@ SCOPES = ("personal", "team", "groupChat")  # 1:1 chats, and team channels and g
 RSC_PERMISSIONS = ("ChannelMessage.Read.Group", "ChatMessage.Read.Chat", "TeamMember.Read.Group")
 
 
-def command_list() -> list[dict[str, str]]:
-    """The bridge commands as a Teams app-manifest ``commandLists[].commands`` value
-    (Teams has no API to publish a command menu; the manifest carries it)."""
-    return [{"title": c.name, "description": c.description[:128]} for c in COMMANDS]
+# Teams shows at most 10 commands per command list (manifest schema: commandLists[].commands
+# maxItems 10), so each menu holds the commands most used there; `help` lists them all.
+PERSONAL_MENU = ("to", "find", "msg", "conversations", "tasks", "status", "contacts", "prefs", "link", "help")
+ROOM_MENU = ("room", "help")  # in a team channel or group chat: every answer goes privately
+MENU_LIMIT = 10
+
+
+def command_list(names: tuple[str, ...] = PERSONAL_MENU) -> list[dict[str, str]]:
+    """Commands ``names`` as a Teams app-manifest ``commandLists[].commands`` value (Teams
+    has no API to publish a command menu; the manifest carries it), at most ``MENU_LIMIT``."""
+    specs = {c.name: c for c in COMMANDS}
+    unknown = [n for n in names if n not in specs]
+    if unknown or len(names) > MENU_LIMIT:
+        raise ValueError(f"a Teams command menu holds at most {MENU_LIMIT} known commands: {names}")
+    return [{"title": n, "description": specs[n].description[:128]} for n in names]
+
+
+def command_lists() -> list[dict[str, Any]]:
+    """The manifest's command menus: one for 1:1 chats, one for rooms."""
+    return [
+        {"scopes": ["personal"], "commands": command_list(PERSONAL_MENU)},
+        {"scopes": ["team", "groupChat"], "commands": command_list(ROOM_MENU)},
+    ]
 
 
 def app_manifest(*, app_id: str, name: str, public_url: str) -> dict[str, Any]:
@@ -52,7 +71,7 @@ def app_manifest(*, app_id: str, name: str, public_url: str) -> dict[str, Any]:
                 "scopes": list(SCOPES),
                 "supportsFiles": False,
                 "isNotificationOnly": False,
-                "commandLists": [{"scopes": list(SCOPES), "commands": command_list()}],
+                "commandLists": command_lists(),
             }
         ],
         "permissions": ["identity", "messageTeamMembers"],

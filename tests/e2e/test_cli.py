@@ -183,10 +183,14 @@ async def test_manifests_for_slack_and_teams(tmp_path: Path) -> None:
     teams = json.loads(out)
     [bot] = teams["bots"]
     assert bot["botId"] == teams["id"] == "00000000-0000-0000-0000-00000000beef"
-    assert [c["title"] for c in bot["commandLists"][0]["commands"]] == [c.name for c in COMMANDS]
+    # Teams takes at most 10 commands per menu (manifest schema: commandLists[].commands maxItems 10).
+    menus = {tuple(m["scopes"]): [c["title"] for c in m["commands"]] for m in bot["commandLists"]}
+    assert all(len(titles) <= 10 for titles in menus.values()), menus
+    assert {t for titles in menus.values() for t in titles} <= {c.name for c in COMMANDS}
+    assert "find" in menus[("personal",)] and "room" in menus[("team", "groupChat")]
     assert teams["validDomains"] == ["bridge.example"] and teams["name"]["short"] == "Pluto Mentoring"
     # Team channels and group chats as rooms, with the consent to read every message there.
-    assert bot["scopes"] == ["personal", "team", "groupChat"] == bot["commandLists"][0]["scopes"]
+    assert bot["scopes"] == ["personal", "team", "groupChat"] == [s for scopes in menus for s in scopes]
     consent = {p["name"] for p in teams["authorization"]["permissions"]["resourceSpecific"]}
     assert consent == {"ChannelMessage.Read.Group", "ChatMessage.Read.Chat", "TeamMember.Read.Group"}
     assert teams["webApplicationInfo"]["id"] == teams["id"]

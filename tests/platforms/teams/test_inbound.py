@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from adapters.teams import command_list
 from bridge.inbound.parse import parsed
 from bridge.model import (
@@ -119,8 +121,12 @@ async def test_reply_is_sent_as_message_into_the_chat(bot: Bot, sandbox: Sandbox
     assert sandbox.validation_errors == []
 
 
-async def test_every_command_is_published_for_the_manifest() -> None:
-    assert [c["title"] for c in command_list()] == [c.name for c in COMMANDS]
+async def test_the_manifest_menus_hold_known_commands_within_teams_limit_of_ten() -> None:
+    known = {c.name for c in COMMANDS}
+    menu = [c["title"] for c in command_list()]
+    assert len(menu) <= 10 and set(menu) <= known and {"to", "find", "tasks", "help"} <= set(menu)
+    with pytest.raises(ValueError, match="at most 10"):
+        command_list(tuple(sorted(known)))  # all of them would not fit: Teams refuses the package
 
 
 async def test_stop_cancels_work_in_flight(bot: Bot, sandbox: SandboxTeams) -> None:
