@@ -103,6 +103,7 @@ class RoomIntake:
         self.retry_max = retry_max
         self.clock = clock  # when unreadable groups are due (tests give their own)
         self.linked: frozenset[int] = frozenset()  # group conversations with an active room
+        self.muted: set[tuple[int, int]] = set()  # (member, group) muted in Pluto: no private copies
         self._members: dict[int, tuple[float, list[int]]] = {}
         self._retries: dict[int, Retry] = {}  # unreadable group conversation -> its next try
 
@@ -297,7 +298,10 @@ class RoomIntake:
                 if m.useridfrom == uid:
                     continue  # their own words
                 author = names.get(m.useridfrom) or f"User {m.useridfrom}"
-                item = dataclasses.replace(message_item(m, uid, author, info), url=self.url(conversation_id))
+                muted = (uid, conversation_id) in self.muted  # the router sends a muted group nowhere
+                item = dataclasses.replace(
+                    message_item(m, uid, author, info, muted=muted), url=self.url(conversation_id)
+                )
                 deliveries += route(item, wanted, prefs, now)
         return deliveries, moved
 

@@ -1,5 +1,6 @@
 """A linked group is read once per cycle, not once per member (issue 16), counted by the
-sandbox LMS; one read still feeds the room and every member's private copy."""
+sandbox LMS; one read still feeds the room and every member's private copy, except for a
+member who muted the group in Pluto."""
 
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ from bridge.config import load_settings
 from bridge.lms.api import LmsApi
 from bridge.lms.client import LmsClient
 from bridge.model import ChatIdentity, Cursor, Platform, RoomAddress
+from bridge.pipeline import Pipeline
 from bridge.rooms.intake import RoomIntake
 from bridge.store.crypto import new_key
 from bridge.store.records import DeliveryStatus, RoomStatus
 from bridge.store.store import Store
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.lms.seed import DEMO_PASSWORD
+from tests.lms_side import ws
 
 MEMBERS = 30
 ROOM = RoomAddress(Platform.TELEGRAM, "", "-100500", name="Cohort A chat")
@@ -40,11 +43,11 @@ def group_reads(lms: SandboxLMS, mark: int, conversation_id: int) -> int:
     )
 
 
-async def test_thirty_linked_members_cost_one_group_read_per_cycle(
-    lms: SandboxLMS, seed: DemoSeed, store: Store
-) -> None:
+async def _linked_group(lms: SandboxLMS, seed: DemoSeed, store: Store, members: int) -> tuple[list[int], int]:
+    """``members`` new group members, each linked on Telegram; the group linked to ROOM by the
+    first. Returns the people and the room link's id."""
     people = []
-    for n in range(MEMBERS):
+    for n in range(members):
         uid = lms.create_user(f"member{n}", DEMO_PASSWORD, "Member", str(n))
         lms.enrol(seed.course_id, uid)
         lms.add_group_member(seed.group_id, uid)
@@ -69,11 +72,23 @@ async def test_thirty_linked_members_cost_one_group_read_per_cycle(
         reader_lms_user_id=linker,
         cursor=Cursor(lms.clock.now() - 1, frozenset()),
     )
+    return people, pending.id
+
+
+def _pipeline(lms: SandboxLMS, store: Store, client: LmsClient) -> Pipeline:
     settings = load_settings(None, lms={"url": lms.url, "retries": 0}, store={"token_key": new_key()})
+    pipeline = build_pipeline(settings, store, client, rooms=RoomIntake(store, LmsApi(client)))
+    pipeline.sweep_every = 0.0  # every person's listing is read fully each cycle: the worst case
+    return pipeline
+
+
+async def test_thirty_linked_members_cost_one_group_read_per_cycle(
+    lms: SandboxLMS, seed: DemoSeed, store: Store
+) -> None:
+    _, room_link_id = await _linked_group(lms, seed, store, MEMBERS)
     client = LmsClient(lms.url, retries=0)
     try:
-        pipeline = build_pipeline(settings, store, client, rooms=RoomIntake(store, LmsApi(client)))
-        pipeline.sweep_every = 0.0  # every person's listing is read fully each cycle: the worst case
+        pipeline = _pipeline(lms, store, client)
         await pipeline.poll_once()  # baselines
         lms.post_to_conversation(seed.mentor_id, seed.group_conversation_id, "Cohort news for all thirty")
         lms.clock.advance(2)  # the LMS holds back its current second (observed 5f)
@@ -83,9 +98,35 @@ async def test_thirty_linked_members_cost_one_group_read_per_cycle(
             await pipeline.poll_once()
         assert group_reads(lms, mark, seed.group_conversation_id) == cycles
         sent = [d for d in await store.deliveries(status=DeliveryStatus.PENDING) if "Cohort news" in d.payload["html"]]
-        assert sum(1 for d in sent if d.room_link_id == pending.id) == 1  # once into the room
+        assert sum(1 for d in sent if d.room_link_id == room_link_id) == 1  # once into the room
         assert sorted(d.link_id for d in sent if d.room_link_id is None) == sorted(
             link.id for link in await store.active_links()
         )  # and one private copy each: nobody is in the room yet
+    finally:
+        await client.close()
+
+
+async def test_a_member_who_muted_the_group_gets_no_private_copy(lms: SandboxLMS, seed: DemoSeed, store: Store) -> None:
+    people, room_link_id = await _linked_group(lms, seed, store, 3)
+    quiet = people[2]
+    await ws(
+        lms,
+        lms.issue_token(quiet),
+        "core_message_mute_conversations",
+        userid=quiet,
+        conversationids=[seed.group_conversation_id],
+    )
+    client = LmsClient(lms.url, retries=0)
+    try:
+        pipeline = _pipeline(lms, store, client)
+        await pipeline.poll_once()  # baselines, and each member's listing (with their mute)
+        lms.post_to_conversation(seed.mentor_id, seed.group_conversation_id, "Cohort news, muted for one")
+        lms.clock.advance(2)
+        await pipeline.poll_once()
+        sent = [d for d in await store.deliveries(status=DeliveryStatus.PENDING) if "Cohort news" in d.payload["html"]]
+        assert sum(1 for d in sent if d.room_link_id == room_link_id) == 1  # the shared room still has it
+        quiet_links = {link.id for link in await store.links_of_user(quiet)}
+        copies = [d.link_id for d in sent if d.room_link_id is None]
+        assert len(copies) == 2 and not quiet_links & set(copies)  # the two others, not the muted one
     finally:
         await client.close()
