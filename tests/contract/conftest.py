@@ -30,7 +30,20 @@ DRIVERS: dict[str, Callable[[SandboxLMS, Path], ChatDriver]] = {
 }
 
 
-@pytest.fixture(params=list(DRIVERS))
+# One driver per platform, and the console. A platform's transports (Telegram polling or
+# webhook, Slack HTTP or Socket Mode) differ only in how events arrive and are acknowledged,
+# which the message, item, task, linking and restart scenarios check on all seven drivers;
+# a module whose scenarios are about what a command does sets ``DRIVER_NAMES`` to this.
+ONE_PER_PLATFORM = ["console", "telegram-polling", "slack-http", "discord", "teams"]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``driver`` runs on every driver, or on the module's ``DRIVER_NAMES``."""
+    if "driver" in metafunc.fixturenames:
+        metafunc.parametrize("driver", getattr(metafunc.module, "DRIVER_NAMES", list(DRIVERS)), indirect=True)
+
+
+@pytest.fixture
 async def driver(
     request: pytest.FixtureRequest, lms: SandboxLMS, seed: DemoSeed, tmp_path: Path
 ) -> AsyncIterator[ChatDriver]:

@@ -11,7 +11,10 @@ from sandbox.lms import DemoSeed, SandboxLMS
 from tests.lms_side import ws
 from tests.support import lms_texts
 
+from .conftest import ONE_PER_PLATFORM
 from .drivers.base import ALEX, SAM, ChatDriver
+
+DRIVER_NAMES = ONE_PER_PLATFORM  # what a command does: once per platform
 
 pytestmark = pytest.mark.e2e
 
@@ -32,8 +35,10 @@ async def alex_writes_to_sam(driver: ChatDriver, lms: SandboxLMS, seed: DemoSeed
     mark = len(driver.arrived(ALEX))
     await driver.write(ALEX, text)
     answer = await driver.wait_for(
-        lambda: next((a.text for a in driver.arrived(ALEX)[mark:] if "Not " in a.text), None)
-        or (any(text in t for t in _sam_side(lms, seed)) and "sent"),
+        lambda: (
+            next((a.text for a in driver.arrived(ALEX)[mark:] if "Not " in a.text), None)
+            or (any(text in t for t in _sam_side(lms, seed)) and "sent")
+        ),
         f"Alex's {text!r} sent or refused",
     )
     return "" if answer == "sent" else str(answer)
@@ -73,8 +78,9 @@ async def test_contact_add_answered_by_the_other_person_then_both_see_each_other
         assert "Your Pluto contacts" in theirs and "Sam Mentee" in theirs, theirs
     else:
         alex = lms.issue_token(seed.mentee2_id)
-        await ws(lms, alex, "core_message_confirm_contact_request", userid=seed.mentee1_id,
-                 requesteduserid=seed.mentee2_id)
+        await ws(
+            lms, alex, "core_message_confirm_contact_request", userid=seed.mentee1_id, requesteduserid=seed.mentee2_id
+        )
     assert await contact_ids(lms, seed.mentee1_id) == [seed.mentee2_id]
     mine = " ".join(await driver.command(SAM, "contacts"))
     assert "Your Pluto contacts" in mine and "Alex Mentee" in mine and "waiting" not in mine, mine

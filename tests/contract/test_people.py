@@ -8,7 +8,10 @@ import pytest
 from sandbox.lms import DemoSeed, SandboxLMS
 from tests.support import lms_texts, until
 
+from .conftest import ONE_PER_PLATFORM
 from .drivers.base import SAM, ChatDriver
+
+DRIVER_NAMES = ONE_PER_PLATFORM  # what a command does: once per platform
 
 pytestmark = pytest.mark.e2e
 

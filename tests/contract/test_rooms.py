@@ -18,7 +18,7 @@ from sandbox.lms.seed import DEMO_PASSWORD
 from tests.conftest import BurstReport
 from tests.support import lms_texts, until
 
-from .conftest import DRIVERS
+from .conftest import DRIVERS, ONE_PER_PLATFORM
 from .drivers.base import ALEX, SAM, Arrived, ChatDriver
 
 pytestmark = pytest.mark.e2e
@@ -39,7 +39,7 @@ def _has_rooms(name: str) -> bool:
 BURST_DRIVERS = ["telegram-polling", "slack-http", "discord", "teams"]
 
 
-@pytest.fixture(params=list(DRIVERS))
+@pytest.fixture(params=ONE_PER_PLATFORM)
 async def rooms(
     request: pytest.FixtureRequest, lms: SandboxLMS, seed: DemoSeed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[ChatDriver]:
