@@ -1,4 +1,4 @@
-"""Group rooms, on every driver whose platform has them (issue 16): a Pluto group
+"""Group rooms, once per platform that has them (issue 16): a Pluto group
 conversation linked to a shared chat room, against the real bridge process.
 
 People: Sam (mentee1) links the room and is in it; Alex (mentee2) is a linked group member
