@@ -8,10 +8,11 @@ decide (a refusal is shown as Pluto's reason).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from bridge import notices
 from bridge.actions import ACCEPT, DECLINE, ItemActions
+from bridge.inbound.answering import Answering
 from bridge.inbound.relay import Answer
 from bridge.inbound.sharing import reach_of
 from bridge.lms.api import LmsApi, Member
@@ -62,18 +63,12 @@ def parse_contact_action(action_id: str) -> tuple[bool, int] | None:
     return verb == "accept", int(userid)
 
 
-class ContactCommands:
+class ContactCommands(Answering):
     """Mixed into ``Commands``: the contact commands, the same on every platform."""
 
     store: Store
     api: LmsApi
     actions: ItemActions
-
-    if TYPE_CHECKING:  # given by ItemCommands, beside which this is mixed in
-
-        def _profile(self, event: CommandEvent) -> Profile: ...
-
-        async def _linked(self, event: CommandEvent, link: Link | None) -> Link | str: ...
 
     @property
     def contacts_api(self) -> ContactsApi:

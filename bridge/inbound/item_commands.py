@@ -8,12 +8,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bridge import notices
 from bridge.actions import ACCEPT, ACK, DECLINE, DISMISS, ItemActions
+from bridge.inbound.answering import Answering
 from bridge.inbound.sharing import set_share, shared_platforms
 from bridge.lms.api import LmsApi, NotificationApi
 from bridge.lms.errors import LmsError, LmsUnavailable
 from bridge.lms.notification_prefs import MOBILE, NotificationPrefs
 from bridge.model import CommandEvent, ItemKind, Platform
-from bridge.profile import Profile, Profiles
+from bridge.profile import Profiles
 from bridge.render import escape
 from bridge.rooms.prefs import GROUPS_CHOICES, GROUPS_PREF
 from bridge.router import types_switched_off
@@ -36,7 +37,7 @@ def _ids(args: str) -> list[int] | None:
     return found
 
 
-class ItemCommands:
+class ItemCommands(Answering):
     """``tasks``, ``ack``, ``accept``, ``decline``, ``dismiss`` and ``prefs``: mixed into
     ``Commands`` so every platform gets them the same way."""
 
@@ -44,19 +45,6 @@ class ItemCommands:
     api: LmsApi
     actions: ItemActions
     profiles: Profiles
-
-    def _profile(self, event: CommandEvent) -> Profile:
-        """How the person's platform looks to them (command form, name)."""
-        return self.profiles[event.identity.platform]
-
-    async def _linked(self, event: CommandEvent, link: Link | None) -> Link | str:
-        if link is None:
-            return notices.how_to_link(self._profile(event))
-        if link.status == "needs_signin":
-            return notices.signin_lost(self._profile(event), "Not done")
-        if not link.active:
-            return notices.link_inactive(self._profile(event), link.status_reason)
-        return link
 
     async def _unlinked_platforms(self, link: Link, value: str) -> str | None:
         """Why ``value`` (platforms) cannot be chosen: a platform without an active link

@@ -17,6 +17,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from bridge import notices
+from bridge.inbound.answering import Answering
 from bridge.inbound.parse import parsed
 from bridge.inbound.relay import MAX_ACTION_ID, Answer, Relay
 from bridge.inbound.targets import Targets, best, longest_name, name_of
@@ -24,7 +25,7 @@ from bridge.journal import event_from_json
 from bridge.lms.api import LmsApi, Member
 from bridge.lms.errors import LmsError, LmsUnavailable
 from bridge.model import Action, ChatEvent, CommandEvent, MessageEvent
-from bridge.profile import Profile, Profiles
+from bridge.profile import Profiles
 from bridge.render import escape
 from bridge.store.people import PeopleMemory, Target
 from bridge.store.records import Link
@@ -70,7 +71,7 @@ def _numbered(targets: list[Target], notes: dict[int, str] | None = None) -> str
     return f"<ol>{rows}</ol>"
 
 
-class People:
+class People(Answering):
     """The people commands and buttons for one bridge."""
 
     def __init__(self, store: Store, api: LmsApi, relay: Relay, profiles: Profiles | None = None) -> None:
@@ -84,9 +85,6 @@ class People:
 
     def _usage(self, event: ChatEvent, usage: str) -> str:
         return notices.command_usage(self._profile(event), usage)
-
-    def _profile(self, event: ChatEvent) -> Profile:
-        return self.profiles[event.identity.platform]
 
     # --- where plain text goes now ---------------------------------------------------------
 
