@@ -109,7 +109,8 @@ class ConversationMessage:
     timecreated: int
 
 
-def _member(data: dict[str, Any]) -> Member:
+def member_from(data: dict[str, Any]) -> Member:
+    """A member record of Moodle's message functions (search, contacts, members)."""
     return Member(
         id=int(data["id"]),
         fullname=str(data.get("fullname") or f"User {data['id']}"),
@@ -142,8 +143,8 @@ class LmsApi:
                 token, "core_message_message_search_users", userid=userid, search=name, limitfrom=0, limitnum=20
             )
         except (NotFound, FunctionUnavailable):
-            return [_member(u) for u in await self.users_by_field(token, "username", [name.lower()])]
-        found = [_member(u) for u in [*(data.get("contacts") or []), *(data.get("noncontacts") or [])]]
+            return [member_from(u) for u in await self.users_by_field(token, "username", [name.lower()])]
+        found = [member_from(u) for u in [*(data.get("contacts") or []), *(data.get("noncontacts") or [])]]
         return [m for m in found if m.id != userid]
 
     async def member(self, token: str, userid: int, other: int) -> Member | None:
@@ -152,7 +153,7 @@ class LmsApi:
         found = await self.client.call(
             token, "core_message_get_member_info", referenceuserid=userid, userids=[other]
         )
-        return next((_member(m) for m in found or [] if int(m.get("id", 0)) == other), None)
+        return next((member_from(m) for m in found or [] if int(m.get("id", 0)) == other), None)
 
     async def conversations(self, token: str, userid: int, limit: int, kind: int | None = None) -> list[Conversation]:
         """The user's conversations, most recently active first (self-conversations merged
@@ -172,7 +173,7 @@ class LmsApi:
                     ismuted=bool(conv.get("ismuted")),
                     # Moodle answers null rather than 0 once a conversation is read (observed 15).
                     unreadcount=int(conv.get("unreadcount") or 0),
-                    members=tuple(_member(m) for m in conv.get("members") or []),
+                    members=tuple(member_from(m) for m in conv.get("members") or []),
                     latest_id=int(latest["id"]) if latest else None,
                     latest_time=int(latest["timecreated"]) if latest else None,
                     latest_from=int(latest["useridfrom"]) if latest else None,
@@ -216,7 +217,7 @@ class LmsApi:
         data = await self.client.call(
             token, "core_message_get_conversation_members", userid=userid, conversationid=conversation_id
         )
-        return [_member(m) for m in data]
+        return [member_from(m) for m in data]
 
     async def send_to_conversation(self, token: str, conversation_id: int, text: str) -> ConversationMessage:
         """Send plain text into a conversation as the token's user."""

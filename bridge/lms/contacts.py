@@ -8,11 +8,12 @@ pending is answered with success (item 23), refusals name nobody (item 25),
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.lms.api import Member
+from bridge.lms.api import Member, member_from
 from bridge.lms.client import LmsClient
 
 
@@ -25,13 +26,9 @@ class Privacy(enum.IntEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Person:
-    """A member record as the person sees it."""
+class Person(Member):
+    """A member record as the person sees it, with the contact requests between them."""
 
-    id: int
-    fullname: str
-    iscontact: bool = False
-    isblocked: bool = False
     pending: tuple[tuple[int, int], ...] = ()  # open requests between them: (requester, requested)
 
 
@@ -39,13 +36,7 @@ def _person(data: dict[str, Any]) -> Person:
     pending = tuple(
         (int(r["userid"]), int(r["requesteduserid"])) for r in data.get("contactrequests") or [] if "userid" in r
     )
-    return Person(
-        id=int(data["id"]),
-        fullname=str(data.get("fullname") or f"User {data['id']}"),
-        iscontact=bool(data.get("iscontact")),
-        isblocked=bool(data.get("isblocked")),
-        pending=pending,
-    )
+    return Person(**dataclasses.asdict(member_from(data)), pending=pending)
 
 
 class ContactsApi:
