@@ -133,6 +133,17 @@ class ChatDriver(ABC):
             await asyncio.sleep(0.05)
         return found
 
+    # --- the platform's flood control: drivers of platforms with limits implement these ---
+
+    def throttle(self, person: str, sends: int, retry_after: int) -> None:
+        """The platform refuses the next ``sends`` posts into the person's chat with its 429
+        answer, asking the bot to wait ``retry_after`` seconds (flood control on one chat)."""
+        raise NotImplementedError
+
+    def refused(self, person: str) -> int:
+        """How many posts into the person's chat the platform has refused with 429."""
+        raise NotImplementedError
+
     # --- group rooms: drivers whose platform has them set ``rooms`` and implement these ---
 
     rooms: bool = False

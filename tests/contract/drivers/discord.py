@@ -98,6 +98,14 @@ class DiscordDriver(ChatDriver):
     def arrived(self, person: str) -> list[Arrived]:
         return [_arrived(m) for m in self._world.dms(ACCOUNTS[person])]
 
+    def throttle(self, person: str, sends: int, retry_after: int) -> None:
+        channel = self.dc.dm_channel_of(ACCOUNTS[person])
+        self.dc.inject(429, method="POST", channel_id=channel, count=sends, retry_after=retry_after)
+
+    def refused(self, person: str) -> int:
+        path = f"/channels/{self.dc.dm_channel_of(ACCOUNTS[person])}/messages"
+        return sum(1 for r in self.dc.requests if r.status == 429 and r.path == path)
+
     # --- group rooms ----------------------------------------------------------------------
 
     async def link_person(self, person: str, username: str) -> None:

@@ -106,6 +106,14 @@ class SlackDriver(ChatDriver):
         ]
         return posts + hints + answers
 
+    def throttle(self, person: str, sends: int, retry_after: int) -> None:
+        channel = self.slack.dm(T1, ACCOUNTS[person]).id
+        self.slack.inject("chat.postMessage", channel=channel, count=sends, retry_after=retry_after)
+
+    def refused(self, person: str) -> int:
+        channel = self.slack.dm(T1, ACCOUNTS[person]).id
+        return sum(1 for r in self.slack.rate_limited() if r.params.get("channel") == channel)
+
     # --- group rooms ----------------------------------------------------------------------
 
     async def _event(self, event: dict[str, Any]) -> None:

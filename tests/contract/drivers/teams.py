@@ -108,6 +108,14 @@ class TeamsDriver(ChatDriver):
     def arrived(self, person: str) -> list[Arrived]:
         return [_arrived(a) for a in self.sandbox.messages_in(self._chat.room(self.users[person]))]
 
+    def throttle(self, person: str, sends: int, retry_after: int) -> None:
+        room = self._chat.room(self.users[person])
+        self.sandbox.fail_next(429, count=sends, method="POST", conversation=room, retry_after=retry_after)
+
+    def refused(self, person: str) -> int:
+        room = self._chat.room(self.users[person])
+        return sum(1 for r in self.sandbox.requests if r.status == 429 and r.conversation == room)
+
     # --- group rooms ----------------------------------------------------------------------
 
     async def _push(self, activity: dict[str, Any] | None) -> None:

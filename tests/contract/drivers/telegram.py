@@ -83,6 +83,13 @@ class TelegramDriver(ChatDriver):
     def _posts(self, chat_id: int) -> list[Arrived]:
         return [Arrived(m["text"], m["message_id"], tuple(_callbacks(m)), m) for m in self.tg.sent_to(chat_id)]
 
+    def throttle(self, person: str, sends: int, retry_after: int) -> None:
+        self.tg.fail_next("sendMessage", chat_id=ACCOUNTS[person], count=sends, retry_after=retry_after)
+
+    def refused(self, person: str) -> int:
+        chat = str(ACCOUNTS[person])
+        return sum(1 for r in self.tg.requests if r.status == 429 and str(r.params.get("chat_id")) == chat)
+
     # --- group rooms ----------------------------------------------------------------------
 
     async def link_person(self, person: str, username: str) -> None:

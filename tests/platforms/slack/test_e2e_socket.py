@@ -16,7 +16,6 @@ from tests.support import lms_texts, until
 from . import test_e2e
 from .e2e_support import SAM, T1, SlackChat, slack_config
 from .test_e2e import (
-    test_429_on_one_chat_while_another_keeps_receiving,
     test_both_directions_with_a_thread_per_conversation,
     test_button_press_marks_an_alert_read_and_retires_the_buttons,
     test_injection_typed_in_slack_lands_in_the_lms_as_plain_text,
@@ -27,7 +26,6 @@ from .test_e2e import (
 )
 
 __all__ = [  # collected again here, where ``slack_mode`` is "socket"
-    "test_429_on_one_chat_while_another_keeps_receiving",
     "test_both_directions_with_a_thread_per_conversation",
     "test_button_press_marks_an_alert_read_and_retires_the_buttons",
     "test_injection_typed_in_slack_lands_in_the_lms_as_plain_text",

@@ -86,36 +86,6 @@ async def test_hostile_text_is_inert_both_ways(chat: TeamsChat, lms: SandboxLMS,
     assert stored["text"] == "<script>alert(1)</script> <b>hi</b> & <at>Boss</at> @everyone"
 
 
-async def test_throttled_chat_does_not_hold_up_another(
-    chat: TeamsChat, lms: SandboxLMS, seed: DemoSeed
-) -> None:
-    sam, alex = chat.sandbox.add_user("Sam Mentee"), chat.sandbox.add_user("Alex Mentee")
-    for user, username in ((sam, "mentee1"), (alex, "mentee2")):
-        await chat.install(user)
-        await chat.link(user, username)
-    # Teams throttles Sam's chat for a while; Alex's keeps flowing.
-    chat.sandbox.fail_next(429, method="POST", conversation=chat.room(sam), retry_after=4)
-    for n in (1, 2, 3):
-        lms.post_message(seed.mentor_id, seed.mentee1_id, f"to Sam {n}")
-
-    def throttled() -> list[str | None]:
-        return [r.conversation for r in chat.sandbox.requests if r.status == 429]
-
-    # Alex's message is written once Sam's chat is throttled (on a loaded machine Sam's
-    # first send may otherwise come after it, and nothing would be held up at all).
-    await chat.sandbox.wait_until(lambda: throttled() == [chat.room(sam)], 15)
-    lms.post_message(seed.mentor_id, seed.mentee2_id, "to Alex")
-    await chat.wait_for_text(alex, "to Alex")
-    assert not any("to Sam" in t for t in chat.texts(sam))
-    assert throttled() == [chat.room(sam)]
-    refused = next(r for r in chat.sandbox.requests if r.status == 429)
-    assert refused.headers.get("Authorization", "").startswith("Bearer ")
-    # Then Sam receives everything, once each, in order.
-    await chat.wait_for_text(sam, "to Sam 3", limit=20)
-    shown = [visible(t) for t in chat.texts(sam) if "to Sam" in t]
-    assert [n for s in shown for n in ("1", "2", "3") if f"to Sam {n}" in s] == ["1", "2", "3"]
-
-
 async def test_activity_sent_twice_is_relayed_once(chat: TeamsChat, lms: SandboxLMS, seed: DemoSeed) -> None:
     sam = chat.sandbox.add_user("Sam Mentee")
     await chat.install(sam)

@@ -18,34 +18,6 @@ from tests.support import until
 
 pytestmark = pytest.mark.e2e
 
-
-def numbers(texts: list[str], prefix: str) -> list[int]:
-    """The ``n`` of every "``prefix`` n" shown, in chat order."""
-    return [int(m.group(1)) for t in texts if (m := re.search(rf"{prefix} (\d+)", t))]
-
-
-async def test_429_on_one_chat_while_another_keeps_receiving(
-    world: TelegramWorld, lms: SandboxLMS, seed: DemoSeed
-) -> None:
-    await world.link_by_command(SAM, "mentee1")
-    await world.link_by_command(ALEX, "mentee2")
-    world.tg.fail_next("sendMessage", chat_id=SAM, status=429, retry_after=5)
-    for n in (1, 2, 3):
-        lms.post_message(seed.mentor_id, seed.mentee1_id, f"for Sam {n}")
-    for n in (1, 2, 3):
-        lms.post_message(seed.mentor_id, seed.mentee2_id, f"for Alex {n}")
-
-    await world.see(ALEX, "for Alex", count=3)
-    throttled = [r for r in world.sends_to(SAM) if not r.ok]
-    assert [(r.status, r.response["parameters"]["retry_after"]) for r in throttled] == [(429, 5)]
-    assert world.shown(SAM, "for Sam") == []  # held back while Alex received all three
-
-    await world.see(SAM, "for Sam", count=3)
-    assert numbers(world.texts(SAM), "for Sam") == [1, 2, 3]  # everything, in order, once
-    assert numbers(world.texts(ALEX), "for Alex") == [1, 2, 3]
-    assert [r for r in world.tg.requests if r.status == 429] == throttled  # the bridge never caused one
-
-
 async def test_blocked_bot_makes_the_link_inactive_without_retries(
     world: TelegramWorld, lms: SandboxLMS, seed: DemoSeed
 ) -> None:
