@@ -96,7 +96,17 @@ class DiscordDriver(ChatDriver):
         return [readable(m["content"]) for m in self._world.followups(interaction)]
 
     def arrived(self, person: str) -> list[Arrived]:
-        return [_arrived(m) for m in self._world.dms(ACCOUNTS[person])]
+        """The DM, with the answers to what the person ran there (an interaction's
+        follow-ups show in the DM and their buttons can be pressed), in the order posted."""
+        account = ACCOUNTS[person]
+        answers = [
+            m
+            for i in self.dc.interactions.values()
+            if not i.payload.get("guild_id") and (i.payload.get("user") or {}).get("id") == account
+            for m in i.followups
+        ]
+        posted = sorted([*self._world.dms(account), *answers], key=lambda m: int(m["id"]))
+        return [_arrived(m) for m in posted]
 
     def throttle(self, person: str, sends: int, retry_after: int) -> None:
         channel = self.dc.dm_channel_of(ACCOUNTS[person])

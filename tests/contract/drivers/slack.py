@@ -74,18 +74,31 @@ class SlackDriver(ChatDriver):
         await self._chat.say(T1, ACCOUNTS[person], text, thread_ts=to.ref)
 
     async def press(self, person: str, message: Arrived, label: str, reason: str | None = None) -> None:
+        """A button on a DM post, or on an answer only the person was shown (a command's
+        response_url answer: ``ref`` is ("ephemeral", its response id))."""
         account = ACCOUNTS[person]
         channel = self.slack.dm(T1, account).id
         action = _actions(message.raw)[label]
         inputs = {REASON_INPUT: reason} if reason is not None else None  # typed in the message's reason box
-        _rid, result = await self.slack.post_block_action(
-            T1, account, channel, message.raw["ts"], action, inputs=inputs
-        )
+        if _is_ephemeral(message):
+            rid, result = await self.slack.post_block_action(
+                T1, account, channel, "", action, inputs=inputs, ephemeral=message.raw
+            )
+            self._answers.setdefault(person, []).append(rid)
+        else:
+            rid, result = await self.slack.post_block_action(
+                T1, account, channel, message.raw["ts"], action, inputs=inputs
+            )
         assert result.status == 200, result.body
 
     async def command(self, person: str, text: str) -> list[str]:
-        answers = await self._chat.command(T1, ACCOUNTS[person], text)
-        return [readable(str(a.get("text") or "")) for a in answers]
+        """``/pluto <text>`` in the DM: Slack shows the answer to the person alone, in the DM,
+        where its buttons can be pressed (``arrived`` includes it)."""
+        rid, result = await self.slack.post_slash_command(T1, ACCOUNTS[person], text)
+        assert result.status == 200, result.body
+        self._answers.setdefault(person, []).append(rid)
+        await self.wait_for(lambda: self.slack.responses[rid], f"an answer to /pluto {text}")
+        return [readable(str(a.get("text") or "")) for a in self.slack.responses[rid]]
 
     def arrived(self, person: str) -> list[Arrived]:
         """The bot's messages in the DM (a reply goes in the message's thread), then what
@@ -96,8 +109,10 @@ class SlackDriver(ChatDriver):
             for m in self._chat.dm(T1, account)
             if m.get("user") != account
         ]
-        hints = [
-            Arrived(readable(str(e.get("text") or "")), None) for e in self.slack.ephemerals if e["user"] == account
+        hints = [  # chat.postEphemeral: the bot's answers to what the person wrote
+            Arrived(readable(str(e.get("text") or "")), ("ephemeral", e["ts"]), tuple(_actions(e)), e)
+            for e in self.slack.ephemerals
+            if e["user"] == account
         ]
         answers = [
             Arrived(readable(shown(body)), ("ephemeral", rid), tuple(_actions(body)), body)
@@ -162,7 +177,7 @@ class SlackDriver(ChatDriver):
         return max(0, posts - self.slack.post_burst) / self.slack.post_rate
 
     async def press_privately(self, person: str, message: Arrived, label: str) -> None:
-        if not (isinstance(message.ref, tuple) and message.ref[0] == "ephemeral"):
+        if not _is_ephemeral(message):
             await self.press(person, message, label)
             return
         channel = next(iter(ROOMS.values()))
@@ -171,6 +186,11 @@ class SlackDriver(ChatDriver):
         )
         assert result.status == 200, result.body
         self._answers.setdefault(person, []).append(rid)
+
+
+def _is_ephemeral(message: Arrived) -> bool:
+    """Whether ``message`` is an answer only the person was shown (a response_url post)."""
+    return isinstance(message.ref, tuple) and message.ref[0] == "ephemeral"
 
 
 def _room_post(message: dict[str, Any]) -> Arrived:
