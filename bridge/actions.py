@@ -80,6 +80,7 @@ class Outcome:
     ok: bool
     html: str
     retired_html: str | None = None
+    finished: bool = False  # the deciding inbound event was marked processed with the outcome
 
 
 def retired(item: ItemRow, outcome: str) -> str:
@@ -128,6 +129,18 @@ class ItemActions:
             item = await self.store.item(link.lms_user_id, item.item_key) or item
             return await self._perform(link, verb, item, reason, finish)
 
+    async def decide(
+        self, link: Link, verb: str, item_key: str, reason: str, finish: tuple[Platform, str]
+    ) -> Outcome | None:
+        """Do ``verb`` on ``link``'s person's item ``item_key``, read once, in turn; the
+        inbound event ``finish`` is marked processed together with the outcome. None when
+        the person has no such item (a stale button, or somebody else's)."""
+        async with self._turns[link.lms_user_id]:
+            item = await self.store.item(link.lms_user_id, item_key)
+            if item is None:
+                return None
+            return await self._perform(link, verb, item, reason, finish)
+
     async def _perform(
         self, link: Link, verb: str, item: ItemRow, reason: str, finish: tuple[Platform, str] | None = None
     ) -> Outcome:
@@ -152,7 +165,7 @@ class ItemActions:
             return Outcome(False, refusal.html)
         outcome = f"{result} by {who}" + (f": \u201c{reason}\u201d" if reason else "")
         html = await self.close(link.lms_user_id, item, outcome, finish=finish)
-        return Outcome(True, f"<p>Done: {escape(outcome)}.</p>", html)
+        return Outcome(True, f"<p>Done: {escape(outcome)}.</p>", html, finished=finish is not None and html is not None)
 
     async def _act(self, link: Link, verb: str, item: ItemRow, reason: str) -> str:
         """Returns the past-tense outcome; raises ``Refusal`` when it cannot be done."""

@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 
 NO_REASON = frozenset({"-", "\u2013", "\u2014"})  # "no reason": a hyphen, or what phones make of it
 
+
 class Inbound:
     """Turns chat events into LMS actions and answers."""
 
@@ -126,8 +127,9 @@ class Inbound:
             answer = await self.handle(event)
         finally:
             self._claimed.discard(key)
-        # Cancelled (shutting down) skips this: the event stays unfinished and is resumed.
-        await self.store.finish_event(platform, event.event_id, keep=answer is not None and answer.keep_event)
+        if answer is None or not answer.finished:  # a decision marked it with its outcome
+            # Cancelled (shutting down) skips this: the event stays unfinished and is resumed.
+            await self.store.finish_event(platform, event.event_id, keep=answer is not None and answer.keep_event)
         if answer is None:
             return None
         if isinstance(event, CommandEvent) and not event.is_private and answer.html:
@@ -219,13 +221,12 @@ class Inbound:
         """Act on the item ``action_id`` names, as ``link``'s person; ``event`` (the press or
         the reason typed) is marked processed in the same write as the outcome."""
         parsed = parse_action(action_id)
-        item = await self.store.item(link.lms_user_id, parsed[1]) if parsed else None
-        if parsed is None or item is None:
+        finish = (event.identity.platform, event.event_id)
+        outcome = await self.actions.decide(link, parsed[0], parsed[1], reason.strip(), finish) if parsed else None
+        if outcome is None:
             # Not one of this person's items: a stale button, or somebody else's.
             return Answer("<p>That button is no longer active.</p>")
-        finish = (event.identity.platform, event.event_id)
-        outcome = await self.actions.perform(link, parsed[0], item, reason.strip(), finish)
-        return Answer(outcome.html, replace_html=outcome.retired_html)
+        return Answer(outcome.html, replace_html=outcome.retired_html, finished=outcome.finished)
 
     async def _reason_given(self, link: Link, event: MessageEvent) -> Answer | None:
         """A reply to a reason prompt decides, with the reply as the reason; None when the
@@ -250,7 +251,8 @@ class Inbound:
             welcome_back = "<p>Welcome back: your Pluto link is active again.</p>"
         answer = await self._respond(event, link, platform)
         if isinstance(answer, Answer):
-            return Answer(welcome_back + answer.html, answer.actions, keep_event=answer.keep_event)
+            # A written message pressed nothing: the copies are retired by their queued edits.
+            return dataclasses.replace(answer, html=welcome_back + answer.html, replace_html=None)
         return Answer(welcome_back + (answer or "")) if welcome_back or answer else None
 
     async def _respond(self, event: ChatEvent, link: Link | None, platform: Platform) -> str | Answer | None:

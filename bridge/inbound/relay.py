@@ -46,6 +46,7 @@ class Answer:
     actions: tuple[Action, ...] = ()
     keep_event: bool = False
     replace_html: str | None = None
+    finished: bool = False  # the event's processed mark was written with its outcome
 
 
 def pick_id(conversation_id: int, event_id: str) -> str:
@@ -127,8 +128,10 @@ class Relay:
         )
         if actions:
             return Answer(html + "<p>Pick the conversation to send it to:</p>", actions, keep_event=True)
-        return Answer(html + "<p>Reply to a message from Pluto, or pick a person with <code>to NAME</code>, "
-                      "and send it again.</p>")
+        return Answer(
+            html + "<p>Reply to a message from Pluto, or pick a person with <code>to NAME</code>, "
+            "and send it again.</p>"
+        )
 
     async def relay(self, link: Link, event: MessageEvent) -> Answer | None:
         """Send; returns what to show the person when it was not sent as is, else None."""

@@ -7,11 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import event
+
+from adapters.telegram import TelegramAdapter
 from bridge.app import build_pipeline
 from bridge.config import load_settings
 from bridge.inbound.core import Inbound
 from bridge.lms.client import LmsClient
-from bridge.model import ActionEvent
+from bridge.model import ActionEvent, Platform
 from bridge.resume import Resumer
 from bridge.store.crypto import new_key
 from bridge.store.records import DeliveryStatus
@@ -37,7 +40,11 @@ async def test_a_crash_between_a_decision_and_its_mark_neither_loses_nor_doubles
             await pipeline.poll_once()
             [item] = await store.open_items(seed.mentee1_id)
             press = ActionEvent(
-                identity=sam, event_id="9001", room="111", display_name="Sam", is_private=True,
+                identity=sam,
+                event_id="9001",
+                room="111",
+                display_name="Sam",
+                is_private=True,
                 action_id=f"ack:{item.item_key}",
             )
             none: Any = None  # this event needs neither commands nor the relay
@@ -63,5 +70,43 @@ async def test_a_crash_between_a_decision_and_its_mark_neither_loses_nor_doubles
         # The copy not sent yet was dropped with the outcome; no second answer was queued.
         queued = [(d.item_key, d.status) for d in await store.deliveries()]
         assert queued == [(item.item_key, DeliveryStatus.DEAD)]
+    finally:
+        await store.close()
+
+
+async def test_a_press_reads_its_item_once_and_writes_its_processed_mark_once(
+    lms: SandboxLMS, seed: DemoSeed, tmp_path: Path
+) -> None:
+    key = new_key()
+    settings = load_settings(None, lms={"url": lms.url}, store={"token_key": key})
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'b.db'}", key)
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    try:
+        sam = (await link_sam(store, lms, seed)).identity
+        async with LmsClient(settings.lms.url) as client:
+            pipeline = build_pipeline(settings, store, client)
+            await pipeline.poll_once()  # baseline
+            lms.notify(seed.mentee1_id, subject="Essay due", text="...", component="mod_assign")
+            await pipeline.poll_once()
+            [item] = await store.open_items(seed.mentee1_id)
+            press = ActionEvent(
+                identity=sam, event_id="9002", room="111", display_name="Sam", is_private=True,
+                action_id=f"ack:{item.item_key}",
+            )  # fmt: skip
+            none: Any = None
+            inbound = Inbound(store, {Platform.TELEGRAM: TelegramAdapter(token="1:abc")}, none, none, pipeline.actions)
+            event.listen(store.engine.sync_engine, "before_cursor_execute", seen)
+            reply = await inbound(press)  # journalled, handled, answered: the adapter's whole path
+            event.remove(store.engine.sync_engine, "before_cursor_execute", seen)
+        assert reply is not None and "Marked read by Sam Mentee" in reply.texts[0]
+        item_reads = [s for s in statements if s.startswith("SELECT") and " FROM items " in f"{s} "]
+        marks = [s for s in statements if s.startswith("UPDATE processed_events")]
+        assert len(item_reads) == 1, item_reads  # read once, in the person's turn
+        assert len(marks) == 1, marks  # with the outcome, not again afterwards
+        assert await store.unfinished_events() == []
     finally:
         await store.close()
