@@ -4,7 +4,7 @@ each in one step: on SQLite one hand-off to a thread of its own, on PostgreSQL o
 Through SQLAlchemy and aiosqlite one mark took about a dozen hand-offs to aiosqlite's
 worker thread (connection check-out, BEGIN, each statement, COMMIT), most of the
 dispatcher's time, while SQLite's own work was about 2 % of it. Here the statements of a
-mark run together in one call on a plain ``sqlite3`` connection owned by one thread. The
+mark run together in one call on a plain ``sqlite3`` connection (``SqliteMarks``). The
 caller still holds the store's write turn (``WriteQueue``, urgent), so this second writer
 never commits between another writer's read and write.
 
@@ -100,31 +100,55 @@ class PostgresMarks:
         """Nothing of its own to close: the connections are the store's."""
 
 
+def _connect(path: str, busy_ms: int) -> sqlite3.Connection:
+    # Autocommit; a mark of several statements opens its own transaction.
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(f"PRAGMA busy_timeout={busy_ms}")
+    # Checkpoints (copying the WAL into the file, with an fsync) are left to the store's
+    # own connections, so a mark written on the event loop never waits for one.
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    return conn
+
+
 class SqliteMarks:
-    """A thread with its own connection to the store's SQLite file, for the marks."""
+    """The marks on a plain ``sqlite3`` connection of their own, written on the event loop.
+
+    A mark is one or two statements in WAL mode without an fsync: tens of microseconds,
+    less than handing it to a thread and back, which under the GIL cost the dispatcher more
+    than SQLite's own work. The loop's connection never waits for a lock (busy timeout 0):
+    when another process holds the write lock (a ``pluto-bridge`` command), the mark goes
+    to a thread whose connection waits for it, and the loop runs on meanwhile."""
 
     def __init__(self, path: str) -> None:
         self._path = path
-        self._conn: sqlite3.Connection | None = None
+        self._loop_conn: sqlite3.Connection | None = None
+        self._conn: sqlite3.Connection | None = None  # the waiting thread's
         self._closed = False
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-marks", initializer=self._connect)
 
     def _connect(self) -> None:
-        # Autocommit; a mark of several statements opens its own transaction.
-        self._conn = sqlite3.connect(self._path, isolation_level=None)
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA busy_timeout=5000")
+        self._conn = _connect(self._path, 5000)
 
     async def _run(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+        """``fn(conn, *args)`` on the loop's connection; on the thread's when the database
+        is locked by another process."""
+        if self._loop_conn is None:
+            self._loop_conn = _connect(self._path, 0)
+        try:
+            return fn(self._loop_conn, *args)
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self._on_thread, fn, args)
+
+    def _on_thread(self, fn: Any, args: tuple[Any, ...]) -> Any:
+        assert self._conn is not None
+        return fn(self._conn, *args)
 
     async def sending(self, delivery_id: int, at: float) -> bool:
         """Mark a queued delivery "sending"; False when it is no longer queued."""
-        return bool(await self._run(self._sending, delivery_id, at))
-
-    def _sending(self, delivery_id: int, at: float) -> int:
-        assert self._conn is not None
-        return self._conn.execute(_SENDING, (at, delivery_id)).rowcount
+        return bool(await self._run(_sending, delivery_id, at))
 
     async def sent(
         self, delivery_id: int, attempts: int, refs: list[dict[str, Any]], entries: Sequence[MapEntry], at: float
@@ -137,30 +161,38 @@ class SqliteMarks:
             )
             for e in entries
         ]  # fmt: skip
-        await self._run(self._sent, delivery_id, attempts, json.dumps(refs), rows, at)
-
-    def _sent(self, delivery_id: int, attempts: int, refs: str, rows: list[tuple[Any, ...]], at: float) -> None:
-        conn = self._conn
-        assert conn is not None
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute(_SENT, (refs, at, attempts, delivery_id))
-            if rows:
-                conn.executemany(_MAPPED, rows)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        await self._run(_sent, delivery_id, attempts, json.dumps(refs), rows, at)
 
     async def close(self) -> None:
-        """Close the connection and end the thread."""
+        """Close both connections and end the thread."""
         if self._closed:
             return
         self._closed = True
-        await self._run(self._close)
+        if self._loop_conn is not None:
+            self._loop_conn.close()
+            self._loop_conn = None
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._close)
         self._thread.shutdown(wait=True)
 
     def _close(self) -> None:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+def _sending(conn: sqlite3.Connection, delivery_id: int, at: float) -> int:
+    return conn.execute(_SENDING, (at, delivery_id)).rowcount
+
+
+def _sent(
+    conn: sqlite3.Connection, delivery_id: int, attempts: int, refs: str, rows: list[tuple[Any, ...]], at: float
+) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(_SENT, (refs, at, attempts, delivery_id))
+        if rows:
+            conn.executemany(_MAPPED, rows)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
