@@ -167,6 +167,7 @@ class Recorded:
     response: dict[str, Any] | None = None
     status: int = 200
     at: float = field(default_factory=time.monotonic)  # when it arrived
+    peer: Any = None  # the client's (host, port): one per TCP connection
 
 
 @dataclass
@@ -525,6 +526,7 @@ class SandboxSlack:
         method = request.match_info["method"]
         params = await self._params(request)
         rec = Recorded(request.method, request.path, method, dict(request.headers), params)
+        rec.peer = request.transport.get_extra_info("peername") if request.transport else None
         self.requests.append(rec)
         status, body, headers = self._handle(method, request.headers.get("Authorization", ""), params)
         rec.status, rec.response = status, body

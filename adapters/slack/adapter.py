@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Literal, cast
 from urllib.parse import parse_qs
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -169,6 +170,7 @@ class SlackAdapter(SlackRooms):
         self._unrecorded: dict[str, asyncio.Event] = {}  # event id -> journalled
         self._socket: AsyncSocketModeHandler | None = None
         self._connector: asyncio.Task[None] | None = None
+        self._session: aiohttp.ClientSession | None = None  # shared by every Web API client, from start()
 
         # a plain function: Bolt passes arguments by the callable's parameter names, and a
         # bound method's ``self`` would be among them
@@ -221,6 +223,7 @@ class SlackAdapter(SlackRooms):
         the start: that is a configuration error, and the SDK would retry it forever.
         """
         self._runner = Runner.of(sink)
+        self._share_session()
         for team in self._clients:
             try:
                 await self._authorize(enterprise_id=None, team_id=team)
@@ -228,6 +231,15 @@ class SlackAdapter(SlackRooms):
                 log.warning("slack: auth.test failed for workspace %s: %s", team, exc)
         if self.mode == "socket":
             await self._start_socket()
+
+    def _share_session(self) -> None:
+        """One HTTP session, a pool of kept-alive connections, for every Web API call: a
+        client without one opens and closes a connection (on Slack, a TLS handshake) for
+        each request."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+            for client in (*self._clients.values(), self.app.client):
+                client.session = self._session
 
     async def health_problem(self) -> str | None:
         if self.mode == "socket" and (self._socket is None or not await self._socket.client.is_connected()):
@@ -269,6 +281,11 @@ class SlackAdapter(SlackRooms):
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.stop(self.platform)  # unfinished events stay journalled
+        session, self._session = self._session, None
+        if session is not None:
+            for client in (*self._clients.values(), self.app.client):
+                client.session = None  # a later call opens its own, until the next start
+            await session.close()
 
     # --- Bolt plumbing -------------------------------------------------------------------
 

@@ -53,6 +53,15 @@ async def test_send_posts_blocks_buttons_and_fallback(
     assert [b["text"]["text"] for b in actions["elements"]] == ["Accept", "Decline", "Open"]
 
 
+async def test_sends_reuse_one_kept_alive_connection(http_bridge: SlackAdapter, sandbox: SandboxSlack) -> None:
+    # Without a shared session slack_sdk opens a connection (on Slack, a TLS handshake) per call.
+    for n in range(5):
+        await http_bridge.send(Destination(SAM_ID if n % 2 else ALEX_ID), Post(f"message {n}"))
+    calls = sandbox.api_calls("chat.postMessage")
+    assert len(calls) == 5
+    assert len({call.peer for call in calls}) == 1
+
+
 async def test_send_without_actions_has_no_input_and_text_is_fallback(
     http_bridge: SlackAdapter, sandbox: SandboxSlack
 ) -> None:
