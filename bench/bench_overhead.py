@@ -1,5 +1,6 @@
 """Benchmark: the bridge's cost per delivery against the raw SDK sending the same rendered
-texts to the same sandbox, pacing off, for Telegram and Slack.
+texts to the same sandbox, pacing off, for Telegram and Slack (each keeping its
+connections alive: python-telegram-bot's own pool, one aiohttp session for slack_sdk).
 
 The sandbox runs in this process; each measured side runs in a process of its own, which
 times only its sending (CPU: ``time.process_time``, every thread of it; wall: from the
@@ -144,11 +145,13 @@ async def raw_side(platform_name: str, api_url: str, rooms: list[str], users: li
                     chat_id=int(room), text=post.text, parse_mode=ParseMode.HTML, link_preview_options=no_preview
                 )
     else:
+        import aiohttp
         from slack_sdk.web.async_client import AsyncWebClient
 
         from adapters.slack import build_blocks, notification_text
 
-        client = AsyncWebClient(token=SLACK_TOKEN, base_url=api_url)
+        session = aiohttp.ClientSession()  # kept-alive connections, as the bridge's adapter has
+        client = AsyncWebClient(token=SLACK_TOKEN, base_url=api_url, session=session)
 
         async def chat(room: str, posts: list[Any]) -> None:
             for post in posts:
@@ -162,6 +165,8 @@ async def raw_side(platform_name: str, api_url: str, rooms: list[str], users: li
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     if platform_name == "telegram":
         await bot.shutdown()
+    else:
+        await session.close()
     return {"cpu": cpu, "wall": wall}
 
 
