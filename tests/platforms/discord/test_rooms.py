@@ -11,7 +11,7 @@ import pytest
 from sandbox.lms import DemoSeed, SandboxLMS
 from tests.contract.drivers.base import ALEX, SAM, Arrived
 from tests.contract.drivers.discord import ACCOUNTS, ROOMS, DiscordDriver
-from tests.contract.rooms_people import start_with_people
+from tests.contract.rooms_people import with_people
 from tests.contract.test_rooms import ROOM, _link_room
 from tests.support import lms_texts, until
 
@@ -21,12 +21,8 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 async def chat(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> AsyncIterator[DiscordDriver]:
     """The bridge with Discord; Sam, Alex and Rory linked (as in the contract scenarios)."""
-    driver = DiscordDriver(lms, tmp_path)
-    try:
-        await start_with_people(driver, lms, seed)
+    async with with_people(DiscordDriver(lms, tmp_path), lms, seed) as driver:
         yield driver
-    finally:
-        await driver.stop()
 
 
 async def test_posts_go_through_one_webhook_under_the_author_with_mentions_off(

@@ -13,7 +13,7 @@ import pytest
 from sandbox.lms import DemoSeed, SandboxLMS
 from tests.contract.drivers.base import ALEX, SAM, Arrived
 from tests.contract.drivers.teams import ROOMS, TeamsDriver
-from tests.contract.rooms_people import start_with_people
+from tests.contract.rooms_people import with_people
 from tests.contract.test_rooms import ROOM, _link_room
 from tests.support import lms_texts, until
 
@@ -26,12 +26,8 @@ TEAM = "19:team@thread.tacv2"
 @pytest.fixture
 async def chat(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> AsyncIterator[TeamsDriver]:
     """The bridge with Teams; Sam, Alex and Rory linked (as in the contract scenarios)."""
-    driver = TeamsDriver(lms, tmp_path)
-    try:
-        await start_with_people(driver, lms, seed)
+    async with with_people(TeamsDriver(lms, tmp_path), lms, seed) as driver:
         yield driver
-    finally:
-        await driver.stop()
 
 
 async def test_without_consent_only_mentions_reach_pluto_and_status_says_so(
