@@ -15,6 +15,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from bridge import notices
 from bridge.journal import event_from_json
@@ -34,6 +35,15 @@ PICK = "pick"  # button ids "pick:<conversation id>:<event id>"
 PICK_CHOICES = 5
 MAX_ACTION_ID = 64  # bytes (Telegram's callback_data cap, see Action)
 HEADER_SEPARATOR = " · "  # between author and group name in the bridge's header (router.item_html)
+
+
+class Target(NamedTuple):
+    """Where a written message goes: a conversation, or a person whose private conversation
+    the first send creates; ``info``, the bridge's record of the conversation when read."""
+
+    conversation_id: int | None
+    peer_id: int | None
+    info: ConversationInfo | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,19 +104,19 @@ class Relay:
         self.api = api
         self.after_send = after_send
 
-    async def _target(self, link: Link, event: MessageEvent) -> tuple[int | None, int | None] | None:
-        """(conversation id, peer id) this message should go to; None when it replies to a
-        message the bridge cannot place (the person must be asked)."""
+    async def _target(self, link: Link, event: MessageEvent) -> Target | None:
+        """Where this message should go; None when it replies to a message the bridge
+        cannot place (the person must be asked)."""
         for remote in (event.reply_to, event.thread):
             if remote:
                 entry = await self.store.find_remote(link.identity, event.room, remote)
                 if entry is not None and entry.conversation_id is not None:
                     info = await self._info(link, entry.conversation_id)
-                    return entry.conversation_id, info.peer_id if info else None
+                    return Target(entry.conversation_id, info.peer_id if info else None, info)
         if event.reply_to or event.thread:
             named = by_header(await self.store.conversations_of(link.lms_user_id), event.reply_text)
-            return (named.conversation_id, named.peer_id) if named is not None else None
-        return link.current_conversation_id, link.current_peer_id
+            return Target(named.conversation_id, named.peer_id, named) if named is not None else None
+        return Target(link.current_conversation_id, link.current_peer_id)
 
     async def _info(self, link: Link, conversation_id: int) -> ConversationInfo | None:
         for info in await self.store.conversations_of(link.lms_user_id):
@@ -140,7 +150,7 @@ class Relay:
         target = await self._target(link, event)
         if target is None:
             return await self._ask(link, event)
-        return await self.send(link, event, *target)
+        return await self.send(link, event, target.conversation_id, target.peer_id, info=target.info)
 
     async def pick(self, link: Link, action_id: str) -> Answer:
         """The person picked a conversation for a message held by ``_ask``: send it there."""
@@ -152,7 +162,7 @@ class Relay:
         event = event_from_json(taken[0]) if taken is not None else None
         if info is None or not isinstance(event, MessageEvent) or event.identity != link.identity:
             return Answer("<p>That message was sent already, or it is too old to send from here.</p>")
-        problem = await self.send(link, event, conversation_id, info.peer_id)
+        problem = await self.send(link, event, conversation_id, info.peer_id, info=info)
         return problem or Answer(f"<p>Sent to <b>{escape(info.name)}</b>.</p>")
 
     async def arrived(self, link: Link, event: MessageEvent, since: float) -> bool:
@@ -161,7 +171,7 @@ class Relay:
         target = await self._target(link, event)
         if target is None:
             return False
-        conversation_id, peer_id = target
+        conversation_id, peer_id, _ = target
         if conversation_id is None:
             found = [
                 i.conversation_id
@@ -184,11 +194,13 @@ class Relay:
         conversation_id: int | None,
         peer_id: int | None,
         name: str | None = None,
+        info: ConversationInfo | None = None,
     ) -> Answer | None:
         """Send ``event``'s text to the conversation (or to ``peer_id``, whose private
         conversation the first send creates) and make it current; what to show the person
         when it was not sent, else None. ``name`` names the recipient in a refusal where the
-        bridge has no record of the conversation yet."""
+        bridge has no record of the conversation yet; ``info`` is that record when the
+        caller has read it already (it is not read again)."""
         text = chat_text_to_lms(event.text)
         if conversation_id is None and peer_id is None:
             return Answer(
@@ -202,7 +214,8 @@ class Relay:
                 f"{size}. Please split it.</p>"
             )
         try:
-            info = await self._info(link, conversation_id) if conversation_id is not None else None
+            if info is None and conversation_id is not None:
+                info = await self._info(link, conversation_id)
             if peer_id is not None and (info is None or info.type == ConversationType.INDIVIDUAL):
                 # Private messages go through send_instant_messages: its refusals carry the
                 # LMS's readable reason ("... can't be messaged").
