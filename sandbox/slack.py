@@ -274,6 +274,7 @@ class SandboxSlack:
         self.teams: dict[str, SlackTeam] = {}
         self.requests: Recorder[Recorded] = Recorder()
         self.responses: dict[str, list[dict[str, Any]]] = {}  # response_url id -> bodies
+        self.response_stamps: dict[str, list[str]] = {}  # response_url id -> a ts per body (when shown)
         self._origins: dict[str, tuple[str, str]] = {}  # response_url id -> pressed (channel, ts)
         self.ephemerals: list[dict[str, Any]] = []
         self.socket_acks: list[dict[str, Any]] = []
@@ -851,6 +852,7 @@ class SandboxSlack:
         if rid not in self.responses:
             return web.Response(status=404, text="no_such_response_url")
         self.responses[rid].append(body)
+        self.response_stamps.setdefault(rid, []).append(self._next_ts())  # where the person's client shows it
         origin = self._origins.get(rid)
         channel = self.channel(origin[0]) if origin else None
         msg = channel.find(origin[1]) if channel and origin else None

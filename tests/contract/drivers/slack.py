@@ -101,25 +101,28 @@ class SlackDriver(ChatDriver):
         return [readable(str(a.get("text") or "")) for a in self.slack.responses[rid]]
 
     def arrived(self, person: str) -> list[Arrived]:
-        """The bot's messages in the DM (a reply goes in the message's thread), then what
-        the bot showed the person only (ephemeral messages)."""
+        """What the person was shown in their DM, in the order shown: the bot's messages (a
+        reply goes in the message's thread) and what it showed them alone (ephemeral
+        messages, the answers to their commands and presses)."""
         account = ACCOUNTS[person]
         posts = [
-            Arrived(readable(shown(m)), m.get("thread_ts") or m["ts"], tuple(_actions(m)), m)
+            (m["ts"], Arrived(readable(shown(m)), m.get("thread_ts") or m["ts"], tuple(_actions(m)), m))
             for m in self._chat.dm(T1, account)
             if m.get("user") != account
         ]
         hints = [  # chat.postEphemeral: the bot's answers to what the person wrote
-            Arrived(readable(str(e.get("text") or "")), ("ephemeral", e["ts"]), tuple(_actions(e)), e)
+            (e["ts"], Arrived(readable(str(e.get("text") or "")), ("ephemeral", e["ts"]), tuple(_actions(e)), e))
             for e in self.slack.ephemerals
             if e["user"] == account
         ]
         answers = [
-            Arrived(readable(shown(body)), ("ephemeral", rid), tuple(_actions(body)), body)
+            (stamp, Arrived(readable(shown(body)), ("ephemeral", rid), tuple(_actions(body)), body))
             for rid in self._answers.get(person, [])
-            for body in self.slack.responses.get(rid, [])
+            for body, stamp in zip(
+                self.slack.responses.get(rid, []), self.slack.response_stamps.get(rid, []), strict=False
+            )
         ]
-        return posts + hints + answers
+        return [a for _, a in sorted([*posts, *hints, *answers], key=lambda shown_at: float(shown_at[0]))]
 
     def throttle(self, person: str, sends: int, retry_after: int) -> None:
         channel = self.slack.dm(T1, ACCOUNTS[person]).id
