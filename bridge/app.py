@@ -227,6 +227,7 @@ class Bridge:
             throttle=sign_in_throttle(s.link),
             on_link=self._linked if self.devices else None,
             on_unlink=self._unlinked,
+            before_unlink=self._unlinking,
             profiles=profiles,
         )
         progress = Progress(
@@ -379,11 +380,14 @@ class Bridge:
         except Exception:  # a device is an optimisation: linking works without one
             log.exception("push device for link %s not registered; that person is polled", link.id)
 
-    async def _unlinked(self, link: Link) -> None:
+    async def _unlinking(self, link: Link) -> None:
         assert self.store is not None
         if self.lifecycle is not None:
             linked = [r for r in await self.store.room_links() if r.linker == link.identity]
             await self.lifecycle.linker_unlinked(linked)
+
+    async def _unlinked(self, link: Link) -> None:
+        assert self.store is not None
         if self.devices is None:
             return
         others = [other.token for other in await self.store.links_of_user(link.lms_user_id)]

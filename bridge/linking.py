@@ -144,6 +144,7 @@ class Linking:
         on_link: Callable[[Link], Awaitable[None]] | None = None,
         on_unlink: Callable[[Link], Awaitable[None]] | None = None,
         profiles: Profiles | None = None,
+        before_unlink: Callable[[Link], Awaitable[None]] | None = None,
     ) -> None:
         self.store = store
         self.profiles = profiles or Profiles()
@@ -159,6 +160,9 @@ class Linking:
         # Push devices follow links (bridge.lms.devices); failures there never block linking.
         self.on_link = on_link
         self.on_unlink = on_unlink
+        # Work that must find the link still there: the linker's rooms pause with the true
+        # reason before a poll finds them unreadable and pauses them with another.
+        self.before_unlink = before_unlink
 
     @property
     def security_keys_url(self) -> str:
@@ -352,6 +356,8 @@ class Linking:
 
     async def unlink(self, identity: ChatIdentity) -> Link | None:
         """Delete the link and its token."""
+        if self.before_unlink is not None and (existing := await self.store.link_for(identity)) is not None:
+            await self.before_unlink(existing)
         link = await self.store.delete_link(identity)
         if link is not None:
             log.info("unlinked %s from LMS user %s", identity, link.lms_user_id)
