@@ -43,7 +43,7 @@ import time
 import tracemalloc
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiolimiter import AsyncLimiter
 
@@ -56,7 +56,9 @@ from bridge.model import ChatIdentity, Cursor, Platform
 from bridge.store.crypto import new_key
 from bridge.store.records import Link
 from bridge.store.store import Store
-from sandbox.lms import SandboxLMS
+
+if TYPE_CHECKING:  # the bridge child does not load the sandbox: only this process runs it
+    from sandbox.lms import SandboxLMS
 
 INTERVAL = 10.0
 WARM_UP = 24  # simulated cycles: past every idle person's first read (spread over their gap)
@@ -151,8 +153,7 @@ def on_sim_clock(pipeline: Any, clock: SimClock, baseline_cycles: tuple[int, int
 async def bridge_side(store_url: str, lms_url: str) -> dict[str, Any]:
     """The bridge child: warm-up cycles, "warm", a line on stdin, then the measured cycles;
     returns the cycle durations, the CPU of the measured cycles and the memory at the end."""
-    if os.environ.get("PLUTO_BENCH_TRACEMALLOC") == "1":
-        tracemalloc.start()
+    at_start = rss_mib()  # the interpreter and the imported code, before any work
     key = os.environ[KEY_ENV]
     store = await Store.open(store_url, key)
     settings = load_settings(None, lms={"url": lms_url, "poll_interval": INTERVAL}, store={"token_key": key})
@@ -179,7 +180,7 @@ async def bridge_side(store_url: str, lms_url: str) -> dict[str, Any]:
                 "cpu": cpu,
                 "rss_mib": rss_mib(),
                 "peak_mib": peak_rss_mib(),
-                "top": top_memory() if tracemalloc.is_tracing() else [],
+                "top": top_memory(at_start) if tracemalloc.is_tracing() else [],
             }
     finally:
         await store.close()
@@ -198,9 +199,20 @@ async def cycle(pipeline: Any, client: LmsClient, clock: SimClock, before: list[
     return time.perf_counter() - started
 
 
-def top_memory() -> list[str]:
-    """The ten source lines holding the most traced memory."""
-    return [
+def top_memory(at_start: float) -> list[str]:
+    """Where the memory is: RSS after the imports, RSS split into anonymous (heaps) and
+    file-backed (mapped files) pages, the traced Python heap beside tracemalloc's own cost,
+    and the ten source lines holding the most traced memory."""
+    with open("/proc/self/status") as f:
+        kib = {k: int(v.split()[0]) for k, _, v in (line.partition(":") for line in f) if k in ("RssAnon", "RssFile")}
+    traced, peak = tracemalloc.get_traced_memory()
+    summary = (
+        f"RSS after imports {at_start:.0f} MiB; at the end anonymous {kib['RssAnon'] / 2**10:.0f} MiB,"
+        f" file-backed {kib['RssFile'] / 2**10:.0f} MiB;"
+        f" traced Python heap {traced / 2**20:.1f} MiB (peak {peak / 2**20:.1f}),"
+        f" tracemalloc's own {tracemalloc.get_tracemalloc_memory() / 2**20:.1f} MiB"
+    )
+    return [summary] + [
         f"{stat.size / 2**20:7.1f} MiB {stat.count:>9} blocks  {stat.traceback[0]}"
         for stat in tracemalloc.take_snapshot().statistics("lineno")[:10]
     ]
@@ -210,9 +222,11 @@ async def measure(lms: SandboxLMS, store_url: str, key: str, people: int, latenc
     """Run the bridge child against ``lms`` answering after ``latency`` seconds, counting the
     LMS's calls over its measured cycles only."""
     lms.set_latency(latency)
+    # Traced from the interpreter's start, so the imported code's memory shows too.
+    trace = {"PYTHONTRACEMALLOC": "1"} if os.environ.get("PLUTO_BENCH_TRACEMALLOC") == "1" else {}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, str(SELF), "--bridge", store_url, lms.url,
-        env={**os.environ, KEY_ENV: key}, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, KEY_ENV: key, **trace}, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
     assert proc.stdin is not None and proc.stdout is not None
     while (line := await proc.stdout.readline()) and line.strip() != WARM.encode():
@@ -240,6 +254,8 @@ async def measure(lms: SandboxLMS, store_url: str, key: str, people: int, latenc
 
 
 async def main(sizes: list[int], latencies: list[float], map_rows: int = 0) -> None:
+    from sandbox.lms import SandboxLMS
+
     print(f"scale bench: idle linked people, lms.poll_interval {INTERVAL:.0f} s, default settings")
     print("bridge in a process of its own: CPU and RSS without the sandbox LMS")
     head = f"{'people':>7}{'LMS ms':>8}{'first s':>9}{'mean s':>8}{'max s':>8}"
