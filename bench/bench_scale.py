@@ -27,7 +27,10 @@ Run: .venv/bin/python bench/bench_scale.py [SIZES, e.g. 100,1000] [LATENCIES, e.
      [MAP_ROWS, e.g. 1000000]
 MAP_ROWS fills the message map with that many rows (spread over the people) before the
 cycles, as a site keeps for its retention period. With PLUTO_BENCH_TRACEMALLOC=1 the bridge
-child also reports the ten places that hold the most Python memory at its end.
+child is traced from its interpreter's start (imports included) and also reports its RSS after
+the imports, its RSS split into anonymous and file-backed pages, the traced heap beside
+tracemalloc's own cost, and the ten places that hold the most Python memory at its end
+(tracing inflates the RSS and CPU of that run).
 """
 
 from __future__ import annotations
@@ -231,12 +234,14 @@ async def measure(lms: SandboxLMS, store_url: str, key: str, people: int, latenc
     assert proc.stdin is not None and proc.stdout is not None
     while (line := await proc.stdout.readline()) and line.strip() != WARM.encode():
         pass  # anything the bridge wrote to stdout before it was warm
+    if not line:
+        raise RuntimeError(f"the bridge child failed during the warm-up (exit {await proc.wait()})")
     calls = len(lms.calls)
     proc.stdin.write(b"go\n")
     await proc.stdin.drain()
     out = await proc.stdout.read()
     calls = len(lms.calls) - calls
-    if await proc.wait() != 0 or not line:
+    if await proc.wait() != 0:
         raise RuntimeError(f"the bridge child failed (exit {proc.returncode})")
     result = json.loads(out.decode().strip().splitlines()[-1])
     steady = result["steady"]
