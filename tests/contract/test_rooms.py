@@ -14,17 +14,16 @@ from pathlib import Path
 import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
-from sandbox.lms.seed import DEMO_PASSWORD
 from tests.conftest import BurstReport
 from tests.support import lms_texts, until
 
 from .conftest import DRIVERS, ONE_PER_PLATFORM
 from .drivers.base import ALEX, SAM, Arrived, ChatDriver
+from .rooms_people import RORY, with_people
 
 pytestmark = pytest.mark.e2e
 
 ROOM = "cohort"
-RORY = "rory"
 IVY = "ivy"
 BURST = 100  # issue 16: a burst of 100 LMS group messages into one room per platform
 
@@ -63,17 +62,8 @@ async def burst_rooms(
 async def _rooms_driver(name: str, lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> AsyncIterator[ChatDriver]:
     if not _has_rooms(name):
         pytest.skip(f"{name}: group rooms not implemented on this platform yet")
-    rory = lms.create_user(RORY, DEMO_PASSWORD, "Rory", "Outsider")
-    lms.enrol(seed.course_id, rory)  # in the course, not in the group
-    chat = DRIVERS[name](lms, tmp_path)
-    try:
-        await chat.start()
-        await chat.link(SAM, "mentee1")
-        await chat.link_person(ALEX, "mentee2")
-        await chat.link_person(RORY, RORY)
+    async with with_people(DRIVERS[name](lms, tmp_path), lms, seed) as chat:
         yield chat
-    finally:
-        await chat.stop()
 
 
 async def _link_room(chat: ChatDriver) -> None:

@@ -4,6 +4,8 @@ outcome nor doubles it when the journalled event is resumed."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,17 +81,27 @@ async def test_a_crash_between_a_decision_and_its_mark_neither_loses_nor_doubles
         await store.close()
 
 
+@contextlib.contextmanager
+def statements_of(store: Store) -> Iterator[list[str]]:
+    """The SQL statements ``store`` runs inside the block, whitespace folded."""
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(" ".join(statement.split()))
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(store.engine.sync_engine, "before_cursor_execute", record)
+
+
 async def test_a_press_reads_its_item_once_and_writes_its_processed_mark_once(
     lms: SandboxLMS, seed: DemoSeed, tmp_path: Path
 ) -> None:
     key = new_key()
     settings = load_settings(None, lms={"url": lms.url}, store={"token_key": key})
     store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'b.db'}", key)
-    statements: list[str] = []
-
-    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(" ".join(statement.split()))
-
     try:
         sam = (await link_sam(store, lms, seed)).identity
         async with LmsClient(settings.lms.url) as client:
@@ -104,9 +116,8 @@ async def test_a_press_reads_its_item_once_and_writes_its_processed_mark_once(
             )  # fmt: skip
             none: Any = None
             inbound = Inbound(store, {Platform.TELEGRAM: TelegramAdapter(token="1:abc")}, none, none, pipeline.actions)
-            event.listen(store.engine.sync_engine, "before_cursor_execute", seen)
-            reply = await inbound(press)  # journalled, handled, answered: the adapter's whole path
-            event.remove(store.engine.sync_engine, "before_cursor_execute", seen)
+            with statements_of(store) as statements:
+                reply = await inbound(press)  # journalled, handled, answered: the adapter's whole path
         assert reply is not None and "Marked read by Sam Mentee" in reply.texts[0]
         item_reads = [s for s in statements if s.startswith("SELECT") and " FROM items " in f"{s} "]
         marks = [s for s in statements if s.startswith("UPDATE processed_events")]
@@ -121,11 +132,6 @@ async def test_a_reply_reads_its_conversation_once(lms: SandboxLMS, seed: DemoSe
     key = new_key()
     settings = load_settings(None, lms={"url": lms.url}, store={"token_key": key})
     store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'b.db'}", key)
-    statements: list[str] = []
-
-    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(" ".join(statement.split()))
-
     try:
         sam = await link_sam(store, lms, seed)
         async with LmsClient(settings.lms.url) as client:
@@ -149,9 +155,8 @@ async def test_a_reply_reads_its_conversation_once(lms: SandboxLMS, seed: DemoSe
             commands = Commands(store, api, None, pipeline.actions, Profiles(), None, people=people)  # type: ignore[arg-type]
             adapters = {Platform.TELEGRAM: TelegramAdapter(token="1:abc")}
             inbound = Inbound(store, adapters, commands, relay, pipeline.actions)
-            event.listen(store.engine.sync_engine, "before_cursor_execute", seen)
-            assert await inbound(reply) is None  # sent: nothing to tell Sam
-            event.remove(store.engine.sync_engine, "before_cursor_execute", seen)
+            with statements_of(store) as statements:
+                assert await inbound(reply) is None  # sent: nothing to tell Sam
         assert lms_texts(lms, sent["conversationid"], seed.mentee1_id) == ["Yes, ready."]
         reads = [s for s in statements if s.startswith("SELECT") and " FROM conversations " in f"{s} "]
         assert len(reads) == 1, reads
