@@ -81,15 +81,23 @@ class SlackDriver(ChatDriver):
         action = _actions(message.raw)[label]
         inputs = {REASON_INPUT: reason} if reason is not None else None  # typed in the message's reason box
         if _is_ephemeral(message):
-            rid, result = await self.slack.post_block_action(
-                T1, account, channel, "", action, inputs=inputs, ephemeral=message.raw
-            )
-            self._answers.setdefault(person, []).append(rid)
-        else:
-            rid, result = await self.slack.post_block_action(
-                T1, account, channel, message.raw["ts"], action, inputs=inputs
-            )
+            await self._press_ephemeral(person, channel, message, action, inputs)
+            return
+        _rid, result = await self.slack.post_block_action(
+            T1, account, channel, message.raw["ts"], action, inputs=inputs
+        )
         assert result.status == 200, result.body
+
+    async def _press_ephemeral(
+        self, person: str, channel: str, message: Arrived, action: str, inputs: dict[str, str] | None = None
+    ) -> None:
+        """Press ``action`` on an answer only ``person`` was shown in ``channel``; what the
+        press answers through its response_url counts as arrived for them."""
+        rid, result = await self.slack.post_block_action(
+            T1, ACCOUNTS[person], channel, "", action, inputs=inputs, ephemeral=message.raw
+        )
+        assert result.status == 200, result.body
+        self._answers.setdefault(person, []).append(rid)
 
     async def command(self, person: str, text: str) -> list[str]:
         """``/pluto <text>`` in the DM: Slack shows the answer to the person alone, in the DM,
@@ -183,12 +191,7 @@ class SlackDriver(ChatDriver):
         if not _is_ephemeral(message):
             await self.press(person, message, label)
             return
-        channel = next(iter(ROOMS.values()))
-        rid, result = await self.slack.post_block_action(
-            T1, ACCOUNTS[person], channel, "", _actions(message.raw)[label], ephemeral=message.raw
-        )
-        assert result.status == 200, result.body
-        self._answers.setdefault(person, []).append(rid)
+        await self._press_ephemeral(person, next(iter(ROOMS.values())), message, _actions(message.raw)[label])
 
 
 def _is_ephemeral(message: Arrived) -> bool:
