@@ -134,11 +134,13 @@ class BulkRunner:
 
     async def _send(self, job: BulkJob, link: Link, batch: Sequence[Recipient]) -> bool:
         """One batch; False when the job cannot go on (cancelled, sign-in gone)."""
+        # Pace first, claim second: a cancel that lands while this batch waits its turn
+        # stops it, rather than finding its recipients already claimed for sending.
+        await self.limiter.acquire()
         claimed = await bulk_jobs.claim(self.store, job.id, [r.user_id for r in batch])
         if not claimed:
             return False  # cancelled meanwhile
         names = {r.user_id: r.fullname for r in batch}
-        await self.limiter.acquire()
         try:
             results = await lms.send_batch(self.client, link.token, job.id, [(uid, job.text) for uid in claimed])
         except TokenRejected:
