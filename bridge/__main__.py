@@ -1,5 +1,9 @@
 """``python -m bridge`` runs the ``pluto-bridge`` command."""
 
-from bridge.cli import main
+import gc
+
+gc.disable()  # during the imports, as ``main`` does for the console script (see bridge.cli)
+
+from bridge.cli import main  # noqa: E402
 
 main()

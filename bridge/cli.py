@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import gc
+from collections.abc import Coroutine, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -32,6 +33,8 @@ app.add_typer(apikey_app, name="apikey")
 rooms_app = typer.Typer(help="Group rooms: Pluto group conversations linked to chat rooms.", no_args_is_help=True)
 app.add_typer(rooms_app, name="rooms")
 
+T = TypeVar("T")
+
 ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="TOML settings file (env PLUTO_BRIDGE_* overrides it)")
 ]
@@ -55,6 +58,16 @@ def _version(value: bool) -> None:
     if value:
         typer.echo(f"pluto-bridge {__version__}")
         raise typer.Exit()
+
+
+def _run(work: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` once the command's imports are done: what they built lives as long
+    as the process, so it is frozen out of the garbage collector's view (``main`` kept the
+    collector off while importing; it would otherwise rescan those objects for nothing,
+    at start and at every full collection after)."""
+    gc.freeze()
+    gc.enable()
+    return asyncio.run(work)
 
 
 @app.callback()
@@ -92,7 +105,7 @@ def serve(settings: Settings, adapters: Mapping[Platform, Adapter] | None = None
     install_redaction(settings)
     bridge = Bridge(settings, built)
     try:
-        asyncio.run(bridge.run_until_signalled())
+        _run(bridge.run_until_signalled())
     except StoreInUse as exc:
         typer.echo(f"error: {exc}", err=True)
         return 2
@@ -115,11 +128,11 @@ def check(
     from bridge.check import run_check
 
     settings = _settings(config)
-    code = asyncio.run(run_check(settings, typer.echo))
+    code = _run(run_check(settings, typer.echo))
     if push or push_from:
         from bridge.check_push import run_push_check
 
-        code = max(code, asyncio.run(run_push_check(settings, typer.echo, push_from)))
+        code = max(code, _run(run_push_check(settings, typer.echo, push_from)))
     raise typer.Exit(code)
 
 
@@ -129,7 +142,7 @@ def migrate(config: ConfigOption) -> None:
     does this when it opens the store; run it once before starting replicas of a new version)."""
     from bridge.operator import migrate_store
 
-    raise typer.Exit(asyncio.run(migrate_store(_settings(config), typer.echo)))
+    raise typer.Exit(_run(migrate_store(_settings(config), typer.echo)))
 
 
 @app.command()
@@ -139,7 +152,7 @@ def demo(
     """Try it: a seeded sandbox LMS, the bridge on SQLite, and you in the console as a mentee."""
     from bridge.demo import run_demo
 
-    raise typer.Exit(asyncio.run(run_demo(scripted=scripted)))
+    raise typer.Exit(_run(run_demo(scripted=scripted)))
 
 
 @app.command()
@@ -202,7 +215,7 @@ def link_import(
     from bridge.operator import import_links
 
     settings = _settings(config)
-    raise typer.Exit(asyncio.run(import_links(settings, file, typer.echo, allow_admin=allow_admin)))
+    raise typer.Exit(_run(import_links(settings, file, typer.echo, allow_admin=allow_admin)))
 
 
 @link_app.command("list")
@@ -211,7 +224,7 @@ def link_list(config: ConfigOption) -> None:
     from bridge.operator import list_links
 
     settings = _settings(config)
-    raise typer.Exit(asyncio.run(list_links(settings, typer.echo)))
+    raise typer.Exit(_run(list_links(settings, typer.echo)))
 
 
 @rooms_app.command("list")
@@ -220,7 +233,7 @@ def rooms_list(config: ConfigOption) -> None:
     from bridge.rooms.operator import list_rooms
 
     settings = _settings(config)
-    raise typer.Exit(asyncio.run(list_rooms(settings, typer.echo)))
+    raise typer.Exit(_run(list_rooms(settings, typer.echo)))
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts).")]
@@ -232,7 +245,7 @@ def status(config: ConfigOption, as_json: JsonOption = False) -> None:
     from bridge.status import show_status
 
     settings = _settings(config)
-    raise typer.Exit(asyncio.run(show_status(settings, typer.echo, as_json=as_json)))
+    raise typer.Exit(_run(show_status(settings, typer.echo, as_json=as_json)))
 
 
 @deliveries_app.command("list")
@@ -246,7 +259,7 @@ def deliveries_list(
     from bridge.operator import list_deliveries
 
     settings = _settings(config)
-    raise typer.Exit(asyncio.run(list_deliveries(settings, typer.echo, dead_only=dead, link_id=link, as_json=as_json)))
+    raise typer.Exit(_run(list_deliveries(settings, typer.echo, dead_only=dead, link_id=link, as_json=as_json)))
 
 
 @deliveries_app.command("retry")
@@ -262,7 +275,7 @@ def deliveries_retry(
         typer.echo("give a delivery id or --all-dead (not both)", err=True)
         raise typer.Exit(2)
     settings = _settings(config)
-    raise typer.Exit(asyncio.run(retry_deliveries(settings, typer.echo, delivery_id)))
+    raise typer.Exit(_run(retry_deliveries(settings, typer.echo, delivery_id)))
 
 
 @deliveries_app.command("drop")
@@ -274,7 +287,7 @@ def deliveries_drop(
     from bridge.operator import drop_delivery
 
     settings = _settings(config)
-    raise typer.Exit(asyncio.run(drop_delivery(settings, typer.echo, delivery_id)))
+    raise typer.Exit(_run(drop_delivery(settings, typer.echo, delivery_id)))
 
 
 @apikey_app.command("create")
@@ -291,7 +304,7 @@ def apikey_create(
     from bridge.api.admin import create_key
 
     settings = _settings(config)
-    raise typer.Exit(asyncio.run(create_key(settings, typer.echo, name, sender, scope or ["chat"], rate)))
+    raise typer.Exit(_run(create_key(settings, typer.echo, name, sender, scope or ["chat"], rate)))
 
 
 @apikey_app.command("list")
@@ -300,7 +313,7 @@ def apikey_list(config: ConfigOption) -> None:
     from bridge.api.admin import list_keys
 
     settings = _settings(config)
-    raise typer.Exit(asyncio.run(list_keys(settings, typer.echo)))
+    raise typer.Exit(_run(list_keys(settings, typer.echo)))
 
 
 @apikey_app.command("revoke")
@@ -312,7 +325,7 @@ def apikey_revoke(
     from bridge.api.admin import revoke_key
 
     settings = _settings(config)
-    raise typer.Exit(asyncio.run(revoke_key(settings, typer.echo, name)))
+    raise typer.Exit(_run(revoke_key(settings, typer.echo, name)))
 
 
 def main() -> None:
@@ -320,8 +333,13 @@ def main() -> None:
     unreachable) is one line and its exit code, from every command that opens it."""
     from bridge.store.reach import StoreUnavailable
 
+    # Off while the command imports (the SDKs, SQLAlchemy, pydantic: a fifth of the start's
+    # CPU went to collections that found nothing); ``_run`` turns it on again.
+    gc.disable()
     try:
         app()
     except StoreUnavailable as exc:
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(exc.code) from None
+    finally:
+        gc.enable()
