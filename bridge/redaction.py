@@ -28,6 +28,9 @@ MASK = "[redacted]"
 # Canonical UUIDs (Teams tenants and users) are identifiers, not secrets, and stay.
 _TOKEN_SHAPED = re.compile(r"(?<![A-Za-z0-9_-])(?=[A-Za-z0-9_-]*\d)[A-Za-z0-9_-]{20,}(?![A-Za-z0-9_-])")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+# The store's schema revisions (bridge/store/migrations/versions: 0007_inbound_journal) are
+# names in the start-up log: four digits and lower-case words, nothing a token looks like.
+_REVISION = re.compile(r"\d{4}(?:_[a-z]+)+")
 # One-time link codes wherever they show: sign-in addresses, deep links, "link CODE".
 _LINK_CODE = re.compile(r"((?:/link/|[?&]start=|\blink\s+|/start\s+))[A-Za-z0-9_-]{16,}")
 
@@ -54,7 +57,7 @@ QUIET_LOGGERS = (
 
 def _mask_token(match: re.Match[str]) -> str:
     text = match.group(0)
-    return text if _UUID.fullmatch(text) else MASK
+    return text if _UUID.fullmatch(text) or _REVISION.fullmatch(text) else MASK
 
 
 class RedactingFilter(logging.Filter):

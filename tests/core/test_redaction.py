@@ -44,6 +44,7 @@ def test_configured_and_token_shaped_secrets_are_masked(root: tuple[logging.Logg
     child.info("open http://127.0.0.1:8080/link/AbcDefGhiJklMnoPqrStuv or t.me/bot?start=AbcDefGhiJklMnoPqrStuv")
     child.info("db at postgresql://bridge:pg-Passw0rd@db and key %s", SECRET_KEY)
     child.info("tenant 72f988bf-0000-0000-0000-00000000beef stays, core_message_get_conversations stays")
+    child.info("Running upgrade 0006_api -> 0007_inbound_journal")  # alembic's own line at start
     try:
         raise RuntimeError(f"failed with {MOODLE_TOKEN}")
     except RuntimeError:
@@ -54,6 +55,7 @@ def test_configured_and_token_shaped_secrets_are_masked(root: tuple[logging.Logg
         assert secret not in text, secret
     assert text.count(MASK) >= 8
     assert "72f988bf-0000-0000-0000-00000000beef" in text and "core_message_get_conversations" in text
+    assert "0006_api -> 0007_inbound_journal" in text
     assert "RuntimeError: failed with" in text
 
 
