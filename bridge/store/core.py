@@ -80,6 +80,9 @@ class StoreCore:
         self._write_queue = WriteQueue() if engine.dialect.name == "sqlite" else None
         self._marks: Marks | None = None  # the dispatcher's marks in one step (SQLite files, PostgreSQL)
         self.replica_id: str | None = None  # this process among replicas (bridge.leases), set at start
+        # Built upserts by (table, keys, columns updated): building one (its ``excluded``
+        # alias above all) cost more than running it on SQLite; a statement is reusable.
+        self._upserts: dict[tuple[str, tuple[str, ...], tuple[str, ...]], Any] = {}
 
     @contextlib.asynccontextmanager
     async def _write(self, *, urgent: bool = False) -> AsyncIterator[AsyncConnection]:
@@ -119,12 +122,16 @@ class StoreCore:
         keys: Sequence[str],
         update_cols: Iterable[str],
     ) -> None:
-        stmt = self._insert(table)
-        cols = list(update_cols)
-        if cols:
-            stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in cols})
-        else:
-            stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
+        cols = tuple(update_cols)
+        shape = (table.name, tuple(keys), cols)
+        stmt = self._upserts.get(shape)
+        if stmt is None:
+            stmt = self._insert(table)
+            if cols:
+                stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in cols})
+            else:
+                stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
+            self._upserts[shape] = stmt
         # Values as parameters, not in the statement: its compiled form is cached and reused.
         await conn.execute(stmt, values)
 
