@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bridge.model import ChatIdentity, Platform
 from bridge.router import lane_of, notice
 from bridge.store import operations
+from bridge.store.migrate import HEAD, MIGRATIONS
 from bridge.store.records import DeliveryStatus, MapEntry
 from bridge.store.schema import message_map
 from bridge.store.store import Store
@@ -26,6 +28,42 @@ async def test_store_url_opens_a_migrated_empty_store(store_url: str) -> None:
         assert await store.active_links() == []
     finally:
         await store.close()
+
+
+def test_head_names_the_newest_migration() -> None:
+    from alembic.script import ScriptDirectory
+
+    assert ScriptDirectory(str(MIGRATIONS)).get_current_head() == HEAD
+
+
+# Opens the store named by argv[1] in a fresh process; prints whether Alembic was imported.
+_OPEN_AND_TELL = """
+import asyncio, sys
+from bridge.store.store import Store
+async def main():
+    store = await Store.open(sys.argv[1], sys.argv[2])
+    await store.close()
+asyncio.run(main())
+print("alembic" in sys.modules)
+"""
+
+
+async def _opening_imports_alembic(url: str) -> bool:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _OPEN_AND_TELL, url, SECRET_KEY, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0
+    return out.decode().strip() == "True"
+
+
+async def test_a_current_store_opens_without_running_alembic(store_url: str, tmp_path: Path) -> None:
+    # A restart finds the schema current from its version row alone (a tenth of a start's
+    # CPU went to importing Alembic); a new store still gets every migration.
+    store = await Store.open(store_url, SECRET_KEY)
+    await store.close()
+    assert await _opening_imports_alembic(store_url) is False
+    assert await _opening_imports_alembic(f"sqlite+aiosqlite:///{tmp_path / 'new.sqlite3'}") is True
 
 
 async def test_queueing_counts_only_the_new_deliveries(store: Store) -> None:
