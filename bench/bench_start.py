@@ -1,12 +1,14 @@
-"""Benchmark: what one ``pluto-bridge run`` costs until it is ready, on a fresh SQLite store.
+"""Benchmark: what one ``pluto-bridge run`` costs until it is ready.
 
-Every start imports the SDKs, SQLAlchemy and pydantic and migrates the store: an operator
-restarting waits for it, and the test suite starts hundreds of bridges on 2 cores. For the
-console and for Telegram (its SDK is the heaviest import) this starts the real process
-against the sandbox LMS and Bot API, waits for its readiness endpoint, stops it, and reads
-the process's CPU (user + system, from the kernel's account of the reaped child) and the
-wall time to ready. ``--against TREE`` starts another checkout's bridge the same way,
-round after round with this one, as the baseline column.
+Every start imports the SDKs, SQLAlchemy and pydantic and brings the store to its schema:
+an operator restarting waits for it, and the test suite starts hundreds of bridges on 2
+cores. For the console and for Telegram (its SDK is the heaviest import), on a new SQLite
+store (the first start: every migration runs) and on one already at this version's schema
+(every start after), this starts the real process against the sandbox LMS and Bot API,
+waits for its readiness endpoint, stops it, and reads the process's CPU (user + system,
+from the kernel's account of the reaped child) and the wall time to ready. ``--against
+TREE`` starts another checkout's bridge the same way, round after round with this one, as
+the baseline column.
 
 Run: .venv/bin/python bench/bench_start.py [--rounds R] [--against /tmp/base-tree]
 """
@@ -36,15 +38,16 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def one_start(tree: Path, platform: str, lms: SandboxLMS, tg: SandboxTelegram) -> tuple[float, float]:
-    """Start ``tree``'s bridge with ``platform`` enabled; (CPU seconds, seconds to ready)."""
+async def one_start(tree: Path, platform: str, store: str, lms: SandboxLMS, tg: SandboxTelegram) -> tuple[float, float]:
+    """Start ``tree``'s bridge with ``platform`` enabled on a ``store`` ("new" or
+    "current"); (CPU seconds, seconds to ready)."""
     tmp = Path(tempfile.mkdtemp(prefix="bench-start-"))
     extra: dict[str, dict[str, object]] = {}
+    if store == "new":  # the harness copies a current store in unless given a URL
+        extra["store"] = {"url": f"sqlite+aiosqlite:///{tmp / 'new.sqlite3'}"}
     if platform == "telegram":
-        extra = {
-            "console": {"enabled": False},
-            "telegram": {"enabled": True, "token": tg.token, "base_url": tg.api_url, "base_file_url": tg.file_url},
-        }
+        extra["console"] = {"enabled": False}
+        extra["telegram"] = {"enabled": True, "token": tg.token, "base_url": tg.api_url, "base_file_url": tg.file_url}
     config, port = bridge_config(tmp, lms.url, **extra)
     before = _children_cpu()
     started = time.perf_counter()
@@ -73,24 +76,26 @@ async def conduct(rounds: int, against: Path | None) -> None:
     tg = SandboxTelegram()
     await tg.start()
     trees = [("this tree", ROOT)] + ([("baseline", against)] if against else [])
-    figures: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    cases = [(platform, store) for platform in ("console", "telegram") for store in ("new", "current")]
+    figures: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
     try:
         for _ in range(rounds):
-            for platform in ("console", "telegram"):
+            for platform, store in cases:
                 for name, tree in trees:
-                    figures.setdefault((platform, name), []).append(await one_start(tree, platform, lms, tg))
+                    run = await one_start(tree, platform, store, lms, tg)
+                    figures.setdefault((platform, store, name), []).append(run)
     finally:
         await tg.stop()
         await lms.stop()
-    print(f"bridge start to ready, fresh SQLite store, median of {rounds} (cpu {os.cpu_count()} cores)")
+    print(f"bridge start to ready on SQLite, median of {rounds} ({os.cpu_count()} cores)")
     header = "".join(f"{name + ' cpu':>18}{name + ' ready':>18}" for name, _ in trees)
-    print(f"{'platform':<12}{header}")
-    for platform in ("console", "telegram"):
+    print(f"{'platform, store':<20}{header}")
+    for platform, store in cases:
         cells = ""
         for name, _ in trees:
-            runs = figures[(platform, name)]
+            runs = figures[(platform, store, name)]
             cells += f"{statistics.median(c for c, _ in runs):>17.2f}s{statistics.median(r for _, r in runs):>17.2f}s"
-        print(f"{platform:<12}{cells}")
+        print(f"{platform + ', ' + store:<20}{cells}")
 
 
 def main() -> None:
