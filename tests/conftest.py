@@ -31,6 +31,22 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest first (``long(seconds)``), each followed by one other test, then the rest in
+    their order: started while every worker is busy, the platform-limit bursts and outages
+    overlap the suite's other work instead of running after it on one worker. Workers take
+    tests two at a time (``--maxschedchunk 2``), so no worker starts with two long ones."""
+
+    def seconds(item: pytest.Item) -> float:
+        mark = item.get_closest_marker("long")
+        return float(mark.args[0]) if mark is not None and mark.args else 0.0
+
+    long = sorted((i for i in items if seconds(i) > 0), key=seconds, reverse=True)
+    rest = [i for i in items if seconds(i) == 0]
+    paired = [t for pair in zip(long, rest, strict=False) for t in pair]
+    items[:] = paired + rest[len(long) :] + long[len(rest) :]
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """A test asking for ``store_url``, or an e2e test marked ``postgres`` asking for
     ``bridge_store_url``, runs once per store chosen by ``--store``."""

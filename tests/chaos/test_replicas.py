@@ -182,6 +182,7 @@ def tally(people: list[Person], sent: dict[str, list[str]], seen: Callable[[Pers
     return {"lost": lost, "duplicates": duplicates, "worst": worst, "disordered": disordered, "details": details}
 
 
+@pytest.mark.long(55)
 async def test_replicas_survive_sigkills(
     lms: Remote, seed: Any, tmp_path: Path, postgres_url: str, record_property: Callable[[str, object], None]
 ) -> None:

@@ -30,6 +30,7 @@ def numbered(tg: SandboxTelegram, prefix: str, user: int = USER) -> list[int]:
     return [int(m.group(1)) for t in texts(tg, user) if (m := re.search(rf"{prefix} (\d+)", t))]
 
 
+@pytest.mark.long(125)
 @pytest.mark.timeout(420)  # the outage itself lasts two minutes
 async def test_two_minutes_of_5xx_for_one_chat_delays_it_while_other_chats_flow(
     lms: SandboxLMS, seed: DemoSeed, telegram: SandboxTelegram, tmp_path: Path

@@ -48,6 +48,7 @@ def least_times(sandbox: SandboxDiscord, per_channel: int, total: int) -> tuple[
     return per_channel_floor, global_floor
 
 
+@pytest.mark.long(35)
 async def test_300_messages_to_10_people_without_a_429(
     burst_world: tuple[DiscordWorld, dict[str, int]],
     sandbox: SandboxDiscord,

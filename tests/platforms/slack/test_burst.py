@@ -47,6 +47,7 @@ async def link_import(config: Path, rows: list[dict[str, str]], tmp: Path) -> st
     return out.decode()
 
 
+@pytest.mark.long(35)
 async def test_burst_of_300_messages_to_10_people_without_a_429(
     lms: SandboxLMS,
     seed: DemoSeed,

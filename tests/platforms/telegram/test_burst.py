@@ -94,6 +94,7 @@ async def test_100_linked_notices_at_start_draw_no_429(
         await tg.stop()
 
 
+@pytest.mark.long(35)
 async def test_300_messages_to_10_people_at_real_limits(
     burst_world: tuple[TelegramWorld, list[int]],
     lms: SandboxLMS,
