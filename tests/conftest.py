@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import random
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -101,11 +103,36 @@ def burst_report(capsys: pytest.CaptureFixture[str], record_property: Callable[[
     return report
 
 
+# Ports a test hands to a server it starts later (a bridge's web port) come from a block of
+# this test process's own, below the kernel's ephemeral range (32768-60999). A port picked
+# there by binding port 0 was once taken, before the bridge bound it, by an outgoing
+# connection's local end (EADDRINUSE); and two workers could pick the same one.
+_PORT_BLOCK = 2000
+_FIRST_PORT = 20000
+
+
+def _port_block() -> Iterator[int]:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    first = _FIRST_PORT + (index % 6) * _PORT_BLOCK  # up to 6 workers below 32768
+    start = random.randrange(_PORT_BLOCK)  # a rerun soon after does not reuse the same ones
+    return itertools.cycle([first + (start + n) % _PORT_BLOCK for n in range(_PORT_BLOCK)])
+
+
+_ports = _port_block()
+
+
 def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nobody listens on right now, from this test process's own block."""
+    for _ in range(_PORT_BLOCK):
+        port = next(_ports)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # in use (a server of this process still running)
+            return port
+    raise RuntimeError("no free loopback port in this test process's block")
 
 
 @pytest.fixture
