@@ -1,12 +1,15 @@
-"""Helpers tests repeated once per platform, written once: bounded waits and what a person
-wrote in the LMS."""
+"""Helpers tests repeated once per platform, written once: bounded waits, what a person
+wrote in the LMS, and the SQL a store runs."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
+
+from sqlalchemy import event
 
 from bridge.model import ChatIdentity, Platform
 from bridge.store.records import Link
@@ -64,3 +67,18 @@ async def link_sam(store: Store, lms: SandboxLMS, seed: DemoSeed, chat_user: str
         room=chat_user,
         address=None,
     )
+
+
+@contextlib.contextmanager
+def statements_of(store: Store) -> Iterator[list[str]]:
+    """The SQL statements ``store`` runs inside the block, whitespace folded."""
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(" ".join(statement.split()))
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(store.engine.sync_engine, "before_cursor_execute", record)

@@ -4,12 +4,8 @@ outcome nor doubles it when the journalled event is resumed."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-from sqlalchemy import event
 
 from adapters.telegram import TelegramAdapter
 from bridge.app import build_pipeline
@@ -28,7 +24,7 @@ from bridge.store.records import DeliveryStatus, MapEntry
 from bridge.store.store import Store
 from sandbox.lms import DemoSeed, SandboxLMS
 from tests.lms_side import unread_notification_ids
-from tests.support import link_sam, lms_texts
+from tests.support import link_sam, lms_texts, statements_of
 
 
 async def test_a_crash_between_a_decision_and_its_mark_neither_loses_nor_doubles_it(
@@ -79,21 +75,6 @@ async def test_a_crash_between_a_decision_and_its_mark_neither_loses_nor_doubles
         assert queued == [(item.item_key, DeliveryStatus.DEAD)]
     finally:
         await store.close()
-
-
-@contextlib.contextmanager
-def statements_of(store: Store) -> Iterator[list[str]]:
-    """The SQL statements ``store`` runs inside the block, whitespace folded."""
-    seen: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(" ".join(statement.split()))
-
-    event.listen(store.engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(store.engine.sync_engine, "before_cursor_execute", record)
 
 
 async def test_a_press_reads_its_item_once_and_writes_its_processed_mark_once(

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from bridge.app import build_pipeline
 from bridge.config import load_settings
@@ -21,6 +20,7 @@ from bridge.poll_cadence import Cadence
 from bridge.store.crypto import new_key
 from bridge.store.store import Store
 from sandbox.lms import DemoSeed, SandboxLMS
+from tests.support import statements_of
 
 
 class Clock:
@@ -139,17 +139,11 @@ async def test_a_cycle_loads_cursors_and_open_items_in_one_query_each(lms: Sandb
     people = [lms.create_user(f"p{n}", firstname="P", lastname=str(n)) for n in range(12)]
     for n, uid in enumerate(people):
         await link_idle(store, lms, uid, f"p{n}")
-    statements: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
     async with LmsClient(lms.url, retries=0) as client:
         pipeline = pipeline_for(lms, store, client)
         await pipeline.poll_once()  # the baselines
-        event.listen(store.engine.sync_engine, "before_cursor_execute", seen)
-        await pipeline.poll_once()
-    event.remove(store.engine.sync_engine, "before_cursor_execute", seen)
+        with statements_of(store) as statements:
+            await pipeline.poll_once()
     reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
     assert sum("FROM cursors" in s for s in reads) == 1  # was one per person
     assert sum("FROM items" in s for s in reads) == 1
