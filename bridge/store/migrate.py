@@ -22,8 +22,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 HEAD = "0014_people_choices"
 
 
-def alembic_config(connection: Connection) -> Config:
-    """Alembic's configuration for running the migrations on ``connection``."""
+def _config(connection: Connection) -> Config:
     from alembic.config import Config
 
     config = Config()
@@ -43,10 +42,11 @@ def _at_head(connection: Connection) -> bool:
     return list(connection.execute(text("SELECT version_num FROM alembic_version")).scalars()) == [HEAD]
 
 
-def _upgrade(connection: Connection, revision: str) -> None:
+def upgrade_connection(connection: Connection, revision: str = "head") -> None:
+    """Run the migrations up to ``revision`` on a synchronous connection, in its transaction."""
     from alembic import command
 
-    command.upgrade(alembic_config(connection), revision)
+    command.upgrade(_config(connection), revision)
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
@@ -58,7 +58,7 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
             await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         if revision == "head" and await conn.run_sync(_at_head):
             return
-        await conn.run_sync(_upgrade, revision)
+        await conn.run_sync(upgrade_connection, revision)
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

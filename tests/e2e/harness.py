@@ -4,6 +4,7 @@ on its standard input and output, and reads what the person would see."""
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
 import re
@@ -88,15 +89,15 @@ def current_sqlite_store() -> Path:
     if _TEMPLATE_STORE is None:
         from sqlalchemy import create_engine
 
-        from bridge.store.migrate import alembic_config
+        from bridge.store.migrate import upgrade_connection
 
-        path = Path(tempfile.mkdtemp(prefix="pluto-store-")) / "bridge.sqlite3"
+        folder = tempfile.mkdtemp(prefix="pluto-store-")
+        atexit.register(shutil.rmtree, folder, True)
+        path = Path(folder) / "bridge.sqlite3"
         engine = create_engine(f"sqlite:///{path}")
         try:
             with engine.begin() as conn:
-                from alembic import command
-
-                command.upgrade(alembic_config(conn), "head")
+                upgrade_connection(conn)
         finally:
             engine.dispose()
         _TEMPLATE_STORE = path
@@ -112,8 +113,7 @@ def bridge_config(tmp: Path, lms_url: str, **extra: dict[str, Any]) -> tuple[Pat
     A test of migrating a new store names its store (``store={"url": ...}``)."""
     port = free_port()
     if "url" not in extra.get("store", {}) and not (tmp / "bridge.sqlite3").exists():
-        shutil.copyfile(current_sqlite_store(), tmp / "bridge.sqlite3")
-        (tmp / "bridge.sqlite3").chmod(0o600)  # as the bridge makes its store file
+        shutil.copyfile(current_sqlite_store(), tmp / "bridge.sqlite3")  # made 0600 when opened
     sections: dict[str, dict[str, Any]] = {
         "lms": {"url": lms_url, "poll_interval": 0.3, "timeout": 3, "retries": 1},
         "store": {"url": f"sqlite+aiosqlite:///{tmp / 'bridge.sqlite3'}", "token_key": SECRET_KEY},
