@@ -35,7 +35,7 @@ def _has_rooms(name: str) -> bool:
 
 # One driver per platform for the burst: a platform's transports (polling or webhook, HTTP
 # or Socket Mode) differ inbound only, and the burst paces the outbound path they share.
-# With the seconds each takes at its platform's limits (run first: tests/conftest.py).
+# With the seconds each takes at its platform's limits (started early: tests/conftest.py).
 BURST_DRIVERS = [
     pytest.param(name, marks=pytest.mark.long(seconds), id=name)
     for name, seconds in (("telegram-polling", 260), ("slack-http", 100), ("discord", 40), ("teams", 45))
