@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
-from sandbox.kit import Changes, FaultPlan, Recorder, TokenBucket, listen, run_main, serve_forever
+from sandbox.kit import Changes, FaultPlan, Recorder, SlidingWindow, TokenBucket, listen, run_main, serve_forever
 from sandbox.telegram_html import EntityParseError, parse_html
 from sandbox.telegram_spec import SpecError, TelegramSpec
 
@@ -42,11 +42,14 @@ _COMMAND_RE = re.compile(r"^[a-z0-9_]{1,32}$")
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _WEBHOOK_PORTS = {443, 80, 88, 8443}
 UPDATE_TYPES = ("message", "edited_message", "callback_query", "my_chat_member")
-# Flood limits as Telegram publishes them: about one message per second per private chat
-# (short bursts pass), 20 per minute per group, 30 per second overall.
+# Flood limits as Telegram's bot FAQ words them ("My bot is hitting limits"): in any one chat,
+# a group's too, about one message per second, short bursts allowed (a bucket of
+# ``chat_burst``); no more than 20 messages per minute into one group and about 30 per second
+# overall, each counted over any window of that length. A bucket refilled at 20 a minute would
+# let 40 into a group's first minute, more than the FAQ allows.
 CHAT_RATE = 1.0
-GROUP_BURST, GROUP_RATE = 20, 20 / 60
-OVERALL_BURST, OVERALL_RATE = 30, 30.0
+GROUP_LIMIT, GROUP_WINDOW = 20, 60.0
+OVERALL_LIMIT, OVERALL_WINDOW = 30, 1.0
 
 
 class ApiError(Exception):
@@ -144,8 +147,8 @@ class SandboxTelegram:
     """The fake Bot API server and the users behind it.
 
     ``token`` is the only token accepted (others get 401). ``enforce_limits`` switches the
-    flood limits on: about one message per second per private chat (bursts of
-    ``chat_burst``), 20 per minute per group, 30 per second overall. ``redelivery_delay`` is
+    flood limits on: about one message per second per chat (bursts of ``chat_burst``), and
+    no more than 20 in any minute into a group and 30 in any second overall. ``redelivery_delay`` is
     how long a failed webhook delivery waits before the next attempt. ``clock`` (seconds,
     monotonic) drives the flood limits; tests pass a frozen one to make them deterministic.
     ``spec_path`` is the scraped Bot API spec (default: ``telegram_bot_api.json`` found by
@@ -203,7 +206,8 @@ class SandboxTelegram:
         self._faults: FaultPlan[_Injection] = FaultPlan()
         self.answer_delay: dict[str, float] = {}  # method -> seconds its answer is held back
         self._chat_buckets: dict[int, TokenBucket] = {}
-        self._overall = TokenBucket(OVERALL_BURST, OVERALL_RATE, clock)
+        self._group_windows: dict[int, SlidingWindow] = {}
+        self._overall = SlidingWindow(OVERALL_LIMIT, OVERALL_WINDOW)
         self._changes: Changes = self.requests.changes
         self._poll_generation = 0
         self._closing = False
@@ -476,13 +480,27 @@ class SandboxTelegram:
 
     def min_seconds(self, per_chat: Mapping[int, int]) -> float:
         """The least time the flood limits allow for sending ``per_chat[chat_id]`` messages to
-        each chat, starting with every bucket full: the slowest chat or the overall limit."""
-        slowest = 0.0
-        for chat_id, count in per_chat.items():
-            burst, rate = (GROUP_BURST, GROUP_RATE) if chat_id < 0 else (self.chat_burst, CHAT_RATE)
-            slowest = max(slowest, max(0, count - burst) / rate)
-        overall = max(0, sum(per_chat.values()) - OVERALL_BURST) / OVERALL_RATE
-        return max(slowest, overall)
+        each chat, starting idle: the slowest chat or the overall limit, whichever binds."""
+        slowest = max((self._chat_seconds(chat_id, count) for chat_id, count in per_chat.items()), default=0.0)
+        batches = math.ceil(sum(per_chat.values()) / OVERALL_LIMIT)
+        return max(slowest, max(0, batches - 1) * OVERALL_WINDOW)
+
+    def _chat_seconds(self, chat_id: int, count: int) -> float:
+        """From the first to the last of ``count`` messages into one chat, each sent as early
+        as its limits allow (which is the fastest any sender can go)."""
+        sent: list[float] = []
+        at = stamp = 0.0
+        tokens = float(self.chat_burst)
+        for n in range(count):
+            if chat_id < 0 and n >= GROUP_LIMIT:
+                at = max(at, sent[n - GROUP_LIMIT] + GROUP_WINDOW)
+            tokens, stamp = min(self.chat_burst, tokens + (at - stamp) * CHAT_RATE), at
+            if tokens < 1:
+                at += (1 - tokens) / CHAT_RATE
+                tokens, stamp = 1.0, at
+            tokens -= 1
+            sent.append(at)
+        return sent[-1] if sent else 0.0
 
     async def wait_until(self, predicate: Callable[[], bool], within: float = 5.0) -> None:
         """Wait until ``predicate()`` holds (checked whenever the sandbox changes state);
@@ -1000,20 +1018,20 @@ class SandboxTelegram:
     def _take_flood_token(self, chat_id: int) -> None:
         if not self.enforce_limits:
             return
+        now = self.clock()
         bucket = self._chat_buckets.get(chat_id)
         if bucket is None:
-            bucket = (
-                TokenBucket(GROUP_BURST, GROUP_RATE, self.clock)
-                if chat_id < 0
-                else TokenBucket(self.chat_burst, CHAT_RATE, self.clock)
-            )
-            self._chat_buckets[chat_id] = bucket
-        wait = max(bucket.wait_needed(), self._overall.wait_needed())
+            bucket = self._chat_buckets[chat_id] = TokenBucket(self.chat_burst, CHAT_RATE, self.clock)
+        windows = [self._overall]
+        if chat_id < 0:
+            windows.append(self._group_windows.setdefault(chat_id, SlidingWindow(GROUP_LIMIT, GROUP_WINDOW)))
+        wait = max([bucket.wait_needed()] + [window.wait_needed(now) for window in windows])
         if wait > 0:
             retry = max(1, math.ceil(wait))
             raise ApiError(429, f"Too Many Requests: retry after {retry}", {"retry_after": retry})
         bucket.take()
-        self._overall.take()
+        for window in windows:
+            window.hit(now)
 
     async def _deliver_webhooks(self) -> None:
         """POST queued updates to the webhook one by one; non-2xx means try again later."""

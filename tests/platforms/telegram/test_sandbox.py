@@ -403,23 +403,43 @@ async def test_per_chat_limit_with_burst_and_other_chats_unaffected(
     assert status == 200
 
 
-async def test_group_and_overall_limits(
+async def test_group_limit_counts_any_minute_and_a_group_is_a_chat(
     sandbox: SandboxTelegram, client: aiohttp.ClientSession, clock: FrozenClock
 ) -> None:
     sandbox.enforce_limits = True
     sandbox.add_group(-100, "Course group")
-    statuses = [
-        (await call(client, sandbox, "sendMessage", json={"chat_id": -100, "text": "g"}))[0]
-        for _ in range(21)
-    ]
-    assert statuses == [200] * 20 + [429]
-    assert sandbox.calls("sendMessage")[-1].response["parameters"]["retry_after"] == 3  # 60 s / 20
-    clock.advance(1)  # a fresh second for the overall limit
-    users = [sandbox.add_user(1000 + i, f"U{i}", started=True) for i in range(31)]
-    overall = [
-        (await call(client, sandbox, "sendMessage", json={"chat_id": u.id, "text": "o"}))[0] for u in users
-    ]
-    assert overall == [200] * 30 + [429]
+
+    async def send() -> int:
+        return (await call(client, sandbox, "sendMessage", json={"chat_id": -100, "text": "g"}))[0]
+
+    # One a second per chat holds in a group too: a burst of chat_burst, then 429.
+    assert [await send() for _ in range(sandbox.chat_burst + 1)] == [200] * sandbox.chat_burst + [429]
+    statuses = []
+    for _ in range(20 - sandbox.chat_burst + 1):
+        clock.advance(1)
+        statuses.append(await send())
+    # 20 in the minute so far; a bucket refilled at 20 a minute would have let a 21st in by now.
+    assert statuses == [200] * (20 - sandbox.chat_burst) + [429]
+    elapsed = 20 - sandbox.chat_burst + 1
+    assert sandbox.calls("sendMessage")[-1].response["parameters"]["retry_after"] == 60 - elapsed
+    clock.advance(60 - elapsed)  # the first message of the minute has left the window
+    assert await send() == 200
+
+
+async def test_overall_limit_counts_any_second(
+    sandbox: SandboxTelegram, client: aiohttp.ClientSession, clock: FrozenClock
+) -> None:
+    sandbox.enforce_limits = True
+    users = [sandbox.add_user(1000 + i, f"U{i}", started=True) for i in range(32)]
+
+    async def send(user: SandboxUser) -> int:
+        return (await call(client, sandbox, "sendMessage", json={"chat_id": user.id, "text": "o"}))[0]
+
+    assert [await send(u) for u in users[:31]] == [200] * 30 + [429]
+    clock.advance(0.5)  # a bucket refilled at 30 a second would take 15 more now
+    assert await send(users[30]) == 429
+    clock.advance(0.5)
+    assert await send(users[31]) == 200
 
 
 async def test_limits_switch_off(sandbox: SandboxTelegram, ada: SandboxUser, bot: Bot) -> None:
@@ -481,8 +501,27 @@ async def test_runs_standalone() -> None:
 
 
 async def test_min_seconds_follows_the_flood_limits(sandbox: SandboxTelegram) -> None:
-    # Per chat: a burst of chat_burst, then one a second; overall: 30 at once, then 30 a second.
+    # Per chat: a burst of chat_burst, then one a second; overall: 30 in any second.
     assert sandbox.min_seconds({1: 30}) == 30 - sandbox.chat_burst
     assert sandbox.min_seconds({chat: 30 for chat in range(1, 11)}) == 30 - sandbox.chat_burst
-    assert sandbox.min_seconds({chat: 3 for chat in range(1, 41)}) == (120 - 30) / 30
-    assert sandbox.min_seconds({-100: 23}) == 3 / (20 / 60)
+    assert sandbox.min_seconds({chat: 3 for chat in range(1, 41)}) == 3.0  # 120: four seconds' worth
+    assert sandbox.min_seconds({chat: 1 for chat in range(1, 101)}) == 3.0
+    # A group: its first 20 as one chat allows (17 s), then each 20 a minute after its 20th elder.
+    assert sandbox.min_seconds({-100: 20}) == 20 - sandbox.chat_burst
+    assert sandbox.min_seconds({-100: 21}) == 60
+    assert sandbox.min_seconds({-100: 100}) == 4 * 60 + 20 - sandbox.chat_burst
+
+
+async def test_min_seconds_is_a_schedule_the_limits_accept(
+    sandbox: SandboxTelegram, client: aiohttp.ClientSession, clock: FrozenClock
+) -> None:
+    """The floor is reachable: sending a group's 45 messages at its schedule draws no 429."""
+    sandbox.enforce_limits = True
+    sandbox.add_group(-100, "Course group")
+    times = [sandbox.min_seconds({-100: n}) for n in range(1, 46)]  # the n-th message's earliest
+    start = clock()
+    for at in times:
+        clock.advance(start + at - clock())
+        status, _ = await call(client, sandbox, "sendMessage", json={"chat_id": -100, "text": "g"})
+        assert status == 200, at
+    assert times[-1] == sandbox.min_seconds({-100: 45})
