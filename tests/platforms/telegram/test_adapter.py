@@ -662,7 +662,8 @@ def test_capabilities() -> None:
     caps = TelegramAdapter.capabilities
     assert caps.max_text == 4096
     assert [(p.count, p.seconds) for p in caps.per_room] == [(3, 3)]
-    assert [(p.count, p.seconds) for p in caps.overall] == [(30, 1.05)]
+    assert [(p.count, p.seconds) for p in caps.room_pace] == [(20, 60), (3, 3)]
+    assert [(p.count, p.seconds) for p in caps.overall] == [(30, 1)]
 
 
 # --- malformed and stale updates (issue 13, item 6) ------------------------------------------
