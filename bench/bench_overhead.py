@@ -9,10 +9,13 @@ slack_sdk) sending the posts the bridge renders, the same request bodies, from o
 per chat. "bridge" is the dispatcher with the real adapter and a SQLite store: each
 delivery read from the outbox, rendered, marked "sending", sent and recorded "sent" with
 its message-map row. Sides alternate, round after round; ``--against TREE`` adds the
-bridge of another checkout (today's main, say) as a baseline column.
+bridge of another checkout (today's main, say) as a baseline column. ``--breakdown`` adds
+the bridge with its adapter's send answered at once, without the SDK or a request (the
+dispatcher's own cost: outbox reads, rendering, pacing, marks), and prints the CPU that
+rendering the same posts takes alone.
 
 Run: .venv/bin/python bench/bench_overhead.py [--messages N] [--chats K] [--rounds R]
-     [--against /tmp/base-dispatch]
+     [--against /tmp/base-dispatch] [--breakdown]
 """
 
 from __future__ import annotations
@@ -79,10 +82,13 @@ def _unpaced(adapter: Any) -> None:
     adapter.capabilities = dataclasses.replace(adapter.capabilities, per_room=(), overall=())
 
 
-async def bridge_side(platform_name: str, api_url: str, rooms: list[str], users: list[str], messages: int) -> dict:
+async def bridge_side(
+    platform_name: str, api_url: str, rooms: list[str], users: list[str], messages: int, stub: bool = False
+) -> dict:
     from bridge.config import OutboxSettings
-    from bridge.model import Platform
+    from bridge.model import Platform, SentRef
     from bridge.outbox import Dispatcher
+    from bridge.posts import render_post
     from bridge.router import notice
     from bridge.store.crypto import new_key
     from bridge.store.store import Store
@@ -94,13 +100,21 @@ async def bridge_side(platform_name: str, api_url: str, rooms: list[str], users:
     store = await Store.open(f"sqlite+aiosqlite:///{tempfile.mkdtemp()}/bench.db", new_key())
     links = await _links(store, platform, rooms, users)
     await store.enqueue([notice(links[n % len(links)], HTML.format(n=n), f"m{n}") for n in range(messages)])
+    render_cpu = time.process_time()
+    for n in range(messages):  # rendering alone, for the breakdown (the dispatcher renders again)
+        render_post({"html": HTML.format(n=n), "actions": []}, adapter)
+    render_cpu = time.process_time() - render_cpu
     sent = 0
     all_sent = asyncio.Event()
     send = adapter.send
 
+    async def answered_at_once(dest: Any, post: Any) -> Any:
+        await asyncio.sleep(0)  # a send still yields to the loop once
+        return SentRef(dest.room or rooms[0], f"stub-{sent}", None)
+
     async def counted(dest: Any, post: Any) -> Any:
         nonlocal sent
-        ref = await send(dest, post)
+        ref = await (answered_at_once if stub else send)(dest, post)
         sent += 1
         if sent == messages:
             all_sent.set()
@@ -117,7 +131,7 @@ async def bridge_side(platform_name: str, api_url: str, rooms: list[str], users:
     await asyncio.gather(runner, return_exceptions=True)
     await adapter.stop()
     await store.close()
-    return {"cpu": cpu, "wall": wall}
+    return {"cpu": cpu, "wall": wall, "render_cpu": render_cpu}
 
 
 async def _no_events(event: Any) -> None:
@@ -210,9 +224,12 @@ async def _measure(side: str, tree: Path, platform_name: str, api_url: str, spec
     return json.loads(out.decode().strip().splitlines()[-1])
 
 
-async def conduct(messages: int, chats: int, rounds: int, against: Path | None) -> None:
+async def conduct(messages: int, chats: int, rounds: int, against: Path | None, breakdown: bool = False) -> None:
     sides = [("raw", ROOT), ("bridge", ROOT)] + ([("bridge", against)] if against else [])
     names = ["raw SDK", "bridge"] + (["baseline bridge"] if against else [])
+    if breakdown:
+        sides.append(("stub", ROOT))
+        names.append("send answered")
     print(f"overhead bench: {messages} messages to {chats} chats, pacing off, {rounds} rounds (median)")
     for platform_name in ("telegram", "slack"):
         sandbox, rooms, users = await _sandbox(platform_name, chats)
@@ -231,6 +248,9 @@ async def conduct(messages: int, chats: int, rounds: int, against: Path | None) 
         print(f"{'CPU vs raw SDK':<20}" + "".join(f"{c / cpu[0]:>17.2f}x" for c in cpu))
         print(f"{'wall s':<20}" + "".join(f"{w:>18.2f}" for w in wall))
         print(f"{'wall vs raw SDK':<20}" + "".join(f"{w / wall[0]:>17.2f}x" for w in wall))
+        if breakdown:
+            render = statistics.median(r["render_cpu"] for r in results[1])
+            print(f"rendering alone: {render * 1000 / messages:.2f} ms CPU per message (within the bridge's figure)")
 
 
 def main() -> None:
@@ -239,17 +259,24 @@ def main() -> None:
     parser.add_argument("--chats", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--against", type=Path, help="another checkout whose bridge is the baseline")
-    parser.add_argument("--side", choices=("raw", "bridge"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--breakdown", action="store_true", help="also the bridge with sends answered at once, and rendering alone"
+    )
+    parser.add_argument("--side", choices=("raw", "bridge", "stub"), help=argparse.SUPPRESS)
     parser.add_argument("--platform", help=argparse.SUPPRESS)
     parser.add_argument("--api", help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.side is None:
-        asyncio.run(conduct(args.messages, args.chats, args.rounds, args.against))
+        asyncio.run(conduct(args.messages, args.chats, args.rounds, args.against, args.breakdown))
         return
     spec = json.loads(args.spec)
-    side = raw_side if args.side == "raw" else bridge_side
-    print(json.dumps(asyncio.run(side(args.platform, args.api, spec["rooms"], spec["users"], spec["messages"]))))
+    work = (args.platform, args.api, spec["rooms"], spec["users"], spec["messages"])
+    if args.side == "raw":
+        result = asyncio.run(raw_side(*work))
+    else:
+        result = asyncio.run(bridge_side(*work, stub=args.side == "stub"))
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":
