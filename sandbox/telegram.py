@@ -148,8 +148,8 @@ class SandboxTelegram:
 
     ``token`` is the only token accepted (others get 401). ``enforce_limits`` switches the
     flood limits on: about one message per second per chat (bursts of ``chat_burst``), and
-    no more than 20 in any minute into a group and 30 in any second overall. ``redelivery_delay`` is
-    how long a failed webhook delivery waits before the next attempt. ``clock`` (seconds,
+    no more than 20 in any minute into a group and 30 in any second overall.
+    ``redelivery_delay`` is how long a failed webhook delivery waits before the next attempt. ``clock`` (seconds,
     monotonic) drives the flood limits; tests pass a frozen one to make them deterministic.
     ``spec_path`` is the scraped Bot API spec (default: ``telegram_bot_api.json`` found by
     ``sandbox.specs``).
@@ -205,8 +205,7 @@ class SandboxTelegram:
         self._allowed_updates: list[str] | None = None
         self._faults: FaultPlan[_Injection] = FaultPlan()
         self.answer_delay: dict[str, float] = {}  # method -> seconds its answer is held back
-        self._chat_buckets: dict[int, TokenBucket] = {}
-        self._group_windows: dict[int, SlidingWindow] = {}
+        self._chat_limits_of: dict[int, tuple[TokenBucket, SlidingWindow | None]] = {}
         self._overall = SlidingWindow(OVERALL_LIMIT, OVERALL_WINDOW)
         self._changes: Changes = self.requests.changes
         self._poll_generation = 0
@@ -487,20 +486,21 @@ class SandboxTelegram:
 
     def _chat_seconds(self, chat_id: int, count: int) -> float:
         """From the first to the last of ``count`` messages into one chat, each sent as early
-        as its limits allow (which is the fastest any sender can go)."""
-        sent: list[float] = []
-        at = stamp = 0.0
-        tokens = float(self.chat_burst)
-        for n in range(count):
-            if chat_id < 0 and n >= GROUP_LIMIT:
-                at = max(at, sent[n - GROUP_LIMIT] + GROUP_WINDOW)
-            tokens, stamp = min(self.chat_burst, tokens + (at - stamp) * CHAT_RATE), at
-            if tokens < 1:
-                at += (1 - tokens) / CHAT_RATE
-                tokens, stamp = 1.0, at
-            tokens -= 1
-            sent.append(at)
-        return sent[-1] if sent else 0.0
+        as the chat's limits allow (the fastest any sender can go), on a clock of its own."""
+        at = 0.0
+        bucket, window = self._chat_limits(chat_id, lambda: at)
+        for _ in range(count):
+            while (wait := max(bucket.wait_needed(), window.wait_needed(at) if window else 0.0)) > 1e-9:
+                at += wait
+            bucket.take()
+            if window is not None:
+                window.hit(at)
+        return at
+
+    def _chat_limits(self, chat_id: int, clock: Callable[[], float]) -> tuple[TokenBucket, SlidingWindow | None]:
+        """A new chat's limits: about one a second with bursts; a group's 20 a minute too."""
+        group = SlidingWindow(GROUP_LIMIT, GROUP_WINDOW) if chat_id < 0 else None
+        return TokenBucket(self.chat_burst, CHAT_RATE, clock), group
 
     async def wait_until(self, predicate: Callable[[], bool], within: float = 5.0) -> None:
         """Wait until ``predicate()`` holds (checked whenever the sandbox changes state);
@@ -1019,12 +1019,10 @@ class SandboxTelegram:
         if not self.enforce_limits:
             return
         now = self.clock()
-        bucket = self._chat_buckets.get(chat_id)
-        if bucket is None:
-            bucket = self._chat_buckets[chat_id] = TokenBucket(self.chat_burst, CHAT_RATE, self.clock)
-        windows = [self._overall]
-        if chat_id < 0:
-            windows.append(self._group_windows.setdefault(chat_id, SlidingWindow(GROUP_LIMIT, GROUP_WINDOW)))
+        if chat_id not in self._chat_limits_of:
+            self._chat_limits_of[chat_id] = self._chat_limits(chat_id, self.clock)
+        bucket, group = self._chat_limits_of[chat_id]
+        windows = [self._overall] if group is None else [self._overall, group]
         wait = max([bucket.wait_needed()] + [window.wait_needed(now) for window in windows])
         if wait > 0:
             retry = max(1, math.ceil(wait))
