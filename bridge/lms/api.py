@@ -183,13 +183,15 @@ class LmsApi:
         return result
 
     async def conversation_messages(
-        self, token: str, userid: int, conversation_id: int, timefrom: int, limit: int = 0
+        self, token: str, userid: int, conversation_id: int, timefrom: int, limit: int = 0, newest: bool = False
     ) -> tuple[list[ConversationMessage], dict[int, str]]:
         """Messages at or after ``timefrom`` (inclusive), sorted by (timecreated, id), and
-        the names of their authors.
+        the names of their authors; with ``newest``, the ``limit`` newest of them.
 
         Moodle answers ``invalidresponse`` when ``timefrom`` is its current second
-        (observed 5e); that means "nothing yet", so it becomes an empty answer.
+        (observed 5e); that means "nothing yet", so it becomes an empty answer. With a
+        ``timefrom`` it also holds back the messages of its current second
+        (moodle-4.5-observed.md item 5); with ``timefrom=0`` it does not.
         """
         try:
             data = await self.client.call(
@@ -199,7 +201,7 @@ class LmsApi:
                 convid=conversation_id,
                 limitfrom=0,
                 limitnum=limit,
-                newest=False,
+                newest=newest,
                 timefrom=timefrom,
             )
         except InvalidResponse:
