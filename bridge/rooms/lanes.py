@@ -54,7 +54,7 @@ class RoomLanes:
             await self.store.mark_dead(delivery.id, "the room was unlinked", fence)
             return True
         if rl.status is RoomStatus.PAUSED:
-            await self.store.postpone(delivery.id, time.time() + PAUSED_RECHECK, f"room paused: {rl.reason}")
+            await self.store.postpone(delivery.id, time.time() + PAUSED_RECHECK, f"room paused: {rl.reason}", fence)
             return False
         adapter = self.adapters[delivery.platform]
         try:
@@ -62,7 +62,7 @@ class RoomLanes:
             return True
         except RoomUnavailable as exc:
             await self.pause(rl, exc.reason)
-            await self.store.postpone(delivery.id, time.time() + PAUSED_RECHECK, f"room paused: {exc.reason}")
+            await self.store.postpone(delivery.id, time.time() + PAUSED_RECHECK, f"room paused: {exc.reason}", fence)
             return False
         except RateLimited as exc:
             await self.store.reschedule(

@@ -13,6 +13,7 @@ from sqlalchemy import delete, select, update
 from bridge.model import ChatIdentity, Cursor, Platform, RoomAddress
 from bridge.store.core import StoreCore, chunks
 from bridge.store.cursors import write_cursor
+from bridge.store.leases import Fence, check_fence
 from bridge.store.outbox import insert_deliveries
 from bridge.store.records import DeliveryStatus, NewDelivery, RoomLink, RoomStatus
 from bridge.store.schema import outbox, room_echoes, room_links, room_members, room_told
@@ -181,10 +182,12 @@ class RoomStore(StoreCore):
                     await write_cursor(self, conn, lms_user_id, scope, cursor)
         return created
 
-    async def postpone(self, delivery_id: int, at: float, reason: str) -> None:
+    async def postpone(self, delivery_id: int, at: float, reason: str, fence: Fence | None = None) -> None:
         """Keep a room post waiting until ``at`` (its room is paused) without counting a
-        failure: it goes when the room is back, however long that takes."""
+        failure: it goes when the room is back, however long that takes. ``fence``: the room
+        lane's lease (``LeaseLost`` once another replica holds it, which may have sent it)."""
         async with self._write() as conn:
+            await check_fence(conn, fence)
             await conn.execute(
                 update(outbox)
                 .where(outbox.c.id == delivery_id)
