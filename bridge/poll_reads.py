@@ -45,6 +45,7 @@ class Read:
     notifications: bool = True
     cursors: dict[str, Cursor] | None = None
     open_items: list[ItemRow] | None = None
+    group_mutes: frozenset[int] | None = None
 
 
 FULL_READ = Read()

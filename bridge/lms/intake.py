@@ -29,6 +29,10 @@ class IntakeBatch:
     items: list[Item] = field(default_factory=list)
     cursors: dict[str, Cursor] = field(default_factory=dict)
     conversations: list[tuple[ConversationInfo, int]] = field(default_factory=list)
+    # The group conversations the listing showed, and those of them the person muted: a
+    # linked group's one read cannot see each member's mute (bridge.store.mutes).
+    groups_listed: frozenset[int] = frozenset()
+    groups_muted: frozenset[int] = frozenset()
 
 
 def _info(conv: Conversation, userid: int) -> ConversationInfo:
@@ -133,9 +137,6 @@ class MessageIntake:
         self.limit = conversations_per_poll
         # Group conversations read for everyone at once (linked to a room: bridge.rooms.intake).
         self.skip = skip
-        # (person, group) pairs of groups the person muted in Pluto: a linked group's one read
-        # (bridge.rooms.intake) cannot see each member's mute, the person's own listing can.
-        self.muted_groups: set[tuple[int, int]] = set()
         # ``held_back``'s early copy trusts the unread count this process saw at its own
         # last read. With replicas another one may have read the person since, and the
         # early copy overtook earlier messages of its second (tests/chaos/test_replicas.py):
@@ -145,11 +146,12 @@ class MessageIntake:
         # needed while the listing hides the latest message (item 18), so memory is enough.
         self._unread_seen: dict[tuple[int, int], int] = {}
 
-    def _noting_mutes(self, userid: int, conversations: list[Conversation]) -> list[Conversation]:
-        """``conversations`` as listed for ``userid``, their group mutes noted in ``muted_groups``."""
-        for conv in conversations:
-            if conv.type == ConversationType.GROUP:
-                (self.muted_groups.add if conv.ismuted else self.muted_groups.discard)((userid, conv.id))
+    @staticmethod
+    def _noting_mutes(batch: IntakeBatch, conversations: list[Conversation]) -> list[Conversation]:
+        """``conversations`` as listed, their groups and group mutes noted in ``batch``."""
+        groups = [conv for conv in conversations if conv.type == ConversationType.GROUP]
+        batch.groups_listed = frozenset(conv.id for conv in groups)
+        batch.groups_muted = frozenset(conv.id for conv in groups if conv.ismuted)
         return conversations
 
     async def baseline(self, token: str, userid: int) -> IntakeBatch:
@@ -157,7 +159,7 @@ class MessageIntake:
         links, so they are not flooded with history)."""
         batch = IntakeBatch()
         newest: list[tuple[int, int]] = []
-        for conv in self._noting_mutes(userid, await self.api.conversations(token, userid, self.limit)):
+        for conv in self._noting_mutes(batch, await self.api.conversations(token, userid, self.limit)):
             if conv.latest_time is None or conv.latest_id is None:
                 continue
             pair = (conv.latest_time, conv.latest_id)
@@ -177,7 +179,7 @@ class MessageIntake:
         batch = IntakeBatch()
         skip = self.skip()
         baseline = cursors.get(BASELINE, Cursor(0, frozenset()))
-        for conv in self._noting_mutes(userid, await self.api.conversations(token, userid, self.limit)):
+        for conv in self._noting_mutes(batch, await self.api.conversations(token, userid, self.limit)):
             if conv.type == ConversationType.SELF or conv.id in skip:
                 continue  # private notes are never fanned out (domain 6.8); linked groups are read once
             scope = conversation_scope(conv.id)

@@ -103,7 +103,6 @@ class RoomIntake:
         self.retry_max = retry_max
         self.clock = clock  # when unreadable groups are due (tests give their own)
         self.linked: frozenset[int] = frozenset()  # group conversations with an active room
-        self.muted: set[tuple[int, int]] = set()  # (member, group) muted in Pluto: no private copies
         self._members: dict[int, tuple[float, list[int]]] = {}
         self._retries: dict[int, Retry] = {}  # unreadable group conversation -> its next try
 
@@ -277,6 +276,7 @@ class RoomIntake:
         info = ConversationInfo(conversation_id, ConversationType.GROUP, rooms[0].conversation_name, None)
         members = await self.members(conversation_id, reader)
         cursors = await self.store.cursors_of_users(members)
+        muters = await self.store.group_muters(conversation_id)  # muted in Pluto: no private copies
         deliveries: list[NewDelivery] = []
         moved: dict[int, dict[str, Cursor]] = {}
         now = time.time()
@@ -298,7 +298,7 @@ class RoomIntake:
                 if m.useridfrom == uid:
                     continue  # their own words
                 author = names.get(m.useridfrom) or f"User {m.useridfrom}"
-                muted = (uid, conversation_id) in self.muted  # the router sends a muted group nowhere
+                muted = uid in muters  # the router sends a muted group nowhere
                 item = dataclasses.replace(
                     message_item(m, uid, author, info, muted=muted), url=self.url(conversation_id)
                 )

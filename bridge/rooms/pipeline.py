@@ -21,7 +21,6 @@ class RoomsPipeline(Pipeline):
         super().__init__(*args, **kwargs)
         self.rooms = rooms
         self.intake.skip = lambda: rooms.linked
-        rooms.muted = self.intake.muted_groups  # members' mutes, learnt from their own listings
 
     async def poll_once(self) -> int:
         """One cycle: each linked group read once for everyone in it, then the people due."""

@@ -9,8 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bridge.store.core import StoreCore, _now, chunks
 from bridge.store.items import insert_item
+from bridge.store.mutes import write_group_mutes
 from bridge.store.outbox import insert_deliveries
-from bridge.store.records import ConversationInfo, Cursor, ItemRow, NewDelivery
+from bridge.store.records import ConversationInfo, Cursor, ItemRow, MuteChange, NewDelivery
 from bridge.store.schema import conversations, cursors
 
 
@@ -59,10 +60,14 @@ class CursorStore(StoreCore):
         deliveries: Sequence[NewDelivery],
         conversation_rows: Sequence[tuple[ConversationInfo, int]] = (),
         new_items: Sequence[ItemRow] = (),
+        mutes: MuteChange | None = None,
     ) -> int:
         """Write the deliveries and the new cursors in one transaction: nothing intake has
-        seen is skipped, and nothing is queued twice (unique item per link)."""
+        seen is skipped, and nothing is queued twice (unique item per link). ``mutes``: what
+        the person's listing changed in their group mutes."""
         async with self._write() as conn:
+            if mutes is not None:
+                await write_group_mutes(self, conn, lms_user_id, mutes)
             for row in new_items:
                 await insert_item(conn, lms_user_id, row)
             for info, last_time in conversation_rows:

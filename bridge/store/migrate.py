@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest script in migrations/versions (tests/core/test_store_backends.py checks it):
 # a new migration changes this line too.
-HEAD = "0014_people_choices"
+HEAD = "0015_group_mutes"
 
 
 def _config(connection: Connection) -> Config:

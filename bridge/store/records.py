@@ -75,6 +75,21 @@ class Link:
 
 
 @dataclass(frozen=True, slots=True)
+class MuteChange:
+    """Groups one person has newly muted, and newly unmuted, in Pluto (``group_mutes``)."""
+
+    muted: frozenset[int] = frozenset()
+    unmuted: frozenset[int] = frozenset()
+
+    @classmethod
+    def between(cls, stored: frozenset[int], listed: frozenset[int], muted: frozenset[int]) -> MuteChange | None:
+        """What a listing of the ``listed`` groups, ``muted`` of them muted, changes in the
+        ``stored`` mutes (a group not listed keeps its state); None when nothing."""
+        change = cls(muted - stored, (stored & listed) - muted)
+        return change if change.muted or change.unmuted else None
+
+
+@dataclass(frozen=True, slots=True)
 class NewDelivery:
     """A delivery the router creates: one item to one link. With ``held_until`` it waits
     (quiet hours) and goes out in a digest."""

@@ -302,6 +302,16 @@ room_members = Table(
     Column("seen_at", Float, nullable=False),
 )
 
+# Group conversations a person muted in Pluto, as their own listing last showed it: a linked
+# group's one read (bridge.rooms.intake) sends no private copy to them, whichever replica or
+# process read their listing.
+group_mutes = Table(
+    "group_mutes",
+    metadata,
+    Column("lms_user_id", Integer, primary_key=True),
+    Column("conversation_id", Integer, primary_key=True),
+)
+
 # When a person was last told something about rooms ("not relayed: link first"): once a day.
 room_told = Table(
     "room_told",

@@ -1,7 +1,7 @@
 """The store: one facade over the table groups, sharing one engine and one write queue.
 
 Each table group is a module of its own (``links``, ``codes``, ``cursors``, ``outbox``,
-``items``, ``threads``, ``events``, ``prefs``, ``rooms``, ``leases``); ``Store`` composes them,
+``items``, ``threads``, ``events``, ``prefs``, ``rooms``, ``leases``, ``mutes``); ``Store`` composes them,
 so callers see one object with every query. ``api_jobs``, ``operations`` and ``push_devices`` work on a
 ``Store`` from outside (queries off the hot path).
 """
@@ -25,6 +25,7 @@ from bridge.store.items import ItemStore
 from bridge.store.leases import LeaseStore
 from bridge.store.links import LinkStore
 from bridge.store.marks import PostgresMarks, SqliteMarks
+from bridge.store.mutes import MuteStore
 from bridge.store.outbox import OutboxStore
 from bridge.store.prefs import PrefStore
 from bridge.store.reach import StoreUnavailable, connect_args, reach, require_driver
@@ -33,7 +34,17 @@ from bridge.store.threads import ThreadStore
 
 
 class Store(
-    LinkStore, CodeStore, CursorStore, OutboxStore, ItemStore, ThreadStore, EventStore, PrefStore, RoomStore, LeaseStore
+    LinkStore,
+    CodeStore,
+    CursorStore,
+    OutboxStore,
+    ItemStore,
+    ThreadStore,
+    EventStore,
+    PrefStore,
+    RoomStore,
+    LeaseStore,
+    MuteStore,
 ):
     """All reads and writes of the bridge's state."""
 

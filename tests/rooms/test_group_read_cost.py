@@ -130,3 +130,45 @@ async def test_a_member_who_muted_the_group_gets_no_private_copy(lms: SandboxLMS
         assert len(copies) == 2 and not quiet_links & set(copies)  # the two others, not the muted one
     finally:
         await client.close()
+
+
+async def _private_copies_of(store: Store, text: str) -> list[int]:
+    """The link ids that got a private copy of the group message containing ``text``."""
+    sent = await store.deliveries(status=DeliveryStatus.PENDING)
+    return [d.link_id for d in sent if text in d.payload["html"] and d.room_link_id is None]
+
+
+async def test_a_mute_holds_after_a_restart_and_an_unmute_lifts_it(
+    lms: SandboxLMS, seed: DemoSeed, store: Store
+) -> None:
+    """The mute is learnt from the member's own listing, and a restarted bridge (or another
+    replica) reads the linked group before it reads anyone's listing: it must know the mute
+    already. Unmuted later, the member gets copies again."""
+    people, _ = await _linked_group(lms, seed, store, 3)
+    quiet = people[2]
+    quiet_links = {link.id for link in await store.links_of_user(quiet)}
+    token = lms.issue_token(quiet)
+    await ws(lms, token, "core_message_mute_conversations", userid=quiet, conversationids=[seed.group_conversation_id])
+    client = LmsClient(lms.url, retries=0)
+    try:
+        await _pipeline(lms, store, client).poll_once()  # baselines, and each member's listing (with the mute)
+        restarted = _pipeline(lms, store, client)  # a new process: nothing of the first in memory
+        lms.post_to_conversation(seed.mentor_id, seed.group_conversation_id, "Cohort news after a restart")
+        lms.clock.advance(2)
+        await restarted.poll_once()
+        copies = await _private_copies_of(store, "Cohort news after a restart")
+        assert len(copies) == 2 and not quiet_links & set(copies)
+
+        await ws(
+            lms, token, "core_message_unmute_conversations", userid=quiet, conversationids=[seed.group_conversation_id]
+        )
+        # The member's turn comes (a restarted bridge spreads its first reads over the gap):
+        # their listing shows the mute lifted.
+        await restarted.poll_user(quiet, await store.links_of_user(quiet))
+        lms.post_to_conversation(seed.mentor_id, seed.group_conversation_id, "Cohort news once unmuted")
+        lms.clock.advance(2)
+        await _pipeline(lms, store, client).poll_once()
+        copies = await _private_copies_of(store, "Cohort news once unmuted")
+        assert len(copies) == 3 and quiet_links <= set(copies)
+    finally:
+        await client.close()
