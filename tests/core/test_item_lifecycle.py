@@ -12,7 +12,7 @@ from bridge.lms.client import LmsClient
 from bridge.model import ChatIdentity, Item, ItemKind, Platform
 from bridge.router import lane_of, quiet_until, route
 from bridge.store.crypto import new_key
-from bridge.store.records import ItemRow, Link, MapEntry, NewDelivery
+from bridge.store.records import DeliveryStatus, ItemRow, Link, LinkStatus, MapEntry, NewDelivery
 from bridge.store.store import Store
 
 
@@ -39,7 +39,8 @@ async def test_expired_and_lms_handled_items_retire_every_copy(store: Store) -> 
         for link in (tg, console):
             await store.enqueue([_delivery(row.item_key, link)])
             [delivery] = [d for d in await store.deliveries(link_id=link.id) if d.item_key == row.item_key]
-            ref = {"room": link.room, "message_id": f"{row.item_key}@{link.id}", "thread": None}
+            message_id = f"{row.item_key}@{link.id}"
+            ref = {"room": link.room, "message_id": message_id, "thread": None}
             await store.mark_sent(
                 delivery,
                 [ref],
@@ -52,7 +53,7 @@ async def test_expired_and_lms_handled_items_retire_every_copy(store: Store) -> 
                         link.identity.platform,
                         "",
                         str(link.room),
-                        ref["message_id"],
+                        message_id,
                         None,
                     )
                 ],
@@ -65,13 +66,13 @@ async def test_expired_and_lms_handled_items_retire_every_copy(store: Store) -> 
     assert states == {"tot:3": "open"}
     assert (await store.item(7, "tot:1")).outcome.startswith("Expired")  # type: ignore[union-attr]
     assert (await store.item(7, "tot:2")).outcome == "Handled in Pluto"  # type: ignore[union-attr]
-    edits = [d for d in await store.deliveries(status="pending") if d.payload.get("kind") == "edit"]
+    edits = [d for d in await store.deliveries(status=DeliveryStatus.PENDING) if d.payload.get("kind") == "edit"]
     assert len(edits) == 4  # two items x two platforms
     assert {d.platform for d in edits} == {Platform.TELEGRAM, Platform.CONSOLE}
     assert all("<i>" in d.payload["html"] for d in edits)
 
 
-def _delivery(key: str, link: Link):  # type: ignore[no-untyped-def]
+def _delivery(key: str, link: Link) -> NewDelivery:
     from bridge.router import lane_of
     from bridge.store.records import NewDelivery
 
@@ -114,7 +115,7 @@ def test_quiet_hours_cross_midnight_and_urgent_tasks_pass() -> None:
         7,
         "sam",
         "Sam",
-        "active",
+        LinkStatus.ACTIVE,
         "",
         None,
         None,
@@ -150,8 +151,8 @@ async def test_quiet_hours_ending_release_one_digest_of_what_was_held(store: Sto
         assert await pipeline.release_held(now=ends - 1) == 0
         assert await pipeline.release_held(now=ends + 1) == 1
         assert await pipeline.release_held(now=ends + 2) == 0  # released once
-    [digest] = await store.deliveries(status="pending")
+    [digest] = await store.deliveries(status=DeliveryStatus.PENDING)
     assert digest.item_key.startswith("digest:")
     assert "2 item(s) arrived" in digest.payload["html"]
     assert "Program due" in digest.payload["html"] and "Approve booking" in digest.payload["html"]
-    assert {d.item_key for d in await store.deliveries(status="digested")} == {"ntf:1", "ntf:2"}
+    assert {d.item_key for d in await store.deliveries(status=DeliveryStatus.DIGESTED)} == {"ntf:1", "ntf:2"}

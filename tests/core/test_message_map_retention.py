@@ -8,7 +8,7 @@ import time
 from sqlalchemy import update
 
 from bridge.router import notice
-from bridge.store.records import MapEntry
+from bridge.store.records import DeliveryStatus, MapEntry
 from bridge.store.schema import message_map
 from bridge.store.store import Store
 from tests.core.test_outbox import make_link
@@ -19,7 +19,7 @@ DAY = 86400.0
 async def test_rows_older_than_the_retention_are_pruned_and_newer_kept(store: Store) -> None:
     ann = await make_link(store, "ann", 1)
     await store.enqueue([notice(ann, f"<p>{n}</p>", f"k{n}") for n in range(7)])
-    for n, delivery in enumerate(await store.deliveries(status="pending")):
+    for n, delivery in enumerate(await store.deliveries(status=DeliveryStatus.PENDING)):
         entry = MapEntry(delivery.item_key, ann.id, 1, 5, ann.identity.platform, "", "ann", f"m{n}", None)
         await store.mark_sent(delivery, [{"room": "ann", "message_id": f"m{n}", "thread": None}], [entry])
     # Five copies were sent 100 days ago, two today.

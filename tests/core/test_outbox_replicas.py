@@ -21,7 +21,7 @@ async def sent_count(store: Store, n: int, within: float = 30.0) -> None:
     """Wait until ``n`` deliveries are recorded sent."""
     async with asyncio.timeout(within):
         while True:
-            if await _count(store, "sent", n):
+            if await _count(store, DeliveryStatus.SENT, n):
                 return
             await asyncio.sleep(0.02)
 

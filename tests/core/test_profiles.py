@@ -18,7 +18,7 @@ from bridge.render import to_plain
 async def adapters() -> dict[Platform, object]:
     return {
         Platform.SLACK: SlackAdapter(workspaces={"T1": "xoxb-1"}, signing_secret="s", command="/lms"),
-        Platform.DISCORD: DiscordAdapter(token="t", application_id=1, command_name="pluto"),
+        Platform.DISCORD: DiscordAdapter(token="t", application_id="1", command_name="pluto"),
         Platform.TELEGRAM: TelegramAdapter(token="1:abc"),
         Platform.TEAMS: TeamsAdapter(app_id="a", app_password="p"),
         Platform.CONSOLE: ConsoleAdapter(),

@@ -47,8 +47,9 @@ async def test_a_room_burst_is_posted_once_in_order_by_two_replicas(store: Store
     room = RoomAddress(Platform.TELEGRAM, "", "-100777", name="Study group")
     rl = await store.start_room_link(room, 1, ChatIdentity(Platform.TELEGRAM, "", "ann"))
     await store.update_room_link(rl.id, status=RoomStatus.ACTIVE, conversation_id=9)
-    rl = await store.room_link_by_id(rl.id)
-    assert rl is not None
+    active = await store.room_link_by_id(rl.id)
+    assert active is not None
+    rl = active
     await store.enqueue([room_notice(rl, f"post-{k}", f"<p>post {k}</p>") for k in range(POSTS)])
     platforms = [RoomPlatform(), RoomPlatform()]
     dispatchers = [

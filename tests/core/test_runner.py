@@ -101,24 +101,26 @@ async def test_a_resumed_event_goes_before_what_its_person_sends_later() -> None
 
 
 async def test_the_platform_is_acknowledged_only_after_the_journal_write() -> None:
-    core = Core(journal_gate=asyncio.Event())
+    journal_gate = asyncio.Event()
+    core = Core(journal_gate=journal_gate)
     runner, seen = Runner.of(core), Seen()
     submitted = asyncio.create_task(runner.submit(seen.interaction(message(ADA, "hi"))))
     await asyncio.sleep(0.05)
     assert seen.log == [] and not submitted.done()
-    core.journal_gate.set()
+    journal_gate.set()
     await submitted
     assert seen.log[0] == "ack 1-hi"
     await until(lambda: "answer got hi" in seen.log)
 
 
 async def test_a_slow_journal_is_acknowledged_at_the_deadline_and_still_handled() -> None:
-    core = Core(journal_gate=asyncio.Event())
+    journal_gate = asyncio.Event()
+    core = Core(journal_gate=journal_gate)
     runner, seen = Runner.of(core), Seen()
     deadline = asyncio.get_running_loop().time() + 0.6
     await runner.submit(seen.interaction(message(ADA, "hi"), deadline=deadline))  # returns: acked
     assert seen.log == ["ack 1-hi"] and core.handled == []
-    core.journal_gate.set()
+    journal_gate.set()
     await until(lambda: core.handled == ["hi"])
 
 

@@ -34,7 +34,7 @@ def least_seconds(slack: SandboxSlack, per_channel: int) -> float:
     return max(0, per_channel - slack.post_burst) / slack.post_rate
 
 
-async def link_import(config: Path, rows: list[dict[str, str]], tmp: Path) -> str:
+async def link_import(config: Path, rows: list[dict[str, object]], tmp: Path) -> str:
     """``pluto-bridge link import`` with administrator-issued tokens; returns its output."""
     path = tmp / "links.json"
     path.write_text(json.dumps(rows))

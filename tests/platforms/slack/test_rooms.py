@@ -23,7 +23,8 @@ async def test_channel_traffic_becomes_room_events(
 ) -> None:
     sandbox.add_channel(T1, CHANNEL, "cohort", members=[SAM, ALEX])
     sent = await bridge.send_to_room(ROOM, Post("Welcome"), "Maya Mentor")
-    assert sandbox.channel(CHANNEL).find(sent.message_id)["username"] == "Maya Mentor"
+    posted = sandbox.channel(CHANNEL).find(sent.message_id)
+    assert posted is not None and posted["username"] == "Maya Mentor"
     await sandbox.sign_and_post_event(T1, sandbox.bot_echo(T1, CHANNEL, sent.message_id))  # its own post
     other_bot = {**sandbox.channel_message(T1, CHANNEL, ALEX, "beep"), "bot_id": "B0OTHER"}
     await sandbox.sign_and_post_event(T1, other_bot)

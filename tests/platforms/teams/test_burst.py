@@ -34,7 +34,7 @@ def test_least_seconds() -> None:
     assert least_seconds(((7, 1.0), (8, 2.0)), 30) == 6.0
 
 
-async def link_import(config: Path, rows: list[dict[str, str]], tmp: Path) -> str:
+async def link_import(config: Path, rows: list[dict[str, object]], tmp: Path) -> str:
     """``pluto-bridge link import`` (the operator's path for single-sign-on sites)."""
     path = tmp / "links.jsonl"
     path.write_text("\n".join(json.dumps(row) for row in rows) + "\n")

@@ -32,7 +32,7 @@ async def test_a_key_not_endorsed_for_msteams_is_refused(bot: Bot, sandbox: Sand
 
 async def test_an_activity_of_another_tenant_is_refused(bot: Bot, sandbox: SandboxTeams) -> None:
     activity = sandbox.message(sandbox.add_user("Mallory"), "link")
-    activity["conversation"]["tenantId"] = "00000000-0000-0000-0000-0000000e0e0e"  # type: ignore[index]
+    activity["conversation"]["tenantId"] = "00000000-0000-0000-0000-0000000e0e0e"
     activity["channelData"] = {"tenant": {"id": "00000000-0000-0000-0000-0000000e0e0e"}}
     assert await _refused(bot, sandbox, activity) == 403
 

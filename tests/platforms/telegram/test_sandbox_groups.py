@@ -41,7 +41,9 @@ async def test_privacy_mode_lets_through_commands_and_replies_to_the_bot_only(
     assert sandbox.user_sends_in_group(bob, GROUP, "an answer", reply_to=posted.message_id) is not None
     updates = await bot.get_updates()
     assert [u.message.text for u in updates if u.message] == ["/room", "an answer"]
-    assert updates[-1].message.reply_to_message.message_id == posted.message_id
+    answer = updates[-1].message
+    assert answer is not None and answer.reply_to_message is not None
+    assert answer.reply_to_message.message_id == posted.message_id
 
     sandbox.privacy_mode = False
     assert (await bot.get_me()).can_read_all_group_messages is True
@@ -78,6 +80,7 @@ async def test_supergroup_migration(sandbox: SandboxTelegram, bot: Bot, people: 
     ada, _ = people
     sandbox.migrate_to_supergroup(GROUP, -1004001)
     (update,) = await bot.get_updates()
+    assert update.message is not None
     assert update.message.migrate_to_chat_id == -1004001
     with pytest.raises(ChatMigrated) as moved:
         await bot.send_message(GROUP, "old id")
@@ -97,9 +100,12 @@ async def test_joins_leaves_and_edits(sandbox: SandboxTelegram, bot: Bot, people
     sandbox.user_edits_in_group(cy, GROUP, sent["message_id"], "/status now")
     sandbox.user_leaves_group(cy, GROUP)
     updates = await bot.get_updates()
-    assert updates[0].message.new_chat_members[0].id == cy.id
-    assert updates[2].edited_message.text == "/status now"
-    assert updates[3].message.left_chat_member.id == cy.id
+    joined, edited, left = updates[0].message, updates[2].edited_message, updates[3].message
+    assert joined is not None and edited is not None and left is not None
+    assert joined.new_chat_members[0].id == cy.id
+    assert edited.text == "/status now"
+    assert left.left_chat_member is not None
+    assert left.left_chat_member.id == cy.id
     assert isinstance(await bot.get_chat_member(GROUP, ada.id), ChatMemberOwner | ChatMemberAdministrator)
     with pytest.raises(BadRequest):
         await bot.get_chat_member(-999, ada.id)
