@@ -34,6 +34,7 @@ from bridge.log_format import link_context
 from bridge.metrics import Metrics
 from bridge.model import Cursor, Item, ItemKind
 from bridge.own_signins import SIGNINS, drop_own
+from bridge.poll_budget import CycleBudget
 from bridge.poll_cadence import Cadence
 from bridge.poll_reads import FULL_READ, PollSchedule, Read, item_row
 from bridge.profile import Profiles
@@ -50,7 +51,6 @@ HELD_BACK_MARGIN = 2.0
 # Unexpected failures in a row (one person's poll, or whole cycles) before "degraded": a repeat is a stall.
 DEGRADED_AFTER = 3
 NOTICE_STRETCH = 2.0  # an idle person's notifications ceiling, in idle_interval
-OVERRUN_LOG_EVERY = 300.0  # seconds between two warnings that cycles outlast the interval
 
 
 class Pipeline:
@@ -104,7 +104,7 @@ class Pipeline:
         self._site: tuple[float, SiteInfo] | None = None
         self._site_fetch: asyncio.Future[SiteInfo] | None = None
         self._met: set[int] = set()  # people whose first cycle here has been planned
-        self._overrun_logged = float("-inf")
+        self.budget = CycleBudget(self.metrics)  # cycles against lms.poll_interval
         self._last_sweep: dict[int, float] = {}
         self._read_regardless: dict[int, float] = {}
         self._unavailable: set[str] = set()  # functions the site's service lacks, already logged
@@ -149,7 +149,8 @@ class Pipeline:
             by_user = defaultdict(list, {uid: links for uid, links in by_user.items() if uid in mine})
         await self._meet([uid for uid in by_user if uid not in self._met])
         plan = {uid: what for uid in by_user if (what := self._due(uid)) is not None}
-        self._check_budget(len(plan), sum(m + n for m, n in plan.values()))
+        rate = self.api.client.max_requests_per_second
+        self.budget.before(len(plan), sum(m + n for m, n in plan.values()), self.interval, rate)
         uids = list(plan)
         cursors = await self.store.cursors_of_users(uids)
         open_items = await self.store.open_items_of_users(uids)
@@ -164,7 +165,7 @@ class Pipeline:
             for uid, found in zip(uids, results, strict=True):
                 self.schedule.polled(uid, found)
         queued = sum(results) + (await self.release_held() if self.releases_digests else 0)
-        self._cycle_took(time.monotonic() - started, len(plan))
+        self.budget.after(time.monotonic() - started, len(plan), self.interval)
         self.cycles += 1
         self.last_poll_at = time.time()
         self.metrics.polls.inc()
@@ -192,33 +193,6 @@ class Pipeline:
         messages = self.message_cadence.due(lms_user_id)
         notes = self.notice_cadence.due(lms_user_id)
         return (messages, notes) if messages or notes else None
-
-    def _check_budget(self, people: int, reads: int) -> None:
-        """Say so when the due people cannot fit one interval at the LMS request budget
-        (``reads``: of messages and of notifications, about one call each)."""
-        rate = self.api.client.max_requests_per_second
-        self.metrics.poll_due.set(people)
-        if rate and reads / rate > self.interval:
-            self._overrun(
-                f"{people} people due need about {reads / rate:.0f}s at lms.max_requests_per_second = {rate:g}"
-            )
-
-    def _cycle_took(self, seconds: float, people: int) -> None:
-        self.metrics.poll_cycle_seconds.set(seconds)
-        if seconds > self.interval:
-            self.metrics.poll_overruns.inc()
-            self._overrun(f"the last cycle read {people} people in {seconds:.1f}s")
-
-    def _overrun(self, why: str) -> None:
-        now = time.monotonic()
-        if now - self._overrun_logged >= OVERRUN_LOG_EVERY:
-            self._overrun_logged = now
-            log.warning(
-                "poll cycles do not fit lms.poll_interval (%gs): %s; people are read late "
-                "(raise lms.max_requests_per_second or lms.idle_poll_interval)",
-                self.interval,
-                why,
-            )
 
     async def site(self, token: str) -> SiteInfo:
         """Site info, asked once per site every few minutes (with whichever token comes first:
