@@ -26,7 +26,7 @@ from bridge.intake_share import IntakeShare
 from bridge.lms.api import LmsApi, SiteInfo
 from bridge.lms.errors import FunctionUnavailable, LmsError, LmsUnavailable, TokenRejected
 from bridge.lms.in_flight import InFlightLimit
-from bridge.lms.intake import BASELINE, IntakeBatch, MessageIntake, later
+from bridge.lms.intake import BASELINE, MessageIntake, later
 from bridge.lms.legacy_intake import LEGACY_MESSAGES, LegacyMessageIntake
 from bridge.lms.notification_prefs import NotificationSwitches
 from bridge.lms.notifications import NOTIFICATIONS, NotificationIntake
@@ -155,12 +155,8 @@ class Pipeline:
         cursors = await self.store.cursors_of_users(uids)
         open_items = await self.store.open_items_of_users(uids)
         mutes = await self.store.group_mutes_of_users(uids)
-        results = await asyncio.gather(
-            *(
-                self._guarded(uid, by_user[uid], Read(*plan[uid], cursors[uid], open_items[uid], mutes[uid]))
-                for uid in uids
-            )
-        )
+        reads = {uid: Read(*plan[uid], cursors[uid], open_items[uid], mutes[uid]) for uid in uids}
+        results = await asyncio.gather(*(self._guarded(uid, by_user[uid], reads[uid]) for uid in uids))
         if self.schedule is not None:
             for uid, found in zip(uids, results, strict=True):
                 self.schedule.polled(uid, found)
@@ -284,7 +280,7 @@ class Pipeline:
             cursors[LEGACY_MESSAGES] = await self.legacy_intake.baseline(token, lms_user_id)
         if "core_message_get_messages" in site.functions:
             cursors[NOTIFICATIONS] = await self.notifications.baseline(token, lms_user_id, site)
-        mutes = await self._mute_change(lms_user_id, batch, None) if batch else None
+        mutes = await self.store.mute_change(lms_user_id, batch.groups_listed, batch.groups_muted) if batch else None
         await self.store.commit_intake(lms_user_id, cursors, [], batch.conversations if batch else (), mutes=mutes)
 
     async def poll_user(self, lms_user_id: int, links: list[Link], read: Read = FULL_READ) -> int:
@@ -312,7 +308,9 @@ class Pipeline:
                 found += self._with_links(batch.items)
                 new_cursors.update(batch.cursors)
                 conversation_rows = batch.conversations
-                mutes = await self._mute_change(lms_user_id, batch, read.group_mutes)
+                mutes = await self.store.mute_change(
+                    lms_user_id, batch.groups_listed, batch.groups_muted, read.group_mutes
+                )
             elif self._legacy_messages(site):
                 legacy_cursor = cursors.get(LEGACY_MESSAGES)
                 if legacy_cursor is None:  # linked before the bridge read them: start from now
@@ -374,20 +372,7 @@ class Pipeline:
                 site_url = self.api.client.base_url
                 told = [told_unshowable(link, payload, "", site_url) for link in links if link.active]
                 deliveries += [t for t in told if t is not None]
-        return await self.store.commit_intake(
-            lms_user_id, new_cursors, deliveries, conversation_rows, new_items, mutes=mutes
-        )
-
-    async def _mute_change(
-        self, lms_user_id: int, batch: IntakeBatch, stored: frozenset[int] | None
-    ) -> MuteChange | None:
-        """What the person's listing changed in their stored group mutes (``stored``: as the
-        cycle loaded them; read here when None and the listing showed any group)."""
-        if stored is None:
-            if not batch.groups_listed:
-                return None
-            stored = (await self.store.group_mutes_of_users([lms_user_id]))[lms_user_id]
-        return MuteChange.between(stored, batch.groups_listed, batch.groups_muted)
+        return await self.store.commit_intake(lms_user_id, new_cursors, deliveries, conversation_rows, new_items, mutes)
 
     @staticmethod
     def _legacy_messages(site: SiteInfo) -> bool:

@@ -27,6 +27,18 @@ class MuteStore(StoreCore):
                 found[row.lms_user_id].add(row.conversation_id)
         return {uid: frozenset(groups) for uid, groups in found.items()}
 
+    async def mute_change(
+        self, lms_user_id: int, listed: frozenset[int], muted: frozenset[int], stored: frozenset[int] | None = None
+    ) -> MuteChange | None:
+        """What a listing of the ``listed`` groups, ``muted`` of them muted, changes in the
+        person's stored mutes; None when nothing. ``stored``: as a poll cycle loaded them
+        with everyone's (``group_mutes_of_users``); read here when not given."""
+        if not listed:
+            return None
+        if stored is None:
+            stored = (await self.group_mutes_of_users([lms_user_id]))[lms_user_id]
+        return MuteChange.between(stored, listed, muted)
+
     async def group_muters(self, conversation_id: int) -> set[int]:
         """The people who muted this group conversation."""
         query = select(group_mutes.c.lms_user_id).where(group_mutes.c.conversation_id == conversation_id)
