@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -82,3 +85,24 @@ def statements_of(store: Store) -> Iterator[list[str]]:
         yield seen
     finally:
         event.remove(store.engine.sync_engine, "before_cursor_execute", record)
+
+
+async def cli(*args: str) -> tuple[int, str, str]:
+    """Run ``pluto-bridge ARGS`` as an operator would; returns (exit code, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bridge", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def link_import(config: Path, rows: list[dict[str, object]], tmp: Path, *, jsonl: bool = False) -> str:
+    """``pluto-bridge link import`` of ``rows`` (administrator-issued tokens), from a JSON
+    file or, with ``jsonl``, JSON lines; the test fails unless it succeeds. Returns what the
+    command printed."""
+    path = tmp / ("links.jsonl" if jsonl else "links.json")
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows) if jsonl else json.dumps(rows))
+    code, out, err = await cli("link", "import", str(path), "--config", str(config))
+    assert code == 0, out + err
+    return out + err

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,17 +11,9 @@ from bridge.lms.api import MODERN_FUNCTIONS
 from bridge.model import COMMANDS
 from sandbox.lms import SandboxLMS
 from tests.e2e.harness import SECRET_KEY, write_config
+from tests.support import cli
 
 pytestmark = pytest.mark.e2e
-
-
-async def cli(*args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bridge", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 async def test_version() -> None:

@@ -12,9 +12,9 @@ import pytest
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.telegram import SandboxTelegram
 from tests.e2e.harness import SECRET_KEY, BridgeProcess, until_answer, write_config
-from tests.e2e.test_cli import cli
 from tests.e2e.test_crash_recovery import USER, link_over_telegram, telegram, texts
 from tests.e2e.test_operations import WITHIN, telegram_config
+from tests.support import cli
 
 pytestmark = pytest.mark.e2e
 MINIMAL = {"lms": {"url": "http://127.0.0.1:9"}, "store": {"token_key": SECRET_KEY}}

@@ -248,7 +248,7 @@ async def test_a_dead_token_retires_the_device_until_the_next_sign_in(
 async def test_check_push_names_the_site_settings_and_proves_push_end_to_end(
     lms: SandboxLMS, seed: DemoSeed, tmp_path: Path, push_bridge: Callable[..., Any]
 ) -> None:
-    from tests.e2e.test_cli import cli
+    from tests.support import cli
 
     bridge: PushBridge = await push_bridge()
     with_token = write_config_with_token(bridge.config, lms.issue_token(seed.mentee1_id))

@@ -19,7 +19,7 @@ from openapi_spec_validator import validate
 
 from sandbox.lms import DemoSeed, SandboxLMS
 from tests.e2e.harness import BridgeProcess, bridge_config
-from tests.e2e.test_cli import cli
+from tests.support import cli
 
 pytestmark = pytest.mark.e2e
 

@@ -15,8 +15,8 @@ from sandbox.lms import SandboxLMS
 from tests.conftest import free_port
 from tests.core.test_missing_sdk import run_cli
 from tests.e2e.harness import bridge_config
-from tests.e2e.test_cli import cli
 from tests.stores import rows
+from tests.support import cli
 
 pytestmark = pytest.mark.e2e
 

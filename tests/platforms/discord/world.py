@@ -4,9 +4,7 @@ its real limits, and helpers that read what each person sees in their DM with th
 from __future__ import annotations
 
 import asyncio
-import json
 import re
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,20 +15,12 @@ import aiohttp
 from sandbox.discord import SandboxDiscord
 from sandbox.lms import SandboxLMS
 from tests.e2e.harness import BridgeProcess, bridge_config, sign_in
+from tests.support import link_import
 
 PASSWORD = "Passw0rd!"
 EPHEMERAL = 1 << 6
 # The sign-in URL as the link target of a markdown link: the label is escaped, the target is not.
 SIGN_IN_URL = re.compile(r"\]\((http://127\.0\.0\.1:\d+/link/[A-Za-z0-9_-]+)\)")
-
-
-async def cli(*args: str) -> tuple[int, str, str]:
-    """Run ``pluto-bridge ARGS`` as an operator would; returns (exit code, stdout, stderr)."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bridge", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    return proc.returncode or 0, out.decode(), err.decode()
 
 
 @dataclass
@@ -164,7 +154,4 @@ class DiscordWorld:
 
     async def import_links(self, rows: list[dict[str, Any]]) -> None:
         """Link people the operator's way: ``pluto-bridge link import`` with issued tokens."""
-        path = self.tmp / "links.jsonl"
-        path.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
-        code, out, err = await cli("link", "import", str(path), "--config", str(self.config))
-        assert code == 0, out + err
+        await link_import(self.config, rows, self.tmp, jsonl=True)

@@ -5,10 +5,7 @@ Slack never has to answer 429: the dispatcher paces each DM from the adapter's d
 
 from __future__ import annotations
 
-import asyncio
-import json
 import re
-import sys
 import time
 from pathlib import Path
 
@@ -17,7 +14,7 @@ import pytest
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.slack import SandboxSlack
 from tests.conftest import BurstReport
-from tests.support import until
+from tests.support import link_import, until
 
 from .e2e_support import T1, SlackChat, slack_config
 
@@ -32,19 +29,6 @@ def least_seconds(slack: SandboxSlack, per_channel: int) -> float:
     """The least time the sandbox's limits allow for ``per_channel`` posts into each DM
     (channels are independent): the bucket's burst goes at once, the rest at its rate."""
     return max(0, per_channel - slack.post_burst) / slack.post_rate
-
-
-async def link_import(config: Path, rows: list[dict[str, object]], tmp: Path) -> str:
-    """``pluto-bridge link import`` with administrator-issued tokens; returns its output."""
-    path = tmp / "links.json"
-    path.write_text(json.dumps(rows))
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bridge", "link", "import", str(path), "--config", str(config),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    out, _ = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 0, out.decode()
-    return out.decode()
 
 
 @pytest.mark.long(35)

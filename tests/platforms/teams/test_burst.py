@@ -5,9 +5,7 @@ arrives, in order per person, and Teams never has to answer 429."""
 from __future__ import annotations
 
 import asyncio
-import json
 import re
-import sys
 import time
 from pathlib import Path
 
@@ -17,6 +15,7 @@ from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.teams import SandboxTeams, TeamsUser
 from tests.conftest import BurstReport
 from tests.platforms.teams.conftest import TeamsChat, start_bridge, teams_bridge_config
+from tests.support import link_import
 
 PEOPLE = 10
 PER_PERSON = 30
@@ -32,19 +31,6 @@ def test_least_seconds() -> None:
     assert least_seconds(((7, 1.0),), 7) == 0
     assert least_seconds(((7, 1.0),), 8) == 1.0
     assert least_seconds(((7, 1.0), (8, 2.0)), 30) == 6.0
-
-
-async def link_import(config: Path, rows: list[dict[str, object]], tmp: Path) -> str:
-    """``pluto-bridge link import`` (the operator's path for single-sign-on sites)."""
-    path = tmp / "links.jsonl"
-    path.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bridge", "link", "import", str(path), "--config", str(config),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 0, out.decode()
-    return out.decode()
 
 
 @pytest.mark.e2e
@@ -75,7 +61,7 @@ async def test_burst_of_300_messages_to_10_people_within_teams_limits(
              "token": lms.issue_token(uid), "lms_user_id": uid}
             for p, uid in zip(people, lms_ids, strict=True)
         ]
-        report = await link_import(config, rows, tmp_path)
+        report = await link_import(config, rows, tmp_path, jsonl=True)
         assert f"{PEOPLE} linked, 0 failed" in report
         for person in people:
             await chat.wait_for_text(person, "Linked to Pluto as", limit=20)

@@ -4,7 +4,6 @@ person, and the sandbox never has to answer 429."""
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import AsyncIterator
@@ -15,7 +14,8 @@ import pytest
 from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.telegram import CHAT_RATE, SandboxRequest, SandboxTelegram
 from tests.conftest import BurstReport
-from tests.platforms.telegram.world import TelegramWorld, cli
+from tests.platforms.telegram.world import TelegramWorld
+from tests.support import link_import
 
 pytestmark = pytest.mark.e2e
 
@@ -41,10 +41,7 @@ async def linked_world(
         token = lms.issue_token(uid)
         rows.append({"platform": "telegram", "user_id": str(FIRST_CHAT + i), "token": token, "lms_user_id": uid})
         uids.append(uid)
-    tokens = tmp_path / "tokens.json"
-    tokens.write_text(json.dumps(rows))
-    code, out, err = await cli("link", "import", str(tokens), "--config", str(world.config))
-    assert code == 0, out + err
+    await link_import(world.config, rows, tmp_path)
     return world, uids
 
 

@@ -13,8 +13,8 @@ import pytest
 
 from sandbox.lms import DemoSeed, SandboxLMS
 from tests.platforms.telegram.conftest import ALEX, SAM
-from tests.platforms.telegram.world import SECRET_HEADER, WEBHOOK_SECRET, TelegramWorld, cli
-from tests.support import until
+from tests.platforms.telegram.world import SECRET_HEADER, WEBHOOK_SECRET, TelegramWorld
+from tests.support import cli, until
 
 pytestmark = pytest.mark.e2e
 

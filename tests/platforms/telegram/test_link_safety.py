@@ -10,7 +10,8 @@ import aiohttp
 
 from tests.e2e.harness import sign_in
 from tests.platforms.telegram.conftest import ALEX, SAM
-from tests.platforms.telegram.world import _SIGN_IN_URL, PASSWORD, TelegramWorld, cli
+from tests.platforms.telegram.world import _SIGN_IN_URL, PASSWORD, TelegramWorld
+from tests.support import cli
 
 RISK = "Anyone using this chat account will read your Pluto messages and can write as you."
 

@@ -13,7 +13,8 @@ from sandbox.lms import DemoSeed, SandboxLMS
 from sandbox.telegram import SandboxTelegram
 from tests.conftest import free_port
 from tests.platforms.telegram.conftest import SAM
-from tests.platforms.telegram.world import TelegramWorld, cli
+from tests.platforms.telegram.world import TelegramWorld
+from tests.support import cli
 
 pytestmark = pytest.mark.e2e
 

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import re
 import sqlite3
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,15 +23,6 @@ PASSWORD = "Passw0rd!"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 _SIGN_IN_URL = re.compile(r"http://127\.0\.0\.1:\d+/link/[A-Za-z0-9_-]+")
 _DEEP_LINK = re.compile(r"https://t\.me/(\w+)\?start=([A-Za-z0-9_-]+)")
-
-
-async def cli(*args: str) -> tuple[int, str, str]:
-    """Run ``pluto-bridge ARGS`` as an operator would; returns (exit code, stdout, stderr)."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bridge", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    return proc.returncode or 0, out.decode(), err.decode()
 
 
 # Waiting bounds are generous: they are only reached when something is wrong, and a shared
