@@ -64,8 +64,9 @@ async def test_expired_and_lms_handled_items_retire_every_copy(store: Store) -> 
     assert closed == 2
     states = {i.item_key: i.status for i in await store.open_items(7)}
     assert states == {"tot:3": "open"}
-    assert (await store.item(7, "tot:1")).outcome.startswith("Expired")  # type: ignore[union-attr]
-    assert (await store.item(7, "tot:2")).outcome == "Handled in Pluto"  # type: ignore[union-attr]
+    expired, handled = await store.item(7, "tot:1"), await store.item(7, "tot:2")
+    assert expired is not None and expired.outcome.startswith("Expired")
+    assert handled is not None and handled.outcome == "Handled in Pluto"
     edits = [d for d in await store.deliveries(status=DeliveryStatus.PENDING) if d.payload.get("kind") == "edit"]
     assert len(edits) == 4  # two items x two platforms
     assert {d.platform for d in edits} == {Platform.TELEGRAM, Platform.CONSOLE}
