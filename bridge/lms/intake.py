@@ -146,20 +146,22 @@ class MessageIntake:
         # needed while the listing hides the latest message (item 18), so memory is enough.
         self._unread_seen: dict[tuple[int, int], int] = {}
 
-    @staticmethod
-    def _noting_mutes(batch: IntakeBatch, conversations: list[Conversation]) -> list[Conversation]:
-        """``conversations`` as listed, their groups and group mutes noted in ``batch``."""
+    async def _listing(self, token: str, userid: int) -> tuple[IntakeBatch, list[Conversation]]:
+        """The person's conversations as listed, and a batch with its groups and group mutes."""
+        conversations = await self.api.conversations(token, userid, self.limit)
         groups = [conv for conv in conversations if conv.type == ConversationType.GROUP]
-        batch.groups_listed = frozenset(conv.id for conv in groups)
-        batch.groups_muted = frozenset(conv.id for conv in groups if conv.ismuted)
-        return conversations
+        batch = IntakeBatch(
+            groups_listed=frozenset(conv.id for conv in groups),
+            groups_muted=frozenset(conv.id for conv in groups if conv.ismuted),
+        )
+        return batch, conversations
 
     async def baseline(self, token: str, userid: int) -> IntakeBatch:
         """Cursors that mark everything already in the LMS as seen (taken when a person
         links, so they are not flooded with history)."""
-        batch = IntakeBatch()
+        batch, conversations = await self._listing(token, userid)
         newest: list[tuple[int, int]] = []
-        for conv in self._noting_mutes(batch, await self.api.conversations(token, userid, self.limit)):
+        for conv in conversations:
             if conv.latest_time is None or conv.latest_id is None:
                 continue
             pair = (conv.latest_time, conv.latest_id)
@@ -176,10 +178,10 @@ class MessageIntake:
         ``skip`` names are read once for all their members, not here).
 
         ``sweep``: also read every conversation whose listing hides its latest message."""
-        batch = IntakeBatch()
+        batch, conversations = await self._listing(token, userid)
         skip = self.skip()
         baseline = cursors.get(BASELINE, Cursor(0, frozenset()))
-        for conv in self._noting_mutes(batch, await self.api.conversations(token, userid, self.limit)):
+        for conv in conversations:
             if conv.type == ConversationType.SELF or conv.id in skip:
                 continue  # private notes are never fanned out (domain 6.8); linked groups are read once
             scope = conversation_scope(conv.id)

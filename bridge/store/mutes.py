@@ -21,23 +21,26 @@ class MuteStore(StoreCore):
     async def group_mutes_of_users(self, lms_user_ids: Sequence[int]) -> dict[int, frozenset[int]]:
         """The muted group conversations of each of these people (every id present)."""
         found: dict[int, set[int]] = {uid: set() for uid in lms_user_ids}
-        for part in chunks(list(lms_user_ids)):
-            query = select(group_mutes).where(group_mutes.c.lms_user_id.in_(part))
-            for row in await self._rows(query):
-                found[row.lms_user_id].add(row.conversation_id)
+        async with self.engine.connect() as conn:
+            for chunk in chunks(lms_user_ids):
+                query = select(group_mutes).where(group_mutes.c.lms_user_id.in_(chunk))
+                for row in (await conn.execute(query)).all():
+                    found[row.lms_user_id].add(row.conversation_id)
         return {uid: frozenset(groups) for uid, groups in found.items()}
 
     async def mute_change(
         self, lms_user_id: int, listed: frozenset[int], muted: frozenset[int], stored: frozenset[int] | None = None
     ) -> MuteChange | None:
         """What a listing of the ``listed`` groups, ``muted`` of them muted, changes in the
-        person's stored mutes; None when nothing. ``stored``: as a poll cycle loaded them
-        with everyone's (``group_mutes_of_users``); read here when not given."""
+        person's stored mutes (a group not listed keeps its state); None when nothing.
+        ``stored``: as a poll cycle loaded them with everyone's (``group_mutes_of_users``);
+        read here when not given."""
         if not listed:
             return None
         if stored is None:
             stored = (await self.group_mutes_of_users([lms_user_id]))[lms_user_id]
-        return MuteChange.between(stored, listed, muted)
+        change = MuteChange(muted - stored, (stored & listed) - muted)
+        return change if change.muted or change.unmuted else None
 
     async def group_muters(self, conversation_id: int) -> set[int]:
         """The people who muted this group conversation."""

@@ -81,13 +81,6 @@ class MuteChange:
     muted: frozenset[int] = frozenset()
     unmuted: frozenset[int] = frozenset()
 
-    @classmethod
-    def between(cls, stored: frozenset[int], listed: frozenset[int], muted: frozenset[int]) -> MuteChange | None:
-        """What a listing of the ``listed`` groups, ``muted`` of them muted, changes in the
-        ``stored`` mutes (a group not listed keeps its state); None when nothing."""
-        change = cls(muted - stored, (stored & listed) - muted)
-        return change if change.muted or change.unmuted else None
-
 
 @dataclass(frozen=True, slots=True)
 class NewDelivery:
