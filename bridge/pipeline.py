@@ -104,7 +104,7 @@ class Pipeline:
         self._site: tuple[float, SiteInfo] | None = None
         self._site_fetch: asyncio.Future[SiteInfo] | None = None
         self._met: set[int] = set()  # people whose first cycle here has been planned
-        self.budget = CycleBudget(self.metrics)  # cycles against lms.poll_interval
+        self.budget = CycleBudget(self.metrics, interval, self.api.client.max_requests_per_second)
         self._last_sweep: dict[int, float] = {}
         self._read_regardless: dict[int, float] = {}
         self._unavailable: set[str] = set()  # functions the site's service lacks, already logged
@@ -149,8 +149,7 @@ class Pipeline:
             by_user = defaultdict(list, {uid: links for uid, links in by_user.items() if uid in mine})
         await self._meet([uid for uid in by_user if uid not in self._met])
         plan = {uid: what for uid in by_user if (what := self._due(uid)) is not None}
-        rate = self.api.client.max_requests_per_second
-        self.budget.before(len(plan), sum(m + n for m, n in plan.values()), self.interval, rate)
+        self.budget.before(len(plan), sum(m + n for m, n in plan.values()))
         uids = list(plan)
         cursors = await self.store.cursors_of_users(uids)
         open_items = await self.store.open_items_of_users(uids)
@@ -161,7 +160,7 @@ class Pipeline:
             for uid, found in zip(uids, results, strict=True):
                 self.schedule.polled(uid, found)
         queued = sum(results) + (await self.release_held() if self.releases_digests else 0)
-        self.budget.after(time.monotonic() - started, len(plan), self.interval)
+        self.budget.after(time.monotonic() - started, len(plan))
         self.cycles += 1
         self.last_poll_at = time.time()
         self.metrics.polls.inc()

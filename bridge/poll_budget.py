@@ -17,33 +17,37 @@ OVERRUN_LOG_EVERY = 300.0  # seconds between two warnings that cycles outlast th
 class CycleBudget:
     """The poll cycle's fit to its interval, for one pipeline."""
 
-    def __init__(self, metrics: Metrics) -> None:
+    def __init__(self, metrics: Metrics, interval: float, rate: float | None) -> None:
+        """``interval``: ``lms.poll_interval``; ``rate``: ``lms.max_requests_per_second``
+        (None or 0: no budget)."""
         self.metrics = metrics
+        self.interval = interval
+        self.rate = rate
         self._logged = float("-inf")
 
-    def before(self, people: int, reads: int, interval: float, rate: float | None) -> None:
+    def before(self, people: int, reads: int) -> None:
         """Say so when the due people cannot fit one interval at the LMS request budget
-        (``reads``: of messages and of notifications, about one call each; ``rate``:
-        ``lms.max_requests_per_second``, None or 0 for none)."""
+        (``reads``: of messages and of notifications, about one call each)."""
         self.metrics.poll_due.set(people)
-        if rate and reads / rate > interval:
-            need = f"{people} people due need about {reads / rate:.0f}s at lms.max_requests_per_second = {rate:g}"
-            self._overrun(interval, need)
+        rate = self.rate
+        if rate and reads / rate > self.interval:
+            need = f"{reads / rate:.0f}s at lms.max_requests_per_second = {rate:g}"
+            self._overrun(f"{people} people due need about {need}")
 
-    def after(self, seconds: float, people: int, interval: float) -> None:
+    def after(self, seconds: float, people: int) -> None:
         """The cycle took ``seconds`` to read ``people``."""
         self.metrics.poll_cycle_seconds.set(seconds)
-        if seconds > interval:
+        if seconds > self.interval:
             self.metrics.poll_overruns.inc()
-            self._overrun(interval, f"the last cycle read {people} people in {seconds:.1f}s")
+            self._overrun(f"the last cycle read {people} people in {seconds:.1f}s")
 
-    def _overrun(self, interval: float, why: str) -> None:
+    def _overrun(self, why: str) -> None:
         now = time.monotonic()
         if now - self._logged >= OVERRUN_LOG_EVERY:
             self._logged = now
             log.warning(
                 "poll cycles do not fit lms.poll_interval (%gs): %s; people are read late "
                 "(raise lms.max_requests_per_second or lms.idle_poll_interval)",
-                interval,
+                self.interval,
                 why,
             )
