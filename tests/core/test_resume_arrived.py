@@ -23,9 +23,9 @@ WORDS = "see you at the workshop"
 
 
 @pytest.fixture
-async def sam(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> AsyncIterator[tuple[Store, Relay, Link, int]]:
-    """Sam linked, his conversation with Maya his current one; yields the store, a relay on
-    the sandbox LMS, his link and the conversation's id."""
+async def sam(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> AsyncIterator[tuple[Relay, Link]]:
+    """Sam linked, his conversation with Maya his current one; yields a relay on the sandbox
+    LMS and his link."""
     store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'b.db'}", new_key())
     try:
         linked = await link_sam(store, lms, seed)
@@ -34,7 +34,7 @@ async def sam(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> AsyncIterator[
         link = await store.link_by_id(linked.id)
         assert link is not None
         async with LmsClient(lms.url) as client:
-            yield store, Relay(store, LmsApi(client)), link, conversation_id
+            yield Relay(store, LmsApi(client)), link
     finally:
         lms.clock.unfreeze()
         await store.close()
@@ -45,9 +45,9 @@ def said(link: Link, text: str) -> MessageEvent:
 
 
 async def test_a_message_of_pluto_s_current_second_is_found(
-    sam: tuple[Store, Relay, Link, int], lms: SandboxLMS, seed: DemoSeed
+    sam: tuple[Relay, Link], lms: SandboxLMS, seed: DemoSeed
 ) -> None:
-    _, relay, link, _ = sam
+    relay, link = sam
     lms.clock.freeze()
     since = float(lms.clock.now())
     assert not await relay.arrived(link, said(link, WORDS), since)
@@ -56,9 +56,9 @@ async def test_a_message_of_pluto_s_current_second_is_found(
 
 
 async def test_the_same_words_sent_long_before_do_not_count(
-    sam: tuple[Store, Relay, Link, int], lms: SandboxLMS, seed: DemoSeed
+    sam: tuple[Relay, Link], lms: SandboxLMS, seed: DemoSeed
 ) -> None:
-    _, relay, link, _ = sam
+    relay, link = sam
     lms.clock.freeze(lms.clock.now() - 3600)
     lms.post_message(seed.mentee1_id, seed.mentor_id, WORDS)  # an hour before the crash
     lms.clock.advance(3600)
@@ -66,10 +66,10 @@ async def test_the_same_words_sent_long_before_do_not_count(
 
 
 async def test_found_behind_more_than_the_newest_window(
-    sam: tuple[Store, Relay, Link, int], lms: SandboxLMS, seed: DemoSeed
+    sam: tuple[Relay, Link], lms: SandboxLMS, seed: DemoSeed
 ) -> None:
     """Maya wrote a lot after it (more than the newest messages read first): still found."""
-    _, relay, link, _ = sam
+    relay, link = sam
     lms.clock.freeze()
     since = float(lms.clock.now())
     lms.post_message(seed.mentee1_id, seed.mentor_id, WORDS)
