@@ -134,6 +134,7 @@ class SandboxLMS:
         self._maintenance = False
         self._latency = 0.0
         self._answer_delay = 0.0
+        self._answer_delay_of: str | None = None  # only this function's answers are late
         self._services: dict[str, frozenset[str] | None] = {MOBILE_SERVICE: None}
         self._runner: web.AppRunner | None = None
         self.airnotifier = AirnotifierOutput(self.state, lambda: self.url, site_name)
@@ -168,7 +169,7 @@ class SandboxLMS:
         if self._down:
             return web.Response(status=503, text="Service Unavailable")
         response: web.StreamResponse = await handler(request)
-        if self._answer_delay > 0:
+        if self._answer_delay > 0 and self._answer_delay_of is None:
             await asyncio.sleep(self._answer_delay)
         return response
 
@@ -225,6 +226,8 @@ class SandboxLMS:
         for hook in [h for h in self._after_call if h[0] == function]:
             if hook[1](params):
                 self._after_call.remove(hook)
+        if self._answer_delay > 0 and self._answer_delay_of == function:
+            await asyncio.sleep(self._answer_delay)
         return web.json_response(result)
 
     def after_call(self, function: str, hook: Callable[[dict[str, Any]], bool]) -> None:
@@ -644,10 +647,12 @@ class SandboxLMS:
         """Delay every request by ``seconds`` before it is handled."""
         self._latency = max(0.0, float(seconds))
 
-    def set_answer_delay(self, seconds: float) -> None:
-        """Handle every request at once but answer ``seconds`` later: the work is done
-        even when the client has given up waiting (a slow site under load)."""
+    def set_answer_delay(self, seconds: float, function: str | None = None) -> None:
+        """Handle every request (only calls of ``function``, when named) at once but
+        answer ``seconds`` later: the work is done even when the client has given up
+        waiting (a slow site under load), and other clients see it meanwhile."""
         self._answer_delay = max(0.0, float(seconds))
+        self._answer_delay_of = function
 
     def seed_demo(self) -> DemoSeed:
         """Seed the demo course, users and group conversation."""
