@@ -12,7 +12,6 @@ Refusals come back with the LMS's own reason.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -22,9 +21,10 @@ from bridge.journal import event_from_json
 from bridge.lms.api import LmsApi
 from bridge.lms.errors import LmsError, LmsUnavailable, MessageTooLong, SendRefused, TokenRejected
 from bridge.lms.refusals import explain_refusal
+from bridge.lms.sent import find_sent
 from bridge.model import Action, ConversationInfo, ConversationType, MessageEvent
 from bridge.profile import Profiles
-from bridge.render import chat_text_to_lms, escape, to_plain, utf8_len
+from bridge.render import chat_text_to_lms, escape, utf8_len
 from bridge.store.records import Link, LinkStatus
 from bridge.store.store import Store
 
@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 MAX_LMS_BYTES = 4096
 PICK = "pick"  # button ids "pick:<conversation id>:<event id>"
 PICK_CHOICES = 5
-ARRIVED_WINDOW = 50  # newest messages read to tell whether an interrupted send reached Pluto
 MAX_ACTION_ID = 64  # bytes (Telegram's callback_data cap, see Action)
 HEADER_SEPARATOR = " · "  # between author and group name in the bridge's header (router.item_html)
 
@@ -72,10 +71,6 @@ def parse_pick(action_id: str) -> tuple[int, str] | None:
     if prefix != PICK or not conversation.isdigit() or not event_id:
         return None
     return int(conversation), event_id
-
-
-def _comparable(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip()
 
 
 def by_header(infos: list[ConversationInfo], reply_text: str) -> ConversationInfo | None:
@@ -182,22 +177,7 @@ class Relay:
             if not found:
                 return False
             conversation_id = found[0]
-        # The newest first, without ``timefrom``: with one, Moodle holds back the messages of
-        # its current second (moodle-4.5-observed.md item 5), and after a quick restart the
-        # interrupted send can be one of them. Found missing, it would be sent twice.
-        messages, _ = await self.api.conversation_messages(
-            link.token, link.lms_user_id, conversation_id, timefrom=0, limit=ARRIVED_WINDOW, newest=True
-        )
-        earliest = max(0, int(since) - 60)
-        if len(messages) == ARRIVED_WINDOW and messages[0].timecreated >= earliest:
-            # More than the window since then: the rest up to the previous second as well.
-            older, _ = await self.api.conversation_messages(link.token, link.lms_user_id, conversation_id, earliest)
-            messages = older + messages
-        want = _comparable(chat_text_to_lms(event.text))
-        return any(
-            m.timecreated >= earliest and m.useridfrom == link.lms_user_id and _comparable(to_plain(m.text)) == want
-            for m in messages
-        )
+        return await find_sent(self.api, link.token, link.lms_user_id, conversation_id, event.text, since) is not None
 
     async def send(
         self,

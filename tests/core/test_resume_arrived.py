@@ -1,6 +1,7 @@
 """After a restart, whether a chat message the bridge was sending had reached Pluto
-(``Relay.arrived``), asked of the sandbox LMS, which holds back the messages of its current
-second from a read with ``timefrom`` as Moodle does (moodle-4.5-observed.md item 5)."""
+(``Relay.arrived``, ``bridge.lms.sent.find_sent``), asked of the sandbox LMS, which holds
+back the messages of its current second from a read with ``timefrom`` as Moodle does
+(moodle-4.5-observed.md item 5)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from bridge.inbound.relay import Relay
 from bridge.lms.api import LmsApi
 from bridge.lms.client import LmsClient
+from bridge.lms.sent import find_sent
 from bridge.model import MessageEvent
 from bridge.store.crypto import new_key
 from bridge.store.records import Link
@@ -78,3 +80,17 @@ async def test_found_behind_more_than_the_newest_window(
         lms.post_message(seed.mentor_id, seed.mentee1_id, f"reply {n}")
     lms.clock.advance(1)
     assert await relay.arrived(link, said(link, WORDS), since)
+
+
+async def test_a_room_reply_is_found_under_the_quote_line_the_bridge_put_on_top(
+    sam: tuple[Relay, Link], lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    relay, link = sam
+    conv = seed.group_conversation_id
+    since = float(lms.clock.now())
+    lms.post_to_conversation(seed.mentee2_id, conv, "Thanks!")  # the same words from Alex
+    lms.post_to_conversation(seed.mentee1_id, conv, "Thanks! See you")
+    assert await find_sent(relay.api, link.token, link.lms_user_id, conv, "Thanks!", since) is None
+    lms.post_to_conversation(seed.mentee1_id, conv, "> Maya Mentor: Welcome, everyone\nThanks!")
+    found = await find_sent(relay.api, link.token, link.lms_user_id, conv, "Thanks!", since)
+    assert found is not None and found.useridfrom == seed.mentee1_id
