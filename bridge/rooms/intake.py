@@ -5,7 +5,8 @@ or they left the group; never an administrator's token (DESIGN.md: nobody acts a
 else). One read serves every room linked to the group and the private copies of members
 who are not in a room: each room and each member has its own cursor, moved with the
 deliveries in one transaction. A message the bridge itself posted from a room is not
-posted back into that room (it still reaches the group's other rooms: the LMS is the hub).
+posted back into that room, even while its send is still being answered (``echoes``); it
+still reaches the group's other rooms: the LMS is the hub.
 The people's own intake leaves linked groups to this one (``linked``).
 """
 
@@ -18,10 +19,12 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
+from bridge.journal import event_from_json
 from bridge.lms.api import ConversationMessage, LmsApi
 from bridge.lms.errors import LmsError, LmsUnavailable, TokenRejected
 from bridge.lms.intake import advance, conversation_scope, message_item
-from bridge.model import ConversationInfo, ConversationType, Cursor, ItemKind, Platform
+from bridge.lms.sent import same_words
+from bridge.model import ConversationInfo, ConversationType, Cursor, ItemKind, MessageEvent, Platform
 from bridge.render import escape, sanitize_lms_html
 from bridge.rooms.prefs import wants_private_copies
 from bridge.router import notice, route
@@ -242,7 +245,7 @@ class RoomIntake:
         messages = [m for m in messages if after(m, since)]
         if not messages:
             return 0
-        echoes = await self.store.echoes([m.id for m in messages])
+        echoes = await self.echoes(rooms, messages)
         url = self.url(conversation_id)
         deliveries: list[NewDelivery] = []
         room_cursors: dict[int, Cursor] = {}
@@ -256,6 +259,41 @@ class RoomIntake:
             room_cursors[rl.id] = advance(rl.cursor, [(m.timecreated, m.id) for m in fresh])
         copies, member_cursors = await self._private_copies(rooms, reader, messages, names, since)
         return await self.store.commit_room_intake(room_cursors, deliveries + copies, member_cursors)
+
+    async def echoes(self, rooms: Sequence[RoomLink], messages: Sequence[ConversationMessage]) -> dict[int, int]:
+        """Of ``messages``, those the bridge posted from one of ``rooms``: id -> room link id.
+
+        A send still in progress (Pluto stored it, its answer is not back, or the process
+        died waiting) has no echo record yet: it is found in the inbound journal by author
+        and words, and recorded now. The journal is read first: a send records its echo
+        before its journal entry is finished, so one of the two reads sees it."""
+        sending = await self._sending(rooms)
+        found = await self.store.echoes([m.id for m in messages])
+        for m in messages:
+            if m.id in found:
+                continue
+            mine = next((rid for rid, uid, text in sending if uid == m.useridfrom and same_words(m.text, text)), None)
+            if mine is not None:
+                await self.store.record_echo(mine, m.id)
+                found[m.id] = mine
+        return found
+
+    async def _sending(self, rooms: Sequence[RoomLink]) -> list[tuple[int, int, str]]:
+        """(room link id, LMS author, words) of each message written in one of ``rooms``
+        whose handling has not finished (journalled, not yet marked done)."""
+        by_room = {rl.room.key: rl.id for rl in rooms}
+        found: list[tuple[int, int, str]] = []
+        for data, _ in await self.store.unfinished_events():
+            try:
+                event = event_from_json(data)
+            except (ValueError, KeyError, TypeError):
+                continue  # the resumer reports it
+            if not isinstance(event, MessageEvent) or event.shared is None or event.shared.key not in by_room:
+                continue
+            link = await self.store.link_for(event.identity)
+            if link is not None:
+                found.append((by_room[event.shared.key], link.lms_user_id, event.text))
+        return found
 
     async def _private_copies(
         self,
@@ -313,7 +351,7 @@ class RoomIntake:
         if got is None:
             return
         _, messages, _ = got
-        echoes = await self.store.echoes([m.id for m in messages])
+        echoes = await self.echoes([rl], messages)
         missed = [m for m in messages if after(m, rl.cursor) and echoes.get(m.id) != rl.id]
         if len(missed) <= self.backlog_limit:
             return

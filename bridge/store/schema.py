@@ -150,7 +150,7 @@ processed_events = Table(
     Column("event_id", String(255), primary_key=True),
     Column("processed_at", Integer, nullable=False, index=True),
     # "received": journalled, handling not finished (resumed at start); "done".
-    Column("status", String(8), nullable=False, default="done"),
+    Column("status", String(8), nullable=False, default="done", index=True),
     Column("event", JSON),  # what the person did, enough to handle it again
     Column("received_at", Float),
     Column("replica", String(255)),  # the replica handling it (another resumes it once that one is gone)

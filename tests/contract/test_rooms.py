@@ -8,6 +8,7 @@ without a Pluto link. Maya (the mentor) writes in Pluto.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -123,6 +124,29 @@ async def test_group_messages_flow_both_ways_once_with_authors(
     assert sum("Welcome to the cohort room!" in t for t in texts) == 1
     assert not any("Hello from the room" in t for t in texts)  # never echoed into its room
     assert not any("Welcome to the cohort room!" in a.text for a in rooms.private(SAM))  # no private copy
+
+
+async def test_a_room_message_whose_send_is_still_answering_is_not_echoed_back(
+    rooms: ChatDriver, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    await _link_room(rooms)
+    conv = seed.group_conversation_id
+    # Pluto stores Sam's message at once but answers the send late: meanwhile the bridge
+    # reads the group and meets it before it knows the message is its own.
+    lms.set_answer_delay(6.0, "core_message_send_messages_to_conversation")
+    try:
+        await rooms.room_write(ROOM, SAM, "Sam, answered late")
+        await until(lambda: lms_texts(lms, conv, seed.mentee1_id) == ["Sam, answered late"], what="Sam's message")
+        lms.post_to_conversation(seed.mentor_id, conv, "Maya, right after Sam")
+        await rooms.see_in_room(ROOM, "Maya, right after Sam")  # the group was read past Sam's message
+        sending = [c for c in lms.calls if c.function == "core_message_send_messages_to_conversation"]
+        assert time.time() - sending[-1].time < 6.0, "the group was read only after the send was answered"
+    finally:
+        lms.set_answer_delay(0)
+    lms.post_to_conversation(seed.mentor_id, conv, "Maya, later")
+    await rooms.see_in_room(ROOM, "Maya, later")
+    assert not any("Sam, answered late" in a.text for a in rooms.room_posts(ROOM))
+    assert lms_texts(lms, conv, seed.mentee1_id) == ["Sam, answered late"]
 
 
 async def test_unlinked_and_refused_people_are_told_privately_once(
