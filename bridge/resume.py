@@ -4,9 +4,10 @@ one process; with replicas, by the one elected for it as soon as the dead one's 
 stops (``watch``).
 
 A chat message may have reached Pluto just before the crash (Moodle does not de-duplicate
-sends), so before sending it again the conversation is read for a message from that person
-with the same text since the event arrived; it is sent only if absent. What the person
-would have been answered goes out through the outbox, paced like any delivery.
+sends), so before sending it again the conversation (a private one, or a linked room's
+group) is read for a message from that person with the same text since the event arrived;
+it is sent only if absent. What the person would have been answered goes out through the
+outbox, paced like any delivery.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from bridge.journal import event_from_json
 from bridge.lms.errors import LmsError, LmsUnavailable
 from bridge.model import ChatEvent, MessageEvent
 from bridge.router import notice
+from bridge.store.records import Link
 from bridge.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -87,11 +89,15 @@ class Resumer:
     async def _one(self, event: ChatEvent, since: float) -> None:
         platform = event.identity.platform
         link = await self.store.link_for(event.identity)
-        if isinstance(event, MessageEvent) and event.is_private and link is not None and link.active:
-            if await self.relay.arrived(link, event, since):
-                log.info("resumed event %s had reached Pluto before the restart: not sent again", event.event_id)
-                await self.store.finish_event(platform, event.event_id)
-                return
+        if (
+            isinstance(event, MessageEvent)
+            and link is not None
+            and link.active
+            and await self._arrived(link, event, since)
+        ):
+            log.info("resumed event %s had reached Pluto before the restart: not sent again", event.event_id)
+            await self.store.finish_event(platform, event.event_id)
+            return
         answer = await self.inbound.handle(event)
         await self.store.finish_event(platform, event.event_id, keep=answer is not None and answer.keep_event)
         log.info("resumed %s event %s from before the restart", platform.value, event.event_id)
@@ -100,3 +106,11 @@ class Resumer:
             delivery.payload["actions"] = [dataclasses.asdict(a) for a in answer.actions]
             await self.store.enqueue([delivery])
             self.wake_dispatcher()
+
+    async def _arrived(self, link: Link, event: MessageEvent, since: float) -> bool:
+        """Whether the message reached Pluto before the crash (a room's is then recorded as
+        that room's echo: it is not posted back into it)."""
+        if event.is_private:
+            return await self.relay.arrived(link, event, since)
+        rooms = self.inbound.rooms
+        return rooms is not None and await rooms.arrived(event, since)

@@ -15,6 +15,7 @@ import logging
 from bridge.lms.api import LmsApi
 from bridge.lms.errors import LmsError, LmsUnavailable, SendRefused, TokenRejected
 from bridge.lms.refusals import explain_refusal
+from bridge.lms.sent import find_sent
 from bridge.model import MessageEvent, RoomChange, RoomEvent
 from bridge.profile import Profiles
 from bridge.render import chat_text_to_lms, escape, to_plain, utf8_len
@@ -115,6 +116,19 @@ class RoomInbound:
             )
         else:
             await self.store.record_echo(rl.id, sent.id)
+
+    async def arrived(self, event: MessageEvent, since: float) -> bool:
+        """Whether a room message whose handling a crash interrupted already reached the
+        group in Pluto (received at ``since``); if so, it is recorded as this room's echo."""
+        rl = await self.linked(event)
+        link = await self.store.link_for(event.identity)
+        if rl is None or rl.conversation_id is None or link is None or not link.active:
+            return False
+        found = await find_sent(self.api, link.token, link.lms_user_id, rl.conversation_id, event.text, since)
+        if found is None:
+            return False
+        await self.store.record_echo(rl.id, found.id)
+        return True
 
     async def _quoted(self, rl: RoomLink, event: MessageEvent) -> str:
         """``> Author: start of the message`` for a reply to a message in the room."""

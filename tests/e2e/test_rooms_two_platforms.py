@@ -51,14 +51,6 @@ class TwoRooms:
             lambda: any("now linked" in str(b.get("text")) for b in self.slack.responses.get(rid, [])), 30, "linked"
         )
 
-    async def link_telegram_room(self) -> None:
-        self.world.tg.user_sends_in_group(ALEX_TG, GROUP, "/room")
-        await self.world.see(ALEX_TG, "Which Pluto group conversation")
-        (choice,) = [m for m in self.world.tg.sent_to(ALEX_TG) if "Which Pluto group" in m["text"]]
-        data = choice["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
-        self.world.tg.user_presses(ALEX_TG, choice["message_id"], data)
-        await self.world.see(ALEX_TG, "now linked")
-
 
 @pytest.fixture
 async def two(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> AsyncIterator[TwoRooms]:
@@ -81,7 +73,7 @@ async def two(lms: SandboxLMS, seed: DemoSeed, tmp_path: Path) -> AsyncIterator[
         await rooms.chat.link(T1, SAM, "mentee1")
         await world.link_by_command(ALEX_TG, "mentee2")
         await rooms.link_slack_room()
-        await rooms.link_telegram_room()
+        await world.link_room(ALEX_TG, GROUP)
         yield rooms
     finally:
         await world.stop()

@@ -10,6 +10,7 @@ from typing import Any
 from sandbox.lms import DemoSeed, SandboxLMS
 from tests.platforms.telegram.conftest import GROUP, SAM
 from tests.platforms.telegram.world import TelegramWorld
+from tests.stores import rows
 from tests.support import lms_texts, until
 
 SUPERGROUP = -1002
@@ -59,3 +60,30 @@ async def test_a_group_linked_by_its_administrator_with_privacy_mode_on(
     await w.see(SUPERGROUP, "After the move")
     assert w.shown(GROUP, "After the move") == []
     assert all(r.ok for r in w.tg.calls("sendMessage") if r.params.get("chat_id") in (GROUP, SUPERGROUP))
+
+
+async def test_killed_while_pluto_answers_a_room_message_it_is_neither_sent_again_nor_echoed(
+    polling_world: TelegramWorld, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    w = polling_world
+    conv = seed.group_conversation_id
+    w.tg.privacy_mode = False  # the bot reads every message in the group
+    w.tg.group_admins[GROUP].add(SAM)
+    await w.link_by_command(SAM, "mentee1")
+    await w.link_room(SAM, GROUP)
+    # Pluto stores Sam's message at once and answers late: the bridge dies waiting, its
+    # journal entry unfinished and nothing recorded about the message.
+    lms.set_answer_delay(30.0, "core_message_send_messages_to_conversation")
+    w.tg.user_sends_in_group(SAM, GROUP, "Written just before the crash")
+    await until(lambda: lms_texts(lms, conv, seed.mentee1_id) == ["Written just before the crash"])
+    assert w.bridge is not None
+    await w.bridge.kill()
+    lms.set_answer_delay(0)
+    assert rows(f"sqlite:///{w.db}", "SELECT count(*) FROM processed_events WHERE status = 'received'") == [("1",)]
+
+    second = await w.start()
+    await second.expect_log("reached Pluto before the restart: not sent again", timeout=30)
+    lms.post_to_conversation(seed.mentor_id, conv, "Maya, after the restart")
+    await w.see(GROUP, "Maya, after the restart")
+    assert lms_texts(lms, conv, seed.mentee1_id) == ["Written just before the crash"]  # once
+    assert w.shown(GROUP, "Written just before the crash") == []  # never back into its room

@@ -157,6 +157,17 @@ class TelegramWorld:
         await self.see(user, "Linked to Pluto as")
         return code
 
+    async def link_room(self, admin: int, group: int, conversation: str = "Cohort A") -> None:
+        """``admin`` (a linked administrator of ``group``) sends /room there and picks the
+        Pluto group ``conversation``; the confirmation arrives privately."""
+        self.tg.user_sends_in_group(admin, group, "/room")
+        await self.see(admin, "Which Pluto group conversation")
+        choice = [m for m in self.tg.sent_to(admin) if "Which Pluto group" in m["text"]][-1]
+        rows = choice["reply_markup"]["inline_keyboard"]
+        data = next(b["callback_data"] for row in rows for b in row if b["text"] == conversation)
+        self.tg.user_presses(admin, choice["message_id"], data)
+        await self.see(admin, "now linked")
+
     # --- the bridge's store, read as an operator would --------------------------------------
 
     def outbox(self, user: int) -> list[tuple[str, str, str]]:
