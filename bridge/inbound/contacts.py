@@ -18,7 +18,8 @@ from bridge.inbound.sharing import reach_of
 from bridge.lms.api import LmsApi, Member
 from bridge.lms.contacts import ContactsApi, Person, Privacy
 from bridge.lms.errors import LmsError, LmsUnavailable
-from bridge.model import Action, CommandEvent, ConversationType, ItemKind
+from bridge.lms.intake import advance, conversation_scope
+from bridge.model import Action, CommandEvent, ConversationType, Cursor, ItemKind
 from bridge.profile import Profile
 from bridge.render import escape
 from bridge.store.records import ItemRow, Link
@@ -27,6 +28,7 @@ from bridge.store.store import Store
 CONTACT = "contact"  # button ids "contact:accept:<user id>" / "contact:decline:<user id>"
 SENT_KEY = "contact_requests_sent"  # preferences: ids of people asked from chat (Moodle lists no sent requests)
 
+UNMUTE_PAST = 20  # newest messages read at an unmute: all of the newest second's, in practice
 PRIVACY_WORDS = {"contacts": Privacy.CONTACTS, "course": Privacy.COURSE, "site": Privacy.SITE}
 PRIVACY_TEXT = {
     Privacy.CONTACTS: "your contacts only",
@@ -314,6 +316,8 @@ class ContactCommands(Answering):
                 return found
             conversation_id, label = found
             await self.contacts_api.mute(linked.token, linked.lms_user_id, conversation_id, on)
+            if not on:
+                await self._past_the_mute(linked, conversation_id)
         except (LmsError, LmsUnavailable) as exc:
             return f"<p>Not done: {escape(str(exc))}</p>"
         if on:
@@ -323,6 +327,20 @@ class ContactCommands(Answering):
                 f"{again} brings them back.</p>"
             )
         return f"<p>Unmuted {escape(label)}: its messages are delivered to your chat again.</p>"
+
+    async def _past_the_mute(self, link: Link, conversation_id: int) -> None:
+        """What was written while the conversation was muted stays undelivered: the
+        person's cursor of it moves past its newest messages. One read only after the
+        unmute (Moodle holds back its current second from a read with ``timefrom``,
+        moodle-4.5-observed.md item 5) would otherwise arrive now."""
+        newest, _ = await self.api.conversation_messages(
+            link.token, link.lms_user_id, conversation_id, timefrom=0, limit=UNMUTE_PAST, newest=True
+        )
+        scope = conversation_scope(conversation_id)
+        cursor = (await self.store.cursors_of(link.lms_user_id)).get(scope) or Cursor(0, frozenset())
+        moved = advance(cursor, [(m.timecreated, m.id) for m in newest])
+        if moved != cursor:
+            await self.store.set_cursor(link.lms_user_id, scope, moved)
 
     async def _conversation_named(self, event: CommandEvent, link: Link, name: str) -> tuple[int, str] | str:
         """(conversation id, name) of NAME (a conversation or a person), or of the current

@@ -122,6 +122,26 @@ async def test_mute_stops_chat_delivery_of_the_conversation_until_unmuted(
     await driver.see(SAM, "After unmute")
 
 
+async def test_what_was_written_while_muted_is_not_delivered_after_the_unmute(
+    driver: ChatDriver, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    await driver.link(SAM, "mentee1")
+    lms.post_message(seed.mentor_id, seed.mentee1_id, "First from Maya")
+    await driver.see(SAM, "First from Maya")
+    await answered(driver, SAM, "mute", "Muted Maya Mentor")
+    # Written in Pluto's current second, which stays current: Moodle holds it back from
+    # every read with timefrom (moodle-4.5-observed.md item 5) until after the unmute.
+    lms.clock.freeze()
+    try:
+        lms.post_message(seed.mentor_id, seed.mentee1_id, "While muted")
+        await answered(driver, SAM, "unmute Maya", "Unmuted Maya Mentor")
+    finally:
+        lms.clock.unfreeze()
+    lms.post_message(seed.mentor_id, seed.mentee1_id, "After unmute")
+    await driver.see(SAM, "After unmute")
+    assert not [t for t in driver.texts(SAM) if "While muted" in t]
+
+
 async def test_privacy_contacts_then_a_non_contact_is_refused(
     driver: ChatDriver, lms: SandboxLMS, seed: DemoSeed
 ) -> None:
