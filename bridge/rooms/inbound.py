@@ -11,6 +11,7 @@ is remembered per room (``room_echoes``), so the hub never sends it back into th
 from __future__ import annotations
 
 import logging
+import time
 
 from bridge.lms.api import LmsApi
 from bridge.lms.errors import LmsError, LmsUnavailable, SendRefused, TokenRejected
@@ -108,6 +109,8 @@ class RoomInbound:
             )
         except LmsUnavailable as exc:
             log.warning("LMS unavailable while relaying room message of %s: %s", event.identity, exc)
+            if exc.reached and await self._stored_anyway(event):
+                return  # it arrived: nothing to tell, and it is not posted back into the room
             maybe = (
                 "may or may not have arrived; check Pluto before sending it again" if exc.reached else "was not sent"
             )
@@ -129,6 +132,15 @@ class RoomInbound:
             return False
         await self.store.record_echo(rl.id, found.id)
         return True
+
+    async def _stored_anyway(self, event: MessageEvent) -> bool:
+        """After a send whose answer never came: whether Pluto stored it all the same. If
+        so it is recorded as the room's echo now, while its journal entry is unfinished (the
+        intake holds it for a send in progress until then)."""
+        try:
+            return await self.arrived(event, time.time())
+        except (LmsError, LmsUnavailable):
+            return False
 
     async def _quoted(self, rl: RoomLink, event: MessageEvent) -> str:
         """``> Author: start of the message`` for a reply to a message in the room."""

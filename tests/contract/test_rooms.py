@@ -149,6 +149,51 @@ async def test_a_room_message_whose_send_is_still_answering_is_not_echoed_back(
     assert lms_texts(lms, conv, seed.mentee1_id) == ["Sam, answered late"]
 
 
+def _looked_for_after(lms: SandboxLMS, at: float) -> bool:
+    """Whether the bridge read a conversation's newest messages without ``timefrom`` after
+    ``at`` (how it looks for a send that may have reached Pluto: bridge.lms.sent)."""
+    return any(
+        c.function == "core_message_get_conversation_messages"
+        and c.time > at
+        and str(c.params.get("timefrom")) == "0"
+        and str(c.params.get("limitnum")) == "50"
+        for c in lms.calls
+    )
+
+
+def _told_maybe(rooms: ChatDriver) -> bool:
+    return any("may or may not have arrived" in a.text for a in rooms.private(SAM))
+
+
+async def test_a_room_message_stored_though_its_send_timed_out_is_not_echoed_back(
+    rooms: ChatDriver, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    await _link_room(rooms)
+    conv = seed.group_conversation_id
+    lms.post_to_conversation(seed.mentor_id, conv, "Maya, before")
+    await rooms.see_in_room(ROOM, "Maya, before")  # the group is read from this one's second on
+    # Pluto stores Sam's message but answers after the bridge gave up waiting (3 s in the
+    # tests). Its second stays Pluto's current one meanwhile, so the group's reads (with
+    # timefrom, moodle-4.5-observed.md item 5) do not meet it while the send is in progress.
+    lms.clock.freeze()
+    lms.set_answer_delay(8.0, "core_message_send_messages_to_conversation")
+    try:
+        await rooms.room_write(ROOM, SAM, "Sam, never answered")
+        await until(lambda: lms_texts(lms, conv, seed.mentee1_id) == ["Sam, never answered"], what="Sam's message")
+        (send,) = [c for c in lms.calls if c.function == "core_message_send_messages_to_conversation"]
+        await until(
+            lambda: _looked_for_after(lms, send.time + 2.0) or _told_maybe(rooms),
+            what="the bridge looking for it after the time-out, or telling Sam it may not have arrived",
+        )
+    finally:
+        lms.set_answer_delay(0)
+        lms.clock.unfreeze()
+    lms.post_to_conversation(seed.mentor_id, conv, "Maya, afterwards")
+    await rooms.see_in_room(ROOM, "Maya, afterwards")
+    assert not any("Sam, never answered" in a.text for a in rooms.room_posts(ROOM))
+    assert not _told_maybe(rooms)  # it did arrive
+
+
 async def test_unlinked_and_refused_people_are_told_privately_once(
     rooms: ChatDriver, lms: SandboxLMS, seed: DemoSeed
 ) -> None:
