@@ -286,10 +286,19 @@ class Place:
             log.exception("acknowledging an event of %s failed", self.identity)
 
     def leave(self) -> None:
-        """Let the person's next event go (an event that went nowhere is still acknowledged);
-        safe to call more than once."""
+        """Let the person's next event go once the events ahead of this one are done (an
+        event that went nowhere is still acknowledged); safe to call more than once."""
         if not self._acked:
             self._runner._spawn(self.identity.platform, self.ack())
+        previous = self.previous
+        if previous is not None and not previous.done():
+            # Left early (a repeat dropped, an acknowledgement refused) while the event ahead
+            # is still handled: the next one waits for that, or it would overtake it.
+            previous.add_done_callback(lambda _: self._release())
+        else:
+            self._release()
+
+    def _release(self) -> None:
         if not self._mine.done():
             self._mine.set_result(None)
         if self._runner._tails.get(self.identity) is self._mine:

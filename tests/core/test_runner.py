@@ -135,6 +135,23 @@ async def test_a_repeat_is_acknowledged_and_dropped_with_nothing_to_show() -> No
     assert seen.log == ["ack 1-hi", "answer got hi", "ack 1-hi", "answer None"]
 
 
+async def test_a_repeat_of_an_event_still_being_handled_does_not_let_the_next_overtake_it() -> None:
+    # Telegram redelivers an update whose answer it missed while the bridge still handles
+    # it: the repeat is dropped at once, and what the person sends next waits all the same.
+    core = Core(gates={"said once": asyncio.Event()})
+    runner, seen = Runner.of(core), Seen()
+    for event in (message(ADA, "said once"), message(ADA, "said once"), message(ADA, "and after that")):
+        await runner.submit(seen.interaction(event))
+    await until(lambda: "answer None" in seen.log)  # the repeat is done with
+    await asyncio.sleep(0.05)
+    assert core.handled == []
+    core.gates["said once"].set()
+    await until(lambda: len(core.handled) == 2)
+    assert core.handled == ["said once", "and after that"]
+    await until(lambda: runner.running() == 0)
+    assert runner.waiting() == 0
+
+
 async def test_when_the_core_fails_the_person_is_told_and_the_next_event_goes_on() -> None:
     core = Core(fail_on="boom")
     runner, seen = Runner.of(core), Seen()
