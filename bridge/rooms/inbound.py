@@ -10,6 +10,7 @@ is remembered per room (``room_echoes``), so the hub never sends it back into th
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 
@@ -22,7 +23,7 @@ from bridge.profile import Profiles
 from bridge.render import chat_text_to_lms, escape, to_plain, utf8_len
 from bridge.rooms.lifecycle import Lifecycle
 from bridge.rooms.tell import FOREVER, Teller
-from bridge.store.records import LinkStatus, RoomLink, RoomStatus, room_target
+from bridge.store.records import Link, LinkStatus, RoomLink, RoomStatus, room_target
 from bridge.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -109,8 +110,10 @@ class RoomInbound:
             )
         except LmsUnavailable as exc:
             log.warning("LMS unavailable while relaying room message of %s: %s", event.identity, exc)
-            if exc.reached and await self._stored_anyway(event):
-                return  # it arrived: nothing to tell, and it is not posted back into the room
+            # The answer never came but Pluto may have stored it: looked for once.
+            with contextlib.suppress(LmsError, LmsUnavailable):
+                if exc.reached and await self._found(rl, link, event, time.time()):
+                    return  # it arrived: nothing to tell, and it is not posted back into the room
             maybe = (
                 "may or may not have arrived; check Pluto before sending it again" if exc.reached else "was not sent"
             )
@@ -125,22 +128,21 @@ class RoomInbound:
         group in Pluto (received at ``since``); if so, it is recorded as this room's echo."""
         rl = await self.linked(event)
         link = await self.store.link_for(event.identity)
-        if rl is None or rl.conversation_id is None or link is None or not link.active:
+        if rl is None or link is None or not link.active:
+            return False
+        return await self._found(rl, link, event, since)
+
+    async def _found(self, rl: RoomLink, link: Link, event: MessageEvent, since: float) -> bool:
+        """Whether ``link``'s person's message is in ``rl``'s group since ``since``; if so it
+        is recorded as the room's echo (while the event's journal entry is still unfinished,
+        the intake holds it back as a send in progress)."""
+        if rl.conversation_id is None:
             return False
         found = await find_sent(self.api, link.token, link.lms_user_id, rl.conversation_id, event.text, since)
         if found is None:
             return False
         await self.store.record_echo(rl.id, found.id)
         return True
-
-    async def _stored_anyway(self, event: MessageEvent) -> bool:
-        """After a send whose answer never came: whether Pluto stored it all the same. If
-        so it is recorded as the room's echo now, while its journal entry is unfinished (the
-        intake holds it for a send in progress until then)."""
-        try:
-            return await self.arrived(event, time.time())
-        except (LmsError, LmsUnavailable):
-            return False
 
     async def _quoted(self, rl: RoomLink, event: MessageEvent) -> str:
         """``> Author: start of the message`` for a reply to a message in the room."""
