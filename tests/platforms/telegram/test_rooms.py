@@ -5,8 +5,6 @@ told once; a supergroup migration moves the link."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from sandbox.lms import DemoSeed, SandboxLMS
 from tests.platforms.telegram.conftest import GROUP, SAM
 from tests.platforms.telegram.world import TelegramWorld
@@ -14,14 +12,6 @@ from tests.stores import rows
 from tests.support import lms_texts, until
 
 SUPERGROUP = -1002
-
-
-def _press(w: TelegramWorld, needle: str, label: str) -> None:
-    """Sam presses ``label`` on the last private message showing ``needle``."""
-    message: dict[str, Any] = [m for m in w.tg.sent_to(SAM) if needle in m["text"]][-1]
-    rows = message["reply_markup"]["inline_keyboard"]
-    data = next(b["callback_data"] for row in rows for b in row if b["text"] == label)
-    w.tg.user_presses(SAM, message["message_id"], data)
 
 
 async def test_a_group_linked_by_its_administrator_with_privacy_mode_on(
@@ -32,13 +22,13 @@ async def test_a_group_linked_by_its_administrator_with_privacy_mode_on(
     await w.link_by_command(SAM, "mentee1")
     w.tg.user_sends_in_group(SAM, GROUP, "/room")
     await w.see(SAM, "Which Pluto group conversation")
-    _press(w, "Which Pluto group conversation", "Cohort A")
+    w.press(SAM, "Which Pluto group conversation", "Cohort A")
     await w.see(SAM, "only people who may manage this room can link it (a group administrator)")
 
     w.tg.group_admins[GROUP].add(SAM)
     w.tg.user_sends_in_group(SAM, GROUP, "/room")
     await w.see(SAM, "Which Pluto group conversation")  # the first one now shows the refusal
-    _press(w, "Which Pluto group conversation", "Cohort A")
+    w.press(SAM, "Which Pluto group conversation", "Cohort A")
     await w.see(SAM, "now linked to")
     w.tg.user_sends_in_group(SAM, GROUP, "/room status")
     await w.see(SAM, "Privacy mode is on")

@@ -162,11 +162,15 @@ class TelegramWorld:
         Pluto group ``conversation``; the confirmation arrives privately."""
         self.tg.user_sends_in_group(admin, group, "/room")
         await self.see(admin, "Which Pluto group conversation")
-        choice = [m for m in self.tg.sent_to(admin) if "Which Pluto group" in m["text"]][-1]
-        rows = choice["reply_markup"]["inline_keyboard"]
-        data = next(b["callback_data"] for row in rows for b in row if b["text"] == conversation)
-        self.tg.user_presses(admin, choice["message_id"], data)
+        self.press(admin, "Which Pluto group conversation", conversation)
         await self.see(admin, "now linked")
+
+    def press(self, user: int, needle: str, label: str) -> None:
+        """``user`` presses the button ``label`` on the last message in their chat showing ``needle``."""
+        message = [m for m in self.tg.sent_to(user) if needle in m["text"]][-1]
+        rows = message["reply_markup"]["inline_keyboard"]
+        data = next(b["callback_data"] for row in rows for b in row if b["text"] == label)
+        self.tg.user_presses(user, message["message_id"], data)
 
     # --- the bridge's store, read as an operator would --------------------------------------
 
