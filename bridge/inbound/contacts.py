@@ -7,6 +7,7 @@ decide (a refusal is shown as Pluto's reason).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
@@ -24,6 +25,8 @@ from bridge.profile import Profile
 from bridge.render import escape
 from bridge.store.records import ItemRow, Link
 from bridge.store.store import Store
+
+log = logging.getLogger(__name__)
 
 CONTACT = "contact"  # button ids "contact:accept:<user id>" / "contact:decline:<user id>"
 SENT_KEY = "contact_requests_sent"  # preferences: ids of people asked from chat (Moodle lists no sent requests)
@@ -316,10 +319,14 @@ class ContactCommands(Answering):
                 return found
             conversation_id, label = found
             await self.contacts_api.mute(linked.token, linked.lms_user_id, conversation_id, on)
-            if not on:
-                await self._past_the_mute(linked, conversation_id)
         except (LmsError, LmsUnavailable) as exc:
             return f"<p>Not done: {escape(str(exc))}</p>"
+        if not on:
+            try:
+                await self._past_the_mute(linked, conversation_id)
+            except (LmsError, LmsUnavailable) as exc:
+                # Pluto did unmute it: only what was written while muted may still arrive.
+                log.warning("after unmuting conversation %s: its newest messages not read: %s", conversation_id, exc)
         if on:
             again = notices.command_usage(self._profile(event), f"unmute {name}".strip())
             return (

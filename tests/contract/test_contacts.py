@@ -142,6 +142,27 @@ async def test_what_was_written_while_muted_is_not_delivered_after_the_unmute(
     assert not [t for t in driver.texts(SAM) if "While muted" in t]
 
 
+async def test_an_unmute_pluto_made_is_reported_though_pluto_went_down_right_after(
+    driver: ChatDriver, lms: SandboxLMS, seed: DemoSeed
+) -> None:
+    await driver.link(SAM, "mentee1")
+    lms.post_message(seed.mentor_id, seed.mentee1_id, "First from Maya")
+    await driver.see(SAM, "First from Maya")
+    await answered(driver, SAM, "mute", "Muted Maya Mentor")
+
+    def down(_: object) -> bool:
+        lms.set_down(True)  # the unmute is done; the read of what was written while muted fails
+        return True
+
+    lms.after_call("core_message_unmute_conversations", down)
+    try:
+        await answered(driver, SAM, "unmute Maya", "Unmuted Maya Mentor")
+    finally:
+        lms.set_down(False)
+    lms.post_message(seed.mentor_id, seed.mentee1_id, "After unmute")
+    await driver.see(SAM, "After unmute")
+
+
 async def test_privacy_contacts_then_a_non_contact_is_refused(
     driver: ChatDriver, lms: SandboxLMS, seed: DemoSeed
 ) -> None:
