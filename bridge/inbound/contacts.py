@@ -347,7 +347,7 @@ class ContactCommands(Answering):
         cursor = (await self.store.cursors_of(link.lms_user_id)).get(scope) or Cursor(0, frozenset())
         moved = advance(cursor, [(m.timecreated, m.id) for m in newest])
         if moved != cursor:
-            await self.store.set_cursor(link.lms_user_id, scope, moved)
+            await self.store.commit_intake(link.lms_user_id, {scope: moved}, [])
 
     async def _conversation_named(self, event: CommandEvent, link: Link, name: str) -> tuple[int, str] | str:
         """(conversation id, name) of NAME (a conversation or a person), or of the current

@@ -42,11 +42,6 @@ class CursorStore(StoreCore):
                 found.update((await conn.execute(query)).scalars())
         return found
 
-    async def set_cursor(self, lms_user_id: int, scope: str, cursor: Cursor) -> None:
-        """Store one person's cursor of one scope."""
-        async with self._write() as conn:
-            await write_cursor(self, conn, lms_user_id, scope, cursor)
-
     async def conversations_of(self, lms_user_id: int) -> list[ConversationInfo]:
         async with self.engine.connect() as conn:
             rows = (
